@@ -1,0 +1,9 @@
+#!/bin/sh
+# demo.sh — the main job on the embedded default. Grows with the pipeline:
+# it runs the most complete path that works today and says what it did.
+set -eu
+PL=${PL:-build/phishlens}
+OUT=${OUT:-demo-out}
+mkdir -p "$OUT"
+echo "phishlens demo: $($PL --version)"
+echo "(the study runner is not built yet; this demo runs the stages that exist)"

@@ -1,0 +1,144 @@
+/* main.c — `phishlens <command> [options]`: dispatch, help, version, exit codes. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_quiet;
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+    const char *usage;
+} command;
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("phishlens %s\n", PL_VERSION);
+    return 0;
+}
+
+static const command commands[] = {
+    {"version", cmd_version, "print the version", "phishlens version\n"},
+};
+static const size_t n_commands = sizeof commands / sizeof *commands;
+
+static void print_help(void) {
+    printf("phishlens %s — why fine-tuned LLM phishing detectors fail to generalize\n\n", PL_VERSION);
+    printf("usage: phishlens [--quiet] <command> [options]\n"
+           "       phishlens help [command]\n"
+           "       phishlens --version\n\ncommands:\n");
+    for (size_t i = 0; i < n_commands; i++) printf("  %-10s %s\n", commands[i].name, commands[i].summary);
+    printf("\nexit codes:\n"
+           "  0  success\n"
+           "  1  the operation failed (the message says why)\n"
+           "  2  bad command line\n"
+           "  3  bad input file (the message names file, field and offset)\n"
+           "  4  I/O error\n"
+           "  5  numeric failure (NaN/Inf)\n");
+}
+
+int cli_fail(pl_status st) {
+    fprintf(stderr, "phishlens: error: %s\n", pl_errmsg()[0] ? pl_errmsg() : pl_status_str(st));
+    switch (st) {
+    case PL_OK: return EXIT_OK_;
+    case PL_ERR_INVALID: return EXIT_USAGE;
+    case PL_ERR_FORMAT:
+    case PL_ERR_UNSUPPORTED:
+    case PL_ERR_RANGE:
+    case PL_ERR_NOT_FOUND: return EXIT_INPUT;
+    case PL_ERR_IO: return EXIT_IO;
+    case PL_ERR_NUMERIC: return EXIT_NUMERIC;
+    default: return EXIT_FAILURE_;
+    }
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "phishlens %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see `phishlens help %s`)\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "%s expects an integer in [%ld, %ld], got '%s'", opt, lo, hi, s ? s : "(nothing)");
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || *end) {
+        cli_usage_error(cmd, "%s expects a number, got '%s'", opt, s ? s : "(nothing)");
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static const command *find(const char *name) {
+    for (size_t i = 0; i < n_commands; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+            printf("phishlens %s\n", PL_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_help();
+            return 0;
+        } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+            cli_quiet = 1;
+            pl_progress_set_quiet(1);
+        } else {
+            fprintf(stderr, "phishlens: unknown option '%s' (see `phishlens help`)\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        print_help();
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[i], "help")) {
+        if (i + 1 < argc) {
+            const command *c = find(argv[i + 1]);
+            if (!c) {
+                fprintf(stderr, "phishlens: no command '%s'\n", argv[i + 1]);
+                return EXIT_USAGE;
+            }
+            printf("%s", c->usage);
+            return 0;
+        }
+        print_help();
+        return 0;
+    }
+    const command *c = find(argv[i]);
+    if (!c) {
+        fprintf(stderr, "phishlens: unknown command '%s' (see `phishlens help`)\n", argv[i]);
+        return EXIT_USAGE;
+    }
+    for (int j = i + 1; j < argc; j++)
+        if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
+            printf("%s", c->usage);
+            return 0;
+        }
+    return c->fn(argc - i, argv + i);
+}
