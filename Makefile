@@ -16,6 +16,12 @@ CC      ?= cc
 WERROR  ?=
 PKGS    := libcjson libpcre2-8 gmime-3.0 gumbo libxxhash libzstd openblas
 ARCH    := $(shell uname -m)
+V       ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wcast-qual -Wdouble-promotion
@@ -55,35 +61,41 @@ deps:
 
 $(BUILD)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) $(AVX2_FLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(LIB) $(LDLIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -Ibench -o $@ $< $(LIB) $(LDLIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) -Ibench -o $@ $< $(LIB) $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@BUILD=$(BUILD) sh scripts/run_tests.sh
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	@$(MAKE) --no-print-directory -j$$(nproc) BUILD=build-asan OPT=-O1 \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
 	@BUILD=build-asan PL_ASAN=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    sh scripts/run_tests.sh
