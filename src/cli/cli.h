@@ -33,6 +33,7 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double *ou
 extern int cli_quiet;
 
 /* Commands (one file each). */
+int cmd_data(int argc, char **argv);
 
 
 #endif

@@ -23,6 +23,8 @@ static int cmd_version(int argc, char **argv) {
 
 static const command commands[] = {
     {"version", cmd_version, "print the version", "phishlens version\n"},
+    {"data", cmd_data, "corpus tools: import, dedup, leakage, profile, split, audit, synth",
+     "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
@@ -135,10 +137,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "phishlens: unknown command '%s' (see `phishlens help`)\n", argv[i]);
         return EXIT_USAGE;
     }
-    for (int j = i + 1; j < argc; j++)
-        if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
-            printf("%s", c->usage);
-            return 0;
-        }
+    /* "--help" right after the command name shows its usage. */
+    if (i + 1 < argc && (!strcmp(argv[i + 1], "--help") || !strcmp(argv[i + 1], "-h"))) {
+        printf("%s", c->usage);
+        return 0;
+    }
     return c->fn(argc - i, argv + i);
 }
