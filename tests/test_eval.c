@@ -201,7 +201,7 @@ static void test_mcnemar(cJSON *v) {
     /* Mismatched sets are errors that name the email. */
     free(b.v[0].id);
     b.v[0].id = strdup("not-in-a");
-    CHECK(pl_eval_compare(&a, &b, 0.5, &bo, &cmp) == PL_ERR_INVALID && strstr(pl_errmsg(), "in A but not in B"),
+    CHECK(pl_eval_compare(&a, &b, 0.5, &bo, &cmp) == PL_ERR_FORMAT && strstr(pl_errmsg(), "in A but not in B"),
           "mismatched ids: %s", pl_errmsg());
     pl_preds_free(&a);
     pl_preds_free(&b);

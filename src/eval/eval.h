@@ -190,8 +190,8 @@ typedef struct {
 } pl_compare;
 
 /* Compare two models' predictions on the same test set (matched by
- * (source, id); both sets must hold the same emails with the same labels)
- * at `threshold`. */
+ * (source, id); both sets must hold the same emails with the same labels,
+ * else PL_ERR_FORMAT naming the first email that differs) at `threshold`. */
 pl_status pl_eval_compare(const pl_preds *a, const pl_preds *b, double threshold, const pl_boot_opts *o,
                           pl_compare *out);
 

@@ -387,7 +387,7 @@ pl_status pl_eval_compare(const pl_preds *a, const pl_preds *b, double threshold
     if (st) return st;
     if (!a->n) return pl_error(PL_ERR_INVALID, "model A has no predictions");
     if (a->n != b->n)
-        return pl_error(PL_ERR_INVALID, "the two prediction sets differ in size (%zu vs %zu emails)", a->n, b->n);
+        return pl_error(PL_ERR_FORMAT, "the two prediction sets differ in size (%zu vs %zu emails)", a->n, b->n);
     size_t n = a->n;
     if (n > UINT32_MAX) return pl_error(PL_ERR_RANGE, "more than 2^32 predictions");
     const pl_pred **bs = malloc(n * sizeof *bs);
@@ -402,9 +402,9 @@ pl_status pl_eval_compare(const pl_preds *a, const pl_preds *b, double threshold
     for (size_t i = 0; i < n && !st; i++) {
         const pl_pred *x = &a->v[i], *key = x;
         const pl_pred **hit = bsearch(&key, bs, n, sizeof *bs, cmp_pred_ptr);
-        if (!hit) st = pl_error(PL_ERR_INVALID, "email \"%s\" (source \"%s\") is in A but not in B", x->id, x->source);
+        if (!hit) st = pl_error(PL_ERR_FORMAT, "email \"%s\" (source \"%s\") is in A but not in B", x->id, x->source);
         else if ((*hit)->label != x->label)
-            st = pl_error(PL_ERR_INVALID, "email \"%s\" (source \"%s\") has label %d in A but %d in B", x->id,
+            st = pl_error(PL_ERR_FORMAT, "email \"%s\" (source \"%s\") has label %d in A but %d in B", x->id,
                           x->source, x->label, (*hit)->label);
         else {
             y[i] = (unsigned char)x->label;

@@ -101,6 +101,17 @@ typedef struct {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* Length buckets in increasing order rather than alphabetically. */
+static int len_rank(const char *s) {
+    const char *order[PL_LEN_BUCKETS] = {"<500", "500-1999", "2000-9999", ">=10000"};
+    for (int i = 0; i < PL_LEN_BUCKETS; i++)
+        if (!strcmp(s, order[i])) return i;
+    return PL_LEN_BUCKETS;
+}
+static int cmp_len(const void *a, const void *b) {
+    return len_rank(*(const char *const *)a) - len_rank(*(const char *const *)b);
+}
+
 /* The value of slice dimension d for prediction q (NULL = not in any slice). */
 static const char *slice_value(int d, const pl_pred *q) {
     switch (d) {
@@ -127,7 +138,7 @@ static pl_status slices_json(const pl_preds *ps, const pl_eval_opts *o, cJSON *p
             if (v) vals[nv++] = v;
         }
         if (!nv) continue;
-        qsort(vals, nv, sizeof *vals, cmp_str);
+        qsort(vals, nv, sizeof *vals, d == 3 ? cmp_len : cmp_str);
         cJSON *dim = cJSON_AddObjectToObject(all, slice_dims[d]);
         if (!dim) st = NOMEM();
         for (size_t a = 0; a < nv && !st;) {
@@ -194,7 +205,7 @@ pl_status pl_eval_calibration_report(const pl_preds *test, const pl_preds *val, 
     double T, vb, va;
     int at_bound;
     pl_status st = pl_eval_fit_temperature(val, &T, &at_bound, &vb, &va);
-    if (st) return pl_error_wrap(st, "fitting the temperature on the validation set: ");
+    if (st) return pl_error_wrap(st, "fitting the temperature on the validation set");
     pl_preds cal;
     if ((st = pl_preds_apply_temperature(test, T, &cal))) return st;
     cJSON *r = cJSON_CreateObject(), *j;
