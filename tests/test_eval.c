@@ -216,7 +216,7 @@ static void test_ece_hand(void) {
     int y[6] = {0, 1, 1, 1, 0, 1};
     pl_preds ps = {0};
     for (int i = 0; i < 6; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "%d", i);
         push(&ps, id, "s", y[i], p[i], log(p[i] / (1 - p[i])));
     }
@@ -336,7 +336,7 @@ static void test_bootstrap(void) {
     /* A perfect classifier: every resample is perfect, CI = [1, 1]. */
     pl_preds perf = {0};
     for (int i = 0; i < 30; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "%d", i);
         push(&perf, id, "p", i % 2, i % 2 ? 0.9 : 0.1, i % 2 ? 2.0 : -2.0);
     }
@@ -419,7 +419,7 @@ static void test_temperature(void) {
     /* Separable data: T runs to its lower bound. */
     pl_preds sep = {0};
     for (int i = 0; i < 10; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "%d", i);
         push(&sep, id, "t", i % 2, i % 2 ? 0.9 : 0.1, i % 2 ? 2.0 : -2.0);
     }
