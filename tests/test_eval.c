@@ -646,6 +646,25 @@ static void test_matrix(void) {
         cJSON_Delete(j);
     }
     pl_matrix_free(&m);
+    /* A zero-shot row (train_set "none"): no in-domain cell, so its gap is
+     * undefined and the set of runs is no longer leave-one-source-out. */
+    char d4[512];
+    snprintf(d4, sizeof d4, "%s/r4", tmpdir);
+    write_run(d4, "m0", "none", r1);
+    const char *dirs4[4] = {d1, d2, d3, d4};
+    CHECK_OK(pl_matrix_build(dirs4, 4, 0.5, &o, &m));
+    CHECK(m.n_rows == 4 && !m.is_loso, "zero-shot row: %zu rows, loso %d", m.n_rows, m.is_loso);
+    if (m.n_rows == 4) {
+        CHECK(isnan(m.rows[3].gap) && isnan(m.rows[3].mean_in) && m.rows[3].loso_col == -1,
+              "zero-shot row gap should be undefined");
+        CHECK_NEAR(m.rows[3].mean_out, (0.75 + 0.9 + 0.8) / 3, 1e-15);
+        cJSON *j = pl_matrix_to_json(&m);
+        cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "rows"), 3);
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(row, "gap")) && cJSON_IsNull(cJSON_GetObjectItem(j, "loso")),
+              "zero-shot gap / loso should be null in JSON");
+        cJSON_Delete(j);
+    }
+    pl_matrix_free(&m);
     /* The same run dir twice: same emails scored twice in one row. */
     const char *twice[2] = {d1, d1};
     CHECK(pl_matrix_build(twice, 2, 0.5, &o, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "scored twice"),

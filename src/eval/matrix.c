@@ -197,20 +197,25 @@ static cJSON *ci_json(const pl_ci *ci) {
     return cJSON_CreateDoubleArray(pair, 2);
 }
 
+/* cJSON_CreateStringArray refuses a NULL array even for n = 0. */
+static cJSON *str_array(char *const *v, size_t n) {
+    return n ? cJSON_CreateStringArray((const char *const *)v, (int)n) : cJSON_CreateArray();
+}
+
 cJSON *pl_matrix_to_json(const pl_matrix *m) {
     cJSON *o = cJSON_CreateObject(), *b, *cols, *rows;
     int ok = o && cJSON_AddNumberToObject(o, "threshold", m->threshold) && (b = cJSON_AddObjectToObject(o, "bootstrap")) &&
              cJSON_AddStringToObject(b, "method", "percentile") &&
              cJSON_AddNumberToObject(b, "resamples", (double)m->boot.n_boot) &&
              cJSON_AddNumberToObject(b, "level", m->boot.level) && cJSON_AddNumberToObject(b, "seed", (double)m->boot.seed) &&
-             (cols = cJSON_CreateStringArray((const char *const *)m->cols, (int)m->n_cols)) &&
+             (cols = str_array(m->cols, m->n_cols)) &&
              cJSON_AddItemToObject(o, "columns", cols) && (rows = cJSON_AddArrayToObject(o, "rows"));
     for (size_t r = 0; ok && r < m->n_rows; r++) {
         const pl_matrix_row *row = &m->rows[r];
         cJSON *jr = cJSON_CreateObject(), *cells, *ts;
         ok = jr && cJSON_AddItemToArray(rows, jr) && cJSON_AddStringToObject(jr, "model", row->model) &&
              cJSON_AddStringToObject(jr, "train_set", row->train_set) &&
-             (ts = cJSON_CreateStringArray((const char *const *)row->info.train_sources, (int)row->info.n_train_sources)) &&
+             (ts = str_array(row->info.train_sources, row->info.n_train_sources)) &&
              cJSON_AddItemToObject(jr, "train_sources", ts) && (cells = cJSON_AddObjectToObject(jr, "cells"));
         for (size_t c = 0; ok && c < m->n_cols; c++) {
             const pl_matrix_cell *cell = &row->cells[c];
