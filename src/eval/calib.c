@@ -71,10 +71,13 @@ pl_status pl_eval_fit_temperature(const pl_preds *ps, double *T, int *at_bound, 
             bound = beta == bmin || beta == bmax;
             break;
         }
-        /* Armijo backtracking on the projected step. */
+        /* Armijo backtracking on the projected step. Close to the minimum the
+         * NLL changes by less than its rounding error, so function values
+         * cannot confirm a decrease: there (|step| < 1e-6 beta) the Newton
+         * step, which converges quadratically, is taken as it is. */
         double d = nb - beta, Ln = nll_beta(ps, nb);
         int k = 0;
-        while (Ln > L + 1e-4 * g * d && k++ < 60) {
+        while (fabs(d) >= 1e-6 * beta && Ln > L + 1e-4 * g * d && k++ < 60) {
             d *= 0.5;
             nb = beta + d;
             Ln = nll_beta(ps, nb);
