@@ -25,6 +25,8 @@ static const command commands[] = {
     {"version", cmd_version, "print the version", "phishlens version\n"},
     {"data", cmd_data, "corpus tools: import, dedup, leakage, profile, split, audit, synth",
      "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
+    {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
+     "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

@@ -1,0 +1,373 @@
+/* cmd_eval.c — `phishlens eval <subcommand>`: metrics, paired comparison,
+ * calibration and the generalization matrix, all computed from
+ * predictions.jsonl files (docs/eval.md).
+ *
+ * Dispatch: when argv[1] names a subcommand it runs; anything else is the
+ * subcommand-less form (`phishlens eval -m MODEL ...`, scoring a model over
+ * emails), which belongs to the scoring engine and is not part of this
+ * build yet — it is refused with a message, never faked.
+ */
+#include "cli.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/eval.h"
+
+/* ---- options shared by the subcommands ---------------------------------- */
+
+typedef struct {
+    const char *cmd;        /* "eval metrics", ... for messages */
+    const char *out;        /* -o */
+    const char *val;        /* --val */
+    int json;               /* --json: JSON on stdout */
+    pl_eval_opts eo;
+    const char *pos[256];   /* positional arguments */
+    int n_pos;
+} opts;
+
+static int parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = s && *s != '-' ? strtoull(s, &end, 0) : 0;
+    if (!s || *s == '-' || errno || end == s || *end) {
+        cli_usage_error(cmd, "%s expects a non-negative integer, got '%s'", opt, s ? s : "(nothing)");
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Returns -1 on success, else the exit code. */
+static int parse_opts(int argc, char **argv, const char *cmd, int allow_val, opts *o) {
+    memset(o, 0, sizeof *o);
+    o->cmd = cmd;
+    o->eo = pl_eval_defaults();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!next) return cli_usage_error(cmd, "%s needs a path", a);
+            o->out = argv[++i];
+        } else if (allow_val && !strcmp(a, "--val")) {
+            if (!next) return cli_usage_error(cmd, "--val needs a predictions file");
+            o->val = argv[++i];
+        } else if (!strcmp(a, "--seed")) {
+            if (!parse_u64(cmd, a, next, &o->eo.boot.seed)) return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--bootstrap")) {
+            long n;
+            if (!cli_parse_int(cmd, a, next, 2, 1000000, &n)) return EXIT_USAGE;
+            o->eo.boot.n_boot = n;
+            i++;
+        } else if (!strcmp(a, "--level")) {
+            double l;
+            if (!cli_parse_double(cmd, a, next, &l)) return EXIT_USAGE;
+            if (!(l > 0 && l < 1)) return cli_usage_error(cmd, "--level expects a number in (0, 1), got '%s'", next);
+            o->eo.boot.level = l;
+            i++;
+        } else if (!strcmp(a, "--threshold")) {
+            double t;
+            if (!cli_parse_double(cmd, a, next, &t)) return EXIT_USAGE;
+            if (!(t >= 0 && t <= 1)) return cli_usage_error(cmd, "--threshold expects a number in [0, 1], got '%s'", next);
+            o->eo.threshold = t;
+            i++;
+        } else if (!strcmp(a, "--no-slices")) o->eo.slices = 0;
+        else if (!strcmp(a, "--no-slice-ci")) o->eo.slice_ci = 0;
+        else if (a[0] == '-' && a[1]) return cli_usage_error(cmd, "unknown option '%s'", a);
+        else {
+            if (o->n_pos == (int)(sizeof o->pos / sizeof *o->pos)) return cli_usage_error(cmd, "too many arguments");
+            o->pos[o->n_pos++] = a;
+        }
+    }
+    return -1;
+}
+
+/* Write j to -o (atomically) and/or stdout. */
+static int emit_json(const opts *o, const cJSON *j) {
+    if (o->out) {
+        pl_status st = pl_json_write_atomic(o->out, j);
+        if (st) return cli_fail(st);
+    }
+    if (o->json) {
+        char *s = cJSON_Print(j);
+        if (!s) return cli_fail(pl_error(PL_ERR_NOMEM, "out of memory"));
+        printf("%s\n", s);
+        cJSON_free(s);
+    }
+    return EXIT_OK_;
+}
+
+/* ---- terminal summaries ------------------------------------------------- */
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : (double)NAN;
+}
+
+static void print_block(const char *title, const cJSON *b) {
+    const cJSON *m = cJSON_GetObjectItem(b, "metrics"), *ci = cJSON_GetObjectItem(b, "ci"),
+                *notes = cJSON_GetObjectItem(b, "notes"), *cm = cJSON_GetObjectItem(b, "confusion");
+    printf("%s (p >= %.4g): n = %.0f, phishing = %.0f\n", title, num(b, "threshold"), num(b, "n"), num(b, "n_pos"));
+    for (int k = 0; k < PL_M_COUNT; k++) {
+        const char *name = pl_metric_name(k);
+        double v = num(m, name);
+        printf("  %-10s ", name);
+        if (isnan(v)) printf("%8s", "null");
+        else printf("%8.4f", v);
+        const cJSON *c = ci ? cJSON_GetObjectItem(ci, name) : NULL;
+        if (cJSON_IsArray(c))
+            printf("  [%.4f, %.4f]", cJSON_GetArrayItem(c, 0)->valuedouble, cJSON_GetArrayItem(c, 1)->valuedouble);
+        const cJSON *nt = notes ? cJSON_GetObjectItem(notes, name) : NULL;
+        if (cJSON_IsString(nt)) printf("  (%s)", nt->valuestring);
+        printf("\n");
+    }
+    printf("  confusion  tn %.0f  fp %.0f  fn %.0f  tp %.0f\n", num(cm, "tn"), num(cm, "fp"), num(cm, "fn"), num(cm, "tp"));
+}
+
+static void print_slices(const cJSON *r) {
+    const cJSON *sl = cJSON_GetObjectItem(r, "slices"), *dim;
+    if (!sl) return;
+    printf("slices (F1 at the fixed threshold):\n");
+    cJSON_ArrayForEach(dim, sl) {
+        const cJSON *s;
+        cJSON_ArrayForEach(s, dim) {
+            const cJSON *m = cJSON_GetObjectItem(s, "metrics"), *ci = cJSON_GetObjectItem(s, "ci");
+            const cJSON *c = ci ? cJSON_GetObjectItem(ci, "f1") : NULL;
+            printf("  %-14s %-12s n %-7.0f F1 %.4f", dim->string, s->string, num(s, "n"), num(m, "f1"));
+            if (cJSON_IsArray(c))
+                printf("  [%.4f, %.4f]", cJSON_GetArrayItem(c, 0)->valuedouble, cJSON_GetArrayItem(c, 1)->valuedouble);
+            printf("\n");
+        }
+    }
+}
+
+static void print_calibration(const cJSON *c) {
+    if (!c) return;
+    const cJSON *note = cJSON_GetObjectItem(c, "note");
+    if (cJSON_IsString(note)) {
+        printf("calibration: not fitted (%s)\n", note->valuestring);
+        return;
+    }
+    const cJSON *b = cJSON_GetObjectItem(c, "before"), *a = cJSON_GetObjectItem(c, "after");
+    printf("calibration: temperature T = %.6g%s (fitted on %.0f validation emails)\n", num(c, "temperature"),
+           cJSON_IsTrue(cJSON_GetObjectItem(c, "at_bound")) ? " (at its bound)" : "", num(c, "val_n"));
+    printf("  test NLL   %.4f -> %.4f\n", num(c, "test_nll_before"), num(c, "test_nll_after"));
+    printf("  test Brier %.4f -> %.4f\n", num(cJSON_GetObjectItem(b, "metrics"), "brier"),
+           num(cJSON_GetObjectItem(a, "metrics"), "brier"));
+    printf("  test ECE   %.4f -> %.4f\n", num(cJSON_GetObjectItem(b, "metrics"), "ece"),
+           num(cJSON_GetObjectItem(a, "metrics"), "ece"));
+    const cJSON *rel = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "reliability"), "bins"), *bin;
+    printf("  reliability after scaling (bin: count, mean predicted, observed):\n");
+    cJSON_ArrayForEach(bin, rel) {
+        if (num(bin, "count") == 0) continue;
+        printf("    [%.3f, %.3f)  %6.0f  %.4f  %.4f\n", num(bin, "lo"), num(bin, "hi"), num(bin, "count"),
+               num(bin, "mean_pred"), num(bin, "observed"));
+    }
+}
+
+/* ---- subcommands ------------------------------------------------------- */
+
+static const char *const usage_metrics =
+    "usage: phishlens eval metrics PRED.jsonl [--val VAL_PRED.jsonl] [--seed S] [--bootstrap N]\n"
+    "                              [--level L] [--threshold T] [--no-slices] [--no-slice-ci]\n"
+    "                              [--json] [-o metrics.json]\n"
+    "Metrics (phishing = positive class) at the threshold (default 0.5) with percentile\n"
+    "bootstrap CIs; with --val also at the F1-maximizing validation threshold and after\n"
+    "temperature scaling fitted on the validation set; per-slice metrics by source, has_url,\n"
+    "html, length bucket and link_mismatch. See docs/eval.md.\n";
+
+static int eval_metrics(int argc, char **argv) {
+    opts o;
+    int rc = parse_opts(argc, argv, "eval metrics", 1, &o);
+    if (rc >= 0) return rc;
+    if (o.n_pos != 1) return cli_usage_error("eval metrics", "expects one predictions file\n%s", usage_metrics);
+    pl_preds test = {0}, val = {0};
+    pl_status st = pl_preds_read_jsonl(o.pos[0], &test);
+    if (!st && o.val) st = pl_preds_read_jsonl(o.val, &val);
+    cJSON *r = NULL;
+    if (!st) st = pl_eval_report(&test, o.val ? &val : NULL, &o.eo, &r);
+    pl_preds_free(&test);
+    pl_preds_free(&val);
+    if (st) return cli_fail(st);
+    rc = emit_json(&o, r);
+    if (rc == EXIT_OK_ && !o.json && !cli_quiet) {
+        printf("%s\n", o.pos[0]);
+        print_block("fixed threshold", cJSON_GetObjectItem(r, "fixed_threshold"));
+        const cJSON *t = cJSON_GetObjectItem(r, "tuned_threshold");
+        if (t && cJSON_IsString(cJSON_GetObjectItem(t, "note")))
+            printf("tuned threshold: none (%s)\n", cJSON_GetObjectItem(t, "note")->valuestring);
+        else if (t) {
+            printf("threshold tuned on %s: F1 %.4f there\n", o.val, num(t, "val_f1"));
+            print_block("tuned threshold", t);
+        }
+        print_calibration(cJSON_GetObjectItem(r, "calibration"));
+        print_slices(r);
+        printf("bootstrap: %lld resamples, %g%% percentile intervals, seed %llu\n", (long long)o.eo.boot.n_boot,
+               o.eo.boot.level * 100, (unsigned long long)o.eo.boot.seed);
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
+static const char *const usage_compare =
+    "usage: phishlens eval compare A.jsonl B.jsonl [--seed S] [--bootstrap N] [--level L]\n"
+    "                              [--threshold T] [--json] [-o compare.json]\n"
+    "Paired comparison of two models on the same emails (matched by source and id): exact\n"
+    "McNemar test on the discordant pairs and a paired bootstrap CI of F1(B) - F1(A).\n";
+
+static int eval_compare(int argc, char **argv) {
+    opts o;
+    int rc = parse_opts(argc, argv, "eval compare", 0, &o);
+    if (rc >= 0) return rc;
+    if (o.n_pos != 2) return cli_usage_error("eval compare", "expects two predictions files\n%s", usage_compare);
+    pl_preds a = {0}, b = {0};
+    pl_status st = pl_preds_read_jsonl(o.pos[0], &a);
+    if (!st) st = pl_preds_read_jsonl(o.pos[1], &b);
+    cJSON *r = NULL;
+    if (!st) {
+        st = pl_eval_compare_report(&a, &b, &o.eo, &r);
+        if (st) pl_error_wrap(st, "comparing %s with %s", o.pos[0], o.pos[1]);
+    }
+    pl_preds_free(&a);
+    pl_preds_free(&b);
+    if (st) return cli_fail(st);
+    rc = emit_json(&o, r);
+    if (rc == EXIT_OK_ && !o.json && !cli_quiet) {
+        const cJSON *ct = cJSON_GetObjectItem(r, "contingency"), *ci = cJSON_GetObjectItem(r, "delta_f1_ci");
+        printf("A = %s\nB = %s\n%.0f emails, threshold %g\n", o.pos[0], o.pos[1], num(r, "n"), num(r, "threshold"));
+        printf("  both right %.0f, only A right %.0f, only B right %.0f, both wrong %.0f\n", num(ct, "both_right"),
+               num(ct, "only_a_right"), num(ct, "only_b_right"), num(ct, "both_wrong"));
+        printf("  McNemar exact p = %.4g\n", num(r, "mcnemar_exact_p"));
+        printf("  F1 A %.4f, F1 B %.4f, delta (B - A) %+.4f", num(r, "f1_a"), num(r, "f1_b"), num(r, "delta_f1"));
+        if (cJSON_IsArray(ci))
+            printf("  %g%% CI [%+.4f, %+.4f]", o.eo.boot.level * 100, cJSON_GetArrayItem(ci, 0)->valuedouble,
+                   cJSON_GetArrayItem(ci, 1)->valuedouble);
+        if (num(r, "p_bootstrap") == 0) printf("  (bootstrap p < 1/%lld)\n", (long long)o.eo.boot.n_boot);
+        else printf("  (bootstrap p %.4g)\n", num(r, "p_bootstrap"));
+    }
+    cJSON_Delete(r);
+    return rc;
+}
+
+static const char *const usage_calibrate =
+    "usage: phishlens eval calibrate --val VAL_PRED.jsonl PRED.jsonl [--seed S] [--bootstrap N]\n"
+    "                                [--threshold T] [--json] [-o calibration.json]\n"
+    "Temperature scaling: T minimizing the validation NLL of sigmoid(score / T); reports T,\n"
+    "test metrics before and after, and reliability-diagram bins (15 equal-width bins).\n";
+
+static int eval_calibrate(int argc, char **argv) {
+    opts o;
+    int rc = parse_opts(argc, argv, "eval calibrate", 1, &o);
+    if (rc >= 0) return rc;
+    if (o.n_pos != 1 || !o.val)
+        return cli_usage_error("eval calibrate", "expects --val VAL.jsonl and one predictions file\n%s", usage_calibrate);
+    pl_preds test = {0}, val = {0};
+    pl_status st = pl_preds_read_jsonl(o.pos[0], &test);
+    if (!st) st = pl_preds_read_jsonl(o.val, &val);
+    cJSON *r = NULL;
+    if (!st) st = pl_eval_calibration_report(&test, &val, &o.eo, &r);
+    pl_preds_free(&test);
+    pl_preds_free(&val);
+    if (st) return cli_fail(st);
+    rc = emit_json(&o, r);
+    if (rc == EXIT_OK_ && !o.json && !cli_quiet) print_calibration(r);
+    cJSON_Delete(r);
+    return rc;
+}
+
+static const char *const usage_matrix =
+    "usage: phishlens eval matrix RUNDIR... [-o OUTDIR] [--json] [--seed S] [--bootstrap N]\n"
+    "                             [--level L] [--threshold T]\n"
+    "Generalization matrix: each RUNDIR holds predictions.jsonl and run.json; rows are\n"
+    "(model, train_set), columns test sources, cells F1 with bootstrap CI; in-domain vs\n"
+    "out-of-domain gap per row and a leave-one-source-out summary when the runs are LOSO.\n"
+    "-o writes OUTDIR/matrix.csv and OUTDIR/matrix.json.\n";
+
+static int eval_matrix(int argc, char **argv) {
+    opts o;
+    int rc = parse_opts(argc, argv, "eval matrix", 0, &o);
+    if (rc >= 0) return rc;
+    if (o.n_pos < 1) return cli_usage_error("eval matrix", "expects at least one run directory\n%s", usage_matrix);
+    pl_matrix m;
+    pl_status st = pl_matrix_build(o.pos, (size_t)o.n_pos, o.eo.threshold, &o.eo.boot, &m);
+    if (st) return cli_fail(st);
+    cJSON *j = pl_matrix_to_json(&m);
+    if (!j) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    if (!st && o.out) {
+        size_t n = strlen(o.out) + 16;
+        char *pc = malloc(n), *pj = malloc(n);
+        if (!pc || !pj) st = pl_error(PL_ERR_NOMEM, "out of memory");
+        if (!st) st = pl_mkdirs(o.out);
+        if (!st) {
+            snprintf(pc, n, "%s/matrix.csv", o.out);
+            snprintf(pj, n, "%s/matrix.json", o.out);
+            st = pl_matrix_write_csv(&m, pc);
+        }
+        if (!st) st = pl_json_write_atomic(pj, j);
+        free(pc);
+        free(pj);
+    }
+    if (!st && o.json) {
+        char *s = cJSON_Print(j);
+        if (s) printf("%s\n", s);
+        else st = pl_error(PL_ERR_NOMEM, "out of memory");
+        cJSON_free(s);
+    } else if (!st && !cli_quiet) pl_matrix_print(&m, stdout);
+    cJSON_Delete(j);
+    pl_matrix_free(&m);
+    return st ? cli_fail(st) : EXIT_OK_;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+    const char *usage;
+} subcommand;
+
+static const subcommand subs[] = {
+    {"metrics", eval_metrics, "metrics with bootstrap CIs, tuned threshold, slices", usage_metrics},
+    {"compare", eval_compare, "paired comparison of two models (McNemar, paired bootstrap)", usage_compare},
+    {"calibrate", eval_calibrate, "temperature scaling and reliability diagram", usage_calibrate},
+    {"matrix", eval_matrix, "generalization matrix over run directories", usage_matrix},
+    {NULL, NULL, NULL, NULL}};
+
+static void usage(FILE *fp) {
+    fprintf(fp, "usage: phishlens eval <subcommand> [options]\n\nsubcommands:\n");
+    for (const subcommand *s = subs; s->name; s++) fprintf(fp, "  %-10s %s\n", s->name, s->summary);
+    fprintf(fp, "\n`phishlens eval <subcommand> --help` for its options; formats in docs/eval.md.\n");
+}
+
+int cmd_eval(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (const subcommand *s = subs; s->name; s++) {
+        if (strcmp(s->name, argv[1])) continue;
+        for (int i = 2; i < argc; i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                printf("%s", s->usage);
+                return EXIT_OK_;
+            }
+        return s->fn(argc - 1, argv + 1);
+    }
+    if (argv[1][0] == '-') {
+        /* The subcommand-less scoring form (`phishlens eval -m MODEL ...`)
+         * plugs in here once the scoring engine exists. */
+        fprintf(stderr, "phishlens eval: scoring a model over emails (%s ...) is not available in this build;\n"
+                        "evaluate existing predictions with a subcommand:\n", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "phishlens eval: unknown subcommand '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
