@@ -391,6 +391,58 @@ static void test_owen_closed_form(void) {
     pl_xtree_free(&t);
 }
 
+/* For a binary hierarchy, the Owen value is the mean marginal contribution
+ * over the orders in which every subtree's leaves are contiguous (Owen
+ * 1977): at each internal node either child may come first. Enumerate all
+ * 2^(M-1) such orders of a balanced 8-leaf tree, feed them to the
+ * permutation explainer, and compare with the partition explainer at a full
+ * budget. Then tree-respecting sampled permutations converge to it. */
+static void tree_orders_rec(const pl_xtree *t, int32_t node, unsigned sw, int32_t *out, size_t *n) {
+    size_t M = t->n_leaves;
+    if ((size_t)node < M) {
+        out[(*n)++] = node;
+        return;
+    }
+    size_t r = (size_t)node - M;
+    int flip = (sw >> r) & 1;
+    tree_orders_rec(t, flip ? t->right[r] : t->left[r], sw, out, n);
+    tree_orders_rec(t, flip ? t->left[r] : t->right[r], sw, out, n);
+}
+
+static void test_owen_as_tree_orders(void) {
+    game g;
+    mlp_random(&g, 8, 6, 77);
+    pl_xtree t;
+    CHECK_OK(pl_xtree_balanced(8, &t));
+    size_t norders = (size_t)1 << 7;
+    int32_t *orders = malloc(norders * 8 * sizeof *orders);
+    for (unsigned sw = 0; sw < norders; sw++) {
+        size_t n = 0;
+        tree_orders_rec(&t, 14, sw, orders + sw * 8, &n);
+    }
+    pl_xopts o;
+    pl_xopts_init(&o, PL_XM_PERMUTATION);
+    o.perms = orders;
+    o.n_perms = norders;
+    pl_xresult owen, part, samp;
+    game_reset(&g);
+    CHECK_OK(pl_explain_run(game_fn, &g, 8, &o, &owen));
+    CHECK_OK(run(&g, PL_XM_PARTITION, 100000, 0, &t, &part));
+    double d = max_diff(owen.phi, part.phi, 8);
+    CHECK(d <= TOL_CLOSED, "partition (full budget) = mean over the 128 tree-consistent orders: max diff %.3g", d);
+    CHECK_OK(run(&g, PL_XM_PERMUTATION, 400 * 17, 5, &t, &samp));
+    double e = max_diff(samp.phi, part.phi, 8), sc = 0;
+    for (int i = 0; i < 8; i++) sc = fmax(sc, fabs(part.phi[i]));
+    printf("  tree-respecting permutations (400) vs Owen: max|err|/max|phi| %.3g\n", e / sc);
+    CHECK(e <= 0.05 * sc, "tree permutations converge to the Owen value: %.3g", e);
+    pl_xresult_free(&owen);
+    pl_xresult_free(&part);
+    pl_xresult_free(&samp);
+    free(orders);
+    pl_xtree_free(&t);
+    free(g.seen);
+}
+
 /* ---- efficiency and batching --------------------------------------------------- */
 
 static void test_efficiency_and_batching(void) {
@@ -443,6 +495,28 @@ static void test_efficiency_and_batching(void) {
           eff_err(&r));
     pl_xresult_free(&r);
     pl_xtree_free(&t);
+    free(g.seen);
+}
+
+/* results do not depend on the thread count (no split reductions) */
+static void test_threads(void) {
+    game g;
+    mlp_random(&g, 13, 6, 8);
+    pl_xresult r1, r2, e1, e2;
+    int nt = pl_num_threads();
+    pl_set_num_threads(1);
+    CHECK_OK(run(&g, PL_XM_KERNEL, 900, 4, NULL, &r1));
+    CHECK_OK(run(&g, PL_XM_EXACT, 0, 0, NULL, &e1));
+    pl_set_num_threads(3);
+    CHECK_OK(run(&g, PL_XM_KERNEL, 900, 4, NULL, &r2));
+    CHECK_OK(run(&g, PL_XM_EXACT, 0, 0, NULL, &e2));
+    pl_set_num_threads(nt);
+    CHECK(memcmp(r1.phi, r2.phi, 13 * sizeof(double)) == 0, "kernel identical with 1 and 3 threads");
+    CHECK(memcmp(e1.phi, e2.phi, 13 * sizeof(double)) == 0, "exact identical with 1 and 3 threads");
+    pl_xresult_free(&r1);
+    pl_xresult_free(&r2);
+    pl_xresult_free(&e1);
+    pl_xresult_free(&e2);
     free(g.seen);
 }
 
@@ -653,6 +727,32 @@ static void test_shap_vectors(void) {
                        t.size[r], rows[4 * r], rows[4 * r + 1], rows[4 * r + 2], rows[4 * r + 3]);
         }
         CHECK(same, "shap text tree %s #%d (%zu tokens) matches shap's linkage", kind, ntree, n);
+        if (masker) {
+            /* the same tree from token offsets through features */
+            const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+            const cJSON *offs = cJSON_GetObjectItem(c, "offsets"), *o;
+            size_t T = (size_t)cJSON_GetArraySize(offs), k = 0;
+            pl_span *sp = malloc(T * sizeof *sp);
+            int32_t *ids = calloc(T, sizeof *ids);
+            cJSON_ArrayForEach(o, offs) {
+                sp[k].start = (size_t)cJSON_GetArrayItem(o, 0)->valueint;
+                sp[k].end = (size_t)cJSON_GetArrayItem(o, 1)->valueint;
+                k++;
+            }
+            pl_tokseq q = {text, strlen(text), ids, sp, T};
+            pl_features f;
+            pl_xtree t2;
+            CHECK_OK(pl_features_build(&q, NULL, 0, PL_FEAT_TOKEN, &f));
+            CHECK_OK(pl_xtree_shap_features(&f, &q, &t2));
+            int same2 = T == n && t2.n_leaves == n;
+            for (size_t r = 0; same2 && r + 1 < n; r++)
+                same2 = t2.left[r] == t.left[r] && t2.right[r] == t.right[r] && t2.height[r] == t.height[r];
+            CHECK(same2, "shap text tree from token offsets (#%d) matches", ntree);
+            pl_xtree_free(&t2);
+            pl_features_free(&f);
+            free(sp);
+            free(ids);
+        }
         if (prep) {
             for (size_t q = 0; q < n; q++) free(prep[q]);
             free(prep);
@@ -926,8 +1026,10 @@ int main(void) {
     test_pairs();
     test_exact_vs_definition();
     test_owen_closed_form();
+    test_owen_as_tree_orders();
     test_convergence();
     test_efficiency_and_batching();
+    test_threads();
     test_errors();
     test_shap_vectors();
     test_features();

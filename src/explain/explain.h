@@ -182,6 +182,11 @@ pl_status pl_xtree_shap_text(const char *const *tokens, size_t n, const char *co
  * strip(segment). Non-ASCII bytes count as word characters. Returns malloc'd
  * strings in *out (free each and the array). */
 pl_status pl_xtree_shap_prepare(const char *const *segments, size_t n, char ***out);
+/* shap's text clustering over features in text order: segment i is the
+ * text from feature i's start to feature i+1's start (shap's token
+ * segments), then pl_xtree_shap_prepare and pl_xtree_shap_text with no
+ * special tokens. PL_ERR_INVALID when feature spans are out of text order. */
+pl_status pl_xtree_shap_features(const pl_features *feat, const pl_tokseq *seq, pl_xtree *t);
 void pl_xtree_free(pl_xtree *t);
 
 /* ---- explainers --------------------------------------------------------------- */

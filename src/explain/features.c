@@ -735,3 +735,39 @@ pl_status pl_xtree_shap_prepare(const char *const *seg, size_t n, char ***out) {
     *out = v;
     return PL_OK;
 }
+
+pl_status pl_xtree_shap_features(const pl_features *f, const pl_tokseq *seq, pl_xtree *t) {
+    if (!f || !seq || !f->n_features) return pl_error(PL_ERR_INVALID, "explain: no features for a hierarchy");
+    size_t M = f->n_features;
+    for (size_t i = 0; i < M; i++) {
+        if (f->span[i].end > seq->text_len)
+            return pl_error(PL_ERR_INVALID, "explain: feature %zu span ends at %zu past the text (%zu bytes)", i,
+                            f->span[i].end, seq->text_len);
+        if (i && f->span[i].start < f->span[i - 1].end)
+            return pl_error(PL_ERR_INVALID, "explain: feature %zu starts at %zu inside feature %zu (ends %zu); "
+                            "shap's text clustering needs features in text order", i, f->span[i].start, i - 1,
+                            f->span[i - 1].end);
+    }
+    char **seg = calloc(M, sizeof *seg), **prep = NULL;
+    pl_status st = seg ? PL_OK : pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    for (size_t i = 0; i < M && !st; i++) {
+        size_t a = f->span[i].start, e = f->span[i].end;
+        if (i + 1 < M && f->span[i + 1].start > e) e = f->span[i + 1].start;
+        seg[i] = malloc(e - a + 1);
+        if (!seg[i]) {
+            st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+            break;
+        }
+        memcpy(seg[i], seq->text + a, e - a);
+        seg[i][e - a] = 0;
+    }
+    if (!st) st = pl_xtree_shap_prepare((const char *const *)seg, M, &prep);
+    if (!st) st = pl_xtree_shap_text((const char *const *)prep, M, NULL, 0, t);
+    for (size_t i = 0; seg && i < M; i++) {
+        free(seg[i]);
+        if (prep) free(prep[i]);
+    }
+    free(seg);
+    free(prep);
+    return st;
+}

@@ -158,8 +158,10 @@ def text_cases():
         "Dear customer,\nWe noticed unusual sign-in activity! Please confirm your password (today).",
     ]:
         segs = masker.token_segments(s)[0]
+        offsets = [list(o) for o in masker.tokenizer(s, return_offsets_mapping=True)["offset_mapping"]]
         pt = masker.clustering(s)
-        out.append({"kind": "masker", "text": s, "segments": list(segs), "linkage": pt.tolist()})
+        out.append({"kind": "masker", "text": s, "offsets": offsets, "segments": list(segs),
+                    "linkage": pt.tolist()})
     token_lists = [
         (["[CLS]", "the", "user", "'", "s", "pass", "##word", "(", "old", ")", "expired", ",", "reset", "it",
           ".", "[SEP]", "click", "here", "and", "win", "!", "[SEP]"], ["[SEP]"]),
