@@ -520,6 +520,63 @@ static void test_threads(void) {
     free(g.seen);
 }
 
+/* email-sized games: hundreds of features, default budgets */
+typedef struct {
+    size_t M, calls, rows;
+} biggame;
+
+static pl_status big_fn(void *ctx, const uint8_t *masks, size_t n, size_t M, double *out) {
+    biggame *g = ctx;
+    g->calls++;
+    g->rows += n;
+    for (size_t r = 0; r < n; r++) {
+        const uint8_t *m = masks + r * M;
+        double s = 0, run = 0;
+        for (size_t i = 0; i < M; i++) {
+            double w = sin(0.37 * (double)i + 0.1);
+            s += w * m[i];
+            run = m[i] ? run + 1 : 0; /* rewards runs of present features */
+            s += 0.01 * run * (i % 7 == 0);
+        }
+        out[r] = tanh(s / 10.0);
+    }
+    return PL_OK;
+}
+
+static void test_scale(void) {
+    biggame g = {600, 0, 0};
+    pl_xtree t;
+    CHECK_OK(pl_xtree_balanced(g.M, &t));
+    pl_xopts o;
+    pl_xopts_init(&o, PL_XM_PARTITION);
+    o.tree = &t;
+    pl_xresult r;
+    double t0 = pl_time_now();
+    CHECK_OK(pl_explain_run(big_fn, &g, g.M, &o, &r));
+    double t1 = pl_time_now();
+    CHECK(eff_err(&r) <= TOL_EFF && r.requests <= 501 && r.budget == 500, "partition M=600 default budget: eff %.3g, %zu requests",
+          eff_err(&r), r.requests);
+    worst_eff[PL_XM_PARTITION] = fmax(worst_eff[PL_XM_PARTITION], eff_err(&r));
+    pl_xresult_free(&r);
+    pl_xopts_init(&o, PL_XM_PERMUTATION);
+    CHECK_OK(pl_explain_run(big_fn, &g, g.M, &o, &r));
+    double t2 = pl_time_now();
+    CHECK(eff_err(&r) <= TOL_EFF && r.n_perms == 2, "permutation M=600 default: 2 permutations, eff %.3g", eff_err(&r));
+    worst_eff[PL_XM_PERMUTATION] = fmax(worst_eff[PL_XM_PERMUTATION], eff_err(&r));
+    pl_xresult_free(&r);
+    g.M = 200;
+    pl_xopts_init(&o, PL_XM_KERNEL);
+    CHECK_OK(pl_explain_run(big_fn, &g, g.M, &o, &r));
+    double t3 = pl_time_now();
+    CHECK(eff_err(&r) <= TOL_EFF && r.budget == 2448, "kernel M=200 default nsamples %zu, eff %.3g", r.budget,
+          eff_err(&r));
+    worst_eff[PL_XM_KERNEL] = fmax(worst_eff[PL_XM_KERNEL], eff_err(&r));
+    pl_xresult_free(&r);
+    printf("  scale: partition M=600 %.3fs, permutation M=600 %.3fs, kernel M=200 %.3fs (value function included)\n",
+           t1 - t0, t2 - t1, t3 - t2);
+    pl_xtree_free(&t);
+}
+
 static void test_errors(void) {
     game g;
     mlp_random(&g, 6, 3, 1);
@@ -1030,6 +1087,7 @@ int main(void) {
     test_convergence();
     test_efficiency_and_batching();
     test_threads();
+    test_scale();
     test_errors();
     test_shap_vectors();
     test_features();
