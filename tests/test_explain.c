@@ -181,7 +181,8 @@ static void test_pairs(void) {
     double want[64] = {0};
     for (size_t i = 0; i < g.M; i++) g.w[i] = (double)pl_rng_normal(&r);
     for (size_t i = 0; i < g.M; i++)
-        for (size_t j = i + 1; j < g.M; j++) g.pair[i][j] = (pl_rng_below(&r, 3) == 0) ? (double)pl_rng_normal(&r) : 0.0;
+        for (size_t j = i + 1; j < g.M; j++)
+            g.pair[i][j] = (pl_rng_below(&r, 3) == 0) ? (double)pl_rng_normal(&r) : 0.0;
     g.tri = 1.5;
     for (size_t i = 0; i < g.M; i++) {
         want[i] = g.w[i] + (i < 3 ? g.tri / 3 : 0);
@@ -554,8 +555,8 @@ static void test_scale(void) {
     double t0 = pl_time_now();
     CHECK_OK(pl_explain_run(big_fn, &g, g.M, &o, &r));
     double t1 = pl_time_now();
-    CHECK(eff_err(&r) <= TOL_EFF && r.requests <= 501 && r.budget == 500, "partition M=600 default budget: eff %.3g, %zu requests",
-          eff_err(&r), r.requests);
+    CHECK(eff_err(&r) <= TOL_EFF && r.requests <= 501 && r.budget == 500,
+          "partition M=600 default budget: eff %.3g, %zu requests", eff_err(&r), r.requests);
     worst_eff[PL_XM_PARTITION] = fmax(worst_eff[PL_XM_PARTITION], eff_err(&r));
     pl_xresult_free(&r);
     pl_xopts_init(&o, PL_XM_PERMUTATION);
@@ -950,6 +951,89 @@ static void test_email_tree_shape(void) {
     free(g.seen);
 }
 
+/* random token sequences: every level gives a consistent partition of the
+ * tokens, the email tree is a valid linkage, masking keeps unfeatured tokens */
+static void test_features_random(void) {
+    pl_rng r;
+    pl_rng_seed(&r, 99);
+    const char alphabet[] = "ab .!?\n,(x)'";
+    int ok = 1;
+    for (int it = 0; it < 200 && ok; it++) {
+        size_t L = 1 + (size_t)pl_rng_below(&r, 80);
+        char text[96];
+        for (size_t i = 0; i < L; i++) text[i] = alphabet[pl_rng_below(&r, sizeof alphabet - 1)];
+        text[L] = 0;
+        pl_span sp[96];
+        int32_t ids[96];
+        size_t T = 0, pos = 0;
+        while (pos < L) {
+            size_t len = (size_t)pl_rng_below(&r, 4); /* empty tokens allowed */
+            if (pos + len > L) len = L - pos;
+            sp[T].start = pos;
+            sp[T].end = pos + len;
+            ids[T] = (int32_t)T;
+            T++;
+            pos += len ? len : (pl_rng_below(&r, 2) ? 1 : 0);
+        }
+        pl_tokseq q = {text, L, ids, sp, T};
+        size_t mid = L / 2;
+        pl_field fl[2] = {{"subject", {0, mid}}, {"body", {mid, L}}};
+        for (int lv = 0; lv < 4 && ok; lv++) {
+            pl_features f;
+            pl_status st = pl_features_build(&q, fl, 2, (pl_feat_level)lv, &f);
+            if (st) {
+                printf("  iteration %d level %d: %s\n", it, lv, pl_errmsg());
+                ok = 0;
+                break;
+            }
+            uint8_t seen[96] = {0};
+            for (size_t k = 0; k < f.n_features && ok; k++) {
+                ok = f.ptr[k] < f.ptr[k + 1] && f.text[k] != NULL;
+                for (size_t j = f.ptr[k]; j < f.ptr[k + 1] && ok; j++) ok = f.tok[j] < T && !seen[f.tok[j]]++;
+            }
+            if (!ok) printf("  iteration %d level %d: features do not partition the tokens\n", it, lv);
+            if (f.n_features > 0) {
+                pl_xtree t, t2;
+                if (pl_xtree_email(&f, &t)) {
+                    printf("  iteration %d level %d: email tree: %s\n", it, lv, pl_errmsg());
+                    ok = 0;
+                    pl_features_free(&f);
+                    break;
+                }
+                double rows[4 * 96];
+                for (size_t k = 0; k + 1 < f.n_features; k++) {
+                    rows[4 * k] = t.left[k];
+                    rows[4 * k + 1] = t.right[k];
+                    rows[4 * k + 2] = t.height[k];
+                    rows[4 * k + 3] = t.size[k];
+                }
+                st = pl_xtree_from_linkage(rows, f.n_features, &t2);
+                if (st) {
+                    printf("  iteration %d level %d: email tree invalid: %s\n", it, lv, pl_errmsg());
+                    ok = 0;
+                }
+                else pl_xtree_free(&t2);
+                pl_xtree_free(&t);
+                uint8_t mask[96];
+                for (size_t k = 0; k < f.n_features; k++) mask[k] = (uint8_t)pl_rng_below(&r, 2);
+                int32_t out[96];
+                size_t n;
+                pl_mask_spec ms = {PL_MASK_DELETE, 0, NULL};
+                if (pl_explain_apply_mask(ids, T, &f, mask, &ms, out, &n)) n = SIZE_MAX;
+                size_t keep = T;
+                for (size_t k = 0; k < f.n_features; k++)
+                    if (!mask[k]) keep -= f.ptr[k + 1] - f.ptr[k];
+                if (n != keep) {
+                    printf("  iteration %d level %d: delete keeps %zu of %zu, want %zu\n", it, lv, n, T, keep);
+                    ok = 0;
+                }
+            }
+            pl_features_free(&f);
+        }
+    }
+    CHECK(ok, "200 random token sequences x 4 levels: consistent features, valid email trees, masking");
+}
+
 /* ---- rendering ------------------------------------------------------------------------- */
 
 static void test_render(void) {
@@ -1056,7 +1140,8 @@ static void test_global(void) {
     pl_xcandidate *cand;
     size_t nc;
     CHECK_OK(pl_xglobal_artifacts(a, in, 3, 3.0, 10, 1, &cand, &nc));
-    CHECK(nc == 1 && !strcmp(cand[0].key, "enron") && cand[0].rank == 4 && fabs(cand[0].mean_abs_in_source - 0.5) < 1e-12,
+    CHECK(nc == 1 && !strcmp(cand[0].key, "enron") && cand[0].rank == 4 &&
+              fabs(cand[0].mean_abs_in_source - 0.5) < 1e-12,
           "one candidate: enron rank 4 (got %zu, rank %zu)", nc, nc ? cand[0].rank : 0);
     bj.len = 0;
     CHECK_OK(pl_xcandidates_to_json(cand, nc, &bj));
@@ -1092,6 +1177,7 @@ int main(void) {
     test_shap_vectors();
     test_features();
     test_email_tree_shape();
+    test_features_random();
     test_render();
     test_global();
     printf("  worst efficiency error: exact %.3g, permutation %.3g, kernel %.3g, partition %.3g\n", worst_eff[0],

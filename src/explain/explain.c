@@ -24,7 +24,7 @@ static void unpack(const uint64_t *key, size_t M, uint8_t *mask) {
     for (size_t i = 0; i < M; i++) mask[i] = (uint8_t)((key[i >> 6] >> (i & 63)) & 1);
 }
 
-pl_status xo_init(xoracle *o, pl_value_fn fn, void *ctx, size_t M, size_t max_batch) {
+pl_status pl_xo_init(pl_xoracle *o, pl_value_fn fn, void *ctx, size_t M, size_t max_batch) {
     memset(o, 0, sizeof *o);
     o->fn = fn;
     o->ctx = ctx;
@@ -42,13 +42,13 @@ pl_status xo_init(xoracle *o, pl_value_fn fn, void *ctx, size_t M, size_t max_ba
     o->cap_s = 256;
     o->slots = calloc(o->cap_s, sizeof *o->slots);
     if (!o->batch || !o->out || !o->keys || !o->vals || !o->slots) {
-        xo_free(o);
+        pl_xo_free(o);
         return pl_error(PL_ERR_NOMEM, "explain: out of memory for the mask cache");
     }
     return PL_OK;
 }
 
-void xo_free(xoracle *o) {
+void pl_xo_free(pl_xoracle *o) {
     free(o->batch);
     free(o->out);
     free(o->keys);
@@ -61,7 +61,7 @@ static size_t hash_key(const uint64_t *key, size_t W) {
     return (size_t)pl_hash64(key, W * sizeof *key, 0x5eedULL);
 }
 
-static pl_status grow_slots(xoracle *o) {
+static pl_status grow_slots(pl_xoracle *o) {
     size_t ncap = o->cap_s * 2;
     size_t *ns = calloc(ncap, sizeof *ns);
     if (!ns) return pl_error(PL_ERR_NOMEM, "explain: out of memory for the mask cache");
@@ -76,7 +76,7 @@ static pl_status grow_slots(xoracle *o) {
     return PL_OK;
 }
 
-pl_status xo_request(xoracle *o, const uint8_t *mask, size_t *id) {
+pl_status pl_xo_request(pl_xoracle *o, const uint8_t *mask, size_t *id) {
     uint64_t kbuf[8];
     uint64_t *key = o->W <= 8 ? kbuf : malloc(o->W * sizeof *key);
     if (!key) return pl_error(PL_ERR_NOMEM, "explain: out of memory");
@@ -114,7 +114,7 @@ pl_status xo_request(xoracle *o, const uint8_t *mask, size_t *id) {
     return PL_OK;
 }
 
-pl_status xo_flush(xoracle *o) {
+pl_status pl_xo_flush(pl_xoracle *o) {
     while (o->n_done < o->n_e) {
         size_t n = o->n_e - o->n_done;
         if (n > o->max_batch) n = o->max_batch;
@@ -177,27 +177,27 @@ pl_status pl_explain_run(pl_value_fn fn, void *ctx, size_t M, const pl_xopts *op
     if (opt->tree && opt->tree->n_leaves != M)
         return pl_error(PL_ERR_INVALID, "explain: hierarchy has %zu leaves, game has %zu features",
                         opt->tree->n_leaves, M);
-    xoracle o;
+    pl_xoracle o;
     size_t mb = opt->method == PL_XM_PARTITION ? 0 : opt->batch_size;
-    pl_status st = xo_init(&o, fn, ctx, M, mb);
+    pl_status st = pl_xo_init(&o, fn, ctx, M, mb);
     if (st) return st;
     res->n_features = M;
     res->method = opt->method;
     res->phi = calloc(M, sizeof *res->phi);
     if (!res->phi) {
-        xo_free(&o);
+        pl_xo_free(&o);
         return pl_error(PL_ERR_NOMEM, "explain: out of memory");
     }
     switch (opt->method) {
-    case PL_XM_EXACT: st = x_exact(&o, opt, res); break;
-    case PL_XM_PERMUTATION: st = x_permutation(&o, opt, res); break;
-    case PL_XM_KERNEL: st = x_kernel(&o, opt, res); break;
-    case PL_XM_PARTITION: st = x_partition(&o, opt, res); break;
+    case PL_XM_EXACT: st = pl_x_exact(&o, opt, res); break;
+    case PL_XM_PERMUTATION: st = pl_x_permutation(&o, opt, res); break;
+    case PL_XM_KERNEL: st = pl_x_kernel(&o, opt, res); break;
+    case PL_XM_PARTITION: st = pl_x_partition(&o, opt, res); break;
     }
     res->requests = o.requests;
     res->evals = o.evals;
     res->calls = o.calls;
-    xo_free(&o);
+    pl_xo_free(&o);
     if (st) pl_xresult_free(res);
     return st;
 }

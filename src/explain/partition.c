@@ -94,7 +94,7 @@ static pl_status pool_add(mpool *p, size_t *row) {
     return PL_OK;
 }
 
-pl_status xtree_leaf_sets(const pl_xtree *t, size_t **off_out, int32_t **leaves_out) {
+pl_status pl_xtree_leaf_sets(const pl_xtree *t, size_t **off_out, int32_t **leaves_out) {
     size_t M = t->n_leaves, nn = 2 * M - 1;
     size_t *off = malloc((nn + 1) * sizeof *off);
     size_t *cnt = malloc(nn * sizeof *cnt);
@@ -132,7 +132,7 @@ typedef struct {
     int32_t node;
 } pwork;
 
-pl_status x_partition(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
+pl_status pl_x_partition(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     const pl_xtree *t = opt->tree;
     size_t M = o->M, nn = 2 * M - 1;
     size_t max_evals = opt->max_evals ? opt->max_evals : 500;
@@ -150,15 +150,15 @@ pl_status x_partition(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
         st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
         goto done;
     }
-    if ((st = xtree_leaf_sets(t, &off, &leaves))) goto done;
+    if ((st = pl_xtree_leaf_sets(t, &off, &leaves))) goto done;
     /* endpoints */
     size_t r0, r1, id0, id1;
     if ((st = pool_add(&pool, &r0)) || (st = pool_add(&pool, &r1))) goto done;
     memset(pool.m + r0 * M, 0, M);
     memset(pool.m + r1 * M, 1, M);
-    if ((st = xo_request(o, pool.m + r0 * M, &id0)) || (st = xo_request(o, pool.m + r1 * M, &id1))) goto done;
-    if ((st = xo_flush(o))) goto done;
-    double f00 = xo_value(o, id0), f11 = xo_value(o, id1);
+    if ((st = pl_xo_request(o, pool.m + r0 * M, &id0)) || (st = pl_xo_request(o, pool.m + r1 * M, &id1))) goto done;
+    if ((st = pl_xo_flush(o))) goto done;
+    double f00 = pl_xo_value(o, id0), f11 = pl_xo_value(o, id1);
     res->base_value = f00;
     res->fx = f11;
     uint64_t seq = 0;
@@ -189,7 +189,7 @@ pl_status x_partition(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
             memcpy(m01, m00, M);
             for (size_t k = off[l]; k < off[l + 1]; k++) m10[leaves[k]] = 1;
             for (size_t k = off[rr]; k < off[rr + 1]; k++) m01[leaves[k]] = 1;
-            if ((st = xo_request(o, m10, &w->id10)) || (st = xo_request(o, m01, &w->id01))) goto done;
+            if ((st = pl_xo_request(o, m10, &w->id10)) || (st = pl_xo_request(o, m01, &w->id01))) goto done;
             w->m00 = it.m00;
             w->f00 = it.f00;
             w->f11 = it.f11;
@@ -199,13 +199,13 @@ pl_status x_partition(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
             nmasks += 2;
         }
         if (nw == 0) continue;
-        if ((st = xo_flush(o))) goto done;
+        if ((st = pl_xo_flush(o))) goto done;
         eval_count += nmasks;
         for (size_t i = 0; i < nw; i++) {
             pwork *w = &work[i];
             size_t r = (size_t)w->node - M;
             int32_t l = t->left[r], rr = t->right[r];
-            double f10 = xo_value(o, w->id10), f01 = xo_value(o, w->id01);
+            double f10 = pl_xo_value(o, w->id10), f01 = pl_xo_value(o, w->id01);
             double nwt = w->weight / 2;
             pitem c[4] = {
                 {-fabs(f10 - w->f00) * nwt, 0, w->m00, w->f00, f10, nwt, l},

@@ -25,7 +25,7 @@
 
 /* ---- exact ----------------------------------------------------------------- */
 
-pl_status x_exact(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
+pl_status pl_x_exact(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     (void)opt;
     size_t M = o->M, N = (size_t)1 << M;
     uint8_t *mask = malloc(M);
@@ -39,11 +39,11 @@ pl_status x_exact(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     }
     for (size_t s = 0; s < N && !st; s++) {
         for (size_t i = 0; i < M; i++) mask[i] = (uint8_t)((s >> i) & 1);
-        st = xo_request(o, mask, &ids[s]);
+        st = pl_xo_request(o, mask, &ids[s]);
     }
-    if (!st) st = xo_flush(o);
+    if (!st) st = pl_xo_flush(o);
     if (st) goto done;
-    for (size_t s = 0; s < N; s++) v[s] = xo_value(o, ids[s]);
+    for (size_t s = 0; s < N; s++) v[s] = pl_xo_value(o, ids[s]);
     /* w[k] = k! (M-k-1)! / M! = 1 / (M * C(M-1, k)) */
     for (size_t k = 0; k < M; k++) {
         double c = 1;
@@ -96,7 +96,7 @@ static void tree_order(const pl_xtree *t, const uint8_t *sw, int32_t *order, int
     }
 }
 
-pl_status x_permutation(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
+pl_status pl_x_permutation(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     size_t M = o->M, per = 2 * M + 1;
     size_t budget = opt->max_evals;
     if (budget == 0) budget = per * 2 > 500 ? per * 2 : 500;
@@ -147,29 +147,29 @@ pl_status x_permutation(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
         const int32_t *ord = order + p * M;
         size_t *id = ids + p * per;
         memset(mask, 0, M);
-        st = xo_request(o, mask, &id[0]);
+        st = pl_xo_request(o, mask, &id[0]);
         for (size_t i = 0; i < M && !st; i++) {
             mask[ord[i]] = 1;
-            st = xo_request(o, mask, &id[1 + i]);
+            st = pl_xo_request(o, mask, &id[1 + i]);
         }
         for (size_t i = 0; i < M && !st; i++) {
             mask[ord[i]] = 0;
-            st = xo_request(o, mask, &id[1 + M + i]);
+            st = pl_xo_request(o, mask, &id[1 + M + i]);
         }
     }
-    if (!st) st = xo_flush(o);
+    if (!st) st = pl_xo_flush(o);
     if (st) goto done;
     double *phi = res->phi;
     for (size_t p = 0; p < np; p++) {
         const int32_t *ord = order + p * M;
         const size_t *id = ids + p * per;
         size_t i = 0;
-        for (size_t k = 0; k < M; k++, i++) phi[ord[k]] += xo_value(o, id[i + 1]) - xo_value(o, id[i]);
-        for (size_t k = 0; k < M; k++, i++) phi[ord[k]] += xo_value(o, id[i]) - xo_value(o, id[i + 1]);
+        for (size_t k = 0; k < M; k++, i++) phi[ord[k]] += pl_xo_value(o, id[i + 1]) - pl_xo_value(o, id[i]);
+        for (size_t k = 0; k < M; k++, i++) phi[ord[k]] += pl_xo_value(o, id[i]) - pl_xo_value(o, id[i + 1]);
     }
     for (size_t k = 0; k < M; k++) phi[k] /= (double)(2 * np);
-    res->base_value = xo_value(o, ids[0]);
-    res->fx = xo_value(o, ids[M]);
+    res->base_value = pl_xo_value(o, ids[0]);
+    res->fx = pl_xo_value(o, ids[M]);
 done:
     free(order);
     free(ids);
@@ -267,7 +267,7 @@ static size_t kset_find(const kset *s, const ksamples *k, const uint8_t *mask, i
     return h;
 }
 
-pl_status x_kernel(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
+pl_status pl_x_kernel(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     size_t M = o->M;
     pl_status st = PL_OK;
     uint8_t *mask = calloc(M, 1);
@@ -283,12 +283,12 @@ pl_status x_kernel(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     }
     /* endpoints */
     size_t id0, id1;
-    st = xo_request(o, mask, &id0);
+    st = pl_xo_request(o, mask, &id0);
     memset(mask, 1, M);
-    if (!st) st = xo_request(o, mask, &id1);
-    if (!st) st = xo_flush(o);
+    if (!st) st = pl_xo_request(o, mask, &id1);
+    if (!st) st = pl_xo_flush(o);
     if (st) goto done;
-    double f0 = xo_value(o, id0), fx = xo_value(o, id1);
+    double f0 = pl_xo_value(o, id0), fx = pl_xo_value(o, id1);
     res->base_value = f0;
     res->fx = fx;
     size_t nsamples = opt->max_evals ? opt->max_evals : 2 * M + 2048;
@@ -411,10 +411,10 @@ pl_status x_kernel(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
     /* evaluate every sample in one round */
     for (size_t s = 0; s < K.n && !st; s++) {
         size_t id;
-        st = xo_request(o, K.m + s * M, &id);
+        st = pl_xo_request(o, K.m + s * M, &id);
         K.id[s] = id;
     }
-    if (!st) st = xo_flush(o);
+    if (!st) st = pl_xo_flush(o);
     if (st) goto done;
     /* efficiency-constrained WLS: with d = fx - f0 and x_s = m_s[:M-1] - m_s[M-1],
      * y_s = v(s) - f0 - m_s[M-1] d; solve (X^T W X) w = X^T W y; phi_last = d - sum w */
@@ -444,7 +444,7 @@ pl_status x_kernel(xoracle *o, const pl_xopts *opt, pl_xresult *res) {
             const uint8_t *m = KK->m + s * M;
             int xa = (int)m[a] - (int)m[M - 1];
             if (!xa) continue;
-            double y = xo_value(o, KK->id[s]) - f0 - (double)m[M - 1] * d;
+            double y = pl_xo_value(o, KK->id[s]) - f0 - (double)m[M - 1] * d;
             acc += KK->w[s] * (double)xa * y;
         }
         b[a] = acc;

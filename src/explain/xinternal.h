@@ -27,25 +27,25 @@ typedef struct {
     uint8_t *batch;        /* [max_batch * M] */
     double *out;           /* [max_batch] */
     size_t requests, evals, calls;
-} xoracle;
+} pl_xoracle;
 
-pl_status xo_init(xoracle *o, pl_value_fn fn, void *ctx, size_t M, size_t max_batch);
-void xo_free(xoracle *o);
-/* Ask for v(mask); *id is the entry whose value is valid after xo_flush. */
-pl_status xo_request(xoracle *o, const uint8_t *mask, size_t *id);
+pl_status pl_xo_init(pl_xoracle *o, pl_value_fn fn, void *ctx, size_t M, size_t max_batch);
+void pl_xo_free(pl_xoracle *o);
+/* Ask for v(mask); *id is the entry whose value is valid after pl_xo_flush. */
+pl_status pl_xo_request(pl_xoracle *o, const uint8_t *mask, size_t *id);
 /* Evaluate every pending entry (batched calls). */
-pl_status xo_flush(xoracle *o);
-static inline double xo_value(const xoracle *o, size_t id) { return o->vals[id]; }
+pl_status pl_xo_flush(pl_xoracle *o);
+static inline double pl_xo_value(const pl_xoracle *o, size_t id) { return o->vals[id]; }
 
 /* Method implementations (shapley.c, partition.c). res->phi is allocated by
  * the caller with M zeros; they fill phi, base_value, fx and method fields. */
-pl_status x_exact(xoracle *o, const pl_xopts *opt, pl_xresult *res);
-pl_status x_permutation(xoracle *o, const pl_xopts *opt, pl_xresult *res);
-pl_status x_kernel(xoracle *o, const pl_xopts *opt, pl_xresult *res);
-pl_status x_partition(xoracle *o, const pl_xopts *opt, pl_xresult *res);
+pl_status pl_x_exact(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res);
+pl_status pl_x_permutation(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res);
+pl_status pl_x_kernel(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res);
+pl_status pl_x_partition(pl_xoracle *o, const pl_xopts *opt, pl_xresult *res);
 
 /* Leaves under each node of a tree: node n's leaves are
  * leaves[off[n] .. off[n+1]) (nodes 0..2M-2). Caller frees both. */
-pl_status xtree_leaf_sets(const pl_xtree *t, size_t **off, int32_t **leaves);
+pl_status pl_xtree_leaf_sets(const pl_xtree *t, size_t **off, int32_t **leaves);
 
 #endif
