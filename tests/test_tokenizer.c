@@ -171,6 +171,17 @@ static void test_hf(void) {
     cJSON *ref = cJSON_Parse(js);
     free(js);
     const char *names[] = {"llama3.1", "mistral", "gemma2"};
+    /* the same strings through the GGUF vocabs (llama.cpp semantics): the two
+     * references agree on every case once special tokens are parsed */
+    const char *ggufs[] = {"llama3.1-bpe", "mistral-v1-spm", "gemma2-spm"};
+    for (int i = 0; i < 3; i++) {
+        char rel[256], what[128];
+        snprintf(rel, sizeof rel, "vectors/tokenizer/ggml-vocab-%s.gguf", ggufs[i]);
+        pl_tokenizer *t = load(rel);
+        snprintf(what, sizeof what, "GGUF %s vs HF %s strings", ggufs[i], names[i]);
+        hf_refs(t, cJSON_GetObjectItem(ref, names[i]), what);
+        pl_tokenizer_free(t);
+    }
     for (int i = 0; i < 3; i++) {
         char rel[256], what[128];
         snprintf(rel, sizeof rel, "vectors/tokenizers/%s", names[i]);
@@ -196,10 +207,51 @@ static void test_hf(void) {
     cJSON_Delete(ref);
 }
 
+/* llama.cpp's test-tokenizer-0 vectors against the GGUF vocabs. */
+static void test_gguf(void) {
+    static const struct { const char *gguf, *vec, *what; unsigned flags; } cases[] = {
+        {"llama-spm", "ggml-vocab-llama-spm.gguf", "llama-spm", 0},
+        {"llama3.1-bpe", "ggml-vocab-llama3.1-bpe.gguf", "llama3.1-bpe", 0},
+        {"llama3.1-bpe", "ggml-vocab-llama-bpe.gguf", "llama-bpe vectors on llama3.1 vocab", 0},
+        {"mistral-v1-spm", "ggml-vocab-mistral-v1-spm.gguf", "mistral-v1-spm", 0},
+        {"mistral-v3-spm", "ggml-vocab-mistral-v3-spm.gguf", "mistral-v3-spm", 0},
+        {"gemma2-spm", "ggml-vocab-gemma2-spm.gguf", "gemma2-spm", 0},
+        {"llama-spm", "ggml-vocab-tinyllama.gguf", "tinyllama on llama-spm (parse_special)", PL_TOK_PARSE_SPECIAL},
+        {"llama3.1-bpe", "special/llama3.1-special", "special/llama3.1", PL_TOK_PARSE_SPECIAL},
+        {"mistral-v3-spm", "special/mistral-v3-special", "special/mistral-v3", PL_TOK_PARSE_SPECIAL},
+        {"mistral-v1-spm", "special/mistral-v1-special", "special/mistral-v1", PL_TOK_PARSE_SPECIAL},
+        {"llama-spm", "special/llama-spm-special", "special/llama-spm", PL_TOK_PARSE_SPECIAL},
+        {"gemma2-spm", "special/gemma2-special", "special/gemma2", PL_TOK_PARSE_SPECIAL},
+    };
+    const char *loaded_name = NULL;
+    pl_tokenizer *t = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (!loaded_name || strcmp(loaded_name, cases[i].gguf)) {
+            pl_tokenizer_free(t);
+            char rel[256];
+            snprintf(rel, sizeof rel, "vectors/tokenizer/ggml-vocab-%s.gguf", cases[i].gguf);
+            t = load(rel);
+            loaded_name = cases[i].gguf;
+        }
+        char inp[256], out[256];
+        const char *ext = strncmp(cases[i].vec, "special/", 8) ? ".inp" : ".inp";
+        snprintf(inp, sizeof inp, "vectors/tokenizer/%s%s", cases[i].vec, ext);
+        snprintf(out, sizeof out, "vectors/tokenizer/%s.out", cases[i].vec);
+        vec(t, cases[i].what, inp, out, cases[i].flags);
+        if (cases[i].flags == 0) {
+            char what[128];
+            snprintf(what, sizeof what, "%s round trip", cases[i].what);
+            roundtrip(t, what, inp);
+        }
+    }
+    pl_tokenizer_free(t);
+}
+
 int main(void) {
     T_BEGIN();
     shared = pl_test_shared();
     if (shared) {
+        test_gguf();
         test_hf();
     }
     return T_END();

@@ -86,6 +86,9 @@ pl_status pl_tokenizer_load_hf_mem(const char *json, size_t len, const char *con
 
 /* GGUF vocab (tokenizer.ggml.* keys; tensors are ignored). */
 pl_status pl_tokenizer_load_gguf(const char *path, pl_tokenizer **out);
+/* The same from an open GGUF (the model loader's); g may be closed after. */
+struct pl_gguf;
+pl_status pl_tokenizer_from_gguf(const struct pl_gguf *g, pl_tokenizer **out);
 
 void pl_tokenizer_free(pl_tokenizer *t);
 
