@@ -127,7 +127,7 @@ pl_status tok_new(const char *name, int32_t n_vocab, int with_scores, pl_tokeniz
     t->len = calloc((size_t)n_vocab, sizeof *t->len);
     t->type = calloc((size_t)n_vocab, 1);
     if (with_scores) t->score = calloc((size_t)n_vocab, sizeof *t->score);
-    /* off[] doubles as a "set" marker through len == UINT32_MAX until set */
+    /* len == UINT32_MAX marks a token whose text is not set yet */
     if (!t->name || !t->off || !t->len || !t->type || (with_scores && !t->score)) {
         pl_tokenizer_free(t);
         return pl_error(PL_ERR_NOMEM, "tokenizer: out of memory (%d tokens)", n_vocab);
