@@ -35,6 +35,8 @@ extern int cli_quiet;
 /* Commands (one file each). */
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
 
 
 #endif

@@ -27,6 +27,13 @@ static const command commands[] = {
      "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
     {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
      "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
+    {"tokenize", cmd_tokenize, "text on stdin -> token ids (tokenizer.json, directory or .gguf)",
+     "phishlens tokenize -t TOKENIZER [--add-special] [--parse-special] [--jsonl] | --decode [--render-special]\n"
+     "  stdin is one text (ids printed space-separated on one line); with --jsonl each line is\n"
+     "  {\"text\": ...} and each output line a JSON array of ids. See docs/tokenizers.md.\n"},
+    {"tokenizer", cmd_tokenizer, "tokenizer tools: train a byte-level BPE",
+     "phishlens tokenizer train --vocab-size N --input FILE... -o tokenizer.json [--min-frequency K]\n"
+     "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
