@@ -85,6 +85,13 @@ static void test_minhash_estimate(void) {
     CHECK_NEAR(pl_jaccard_sorted(x, nx, y, ny), 0.5, 1e-12);
     free(x);
     free(y);
+    /* Unicode spaces separate words: "a<NBSP>b<EM SPACE>c" is "a b c" */
+    CHECK_OK(pl_shingles("a\xc2\xa0" "b\xe2\x80\x83" "c d", 2, &x, &nx));
+    CHECK_OK(pl_shingles("a b c d", 2, &y, &ny));
+    CHECK(nx == 3 && ny == 3 && !memcmp(x, y, 3 * sizeof *x), "NBSP and EM SPACE separate words");
+    free(x);
+    free(y);
+    CHECK(pl_text_words("caf\xc3\xa9 \xc2\xa0 na\xc3\xafve", NULL, NULL) == 2, "UTF-8 letters stay in words");
     CHECK_OK(pl_shingles("one two", 3, &x, &nx));
     CHECK(nx == 1, "a text shorter than the shingle gives one shingle, got %zu", nx);
     free(x);

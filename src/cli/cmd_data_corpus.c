@@ -682,13 +682,14 @@ int cmd_data_split(int argc, char **argv) {
         cJSON_AddItemToObject(man, "compositions", comps);
         char path[4096];
         snprintf(path, sizeof path, "%s/manifest.json", dir);
-        rc = emit_json(man, path);
+        int ncomp = cJSON_GetArraySize(comps);
+        rc = emit_json(man, path); /* frees man and comps */
         if (!rc && !cli_quiet) {
             size_t cnt[3] = {0};
             for (size_t i = 0; i < rs.n; i++) cnt[part[i]]++;
             printf("%zu records from %zu sources: train %zu, val %zu, test %zu; %zu near-duplicate clusters kept "
                    "whole; %d compositions; %.2f s; wrote %s/manifest.json\n",
-                   rs.n, ns, cnt[0], cnt[1], cnt[2], multi, cJSON_GetArraySize(comps), pl_time_now() - t0, dir);
+                   rs.n, ns, cnt[0], cnt[1], cnt[2], multi, ncomp, pl_time_now() - t0, dir);
         }
     }
     for (int p = 0; p < 3; p++) free(gen[p]), free(per_idx[p]);

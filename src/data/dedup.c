@@ -23,18 +23,42 @@ static int is_word_byte(unsigned char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
 
+/* Length of a UTF-8 separator at p (Unicode spaces, dashes, quotes, bullets,
+ * the BOM), 0 when p does not start one: NBSP U+00A0, guillemets U+00AB/BB,
+ * U+2000-U+206F (general punctuation), U+3000, U+FEFF. */
+static size_t utf8_separator(const unsigned char *p) {
+    if (p[0] == 0xC2 && (p[1] == 0xA0 || p[1] == 0xAB || p[1] == 0xBB)) return 2;
+    if (p[0] == 0xE2 && (p[1] == 0x80 || p[1] == 0x81) && p[2] >= 0x80 && p[2] <= 0xBF) return 3;
+    if (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) return 3;
+    if (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) return 3;
+    return 0;
+}
+
 size_t pl_text_words(const char *s, pl_word_fn fn, void *user) {
     char w[64];
     size_t count = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        while (*p && !is_word_byte(*p)) p++;
+        size_t sep = 0;
+        while (*p && (!is_word_byte(*p) || (sep = utf8_separator(p)) != 0)) p += *p >= 0x80 ? sep : 1;
         if (!*p) break;
         size_t len = 0;
-        while (*p && is_word_byte(*p)) {
+        int cut = 0;
+        while (*p && is_word_byte(*p) && !(*p >= 0x80 && utf8_separator(p))) {
             unsigned char c = *p++;
             if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
             if (len < sizeof w - 1) w[len++] = (char)c;
+            else cut = 1;
+        }
+        if (cut) {
+            /* do not end a cut word inside a UTF-8 sequence */
+            size_t k = len;
+            while (k > 0 && ((unsigned char)w[k - 1] & 0xC0) == 0x80) k--;
+            if (k > 0 && ((unsigned char)w[k - 1] & 0xC0) == 0xC0) {
+                unsigned char lead = (unsigned char)w[k - 1];
+                size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+                if (len - (k - 1) < need) len = k - 1;
+            }
         }
         w[len] = 0;
         count++;
