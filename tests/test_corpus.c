@@ -255,9 +255,10 @@ static void test_separability(void) {
         t[i] = random_text(&r, 40, 300);
         cls[i] = (int)pl_rng_below(&r, 3);
     }
-    double acc, maj;
-    CHECK_OK(pl_separability((const char *const *)t, cls, N, 3, 5, 1, 16, &acc, &maj));
-    CHECK(acc < maj + 0.1, "same-distribution separability %.3f vs majority %.3f", acc, maj);
+    double acc, bal, maj;
+    CHECK_OK(pl_separability((const char *const *)t, cls, N, 3, 5, 1, 16, &acc, &bal, &maj));
+    CHECK(acc < maj + 0.1 && bal < 1.0 / 3 + 0.1, "same-distribution separability %.3f (balanced %.3f) vs majority %.3f",
+          acc, bal, maj);
     for (int i = 0; i < N; i++) free(t[i]);
 
     /* different styles: the synthetic corpus sources are meant to differ */
@@ -279,6 +280,21 @@ static void test_separability(void) {
               "profile of %s: n %zu phish %zu dated %zu", p.src[s].name, p.src[s].n, p.src[s].n_phish, p.src[s].n_dated);
         CHECK(p.src[s].n_top > 0 && p.src[s].n_charsets == 1 && p.src[s].n_html_meta == 100, "profile extras of %s",
               p.src[s].name);
+    }
+    /* imbalanced: one style (100) against the five others pooled (500) with
+     * overlapping English vocabulary; the small class must still be found */
+    {
+        const char **tx = malloc(rs.n * sizeof *tx);
+        int *cl2 = malloc(rs.n * sizeof *cl2);
+        for (size_t i = 0; i < rs.n; i++) {
+            tx[i] = rs.v[i].body;
+            cl2[i] = strcmp(rs.v[i].source, "bank") == 0;
+        }
+
+        CHECK_OK(pl_separability(tx, cl2, rs.n, 2, 5, 3, 18, &acc, &bal, &maj));
+        CHECK(bal > 0.9 && acc > maj + 0.1, "imbalanced separability %.3f balanced %.3f majority %.3f", acc, bal, maj);
+        free(tx);
+        free(cl2);
     }
     cJSON *j;
     CHECK_OK(pl_profile_to_json(&p, &j));

@@ -316,9 +316,12 @@ static void print_profile(const pl_profile *p) {
             for (size_t b = 0; b < p->n_sources; b++) printf(" %10.4f", p->jsd[a * p->n_sources + b]);
             printf("\n");
         }
-        printf("source separability: %.4f accuracy (%d-fold naive Bayes) vs majority baseline %.4f%s\n",
-               p->separability, p->folds, p->majority,
-               p->separability - p->majority > 0.2 ? "  -> sources are easy to tell apart: shortcut risk" : "");
+        double chance = 1.0 / (double)p->n_sources;
+        printf("source separability (%d-fold naive Bayes): accuracy %.4f vs majority baseline %.4f; balanced accuracy "
+               "%.4f vs chance %.4f%s\n",
+               p->folds, p->separability, p->majority, p->separability_balanced, chance,
+               p->separability_balanced - chance > 0.5 * (1 - chance) ? "  -> sources are easy to tell apart: shortcut risk"
+                                                                       : "");
     }
     printf("%zu records, %zu words, vocabulary %zu\n", p->n_records, p->n_tokens, p->vocab);
 }

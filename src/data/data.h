@@ -149,12 +149,13 @@ double pl_jsd(const double *p, const double *q, size_t n);
 void pl_log_odds_dirichlet(const double *y_i, const double *y_j, const double *alpha, size_t n,
                            double *delta, double *z);
 
-/* k-fold cross-validated accuracy of multinomial naive Bayes (Laplace
- * smoothing, 2^hash_bits hashed unigram counts of subject + body) predicting
+/* k-fold cross-validated accuracy of multinomial naive Bayes (Lidstone
+ * smoothing, alpha 0.1 over the buckets seen in training; 2^hash_bits hashed unigram counts of subject + body) predicting
  * class[i] in [0, n_classes). Folds from a seeded shuffle. *majority is the
- * accuracy of always predicting the most frequent class. */
+ * accuracy of always predicting the most frequent class; *balanced (may be
+ * NULL) the mean per-class recall, whose chance level is 1 / n_classes. */
 pl_status pl_separability(const char *const *texts, const int *cls, size_t n, int n_classes, int folds,
-                          uint64_t seed, int hash_bits, double *acc, double *majority);
+                          uint64_t seed, int hash_bits, double *acc, double *balanced, double *majority);
 
 typedef struct {
     char *token;
@@ -184,7 +185,7 @@ typedef struct {
     size_t n_sources;
     pl_source_profile *src;
     double *jsd;           /* [n_sources * n_sources] unigram JSD */
-    double separability, majority;
+    double separability, separability_balanced, majority;
     int folds;
     size_t n_records, n_tokens, vocab;
 } pl_profile;

@@ -121,6 +121,8 @@ void pl_log_odds_dirichlet(const double *y_i, const double *y_j, const double *a
 
 /* ---- hashed-feature naive Bayes separability ---- */
 
+#define NB_ALPHA 0.1 /* Lidstone pseudo-count per seen bucket */
+
 typedef struct {
     uint32_t *v;
     size_t n, cap;
@@ -145,8 +147,9 @@ static void push_bucket(const char *w, size_t len, void *user) {
 }
 
 pl_status pl_separability(const char *const *texts, const int *cls, size_t n, int n_classes, int folds,
-                          uint64_t seed, int hash_bits, double *acc, double *majority) {
+                          uint64_t seed, int hash_bits, double *acc, double *balanced, double *majority) {
     *acc = *majority = 0;
+    if (balanced) *balanced = 0;
     if (n_classes < 1 || folds < 2 || (size_t)folds > n || hash_bits < 4 || hash_bits > 24)
         return pl_error(PL_ERR_INVALID, "separability: need >= 1 class, 2 <= folds <= n (%zu), hash_bits in [4, 24]", n);
     size_t B = (size_t)1 << hash_bits, C = (size_t)n_classes;
@@ -155,9 +158,10 @@ pl_status pl_separability(const char *const *texts, const int *cls, size_t n, in
     size_t *perm = malloc(n * sizeof *perm);
     int *fold = malloc(n * sizeof *fold);
     double *tot = calloc(C * B, sizeof *tot), *cnt = malloc(C * B * sizeof *cnt), *ndoc = calloc(C, sizeof *ndoc);
-    double *ntok = calloc(C, sizeof *ntok);
+    double *ntok = calloc(C, sizeof *ntok), *hit = calloc(C, sizeof *hit);
+    int *pred = malloc(n * sizeof *pred);
     pl_status st = PL_OK;
-    if (!off || !perm || !fold || !tot || !cnt || !ndoc || !ntok) {
+    if (!off || !perm || !fold || !tot || !cnt || !ndoc || !ntok || !hit || !pred) {
         st = pl_error(PL_ERR_NOMEM, "out of memory for separability");
         goto done;
     }
@@ -203,16 +207,25 @@ pl_status pl_separability(const char *const *texts, const int *cls, size_t n, in
         }
         double ntrain = 0;
         for (size_t c = 0; c < C; c++) ntrain += ndf[c];
-        /* log P(bucket | class) with Laplace smoothing; log prior */
+        /* log P(bucket | class) with Lidstone smoothing over the V buckets
+         * seen in this training fold: (n_cb + a) / (n_c + a V). Smoothing over
+         * all 2^bits buckets instead would swamp small classes with
+         * pseudo-counts, and with unequal class sizes the largest class would
+         * win every document. */
+        double V = 0;
+        for (size_t b = 0; b < B; b++) {
+            int seen = 0;
+            for (size_t c = 0; c < C && !seen; c++) seen = cnt[c * B + b] > 0;
+            V += seen;
+        }
         for (size_t c = 0; c < C; c++) {
             double s = 0;
             for (size_t b = 0; b < B; b++) s += cnt[c * B + b];
             ntok[c] = log(ndf[c] > 0 ? ndf[c] / ntrain : 1e-300);
-            double lz = log(s + (double)B);
-            for (size_t b = 0; b < B; b++) cnt[c * B + b] = log(cnt[c * B + b] + 1.0) - lz;
+            double lz = log(s + NB_ALPHA * V);
+            for (size_t b = 0; b < B; b++) cnt[c * B + b] = log(cnt[c * B + b] + NB_ALPHA) - lz;
         }
-        size_t corr = 0;
-#pragma omp parallel for schedule(dynamic, 64) reduction(+ : corr)
+#pragma omp parallel for schedule(dynamic, 64)
         for (size_t i = 0; i < n; i++) {
             if (fold[i] != f) continue;
             int arg = 0;
@@ -222,12 +235,20 @@ pl_status pl_separability(const char *const *texts, const int *cls, size_t n, in
                 for (size_t t = off[i]; t < off[i + 1]; t++) s += cnt[c * B + feats.v[t]];
                 if (s > bestv) bestv = s, arg = (int)c;
             }
-            corr += arg == cls[i];
+            pred[i] = arg;
         }
-        correct += corr;
         free(ndyn);
     }
+    for (size_t i = 0; i < n; i++)
+        if (pred[i] == cls[i]) correct++, hit[cls[i]]++;
     *acc = (double)correct / (double)n;
+    if (balanced) {
+        double sum = 0;
+        size_t present = 0;
+        for (size_t c = 0; c < C; c++)
+            if (ndoc[c] > 0) sum += hit[c] / ndoc[c], present++;
+        *balanced = present ? sum / (double)present : 0;
+    }
 done:
     free(feats.v);
     free(off);
@@ -237,6 +258,8 @@ done:
     free(cnt);
     free(ndoc);
     free(ntok);
+    free(hit);
+    free(pred);
     return st;
 }
 
@@ -655,9 +678,9 @@ pl_status pl_profile_compute(const pl_records *rs, const pl_profile_opts *o, pl_
         }
         if (!st)
             st = pl_separability((const char *const *)texts, cls, rs->n, (int)S, o->folds, o->seed, o->hash_bits,
-                                 &p->separability, &p->majority);
+                                 &p->separability, &p->separability_balanced, &p->majority);
     } else {
-        p->separability = p->majority = 1.0;
+        p->separability = p->separability_balanced = p->majority = 1.0;
     }
 done:
     if (texts)
@@ -744,6 +767,8 @@ pl_status pl_profile_to_json(const pl_profile *p, cJSON **out) {
     cJSON *sep = ok ? cJSON_AddObjectToObject(o, "source_separability") : NULL;
     ok = ok && sep && cJSON_AddStringToObject(sep, "classifier", "multinomial naive Bayes, hashed unigrams") &&
          cJSON_AddNumberToObject(sep, "folds", p->folds) && cJSON_AddItemToObject(sep, "accuracy", num(p->separability)) &&
+         cJSON_AddItemToObject(sep, "balanced_accuracy", num(p->separability_balanced)) &&
+         cJSON_AddItemToObject(sep, "chance_balanced", num(p->n_sources ? 1.0 / (double)p->n_sources : 0)) &&
          cJSON_AddItemToObject(sep, "majority_baseline", num(p->majority)) &&
          cJSON_AddNumberToObject(o, "records", (double)p->n_records) &&
          cJSON_AddNumberToObject(o, "tokens", (double)p->n_tokens) && cJSON_AddNumberToObject(o, "vocab", (double)p->vocab);
