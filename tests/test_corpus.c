@@ -551,6 +551,16 @@ static void test_synth(void) {
         size_t s0 = (size_t)cJSON_GetArrayItem(sa, 0)->valuedouble, ea = (size_t)cJSON_GetArrayItem(sa, 1)->valuedouble;
         size_t eb = (size_t)cJSON_GetArrayItem(sb, 1)->valuedouble;
         size_t la = strlen(ra->body), lb = strlen(rb->body);
+        /* word spans: the words outside them are the same in both texts */
+        {
+            cJSON *wa = cJSON_GetObjectItem(e, "a_words"), *wb = cJSON_GetObjectItem(e, "b_words");
+            size_t a0 = (size_t)cJSON_GetArrayItem(wa, 0)->valuedouble, a1 = (size_t)cJSON_GetArrayItem(wa, 1)->valuedouble;
+            size_t b0 = (size_t)cJSON_GetArrayItem(wb, 0)->valuedouble, b1 = (size_t)cJSON_GetArrayItem(wb, 1)->valuedouble;
+            size_t na = pl_text_words(ra->body, NULL, NULL), nb = pl_text_words(rb->body, NULL, NULL);
+            ok_span &= a0 == b0 && a0 <= a1 && b0 <= b1 && a1 <= na && b1 <= nb && na - a1 == nb - b1;
+            if (!strcmp(what, "shortcut")) /* the artifact's words, appended at the end */
+                ok_span &= a1 == na && b1 - b0 == pl_text_words(o.text, NULL, NULL) && a0 == a1;
+        }
         ok_span &= s0 <= ea && ea <= la && eb <= lb && la - ea == lb - eb && !strncmp(ra->body, rb->body, s0) &&
                    !strcmp(ra->body + ea, rb->body + eb);
         if (!strcmp(what, "cue")) {

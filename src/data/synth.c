@@ -463,11 +463,31 @@ static cJSON *span_json(size_t s, size_t e) {
     return cJSON_CreateDoubleArray(v, 2);
 }
 
+static int wordish(char ch) {
+    unsigned char c = (unsigned char)ch;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+/* Words (pl_text_words) wholly or partly in t[0, end). */
+static size_t words_before(const char *t, size_t end) {
+    char *cp = malloc(end + 1);
+    if (!cp) return 0;
+    memcpy(cp, t, end);
+    cp[end] = 0;
+    size_t n = pl_text_words(cp, NULL, NULL);
+    free(cp);
+    return n;
+}
+
 static pl_status add_pair(cJSON *pairs, const pl_record *a, const pl_record *b, const char *differs) {
     int subj = strcmp(a->subject, b->subject) != 0;
     const char *fa = subj ? a->subject : a->body, *fb = subj ? b->subject : b->body;
     size_t s, ea, eb;
     diff_span(fa, fb, &s, &ea, &eb);
+    /* word-index spans [first differing word, end) in each text */
+    size_t w0 = words_before(fa, s), wa = words_before(fa, ea), wb = words_before(fb, eb);
+    /* a word cut by the start of the span belongs to the span */
+    if (s > 0 && w0 > 0 && wordish(fa[s - 1]) && (wordish(fa[s]) || wordish(fb[s]))) w0--;
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddItemToArray(pairs, o)) {
         cJSON_Delete(o);
@@ -477,7 +497,8 @@ static pl_status add_pair(cJSON *pairs, const pl_record *a, const pl_record *b, 
              cJSON_AddStringToObject(o, "differs", differs) && cJSON_AddStringToObject(o, "source", a->source) &&
              cJSON_AddNumberToObject(o, "a_label", a->label) && cJSON_AddNumberToObject(o, "b_label", b->label) &&
              cJSON_AddStringToObject(o, "field", subj ? "subject" : "body") &&
-             cJSON_AddItemToObject(o, "a_span", span_json(s, ea)) && cJSON_AddItemToObject(o, "b_span", span_json(s, eb));
+             cJSON_AddItemToObject(o, "a_span", span_json(s, ea)) && cJSON_AddItemToObject(o, "b_span", span_json(s, eb)) &&
+             cJSON_AddItemToObject(o, "a_words", span_json(w0, wa)) && cJSON_AddItemToObject(o, "b_words", span_json(w0, wb));
     return ok ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
 }
 
