@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -393,17 +394,20 @@ int cmd_data_profile(int argc, char **argv) {
 
 static const char split_usage[] =
     "usage: phishlens data split IN.jsonl... --out DIR [--seed S] [--test-frac F] [--val-frac F]\n"
-    "                            [--threshold J] [--mix src=N,src=N...] [--loso]\n"
+    "                            [--threshold J] [--mix src=N,...|src=W,... [--mix-total N]] [--loso]\n"
     "  Train/val/test per source, stratified by label, grouped by near-duplicate\n"
     "  cluster (no cluster spans two partitions), deterministic for a seed. Writes\n"
     "  DIR/<source>/{train,val,test}.jsonl (narrow), DIR/generalist/ (the mixture:\n"
-    "  --mix caps each listed source's train records, 0 = all; without --mix every\n"
-    "  source, uncapped), DIR/loso-<source>/ with --loso (train on the other sources,\n"
+    "  --mix caps each listed source's train records, 0 = all, or with weights like\n"
+    "  a=0.7,b=0.3 takes those shares of --mix-total N records (default: the largest\n"
+    "  total the sources can fill); without --mix every source, uncapped),\n"
+    "  DIR/loso-<source>/ with --loso (train on the other sources,\n"
     "  test on this source's test split), DIR/assignment.jsonl and DIR/manifest.json.\n";
 
 typedef struct {
     char *name;
     size_t cap;
+    double w;
 } mix_item;
 
 static void safe_name(const char *s, char *out, size_t n) {
@@ -491,6 +495,7 @@ static pl_status write_composition(const char *dir, const char *sub, const char 
 int cmd_data_split(int argc, char **argv) {
     const char *cmd = "data split", *dir = NULL, *mix = NULL;
     int loso = 0;
+    size_t mix_total = 0;
     pl_split_opts o;
     pl_split_opts_default(&o);
     char **files = malloc((size_t)argc * sizeof *files);
@@ -511,6 +516,11 @@ int cmd_data_split(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threshold"))
             bad = !(v = optval(cmd, argc, argv, &i)) || !parse_threshold(cmd, v, &o.dedup.threshold);
         else if (!strcmp(argv[i], "--mix")) bad = !(mix = optval(cmd, argc, argv, &i));
+        else if (!strcmp(argv[i], "--mix-total")) {
+            long t;
+            bad = !(v = optval(cmd, argc, argv, &i)) || !cli_parse_int(cmd, "--mix-total", v, 1, 1000000000L, &t);
+            if (!bad) mix_total = (size_t)t;
+        }
         else if (!strcmp(argv[i], "--loso")) loso = 1;
         else if (argv[i][0] == '-') bad = (cli_usage_error(cmd, "unknown option '%s'", argv[i]), 1);
         else files[nf++] = argv[i];
@@ -529,22 +539,34 @@ int cmd_data_split(int argc, char **argv) {
     }
     /* --mix src=N,... */
     mix_item items[64];
-    int nmix = 0;
+    int nmix = 0, weights = 0, caps = 0;
     if (mix) {
         char *m = strdup(mix), *save = NULL;
         int bad = !m;
         for (char *kv = m ? strtok_r(m, ",", &save) : NULL; kv && !bad; kv = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(kv, '=');
             long cap = 0;
+            double w = 0;
             if (nmix == 64) bad = (cli_usage_error(cmd, "--mix: at most 64 sources"), 1);
             else if (!eq || eq == kv) bad = (cli_usage_error(cmd, "--mix expects src=N,src=N (got '%s')", kv), 1);
-            else if (*eq = 0, !cli_parse_int(cmd, "--mix", eq + 1, 0, 1000000000L, &cap)) bad = 1;
-            else {
+            else if (*eq = 0, strchr(eq + 1, '.')) {
+                /* a weight: the source's share of the mixture */
+                if (!cli_parse_double(cmd, "--mix", eq + 1, &w)) bad = 1;
+                else if (!(w > 0 && w <= 1)) bad = (cli_usage_error(cmd, "--mix: weight of %s must be in (0, 1]", kv), 1);
+                weights = 1;
+            } else if (!cli_parse_int(cmd, "--mix", eq + 1, 0, 1000000000L, &cap)) bad = 1;
+            else caps = 1;
+            if (!bad) {
                 items[nmix].name = strdup(kv);
+                items[nmix].w = w;
                 items[nmix++].cap = (size_t)cap;
             }
         }
         free(m);
+        if (!bad && weights && caps)
+            bad = (cli_usage_error(cmd, "--mix: give either caps (src=N) or weights (src=0.5), not both"), 1);
+        if (!bad && !weights && mix_total)
+            bad = (cli_usage_error(cmd, "--mix-total needs weights in --mix (src=0.5,...)"), 1);
         if (bad) {
             for (int k = 0; k < nmix; k++) free(items[k].name);
             free(files);
@@ -584,6 +606,27 @@ int cmd_data_split(int argc, char **argv) {
             while (j < ns && strcmp(srcs[j], items[k].name)) j++;
             if (j == ns) st = pl_error(PL_ERR_INVALID, "--mix: no source named '%s' in the input", items[k].name);
         }
+    }
+    /* weights -> caps: shares w_s / sum(w) of a total that is --mix-total or
+     * the largest every listed source can fill */
+    if (!st && weights) {
+        double wsum = 0, best = -1;
+        for (int k = 0; k < nmix; k++) wsum += items[k].w;
+        for (int k = 0; !st && k < nmix; k++) {
+            size_t *idx = NULL, avail = 0;
+            st = pl_split_select(&rs, part, PL_PART_TRAIN, items[k].name, 0, o.seed, &idx, &avail);
+            free(idx);
+            double t = (double)avail * wsum / items[k].w;
+            if (best < 0 || t < best) best = t;
+        }
+        double total = mix_total ? (double)mix_total : best;
+        for (int k = 0; !st && k < nmix; k++) {
+            items[k].cap = (size_t)llround(total * items[k].w / wsum);
+            if (items[k].cap == 0) items[k].cap = 1;
+        }
+        if (!st && mix_total && (double)mix_total > best + 0.5)
+            pl_log(PL_LOG_WARN, "--mix-total %zu exceeds what the sources can fill in proportion (%.0f); some get fewer",
+                   mix_total, best);
     }
     if (!st) st = pl_mkdirs(dir);
     cJSON *man = cJSON_CreateObject(), *comps = cJSON_CreateArray();
@@ -680,6 +723,10 @@ int cmd_data_split(int argc, char **argv) {
         if (nmix) {
             cJSON *mj = cJSON_AddObjectToObject(man, "mix_caps");
             for (int k = 0; k < nmix; k++) cJSON_AddNumberToObject(mj, items[k].name, (double)items[k].cap);
+            if (weights) {
+                cJSON *wj = cJSON_AddObjectToObject(man, "mix_weights");
+                for (int k = 0; k < nmix; k++) cJSON_AddNumberToObject(wj, items[k].name, items[k].w);
+            }
         }
         cJSON_AddStringToObject(man, "assignment", "assignment.jsonl");
         cJSON_AddItemToObject(man, "compositions", comps);
