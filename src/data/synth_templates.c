@@ -82,7 +82,7 @@ static const synth_style parcel = {
       "[Our driver|The courier] [visited|came by|tried to deliver] on {weekday} at {time} but [nobody was home|could not get access|there was no safe place].",
       "The [package|parcel] weighs {weight} kg and [needs a signature|fits in a letterbox|will be left with a neighbour if you are out].",
       "[Estimated delivery|Expected arrival] is [{weekday} {date}|between {time} and {time2}|within {num} working days].",
-      "[We will keep|Your parcel is held at] [your parcel|the {city} depot|a pickup point] for {num} days.",
+      "[We will keep your parcel|Your parcel is held at the {city} depot|Your parcel waits at a pickup point] for {num} days.",
       "[Thank you for|Thanks for] [shopping with {shop}|your order|choosing {courier}].",
       "[Items|Orders] [over {amount}|sent from abroad] [may need|can require] [a signature|ID at the door]."),
     L("[A customs fee|An unpaid shipping fee|A redelivery charge] of {amount} [is outstanding|must be paid]; pay [now|within {hours} hours] at {purl} or the parcel [will be returned|is destroyed].",
@@ -141,12 +141,12 @@ static const synth_style personal = {
 /* ---- formal letters: inheritance, legal, grants (the advance-fee style) ---- */
 static const synth_style advance_fee = {
     "advancefee", "formal letters about estates, claims, grants and awards", "firm",
-    L("[Re:|Regarding] [the estate of|funds of] the late {sfirst} {slast}", "[Notice of|Your] [award|grant|claim] {ref}",
+    L("[Re:|Regarding] [the estate of|funds of] the late {efirst} {slast}", "[Notice of|Your] [award|grant|claim] {ref}",
       "[Confidential|Private] [matter|letter] from {firm}", "[Unclaimed|Pending] [funds|inheritance] {ref}",
       "[Your application|Your file] {ref}"),
     L("Dear {first} {last},", "Dear Sir or Madam,", "Dear friend,", "Dear {first},", "Attention: {first} {last},"),
     L("I am {sfirst} {slast}, a {title} with {firm} in {city}[, writing to you|, and I write] [on behalf of|for] [the estate of the late {efirst} {slast}|our client|the board].",
-      "[Our records show|We have established] that you [are named|may be named|were listed] [as a beneficiary|as the contact|in file {ref}] [with a value of|for an amount of] {amount}.",
+      "[Our records show|We have established] that you [are named|may be named|were listed] [as a beneficiary|as the contact|in file {ref}] [with a value of|for an amount of] {amount2}.",
       "[The matter|This file] has been [open|pending] since {year} and [must be closed|should be settled] [before {date}|this year|within {num} weeks].",
       "[Please|Kindly] [treat this letter as|regard this as] [confidential|private] until [the process is complete|we speak].",
       "[I have|We have] [handled|managed] [cases like this|estates of this kind] for over {num} years.",
