@@ -34,6 +34,8 @@ extern int cli_quiet;
 
 /* Commands (one file each). */
 int cmd_data(int argc, char **argv);
+
+
 /* data subcommands: corpus tools (cmd_data_corpus.c) */
 int cmd_data_dedup(int argc, char **argv);
 int cmd_data_leakage(int argc, char **argv);
@@ -41,6 +43,5 @@ int cmd_data_profile(int argc, char **argv);
 int cmd_data_split(int argc, char **argv);
 int cmd_data_audit(int argc, char **argv);
 int cmd_data_synth(int argc, char **argv);
-
 
 #endif

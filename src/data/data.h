@@ -43,15 +43,6 @@ typedef struct {
 pl_status pl_records_push(pl_records *rs, pl_record *r); /* takes ownership of *r's contents */
 void pl_records_free(pl_records *rs);
 
-/* JSONL: serialize one record as a single line (no trailing newline) into b. */
-pl_status pl_record_to_json(const pl_record *r, pl_buf *b);
-/* Parse one JSON line. Errors name path and line number (for messages). */
-pl_status pl_record_from_json(const char *line, size_t len, const char *path, size_t lineno, pl_record *r);
-/* Read a whole records.jsonl file (appends to rs). */
-pl_status pl_records_read_jsonl(const char *path, pl_records *rs);
-/* Write records atomically. */
-pl_status pl_records_write_jsonl(const char *path, const pl_records *rs);
-
 /* ======================================================================
  * Corpus tools: dedup, leakage, style profile, splits, label audit,
  * synthetic corpus (dedup.c, profile.c, split.c, audit.c, synth.c,
@@ -283,5 +274,14 @@ pl_status pl_synth_generate(const pl_synth_opts *o, pl_records *out, pl_records 
                             cJSON **manifest);
 
 /* ==== end of corpus tools ==== */
+
+/* JSONL: serialize one record as a single line (no trailing newline) into b. */
+pl_status pl_record_to_json(const pl_record *r, pl_buf *b);
+/* Parse one JSON line. Errors name path and line number (for messages). */
+pl_status pl_record_from_json(const char *line, size_t len, const char *path, size_t lineno, pl_record *r);
+/* Read a whole records.jsonl file (appends to rs). */
+pl_status pl_records_read_jsonl(const char *path, pl_records *rs);
+/* Write records atomically. */
+pl_status pl_records_write_jsonl(const char *path, const pl_records *rs);
 
 #endif
