@@ -107,13 +107,14 @@ static pl_status read_all(char **files, int nfiles, pl_records *rs) {
 /* ---- dedup ---- */
 
 static const char dedup_usage[] =
-    "usage: phishlens data dedup IN.jsonl -o OUT.jsonl [--threshold J] [--json]\n"
+    "usage: phishlens data dedup IN.jsonl -o OUT.jsonl [--threshold J] [--dropped D.jsonl] [--json]\n"
     "  Drops exact duplicates (normalized body) and near duplicates (MinHash/LSH over\n"
     "  word 3-shingles, verified Jaccard >= J, default 0.8); keeps the first record of\n"
-    "  each cluster, in input order.\n";
+    "  each cluster, in input order. --dropped lists each dropped record as\n"
+    "  {\"id\",\"kept\",\"kind\"} (kind exact or near; kept = the id it was folded into).\n";
 
 int cmd_data_dedup(int argc, char **argv) {
-    const char *cmd = "data dedup", *in = NULL, *out = NULL;
+    const char *cmd = "data dedup", *in = NULL, *out = NULL, *dropped = NULL;
     int json = 0;
     pl_dedup_opts o;
     pl_dedup_opts_default(&o);
@@ -124,6 +125,8 @@ int cmd_data_dedup(int argc, char **argv) {
             if (!(out = optval(cmd, argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(argv[i], "--threshold")) {
             if (!(v = optval(cmd, argc, argv, &i)) || !parse_threshold(cmd, v, &o.threshold)) return EXIT_USAGE;
+        } else if (!strcmp(argv[i], "--dropped")) {
+            if (!(dropped = optval(cmd, argc, argv, &i))) return EXIT_USAGE;
         } else if (!strcmp(argv[i], "--json")) json = 1;
         else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
         else if (!in) in = argv[i];
@@ -141,6 +144,27 @@ int cmd_data_dedup(int argc, char **argv) {
         st = pl_dedup_texts(texts, rs.n, &o, &dr);
     }
     size_t multi = 0;
+    if (!st && dropped) {
+        /* before the kept records move out: ids are still in rs */
+        pl_afile f;
+        st = pl_afile_open(&f, dropped);
+        for (size_t i = 0; !st && i < rs.n; i++) {
+            if (dr.cluster[i] == i) continue;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "id", rs.v[i].id);
+            cJSON_AddStringToObject(e, "kept", rs.v[dr.cluster[i]].id);
+            cJSON_AddStringToObject(e, "kind", dr.exact_dup[i] ? "exact" : "near");
+            char *line = cJSON_PrintUnformatted(e);
+            cJSON_Delete(e);
+            if (!line) st = pl_error(PL_ERR_NOMEM, "out of memory");
+            else {
+                st = pl_afile_printf(&f, "%s\n", line);
+                cJSON_free(line);
+            }
+        }
+        if (st) pl_afile_abort(&f);
+        else st = pl_afile_commit(&f);
+    }
     if (!st) {
         /* kept records move (not copy) into `kept`, in input order */
         size_t *csize = calloc(rs.n ? rs.n : 1, sizeof *csize);
