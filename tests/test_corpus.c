@@ -290,7 +290,6 @@ static void test_separability(void) {
             tx[i] = rs.v[i].body;
             cl2[i] = strcmp(rs.v[i].source, "bank") == 0;
         }
-
         CHECK_OK(pl_separability(tx, cl2, rs.n, 2, 5, 3, 18, &acc, &bal, &maj));
         CHECK(bal > 0.9 && acc > maj + 0.1, "imbalanced separability %.3f balanced %.3f majority %.3f", acc, bal, maj);
         free(tx);
