@@ -39,4 +39,12 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 
 
+/* data subcommands: corpus tools (cmd_data_corpus.c) */
+int cmd_data_dedup(int argc, char **argv);
+int cmd_data_leakage(int argc, char **argv);
+int cmd_data_profile(int argc, char **argv);
+int cmd_data_split(int argc, char **argv);
+int cmd_data_audit(int argc, char **argv);
+int cmd_data_synth(int argc, char **argv);
+
 #endif
