@@ -290,7 +290,7 @@ static pl_report *build_sample(void) {
     static const char *pos[] = {"<s>", "Subject", ":", " Verify", " account", "\n", "Dear", " customer", " click",
                                 " here", " now", "Answer", ":"};
     const char *layers[12];
-    char lb[12][8];
+    char lb[12][16];
     double pv[12 * 13];
     for (int l = 0; l < 12; l++) {
         snprintf(lb[l], sizeof lb[l], "L%d", l);
@@ -312,7 +312,7 @@ static pl_report *build_sample(void) {
     ph.scale = PL_SCALE_DIVERGING, ph.show_values = 0, ph.legend = "restored";
     A(pl_report_heatmap(r, &ph));
     const char *hl[8];
-    char hlb[8][8];
+    char hlb[8][16];
     double hv[12 * 8];
     for (int h = 0; h < 8; h++) snprintf(hlb[h], sizeof hlb[h], "H%d", h), hl[h] = hlb[h];
     for (int l = 0; l < 12; l++)
@@ -620,7 +620,8 @@ static void test_heatmap_lines_adapters(void) {
     double v[] = {0, 0.5, 1, MISSING, 0.25, 0.75};
     pl_heatmap h = pl_heatmap_defaults();
     h.t.id = "seq";
-    h.n_rows = 2, h.n_cols = 3, h.values = v, h.vmin = 0, h.vmax = 1;
+    const char *longrow[] = {"a training set name that is far too long to fit beside the grid", "short"};
+    h.n_rows = 2, h.n_cols = 3, h.values = v, h.vmin = 0, h.vmax = 1, h.row_labels = longrow;
     CHECK_OK(pl_report_heatmap(r, &h));
     double dv[] = {-2, 0, 1};
     pl_heatmap hd = pl_heatmap_defaults();
@@ -669,6 +670,12 @@ static void test_heatmap_lines_adapters(void) {
         CHECK(xcount(d, "//*[@id='seq']//*[@class='cell'][@data-v='0'][@fill='#ffffd9']") == 1, "vmin cell color");
         CHECK(xcount(d, "//*[@id='seq']//*[@class='cell'][@data-v='1'][@fill='#081d58']") == 1, "vmax cell color");
         CHECK(xcount(d, "//*[@id='seq']//*[@class='cell']") == 6, "seq cell count");
+        /* A long label is cut with an ellipsis and keeps its full text as a tooltip. */
+        CHECK(xcount(d, "//*[@id='seq']//*[local-name()='text'][starts-with(., 'a training set name')]"
+                        "[contains(., '\xE2\x80\xA6')]/*[local-name()='title']"
+                        "[.='a training set name that is far too long to fit beside the grid']") == 1,
+              "truncated label without its tooltip");
+        CHECK(xcount(d, "//*[@id='seq']//*[local-name()='text'][.='short']") == 1, "short label changed");
         CHECK(xcount(d, "//*[@id='div']//*[@class='cell'][@data-v='0'][@fill='#f7f7f7']") == 1, "diverging center color");
         /* Diverging range symmetric about 0: -2 is the full blue end #053061. */
         CHECK(xcount(d, "//*[@id='div']//*[@class='cell'][@data-v='-2'][@fill='#053061']") == 1, "diverging end color");

@@ -376,6 +376,13 @@ void svg_heatmap(rout *o, const cJSON *it) {
         xy_attr(o, "width", cw - 3);
         xy_attr(o, "height", ch - 3);
         rout_puts(o, " fill=\"none\" stroke=\"#111111\" stroke-width=\"2.5\"/>\n");
+        /* A white inner line keeps the outline visible on dark cells. */
+        rout_puts(o, "<rect class=\"mark-in\"");
+        xy_attr(o, "x", left + j * cw + 3.5);
+        xy_attr(o, "y", top + i * ch + 3.5);
+        xy_attr(o, "width", cw - 7);
+        xy_attr(o, "height", ch - 7);
+        rout_puts(o, " fill=\"none\" stroke=\"#ffffff\" stroke-width=\"1.2\"/>\n");
     }
     /* Row labels (every kr-th when rows are thin). */
     char wsb[256];
