@@ -256,7 +256,6 @@ void pl_report_free(pl_report *r) {
 
 pl_status pl_report_meta(pl_report *r, const char *key, const char *value) {
     if (!r || !key) return pl_error(PL_ERR_INVALID, "report meta: key is NULL");
-    int ok = 1;
     cJSON *pair = cJSON_CreateArray();
     cJSON *k = clean_string(key), *v = clean_string(value ? value : "");
     if (!pair || !k || !v) {
@@ -266,7 +265,6 @@ pl_status pl_report_meta(pl_report *r, const char *key, const char *value) {
     cJSON_AddItemToArray(pair, k);
     cJSON_AddItemToArray(pair, v);
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(r->root, "meta"), pair);
-    (void)ok;
     return PL_OK;
 }
 

@@ -835,11 +835,12 @@ void svg_stacked(rout *o, const cJSON *it) {
         maxt = fmax(maxt, t);
     }
     axis a = norm ? axis_nice(0, 100, 6) : axis_nice(0, maxt > 0 ? maxt : 1, 6);
-    double rowh = 26, ph = G * rowh, pw = 440;
+    /* Profile charts are narrow so that two fit side by side in a group. */
+    double rowh = 26, ph = G * rowh, pw = 340;
     double lw = max_text_w(gl, G, 30, FONT), left = lw + 14;
     double leg_h = legend(o, 0, left, 6, pw, pl, P, 0, NULL);
     double top = 10 + leg_h, xlab = jstr_of(it, "x_label") ? 20 : 0;
-    double W = left + pw + 60, H = top + ph + 22 + xlab + 6;
+    double W = left + pw + 48, H = top + ph + 22 + xlab + 6;
 
     fig_open(o, it, "stacked");
     svg_open(o, it, W, H);
@@ -918,7 +919,8 @@ void svg_quantiles(rout *o, const cJSON *it) {
     for (size_t k = 0; k < nq; k++)
         if (isfinite(q[k]) && (!logx || q[k] > 0)) dlo = fmin(dlo, q[k]), dhi = fmax(dhi, q[k]);
     if (!(dlo <= dhi)) dlo = logx ? 1 : 0, dhi = logx ? 10 : 1;
-    double rowh = 26, ph = G * rowh, pw = 460;
+    /* Profile charts are narrow so that two fit side by side in a group. */
+    double rowh = 26, ph = G * rowh, pw = 340;
     double lw = max_text_w(gl, G, 30, FONT), left = lw + 14, top = 10;
     double xlab = jstr_of(it, "x_label") ? 20 : 0;
     double W = left + pw + 24, H = top + ph + 22 + 16 + xlab + 6;
