@@ -14,7 +14,7 @@
 BUILD   ?= build
 CC      ?= cc
 WERROR  ?=
-PKGS    := libcjson libpcre2-8 gmime-3.0 gumbo libxxhash libzstd openblas
+PKGS    := libcjson libpcre2-8 gmime-3.0 gumbo libxxhash libzstd openblas libxml-2.0 zlib
 ARCH    := $(shell uname -m)
 V       ?= 0
 ifeq ($(V),0)

@@ -5,7 +5,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libcjson-dev libpcre2-dev libgmime-3.0-dev \
-libgumbo-dev libxxhash-dev libzstd-dev libopenblas-dev libomp-dev"
+libgumbo-dev libxxhash-dev libzstd-dev libopenblas-dev libomp-dev \
+libxml2-dev zlib1g-dev chromium fonts-dejavu-core"
 # Optional extras (fuzzing with libFuzzer, report rendering in tests).
 EXTRA="${PL_DEPS_EXTRA:-}"
 
