@@ -25,6 +25,8 @@ static const command commands[] = {
     {"version", cmd_version, "print the version", "phishlens version\n"},
     {"data", cmd_data, "corpus tools: import, dedup, leakage, profile, split, audit, synth",
      "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
+    {"model", cmd_model, "model files: info (GGUF or HF directory)",
+     "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
