@@ -266,7 +266,8 @@ pl_status pl_model_meta_from_gguf(const pl_gguf *g, pl_model_meta *m) {
 
     /* a full model needs its shape; adapters and vocab-only files do not */
     if (m->is_adapter || m->vocab_only) {
-        if (m->n_heads > 0 && m->d_model > 0 && m->n_layers > 0) return check_shape(m, file);
+        /* the shape is optional here, but what is stated must be whole and consistent */
+        if (m->n_heads >= 0 || m->d_model >= 0 || m->n_layers >= 0) return check_shape(m, file);
         return PL_OK;
     }
     if ((st = require(g, arch, "block_count", m->n_layers)) || (st = require(g, arch, "embedding_length", m->d_model)) ||
@@ -464,8 +465,9 @@ pl_status pl_model_meta_from_hf(const char *dir, pl_model_meta *m) {
             return st;
         }
         if (m->rope_scaling != PL_ROPE_SCALING_NONE && !(m->rope_factor > 0)) {
+            st = pl_error(PL_ERR_FORMAT, "%s: rope_scaling '%.32s' without a positive factor", path, t);
             cJSON_Delete(c);
-            return pl_error(PL_ERR_FORMAT, "%s: rope_scaling '%s' without a positive factor", path, t);
+            return st;
         }
         if (m->rope_scaling == PL_ROPE_SCALING_LLAMA3 &&
             (!(m->rope_low_freq_factor > 0) || !(m->rope_high_freq_factor > m->rope_low_freq_factor) ||
@@ -563,9 +565,11 @@ pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *b) {
     if (m->vocab_only) pl_buf_printf(b, "%-15s vocabulary only (no tensors)\n", "type");
     fmt_int(b, "layers", m->n_layers);
     fmt_int(b, "d_model", m->d_model);
-    if (m->n_heads > 0)
+    if (m->n_heads > 0 && m->n_kv_heads > 0)
         pl_buf_printf(b, "%-15s %lld (kv heads %lld, %lld queries per kv head)\n", "heads", (long long)m->n_heads,
                       (long long)m->n_kv_heads, (long long)(m->n_heads / m->n_kv_heads));
+    else if (m->n_heads > 0)
+        pl_buf_printf(b, "%-15s %lld (kv heads %lld)\n", "heads", (long long)m->n_heads, (long long)m->n_kv_heads);
     else
         fmt_int(b, "heads", -1);
     if (m->head_dim > 0 && m->head_dim_v != m->head_dim)
