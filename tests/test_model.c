@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "model/model.h"
@@ -166,9 +167,410 @@ static void test_references(const char *sh) {
     }
 }
 
+/* ---- hooks ------------------------------------------------------------- */
+
+/* A cache of every hook activation of one forward, keyed by (point, layer). */
+#define MAXL 32
+typedef struct {
+    float *data[PL_HOOK_COUNT][MAXL + 1];
+    size_t n[PL_HOOK_COUNT][MAXL + 1];
+    int calls, replay;
+    pl_hook_info info[PL_HOOK_COUNT][MAXL + 1];
+} hook_cache;
+
+static size_t info_numel(const pl_hook_info *in) {
+    size_t n = 1;
+    for (int i = 0; i < in->ndim; i++) n *= (size_t)in->shape[i];
+    return n;
+}
+
+static void cache_hook(const pl_hook_info *in, float *data, void *user) {
+    hook_cache *c = user;
+    int l = in->layer < 0 ? MAXL : in->layer;
+    size_t n = info_numel(in);
+    c->calls++;
+    if (c->replay) {
+        if (c->data[in->point][l] && c->n[in->point][l] == n) memcpy(data, c->data[in->point][l], n * sizeof(float));
+        return;
+    }
+    free(c->data[in->point][l]);
+    c->data[in->point][l] = malloc(n * sizeof(float));
+    memcpy(c->data[in->point][l], data, n * sizeof(float));
+    c->n[in->point][l] = n;
+    c->info[in->point][l] = *in;
+}
+
+static void zero_hook(const pl_hook_info *in, float *data, void *user) {
+    (void)user;
+    memset(data, 0, info_numel(in) * sizeof(float));
+}
+
+static void hook_cache_free(hook_cache *c) {
+    for (int p = 0; p < PL_HOOK_COUNT; p++)
+        for (int l = 0; l <= MAXL; l++) free(c->data[p][l]);
+}
+
+static void test_hooks(const char *sh) {
+    char p[4096];
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(t_path(p, sizeof p, sh, "models/fixtures/tiny-gemma2-random.gguf"), NULL, &m));
+    if (!m) return;
+    const pl_arch_desc *d = pl_model_desc(m);
+    int32_t a[8] = {1, 10, 20, 30, 40, 50, 60, 70}, b[8] = {1, 11, 22, 33, 44, 55, 66, 77};
+    int n = 8, V = d->n_vocab, NL = d->n_layer;
+    float *base = malloc((size_t)n * V * 4), *got = malloc((size_t)n * V * 4), *lb = malloc((size_t)n * V * 4);
+    pl_runner *r = NULL;
+    CHECK_OK(pl_runner_new(m, n, 16, &r));
+    pl_kv *kv = NULL;
+#define RUN(tok, out) do { pl_kv_free(kv); kv = NULL; CHECK_OK(pl_kv_new(m, 16, NULL, &kv)); \
+        pl_seq s_ = {kv, tok, n}; CHECK_OK(pl_forward(r, &s_, 1, PL_LOGITS_ALL, out)); } while (0)
+    RUN(a, base);
+    RUN(b, lb);
+    /* cache every point of every layer */
+    hook_cache *c = calloc(1, sizeof *c);
+    for (int pt = 0; pt < PL_HOOK_COUNT; pt++) CHECK_OK(pl_runner_set_hook(r, (pl_hook_point)pt, -1, cache_hook, c));
+    RUN(a, got);
+    CHECK(c->calls == 2 + 11 * NL, "hook calls %d, want %d", c->calls, 2 + 11 * NL);
+    CHECK(memcmp(got, base, (size_t)n * V * 4) == 0, "caching hooks changed the logits");
+    /* shapes and internal consistency */
+    pl_hook_info *pi = &c->info[PL_HOOK_PATTERN][3];
+    CHECK(pi->ndim == 3 && pi->shape[0] == d->n_head && pi->shape[1] == n && pi->shape[2] == n,
+          "pattern shape [%lld %lld %lld]", (long long)pi->shape[0], (long long)pi->shape[1], (long long)pi->shape[2]);
+    pl_hook_info *qi = &c->info[PL_HOOK_Q][0];
+    CHECK(qi->ndim == 3 && qi->shape[0] == n && qi->shape[1] == d->n_head && qi->shape[2] == d->head_dim, "q shape");
+    pl_hook_info *ki = &c->info[PL_HOOK_K][0];
+    CHECK(ki->shape[1] == d->n_head_kv, "k shape");
+    CHECK(c->info[PL_HOOK_MLP_POST][1].shape[1] == d->n_ff, "mlp.hook_post shape");
+    int causal = 1, sums = 1, swa = 1;
+    const float *pat = c->data[PL_HOOK_PATTERN][2]; /* layer 2: even, sliding window */
+    for (int h = 0; h < d->n_head; h++)
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int j = 0; j < n; j++) {
+                float v = pat[((size_t)h * n + i) * n + j];
+                s += (double)v;
+                if (j > i && v != 0.0f) causal = 0;
+                if (i - j >= d->swa_window && v != 0.0f) swa = 0;
+            }
+            if (fabs(s - 1.0) > 1e-5) sums = 0;
+        }
+    CHECK(causal && sums && swa, "pattern: causal %d, rows sum to 1 %d, sliding window %d", causal, sums, swa);
+    /* the residual stream adds up: resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out */
+    size_t nd = (size_t)n * d->n_embd;
+    int adds = 1;
+    for (int l = 0; l < NL; l++)
+        for (size_t i = 0; i < nd; i++) {
+            if (c->data[PL_HOOK_RESID_MID][l][i] != c->data[PL_HOOK_RESID_PRE][l][i] + c->data[PL_HOOK_ATTN_OUT][l][i])
+                adds = 0;
+            if (c->data[PL_HOOK_RESID_POST][l][i] != c->data[PL_HOOK_RESID_MID][l][i] + c->data[PL_HOOK_MLP_OUT][l][i])
+                adds = 0;
+            if (l + 1 < NL && c->data[PL_HOOK_RESID_POST][l][i] != c->data[PL_HOOK_RESID_PRE][l + 1][i]) adds = 0;
+        }
+    CHECK(adds, "residual stream does not add up across hooks");
+    /* re-inject every cached activation of run a into run a: bitwise identical */
+    c->replay = 1;
+    RUN(a, got);
+    CHECK(memcmp(got, base, (size_t)n * V * 4) == 0, "re-injecting cached activations changed the logits");
+    /* patch run a's embeddings into run b: everything downstream follows,
+     * so b's logits become a's, bitwise */
+    pl_runner_clear_hooks(r);
+    CHECK_OK(pl_runner_set_hook(r, PL_HOOK_EMBED, -1, cache_hook, c));
+    RUN(b, got);
+    CHECK(memcmp(got, base, (size_t)n * V * 4) == 0, "patching hook_embed from run a into run b: logits differ from a");
+    CHECK(memcmp(lb, base, (size_t)n * V * 4) != 0, "runs a and b have identical logits");
+    /* overwrite: zeroing one layer's attention output changes the logits */
+    pl_runner_clear_hooks(r);
+    CHECK_OK(pl_runner_set_hook(r, PL_HOOK_Z, 5, zero_hook, NULL));
+    RUN(a, got);
+    double dz = 0;
+    for (size_t i = 0; i < (size_t)n * V; i++) dz = fmax(dz, fabs(got[i] - base[i]));
+    CHECK(dz > 1e-3, "zeroing blocks.5.attn.hook_z changed logits by only %g", dz);
+    pl_runner_clear_hooks(r);
+    RUN(a, got);
+    CHECK(memcmp(got, base, (size_t)n * V * 4) == 0, "clearing hooks did not restore the logits");
+    /* names */
+    char nb[64];
+    CHECK(!strcmp(pl_hook_name(PL_HOOK_PATTERN, 3, nb, sizeof nb), "blocks.3.attn.hook_pattern"), "name %s", nb);
+    CHECK(!strcmp(pl_hook_name(PL_HOOK_LN_FINAL, -1, nb, sizeof nb), "ln_final.hook_normalized"), "name %s", nb);
+    pl_hook_point hp;
+    int hl;
+    CHECK(pl_hook_parse("blocks.12.mlp.hook_post", &hp, &hl) == PL_OK && hp == PL_HOOK_MLP_POST && hl == 12, "parse");
+    CHECK(pl_hook_parse("hook_embed", &hp, &hl) == PL_OK && hp == PL_HOOK_EMBED && hl == -1, "parse embed");
+    CHECK(pl_hook_parse("blocks.x.hook_z", &hp, &hl) == PL_ERR_INVALID, "parse bad name accepted");
+    CHECK(pl_runner_set_hook(r, PL_HOOK_Z, NL, zero_hook, NULL) == PL_ERR_RANGE, "hook on layer n_layer accepted");
+#undef RUN
+    hook_cache_free(c);
+    free(c);
+    pl_kv_free(kv);
+    pl_runner_free(r);
+    pl_model_free(m);
+    free(base);
+    free(got);
+    free(lb);
+}
+
+/* ---- batching, incremental decode and shared prefixes ------------------- */
+
+/* Logits of each sequence run alone from scratch, all positions. */
+static void run_alone(pl_model *m, const int32_t *ids, int n, float *out) {
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL;
+    CHECK_OK(pl_runner_new(m, n, 64, &r));
+    CHECK_OK(pl_kv_new(m, 64, NULL, &kv));
+    pl_seq s = {kv, ids, n};
+    if (r && kv) CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, out));
+    pl_kv_free(kv);
+    pl_runner_free(r);
+}
+
+/* Batching and prefix sharing only regroup independent rows, so results
+ * should agree to rounding; allow a little for SIMD tails. */
+#define TOL_REGROUP 1e-5
+
+static void test_batch_prefix(const char *sh, const char *model_rel) {
+    char p[4096];
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(t_path(p, sizeof p, sh, model_rel), NULL, &m));
+    if (!m) return;
+    int V = pl_model_desc(m)->n_vocab;
+    /* a common prefix of 9 tokens and three tails of different lengths */
+    int32_t pre[9] = {1, 403, 407, 261, 378, 432, 383, 286, 261};
+    int32_t t0[7] = {376, 298, 315, 421, 395, 317, 426}, t1[2] = {100, 200}, t2[4] = {5, 6, 7, 8};
+    const int32_t *tails[3] = {t0, t1, t2};
+    int tl[3] = {7, 2, 4};
+    float *want[3], *got = malloc((size_t)64 * V * 4);
+    for (int i = 0; i < 3; i++) {
+        int32_t full[32];
+        memcpy(full, pre, sizeof pre);
+        memcpy(full + 9, tails[i], (size_t)tl[i] * 4);
+        want[i] = malloc((size_t)(9 + tl[i]) * V * 4);
+        run_alone(m, full, 9 + tl[i], want[i]);
+    }
+    /* (1) the three full sequences in one batch of different lengths */
+    pl_runner *r = NULL;
+    CHECK_OK(pl_runner_new(m, 64, 64, &r));
+    pl_kv *kv[3] = {0}, *pk = NULL;
+    int32_t full[3][32];
+    pl_seq seqs[3];
+    for (int i = 0; i < 3; i++) {
+        memcpy(full[i], pre, sizeof pre);
+        memcpy(full[i] + 9, tails[i], (size_t)tl[i] * 4);
+        CHECK_OK(pl_kv_new(m, 32, NULL, &kv[i]));
+        seqs[i] = (pl_seq){kv[i], full[i], 9 + tl[i]};
+    }
+    CHECK_OK(pl_forward(r, seqs, 3, PL_LOGITS_ALL, got));
+    size_t off = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t nn = (size_t)(9 + tl[i]) * V;
+        CHECK_FLOATS("batched vs alone", got + off, want[i], nn, TOL_REGROUP);
+        off += nn;
+    }
+    for (int i = 0; i < 3; i++) pl_kv_free(kv[i]);
+    /* (2) the prefix once, three forks continued in one batch */
+    CHECK_OK(pl_kv_new(m, 16, NULL, &pk));
+    pl_seq ps = {pk, pre, 9};
+    CHECK_OK(pl_forward(r, &ps, 1, PL_LOGITS_NONE, NULL));
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(pl_kv_new(m, 16, pk, &kv[i]));
+        seqs[i] = (pl_seq){kv[i], tails[i], tl[i]};
+    }
+    CHECK(pl_kv_len(kv[1]) == 9, "fork length %d, want 9", pl_kv_len(kv[1]));
+    CHECK_OK(pl_forward(r, seqs, 3, PL_LOGITS_ALL, got));
+    off = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_FLOATS("fork vs alone", got + off, want[i] + (size_t)9 * V, (size_t)tl[i] * V, TOL_REGROUP);
+        off += (size_t)tl[i] * V;
+    }
+    /* the prefix is frozen while forks exist */
+    int32_t one = 5;
+    pl_seq bad = {pk, &one, 1};
+    CHECK(pl_forward(r, &bad, 1, PL_LOGITS_LAST, got) == PL_ERR_INVALID, "appending to a shared prefix accepted");
+    /* (3) a fork of a fork, decoded one token at a time with LOGITS_LAST */
+    pl_kv *ff = NULL;
+    pl_kv_free(kv[0]);
+    CHECK_OK(pl_kv_new(m, 16, pk, &kv[0]));
+    pl_seq s0 = {kv[0], t0, 3};
+    CHECK_OK(pl_forward(r, &s0, 1, PL_LOGITS_NONE, NULL));
+    CHECK_OK(pl_kv_new(m, 16, kv[0], &ff));
+    for (int j = 3; j < 7; j++) {
+        pl_seq sj = {ff, &t0[j], 1};
+        CHECK_OK(pl_forward(r, &sj, 1, PL_LOGITS_LAST, got));
+        CHECK_FLOATS("fork-of-fork decode vs alone", got, want[0] + (size_t)(9 + j) * V, (size_t)V, TOL_REGROUP);
+    }
+    CHECK_OK(pl_kv_truncate(ff, 13));
+    CHECK(pl_kv_len(ff) == 13, "truncate");
+    CHECK(pl_kv_truncate(ff, 11) == PL_ERR_RANGE, "truncating into the prefix accepted");
+    pl_kv_free(ff);
+    for (int i = 0; i < 3; i++) pl_kv_free(kv[i]);
+    pl_kv_free(pk);
+    pl_runner_free(r);
+    for (int i = 0; i < 3; i++) free(want[i]);
+    free(got);
+    pl_model_free(m);
+}
+
+/* ---- bad input ------------------------------------------------------------ */
+
+/* A minimal GGUF writer for hostile/odd model files (spec: ggml docs/gguf.md). */
+typedef struct {
+    pl_buf kv, ti, data;
+    uint64_t n_kv, n_t;
+} gw;
+static void gw_str(pl_buf *b, const char *s) {
+    uint64_t n = strlen(s);
+    pl_buf_append(b, &n, 8);
+    pl_buf_append(b, s, n);
+}
+static void gw_kv_str(gw *w, const char *k, const char *v) {
+    uint32_t t = 8;
+    gw_str(&w->kv, k);
+    pl_buf_append(&w->kv, &t, 4);
+    gw_str(&w->kv, v);
+    w->n_kv++;
+}
+static void gw_kv_u32(gw *w, const char *k, uint32_t v) {
+    uint32_t t = 4;
+    gw_str(&w->kv, k);
+    pl_buf_append(&w->kv, &t, 4);
+    pl_buf_append(&w->kv, &v, 4);
+    w->n_kv++;
+}
+/* f32 tensor ne = [n0, n1] filled with small deterministic values. */
+static void gw_tensor(gw *w, const char *name, int64_t n0, int64_t n1, uint32_t type) {
+    gw_str(&w->ti, name);
+    uint32_t nd = n1 > 1 ? 2 : 1;
+    pl_buf_append(&w->ti, &nd, 4);
+    pl_buf_append(&w->ti, &n0, 8);
+    if (nd == 2) pl_buf_append(&w->ti, &n1, 8);
+    pl_buf_append(&w->ti, &type, 4);
+    uint64_t off = w->data.len;
+    pl_buf_append(&w->ti, &off, 8);
+    size_t bytes = (size_t)(n0 * n1) * (type == 1 ? 2 : 4);
+    for (size_t i = 0; i < bytes / 2; i++) {
+        uint16_t v = type == 0 ? (uint16_t)(i % 2 ? 0x3c00u : 0) : 0x3c00u; /* f32 words of ~0.0078 / f16 ones */
+        pl_buf_append(&w->data, &v, 2);
+    }
+    while (w->data.len % 32) pl_buf_append(&w->data, "", 1);
+    w->n_t++;
+}
+static void gw_write(gw *w, const char *path) {
+    pl_buf out = {0};
+    uint32_t v = 3;
+    pl_buf_append(&out, "GGUF", 4);
+    pl_buf_append(&out, &v, 4);
+    pl_buf_append(&out, &w->n_t, 8);
+    pl_buf_append(&out, &w->n_kv, 8);
+    pl_buf_append(&out, w->kv.data, w->kv.len);
+    pl_buf_append(&out, w->ti.data, w->ti.len);
+    while (out.len % 32) pl_buf_append(&out, "", 1);
+    pl_buf_append(&out, w->data.data, w->data.len);
+    pl_write_file_atomic(path, out.data, out.len);
+    pl_buf_free(&out);
+    pl_buf_free(&w->kv);
+    pl_buf_free(&w->ti);
+    pl_buf_free(&w->data);
+}
+
+/* A tiny llama model file with one thing broken (or none). */
+enum { BRK_NONE, BRK_ARCH, BRK_MISSING, BRK_SHAPE, BRK_DTYPE };
+static void write_tiny(const char *path, int brk) {
+    gw w = {0};
+    gw_kv_str(&w, "general.architecture", brk == BRK_ARCH ? "gpt2" : "llama");
+    const char *a = brk == BRK_ARCH ? "gpt2" : "llama";
+    char k[64];
+    snprintf(k, sizeof k, "%s.embedding_length", a); gw_kv_u32(&w, k, 32);
+    snprintf(k, sizeof k, "%s.block_count", a); gw_kv_u32(&w, k, 1);
+    snprintf(k, sizeof k, "%s.feed_forward_length", a); gw_kv_u32(&w, k, 64);
+    snprintf(k, sizeof k, "%s.attention.head_count", a); gw_kv_u32(&w, k, 4);
+    snprintf(k, sizeof k, "%s.context_length", a); gw_kv_u32(&w, k, 16);
+    gw_tensor(&w, "token_embd.weight", 32, 40, 0);
+    gw_tensor(&w, "output_norm.weight", 32, 1, 0);
+    gw_tensor(&w, "blk.0.attn_norm.weight", 32, 1, 0);
+    gw_tensor(&w, "blk.0.ffn_norm.weight", 32, 1, 0);
+    gw_tensor(&w, "blk.0.attn_q.weight", 32, brk == BRK_SHAPE ? 24 : 32, 0);
+    if (brk != BRK_MISSING) gw_tensor(&w, "blk.0.attn_k.weight", 32, 32, 0);
+    gw_tensor(&w, "blk.0.attn_v.weight", 32, 32, 0);
+    gw_tensor(&w, "blk.0.attn_output.weight", 32, 32, 0);
+    gw_tensor(&w, "blk.0.ffn_gate.weight", 32, 64, brk == BRK_DTYPE ? 26 /* i32 */ : 0);
+    gw_tensor(&w, "blk.0.ffn_up.weight", 32, 64, 1);
+    gw_tensor(&w, "blk.0.ffn_down.weight", 64, 32, 0);
+    gw_write(&w, path);
+}
+
+static void test_bad_input(const char *sh) {
+    char path[] = "/tmp/pl_test_model_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    struct { int brk; pl_status want; const char *needle; } cases[] = {
+        {BRK_ARCH, PL_ERR_UNSUPPORTED, "gpt2"},
+        {BRK_MISSING, PL_ERR_NOT_FOUND, "blk.0.attn_k.weight"},
+        {BRK_SHAPE, PL_ERR_FORMAT, "blk.0.attn_q.weight"},
+        {BRK_DTYPE, PL_ERR_UNSUPPORTED, "blk.0.ffn_gate.weight"},
+    };
+    pl_model *m = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        write_tiny(path, cases[i].brk);
+        pl_status st = pl_model_load(path, NULL, &m);
+        CHECK(st == cases[i].want && !m && strstr(pl_errmsg(), cases[i].needle) && strstr(pl_errmsg(), path),
+              "case %zu: got %s '%s'", i, pl_status_str(st), pl_errmsg());
+        pl_model_free(m);
+        m = NULL;
+    }
+    /* the intact tiny file loads and runs (f16 ffn_up included) */
+    write_tiny(path, BRK_NONE);
+    CHECK_OK(pl_model_load(path, NULL, &m));
+    if (m) {
+        pl_runner *r = NULL;
+        pl_kv *kv = NULL;
+        CHECK_OK(pl_runner_new(m, 8, 8, &r));
+        CHECK_OK(pl_kv_new(m, 8, NULL, &kv));
+        float lg[40 * 8];
+        int32_t ids[3] = {1, 2, 3}, bad_id[1] = {40}, neg[1] = {-1};
+        pl_seq s = {kv, ids, 3};
+        CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_LAST, lg));
+        pl_seq b1 = {kv, bad_id, 1}, b2 = {kv, neg, 1};
+        CHECK(pl_forward(r, &b1, 1, PL_LOGITS_LAST, lg) == PL_ERR_RANGE && strstr(pl_errmsg(), "40"),
+              "token id = n_vocab accepted: %s", pl_errmsg());
+        CHECK(pl_forward(r, &b2, 1, PL_LOGITS_LAST, lg) == PL_ERR_RANGE, "negative token id accepted");
+        CHECK(pl_kv_len(kv) == 3, "a failed forward changed the cache (%d)", pl_kv_len(kv));
+        int32_t many[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+        pl_seq b3 = {kv, many, 6};
+        CHECK(pl_forward(r, &b3, 1, PL_LOGITS_LAST, lg) == PL_ERR_RANGE, "context overflow accepted");
+        pl_seq two[2] = {{kv, ids, 1}, {kv, ids, 1}};
+        CHECK(pl_forward(r, two, 2, PL_LOGITS_LAST, lg) == PL_ERR_INVALID, "same cache twice accepted");
+        pl_kv_free(kv);
+        pl_runner_free(r);
+        pl_model_free(m);
+    }
+    unlink(path);
+    char p1[4096], p2[4096];
+    /* an adapter given as the model, a model given as the adapter, a LoRA of another base */
+    CHECK(pl_model_load(t_path(p1, sizeof p1, sh, "models/stories260K-lora-r4-random.gguf"), NULL, &m) ==
+              PL_ERR_INVALID && !m, "adapter loaded as a model");
+    CHECK_OK(pl_model_load(t_path(p1, sizeof p1, sh, "models/fixtures/tiny-llama31-random.gguf"), NULL, &m));
+    if (m) {
+        pl_status st = pl_model_add_lora(m, t_path(p2, sizeof p2, sh, "models/stories260K-lora-r4-random.gguf"), 1.0f);
+        CHECK(st == PL_ERR_INVALID && strstr(pl_errmsg(), "different base model"), "foreign LoRA: %s %s",
+              pl_status_str(st), pl_errmsg());
+        st = pl_model_add_lora(m, t_path(p2, sizeof p2, sh, "models/stories260K.gguf"), 1.0f);
+        CHECK(st == PL_ERR_FORMAT && strstr(pl_errmsg(), "not an adapter"), "model as LoRA: %s", pl_errmsg());
+        pl_model_free(m);
+    }
+    CHECK(pl_model_load("/nonexistent/model.gguf", NULL, &m) == PL_ERR_IO && !m, "missing file");
+}
+
 int main(void) {
     T_BEGIN();
     const char *sh = pl_test_shared();
-    if (sh) test_references(sh);
+    if (sh) {
+        test_references(sh);
+        test_hooks(sh);
+        test_batch_prefix(sh, "models/stories260K.gguf");
+        test_batch_prefix(sh, "models/fixtures/tiny-gemma2-random.gguf");
+        test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf");
+        test_bad_input(sh);
+    }
     return T_END();
 }
