@@ -1,0 +1,186 @@
+/* io.h — model file formats: GGUF (read + write), safetensors, HF config.json,
+ * and the model metadata every other module builds on.
+ *
+ * GGUF follows the specification in ggml's docs/gguf.md (versions 2 and 3,
+ * little-endian only). A file is mapped read-only and validated completely
+ * before pl_gguf_open returns: magic, version, counts against the file size,
+ * every string length, every metadata value (nested arrays included),
+ * general.alignment (a power of two), every tensor info (known ggml type, at
+ * most 4 dims, no zero/negative dims, ne[0] a multiple of the block size,
+ * element/byte counts free of overflow), duplicate keys and tensor names,
+ * and tensor data ranges (aligned, inside the file, non-overlapping). After
+ * that, every accessor below is safe on hostile input. A bad file gives
+ * PL_ERR_FORMAT with a message "<file>: offset <n>: <what>".
+ *
+ * Not supported on purpose: GGUF v1 (obsolete since 2023), big-endian files
+ * (reported as such), writing in place.
+ *
+ * Ownership: views (pl_gguf_value, pl_gguf_tensor, string pointers) point into
+ * the mapping or into the pl_gguf object and stay valid until pl_gguf_close.
+ * Strings inside the file are NOT NUL-terminated (pointer + length); keys and
+ * tensor names are (copies kept by the reader).
+ */
+#ifndef PL_IO_H
+#define PL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ---- ggml tensor types ------------------------------------------------- */
+
+/* ggml's type ids as stored in GGUF tensor infos (tensor/'s pl_dtype uses the
+ * same values). Ids 4, 5, 31-33 and 36-38 were removed from ggml and are
+ * rejected. */
+enum {
+    PL_GGML_F32 = 0, PL_GGML_F16 = 1, PL_GGML_Q4_0 = 2, PL_GGML_Q4_1 = 3,
+    PL_GGML_Q5_0 = 6, PL_GGML_Q5_1 = 7, PL_GGML_Q8_0 = 8, PL_GGML_Q8_1 = 9,
+    PL_GGML_Q2_K = 10, PL_GGML_Q3_K = 11, PL_GGML_Q4_K = 12, PL_GGML_Q5_K = 13,
+    PL_GGML_Q6_K = 14, PL_GGML_Q8_K = 15, PL_GGML_IQ2_XXS = 16, PL_GGML_IQ2_XS = 17,
+    PL_GGML_IQ3_XXS = 18, PL_GGML_IQ1_S = 19, PL_GGML_IQ4_NL = 20, PL_GGML_IQ3_S = 21,
+    PL_GGML_IQ2_S = 22, PL_GGML_IQ4_XS = 23, PL_GGML_I8 = 24, PL_GGML_I16 = 25,
+    PL_GGML_I32 = 26, PL_GGML_I64 = 27, PL_GGML_F64 = 28, PL_GGML_IQ1_M = 29,
+    PL_GGML_BF16 = 30, PL_GGML_TQ1_0 = 34, PL_GGML_TQ2_0 = 35, PL_GGML_MXFP4 = 39,
+    PL_GGML_TYPE_COUNT = 40
+};
+
+typedef struct {
+    const char *name;   /* "f32", "q4_0", ... as ggml names them */
+    int64_t blck;       /* elements per block (1 for plain types) */
+    size_t type_size;   /* bytes per block */
+} pl_ggml_type_info;
+
+/* Traits of a ggml type id, or NULL for an unknown/removed id. */
+const pl_ggml_type_info *pl_ggml_type(uint32_t type);
+/* Bytes of n elements of a type; PL_ERR_FORMAT when the type is unknown, n is
+ * negative or not a multiple of the block size, or the size overflows. The
+ * message names neither file nor tensor: callers wrap it. */
+pl_status pl_ggml_nbytes(uint32_t type, int64_t n, size_t *out);
+
+/* ---- GGUF reading ------------------------------------------------------ */
+
+/* Metadata value types (GGUF spec numbering). */
+typedef enum {
+    PL_GGUF_U8 = 0, PL_GGUF_I8 = 1, PL_GGUF_U16 = 2, PL_GGUF_I16 = 3,
+    PL_GGUF_U32 = 4, PL_GGUF_I32 = 5, PL_GGUF_F32 = 6, PL_GGUF_BOOL = 7,
+    PL_GGUF_STRING = 8, PL_GGUF_ARRAY = 9, PL_GGUF_U64 = 10, PL_GGUF_I64 = 11,
+    PL_GGUF_F64 = 12, PL_GGUF_TYPE_COUNT = 13
+} pl_gguf_type;
+
+/* "u8", "i32", "string", "array", ... ("?" for an unknown id). */
+const char *pl_gguf_type_name(uint32_t type);
+
+/* A typed view of one metadata value (or of one array element).
+ * Scalars are decoded into every field that holds them exactly:
+ *   unsigned ints and bool: u (and i when it fits in int64_t), f = (double)value
+ *   signed ints:            i (and u when >= 0), f = (double)value
+ *   f32/f64:                f (u, i stay 0)
+ * is_int says the value is an integer type (bool excluded).
+ * Strings: str/len point into the file (not NUL-terminated, may hold any bytes).
+ * Arrays: arr_type and count; read elements with pl_gguf_arr_get and friends. */
+typedef struct {
+    pl_gguf_type type;
+    int is_int;
+    uint64_t u;
+    int64_t i;
+    double f;
+    const char *str;
+    uint64_t len;
+    pl_gguf_type arr_type;
+    uint64_t count;
+    /* internal: raw encoding of the array elements and an optional offset
+     * index for variable-size elements (strings, arrays) */
+    const uint8_t *raw;
+    uint64_t raw_len;
+    const uint64_t *index;
+} pl_gguf_value;
+
+/* One tensor. ne[0] is the innermost (contiguous) dimension; unused dims = 1. */
+typedef struct {
+    const char *name;     /* NUL-terminated */
+    uint32_t n_dims;      /* 1..4 */
+    int64_t ne[4];
+    uint32_t type;        /* ggml type id (PL_GGML_*) */
+    uint64_t offset;      /* relative to the start of the data section */
+    int64_t n_elements;
+    uint64_t nbytes;
+    const void *data;     /* points into the mapping, read-only */
+    uint64_t info_offset; /* file offset of its tensor info (for messages) */
+} pl_gguf_tensor;
+
+typedef struct pl_gguf pl_gguf;
+
+/* Map and validate path. On success *out owns the mapping; on failure *out is
+ * NULL and the status is PL_ERR_IO (cannot open/map) or PL_ERR_FORMAT. */
+pl_status pl_gguf_open(const char *path, pl_gguf **out);
+
+/* The same over a memory buffer that the caller keeps alive (and unchanged)
+ * until pl_gguf_close; name is used in messages ("<memory>" when NULL). */
+pl_status pl_gguf_open_mem(const void *data, size_t size, const char *name, pl_gguf **out);
+
+/* Unmap and free; NULL is fine. */
+void pl_gguf_close(pl_gguf *g);
+
+const char *pl_gguf_name(const pl_gguf *g);        /* path or buffer name */
+uint32_t pl_gguf_version(const pl_gguf *g);        /* 2 or 3 */
+uint64_t pl_gguf_alignment(const pl_gguf *g);      /* general.alignment or 32 */
+uint64_t pl_gguf_data_offset(const pl_gguf *g);    /* file offset of the data section */
+uint64_t pl_gguf_file_size(const pl_gguf *g);
+const uint8_t *pl_gguf_bytes(const pl_gguf *g);   /* the whole file */
+
+/* Keys, in file order. */
+int64_t pl_gguf_n_kv(const pl_gguf *g);
+const char *pl_gguf_key(const pl_gguf *g, int64_t i);   /* NULL when i is out of range */
+pl_status pl_gguf_kv(const pl_gguf *g, int64_t i, pl_gguf_value *out); /* PL_ERR_RANGE */
+
+/* Look a key up; PL_ERR_NOT_FOUND (message names key and file) when absent. */
+pl_status pl_gguf_find(const pl_gguf *g, const char *key, pl_gguf_value *out);
+int pl_gguf_has(const pl_gguf *g, const char *key);
+
+/* Typed getters. *v is written only on PL_OK, so preset it to the default and
+ * ignore PL_ERR_NOT_FOUND for optional keys. A present key of the wrong type,
+ * or an integer that does not fit, gives PL_ERR_FORMAT naming key and file.
+ * Integer getters accept any integer type (and bool); float getters accept
+ * f32, f64 and integers; pl_gguf_get_bool accepts bool and integers 0/1. */
+pl_status pl_gguf_get_u32(const pl_gguf *g, const char *key, uint32_t *v);
+pl_status pl_gguf_get_i32(const pl_gguf *g, const char *key, int32_t *v);
+pl_status pl_gguf_get_u64(const pl_gguf *g, const char *key, uint64_t *v);
+pl_status pl_gguf_get_i64(const pl_gguf *g, const char *key, int64_t *v);
+pl_status pl_gguf_get_f32(const pl_gguf *g, const char *key, float *v);
+pl_status pl_gguf_get_f64(const pl_gguf *g, const char *key, double *v);
+pl_status pl_gguf_get_bool(const pl_gguf *g, const char *key, int *v);
+/* String value (pointer into the file, not NUL-terminated). */
+pl_status pl_gguf_get_str(const pl_gguf *g, const char *key, const char **s, size_t *len);
+/* String value copied into buf with a NUL; PL_ERR_RANGE when it does not fit
+ * (cap includes the NUL), PL_ERR_FORMAT when it contains a NUL byte. */
+pl_status pl_gguf_get_str_copy(const pl_gguf *g, const char *key, char *buf, size_t cap);
+/* Array value; PL_ERR_FORMAT when the key holds something else. */
+pl_status pl_gguf_get_arr(const pl_gguf *g, const char *key, pl_gguf_value *out);
+
+/* Element i of an array view (any element type, nested arrays included);
+ * PL_ERR_RANGE when i >= count. Strings and arrays are O(1) for top-level
+ * arrays (indexed at open) and O(i) inside nested arrays. */
+pl_status pl_gguf_arr_get(const pl_gguf_value *arr, uint64_t i, pl_gguf_value *out);
+/* String element i (O(1) for top-level string arrays). PL_ERR_RANGE/FORMAT. */
+pl_status pl_gguf_arr_str(const pl_gguf_value *arr, uint64_t i, const char **s, size_t *len);
+/* Copy a numeric array into dst[0..count) converting to float / int32 / int64.
+ * PL_ERR_FORMAT when the element type is not numeric (or, for the integer
+ * versions, not an integer or a value does not fit); n must equal count
+ * (PL_ERR_RANGE otherwise). */
+pl_status pl_gguf_arr_to_f32(const pl_gguf_value *arr, float *dst, size_t n);
+pl_status pl_gguf_arr_to_i32(const pl_gguf_value *arr, int32_t *dst, size_t n);
+pl_status pl_gguf_arr_to_i64(const pl_gguf_value *arr, int64_t *dst, size_t n);
+
+/* Tensors, in file order. */
+int64_t pl_gguf_n_tensors(const pl_gguf *g);
+const pl_gguf_tensor *pl_gguf_tensor_at(const pl_gguf *g, int64_t i); /* NULL if out of range */
+/* NULL when absent (no error is recorded: absence is often expected). */
+const pl_gguf_tensor *pl_gguf_find_tensor(const pl_gguf *g, const char *name);
+
+/* Write a value as text (for `model info` and debugging): numbers, quoted
+ * strings (escaped, cut after max_str bytes), arrays as "[type x count]" when
+ * longer than max_elems, else element by element. */
+pl_status pl_gguf_value_format(const pl_gguf_value *v, pl_buf *out, size_t max_elems, size_t max_str);
+
+#endif
