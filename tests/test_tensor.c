@@ -7,6 +7,7 @@
  * llama-quantize's own q8_0/q4_0 output in ../shared (when present).
  */
 #include "harness.h"
+#include "io/io.h"
 #include "tensor/tensor.h"
 
 #include <float.h>
@@ -454,6 +455,60 @@ static void test_kernels(void) {
     CHECK(pl_simd_from_name("bogus", &s) == PL_ERR_INVALID, "bogus SIMD name");
 }
 
+/* ---- llama-quantize output: our reference quantizers give the same bytes ---- */
+static void check_gguf_pair(const char *shared, const char *qname) {
+    char p32[4096], pq[4096];
+    t_path(p32, sizeof p32, shared, "models/fixtures/tiny-mistral-random.gguf");
+    t_path(pq, sizeof pq, shared, qname);
+    pl_gguf *g32 = NULL, *gq = NULL;
+    CHECK_OK(pl_gguf_open(p32, &g32));
+    CHECK_OK(pl_gguf_open(pq, &gq));
+    if (!g32 || !gq) { pl_gguf_close(g32); pl_gguf_close(gq); return; }
+    int compared = 0;
+    for (int64_t i = 0; i < pl_gguf_n_tensors(gq); i++) {
+        const pl_gguf_tensor *tq = pl_gguf_tensor_at(gq, i);
+        if (tq->type == PL_DTYPE_F32 || tq->type == PL_DTYPE_F16) continue;
+        const pl_gguf_tensor *tf = pl_gguf_find_tensor(g32, tq->name);
+        CHECK(tf != NULL, "%s: tensor %s missing in the f32 file", qname, tq->name);
+        if (!tf) continue;
+        CHECK(tf->type == PL_DTYPE_F32 && tf->n_elements == tq->n_elements, "%s: %s shape/type", qname, tq->name);
+        if (tf->type != PL_DTYPE_F32 || tf->n_elements != tq->n_elements) continue;
+        const pl_dtype t = (pl_dtype)tq->type;
+        size_t rb;
+        CHECK_OK(pl_dtype_row_bytes(t, tq->ne[0], &rb));
+        const int64_t rows = tq->n_elements / tq->ne[0];
+        uint8_t *buf = malloc(rb);
+        int64_t bad_rows = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            pl_quantize_row(t, (const float *)tf->data + r * tq->ne[0], buf, tq->ne[0]);
+            if (memcmp(buf, (const uint8_t *)tq->data + (size_t)r * rb, rb) != 0) {
+                if (bad_rows++ == 0) {
+                    const uint8_t *want = (const uint8_t *)tq->data + (size_t)r * rb;
+                    size_t k = 0;
+                    while (buf[k] == want[k]) k++;
+                    printf("  %s %s (%s) row %lld: first differing byte %zu: 0x%02x, want 0x%02x\n", qname,
+                           tq->name, pl_dtype_name(t), (long long)r, k, buf[k], want[k]);
+                }
+            }
+        }
+        free(buf);
+        CHECK(bad_rows == 0, "%s: %s (%s): %lld of %lld rows differ from llama-quantize", qname, tq->name,
+              pl_dtype_name(t), (long long)bad_rows, (long long)rows);
+        compared++;
+    }
+    printf("%s: %d quantized tensors compared byte for byte\n", qname, compared);
+    CHECK(compared > 0, "%s: no quantized tensors found", qname);
+    pl_gguf_close(g32);
+    pl_gguf_close(gq);
+}
+
+static void test_gguf_reference(void) {
+    const char *shared = pl_test_shared();
+    if (!shared) return;
+    check_gguf_pair(shared, "models/fixtures/tiny-mistral-random-q8_0.gguf");
+    check_gguf_pair(shared, "models/fixtures/tiny-mistral-random-q4_0.gguf");
+}
+
 int main(void) {
     T_BEGIN();
     pl_rng_seed(&rng, 20260428);
@@ -465,5 +520,6 @@ int main(void) {
     test_known_blocks();
     test_roundtrip();
     test_kernels();
+    test_gguf_reference();
     return T_END();
 }
