@@ -15,6 +15,7 @@
  * validate UTF-8 in strings (the tokenizer checks what it uses).
  */
 #include "io.h"
+#include "io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -925,4 +926,14 @@ pl_status pl_gguf_value_format(const pl_gguf_value *v, pl_buf *out, size_t max_e
         if (is_neg(v)) return pl_buf_printf(out, "%lld", (long long)v->i);
         return pl_buf_printf(out, "%llu", (unsigned long long)v->u);
     }
+}
+
+/* ---- internal: validate an encoded value (used by the writer) ---------- */
+
+pl_status pl_gguf__check_value(const uint8_t *p, size_t n, uint32_t type, const char *key, size_t *used) {
+    cursor c = {p, n, 0, "<gguf writer>"};
+    pl_gguf_value v;
+    pl_status st = parse_value(&c, type, 0, &v, NULL, key);
+    if (!st) *used = c.pos;
+    return st;
 }

@@ -183,4 +183,62 @@ const pl_gguf_tensor *pl_gguf_find_tensor(const pl_gguf *g, const char *name);
  * longer than max_elems, else element by element. */
 pl_status pl_gguf_value_format(const pl_gguf_value *v, pl_buf *out, size_t max_elems, size_t max_str);
 
+/* ---- GGUF writing ------------------------------------------------------ */
+
+/* Build a GGUF in memory (metadata + tensor list), then write it atomically.
+ * Keys and tensors are written in the order they were added; tensor data is
+ * laid out in that order, each tensor padded to the alignment (32, or the
+ * value of a "general.alignment" u32 key when one was added). The writer
+ * copies keys, names and metadata; tensor data is NOT copied: the pointer
+ * passed to pl_gguf_writer_add_tensor must stay valid until the write.
+ * Duplicate keys or tensor names, bad dims or sizes give PL_ERR_INVALID. */
+typedef struct pl_gguf_writer pl_gguf_writer;
+
+pl_status pl_gguf_writer_new(pl_gguf_writer **out);
+void pl_gguf_writer_free(pl_gguf_writer *w);
+/* File version to write: 3 (default) or 2 (same layout, for compatibility tests). */
+pl_status pl_gguf_writer_set_version(pl_gguf_writer *w, uint32_t version);
+
+pl_status pl_gguf_writer_add_u8(pl_gguf_writer *w, const char *key, uint8_t v);
+pl_status pl_gguf_writer_add_i8(pl_gguf_writer *w, const char *key, int8_t v);
+pl_status pl_gguf_writer_add_u16(pl_gguf_writer *w, const char *key, uint16_t v);
+pl_status pl_gguf_writer_add_i16(pl_gguf_writer *w, const char *key, int16_t v);
+pl_status pl_gguf_writer_add_u32(pl_gguf_writer *w, const char *key, uint32_t v);
+pl_status pl_gguf_writer_add_i32(pl_gguf_writer *w, const char *key, int32_t v);
+pl_status pl_gguf_writer_add_u64(pl_gguf_writer *w, const char *key, uint64_t v);
+pl_status pl_gguf_writer_add_i64(pl_gguf_writer *w, const char *key, int64_t v);
+pl_status pl_gguf_writer_add_f32(pl_gguf_writer *w, const char *key, float v);
+pl_status pl_gguf_writer_add_f64(pl_gguf_writer *w, const char *key, double v);
+pl_status pl_gguf_writer_add_bool(pl_gguf_writer *w, const char *key, int v);
+pl_status pl_gguf_writer_add_str(pl_gguf_writer *w, const char *key, const char *s);
+pl_status pl_gguf_writer_add_strn(pl_gguf_writer *w, const char *key, const char *s, size_t len);
+/* Array of a fixed-size element type (not string/array); data holds n
+ * elements in host (little-endian) layout: uint8_t, int32_t, float, ... and
+ * uint8_t 0/1 for bool. */
+pl_status pl_gguf_writer_add_arr(pl_gguf_writer *w, const char *key, pl_gguf_type elem, const void *data, size_t n);
+/* Array of strings; lens may be NULL (then strlen is used). */
+pl_status pl_gguf_writer_add_arr_str(pl_gguf_writer *w, const char *key, const char *const *strs,
+                                     const size_t *lens, size_t n);
+/* Copy any value (e.g. from a reader: nested arrays included). */
+pl_status pl_gguf_writer_add_value(pl_gguf_writer *w, const char *key, const pl_gguf_value *v);
+
+/* Nested arrays from scratch: an "encoded array" is the GGUF array payload
+ * (u32 element type, u64 count, elements). Build inner ones with
+ * pl_gguf_enc_arr / pl_gguf_enc_arr_str, wrap them with pl_gguf_enc_arr_nested,
+ * add the result with pl_gguf_writer_add_enc_arr (which validates it). */
+pl_status pl_gguf_enc_arr(pl_buf *out, pl_gguf_type elem, const void *data, size_t n);
+pl_status pl_gguf_enc_arr_str(pl_buf *out, const char *const *strs, const size_t *lens, size_t n);
+pl_status pl_gguf_enc_arr_nested(pl_buf *out, const pl_buf *inner, size_t n);
+pl_status pl_gguf_writer_add_enc_arr(pl_gguf_writer *w, const char *key, const pl_buf *enc);
+
+/* A tensor: ggml type id, 1..4 dims (ne[0] innermost), nbytes must equal the
+ * size those dims take in that type. */
+pl_status pl_gguf_writer_add_tensor(pl_gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                    const int64_t *ne, const void *data, size_t nbytes);
+
+/* The whole file into out (appended), or atomically to path (no partial file
+ * is ever visible at path). */
+pl_status pl_gguf_writer_to_buf(const pl_gguf_writer *w, pl_buf *out);
+pl_status pl_gguf_writer_write(const pl_gguf_writer *w, const char *path);
+
 #endif
