@@ -49,11 +49,11 @@ static float *read_f32(const char *path, size_t n) {
 }
 
 /* Logits of all prompt positions in one batch; returns max |diff|. */
-static double check_logits(const char *shared, const char *model_rel, const char *lora_rel, const char *ids_rel,
-                           const char *logits_rel, double tol, const char *label) {
+static double check_logits_opts(const char *shared, const char *model_rel, const char *lora_rel, const char *ids_rel,
+                                const char *logits_rel, double tol, const char *label, const pl_model_opts *opts) {
     char p1[4096], p2[4096];
     pl_model *m = NULL;
-    CHECK_OK(pl_model_load(t_path(p1, sizeof p1, shared, model_rel), NULL, &m));
+    CHECK_OK(pl_model_load(t_path(p1, sizeof p1, shared, model_rel), opts, &m));
     if (!m) return -1;
     if (lora_rel) CHECK_OK(pl_model_add_lora(m, t_path(p1, sizeof p1, shared, lora_rel), 1.0f));
     int32_t ids[256];
@@ -78,6 +78,11 @@ static double check_logits(const char *shared, const char *model_rel, const char
     pl_runner_free(r);
     pl_model_free(m);
     return maxd;
+}
+
+static double check_logits(const char *shared, const char *model_rel, const char *lora_rel, const char *ids_rel,
+                           const char *logits_rel, double tol, const char *label) {
+    return check_logits_opts(shared, model_rel, lora_rel, ids_rel, logits_rel, tol, label, NULL);
 }
 
 static int argmax(const float *x, int n) {
@@ -140,8 +145,25 @@ static void test_references(const char *sh) {
     check_logits(sh, "models/fixtures/tiny-mistral-random.gguf", NULL,
                  "vectors/arch/tiny-mistral-random.prompt_ids.txt",
                  "vectors/arch/tiny-mistral-random.prompt_logits_f32kv.f32", TOL_F32, "tiny-mistral");
-    check_logits(sh, "models/fixtures/tiny-gemma2-random.gguf", NULL, "vectors/arch/tiny-gemma2-random.prompt_ids.txt",
-                 "vectors/arch/tiny-gemma2-random.prompt_logits_f32kv.f32", TOL_GEMMA2, "tiny-gemma2");
+    double g16 = check_logits(sh, "models/fixtures/tiny-gemma2-random.gguf", NULL,
+                              "vectors/arch/tiny-gemma2-random.prompt_ids.txt",
+                              "vectors/arch/tiny-gemma2-random.prompt_logits_f32kv.f32", TOL_GEMMA2, "tiny-gemma2");
+    /* exact GELU: llama.cpp's fp16 table is then not reproduced (README: 3.7e-3) */
+    pl_model_opts o = pl_model_opts_default();
+    o.gelu_fp16 = 0;
+    double gex = check_logits_opts(sh, "models/fixtures/tiny-gemma2-random.gguf", NULL,
+                                   "vectors/arch/tiny-gemma2-random.prompt_ids.txt",
+                                   "vectors/arch/tiny-gemma2-random.prompt_logits_f32kv.f32", 1e-2,
+                                   "tiny-gemma2 exact GELU", &o);
+    CHECK(gex > g16, "exact GELU (%g) should be further from llama.cpp than fp16 GELU (%g)", gex, g16);
+    /* q4_0 with exact (dequantized) matmuls: off by the activation rounding */
+    o = pl_model_opts_default();
+    o.quant_act = 0;
+    double qex = check_logits_opts(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", NULL,
+                                   "vectors/arch/tiny-mistral-random.prompt_ids.txt",
+                                   "vectors/arch/tiny-mistral-random-q4_0.prompt_logits_f32kv.f32", 0.5,
+                                   "tiny-mistral-q4_0 exact", &o);
+    CHECK(qex > 1e-3, "exact matmul on q4_0 matches llama.cpp too closely (%g): is quant_act ignored?", qex);
     check_logits(sh, "models/fixtures/tiny-mistral-random-q8_0.gguf", NULL,
                  "vectors/arch/tiny-mistral-random.prompt_ids.txt",
                  "vectors/arch/tiny-mistral-random-q8_0.prompt_logits_f32kv.f32", TOL_QUANT, "tiny-mistral-q8_0");
