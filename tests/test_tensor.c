@@ -392,6 +392,18 @@ static void test_kernels_dtype(pl_dtype t, pl_simd top) {
                            pl_simd_name((pl_simd)lvl), (long long)nt, (long long)i, (double)Yl[i], (double)Ylref[i], tol);
             }
         }
+        /* K-quant dots sum integers per super-block and then evaluate the
+         * scalar reference's float expression: every level gives its bits. */
+        if (has_llama && act == PL_DTYPE_Q8_K) {
+            CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
+            CHECK_OK(pl_matmul(PL_MATMUL_LLAMA, t, W, n_out, n_in, X, nt, Y, NULL, 0));
+            for (int lvl = PL_SIMD_SCALAR + 1; lvl <= (int)top; lvl++) {
+                CHECK_OK(pl_simd_set((pl_simd)lvl));
+                CHECK_OK(pl_matmul(PL_MATMUL_LLAMA, t, W, n_out, n_in, X, nt, Yl, NULL, 0));
+                CHECK(memcmp(Y, Yl, sizeof(float) * (size_t)(nt * n_out)) == 0, "%s llama path at %s is not bit-identical to scalar",
+                      pl_dtype_name(t), pl_simd_name((pl_simd)lvl));
+            }
+        }
         CHECK(bad == 0, "exact path %s ntok %lld: %d outputs off", pl_dtype_name(t), (long long)nt, bad);
         CHECK(badl == 0, "llama path %s ntok %lld: %d outputs off", pl_dtype_name(t), (long long)nt, badl);
     }
