@@ -51,6 +51,8 @@ int cli_model_opt(cli_model_args *a, const char *cmd, int argc, char **argv, int
 pl_status cli_model_load(const cli_model_args *a, struct pl_model **out);
 /* "1 2 3" (spaces or commas) -> malloc'd ids. */
 pl_status cli_parse_ids(const char *s, int32_t **ids, int *n);
+int cmd_tokenize(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
 
 
 #endif

@@ -31,6 +31,13 @@ static const command commands[] = {
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
      "phishlens generate -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-n N] [--temp T] [--seed S]\n"
      "  Greedy at T = 0. See docs/engine.md.\n"},
+    {"tokenize", cmd_tokenize, "text on stdin -> token ids (tokenizer.json, directory or .gguf)",
+     "phishlens tokenize -t TOKENIZER [--add-special] [--parse-special] [--jsonl] | --decode [--render-special]\n"
+     "  stdin is one text (ids printed space-separated on one line); with --jsonl each line is\n"
+     "  {\"text\": ...} and each output line a JSON array of ids. See docs/tokenizers.md.\n"},
+    {"tokenizer", cmd_tokenizer, "tokenizer tools: train a byte-level BPE",
+     "phishlens tokenizer train --vocab-size N --input FILE... -o tokenizer.json [--min-frequency K]\n"
+     "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
