@@ -38,6 +38,8 @@ static const command commands[] = {
     {"tokenizer", cmd_tokenizer, "tokenizer tools: train a byte-level BPE",
      "phishlens tokenizer train --vocab-size N --input FILE... -o tokenizer.json [--min-frequency K]\n"
      "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
+    {"model", cmd_model, "model files: info (GGUF or HF directory)",
+     "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
