@@ -884,7 +884,7 @@ static void test_meta_synthetic(void) {
           "llama shape");
     CHECK(m.rope_base == 1e6 && m.rope_base_given && m.rope_scaling == PL_ROPE_SCALING_LINEAR && m.rope_factor == 4 &&
           m.rope_orig_ctx == 64 && m.rope_dim == 8 && !m.rope_neox && !m.has_rope_freqs, "llama rope");
-    CHECK(m.norm_eps == (double)1e-6f && m.tied_output == 1 && m.vocab_size == 3 && m.tok_kind == PL_TOK_BPE &&
+    CHECK(m.norm_eps == (double)1e-6f && m.tied_output == 1 && m.vocab_size == 3 && m.tok_kind == PL_META_TOK_BPE &&
           m.n_tokens == 3 && m.n_merges == 1 && m.bos_id == 0 && m.eos_id == -1, "llama tokenizer/output");
     CHECK(m.n_tensors == 1 && m.n_params == 96 && m.tensor_bytes == 384 && m.n_dtypes == 1 &&
           !strcmp(m.dtypes[0].name, "f32"), "tensor stats");
@@ -947,7 +947,7 @@ typedef struct {
     int64_t layers, d_model, heads, kv, head_dim, ff, ctx, vocab; /* -1: not stated */
     double rope_base;        /* 0: not stated */
     int tied;                /* -1: not stated */
-    pl_tok_kind tok;
+    pl_meta_tok_kind tok;
     int64_t n_tensors;
     int64_t n_params;        /* closed form from the README's hyperparameters; -1 when not fully stated */
 } meta_fact;
@@ -961,27 +961,27 @@ static void test_meta_shared(const char *shared) {
      * ff 128, tok512, tied, post-attention and post-ffw norms: 4 norms per layer */
     const int64_t g2_params = 512 * 64 + 64 + 26 * (64 * 64 * 2 + 2 * 64 * 32 + 3 * 64 * 128 + 4 * 64);
     const meta_fact facts_m[] = {
-        {"models/stories260K.gguf", "llama", 5, 64, 8, 4, 8, 172, 128, 512, 10000, 0, PL_TOK_SPM, 48, st_params},
-        {"models/fixtures/tiny-gemma2-random.gguf", "gemma2", 26, 64, 4, 2, 16, 128, -1, 512, 0, 1, PL_TOK_SPM, 288,
+        {"models/stories260K.gguf", "llama", 5, 64, 8, 4, 8, 172, 128, 512, 10000, 0, PL_META_TOK_SPM, 48, st_params},
+        {"models/fixtures/tiny-gemma2-random.gguf", "gemma2", 26, 64, 4, 2, 16, 128, -1, 512, 0, 1, PL_META_TOK_SPM, 288,
          g2_params},
-        {"models/fixtures/tiny-llama31-random.gguf", "llama", 4, -1, 4, 2, -1, -1, -1, 512, 500000, -1, PL_TOK_SPM,
+        {"models/fixtures/tiny-llama31-random.gguf", "llama", 4, -1, 4, 2, -1, -1, -1, 512, 500000, -1, PL_META_TOK_SPM,
          40, -1},
-        {"models/fixtures/tiny-mistral-random.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_TOK_SPM, 39, -1},
-        {"models/fixtures/tiny-mistral-random-q8_0.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_TOK_SPM,
+        {"models/fixtures/tiny-mistral-random.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_META_TOK_SPM, 39, -1},
+        {"models/fixtures/tiny-mistral-random-q8_0.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_META_TOK_SPM,
          39, -1},
-        {"models/fixtures/tiny-mistral-random-q4_0.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_TOK_SPM,
+        {"models/fixtures/tiny-mistral-random-q4_0.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_META_TOK_SPM,
          39, -1},
         /* vectors/tokenizer/README.md */
         {"vectors/tokenizer/ggml-vocab-gemma2-spm.gguf", "gemma2", -1, -1, -1, -1, -1, -1, -1, 256000, 0, -1,
-         PL_TOK_SPM, 0, 0},
-        {"vectors/tokenizer/ggml-vocab-llama-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32000, 0, -1, PL_TOK_SPM,
+         PL_META_TOK_SPM, 0, 0},
+        {"vectors/tokenizer/ggml-vocab-llama-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32000, 0, -1, PL_META_TOK_SPM,
          0, 0},
         {"vectors/tokenizer/ggml-vocab-llama3.1-bpe.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 128256, 0, -1,
-         PL_TOK_BPE, 0, 0},
+         PL_META_TOK_BPE, 0, 0},
         {"vectors/tokenizer/ggml-vocab-mistral-v1-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32000, 0, -1,
-         PL_TOK_SPM, 0, 0},
+         PL_META_TOK_SPM, 0, 0},
         {"vectors/tokenizer/ggml-vocab-mistral-v3-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32768, 0, -1,
-         PL_TOK_SPM, 0, 0},
+         PL_META_TOK_SPM, 0, 0},
     };
     char path[1024];
     for (size_t i = 0; i < sizeof facts_m / sizeof *facts_m; i++) {
@@ -1230,7 +1230,7 @@ static void test_hf(const char *shared) {
     CHECK(m.tied_output == 0 && m.bos_id == 128000 && m.eos_id == 128001 && m.norm_eps == 1e-5, "hf ids/eps");
     CHECK(m.n_tensors == 3 && m.tensor_bytes == 3328 && m.n_params == 8 * 64 * 2 + 64 && m.n_dtypes == 2,
           "hf tensor stats");
-    CHECK(m.tok_kind == PL_TOK_NONE, "no tokenizer.json yet");
+    CHECK(m.tok_kind == PL_META_TOK_NONE, "no tokenizer.json yet");
 
     /* a shard that lacks what the index says it holds */
     write_text(dir, "model.safetensors.index.json",
@@ -1275,10 +1275,10 @@ static void test_hf(const char *shared) {
     if (shared) {
         write_text(dir, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,"
                                        "\"num_attention_heads\":4}");
-        const struct { const char *rel; pl_tok_kind kind; int64_t n, merges; } toks[] = {
-            {"vectors/tokenizers/llama3.1/tokenizer.json", PL_TOK_BPE, 128256, 280147},
-            {"vectors/tokenizers/mistral/tokenizer.json", PL_TOK_SPM, 32000, -1},
-            {"vectors/tokenizers/gemma2/tokenizer.json", PL_TOK_SPM, 256000, -1},
+        const struct { const char *rel; pl_meta_tok_kind kind; int64_t n, merges; } toks[] = {
+            {"vectors/tokenizers/llama3.1/tokenizer.json", PL_META_TOK_BPE, 128256, 280147},
+            {"vectors/tokenizers/mistral/tokenizer.json", PL_META_TOK_SPM, 32000, -1},
+            {"vectors/tokenizers/gemma2/tokenizer.json", PL_META_TOK_SPM, 256000, -1},
         };
         for (size_t i = 0; i < sizeof toks / sizeof *toks; i++) {
             if (i == 2 && getenv("PL_ASAN")) {

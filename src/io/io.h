@@ -300,11 +300,11 @@ typedef enum {
     PL_ROPE_SCALING_OTHER
 } pl_rope_scaling;
 typedef enum {
-    PL_TOK_NONE = 0,         /* no tokenizer found */
-    PL_TOK_SPM,              /* SentencePiece-style BPE with byte fallback (GGUF "llama"; HF BPE + byte_fallback) */
-    PL_TOK_BPE,              /* byte-level BPE (GGUF "gpt2"; HF BPE with a ByteLevel pre-tokenizer) */
-    PL_TOK_OTHER
-} pl_tok_kind;
+    PL_META_TOK_NONE = 0,         /* no tokenizer found */
+    PL_META_TOK_SPM,              /* SentencePiece-style BPE with byte fallback (GGUF "llama"; HF BPE + byte_fallback) */
+    PL_META_TOK_BPE,              /* byte-level BPE (GGUF "gpt2"; HF BPE with a ByteLevel pre-tokenizer) */
+    PL_META_TOK_OTHER
+} pl_meta_tok_kind;
 
 #define PL_META_MAX_DTYPES 16
 typedef struct {
@@ -359,7 +359,7 @@ typedef struct {
     int tied_output;         /* GGUF: no output.weight; HF: tie_word_embeddings (gemma2 default true) */
 
     /* tokenizer */
-    pl_tok_kind tok_kind;
+    pl_meta_tok_kind tok_kind;
     char tok_model[32];      /* tokenizer.ggml.model / tokenizer.json model.type */
     char tok_pre[32];        /* tokenizer.ggml.pre, "" when absent */
     int64_t n_tokens;        /* tokens in the vocabulary (GGUF tokens array; tokenizer.json vocab + added) */
@@ -389,7 +389,7 @@ pl_status pl_model_meta_load(const char *path, pl_model_meta *m);
  * "spm", "bpe", "other", "none". */
 const char *pl_arch_name(pl_arch a);
 const char *pl_rope_scaling_name(pl_rope_scaling s);
-const char *pl_tok_kind_name(pl_tok_kind k);
+const char *pl_tok_kind_name(pl_meta_tok_kind k);
 /* Human-readable summary (what `phishlens model info` prints) and JSON. */
 pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *out);
 pl_status pl_model_meta_json(const pl_model_meta *m, pl_buf *out);

@@ -39,11 +39,11 @@ const char *pl_rope_scaling_name(pl_rope_scaling s) {
     }
 }
 
-const char *pl_tok_kind_name(pl_tok_kind k) {
+const char *pl_tok_kind_name(pl_meta_tok_kind k) {
     switch (k) {
-    case PL_TOK_SPM: return "spm";
-    case PL_TOK_BPE: return "bpe";
-    case PL_TOK_OTHER: return "other";
+    case PL_META_TOK_SPM: return "spm";
+    case PL_META_TOK_BPE: return "bpe";
+    case PL_META_TOK_OTHER: return "other";
     default: return "none";
     }
 }
@@ -214,8 +214,8 @@ pl_status pl_model_meta_from_gguf(const pl_gguf *g, pl_model_meta *m) {
     pl_gguf_value v;
     if (pl_gguf_get_str(g, "tokenizer.ggml.model", &s, &len) == PL_OK) {
         snprintf(m->tok_model, sizeof m->tok_model, "%.*s", (int)(len < 31 ? len : 31), s);
-        m->tok_kind = !strcmp(m->tok_model, "llama") ? PL_TOK_SPM : !strcmp(m->tok_model, "gpt2") ? PL_TOK_BPE
-                                                                                                : PL_TOK_OTHER;
+        m->tok_kind = !strcmp(m->tok_model, "llama") ? PL_META_TOK_SPM : !strcmp(m->tok_model, "gpt2") ? PL_META_TOK_BPE
+                                                                                                : PL_META_TOK_OTHER;
     }
     if (pl_gguf_get_str(g, "tokenizer.ggml.pre", &s, &len) == PL_OK)
         snprintf(m->tok_pre, sizeof m->tok_pre, "%.*s", (int)(len < 31 ? len : 31), s);
@@ -348,11 +348,11 @@ static pl_status read_tokenizer_json(const char *path, pl_model_meta *m) {
     snprintf(m->tok_model, sizeof m->tok_model, "%s", type->valuestring);
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(model, "byte_fallback");
     if (!strcmp(type->valuestring, "BPE"))
-        m->tok_kind = cJSON_IsTrue(bf) ? PL_TOK_SPM
-                      : has_bytelevel(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer")) ? PL_TOK_BPE
-                                                                                             : PL_TOK_OTHER;
+        m->tok_kind = cJSON_IsTrue(bf) ? PL_META_TOK_SPM
+                      : has_bytelevel(cJSON_GetObjectItemCaseSensitive(j, "pre_tokenizer")) ? PL_META_TOK_BPE
+                                                                                             : PL_META_TOK_OTHER;
     else
-        m->tok_kind = PL_TOK_OTHER;
+        m->tok_kind = PL_META_TOK_OTHER;
     /* vocabulary size = highest id + 1 over model.vocab and added_tokens */
     int64_t max_id = -1;
     const cJSON *e;
@@ -606,7 +606,7 @@ pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *b) {
     fmt_int(b, "vocab size", m->vocab_size);
     pl_buf_printf(b, "%-15s %s", "tokenizer", pl_tok_kind_name(m->tok_kind));
     if (m->tok_model[0]) pl_buf_printf(b, " (%s%s%s)", m->tok_model, m->tok_pre[0] ? ", pre " : "", m->tok_pre);
-    if (m->tok_kind != PL_TOK_NONE) {
+    if (m->tok_kind != PL_META_TOK_NONE) {
         pl_buf_printf(b, ", %lld tokens", (long long)m->n_tokens);
         if (m->n_merges >= 0) pl_buf_printf(b, ", %lld merges", (long long)m->n_merges);
         if (m->bos_id >= 0) pl_buf_printf(b, ", bos %lld", (long long)m->bos_id);
