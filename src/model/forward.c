@@ -145,6 +145,7 @@ struct pl_runner {
     float *att;     /* [n_threads, max_ctx] score rows */
     float *lora_tmp;/* [T, max_rank] */
     void *mm_scratch;
+    size_t mm_bytes;
     int32_t *tok_seq, *tok_pos; /* [T] sequence index and absolute position */
     /* hooks: [PL_HOOK_COUNT][n_layer + 1] (slot n_layer for layer -1 points) */
     hook_slot *hooks;
@@ -198,6 +199,7 @@ pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runne
     r->att = pl_arena_alloc(a, parts[9]);
     r->lora_tmp = pl_arena_alloc(a, parts[10]);
     r->mm_scratch = pl_arena_alloc(a, parts[11]);
+    r->mm_bytes = parts[11];
     r->tok_seq = pl_arena_alloc(a, parts[12]);
     r->tok_pos = pl_arena_alloc(a, parts[13]);
     r->lora_rank = m->max_lora_rank;
@@ -453,14 +455,13 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
         return;
     }
     /* Plain path: one score row per thread, parallel over (token, head). */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(r->n_threads)
     for (int64_t it = 0; it < T * H; it++) {
         int64_t t = it / H;
         int h = (int)(it % H);
         int tid = 0;
 #ifdef _OPENMP
-        tid = omp_get_thread_num();
-        if (tid >= r->n_threads) tid = 0; /* cannot happen: runner sized for max threads */
+        tid = omp_get_thread_num(); /* < r->n_threads by the num_threads clause */
 #endif
         const pl_seq *s = &seqs[r->tok_seq[t]];
         kv_seg segs[MAX_PREFIX_DEPTH + 1];
@@ -483,13 +484,9 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     if (m->max_lora_rank > r->lora_rank)
         return pl_error(PL_ERR_INVALID, "forward: an adapter was attached after this runner was made; make a new runner");
     if (mode != PL_LOGITS_NONE && !logits) return pl_error(PL_ERR_INVALID, "forward: no logits buffer");
-#ifdef _OPENMP
-    if (omp_get_max_threads() > r->n_threads) omp_set_num_threads(r->n_threads);
-#endif
     const int D = d->n_embd, H = d->n_head, Hkv = d->n_head_kv, hd = d->head_dim, F = d->n_ff;
     const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
-    void *scr = r->mm_scratch;
-    float *lt = r->lora_tmp;
+#define MM(w, x, T_, y) do { if ((st = pl_mm(m, w, x, T_, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
 
     /* token -> (sequence, absolute position) */
     for (int i = 0, t = 0; i < n_seq; i++)
@@ -514,9 +511,9 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
         /* attention: q, k, v projections of the normed stream */
         rmsnorm_rows(r->xb, r->x, L->attn_norm, T, D, d->norm_eps);
-        pl_mm(m, &L->wq, r->xb, T, r->q, scr, lt);
-        pl_mm(m, &L->wk, r->xb, T, r->k, scr, lt);
-        pl_mm(m, &L->wv, r->xb, T, r->v, scr, lt);
+        MM(&L->wq, r->xb, T, r->q);
+        MM(&L->wk, r->xb, T, r->k);
+        MM(&L->wv, r->xb, T, r->v);
         run_hook(r, PL_HOOK_Q, l, seqs, n_seq, r->q, (int64_t)qd, 3, H, hd);
         run_hook(r, PL_HOOK_K, l, seqs, n_seq, r->k, (int64_t)kvd, 3, Hkv, hd);
         run_hook(r, PL_HOOK_V, l, seqs, n_seq, r->v, (int64_t)kvd, 3, Hkv, hd);
@@ -536,7 +533,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
         attention(r, seqs, n_seq, l, T);
         run_hook(r, PL_HOOK_Z, l, seqs, n_seq, r->z, (int64_t)qd, 3, H, hd);
-        pl_mm(m, &L->wo, r->z, T, r->xb2, scr, lt);
+        MM(&L->wo, r->z, T, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
         for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
@@ -544,8 +541,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
         /* feed-forward: act(gate) * up, then down */
         rmsnorm_rows(r->xb, r->x, L->ffn_norm, T, D, d->norm_eps);
-        pl_mm(m, &L->w_gate, r->xb, T, r->hb, scr, lt);
-        pl_mm(m, &L->w_up, r->xb, T, r->hb2, scr, lt);
+        MM(&L->w_gate, r->xb, T, r->hb);
+        MM(&L->w_up, r->xb, T, r->hb2);
         int gelu16 = d->gelu_fp16;
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < T * F; i++) {
@@ -554,7 +551,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
             r->hb[i] = a * r->hb2[i];
         }
         run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
-        pl_mm(m, &L->w_down, r->hb, T, r->xb2, scr, lt);
+        MM(&L->w_down, r->hb, T, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
         for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
@@ -580,7 +577,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         rows = n_seq;
         src = r->xb2;
     }
-    pl_mm(m, &m->output, src, rows, logits, scr, lt);
+    MM(&m->output, src, rows, logits);
+#undef MM
     if (d->final_softcap > 0) {
         int64_t n = rows * d->n_vocab;
         float cap = d->final_softcap;

@@ -63,6 +63,8 @@ void pl_model_free(pl_model *m) {
         free(m->loras[i]);
     }
     free(m->loras);
+    for (int i = 0; i < m->n_names; i++) free(m->names[i]);
+    free(m->names);
     for (int i = m->n_files - 1; i >= 0; i--) m->file_close[i](m->files[i]);
     free(m->files);
     free(m->file_close);
@@ -71,40 +73,6 @@ void pl_model_free(pl_model *m) {
 }
 
 /* ---- GGUF helpers -------------------------------------------------------- */
-
-static pl_status get_u32_req(const pl_gguf *g, const char *arch, const char *suffix, int *out) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    uint32_t v = 0;
-    pl_status st = pl_gguf_get_u32(g, key, &v);
-    if (st == PL_ERR_NOT_FOUND) return pl_error(PL_ERR_FORMAT, "%s: missing metadata key %s", pl_gguf_name(g), key);
-    if (st) return st;
-    if (v == 0 || v > (1u << 30)) return pl_error(PL_ERR_FORMAT, "%s: %s = %u out of range", pl_gguf_name(g), key, v);
-    *out = (int)v;
-    return PL_OK;
-}
-
-static pl_status get_u32_opt(const pl_gguf *g, const char *arch, const char *suffix, int *out) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    uint32_t v = (uint32_t)*out;
-    pl_status st = pl_gguf_get_u32(g, key, &v);
-    if (st == PL_ERR_NOT_FOUND) return PL_OK;
-    if (st) return st;
-    if (v > (1u << 30)) return pl_error(PL_ERR_FORMAT, "%s: %s = %u out of range", pl_gguf_name(g), key, v);
-    *out = (int)v;
-    return PL_OK;
-}
-
-static pl_status get_f32_opt(const pl_gguf *g, const char *arch, const char *suffix, float *out) {
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    pl_status st = pl_gguf_get_f32(g, key, out);
-    if (st == PL_ERR_NOT_FOUND) return PL_OK;
-    if (st) return st;
-    if (!isfinite(*out)) return pl_error(PL_ERR_FORMAT, "%s: %s is not finite", pl_gguf_name(g), key);
-    return PL_OK;
-}
 
 static void shape_str(const int64_t *ne, int n, char *buf, size_t cap) {
     size_t o = 0;
@@ -156,85 +124,114 @@ static pl_status load_vec(const pl_gguf *g, const char *name, int64_t n, float a
     return PL_OK;
 }
 
-/* ---- descriptor from GGUF metadata ---------------------------------------- */
+/* ---- descriptor from io's model metadata --------------------------------- */
 
-static pl_status desc_from_gguf(const pl_gguf *g, pl_arch_desc *d, char *arch, size_t arch_cap) {
-    const char *fn = pl_gguf_name(g);
+/* Fill the descriptor from pl_model_meta (GGUF keys or config.json). The
+ * RoPE layout and the llama3 frequency factors are set by the callers,
+ * which know the weight layout. */
+pl_status pl_model_desc_from_meta(const pl_model_meta *mm, const char *file, pl_arch_desc *d);
+pl_status pl_model_desc_from_meta(const pl_model_meta *mm, const char *file, pl_arch_desc *d) {
     memset(d, 0, sizeof *d);
-    char gtype[64] = "";
-    if (pl_gguf_get_str_copy(g, "general.type", gtype, sizeof gtype) == PL_OK && strcmp(gtype, "adapter") == 0)
+    if (mm->is_adapter)
         return pl_error(PL_ERR_INVALID, "%s: this is an adapter (general.type = adapter), not a model; pass it with --lora",
-                        fn);
-    pl_status st = pl_gguf_get_str_copy(g, "general.architecture", arch, arch_cap);
-    if (st == PL_ERR_NOT_FOUND) return pl_error(PL_ERR_FORMAT, "%s: missing general.architecture", fn);
-    if (st) return st;
-    if (!strcmp(arch, "llama")) {
-        d->arch = PL_ARCH_LLAMA;
-    } else if (!strcmp(arch, "gemma2")) {
-        d->arch = PL_ARCH_GEMMA2;
-    } else {
-        return pl_error(PL_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama, gemma2)", fn, arch);
-    }
-    if ((st = get_u32_req(g, arch, "embedding_length", &d->n_embd)) ||
-        (st = get_u32_req(g, arch, "block_count", &d->n_layer)) ||
-        (st = get_u32_req(g, arch, "feed_forward_length", &d->n_ff)) ||
-        (st = get_u32_req(g, arch, "attention.head_count", &d->n_head)))
-        return st;
-    d->n_head_kv = d->n_head;
-    d->n_ctx_train = 2048;
-    if ((st = get_u32_opt(g, arch, "attention.head_count_kv", &d->n_head_kv)) ||
-        (st = get_u32_opt(g, arch, "context_length", &d->n_ctx_train)))
-        return st;
-    if (d->n_head_kv < 1 || d->n_head % d->n_head_kv)
-        return pl_error(PL_ERR_FORMAT, "%s: head_count %d is not a multiple of head_count_kv %d", fn, d->n_head,
+                        file);
+    if (mm->arch != PL_ARCH_LLAMA && mm->arch != PL_ARCH_MISTRAL && mm->arch != PL_ARCH_GEMMA2)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama, mistral, gemma2)", file,
+                        mm->arch_name);
+    if (mm->vocab_only) return pl_error(PL_ERR_FORMAT, "%s: the file has no weights (vocabulary only)", file);
+    d->arch = mm->arch;
+#define INTF(dst, src, what) do { \
+        if ((src) < 1 || (src) > (1 << 30)) \
+            return pl_error(PL_ERR_FORMAT, "%s: %s = %lld is missing or out of range", file, what, (long long)(src)); \
+        dst = (int)(src); } while (0)
+    INTF(d->n_embd, mm->d_model, "embedding size");
+    INTF(d->n_layer, mm->n_layers, "layer count");
+    INTF(d->n_head, mm->n_heads, "head count");
+    INTF(d->n_head_kv, mm->n_kv_heads, "kv head count");
+    INTF(d->head_dim, mm->head_dim, "head size");
+    INTF(d->n_ff, mm->d_ff, "feed-forward size");
+    INTF(d->n_rot, mm->rope_dim, "rope dimension count");
+#undef INTF
+    d->n_ctx_train = mm->n_ctx > 0 && mm->n_ctx < (1 << 30) ? (int)mm->n_ctx : 2048;
+    if (d->n_head % d->n_head_kv)
+        return pl_error(PL_ERR_FORMAT, "%s: head count %d is not a multiple of kv head count %d", file, d->n_head,
                         d->n_head_kv);
-    d->head_dim = d->n_embd / d->n_head;
-    if ((st = get_u32_opt(g, arch, "attention.key_length", &d->head_dim))) return st;
-    int vlen = d->head_dim;
-    if ((st = get_u32_opt(g, arch, "attention.value_length", &vlen))) return st;
-    if (vlen != d->head_dim || d->head_dim < 2 || d->head_dim % 2)
-        return pl_error(PL_ERR_UNSUPPORTED, "%s: key/value head sizes %d/%d not supported", fn, d->head_dim, vlen);
-    d->n_rot = d->head_dim;
-    if ((st = get_u32_opt(g, arch, "rope.dimension_count", &d->n_rot))) return st;
-    if (d->n_rot < 2 || d->n_rot > d->head_dim || d->n_rot % 2)
-        return pl_error(PL_ERR_FORMAT, "%s: rope.dimension_count %d invalid for head size %d", fn, d->n_rot,
-                        d->head_dim);
-    d->rope_base = 10000.0f;
-    d->norm_eps = 1e-5f;
-    if ((st = get_f32_opt(g, arch, "rope.freq_base", &d->rope_base)) ||
-        (st = get_f32_opt(g, arch, "attention.layer_norm_rms_epsilon", &d->norm_eps)))
-        return st;
-    float scale = 1.0f;
-    if ((st = get_f32_opt(g, arch, "rope.scaling.factor", &scale))) return st;
-    char stype[32] = "";
-    char key[128];
-    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    if (pl_gguf_get_str_copy(g, key, stype, sizeof stype) == PL_OK && stype[0] && strcmp(stype, "none") &&
-        !(strcmp(stype, "linear") == 0 && scale == 1.0f))
-        return pl_error(PL_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported", fn, stype);
-    d->q_scale = 1.0f / sqrtf((float)d->head_dim);
+    if (mm->head_dim_v != mm->head_dim || d->head_dim % 2)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: key/value head sizes %lld/%lld are not supported", file,
+                        (long long)mm->head_dim, (long long)mm->head_dim_v);
+    if (d->n_rot > d->head_dim || d->n_rot % 2)
+        return pl_error(PL_ERR_FORMAT, "%s: rope dimension %d invalid for head size %d", file, d->n_rot, d->head_dim);
+    d->rope_base = mm->rope_base > 0 ? (float)mm->rope_base : 10000.0f;
+    d->norm_eps = (float)mm->norm_eps;
+    if (!(d->norm_eps > 0) || !isfinite(d->norm_eps)) return pl_error(PL_ERR_FORMAT, "%s: bad norm epsilon", file);
+    if (mm->rope_scaling == PL_ROPE_SCALING_LINEAR && mm->rope_factor != 1.0)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: linear rope scaling (factor %g) is not supported", file, mm->rope_factor);
+    if (mm->rope_scaling == PL_ROPE_SCALING_YARN || mm->rope_scaling == PL_ROPE_SCALING_OTHER)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported", file,
+                        pl_rope_scaling_name(mm->rope_scaling));
+    d->q_scale = 1.0f / sqrtf((float)mm->query_pre_attn_scalar);
     d->embd_scale = 1.0f;
-    d->bos_id = d->eos_id = -1;
-    uint32_t u;
-    if (pl_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &u) == PL_OK) d->bos_id = (int)u;
-    if (pl_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &u) == PL_OK) d->eos_id = (int)u;
-    if (d->arch == PL_ARCH_LLAMA) {
-        d->act = PL_ACT_SILU;
-        d->rope = PL_ROPE_NORM;
-    } else {
+    d->bos_id = mm->bos_id >= 0 && mm->bos_id < (1 << 30) ? (int)mm->bos_id : -1;
+    d->eos_id = mm->eos_id >= 0 && mm->eos_id < (1 << 30) ? (int)mm->eos_id : -1;
+    d->tied_output = mm->tied_output;
+    d->rope = mm->rope_neox ? PL_ROPE_NEOX : PL_ROPE_NORM;
+    if (mm->sliding_window > 0) {
+        if (mm->sliding_window > (1 << 30)) return pl_error(PL_ERR_FORMAT, "%s: sliding window out of range", file);
+        d->swa_window = (int)mm->sliding_window;
+    }
+    if (mm->arch == PL_ARCH_GEMMA2) {
         d->act = PL_ACT_GELU_TANH;
-        d->rope = PL_ROPE_NEOX;
         d->post_norms = 1;
         d->embd_scale = sqrtf((float)d->n_embd);
-        /* llama.cpp: 1/sqrt(head_dim) for 2B/9B, 1/sqrt(n_embd/n_head) for 27B (46 layers). */
-        if (d->n_layer == 46) d->q_scale = 1.0f / sqrtf((float)(d->n_embd / d->n_head));
-        if ((st = get_f32_opt(g, arch, "attn_logit_softcapping", &d->attn_softcap)) ||
-            (st = get_f32_opt(g, arch, "final_logit_softcapping", &d->final_softcap)) ||
-            (st = get_u32_opt(g, arch, "attention.sliding_window", &d->swa_window)))
-            return st;
-        if (d->attn_softcap < 0 || d->final_softcap < 0)
-            return pl_error(PL_ERR_FORMAT, "%s: negative soft-cap", fn);
+        d->attn_softcap = (float)mm->attn_softcap;
+        d->final_softcap = (float)mm->final_softcap;
+        if (d->attn_softcap < 0 || d->final_softcap < 0) return pl_error(PL_ERR_FORMAT, "%s: negative soft-cap", file);
+    } else {
+        d->act = PL_ACT_SILU;
     }
+    return PL_OK;
+}
+
+/* llama3 RoPE scaling (HF modeling_rope_utils._compute_llama3_parameters):
+ * for inverse frequency f_i = base^(-2i/n_rot), wavelength w = 2π/f_i:
+ * w < orig/high: unchanged; w > orig/low: f/factor; between: a smooth
+ * blend (1-s)·f/factor + s·f with s = (orig/w - low)/(high - low).
+ * Stored as divisors f_i / f'_i, the form GGUF's rope_freqs.weight holds. */
+pl_status pl_model_llama3_freqs(pl_model *m, const pl_model_meta *mm);
+pl_status pl_model_llama3_freqs(pl_model *m, const pl_model_meta *mm) {
+    int half = m->d.n_rot / 2;
+    double factor = mm->rope_factor, lo = mm->rope_low_freq_factor, hi = mm->rope_high_freq_factor;
+    double orig = (double)mm->rope_orig_ctx;
+    if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(orig > 0))
+        return pl_error(PL_ERR_FORMAT, "%s: llama3 rope scaling needs factor, low/high frequency factors and the "
+                        "original context", m->path);
+    m->rope_freqs = malloc((size_t)half * sizeof(float));
+    if (!m->rope_freqs) return pl_error(PL_ERR_NOMEM, "out of memory");
+    const double pi = 3.14159265358979323846;
+    for (int i = 0; i < half; i++) {
+        double f = pow((double)m->d.rope_base, -2.0 * i / m->d.n_rot);
+        double wl = 2 * pi / f, div;
+        if (wl < orig / hi) div = 1.0;
+        else if (wl > orig / lo) div = factor;
+        else {
+            double sm = (orig / wl - lo) / (hi - lo);
+            div = 1.0 / ((1 - sm) / factor + sm);
+        }
+        m->rope_freqs[i] = (float)div;
+    }
+    m->d.rope_freqs = m->rope_freqs;
+    return PL_OK;
+}
+
+/* Which layers use the sliding window (swa_every: 2 = even layers, 1 = all). */
+pl_status pl_model_swa_layers(pl_model *m, const pl_model_meta *mm);
+pl_status pl_model_swa_layers(pl_model *m, const pl_model_meta *mm) {
+    m->swa_layer = calloc((size_t)m->d.n_layer, 1);
+    if (!m->swa_layer) return pl_error(PL_ERR_NOMEM, "out of memory");
+    if (m->d.swa_window > 0)
+        for (int l = 0; l < m->d.n_layer; l++)
+            m->swa_layer[l] = mm->swa_every == 1 || (mm->swa_every == 2 && l % 2 == 0);
+    m->d.swa_layer = m->swa_layer;
     return PL_OK;
 }
 
@@ -246,9 +243,10 @@ static pl_status load_gguf(pl_model *m, const char *path) {
         pl_gguf_close(g);
         return st;
     }
-    char arch[64];
     pl_arch_desc *d = &m->d;
-    if ((st = desc_from_gguf(g, d, arch, sizeof arch))) return st;
+    pl_model_meta mm;
+    if ((st = pl_model_meta_from_gguf(g, &mm)) || (st = pl_model_desc_from_meta(&mm, path, d))) return st;
+    if ((st = pl_model_swa_layers(m, &mm))) return st;
     const int64_t D = d->n_embd, qd = (int64_t)d->n_head * d->head_dim, kvd = (int64_t)d->n_head_kv * d->head_dim;
     const int64_t F = d->n_ff;
 
@@ -275,13 +273,11 @@ static pl_status load_gguf(pl_model *m, const char *path) {
                 return pl_error(PL_ERR_FORMAT, "%s: rope_freqs.weight[%d] = %g is not a positive number", path, i,
                                 (double)m->rope_freqs[i]);
         d->rope_freqs = m->rope_freqs;
+    } else if (mm.rope_scaling == PL_ROPE_SCALING_LLAMA3) {
+        if ((st = pl_model_llama3_freqs(m, &mm))) return st;
     }
-    m->swa_layer = calloc((size_t)d->n_layer, 1);
     m->layers = calloc((size_t)d->n_layer, sizeof *m->layers);
-    if (!m->swa_layer || !m->layers) return pl_error(PL_ERR_NOMEM, "out of memory");
-    if (d->arch == PL_ARCH_GEMMA2)
-        for (int l = 0; l < d->n_layer; l++) m->swa_layer[l] = (l % 2 == 0);
-    d->swa_layer = m->swa_layer;
+    if (!m->layers) return pl_error(PL_ERR_NOMEM, "out of memory");
 
     for (int l = 0; l < d->n_layer; l++) {
         pl_layer *L = &m->layers[l];
@@ -396,10 +392,9 @@ pl_status pl_model_add_lora(pl_model *m, const char *path, float scale) {
     float alpha = 0.0f;
     if ((st = pl_gguf_get_f32(g, "adapter.lora.alpha", &alpha)) && st != PL_ERR_NOT_FOUND) goto done;
     st = PL_OK;
-    static const char *const arch_names[] = {"llama", "mistral", "gemma2"};
     buf[0] = 0;
     if (pl_gguf_get_str_copy(g, "general.architecture", buf, sizeof buf) == PL_OK && buf[0]) {
-        const char *want = arch_names[m->d.arch];
+        const char *want = pl_arch_name(m->d.arch);
         int ok = !strcmp(buf, want) || (m->d.arch == PL_ARCH_MISTRAL && !strcmp(buf, "llama"));
         if (!ok) {
             st = pl_error(PL_ERR_INVALID, "%s: adapter is for architecture '%s', the model is '%s'", path, buf, want);
@@ -476,6 +471,32 @@ pl_status pl_model_add_lora(pl_model *m, const char *path, float scale) {
             goto done; /* pairs attached so far stay valid and owned by m */
         }
         int64_t r = a->ne[1];
+        /* GGUF adapters hold q/k rows permuted for adjacent-pair RoPE; an HF
+         * model keeps them rotate-half: within each head, GGUF row 2i+j is
+         * HF row j·half + i. */
+        size_t bl = strlen(base);
+        int is_q = bl >= 13 && !strcmp(base + bl - 13, "attn_q.weight");
+        int is_k = bl >= 13 && !strcmp(base + bl - 13, "attn_k.weight");
+        if (m->hf_layout && (is_q || is_k)) {
+            int hd = m->d.head_dim, half = hd / 2, nh = is_q ? m->d.n_head : m->d.n_head_kv;
+            float *tmp = malloc((size_t)hd * (size_t)r * sizeof *tmp);
+            if (!tmp) {
+                free(p);
+                free(fa);
+                free(fb);
+                st = pl_error(PL_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            for (int h = 0; h < nh; h++) {
+                float *rows = fb + (size_t)h * (size_t)hd * (size_t)r;
+                memcpy(tmp, rows, (size_t)hd * (size_t)r * sizeof *tmp);
+                for (int e = 0; e < half; e++)
+                    for (int j = 0; j < 2; j++)
+                        memcpy(rows + (size_t)(j * half + e) * (size_t)r, tmp + (size_t)(2 * e + j) * (size_t)r,
+                               (size_t)r * sizeof *tmp);
+            }
+            free(tmp);
+        }
         p->a = (pl_mat){fa, PL_DTYPE_F32, w->n_in, r, (size_t)w->n_in * sizeof(float), w->name, NULL};
         p->b = (pl_mat){fb, PL_DTYPE_F32, r, w->n_out, (size_t)r * sizeof(float), w->name, NULL};
         /* llama.cpp: scale · alpha / rank, or scale alone when alpha is 0 */

@@ -19,14 +19,17 @@ static pl_matmul_path path_for(const pl_model *m, int dtype) {
 }
 
 size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in) {
-    /* The largest any dtype needs for this shape: ask for q8_K-sized
-     * activation blocks via a K-quant, and for q8_0 via q4_0. n_out does
-     * not change the activation scratch. */
-    size_t a = pl_matmul_scratch_bytes(PL_MATMUL_LLAMA, PL_DTYPE_Q4_0, 1, (n_in + 31) / 32 * 32, T);
-    size_t b = n_in % 256 == 0 ? pl_matmul_scratch_bytes(PL_MATMUL_LLAMA, PL_DTYPE_Q4_K, 1, n_in, T) : 0;
-    size_t c = pl_matmul_scratch_bytes(PL_MATMUL_EXACT, PL_DTYPE_F16, 1, n_in, T);
-    size_t mx = a > b ? a : b;
-    return (mx > c ? mx : c) + 64;
+    /* The most any dtype and path needs for this shape (n_out does not
+     * change the scratch). */
+    size_t mx = 0;
+    for (int t = 0; t < PL_DTYPE_COUNT; t++) {
+        if (!pl_mm_dtype_ok(t) || n_in % pl_dtype_block_size((pl_dtype)t)) continue;
+        for (int p = 0; p < 2; p++) {
+            size_t b = pl_matmul_scratch_bytes((pl_matmul_path)p, (pl_dtype)t, 1, n_in, T);
+            if (b > mx) mx = b;
+        }
+    }
+    return mx + 64;
 }
 
 int pl_mm_dtype_ok(int dtype) {
@@ -44,22 +47,27 @@ size_t pl_mm_row_bytes(int dtype, int64_t n) {
     return rb;
 }
 
-static void mm_plain(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch) {
-    size_t need = pl_matmul_scratch_bytes(path_for(m, w->dtype), (pl_dtype)w->dtype, w->n_out, w->n_in, T);
-    /* Shapes and dtypes were validated at load time, and the scratch was
-     * sized for the widest input, so this cannot fail. */
-    pl_status st = pl_matmul(path_for(m, w->dtype), (pl_dtype)w->dtype, w->data, w->n_out, w->n_in, x, T, y,
-                             scratch, need);
-    (void)st;
+static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch,
+                          size_t scratch_bytes) {
+    pl_matmul_path path = path_for(m, w->dtype);
+    size_t need = pl_matmul_scratch_bytes(path, (pl_dtype)w->dtype, w->n_out, w->n_in, T);
+    /* The runner sized its scratch for the thread count at its creation;
+     * with more threads now, let the tensor module allocate. */
+    if (need > scratch_bytes) scratch = NULL;
+    pl_status st = pl_matmul(path, (pl_dtype)w->dtype, w->data, w->n_out, w->n_in, x, T, y, scratch, scratch_bytes);
+    if (st) return pl_error_wrap(st, "%s", w->name ? w->name : "matmul");
+    return PL_OK;
 }
 
-void pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch, float *lora_tmp) {
-    mm_plain(m, w, x, T, y, scratch);
+pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch,
+                size_t scratch_bytes, float *lora_tmp) {
+    pl_status st = mm_plain(m, w, x, T, y, scratch, scratch_bytes);
+    if (st) return st;
     for (const pl_lora_pair *p = w->lora; p; p = p->next) {
         /* Adapters are small and held as f32 (converted at load):
          * u[T × r] = x · Aᵀ, then y += s · u · Bᵀ. */
         int64_t r = p->a.n_out, n_out = w->n_out;
-        mm_plain(m, &p->a, x, T, lora_tmp, scratch);
+        if ((st = mm_plain(m, &p->a, x, T, lora_tmp, scratch, scratch_bytes))) return st;
         const float *B = p->b.data; /* [n_out × r] */
         float s = p->s;
 #pragma omp parallel for schedule(static)
@@ -73,6 +81,7 @@ void pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float 
             }
         }
     }
+    return PL_OK;
 }
 
 void pl_mat_row_f32(const pl_mat *w, int64_t row, float *out) {

@@ -28,10 +28,10 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "io/io.h" /* pl_arch, pl_model_meta */
 
 /* ---- architecture descriptor ------------------------------------------ */
 
-typedef enum { PL_ARCH_LLAMA = 0, PL_ARCH_MISTRAL, PL_ARCH_GEMMA2 } pl_arch;
 typedef enum { PL_ACT_SILU = 0, PL_ACT_GELU_TANH } pl_act;
 /* NORM: rotate adjacent pairs (x[2i], x[2i+1]) — llama.cpp's layout for
  * GGUF llama (the converter permutes q/k rows into it).
@@ -39,7 +39,7 @@ typedef enum { PL_ACT_SILU = 0, PL_ACT_GELU_TANH } pl_act;
 typedef enum { PL_ROPE_NORM = 0, PL_ROPE_NEOX } pl_rope_style;
 
 typedef struct {
-    pl_arch arch;
+    pl_arch arch;           /* io's family: LLAMA, MISTRAL (HF only) or GEMMA2 */
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
     int n_ctx_train;        /* context length the model was trained for */
     int n_rot;              /* rotated dims per head (== head_dim here) */

@@ -47,6 +47,9 @@ struct pl_model {
     pl_layer *layers;       /* [n_layer] */
     float *rope_freqs;      /* [n_rot/2] or NULL */
     uint8_t *swa_layer;     /* [n_layer] */
+    int hf_layout;          /* 1: HF rows (q/k in rotate-half order) */
+    char **names;           /* owned tensor names (HF loads) */
+    int n_names;
     int max_lora_rank;      /* largest adapter rank attached (0 = none) */
     int64_t max_n_in;       /* widest matmul input, for scratch sizing */
     /* files kept open (weights point into them) and adapter bookkeeping */
@@ -61,10 +64,10 @@ struct pl_model {
 
 /* Scratch bytes mm_rows needs for T rows of width n_in. */
 size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
-/* y[T × n_out] = x[T × n_in] · Wᵀ (+ adapters), using scratch.
- * lora_tmp is [T × max_rank] floats. */
-void pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y,
-           void *scratch, float *lora_tmp);
+/* y[T × n_out] = x[T × n_in] · Wᵀ (+ adapters), using scratch (64-byte
+ * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. */
+pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y,
+                void *scratch, size_t scratch_bytes, float *lora_tmp);
 /* Row `row` of W as f32 (for embedding lookup). */
 void pl_mat_row_f32(const pl_mat *w, int64_t row, float *out);
 /* Whether the dtype is one we can multiply. */
