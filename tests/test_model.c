@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "io/io.h"
 #include "model/model.h"
 
 /* f32 fixtures: llama.cpp's own SIMD summation order vs ours; the README's
@@ -583,6 +584,239 @@ static void test_bad_input(const char *sh) {
     CHECK(pl_model_load("/nonexistent/model.gguf", NULL, &m) == PL_ERR_IO && !m, "missing file");
 }
 
+/* ---- HF directories ------------------------------------------------------ */
+
+/* Write a GGUF fixture as an HF directory: llama.cpp names -> transformers
+ * names, ne [n_in, n_out] -> shape [n_out, n_in], q/k rows un-permuted back
+ * to rotate-half order (llama only: the inverse of convert_hf_to_gguf.py's
+ * permute), Gemma norms stored as w - 1, rope_freqs dropped (config.json
+ * carries rope_scaling instead). */
+static int gguf_to_hf(const char *gguf, const char *dir, const char *config, int gemma, int n_head, int n_head_kv) {
+    pl_gguf *g = NULL;
+    if (pl_gguf_open(gguf, &g) != PL_OK) return 0;
+    pl_buf hdr = {0}, data = {0};
+    pl_buf_append(&hdr, "{", 1);
+    int first = 1;
+    for (int64_t i = 0; i < pl_gguf_n_tensors(g); i++) {
+        const pl_gguf_tensor *t = pl_gguf_tensor_at(g, i);
+        if (t->type != 0) continue; /* f32 fixtures only */
+        char name[160], part[64];
+        int layer = -1, is_norm = 0, perm_heads = 0;
+        if (!strcmp(t->name, "rope_freqs.weight")) continue;
+        if (!strcmp(t->name, "token_embd.weight")) snprintf(name, sizeof name, "model.embed_tokens.weight");
+        else if (!strcmp(t->name, "output.weight")) snprintf(name, sizeof name, "lm_head.weight");
+        else if (!strcmp(t->name, "output_norm.weight")) { snprintf(name, sizeof name, "model.norm.weight"); is_norm = 1; }
+        else if (sscanf(t->name, "blk.%d.%63[^.]", &layer, part) == 2) {
+            const char *hf = NULL;
+            struct { const char *g, *h; int norm, perm; } map[] = {
+                {"attn_norm", "input_layernorm", 1, 0}, {"attn_q", "self_attn.q_proj", 0, 1},
+                {"attn_k", "self_attn.k_proj", 0, 2}, {"attn_v", "self_attn.v_proj", 0, 0},
+                {"attn_output", "self_attn.o_proj", 0, 0}, {"ffn_gate", "mlp.gate_proj", 0, 0},
+                {"ffn_up", "mlp.up_proj", 0, 0}, {"ffn_down", "mlp.down_proj", 0, 0},
+                {"ffn_norm", gemma ? "pre_feedforward_layernorm" : "post_attention_layernorm", 1, 0},
+                {"post_attention_norm", "post_attention_layernorm", 1, 0},
+                {"post_ffw_norm", "post_feedforward_layernorm", 1, 0}};
+            for (size_t k = 0; k < sizeof map / sizeof *map; k++)
+                if (!strcmp(part, map[k].g)) {
+                    hf = map[k].h;
+                    is_norm = map[k].norm;
+                    perm_heads = gemma ? 0 : map[k].perm == 1 ? n_head : map[k].perm == 2 ? n_head_kv : 0;
+                }
+            if (!hf) continue;
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, hf);
+        } else continue;
+        size_t n = (size_t)t->n_elements;
+        float *v = malloc(n * 4);
+        memcpy(v, t->data, n * 4);
+        if (is_norm && gemma)
+            for (size_t k = 0; k < n; k++) v[k] -= 1.0f;
+        if (perm_heads) {
+            size_t cols = (size_t)t->ne[0], rows = (size_t)t->ne[1], hd = rows / (size_t)perm_heads, half = hd / 2;
+            float *src = malloc(n * 4);
+            memcpy(src, v, n * 4);
+            for (size_t h = 0; h < (size_t)perm_heads; h++)
+                for (size_t e = 0; e < half; e++)
+                    for (size_t j = 0; j < 2; j++)
+                        memcpy(v + (h * hd + j * half + e) * cols, src + (h * hd + 2 * e + j) * cols, cols * 4);
+            free(src);
+        }
+        size_t b = data.len;
+        pl_buf_append(&data, v, n * 4);
+        free(v);
+        if (t->n_dims == 1)
+            pl_buf_printf(&hdr, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],\"data_offsets\":[%zu,%zu]}",
+                          first ? "" : ",", name, (long long)t->ne[0], b, data.len);
+        else
+            pl_buf_printf(&hdr, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                          first ? "" : ",", name, (long long)t->ne[1], (long long)t->ne[0], b, data.len);
+        first = 0;
+    }
+    pl_buf_append(&hdr, "}", 1);
+    while (hdr.len % 8) pl_buf_append(&hdr, " ", 1);
+    pl_buf out = {0};
+    uint64_t hl = hdr.len;
+    pl_buf_append(&out, &hl, 8);
+    pl_buf_append(&out, hdr.data, hdr.len);
+    pl_buf_append(&out, data.data, data.len);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int ok = pl_write_file_atomic(path, out.data, out.len) == PL_OK;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    ok = ok && pl_write_file_atomic(path, config, strlen(config)) == PL_OK;
+    pl_buf_free(&out);
+    pl_buf_free(&hdr);
+    pl_buf_free(&data);
+    pl_gguf_close(g);
+    return ok;
+}
+
+static void rm_hf(const char *dir) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
+/* Logits of all positions of the prompt ids file for a loaded model. */
+static float *logits_of(pl_model *m, const int32_t *ids, int n) {
+    int V = pl_model_desc(m)->n_vocab;
+    float *out = calloc((size_t)n * V, 4);
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL;
+    CHECK_OK(pl_runner_new(m, n, n, &r));
+    CHECK_OK(pl_kv_new(m, n, NULL, &kv));
+    pl_seq s = {kv, ids, n};
+    if (r && kv) CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, out));
+    pl_kv_free(kv);
+    pl_runner_free(r);
+    return out;
+}
+
+static void test_hf(const char *sh) {
+    char dir[] = "/tmp/pl_test_hf_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char p[4096], q[4096];
+    int32_t ids[64];
+    int n = read_ids(t_path(p, sizeof p, sh, "vectors/arch/tiny-llama31-random.prompt_ids.txt"), ids, 64);
+    CHECK(n == 16, "ids");
+    int V = 512;
+    struct {
+        const char *gguf, *ref, *label, *config;
+        int gemma, nh, nkv, lora;
+        double tol;
+        pl_model_opts opts;
+    } cases[] = {
+        {"models/fixtures/tiny-llama31-random.gguf", "vectors/arch/tiny-llama31-random.prompt_logits_f32kv.f32",
+         "HF tiny-llama31",
+         "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":4,\"num_attention_heads\":4,"
+         "\"num_key_value_heads\":2,\"intermediate_size\":160,\"max_position_embeddings\":1024,\"vocab_size\":512,"
+         "\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,\"tie_word_embeddings\":false,\"rope_scaling\":{\"rope_type\":"
+         "\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+         "\"original_max_position_embeddings\":8192}}",
+         0, 4, 2, 0, TOL_F32, {1, -1}},
+        {"models/fixtures/tiny-mistral-random.gguf", "vectors/arch/tiny-mistral-random.prompt_logits_f32kv.f32",
+         "HF tiny-mistral",
+         "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":4,\"num_attention_heads\":8,"
+         "\"num_key_value_heads\":2,\"intermediate_size\":160,\"max_position_embeddings\":1024,\"vocab_size\":512,"
+         "\"rms_norm_eps\":1e-5,\"rope_theta\":1000000.0,\"tie_word_embeddings\":false,\"sliding_window\":null}",
+         0, 8, 2, 0, TOL_F32, {1, -1}},
+        /* HF Gemma uses exact GELU; ask for ggml's fp16 rounding to compare with llama.cpp */
+        {"models/fixtures/tiny-gemma2-random.gguf", "vectors/arch/tiny-gemma2-random.prompt_logits_f32kv.f32",
+         "HF tiny-gemma2",
+         "{\"model_type\":\"gemma2\",\"hidden_size\":64,\"num_hidden_layers\":26,\"num_attention_heads\":4,"
+         "\"num_key_value_heads\":2,\"head_dim\":16,\"intermediate_size\":128,\"max_position_embeddings\":256,"
+         "\"vocab_size\":512,\"rms_norm_eps\":1e-6,\"rope_theta\":10000.0,\"sliding_window\":4,"
+         "\"attn_logit_softcapping\":4.0,\"final_logit_softcapping\":6.0,\"query_pre_attn_scalar\":16,"
+         "\"hidden_activation\":\"gelu_pytorch_tanh\"}",
+         1, 4, 2, 0, TOL_GEMMA2, {1, 1}},
+        {"models/stories260K.gguf", "vectors/stories260K/lora_r4_random_prompt_logits_f32kv.f32",
+         "HF stories260K+GGUF lora",
+         "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":5,\"num_attention_heads\":8,"
+         "\"num_key_value_heads\":4,\"intermediate_size\":172,\"max_position_embeddings\":128,\"vocab_size\":512,"
+         "\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}",
+         0, 8, 4, 1, TOL_F32, {1, -1}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        CHECK(gguf_to_hf(t_path(p, sizeof p, sh, cases[c].gguf), dir, cases[c].config, cases[c].gemma, cases[c].nh,
+                         cases[c].nkv),
+              "%s: cannot write the HF directory", cases[c].label);
+        pl_model *m = NULL;
+        CHECK_OK(pl_model_load(dir, &cases[c].opts, &m));
+        if (!m) continue;
+        if (cases[c].lora) CHECK_OK(pl_model_add_lora(m, t_path(q, sizeof q, sh, "models/stories260K-lora-r4-random.gguf"), 1.0f));
+        CHECK(pl_model_desc(m)->rope == PL_ROPE_NEOX, "%s: HF weights need rotate-half RoPE", cases[c].label);
+        float *want = read_f32(t_path(q, sizeof q, sh, cases[c].ref), (size_t)n * V);
+        float *got = logits_of(m, ids, n);
+        if (want) {
+            double d = CHECK_FLOATS(cases[c].label, got, want, (size_t)n * V, cases[c].tol);
+            printf("  %-28s max |logit - llama.cpp| = %.3g (tol %.0e)\n", cases[c].label, d, cases[c].tol);
+        }
+        if (c == 0) {
+            /* llama3 factors computed from rope_scaling == the GGUF's rope_freqs tensor */
+            pl_model *mg = NULL;
+            CHECK_OK(pl_model_load(t_path(q, sizeof q, sh, cases[c].gguf), NULL, &mg));
+            const pl_arch_desc *dh = pl_model_desc(m), *dg = mg ? pl_model_desc(mg) : NULL;
+            CHECK(dh->rope_freqs && dg && dg->rope_freqs, "rope_freqs missing");
+            if (dh->rope_freqs && dg && dg->rope_freqs)
+                CHECK_FLOATS("llama3 rope factors", dh->rope_freqs, dg->rope_freqs, (size_t)dh->n_rot / 2, 1e-5);
+            pl_model_free(mg);
+        }
+        free(got);
+        free(want);
+        pl_model_free(m);
+    }
+    /* Mistral with sliding_window = 4 on every layer: the first 4 positions
+     * see no difference, later ones do (llama.cpp's reference has none). */
+    const char *cfg_swa =
+        "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":4,\"num_attention_heads\":8,"
+        "\"num_key_value_heads\":2,\"intermediate_size\":160,\"max_position_embeddings\":1024,\"vocab_size\":512,"
+        "\"rms_norm_eps\":1e-5,\"rope_theta\":1000000.0,\"tie_word_embeddings\":false,\"sliding_window\":4}";
+    CHECK(gguf_to_hf(t_path(p, sizeof p, sh, "models/fixtures/tiny-mistral-random.gguf"), dir, cfg_swa, 0, 8, 2),
+          "write swa dir");
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(dir, NULL, &m));
+    if (m) {
+        const pl_arch_desc *d = pl_model_desc(m);
+        int all = 1;
+        for (int l = 0; l < d->n_layer; l++) all &= d->swa_layer[l];
+        CHECK(d->swa_window == 4 && all, "mistral sliding window %d on all layers %d", d->swa_window, all);
+        float *want = read_f32(t_path(q, sizeof q, sh, "vectors/arch/tiny-mistral-random.prompt_logits_f32kv.f32"),
+                               (size_t)n * V);
+        float *got = logits_of(m, ids, n);
+        if (want) {
+            CHECK_FLOATS("swa: positions 0-3", got, want, (size_t)4 * V, TOL_F32);
+            double dmax = 0;
+            for (size_t i = (size_t)4 * V; i < (size_t)n * V; i++) dmax = fmax(dmax, fabs((double)got[i] - (double)want[i]));
+            CHECK(dmax > 1e-2, "sliding window changed later positions by only %g", dmax);
+        }
+        free(got);
+        free(want);
+        pl_model_free(m);
+    }
+    /* a missing tensor and an unsupported architecture in config.json */
+    const char *cfg_bad = "{\"model_type\":\"gpt_neox\",\"hidden_size\":64,\"num_hidden_layers\":4,"
+                          "\"num_attention_heads\":8,\"intermediate_size\":160}";
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    pl_write_file_atomic(p, cfg_bad, strlen(cfg_bad));
+    pl_status st = pl_model_load(dir, NULL, &m);
+    CHECK(st == PL_ERR_UNSUPPORTED && !m && strstr(pl_errmsg(), "gpt_neox"), "HF unknown arch: %s %s",
+          pl_status_str(st), pl_errmsg());
+    CHECK(gguf_to_hf(t_path(p, sizeof p, sh, "models/fixtures/tiny-mistral-random.gguf"), dir,
+                     "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":5,\"num_attention_heads\":8,"
+                     "\"num_key_value_heads\":2,\"intermediate_size\":160,\"vocab_size\":512}",
+                     0, 8, 2),
+          "write");
+    st = pl_model_load(dir, NULL, &m);
+    CHECK(st == PL_ERR_NOT_FOUND && !m && strstr(pl_errmsg(), "model.layers.4."), "HF missing layer: %s %s",
+          pl_status_str(st), pl_errmsg());
+    rm_hf(dir);
+}
+
 int main(void) {
     T_BEGIN();
     const char *sh = pl_test_shared();
@@ -593,6 +827,7 @@ int main(void) {
         test_batch_prefix(sh, "models/fixtures/tiny-gemma2-random.gguf");
         test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf");
         test_bad_input(sh);
+        test_hf(sh);
     }
     return T_END();
 }
