@@ -233,6 +233,55 @@ static void hook_cache_free(hook_cache *c) {
         for (int l = 0; l <= MAXL; l++) free(c->data[p][l]);
 }
 
+typedef struct {
+    int n;
+    pl_hook_info seen[8];
+} info_log;
+
+static void log_hook(const pl_hook_info *in, float *data, void *user) {
+    (void)data;
+    info_log *lg = user;
+    if (lg->n < 8) lg->seen[lg->n++] = *in;
+}
+
+/* Two sequences in one batch, one of them with 3 cached positions: each
+ * hook call names its sequence, its first position and its own length. */
+static void test_hook_batch(const char *sh) {
+    char p[4096];
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(t_path(p, sizeof p, sh, "models/stories260K.gguf"), NULL, &m));
+    if (!m) return;
+    pl_runner *r = NULL;
+    pl_kv *k0 = NULL, *k1 = NULL;
+    CHECK_OK(pl_runner_new(m, 16, 16, &r));
+    CHECK_OK(pl_kv_new(m, 16, NULL, &k0));
+    CHECK_OK(pl_kv_new(m, 16, NULL, &k1));
+    int32_t a[3] = {1, 403, 407}, b[5] = {1, 5, 6, 7, 8}, c[2] = {261, 378};
+    pl_seq s0 = {k0, a, 3};
+    float lg[2 * 512];
+    if (r && k0 && k1) {
+        CHECK_OK(pl_forward(r, &s0, 1, PL_LOGITS_NONE, NULL));
+        info_log fin = {0}, pat = {0};
+        CHECK_OK(pl_runner_set_hook(r, PL_HOOK_LN_FINAL, -1, log_hook, &fin));
+        CHECK_OK(pl_runner_set_hook(r, PL_HOOK_PATTERN, 2, log_hook, &pat));
+        pl_seq two[2] = {{k0, c, 2}, {k1, b, 5}};
+        CHECK_OK(pl_forward(r, two, 2, PL_LOGITS_LAST, lg));
+        CHECK(fin.n == 2 && fin.seen[0].seq == 0 && fin.seen[0].pos0 == 3 && fin.seen[0].shape[0] == 2 &&
+                  fin.seen[1].seq == 1 && fin.seen[1].pos0 == 0 && fin.seen[1].shape[0] == 5,
+              "ln_final hook infos: n %d, (seq %d pos0 %d len %lld), (seq %d pos0 %d len %lld)", fin.n,
+              fin.seen[0].seq, fin.seen[0].pos0, (long long)fin.seen[0].shape[0], fin.seen[1].seq, fin.seen[1].pos0,
+              (long long)fin.seen[1].shape[0]);
+        CHECK(pat.n == 2 && pat.seen[0].shape[1] == 2 && pat.seen[0].shape[2] == 5 && pat.seen[1].shape[1] == 5 &&
+                  pat.seen[1].shape[2] == 5 && pat.seen[0].layer == 2,
+              "pattern hook shapes");
+        CHECK(pl_kv_len(k0) == 5 && pl_kv_len(k1) == 5, "cache lengths %d %d", pl_kv_len(k0), pl_kv_len(k1));
+    }
+    pl_kv_free(k0);
+    pl_kv_free(k1);
+    pl_runner_free(r);
+    pl_model_free(m);
+}
+
 static void test_hooks(const char *sh) {
     char p[4096];
     pl_model *m = NULL;
@@ -823,6 +872,7 @@ int main(void) {
     if (sh) {
         test_references(sh);
         test_hooks(sh);
+        test_hook_batch(sh);
         test_batch_prefix(sh, "models/stories260K.gguf");
         test_batch_prefix(sh, "models/fixtures/tiny-gemma2-random.gguf");
         test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf");

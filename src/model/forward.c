@@ -475,6 +475,13 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
     }
 }
 
+/* The caches now hold the new tokens (their keys/values were written
+ * layer by layer; only the lengths change here, so a failed forward leaves
+ * every cache as it was). */
+static void commit(const pl_seq *seqs, int n_seq) {
+    for (int i = 0; i < n_seq; i++) seqs[i].kv->n += seqs[i].n_tokens;
+}
+
 pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode mode, float *logits) {
     const pl_model *m = r->m;
     const pl_arch_desc *d = &m->d;
@@ -558,12 +565,12 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         run_hook(r, PL_HOOK_RESID_POST, l, seqs, n_seq, r->x, D, 2, D, 0);
     }
 
-    /* The caches now hold the new tokens. */
-    for (int i = 0; i < n_seq; i++) seqs[i].kv->n += seqs[i].n_tokens;
-
     rmsnorm_rows(r->xb, r->x, m->out_norm, T, D, d->norm_eps);
     run_hook(r, PL_HOOK_LN_FINAL, -1, seqs, n_seq, r->xb, D, 2, D, 0);
-    if (mode == PL_LOGITS_NONE) return PL_OK;
+    if (mode == PL_LOGITS_NONE) {
+        commit(seqs, n_seq);
+        return PL_OK;
+    }
 
     int64_t rows = T;
     const float *src = r->xb;
@@ -589,5 +596,6 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         if (!isfinite(logits[i]))
             return pl_error(PL_ERR_NUMERIC, "forward: non-finite logit at row %lld, token %lld",
                             (long long)(i / d->n_vocab), (long long)(i % d->n_vocab));
+    commit(seqs, n_seq);
     return PL_OK;
 }

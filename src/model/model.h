@@ -88,8 +88,11 @@ const char *pl_model_path(const pl_model *m);
 
 /* Attach a llama.cpp-format LoRA adapter (GGUF, general.type = adapter,
  * adapter.type = lora): for every adapted weight W, y = W x + scale *
- * alpha/r * B (A x). Several adapters may be attached; they add up. The
- * adapter file stays mapped until pl_model_free. Errors: PL_ERR_FORMAT,
+ * alpha/r * B (A x) (scale alone when alpha is 0, as llama.cpp does).
+ * Several adapters may be attached; they add up. A and B are copied to f32
+ * (they are small) and the file is closed. Attach adapters before making
+ * runners. On an HF model, q/k rows of B are reordered from GGUF's
+ * adjacent-pair layout to rotate-half. Errors: PL_ERR_FORMAT,
  * PL_ERR_NOT_FOUND (adapted tensor absent from the model) and
  * PL_ERR_INVALID (shape mismatch: an adapter for another base model). */
 pl_status pl_model_add_lora(pl_model *m, const char *path, float scale);
@@ -183,8 +186,8 @@ typedef enum {
 /* Run the new tokens of n_seq sequences (different lengths allowed) in one
  * batch: append their keys/values to their caches and write logits.
  * Errors: PL_ERR_RANGE (token id, context or batch overflow), PL_ERR_INVALID
- * (a frozen cache, the same cache twice, a cache of another model). On
- * error no cache is changed. */
+ * (a frozen cache, the same cache twice, a cache of another model),
+ * PL_ERR_NUMERIC (a non-finite logit). On error no cache changes length. */
 pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode mode, float *logits);
 
 #endif
