@@ -35,44 +35,54 @@ static inline int hsum8i(__m256i v) {
 
 /* ---- exact path --------------------------------------------------------- */
 
-static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t n,
-                     float *y, int64_t ldy) {
+/* 4 rows x NT (<= 2) tokens with register accumulators; per (row, token)
+ * the same 8-lane order as the single-pair loop below. */
+static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t ldw, const float *x, int64_t ldx,
+                                                       const int NT, int64_t n, float *y, int64_t ldy) {
     const int64_t nfull = n & ~(int64_t)7;
     const int rem = (int)(n & 7);
     const __m256i tmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    if (nr == 4 && nt >= 2) {
-        for (int t0 = 0; t0 + 2 <= nt; t0 += 2) {
-            const float *x0 = x + t0 * ldx, *x1 = x0 + ldx;
-            __m256 a00 = _mm256_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00,
-                   a31 = a00;
-            int64_t k = 0;
-#define STEP(LD)                                                                                  \
-    {                                                                                             \
-        const __m256 w0 = LD(w + k), w1 = LD(w + ldw + k), w2 = LD(w + 2 * ldw + k), w3 = LD(w + 3 * ldw + k); \
-        __m256 xv = LD(x0 + k);                                                                   \
-        a00 = _mm256_fmadd_ps(w0, xv, a00); a10 = _mm256_fmadd_ps(w1, xv, a10);                  \
-        a20 = _mm256_fmadd_ps(w2, xv, a20); a30 = _mm256_fmadd_ps(w3, xv, a30);                  \
-        xv = LD(x1 + k);                                                                          \
-        a01 = _mm256_fmadd_ps(w0, xv, a01); a11 = _mm256_fmadd_ps(w1, xv, a11);                  \
-        a21 = _mm256_fmadd_ps(w2, xv, a21); a31 = _mm256_fmadd_ps(w3, xv, a31);                  \
-    }
-#define LDU(p) _mm256_loadu_ps(p)
-#define LDM(p) _mm256_maskload_ps(p, tmask)
-            for (; k < nfull; k += 8) STEP(LDU)
-            if (rem) STEP(LDM)
-#undef STEP
-#undef LDU
-#undef LDM
-            float *y0 = y + t0 * ldy, *y1 = y0 + ldy;
-            y0[0] = hsum8(a00); y0[1] = hsum8(a10); y0[2] = hsum8(a20); y0[3] = hsum8(a30);
-            y1[0] = hsum8(a01); y1[1] = hsum8(a11); y1[2] = hsum8(a21); y1[3] = hsum8(a31);
+    __m256 acc[4][2];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k < nfull; k += 8) {
+        const __m256 w0 = _mm256_loadu_ps(w + k), w1 = _mm256_loadu_ps(w + ldw + k),
+                     w2 = _mm256_loadu_ps(w + 2 * ldw + k), w3 = _mm256_loadu_ps(w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m256 xv = _mm256_loadu_ps(x + t * ldx + k);
+            acc[0][t] = _mm256_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm256_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm256_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm256_fmadd_ps(w3, xv, acc[3][t]);
         }
-        if (!(nt & 1)) return;
-        x += (nt - 1) * ldx;
-        y += (nt - 1) * ldy;
-        nt = 1;
     }
-    /* edge tiles: same per-lane arithmetic */
+    if (rem) {
+        const __m256 w0 = _mm256_maskload_ps(w + k, tmask), w1 = _mm256_maskload_ps(w + ldw + k, tmask),
+                     w2 = _mm256_maskload_ps(w + 2 * ldw + k, tmask), w3 = _mm256_maskload_ps(w + 3 * ldw + k, tmask);
+        for (int t = 0; t < NT; t++) {
+            const __m256 xv = _mm256_maskload_ps(x + t * ldx + k, tmask);
+            acc[0][t] = _mm256_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm256_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm256_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm256_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = hsum8(acc[r][t]);
+}
+
+static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t n,
+                     float *y, int64_t ldy) {
+    if (nr == 4) {
+        int t = 0;
+        for (; t + 2 <= nt; t += 2) gemm4(w, ldw, x + t * ldx, ldx, 2, n, y + t * ldy, ldy);
+        if (t < nt) gemm4(w, ldw, x + t * ldx, ldx, 1, n, y + t * ldy, ldy);
+        return;
+    }
+    const int64_t nfull = n & ~(int64_t)7;
+    const int rem = (int)(n & 7);
+    const __m256i tmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++) {
             const float *wr = w + r * ldw, *xr = x + t * ldx;

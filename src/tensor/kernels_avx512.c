@@ -24,72 +24,69 @@
 
 /* ---- exact path: f32 micro-kernel --------------------------------------- */
 
-#define MAXR 4
 #define MAXT 4
+
+/* 4 rows x NT tokens; NT is a constant after inlining, so the accumulators
+ * stay in registers. Per (row, token): acc += w*x over 16-lane steps, then a
+ * masked tail step, then the fixed reduction tree. */
+static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t ldw, const float *x, int64_t ldx,
+                                                       const int NT, int64_t n, float *y, int64_t ldy) {
+    const int64_t nfull = n & ~(int64_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    __m512 acc[4][MAXT];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k < nfull; k += 16) {
+        const __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + ldw + k),
+                     w2 = _mm512_loadu_ps(w + 2 * ldw + k), w3 = _mm512_loadu_ps(w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    if (k < n) {
+        const __m512 w0 = _mm512_maskz_loadu_ps(tail, w + k), w1 = _mm512_maskz_loadu_ps(tail, w + ldw + k),
+                     w2 = _mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(tail, w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
 
 static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t n,
                      float *y, int64_t ldy) {
+    if (nr == 4) {
+        switch (nt) {
+        case 4: gemm4(w, ldw, x, ldx, 4, n, y, ldy); return;
+        case 3: gemm4(w, ldw, x, ldx, 3, n, y, ldy); return;
+        case 2: gemm4(w, ldw, x, ldx, 2, n, y, ldy); return;
+        case 1: gemm4(w, ldw, x, ldx, 1, n, y, ldy); return;
+        default: break;
+        }
+    }
+    /* fewer than 4 rows: one (row, token) at a time, same per-lane order */
     const int64_t nfull = n & ~(int64_t)15;
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
-    if (nr == 4 && nt == 4) {
-        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
-               a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        int64_t k = 0;
-#define STEP(LOADW, LOADX)                                                               \
-    {                                                                                    \
-        const __m512 w0 = LOADW(w + k), w1 = LOADW(w + ldw + k), w2 = LOADW(w + 2 * ldw + k), \
-                     w3 = LOADW(w + 3 * ldw + k);                                        \
-        __m512 xv = LOADX(x + k);                                                        \
-        a00 = _mm512_fmadd_ps(w0, xv, a00); a10 = _mm512_fmadd_ps(w1, xv, a10);          \
-        a20 = _mm512_fmadd_ps(w2, xv, a20); a30 = _mm512_fmadd_ps(w3, xv, a30);          \
-        xv = LOADX(x + ldx + k);                                                         \
-        a01 = _mm512_fmadd_ps(w0, xv, a01); a11 = _mm512_fmadd_ps(w1, xv, a11);          \
-        a21 = _mm512_fmadd_ps(w2, xv, a21); a31 = _mm512_fmadd_ps(w3, xv, a31);          \
-        xv = LOADX(x + 2 * ldx + k);                                                     \
-        a02 = _mm512_fmadd_ps(w0, xv, a02); a12 = _mm512_fmadd_ps(w1, xv, a12);          \
-        a22 = _mm512_fmadd_ps(w2, xv, a22); a32 = _mm512_fmadd_ps(w3, xv, a32);          \
-        xv = LOADX(x + 3 * ldx + k);                                                     \
-        a03 = _mm512_fmadd_ps(w0, xv, a03); a13 = _mm512_fmadd_ps(w1, xv, a13);          \
-        a23 = _mm512_fmadd_ps(w2, xv, a23); a33 = _mm512_fmadd_ps(w3, xv, a33);          \
-    }
-#define LOADU(p) _mm512_loadu_ps(p)
-#define LOADM(p) _mm512_maskz_loadu_ps(tail, p)
-        for (; k < nfull; k += 16) STEP(LOADU, LOADU)
-        if (k < n) STEP(LOADM, LOADM)
-#undef STEP
-#undef LOADU
-#undef LOADM
-        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
-        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
-        y += ldy;
-        y[0] = _mm512_reduce_add_ps(a01); y[1] = _mm512_reduce_add_ps(a11);
-        y[2] = _mm512_reduce_add_ps(a21); y[3] = _mm512_reduce_add_ps(a31);
-        y += ldy;
-        y[0] = _mm512_reduce_add_ps(a02); y[1] = _mm512_reduce_add_ps(a12);
-        y[2] = _mm512_reduce_add_ps(a22); y[3] = _mm512_reduce_add_ps(a32);
-        y += ldy;
-        y[0] = _mm512_reduce_add_ps(a03); y[1] = _mm512_reduce_add_ps(a13);
-        y[2] = _mm512_reduce_add_ps(a23); y[3] = _mm512_reduce_add_ps(a33);
-        return;
-    }
-    /* edge tiles: same per-lane arithmetic, runtime loops */
-    __m512 acc[MAXR][MAXT];
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k < nfull; k += 16)
-        for (int r = 0; r < nr; r++) {
-            const __m512 wv = _mm512_loadu_ps(w + r * ldw + k);
-            for (int t = 0; t < nt; t++) acc[r][t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + k), acc[r][t]);
-        }
-    if (k < n)
-        for (int r = 0; r < nr; r++) {
-            const __m512 wv = _mm512_maskz_loadu_ps(tail, w + r * ldw + k);
-            for (int t = 0; t < nt; t++)
-                acc[r][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, x + t * ldx + k), acc[r][t]);
-        }
     for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int r = 0; r < nr; r++) {
+            const float *wr = w + r * ldw, *xr = x + t * ldx;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t k = 0;
+            for (; k < nfull; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(xr + k), acc);
+            if (k < n)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + k), _mm512_maskz_loadu_ps(tail, xr + k), acc);
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
 }
 
 /* ---- dequantizers (bit-identical to the scalar reference) --------------- */
@@ -366,7 +363,125 @@ static float dot_q6_K(const void *w, const void *xq, int64_t n) {
     return sumf;
 }
 
+/* ---- tiled llama path for q8_0 activations (q8_0 and q4_0 weights) -------
+ * Per pair of 32-blocks (64 elements):
+ *   weight row:  64 bytes u = w + off (off 128 for q8_0, 8 for q4_0),
+ *                16 floats dw (block scale, 8 lanes per block)
+ *   activation:  64 bytes x (int8), 16 int32 c = -off * (sum of the 4 x
+ *                bytes of the lane), 16 floats dx
+ * A lane's vpdpbusd(c, u, x) is then exactly sum_4 w*x (the same integer as
+ * the sign-trick dot), converted to float, times dw*dx, summed per lane in
+ * pair order, and reduced with the fixed tree. Blocks are padded to an even
+ * count with zeros (adds exact zeros). */
+
+static inline int64_t npairs(int64_t n) { return (n / QK32 + 1) / 2; }
+static size_t xprep_bytes(int64_t n) { return (size_t)npairs(n) * 192; }
+static size_t wprep_bytes(int64_t n) { return (size_t)npairs(n) * 128; }
+
+static void xprep(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_0 *b = xq;
+    const int64_t nb = n / QK32, np = npairs(n);
+    int32_t *corr = (int32_t *)(xp + 64 * np);
+    float *dx = (float *)(xp + 128 * np);
+    const __m512i negoff = _mm512_set1_epi32(wtype == PL_DTYPE_Q8_0 ? -128 : -8);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)b[b0].qs);
+        const __m256i hi = b1 < nb ? _mm256_loadu_si256((const __m256i *)b[b1].qs) : _mm256_setzero_si256();
+        const __m512i xv = pair256(lo, hi);
+        _mm512_storeu_si512((void *)(xp + 64 * p), xv);
+        const __m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), xv);
+        _mm512_storeu_si512((void *)(corr + 16 * p), _mm512_mullo_epi32(s4, negoff));
+        _mm512_storeu_ps(dx + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+static void wprep_q8_0(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q8_0 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np);
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[b0].qs), flip);
+        const __m256i hi = b1 < nb ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[b1].qs), flip)
+                                   : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+static void wprep_q4_0(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q4_0 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_add_epi8(q4_0_unpack(b[b0].qs), eight);
+        const __m256i hi = b1 < nb ? _mm256_add_epi8(q4_0_unpack(b[b1].qs), eight) : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+#define TSTEP(acc, wv, dwv, xv, cv, dxv) \
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
+
+static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                    float *y, int64_t ldy) {
+    const int64_t np = npairs(n);
+    const size_t co = 64 * (size_t)np, so = 128 * (size_t)np; /* corr / scale offsets */
+    if (nr == 4 && nt == 2) {
+        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00, a31 = a00;
+        const uint8_t *x0 = xp, *x1 = xp + xs;
+        for (int64_t p = 0; p < np; p++) {
+            const __m512i xv0 = _mm512_loadu_si512((const void *)(x0 + 64 * p));
+            const __m512i xv1 = _mm512_loadu_si512((const void *)(x1 + 64 * p));
+            const __m512i c0 = _mm512_loadu_si512((const void *)(x0 + co + 64 * p));
+            const __m512i c1 = _mm512_loadu_si512((const void *)(x1 + co + 64 * p));
+            const __m512 d0 = _mm512_loadu_ps((const float *)(x0 + so) + 16 * p);
+            const __m512 d1 = _mm512_loadu_ps((const float *)(x1 + so) + 16 * p);
+#define ROW(r, A0, A1)                                                                   \
+    {                                                                                    \
+        const __m512i wv = _mm512_loadu_si512((const void *)(wp + (r) * ws + 64 * p));   \
+        const __m512 dwv = _mm512_loadu_ps((const float *)(wp + (r) * ws + co) + 16 * p); \
+        TSTEP(A0, wv, dwv, xv0, c0, d0);                                                 \
+        TSTEP(A1, wv, dwv, xv1, c1, d1);                                                 \
+    }
+            ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
+#undef ROW
+        }
+        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
+        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
+        y[ldy + 0] = _mm512_reduce_add_ps(a01); y[ldy + 1] = _mm512_reduce_add_ps(a11);
+        y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
+        return;
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *xr = xp + t * xs, *wr = wp + r * ws;
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t p = 0; p < np; p++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(xr + 64 * p));
+                const __m512i cv = _mm512_loadu_si512((const void *)(xr + co + 64 * p));
+                const __m512 dxv = _mm512_loadu_ps((const float *)(xr + so) + 16 * p);
+                const __m512i wv = _mm512_loadu_si512((const void *)(wr + 64 * p));
+                const __m512 dwv = _mm512_loadu_ps((const float *)(wr + co) + 16 * p);
+                TSTEP(acc, wv, dwv, xv, cv, dxv);
+            }
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+#undef TSTEP
+
 void pl_kernels_avx512(pl_kernels *k) {
+    k->tiled.xprep_bytes = xprep_bytes;
+    k->tiled.wprep_bytes = wprep_bytes;
+    k->tiled.xprep = xprep;
+    k->tiled.tile = tile_q8;
+    k->tiled.wprep[PL_DTYPE_Q8_0] = wprep_q8_0;
+    k->tiled.wprep[PL_DTYPE_Q4_0] = wprep_q4_0;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;
