@@ -8,10 +8,12 @@
  *                 for a given (row, token) whatever the tile shape.
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
- *   dotq          f16 (vcvtph2ps + FMA), bf16 (vdpbf16ps), q8_0/q4_0 x q8_0
- *                 (vpdpbusd, sign trick), q4_K/q6_K x q8_K (vpdpbusd with
- *                 unsigned quants; integer super-block sums, then the same
- *                 float expression as the scalar reference -> bit-identical).
+ *   dotq          f16 (vcvtph2ps + FMA), bf16 (vdpbf16ps), q4_K/q6_K x q8_K
+ *                 (vpdpbusd with unsigned quants; integer super-block sums,
+ *                 then the same float expression as the scalar reference ->
+ *                 bit-identical).
+ *   tiled         q8_0 and q4_0 weights x q8_0 activations: repacked rows,
+ *                 4 rows x 2 tokens per vpdpbusd step (below).
  *
  * Not here: q4_1/q5_x/q2_K/q3_K/q5_K SIMD dots (scalar fallback).
  */
@@ -233,14 +235,6 @@ static float dot_bf16(const void *w, const void *x, int64_t n) {
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-/* sum over 4-byte groups of signed w * signed x, for w in [-128,127] and
- * x in [-127,127]: |w| (as u8) . (x with w's sign), via vpdpbusd */
-static inline __m512i dot_i8(__m512i w, __m512i x) {
-    const __mmask64 neg = _mm512_movepi8_mask(w);
-    const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
-}
-
 static inline __m512i pair256(__m256i lo, __m256i hi) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
@@ -254,55 +248,6 @@ static inline __m256i q4_0_unpack(const uint8_t *qs) {
     const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
                                               _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-}
-
-static float dot_q8_0(const void *w, const void *xq, int64_t n) {
-    const blk_q8_0 *a = w, *b = xq;
-    const int64_t nb = n / QK32;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i wv = pair256(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)a[i + 1].qs));
-        __m512i xv = pair256(_mm256_loadu_si256((const __m256i *)b[i].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i].d) * H2F(b[i].d), H2F(a[i + 1].d) * H2F(b[i + 1].d)), acc0);
-        wv = pair256(_mm256_loadu_si256((const __m256i *)a[i + 2].qs), _mm256_loadu_si256((const __m256i *)a[i + 3].qs));
-        xv = pair256(_mm256_loadu_si256((const __m256i *)b[i + 2].qs), _mm256_loadu_si256((const __m256i *)b[i + 3].qs));
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i + 2].d) * H2F(b[i + 2].d), H2F(a[i + 3].d) * H2F(b[i + 3].d)), acc1);
-    }
-    for (; i < nb; i++) {
-        const __m512i wv = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[i].qs));
-        const __m512i xv = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[i].qs));
-        const __m512i p = _mm512_maskz_mov_epi32(0x00FF, dot_i8(wv, xv));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-static float dot_q4_0(const void *w, const void *xq, int64_t n) {
-    const blk_q4_0 *a = w;
-    const blk_q8_0 *b = xq;
-    const int64_t nb = n / QK32;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i wv = pair256(q4_0_unpack(a[i].qs), q4_0_unpack(a[i + 1].qs));
-        __m512i xv = pair256(_mm256_loadu_si256((const __m256i *)b[i].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i].d) * H2F(b[i].d), H2F(a[i + 1].d) * H2F(b[i + 1].d)), acc0);
-        wv = pair256(q4_0_unpack(a[i + 2].qs), q4_0_unpack(a[i + 3].qs));
-        xv = pair256(_mm256_loadu_si256((const __m256i *)b[i + 2].qs), _mm256_loadu_si256((const __m256i *)b[i + 3].qs));
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i + 2].d) * H2F(b[i + 2].d), H2F(a[i + 3].d) * H2F(b[i + 3].d)), acc1);
-    }
-    for (; i < nb; i++) {
-        const __m512i wv = _mm512_castsi256_si512(q4_0_unpack(a[i].qs));
-        const __m512i xv = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[i].qs));
-        const __m512i p = _mm512_maskz_mov_epi32(0x00FF, dot_i8(wv, xv));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 /* q4_K . q8_K: isum = sum_j sc_j * sum(q * q8) over 32-groups (vpdpbusd,
@@ -491,8 +436,6 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->dequant[PL_DTYPE_Q6_K] = deq_q6_K;
     k->dotq[PL_DTYPE_F16] = dot_f16;
     k->dotq[PL_DTYPE_BF16] = dot_bf16;
-    k->dotq[PL_DTYPE_Q8_0] = dot_q8_0;
-    k->dotq[PL_DTYPE_Q4_0] = dot_q4_0;
     k->dotq[PL_DTYPE_Q4_K] = dot_q4_K;
     k->dotq[PL_DTYPE_Q6_K] = dot_q6_K;
 }
