@@ -420,13 +420,202 @@ static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, siz
 }
 #undef TSTEP
 
+/* ---- tiled llama path for K-quants x q8_K (q2_K .. q6_K) ------------------
+ * Weight rows are repacked per 256-block into SBW bytes:
+ *   u8  q[256]   quants made unsigned (q6_K: v+32, q3_K: v+4, others as stored)
+ *   i16 sc[128]  scale of elements 2l and 2l+1 (the pairs vpmaddubsw forms)
+ *   i16 mn[16]   multiplier of the activation's bsums[j]: the sub-block min
+ *                (q2_K, q4_K, q5_K) or offset*scale (q3_K 4*sc, q6_K 32*sc)
+ *   f32 d, dmin  (dmin = d for q3_K and q6_K)
+ * q8_K activations are used as they are. Per (row, token, block):
+ *   isum lanes = sum_c vpdpwssd(vpmaddubsw(q_c, x_c), sc_c)
+ *   imin lanes = vpdpwssd(mn, bsums)
+ *   acc += isum*(dx*d) - imin*(dx*dmin)        (lane-wise f32)
+ * and y = the reduced acc. The integer parts are exact (|lane| < 2^24). */
+#define SBW 576
+
+static size_t kx_wprep_bytes(int64_t n) { return (size_t)(n / QKK) * SBW; }
+
+/* fill sc[128] from per-group scales (group size gs = 16 or 32) */
+static void kx_fill_sc(int16_t *sc16, const int *sc, int gs) {
+    for (int l = 0; l < 128; l++) sc16[l] = (int16_t)sc[(2 * l) / gs];
+}
+
+/* scalar repack for q2_K, q3_K, q5_K (their blocks carry little data) */
+static void kx_pack_scalar(pl_dtype t, const void *blk, uint8_t *out) {
+    uint8_t *u = out;
+    int16_t *sc16 = (int16_t *)(out + 256), *mn = (int16_t *)(out + 512);
+    float *dd = (float *)(out + 544);
+    int sc[16];
+    if (t == PL_DTYPE_Q2_K) {
+        const blk_q2_K *b = blk;
+        for (int k = 0; k < QKK; k++) u[k] = (b->qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+        for (int j = 0; j < 16; j++) { sc[j] = b->scales[j] & 0xF; mn[j] = (int16_t)(b->scales[j] >> 4); }
+        kx_fill_sc(sc16, sc, 16);
+        dd[0] = H2F(b->d);
+        dd[1] = H2F(b->dmin);
+    } else if (t == PL_DTYPE_Q3_K) {
+        const blk_q3_K *b = blk;
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? (b->scales[j] & 0xF) : (b->scales[j - 8] >> 4);
+            const int hi = (b->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = (lo | (hi << 4)) - 32;
+            mn[j] = (int16_t)(4 * sc[j]);
+        }
+        for (int k = 0; k < QKK; k++) {
+            const int l = k % 32, shift = 2 * ((k % 128) / 32), hbit = k / 32;
+            const int v = ((b->qs[32 * (k / 128) + l] >> shift) & 3) - ((b->hmask[l] >> hbit) & 1 ? 0 : 4);
+            u[k] = (uint8_t)(v + 4);
+        }
+        kx_fill_sc(sc16, sc, 16);
+        dd[0] = dd[1] = H2F(b->d);
+    } else { /* q5_K */
+        const blk_q5_K *b = blk;
+        for (int j = 0; j < 8; j++) {
+            uint8_t s8, m8;
+            k4_scale_min(j, b->scales, &s8, &m8);
+            sc[j] = s8;
+            mn[2 * j] = mn[2 * j + 1] = m8;
+            for (int l = 0; l < 32; l++) {
+                const uint8_t byte = b->qs[32 * (j / 2) + l];
+                u[32 * j + l] = (uint8_t)(((j & 1) ? byte >> 4 : byte & 0xF) + (((b->qh[l] >> j) & 1) << 4));
+            }
+        }
+        kx_fill_sc(sc16, sc, 32);
+        dd[0] = H2F(b->d);
+        dd[1] = H2F(b->dmin);
+    }
+}
+
+static void wprep_q2_K(const void *w, uint8_t *wp, int64_t n) {
+    for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q2_K, (const blk_q2_K *)w + i, wp + SBW * i);
+}
+static void wprep_q3_K(const void *w, uint8_t *wp, int64_t n) {
+    for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q3_K, (const blk_q3_K *)w + i, wp + SBW * i);
+}
+static void wprep_q5_K(const void *w, uint8_t *wp, int64_t n) {
+    for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q5_K, (const blk_q5_K *)w + i, wp + SBW * i);
+}
+
+static void wprep_q4_K(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q4_K *b = w;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) k4_scale_min(j, b[i].scales, &sc[j], &mn[j]);
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+            _mm512_storeu_si512((void *)(wp + 64 * c),
+                                pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)));
+            _mm512_storeu_si512((void *)(wp + 256 + 64 * c),
+                                _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]), 1));
+        }
+        const __m128i m8 = _mm_loadl_epi64((const __m128i *)mn);            /* 8 bytes */
+        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);                      /* each twice */
+        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_cvtepu8_epi16(m16));
+        float *dd = (float *)(wp + 544);
+        dd[0] = H2F(b[i].d);
+        dd[1] = H2F(b[i].dmin);
+    }
+}
+
+static void wprep_q6_K(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q6_K *b = w;
+    /* int16 lane l of 64-element chunk c belongs to 16-group 4c + l/8 */
+    __m512i idx[4];
+    for (int c = 0; c < 4; c++) {
+        int16_t ix[32];
+        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(4 * c + l / 8);
+        idx[c] = _mm512_loadu_si512((const void *)ix);
+    }
+    for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
+        for (int h = 0; h < 2; h++) {
+            __m256i e[4];
+            q6_half(b[i].ql + 64 * h, b[i].qh + 32 * h, e);
+            _mm512_storeu_si512((void *)(wp + 128 * h), pair256(e[0], e[1]));
+            _mm512_storeu_si512((void *)(wp + 128 * h + 64), pair256(e[2], e[3]));
+        }
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
+        const __m512i s512 = _mm512_castsi256_si512(s16);
+        for (int c = 0; c < 4; c++)
+            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], s512));
+        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_slli_epi16(s16, 5));
+        float *dd = (float *)(wp + 544);
+        dd[0] = dd[1] = H2F(b[i].d);
+    }
+}
+
+#define KSTEP(acc, wb, xb, X0, X1, X2, X3)                                                                     \
+    {                                                                                                           \
+        __m512i a_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)(wb)), X0), \
+                                         _mm512_loadu_si512((const void *)((wb) + 256)));                       \
+        a_ = _mm512_dpwssd_epi32(a_, _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)((wb) + 64)), X1),   \
+                                 _mm512_loadu_si512((const void *)((wb) + 320)));                               \
+        a_ = _mm512_dpwssd_epi32(a_, _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)((wb) + 128)), X2),  \
+                                 _mm512_loadu_si512((const void *)((wb) + 384)));                               \
+        a_ = _mm512_dpwssd_epi32(a_, _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)((wb) + 192)), X3),  \
+                                 _mm512_loadu_si512((const void *)((wb) + 448)));                               \
+        const __m512i m_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(),                                          \
+                                               _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)((wb) + 512))), \
+                                               _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(xb)->bsums))); \
+        const float *d_ = (const float *)((wb) + 544);                                                          \
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a_), _mm512_set1_ps((xb)->d * d_[0]), acc);                   \
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m_), _mm512_set1_ps((xb)->d * d_[1]), acc);                  \
+    }
+
+static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                   float *y, int64_t ldy) {
+    const int64_t nb = n / QKK;
+    if (nr == 4 && nt == 2) {
+        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00, a31 = a00;
+        const blk_q8_K *x0 = (const blk_q8_K *)xp, *x1 = (const blk_q8_K *)(xp + xs);
+        for (int64_t i = 0; i < nb; i++) {
+            const __m512i p0 = _mm512_loadu_si512((const void *)x0[i].qs), p1 = _mm512_loadu_si512((const void *)(x0[i].qs + 64));
+            const __m512i p2 = _mm512_loadu_si512((const void *)(x0[i].qs + 128)), p3 = _mm512_loadu_si512((const void *)(x0[i].qs + 192));
+            const __m512i q0 = _mm512_loadu_si512((const void *)x1[i].qs), q1 = _mm512_loadu_si512((const void *)(x1[i].qs + 64));
+            const __m512i q2 = _mm512_loadu_si512((const void *)(x1[i].qs + 128)), q3 = _mm512_loadu_si512((const void *)(x1[i].qs + 192));
+            const uint8_t *w0 = wp + SBW * i;
+            KSTEP(a00, w0, &x0[i], p0, p1, p2, p3) KSTEP(a01, w0, &x1[i], q0, q1, q2, q3)
+            KSTEP(a10, w0 + ws, &x0[i], p0, p1, p2, p3) KSTEP(a11, w0 + ws, &x1[i], q0, q1, q2, q3)
+            KSTEP(a20, w0 + 2 * ws, &x0[i], p0, p1, p2, p3) KSTEP(a21, w0 + 2 * ws, &x1[i], q0, q1, q2, q3)
+            KSTEP(a30, w0 + 3 * ws, &x0[i], p0, p1, p2, p3) KSTEP(a31, w0 + 3 * ws, &x1[i], q0, q1, q2, q3)
+        }
+        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
+        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
+        y[ldy + 0] = _mm512_reduce_add_ps(a01); y[ldy + 1] = _mm512_reduce_add_ps(a11);
+        y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
+        return;
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const blk_q8_K *xr = (const blk_q8_K *)(xp + t * xs);
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t i = 0; i < nb; i++) {
+                const __m512i p0 = _mm512_loadu_si512((const void *)xr[i].qs), p1 = _mm512_loadu_si512((const void *)(xr[i].qs + 64));
+                const __m512i p2 = _mm512_loadu_si512((const void *)(xr[i].qs + 128)), p3 = _mm512_loadu_si512((const void *)(xr[i].qs + 192));
+                const uint8_t *wb = wp + r * ws + SBW * i;
+                KSTEP(acc, wb, &xr[i], p0, p1, p2, p3)
+            }
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+#undef KSTEP
+
 void pl_kernels_avx512(pl_kernels *k) {
-    k->tiled.xprep_bytes = xprep_bytes;
-    k->tiled.wprep_bytes = wprep_bytes;
-    k->tiled.xprep = xprep;
-    k->tiled.tile = tile_q8;
-    k->tiled.wprep[PL_DTYPE_Q8_0] = wprep_q8_0;
-    k->tiled.wprep[PL_DTYPE_Q4_0] = wprep_q4_0;
+    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k};
+    static const struct { pl_dtype t; pl_wprep_fn f; } kw[] = {
+        {PL_DTYPE_Q2_K, wprep_q2_K}, {PL_DTYPE_Q3_K, wprep_q3_K}, {PL_DTYPE_Q4_K, wprep_q4_K},
+        {PL_DTYPE_Q5_K, wprep_q5_K}, {PL_DTYPE_Q6_K, wprep_q6_K},
+    };
+    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++) {
+        k->tiled[kw[i].t] = kx;
+        k->tiled[kw[i].t].wprep = kw[i].f;
+    }
+    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8};
+    k->tiled[PL_DTYPE_Q8_0] = q8;
+    k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
+    k->tiled[PL_DTYPE_Q4_0] = q8;
+    k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;

@@ -316,17 +316,18 @@ pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n,
     const pl_kernels *k = pl_kernels_active();
     if (n == 0) {
         *out = 0.0f;
-    } else if (act == PL_DTYPE_Q8_0 && k->tiled.wprep[t]) {
+    } else if (k->tiled[t].tile) {
         /* same kernel (and bits) as pl_matmul's tiled path */
-        uint8_t *xp = pl_alloc_aligned(k->tiled.xprep_bytes(n)), *wp = pl_alloc_aligned(k->tiled.wprep_bytes(n));
-        if (!xp || !wp) {
+        const pl_tiled_kernels *tk = &k->tiled[t];
+        uint8_t *xp = tk->xprep ? pl_alloc_aligned(tk->xprep_bytes(n)) : NULL, *wp = pl_alloc_aligned(tk->wprep_bytes(n));
+        if ((tk->xprep && !xp) || !wp) {
             pl_free_aligned(xp);
             pl_free_aligned(wp);
             return pl_error(PL_ERR_NOMEM, "vec_dot_llama: cannot allocate repack buffers");
         }
-        k->tiled.xprep(t, xq, xp, n);
-        k->tiled.wprep[t](w, wp, n);
-        k->tiled.tile(wp, 0, 1, xp, 0, 1, n, out, 1);
+        if (tk->xprep) tk->xprep(t, xq, xp, n);
+        tk->wprep(w, wp, n);
+        tk->tile(wp, 0, 1, xp ? xp : (const uint8_t *)xq, 0, 1, n, out, 1);
         pl_free_aligned(xp);
         pl_free_aligned(wp);
     } else {
@@ -365,12 +366,13 @@ static int scratch_plan(const pl_kernels *k, pl_matmul_path path, pl_dtype t, in
         if (pl_llama_act_dtype(t, &act) != PL_OK) return 0;
         if (act == PL_DTYPE_F32) return 1;
         if (pl_dtype_row_bytes(act, n_in, &p->act_row) != PL_OK) return 0;
-        if (act == PL_DTYPE_Q8_0 && k->tiled.wprep[t]) {
-            size_t a;
+        if (k->tiled[t].tile) {
+            const pl_tiled_kernels *tk = &k->tiled[t];
+            size_t a, xpb = tk->xprep ? tk->xprep_bytes(n_in) : p->act_row;
             p->tiled = 1;
             p->row_tile = tiled_row_tile(n_out);
-            p->wprep_row = k->tiled.wprep_bytes(n_in);
-            if (!pl_mul_ok(k->tiled.xprep_bytes(n_in), (size_t)n_tok, &p->act_total)) return 0;
+            p->wprep_row = tk->wprep_bytes(n_in);
+            if (!pl_mul_ok(xpb, (size_t)n_tok, &p->act_total)) return 0;
             if (!pl_mul_ok(p->wprep_row, (size_t)p->row_tile, &a)) return 0;
             if (!pl_add_ok(round64(p->act_row), round64(a), &p->per_thread)) return 0;
         } else if (!pl_mul_ok(p->act_row, (size_t)n_tok, &p->act_total)) {
@@ -428,12 +430,12 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
     const uint8_t *wb = W;
 
     if (pl.tiled) {
-        const pl_tiled_kernels *tk = &k->tiled;
-        const size_t xpb = tk->xprep_bytes(n_in), wpb = pl.wprep_row;
+        const pl_tiled_kernels *tk = &k->tiled[t];
+        const size_t xpb = tk->xprep ? tk->xprep_bytes(n_in) : act_row, wpb = pl.wprep_row;
         const int64_t rt = pl.row_tile;
         uint8_t *xp = scratch;
-        const pl_quant_fn quant = k->quant_act[PL_DTYPE_Q8_0];
-        const pl_wprep_fn wprep = tk->wprep[t];
+        const pl_quant_fn quant = k->quant_act[act];
+        const pl_wprep_fn wprep = tk->wprep;
         #pragma omp parallel num_threads(nthreads)
         {
 #ifdef _OPENMP
@@ -445,8 +447,12 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             uint8_t *wtile = qtmp + round64(act_row);
             #pragma omp for schedule(static)
             for (int64_t tk_ = 0; tk_ < n_tok; tk_++) {
-                quant(X + tk_ * n_in, qtmp, n_in);
-                tk->xprep(t, qtmp, xp + (size_t)tk_ * xpb, n_in);
+                if (tk->xprep) {
+                    quant(X + tk_ * n_in, qtmp, n_in);
+                    tk->xprep(t, qtmp, xp + (size_t)tk_ * xpb, n_in);
+                } else {
+                    quant(X + tk_ * n_in, xp + (size_t)tk_ * xpb, n_in);
+                }
             }
             #pragma omp for schedule(static)
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
