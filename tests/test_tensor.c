@@ -463,6 +463,16 @@ static void test_kernels_dtype(pl_dtype t, pl_simd top) {
               pl_dtype_name(t), path);
     }
     pl_set_num_threads(nth);
+    /* ... nor on the batch size: token rows 0..2 of a 17-token call equal a 3-token call */
+    for (int path = 0; path <= (has_llama ? 1 : 0); path++) {
+        CHECK_OK(pl_matmul((pl_matmul_path)path, t, W, n_out, n_in, X, 17, Y, NULL, 0));
+        CHECK_OK(pl_matmul((pl_matmul_path)path, t, W, n_out, n_in, X, 3, Yl, NULL, 0));
+        CHECK(memcmp(Y, Yl, sizeof(float) * (size_t)(3 * n_out)) == 0, "%s path %d: 17 vs 3 tokens differ",
+              pl_dtype_name(t), path);
+        CHECK_OK(pl_matmul((pl_matmul_path)path, t, W, n_out, n_in, X + 2 * n_in, 1, Yl, NULL, 0));
+        CHECK(memcmp(Y + 2 * n_out, Yl, sizeof(float) * (size_t)n_out) == 0, "%s path %d: 17 vs 1 token differ",
+              pl_dtype_name(t), path);
+    }
     /* pl_vec_dot agrees with one matmul output bit for bit */
     float v;
     CHECK_OK(pl_matmul(PL_MATMUL_EXACT, t, W, n_out, n_in, X, 1, Y, NULL, 0));
