@@ -6,8 +6,9 @@
  *   gemm_f32   exact path: 8-lane FMA accumulators, one per (row, token);
  *              4x4 tiles run as two 4x2 halves (16 ymm registers), edge
  *              tiles use the same per-lane order -> tile-shape independent.
- *   dequant    f16 (vcvtph2ps), bit-identical to the scalar reference.
- *   dotq       f16, bf16 (widened to f32 + FMA), q8_0/q4_0 x q8_0
+ *   dequant    f16 (vcvtph2ps), bf16: bit-identical to the scalar reference.
+ *   f16/bf16   llama path: rows widened to f32, f32 micro-kernel.
+ *   dotq       q8_0/q4_0 x q8_0
  *              (vpmaddubsw with the sign trick), q4_K/q6_K x q8_K (exact
  *              integer super-block sums -> bit-identical to scalar).
  *
@@ -94,6 +95,14 @@ static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_
         }
 }
 
+static void deq_bf16(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i))), 16)));
+    for (; i < n; i++) dst[i] = pl_bf16_to_fp32(h[i]);
+}
+
 static void deq_f16(const void *src, float *dst, int64_t n) {
     const uint16_t *h = src;
     int64_t i = 0;
@@ -102,44 +111,6 @@ static void deq_f16(const void *src, float *dst, int64_t n) {
 }
 
 /* ---- llama-path dots ---------------------------------------------------- */
-
-static float dot_f16(const void *w, const void *x, int64_t n) {
-    const uint16_t *a = w, *b = x;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-#define LD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(LD(a + i), LD(b + i), s0);
-        s1 = _mm256_fmadd_ps(LD(a + i + 8), LD(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(LD(a + i + 16), LD(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(LD(a + i + 24), LD(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LD(a + i), LD(b + i), s0);
-#undef LD
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += H2F(a[i]) * H2F(b[i]);
-    return s;
-}
-
-static inline __m256 bf16x8(const uint16_t *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
-}
-
-static float dot_bf16(const void *w, const void *x, int64_t n) {
-    const uint16_t *a = w, *b = x;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(bf16x8(a + i), bf16x8(b + i), s0);
-        s1 = _mm256_fmadd_ps(bf16x8(a + i + 8), bf16x8(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(bf16x8(a + i + 16), bf16x8(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(bf16x8(a + i + 24), bf16x8(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(bf16x8(a + i), bf16x8(b + i), s0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += pl_bf16_to_fp32(a[i]) * pl_bf16_to_fp32(b[i]);
-    return s;
-}
 
 /* 8 int32 partial sums of signed w . signed x (x in [-127, 127]) */
 static inline __m256i dot_i8(__m256i w, __m256i x) {
@@ -253,11 +224,26 @@ static float dot_q6_K(const void *w, const void *xq, int64_t n) {
     return sumf;
 }
 
+/* llama path for f16/bf16 weights: rows widened to f32 (exact), f32 micro-kernel */
+static size_t f32_bytes(int64_t n) { return (size_t)n * sizeof(float); }
+static void xprep_f16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_f16(xq, (float *)xp, n); }
+static void xprep_bf16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_bf16(xq, (float *)xp, n); }
+static void wprep_f16(const void *w, uint8_t *wp, int64_t n) { deq_f16(w, (float *)wp, n); }
+static void wprep_bf16(const void *w, uint8_t *wp, int64_t n) { deq_bf16(w, (float *)wp, n); }
+static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    gemm_f32((const float *)wp, (int64_t)(ws / sizeof(float)), nr, (const float *)xp, (int64_t)(xs / sizeof(float)), nt,
+             n, y, ldy);
+}
+
 void pl_kernels_avx2(pl_kernels *k) {
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
+    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    k->tiled[PL_DTYPE_F16] = h16;
+    k->tiled[PL_DTYPE_BF16] = b16;
+    k->dequant[PL_DTYPE_BF16] = deq_bf16;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
-    k->dotq[PL_DTYPE_F16] = dot_f16;
-    k->dotq[PL_DTYPE_BF16] = dot_bf16;
     k->dotq[PL_DTYPE_Q8_0] = dot_q8_0;
     k->dotq[PL_DTYPE_Q4_0] = dot_q4_0;
     k->dotq[PL_DTYPE_Q4_K] = dot_q4_K;

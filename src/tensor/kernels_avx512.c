@@ -8,14 +8,12 @@
  *                 for a given (row, token) whatever the tile shape.
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
- *   dotq          f16 (vcvtph2ps + FMA), bf16 (vdpbf16ps), q4_K/q6_K x q8_K
- *                 (vpdpbusd with unsigned quants; integer super-block sums,
- *                 then the same float expression as the scalar reference ->
- *                 bit-identical).
- *   tiled         q8_0 and q4_0 weights x q8_0 activations: repacked rows,
- *                 4 rows x 2 tokens per vpdpbusd step (below).
+ *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
+ *   tiled         q8_0 and q4_0 weights x q8_0 activations (vpdpbusd) and
+ *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
+ *                 4 rows x 2 tokens per step (below).
  *
- * Not here: q4_1/q5_x/q2_K/q3_K/q5_K SIMD dots (scalar fallback).
+ * Not here: q4_1/q5_0/q5_1 SIMD dots (scalar fallback).
  */
 #include "tensor/tensor_impl.h"
 
@@ -193,48 +191,6 @@ static void deq_q6_K(const void *src, float *dst, int64_t n) {
 
 /* ---- llama-path dots ---------------------------------------------------- */
 
-static float dot_f16(const void *w, const void *x, int64_t n) {
-    const uint16_t *a = w, *b = x;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-#define LD(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(LD(a + i), LD(b + i), s0);
-        s1 = _mm512_fmadd_ps(LD(a + i + 16), LD(b + i + 16), s1);
-        s2 = _mm512_fmadd_ps(LD(a + i + 32), LD(b + i + 32), s2);
-        s3 = _mm512_fmadd_ps(LD(a + i + 48), LD(b + i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(LD(a + i), LD(b + i), s0);
-#undef LD
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i)),
-                             _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b + i)), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-static float dot_bf16(const void *w, const void *x, int64_t n) {
-    const uint16_t *a = w, *b = x;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-#define LD(p) ((__m512bh)_mm512_loadu_si512((const void *)(p)))
-    for (; i + 128 <= n; i += 128) {
-        s0 = _mm512_dpbf16_ps(s0, LD(a + i), LD(b + i));
-        s1 = _mm512_dpbf16_ps(s1, LD(a + i + 32), LD(b + i + 32));
-        s2 = _mm512_dpbf16_ps(s2, LD(a + i + 64), LD(b + i + 64));
-        s3 = _mm512_dpbf16_ps(s3, LD(a + i + 96), LD(b + i + 96));
-    }
-    for (; i + 32 <= n; i += 32) s0 = _mm512_dpbf16_ps(s0, LD(a + i), LD(b + i));
-#undef LD
-    if (i < n) {
-        const __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);
-        s1 = _mm512_dpbf16_ps(s1, (__m512bh)_mm512_maskz_loadu_epi16(m, a + i),
-                              (__m512bh)_mm512_maskz_loadu_epi16(m, b + i));
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
 static inline __m512i pair256(__m256i lo, __m256i hi) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
@@ -248,64 +204,6 @@ static inline __m256i q4_0_unpack(const uint8_t *qs) {
     const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
                                               _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-}
-
-/* q4_K . q8_K: isum = sum_j sc_j * sum(q * q8) over 32-groups (vpdpbusd,
- * quants unsigned), summ = sum_j m_j * (bsums pair); then the scalar
- * reference's float expression. */
-static float dot_q4_K(const void *w, const void *xq, int64_t n) {
-    const blk_q4_K *a = w;
-    const blk_q8_K *b = xq;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    float sumf = 0;
-    for (int64_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(j, a[i].scales, &sc[j], &mn[j]);
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        __m512i acc = _mm512_setzero_si512();
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * p));
-            const __m512i qv = pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-            const __m512i xv = _mm512_loadu_si512((const void *)(b[i].qs + 64 * p));
-            const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qv, xv);
-            const __m512i scv = _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * p]), _mm256_set1_epi32(sc[2 * p + 1]), 1);
-            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(s, scv));
-        }
-        const int isum = _mm512_reduce_add_epi32(acc);
-        sumf += b[i].d * H2F(a[i].d) * (float)isum - b[i].d * H2F(a[i].dmin) * (float)summ;
-    }
-    return sumf;
-}
-
-/* q6_K . q8_K: quants stored as u = v + 32 in 0..63; sum (u - 32) q8 =
- * sum u q8 - 32 * bsum, per 16-group times the int8 scale. */
-static float dot_q6_K(const void *w, const void *xq, int64_t n) {
-    const blk_q6_K *a = w;
-    const blk_q8_K *b = xq;
-    float sumf = 0;
-    /* lane L of a 64-element chunk c belongs to 16-group 4c + L/4 */
-    const __m512i grp = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    for (int64_t i = 0; i < n / QKK; i++) {
-        const __m512i scales = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)a[i].scales));
-        __m512i acc = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            __m256i e[4];
-            q6_half(a[i].ql + 64 * h, a[i].qh + 32 * h, e);
-            for (int c = 0; c < 2; c++) {
-                const int chunk = 2 * h + c; /* 64 elements */
-                const __m512i qv = pair256(e[2 * c], e[2 * c + 1]);
-                const __m512i xv = _mm512_loadu_si512((const void *)(b[i].qs + 64 * chunk));
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qv, xv);
-                const __m512i scv = _mm512_permutexvar_epi32(_mm512_add_epi32(grp, _mm512_set1_epi32(4 * chunk)), scales);
-                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(s, scv));
-            }
-        }
-        int isum = _mm512_reduce_add_epi32(acc);
-        for (int j = 0; j < 16; j++) isum -= 32 * a[i].scales[j] * b[i].bsums[j];
-        sumf += b[i].d * H2F(a[i].d) * (float)isum;
-    }
-    return sumf;
 }
 
 /* ---- tiled llama path for q8_0 activations (q8_0 and q4_0 weights) -------
@@ -601,8 +499,27 @@ static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size
 }
 #undef KSTEP
 
+/* ---- llama path for f16 / bf16 weights ------------------------------------
+ * Activations rounded to f16/bf16 (the act dtype) and weight rows are
+ * widened to f32 (exactly) and run through the f32 micro-kernel: products
+ * of two halves are exact in f32, so this is sum(h(w)*h(x)) in f32. */
+static size_t f32_bytes(int64_t n) { return (size_t)n * sizeof(float); }
+static void xprep_f16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_f16(xq, (float *)xp, n); }
+static void xprep_bf16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_bf16(xq, (float *)xp, n); }
+static void wprep_f16(const void *w, uint8_t *wp, int64_t n) { deq_f16(w, (float *)wp, n); }
+static void wprep_bf16(const void *w, uint8_t *wp, int64_t n) { deq_bf16(w, (float *)wp, n); }
+static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    gemm_f32((const float *)wp, (int64_t)(ws / sizeof(float)), nr, (const float *)xp, (int64_t)(xs / sizeof(float)), nt,
+             n, y, ldy);
+}
+
 void pl_kernels_avx512(pl_kernels *k) {
-    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k};
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
+    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    k->tiled[PL_DTYPE_F16] = h16;
+    k->tiled[PL_DTYPE_BF16] = b16;
+    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2};
     static const struct { pl_dtype t; pl_wprep_fn f; } kw[] = {
         {PL_DTYPE_Q2_K, wprep_q2_K}, {PL_DTYPE_Q3_K, wprep_q3_K}, {PL_DTYPE_Q4_K, wprep_q4_K},
         {PL_DTYPE_Q5_K, wprep_q5_K}, {PL_DTYPE_Q6_K, wprep_q6_K},
@@ -611,7 +528,7 @@ void pl_kernels_avx512(pl_kernels *k) {
         k->tiled[kw[i].t] = kx;
         k->tiled[kw[i].t].wprep = kw[i].f;
     }
-    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8};
+    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2};
     k->tiled[PL_DTYPE_Q8_0] = q8;
     k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
     k->tiled[PL_DTYPE_Q4_0] = q8;
@@ -623,8 +540,4 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->dequant[PL_DTYPE_Q4_0] = deq_q4_0;
     k->dequant[PL_DTYPE_Q4_K] = deq_q4_K;
     k->dequant[PL_DTYPE_Q6_K] = deq_q6_K;
-    k->dotq[PL_DTYPE_F16] = dot_f16;
-    k->dotq[PL_DTYPE_BF16] = dot_bf16;
-    k->dotq[PL_DTYPE_Q4_K] = dot_q4_K;
-    k->dotq[PL_DTYPE_Q6_K] = dot_q6_K;
 }

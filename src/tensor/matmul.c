@@ -458,8 +458,8 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
                 const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
                 for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
-                for (int64_t t0 = 0; t0 < n_tok; t0 += 2) {
-                    const int nt = n_tok - t0 < 2 ? 1 : 2;
+                for (int64_t t0 = 0; t0 < n_tok; t0 += tk->max_nt) {
+                    const int nt = (int)(n_tok - t0 < tk->max_nt ? n_tok - t0 : tk->max_nt);
                     for (int64_t r0 = o0; r0 < o1; r0 += MR) {
                         const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
                         tk->tile(wtile + (size_t)(r0 - o0) * wpb, wpb, nr, xp + (size_t)t0 * xpb, xpb, nt, n_in,

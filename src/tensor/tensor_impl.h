@@ -98,7 +98,7 @@ typedef void (*pl_gemm_f32_fn)(const float *w, int64_t ldw, int nr, const float 
 /* Tiled llama path (optional, per weight dtype and level). Activation rows
  * (already in the act dtype) and weight rows are repacked into the layouts
  * the tile kernel streams (see kernels_avx512.c), then
- *   y[t*ldy + r] = dot(w row r, x row t)   for r < nr <= 4, t < nt <= 2,
+ *   y[t*ldy + r] = dot(w row r, x row t)   for r < nr <= 4, t < nt <= max_nt,
  * with the same bits for a (row, token) whatever nr/nt are. xprep may be
  * NULL: the quantized activation row is then used as is. */
 typedef size_t (*pl_prep_bytes_fn)(int64_t n);
@@ -112,6 +112,7 @@ typedef struct {
     pl_xprep_fn xprep;
     pl_wprep_fn wprep;
     pl_tile_fn tile; /* NULL: no tiled kernel for this weight dtype */
+    int max_nt;      /* tokens per tile call (2 or 4) */
 } pl_tiled_kernels;
 
 typedef struct {
