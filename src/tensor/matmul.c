@@ -344,6 +344,17 @@ pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n,
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* Tokens per block so that a block of activation rows (row_bytes each) takes
+ * about TOKEN_BLOCK_BYTES: it then stays in L2 while a thread walks its row
+ * tiles. A multiple of 4 (the micro-kernels' token count), at least 4. Only
+ * changes the loop order: every (row, token) is still one kernel call. */
+#define TOKEN_BLOCK_BYTES (768u * 1024u)
+static int64_t token_block(size_t row_bytes) {
+    int64_t tb = (int64_t)(TOKEN_BLOCK_BYTES / (row_bytes ? row_bytes : 1));
+    tb &= ~(int64_t)3;
+    return tb < 4 ? 4 : tb;
+}
+
 /* Scratch layout:
  *   exact:        [per thread: ROW_TILE dequantized f32 rows]   (none for f32)
  *   llama:        [n_tok quantized activation rows]
@@ -454,18 +465,24 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
                     quant(X + tk_ * n_in, xp + (size_t)tk_ * xpb, n_in);
                 }
             }
+            /* token blocks small enough to stay in L2 while a thread walks
+             * its row tiles (weights are repacked again per block) */
+            const int64_t tb = token_block(xpb);
+            for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
+            const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
             #pragma omp for schedule(static)
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
                 const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
                 for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
-                for (int64_t t0 = 0; t0 < n_tok; t0 += tk->max_nt) {
-                    const int nt = (int)(n_tok - t0 < tk->max_nt ? n_tok - t0 : tk->max_nt);
+                for (int64_t t0 = b0; t0 < b1; t0 += tk->max_nt) {
+                    const int nt = (int)(b1 - t0 < tk->max_nt ? b1 - t0 : tk->max_nt);
                     for (int64_t r0 = o0; r0 < o1; r0 += MR) {
                         const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
                         tk->tile(wtile + (size_t)(r0 - o0) * wpb, wpb, nr, xp + (size_t)t0 * xpb, xpb, nt, n_in,
                                  Y + t0 * n_out + r0, n_out);
                     }
                 }
+            }
             }
         }
     } else if (path == PL_MATMUL_LLAMA && act != PL_DTYPE_F32) {
@@ -496,6 +513,9 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             const int tid = 0;
 #endif
             float *tile = t == PL_DTYPE_F32 ? NULL : (float *)(tiles + (size_t)tid * tile_bytes);
+            const int64_t tb = token_block((size_t)n_in * sizeof(float));
+            for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
+            const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
             #pragma omp for schedule(static)
             for (int64_t o0 = 0; o0 < n_out; o0 += ROW_TILE) {
                 const int64_t o1 = o0 + ROW_TILE < n_out ? o0 + ROW_TILE : n_out;
@@ -506,14 +526,15 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
                     for (int64_t o = o0; o < o1; o++) k->dequant[t](wb + (size_t)o * wrow, tile + (o - o0) * n_in, n_in);
                     wf = tile;
                 }
-                for (int64_t t0 = 0; t0 < n_tok; t0 += MT) {
-                    const int nt = (int)(n_tok - t0 < MT ? n_tok - t0 : MT);
+                for (int64_t t0 = b0; t0 < b1; t0 += MT) {
+                    const int nt = (int)(b1 - t0 < MT ? b1 - t0 : MT);
                     for (int64_t r0 = o0; r0 < o1; r0 += MR) {
                         const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
                         k->gemm_f32(wf + (r0 - o0) * n_in, n_in, nr, X + t0 * n_in, n_in, nt, n_in,
                                     Y + t0 * n_out + r0, n_out);
                     }
                 }
+            }
             }
         }
     }
