@@ -9,11 +9,11 @@
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
  *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
- *   tiled         q8_0 and q4_0 weights x q8_0 activations (vpdpbusd) and
+ *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations (vpdpbusd) and
  *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
  *                 4 rows x 2 tokens per step (below).
  *
- * Not here: q4_1/q5_0/q5_1 SIMD dots (scalar fallback).
+ * Not here: q4_1/q5_1 SIMD dots (scalar fallback).
  */
 #include "tensor/tensor_impl.h"
 
@@ -206,9 +206,9 @@ static inline __m256i q4_0_unpack(const uint8_t *qs) {
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-/* ---- tiled llama path for q8_0 activations (q8_0 and q4_0 weights) -------
+/* ---- tiled llama path for q8_0 activations (q8_0, q4_0, q5_0 weights) -----
  * Per pair of 32-blocks (64 elements):
- *   weight row:  64 bytes u = w + off (off 128 for q8_0, 8 for q4_0),
+ *   weight row:  64 bytes u = w + off (off 128 for q8_0, 8 for q4_0, 16 for q5_0),
  *                16 floats dw (block scale, 8 lanes per block)
  *   activation:  64 bytes x (int8), 16 int32 c = -off * (sum of the 4 x
  *                bytes of the lane), 16 floats dx
@@ -226,7 +226,7 @@ static void xprep(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n) {
     const int64_t nb = n / QK32, np = npairs(n);
     int32_t *corr = (int32_t *)(xp + 64 * np);
     float *dx = (float *)(xp + 128 * np);
-    const __m512i negoff = _mm512_set1_epi32(wtype == PL_DTYPE_Q8_0 ? -128 : -8);
+    const __m512i negoff = _mm512_set1_epi32(wtype == PL_DTYPE_Q8_0 ? -128 : wtype == PL_DTYPE_Q5_0 ? -16 : -8);
     for (int64_t p = 0; p < np; p++) {
         const int64_t b0 = 2 * p, b1 = 2 * p + 1;
         const __m256i lo = _mm256_loadu_si256((const __m256i *)b[b0].qs);
@@ -263,6 +263,30 @@ static void wprep_q4_0(const void *w, uint8_t *wp, int64_t n) {
         const int64_t b0 = 2 * p, b1 = 2 * p + 1;
         const __m256i lo = _mm256_add_epi8(q4_0_unpack(b[b0].qs), eight);
         const __m256i hi = b1 < nb ? _mm256_add_epi8(q4_0_unpack(b[b1].qs), eight) : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+/* q5_0: u = low nibble | fifth bit << 4 (0..31), off 16 */
+static inline __m256i q5_0_unpack(const blk_q5_0 *b) {
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    const __m128i q = _mm_loadu_si128((const __m128i *)b->qs), m4 = _mm_set1_epi8(0xF);
+    const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
+                                               _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+    const __m256i hi = _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(16)); /* bit j -> element j */
+    return _mm256_or_si256(lo, hi);
+}
+
+static void wprep_q5_0(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q5_0 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = q5_0_unpack(&b[b0]);
+        const __m256i hi = b1 < nb ? q5_0_unpack(&b[b1]) : _mm256_setzero_si256();
         _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
         _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
     }
@@ -533,6 +557,8 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
     k->tiled[PL_DTYPE_Q4_0] = q8;
     k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
+    k->tiled[PL_DTYPE_Q5_0] = q8;
+    k->tiled[PL_DTYPE_Q5_0].wprep = wprep_q5_0;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;
