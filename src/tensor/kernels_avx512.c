@@ -9,11 +9,12 @@
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
  *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
- *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations (vpdpbusd) and
+ *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations and q4_1,
+ *                 q5_1 x q8_1 (vpdpbusd), and
  *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
  *                 4 rows x 2 tokens per step (below).
  *
- * Not here: q4_1/q5_1 SIMD dots (scalar fallback).
+ * Every dtype with a llama path has a tiled AVX-512 kernel.
  */
 #include "tensor/tensor_impl.h"
 
@@ -292,6 +293,117 @@ static void wprep_q5_0(const void *w, uint8_t *wp, int64_t n) {
     }
 }
 
+/* ---- tiled llama path for q8_1 activations (q4_1, q5_1 weights) ----------
+ * x = d*q + m with q unsigned: per block d_w*d_x*sum(q*x8) + m_w*s_x.
+ *   weight row:  64 bytes q, 16 floats d_w, 16 floats m_w (lanes 0 and 8
+ *                of each pair carry m, the others 0)
+ *   activation:  64 bytes x8, 16 floats d_x, 16 floats s_x (all lanes)
+ * acc += cvt(vpdpbusd(0, q, x8)) * (d_w*d_x) + m_w*s_x, lane-wise. */
+static size_t x1prep_bytes(int64_t n) { return (size_t)npairs(n) * 192; }
+static size_t w1prep_bytes(int64_t n) { return (size_t)npairs(n) * 192; }
+
+static void x1prep(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_1 *b = xq;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dx = (float *)(xp + 64 * np), *sx = (float *)(xp + 128 * np);
+    (void)wtype;
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)b[b0].qs);
+        const __m256i hi = b1 < nb ? _mm256_loadu_si256((const __m256i *)b[b1].qs) : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(xp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dx + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+        _mm512_storeu_ps(sx + 16 * p, pair_scale(H2F(b[b0].s), b1 < nb ? H2F(b[b1].s) : 0.0f));
+    }
+}
+
+static inline __m512 lane0_8(float a, float b) {
+    return _mm512_maskz_mov_ps(0x0101, pair_scale(a, b));
+}
+
+static void wprep_q4_1(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q4_1 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np), *mw = (float *)(wp + 128 * np);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    for (int64_t p = 0; p < np; p++) {
+        __m256i v[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        float d[2] = {0, 0}, m[2] = {0, 0};
+        for (int h = 0; h < 2 && 2 * p + h < nb; h++) {
+            const blk_q4_1 *x = &b[2 * p + h];
+            const __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
+            v[h] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)), _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+            d[h] = H2F(x->d);
+            m[h] = H2F(x->m);
+        }
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(v[0], v[1]));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(d[0], d[1]));
+        _mm512_storeu_ps(mw + 16 * p, lane0_8(m[0], m[1]));
+    }
+}
+
+static void wprep_q5_1(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q5_1 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np), *mw = (float *)(wp + 128 * np);
+    for (int64_t p = 0; p < np; p++) {
+        __m256i v[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        float d[2] = {0, 0}, m[2] = {0, 0};
+        for (int h = 0; h < 2 && 2 * p + h < nb; h++) {
+            const blk_q5_1 *x = &b[2 * p + h];
+            blk_q5_0 tmp; /* same quant layout after the scales */
+            memcpy(tmp.qh, x->qh, 4);
+            memcpy(tmp.qs, x->qs, 16);
+            v[h] = q5_0_unpack(&tmp);
+            d[h] = H2F(x->d);
+            m[h] = H2F(x->m);
+        }
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(v[0], v[1]));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(d[0], d[1]));
+        _mm512_storeu_ps(mw + 16 * p, lane0_8(m[0], m[1]));
+    }
+}
+
+#define T1STEP(acc, wv, dwv, mwv, xv, dxv, sxv)                                                              \
+    acc = _mm512_fmadd_ps(mwv, sxv,                                                                         \
+                          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv)), \
+                                          _mm512_mul_ps(dwv, dxv), acc))
+
+static void tile_q8_1(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                      float *y, int64_t ldy) {
+    const int64_t np = npairs(n);
+    const size_t o1 = 64 * (size_t)np, o2 = 128 * (size_t)np;
+    for (int t = 0; t < nt; t++) {
+        const uint8_t *xr = xp + t * xs;
+        int r = 0;
+        for (; r + 2 <= nr; r += 2) { /* two rows share the activation loads */
+            const uint8_t *w0 = wp + r * ws, *w1 = w0 + ws;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+            for (int64_t p = 0; p < np; p++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(xr + 64 * p));
+                const __m512 dxv = _mm512_loadu_ps((const float *)(xr + o1) + 16 * p);
+                const __m512 sxv = _mm512_loadu_ps((const float *)(xr + o2) + 16 * p);
+                T1STEP(a0, _mm512_loadu_si512((const void *)(w0 + 64 * p)), _mm512_loadu_ps((const float *)(w0 + o1) + 16 * p),
+                       _mm512_loadu_ps((const float *)(w0 + o2) + 16 * p), xv, dxv, sxv);
+                T1STEP(a1, _mm512_loadu_si512((const void *)(w1 + 64 * p)), _mm512_loadu_ps((const float *)(w1 + o1) + 16 * p),
+                       _mm512_loadu_ps((const float *)(w1 + o2) + 16 * p), xv, dxv, sxv);
+            }
+            y[t * ldy + r] = _mm512_reduce_add_ps(a0);
+            y[t * ldy + r + 1] = _mm512_reduce_add_ps(a1);
+        }
+        for (; r < nr; r++) {
+            const uint8_t *w0 = wp + r * ws;
+            __m512 a0 = _mm512_setzero_ps();
+            for (int64_t p = 0; p < np; p++)
+                T1STEP(a0, _mm512_loadu_si512((const void *)(w0 + 64 * p)), _mm512_loadu_ps((const float *)(w0 + o1) + 16 * p),
+                       _mm512_loadu_ps((const float *)(w0 + o2) + 16 * p), _mm512_loadu_si512((const void *)(xr + 64 * p)),
+                       _mm512_loadu_ps((const float *)(xr + o1) + 16 * p), _mm512_loadu_ps((const float *)(xr + o2) + 16 * p));
+            y[t * ldy + r] = _mm512_reduce_add_ps(a0);
+        }
+    }
+}
+#undef T1STEP
+
 #define TSTEP(acc, wv, dwv, xv, cv, dxv) \
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
 
@@ -559,6 +671,11 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
     k->tiled[PL_DTYPE_Q5_0] = q8;
     k->tiled[PL_DTYPE_Q5_0].wprep = wprep_q5_0;
+    const pl_tiled_kernels q81 = {x1prep_bytes, w1prep_bytes, x1prep, NULL, tile_q8_1, 2};
+    k->tiled[PL_DTYPE_Q4_1] = q81;
+    k->tiled[PL_DTYPE_Q4_1].wprep = wprep_q4_1;
+    k->tiled[PL_DTYPE_Q5_1] = q81;
+    k->tiled[PL_DTYPE_Q5_1].wprep = wprep_q5_1;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;
