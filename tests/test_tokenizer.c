@@ -10,6 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "io/io.h"
+
 static const char *shared;
 
 /* Split an .inp file on "\n__ggml_vocab_test__\n" (the last one ends the file). */
@@ -247,11 +249,464 @@ static void test_gguf(void) {
     pl_tokenizer_free(t);
 }
 
+/* Line idx (0-based) of a .out file as ids. */
+static int out_line(const char *rel, int idx, pl_tokens *ids) {
+    char p[4096];
+    char *d;
+    size_t l;
+    if (pl_read_file(t_path(p, sizeof p, shared, rel), &d, &l)) return 0;
+    char *line = d;
+    for (int i = 0; i < idx && line; i++) {
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    int ok = line != NULL;
+    for (char *q = line; q && *q && *q != '\n';) {
+        char *e;
+        long v = strtol(q, &e, 10);
+        if (e == q) break;
+        pl_tokens_push(ids, (int32_t)v);
+        q = e;
+    }
+    free(d);
+    return ok;
+}
+
+static void check_ids(const char *what, const pl_tokens *got, const pl_tokens *want) {
+    int same = got->n == want->n && (got->n == 0 || !memcmp(got->ids, want->ids, got->n * sizeof *got->ids));
+    if (!same) {
+        printf("  %s: want", what);
+        for (size_t k = 0; k < want->n; k++) printf(" %d", want->ids[k]);
+        printf("\n    got ");
+        for (size_t k = 0; k < got->n; k++) printf(" %d", got->ids[k]);
+        printf("\n");
+    }
+    CHECK(same && want->n > 0, "%s: chat prompt ids differ from the reference", what);
+}
+
+/* Chat templates against the rendered-template cases of special/ (llama.cpp,
+ * parse_special on): the prompt built from ids must equal the reference
+ * tokenization of the rendered string. */
+static void test_chat(void) {
+    static const struct {
+        const char *tok, *out;
+        int line;
+        pl_chat_family fam;
+        const char *system, *user;
+    } cases[] = {
+        {"vectors/tokenizer/ggml-vocab-llama3.1-bpe.gguf", "vectors/tokenizer/special/llama3.1-special.out", 0,
+         PL_CHAT_LLAMA3, "You are a helpful assistant.", "What is 2+2?"},
+        {"vectors/tokenizers/llama3.1", "vectors/tokenizer/special/llama3.1-special.out", 0, PL_CHAT_AUTO,
+         "You are a helpful assistant.", "What is 2+2?"},
+        {"vectors/tokenizer/ggml-vocab-gemma2-spm.gguf", "vectors/tokenizer/special/gemma2-special.out", 0,
+         PL_CHAT_GEMMA, NULL, "What is 2+2?"},
+        {"vectors/tokenizers/gemma2", "vectors/tokenizer/special/gemma2-special.out", 0, PL_CHAT_AUTO, NULL,
+         "What is 2+2?"},
+        {"vectors/tokenizer/ggml-vocab-mistral-v3-spm.gguf", "vectors/tokenizer/special/mistral-v3-special.out", 6,
+         PL_CHAT_AUTO, "You are helpful.", "Hi"},
+        {"vectors/tokenizer/ggml-vocab-mistral-v1-spm.gguf", "vectors/tokenizer/special/mistral-v1-special.out", 0,
+         PL_CHAT_MISTRAL, "", "hi"},
+        {"vectors/tokenizers/mistral", "vectors/tokenizer/special/mistral-v1-special.out", 0, PL_CHAT_AUTO, NULL, "hi"},
+        {"vectors/tokenizer/ggml-vocab-llama-spm.gguf", "vectors/tokenizer/special/llama-spm-special.out", 0,
+         PL_CHAT_MISTRAL, NULL, "hi"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pl_tokenizer *t = load(cases[i].tok);
+        if (!t) continue;
+        pl_tokens want = {0}, got = {0};
+        CHECK(out_line(cases[i].out, cases[i].line, &want), "%s: line %d missing", cases[i].out, cases[i].line);
+        CHECK_OK(pl_chat_build(t, cases[i].fam, cases[i].system, cases[i].user, NULL, &got));
+        char what[256];
+        snprintf(what, sizeof what, "chat %s (%s)", cases[i].tok, pl_chat_family_name(pl_chat_detect(t)));
+        check_ids(what, &got, &want);
+        /* the user text can not inject control tokens */
+        if (i == 0) {
+            pl_tokens inj = {0};
+            CHECK_OK(pl_chat_build(t, PL_CHAT_LLAMA3, NULL, "<|eot_id|>", "Label:", &inj));
+            int32_t eot = pl_tokenizer_find(t, "<|eot_id|>", 10);
+            size_t neot = 0;
+            for (size_t k = 0; k < inj.n; k++) neot += inj.ids[k] == eot;
+            CHECK(neot == 1, "user text '<|eot_id|>' became %zu control tokens (want only the template's 1)", neot);
+            pl_tokens_free(&inj);
+        }
+        pl_tokens_free(&want);
+        pl_tokens_free(&got);
+        pl_tokenizer_free(t);
+    }
+}
+
+/* ---- tiny hand-made vocabularies (no shared data needed) ------------------ */
+
+/* GGUF v3 builder for metadata-only files. */
+typedef struct { pl_buf b; uint64_t nkv; } gb;
+static void gb_u32(gb *g, uint32_t v) { pl_buf_append(&g->b, &v, 4); }
+static void gb_u64(gb *g, uint64_t v) { pl_buf_append(&g->b, &v, 8); }
+static void gb_str(gb *g, const char *s) { gb_u64(g, strlen(s)); pl_buf_append(&g->b, s, strlen(s)); }
+static void gb_key(gb *g, const char *k, uint32_t type) { gb_str(g, k); gb_u32(g, type); g->nkv++; }
+static void gb_kv_str(gb *g, const char *k, const char *v) { gb_key(g, k, PL_GGUF_STRING); gb_str(g, v); }
+static void gb_kv_u32(gb *g, const char *k, uint32_t v) { gb_key(g, k, PL_GGUF_U32); gb_u32(g, v); }
+static void gb_kv_bool(gb *g, const char *k, int v) { gb_key(g, k, PL_GGUF_BOOL); uint8_t x = (uint8_t)v; pl_buf_append(&g->b, &x, 1); }
+static void gb_kv_strs(gb *g, const char *k, const char *const *v, size_t n) {
+    gb_key(g, k, PL_GGUF_ARRAY); gb_u32(g, PL_GGUF_STRING); gb_u64(g, n);
+    for (size_t i = 0; i < n; i++) gb_str(g, v[i]);
+}
+static void gb_kv_f32s(gb *g, const char *k, const float *v, size_t n) {
+    gb_key(g, k, PL_GGUF_ARRAY); gb_u32(g, PL_GGUF_F32); gb_u64(g, n); pl_buf_append(&g->b, v, 4 * n);
+}
+static void gb_kv_i32s(gb *g, const char *k, const int32_t *v, size_t n) {
+    gb_key(g, k, PL_GGUF_ARRAY); gb_u32(g, PL_GGUF_I32); gb_u64(g, n); pl_buf_append(&g->b, v, 4 * n);
+}
+/* header + kvs; the caller frees *out */
+static pl_buf gb_finish(gb *g) {
+    pl_buf f = {0};
+    pl_buf_append(&f, "GGUF", 4);
+    uint32_t ver = 3; uint64_t nt = 0;
+    pl_buf_append(&f, &ver, 4); pl_buf_append(&f, &nt, 8); pl_buf_append(&f, &g->nkv, 8);
+    pl_buf_append(&f, g->b.data, g->b.len);
+    pl_buf_free(&g->b);
+    return f;
+}
+
+static pl_status gguf_tok(const pl_buf *f, pl_tokenizer **t) {
+    pl_gguf *g;
+    pl_status st = pl_gguf_open_mem(f->data, f->len, "tiny.gguf", &g);
+    if (st) return st;
+    st = pl_tokenizer_from_gguf(g, t);
+    pl_gguf_close(g);
+    return st;
+}
+
+/* A 10-token SPM vocab; expected ids worked out by hand from the algorithm:
+ * highest-score pair first, then byte fallback. */
+static const char *const tiny_tokens[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "ab",
+                                          "\xe2\x96\x81" "ab", "<0x63>", "\xe2\x96\x81" "a"};
+static const float tiny_scores[] = {0, 0, 0, -1, -2, -3, -5, -4, 0, -6};
+static const int32_t tiny_types[] = {2, 3, 3, 1, 1, 1, 1, 1, 6, 1};
+
+static void test_tiny_spm(void) {
+    gb g = {0};
+    gb_kv_str(&g, "tokenizer.ggml.model", "llama");
+    gb_kv_strs(&g, "tokenizer.ggml.tokens", tiny_tokens, 10);
+    gb_kv_f32s(&g, "tokenizer.ggml.scores", tiny_scores, 10);
+    gb_kv_i32s(&g, "tokenizer.ggml.token_type", tiny_types, 10);
+    gb_kv_u32(&g, "tokenizer.ggml.bos_token_id", 1);
+    pl_buf f = gb_finish(&g);
+    pl_tokenizer *t = NULL;
+    CHECK_OK(gguf_tok(&f, &t));
+    if (t) {
+        /* "ab" -> "▁ab": pairs ▁a (score -6) and ab (-5): ab first, then ▁+ab = ▁ab (7) */
+        pl_tokens ids = {0};
+        CHECK_OK(pl_tokenizer_encode(t, "ab", 2, PL_TOK_ADD_SPECIAL, &ids));
+        CHECK(ids.n == 2 && ids.ids[0] == 1 && ids.ids[1] == 7, "tiny 'ab': got %zu ids [%d %d]", ids.n,
+              ids.n > 0 ? ids.ids[0] : -1, ids.n > 1 ? ids.ids[1] : -1);
+        /* "ac": ▁a (9) wins over nothing else; "c" falls back to <0x63> (8) */
+        ids.n = 0;
+        CHECK_OK(pl_tokenizer_encode(t, "ac", 2, 0, &ids));
+        CHECK(ids.n == 2 && ids.ids[0] == 9 && ids.ids[1] == 8, "tiny 'ac': got %zu ids", ids.n);
+        /* "d" has neither a token nor a byte token: UNK (0) after the ▁ (3) */
+        ids.n = 0;
+        CHECK_OK(pl_tokenizer_encode(t, "d", 1, 0, &ids));
+        CHECK(ids.n == 2 && ids.ids[0] == 3 && ids.ids[1] == 0, "tiny 'd': got %zu ids", ids.n);
+        /* decode: byte token -> byte, leading prefix space dropped */
+        int32_t d[] = {9, 8, 7};
+        pl_buf out = {0};
+        CHECK_OK(pl_tokenizer_decode(t, d, 3, 0, &out));
+        CHECK(out.data && !strcmp(out.data, "ac ab"), "tiny decode: '%s'", out.data ? out.data : "");
+        int32_t bad[] = {3, 10};
+        CHECK(pl_tokenizer_decode(t, bad, 2, 0, &out) == PL_ERR_RANGE, "decode of id 10 in a 10-token vocab must fail");
+        CHECK(strstr(pl_errmsg(), "10") != NULL, "range error names the id: %s", pl_errmsg());
+        int32_t neg[] = {-1};
+        CHECK(pl_tokenizer_decode(t, neg, 1, 0, &out) == PL_ERR_RANGE, "decode of id -1 must fail");
+        pl_buf_free(&out);
+        pl_tokens_free(&ids);
+        pl_tokenizer_free(t);
+    }
+    pl_buf_free(&f);
+}
+
+/* Malformed vocabularies: a clear error naming file and field. */
+static void expect_err(pl_status st, pl_status want, const char *needle1, const char *needle2, const char *what) {
+    CHECK(st == want, "%s: status %s, want %s (%s)", what, pl_status_str(st), pl_status_str(want), pl_errmsg());
+    CHECK(strstr(pl_errmsg(), needle1) && (!needle2 || strstr(pl_errmsg(), needle2)),
+          "%s: message '%s' should name '%s' and '%s'", what, pl_errmsg(), needle1, needle2 ? needle2 : "");
+}
+
+static void test_bad_input(void) {
+    pl_tokenizer *t = NULL;
+    /* GGUF */
+    {
+        gb g = {0};
+        gb_kv_str(&g, "tokenizer.ggml.model", "llama");
+        pl_buf f = gb_finish(&g);
+        expect_err(gguf_tok(&f, &t), PL_ERR_FORMAT, "tiny.gguf", "tokenizer.ggml.tokens", "gguf without tokens");
+        pl_buf_free(&f);
+    }
+    {
+        gb g = {0};
+        gb_kv_str(&g, "tokenizer.ggml.model", "llama");
+        gb_kv_strs(&g, "tokenizer.ggml.tokens", tiny_tokens, 10);
+        gb_kv_f32s(&g, "tokenizer.ggml.scores", tiny_scores, 9);
+        pl_buf f = gb_finish(&g);
+        expect_err(gguf_tok(&f, &t), PL_ERR_FORMAT, "tiny.gguf", "tokenizer.ggml.scores", "gguf short scores");
+        pl_buf_free(&f);
+    }
+    {
+        gb g = {0};
+        gb_kv_str(&g, "tokenizer.ggml.model", "llama");
+        gb_kv_strs(&g, "tokenizer.ggml.tokens", tiny_tokens, 10);
+        gb_kv_u32(&g, "tokenizer.ggml.bos_token_id", 10);
+        pl_buf f = gb_finish(&g);
+        expect_err(gguf_tok(&f, &t), PL_ERR_FORMAT, "tiny.gguf", "tokenizer.ggml.bos_token_id", "gguf bos out of range");
+        pl_buf_free(&f);
+    }
+    {
+        gb g = {0};
+        gb_kv_str(&g, "tokenizer.ggml.model", "gpt2");
+        gb_kv_str(&g, "tokenizer.ggml.pre", "llama-bpe");
+        gb_kv_strs(&g, "tokenizer.ggml.tokens", tiny_tokens, 10);
+        pl_buf f = gb_finish(&g);
+        expect_err(gguf_tok(&f, &t), PL_ERR_FORMAT, "tiny.gguf", "tokenizer.ggml.merges", "gpt2 gguf without merges");
+        pl_buf_free(&f);
+    }
+    {
+        gb g = {0};
+        gb_kv_str(&g, "tokenizer.ggml.model", "bert");
+        gb_kv_strs(&g, "tokenizer.ggml.tokens", tiny_tokens, 10);
+        gb_kv_bool(&g, "tokenizer.ggml.add_bos_token", 1);
+        pl_buf f = gb_finish(&g);
+        expect_err(gguf_tok(&f, &t), PL_ERR_UNSUPPORTED, "tiny.gguf", "tokenizer.ggml.model", "unsupported model");
+        pl_buf_free(&f);
+    }
+    /* tokenizer.json */
+    static const struct { const char *json; pl_status st; const char *field; } bad[] = {
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []", PL_ERR_FORMAT, "offset"},
+        {"{\"model\": {\"type\": \"BPE\", \"merges\": []}}", PL_ERR_FORMAT, "model.vocab"},
+        {"{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}", PL_ERR_UNSUPPORTED, "model.type"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 2}, \"merges\": []}, \"normalizer\": "
+         "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}}", PL_ERR_FORMAT, "id 1"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [\"a c\"]}, \"normalizer\": "
+         "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}}", PL_ERR_FORMAT, "model.merges[0]"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}", PL_ERR_FORMAT, "model.vocab"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"normalizer\": {\"type\": \"NFKC\"}}",
+         PL_ERR_UNSUPPORTED, "normalizer"},
+        {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"Sequence\", "
+         "\"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}, \"behavior\": \"Isolated\"}, "
+         "{\"type\": \"ByteLevel\"}]}}", PL_ERR_FORMAT, "regex"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "bad tokenizer.json #%zu", i);
+        expect_err(pl_tokenizer_load_hf_mem(bad[i].json, strlen(bad[i].json), NULL, 0, "bad.json", &t), bad[i].st,
+                   "bad.json", bad[i].field, what);
+        CHECK(t == NULL, "%s: no tokenizer on failure", what);
+    }
+    expect_err(pl_tokenizer_load("/nonexistent/tokenizer.json", &t), PL_ERR_IO, "/nonexistent/tokenizer.json", NULL,
+               "missing file");
+}
+
+/* A 100 KB email must not take quadratic time: every family encodes one in
+ * well under a second (the bound is loose for sanitizer builds). */
+static void test_long(void) {
+    static const char *paths[] = {"vectors/tokenizer/ggml-vocab-llama3.1-bpe.gguf", "vectors/tokenizer/ggml-vocab-mistral-v3-spm.gguf",
+                                  "vectors/tokenizer/ggml-vocab-gemma2-spm.gguf"};
+    const double LIMIT_S = 5.0; /* seconds, sanitizer builds included; a quadratic loop takes minutes */
+    pl_buf text = {0};
+    while (text.len < 100000)
+        pl_buf_printf(&text, "Dear customer,\r\n\tyour account #%zu was SUSPENDED!!! Verify at http://x.example/v?id=%zu "
+                             "— café résumé 日本語 😀   \n\n", text.len, text.len * 7);
+    pl_buf same = {0};
+    for (int i = 0; i < 100000; i++) pl_buf_append(&same, "a", 1); /* one long word: one merge chain */
+    for (size_t i = 0; i < 3; i++) {
+        pl_tokenizer *t = load(paths[i]);
+        if (!t) continue;
+        pl_tokens ids = {0};
+        double t0 = pl_time_now();
+        CHECK_OK(pl_tokenizer_encode(t, text.data, text.len, PL_TOK_ADD_SPECIAL, &ids));
+        CHECK_OK(pl_tokenizer_encode(t, same.data, same.len, 0, &ids));
+        double dt = pl_time_now() - t0;
+        printf("  %-44s %.3f s for 200 KB (%zu ids)\n", paths[i] + 18, dt, ids.n);
+        CHECK(dt < LIMIT_S, "%s: 200 KB took %.2f s", paths[i], dt);
+        pl_buf back = {0};
+        pl_tokens one = {0};
+        CHECK_OK(pl_tokenizer_encode(t, text.data, text.len, 0, &one));
+        CHECK_OK(pl_tokenizer_decode(t, one.ids, one.n, 0, &back));
+        CHECK(back.len == text.len && !memcmp(back.data, text.data, text.len), "%s: long round trip differs", paths[i]);
+        pl_buf_free(&back);
+        pl_tokens_free(&one);
+        pl_tokens_free(&ids);
+        pl_tokenizer_free(t);
+    }
+    pl_buf_free(&text);
+    pl_buf_free(&same);
+}
+
+/* ---- BPE training --------------------------------------------------------- */
+
+static pl_tokenizer *train(const char *const *texts, const size_t *lens, size_t n, int32_t vocab, int32_t minf,
+                           char **json_out) {
+    pl_bpe_train_opts o = {vocab, minf, 0};
+    char *json = NULL;
+    size_t jl = 0;
+    pl_tokenizer *t = NULL;
+    CHECK_OK(pl_bpe_train(texts, lens, n, &o, &json, &jl));
+    if (json) CHECK_OK(pl_tokenizer_load_hf_mem(json, jl, NULL, 0, "trained.json", &t));
+    if (json_out) *json_out = json;
+    else free(json);
+    return t;
+}
+
+static void test_train(void) {
+    /* Hand-worked: words "ab" x1, " ab" x2, " abc" x1 (Llama 3 regex). Pair
+     * counts: (a,b) 4, (Ġ,a) 3, (b,c) 1 -> merge a+b; then (Ġ,ab) 3 -> Ġab;
+     * then (Ġab,c) 1 -> Ġabc. With min_frequency 2 the last one is not made. */
+    const char *txt[] = {"ab ab ab abc"};
+    size_t len[] = {strlen(txt[0])};
+    char *json = NULL;
+    pl_tokenizer *t = train(txt, len, 1, 263, 1, &json);
+    if (t) {
+        CHECK(pl_tokenizer_n_vocab(t) == 263, "tiny training: %d tokens, want 263", pl_tokenizer_n_vocab(t));
+        static const char *want[] = {"ab", "\xc4\xa0" "ab", "\xc4\xa0" "abc"};
+        for (int i = 0; i < 3; i++) {
+            size_t l;
+            const char *s = pl_tokenizer_token_text(t, 260 + i, &l);
+            CHECK(s && l == strlen(want[i]) && !memcmp(s, want[i], l), "merge %d: token '%.*s', want '%s'", i,
+                  (int)(s ? l : 0), s ? s : "", want[i]);
+        }
+        cJSON *j = cJSON_Parse(json);
+        cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "model"), "merges");
+        CHECK(cJSON_GetArraySize(m) == 3 && !strcmp(cJSON_GetArrayItem(m, 1)->valuestring, "\xc4\xa0 ab"),
+              "merges list in the JSON");
+        cJSON_Delete(j);
+        pl_tokens ids = {0};
+        CHECK_OK(pl_tokenizer_encode(t, "ab abc", 6, PL_TOK_ADD_SPECIAL, &ids));
+        CHECK(ids.n == 3 && ids.ids[0] == 0 && ids.ids[1] == 260 && ids.ids[2] == 262, "encode 'ab abc' with the trained vocab");
+        pl_tokens_free(&ids);
+        pl_tokenizer_free(t);
+    }
+    free(json);
+    t = train(txt, len, 1, 263, 2, NULL);
+    CHECK(t && pl_tokenizer_n_vocab(t) == 262, "min_frequency 2 stops after 2 merges (%d tokens)", t ? pl_tokenizer_n_vocab(t) : 0);
+    pl_tokenizer_free(t);
+
+    /* The committed trained file, read by HF tokenizers (tools/ref/tokenizer_hf_check.py) */
+    pl_tokenizer *tr = NULL;
+    CHECK_OK(pl_tokenizer_load("tests/data/tokenizer/trained-420.json", &tr));
+    char *js = NULL;
+    size_t jl;
+    CHECK_OK(pl_read_file("tests/data/tokenizer/trained-420.hf.json", &js, &jl));
+    cJSON *ref = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    int n = 0, ok = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(ref, "cases")) {
+        if (!tr) break;
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        for (int ws = 0; ws < 2; ws++) {
+            const cJSON *want = cJSON_GetObjectItem(c, ws ? "ids_with_special" : "ids");
+            pl_tokens got = {0};
+            pl_tokenizer_encode(tr, text, strlen(text), PL_TOK_PARSE_SPECIAL | (ws ? PL_TOK_ADD_SPECIAL : 0), &got);
+            int same = (size_t)cJSON_GetArraySize(want) == got.n;
+            for (size_t k = 0; same && k < got.n; k++) same = cJSON_GetArrayItem(want, (int)k)->valueint == got.ids[k];
+            n++;
+            ok += same;
+            if (!ws) {
+                pl_buf back = {0};
+                pl_tokenizer_decode(tr, got.ids, got.n, PL_TOK_RENDER_SPECIAL, &back);
+                const char *hd = cJSON_GetObjectItem(c, "decoded")->valuestring;
+                n++;
+                ok += back.len == strlen(hd) && !memcmp(back.data ? back.data : "", hd, back.len);
+                pl_buf_free(&back);
+            }
+            pl_tokens_free(&got);
+        }
+    }
+    printf("  %-44s %d/%d\n", "trained-420.json vs HF tokenizers", ok, n);
+    CHECK(n > 0 && ok == n, "trained tokenizer vs HF: %d of %d", ok, n);
+    cJSON_Delete(ref);
+
+    /* Training on the corpus again: full vocab, deterministic, lossless */
+    char *corpus;
+    size_t cl;
+    CHECK_OK(pl_read_file("tests/data/tokenizer/corpus.txt", &corpus, &cl));
+    if (corpus && tr) {
+        const char *ct[] = {corpus};
+        char *j1 = NULL, *j2 = NULL;
+        pl_tokenizer *a = train(ct, &cl, 1, 420, 2, &j1), *b = train(ct, &cl, 1, 420, 2, &j2);
+        CHECK(a && pl_tokenizer_n_vocab(a) == 420, "corpus training gives 420 tokens");
+        CHECK(j1 && j2 && !strcmp(j1, j2), "training twice gives the same file");
+        pl_tokens ids = {0};
+        pl_buf back = {0};
+        if (a) {
+            CHECK_OK(pl_tokenizer_encode(a, corpus, cl, 0, &ids));
+            CHECK_OK(pl_tokenizer_decode(a, ids.ids, ids.n, 0, &back));
+            CHECK(back.len == cl && !memcmp(back.data, corpus, cl), "trained tokenizer round trip of the corpus");
+            CHECK(ids.n * 5 < cl * 3, "trained tokenizer compresses its corpus below 0.6 ids per byte (%zu ids for %zu bytes)", ids.n, cl);
+        }
+        pl_tokens_free(&ids);
+        pl_buf_free(&back);
+        free(j1);
+        free(j2);
+        pl_tokenizer_free(a);
+        pl_tokenizer_free(b);
+    }
+    free(corpus);
+    pl_tokenizer_free(tr);
+}
+
+/* Random inputs (ASCII, multi-byte UTF-8, arbitrary bytes including invalid
+ * UTF-8 and NULs): encoding never fails and decoding gives the bytes back. */
+static void test_random(void) {
+    static const char *paths[] = {"vectors/tokenizer/ggml-vocab-llama3.1-bpe.gguf", "vectors/tokenizer/ggml-vocab-mistral-v1-spm.gguf",
+                                  "vectors/tokenizer/ggml-vocab-gemma2-spm.gguf", "vectors/tokenizers/mistral"};
+    static const char *pieces[] = {" ", "  ", "\n", "\r\n", "\t", "a", "Z", "7", "'s", "!", "\xc3\xa9", "\xe6\x97\xa5",
+                                   "\xf0\x9f\x98\x80", "\xc2\xa0", "http://", "<", ">", "ab", "The", "123"};
+    pl_rng rng;
+    pl_rng_seed(&rng, 20240607);
+    for (size_t f = 0; f < sizeof paths / sizeof *paths; f++) {
+        pl_tokenizer *t = load(paths[f]);
+        if (!t) continue;
+        int ok = 0, n = 200;
+        for (int i = 0; i < n; i++) {
+            pl_buf s = {0};
+            int len = (int)pl_rng_below(&rng, 40);
+            for (int k = 0; k < len; k++) {
+                if (pl_rng_below(&rng, 4) == 0) {
+                    char c = (char)pl_rng_below(&rng, 256);
+                    pl_buf_append(&s, &c, 1);
+                } else {
+                    const char *p = pieces[pl_rng_below(&rng, sizeof pieces / sizeof *pieces)];
+                    pl_buf_append(&s, p, strlen(p));
+                }
+            }
+            pl_tokens ids = {0};
+            pl_buf back = {0};
+            pl_status st = pl_tokenizer_encode(t, s.data ? s.data : "", s.len, 0, &ids);
+            if (!st) st = pl_tokenizer_decode(t, ids.ids, ids.n, 0, &back);
+            /* a literal "▁" (E2 96 81) in the input legitimately decodes to a space in SPM vocabs */
+            int exact = !st && back.len == s.len && (s.len == 0 || !memcmp(back.data, s.data, s.len));
+            if (exact) ok++;
+            else if (i - ok < 3) printf("  random case %d (%zu bytes) not exact: %s\n", i, s.len, st ? pl_errmsg() : "");
+            pl_tokens_free(&ids);
+            pl_buf_free(&back);
+            pl_buf_free(&s);
+        }
+        printf("  %-44s %d/%d\n", paths[f] + 8, ok, n);
+        CHECK(ok == n, "%s: %d of %d random strings round-trip", paths[f], ok, n);
+        pl_tokenizer_free(t);
+    }
+}
+
 int main(void) {
     T_BEGIN();
+    test_tiny_spm();
+    test_bad_input();
+    test_train();
     shared = pl_test_shared();
     if (shared) {
+        test_long();
+        test_random();
         test_gguf();
+        test_chat();
         test_hf();
     }
     return T_END();

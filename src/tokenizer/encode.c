@@ -85,6 +85,18 @@ static size_t utf8_len(uint8_t c) {
     return lut[c >> 4];
 }
 
+/* Length of the character at s[0..n): the lead byte's length when that many
+ * continuation bytes follow, else 1. On valid UTF-8 this is llama.cpp's
+ * split; on invalid input it keeps a stray lead byte from swallowing the
+ * next character (a "▁" included), so decoding gives the bytes back. */
+static size_t char_len(const char *s, size_t n) {
+    size_t k = utf8_len((uint8_t)s[0]);
+    if (k > n) return 1;
+    for (size_t j = 1; j < k; j++)
+        if (((uint8_t)s[j] & 0xC0) != 0x80) return 1;
+    return k;
+}
+
 /* Look for a merge of symbols l and r and push it. */
 static pl_status try_pair(const pl_tokenizer *t, work *w, const char *s, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return PL_OK;
@@ -125,8 +137,7 @@ static pl_status add_symbols(const pl_tokenizer *t, work *w, const char *s, size
         w->capsym = n;
     }
     for (size_t off = 0; off < n;) {
-        size_t k = utf8_len((uint8_t)s[off]);
-        if (k > n - off) k = n - off;
+        size_t k = char_len(s + off, n - off);
         int32_t id = pl_tokenizer_find(t, s + off, k);
         if (id < 0 && byte_fallback_first) {
             /* HF byte_fallback: an unknown character becomes its bytes before merging */

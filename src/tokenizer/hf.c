@@ -154,6 +154,8 @@ static pl_status build(const char *name, const cJSON *root, const cJSON *cfg, pl
     if (pp.other)
         return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer: type '%s' is not supported", name,
                         pp.other_type ? pp.other_type : "?");
+    if (pp.split && !pp.bytelevel)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer: Split without ByteLevel is not supported", name);
     int replace = 0, prepend = 0;
     pl_status st = scan_norm(name, get(root, "normalizer"), &replace, &prepend);
     if (st) return st;

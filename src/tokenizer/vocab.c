@@ -8,6 +8,7 @@
  * of its occurrences (left to right). */
 #include "tokenizer/tok_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,23 +37,34 @@ void pl_tokens_free(pl_tokens *t) {
 
 /* Printable bytes '!'..'~', 0xA1..0xAC, 0xAE..0xFF map to themselves; the
  * other 68 bytes map, in order, to 256, 257, ... */
+static int self_mapped(uint32_t b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
+
+static uint32_t byte_cp[256];
+static int cp_byte[324];
+static char byte_enc[256][2];
+static uint8_t byte_enc_len[256];
+static pthread_once_t maps_once = PTHREAD_ONCE_INIT;
+
+static size_t put_utf8(char *o, uint32_t cp);
+
+static void init_maps(void) {
+    uint32_t next = 256;
+    for (int i = 0; i < 324; i++) cp_byte[i] = -1;
+    for (uint32_t b = 0; b < 256; b++) {
+        byte_cp[b] = self_mapped(b) ? b : next++;
+        cp_byte[byte_cp[b]] = (int)b;
+        byte_enc_len[b] = (uint8_t)put_utf8(byte_enc[b], byte_cp[b]);
+    }
+}
+
 uint32_t tok_byte_to_cp(uint8_t b) {
-    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE) return b;
-    uint32_t n = 0;
-    for (uint32_t c = 0; c < b; c++)
-        if (!((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || c >= 0xAE)) n++;
-    return 256 + n;
+    pthread_once(&maps_once, init_maps);
+    return byte_cp[b];
 }
 
 int tok_cp_to_byte(uint32_t cp) {
-    static int table[324];
-    static int ready;
-    if (!ready) { /* idempotent: racing threads write the same values */
-        for (int i = 0; i < 324; i++) table[i] = -1;
-        for (int b = 0; b < 256; b++) table[tok_byte_to_cp((uint8_t)b)] = b;
-        ready = 1;
-    }
-    return cp < 324 ? table[cp] : -1;
+    pthread_once(&maps_once, init_maps);
+    return cp < 324 ? cp_byte[cp] : -1;
 }
 
 static size_t put_utf8(char *o, uint32_t cp) {
@@ -65,19 +77,13 @@ static size_t put_utf8(char *o, uint32_t cp) {
 }
 
 pl_status tok_bytes_to_level(const char *s, size_t n, pl_buf *b) {
-    static char enc[256][2];
-    static uint8_t enc_len[256];
-    static int ready;
-    if (!ready) {
-        for (int i = 0; i < 256; i++) enc_len[i] = (uint8_t)put_utf8(enc[i], tok_byte_to_cp((uint8_t)i));
-        ready = 1;
-    }
+    pthread_once(&maps_once, init_maps);
     pl_status st = pl_buf_reserve(b, 2 * n + 1);
     if (st) return st;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
-        memcpy(b->data + b->len, enc[c], enc_len[c]);
-        b->len += enc_len[c];
+        memcpy(b->data + b->len, byte_enc[c], byte_enc_len[c]);
+        b->len += byte_enc_len[c];
     }
     b->data[b->len] = 0;
     return PL_OK;
@@ -121,7 +127,7 @@ pl_status tok_new(const char *name, int32_t n_vocab, int with_scores, pl_tokeniz
     t->len = calloc((size_t)n_vocab, sizeof *t->len);
     t->type = calloc((size_t)n_vocab, 1);
     if (with_scores) t->score = calloc((size_t)n_vocab, sizeof *t->score);
-    /* off[] doubles as a "set" marker through len == UINT32_MAX until set */
+    /* len == UINT32_MAX marks a token whose text is not set yet */
     if (!t->name || !t->off || !t->len || !t->type || (with_scores && !t->score)) {
         pl_tokenizer_free(t);
         return pl_error(PL_ERR_NOMEM, "tokenizer: out of memory (%d tokens)", n_vocab);
@@ -452,7 +458,7 @@ static pl_status append_unescaped(pl_buf *out, const char *s, size_t n) {
     pl_status st = pl_buf_reserve(out, n + 1);
     if (st) return st;
     for (size_t i = 0; i < n; i++) {
-        if (i + 2 < n + 0 && (uint8_t)s[i] == 0xE2 && (uint8_t)s[i + 1] == 0x96 && (uint8_t)s[i + 2] == 0x81) {
+        if (i + 2 < n && (uint8_t)s[i] == 0xE2 && (uint8_t)s[i + 1] == 0x96 && (uint8_t)s[i + 2] == 0x81) {
             out->data[out->len++] = ' ';
             i += 2;
         } else {
@@ -532,7 +538,7 @@ pl_status pl_tokenizer_decode(const pl_tokenizer *t, const int32_t *ids, size_t 
             strip = 0;
         }
     }
-    if (!st && out->data == NULL) st = pl_buf_reserve(out, 1), out->data[out->len] = 0;
+    if (!st && out->data == NULL && (st = pl_buf_reserve(out, 1)) == PL_OK) out->data[out->len] = 0;
     return st;
 }
 
