@@ -8,6 +8,8 @@
  *                 for a given (row, token) whatever the tile shape.
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
+ *   quant_act     q8_0, q8_1, q8_K, f16, bf16 activation rows: the reference
+ *                 quantizers' bytes, vectorized.
  *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
  *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations and q4_1,
  *                 q5_1 x q8_1 (vpdpbusd), and
@@ -19,6 +21,7 @@
 #include "tensor/tensor_impl.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define H2F(h) pl_fp16_to_fp32(h)
@@ -188,6 +191,107 @@ static void deq_q6_K(const void *src, float *dst, int64_t n) {
         }
         dst += QKK;
     }
+}
+
+/* ---- activation quantizers (bytes identical to the reference) -----------
+ * Same operations as dtype.c / quant_k.c, elementwise: the max-abs is exact
+ * in any order, d and 1/d are computed in scalar code, x*id rounds the same,
+ * roundf (ties away from zero) is rebuilt from trunc and the exact fraction,
+ * nearest_int is round-to-nearest-even (vcvtps2dq, default MXCSR). */
+
+static inline __m512 round_away(__m512 v) {
+    const __m512 a = _mm512_abs_ps(v);
+    const __m512 t = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512 r = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+    return _mm512_or_ps(r, _mm512_and_ps(v, _mm512_set1_ps(-0.0f))); /* copy the sign */
+}
+
+static float amax32(const float *x) {
+    const __m512 a = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16)));
+    return _mm512_reduce_max_ps(a);
+}
+
+static void qact_q8_0(const float *x, void *dst, int64_t n) {
+    blk_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / QK32; i++, x += QK32) {
+        const float amax = amax32(x);
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = pl_fp32_to_fp16(d);
+        const __m512 idv = _mm512_set1_ps(id);
+        for (int h = 0; h < 2; h++) {
+            const __m512i q = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), idv)));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * h), _mm512_cvtepi32_epi8(q));
+        }
+    }
+}
+
+static void qact_q8_1(const float *x, void *dst, int64_t n) {
+    blk_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / QK32; i++, x += QK32) {
+        const float amax = amax32(x);
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = pl_fp32_to_fp16(d);
+        const __m512 idv = _mm512_set1_ps(id);
+        __m512i sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i q = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), idv)));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * h), _mm512_cvtepi32_epi8(q));
+            sum = _mm512_add_epi32(sum, q);
+        }
+        y[i].s = pl_fp32_to_fp16((float)_mm512_reduce_add_epi32(sum) * d);
+    }
+}
+
+static void qact_q8_K(const float *x, void *dst, int64_t n) {
+    blk_q8_K *y = dst;
+    for (int64_t i = 0; i < n / QKK; i++, x += QKK) {
+        /* the signed value of largest magnitude, first occurrence (as the reference) */
+        float max = 0, amax = 0;
+        __m512 va = _mm512_setzero_ps();
+        for (int j = 0; j < QKK; j += 16) va = _mm512_max_ps(va, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+        amax = _mm512_reduce_max_ps(va);
+        if (!amax) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        for (int j = 0; j < QKK; j++)
+            if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        const float iscale = -127.f / max;
+        const __m512 isv = _mm512_set1_ps(iscale);
+        for (int j = 0; j < QKK; j += 16) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), isv));
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[i].qs + j), _mm512_cvtepi32_epi8(q));
+            y[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+static void qact_f16(const float *x, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(h + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) h[i] = pl_fp32_to_fp16(x[i]);
+}
+
+/* bf16: NaN -> (u >> 16) | 64, else (u + 0x7fff + ((u >> 16) & 1)) >> 16 */
+static void qact_bf16(const float *x, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(64)));
+        _mm256_storeu_si256((__m256i *)(h + i), _mm512_cvtepi32_epi16(r));
+    }
+    for (; i < n; i++) h[i] = pl_fp32_to_bf16(x[i]);
 }
 
 /* ---- llama-path dots ---------------------------------------------------- */
@@ -651,6 +755,11 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
 }
 
 void pl_kernels_avx512(pl_kernels *k) {
+    k->quant_act[PL_DTYPE_Q8_0] = qact_q8_0;
+    k->quant_act[PL_DTYPE_Q8_1] = qact_q8_1;
+    k->quant_act[PL_DTYPE_Q8_K] = qact_q8_K;
+    k->quant_act[PL_DTYPE_F16] = qact_f16;
+    k->quant_act[PL_DTYPE_BF16] = qact_bf16;
     const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
     const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
     k->tiled[PL_DTYPE_F16] = h16;

@@ -316,6 +316,8 @@ pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n,
     const pl_kernels *k = pl_kernels_active();
     if (n == 0) {
         *out = 0.0f;
+    } else if (t == PL_DTYPE_F32) {
+        return pl_vec_dot(t, w, xq, n, out); /* the llama path of f32 is the exact path */
     } else if (k->tiled[t].tile) {
         /* same kernel (and bits) as pl_matmul's tiled path */
         const pl_tiled_kernels *tk = &k->tiled[t];

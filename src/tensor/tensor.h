@@ -89,7 +89,8 @@ pl_status pl_dequantize_row(pl_dtype t, const void *src, float *dst, int64_t n);
  * q5_1, q8_0, q8_1 and q8_K the bytes equal llama.cpp's quantize_row_*_ref;
  * for q2_K..q6_K the same algorithm (byte-identical when the compiler does
  * not contract a*b+c into FMA — see docs/kernels.md). f16/bf16 round as
- * above; f32 copies. */
+ * above; f32 copies. The activation types (q8_0, q8_1, q8_K, f16, bf16)
+ * have vectorized quantizers giving the same bytes at every SIMD level. */
 pl_status pl_quantize_row(pl_dtype t, const float *src, void *dst, int64_t n);
 
 /* ---- SIMD dispatch ----------------------------------------------------- */
