@@ -559,6 +559,9 @@ static void test_kernels(void) {
     CHECK(pl_matmul(PL_MATMUL_EXACT, PL_DTYPE_Q8_K, W, 1, 256, X, 1, Y, scr, 64) == PL_ERR_INVALID,
           "small scratch must fail");
     pl_free_aligned(scr);
+    Y[0] = Y[1] = 1.0f;
+    CHECK_OK(pl_matmul(PL_MATMUL_LLAMA, PL_DTYPE_Q4_K, W, 1, 0, X, 2, Y, NULL, 0));
+    CHECK(Y[0] == 0.0f && Y[1] == 0.0f, "n_in = 0 gives zeros");
     size_t need = pl_matmul_scratch_bytes(PL_MATMUL_LLAMA, PL_DTYPE_Q8_0, 8, 256, 4);
     CHECK(need >= 4 * 8 * 34, "llama scratch %zu covers the q8_0 activations", need);
     CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));

@@ -423,6 +423,10 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         return pl_error(PL_ERR_INVALID, "matmul: output %lld x %lld overflows", (long long)n_tok, (long long)n_out);
     pl_dtype act = t;
     if (path == PL_MATMUL_LLAMA && (st = pl_llama_act_dtype(t, &act)) != PL_OK) return st;
+    if (n_in == 0) { /* empty sums */
+        memset(Y, 0, ysz * sizeof(float));
+        return PL_OK;
+    }
     const int nthreads = pl_num_threads();
     const pl_kernels *k = pl_kernels_active();
     plan pl;
