@@ -7,9 +7,14 @@
  *                runs over (4 rows x 4 tokens) tiles.
  *   llama path:  Xq[t] = quantize(X[t]) to the weight's activation dtype;
  *                Y[t][o] = dotq(W[o], Xq[t]) with integer block sums.
+ *                Levels with a tiled kernel for the dtype repack Xq once and
+ *                W a tile of rows at a time, then run (4 rows x 2 or 4
+ *                tokens) tiles; otherwise one dotq call per output.
+ *   Both loop over token blocks sized to stay in L2 (token_block).
  *
  * Threads split output rows with a static schedule; every output is one
- * call of one kernel, so results never depend on the thread count.
+ * call of one kernel, and kernels give the same bits whatever the tile
+ * shape, so results depend neither on the thread count nor on the batch.
  * The scalar kernels here are the references the SIMD files are tested
  * against; they accumulate f32/f16/bf16 dots in double.
  */
