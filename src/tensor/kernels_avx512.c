@@ -635,21 +635,41 @@ static void wprep_q5_K(const void *w, uint8_t *wp, int64_t n) {
     for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q5_K, (const blk_q5_K *)w + i, wp + SBW * i);
 }
 
+/* the 8 6-bit scales then the 8 6-bit mins of a q4_K/q5_K block as bytes
+ * (k4_scale_min for all j at once, on 32-bit words) */
+static inline void k4_unpack(const uint8_t *q12, uint8_t out[16]) {
+    uint32_t u[3], o[4];
+    memcpy(u, q12, 12);
+    o[0] = u[0] & 0x3f3f3f3fu;                                              /* sc 0-3 */
+    o[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);      /* sc 4-7 */
+    o[2] = u[1] & 0x3f3f3f3fu;                                              /* m 0-3 */
+    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m 4-7 */
+    memcpy(out, o, 16);
+}
+
 static void wprep_q4_K(const void *w, uint8_t *wp, int64_t n) {
     const blk_q4_K *b = w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
+    /* int16 lane l of 64-element chunk c uses scale 2c + l/16 */
+    __m512i idx[4];
+    for (int c = 0; c < 4; c++) {
+        int16_t ix[32];
+        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(2 * c + l / 16);
+        idx[c] = _mm512_loadu_si512((const void *)ix);
+    }
     for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(j, b[i].scales, &sc[j], &mn[j]);
+        uint8_t sm[16];
+        k4_unpack(b[i].scales, sm);
+        const __m128i v = _mm_loadu_si128((const __m128i *)sm);
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(v)); /* sc in lanes 0-7 */
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
             _mm512_storeu_si512((void *)(wp + 64 * c),
                                 pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)));
-            _mm512_storeu_si512((void *)(wp + 256 + 64 * c),
-                                _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]), 1));
+            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], sc16));
         }
-        const __m128i m8 = _mm_loadl_epi64((const __m128i *)mn);            /* 8 bytes */
-        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);                      /* each twice */
+        const __m128i m8 = _mm_srli_si128(v, 8);       /* the mins */
+        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);  /* each twice */
         _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_cvtepu8_epi16(m16));
         float *dd = (float *)(wp + 544);
         dd[0] = H2F(b[i].d);
