@@ -451,9 +451,10 @@ static void test_kernels_dtype(pl_dtype t, pl_simd top) {
         CHECK(memcmp(d0, d1, sizeof(float) * (size_t)n_in) == 0, "%s dequant at %s differs from scalar",
               pl_dtype_name(t), pl_simd_name((pl_simd)lvl));
     }
-    /* results do not depend on the thread count (same level, bitwise) */
+    /* results do not depend on the thread count (same level, bitwise); the
+     * shape is large enough for pl_matmul to go parallel */
     CHECK_OK(pl_simd_set(top));
-    int nth = pl_num_threads();
+    const int nth = pl_num_threads();
     for (int path = 0; path <= (has_llama ? 1 : 0); path++) {
         pl_set_num_threads(1);
         CHECK_OK(pl_matmul((pl_matmul_path)path, t, W, n_out, n_in, X, 17, Y, NULL, 0));
@@ -541,6 +542,10 @@ static void test_act_quant(pl_simd top) {
 
 static void test_kernels(void) {
     pl_simd top = pl_simd_detected();
+    /* one thread except where the thread count is the point: parallel
+     * regions are slow on an oversubscribed machine */
+    const int nth = pl_num_threads();
+    pl_set_num_threads(1);
     printf("SIMD levels tested: scalar..%s\n", pl_simd_name(top));
     test_act_quant(top);
     for (size_t di = 0; di < NALL; di++) test_kernels_dtype(ALL[di], top);
@@ -567,6 +572,7 @@ static void test_kernels(void) {
     CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
     pl_simd s;
     CHECK(pl_simd_from_name("bogus", &s) == PL_ERR_INVALID, "bogus SIMD name");
+    pl_set_num_threads(nth);
 }
 
 /* ---- llama-quantize output: our reference quantizers give the same bytes ---- */

@@ -450,6 +450,8 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         }
     }
     const uint8_t *wb = W;
+    /* small products run on the calling thread (same kernels, same bits) */
+    const int parallel = nthreads > 1 && (double)n_out * (double)n_in * (double)n_tok >= 65536.0;
 
     if (pl.tiled) {
         const pl_tiled_kernels *tk = &k->tiled[t];
@@ -458,7 +460,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         uint8_t *xp = scratch;
         const pl_quant_fn quant = k->quant_act[act];
         const pl_wprep_fn wprep = tk->wprep;
-        #pragma omp parallel num_threads(nthreads)
+        #pragma omp parallel num_threads(nthreads) if (parallel)
         {
 #ifdef _OPENMP
             const int tid = omp_get_thread_num();
@@ -500,7 +502,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         uint8_t *xq = scratch;
         const pl_quant_fn quant = k->quant_act[act];
         const pl_dotq_fn dot = k->dotq[t];
-        #pragma omp parallel num_threads(nthreads)
+        #pragma omp parallel num_threads(nthreads) if (parallel)
         {
             #pragma omp for schedule(static)
             for (int64_t tk = 0; tk < n_tok; tk++) quant(X + tk * n_in, xq + (size_t)tk * act_row, n_in);
@@ -516,7 +518,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
     } else {
         /* exact path (and the llama path for f32 weights, which is the same) */
         uint8_t *tiles = scratch;
-        #pragma omp parallel num_threads(nthreads)
+        #pragma omp parallel num_threads(nthreads) if (parallel)
         {
 #ifdef _OPENMP
             const int tid = omp_get_thread_num();
