@@ -10,7 +10,8 @@
  *                 scalar reference, elementwise (bit-identical).
  *   quant_act     q8_0, q8_1, q8_K, f16, bf16 activation rows: the reference
  *                 quantizers' bytes, vectorized.
- *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
+ *   f16           llama path: rows widened to f32, f32 micro-kernel.
+ *   bf16          llama path: vdpbf16ps on the rows in place, 4x4 tiles.
  *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations and q4_1,
  *                 q5_1 x q8_1 (vpdpbusd), and
  *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
@@ -760,15 +761,87 @@ static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size
 }
 #undef KSTEP
 
-/* ---- llama path for f16 / bf16 weights ------------------------------------
- * Activations rounded to f16/bf16 (the act dtype) and weight rows are
- * widened to f32 (exactly) and run through the f32 micro-kernel: products
- * of two halves are exact in f32, so this is sum(h(w)*h(x)) in f32. */
+/* ---- llama path for bf16 weights: vdpbf16ps --------------------------------
+ * Weight rows are used in place (no repack), activations are bf16 rows.
+ * Per (row, token) one 16-lane accumulator; each vdpbf16ps adds the two
+ * products of a bf16 pair per lane (with the instruction's own rounding:
+ * round to nearest even, bf16 subnormal inputs read as zero). A masked tail
+ * adds exact zeros. 4 rows x up to 4 tokens per call. */
+static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int64_t ldw, const uint16_t *x, int64_t ldx,
+                                                        const int NT, int64_t n, float *y, int64_t ldy) {
+    const int64_t nfull = n & ~(int64_t)31;
+    const __mmask32 tail = (__mmask32)((1ull << (n & 31)) - 1);
+    __m512 acc[4][MAXT];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k < nfull; k += 32) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(w + k));
+        const __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(w + ldw + k));
+        const __m512bh w2 = (__m512bh)_mm512_loadu_si512((const void *)(w + 2 * ldw + k));
+        const __m512bh w3 = (__m512bh)_mm512_loadu_si512((const void *)(w + 3 * ldw + k));
+        for (int t = 0; t < NT; t++) {
+            const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * ldx + k));
+            acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
+            acc[1][t] = _mm512_dpbf16_ps(acc[1][t], w1, xv);
+            acc[2][t] = _mm512_dpbf16_ps(acc[2][t], w2, xv);
+            acc[3][t] = _mm512_dpbf16_ps(acc[3][t], w3, xv);
+        }
+    }
+    if (k < n) {
+        const __m512bh w0 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + k);
+        const __m512bh w1 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + ldw + k);
+        const __m512bh w2 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 2 * ldw + k);
+        const __m512bh w3 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(tail, x + t * ldx + k);
+            acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
+            acc[1][t] = _mm512_dpbf16_ps(acc[1][t], w1, xv);
+            acc[2][t] = _mm512_dpbf16_ps(acc[2][t], w2, xv);
+            acc[3][t] = _mm512_dpbf16_ps(acc[3][t], w3, xv);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+static void tile_bf16(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
+                      int64_t ldy) {
+    const uint16_t *w = (const uint16_t *)wp, *x = (const uint16_t *)xp;
+    const int64_t ldw = (int64_t)(ws / 2), ldx = (int64_t)(xs / 2);
+    if (nr == 4) {
+        switch (nt) {
+        case 4: bf16_4(w, ldw, x, ldx, 4, n, y, ldy); return;
+        case 3: bf16_4(w, ldw, x, ldx, 3, n, y, ldy); return;
+        case 2: bf16_4(w, ldw, x, ldx, 2, n, y, ldy); return;
+        case 1: bf16_4(w, ldw, x, ldx, 1, n, y, ldy); return;
+        default: break;
+        }
+    }
+    const int64_t nfull = n & ~(int64_t)31;
+    const __mmask32 tail = (__mmask32)((1ull << (n & 31)) - 1);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const uint16_t *wr = w + r * ldw, *xr = x + t * ldx;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t k = 0;
+            for (; k < nfull; k += 32)
+                acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512((const void *)(wr + k)),
+                                       (__m512bh)_mm512_loadu_si512((const void *)(xr + k)));
+            if (k < n)
+                acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_maskz_loadu_epi16(tail, wr + k),
+                                       (__m512bh)_mm512_maskz_loadu_epi16(tail, xr + k));
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+
+/* ---- llama path for f16 weights -------------------------------------------
+ * Activations rounded to f16 (the act dtype) and weight rows are widened to
+ * f32 (exactly) and run through the f32 micro-kernel: products of two halves
+ * are exact in f32, so this is sum(f16(w)*f16(x)) in f32. */
 static size_t f32_bytes(int64_t n) { return (size_t)n * sizeof(float); }
 static void xprep_f16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_f16(xq, (float *)xp, n); }
-static void xprep_bf16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_bf16(xq, (float *)xp, n); }
 static void wprep_f16(const void *w, uint8_t *wp, int64_t n) { deq_f16(w, (float *)wp, n); }
-static void wprep_bf16(const void *w, uint8_t *wp, int64_t n) { deq_bf16(w, (float *)wp, n); }
 static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
                      int64_t ldy) {
     gemm_f32((const float *)wp, (int64_t)(ws / sizeof(float)), nr, (const float *)xp, (int64_t)(xs / sizeof(float)), nt,
@@ -782,7 +855,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->quant_act[PL_DTYPE_F16] = qact_f16;
     k->quant_act[PL_DTYPE_BF16] = qact_bf16;
     const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
-    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    const pl_tiled_kernels b16 = {NULL, NULL, NULL, NULL, tile_bf16, 4}; /* rows used in place */
     k->tiled[PL_DTYPE_F16] = h16;
     k->tiled[PL_DTYPE_BF16] = b16;
     const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2};
