@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *VECTORS = "tests/data/interp/probe_vectors.json";
@@ -498,6 +499,10 @@ static void test_probe_depth(void) {
     if (pc.n_layers == 2) {
         CHECK(pc.res[0].cv_accuracy < 0.75 && pc.res[1].cv_accuracy > 0.9, "depth curve acc %g, %g",
               pc.res[0].cv_accuracy, pc.res[1].cv_accuracy);
+        pl_buf sb = {0};
+        CHECK_OK(pl_probe_curve_summary(&pc, &sb));
+        CHECK(sb.data && strstr(sb.data, "best: layer 1"), "curve summary:\n%s", sb.data ? sb.data : "");
+        pl_buf_free(&sb);
         cJSON *j = pl_probe_curve_json(&pc);
         const cJSON *v = cJSON_GetObjectItem(j, "values");
         CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "rows")) == 3 && cJSON_GetArraySize(cJSON_GetObjectItem(j, "cols")) == 2 &&
@@ -579,6 +584,13 @@ static void test_lens(void) {
     /* Linearity: each contribution equals scale * projection of that component alone. */
     for (int k = 0; k < D; k++) proj += (double)nw[k] * ((double)u1[k] - (double)u2[k]) * (double)comps[2 * D + k];
     CHECK_NEAR(contrib[2], scale * proj, 1e-9);
+    const char *lab[NC] = {"embed", "L0H0", "L0H1", "L0.mlp", "L1H0", "L1H1", "L1.mlp"};
+    cJSON *dj = pl_dla_json(lab, contrib, NC, scale, 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(dj, "values")) == NC &&
+              fabs(cJSON_GetObjectItem(dj, "sum")->valuedouble - tot) < 1e-12 &&
+              strcmp(cJSON_GetArrayItem(cJSON_GetObjectItem(dj, "rows"), 3)->valuestring, "L0.mlp") == 0,
+          "DLA JSON");
+    cJSON_Delete(dj);
     /* A given full residual sets the scale. */
     float r_full[D];
     for (int k = 0; k < D; k++) r_full[k] = 2 * sum[k];
@@ -865,7 +877,7 @@ static void test_directions(void) {
 static void test_attention(void) {
     /* scores [3 layers x 2 heads] */
     double sc[6] = {0.1, -0.9, 0.5, 0.5, NAN, 0.7};
-    pl_head_score top[4];
+    pl_head_score top[6];
     size_t nt;
     CHECK_OK(pl_top_heads(sc, 3, 2, 3, 0, top, &nt));
     CHECK(nt == 3 && top[0].layer == 2 && top[0].head == 1 && top[1].layer == 1 && top[1].head == 0 &&
@@ -893,6 +905,50 @@ static void test_attention(void) {
     CHECK(no == 2 && pos[0] == 0 && pos[1] == 2 && wt[1] == .3f, "top keys");
 }
 
+/* The CLI on a cache written by test_probe_depth (skipped when the binary
+ * has not been built next to this test). */
+static int run_cli(const char *args) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s/phishlens --quiet %s >/dev/null 2>&1", build, args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char bin[300], args[1000], out[400];
+    snprintf(bin, sizeof bin, "%s/phishlens", build);
+    if (access(bin, X_OK) != 0) {
+        SKIP("%s not built: CLI checks skipped", bin);
+        return;
+    }
+    snprintf(out, sizeof out, "%s/curve.json", tmpdir);
+    snprintf(args, sizeof args, "interp probe --cache %s/depth.plc --layers 0-1 --pos answer --C 0.1,1 -o %s", tmpdir, out);
+    CHECK(run_cli(args) == 0, "%.300s failed", args);
+    char *txt = NULL;
+    size_t len;
+    cJSON *j = NULL;
+    if (pl_read_file(out, &txt, &len) == PL_OK) j = cJSON_Parse(txt);
+    free(txt);
+    CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "cols")) == 2 && cJSON_GetObjectItem(j, "title"),
+          "probe CLI output %s", out);
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "interp transfer --cache %s/depth.plc --layer 1 --train a --test b -o %s/tr.json", tmpdir, tmpdir);
+    CHECK(run_cli(args) == 0, "%.300s failed", args);
+    snprintf(args, sizeof args, "interp tuned-fit --cache %s/tl.plc --layers 0 --final-layer 3 --lambda 0.001 -o %s/tl2.bin",
+             tmpdir, tmpdir);
+    CHECK(run_cli(args) == 0, "%.300s failed", args);
+    snprintf(args, sizeof args, "interp cache %s/depth.plc", tmpdir);
+    CHECK(run_cli(args) == 0, "%.300s failed", args);
+    /* A corrupt cache is an input error (exit 3); bad options are usage errors (exit 2). */
+    snprintf(args, sizeof args, "interp cache %s/grid.json", tmpdir);
+    CHECK(run_cli(args) == 3, "interp cache on a JSON file: want exit 3");
+    snprintf(args, sizeof args, "interp probe --cache %s/depth.plc --layers 3-1", tmpdir);
+    CHECK(run_cli(args) == 2, "bad --layers: want exit 2");
+    CHECK(run_cli("interp patch") == 1, "interp patch without a model wiring should fail");
+}
+
 int main(void) {
     T_BEGIN();
     pl_log_set_level(PL_LOG_ERROR);
@@ -906,7 +962,7 @@ int main(void) {
                  {"probe_depth", test_probe_depth},         {"lens", test_lens},
                  {"tuned_lens", test_tuned_lens},           {"patch_grid", test_patch_grid},
                  {"ablation", test_ablation},               {"directions", test_directions},
-                 {"attention", test_attention}};
+                 {"attention", test_attention},             {"cli", test_cli}};
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
         double t0 = pl_time_now();
         tests[i].fn();

@@ -35,6 +35,7 @@ extern int cli_quiet;
 /* Commands (one file each). */
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_interp(int argc, char **argv);
 
 
 #endif

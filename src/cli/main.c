@@ -27,6 +27,8 @@ static const command commands[] = {
      "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
     {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
      "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
+    {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
+     "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

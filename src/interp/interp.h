@@ -236,6 +236,9 @@ cJSON *pl_probe_curve_json(const pl_probe_curve *pc);
  * per layer the refit probe's rows (1 for binary, K for softmax) of w and b
  * in the original activation space (score = w.x + b). */
 cJSON *pl_probe_directions_json(const pl_probe_curve *pc);
+/* Text lines "layer L: acc 0.912 auc 0.955 C 0.1" per layer, then the best
+ * layer. Appended to b. */
+pl_status pl_probe_curve_summary(const pl_probe_curve *pc, pl_buf *b);
 
 /* ======================================================================
  * Logit lens, tuned lens, direct logit attribution
@@ -314,6 +317,11 @@ pl_status pl_tuned_lens_load(const char *path, pl_tuned_lens *out);
  * of the components). contrib [n_comp]; *scale receives s (may be NULL). */
 pl_status pl_dla(const pl_readout *r, const float *comps, size_t n_comp, const float *r_full, double *contrib,
                  double *scale);
+
+/* {"rows":[labels...],"cols":["contribution"],"values":[[c0],[c1],...],
+ *  "sum":..., "scale":..., "bias":...}: heatmap-ready DLA of one example
+ * (labels [n_comp], e.g. "embed", "L0H3", "L0.mlp"). */
+cJSON *pl_dla_json(const char *const *labels, const double *contrib, size_t n_comp, double scale, double bias);
 
 /* Per-head residual contributions from hook_z at one position:
  *   out[h] = W_O[:, h*dh:(h+1)*dh] @ z[h]          ([n_heads x d_model])
@@ -397,7 +405,8 @@ pl_status pl_dir_orthonormalize(float *U, size_t k, size_t d, double tol, size_t
 pl_status pl_dir_remove_span(float *X, size_t n, const float *U, size_t k, size_t d);
 
 /* Top heads: the k entries of score [n_layers x n_heads] with the largest
- * value (by_abs: largest |value|), ties by (layer, head). */
+ * value (by_abs: largest |value|), ties by (layer, head); NaN entries are
+ * skipped. out must hold min(k, n_layers*n_heads) entries. */
 typedef struct {
     int layer, head;
     double score;

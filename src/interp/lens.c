@@ -391,3 +391,24 @@ pl_status pl_dla_head_outputs(const float *z, const float *W_O, size_t n_heads, 
     }
     return PL_OK;
 }
+
+cJSON *pl_dla_json(const char *const *labels, const double *contrib, size_t n_comp, double scale, double bias) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON *rows = cJSON_AddArrayToObject(j, "rows"), *cols = cJSON_AddArrayToObject(j, "cols"),
+          *vals = cJSON_AddArrayToObject(j, "values");
+    cJSON_AddItemToArray(cols, cJSON_CreateString("contribution"));
+    double sum = 0;
+    for (size_t i = 0; i < n_comp; i++) {
+        char b[32];
+        if (!labels) snprintf(b, sizeof b, "%zu", i);
+        cJSON_AddItemToArray(rows, cJSON_CreateString(labels ? labels[i] : b));
+        cJSON *row = cJSON_CreateArray();
+        cJSON_AddItemToArray(row, isfinite(contrib[i]) ? cJSON_CreateNumber(contrib[i]) : cJSON_CreateNull());
+        cJSON_AddItemToArray(vals, row);
+        sum += contrib[i];
+    }
+    cJSON_AddItemToObject(j, "sum", isfinite(sum) ? cJSON_CreateNumber(sum) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(j, "scale", scale);
+    cJSON_AddNumberToObject(j, "bias", bias);
+    return j;
+}

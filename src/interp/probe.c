@@ -689,3 +689,16 @@ cJSON *pl_probe_directions_json(const pl_probe_curve *pc) {
     }
     return j;
 }
+
+pl_status pl_probe_curve_summary(const pl_probe_curve *pc, pl_buf *b) {
+    size_t best = 0;
+    pl_status st = pl_buf_printf(b, "probe (%d classes), %zu layers:\n", pc->n_classes, pc->n_layers);
+    for (size_t l = 0; l < pc->n_layers && st == PL_OK; l++) {
+        const pl_probe_result *r = &pc->res[l];
+        st = pl_buf_printf(b, "  layer %3d: acc %.3f auc %.3f C %g\n", pc->layers[l], r->cv_accuracy, r->cv_auc, r->C);
+        if (r->cv_accuracy > pc->res[best].cv_accuracy) best = l;
+    }
+    if (st == PL_OK && pc->n_layers)
+        st = pl_buf_printf(b, "  best: layer %d (acc %.3f)\n", pc->layers[best], pc->res[best].cv_accuracy);
+    return st;
+}
