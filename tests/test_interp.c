@@ -276,6 +276,99 @@ static void test_cache_corruption(void) {
     free(data);
 }
 
+/* Little-endian field access and checksum repair, following the layout in
+ * docs/interp.md, so that structural damage gets past the checksums and
+ * must be caught by the validation behind them. */
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static void wr32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void wr64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+
+static void rehash(uint8_t *b, size_t len) {
+    size_t off = 16;
+    uint32_t ns = rd32(b + 12);
+    for (uint32_t s = 0; s < ns && off + 2 <= len; s++) off += 2 + (size_t)(b[off] | b[off + 1] << 8) + 8;
+    if (off + 8 <= len) wr64(b + off, pl_hash64(b, off, 0));
+    size_t foff = len - 40;
+    uint64_t n = rd64(b + foff + 8), ioff = rd64(b + foff + 16);
+    for (uint64_t i = 0; i < n && ioff + 8 * (i + 1) <= foff; i++) {
+        uint64_t c = rd64(b + ioff + 8 * i);
+        if (c + 16 > len) continue;
+        uint64_t ml = rd32(b + c + 4), cl = rd32(b + c + 8);
+        if (c + 16 + ml + 8 <= len) wr64(b + c + 16 + ml, pl_hash64(b + c, 16 + ml, 0));
+        uint64_t po = c + 16 + ml + 8;
+        if (po + cl + 8 <= len) wr64(b + po + cl, pl_hash64(b + po, cl, 0));
+    }
+    if (ioff + 8 * n <= foff) wr64(b + foff + 24, pl_hash64(b + ioff, 8 * n, 0));
+    wr64(b + foff + 32, pl_hash64(b + foff, 32, 0));
+}
+
+static void test_cache_structure(void) {
+    pl_rng r;
+    pl_rng_seed(&r, 13);
+    synth_cache s;
+    synth_fill(&s, &r);
+    char path[400], bad[400];
+    snprintf(path, sizeof path, "%s/s.plc", tmpdir);
+    snprintf(bad, sizeof bad, "%s/sbad.plc", tmpdir);
+    CHECK_OK(write_cache(path, &s));
+    synth_free(&s);
+    char *data;
+    size_t len;
+    CHECK_OK(pl_read_file(path, &data, &len));
+    uint8_t *b = (uint8_t *)data, *w = malloc(len);
+    size_t foff = len - 40, ioff = (size_t)rd64(b + foff + 16);
+    size_t c1 = (size_t)rd64(b + ioff + 8); /* chunk of example 1 */
+    size_t id_len = (size_t)(b[c1 + 16] | b[c1 + 17] << 8);
+    size_t src_off = c1 + 18 + id_len, src_len = (size_t)(b[src_off] | b[src_off + 1] << 8);
+    size_t f5 = src_off + 2 + src_len; /* label, n_tokens, answer_pos, pos0, n_pos */
+    struct {
+        const char *what;
+        size_t at;
+        int width;    /* 4 or 8 */
+        uint64_t val;
+    } cases[] = {
+        {"control (rehash only)", 0, 0, 0},
+        {"label -5", f5, 4, (uint32_t)-5},
+        {"n_tokens 0", f5 + 4, 4, 0},
+        {"answer_pos = n_tokens", f5 + 8, 4, rd32(b + f5 + 4)},
+        {"pos0 negative", f5 + 12, 4, (uint32_t)-1},
+        {"n_pos one more", f5 + 16, 4, rd32(b + f5 + 16) + 1},
+        {"raw_len off by 4", c1 + 12, 4, rd32(b + c1 + 12) + 4},
+        {"comp_len huge", c1 + 8, 4, 0x7fffffffu},
+        {"comp_len one less", c1 + 8, 4, rd32(b + c1 + 8) - 1},
+        {"meta_len one more", c1 + 4, 4, rd32(b + c1 + 4) + 1},
+        {"id_len huge", c1 + 16, 4, (rd32(b + c1 + 16) & 0xffff0000u) | 0xfff0u},
+        {"zstd frame byte", c1 + 16 + rd32(b + c1 + 4) + 8 + 6, 4, 0xdeadbeefu},
+        {"index entry +1", ioff + 8, 8, rd64(b + ioff + 8) + 1},
+        {"index entry swapped", ioff, 8, rd64(b + ioff + 8)},
+        {"n_examples + 1", foff + 8, 8, rd64(b + foff + 8) + 1},
+        {"n_examples huge", foff + 8, 8, (uint64_t)1 << 61},
+        {"index offset - 8", foff + 16, 8, ioff - 8},
+        {"n_slots 0", 12, 4, 0},
+        {"n_slots + 1", 12, 4, rd32(b + 12) + 1},
+        {"slot width 0", 16 + 2 + 10 + 4, 4, 0},
+        {"version 2", 8, 4, 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        memcpy(w, b, len);
+        if (cases[k].width == 4) wr32(w + cases[k].at, (uint32_t)cases[k].val);
+        else if (cases[k].width == 8) wr64(w + cases[k].at, cases[k].val);
+        rehash(w, len);
+        CHECK_OK(pl_write_file_atomic(bad, w, len));
+        pl_status st = read_all(bad);
+        if (k == 0) {
+            CHECK(st == PL_OK, "rehash control: %s", pl_errmsg());
+            continue;
+        }
+        if (getenv("PL_VERBOSE")) printf("  %-22s -> %s\n", cases[k].what, pl_errmsg());
+        CHECK(st != PL_OK && strstr(pl_errmsg(), bad) && strstr(pl_errmsg(), "offset"), "%s: %s (%s)", cases[k].what,
+              st == PL_OK ? "accepted" : "error without file/offset", pl_errmsg());
+    }
+    free(w);
+    free(data);
+}
+
 /* ---- logistic regression vs scikit-learn ---------------------------------- */
 
 static double *json_doubles(const cJSON *a, size_t *n) {
@@ -407,6 +500,22 @@ static void test_probe_cv(void) {
     CHECK(pr.cv_accuracy > 0.8 && pr.cv_auc > 0.9, "3-class probe: acc %g auc %g", pr.cv_accuracy, pr.cv_auc);
     CHECK(pr.model.n_classes == 3 && pr.model.d == d, "3-class model shape");
     pl_probe_result_free(&pr);
+
+    /* Thread count does not change anything (each fit is serial). */
+    {
+        int nt0 = pl_num_threads();
+        pl_probe_result a1, a3;
+        pl_set_num_threads(1);
+        CHECK_OK(pl_probe_cv(X, n, d, y, 3, &o, &a1));
+        pl_set_num_threads(3);
+        CHECK_OK(pl_probe_cv(X, n, d, y, 3, &o, &a3));
+        pl_set_num_threads(nt0);
+        CHECK(a1.model.w && a3.model.w && a1.cv_accuracy == a3.cv_accuracy && a1.cv_auc == a3.cv_auc &&
+                  a1.C == a3.C && memcmp(a1.model.w, a3.model.w, 3 * d * sizeof(double)) == 0,
+              "probe results depend on the thread count");
+        pl_probe_result_free(&a1);
+        pl_probe_result_free(&a3);
+    }
 
     /* Binary: strong signal -> high; no signal -> near chance. */
     make_probe_data(&r, n, d, 1.5, 2, X, y);
@@ -958,6 +1067,7 @@ int main(void) {
         const char *name;
         void (*fn)(void);
     } tests[] = {{"cache_roundtrip", test_cache_roundtrip}, {"cache_corruption", test_cache_corruption},
+                 {"cache_structure", test_cache_structure},
                  {"logreg_sklearn", test_logreg_sklearn},   {"probe_cv", test_probe_cv},
                  {"probe_depth", test_probe_depth},         {"lens", test_lens},
                  {"tuned_lens", test_tuned_lens},           {"patch_grid", test_patch_grid},

@@ -19,6 +19,7 @@
 #include <cJSON.h>
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -432,49 +433,72 @@ pl_status pl_probe_cv(const float *X, size_t n, size_t d, const int *y, int n_cl
         }
     free(cls);
     int *fold = malloc(n * sizeof *fold);
-    size_t *tr = malloc(n * sizeof *tr);
-    double *P = malloc(n * (size_t)n_classes * sizeof *P), *bestP = malloc(n * (size_t)n_classes * sizeof *bestP);
+    size_t nK = n * (size_t)n_classes, ntask = n_C * (size_t)k;
+    double *P = malloc(n_C * nK * sizeof *P); /* out-of-fold probabilities per C */
+    pl_status *tst = calloc(ntask, sizeof *tst);
+    char (*tmsg)[256] = calloc(ntask, sizeof *tmsg);
     out->cv_acc_by_C = calloc(n_C, sizeof *out->cv_acc_by_C);
     out->n_C = n_C;
     pl_status st = PL_OK;
-    if (!fold || !tr || !P || !bestP || !out->cv_acc_by_C) {
+    if (!fold || !P || !tst || !tmsg || !out->cv_acc_by_C) {
         st = pl_error(PL_ERR_NOMEM, "probe: out of memory");
         goto done;
     }
     if ((st = pl_stratified_folds(y, n, n_classes, k, o->seed, fold)) != PL_OK) goto done;
-    double best = -1;
-    for (size_t ci = 0; ci < n_C; ci++) {
+    /* One task per (C, fold): each fit is serial and writes only its own
+     * fold's rows of its own C's P, so results do not depend on threads. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t t = 0; t < ntask; t++) {
+        size_t ci = t / (size_t)k;
+        int f = (int)(t % (size_t)k);
         pl_logreg_opts lo = {Cs[ci], o->standardize, o->max_iter, o->gtol};
-        for (int f = 0; f < k && st == PL_OK; f++) {
-            size_t m = 0;
-            for (size_t i = 0; i < n; i++)
-                if (fold[i] != f) tr[m++] = i;
-            pl_logreg mdl;
-            st = fit_rows(X, d, y, tr, m, n_classes, &lo, &mdl);
-            if (st != PL_OK) break;
-            for (size_t i = 0; i < n; i++)
-                if (fold[i] == f) pl_logreg_proba(&mdl, X + i * d, P + i * (size_t)n_classes);
-            pl_logreg_free(&mdl);
+        size_t *tr = malloc(n * sizeof *tr), m = 0;
+        if (!tr) {
+            tst[t] = PL_ERR_NOMEM;
+            snprintf(tmsg[t], sizeof tmsg[t], "probe: out of memory");
+            continue;
         }
-        if (st != PL_OK) goto done;
+        for (size_t i = 0; i < n; i++)
+            if (fold[i] != f) tr[m++] = i;
+        pl_logreg mdl;
+        tst[t] = fit_rows(X, d, y, tr, m, n_classes, &lo, &mdl);
+        free(tr);
+        if (tst[t] != PL_OK) {
+            snprintf(tmsg[t], sizeof tmsg[t], "%s", pl_errmsg());
+            continue;
+        }
+        double *Pc = P + ci * nK;
+        for (size_t i = 0; i < n; i++)
+            if (fold[i] == f) pl_logreg_proba(&mdl, X + i * d, Pc + i * (size_t)n_classes);
+        pl_logreg_free(&mdl);
+    }
+    for (size_t t = 0; t < ntask; t++)
+        if (tst[t] != PL_OK) {
+            st = pl_error(tst[t], "%s", tmsg[t]);
+            goto done;
+        }
+    double best = -1;
+    size_t bestc = 0;
+    for (size_t ci = 0; ci < n_C; ci++) {
+        const double *Pc = P + ci * nK;
         size_t correct = 0;
-        for (size_t i = 0; i < n; i++) correct += argmax(P + i * (size_t)n_classes, n_classes) == y[i];
+        for (size_t i = 0; i < n; i++) correct += argmax(Pc + i * (size_t)n_classes, n_classes) == y[i];
         double acc = (double)correct / (double)n;
         out->cv_acc_by_C[ci] = acc;
         if (acc > best) { /* strict: ties keep the earlier (grid order) C */
             best = acc;
-            out->C = Cs[ci];
-            memcpy(bestP, P, n * (size_t)n_classes * sizeof *P);
+            bestc = ci;
         }
     }
+    out->C = Cs[bestc];
     out->cv_accuracy = best;
-    out->cv_auc = prob_auc(bestP, y, n, n_classes);
+    out->cv_auc = prob_auc(P + bestc * nK, y, n, n_classes);
     {
         pl_logreg_opts lo = {out->C, o->standardize, o->max_iter, o->gtol};
         st = fit_rows(X, d, y, NULL, n, n_classes, &lo, &out->model);
     }
 done:
-    free(fold), free(tr), free(P), free(bestP);
+    free(fold), free(P), free(tst), free(tmsg);
     if (st != PL_OK) pl_probe_result_free(out);
     return st;
 }
