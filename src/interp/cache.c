@@ -177,8 +177,8 @@ static pl_status check_meta(const char *path, uint64_t off, const pl_act_meta *m
 pl_status pl_actcache_append(pl_actcache_writer *w, const pl_act_meta *m, const float *const *acts) {
     pl_status st = check_meta(w->path, w->off, m);
     if (st != PL_OK) return pl_error_wrap(PL_ERR_INVALID, "append");
-    uint64_t raw = (uint64_t)m->n_pos * w->sum_d * sizeof(float);
-    if (raw >= MAX_RAW)
+    uint64_t raw = (uint64_t)m->n_pos * w->sum_d * sizeof(float); /* < 2^69 would wrap: bound first */
+    if ((uint64_t)m->n_pos > MAX_RAW / sizeof(float) / w->sum_d || raw >= MAX_RAW)
         return pl_error(PL_ERR_RANGE, "%s: example '%s': %llu bytes of activations exceed the 2 GiB chunk limit",
                         w->path, m->id, (unsigned long long)raw);
     for (size_t s = 0; s < w->n_slots; s++) {
@@ -410,6 +410,10 @@ static pl_status read_chunk_meta(pl_actcache *c, size_t i, uint64_t off, uint64_
     m->pos0 = (int32_t)get_u32(q + 12);
     m->n_pos = (int32_t)get_u32(q + 16);
     if ((st = check_meta(c->path, off + CHUNK_HDR, m)) != PL_OK) return st;
+    /* n_pos < 2^31 and sum_d < 2^36: bound the product before forming it */
+    if ((uint64_t)m->n_pos > MAX_RAW / sizeof(float) / c->sum_d)
+        return pl_error(PL_ERR_FORMAT, "%s: offset %llu: example %zu: %d positions x %llu floats exceed the chunk limit",
+                        c->path, (unsigned long long)(off + CHUNK_HDR), i, (int)m->n_pos, (unsigned long long)c->sum_d);
     uint64_t want_raw = (uint64_t)m->n_pos * c->sum_d * sizeof(float);
     if (rl != want_raw)
         return pl_error(PL_ERR_FORMAT, "%s: offset %llu: example %zu: raw size %u, want %llu (n_pos x widths)", c->path,
