@@ -42,6 +42,8 @@ static const command commands[] = {
      "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
     {"model", cmd_model, "model files: info (GGUF or HF directory)",
      "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
+    {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
+     "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
