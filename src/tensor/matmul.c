@@ -484,7 +484,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             const int64_t tb = token_block(xpb);
             for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
             const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(static) nowait /* blocks write disjoint outputs */
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
                 const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
                 const uint8_t *wt = wtile;
@@ -534,7 +534,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             const int64_t tb = token_block((size_t)n_in * sizeof(float));
             for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
             const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(static) nowait /* blocks write disjoint outputs */
             for (int64_t o0 = 0; o0 < n_out; o0 += ROW_TILE) {
                 const int64_t o1 = o0 + ROW_TILE < n_out ? o0 + ROW_TILE : n_out;
                 const float *wf;
