@@ -330,8 +330,8 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
 }
 
 void pl_kernels_avx2(pl_kernels *k) {
-    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
-    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4, NULL};
+    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4, NULL};
     k->tiled[PL_DTYPE_F16] = h16;
     k->tiled[PL_DTYPE_BF16] = b16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;

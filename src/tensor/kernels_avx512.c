@@ -513,36 +513,39 @@ static void tile_q8_1(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, s
 #define TSTEP(acc, wv, dwv, xv, cv, dxv) \
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
 
-static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
-                    float *y, int64_t ldy) {
+/* 4 rows x NT (1 or 2) tokens; per (row, token) the same ops as the
+ * single-pair loop in tile_q8 */
+static inline __attribute__((always_inline)) void q8_4(const uint8_t *wp, size_t ws, const uint8_t *xp, size_t xs,
+                                                      const int NT, int64_t n, float *y, int64_t ldy) {
     const int64_t np = npairs(n);
     const size_t co = 64 * (size_t)np, so = 128 * (size_t)np; /* corr / scale offsets */
-    if (nr == 4 && nt == 2) {
-        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00, a31 = a00;
-        const uint8_t *x0 = xp, *x1 = xp + xs;
-        for (int64_t p = 0; p < np; p++) {
-            const __m512i xv0 = _mm512_loadu_si512((const void *)(x0 + 64 * p));
-            const __m512i xv1 = _mm512_loadu_si512((const void *)(x1 + 64 * p));
-            const __m512i c0 = _mm512_loadu_si512((const void *)(x0 + co + 64 * p));
-            const __m512i c1 = _mm512_loadu_si512((const void *)(x1 + co + 64 * p));
-            const __m512 d0 = _mm512_loadu_ps((const float *)(x0 + so) + 16 * p);
-            const __m512 d1 = _mm512_loadu_ps((const float *)(x1 + so) + 16 * p);
-#define ROW(r, A0, A1)                                                                   \
-    {                                                                                    \
-        const __m512i wv = _mm512_loadu_si512((const void *)(wp + (r) * ws + 64 * p));   \
-        const __m512 dwv = _mm512_loadu_ps((const float *)(wp + (r) * ws + co) + 16 * p); \
-        TSTEP(A0, wv, dwv, xv0, c0, d0);                                                 \
-        TSTEP(A1, wv, dwv, xv1, c1, d1);                                                 \
-    }
-            ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
-#undef ROW
+    __m512 acc[4][2];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        __m512i xv[2], cv[2];
+        __m512 dxv[2];
+        for (int t = 0; t < NT; t++) {
+            xv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + 64 * p));
+            cv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + co + 64 * p));
+            dxv[t] = _mm512_loadu_ps((const float *)(xp + t * xs + so) + 16 * p);
         }
-        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
-        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
-        y[ldy + 0] = _mm512_reduce_add_ps(a01); y[ldy + 1] = _mm512_reduce_add_ps(a11);
-        y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
-        return;
+        for (int r = 0; r < 4; r++) {
+            const __m512i wv = _mm512_loadu_si512((const void *)(wp + r * ws + 64 * p));
+            const __m512 dwv = _mm512_loadu_ps((const float *)(wp + r * ws + co) + 16 * p);
+            for (int t = 0; t < NT; t++) TSTEP(acc[r][t], wv, dwv, xv[t], cv[t], dxv[t]);
+        }
     }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                    float *y, int64_t ldy) {
+    if (nr == 4 && nt == 2) { q8_4(wp, ws, xp, xs, 2, n, y, ldy); return; }
+    if (nr == 4 && nt == 1) { q8_4(wp, ws, xp, xs, 1, n, y, ldy); return; }
+    const int64_t np = npairs(n);
+    const size_t co = 64 * (size_t)np, so = 128 * (size_t)np;
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++) {
             const uint8_t *xr = xp + t * xs, *wr = wp + r * ws;
@@ -558,6 +561,41 @@ static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, siz
             y[t * ldy + r] = _mm512_reduce_add_ps(acc);
         }
 }
+
+/* Decode (1 token) without the weight repack: the same lane values (u,
+ * d_w) built in registers from the raw blocks, the same TSTEP, so the bits
+ * equal those of the repacked kernel. UNPACK(b, i) gives block i's 32
+ * unsigned bytes. */
+#define DIRECT_Q8(NAME, BLK, UNPACK)                                                                     \
+    static void NAME(const uint8_t *w, size_t wrow, int nr, const uint8_t *xp, int64_t n, float *y) {  \
+        const int64_t nb = n / QK32, np = npairs(n);                                                     \
+        const size_t co = 64 * (size_t)np, so = 128 * (size_t)np;                                        \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                                             \
+            const int rn = nr - r0 < 4 ? nr - r0 : 4;                                                    \
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
+            for (int64_t p = 0; p < np; p++) {                                                           \
+                const __m512i xv = _mm512_loadu_si512((const void *)(xp + 64 * p));                      \
+                const __m512i cv = _mm512_loadu_si512((const void *)(xp + co + 64 * p));                 \
+                const __m512 dxv = _mm512_loadu_ps((const float *)(xp + so) + 16 * p);                   \
+                const int two = 2 * p + 1 < nb;                                                          \
+                for (int r = 0; r < rn; r++) {                                                           \
+                    const BLK *b = (const BLK *)(w + (size_t)(r0 + r) * wrow);                           \
+                    const __m256i hi = two ? UNPACK(b, 2 * p + 1) : _mm256_setzero_si256();              \
+                    const __m512i wv = pair256(UNPACK(b, 2 * p), hi);                                    \
+                    const __m512 dwv = pair_scale(H2F(b[2 * p].d), two ? H2F(b[2 * p + 1].d) : 0.0f);   \
+                    TSTEP(acc[r], wv, dwv, xv, cv, dxv);                                                 \
+                }                                                                                        \
+            }                                                                                            \
+            for (int r = 0; r < rn; r++) y[r0 + r] = _mm512_reduce_add_ps(acc[r]);                       \
+        }                                                                                                \
+    }
+#define UNPACK_Q8_0(b, i) _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b)[i].qs), _mm256_set1_epi8((char)0x80))
+#define UNPACK_Q4_0(b, i) _mm256_add_epi8(q4_0_unpack((b)[i].qs), _mm256_set1_epi8(8))
+#define UNPACK_Q5_0(b, i) q5_0_unpack(&(b)[i])
+DIRECT_Q8(direct_q8_0, blk_q8_0, UNPACK_Q8_0)
+DIRECT_Q8(direct_q4_0, blk_q4_0, UNPACK_Q4_0)
+DIRECT_Q8(direct_q5_0, blk_q5_0, UNPACK_Q5_0)
+#undef DIRECT_Q8
 #undef TSTEP
 
 /* ---- tiled llama path for K-quants x q8_K (q2_K .. q6_K) ------------------
@@ -746,6 +784,20 @@ static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size
         y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
         return;
     }
+    if (nr == 4 && nt == 1) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const blk_q8_K *x0 = (const blk_q8_K *)xp;
+        for (int64_t i = 0; i < nb; i++) {
+            const __m512i p0 = _mm512_loadu_si512((const void *)x0[i].qs), p1 = _mm512_loadu_si512((const void *)(x0[i].qs + 64));
+            const __m512i p2 = _mm512_loadu_si512((const void *)(x0[i].qs + 128)), p3 = _mm512_loadu_si512((const void *)(x0[i].qs + 192));
+            const uint8_t *w0 = wp + SBW * i;
+            KSTEP(a0, w0, &x0[i], p0, p1, p2, p3) KSTEP(a1, w0 + ws, &x0[i], p0, p1, p2, p3)
+            KSTEP(a2, w0 + 2 * ws, &x0[i], p0, p1, p2, p3) KSTEP(a3, w0 + 3 * ws, &x0[i], p0, p1, p2, p3)
+        }
+        y[0] = _mm512_reduce_add_ps(a0); y[1] = _mm512_reduce_add_ps(a1);
+        y[2] = _mm512_reduce_add_ps(a2); y[3] = _mm512_reduce_add_ps(a3);
+        return;
+    }
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++) {
             const blk_q8_K *xr = (const blk_q8_K *)(xp + t * xs);
@@ -854,11 +906,11 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->quant_act[PL_DTYPE_Q8_K] = qact_q8_K;
     k->quant_act[PL_DTYPE_F16] = qact_f16;
     k->quant_act[PL_DTYPE_BF16] = qact_bf16;
-    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
-    const pl_tiled_kernels b16 = {NULL, NULL, NULL, NULL, tile_bf16, 4}; /* rows used in place */
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4, NULL};
+    const pl_tiled_kernels b16 = {NULL, NULL, NULL, NULL, tile_bf16, 4, NULL}; /* rows used in place */
     k->tiled[PL_DTYPE_F16] = h16;
     k->tiled[PL_DTYPE_BF16] = b16;
-    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2};
+    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2, NULL};
     static const struct { pl_dtype t; pl_wprep_fn f; } kw[] = {
         {PL_DTYPE_Q2_K, wprep_q2_K}, {PL_DTYPE_Q3_K, wprep_q3_K}, {PL_DTYPE_Q4_K, wprep_q4_K},
         {PL_DTYPE_Q5_K, wprep_q5_K}, {PL_DTYPE_Q6_K, wprep_q6_K},
@@ -867,14 +919,17 @@ void pl_kernels_avx512(pl_kernels *k) {
         k->tiled[kw[i].t] = kx;
         k->tiled[kw[i].t].wprep = kw[i].f;
     }
-    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2};
+    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2, NULL};
     k->tiled[PL_DTYPE_Q8_0] = q8;
     k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
+    k->tiled[PL_DTYPE_Q8_0].direct = direct_q8_0;
     k->tiled[PL_DTYPE_Q4_0] = q8;
     k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
+    k->tiled[PL_DTYPE_Q4_0].direct = direct_q4_0;
     k->tiled[PL_DTYPE_Q5_0] = q8;
     k->tiled[PL_DTYPE_Q5_0].wprep = wprep_q5_0;
-    const pl_tiled_kernels q81 = {x1prep_bytes, w1prep_bytes, x1prep, NULL, tile_q8_1, 2};
+    k->tiled[PL_DTYPE_Q5_0].direct = direct_q5_0;
+    const pl_tiled_kernels q81 = {x1prep_bytes, w1prep_bytes, x1prep, NULL, tile_q8_1, 2, NULL};
     k->tiled[PL_DTYPE_Q4_1] = q81;
     k->tiled[PL_DTYPE_Q4_1].wprep = wprep_q4_1;
     k->tiled[PL_DTYPE_Q5_1] = q81;

@@ -488,6 +488,10 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
                 const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
                 const uint8_t *wt = wtile;
+                if (tk->direct && b1 - b0 == 1) { /* one token: skip the repack (same bits) */
+                    tk->direct(wb + (size_t)o0 * wrow, wrow, (int)(o1 - o0), xp + (size_t)b0 * xpb, n_in, Y + b0 * n_out + o0);
+                    continue;
+                }
                 if (wprep)
                     for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
                 else

@@ -114,6 +114,9 @@ typedef struct {
     pl_wprep_fn wprep;
     pl_tile_fn tile; /* NULL: no tiled kernel for this weight dtype */
     int max_nt;      /* tokens per tile call (2 or 4) */
+    /* optional, one token: y[r] = dot(raw weight row r, xp) for r < nr,
+     * reading unrepacked rows wrow bytes apart, with the tile kernel's bits */
+    void (*direct)(const uint8_t *w, size_t wrow, int nr, const uint8_t *xp, int64_t n, float *y);
 } pl_tiled_kernels;
 
 typedef struct {
