@@ -687,61 +687,120 @@ static inline void k4_unpack(const uint8_t *q12, uint8_t out[16]) {
     memcpy(out, o, 16);
 }
 
+/* One repacked super-block in registers (the SBW layout, field by field);
+ * wprep stores it, the one-token direct kernel uses it as is. mn's upper
+ * half is zero, as a zero-extended 256-bit load of the stored copy. */
+typedef struct {
+    __m512i q[4], sc[4], mn;
+    float d, dmin;
+} kx_sb;
+
+/* int16 lane l of 64-element chunk c uses scale index (c*per + l/div) */
+static inline __m512i kx_index(int c, int per, int div) {
+    int16_t ix[32];
+    for (int l = 0; l < 32; l++) ix[l] = (int16_t)(per * c + l / div);
+    return _mm512_loadu_si512((const void *)ix);
+}
+
+static inline void kx_q4_K(const blk_q4_K *b, const __m512i idx[4], kx_sb *o) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    uint8_t sm[16];
+    k4_unpack(b->scales, sm);
+    const __m128i v = _mm_loadu_si128((const __m128i *)sm);
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(v)); /* sc in lanes 0-7 */
+    for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+        o->q[c] = pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        o->sc[c] = _mm512_permutexvar_epi16(idx[c], sc16);
+    }
+    const __m128i m8 = _mm_srli_si128(v, 8);      /* the mins */
+    const __m128i m16 = _mm_unpacklo_epi8(m8, m8); /* each twice */
+    o->mn = _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(m16));
+    o->d = H2F(b->d);
+    o->dmin = H2F(b->dmin);
+}
+
+static inline void kx_q6_K(const blk_q6_K *b, const __m512i idx[4], kx_sb *o) {
+    for (int h = 0; h < 2; h++) {
+        __m256i e[4];
+        q6_half(b->ql + 64 * h, b->qh + 32 * h, e);
+        o->q[2 * h] = pair256(e[0], e[1]);
+        o->q[2 * h + 1] = pair256(e[2], e[3]);
+    }
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    const __m512i s512 = _mm512_castsi256_si512(s16);
+    for (int c = 0; c < 4; c++) o->sc[c] = _mm512_permutexvar_epi16(idx[c], s512);
+    o->mn = _mm512_zextsi256_si512(_mm256_slli_epi16(s16, 5));
+    o->d = o->dmin = H2F(b->d);
+}
+
+static inline void kx_store(const kx_sb *o, uint8_t *wp) {
+    for (int c = 0; c < 4; c++) {
+        _mm512_storeu_si512((void *)(wp + 64 * c), o->q[c]);
+        _mm512_storeu_si512((void *)(wp + 256 + 64 * c), o->sc[c]);
+    }
+    _mm256_storeu_si256((__m256i *)(wp + 512), _mm512_castsi512_si256(o->mn));
+    float *dd = (float *)(wp + 544);
+    dd[0] = o->d;
+    dd[1] = o->dmin;
+}
+
 static void wprep_q4_K(const void *w, uint8_t *wp, int64_t n) {
     const blk_q4_K *b = w;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    /* int16 lane l of 64-element chunk c uses scale 2c + l/16 */
-    __m512i idx[4];
-    for (int c = 0; c < 4; c++) {
-        int16_t ix[32];
-        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(2 * c + l / 16);
-        idx[c] = _mm512_loadu_si512((const void *)ix);
-    }
+    const __m512i idx[4] = {kx_index(0, 2, 16), kx_index(1, 2, 16), kx_index(2, 2, 16), kx_index(3, 2, 16)};
+    kx_sb o;
     for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
-        uint8_t sm[16];
-        k4_unpack(b[i].scales, sm);
-        const __m128i v = _mm_loadu_si128((const __m128i *)sm);
-        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(v)); /* sc in lanes 0-7 */
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
-            _mm512_storeu_si512((void *)(wp + 64 * c),
-                                pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)));
-            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], sc16));
-        }
-        const __m128i m8 = _mm_srli_si128(v, 8);       /* the mins */
-        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);  /* each twice */
-        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_cvtepu8_epi16(m16));
-        float *dd = (float *)(wp + 544);
-        dd[0] = H2F(b[i].d);
-        dd[1] = H2F(b[i].dmin);
+        kx_q4_K(&b[i], idx, &o);
+        kx_store(&o, wp);
     }
 }
 
 static void wprep_q6_K(const void *w, uint8_t *wp, int64_t n) {
     const blk_q6_K *b = w;
-    /* int16 lane l of 64-element chunk c belongs to 16-group 4c + l/8 */
-    __m512i idx[4];
-    for (int c = 0; c < 4; c++) {
-        int16_t ix[32];
-        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(4 * c + l / 8);
-        idx[c] = _mm512_loadu_si512((const void *)ix);
-    }
+    const __m512i idx[4] = {kx_index(0, 4, 8), kx_index(1, 4, 8), kx_index(2, 4, 8), kx_index(3, 4, 8)};
+    kx_sb o;
     for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
-        for (int h = 0; h < 2; h++) {
-            __m256i e[4];
-            q6_half(b[i].ql + 64 * h, b[i].qh + 32 * h, e);
-            _mm512_storeu_si512((void *)(wp + 128 * h), pair256(e[0], e[1]));
-            _mm512_storeu_si512((void *)(wp + 128 * h + 64), pair256(e[2], e[3]));
-        }
-        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-        const __m512i s512 = _mm512_castsi256_si512(s16);
-        for (int c = 0; c < 4; c++)
-            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], s512));
-        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_slli_epi16(s16, 5));
-        float *dd = (float *)(wp + 544);
-        dd[0] = dd[1] = H2F(b[i].d);
+        kx_q6_K(&b[i], idx, &o);
+        kx_store(&o, wp);
     }
 }
+
+/* KSTEP on a super-block in registers: the same operations in the same
+ * order (loads aside) */
+static inline __m512 kx_step(__m512 acc, const kx_sb *w, const blk_q8_K *xb, const __m512i X[4]) {
+    __m512i a = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(w->q[0], X[0]), w->sc[0]);
+    a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w->q[1], X[1]), w->sc[1]);
+    a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w->q[2], X[2]), w->sc[2]);
+    a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w->q[3], X[3]), w->sc[3]);
+    const __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w->mn,
+                                          _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xb->bsums)));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(xb->d * w->d), acc);
+    return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(xb->d * w->dmin), acc);
+}
+
+#define DIRECT_K(NAME, BLK, UNPACK, PER, DIV)                                                              \
+    static void NAME(const uint8_t *w, size_t wrow, int nr, const uint8_t *xp, int64_t n, float *y) {    \
+        const blk_q8_K *x = (const blk_q8_K *)xp;                                                          \
+        const __m512i idx[4] = {kx_index(0, PER, DIV), kx_index(1, PER, DIV), kx_index(2, PER, DIV),       \
+                                kx_index(3, PER, DIV)};                                                    \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                                               \
+            const int rn = nr - r0 < 4 ? nr - r0 : 4;                                                      \
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
+            for (int64_t i = 0; i < n / QKK; i++) {                                                        \
+                __m512i X[4];                                                                              \
+                for (int c = 0; c < 4; c++) X[c] = _mm512_loadu_si512((const void *)(x[i].qs + 64 * c));   \
+                for (int r = 0; r < rn; r++) {                                                             \
+                    kx_sb o;                                                                               \
+                    UNPACK((const BLK *)(w + (size_t)(r0 + r) * wrow) + i, idx, &o);                       \
+                    acc[r] = kx_step(acc[r], &o, &x[i], X);                                                \
+                }                                                                                          \
+            }                                                                                              \
+            for (int r = 0; r < rn; r++) y[r0 + r] = _mm512_reduce_add_ps(acc[r]);                         \
+        }                                                                                                  \
+    }
+DIRECT_K(direct_q4_K, blk_q4_K, kx_q4_K, 2, 16)
+DIRECT_K(direct_q6_K, blk_q6_K, kx_q6_K, 4, 8)
+#undef DIRECT_K
 
 #define KSTEP(acc, wb, xb, X0, X1, X2, X3)                                                                     \
     {                                                                                                           \
@@ -919,6 +978,8 @@ void pl_kernels_avx512(pl_kernels *k) {
         k->tiled[kw[i].t] = kx;
         k->tiled[kw[i].t].wprep = kw[i].f;
     }
+    k->tiled[PL_DTYPE_Q4_K].direct = direct_q4_K;
+    k->tiled[PL_DTYPE_Q6_K].direct = direct_q6_K;
     const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2, NULL};
     k->tiled[PL_DTYPE_Q8_0] = q8;
     k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
