@@ -21,6 +21,7 @@
 #include "tensor/tensor_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,10 +201,9 @@ void pl_kernels_scalar(pl_kernels *k) {
 
 static pl_kernels g_tables[3];
 static atomic_int g_level = -1; /* -1: not chosen yet */
-static atomic_int g_ready = 0;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static void init_tables(void) {
-    if (atomic_load(&g_ready)) return;
+static void fill_tables(void) {
     pl_kernels_scalar(&g_tables[PL_SIMD_SCALAR]);
     g_tables[PL_SIMD_AVX2] = g_tables[PL_SIMD_SCALAR];
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
@@ -213,8 +213,10 @@ static void init_tables(void) {
 #else
     g_tables[PL_SIMD_AVX512] = g_tables[PL_SIMD_SCALAR];
 #endif
-    atomic_store(&g_ready, 1);
 }
+
+/* the tables are filled once, whichever thread gets here first */
+static void init_tables(void) { pthread_once(&g_once, fill_tables); }
 
 pl_simd pl_simd_detected(void) {
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
