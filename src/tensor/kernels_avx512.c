@@ -40,12 +40,15 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
     const int64_t nfull = n & ~(int64_t)15;
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
     __m512 acc[4][MAXT];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k < nfull; k += 16) {
         const __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + ldw + k),
                      w2 = _mm512_loadu_ps(w + 2 * ldw + k), w3 = _mm512_loadu_ps(w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
             acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
@@ -57,6 +60,7 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
     if (k < n) {
         const __m512 w0 = _mm512_maskz_loadu_ps(tail, w + k), w1 = _mm512_maskz_loadu_ps(tail, w + ldw + k),
                      w2 = _mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(tail, w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512 xv = _mm512_maskz_loadu_ps(tail, x + t * ldx + k);
             acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
@@ -65,7 +69,9 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
             acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -89,6 +95,85 @@ static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_
             __m512 acc = _mm512_setzero_ps();
             int64_t k = 0;
             for (; k < nfull; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(xr + k), acc);
+            if (k < n)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + k), _mm512_maskz_loadu_ps(tail, xr + k), acc);
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+
+/* gemm4 over the slice [k0, k1), accumulators kept in acc between slices */
+static inline __attribute__((always_inline)) void gemm4k(const float *w, int64_t ldw, const float *x, int64_t ldx,
+                                                        const int NT, int64_t k0, int64_t k1, int64_t n, float *accb,
+                                                        float *y, int64_t ldy) {
+    const int64_t kend = k1 < n ? k1 : (n & ~(int64_t)15);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    __m512 acc[4][MAXT];
+    #pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[r][t] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(accb + 16 * (4 * t + r));
+    int64_t k = k0;
+    for (; k < kend; k += 16) {
+        const __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + ldw + k),
+                     w2 = _mm512_loadu_ps(w + 2 * ldw + k), w3 = _mm512_loadu_ps(w + 3 * ldw + k);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    if (k1 < n) {
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) _mm512_storeu_ps(accb + 16 * (4 * t + r), acc[r][t]);
+        return;
+    }
+    if (k < n) {
+        const __m512 w0 = _mm512_maskz_loadu_ps(tail, w + k), w1 = _mm512_maskz_loadu_ps(tail, w + ldw + k),
+                     w2 = _mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(tail, w + 3 * ldw + k);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+static void gemm_f32k(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t k0, int64_t k1,
+                      int64_t n, float *accb, float *y, int64_t ldy) {
+    if (nr == 4) {
+        switch (nt) {
+        case 4: gemm4k(w, ldw, x, ldx, 4, k0, k1, n, accb, y, ldy); return;
+        case 3: gemm4k(w, ldw, x, ldx, 3, k0, k1, n, accb, y, ldy); return;
+        case 2: gemm4k(w, ldw, x, ldx, 2, k0, k1, n, accb, y, ldy); return;
+        case 1: gemm4k(w, ldw, x, ldx, 1, k0, k1, n, accb, y, ldy); return;
+        default: break;
+        }
+    }
+    const int64_t kend = k1 < n ? k1 : (n & ~(int64_t)15);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const float *wr = w + r * ldw, *xr = x + t * ldx;
+            float *ab = accb + 16 * (4 * t + r);
+            __m512 acc = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(ab);
+            int64_t k = k0;
+            for (; k < kend; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(xr + k), acc);
+            if (k1 < n) {
+                _mm512_storeu_ps(ab, acc);
+                continue;
+            }
             if (k < n)
                 acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + k), _mm512_maskz_loadu_ps(tail, xr + k), acc);
             y[t * ldy + r] = _mm512_reduce_add_ps(acc);
@@ -520,23 +605,30 @@ static inline __attribute__((always_inline)) void q8_4(const uint8_t *wp, size_t
     const int64_t np = npairs(n);
     const size_t co = 64 * (size_t)np, so = 128 * (size_t)np; /* corr / scale offsets */
     __m512 acc[4][2];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t p = 0; p < np; p++) {
         __m512i xv[2], cv[2];
         __m512 dxv[2];
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             xv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + 64 * p));
             cv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + co + 64 * p));
             dxv[t] = _mm512_loadu_ps((const float *)(xp + t * xs + so) + 16 * p);
         }
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const __m512i wv = _mm512_loadu_si512((const void *)(wp + r * ws + 64 * p));
             const __m512 dwv = _mm512_loadu_ps((const float *)(wp + r * ws + co) + 16 * p);
+            #pragma GCC unroll 4
             for (int t = 0; t < NT; t++) TSTEP(acc[r][t], wv, dwv, xv[t], cv[t], dxv[t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -883,7 +975,9 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
     const int64_t nfull = n & ~(int64_t)31;
     const __mmask32 tail = (__mmask32)((1ull << (n & 31)) - 1);
     __m512 acc[4][MAXT];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k < nfull; k += 32) {
@@ -891,6 +985,7 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
         const __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(w + ldw + k));
         const __m512bh w2 = (__m512bh)_mm512_loadu_si512((const void *)(w + 2 * ldw + k));
         const __m512bh w3 = (__m512bh)_mm512_loadu_si512((const void *)(w + 3 * ldw + k));
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * ldx + k));
             acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
@@ -904,6 +999,7 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
         const __m512bh w1 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + ldw + k);
         const __m512bh w2 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 2 * ldw + k);
         const __m512bh w3 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(tail, x + t * ldx + k);
             acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
@@ -912,7 +1008,9 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
             acc[3][t] = _mm512_dpbf16_ps(acc[3][t], w3, xv);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -960,6 +1058,7 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
 }
 
 void pl_kernels_avx512(pl_kernels *k) {
+    k->gemm_f32k = gemm_f32k;
     k->quant_act[PL_DTYPE_Q8_0] = qact_q8_0;
     k->quant_act[PL_DTYPE_Q8_1] = qact_q8_1;
     k->quant_act[PL_DTYPE_Q8_K] = qact_q8_K;
