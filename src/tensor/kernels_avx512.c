@@ -15,7 +15,7 @@
  *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations and q4_1,
  *                 q5_1 x q8_1 (vpdpbusd), and
  *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
- *                 4 rows x 2 tokens per step (below).
+ *                 4 rows x 4 (q8_0 family) or 2 (K) tokens per step.
  *
  * Every dtype with a llama path has a tiled AVX-512 kernel.
  */
@@ -598,20 +598,20 @@ static void tile_q8_1(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, s
 #define TSTEP(acc, wv, dwv, xv, cv, dxv) \
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
 
-/* 4 rows x NT (1 or 2) tokens; per (row, token) the same ops as the
+/* 4 rows x NT (1 to 4) tokens; per (row, token) the same ops as the
  * single-pair loop in tile_q8 */
 static inline __attribute__((always_inline)) void q8_4(const uint8_t *wp, size_t ws, const uint8_t *xp, size_t xs,
                                                       const int NT, int64_t n, float *y, int64_t ldy) {
     const int64_t np = npairs(n);
     const size_t co = 64 * (size_t)np, so = 128 * (size_t)np; /* corr / scale offsets */
-    __m512 acc[4][2];
+    __m512 acc[4][4];
     #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t p = 0; p < np; p++) {
-        __m512i xv[2], cv[2];
-        __m512 dxv[2];
+        __m512i xv[4], cv[4];
+        __m512 dxv[4];
         #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             xv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + 64 * p));
@@ -634,6 +634,8 @@ static inline __attribute__((always_inline)) void q8_4(const uint8_t *wp, size_t
 
 static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
                     float *y, int64_t ldy) {
+    if (nr == 4 && nt == 4) { q8_4(wp, ws, xp, xs, 4, n, y, ldy); return; }
+    if (nr == 4 && nt == 3) { q8_4(wp, ws, xp, xs, 3, n, y, ldy); return; }
     if (nr == 4 && nt == 2) { q8_4(wp, ws, xp, xs, 2, n, y, ldy); return; }
     if (nr == 4 && nt == 1) { q8_4(wp, ws, xp, xs, 1, n, y, ldy); return; }
     const int64_t np = npairs(n);
@@ -1079,7 +1081,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     }
     k->tiled[PL_DTYPE_Q4_K].direct = direct_q4_K;
     k->tiled[PL_DTYPE_Q6_K].direct = direct_q6_K;
-    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2, NULL};
+    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 4, NULL};
     k->tiled[PL_DTYPE_Q8_0] = q8;
     k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
     k->tiled[PL_DTYPE_Q8_0].direct = direct_q8_0;
