@@ -34,6 +34,7 @@ extern int cli_quiet;
 
 /* Commands (one file each). */
 int cmd_data(int argc, char **argv);
+int cmd_data_import(int argc, char **argv);
 
 
 #endif

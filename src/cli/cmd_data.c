@@ -11,7 +11,7 @@ typedef struct {
 } subcommand;
 
 static const subcommand subs[] = {
-    /* {"import", cmd_data_import, "read corpora into normalized records.jsonl"}, */
+    {"import", cmd_data_import, "read corpora into normalized records.jsonl"},
     {NULL, NULL, NULL}
 };
 
