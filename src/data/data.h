@@ -173,7 +173,8 @@ int pl_looks_like_rfc822(const char *data, size_t len, const char **why);
 /* Fill body/urls/meta of r from plain text (CSV, JSONL corpora): repairs
  * UTF-8, converts HTML-looking text, extracts URLs. */
 pl_status pl_record_set_text(pl_record *r, const char *text, size_t n, int64_t *warn);
-/* Set a header-like field from s[0..n): UTF-8 repaired, NULs dropped, CR/LF/TAB
+/* Set a header-like field from s[0..n): RFC 2047 encoded words decoded,
+ * UTF-8 repaired, NULs dropped, CR/LF/TAB
  * as spaces, trimmed, capped at PL_MAX_HEADER. warn[] as above. */
 pl_status pl_record_set_header(char **field, const char *s, size_t n, int64_t *warn);
 

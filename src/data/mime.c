@@ -148,7 +148,14 @@ pl_status pl_record_set_header(char **field, const char *s, size_t n, int64_t *w
             if (b.data[i]) b.data[k++] = b.data[i];
             else m.flags[PL_WARN_NUL_REMOVED] = 1;
         b.data[k] = 0;
-        st = set_header(&m, field, b.data);
+        /* CSV corpora keep raw RFC 2047 encoded words ("=?UTF-8?B?...?="): decode them */
+        char *dec = NULL;
+        if (strstr(b.data, "=?")) {
+            pthread_once(&gmime_once, gmime_start);
+            dec = g_mime_utils_header_decode_text(NULL, b.data);
+        }
+        st = set_header(&m, field, dec ? dec : b.data);
+        g_free(dec);
     }
     pl_buf_free(&b);
     if (warn && !st)
