@@ -230,6 +230,10 @@ typedef pl_status (*pl_record_sink)(pl_record *r, void *user);
  * (rows in file order, directory entries sorted by name). stats accumulates. */
 pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_sink sink, void *user,
                          pl_ingest_stats *stats);
+/* The same for a file already in memory (path names it for ids, labels and
+ * messages; never opened). A directory format is treated as one message. */
+pl_status pl_ingest_buffer(const char *path, const char *data, size_t len, const pl_ingest_opts *o,
+                           pl_record_sink sink, void *user, pl_ingest_stats *stats);
 /* Import inputs into a JSONL file, written atomically (nothing at out_path on
  * error). per_input (may be NULL) gets [n_paths] separate stats; stats gets
  * the sum (added to what it holds). */

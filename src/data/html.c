@@ -3,7 +3,7 @@
  *
  * Text layout: runs of whitespace collapse to one space; block-level elements
  * (p, div, br, tr, li, h1-h6, table, blockquote, hr, ...) start a new line;
- * <script>, <style>, <head>, <template>, <noscript> contents are dropped;
+ * <script>, <style>, <head>, <template>, <noscript>, <iframe> contents are dropped;
  * <img alt> is not inlined. Not a renderer: CSS visibility (display:none,
  * tiny fonts — a phishing trick) is ignored on purpose and left to analysis. */
 #include "data.h"
@@ -94,7 +94,8 @@ static void walk(walker *w, GumboNode *node, int depth) {
     else {
         tag = node->v.element.tag;
         if (tag == GUMBO_TAG_SCRIPT || tag == GUMBO_TAG_STYLE || tag == GUMBO_TAG_TEMPLATE ||
-            tag == GUMBO_TAG_NOSCRIPT || tag == GUMBO_TAG_HEAD || tag == GUMBO_TAG_OBJECT)
+            tag == GUMBO_TAG_NOSCRIPT || tag == GUMBO_TAG_HEAD || tag == GUMBO_TAG_OBJECT ||
+            tag == GUMBO_TAG_IFRAME || tag == GUMBO_TAG_NOEMBED || tag == GUMBO_TAG_NOFRAMES)
             return;
         kids = &node->v.element.children;
     }

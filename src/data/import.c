@@ -690,6 +690,20 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
     size_t len;
     pl_status st = pl_read_file(path, &data, &len);
     if (st) return st;
+    st = pl_ingest_buffer(path, data, len, o, sink, user, stats);
+    free(data);
+    return st;
+}
+
+pl_status pl_ingest_buffer(const char *path, const char *data, size_t len, const pl_ingest_opts *o,
+                           pl_record_sink sink, void *user, pl_ingest_stats *stats) {
+    if (!o->source || !o->source[0]) return pl_error(PL_ERR_INVALID, "a source name is required");
+    if (o->label_map) {
+        pl_status st = check_label_map(o->label_map);
+        if (st) return st;
+    }
+    ictx c = {o, sink, user, stats};
+    pl_status st = PL_OK;
     stats->bytes += (int64_t)len;
     pl_ingest_format f = o->format;
     if (f == PL_FMT_AUTO) f = sniff(path, data, len);
@@ -717,7 +731,6 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
         st = pl_error(PL_ERR_FORMAT, "%s: cannot tell the format (not CSV, mbox, RFC 822 or JSONL); use --format",
                       path);
     }
-    free(data);
     return st;
 }
 
