@@ -493,6 +493,49 @@ static void test_corpora(const char *shared) {
     }
 }
 
+/* pl_ingest_to_jsonl's writer must print exactly what pl_record_to_json
+ * prints for the same records (the schema's reference serializer). */
+static void test_writer_matches(const char *shared) {
+    static const corpus cs[] = {
+        {"data/nazario_curated_csv/Nazario.csv", "nazario", -2, 0, 0, 0},
+        {"data/nazario_mbox/phishing0.mbox", "nazario_mbox", 1, 0, 0, 0},
+        {"data/mime_fixtures/spamscope_mail_parser", "spamscope", -2, 0, 0, 0},
+        {"data/mime_fixtures/zbateson_mail_mime_parser", "zbateson", -2, 0, 0, 0},
+        {"data/spamassassin_raw/spam_2", "spam_2", -2, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        pl_records rs = {0};
+        pl_ingest_stats s;
+        import_corpus(shared, &cs[i], &rs, &s);
+        pl_buf want = {0};
+        for (size_t k = 0; k < rs.n; k++) {
+            pl_record_to_json(&rs.v[k], &want);
+            pl_buf_append(&want, "\n", 1);
+        }
+        char in[512], out[128];
+        t_path(in, sizeof in, shared, cs[i].rel);
+        snprintf(out, sizeof out, "/tmp/pl_test_ingest_w%d.jsonl", (int)getpid());
+        pl_ingest_opts o;
+        pl_ingest_opts_init(&o);
+        o.source = cs[i].source;
+        o.fixed_label = cs[i].fixed_label;
+        const char *ins[] = {in};
+        memset(&s, 0, sizeof s);
+        CHECK_OK(pl_ingest_to_jsonl(ins, 1, &o, out, NULL, &s));
+        char *got = NULL;
+        size_t glen = 0;
+        CHECK_OK(pl_read_file(out, &got, &glen));
+        size_t at = 0;
+        while (got && at < glen && at < want.len && got[at] == want.data[at]) at++;
+        CHECK(got && glen == want.len && at == glen, "%s: JSONL differs from pl_record_to_json at byte %zu (%zu vs %zu bytes)",
+              cs[i].rel, at, glen, want.len);
+        free(got);
+        unlink(out);
+        pl_buf_free(&want);
+        pl_records_free(&rs);
+    }
+}
+
 /* Decoded subjects and senders vs Python's email package (policy.default),
  * tools/ref/ingest_subjects.py -> tests/data/ingest_ref_subjects.tsv:
  * "<id>\t<subject>" with whitespace runs collapsed. */
@@ -574,6 +617,7 @@ int main(void) {
     const char *shared = pl_test_shared();
     if (shared) {
         test_corpora(shared);
+        test_writer_matches(shared);
         test_ref_subjects(shared);
     }
     return T_END();
