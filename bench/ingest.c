@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "data/data.h"
@@ -31,6 +32,13 @@ static const input inputs[] = {
     {"mime_fixtures/zbateson_mail_mime_parser", "zbateson", -2},
 };
 
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 int main(int argc, char **argv) {
     const char *shared = "../shared";
     int python = 1;
@@ -41,12 +49,12 @@ int main(int argc, char **argv) {
     char out[64];
     snprintf(out, sizeof out, "/tmp/pl_bench_ingest_%d.jsonl", (int)getpid());
     int64_t recs = 0, bytes = 0;
-    double best = 1e30;
+    double best = 1e30, best_cpu = 1e30;
     /* best of 3: the first run also warms the page cache for both sides */
     for (int rep = 0; rep < 3; rep++) {
         pl_ingest_stats total;
         memset(&total, 0, sizeof total);
-        double t0 = pl_time_now();
+        double t0 = pl_time_now(), c0 = cpu_seconds();
         for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
             char p[1024], o1[96];
             snprintf(p, sizeof p, "%s/data/%s", shared, inputs[i].rel);
@@ -63,13 +71,16 @@ int main(int argc, char **argv) {
             }
             unlink(o1);
         }
-        double dt = pl_time_now() - t0;
+        double dt = pl_time_now() - t0, dc = cpu_seconds() - c0;
         if (dt < best) best = dt;
+        if (dc < best_cpu) best_cpu = dc;
         recs = total.kept;
         bytes = total.bytes;
     }
-    printf("phishlens ingest: %lld records, %.1f MB in %.3f s: %.1f MB/s, %.0f records/s (best of 3, 1 thread)\n",
-           (long long)recs, (double)bytes / 1e6, best, (double)bytes / 1e6 / best, (double)recs / best);
+    printf("phishlens ingest: %lld records, %.1f MB in %.3f s wall (%.3f s CPU, %d threads): %.1f MB/s, %.0f records/s "
+           "(best of 3)\n",
+           (long long)recs, (double)bytes / 1e6, best, best_cpu, pl_num_threads(), (double)bytes / 1e6 / best,
+           (double)recs / best);
     if (!python) return 0;
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "python3 bench/ingest_py.py '%s' %s.py", shared, out);
@@ -80,10 +91,10 @@ int main(int argc, char **argv) {
     }
     char line[512];
     long long pn = 0, pb = 0;
-    double ps = 0;
+    double ps = 0, pc = 0;
     int got = 0;
     while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "py_ingest records=%lld bytes=%lld seconds=%lf", &pn, &pb, &ps) == 3) got = 1;
+        if (sscanf(line, "py_ingest records=%lld bytes=%lld seconds=%lf cpu=%lf", &pn, &pb, &ps, &pc) == 4) got = 1;
     int rc = pclose(fp);
     snprintf(cmd, sizeof cmd, "%s.py", out);
     unlink(cmd);
@@ -91,8 +102,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ingest bench: python baseline failed (rc %d)\n", rc);
         return 1;
     }
-    printf("python ingest:    %lld records, %.1f MB in %.3f s: %.1f MB/s, %.0f records/s (csv + email + html.parser)\n",
-           pn, (double)pb / 1e6, ps, (double)pb / 1e6 / ps, (double)pn / ps);
-    printf("speedup (MB/s ratio): %.1fx (goal >= 20x)\n", ((double)bytes / best) / ((double)pb / ps));
+    printf("python ingest:    %lld records, %.1f MB in %.3f s wall (%.3f s CPU, 1 thread): %.1f MB/s, %.0f records/s "
+           "(csv + email + html.parser)\n",
+           pn, (double)pb / 1e6, ps, pc, (double)pb / 1e6 / ps, (double)pn / ps);
+    printf("speedup (MB/s ratio): %.1fx wall, %.1fx CPU time (goal >= 20x)\n", ((double)bytes / best) / ((double)pb / ps),
+           ((double)bytes / best_cpu) / ((double)pb / pc));
     return 0;
 }

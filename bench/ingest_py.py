@@ -6,7 +6,7 @@ SHARED/data, with the Python standard library only: csv (RFC 4180 rows),
 mailbox + email (policy.default: MIME tree, transfer encodings, charsets,
 RFC 2047), html.parser (HTML -> text, hrefs), re (URLs), json (one record per
 line). Prints one machine-readable line:
-    py_ingest records=N bytes=N seconds=S
+    py_ingest records=N bytes=N seconds=S cpu=S
 usage: python3 bench/ingest_py.py SHARED_DIR OUT.jsonl
 """
 import csv
@@ -125,7 +125,7 @@ def main():
     data = os.path.join(shared, "data")
     csv.field_size_limit(1 << 30)
     n = nbytes = 0
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     with open(out_path, "w", encoding="utf-8") as out:
         def put(rec):
             nonlocal n
@@ -165,8 +165,8 @@ def main():
                     label = 1 if "spam" in relp.split("/")[0] else 0 if "ham" in relp else -1
                     put(msg_record("%s:%s" % (src, relp), src, label,
                                    email.message_from_bytes(raw, policy=email.policy.default)))
-    dt = time.time() - t0
-    print("py_ingest records=%d bytes=%d seconds=%.3f" % (n, nbytes, dt))
+    dt, dc = time.time() - t0, time.process_time() - c0
+    print("py_ingest records=%d bytes=%d seconds=%.3f cpu=%.3f" % (n, nbytes, dt, dc))
 
 
 if __name__ == "__main__":

@@ -41,13 +41,116 @@ void pl_ingest_opts_init(pl_ingest_opts *o) {
     o->fixed_label = -2;
 }
 
+/* ---- JSONL output ---- */
+
+typedef struct {
+    pl_afile f;
+    pl_buf b;
+} jsonl_sink;
+
+/* JSON string as cJSON prints it: ", \\, \b \f \n \r \t escaped, other bytes
+ * below 0x20 as \u00xx, everything else verbatim (the strings are UTF-8). */
+static pl_status json_str(pl_buf *b, const char *s) {
+    size_t n = strlen(s);
+    pl_status st = pl_buf_reserve(b, n * 6 + 3);
+    if (st) return st;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default: {
+            static const char hex[] = "0123456789abcdef";
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return PL_OK;
+}
+
+/* One record as a JSON line, byte for byte what pl_record_to_json prints
+ * (test_ingest checks this on every real corpus) but without building a cJSON
+ * tree for the large string fields; meta still goes through cJSON. */
+static pl_status record_line(const pl_record *r, pl_buf *b) {
+    static const char *const keys[] = {"{\"id\":", ",\"source\":", ",\"subject\":", ",\"from\":", ",\"to\":",
+                                       ",\"date\":", ",\"body\":"};
+    const char *vals[] = {r->id, r->source, r->subject, r->from, r->to, r->date, r->body};
+    pl_status st = PL_OK;
+    for (int i = 0; i < 7 && !st; i++) {
+        st = pl_buf_append(b, keys[i], strlen(keys[i]));
+        if (!st) st = json_str(b, vals[i]);
+        if (!st && i == 1) st = pl_buf_printf(b, ",\"label\":%d", r->label);
+    }
+    if (!st) st = pl_buf_append(b, ",\"urls\":[", 9);
+    for (size_t i = 0; i < r->n_urls && !st; i++) {
+        if (i) st = pl_buf_append(b, ",", 1);
+        if (!st) st = json_str(b, r->urls[i]);
+    }
+    if (!st) st = pl_buf_append(b, "],\"meta\":", 9);
+    if (!st) {
+        if (!r->meta) st = pl_buf_append(b, "{}", 2);
+        else {
+            char *m = cJSON_PrintUnformatted(r->meta);
+            if (!m) return pl_error(PL_ERR_NOMEM, "out of memory serializing meta");
+            st = pl_buf_append(b, m, strlen(m));
+            cJSON_free(m);
+        }
+    }
+    if (!st) st = pl_buf_append(b, "}\n", 2);
+    return st;
+}
+
+static pl_status write_rec(pl_record *r, void *user);
+
 /* ---- context ---- */
+
+/* A message waiting to be parsed: messages are converted in parallel
+ * batches (OpenMP) and emitted in input order, so output does not depend on
+ * the thread count. */
+typedef struct {
+    char *raw;              /* message bytes (owned); NULL: read path in the worker */
+    size_t n;
+    char *path;             /* file to read, or NULL */
+    char *file, *label_path, *id_tail, *where;
+    cJSON *pos;             /* position meta keys */
+    /* result */
+    enum { JOB_RECORD, JOB_SKIP, JOB_ERROR } kind;
+    int reason, empty, label;
+    char detail[256];
+    pl_status err;
+    pl_record rec;
+    pl_buf json;            /* the serialized line when writing JSONL */
+    int64_t warn[PL_WARN_N], bytes;
+} msgjob;
+
+#define JOB_BATCH 256
 
 typedef struct {
     const pl_ingest_opts *o;
     pl_record_sink sink;
     void *user;
     pl_ingest_stats *s;
+    jsonl_sink *js;         /* non-NULL: records go straight to this JSONL file */
+    msgjob *q;
+    size_t nq;
 } ictx;
 
 /* Count a skip; under strict it is an error naming where. */
@@ -171,70 +274,155 @@ static pl_status check_label_map(const char *map) {
 
 /* ---- messages (mbox, eml, directory files) ---- */
 
-/* One raw message into a record. relpath names it for ids and labels. */
-static pl_status do_message(ictx *c, const char *raw, size_t n, const char *file, const char *label_path,
-                            const char *id_tail, const char *where, cJSON *pos) {
-    const pl_ingest_opts *o = c->o;
-    c->s->read++;
+static void job_free(msgjob *j) {
+    free(j->raw);
+    free(j->path);
+    free(j->file);
+    free(j->label_path);
+    free(j->id_tail);
+    free(j->where);
+    cJSON_Delete(j->pos);
+    pl_record_free(&j->rec);
+    pl_buf_free(&j->json);
+    memset(j, 0, sizeof *j);
+}
+
+static int job_skip(msgjob *j, int reason, const char *detail) {
+    j->kind = JOB_SKIP;
+    j->reason = reason;
+    snprintf(j->detail, sizeof j->detail, "%s", detail ? detail : "");
+    return 0;
+}
+
+/* Worker side: one raw message into a record (or a skip). Touches only *j.
+ * Returns 1 for a record (the result is in j->kind either way). */
+static int convert_message(const pl_ingest_opts *o, msgjob *j, int to_json) {
+    pl_record_init(&j->rec);
     int label = o->fixed_label;
     if (label == -2) {
-        label = label_from_path(label_path, o->label_map);
+        label = label_from_path(j->label_path, o->label_map);
         if (label == -2) {
-            if (o->label_map) {
-                cJSON_Delete(pos);
-                return skip(c, PL_SKIP_NO_LABEL, file, where, "no --label-map key in the path");
-            }
+            if (o->label_map) return job_skip(j, PL_SKIP_NO_LABEL, "no --label-map key in the path");
             label = -1;
         }
     }
-    if (n == 0) {
-        cJSON_Delete(pos);
-        return skip(c, PL_SKIP_EMPTY_FILE, file, where, "zero bytes");
+    if (j->path) {
+        if (pl_read_file(j->path, &j->raw, &j->n) != PL_OK) return job_skip(j, PL_SKIP_IO, pl_errmsg());
+        j->bytes = (int64_t)j->n;
     }
-    pl_record r;
-    pl_record_init(&r);
+    if (j->n == 0) return job_skip(j, PL_SKIP_EMPTY_FILE, "zero bytes");
     const char *why = NULL;
-    if (!pl_looks_like_rfc822(raw, n, &why)) {
-        pl_record_free(&r);
-        cJSON_Delete(pos);
-        return skip(c, PL_SKIP_NOT_RFC822, file, where, why);
-    }
-    int64_t w[PL_WARN_N] = {0};
-    pl_status st = pl_mime_parse(raw, n, &r, w);
-    if (st == PL_ERR_FORMAT) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", pl_errmsg());
-        pl_record_free(&r);
-        cJSON_Delete(pos);
-        return skip(c, PL_SKIP_MIME_ERROR, file, where, msg);
-    }
-    if (st) {
-        pl_record_free(&r);
-        cJSON_Delete(pos);
-        return pl_error_wrap(st, "%s: %s", file, where);
-    }
-    add_warn(c, w);
-    r.label = label;
+    if (!pl_looks_like_rfc822(j->raw, j->n, &why)) return job_skip(j, PL_SKIP_NOT_RFC822, why);
+    pl_record *r = &j->rec;
+    pl_status st = pl_mime_parse(j->raw, j->n, r, j->warn);
+    if (st == PL_ERR_FORMAT) return job_skip(j, PL_SKIP_MIME_ERROR, pl_errmsg());
+    r->label = j->label = label;
     pl_buf id = {0};
-    st = pl_buf_printf(&id, "%s:%s", o->source, id_tail);
-    if (!st) st = pl_record_set(&r.id, id.data);
-    if (!st) st = pl_record_set(&r.source, o->source);
+    if (!st) st = pl_buf_printf(&id, "%s:%s", o->source, j->id_tail);
+    if (!st) st = pl_record_set(&r->id, id.data);
+    if (!st) st = pl_record_set(&r->source, o->source);
     pl_buf_free(&id);
-    if (!r.meta) r.meta = cJSON_CreateObject();
-    /* position keys first in meta for readability: move existing items after them */
-    cJSON *child = pos ? pos->child : NULL;
-    while (child) {
-        cJSON *next = child->next;
-        cJSON_AddItemToObject(r.meta, child->string, cJSON_DetachItemViaPointer(pos, child));
-        child = next;
+    if (!st) {
+        if (!r->meta) r->meta = cJSON_CreateObject();
+        cJSON *child = j->pos ? j->pos->child : NULL;
+        while (child) {
+            cJSON *next = child->next;
+            cJSON_AddItemToObject(r->meta, child->string, cJSON_DetachItemViaPointer(j->pos, child));
+            child = next;
+        }
+        j->empty = !r->subject[0] && !r->body[0];
     }
-    cJSON_Delete(pos);
-    if (!st && !r.subject[0] && !r.body[0]) c->s->warn[PL_WARN_EMPTY]++;
+    if (!st && to_json) {
+        st = record_line(r, &j->json);
+        pl_record_free(r);
+    }
     if (st) {
-        pl_record_free(&r);
-        return st;
+        j->kind = JOB_ERROR;
+        j->err = st;
+        snprintf(j->detail, sizeof j->detail, "%s", pl_errmsg());
+        return 0;
     }
-    return emit(c, &r);
+    j->kind = JOB_RECORD;
+    return 1;
+}
+
+/* Convert the queued messages in parallel, then emit them in order. */
+static pl_status flush_jobs(ictx *c) {
+    const pl_ingest_opts *o = c->o;
+    msgjob *q = c->q;
+    long n = (long)c->nq;
+    int to_json = c->js != NULL;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long i = 0; i < n; i++) (void)convert_message(o, &q[i], to_json);
+    pl_status st = PL_OK;
+    for (long i = 0; i < n; i++) {
+        msgjob *j = &q[i];
+        if (!st) {
+            c->s->read++;
+            c->s->bytes += j->bytes;
+            if (j->kind == JOB_SKIP) st = skip(c, j->reason, j->file, j->where, j->detail);
+            else if (j->kind == JOB_ERROR) st = pl_error(j->err, "%s: %s: %s", j->file, j->where, j->detail);
+            else {
+                add_warn(c, j->warn);
+                if (j->empty) c->s->warn[PL_WARN_EMPTY]++;
+                if (c->js) {
+                    c->s->kept++;
+                    if (j->label == 1) c->s->label_pos++;
+                    else if (j->label == 0) c->s->label_neg++;
+                    else c->s->label_unk++;
+                    st = pl_afile_write(&c->js->f, j->json.data, j->json.len);
+                } else {
+                    st = emit(c, &j->rec);
+                    memset(&j->rec, 0, sizeof j->rec); /* the sink owns it now */
+                }
+            }
+        }
+        job_free(j);
+    }
+    c->nq = 0;
+    return st;
+}
+
+/* End of an input: emit what is queued (or drop it after an error). */
+static pl_status finish(ictx *c, pl_status st) {
+    if (!st) st = flush_jobs(c);
+    for (size_t i = 0; i < c->nq; i++) job_free(&c->q[i]);
+    c->nq = 0;
+    free(c->q);
+    c->q = NULL;
+    return st;
+}
+
+/* Queue one message (raw bytes copied, or a file to read in the worker). */
+static pl_status queue_message(ictx *c, const char *raw, size_t n, const char *path, const char *file,
+                               const char *label_path, const char *id_tail, const char *where, cJSON *pos) {
+    if (!c->q) {
+        c->q = calloc(JOB_BATCH, sizeof *c->q);
+        if (!c->q) {
+            cJSON_Delete(pos);
+            return pl_error(PL_ERR_NOMEM, "out of memory");
+        }
+    }
+    msgjob *j = &c->q[c->nq];
+    memset(j, 0, sizeof *j);
+    j->pos = pos;
+    j->file = strdup(file);
+    j->label_path = strdup(label_path);
+    j->id_tail = strdup(id_tail);
+    j->where = strdup(where);
+    int ok = j->file && j->label_path && j->id_tail && j->where;
+    if (ok && path) ok = (j->path = strdup(path)) != NULL;
+    if (ok && !path) {
+        ok = (j->raw = malloc(n + 1)) != NULL;
+        if (ok) {
+            memcpy(j->raw, raw, n);
+            j->raw[n] = 0;
+            j->n = n;
+        }
+    }
+    c->nq++;
+    if (!ok) return pl_error(PL_ERR_NOMEM, "out of memory");
+    return c->nq == JOB_BATCH ? flush_jobs(c) : PL_OK;
 }
 
 static pl_status import_mbox(ictx *c, const char *path, const char *data, size_t len, int rd) {
@@ -254,7 +442,7 @@ static pl_status import_mbox(ictx *c, const char *path, const char *data, size_t
         cJSON_AddStringToObject(pos, "file", bn);
         cJSON_AddNumberToObject(pos, "index", (double)idx);
         cJSON_AddNumberToObject(pos, "offset", (double)m.msg_offset);
-        st = do_message(c, m.msg.data, m.msg.len, path, path, tail, where, pos);
+        st = queue_message(c, m.msg.data, m.msg.len, NULL, path, path, tail, where, pos);
     }
     if (!st && k < 0) st = pl_error(PL_ERR_NOMEM, "out of memory splitting %s", path);
     pl_mbox_free(&m);
@@ -637,21 +825,13 @@ static pl_status walk_dir(ictx *c, const char *root, const char *rel, int depth)
             c->s->ignored_files++;
             continue;
         }
-        char *data;
-        size_t len;
-        if (pl_read_file(full.data, &data, &len) != PL_OK) {
-            c->s->read++;
-            st = skip(c, PL_SKIP_IO, full.data, "read", pl_errmsg());
-            continue;
-        }
-        c->s->bytes += (int64_t)len;
         /* labels look at the root's own name too ("spamassassin_raw/spam" as root) */
         st = pl_buf_printf(&lp, "%s/%s", base_name(root), rp.data);
         cJSON *pos = cJSON_CreateObject();
         cJSON_AddStringToObject(pos, "file", rp.data);
-        if (!st) st = do_message(c, data, len, full.data, lp.data, rp.data, "offset 0", pos);
+        /* the file is read by the worker that parses it */
+        if (!st) st = queue_message(c, NULL, 0, full.data, full.data, lp.data, rp.data, "offset 0", pos);
         else cJSON_Delete(pos);
-        free(data);
     }
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
@@ -670,7 +850,7 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
         if (st) return st;
     }
     if (o->fixed_label < -2 || o->fixed_label > 1) return pl_error(PL_ERR_INVALID, "fixed label must be 0, 1 or -1");
-    ictx c = {o, sink, user, stats};
+    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0};
     struct stat sb;
     if (stat(path, &sb) != 0) return pl_error(PL_ERR_IO, "%s: no such file or directory", path);
     if (S_ISDIR(sb.st_mode)) {
@@ -684,7 +864,7 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
         while (n > 1 && root[n - 1] == '/') root[--n] = 0;
         pl_status st = walk_dir(&c, root, "", 0);
         free(root);
-        return st;
+        return finish(&c, st);
     }
     char *data;
     size_t len;
@@ -702,7 +882,7 @@ pl_status pl_ingest_buffer(const char *path, const char *data, size_t len, const
         pl_status st = check_label_map(o->label_map);
         if (st) return st;
     }
-    ictx c = {o, sink, user, stats};
+    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0};
     pl_status st = PL_OK;
     stats->bytes += (int64_t)len;
     pl_ingest_format f = o->format;
@@ -724,91 +904,14 @@ pl_status pl_ingest_buffer(const char *path, const char *data, size_t len, const
         const char *pb = pe;
         while (pb > path && pb[-1] != '/') pb--;
         snprintf(lp, sizeof lp, "%.*s/%s", (int)(pe - pb), pb, bn);
-        st = do_message(&c, data, len, path, lp, bn, "offset 0", pos);
+        st = queue_message(&c, data, len, NULL, path, lp, bn, "offset 0", pos);
         break;
     }
     default:
         st = pl_error(PL_ERR_FORMAT, "%s: cannot tell the format (not CSV, mbox, RFC 822 or JSONL); use --format",
                       path);
     }
-    return st;
-}
-
-/* ---- JSONL output ---- */
-
-typedef struct {
-    pl_afile f;
-    pl_buf b;
-} jsonl_sink;
-
-/* JSON string as cJSON prints it: ", \\, \b \f \n \r \t escaped, other bytes
- * below 0x20 as \u00xx, everything else verbatim (the strings are UTF-8). */
-static pl_status json_str(pl_buf *b, const char *s) {
-    size_t n = strlen(s);
-    pl_status st = pl_buf_reserve(b, n * 6 + 3);
-    if (st) return st;
-    char *o = b->data + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default: {
-            static const char hex[] = "0123456789abcdef";
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-        }
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->data);
-    return PL_OK;
-}
-
-/* One record as a JSON line, byte for byte what pl_record_to_json prints
- * (test_ingest checks this on every real corpus) but without building a cJSON
- * tree for the large string fields; meta still goes through cJSON. */
-static pl_status record_line(const pl_record *r, pl_buf *b) {
-    static const char *const keys[] = {"{\"id\":", ",\"source\":", ",\"subject\":", ",\"from\":", ",\"to\":",
-                                       ",\"date\":", ",\"body\":"};
-    const char *vals[] = {r->id, r->source, r->subject, r->from, r->to, r->date, r->body};
-    pl_status st = PL_OK;
-    for (int i = 0; i < 7 && !st; i++) {
-        st = pl_buf_append(b, keys[i], strlen(keys[i]));
-        if (!st) st = json_str(b, vals[i]);
-        if (!st && i == 1) st = pl_buf_printf(b, ",\"label\":%d", r->label);
-    }
-    if (!st) st = pl_buf_append(b, ",\"urls\":[", 9);
-    for (size_t i = 0; i < r->n_urls && !st; i++) {
-        if (i) st = pl_buf_append(b, ",", 1);
-        if (!st) st = json_str(b, r->urls[i]);
-    }
-    if (!st) st = pl_buf_append(b, "],\"meta\":", 9);
-    if (!st) {
-        if (!r->meta) st = pl_buf_append(b, "{}", 2);
-        else {
-            char *m = cJSON_PrintUnformatted(r->meta);
-            if (!m) return pl_error(PL_ERR_NOMEM, "out of memory serializing meta");
-            st = pl_buf_append(b, m, strlen(m));
-            cJSON_free(m);
-        }
-    }
-    if (!st) st = pl_buf_append(b, "}\n", 2);
-    return st;
+    return finish(&c, st);
 }
 
 static pl_status write_rec(pl_record *r, void *user) {
