@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <gumbo.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -131,15 +132,69 @@ static void walk(walker *w, GumboNode *node, int depth) {
     }
 }
 
+/* Gumbo allocates many small blocks and frees them one by one; a bump
+ * arena for one parse, released at once, is much cheaper. Gumbo grows
+ * vectors and buffers by allocate-copy-free, so the arena holds at most about
+ * twice the live size. Allocation failure aborts inside gumbo like malloc
+ * failure would (gumbo does not check). */
+typedef struct chunk {
+    struct chunk *next;
+    size_t cap, used;
+    max_align_t data[];
+} chunk;
+
+typedef struct {
+    chunk *head;
+} arena;
+
+static void *arena_alloc(void *user, size_t size) {
+    arena *a = user;
+    size = (size + 15) & ~(size_t)15;
+    chunk *c = a->head;
+    if (!c || c->cap - c->used < size) {
+        size_t cap = size > 65536 ? size : 65536;
+        chunk *nc = malloc(sizeof *nc + cap);
+        if (!nc) return NULL;
+        nc->cap = cap;
+        nc->used = 0;
+        nc->next = a->head;
+        a->head = nc;
+        c = nc;
+    }
+    void *p = (char *)c->data + c->used;
+    c->used += size;
+    return p;
+}
+
+static void arena_dealloc(void *user, void *ptr) {
+    (void)user;
+    (void)ptr;
+}
+
+static void arena_release(arena *a) {
+    while (a->head) {
+        chunk *n = a->head->next;
+        free(a->head);
+        a->head = n;
+    }
+}
+
 pl_status pl_html_to_text(const char *html, size_t n, pl_html_doc *doc) {
     memset(doc, 0, sizeof *doc);
+    arena a = {NULL};
     GumboOptions opt = kGumboDefaultOptions;
     opt.max_errors = 0; /* we do not read gumbo's error list; do not build it */
+    opt.allocator = arena_alloc;
+    opt.deallocator = arena_dealloc;
+    opt.userdata = &a;
     GumboOutput *out = gumbo_parse_with_options(&opt, html, n);
-    if (!out) return pl_error(PL_ERR_NOMEM, "out of memory parsing HTML");
+    if (!out) {
+        arena_release(&a);
+        return pl_error(PL_ERR_NOMEM, "out of memory parsing HTML");
+    }
     walker w = {doc, 0, 1, PL_OK};
     walk(&w, out->document, 0);
-    gumbo_destroy_output(&opt, out);
+    arena_release(&a); /* the whole tree at once: no gumbo_destroy_output */
     if (!w.st) w.st = pl_buf_append(&doc->text, "", 0);
     if (!w.st && !doc->text.data) w.st = pl_buf_reserve(&doc->text, 1);
     if (!w.st) {
@@ -199,7 +254,9 @@ int pl_looks_like_html(const char *s, size_t n) {
     size_t lim = n < 65536 ? n : 65536;
     int hits = 0;
     for (size_t i = 0; i < lim; i++) {
-        if (s[i] != '<') continue;
+        const char *lt = memchr(s + i, '<', lim - i);
+        if (!lt) break;
+        i = (size_t)(lt - s);
         for (size_t t = 0; t < sizeof tags / sizeof *tags; t++) {
             size_t k = strlen(tags[t]);
             if (i + k <= n && strncasecmp(s + i, tags[t], k) == 0) {

@@ -57,11 +57,16 @@ static pl_status json_str(pl_buf *b, const char *s) {
     char *o = b->data + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
+        /* copy the run of bytes that need no escape in one go */
+        size_t k = i;
+        while (k < n && (unsigned char)s[k] >= 0x20 && s[k] != '"' && s[k] != '\\') k++;
+        if (k > i) {
+            memcpy(o, s + i, k - i);
+            o += k - i;
+            i = k;
+            if (i == n) break;
         }
+        unsigned char c = (unsigned char)s[i];
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;
@@ -139,7 +144,23 @@ typedef struct {
     pl_record rec;
     pl_buf json;            /* the serialized line when writing JSONL */
     int64_t warn[PL_WARN_N], bytes;
+    /* CSV rows: a copy of the row's fields */
+    int is_row, unterminated;
+    pl_buf fields;
+    size_t *off, *flen, nf;
+    int64_t row;
+    size_t line;
 } msgjob;
+
+enum { COL_TEXT, COL_SUBJECT, COL_FROM, COL_TO, COL_DATE, COL_LABEL, COL_N };
+
+/* Column mapping of the CSV being imported. */
+typedef struct {
+    int col[COL_N];
+    size_t nh;
+    char **hdr;
+    const char *bn;
+} csvmap;
 
 #define JOB_BATCH 256
 
@@ -151,6 +172,7 @@ typedef struct {
     jsonl_sink *js;         /* non-NULL: records go straight to this JSONL file */
     msgjob *q;
     size_t nq;
+    const csvmap *csv;      /* set while a CSV is imported */
 } ictx;
 
 /* Count a skip; under strict it is an error naming where. */
@@ -284,6 +306,9 @@ static void job_free(msgjob *j) {
     cJSON_Delete(j->pos);
     pl_record_free(&j->rec);
     pl_buf_free(&j->json);
+    pl_buf_free(&j->fields);
+    free(j->off);
+    free(j->flen);
     memset(j, 0, sizeof *j);
 }
 
@@ -346,6 +371,87 @@ static int convert_message(const pl_ingest_opts *o, msgjob *j, int to_json) {
     return 1;
 }
 
+#define ROWF(j, i) ((j)->fields.data + (j)->off[i])
+
+/* Worker side: one CSV row into a record (or a skip). Touches only *j. */
+static int convert_row(const pl_ingest_opts *o, const csvmap *cm, msgjob *j, int to_json) {
+    pl_record_init(&j->rec);
+    if (j->unterminated) return job_skip(j, PL_SKIP_CSV_QUOTE, "quoted field not closed before end of file");
+    if (j->nf != cm->nh) {
+        char d[96];
+        snprintf(d, sizeof d, "%zu fields, header has %zu", j->nf, cm->nh);
+        return job_skip(j, PL_SKIP_CSV_FIELDS, d);
+    }
+    const int *col = cm->col;
+    int label = o->fixed_label;
+    if (label == -2 && col[COL_LABEL] >= 0) {
+        size_t li = (size_t)col[COL_LABEL];
+        if (j->flen[li] == 0) return job_skip(j, PL_SKIP_NO_LABEL, "empty label");
+        label = label_value(ROWF(j, li), j->flen[li], o->positive);
+        if (label == -2) {
+            char d[160];
+            snprintf(d, sizeof d, "label value '%.40s' is not 0/1/spam/ham/phishing/safe (use --positive)", ROWF(j, li));
+            return job_skip(j, PL_SKIP_BAD_LABEL, d);
+        }
+    }
+    if (label == -2) label = -1;
+    pl_record *r = &j->rec;
+    r->label = j->label = label;
+    size_t ti = (size_t)col[COL_TEXT];
+    pl_status st = pl_record_set_text(r, ROWF(j, ti), j->flen[ti], j->warn);
+    char **fields[COL_N] = {NULL, &r->subject, &r->from, &r->to, &r->date, NULL};
+    for (int f = COL_SUBJECT; !st && f <= COL_DATE; f++)
+        if (col[f] >= 0) st = pl_record_set_header(fields[f], ROWF(j, (size_t)col[f]), j->flen[col[f]], j->warn);
+    pl_buf id = {0};
+    if (!st) st = pl_buf_printf(&id, "%s:%s:%lld", o->source, cm->bn, (long long)j->row);
+    if (!st) st = pl_record_set(&r->id, id.data);
+    if (!st) st = pl_record_set(&r->source, o->source);
+    pl_buf_free(&id);
+    if (!st) {
+        cJSON *meta = cJSON_CreateObject();
+        cJSON_AddStringToObject(meta, "file", cm->bn);
+        cJSON_AddNumberToObject(meta, "row", (double)j->row);
+        cJSON_AddNumberToObject(meta, "line", (double)j->line);
+        /* unmapped columns, repaired, under meta.columns */
+        cJSON *cols = NULL;
+        for (size_t i = 0; !st && i < cm->nh; i++) {
+            int mapped = 0;
+            for (int f = 0; f < COL_N; f++) mapped |= col[f] == (int)i;
+            if (mapped) continue;
+            char *tmp = NULL;
+            st = pl_record_set_header(&tmp, ROWF(j, i), j->flen[i], NULL);
+            if (!st) {
+                if (!cols) cols = cJSON_AddObjectToObject(meta, "columns");
+                cJSON_AddStringToObject(cols, cm->hdr[i], tmp);
+            }
+            free(tmp);
+        }
+        if (r->meta) { /* html / link_mismatch from pl_record_set_text */
+            cJSON *child = r->meta->child;
+            while (child) {
+                cJSON *next = child->next;
+                cJSON_AddItemToObject(meta, child->string, cJSON_DetachItemViaPointer(r->meta, child));
+                child = next;
+            }
+            cJSON_Delete(r->meta);
+        }
+        r->meta = meta;
+        j->empty = !r->subject[0] && !r->body[0];
+    }
+    if (!st && to_json) {
+        st = record_line(r, &j->json);
+        pl_record_free(r);
+    }
+    if (st) {
+        j->kind = JOB_ERROR;
+        j->err = st;
+        snprintf(j->detail, sizeof j->detail, "%s", pl_errmsg());
+        return 0;
+    }
+    j->kind = JOB_RECORD;
+    return 1;
+}
+
 /* Convert the queued messages in parallel, then emit them in order. */
 static pl_status flush_jobs(ictx *c) {
     const pl_ingest_opts *o = c->o;
@@ -353,7 +459,8 @@ static pl_status flush_jobs(ictx *c) {
     long n = (long)c->nq;
     int to_json = c->js != NULL;
 #pragma omp parallel for schedule(dynamic, 1)
-    for (long i = 0; i < n; i++) (void)convert_message(o, &q[i], to_json);
+    for (long i = 0; i < n; i++)
+        (void)(q[i].is_row ? convert_row(o, c->csv, &q[i], to_json) : convert_message(o, &q[i], to_json));
     pl_status st = PL_OK;
     for (long i = 0; i < n; i++) {
         msgjob *j = &q[i];
@@ -449,9 +556,33 @@ static pl_status import_mbox(ictx *c, const char *path, const char *data, size_t
     return st;
 }
 
-/* ---- CSV ---- */
+/* Queue one CSV row (its fields copied). */
+static pl_status queue_row(ictx *c, const pl_csv *cv, const char *path, int64_t row) {
+    if (!c->q) {
+        c->q = calloc(JOB_BATCH, sizeof *c->q);
+        if (!c->q) return pl_error(PL_ERR_NOMEM, "out of memory");
+    }
+    msgjob *j = &c->q[c->nq++];
+    memset(j, 0, sizeof *j);
+    j->is_row = 1;
+    j->row = row;
+    j->line = cv->line;
+    j->unterminated = cv->unterminated;
+    j->nf = cv->n_fields;
+    char where[96];
+    snprintf(where, sizeof where, "line %zu (row %lld, offset %zu)", cv->line, (long long)row, cv->rec_offset);
+    j->file = strdup(path);
+    j->where = strdup(where);
+    j->off = malloc((cv->n_fields + 1) * sizeof *j->off);
+    j->flen = malloc((cv->n_fields + 1) * sizeof *j->flen);
+    if (!j->file || !j->where || !j->off || !j->flen || pl_buf_append(&j->fields, cv->store.data, cv->store.len))
+        return pl_error(PL_ERR_NOMEM, "out of memory");
+    memcpy(j->off, cv->off, cv->n_fields * sizeof *j->off);
+    memcpy(j->flen, cv->flen, cv->n_fields * sizeof *j->flen);
+    return c->nq == JOB_BATCH ? flush_jobs(c) : PL_OK;
+}
 
-enum { COL_TEXT, COL_SUBJECT, COL_FROM, COL_TO, COL_DATE, COL_LABEL, COL_N };
+/* ---- CSV ---- */
 
 static int find_col(const pl_csv *c, const char *const *names) {
     for (const char *const *nm = names; *nm; nm++)
@@ -521,97 +652,19 @@ static pl_status import_csv(ictx *c, const char *path, const char *data, size_t 
         hdr[i] = strdup(pl_csv_field(&cv, i));
         if (!hdr[i]) st = pl_error(PL_ERR_NOMEM, "out of memory");
     }
-    int used[COL_N];
-    for (int i = 0; i < COL_N; i++) used[i] = col[i];
     const char *bn = base_name(path);
     int64_t row = 0;
-    pl_buf id = {0};
-    while (!st && (k = pl_csv_next(&cv)) == 1) {
-        row++;
-        c->s->read++;
-        char where[96];
-        snprintf(where, sizeof where, "line %zu (row %lld, offset %zu)", cv.line, (long long)row, cv.rec_offset);
-        if (cv.unterminated) {
-            st = skip(c, PL_SKIP_CSV_QUOTE, path, where, "quoted field not closed before end of file");
-            continue;
-        }
-        if (cv.n_fields != nh) {
-            char d[96];
-            snprintf(d, sizeof d, "%zu fields, header has %zu", cv.n_fields, nh);
-            st = skip(c, PL_SKIP_CSV_FIELDS, path, where, d);
-            continue;
-        }
-        int label = o->fixed_label;
-        if (label == -2 && col[COL_LABEL] >= 0) {
-            size_t li = (size_t)col[COL_LABEL];
-            if (cv.flen[li] == 0) {
-                st = skip(c, PL_SKIP_NO_LABEL, path, where, "empty label");
-                continue;
-            }
-            label = label_value(pl_csv_field(&cv, li), cv.flen[li], o->positive);
-            if (label == -2) {
-                char d[160];
-                snprintf(d, sizeof d, "label value '%.40s' is not 0/1/spam/ham/phishing/safe (use --positive)",
-                         pl_csv_field(&cv, li));
-                st = skip(c, PL_SKIP_BAD_LABEL, path, where, d);
-                continue;
-            }
-        }
-        if (label == -2) label = -1;
-        pl_record r;
-        pl_record_init(&r);
-        r.label = label;
-        int64_t w[PL_WARN_N] = {0};
-        size_t ti = (size_t)col[COL_TEXT];
-        st = pl_record_set_text(&r, pl_csv_field(&cv, ti), cv.flen[ti], w);
-        char **fields[COL_N] = {NULL, &r.subject, &r.from, &r.to, &r.date, NULL};
-        for (int f = COL_SUBJECT; !st && f <= COL_DATE; f++)
-            if (col[f] >= 0)
-                st = pl_record_set_header(fields[f], pl_csv_field(&cv, (size_t)col[f]), cv.flen[col[f]], w);
-        id.len = 0;
-        if (!st) st = pl_buf_printf(&id, "%s:%s:%lld", o->source, bn, (long long)row);
-        if (!st) st = pl_record_set(&r.id, id.data);
-        if (!st) st = pl_record_set(&r.source, o->source);
-        if (!st) {
-            cJSON *meta = cJSON_CreateObject();
-            cJSON_AddStringToObject(meta, "file", bn);
-            cJSON_AddNumberToObject(meta, "row", (double)row);
-            cJSON_AddNumberToObject(meta, "line", (double)cv.line);
-            /* unmapped columns, repaired, under meta.columns */
-            cJSON *cols = NULL;
-            for (size_t i = 0; !st && i < nh; i++) {
-                int mapped = 0;
-                for (int f = 0; f < COL_N; f++) mapped |= used[f] == (int)i;
-                if (mapped) continue;
-                char *tmp = NULL;
-                st = pl_record_set_header(&tmp, pl_csv_field(&cv, i), cv.flen[i], NULL);
-                if (!st) {
-                    if (!cols) cols = cJSON_AddObjectToObject(meta, "columns");
-                    cJSON_AddStringToObject(cols, hdr[i], tmp);
-                }
-                free(tmp);
-            }
-            if (r.meta) { /* html / link_mismatch from pl_record_set_text */
-                cJSON *child = r.meta->child;
-                while (child) {
-                    cJSON *next = child->next;
-                    cJSON_AddItemToObject(meta, child->string, cJSON_DetachItemViaPointer(r.meta, child));
-                    child = next;
-                }
-                cJSON_Delete(r.meta);
-            }
-            r.meta = meta;
-        }
-        if (st) {
-            pl_record_free(&r);
-            break;
-        }
-        add_warn(c, w);
-        if (!r.subject[0] && !r.body[0]) c->s->warn[PL_WARN_EMPTY]++;
-        st = emit(c, &r);
-    }
+    csvmap cm;
+    memcpy(cm.col, col, sizeof cm.col);
+    cm.nh = nh;
+    cm.hdr = hdr;
+    cm.bn = bn;
+    c->csv = &cm;
+    while (!st && (k = pl_csv_next(&cv)) == 1) st = queue_row(c, &cv, path, ++row);
+    /* rows still queued are converted while cm is alive */
+    if (!st) st = flush_jobs(c);
     if (!st && k < 0) st = pl_error_wrap(PL_ERR_NOMEM, "%s", path);
-    pl_buf_free(&id);
+    c->csv = NULL;
     for (size_t i = 0; hdr && i < nh; i++) free(hdr[i]);
     free(hdr);
     pl_csv_free(&cv);
@@ -850,7 +903,7 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
         if (st) return st;
     }
     if (o->fixed_label < -2 || o->fixed_label > 1) return pl_error(PL_ERR_INVALID, "fixed label must be 0, 1 or -1");
-    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0};
+    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0, NULL};
     struct stat sb;
     if (stat(path, &sb) != 0) return pl_error(PL_ERR_IO, "%s: no such file or directory", path);
     if (S_ISDIR(sb.st_mode)) {
@@ -882,7 +935,7 @@ pl_status pl_ingest_buffer(const char *path, const char *data, size_t len, const
         pl_status st = check_label_map(o->label_map);
         if (st) return st;
     }
-    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0};
+    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0, NULL};
     pl_status st = PL_OK;
     stats->bytes += (int64_t)len;
     pl_ingest_format f = o->format;

@@ -78,6 +78,8 @@ static pl_status url_cb(const char *u, size_t n, void *user) { return add_url(us
 
 /* Append text (valid UTF-8 expected but repaired if not) with CRLF / CR -> LF. */
 static pl_status append_text(msgctx *m, pl_buf *out, const char *s, size_t n) {
+    /* the common case: valid UTF-8 without CR is copied as is */
+    if (!memchr(s, '\r', n) && pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
     pl_buf tmp = {0};
     size_t bad = 0, nul = 0;
     pl_status st = pl_utf8_repair(s, n, &tmp, &bad, &nul);
@@ -539,8 +541,12 @@ pl_status pl_record_set_text(pl_record *r, const char *text, size_t n, int64_t *
         take_plain(&m, text, n, 0);
     }
     pl_status st = m.st;
-    if (!st) st = pl_buf_append(&m.body, "", 1);
-    if (!st) st = pl_record_set(&r->body, m.body.data);
+    if (!st) st = pl_buf_append(&m.body, "", 0); /* allocates and terminates even when empty */
+    if (!st) { /* hand the buffer over instead of copying it */
+        free(r->body);
+        r->body = m.body.data;
+        m.body.data = NULL;
+    }
     if (!st && m.has_html) {
         if (!r->meta) r->meta = cJSON_CreateObject();
         cJSON_AddBoolToObject(r->meta, "html", 1);

@@ -88,20 +88,22 @@ static int url_char(unsigned char c) {
     return !strchr("<>\"'`{}|\\^", c);
 }
 
-static int starts_ci(const char *s, size_t n, const char *pfx) {
-    size_t k = strlen(pfx);
+static int starts_ci_n(const char *s, size_t n, const char *pfx, size_t k) {
     if (n < k) return 0;
     for (size_t i = 0; i < k; i++)
-        if (tolower((unsigned char)s[i]) != pfx[i]) return 0;
+        if ((pfx[i] >= 'a' && pfx[i] <= 'z' ? (s[i] | 0x20) : s[i]) != pfx[i]) return 0;
     return 1;
 }
+#define starts_ci(s, n, lit) starts_ci_n(s, n, lit, sizeof lit - 1)
 
 pl_status pl_urls_scan(const char *text, size_t n, pl_url_fn fn, void *user) {
     size_t i = 0;
     while (i < n) {
         /* find a candidate start quickly: 'h', 'f' or 'w' (any case) */
+        /* cheap filter on the first two bytes: "ht", "ft" or "ww" (any case) */
         unsigned char c0 = (unsigned char)text[i] | 0x20;
-        if (c0 != 'h' && c0 != 'f' && c0 != 'w') {
+        unsigned char c1 = i + 1 < n ? (unsigned char)text[i + 1] | 0x20 : 0;
+        if (!((c0 == 'h' || c0 == 'f') && c1 == 't') && !(c0 == 'w' && c1 == 'w')) {
             i++;
             continue;
         }
