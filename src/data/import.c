@@ -59,6 +59,17 @@ static pl_status json_str(pl_buf *b, const char *s) {
     for (size_t i = 0; i < n; i++) {
         /* copy the run of bytes that need no escape in one go */
         size_t k = i;
+        /* 8 bytes at a time while none is a control byte, quote or backslash */
+        while (k + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + k, 8);
+            uint64_t ctl = (w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull; /* some byte < 0x20 */
+            uint64_t q = w ^ 0x2222222222222222ull, bs = w ^ 0x5C5C5C5C5C5C5C5Cull;
+            q = (q - 0x0101010101010101ull) & ~q & 0x8080808080808080ull;
+            bs = (bs - 0x0101010101010101ull) & ~bs & 0x8080808080808080ull;
+            if (ctl | q | bs) break;
+            k += 8;
+        }
         while (k < n && (unsigned char)s[k] >= 0x20 && s[k] != '"' && s[k] != '\\') k++;
         if (k > i) {
             memcpy(o, s + i, k - i);

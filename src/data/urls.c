@@ -96,56 +96,98 @@ static int starts_ci_n(const char *s, size_t n, const char *pfx, size_t k) {
 }
 #define starts_ci(s, n, lit) starts_ci_n(s, n, lit, sizeof lit - 1)
 
-pl_status pl_urls_scan(const char *text, size_t n, pl_url_fn fn, void *user) {
-    size_t i = 0;
-    while (i < n) {
-        /* find a candidate start quickly: 'h', 'f' or 'w' (any case) */
-        /* cheap filter on the first two bytes: "ht", "ft" or "ww" (any case) */
-        unsigned char c0 = (unsigned char)text[i] | 0x20;
-        unsigned char c1 = i + 1 < n ? (unsigned char)text[i + 1] | 0x20 : 0;
-        if (!((c0 == 'h' || c0 == 'f') && c1 == 't') && !(c0 == 'w' && c1 == 'w')) {
-            i++;
+/* The URL starting at text[i] (n bytes in all), or 0 when none starts there:
+ * a scheme or "www." prefix not glued to a preceding word, a host-like start,
+ * then URL characters minus trailing punctuation. */
+static size_t url_at(const char *text, size_t n, size_t i) {
+    const char *t = text + i;
+    size_t left = n - i, skip;
+    if (starts_ci(t, left, "http://")) skip = 7;
+    else if (starts_ci(t, left, "https://")) skip = 8;
+    else if (starts_ci(t, left, "ftp://")) skip = 6;
+    else if (starts_ci(t, left, "www.")) skip = 4;
+    else return 0;
+    /* must not be glued to a preceding word character ("xhttp://", "awww.") */
+    if (i > 0 && (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '.' || text[i - 1] == '/')) return 0;
+    size_t e = i + skip;
+    while (e < n && url_char((unsigned char)text[e])) e++;
+    /* trim trailing punctuation; keep ')' or ']' only when balanced */
+    while (e > i + skip) {
+        char c = text[e - 1];
+        if (strchr(".,;:!?*'", c)) {
+            e--;
             continue;
         }
-        const char *t = text + i;
-        size_t left = n - i, skip;
-        if (starts_ci(t, left, "http://")) skip = 7;
-        else if (starts_ci(t, left, "https://")) skip = 8;
-        else if (starts_ci(t, left, "ftp://")) skip = 6;
-        else if (starts_ci(t, left, "www.")) skip = 4;
-        else {
-            i++;
-            continue;
-        }
-        /* must not be glued to a preceding word character ("xhttp://", "awww.") */
-        if (i > 0 && (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '.' || text[i - 1] == '/')) {
-            i++;
-            continue;
-        }
-        size_t e = i + skip;
-        while (e < n && url_char((unsigned char)text[e])) e++;
-        /* trim trailing punctuation; keep ')' only when balanced */
-        while (e > i + skip) {
-            char c = text[e - 1];
-            if (strchr(".,;:!?*'", c)) { e--; continue; }
-            if (c == ')' || c == ']') {
-                char open = c == ')' ? '(' : '[';
-                int bal = 0;
-                for (size_t k = i; k < e; k++) bal += text[k] == open ? 1 : text[k] == c ? -1 : 0;
-                if (bal < 0) { e--; continue; }
+        if (c == ')' || c == ']') {
+            char open = c == ')' ? '(' : '[';
+            int bal = 0;
+            for (size_t k = i; k < e; k++) bal += text[k] == open ? 1 : text[k] == c ? -1 : 0;
+            if (bal < 0) {
+                e--;
+                continue;
             }
+        }
+        break;
+    }
+    /* require something host-like after the prefix: a letter/digit and, for www., a dot */
+    size_t hlen = e - i - skip;
+    int ok = hlen > 0 && isalnum((unsigned char)text[i + skip]);
+    if (ok && skip == 4) ok = memchr(text + i + skip, '.', hlen) != NULL;
+    return ok ? e : 0;
+}
+
+/* Next position >= from where a URL prefix may start. Prefixes are found
+ * through rare anchors instead of testing every byte: "://" (then the scheme
+ * before it) and "." (preceded by "www"). Returns n when there is none. */
+static size_t next_candidate(const char *text, size_t n, size_t from, size_t *colon, size_t *dot) {
+    /* *colon and *dot cache the next anchors found so far (positions of the
+     * prefix start), or SIZE_MAX when they must be searched again */
+    size_t cf = from;
+    while (*colon == SIZE_MAX || *colon < from) {
+        const char *p = cf < n ? memchr(text + cf, ':', n - cf) : NULL;
+        if (!p) {
+            *colon = n;
             break;
         }
-        /* require something host-like after the scheme: a letter/digit and, for www., a dot */
-        size_t hlen = e - i - skip;
-        int ok = hlen > 0 && isalnum((unsigned char)text[i + skip]);
-        if (ok && skip == 4) ok = memchr(text + i + skip, '.', hlen) != NULL;
-        if (ok) {
-            pl_status st = fn(text + i, e - i, user);
+        size_t c = (size_t)(p - text);
+        cf = c + 1;
+        if (n - c < 3 || text[c + 1] != '/' || text[c + 2] != '/') continue;
+        size_t start = n;
+        if (c >= 5 && starts_ci(text + c - 5, 8, "https://")) start = c - 5;
+        else if (c >= 4 && starts_ci(text + c - 4, 7, "http://")) start = c - 4;
+        else if (c >= 3 && starts_ci(text + c - 3, 6, "ftp://")) start = c - 3;
+        if (start != n && start >= from) *colon = start;
+    }
+    size_t f = from;
+    while (*dot == SIZE_MAX || *dot < from) {
+        const char *p = f < n ? memchr(text + f, '.', n - f) : NULL;
+        if (!p) {
+            *dot = n;
+            break;
+        }
+        size_t d = (size_t)(p - text);
+        if (d >= 3 && d - 3 >= from && ((text[d - 1] | 0x20) == 'w') && ((text[d - 2] | 0x20) == 'w') &&
+            ((text[d - 3] | 0x20) == 'w')) {
+            *dot = d - 3;
+            break;
+        }
+        f = d + 1;
+    }
+    return *colon < *dot ? *colon : *dot;
+}
+
+pl_status pl_urls_scan(const char *text, size_t n, pl_url_fn fn, void *user) {
+    size_t i = 0, colon = SIZE_MAX, dot = SIZE_MAX;
+    while (i < n) {
+        size_t c = next_candidate(text, n, i, &colon, &dot);
+        if (c >= n) break;
+        size_t e = url_at(text, n, c);
+        if (e) {
+            pl_status st = fn(text + c, e - c, user);
             if (st) return st;
             i = e;
         } else {
-            i += skip;
+            i = c + 1;
         }
     }
     return PL_OK;
