@@ -116,9 +116,10 @@ int cmd_data_import(int argc, char **argv) {
     }
     b.len = 0;
     pl_ingest_stats_format(&total, &b);
+    if (!cli_quiet && n_in > 1) printf("total: %s\n", b.data ? b.data : "");
     if (!cli_quiet)
-        printf("total: %s\nwrote %s (%lld records, %.1f MB read in %.2f s)\n", b.data ? b.data : "", out,
-               (long long)total.kept, (double)total.bytes / 1e6, dt);
+        printf("wrote %s (%lld records, %.1f MB read in %.2f s)\n", out, (long long)total.kept,
+               (double)total.bytes / 1e6, dt);
     pl_buf_free(&b);
     free(per);
     free(inputs);
