@@ -8,6 +8,16 @@
 #include "data/data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* One thread: the batch code is the same, and thread start-up per input
+ * would dominate the run time. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    pl_set_num_threads(1);
+    return 0;
+}
 
 static pl_status sink(pl_record *r, void *user) {
     pl_buf *b = user;
