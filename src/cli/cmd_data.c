@@ -18,6 +18,7 @@ static const subcommand subs[] = {
     {"split", cmd_data_split, "grouped, stratified splits and training-set compositions"},
     {"audit", cmd_data_audit, "label-noise audit from out-of-fold predictions"},
     {"synth", cmd_data_synth, "generate the synthetic corpus with a planted shortcut"},
+    {"import", cmd_data_import, "read corpora into normalized records.jsonl"},
     {NULL, NULL, NULL}
 };
 
