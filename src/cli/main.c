@@ -27,6 +27,12 @@ static const command commands[] = {
      "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
     {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
      "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
+    {"logits", cmd_logits, "run a model over token ids: logits to a file or top-5 per position",
+     "phishlens logits -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
+     "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
+     "phishlens generate -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-n N] [--temp T] [--seed S]\n"
+     "  Greedy at T = 0. See docs/engine.md.\n"},
     {"tokenize", cmd_tokenize, "text on stdin -> token ids (tokenizer.json, directory or .gguf)",
      "phishlens tokenize -t TOKENIZER [--add-special] [--parse-special] [--jsonl] | --decode [--render-special]\n"
      "  stdin is one text (ids printed space-separated on one line); with --jsonl each line is\n"
@@ -34,6 +40,8 @@ static const command commands[] = {
     {"tokenizer", cmd_tokenizer, "tokenizer tools: train a byte-level BPE",
      "phishlens tokenizer train --vocab-size N --input FILE... -o tokenizer.json [--min-frequency K]\n"
      "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
+    {"model", cmd_model, "model files: info (GGUF or HF directory)",
+     "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 
