@@ -8,12 +8,12 @@
  *                 for a given (row, token) whatever the tile shape.
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
- *   dotq          f16 (vcvtph2ps + FMA), bf16 (vdpbf16ps), q8_0/q4_0 x q8_0
- *                 (vpdpbusd, sign trick), q4_K/q6_K x q8_K (vpdpbusd with
- *                 unsigned quants; integer super-block sums, then the same
- *                 float expression as the scalar reference -> bit-identical).
+ *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
+ *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations (vpdpbusd) and
+ *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
+ *                 4 rows x 2 tokens per step (below).
  *
- * Not here: q4_1/q5_x/q2_K/q3_K/q5_K SIMD dots (scalar fallback).
+ * Not here: q4_1/q5_1 SIMD dots (scalar fallback).
  */
 #include "tensor/tensor_impl.h"
 
@@ -24,72 +24,69 @@
 
 /* ---- exact path: f32 micro-kernel --------------------------------------- */
 
-#define MAXR 4
 #define MAXT 4
+
+/* 4 rows x NT tokens; NT is a constant after inlining, so the accumulators
+ * stay in registers. Per (row, token): acc += w*x over 16-lane steps, then a
+ * masked tail step, then the fixed reduction tree. */
+static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t ldw, const float *x, int64_t ldx,
+                                                       const int NT, int64_t n, float *y, int64_t ldy) {
+    const int64_t nfull = n & ~(int64_t)15;
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    __m512 acc[4][MAXT];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k < nfull; k += 16) {
+        const __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + ldw + k),
+                     w2 = _mm512_loadu_ps(w + 2 * ldw + k), w3 = _mm512_loadu_ps(w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    if (k < n) {
+        const __m512 w0 = _mm512_maskz_loadu_ps(tail, w + k), w1 = _mm512_maskz_loadu_ps(tail, w + ldw + k),
+                     w2 = _mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(tail, w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
 
 static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t n,
                      float *y, int64_t ldy) {
+    if (nr == 4) {
+        switch (nt) {
+        case 4: gemm4(w, ldw, x, ldx, 4, n, y, ldy); return;
+        case 3: gemm4(w, ldw, x, ldx, 3, n, y, ldy); return;
+        case 2: gemm4(w, ldw, x, ldx, 2, n, y, ldy); return;
+        case 1: gemm4(w, ldw, x, ldx, 1, n, y, ldy); return;
+        default: break;
+        }
+    }
+    /* fewer than 4 rows: one (row, token) at a time, same per-lane order */
     const int64_t nfull = n & ~(int64_t)15;
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
-    if (nr == 4 && nt == 4) {
-        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
-               a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        int64_t k = 0;
-#define STEP(LOADW, LOADX)                                                               \
-    {                                                                                    \
-        const __m512 w0 = LOADW(w + k), w1 = LOADW(w + ldw + k), w2 = LOADW(w + 2 * ldw + k), \
-                     w3 = LOADW(w + 3 * ldw + k);                                        \
-        __m512 xv = LOADX(x + k);                                                        \
-        a00 = _mm512_fmadd_ps(w0, xv, a00); a10 = _mm512_fmadd_ps(w1, xv, a10);          \
-        a20 = _mm512_fmadd_ps(w2, xv, a20); a30 = _mm512_fmadd_ps(w3, xv, a30);          \
-        xv = LOADX(x + ldx + k);                                                         \
-        a01 = _mm512_fmadd_ps(w0, xv, a01); a11 = _mm512_fmadd_ps(w1, xv, a11);          \
-        a21 = _mm512_fmadd_ps(w2, xv, a21); a31 = _mm512_fmadd_ps(w3, xv, a31);          \
-        xv = LOADX(x + 2 * ldx + k);                                                     \
-        a02 = _mm512_fmadd_ps(w0, xv, a02); a12 = _mm512_fmadd_ps(w1, xv, a12);          \
-        a22 = _mm512_fmadd_ps(w2, xv, a22); a32 = _mm512_fmadd_ps(w3, xv, a32);          \
-        xv = LOADX(x + 3 * ldx + k);                                                     \
-        a03 = _mm512_fmadd_ps(w0, xv, a03); a13 = _mm512_fmadd_ps(w1, xv, a13);          \
-        a23 = _mm512_fmadd_ps(w2, xv, a23); a33 = _mm512_fmadd_ps(w3, xv, a33);          \
-    }
-#define LOADU(p) _mm512_loadu_ps(p)
-#define LOADM(p) _mm512_maskz_loadu_ps(tail, p)
-        for (; k < nfull; k += 16) STEP(LOADU, LOADU)
-        if (k < n) STEP(LOADM, LOADM)
-#undef STEP
-#undef LOADU
-#undef LOADM
-        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
-        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
-        y += ldy;
-        y[0] = _mm512_reduce_add_ps(a01); y[1] = _mm512_reduce_add_ps(a11);
-        y[2] = _mm512_reduce_add_ps(a21); y[3] = _mm512_reduce_add_ps(a31);
-        y += ldy;
-        y[0] = _mm512_reduce_add_ps(a02); y[1] = _mm512_reduce_add_ps(a12);
-        y[2] = _mm512_reduce_add_ps(a22); y[3] = _mm512_reduce_add_ps(a32);
-        y += ldy;
-        y[0] = _mm512_reduce_add_ps(a03); y[1] = _mm512_reduce_add_ps(a13);
-        y[2] = _mm512_reduce_add_ps(a23); y[3] = _mm512_reduce_add_ps(a33);
-        return;
-    }
-    /* edge tiles: same per-lane arithmetic, runtime loops */
-    __m512 acc[MAXR][MAXT];
-    for (int r = 0; r < nr; r++)
-        for (int t = 0; t < nt; t++) acc[r][t] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k < nfull; k += 16)
-        for (int r = 0; r < nr; r++) {
-            const __m512 wv = _mm512_loadu_ps(w + r * ldw + k);
-            for (int t = 0; t < nt; t++) acc[r][t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + k), acc[r][t]);
-        }
-    if (k < n)
-        for (int r = 0; r < nr; r++) {
-            const __m512 wv = _mm512_maskz_loadu_ps(tail, w + r * ldw + k);
-            for (int t = 0; t < nt; t++)
-                acc[r][t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, x + t * ldx + k), acc[r][t]);
-        }
     for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int r = 0; r < nr; r++) {
+            const float *wr = w + r * ldw, *xr = x + t * ldx;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t k = 0;
+            for (; k < nfull; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(xr + k), acc);
+            if (k < n)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + k), _mm512_maskz_loadu_ps(tail, xr + k), acc);
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
 }
 
 /* ---- dequantizers (bit-identical to the scalar reference) --------------- */
@@ -194,56 +191,6 @@ static void deq_q6_K(const void *src, float *dst, int64_t n) {
 
 /* ---- llama-path dots ---------------------------------------------------- */
 
-static float dot_f16(const void *w, const void *x, int64_t n) {
-    const uint16_t *a = w, *b = x;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-#define LD(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(LD(a + i), LD(b + i), s0);
-        s1 = _mm512_fmadd_ps(LD(a + i + 16), LD(b + i + 16), s1);
-        s2 = _mm512_fmadd_ps(LD(a + i + 32), LD(b + i + 32), s2);
-        s3 = _mm512_fmadd_ps(LD(a + i + 48), LD(b + i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16) s0 = _mm512_fmadd_ps(LD(a + i), LD(b + i), s0);
-#undef LD
-    if (i < n) {
-        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i)),
-                             _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b + i)), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-static float dot_bf16(const void *w, const void *x, int64_t n) {
-    const uint16_t *a = w, *b = x;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-#define LD(p) ((__m512bh)_mm512_loadu_si512((const void *)(p)))
-    for (; i + 128 <= n; i += 128) {
-        s0 = _mm512_dpbf16_ps(s0, LD(a + i), LD(b + i));
-        s1 = _mm512_dpbf16_ps(s1, LD(a + i + 32), LD(b + i + 32));
-        s2 = _mm512_dpbf16_ps(s2, LD(a + i + 64), LD(b + i + 64));
-        s3 = _mm512_dpbf16_ps(s3, LD(a + i + 96), LD(b + i + 96));
-    }
-    for (; i + 32 <= n; i += 32) s0 = _mm512_dpbf16_ps(s0, LD(a + i), LD(b + i));
-#undef LD
-    if (i < n) {
-        const __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);
-        s1 = _mm512_dpbf16_ps(s1, (__m512bh)_mm512_maskz_loadu_epi16(m, a + i),
-                              (__m512bh)_mm512_maskz_loadu_epi16(m, b + i));
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-/* sum over 4-byte groups of signed w * signed x, for w in [-128,127] and
- * x in [-127,127]: |w| (as u8) . (x with w's sign), via vpdpbusd */
-static inline __m512i dot_i8(__m512i w, __m512i x) {
-    const __mmask64 neg = _mm512_movepi8_mask(w);
-    const __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
-}
-
 static inline __m512i pair256(__m256i lo, __m256i hi) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
@@ -259,114 +206,359 @@ static inline __m256i q4_0_unpack(const uint8_t *qs) {
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-static float dot_q8_0(const void *w, const void *xq, int64_t n) {
-    const blk_q8_0 *a = w, *b = xq;
-    const int64_t nb = n / QK32;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i wv = pair256(_mm256_loadu_si256((const __m256i *)a[i].qs), _mm256_loadu_si256((const __m256i *)a[i + 1].qs));
-        __m512i xv = pair256(_mm256_loadu_si256((const __m256i *)b[i].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i].d) * H2F(b[i].d), H2F(a[i + 1].d) * H2F(b[i + 1].d)), acc0);
-        wv = pair256(_mm256_loadu_si256((const __m256i *)a[i + 2].qs), _mm256_loadu_si256((const __m256i *)a[i + 3].qs));
-        xv = pair256(_mm256_loadu_si256((const __m256i *)b[i + 2].qs), _mm256_loadu_si256((const __m256i *)b[i + 3].qs));
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i + 2].d) * H2F(b[i + 2].d), H2F(a[i + 3].d) * H2F(b[i + 3].d)), acc1);
-    }
-    for (; i < nb; i++) {
-        const __m512i wv = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[i].qs));
-        const __m512i xv = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[i].qs));
-        const __m512i p = _mm512_maskz_mov_epi32(0x00FF, dot_i8(wv, xv));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
+/* ---- tiled llama path for q8_0 activations (q8_0, q4_0, q5_0 weights) -----
+ * Per pair of 32-blocks (64 elements):
+ *   weight row:  64 bytes u = w + off (off 128 for q8_0, 8 for q4_0, 16 for q5_0),
+ *                16 floats dw (block scale, 8 lanes per block)
+ *   activation:  64 bytes x (int8), 16 int32 c = -off * (sum of the 4 x
+ *                bytes of the lane), 16 floats dx
+ * A lane's vpdpbusd(c, u, x) is then exactly sum_4 w*x (the same integer as
+ * the sign-trick dot), converted to float, times dw*dx, summed per lane in
+ * pair order, and reduced with the fixed tree. Blocks are padded to an even
+ * count with zeros (adds exact zeros). */
 
-static float dot_q4_0(const void *w, const void *xq, int64_t n) {
-    const blk_q4_0 *a = w;
+static inline int64_t npairs(int64_t n) { return (n / QK32 + 1) / 2; }
+static size_t xprep_bytes(int64_t n) { return (size_t)npairs(n) * 192; }
+static size_t wprep_bytes(int64_t n) { return (size_t)npairs(n) * 128; }
+
+static void xprep(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n) {
     const blk_q8_0 *b = xq;
-    const int64_t nb = n / QK32;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 4 <= nb; i += 4) {
-        __m512i wv = pair256(q4_0_unpack(a[i].qs), q4_0_unpack(a[i + 1].qs));
-        __m512i xv = pair256(_mm256_loadu_si256((const __m256i *)b[i].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i].d) * H2F(b[i].d), H2F(a[i + 1].d) * H2F(b[i + 1].d)), acc0);
-        wv = pair256(q4_0_unpack(a[i + 2].qs), q4_0_unpack(a[i + 3].qs));
-        xv = pair256(_mm256_loadu_si256((const __m256i *)b[i + 2].qs), _mm256_loadu_si256((const __m256i *)b[i + 3].qs));
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_i8(wv, xv)),
-                               pair_scale(H2F(a[i + 2].d) * H2F(b[i + 2].d), H2F(a[i + 3].d) * H2F(b[i + 3].d)), acc1);
+    const int64_t nb = n / QK32, np = npairs(n);
+    int32_t *corr = (int32_t *)(xp + 64 * np);
+    float *dx = (float *)(xp + 128 * np);
+    const __m512i negoff = _mm512_set1_epi32(wtype == PL_DTYPE_Q8_0 ? -128 : wtype == PL_DTYPE_Q5_0 ? -16 : -8);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)b[b0].qs);
+        const __m256i hi = b1 < nb ? _mm256_loadu_si256((const __m256i *)b[b1].qs) : _mm256_setzero_si256();
+        const __m512i xv = pair256(lo, hi);
+        _mm512_storeu_si512((void *)(xp + 64 * p), xv);
+        const __m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), xv);
+        _mm512_storeu_si512((void *)(corr + 16 * p), _mm512_mullo_epi32(s4, negoff));
+        _mm512_storeu_ps(dx + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
     }
-    for (; i < nb; i++) {
-        const __m512i wv = _mm512_castsi256_si512(q4_0_unpack(a[i].qs));
-        const __m512i xv = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[i].qs));
-        const __m512i p = _mm512_maskz_mov_epi32(0x00FF, dot_i8(wv, xv));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-/* q4_K . q8_K: isum = sum_j sc_j * sum(q * q8) over 32-groups (vpdpbusd,
- * quants unsigned), summ = sum_j m_j * (bsums pair); then the scalar
- * reference's float expression. */
-static float dot_q4_K(const void *w, const void *xq, int64_t n) {
-    const blk_q4_K *a = w;
-    const blk_q8_K *b = xq;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    float sumf = 0;
-    for (int64_t i = 0; i < n / QKK; i++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(j, a[i].scales, &sc[j], &mn[j]);
-        int summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        __m512i acc = _mm512_setzero_si512();
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * p));
-            const __m512i qv = pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-            const __m512i xv = _mm512_loadu_si512((const void *)(b[i].qs + 64 * p));
-            const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qv, xv);
-            const __m512i scv = _mm512_inserti64x4(_mm512_set1_epi32(sc[2 * p]), _mm256_set1_epi32(sc[2 * p + 1]), 1);
-            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(s, scv));
+static void wprep_q8_0(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q8_0 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np);
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[b0].qs), flip);
+        const __m256i hi = b1 < nb ? _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[b1].qs), flip)
+                                   : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+static void wprep_q4_0(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q4_0 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_add_epi8(q4_0_unpack(b[b0].qs), eight);
+        const __m256i hi = b1 < nb ? _mm256_add_epi8(q4_0_unpack(b[b1].qs), eight) : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+/* q5_0: u = low nibble | fifth bit << 4 (0..31), off 16 */
+static inline __m256i q5_0_unpack(const blk_q5_0 *b) {
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    const __m128i q = _mm_loadu_si128((const __m128i *)b->qs), m4 = _mm_set1_epi8(0xF);
+    const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)),
+                                               _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+    const __m256i hi = _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(16)); /* bit j -> element j */
+    return _mm256_or_si256(lo, hi);
+}
+
+static void wprep_q5_0(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q5_0 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np);
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = q5_0_unpack(&b[b0]);
+        const __m256i hi = b1 < nb ? q5_0_unpack(&b[b1]) : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+    }
+}
+
+#define TSTEP(acc, wv, dwv, xv, cv, dxv) \
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
+
+static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                    float *y, int64_t ldy) {
+    const int64_t np = npairs(n);
+    const size_t co = 64 * (size_t)np, so = 128 * (size_t)np; /* corr / scale offsets */
+    if (nr == 4 && nt == 2) {
+        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00, a31 = a00;
+        const uint8_t *x0 = xp, *x1 = xp + xs;
+        for (int64_t p = 0; p < np; p++) {
+            const __m512i xv0 = _mm512_loadu_si512((const void *)(x0 + 64 * p));
+            const __m512i xv1 = _mm512_loadu_si512((const void *)(x1 + 64 * p));
+            const __m512i c0 = _mm512_loadu_si512((const void *)(x0 + co + 64 * p));
+            const __m512i c1 = _mm512_loadu_si512((const void *)(x1 + co + 64 * p));
+            const __m512 d0 = _mm512_loadu_ps((const float *)(x0 + so) + 16 * p);
+            const __m512 d1 = _mm512_loadu_ps((const float *)(x1 + so) + 16 * p);
+#define ROW(r, A0, A1)                                                                   \
+    {                                                                                    \
+        const __m512i wv = _mm512_loadu_si512((const void *)(wp + (r) * ws + 64 * p));   \
+        const __m512 dwv = _mm512_loadu_ps((const float *)(wp + (r) * ws + co) + 16 * p); \
+        TSTEP(A0, wv, dwv, xv0, c0, d0);                                                 \
+        TSTEP(A1, wv, dwv, xv1, c1, d1);                                                 \
+    }
+            ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
+#undef ROW
         }
-        const int isum = _mm512_reduce_add_epi32(acc);
-        sumf += b[i].d * H2F(a[i].d) * (float)isum - b[i].d * H2F(a[i].dmin) * (float)summ;
+        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
+        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
+        y[ldy + 0] = _mm512_reduce_add_ps(a01); y[ldy + 1] = _mm512_reduce_add_ps(a11);
+        y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
+        return;
     }
-    return sumf;
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *xr = xp + t * xs, *wr = wp + r * ws;
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t p = 0; p < np; p++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(xr + 64 * p));
+                const __m512i cv = _mm512_loadu_si512((const void *)(xr + co + 64 * p));
+                const __m512 dxv = _mm512_loadu_ps((const float *)(xr + so) + 16 * p);
+                const __m512i wv = _mm512_loadu_si512((const void *)(wr + 64 * p));
+                const __m512 dwv = _mm512_loadu_ps((const float *)(wr + co) + 16 * p);
+                TSTEP(acc, wv, dwv, xv, cv, dxv);
+            }
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+#undef TSTEP
+
+/* ---- tiled llama path for K-quants x q8_K (q2_K .. q6_K) ------------------
+ * Weight rows are repacked per 256-block into SBW bytes:
+ *   u8  q[256]   quants made unsigned (q6_K: v+32, q3_K: v+4, others as stored)
+ *   i16 sc[128]  scale of elements 2l and 2l+1 (the pairs vpmaddubsw forms)
+ *   i16 mn[16]   multiplier of the activation's bsums[j]: the sub-block min
+ *                (q2_K, q4_K, q5_K) or offset*scale (q3_K 4*sc, q6_K 32*sc)
+ *   f32 d, dmin  (dmin = d for q3_K and q6_K)
+ * q8_K activations are used as they are. Per (row, token, block):
+ *   isum lanes = sum_c vpdpwssd(vpmaddubsw(q_c, x_c), sc_c)
+ *   imin lanes = vpdpwssd(mn, bsums)
+ *   acc += isum*(dx*d) - imin*(dx*dmin)        (lane-wise f32)
+ * and y = the reduced acc. The integer parts are exact (|lane| < 2^24). */
+#define SBW 576
+
+static size_t kx_wprep_bytes(int64_t n) { return (size_t)(n / QKK) * SBW; }
+
+/* fill sc[128] from per-group scales (group size gs = 16 or 32) */
+static void kx_fill_sc(int16_t *sc16, const int *sc, int gs) {
+    for (int l = 0; l < 128; l++) sc16[l] = (int16_t)sc[(2 * l) / gs];
 }
 
-/* q6_K . q8_K: quants stored as u = v + 32 in 0..63; sum (u - 32) q8 =
- * sum u q8 - 32 * bsum, per 16-group times the int8 scale. */
-static float dot_q6_K(const void *w, const void *xq, int64_t n) {
-    const blk_q6_K *a = w;
-    const blk_q8_K *b = xq;
-    float sumf = 0;
-    /* lane L of a 64-element chunk c belongs to 16-group 4c + L/4 */
-    const __m512i grp = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    for (int64_t i = 0; i < n / QKK; i++) {
-        const __m512i scales = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)a[i].scales));
-        __m512i acc = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            __m256i e[4];
-            q6_half(a[i].ql + 64 * h, a[i].qh + 32 * h, e);
-            for (int c = 0; c < 2; c++) {
-                const int chunk = 2 * h + c; /* 64 elements */
-                const __m512i qv = pair256(e[2 * c], e[2 * c + 1]);
-                const __m512i xv = _mm512_loadu_si512((const void *)(b[i].qs + 64 * chunk));
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qv, xv);
-                const __m512i scv = _mm512_permutexvar_epi32(_mm512_add_epi32(grp, _mm512_set1_epi32(4 * chunk)), scales);
-                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(s, scv));
+/* scalar repack for q2_K, q3_K, q5_K (their blocks carry little data) */
+static void kx_pack_scalar(pl_dtype t, const void *blk, uint8_t *out) {
+    uint8_t *u = out;
+    int16_t *sc16 = (int16_t *)(out + 256), *mn = (int16_t *)(out + 512);
+    float *dd = (float *)(out + 544);
+    int sc[16];
+    if (t == PL_DTYPE_Q2_K) {
+        const blk_q2_K *b = blk;
+        for (int k = 0; k < QKK; k++) u[k] = (b->qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+        for (int j = 0; j < 16; j++) { sc[j] = b->scales[j] & 0xF; mn[j] = (int16_t)(b->scales[j] >> 4); }
+        kx_fill_sc(sc16, sc, 16);
+        dd[0] = H2F(b->d);
+        dd[1] = H2F(b->dmin);
+    } else if (t == PL_DTYPE_Q3_K) {
+        const blk_q3_K *b = blk;
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? (b->scales[j] & 0xF) : (b->scales[j - 8] >> 4);
+            const int hi = (b->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = (lo | (hi << 4)) - 32;
+            mn[j] = (int16_t)(4 * sc[j]);
+        }
+        for (int k = 0; k < QKK; k++) {
+            const int l = k % 32, shift = 2 * ((k % 128) / 32), hbit = k / 32;
+            const int v = ((b->qs[32 * (k / 128) + l] >> shift) & 3) - ((b->hmask[l] >> hbit) & 1 ? 0 : 4);
+            u[k] = (uint8_t)(v + 4);
+        }
+        kx_fill_sc(sc16, sc, 16);
+        dd[0] = dd[1] = H2F(b->d);
+    } else { /* q5_K */
+        const blk_q5_K *b = blk;
+        for (int j = 0; j < 8; j++) {
+            uint8_t s8, m8;
+            k4_scale_min(j, b->scales, &s8, &m8);
+            sc[j] = s8;
+            mn[2 * j] = mn[2 * j + 1] = m8;
+            for (int l = 0; l < 32; l++) {
+                const uint8_t byte = b->qs[32 * (j / 2) + l];
+                u[32 * j + l] = (uint8_t)(((j & 1) ? byte >> 4 : byte & 0xF) + (((b->qh[l] >> j) & 1) << 4));
             }
         }
-        int isum = _mm512_reduce_add_epi32(acc);
-        for (int j = 0; j < 16; j++) isum -= 32 * a[i].scales[j] * b[i].bsums[j];
-        sumf += b[i].d * H2F(a[i].d) * (float)isum;
+        kx_fill_sc(sc16, sc, 32);
+        dd[0] = H2F(b->d);
+        dd[1] = H2F(b->dmin);
     }
-    return sumf;
+}
+
+static void wprep_q2_K(const void *w, uint8_t *wp, int64_t n) {
+    for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q2_K, (const blk_q2_K *)w + i, wp + SBW * i);
+}
+static void wprep_q3_K(const void *w, uint8_t *wp, int64_t n) {
+    for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q3_K, (const blk_q3_K *)w + i, wp + SBW * i);
+}
+static void wprep_q5_K(const void *w, uint8_t *wp, int64_t n) {
+    for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q5_K, (const blk_q5_K *)w + i, wp + SBW * i);
+}
+
+static void wprep_q4_K(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q4_K *b = w;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) k4_scale_min(j, b[i].scales, &sc[j], &mn[j]);
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+            _mm512_storeu_si512((void *)(wp + 64 * c),
+                                pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)));
+            _mm512_storeu_si512((void *)(wp + 256 + 64 * c),
+                                _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]), 1));
+        }
+        const __m128i m8 = _mm_loadl_epi64((const __m128i *)mn);            /* 8 bytes */
+        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);                      /* each twice */
+        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_cvtepu8_epi16(m16));
+        float *dd = (float *)(wp + 544);
+        dd[0] = H2F(b[i].d);
+        dd[1] = H2F(b[i].dmin);
+    }
+}
+
+static void wprep_q6_K(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q6_K *b = w;
+    /* int16 lane l of 64-element chunk c belongs to 16-group 4c + l/8 */
+    __m512i idx[4];
+    for (int c = 0; c < 4; c++) {
+        int16_t ix[32];
+        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(4 * c + l / 8);
+        idx[c] = _mm512_loadu_si512((const void *)ix);
+    }
+    for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
+        for (int h = 0; h < 2; h++) {
+            __m256i e[4];
+            q6_half(b[i].ql + 64 * h, b[i].qh + 32 * h, e);
+            _mm512_storeu_si512((void *)(wp + 128 * h), pair256(e[0], e[1]));
+            _mm512_storeu_si512((void *)(wp + 128 * h + 64), pair256(e[2], e[3]));
+        }
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
+        const __m512i s512 = _mm512_castsi256_si512(s16);
+        for (int c = 0; c < 4; c++)
+            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], s512));
+        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_slli_epi16(s16, 5));
+        float *dd = (float *)(wp + 544);
+        dd[0] = dd[1] = H2F(b[i].d);
+    }
+}
+
+#define KSTEP(acc, wb, xb, X0, X1, X2, X3)                                                                     \
+    {                                                                                                           \
+        __m512i a_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)(wb)), X0), \
+                                         _mm512_loadu_si512((const void *)((wb) + 256)));                       \
+        a_ = _mm512_dpwssd_epi32(a_, _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)((wb) + 64)), X1),   \
+                                 _mm512_loadu_si512((const void *)((wb) + 320)));                               \
+        a_ = _mm512_dpwssd_epi32(a_, _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)((wb) + 128)), X2),  \
+                                 _mm512_loadu_si512((const void *)((wb) + 384)));                               \
+        a_ = _mm512_dpwssd_epi32(a_, _mm512_maddubs_epi16(_mm512_loadu_si512((const void *)((wb) + 192)), X3),  \
+                                 _mm512_loadu_si512((const void *)((wb) + 448)));                               \
+        const __m512i m_ = _mm512_dpwssd_epi32(_mm512_setzero_si512(),                                          \
+                                               _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)((wb) + 512))), \
+                                               _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(xb)->bsums))); \
+        const float *d_ = (const float *)((wb) + 544);                                                          \
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a_), _mm512_set1_ps((xb)->d * d_[0]), acc);                   \
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m_), _mm512_set1_ps((xb)->d * d_[1]), acc);                  \
+    }
+
+static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                   float *y, int64_t ldy) {
+    const int64_t nb = n / QKK;
+    if (nr == 4 && nt == 2) {
+        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00, a31 = a00;
+        const blk_q8_K *x0 = (const blk_q8_K *)xp, *x1 = (const blk_q8_K *)(xp + xs);
+        for (int64_t i = 0; i < nb; i++) {
+            const __m512i p0 = _mm512_loadu_si512((const void *)x0[i].qs), p1 = _mm512_loadu_si512((const void *)(x0[i].qs + 64));
+            const __m512i p2 = _mm512_loadu_si512((const void *)(x0[i].qs + 128)), p3 = _mm512_loadu_si512((const void *)(x0[i].qs + 192));
+            const __m512i q0 = _mm512_loadu_si512((const void *)x1[i].qs), q1 = _mm512_loadu_si512((const void *)(x1[i].qs + 64));
+            const __m512i q2 = _mm512_loadu_si512((const void *)(x1[i].qs + 128)), q3 = _mm512_loadu_si512((const void *)(x1[i].qs + 192));
+            const uint8_t *w0 = wp + SBW * i;
+            KSTEP(a00, w0, &x0[i], p0, p1, p2, p3) KSTEP(a01, w0, &x1[i], q0, q1, q2, q3)
+            KSTEP(a10, w0 + ws, &x0[i], p0, p1, p2, p3) KSTEP(a11, w0 + ws, &x1[i], q0, q1, q2, q3)
+            KSTEP(a20, w0 + 2 * ws, &x0[i], p0, p1, p2, p3) KSTEP(a21, w0 + 2 * ws, &x1[i], q0, q1, q2, q3)
+            KSTEP(a30, w0 + 3 * ws, &x0[i], p0, p1, p2, p3) KSTEP(a31, w0 + 3 * ws, &x1[i], q0, q1, q2, q3)
+        }
+        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
+        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
+        y[ldy + 0] = _mm512_reduce_add_ps(a01); y[ldy + 1] = _mm512_reduce_add_ps(a11);
+        y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
+        return;
+    }
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const blk_q8_K *xr = (const blk_q8_K *)(xp + t * xs);
+            __m512 acc = _mm512_setzero_ps();
+            for (int64_t i = 0; i < nb; i++) {
+                const __m512i p0 = _mm512_loadu_si512((const void *)xr[i].qs), p1 = _mm512_loadu_si512((const void *)(xr[i].qs + 64));
+                const __m512i p2 = _mm512_loadu_si512((const void *)(xr[i].qs + 128)), p3 = _mm512_loadu_si512((const void *)(xr[i].qs + 192));
+                const uint8_t *wb = wp + r * ws + SBW * i;
+                KSTEP(acc, wb, &xr[i], p0, p1, p2, p3)
+            }
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+#undef KSTEP
+
+/* ---- llama path for f16 / bf16 weights ------------------------------------
+ * Activations rounded to f16/bf16 (the act dtype) and weight rows are
+ * widened to f32 (exactly) and run through the f32 micro-kernel: products
+ * of two halves are exact in f32, so this is sum(h(w)*h(x)) in f32. */
+static size_t f32_bytes(int64_t n) { return (size_t)n * sizeof(float); }
+static void xprep_f16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_f16(xq, (float *)xp, n); }
+static void xprep_bf16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_bf16(xq, (float *)xp, n); }
+static void wprep_f16(const void *w, uint8_t *wp, int64_t n) { deq_f16(w, (float *)wp, n); }
+static void wprep_bf16(const void *w, uint8_t *wp, int64_t n) { deq_bf16(w, (float *)wp, n); }
+static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
+                     int64_t ldy) {
+    gemm_f32((const float *)wp, (int64_t)(ws / sizeof(float)), nr, (const float *)xp, (int64_t)(xs / sizeof(float)), nt,
+             n, y, ldy);
 }
 
 void pl_kernels_avx512(pl_kernels *k) {
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
+    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    k->tiled[PL_DTYPE_F16] = h16;
+    k->tiled[PL_DTYPE_BF16] = b16;
+    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2};
+    static const struct { pl_dtype t; pl_wprep_fn f; } kw[] = {
+        {PL_DTYPE_Q2_K, wprep_q2_K}, {PL_DTYPE_Q3_K, wprep_q3_K}, {PL_DTYPE_Q4_K, wprep_q4_K},
+        {PL_DTYPE_Q5_K, wprep_q5_K}, {PL_DTYPE_Q6_K, wprep_q6_K},
+    };
+    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++) {
+        k->tiled[kw[i].t] = kx;
+        k->tiled[kw[i].t].wprep = kw[i].f;
+    }
+    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2};
+    k->tiled[PL_DTYPE_Q8_0] = q8;
+    k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
+    k->tiled[PL_DTYPE_Q4_0] = q8;
+    k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
+    k->tiled[PL_DTYPE_Q5_0] = q8;
+    k->tiled[PL_DTYPE_Q5_0].wprep = wprep_q5_0;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;
@@ -374,10 +566,4 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->dequant[PL_DTYPE_Q4_0] = deq_q4_0;
     k->dequant[PL_DTYPE_Q4_K] = deq_q4_K;
     k->dequant[PL_DTYPE_Q6_K] = deq_q6_K;
-    k->dotq[PL_DTYPE_F16] = dot_f16;
-    k->dotq[PL_DTYPE_BF16] = dot_bf16;
-    k->dotq[PL_DTYPE_Q8_0] = dot_q8_0;
-    k->dotq[PL_DTYPE_Q4_0] = dot_q4_0;
-    k->dotq[PL_DTYPE_Q4_K] = dot_q4_K;
-    k->dotq[PL_DTYPE_Q6_K] = dot_q6_K;
 }

@@ -313,7 +313,26 @@ pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n,
     if (st != PL_OK) return st;
     if ((st = pl_dtype_row_bytes(t, n, &bytes)) != PL_OK) return pl_error_wrap(st, "vec_dot_llama");
     if ((st = pl_dtype_row_bytes(act, n, &bytes)) != PL_OK) return pl_error_wrap(st, "vec_dot_llama");
-    *out = n ? pl_kernels_active()->dotq[t](w, xq, n) : 0.0f;
+    const pl_kernels *k = pl_kernels_active();
+    if (n == 0) {
+        *out = 0.0f;
+    } else if (k->tiled[t].tile) {
+        /* same kernel (and bits) as pl_matmul's tiled path */
+        const pl_tiled_kernels *tk = &k->tiled[t];
+        uint8_t *xp = tk->xprep ? pl_alloc_aligned(tk->xprep_bytes(n)) : NULL, *wp = pl_alloc_aligned(tk->wprep_bytes(n));
+        if ((tk->xprep && !xp) || !wp) {
+            pl_free_aligned(xp);
+            pl_free_aligned(wp);
+            return pl_error(PL_ERR_NOMEM, "vec_dot_llama: cannot allocate repack buffers");
+        }
+        if (tk->xprep) tk->xprep(t, xq, xp, n);
+        tk->wprep(w, wp, n);
+        tk->tile(wp, 0, 1, xp ? xp : (const uint8_t *)xq, 0, 1, n, out, 1);
+        pl_free_aligned(xp);
+        pl_free_aligned(wp);
+    } else {
+        *out = k->dotq[t](w, xq, n);
+    }
     return PL_OK;
 }
 
@@ -325,33 +344,66 @@ pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n,
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* scratch layout: [act rows (llama)] [per-thread f32 tiles (exact, non-f32)] */
-static int scratch_plan(pl_matmul_path path, pl_dtype t, int64_t n_in, int64_t n_tok, int nthreads,
-                        size_t *act_row, size_t *act_total, size_t *tile_bytes, size_t *total) {
-    *act_row = *act_total = *tile_bytes = 0;
+/* Tokens per block so that a block of activation rows (row_bytes each) takes
+ * about TOKEN_BLOCK_BYTES: it then stays in L2 while a thread walks its row
+ * tiles. A multiple of 4 (the micro-kernels' token count), at least 4. Only
+ * changes the loop order: every (row, token) is still one kernel call. */
+#define TOKEN_BLOCK_BYTES (768u * 1024u)
+static int64_t token_block(size_t row_bytes) {
+    int64_t tb = (int64_t)(TOKEN_BLOCK_BYTES / (row_bytes ? row_bytes : 1));
+    tb &= ~(int64_t)3;
+    return tb < 4 ? 4 : tb;
+}
+
+/* Scratch layout:
+ *   exact:        [per thread: ROW_TILE dequantized f32 rows]   (none for f32)
+ *   llama:        [n_tok quantized activation rows]
+ *   llama tiled:  [n_tok repacked activation rows][per thread: one q8_0 row,
+ *                  a tile of repacked weight rows]                            */
+typedef struct {
+    int tiled;
+    int64_t row_tile;
+    size_t act_row, act_total, per_thread, wprep_row, total;
+} plan;
+
+static int64_t tiled_row_tile(int64_t n_out) { return n_out >= 1024 ? 64 : 16; }
+
+static int scratch_plan(const pl_kernels *k, pl_matmul_path path, pl_dtype t, int64_t n_out, int64_t n_in,
+                        int64_t n_tok, int nthreads, plan *p) {
+    memset(p, 0, sizeof *p);
+    p->row_tile = ROW_TILE;
     if (path == PL_MATMUL_LLAMA) {
         pl_dtype act;
         if (pl_llama_act_dtype(t, &act) != PL_OK) return 0;
-        if (act != PL_DTYPE_F32) {
-            if (pl_dtype_row_bytes(act, n_in, act_row) != PL_OK) return 0;
-            if (!pl_mul_ok(*act_row, (size_t)n_tok, act_total)) return 0;
-            *act_total = round64(*act_total);
+        if (act == PL_DTYPE_F32) return 1;
+        if (pl_dtype_row_bytes(act, n_in, &p->act_row) != PL_OK) return 0;
+        if (k->tiled[t].tile) {
+            const pl_tiled_kernels *tk = &k->tiled[t];
+            size_t a, xpb = tk->xprep ? tk->xprep_bytes(n_in) : p->act_row;
+            p->tiled = 1;
+            p->row_tile = tiled_row_tile(n_out);
+            p->wprep_row = tk->wprep_bytes(n_in);
+            if (!pl_mul_ok(xpb, (size_t)n_tok, &p->act_total)) return 0;
+            if (!pl_mul_ok(p->wprep_row, (size_t)p->row_tile, &a)) return 0;
+            if (!pl_add_ok(round64(p->act_row), round64(a), &p->per_thread)) return 0;
+        } else if (!pl_mul_ok(p->act_row, (size_t)n_tok, &p->act_total)) {
+            return 0;
         }
+        p->act_total = round64(p->act_total);
     } else if (t != PL_DTYPE_F32) {
-        if (!pl_mul_ok((size_t)n_in, ROW_TILE * sizeof(float), tile_bytes)) return 0;
-        *tile_bytes = round64(*tile_bytes);
+        if (!pl_mul_ok((size_t)n_in, ROW_TILE * sizeof(float), &p->per_thread)) return 0;
+        p->per_thread = round64(p->per_thread);
     }
-    size_t tiles;
-    if (!pl_mul_ok(*tile_bytes, (size_t)nthreads, &tiles)) return 0;
-    return pl_add_ok(*act_total, tiles, total);
+    size_t all;
+    if (!pl_mul_ok(p->per_thread, (size_t)nthreads, &all)) return 0;
+    return pl_add_ok(p->act_total, all, &p->total);
 }
 
 size_t pl_matmul_scratch_bytes(pl_matmul_path path, pl_dtype t, int64_t n_out, int64_t n_in, int64_t n_tok) {
-    size_t a, b, c, total;
-    (void)n_out;
-    if (!pl_dtype_valid((int)t) || n_in < 0 || n_tok < 0) return 0;
-    if (!scratch_plan(path, t, n_in, n_tok, pl_num_threads(), &a, &b, &c, &total)) return 0;
-    return total;
+    plan p;
+    if (!pl_dtype_valid((int)t) || n_in < 0 || n_tok < 0 || n_out < 0) return 0;
+    if (!scratch_plan(pl_kernels_active(), path, t, n_out, n_in, n_tok, pl_num_threads(), &p)) return 0;
+    return p.total;
 }
 
 pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_out, int64_t n_in,
@@ -370,10 +422,12 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
     pl_dtype act = t;
     if (path == PL_MATMUL_LLAMA && (st = pl_llama_act_dtype(t, &act)) != PL_OK) return st;
     const int nthreads = pl_num_threads();
-    size_t act_row, act_total, tile_bytes, need;
-    if (!scratch_plan(path, t, n_in, n_tok, nthreads, &act_row, &act_total, &tile_bytes, &need))
+    const pl_kernels *k = pl_kernels_active();
+    plan pl;
+    if (!scratch_plan(k, path, t, n_out, n_in, n_tok, nthreads, &pl))
         return pl_error(PL_ERR_INVALID, "matmul: %s [%lld x %lld] by %lld tokens: scratch size overflows",
                         pl_dtype_name(t), (long long)n_out, (long long)n_in, (long long)n_tok);
+    const size_t need = pl.total, act_row = pl.act_row, tile_bytes = pl.per_thread;
     void *own = NULL;
     if (need > 0) {
         if (!scratch) {
@@ -384,10 +438,54 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
                             scratch_bytes, need);
         }
     }
-    const pl_kernels *k = pl_kernels_active();
     const uint8_t *wb = W;
 
-    if (path == PL_MATMUL_LLAMA && act != PL_DTYPE_F32) {
+    if (pl.tiled) {
+        const pl_tiled_kernels *tk = &k->tiled[t];
+        const size_t xpb = tk->xprep ? tk->xprep_bytes(n_in) : act_row, wpb = pl.wprep_row;
+        const int64_t rt = pl.row_tile;
+        uint8_t *xp = scratch;
+        const pl_quant_fn quant = k->quant_act[act];
+        const pl_wprep_fn wprep = tk->wprep;
+        #pragma omp parallel num_threads(nthreads)
+        {
+#ifdef _OPENMP
+            const int tid = omp_get_thread_num();
+#else
+            const int tid = 0;
+#endif
+            uint8_t *qtmp = (uint8_t *)scratch + pl.act_total + (size_t)tid * pl.per_thread;
+            uint8_t *wtile = qtmp + round64(act_row);
+            #pragma omp for schedule(static)
+            for (int64_t tk_ = 0; tk_ < n_tok; tk_++) {
+                if (tk->xprep) {
+                    quant(X + tk_ * n_in, qtmp, n_in);
+                    tk->xprep(t, qtmp, xp + (size_t)tk_ * xpb, n_in);
+                } else {
+                    quant(X + tk_ * n_in, xp + (size_t)tk_ * xpb, n_in);
+                }
+            }
+            /* token blocks small enough to stay in L2 while a thread walks
+             * its row tiles (weights are repacked again per block) */
+            const int64_t tb = token_block(xpb);
+            for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
+            const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
+            #pragma omp for schedule(static)
+            for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
+                const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
+                for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
+                for (int64_t t0 = b0; t0 < b1; t0 += tk->max_nt) {
+                    const int nt = (int)(b1 - t0 < tk->max_nt ? b1 - t0 : tk->max_nt);
+                    for (int64_t r0 = o0; r0 < o1; r0 += MR) {
+                        const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
+                        tk->tile(wtile + (size_t)(r0 - o0) * wpb, wpb, nr, xp + (size_t)t0 * xpb, xpb, nt, n_in,
+                                 Y + t0 * n_out + r0, n_out);
+                    }
+                }
+            }
+            }
+        }
+    } else if (path == PL_MATMUL_LLAMA && act != PL_DTYPE_F32) {
         uint8_t *xq = scratch;
         const pl_quant_fn quant = k->quant_act[act];
         const pl_dotq_fn dot = k->dotq[t];
@@ -415,6 +513,9 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             const int tid = 0;
 #endif
             float *tile = t == PL_DTYPE_F32 ? NULL : (float *)(tiles + (size_t)tid * tile_bytes);
+            const int64_t tb = token_block((size_t)n_in * sizeof(float));
+            for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
+            const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
             #pragma omp for schedule(static)
             for (int64_t o0 = 0; o0 < n_out; o0 += ROW_TILE) {
                 const int64_t o1 = o0 + ROW_TILE < n_out ? o0 + ROW_TILE : n_out;
@@ -425,14 +526,15 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
                     for (int64_t o = o0; o < o1; o++) k->dequant[t](wb + (size_t)o * wrow, tile + (o - o0) * n_in, n_in);
                     wf = tile;
                 }
-                for (int64_t t0 = 0; t0 < n_tok; t0 += MT) {
-                    const int nt = (int)(n_tok - t0 < MT ? n_tok - t0 : MT);
+                for (int64_t t0 = b0; t0 < b1; t0 += MT) {
+                    const int nt = (int)(b1 - t0 < MT ? b1 - t0 : MT);
                     for (int64_t r0 = o0; r0 < o1; r0 += MR) {
                         const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
                         k->gemm_f32(wf + (r0 - o0) * n_in, n_in, nr, X + t0 * n_in, n_in, nt, n_in,
                                     Y + t0 * n_out + r0, n_out);
                     }
                 }
+            }
             }
         }
     }

@@ -95,7 +95,28 @@ typedef void (*pl_quant_fn)(const float *x, void *dst, int64_t n);
 typedef void (*pl_gemm_f32_fn)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx,
                                int nt, int64_t n, float *y, int64_t ldy);
 
+/* Tiled llama path (optional, per weight dtype and level). Activation rows
+ * (already in the act dtype) and weight rows are repacked into the layouts
+ * the tile kernel streams (see kernels_avx512.c), then
+ *   y[t*ldy + r] = dot(w row r, x row t)   for r < nr <= 4, t < nt <= max_nt,
+ * with the same bits for a (row, token) whatever nr/nt are. xprep may be
+ * NULL: the quantized activation row is then used as is. */
+typedef size_t (*pl_prep_bytes_fn)(int64_t n);
+typedef void (*pl_xprep_fn)(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n);
+typedef void (*pl_wprep_fn)(const void *w, uint8_t *wp, int64_t n);
+typedef void (*pl_tile_fn)(const uint8_t *wp, size_t wstride, int nr, const uint8_t *xp, size_t xstride, int nt,
+                           int64_t n, float *y, int64_t ldy);
+
 typedef struct {
+    pl_prep_bytes_fn xprep_bytes, wprep_bytes;
+    pl_xprep_fn xprep;
+    pl_wprep_fn wprep;
+    pl_tile_fn tile; /* NULL: no tiled kernel for this weight dtype */
+    int max_nt;      /* tokens per tile call (2 or 4) */
+} pl_tiled_kernels;
+
+typedef struct {
+    pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_dequant_fn dequant[PL_DTYPE_COUNT];
     pl_dotq_fn dotq[PL_DTYPE_COUNT];     /* indexed by weight dtype */
     pl_quant_fn quant_act[PL_DTYPE_COUNT]; /* indexed by act dtype */
