@@ -1,0 +1,463 @@
+/* test_train.c — training: every backward kernel against central finite
+ * differences in double, whole tiny models (Llama 3.1 / Mistral / Gemma 2
+ * shapes) against finite differences and against PyTorch + PEFT reference
+ * vectors (tests/data/train/, made by tools/ref/train_vectors.py), the
+ * training forward against the model module's pl_forward, and AdamW.
+ *
+ * Finite differences: f(x + h) - f(x - h) / 2h with h = 1e-5 in double;
+ * truncation error O(h^2 f''') ~ 1e-10 and rounding ~1e-16/h ~ 1e-11 on
+ * O(1) values, so gradients agree to ~1e-7 relative unless wrong.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+#include "train/train.h"
+
+/* central-difference step and the agreement we require (see above) */
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+/* PyTorch (fp32) vs our double pass: fp32 rounding ~1e-7 relative per op,
+ * accumulated over two layers; the task's required agreement. */
+#define TOL_LOSS 1e-5
+#define TOL_GRAD 1e-4
+#define TOL_TRAJ 1e-4
+
+static pl_rng g_rng;
+
+static void fill(pl_real *x, int64_t n, double scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = scale * (2.0 * pl_rng_uniform(&g_rng) - 1.0);
+}
+
+/* Compare analytic vs numeric gradient; error relative to max(1, |values|) scale. */
+static int grad_close(const char *what, const pl_real *got, const pl_real *want, int64_t n, double tol) {
+    double scale = 1e-3;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(want[i]));
+    double worst = 0.0;
+    int64_t wi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]) / scale;
+        if (e > worst || isnan(e)) {
+            worst = e;
+            wi = i;
+        }
+    }
+    int ok = worst <= tol;
+    CHECK(ok, "%s: worst rel error %.3g at %lld (got %.10g want %.10g, tol %g)", what, worst, (long long)wi, got[wi],
+          want[wi], tol);
+    return ok;
+}
+
+/* ---- generic finite differences over a scalar function ------------------- */
+
+typedef double (*scalar_fn)(void *ctx);
+
+static void numgrad(scalar_fn f, void *ctx, pl_real *x, int64_t n, pl_real *g) {
+    for (int64_t i = 0; i < n; i++) {
+        double old = x[i];
+        x[i] = old + FD_H;
+        double fp = f(ctx);
+        x[i] = old - FD_H;
+        double fm = f(ctx);
+        x[i] = old;
+        g[i] = (fp - fm) / (2 * FD_H);
+    }
+}
+
+static double dotp(const pl_real *a, const pl_real *b, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* ---- RMSNorm ------------------------------------------------------------- */
+
+typedef struct {
+    pl_real *x, *w, *R, *y, *rs;
+    int T, n;
+} rms_ctx;
+
+static double rms_f(void *c_) {
+    rms_ctx *c = c_;
+    pl_tr_rmsnorm_fwd(c->y, c->rs, c->x, c->w, c->T, c->n, 1e-5);
+    return dotp(c->y, c->R, (int64_t)c->T * c->n);
+}
+
+static void test_rmsnorm(void) {
+    enum { T = 3, N = 7 };
+    pl_real x[T * N], w[N], R[T * N], y[T * N], rs[T], dx[T * N] = {0}, dw[N] = {0}, nx[T * N], nw[N];
+    fill(x, T * N, 1.5);
+    fill(w, N, 1.0);
+    fill(R, T * N, 1.0);
+    rms_ctx c = {x, w, R, y, rs, T, N};
+    rms_f(&c);
+    pl_tr_rmsnorm_bwd(dx, dw, R, x, rs, w, T, N);
+    numgrad(rms_f, &c, x, T * N, nx);
+    numgrad(rms_f, &c, w, N, nw);
+    grad_close("rmsnorm dx", dx, nx, T * N, FD_TOL);
+    grad_close("rmsnorm dw", dw, nw, N, FD_TOL);
+}
+
+/* ---- RoPE ------------------------------------------------------------------ */
+
+typedef struct {
+    pl_real *x, *R, *y, *inv;
+    int32_t *pos;
+    int T, H, hd, neox;
+} rope_ctx;
+
+static double rope_f(void *c_) {
+    rope_ctx *c = c_;
+    int64_t n = (int64_t)c->T * c->H * c->hd;
+    memcpy(c->y, c->x, (size_t)n * sizeof *c->y);
+    pl_tr_rope_fwd(c->y, c->T, c->H, c->hd, c->hd, c->pos, c->inv, c->neox);
+    return dotp(c->y, c->R, n);
+}
+
+static void test_rope(void) {
+    enum { T = 5, H = 2, HD = 8, N = T * H * HD };
+    /* llama3-style factors: 1 for high frequencies, smoothed, then 8 */
+    const float factors[HD / 2] = {1.0f, 2.3f, 8.0f, 8.0f};
+    pl_real x[N], R[N], y[N], dx[N], nx[N], inv[HD / 2];
+    int32_t pos[T] = {0, 1, 7, 100, 3};
+    pl_tr_rope_inv_freq(inv, HD, 10000.0, factors);
+    CHECK_NEAR(inv[1], pow(10000.0, -2.0 / 8) / (double)2.3f, 1e-15);
+    for (int neox = 0; neox < 2; neox++) {
+        fill(x, N, 1.0);
+        fill(R, N, 1.0);
+        rope_ctx c = {x, R, y, inv, pos, T, H, HD, neox};
+        rope_f(&c);
+        memcpy(dx, R, sizeof dx);
+        pl_tr_rope_bwd(dx, T, H, HD, HD, pos, inv, neox);
+        numgrad(rope_f, &c, x, N, nx);
+        grad_close(neox ? "rope neox dx" : "rope adjacent-pair dx", dx, nx, N, FD_TOL);
+    }
+    /* the two layouts are the same rotation on permuted coordinates */
+    pl_real a[HD], b[HD];
+    fill(a, HD, 1.0);
+    for (int i = 0; i < HD / 2; i++) {
+        b[i] = a[2 * i];
+        b[i + HD / 2] = a[2 * i + 1];
+    }
+    int32_t p1[1] = {13};
+    pl_tr_rope_fwd(a, 1, 1, HD, HD, p1, inv, 0);
+    pl_tr_rope_fwd(b, 1, 1, HD, HD, p1, inv, 1);
+    double md = 0;
+    for (int i = 0; i < HD / 2; i++) md = fmax(md, fmax(fabs(b[i] - a[2 * i]), fabs(b[i + HD / 2] - a[2 * i + 1])));
+    CHECK(md < 1e-14, "rope layouts disagree by %g", md);
+}
+
+/* ---- softmax, softcap, GLU, xent -------------------------------------------- */
+
+typedef struct {
+    pl_real *x, *x2, *R, *y;
+    int64_t n;
+    int kind; /* 0 softmax rows of 6, 1 softcap, 2 silu glu, 3 gelu glu */
+} ew_ctx;
+
+static double ew_f(void *c_) {
+    ew_ctx *c = c_;
+    if (c->kind == 0) pl_tr_softmax_fwd(c->y, c->x, c->n / 6, 6);
+    else if (c->kind == 1) pl_tr_softcap_fwd(c->y, c->x, c->n, 2.5);
+    else pl_tr_glu_fwd(c->y, c->x, c->x2, c->n, c->kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+    return dotp(c->y, c->R, c->n);
+}
+
+static void test_elementwise(void) {
+    enum { N = 18 };
+    const char *names[] = {"softmax dx", "softcap dx", "silu-glu", "gelu-tanh-glu"};
+    for (int kind = 0; kind < 4; kind++) {
+        pl_real x[N], x2[N], R[N], y[N], dx[N] = {0}, dx2[N] = {0}, nx[N], nx2[N];
+        fill(x, N, 4.0);
+        fill(x2, N, 2.0);
+        fill(R, N, 1.0);
+        ew_ctx c = {x, x2, R, y, N, kind};
+        ew_f(&c);
+        if (kind == 0) pl_tr_softmax_bwd(dx, R, y, N / 6, 6);
+        else if (kind == 1) pl_tr_softcap_bwd(dx, R, y, N, 2.5);
+        else pl_tr_glu_bwd(dx, dx2, R, x, x2, N, kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+        numgrad(ew_f, &c, x, N, nx);
+        grad_close(names[kind], dx, nx, N, FD_TOL);
+        if (kind >= 2) {
+            numgrad(ew_f, &c, x2, N, nx2);
+            grad_close(kind == 2 ? "silu-glu du" : "gelu-glu du", dx2, nx2, N, FD_TOL);
+        }
+    }
+}
+
+typedef struct {
+    pl_real *l;
+    const int32_t *idx;
+    int n, nidx, target;
+} xent_ctx;
+
+static double xent_f(void *c_) {
+    xent_ctx *c = c_;
+    return pl_tr_xent(NULL, c->l, c->n, c->idx, c->nidx, c->target, 1.0);
+}
+
+static void test_xent(void) {
+    enum { N = 9 };
+    pl_real l[N], dl[N], nl[N];
+    const int32_t idx[2] = {6, 2};
+    fill(l, N, 3.0);
+    for (int restricted = 0; restricted < 2; restricted++) {
+        memset(dl, 0, sizeof dl);
+        xent_ctx c = {l, restricted ? idx : NULL, N, 2, restricted ? 1 : 4};
+        double loss = pl_tr_xent(dl, l, N, c.idx, 2, c.target, 1.0);
+        numgrad(xent_f, &c, l, N, nl);
+        grad_close(restricted ? "xent (label tokens) dl" : "xent (full) dl", dl, nl, N, FD_TOL);
+        if (restricted) {
+            /* closed form: -log sigmoid(l2 - l6) */
+            double want = log1p(exp(-(l[2] - l[6])));
+            CHECK_NEAR(loss, want, 1e-12);
+        }
+    }
+}
+
+/* ---- attention --------------------------------------------------------------- */
+
+typedef struct {
+    pl_tr_attn a;
+    pl_real *q, *k, *v, *R, *z, *P;
+    int T;
+} attn_ctx;
+
+static double attn_f(void *c_) {
+    attn_ctx *c = c_;
+    pl_tr_attn_fwd(&c->a, c->z, c->P, c->q, c->k, c->v, c->T);
+    return dotp(c->z, c->R, (int64_t)c->T * c->a.n_head * c->a.head_dim);
+}
+
+static void test_attention(void) {
+    enum { T = 7, H = 4, HKV = 2, HD = 4, QN = T * H * HD, KN = T * HKV * HD };
+    struct {
+        double softcap;
+        int window;
+        const char *name;
+    } cases[] = {{0, 0, "attention (GQA, causal)"}, {1.5, 0, "attention (soft-cap)"}, {0, 3, "attention (window 3)"},
+                 {2.0, 2, "attention (soft-cap + window)"}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        pl_real q[QN], k[KN], v[KN], R[QN], z[QN], P[H * T * T];
+        pl_real dq[QN] = {0}, dk[KN] = {0}, dv[KN] = {0}, nq[QN], nk[KN], nv[KN];
+        fill(q, QN, 1.5);
+        fill(k, KN, 1.5);
+        fill(v, KN, 1.0);
+        fill(R, QN, 1.0);
+        attn_ctx c = {{H, HKV, HD, 0.61, cases[ci].softcap, cases[ci].window}, q, k, v, R, z, P, T};
+        attn_f(&c);
+        CHECK_OK(pl_tr_attn_bwd(&c.a, dq, dk, dv, R, P, q, k, v, T));
+        numgrad(attn_f, &c, q, QN, nq);
+        numgrad(attn_f, &c, k, KN, nk);
+        numgrad(attn_f, &c, v, KN, nv);
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s dq", cases[ci].name);
+        grad_close(buf, dq, nq, QN, FD_TOL);
+        snprintf(buf, sizeof buf, "%s dk", cases[ci].name);
+        grad_close(buf, dk, nk, KN, FD_TOL);
+        snprintf(buf, sizeof buf, "%s dv", cases[ci].name);
+        grad_close(buf, dv, nv, KN, FD_TOL);
+        if (cases[ci].window) {
+            /* a query never sees keys window or more positions back */
+            int bad = 0;
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j < T; j++)
+                        if ((j > i || i - j >= cases[ci].window) && P[(h * T + i) * T + j] != 0.0) bad++;
+            CHECK(bad == 0, "%s: %d masked probabilities are not 0", cases[ci].name, bad);
+        }
+    }
+}
+
+/* ---- frozen linear in several dtypes, LoRA, dense ----------------------------- */
+
+typedef struct {
+    pl_tr_weight w;
+    pl_real *x, *R, *y;
+    int T;
+} lin_ctx;
+
+static double lin_f(void *c_) {
+    lin_ctx *c = c_;
+    if (pl_tr_linear_fwd(c->y, c->x, c->T, &c->w) != PL_OK) CHECK(0, "linear forward: %s", pl_errmsg());
+    return dotp(c->y, c->R, (int64_t)c->T * c->w.n_out);
+}
+
+static void test_linear(void) {
+    enum { T = 3, NIN = 64, NOUT = 5 };
+    const pl_dtype types[] = {PL_DTYPE_F32, PL_DTYPE_F16, PL_DTYPE_BF16, PL_DTYPE_Q8_0, PL_DTYPE_Q4_0, PL_DTYPE_Q4_K};
+    float wf[NOUT * NIN];
+    for (int i = 0; i < NOUT * NIN; i++) wf[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        pl_dtype dt = types[ti];
+        size_t rb;
+        if (pl_dtype_row_bytes(dt, 256 > NIN && dt == PL_DTYPE_Q4_K ? 256 : NIN, &rb) != PL_OK) continue;
+        int nin = dt == PL_DTYPE_Q4_K ? 256 : NIN;
+        uint8_t *data = malloc(rb * NOUT);
+        float *src = malloc(sizeof(float) * (size_t)nin);
+        float *deq = malloc(sizeof(float) * (size_t)nin * NOUT);
+        for (int o = 0; o < NOUT; o++) {
+            for (int i = 0; i < nin; i++) src[i] = wf[(o * NIN + i % NIN)] * (1.0f + 0.01f * (float)(i / NIN));
+            CHECK_OK(pl_quantize_row(dt, src, data + rb * (size_t)o, nin));
+            CHECK_OK(pl_dequantize_row(dt, data + rb * (size_t)o, deq + (size_t)o * (size_t)nin, nin));
+        }
+        pl_real *x = malloc(sizeof(pl_real) * (size_t)(T * nin)), *R = malloc(sizeof(pl_real) * T * NOUT);
+        pl_real *y = malloc(sizeof(pl_real) * T * NOUT), *dx = calloc((size_t)(T * nin), sizeof(pl_real));
+        pl_real *nx = malloc(sizeof(pl_real) * (size_t)(T * nin));
+        fill(x, T * nin, 1.0);
+        fill(R, T * NOUT, 1.0);
+        lin_ctx c = {{data, (int)dt, nin, NOUT, rb}, x, R, y, T};
+        lin_f(&c);
+        /* forward equals the dequantized weight's product */
+        double md = 0;
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < NOUT; o++) {
+                double s = 0;
+                for (int i = 0; i < nin; i++) s += x[t * nin + i] * (double)deq[o * nin + i];
+                md = fmax(md, fabs(s - y[t * NOUT + o]));
+            }
+        CHECK(md < 1e-12, "linear %s forward differs from the dequantized product by %g", pl_dtype_name(dt), md);
+        CHECK_OK(pl_tr_linear_bwd(dx, R, T, &c.w));
+        numgrad(lin_f, &c, x, T * nin, nx);
+        char buf[64];
+        snprintf(buf, sizeof buf, "linear %s dx", pl_dtype_name(dt));
+        grad_close(buf, dx, nx, T * nin, FD_TOL);
+        free(data);
+        free(src);
+        free(deq);
+        free(x);
+        free(R);
+        free(y);
+        free(dx);
+        free(nx);
+    }
+}
+
+typedef struct {
+    pl_tr_lora L;
+    pl_real *x, *R, *y, *u, *xd;
+    int T;
+} lora_ctx;
+
+static double lora_f(void *c_) {
+    lora_ctx *c = c_;
+    memset(c->y, 0, sizeof(pl_real) * (size_t)(c->T * c->L.n_out));
+    pl_tr_lora_fwd(&c->L, c->y, c->u, c->x, c->T, c->xd);
+    return dotp(c->y, c->R, (int64_t)c->T * c->L.n_out);
+}
+
+static void test_lora(void) {
+    enum { T = 4, NIN = 6, NOUT = 5, RK = 3 };
+    for (int drop = 0; drop < 2; drop++) {
+        pl_real A[RK * NIN], B[NOUT * RK], dA[RK * NIN] = {0}, dB[NOUT * RK] = {0}, nA[RK * NIN], nB[NOUT * RK];
+        pl_real x[T * NIN], dx[T * NIN] = {0}, nx[T * NIN], R[T * NOUT], y[T * NOUT], u[T * RK], xd[T * NIN],
+            du[T * RK];
+        fill(A, RK * NIN, 1.0);
+        fill(B, NOUT * RK, 1.0);
+        fill(x, T * NIN, 1.0);
+        fill(R, T * NOUT, 1.0);
+        pl_tr_lora L = {A, B, dA, dB, RK, NIN, NOUT, 16.0 / RK, drop ? 0.3 : 0.0, 77};
+        lora_ctx c = {L, x, R, y, u, xd, T};
+        lora_f(&c);
+        pl_tr_lora_bwd(&L, dx, R, u, x, T, du, xd);
+        numgrad(lora_f, &c, x, T * NIN, nx);
+        numgrad(lora_f, &c, A, RK * NIN, nA);
+        numgrad(lora_f, &c, B, NOUT * RK, nB);
+        grad_close(drop ? "lora (dropout 0.3) dx" : "lora dx", dx, nx, T * NIN, FD_TOL);
+        grad_close(drop ? "lora (dropout 0.3) dA" : "lora dA", dA, nA, RK * NIN, FD_TOL);
+        grad_close(drop ? "lora (dropout 0.3) dB" : "lora dB", dB, nB, NOUT * RK, FD_TOL);
+        if (drop) {
+            int kept = 0;
+            for (int i = 0; i < 100000; i++) kept += pl_tr_dropout_keep(5, (uint64_t)i, 0.3);
+            CHECK(abs(kept - 70000) < 600, "dropout keeps %d of 100000 at p = 0.3", kept);
+        }
+    }
+}
+
+typedef struct {
+    pl_real *W, *x, *R, *y;
+    int T, nin, nout;
+} dense_ctx;
+
+static double dense_f(void *c_) {
+    dense_ctx *c = c_;
+    pl_tr_dense_fwd(c->y, c->x, c->W, c->T, c->nin, c->nout, 0);
+    return dotp(c->y, c->R, (int64_t)c->T * c->nout);
+}
+
+static void test_dense(void) {
+    enum { T = 3, NIN = 5, NOUT = 2 };
+    pl_real W[NOUT * NIN], x[T * NIN], R[T * NOUT], y[T * NOUT], dW[NOUT * NIN] = {0}, dx[T * NIN] = {0};
+    pl_real nW[NOUT * NIN], nx[T * NIN];
+    fill(W, NOUT * NIN, 1.0);
+    fill(x, T * NIN, 1.0);
+    fill(R, T * NOUT, 1.0);
+    dense_ctx c = {W, x, R, y, T, NIN, NOUT};
+    dense_f(&c);
+    pl_tr_dense_bwd(dx, dW, R, x, W, T, NIN, NOUT);
+    numgrad(dense_f, &c, x, T * NIN, nx);
+    numgrad(dense_f, &c, W, NOUT * NIN, nW);
+    grad_close("head dx", dx, nx, T * NIN, FD_TOL);
+    grad_close("head dW", dW, nW, NOUT * NIN, FD_TOL);
+}
+
+/* ---- AdamW / schedule: closed forms ---------------------------------------------- */
+
+static void test_adamw(void) {
+    pl_adamw_config c = pl_adamw_default();
+    c.lr = 0.1;
+    c.weight_decay = 0.5;
+    c.clip = 0;
+    c.sched = PL_SCHED_CONSTANT;
+    pl_adamw o;
+    CHECK_OK(pl_adamw_init(&o, &c, 1));
+    pl_real p[1] = {2.0}, g[1] = {0.3};
+    CHECK_OK(pl_adamw_step(&o, p, g, NULL));
+    /* step 1: m̂ = g, v̂ = g², update = lr * g/(|g| + eps) = lr; decay first: p(1 - lr*wd) */
+    CHECK_NEAR(p[0], 2.0 * (1 - 0.05) - 0.1 * 0.3 / (0.3 + 1e-8), 1e-12);
+    pl_adamw_free(&o);
+    c.sched = PL_SCHED_COSINE;
+    c.warmup = 4;
+    c.total_steps = 14;
+    CHECK_NEAR(pl_adamw_lr(&c, 0), 0.0, 1e-15);
+    CHECK_NEAR(pl_adamw_lr(&c, 2), 0.05, 1e-15);
+    CHECK_NEAR(pl_adamw_lr(&c, 9), 0.05, 1e-15); /* half way: cos(pi/2) */
+    c.sched = PL_SCHED_LINEAR;
+    CHECK_NEAR(pl_adamw_lr(&c, 9), 0.05, 1e-15);
+    CHECK_NEAR(pl_adamw_lr(&c, 14), 0.0, 1e-15);
+    /* clipping: norm 5 clipped to 1 */
+    c.clip = 1.0;
+    c.sched = PL_SCHED_CONSTANT;
+    c.warmup = 0;
+    CHECK_OK(pl_adamw_init(&o, &c, 2));
+    pl_real p2[2] = {0, 0}, g2[2] = {3, 4};
+    double norm;
+    CHECK_OK(pl_adamw_step(&o, p2, g2, &norm));
+    CHECK_NEAR(norm, 5.0, 1e-12);
+    CHECK_NEAR(g2[0], 3.0 / (5.0 + 1e-6), 1e-12);
+    pl_real g3[2] = {NAN, 0};
+    CHECK(pl_adamw_step(&o, p2, g3, NULL) == PL_ERR_NUMERIC, "NaN gradient accepted");
+    pl_adamw_free(&o);
+}
+
+int main(void) {
+    T_BEGIN();
+    pl_rng_seed(&g_rng, 42);
+    test_rmsnorm();
+    test_rope();
+    test_elementwise();
+    test_xent();
+    test_attention();
+    test_linear();
+    test_lora();
+    test_dense();
+    test_adamw();
+    return T_END();
+}
