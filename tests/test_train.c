@@ -447,6 +447,304 @@ static void test_adamw(void) {
     pl_adamw_free(&o);
 }
 
+/* ---- whole tiny models ---------------------------------------------------------- */
+
+static const char *ARCHS[] = {"llama", "mistral", "gemma2"};
+
+static cJSON *load_ref(const char *arch) {
+    char path[256], *data;
+    size_t len;
+    snprintf(path, sizeof path, "tests/data/train/%s/ref.json", arch);
+    if (pl_read_file(path, &data, &len) != PL_OK) return NULL;
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    free(data);
+    return j;
+}
+
+static int json_floats(const cJSON *arr, pl_real *out, int64_t n) {
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return 0;
+    int64_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) out[i++] = e->valuedouble;
+    return 1;
+}
+
+typedef struct {
+    pl_model *m;
+    pl_trainer *t;
+    int32_t seqs[2][64];
+    int lens[2], labels[2];
+} fixture;
+
+/* Model + trainer configured like the reference (targets, rank, alpha, label
+ * tokens) with the reference's initial parameters. */
+static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objective obj, double dropout,
+                        int checkpoint) {
+    memset(f, 0, sizeof *f);
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/data/train/%s", arch);
+    pl_model_opts mo = pl_model_opts_default();
+    mo.gelu_fp16 = 0;
+    if (pl_model_load(dir, &mo, &f->m) != PL_OK) {
+        CHECK(0, "%s: load: %s", arch, pl_errmsg());
+        return 0;
+    }
+    pl_tr_config c = pl_tr_config_default();
+    c.objective = obj;
+    c.lora_rank = cJSON_GetObjectItem(ref, "rank")->valueint;
+    c.lora_alpha = cJSON_GetObjectItem(ref, "alpha")->valuedouble;
+    c.lora_dropout = dropout;
+    c.checkpoint = checkpoint;
+    const cJSON *tg = cJSON_GetObjectItem(ref, "targets"), *e;
+    char list[256] = "";
+    cJSON_ArrayForEach(e, tg) {
+        if (list[0]) strcat(list, ",");
+        strcat(list, e->valuestring);
+    }
+    if (pl_tr_parse_targets(list, &c.targets) != PL_OK) {
+        CHECK(0, "%s: targets %s: %s", arch, list, pl_errmsg());
+        return 0;
+    }
+    const cJSON *lt = cJSON_GetObjectItem(ref, "label_tokens");
+    c.label_tokens[0] = cJSON_GetArrayItem(lt, 0)->valueint;
+    c.label_tokens[1] = cJSON_GetArrayItem(lt, 1)->valueint;
+    if (pl_trainer_new(f->m, &c, &f->t) != PL_OK) {
+        CHECK(0, "%s: trainer: %s", arch, pl_errmsg());
+        return 0;
+    }
+    size_t np;
+    pl_real *params = pl_trainer_params(f->t, &np);
+    int nt;
+    const pl_tr_tensor *ts = pl_trainer_tensors(f->t, &nt);
+    const cJSON *init = cJSON_GetObjectItem(ref, "init");
+    int matched = 0;
+    for (int i = 0; i < nt; i++) {
+        const cJSON *arr = ts[i].target >= 0 ? cJSON_GetObjectItem(init, ts[i].name)
+                                              : cJSON_GetObjectItem(ref, "head_init");
+        if (!json_floats(arr, params + ts[i].offset, ts[i].rows * ts[i].cols)) {
+            CHECK(0, "%s: reference has no initial value of shape %lldx%lld for %s", arch, (long long)ts[i].rows,
+                  (long long)ts[i].cols, ts[i].name);
+            return 0;
+        }
+        matched++;
+    }
+    /* every reference LoRA tensor is one of ours */
+    CHECK(cJSON_GetArraySize(init) == (obj == PL_OBJ_HEAD ? nt - 1 : nt), "%s: %d reference tensors, %d ours", arch,
+          cJSON_GetArraySize(init), nt);
+    const cJSON *sq = cJSON_GetObjectItem(ref, "seqs"), *lb = cJSON_GetObjectItem(ref, "labels");
+    for (int s = 0; s < 2; s++) {
+        const cJSON *arr = cJSON_GetArrayItem(sq, s);
+        f->lens[s] = cJSON_GetArraySize(arr);
+        for (int i = 0; i < f->lens[s] && i < 64; i++) f->seqs[s][i] = cJSON_GetArrayItem(arr, i)->valueint;
+        f->labels[s] = cJSON_GetArrayItem(lb, s)->valueint;
+    }
+    return matched > 0;
+}
+
+static void fixture_close(fixture *f) {
+    pl_trainer_free(f->t);
+    pl_model_free(f->m);
+}
+
+/* The batch's loss with the reference's reduction; gradients accumulated when backward. */
+static double batch_loss(fixture *f, int backward) {
+    const pl_tr_config *c = pl_trainer_config(f->t);
+    int total_scored = 0;
+    for (int s = 0; s < 2; s++) total_scored += f->lens[s] - 1;
+    double loss = 0.0;
+    if (backward) pl_trainer_zero_grad(f->t);
+    for (int s = 0; s < 2; s++) {
+        pl_tr_example ex = {f->seqs[s], f->lens[s], f->labels[s], 0};
+        double w = c->objective == PL_OBJ_LM ? 1.0 / total_scored : 0.5, l;
+        int n;
+        if (pl_trainer_example(f->t, &ex, (uint64_t)s, w, backward, &l, &n) != PL_OK) {
+            CHECK(0, "example %d: %s", s, pl_errmsg());
+            return NAN;
+        }
+        loss += w * l;
+    }
+    return loss;
+}
+
+static const char *OBJ_NAMES[] = {"label", "head", "lm"};
+
+/* Loss and every gradient vs PyTorch/PEFT. */
+static void test_vs_pytorch(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj++) {
+        fixture f;
+        if (!fixture_open(&f, arch, ref, (pl_objective)obj, 0.0, 1)) {
+            fixture_close(&f);
+            continue;
+        }
+        const cJSON *r = cJSON_GetObjectItem(ref, OBJ_NAMES[obj]);
+        double want = cJSON_GetObjectItem(r, "loss")->valuedouble;
+        double got = batch_loss(&f, 1);
+        double rel = fabs(got - want) / fabs(want);
+        CHECK(rel <= TOL_LOSS, "%s %s loss %.9g, PyTorch %.9g (rel %.3g)", arch, OBJ_NAMES[obj], got, want, rel);
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+        pl_real *grads = pl_trainer_grads(f.t);
+        double worst = 0.0;
+        const char *wname = "";
+        for (int i = 0; i < nt; i++) {
+            int64_t n = ts[i].rows * ts[i].cols;
+            pl_real *w = malloc(sizeof(pl_real) * (size_t)n);
+            if (!json_floats(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "grads"), ts[i].name), w, n)) {
+                CHECK(0, "%s %s: no reference gradient for %s", arch, OBJ_NAMES[obj], ts[i].name);
+                free(w);
+                continue;
+            }
+            /* relative to the tensor's largest reference gradient */
+            double sc = 1e-12, e = 0.0;
+            for (int64_t k = 0; k < n; k++) sc = fmax(sc, fabs(w[k]));
+            for (int64_t k = 0; k < n; k++) e = fmax(e, fabs(grads[ts[i].offset + k] - w[k]) / sc);
+            if (e > worst) {
+                worst = e;
+                wname = ts[i].name;
+            }
+            free(w);
+        }
+        CHECK(worst <= TOL_GRAD, "%s %s: gradient of %s off by %.3g relative", arch, OBJ_NAMES[obj], wname, worst);
+        printf("pytorch %-7s %-5s loss %.9g vs %.9g (rel %.2g), %d grad tensors max rel err %.2g\n", arch,
+               OBJ_NAMES[obj], got, want, rel, nt, worst);
+        fixture_close(&f);
+    }
+}
+
+/* 10 AdamW steps (warmup + cosine, clipping) on the label objective. */
+static void test_adamw_trajectory(const char *arch, const cJSON *ref) {
+    fixture f;
+    if (!fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1)) {
+        fixture_close(&f);
+        return;
+    }
+    const cJSON *a = cJSON_GetObjectItem(ref, "adamw");
+    pl_adamw_config c = pl_adamw_default();
+    c.lr = cJSON_GetObjectItem(a, "lr")->valuedouble;
+    c.beta1 = cJSON_GetObjectItem(a, "beta1")->valuedouble;
+    c.beta2 = cJSON_GetObjectItem(a, "beta2")->valuedouble;
+    c.eps = cJSON_GetObjectItem(a, "eps")->valuedouble;
+    c.weight_decay = cJSON_GetObjectItem(a, "weight_decay")->valuedouble;
+    c.clip = cJSON_GetObjectItem(a, "clip")->valuedouble;
+    c.warmup = cJSON_GetObjectItem(a, "warmup")->valueint;
+    c.total_steps = cJSON_GetObjectItem(a, "total_steps")->valueint;
+    c.sched = PL_SCHED_COSINE;
+    size_t np;
+    pl_real *params = pl_trainer_params(f.t, &np);
+    pl_adamw o;
+    CHECK_OK(pl_adamw_init(&o, &c, np));
+    const cJSON *losses = cJSON_GetObjectItem(a, "losses");
+    int n = cJSON_GetArraySize(losses);
+    double worst = 0.0;
+    for (int s = 0; s < n; s++) {
+        double got = batch_loss(&f, 1), want = cJSON_GetArrayItem(losses, s)->valuedouble;
+        double rel = fabs(got - want) / fabs(want);
+        worst = fmax(worst, rel);
+        CHECK(rel <= TOL_TRAJ, "%s adamw step %d: loss %.9g, PyTorch %.9g (rel %.3g)", arch, s, got, want, rel);
+        if (s + 1 < n) CHECK_OK(pl_adamw_step(&o, params, pl_trainer_grads(f.t), NULL));
+    }
+    printf("pytorch %-7s adamw %d losses %.6g -> %.6g, max rel err %.2g\n", arch, n,
+           cJSON_GetArrayItem(losses, 0)->valuedouble, cJSON_GetArrayItem(losses, n - 1)->valuedouble, worst);
+    pl_adamw_free(&o);
+    fixture_close(&f);
+}
+
+/* Whole-model finite differences on random parameter entries, with dropout,
+ * for each objective; checkpointing on and off give identical gradients. */
+static void test_model_fd(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj++) {
+        fixture f, g;
+        if (!fixture_open(&f, arch, ref, (pl_objective)obj, 0.1, 1) ||
+            !fixture_open(&g, arch, ref, (pl_objective)obj, 0.1, 0)) {
+            continue;
+        }
+        size_t np;
+        pl_real *p = pl_trainer_params(f.t, &np);
+        batch_loss(&f, 1);
+        batch_loss(&g, 1);
+        CHECK(memcmp(pl_trainer_grads(f.t), pl_trainer_grads(g.t), np * sizeof(pl_real)) == 0,
+              "%s %s: checkpointed gradients differ from stored-activation gradients", arch, OBJ_NAMES[obj]);
+        enum { NPROBE = 24 };
+        pl_real an[NPROBE], nu[NPROBE];
+        pl_real *grads = pl_trainer_grads(f.t);
+        for (int i = 0; i < NPROBE; i++) {
+            size_t k = (size_t)pl_rng_below(&g_rng, np);
+            if (i == 0 && obj == PL_OBJ_HEAD) k = np - 1; /* a head weight */
+            an[i] = grads[k];
+            double old = p[k];
+            p[k] = old + FD_H;
+            double fp = batch_loss(&f, 0);
+            p[k] = old - FD_H;
+            double fm = batch_loss(&f, 0);
+            p[k] = old;
+            nu[i] = (fp - fm) / (2 * FD_H);
+        }
+        char buf[96];
+        snprintf(buf, sizeof buf, "%s whole model %s (dropout 0.1) d/dparams", arch, OBJ_NAMES[obj]);
+        grad_close(buf, an, nu, NPROBE, FD_TOL);
+        double mx = 0;
+        for (int i = 0; i < NPROBE; i++) mx = fmax(mx, fabs(an[i] - nu[i]));
+        printf("fd      %-7s %-5s %d probes, max |analytic - numeric| %.2g\n", arch, OBJ_NAMES[obj], NPROBE, mx);
+        fixture_close(&f);
+        fixture_close(&g);
+    }
+}
+
+/* The training forward (double) against the model module's pl_forward (f32). */
+static void test_vs_model_forward(const char *arch, const cJSON *ref) {
+    fixture f;
+    if (!fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1)) {
+        fixture_close(&f);
+        return;
+    }
+    /* LoRA B = 0 so the base model alone is compared */
+    int nt;
+    const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+    pl_real *p = pl_trainer_params(f.t, NULL);
+    for (int i = 0; i < nt; i++)
+        if (ts[i].is_b) memset(p + ts[i].offset, 0, sizeof(pl_real) * (size_t)(ts[i].rows * ts[i].cols));
+    const pl_arch_desc *d = pl_model_desc(f.m);
+    int T = f.lens[0], V = d->n_vocab;
+    pl_real *mine = malloc(sizeof(pl_real) * (size_t)(T * V));
+    float *theirs = malloc(sizeof(float) * (size_t)(T * V));
+    CHECK_OK(pl_trainer_logits(f.t, f.seqs[0], T, mine));
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL;
+    CHECK_OK(pl_runner_new(f.m, 64, 64, &r));
+    CHECK_OK(pl_kv_new(f.m, 64, NULL, &kv));
+    pl_seq s = {kv, f.seqs[0], T};
+    CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, theirs));
+    double md = 0, mx = 0;
+    for (int i = 0; i < T * V; i++) {
+        md = fmax(md, fabs(mine[i] - (double)theirs[i]));
+        mx = fmax(mx, fabs((double)theirs[i]));
+    }
+    /* f32 forward vs double: ~1e-6 relative to the logit scale */
+    CHECK(md <= 1e-4 * fmax(1.0, mx), "%s: training forward differs from pl_forward by %g (logits up to %g)", arch, md,
+          mx);
+    printf("forward %-7s training pass vs pl_forward: max |diff| %.2g (max |logit| %.3g)\n", arch, md, mx);
+    pl_kv_free(kv);
+    pl_runner_free(r);
+    free(mine);
+    free(theirs);
+    fixture_close(&f);
+}
+
+static void test_models(void) {
+    for (int a = 0; a < 3; a++) {
+        cJSON *ref = load_ref(ARCHS[a]);
+        if (!ref) {
+            CHECK(0, "tests/data/train/%s/ref.json missing or malformed", ARCHS[a]);
+            continue;
+        }
+        test_vs_model_forward(ARCHS[a], ref);
+        test_vs_pytorch(ARCHS[a], ref);
+        test_adamw_trajectory(ARCHS[a], ref);
+        test_model_fd(ARCHS[a], ref);
+        cJSON_Delete(ref);
+    }
+}
+
 int main(void) {
     T_BEGIN();
     pl_rng_seed(&g_rng, 42);
@@ -459,5 +757,6 @@ int main(void) {
     test_lora();
     test_dense();
     test_adamw();
+    test_models();
     return T_END();
 }

@@ -631,7 +631,7 @@ pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t ex
     if (c->objective != PL_OBJ_LM && (ex->label < 0 || ex->label >= (c->objective == PL_OBJ_HEAD ? c->n_class : 2)))
         return pl_error(PL_ERR_RANGE, "trainer: label %d out of range", ex->label);
     uint64_t key = pl_tr_mix(pl_tr_mix(c->seed, t->step), example_index);
-    if ((st = forward_all(t, ex->tokens, T, key, backward))) return st;
+    if ((st = forward_all(t, ex->tokens, T, key, 1))) return st;
     double total = 0.0;
     int scored = 0;
     if (backward) dzero(t->dx, T * D);
