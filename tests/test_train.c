@@ -730,6 +730,54 @@ static void test_vs_model_forward(const char *arch, const cJSON *ref) {
     fixture_close(&f);
 }
 
+/* adapter.gguf written by us, attached by the model module (llama.cpp
+ * semantics, q/k row permutation), must give the training pass's logits. */
+static void test_gguf_roundtrip(const char *arch, const cJSON *ref) {
+    fixture f;
+    if (!fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1)) {
+        fixture_close(&f);
+        return;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "build/test_train_%s_adapter.gguf", arch);
+    CHECK_OK(pl_trainer_save_gguf(f.t, path));
+    pl_model *m2 = NULL;
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/data/train/%s", arch);
+    pl_model_opts mo = pl_model_opts_default();
+    mo.gelu_fp16 = 0;
+    CHECK_OK(pl_model_load(dir, &mo, &m2));
+    if (!m2) {
+        fixture_close(&f);
+        return;
+    }
+    CHECK_OK(pl_model_add_lora(m2, path, 1.0f));
+    int T = f.lens[0], V = pl_model_desc(m2)->n_vocab;
+    pl_real *mine = malloc(sizeof(pl_real) * (size_t)(T * V));
+    float *theirs = malloc(sizeof(float) * (size_t)(T * V));
+    CHECK_OK(pl_trainer_logits(f.t, f.seqs[0], T, mine));
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL;
+    CHECK_OK(pl_runner_new(m2, 64, 64, &r));
+    CHECK_OK(pl_kv_new(m2, 64, NULL, &kv));
+    pl_seq s = {kv, f.seqs[0], T};
+    CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, theirs));
+    double md = 0, mx = 0;
+    for (int i = 0; i < T * V; i++) {
+        md = fmax(md, fabs(mine[i] - (double)theirs[i]));
+        mx = fmax(mx, fabs((double)theirs[i]));
+    }
+    CHECK(md <= 1e-4 * fmax(1.0, mx), "%s: adapter.gguf through pl_model_add_lora differs by %g", arch, md);
+    printf("adapter %-7s adapter.gguf attached by the model module vs training pass: max |diff| %.2g\n", arch, md);
+    pl_kv_free(kv);
+    pl_runner_free(r);
+    pl_model_free(m2);
+    free(mine);
+    free(theirs);
+    remove(path);
+    fixture_close(&f);
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -741,6 +789,7 @@ static void test_models(void) {
         test_vs_pytorch(ARCHS[a], ref);
         test_adamw_trajectory(ARCHS[a], ref);
         test_model_fd(ARCHS[a], ref);
+        test_gguf_roundtrip(ARCHS[a], ref);
         cJSON_Delete(ref);
     }
 }

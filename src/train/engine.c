@@ -24,15 +24,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_impl.h"
 #include "tensor/tensor.h"
-#include "train/train.h"
+#include "train/train_impl.h"
 
 static const char *TGT_NAMES[PL_TGT_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
 static const char *TGT_HF[PL_TGT_COUNT] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                                            "mlp.down_proj"};
 
+const char *pl_tr_target_hf(int k) { return k >= 0 && k < PL_TGT_COUNT ? TGT_HF[k] : "?"; }
 const char *pl_tr_target_name(int i) { return i >= 0 && i < PL_TGT_COUNT ? TGT_NAMES[i] : "?"; }
 
 pl_status pl_tr_parse_targets(const char *s, unsigned *mask) {
@@ -78,51 +78,6 @@ pl_tr_config pl_tr_config_default(void) {
     c.seed = 1234;
     return c;
 }
-
-/* Saved activations of one block for T tokens. */
-typedef struct {
-    pl_real *xn1, *rs1;         /* [T,D], [T] attention input norm */
-    pl_real *q, *k, *v;         /* [T,QD], [T,KVD] ×2 (q, k after RoPE) */
-    pl_real *P;                 /* [H,T,T] */
-    pl_real *z;                 /* [T,QD] */
-    pl_real *o, *rs_po;         /* [T,D] o_proj output (before post-norm), [T] */
-    pl_real *xmid;              /* [T,D] residual after attention */
-    pl_real *xn2, *rs2;         /* [T,D], [T] */
-    pl_real *g, *u, *hm;        /* [T,F] gate, up, act(gate)*up */
-    pl_real *dn, *rs_pf;        /* [T,D] down output (before post-norm), [T] */
-    pl_real *lu[PL_TGT_COUNT];  /* [T,r] LoRA A·x per target */
-    pl_real *mem;
-} block_act;
-
-struct pl_trainer {
-    const pl_model *m;
-    pl_arch_desc d;
-    pl_tr_config cfg;
-    int D, H, Hkv, hd, F, V, QD, KVD, r;
-    pl_tr_weight (*w)[PL_TGT_COUNT];  /* [n_layer][7] frozen projections */
-    pl_tr_weight out, embd;
-    pl_real *norms;                 /* [n_layer][4][D] + [D] final: attn, ffn, post_attn, post_ffn */
-    pl_real *inv_freq;              /* [n_rot/2] */
-    pl_tr_attn attn;
-    /* parameters */
-    size_t n_params;
-    pl_real *params, *grads;
-    pl_tr_tensor *tensors;
-    int n_tensors;
-    int (*lora_idx)[PL_TGT_COUNT];  /* [n_layer][7] index of A in tensors (B = +1), or -1 */
-    int head_idx;
-    uint64_t step;
-    /* run state, grown on demand to Tcap tokens */
-    int64_t Tcap;
-    block_act *acts;                /* [n_layer] or [1] with checkpointing */
-    int n_acts;
-    pl_real *xs;                    /* [n_layer+1][T,D] block inputs (+ final residual) */
-    pl_real *hf, *rsf;              /* [T,D], [T] final norm */
-    pl_real *dx, *dtmp, *dwide, *dff1, *dff2, *dq, *dk, *dv; /* backward scratch */
-    pl_real *xd, *du;               /* LoRA scratch [T, max(D,F,QD)], [T, r] */
-    pl_real *logits;                /* [LM_CHUNK, V] */
-    int32_t *pos;                   /* [T] */
-};
 
 enum { LM_CHUNK = 16 };
 
