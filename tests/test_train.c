@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -778,6 +782,187 @@ static void test_gguf_roundtrip(const char *arch, const cJSON *ref) {
     fixture_close(&f);
 }
 
+/* ---- training loop ------------------------------------------------------------------ */
+
+/* A learnable toy task on the tiny llama: label 1 iff the last token is 7
+ * (else 8). */
+typedef struct {
+    int32_t tok[64][12];
+    pl_tr_example ex[64];
+} toy_data;
+
+static void toy_make(toy_data *d, int n, uint64_t seed) {
+    pl_rng r;
+    pl_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        int len = 6 + (int)pl_rng_below(&r, 6);
+        int lab = i % 2;
+        for (int j = 0; j < len; j++) {
+            int v = 10 + (int)pl_rng_below(&r, 80);
+            d->tok[i][j] = v == 7 ? 8 : v;
+        }
+        d->tok[i][len - 1] = lab ? 7 : 8;
+        d->ex[i] = (pl_tr_example){d->tok[i], len, lab, 0};
+    }
+}
+
+static pl_trainer *toy_trainer(pl_model *m, double dropout) {
+    pl_tr_config c = pl_tr_config_default();
+    c.lora_rank = 4;
+    c.lora_alpha = 8;
+    c.lora_dropout = dropout;
+    c.targets = PL_TGT_Q | PL_TGT_V | PL_TGT_DOWN;
+    c.label_tokens[0] = 5;
+    c.label_tokens[1] = 9;
+    c.seed = 99;
+    pl_trainer *t = NULL;
+    CHECK_OK(pl_trainer_new(m, &c, &t));
+    return t;
+}
+
+static int files_equal(const char *a, const char *b) {
+    char *da, *db;
+    size_t la, lb;
+    if (pl_read_file(a, &da, &la) != PL_OK) return 0;
+    if (pl_read_file(b, &db, &lb) != PL_OK) {
+        free(da);
+        return 0;
+    }
+    int eq = la == lb && memcmp(da, db, la) == 0;
+    free(da);
+    free(db);
+    return eq;
+}
+
+static pl_loop_opts toy_opts(const char *dir) {
+    pl_loop_opts o = pl_loop_opts_default();
+    o.opt.lr = 2e-2;
+    o.opt.weight_decay = 0.01;
+    o.epochs = 3;
+    o.batch = 2;
+    o.accum = 2;
+    o.ckpt_every = 2;
+    o.run_dir = dir;
+    o.base_model = "tests/data/train/llama";
+    o.quiet = 1;
+    return o;
+}
+
+/* The run that test_loop kills (run in a child process). */
+static int loop_child(void) {
+    pl_model *m = NULL;
+    pl_model_opts mo = pl_model_opts_default();
+    if (pl_model_load("tests/data/train/llama", &mo, &m) != PL_OK) return 1;
+    static toy_data tr, va;
+    toy_make(&tr, 32, 1);
+    toy_make(&va, 16, 2);
+    pl_tr_dataset dtr = {tr.ex, 32}, dva = {va.ex, 16};
+    pl_trainer *t = toy_trainer(m, 0.1);
+    pl_loop_opts o = toy_opts("build/test_train_run_c");
+    o.eval_every = 4;
+    pl_loop_result r;
+    pl_status st = pl_train_loop(t, &dtr, &dva, &o, &r);
+    pl_trainer_free(t);
+    pl_model_free(m);
+    return st != PL_OK;
+}
+
+static void test_loop(void) {
+    pl_model *m = NULL;
+    pl_model_opts mo = pl_model_opts_default();
+    CHECK_OK(pl_model_load("tests/data/train/llama", &mo, &m));
+    if (!m) return;
+    static toy_data tr, va;
+    toy_make(&tr, 32, 1);
+    toy_make(&va, 16, 2);
+    pl_tr_dataset dtr = {tr.ex, 32}, dva = {va.ex, 16};
+
+    /* uninterrupted reference run */
+    pl_trainer *t = toy_trainer(m, 0.1);
+    pl_loop_opts o = toy_opts("build/test_train_run_a");
+    o.eval_every = 4;
+    pl_loop_result ra;
+    double t0 = pl_time_now();
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &ra));
+    double dur = pl_time_now() - t0;
+    CHECK(ra.steps == 24, "steps %lld, want 3 epochs x 8", (long long)ra.steps);
+    printf("loop    24 steps in %.2fs, last loss %.4g, val loss %.4g, val F1 %.3f\n", dur, ra.last_loss, ra.val_loss,
+           ra.val_f1);
+    CHECK(ra.val_loss < 0.69, "validation loss %g did not drop below chance (ln 2)", ra.val_loss);
+    pl_trainer_free(t);
+
+    /* stop after step 5 (checkpoint at 4), resume: bitwise identical adapter */
+    t = toy_trainer(m, 0.1);
+    o.run_dir = "build/test_train_run_b";
+    o.stop_at_step = 5;
+    pl_loop_result rb;
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rb));
+    pl_trainer_free(t);
+    t = toy_trainer(m, 0.1);
+    o.stop_at_step = 0;
+    o.resume = 1;
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rb));
+    CHECK(rb.resumed_from == 4, "resumed from step %d, want 4", rb.resumed_from);
+    CHECK(files_equal("build/test_train_run_a/adapter.gguf", "build/test_train_run_b/adapter.gguf"),
+          "resumed run's adapter.gguf differs from the uninterrupted run's");
+    CHECK(files_equal("build/test_train_run_a/peft/adapter_model.safetensors",
+                      "build/test_train_run_b/peft/adapter_model.safetensors"),
+          "resumed run's PEFT adapter differs");
+    pl_trainer_free(t);
+
+    /* kill -9 at a random moment of a run, then resume */
+    pl_rng kr;
+    pl_rng_seed(&kr, (uint64_t)time(NULL));
+    double frac = 0.2 + 0.6 * pl_rng_uniform(&kr);
+    fflush(stdout);
+    /* the child is this program re-executed (OpenMP does not survive fork) */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_train", "--loop-child", (char *)NULL);
+        _exit(127);
+    }
+    struct timespec ts = {(time_t)(frac * dur), (long)(fmod(frac * dur, 1.0) * 1e9)};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    int killed = WIFSIGNALED(status);
+    t = toy_trainer(m, 0.1);
+    o = toy_opts("build/test_train_run_c");
+    o.eval_every = 4;
+    o.resume = access("build/test_train_run_c/checkpoints/last.ckpt", F_OK) == 0;
+    pl_loop_result rc;
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rc));
+    printf("loop    kill -9 at %.0f%% of the run (%s), resumed from step %d\n", 100 * frac,
+           killed ? "killed" : "had finished", rc.resumed_from);
+    CHECK(files_equal("build/test_train_run_a/adapter.gguf", "build/test_train_run_c/adapter.gguf"),
+          "adapter after kill -9 + resume differs from the uninterrupted run's");
+    pl_trainer_free(t);
+
+    /* bad input: single class, empty, a checkpoint of another configuration, NaN */
+    t = toy_trainer(m, 0.0);
+    pl_tr_example one[2] = {tr.ex[1], tr.ex[3]};
+    pl_tr_dataset d1 = {one, 2}, d0 = {tr.ex, 0};
+    o = toy_opts("build/test_train_run_d");
+    CHECK(pl_train_loop(t, &d1, NULL, &o, &rc) == PL_ERR_INVALID && strstr(pl_errmsg(), "single class"),
+          "single-class training set: %s", pl_errmsg());
+    CHECK(pl_train_loop(t, &d0, NULL, &o, &rc) == PL_ERR_INVALID, "empty training set accepted");
+    o = toy_opts("build/test_train_run_a");
+    o.resume = 1;
+    o.opt.lr = 1e-3; /* not the run's configuration */
+    CHECK(pl_train_loop(t, &dtr, NULL, &o, &rc) == PL_ERR_INVALID && strstr(pl_errmsg(), "another configuration"),
+          "resume with another configuration: %s", pl_errmsg());
+    size_t np;
+    pl_real *p = pl_trainer_params(t, &np);
+    p[3] = NAN;
+    o = toy_opts("build/test_train_run_d");
+    pl_status st = pl_train_loop(t, &dtr, NULL, &o, &rc);
+    CHECK(st == PL_ERR_NUMERIC && strstr(pl_errmsg(), "non-finite"), "NaN parameter: status %d, %s", (int)st,
+          pl_errmsg());
+    pl_trainer_free(t);
+    pl_model_free(m);
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -794,7 +979,8 @@ static void test_models(void) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--loop-child") == 0) return loop_child();
     T_BEGIN();
     pl_rng_seed(&g_rng, 42);
     test_rmsnorm();
@@ -807,5 +993,6 @@ int main(void) {
     test_dense();
     test_adamw();
     test_models();
+    test_loop();
     return T_END();
 }

@@ -17,11 +17,15 @@
 #include "tensor/tensor.h"
 #include "train/train.h"
 
+/* Split work over threads only when it is worth a parallel region (the
+ * results do not depend on it: every output is computed the same way). */
+#define BIG(work) ((int64_t)(work) >= (1 << 16))
+
 /* ---- RMSNorm ------------------------------------------------------------- */
 
 /* y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w */
 void pl_tr_rmsnorm_fwd(pl_real *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n))
     for (int64_t t = 0; t < T; t++) {
         const pl_real *xr = x + t * n;
         pl_real *yr = y + t * n;
@@ -36,7 +40,7 @@ void pl_tr_rmsnorm_fwd(pl_real *y, pl_real *rstd, const pl_real *x, const pl_rea
 /* With g = dy * w and r = rstd:  dx = r * g - x * r^3 * mean(g * x);  dw = sum_t dy * x * r */
 void pl_tr_rmsnorm_bwd(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_real *x, const pl_real *rstd,
                        const pl_real *w, int64_t T, int n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n))
     for (int64_t t = 0; t < T; t++) {
         const pl_real *xr = x + t * n, *dyr = dy + t * n;
         pl_real *dxr = dx + t * n;
@@ -66,7 +70,7 @@ void pl_tr_rope_inv_freq(pl_real *inv_freq, int n_rot, double base, const float 
 static void rope_apply(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
                        const pl_real *inv_freq, int neox, double sign) {
     int half = n_rot / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n_head * hd * 8))
     for (int64_t t = 0; t < T; t++) {
         for (int i = 0; i < half; i++) {
             double th = sign * (double)pos[t] * inv_freq[i];
@@ -109,13 +113,13 @@ static void softmax_row(pl_real *y, const pl_real *x, int n) {
 }
 
 void pl_tr_softmax_fwd(pl_real *y, const pl_real *x, int64_t T, int n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n * 4))
     for (int64_t t = 0; t < T; t++) softmax_row(y + t * n, x + t * n, n);
 }
 
 /* dx = y * (dy - (dy * y).sum(-1, keepdim=True)) */
 void pl_tr_softmax_bwd(pl_real *dx, const pl_real *dy, const pl_real *y, int64_t T, int n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n))
     for (int64_t t = 0; t < T; t++) {
         const pl_real *yr = y + t * n, *dyr = dy + t * n;
         double dot = 0.0;
@@ -145,7 +149,7 @@ static double attn_score(const pl_tr_attn *a, const pl_real *q, const pl_real *k
 void pl_tr_attn_fwd(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                     const pl_real *v, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(H * T * T * hd))
     for (int64_t it = 0; it < (int64_t)H * T; it++) {
         int h = (int)(it / T);
         int64_t i = it % T;
@@ -178,7 +182,7 @@ pl_status pl_tr_attn_bwd(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real 
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     pl_real *scratch = malloc((size_t)Hkv * (size_t)T * sizeof *scratch);
     if (!scratch) return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(H * T * T * hd))
     for (int kh = 0; kh < Hkv; kh++) {
         pl_real *dS = scratch + (size_t)kh * (size_t)T;
         for (int h = kh * g; h < (kh + 1) * g; h++) {
@@ -238,13 +242,13 @@ static double act_grad(double x, pl_act act) {
 
 /* h = F.silu(g) * u   or   F.gelu(g, approximate="tanh") * u */
 void pl_tr_glu_fwd(pl_real *h, const pl_real *g, const pl_real *u, int64_t n, pl_act act) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(n * 16))
     for (int64_t i = 0; i < n; i++) h[i] = act_fwd(g[i], act) * u[i];
 }
 
 void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u, int64_t n,
                    pl_act act) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(n * 16))
     for (int64_t i = 0; i < n; i++) {
         dg[i] += dh[i] * u[i] * act_grad(g[i], act);
         du[i] += dh[i] * act_fwd(g[i], act);
@@ -303,7 +307,7 @@ pl_status pl_tr_linear_fwd(pl_real *y, const pl_real *x, int64_t T, const pl_tr_
     if (st) return st;
     int64_t n_in = w->n_in, n_out = w->n_out, n_tiles = (n_out + ROW_TILE - 1) / ROW_TILE;
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel if (BIG(T * n_in * n_out))
     {
         float *rowf = malloc((size_t)n_in * sizeof *rowf);
         if (!rowf) {
@@ -342,7 +346,7 @@ pl_status pl_tr_linear_bwd(pl_real *dx, const pl_real *dy, int64_t T, const pl_t
     if (st) return st;
     int64_t n_in = w->n_in, n_out = w->n_out;
     int fail = 0;
-#pragma omp parallel
+#pragma omp parallel if (BIG(T * n_in * n_out))
     {
         int nt = 1, id = 0;
 #ifdef _OPENMP
@@ -384,7 +388,7 @@ pl_status pl_tr_linear_bwd(pl_real *dx, const pl_real *dy, int64_t T, const pl_t
 
 /* y (+)= x @ W.T */
 void pl_tr_dense_fwd(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out, int accumulate) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n_in * n_out))
     for (int64_t t = 0; t < T; t++)
         for (int o = 0; o < n_out; o++) {
             const pl_real *xr = x + t * n_in, *wr = W + (int64_t)o * n_in;
@@ -398,7 +402,7 @@ void pl_tr_dense_fwd(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, 
 void pl_tr_dense_bwd(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x, const pl_real *W, int64_t T,
                      int n_in, int n_out) {
     if (dx) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n_in * n_out))
         for (int64_t t = 0; t < T; t++)
             for (int o = 0; o < n_out; o++) {
                 double g = dy[t * n_out + o];
@@ -407,7 +411,7 @@ void pl_tr_dense_bwd(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real 
             }
     }
     if (dW) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * n_in * n_out))
         for (int o = 0; o < n_out; o++)
             for (int64_t t = 0; t < T; t++) {
                 double g = dy[t * n_out + o];
@@ -440,7 +444,7 @@ static void dropout_apply(pl_real *xd, const pl_real *x, int64_t n, uint64_t key
         return;
     }
     double sc = 1.0 / (1.0 - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(n * 8))
     for (int64_t i = 0; i < n; i++) xd[i] = pl_tr_dropout_keep(key, (uint64_t)i, p) ? x[i] * sc : 0.0;
 }
 
@@ -448,7 +452,7 @@ static void dropout_apply(pl_real *xd, const pl_real *x, int64_t n, uint64_t key
 void pl_tr_lora_fwd(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd) {
     dropout_apply(xd, x, T * L->n_in, L->key, L->p);
     pl_tr_dense_fwd(u, xd, L->A, T, L->n_in, L->r, 0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * L->n_out * L->r))
     for (int64_t t = 0; t < T; t++)
         for (int o = 0; o < L->n_out; o++) {
             const pl_real *br = L->B + (int64_t)o * L->r, *ur = u + t * L->r;
@@ -465,7 +469,7 @@ void pl_tr_lora_bwd(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const p
     pl_tr_dense_bwd(du, NULL, dy, NULL, L->B, T, L->r, L->n_out);
     for (int64_t i = 0; i < T * L->r; i++) du[i] *= L->s;
     if (L->dB) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * L->n_out * L->r))
         for (int o = 0; o < L->n_out; o++)
             for (int64_t t = 0; t < T; t++) {
                 double g = L->s * dy[t * L->n_out + o];
@@ -477,7 +481,7 @@ void pl_tr_lora_bwd(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const p
     pl_tr_dense_bwd(NULL, L->dA, du, xd, L->A, T, L->n_in, L->r);
     if (dx) {
         double sc = L->p > 0.0 ? 1.0 / (1.0 - L->p) : 1.0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (BIG(T * L->n_in * L->r))
         for (int64_t t = 0; t < T; t++)
             for (int i = 0; i < L->n_in; i++) {
                 uint64_t idx = (uint64_t)(t * L->n_in + i);

@@ -308,4 +308,49 @@ pl_status pl_trainer_save_gguf(const pl_trainer *t, const char *path);
  * dir/adapter_config.json. Atomic per file. */
 pl_status pl_trainer_save_peft(const pl_trainer *t, const char *dir, const char *base_model);
 
+
+/* ---- training loop (loop.c) ----------------------------------------------- */
+
+typedef struct {
+    pl_tr_example *ex;      /* tokens are the caller's */
+    size_t n;
+} pl_tr_dataset;
+
+typedef struct {
+    pl_adamw_config opt;    /* total_steps and warmup are filled in by the loop when total_steps <= 0 */
+    double warmup_ratio;    /* warmup = ratio * total steps when opt.warmup < 0 */
+    int epochs, batch, accum;   /* effective batch = batch * accum examples per optimizer step */
+    int eval_every;         /* validate every N steps (0: at the end of each epoch) */
+    int ckpt_every;         /* checkpoint every N steps (0: only at the end) */
+    int patience;           /* early stopping: evaluations without a better validation loss (0 = off) */
+    const char *run_dir;    /* train_log.jsonl, checkpoints/, adapter.gguf, peft/ */
+    const char *base_model; /* recorded in the PEFT config */
+    int resume;             /* continue from run_dir/checkpoints/last.ckpt */
+    int64_t stop_at_step;   /* tests: return (as if killed) after this step, 0 = run to the end */
+    int quiet;              /* no progress bar */
+} pl_loop_opts;
+
+pl_loop_opts pl_loop_opts_default(void);
+
+typedef struct {
+    int64_t steps;          /* optimizer steps taken in total */
+    double last_loss;       /* mean training loss of the last step */
+    double val_loss, val_f1;/* last validation (NAN when none) */
+    int early_stopped;
+    int resumed_from;       /* step of the checkpoint resumed from, -1 when none */
+} pl_loop_result;
+
+/* Train: examples in a seeded, per-epoch shuffled order, bucketed by length
+ * within windows of 8 optimizer steps; AdamW with warmup + decay and
+ * clipping; a JSONL log line per step; validation (loss, F1 at score 0);
+ * checkpoints (parameters, AdamW moments, step, data cursor, log length)
+ * written atomically; on resume the run continues bitwise identically.
+ * The result is written to run_dir: adapter.gguf (when LoRA), peft/.
+ * Errors: PL_ERR_INVALID (empty or single-class training set for the label
+ * and head objectives, a checkpoint of another configuration or base
+ * model), PL_ERR_NUMERIC (non-finite loss or gradient: training stops, the
+ * last good checkpoint is kept), PL_ERR_IO. */
+pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_dataset *val, const pl_loop_opts *o,
+                        pl_loop_result *res);
+
 #endif
