@@ -42,6 +42,13 @@ static const command commands[] = {
      "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
     {"model", cmd_model, "model files: info (GGUF or HF directory)",
      "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
+    {"train", cmd_train, "fine-tune a model (LoRA or head) on records.jsonl",
+     "phishlens train -m MODEL --train FILE.jsonl [--val FILE] -o RUNDIR [--objective label|head|lm]\n"
+     "  [--lora-rank R] [--lora-alpha A] [--lora-dropout P] [--targets q,v,...|all] [--full-vocab]\n"
+     "  [--lr LR] [--weight-decay WD] [--clip C] [--schedule cosine|linear|constant] [--warmup STEPS]\n"
+     "  [--epochs N] [--batch B] [--accum K] [--max-len T] [--seed S] [--threads N]\n"
+     "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
+     "  RUNDIR gets adapter.gguf, peft/, train_log.jsonl, config.json, checkpoints/. See docs/training.md.\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

@@ -68,10 +68,10 @@ pl_status pl_classifier_build(const pl_tokenizer *t, const pl_classifier_prompt 
     if (max_tokens > 0 && full.n > (size_t)max_tokens) {
         size_t over = full.n - (size_t)max_tokens;
         if (over > ee - eb) {
+            size_t fixed = full.n - (ee - eb);
             pl_tokens_free(&full);
             pl_tokens_free(&empty);
-            return pl_error(PL_ERR_RANGE, "prompt: %zu tokens without the email exceed the limit %d", full.n - (ee - eb),
-                            max_tokens);
+            return pl_error(PL_ERR_RANGE, "prompt: %zu tokens without the email exceed the limit %d", fixed, max_tokens);
         }
         /* drop the email's last `over` tokens */
         memmove(full.ids + ee - over, full.ids + ee, (full.n - ee) * sizeof *full.ids);
