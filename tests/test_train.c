@@ -963,6 +963,135 @@ static void test_loop(void) {
     pl_model_free(m);
 }
 
+/* ---- shared fixtures (GGUF: adjacent-pair RoPE, rope_freqs, quantized weights) ---- */
+
+static void test_shared_forward(const char *shared) {
+    struct {
+        const char *rel;
+        double tol; /* f32 forward vs double: relative to the logit scale */
+    } files[] = {{"models/stories260K.gguf", 1e-4},
+                 {"models/fixtures/tiny-llama31-random.gguf", 1e-4},
+                 {"models/fixtures/tiny-mistral-random-q8_0.gguf", 1e-4},
+                 {"models/fixtures/tiny-mistral-random-q4_0.gguf", 1e-4},
+                 {"models/fixtures/tiny-gemma2-random.gguf", 1e-4}};
+    for (size_t fi = 0; fi < sizeof files / sizeof *files; fi++) {
+        char path[4096];
+        pl_model_opts mo = pl_model_opts_default();
+        mo.quant_act = 0; /* the exact path: dequantized weights, f32 activations */
+        mo.gelu_fp16 = 0;
+        pl_model *m = NULL;
+        if (pl_model_load(t_path(path, sizeof path, shared, files[fi].rel), &mo, &m) != PL_OK) {
+            CHECK(0, "%s: %s", files[fi].rel, pl_errmsg());
+            continue;
+        }
+        pl_tr_config c = pl_tr_config_default();
+        c.lora_rank = 2;
+        c.targets = PL_TGT_Q | PL_TGT_K | PL_TGT_DOWN;
+        c.label_tokens[0] = 3;
+        c.label_tokens[1] = 4;
+        pl_trainer *t = NULL;
+        CHECK_OK(pl_trainer_new(m, &c, &t));
+        const pl_arch_desc *d = pl_model_desc(m);
+        int32_t ids[9] = {1, 400, 36, 100, 7, 250, 13, 99, 5};
+        int T = 9, V = d->n_vocab;
+        pl_real *mine = malloc(sizeof(pl_real) * (size_t)(T * V));
+        float *theirs = malloc(sizeof(float) * (size_t)(T * V));
+        CHECK_OK(pl_trainer_logits(t, ids, T, mine));
+        pl_runner *r = NULL;
+        pl_kv *kv = NULL;
+        CHECK_OK(pl_runner_new(m, 16, 16, &r));
+        CHECK_OK(pl_kv_new(m, 16, NULL, &kv));
+        pl_seq sq = {kv, ids, T};
+        CHECK_OK(pl_forward(r, &sq, 1, PL_LOGITS_ALL, theirs));
+        double md = 0, mx = 0;
+        for (int i = 0; i < T * V; i++) {
+            md = fmax(md, fabs(mine[i] - (double)theirs[i]));
+            mx = fmax(mx, fabs((double)theirs[i]));
+        }
+        CHECK(md <= files[fi].tol * fmax(1.0, mx), "%s: training forward differs from pl_forward by %g", files[fi].rel,
+              md);
+        printf("forward %s: training pass vs pl_forward (exact matmul) max |diff| %.2g (max |logit| %.3g)\n",
+               files[fi].rel, md, mx);
+        /* LoRA gradient through quantized / adjacent-pair-RoPE layers: finite differences (B random) */
+        if (fi == 0 || fi == 3) {
+            size_t np;
+            pl_real *p = pl_trainer_params(t, &np);
+            for (size_t k = 0; k < np; k++) p[k] = 0.3 * (2 * pl_rng_uniform(&g_rng) - 1);
+            pl_tr_example ex = {ids, T, 1, 0};
+            double l;
+            pl_trainer_zero_grad(t);
+            CHECK_OK(pl_trainer_example(t, &ex, 0, 1.0, 1, &l, NULL));
+            enum { NP = 8 };
+            pl_real an[NP], nu[NP];
+            for (int i = 0; i < NP; i++) {
+                size_t k = (size_t)pl_rng_below(&g_rng, np);
+                an[i] = pl_trainer_grads(t)[k];
+                double old = p[k], fp, fm;
+                p[k] = old + FD_H;
+                pl_trainer_example(t, &ex, 0, 1.0, 0, &fp, NULL);
+                p[k] = old - FD_H;
+                pl_trainer_example(t, &ex, 0, 1.0, 0, &fm, NULL);
+                p[k] = old;
+                nu[i] = (fp - fm) / (2 * FD_H);
+            }
+            char buf[160];
+            snprintf(buf, sizeof buf, "%s whole-model label-loss d/dLoRA", files[fi].rel);
+            grad_close(buf, an, nu, NP, FD_TOL);
+        }
+        pl_kv_free(kv);
+        pl_runner_free(r);
+        free(mine);
+        free(theirs);
+        pl_trainer_free(t);
+        pl_model_free(m);
+    }
+}
+
+static int contains(const void *hay, size_t n, const char *needle) {
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp((const char *)hay + i, needle, k) == 0) return 1;
+    return 0;
+}
+
+/* The classifier prompt on a real SPM vocabulary. */
+static void test_prompt(const char *shared) {
+    char path[4096];
+    pl_tokenizer *tok = NULL;
+    if (pl_tokenizer_load(t_path(path, sizeof path, shared, "models/stories260K.gguf"), &tok) != PL_OK) {
+        CHECK(0, "tokenizer: %s", pl_errmsg());
+        return;
+    }
+    pl_classifier_prompt p = pl_classifier_prompt_default(pl_chat_detect(tok));
+    int32_t lab[2];
+    CHECK_OK(pl_classifier_label_tokens(tok, &p, lab));
+    CHECK(lab[0] != lab[1], "label tokens equal");
+    const char *email = "Subject: hi\n\nThe cat sat on the mat and then it went home.";
+    pl_prompt_ids pi;
+    CHECK_OK(pl_classifier_build(tok, &p, email, strlen(email), 0, &pi));
+    /* the email span decodes to the email */
+    pl_buf b = {0};
+    CHECK_OK(pl_tokenizer_decode(tok, pi.ids.ids + pi.email_begin, pi.email_end - pi.email_begin, 0, &b));
+    CHECK(b.data && contains(b.data, b.len, "cat sat on the mat and then it went home."),
+          "email span decodes to '%.*s'", (int)b.len, b.data ? (const char *)b.data : "");
+    pl_buf_free(&b);
+    size_t full = pi.ids.n, span = pi.email_end - pi.email_begin;
+    pl_prompt_ids_free(&pi);
+    /* truncation cuts only email tokens */
+    CHECK_OK(pl_classifier_build(tok, &p, email, strlen(email), (int)(full - 5), &pi));
+    CHECK(pi.ids.n == full - 5 && pi.truncated == 5 && pi.email_end - pi.email_begin == span - 5,
+          "truncation: %zu tokens, %zu truncated, span %zu", pi.ids.n, pi.truncated, pi.email_end - pi.email_begin);
+    pl_prompt_ids_free(&pi);
+    CHECK(pl_classifier_build(tok, &p, email, strlen(email), (int)(full - span - 1), &pi) == PL_ERR_RANGE,
+          "a limit below the fixed prompt accepted");
+    /* same first token for both words: refused */
+    p.label_words[0] = " phish";
+    p.label_words[1] = " phishing";
+    CHECK(pl_classifier_label_tokens(tok, &p, lab) == PL_ERR_INVALID || lab[0] != lab[1],
+          "label words with the same first token accepted");
+    pl_tokenizer_free(tok);
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -994,5 +1123,10 @@ int main(int argc, char **argv) {
     test_adamw();
     test_models();
     test_loop();
+    const char *shared = pl_test_shared();
+    if (shared) {
+        test_shared_forward(shared);
+        test_prompt(shared);
+    }
     return T_END();
 }
