@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "harness.h"
+#include "io/io.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
 #include "train/train.h"
@@ -779,6 +780,39 @@ static void test_gguf_roundtrip(const char *arch, const cJSON *ref) {
     free(mine);
     free(theirs);
     remove(path);
+
+    /* PEFT export read back with io's safetensors reader: every tensor, HF
+     * names and shapes, values equal to the parameters (HF models: no row
+     * permutation). tools/ref/check_peft_export.py loads the same directory
+     * into PEFT. */
+    snprintf(path, sizeof path, "build/test_train_%s_peft", arch);
+    CHECK_OK(pl_trainer_save_peft(f.t, path, dir));
+    pl_safetensors *st = NULL;
+    char stp[256];
+    snprintf(stp, sizeof stp, "%s/adapter_model.safetensors", path);
+    CHECK_OK(pl_st_open(stp, &st));
+    if (st) {
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+        const pl_real *p = pl_trainer_params(f.t, NULL);
+        int bad = 0;
+        for (int i = 0; i < nt; i++) {
+            char nm[160];
+            snprintf(nm, sizeof nm, "base_model.model.%s.weight", ts[i].name);
+            const pl_st_tensor *e = pl_st_find(st, nm);
+            if (!e || strcmp(e->dtype, "F32") || e->n_dims != 2 || e->shape[0] != ts[i].rows ||
+                e->shape[1] != ts[i].cols) {
+                bad++;
+                continue;
+            }
+            const float *v = e->data;
+            for (int64_t k = 0; k < ts[i].rows * ts[i].cols; k++)
+                if (v[k] != (float)p[ts[i].offset + k]) bad++;
+        }
+        CHECK(bad == 0 && pl_st_n_tensors(st) == nt, "%s: PEFT export: %d mismatches, %lld tensors for %d", arch, bad,
+              (long long)pl_st_n_tensors(st), nt);
+        pl_st_close(st);
+    }
     fixture_close(&f);
 }
 
