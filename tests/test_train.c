@@ -474,6 +474,8 @@ static int json_floats(const cJSON *arr, pl_real *out, int64_t n) {
     return 1;
 }
 
+static int g_full; /* fixture_open: full fine-tuning on top of the LoRA */
+
 typedef struct {
     pl_model *m;
     pl_trainer *t;
@@ -500,6 +502,7 @@ static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objec
     c.lora_alpha = cJSON_GetObjectItem(ref, "alpha")->valuedouble;
     c.lora_dropout = dropout;
     c.checkpoint = checkpoint;
+    c.full = g_full;
     const cJSON *tg = cJSON_GetObjectItem(ref, "targets"), *e;
     char list[256] = "";
     cJSON_ArrayForEach(e, tg) {
@@ -522,8 +525,10 @@ static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objec
     int nt;
     const pl_tr_tensor *ts = pl_trainer_tensors(f->t, &nt);
     const cJSON *init = cJSON_GetObjectItem(ref, "init");
-    int matched = 0;
+    int matched = 0, n_lora = 0;
     for (int i = 0; i < nt; i++) {
+        if (ts[i].target == -2) continue; /* base weights: from the model */
+        n_lora += ts[i].target >= 0;
         const cJSON *arr = ts[i].target >= 0 ? cJSON_GetObjectItem(init, ts[i].name)
                                               : cJSON_GetObjectItem(ref, "head_init");
         if (!json_floats(arr, params + ts[i].offset, ts[i].rows * ts[i].cols)) {
@@ -534,8 +539,8 @@ static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objec
         matched++;
     }
     /* every reference LoRA tensor is one of ours */
-    CHECK(cJSON_GetArraySize(init) == (obj == PL_OBJ_HEAD ? nt - 1 : nt), "%s: %d reference tensors, %d ours", arch,
-          cJSON_GetArraySize(init), nt);
+    CHECK(cJSON_GetArraySize(init) == n_lora, "%s: %d reference tensors, %d ours", arch, cJSON_GetArraySize(init),
+          n_lora);
     const cJSON *sq = cJSON_GetObjectItem(ref, "seqs"), *lb = cJSON_GetObjectItem(ref, "labels");
     for (int s = 0; s < 2; s++) {
         const cJSON *arr = cJSON_GetArrayItem(sq, s);
@@ -733,6 +738,51 @@ static void test_vs_model_forward(const char *arch, const cJSON *ref) {
     free(mine);
     free(theirs);
     fixture_close(&f);
+}
+
+/* Full fine-tuning: one finite-difference probe in every tensor (every
+ * base weight, norm, the embedding and the output), LM and label objectives. */
+static void test_full_fd(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj += 2) {
+        fixture f;
+        g_full = 1;
+        int ok = fixture_open(&f, arch, ref, (pl_objective)obj, 0.0, 1);
+        g_full = 0;
+        if (!ok) {
+            fixture_close(&f);
+            continue;
+        }
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+        pl_real *p = pl_trainer_params(f.t, NULL);
+        batch_loss(&f, 1);
+        pl_real *an = malloc(sizeof(pl_real) * (size_t)nt), *nu = malloc(sizeof(pl_real) * (size_t)nt);
+        int n = 0;
+        for (int i = 0; i < nt; i++) {
+            if (ts[i].target != -2) continue;
+            size_t k = ts[i].offset;
+            if (strstr(ts[i].name, "embed_tokens") || strstr(ts[i].name, "lm_head"))
+                k += (size_t)f.seqs[0][2] * (size_t)ts[i].cols + 3; /* a row that is used */
+            else k += (size_t)pl_rng_below(&g_rng, (uint64_t)(ts[i].rows * ts[i].cols));
+            an[n] = pl_trainer_grads(f.t)[k];
+            double old = p[k];
+            p[k] = old + FD_H;
+            double fp = batch_loss(&f, 0);
+            p[k] = old - FD_H;
+            double fm = batch_loss(&f, 0);
+            p[k] = old;
+            nu[n++] = (fp - fm) / (2 * FD_H);
+        }
+        char buf[96];
+        snprintf(buf, sizeof buf, "%s full fine-tuning %s d/d(every base tensor)", arch, OBJ_NAMES[obj]);
+        grad_close(buf, an, nu, n, FD_TOL);
+        double mx = 0;
+        for (int i = 0; i < n; i++) mx = fmax(mx, fabs(an[i] - nu[i]));
+        printf("fd      %-7s full %-5s %d base tensors, max |analytic - numeric| %.2g\n", arch, OBJ_NAMES[obj], n, mx);
+        free(an);
+        free(nu);
+        fixture_close(&f);
+    }
 }
 
 /* adapter.gguf written by us, attached by the model module (llama.cpp
@@ -1138,6 +1188,7 @@ static void test_models(void) {
         test_adamw_trajectory(ARCHS[a], ref);
         test_model_fd(ARCHS[a], ref);
         test_gguf_roundtrip(ARCHS[a], ref);
+        test_full_fd(ARCHS[a], ref);
         cJSON_Delete(ref);
     }
 }

@@ -128,6 +128,7 @@ static pl_status write_config(const train_args *a, const pl_classifier_prompt *p
     cJSON_AddStringToObject(j, "train", a->train);
     if (a->val) cJSON_AddStringToObject(j, "val", a->val);
     cJSON_AddStringToObject(j, "objective", obj_name(a->tc.objective));
+    cJSON_AddBoolToObject(j, "full", a->tc.full);
     cJSON_AddNumberToObject(j, "lora_rank", a->tc.lora_rank);
     cJSON_AddNumberToObject(j, "lora_alpha", a->tc.lora_alpha);
     cJSON_AddNumberToObject(j, "lora_dropout", a->tc.lora_dropout);
@@ -173,6 +174,7 @@ int cmd_train(int argc, char **argv) {
     a.lo = pl_loop_opts_default();
     a.lo.opt.lr = 2e-4;
     a.max_len = 512;
+    int rank_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
@@ -191,7 +193,7 @@ int cmd_train(int argc, char **argv) {
             else return usage("--objective expects label, head or lm, got '%s'", v);
             i++;
         } else if (!strcmp(o, "--full-vocab")) a.tc.label_full_vocab = 1;
-        else if (!strcmp(o, "--lora-rank")) { NEED_INT(0, 4096); a.tc.lora_rank = (int)n; }
+        else if (!strcmp(o, "--lora-rank")) { NEED_INT(0, 4096); a.tc.lora_rank = (int)n; rank_given = 1; }
         else if (!strcmp(o, "--lora-alpha")) { NEED_DBL(); a.tc.lora_alpha = d; }
         else if (!strcmp(o, "--lora-dropout")) { NEED_DBL(); a.tc.lora_dropout = d; }
         else if (!strcmp(o, "--targets")) {
@@ -199,7 +201,7 @@ int cmd_train(int argc, char **argv) {
             if (pl_tr_parse_targets(v, &a.tc.targets) != PL_OK) return cli_usage_error("train", "%s", pl_errmsg());
             i++;
         } else if (!strcmp(o, "--full")) {
-            return cli_usage_error("train", "--full (full fine-tuning) is not implemented yet; use LoRA");
+            a.tc.full = 1;
         } else if (!strcmp(o, "--lr")) { NEED_DBL(); a.lo.opt.lr = d; }
         else if (!strcmp(o, "--weight-decay")) { NEED_DBL(); a.lo.opt.weight_decay = d; }
         else if (!strcmp(o, "--clip")) { NEED_DBL(); a.lo.opt.clip = d; }
@@ -227,6 +229,7 @@ int cmd_train(int argc, char **argv) {
 #undef NEED_DBL
     }
     if (!a.model || !a.train || !a.out) return cli_usage_error("train", "-m MODEL, --train FILE and -o RUNDIR are required");
+    if (a.tc.full && !rank_given) a.tc.lora_rank = 0; /* --full alone: no adapter on top */
     if (a.threads > 0) pl_set_num_threads(a.threads);
     a.lo.run_dir = a.out;
     a.lo.base_model = a.model;
@@ -257,7 +260,8 @@ int cmd_train(int argc, char **argv) {
         if (isfinite(res.val_loss)) printf(", val loss %.4f", res.val_loss);
         if (isfinite(res.val_f1)) printf(", val F1 %.3f", res.val_f1);
         if (res.early_stopped) printf(" (early stop)");
-        printf("\n-> %s/adapter.gguf, %s/peft/\n", a.out, a.out);
+        if (a.tc.full) printf("\n-> %s/model.safetensors%s\n", a.out, a.tc.lora_rank ? " (+ adapter.gguf, peft/)" : "");
+        else printf("\n-> %s/adapter.gguf, %s/peft/\n", a.out, a.out);
     }
     pl_trainer_free(t);
     dataset_free(&tr);

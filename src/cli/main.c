@@ -44,11 +44,12 @@ static const command commands[] = {
      "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
     {"train", cmd_train, "fine-tune a model (LoRA or head) on records.jsonl",
      "phishlens train -m MODEL --train FILE.jsonl [--val FILE] -o RUNDIR [--objective label|head|lm]\n"
-     "  [--lora-rank R] [--lora-alpha A] [--lora-dropout P] [--targets q,v,...|all] [--full-vocab]\n"
+     "  [--lora-rank R] [--lora-alpha A] [--lora-dropout P] [--targets q,v,...|all] [--full-vocab] [--full]\n"
      "  [--lr LR] [--weight-decay WD] [--clip C] [--schedule cosine|linear|constant] [--warmup STEPS]\n"
      "  [--epochs N] [--batch B] [--accum K] [--max-len T] [--seed S] [--threads N]\n"
      "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
-     "  RUNDIR gets adapter.gguf, peft/, train_log.jsonl, config.json, checkpoints/. See docs/training.md.\n"},
+     "  RUNDIR gets adapter.gguf, peft/ (model.safetensors with --full), train_log.jsonl, config.json,\n"
+     "  checkpoints/. See docs/training.md.\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

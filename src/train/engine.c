@@ -86,8 +86,21 @@ static pl_tr_weight weight_of(const pl_mat *m) {
     return w;
 }
 
-static pl_real *norm_w(const pl_trainer *t, int l, int which) {
+/* The frozen copy of a norm weight (as used: Gemma's 1 + w folded in). */
+static pl_real *norm_raw(const pl_trainer *t, int l, int which) {
     return t->norms + ((size_t)l * 4 + (size_t)which) * (size_t)t->D;
+}
+
+/* The norm weight the pass uses: the trained copy under full fine-tuning. */
+static pl_real *norm_w(const pl_trainer *t, int l, int which) {
+    if (t->cfg.full && t->full_norm[l][which] >= 0) return t->params + t->tensors[t->full_norm[l][which]].offset;
+    return norm_raw(t, l, which);
+}
+
+/* Gradient of a norm weight (full fine-tuning) or NULL. */
+static pl_real *norm_g(const pl_trainer *t, int l, int which) {
+    if (t->cfg.full && t->full_norm[l][which] >= 0) return t->grads + t->tensors[t->full_norm[l][which]].offset;
+    return NULL;
 }
 
 static pl_status add_tensor(pl_trainer *t, const char *name, int layer, int target, int is_b, int64_t rows,
@@ -134,11 +147,48 @@ void pl_trainer_free(pl_trainer *t) {
     free(t->grads);
     free(t->tensors);
     free(t->lora_idx);
+    free(t->full_w);
+    free(t->full_norm);
     free(t);
 }
 
 static void copy_norm(pl_real *dst, const float *src, int n) {
     for (int i = 0; i < n; i++) dst[i] = src ? (double)src[i] : 1.0;
+}
+
+/* Copy a frozen weight into a dense double tensor (full fine-tuning). */
+static pl_status copy_weight(pl_real *dst, const pl_tr_weight *w) {
+    float *row = malloc((size_t)w->n_in * sizeof *row);
+    if (!row) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
+    for (int64_t o = 0; o < w->n_out; o++) {
+        pl_status st = pl_dequantize_row((pl_dtype)w->dtype, (const uint8_t *)w->data + (size_t)o * w->row_bytes, row,
+                                         w->n_in);
+        if (st) {
+            free(row);
+            return st;
+        }
+        for (int64_t i = 0; i < w->n_in; i++) dst[o * w->n_in + i] = (double)row[i];
+    }
+    free(row);
+    return PL_OK;
+}
+
+static pl_status init_full(pl_trainer *t) {
+    pl_status st = PL_OK;
+    int L = t->d.n_layer;
+    for (int l = 0; l < L && !st; l++) {
+        for (int k = 0; k < PL_TGT_COUNT && !st; k++)
+            st = copy_weight(t->params + t->tensors[t->full_w[l][k]].offset, &t->w[l][k]);
+        for (int k = 0; k < 4; k++)
+            if (t->full_norm[l][k] >= 0)
+                memcpy(t->params + t->tensors[t->full_norm[l][k]].offset,
+                       t->norms + ((size_t)l * 4 + (size_t)k) * (size_t)t->D, (size_t)t->D * sizeof(pl_real));
+    }
+    memcpy(t->params + t->tensors[t->full_norm[L][0]].offset, t->norms + (size_t)L * 4 * (size_t)t->D,
+           (size_t)t->D * sizeof(pl_real));
+    if (!st) st = copy_weight(t->params + t->tensors[t->full_embd].offset, &t->embd);
+    if (!st && t->full_out != t->full_embd) st = copy_weight(t->params + t->tensors[t->full_out].offset, &t->out);
+    return st;
 }
 
 pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer **out) {
@@ -158,7 +208,7 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         return pl_error(PL_ERR_INVALID, "trainer: both classes have label token %d", (int)cfg->label_tokens[0]);
     if (cfg->objective == PL_OBJ_HEAD && (cfg->n_class < 2 || cfg->n_class > 1024))
         return pl_error(PL_ERR_INVALID, "trainer: head with %d classes", cfg->n_class);
-    if (cfg->objective != PL_OBJ_HEAD && cfg->lora_rank == 0)
+    if (cfg->objective != PL_OBJ_HEAD && cfg->lora_rank == 0 && !cfg->full)
         return pl_error(PL_ERR_INVALID, "trainer: nothing to train (LoRA rank 0 and no head)");
     if (d->n_rot != d->head_dim) return pl_error(PL_ERR_UNSUPPORTED, "trainer: partial RoPE (n_rot %d != head_dim %d)",
                                                  d->n_rot, d->head_dim);
@@ -183,7 +233,10 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
     t->lora_idx = calloc((size_t)L, sizeof *t->lora_idx);
     t->norms = calloc((size_t)(L * 4 + 1) * (size_t)t->D, sizeof *t->norms);
     t->inv_freq = calloc((size_t)d->n_rot / 2 + 1, sizeof *t->inv_freq);
-    if (!t->w || !t->lora_idx || !t->norms || !t->inv_freq) {
+    t->full_w = calloc((size_t)L, sizeof *t->full_w);
+    t->full_norm = calloc((size_t)L + 1, sizeof *t->full_norm);
+    t->full_embd = t->full_out = -1;
+    if (!t->w || !t->lora_idx || !t->norms || !t->inv_freq || !t->full_w || !t->full_norm) {
         pl_trainer_free(t);
         return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
     }
@@ -191,12 +244,12 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         const pl_layer *ly = &m->layers[l];
         const pl_mat *mats[PL_TGT_COUNT] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
         for (int k = 0; k < PL_TGT_COUNT; k++) t->w[l][k] = weight_of(mats[k]);
-        copy_norm(norm_w(t, l, 0), ly->attn_norm, t->D);
-        copy_norm(norm_w(t, l, 1), ly->ffn_norm, t->D);
-        copy_norm(norm_w(t, l, 2), ly->post_attn_norm, t->D);
-        copy_norm(norm_w(t, l, 3), ly->post_ffn_norm, t->D);
+        copy_norm(norm_raw(t, l, 0), ly->attn_norm, t->D);
+        copy_norm(norm_raw(t, l, 1), ly->ffn_norm, t->D);
+        copy_norm(norm_raw(t, l, 2), ly->post_attn_norm, t->D);
+        copy_norm(norm_raw(t, l, 3), ly->post_ffn_norm, t->D);
     }
-    copy_norm(norm_w(t, L, 0), m->out_norm, t->D);
+    copy_norm(norm_raw(t, L, 0), m->out_norm, t->D);
     t->out = weight_of(&m->output);
     t->embd = weight_of(&m->tok_embd);
     pl_tr_rope_inv_freq(t->inv_freq, d->n_rot, d->rope_base, d->rope_freqs);
@@ -218,6 +271,42 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
             snprintf(name, sizeof name, "model.layers.%d.%s.lora_B", l, TGT_HF[k]);
             if (!st) st = add_tensor(t, name, l, k, 1, t->w[l][k].n_out, t->r);
         }
+    /* full fine-tuning: every base weight, HF names */
+    for (int l = 0; l <= L; l++)
+        for (int k = 0; k < 4; k++) t->full_norm[l][k] = -1;
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < PL_TGT_COUNT; k++) t->full_w[l][k] = -1;
+    if (!st && cfg->full) {
+        static const char *NORMS[4] = {"input_layernorm", "post_attention_layernorm", "post_attention_layernorm",
+                                       "post_feedforward_layernorm"};
+        char name[96];
+        for (int l = 0; l < L && !st; l++) {
+            for (int k = 0; k < PL_TGT_COUNT && !st; k++) {
+                t->full_w[l][k] = t->n_tensors;
+                snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, TGT_HF[k]);
+                st = add_tensor(t, name, l, -2, 0, t->w[l][k].n_out, t->w[l][k].n_in);
+            }
+            for (int k = 0; k < (d->post_norms ? 4 : 2) && !st; k++) {
+                t->full_norm[l][k] = t->n_tensors;
+                /* gemma2 names: input, pre_feedforward (ffn), post_attention, post_feedforward */
+                const char *nm = d->post_norms && k == 1 ? "pre_feedforward_layernorm" : NORMS[k];
+                snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, nm);
+                st = add_tensor(t, name, l, -2, 0, 1, t->D);
+            }
+        }
+        if (!st) {
+            t->full_norm[L][0] = t->n_tensors;
+            st = add_tensor(t, "model.norm.weight", -1, -2, 0, 1, t->D);
+        }
+        if (!st) {
+            t->full_embd = t->full_out = t->n_tensors;
+            st = add_tensor(t, "model.embed_tokens.weight", -1, -2, 0, t->V, t->D);
+        }
+        if (!st && !d->tied_output) {
+            t->full_out = t->n_tensors;
+            st = add_tensor(t, "lm_head.weight", -1, -2, 0, t->V, t->D);
+        }
+    }
     if (!st && cfg->objective == PL_OBJ_HEAD) {
         t->head_idx = t->n_tensors;
         st = add_tensor(t, "score", -1, -1, 0, cfg->n_class, t->D);
@@ -242,9 +331,13 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         if (e->target >= 0 && !e->is_b) {
             double bound = 1.0 / sqrt((double)e->cols);
             for (int64_t j = 0; j < n; j++) p[j] = (2.0 * pl_rng_uniform(&rng) - 1.0) * bound;
-        } else if (e->target < 0) {
+        } else if (e->target == -1) {
             for (int64_t j = 0; j < n; j++) p[j] = 0.02 * (double)pl_rng_normal(&rng);
         }
+    }
+    if (cfg->full && (st = init_full(t))) {
+        pl_trainer_free(t);
+        return st;
     }
     *out = t;
     return PL_OK;
@@ -368,8 +461,13 @@ static pl_tr_lora lora_of(pl_trainer *t, int l, int k, uint64_t key, int train) 
 
 static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real *x, int64_t T, pl_real *u,
                          uint64_t key, int train) {
-    pl_status st = pl_tr_linear_fwd(y, x, T, &t->w[l][k]);
-    if (st) return st;
+    pl_status st = PL_OK;
+    if (t->cfg.full) {
+        const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
+        pl_tr_dense_fwd(y, x, t->params + W->offset, T, (int)W->cols, (int)W->rows, 0);
+    } else if ((st = pl_tr_linear_fwd(y, x, T, &t->w[l][k]))) {
+        return st;
+    }
     if (has_lora(t, l, k)) {
         pl_tr_lora L = lora_of(t, l, k, key, train);
         pl_tr_lora_fwd(&L, y, u, x, T, t->xd);
@@ -380,8 +478,13 @@ static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real 
 /* dx += dy·W (+ LoRA: grads of A, B and their share of dx) */
 static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real *dy, const pl_real *x, int64_t T,
                          const pl_real *u, uint64_t key) {
-    pl_status st = pl_tr_linear_bwd(dx, dy, T, &t->w[l][k]);
-    if (st) return st;
+    pl_status st = PL_OK;
+    if (t->cfg.full) {
+        const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
+        pl_tr_dense_bwd(dx, t->grads + W->offset, dy, x, t->params + W->offset, T, (int)W->cols, (int)W->rows);
+    } else if ((st = pl_tr_linear_bwd(dx, dy, T, &t->w[l][k]))) {
+        return st;
+    }
     if (has_lora(t, l, k)) {
         pl_tr_lora L = lora_of(t, l, k, key, 1);
         pl_tr_lora_bwd(&L, dx, dy, u, x, T, t->du, t->xd);
@@ -445,7 +548,7 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     const pl_real *ddn = dx;
     if (d->post_norms) {
         dzero(t->dtmp, TD);
-        pl_tr_rmsnorm_bwd(t->dtmp, NULL, dx, a->dn, a->rs_pf, norm_w(t, l, 3), T, D);
+        pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 3), dx, a->dn, a->rs_pf, norm_w(t, l, 3), T, D);
         ddn = t->dtmp;
     }
     dzero(t->dff1, T * F);
@@ -458,12 +561,12 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     if ((st = lin_bwd(t, l, 4, t->dtmp, t->dwide, a->xn2, T, a->lu[4], key)) ||
         (st = lin_bwd(t, l, 5, t->dtmp, t->dff2, a->xn2, T, a->lu[5], key)))
         return st;
-    pl_tr_rmsnorm_bwd(dx, NULL, t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
+    pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
     /* attention branch */
     const pl_real *dao = dx;
     if (d->post_norms) {
         dzero(t->dtmp, TD);
-        pl_tr_rmsnorm_bwd(t->dtmp, NULL, dx, a->o, a->rs_po, norm_w(t, l, 2), T, D);
+        pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 2), dx, a->o, a->rs_po, norm_w(t, l, 2), T, D);
         dao = t->dtmp;
     }
     dzero(t->dwide, T * t->QD);
@@ -482,7 +585,7 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
         (st = lin_bwd(t, l, 1, t->dtmp, t->dk, a->xn1, T, a->lu[1], key)) ||
         (st = lin_bwd(t, l, 2, t->dtmp, t->dv, a->xn1, T, a->lu[2], key)))
         return st;
-    pl_tr_rmsnorm_bwd(dx, NULL, t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
+    pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
     return PL_OK;
 }
 
@@ -509,6 +612,11 @@ static pl_status forward_all(pl_trainer *t, const int32_t *tokens, int64_t T, ui
     for (int64_t i = 0; i < T; i++) {
         t->pos[i] = (int32_t)i;
         /* x0 = embed_tokens(ids) * embd_scale */
+        if (t->cfg.full) {
+            const pl_real *er = t->params + t->tensors[t->full_embd].offset + (size_t)tokens[i] * (size_t)D;
+            for (int e = 0; e < D; e++) t->xs[i * D + e] = er[e] * (double)t->d.embd_scale;
+            continue;
+        }
         pl_status ds = pl_dequantize_row((pl_dtype)t->embd.dtype,
                                          (const uint8_t *)t->embd.data + (size_t)tokens[i] * t->embd.row_bytes, row, D);
         if (ds) {
@@ -529,13 +637,13 @@ static pl_status forward_all(pl_trainer *t, const int32_t *tokens, int64_t T, ui
 }
 
 /* Backward from dhf (in t->dx, dL/d hf) through the final norm and every block. */
-static pl_status backward_all(pl_trainer *t, int64_t T, uint64_t key) {
+static pl_status backward_all(pl_trainer *t, const int32_t *tokens, int64_t T, uint64_t key) {
     int D = t->D, L = t->d.n_layer;
     int64_t TD = T * D;
     /* dx = dL/dx_L */
     memcpy(t->dtmp, t->dx, (size_t)TD * sizeof *t->dx);
     dzero(t->dx, TD);
-    pl_tr_rmsnorm_bwd(t->dx, NULL, t->dtmp, t->xs + (size_t)L * (size_t)TD, t->rsf, norm_w(t, L, 0), T, D);
+    pl_tr_rmsnorm_bwd(t->dx, norm_g(t, L, 0), t->dtmp, t->xs + (size_t)L * (size_t)TD, t->rsf, norm_w(t, L, 0), T, D);
     for (int l = L - 1; l >= 0; l--) {
         const pl_real *x = t->xs + (size_t)l * (size_t)TD;
         block_act *a = act_for(t, l);
@@ -550,6 +658,12 @@ static pl_status backward_all(pl_trainer *t, int64_t T, uint64_t key) {
         }
         if ((st = block_bwd(t, l, a, x, t->dx, T, key))) return st;
     }
+    if (t->cfg.full) {
+        /* embedding: dE[tok] += dx0 * embd_scale */
+        pl_real *dE = t->grads + t->tensors[t->full_embd].offset;
+        for (int64_t i = 0; i < T; i++)
+            for (int e = 0; e < D; e++) dE[(size_t)tokens[i] * (size_t)D + (size_t)e] += t->dx[i * D + e] * (double)t->d.embd_scale;
+    }
     return PL_OK;
 }
 
@@ -561,17 +675,40 @@ static pl_tr_weight out_row(const pl_trainer *t, int32_t tok) {
     return w;
 }
 
+/* y[T, n] = h · Woutᵀ over every vocabulary row (row < 0, n = V) or the one row `row` (n = 1). */
+static pl_status out_fwd(pl_trainer *t, pl_real *y, const pl_real *h, int64_t T, int32_t row) {
+    if (t->cfg.full) {
+        const pl_real *W = t->params + t->tensors[t->full_out].offset;
+        if (row < 0) pl_tr_dense_fwd(y, h, W, T, t->D, t->V, 0);
+        else pl_tr_dense_fwd(y, h, W + (size_t)row * (size_t)t->D, T, t->D, 1, 0);
+        return PL_OK;
+    }
+    if (row < 0) return pl_tr_linear_fwd(y, h, T, &t->out);
+    pl_tr_weight w = out_row(t, row);
+    return pl_tr_linear_fwd(y, h, T, &w);
+}
+
+/* dh += dy · Wout (rows as in out_fwd); full fine-tuning: dWout += dyᵀ · h. */
+static pl_status out_bwd(pl_trainer *t, pl_real *dh, const pl_real *dy, const pl_real *h, int64_t T, int32_t row) {
+    if (t->cfg.full) {
+        size_t off = t->tensors[t->full_out].offset + (row < 0 ? 0 : (size_t)row * (size_t)t->D);
+        pl_tr_dense_bwd(dh, t->grads + off, dy, h, t->params + off, T, t->D, row < 0 ? t->V : 1);
+        return PL_OK;
+    }
+    if (row < 0) return pl_tr_linear_bwd(dh, dy, T, &t->out);
+    pl_tr_weight w = out_row(t, row);
+    return pl_tr_linear_bwd(dh, dy, T, &w);
+}
+
 /* logits = softcap(hf_row · Woutᵀ) for the label tokens (or all) */
 static pl_status label_logits(pl_trainer *t, const pl_real *h, pl_real *lg) {
     pl_status st;
     if (t->cfg.label_full_vocab) {
-        if ((st = pl_tr_linear_fwd(lg, h, 1, &t->out))) return st;
+        if ((st = out_fwd(t, lg, h, 1, -1))) return st;
         if (t->d.final_softcap > 0) pl_tr_softcap_fwd(lg, lg, t->V, t->d.final_softcap);
     } else {
-        for (int c = 0; c < 2; c++) {
-            pl_tr_weight w = out_row(t, t->cfg.label_tokens[c]);
-            if ((st = pl_tr_linear_fwd(lg + c, h, 1, &w))) return st;
-        }
+        for (int c = 0; c < 2; c++)
+            if ((st = out_fwd(t, lg + c, h, 1, t->cfg.label_tokens[c]))) return st;
         if (t->d.final_softcap > 0) pl_tr_softcap_fwd(lg, lg, 2, t->d.final_softcap);
     }
     return PL_OK;
@@ -610,12 +747,10 @@ pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t ex
                 memcpy(dl, tmp, (size_t)nl * sizeof *dl);
             }
             if (c->label_full_vocab) {
-                if ((st = pl_tr_linear_bwd(dh, dl, 1, &t->out))) return st;
+                if ((st = out_bwd(t, dh, dl, h, 1, -1))) return st;
             } else {
-                for (int k = 0; k < 2; k++) {
-                    pl_tr_weight w = out_row(t, c->label_tokens[k]);
-                    if ((st = pl_tr_linear_bwd(dh, dl + k, 1, &w))) return st;
-                }
+                for (int k = 0; k < 2; k++)
+                    if ((st = out_bwd(t, dh, dl + k, h, 1, c->label_tokens[k]))) return st;
             }
         }
     } else if (c->objective == PL_OBJ_HEAD) {
@@ -631,7 +766,7 @@ pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t ex
         for (int64_t p0 = start; p0 < T - 1; p0 += LM_CHUNK) {
             int64_t n = (T - 1 - p0) < LM_CHUNK ? (T - 1 - p0) : LM_CHUNK;
             pl_real *lg = t->logits;
-            if ((st = pl_tr_linear_fwd(lg, t->hf + p0 * D, n, &t->out))) return st;
+            if ((st = out_fwd(t, lg, t->hf + p0 * D, n, -1))) return st;
             if (t->d.final_softcap > 0) pl_tr_softcap_fwd(lg, lg, n * t->V, t->d.final_softcap);
             for (int64_t i = 0; i < n; i++) {
                 pl_real *row = lg + i * t->V;
@@ -654,14 +789,14 @@ pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t ex
                     row[v] = g;
                 }
             }
-            if (backward && (st = pl_tr_linear_bwd(t->dx + p0 * D, lg, n, &t->out))) return st;
+            if (backward && (st = out_bwd(t, t->dx + p0 * D, lg, t->hf + p0 * D, n, -1))) return st;
         }
     }
     if (!isfinite(total)) return pl_error(PL_ERR_NUMERIC, "trainer: non-finite loss (example %llu)",
                                           (unsigned long long)example_index);
     if (loss) *loss = total;
     if (n_scored) *n_scored = scored;
-    if (backward) return backward_all(t, T, key);
+    if (backward) return backward_all(t, ex->tokens, T, key);
     return PL_OK;
 }
 
@@ -669,7 +804,7 @@ pl_status pl_trainer_logits(pl_trainer *t, const int32_t *tokens, int n_tokens, 
     pl_status st = check_tokens(t, tokens, n_tokens);
     if (st) return st;
     if ((st = forward_all(t, tokens, n_tokens, 0, 0))) return st;
-    if ((st = pl_tr_linear_fwd(logits, t->hf, n_tokens, &t->out))) return st;
+    if ((st = out_fwd(t, logits, t->hf, n_tokens, -1))) return st;
     if (t->d.final_softcap > 0) pl_tr_softcap_fwd(logits, logits, (int64_t)n_tokens * t->V, t->d.final_softcap);
     return PL_OK;
 }
@@ -684,10 +819,8 @@ pl_status pl_trainer_scores(pl_trainer *t, const int32_t *tokens, int n_tokens, 
         pl_tr_dense_fwd(scores, h, t->params + hw->offset, 1, t->D, 2, 0);
         return PL_OK;
     }
-    for (int c = 0; c < 2; c++) {
-        pl_tr_weight w = out_row(t, t->cfg.label_tokens[c]);
-        if ((st = pl_tr_linear_fwd(scores + c, h, 1, &w))) return st;
-    }
+    for (int c = 0; c < 2; c++)
+        if ((st = out_fwd(t, scores + c, h, 1, t->cfg.label_tokens[c]))) return st;
     if (t->d.final_softcap > 0) pl_tr_softcap_fwd(scores, scores, 2, t->d.final_softcap);
     return PL_OK;
 }

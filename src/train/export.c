@@ -102,6 +102,7 @@ typedef struct {
     char name[200];
     float *data;
     int64_t rows, cols;
+    int one_d;              /* write shape [cols] (a norm weight) */
 } st_entry;
 
 static pl_status write_safetensors(const char *path, const st_entry *es, int n) {
@@ -110,8 +111,12 @@ static pl_status write_safetensors(const char *path, const st_entry *es, int n) 
     size_t off = 0;
     for (int i = 0; i < n && !st; i++) {
         size_t bytes = (size_t)(es[i].rows * es[i].cols) * 4;
-        st = pl_buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}", es[i].name,
-                           (long long)es[i].rows, (long long)es[i].cols, off, off + bytes);
+        if (es[i].one_d)
+            st = pl_buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],\"data_offsets\":[%zu,%zu]}",
+                               es[i].name, (long long)es[i].cols, off, off + bytes);
+        else
+            st = pl_buf_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                               es[i].name, (long long)es[i].rows, (long long)es[i].cols, off, off + bytes);
         off += bytes;
     }
     if (!st) st = pl_buf_printf(&h, "}");
@@ -143,6 +148,7 @@ pl_status pl_trainer_save_peft(const pl_trainer *t, const char *dir, const char 
     int n = 0;
     for (int i = 0; i < t->n_tensors && !st; i++) {
         const pl_tr_tensor *e = &t->tensors[i];
+        if (e->target == -2) continue; /* base weights: pl_trainer_save_full */
         st_entry *s = &es[n++];
         s->rows = e->rows;
         s->cols = e->cols;
@@ -190,5 +196,49 @@ pl_status pl_trainer_save_peft(const pl_trainer *t, const char *dir, const char 
         st = pl_write_file_atomic(path, j.data, j.len);
     }
     pl_buf_free(&j);
+    return st;
+}
+
+pl_status pl_trainer_save_full(const pl_trainer *t, const char *path) {
+    if (!t->cfg.full) return pl_error(PL_ERR_INVALID, "%s: the trainer does not train the base weights", path);
+    st_entry *es = calloc((size_t)t->n_tensors + 1, sizeof *es);
+    if (!es) return pl_error(PL_ERR_NOMEM, "out of memory");
+    int n = 0, gemma = t->d.arch == PL_ARCH_GEMMA2;
+    pl_status st = PL_OK;
+    for (int i = 0; i < t->n_tensors && !st; i++) {
+        const pl_tr_tensor *e = &t->tensors[i];
+        if (e->target != -2) continue;
+        st_entry *s = &es[n++];
+        snprintf(s->name, sizeof s->name, "%s", e->name);
+        s->rows = e->rows;
+        s->cols = e->cols;
+        s->one_d = e->rows == 1 && strstr(e->name, "norm") != NULL;
+        s->data = to_f32(t->params + e->offset, e->rows * e->cols);
+        if (!s->data) {
+            st = pl_error(PL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        /* a GGUF base holds q/k rows in adjacent-pair order: HF row j*half+i <- GGUF row 2i+j */
+        if (!t->m->hf_layout && e->layer >= 0 && (strstr(e->name, "q_proj") || strstr(e->name, "k_proj"))) {
+            int hd = t->hd, half = hd / 2;
+            float *tmp = malloc((size_t)(e->rows * e->cols) * sizeof *tmp);
+            if (!tmp) {
+                st = pl_error(PL_ERR_NOMEM, "out of memory");
+                break;
+            }
+            memcpy(tmp, s->data, (size_t)(e->rows * e->cols) * sizeof *tmp);
+            for (int64_t o = 0; o < e->rows; o++) {
+                int64_t h = o / hd, q = o % hd, src = h * hd + 2 * (q % half) + q / half;
+                memcpy(s->data + o * e->cols, tmp + src * e->cols, (size_t)e->cols * sizeof *tmp);
+            }
+            free(tmp);
+        }
+        /* norms are held as used; Gemma stores w for 1 + w */
+        if (gemma && e->rows == 1 && strstr(e->name, "norm"))
+            for (int64_t k = 0; k < e->cols; k++) s->data[k] -= 1.0f;
+    }
+    if (!st) st = write_safetensors(path, es, n);
+    for (int i = 0; i < n; i++) free(es[i].data);
+    free(es);
     return st;
 }

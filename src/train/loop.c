@@ -337,8 +337,14 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
         snprintf(path, sizeof path, "%s/adapter.gguf", o.run_dir);
         if ((st = pl_trainer_save_gguf(t, path))) goto done;
     }
-    snprintf(path, sizeof path, "%s/peft", o.run_dir);
-    st = pl_trainer_save_peft(t, path, o.base_model);
+    if (t->cfg.full) {
+        snprintf(path, sizeof path, "%s/model.safetensors", o.run_dir);
+        if ((st = pl_trainer_save_full(t, path))) goto done;
+    }
+    if (t->r > 0 || t->head_idx >= 0) {
+        snprintf(path, sizeof path, "%s/peft", o.run_dir);
+        st = pl_trainer_save_peft(t, path, o.base_model);
+    }
 done:
     if (log) fclose(log);
     free(order);

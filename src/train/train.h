@@ -19,8 +19,9 @@
  * hash of (seed, step, layer, target, token, index), so a recomputed block
  * (gradient checkpointing) sees the same mask.
  *
- * Deliberately not here (yet): full fine-tuning of the base weights, a
- * float32 fast path, data-parallel (MPI) training.
+ * Full fine-tuning (cfg.full) copies every base weight to double: meant
+ * for small models. Deliberately not here (yet): a float32 fast path,
+ * data-parallel (MPI) training.
  */
 #ifndef PL_TRAIN_H
 #define PL_TRAIN_H
@@ -158,6 +159,7 @@ typedef struct {
     int32_t label_tokens[2];/* token ids of class 0 (legitimate), class 1 (phishing) */
     int n_class;            /* head objective: number of classes (2) */
     int checkpoint;         /* 1: keep only block inputs, recompute in backward */
+    int full;               /* 1: also train every base weight (full fine-tuning; dense double copies) */
     uint64_t seed;          /* initialization and dropout */
 } pl_tr_config;
 
@@ -175,7 +177,7 @@ typedef struct {
  * LoRA A: shape [r, n_in]; B: [n_out, r]; head: [n_class, d]; row-major. */
 typedef struct {
     char name[96];          /* PEFT-style: "model.layers.0.self_attn.q_proj.lora_A" */
-    int layer, target;      /* target: 0..6, or -1 for the head */
+    int layer, target;      /* target: 0..6 LoRA, -1 the head, -2 a base weight (full fine-tuning) */
     int is_b;
     int64_t rows, cols;
     size_t offset;          /* into params / grads */
@@ -307,6 +309,10 @@ pl_status pl_trainer_save_gguf(const pl_trainer *t, const char *path);
  * [r, n_in], lora_B.weight [n_out, r], f32; score.weight for a head) and
  * dir/adapter_config.json. Atomic per file. */
 pl_status pl_trainer_save_peft(const pl_trainer *t, const char *dir, const char *base_model);
+/* Full fine-tuning: every trained base weight with its HF name, f32, as one
+ * safetensors file (Gemma norms as stored: w, not 1 + w).
+ * The run's config.json and tokenizer are not copied. */
+pl_status pl_trainer_save_full(const pl_trainer *t, const char *path);
 
 
 /* ---- training loop (loop.c) ----------------------------------------------- */

@@ -38,6 +38,10 @@ struct pl_trainer {
     int n_tensors;
     int (*lora_idx)[PL_TGT_COUNT];  /* [n_layer][7] index of A in tensors (B = +1), or -1 */
     int head_idx;
+    /* full fine-tuning: tensor indices of base weights, or -1 */
+    int (*full_w)[PL_TGT_COUNT];    /* [n_layer][7] */
+    int (*full_norm)[4];            /* [n_layer + 1][4] (final norm at [n_layer][0]) */
+    int full_embd, full_out;        /* full_out == full_embd when tied */
     uint64_t step;
     /* run state, grown on demand to Tcap tokens */
     int64_t Tcap;
