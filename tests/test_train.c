@@ -785,6 +785,58 @@ static void test_full_fd(const char *arch, const cJSON *ref) {
     }
 }
 
+/* Full fine-tuning vs PyTorch: the sampled gradient values and the norm of
+ * every base weight's gradient (label objective, LoRA active). */
+static void test_full_vs_pytorch(const char *arch, const cJSON *ref) {
+    const cJSON *r = cJSON_GetObjectItem(ref, "full");
+    if (!r) {
+        CHECK(0, "%s: ref.json has no full fine-tuning section", arch);
+        return;
+    }
+    fixture f;
+    g_full = 1;
+    int ok = fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1);
+    g_full = 0;
+    if (!ok) {
+        fixture_close(&f);
+        return;
+    }
+    batch_loss(&f, 1);
+    int nt, n = 0;
+    const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+    const pl_real *g = pl_trainer_grads(f.t);
+    double worst = 0;
+    const char *wname = "";
+    for (int i = 0; i < nt; i++) {
+        if (ts[i].target != -2) continue;
+        const cJSON *gs = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "grads"), ts[i].name);
+        const cJSON *gn = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "norms"), ts[i].name);
+        if (!cJSON_IsArray(gs) || !cJSON_IsNumber(gn)) {
+            CHECK(0, "%s: no PyTorch gradient for %s", arch, ts[i].name);
+            continue;
+        }
+        n++;
+        double norm = 0;
+        for (int64_t k = 0; k < ts[i].rows * ts[i].cols; k++) norm += g[ts[i].offset + k] * g[ts[i].offset + k];
+        norm = sqrt(norm);
+        double sc = fmax(gn->valuedouble, 1e-12), e = fabs(norm - gn->valuedouble) / sc;
+        int k = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, gs) {
+            e = fmax(e, fabs(g[ts[i].offset + (size_t)k] - v->valuedouble) / sc);
+            k++;
+        }
+        if (e > worst) {
+            worst = e;
+            wname = ts[i].name;
+        }
+    }
+    CHECK(n > 0 && worst <= TOL_GRAD, "%s full fine-tuning: gradient of %s off by %.3g relative to its norm", arch,
+          wname, worst);
+    printf("pytorch %-7s full  %d base tensors (sampled values + norms) max rel err %.2g\n", arch, n, worst);
+    fixture_close(&f);
+}
+
 /* adapter.gguf written by us, attached by the model module (llama.cpp
  * semantics, q/k row permutation), must give the training pass's logits. */
 static void test_gguf_roundtrip(const char *arch, const cJSON *ref) {
@@ -1189,6 +1241,7 @@ static void test_models(void) {
         test_model_fd(ARCHS[a], ref);
         test_gguf_roundtrip(ARCHS[a], ref);
         test_full_fd(ARCHS[a], ref);
+        test_full_vs_pytorch(ARCHS[a], ref);
         cJSON_Delete(ref);
     }
 }

@@ -11,7 +11,10 @@ attention, wraps it with a PEFT LoRA adapter whose A and B are both random
   ref.json                         one batch: tokens, labels, label tokens,
                                    the initial LoRA (and head) parameters,
                                    for each objective (label / lm / head)
-                                   the loss and every gradient, and the loss
+                                   the loss and every gradient, for full
+                                   fine-tuning (label objective) a sample of
+                                   every base weight's gradient and its norm,
+                                   and the loss
                                    over 10 AdamW steps (warmup + cosine,
                                    clipping) on the label objective.
 
@@ -55,6 +58,7 @@ ARCHS = {
 }
 
 RANK, ALPHA = 4, 8.0
+FULL_SAMPLE = 48
 LABEL_TOKENS = [5, 9]
 LENGTHS = [11, 7]
 LABELS = [1, 0]
@@ -160,6 +164,23 @@ def main():
         g = grads_of(params, loss)
         g["score"] = flat(head.grad)
         ref["head"] = dict(loss=float(loss), grads=g)
+
+        # full fine-tuning: gradients of every base weight (LoRA active, as initialized above);
+        # to keep the file small, the first FULL_SAMPLE values of each and its L2 norm
+        base = {n: p for n, p in pm.named_parameters() if not p.requires_grad}
+        for p in base.values():
+            p.requires_grad_(True)
+        loss = label_loss(pm, seqs)
+        for p in base.values():
+            p.grad = None
+        loss.backward()
+        full_name = lambda n: n.replace("base_model.model.", "", 1).replace(".base_layer", "")
+        ref["full"] = dict(loss=float(loss),
+                           grads={full_name(n): flat(p.grad.reshape(-1)[:FULL_SAMPLE]) for n, p in base.items()},
+                           norms={full_name(n): float(p.grad.norm()) for n, p in base.items()})
+        for p in base.values():
+            p.requires_grad_(False)
+            p.grad = None
 
         # 10 AdamW steps on the label objective: HF cosine schedule with warmup, clip_grad_norm_
         init = {n: p.detach().clone() for n, p in params.items()}
