@@ -14,7 +14,7 @@
 BUILD   ?= build
 CC      ?= cc
 WERROR  ?=
-PKGS    := libcjson libpcre2-8 gmime-3.0 gumbo libxxhash libzstd openblas
+PKGS    := libcjson libpcre2-8 gmime-3.0 gumbo libxxhash libzstd openblas libxml-2.0 zlib
 ARCH    := $(shell uname -m)
 V       ?= 0
 ifeq ($(V),0)
@@ -111,7 +111,8 @@ bench: deps
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
-fuzz: deps
+fuzz:
+	@PL_DEPS_FUZZ=1 sh scripts/deps.sh
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRC); do \
 	  n=$$(basename $$f .c); echo "clang $$n"; \

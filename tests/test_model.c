@@ -866,6 +866,149 @@ static void test_hf(const char *sh) {
     rm_hf(dir);
 }
 
+/* ---- PEFT adapters ---------------------------------------------------------- */
+
+typedef struct {
+    pl_buf hdr, data;
+    int n;
+} st_writer;
+
+static void st_add(st_writer *w, const char *name, int64_t d0, int64_t d1, const float *v) {
+    size_t b = w->data.len;
+    pl_buf_append(&w->data, v, (size_t)(d0 * d1) * 4);
+    pl_buf_printf(&w->hdr, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                  w->n++ ? "," : "{", name, (long long)d0, (long long)d1, b, w->data.len);
+}
+
+static int st_finish(st_writer *w, const char *path) {
+    pl_buf_append(&w->hdr, "}", 1);
+    while (w->hdr.len % 8) pl_buf_append(&w->hdr, " ", 1);
+    pl_buf out = {0};
+    uint64_t hl = w->hdr.len;
+    pl_buf_append(&out, &hl, 8);
+    pl_buf_append(&out, w->hdr.data, w->hdr.len);
+    pl_buf_append(&out, w->data.data, w->data.len);
+    int ok = pl_write_file_atomic(path, out.data, out.len) == PL_OK;
+    pl_buf_free(&out);
+    pl_buf_free(&w->hdr);
+    pl_buf_free(&w->data);
+    return ok;
+}
+
+/* The llama.cpp LoRA GGUF as a PEFT directory: lora_a ne [n_in, r] is
+ * lora_A [r, n_in]; lora_b ne [r, n_out] is lora_B [n_out, r] with q/k rows
+ * put back in rotate-half order (PEFT adapters belong to HF checkpoints). */
+static int lora_to_peft(const char *gguf, const char *dir, const char *config, int n_head, int n_head_kv) {
+    pl_gguf *g = NULL;
+    if (pl_gguf_open(gguf, &g) != PL_OK) return 0;
+    st_writer w = {0};
+    const char *gn[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    const char *hn[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    for (int64_t i = 0; i < pl_gguf_n_tensors(g); i++) {
+        const pl_gguf_tensor *t = pl_gguf_tensor_at(g, i);
+        int layer;
+        char part[64], ab[16];
+        if (sscanf(t->name, "blk.%d.%63[^.].weight.%15s", &layer, part, ab) != 3) continue;
+        int k = -1;
+        for (int j = 0; j < 7; j++)
+            if (!strcmp(part, gn[j])) k = j;
+        if (k < 0) continue;
+        char name[160];
+        int is_b = !strcmp(ab, "lora_b");
+        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_%s.weight", layer, hn[k], is_b ? "B" : "A");
+        size_t n = (size_t)t->n_elements;
+        float *v = malloc(n * 4);
+        memcpy(v, t->data, n * 4);
+        if (is_b && k < 2) {
+            size_t r = (size_t)t->ne[0], heads = (size_t)(k == 0 ? n_head : n_head_kv);
+            size_t hd = (size_t)t->ne[1] / heads, half = hd / 2;
+            float *src = malloc(n * 4);
+            memcpy(src, v, n * 4);
+            for (size_t h = 0; h < heads; h++)
+                for (size_t e = 0; e < half; e++)
+                    for (size_t j = 0; j < 2; j++)
+                        memcpy(v + (h * hd + j * half + e) * r, src + (h * hd + 2 * e + j) * r, r * 4);
+            free(src);
+        }
+        st_add(&w, name, t->ne[1], t->ne[0], v);
+        free(v);
+    }
+    pl_gguf_close(g);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
+    int ok = st_finish(&w, p);
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    return ok && pl_write_file_atomic(p, config, strlen(config)) == PL_OK;
+}
+
+static void test_peft(const char *sh) {
+    char dir[] = "/tmp/pl_test_peft_XXXXXX", hf[] = "/tmp/pl_test_peft_hf_XXXXXX";
+    if (!mkdtemp(dir) || !mkdtemp(hf)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char p[4096], q[4096];
+    int32_t ids[64];
+    int n = read_ids(t_path(p, sizeof p, sh, "vectors/stories260K/prompt_ids.txt"), ids, 64);
+    float *want = read_f32(t_path(q, sizeof q, sh, "vectors/stories260K/lora_r4_random_prompt_logits_f32kv.f32"),
+                           (size_t)n * 512);
+    CHECK(want != NULL, "lora reference");
+    CHECK(gguf_to_hf(t_path(p, sizeof p, sh, "models/stories260K.gguf"), hf,
+                     "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":5,\"num_attention_heads\":8,"
+                     "\"num_key_value_heads\":4,\"intermediate_size\":172,\"max_position_embeddings\":128,"
+                     "\"vocab_size\":512,\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}",
+                     0, 8, 4),
+          "HF stories");
+    /* alpha/r = 8/4 = 2; with rsLoRA alpha/sqrt(r) = 4/2 = 2 as well */
+    const char *cfgs[2] = {"{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"use_rslora\":false}",
+                           "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":4,\"use_rslora\":true}"};
+    const char *bases[2] = {NULL, hf};
+    for (int c = 0; c < 2; c++) {
+        CHECK(lora_to_peft(t_path(p, sizeof p, sh, "models/stories260K-lora-r4-random.gguf"), dir, cfgs[c], 8, 4),
+              "write PEFT dir");
+        for (int b = 0; b < 2; b++) {
+            pl_model *m = NULL;
+            const char *base = bases[b] ? bases[b] : t_path(q, sizeof q, sh, "models/stories260K.gguf");
+            CHECK_OK(pl_model_load(base, NULL, &m));
+            if (!m) continue;
+            CHECK_OK(pl_model_add_lora(m, dir, 1.0f));
+            float *got = logits_of(m, ids, n);
+            char label[64];
+            snprintf(label, sizeof label, "PEFT%s on %s stories260K", c ? " (rsLoRA)" : "", b ? "HF" : "GGUF");
+            if (want) {
+                double d = CHECK_FLOATS(label, got, want, (size_t)n * 512, TOL_F32);
+                printf("  %-34s max |logit - llama.cpp| = %.3g (tol %.0e)\n", label, d, TOL_F32);
+            }
+            free(got);
+            pl_model_free(m);
+        }
+    }
+    /* a PEFT adapter on a model of other shapes, and DoRA */
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(t_path(q, sizeof q, sh, "models/fixtures/tiny-mistral-random.gguf"), NULL, &m));
+    if (m) {
+        pl_status st = pl_model_add_lora(m, dir, 1.0f);
+        CHECK(st == PL_ERR_INVALID && strstr(pl_errmsg(), "different base model"), "foreign PEFT: %s", pl_errmsg());
+        pl_model_free(m);
+    }
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    const char *dora = "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"use_dora\":true}";
+    pl_write_file_atomic(p, dora, strlen(dora));
+    CHECK_OK(pl_model_load(t_path(q, sizeof q, sh, "models/stories260K.gguf"), NULL, &m));
+    if (m) {
+        CHECK(pl_model_add_lora(m, dir, 1.0f) == PL_ERR_UNSUPPORTED && strstr(pl_errmsg(), "DoRA"), "DoRA: %s",
+              pl_errmsg());
+        pl_model_free(m);
+    }
+    unlink(p);
+    snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
+    unlink(p);
+    rmdir(dir);
+    rm_hf(hf);
+    free(want);
+}
+
 int main(void) {
     T_BEGIN();
     const char *sh = pl_test_shared();
@@ -878,6 +1021,7 @@ int main(void) {
         test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf");
         test_bad_input(sh);
         test_hf(sh);
+        test_peft(sh);
     }
     return T_END();
 }

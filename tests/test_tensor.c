@@ -451,9 +451,10 @@ static void test_kernels_dtype(pl_dtype t, pl_simd top) {
         CHECK(memcmp(d0, d1, sizeof(float) * (size_t)n_in) == 0, "%s dequant at %s differs from scalar",
               pl_dtype_name(t), pl_simd_name((pl_simd)lvl));
     }
-    /* results do not depend on the thread count (same level, bitwise) */
+    /* results do not depend on the thread count (same level, bitwise); the
+     * shape is large enough for pl_matmul to go parallel */
     CHECK_OK(pl_simd_set(top));
-    int nth = pl_num_threads();
+    const int nth = pl_num_threads();
     for (int path = 0; path <= (has_llama ? 1 : 0); path++) {
         pl_set_num_threads(1);
         CHECK_OK(pl_matmul((pl_matmul_path)path, t, W, n_out, n_in, X, 17, Y, NULL, 0));
@@ -489,9 +490,64 @@ static void test_kernels_dtype(pl_dtype t, pl_simd top) {
     free(S); free(Sl); free(xq);
 }
 
+/* Activation quantizers (vectorized per level) give the reference bytes:
+ * random rows, exact .5 ties (block amax 127 -> d = 1), zero blocks, and
+ * for f16/bf16 the special values. */
+static void test_act_quant(pl_simd top) {
+    enum { N = 1024 };
+    static float x[N];
+    static uint8_t q0[N * 4], q1[N * 4];
+    for (int i = 0; i < N; i++) x[i] = randn() * (i < 512 ? 1.0f : 1e-3f);
+    for (int i = 0; i < 32; i++) x[i] = (float)(i - 16) + 0.5f; /* ties, amax 15.5 */
+    x[32] = 127.0f;                                            /* block 1: d = 1, ties */
+    for (int i = 33; i < 64; i++) x[i] = (float)((i % 7) - 3) + 0.5f;
+    for (int i = 64; i < 96; i++) x[i] = 0.0f;                 /* zero block */
+    for (int i = 256; i < 512; i++) x[i] = (float)((i % 11) - 5) * 0.5f; /* q8_K ties */
+    x[300] = -127.0f;
+    const uint32_t specials[] = {0x7fc00000, 0xff800000, 0x7f800000, 0x00000001, 0x807fffff, 0x3f808000,
+                                 0x3f818000, 0x477ff000, 0x33000000, 0x387fe000, 0x7f800001};
+    float xs[N];
+    memcpy(xs, x, sizeof xs);
+    for (size_t i = 0; i < sizeof specials / sizeof *specials; i++) xs[600 + i] = u2f(specials[i]);
+    const pl_dtype acts[] = {PL_DTYPE_Q8_0, PL_DTYPE_Q8_1, PL_DTYPE_Q8_K, PL_DTYPE_F16, PL_DTYPE_BF16};
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++) {
+        const pl_dtype t = acts[a];
+        const float *src = pl_dtype_block_size(t) == 1 ? xs : x;
+        size_t rb;
+        pl_dtype_row_bytes(t, N, &rb);
+        CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
+        CHECK_OK(pl_quantize_row(t, src, q0, N));
+        for (int lvl = PL_SIMD_SCALAR + 1; lvl <= (int)top; lvl++) {
+            CHECK_OK(pl_simd_set((pl_simd)lvl));
+            CHECK_OK(pl_quantize_row(t, src, q1, N));
+            size_t k = 0;
+            while (k < rb && q0[k] == q1[k]) k++;
+            CHECK(k == rb, "%s quantize at %s differs from scalar at byte %zu (0x%02x vs 0x%02x)", pl_dtype_name(t),
+                  pl_simd_name((pl_simd)lvl), k, k < rb ? q1[k] : 0, k < rb ? q0[k] : 0);
+        }
+    }
+    /* roundf semantics on the tie block: (i - 16) + 0.5 with d = 15.5/127 is
+     * not a tie, but block 1 (d = 1) is: q = round-away(k + 0.5) */
+    CHECK_OK(pl_simd_set(top));
+    uint8_t b[34 * 2];
+    CHECK_OK(pl_quantize_row(PL_DTYPE_Q8_0, x, b, 64));
+    const int8_t *qb = (const int8_t *)(b + 34 + 2);
+    int bad = 0;
+    for (int i = 33; i < 64; i++) {
+        const float v = (float)((i % 7) - 3) + 0.5f;
+        bad += qb[i - 32] != (int8_t)(v > 0 ? v + 0.5f : v - 0.5f);
+    }
+    CHECK(bad == 0 && qb[0] == 127, "q8_0 ties round away from zero (%d wrong)", bad);
+}
+
 static void test_kernels(void) {
     pl_simd top = pl_simd_detected();
+    /* one thread except where the thread count is the point: parallel
+     * regions are slow on an oversubscribed machine */
+    const int nth = pl_num_threads();
+    pl_set_num_threads(1);
     printf("SIMD levels tested: scalar..%s\n", pl_simd_name(top));
+    test_act_quant(top);
     for (size_t di = 0; di < NALL; di++) test_kernels_dtype(ALL[di], top);
     g_random_bytes = 1; /* the same with adversarial block contents */
     for (size_t di = 0; di < NALL; di++)
@@ -508,11 +564,15 @@ static void test_kernels(void) {
     CHECK(pl_matmul(PL_MATMUL_EXACT, PL_DTYPE_Q8_K, W, 1, 256, X, 1, Y, scr, 64) == PL_ERR_INVALID,
           "small scratch must fail");
     pl_free_aligned(scr);
+    Y[0] = Y[1] = 1.0f;
+    CHECK_OK(pl_matmul(PL_MATMUL_LLAMA, PL_DTYPE_Q4_K, W, 1, 0, X, 2, Y, NULL, 0));
+    CHECK(Y[0] == 0.0f && Y[1] == 0.0f, "n_in = 0 gives zeros");
     size_t need = pl_matmul_scratch_bytes(PL_MATMUL_LLAMA, PL_DTYPE_Q8_0, 8, 256, 4);
     CHECK(need >= 4 * 8 * 34, "llama scratch %zu covers the q8_0 activations", need);
     CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
     pl_simd s;
     CHECK(pl_simd_from_name("bogus", &s) == PL_ERR_INVALID, "bogus SIMD name");
+    pl_set_num_threads(nth);
 }
 
 /* ---- llama-quantize output: our reference quantizers give the same bytes ---- */

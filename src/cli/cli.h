@@ -37,6 +37,7 @@ int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_interp(int argc, char **argv);
 
 /* Model options shared by logits/generate (cmd_logits.c). */
 #define CLI_MAX_LORA 8
@@ -65,5 +66,13 @@ int cmd_tokenizer(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
+
+/* data subcommands: corpus tools (cmd_data_corpus.c) */
+int cmd_data_dedup(int argc, char **argv);
+int cmd_data_leakage(int argc, char **argv);
+int cmd_data_profile(int argc, char **argv);
+int cmd_data_split(int argc, char **argv);
+int cmd_data_audit(int argc, char **argv);
+int cmd_data_synth(int argc, char **argv);
 
 #endif

@@ -12,6 +12,12 @@ typedef struct {
 
 static const subcommand subs[] = {
     /* {"import", cmd_data_import, "read corpora into normalized records.jsonl"}, */
+    {"dedup", cmd_data_dedup, "drop exact and near-duplicate emails (MinHash/LSH)"},
+    {"leakage", cmd_data_leakage, "count test emails duplicated in train"},
+    {"profile", cmd_data_profile, "style profile per source, divergence and separability"},
+    {"split", cmd_data_split, "grouped, stratified splits and training-set compositions"},
+    {"audit", cmd_data_audit, "label-noise audit from out-of-fold predictions"},
+    {"synth", cmd_data_synth, "generate the synthetic corpus with a planted shortcut"},
     {NULL, NULL, NULL}
 };
 

@@ -94,9 +94,9 @@ pl_status cli_model_load(const cli_model_args *a, pl_model **out) {
 }
 
 static const char *usage_text =
-    "usage: phishlens logits -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-o OUT.f32]\n"
+    "usage: phishlens logits -m MODEL [--lora FILE[:SCALE]]... (--ids \"1 2 3\" | -p TEXT) [-o OUT.f32]\n"
     "                        [--exact-matmul] [--exact-gelu]\n"
-    "  Runs the ids as one sequence. With -o, writes little-endian float32\n"
+    "  Runs the ids (or TEXT encoded by the model's tokenizer, BOS added) as one sequence. With -o, writes little-endian float32\n"
     "  [n_tokens x n_vocab] (row i = logits after token i); otherwise prints\n"
     "  the top-5 tokens of each position.\n"
     "  MODEL is a GGUF file or an HF directory (config.json + *.safetensors).\n"
@@ -119,13 +119,15 @@ static void top5(const float *x, int n, int *idx) {
 
 int cmd_logits(int argc, char **argv) {
     cli_model_args ma = {0};
-    const char *ids_s = NULL, *out_path = NULL;
+    const char *ids_s = NULL, *out_path = NULL, *prompt = NULL;
     for (int i = 1; i < argc; i++) {
         int r = cli_model_opt(&ma, "logits", argc, argv, &i);
         if (r < 0) return EXIT_USAGE;
         if (r > 0) continue;
         if (!strcmp(argv[i], "--ids") && i + 1 < argc) {
             ids_s = argv[++i];
+        } else if (!strcmp(argv[i], "-p") && i + 1 < argc) {
+            prompt = argv[++i];
         } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             out_path = argv[++i];
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -136,11 +138,17 @@ int cmd_logits(int argc, char **argv) {
         }
     }
     if (!ma.model) return cli_usage_error("logits", "-m MODEL is required");
-    if (!ids_s) return cli_usage_error("logits", "--ids is required");
+    if (!ids_s == !prompt) return cli_usage_error("logits", "give either --ids or -p TEXT");
     int32_t *ids = NULL;
     int n = 0;
-    pl_status st = cli_parse_ids(ids_s, &ids, &n);
-    if (st) return cli_usage_error("logits", "%s", pl_errmsg());
+    pl_status st = PL_OK;
+    if (ids_s && (st = cli_parse_ids(ids_s, &ids, &n))) return cli_usage_error("logits", "%s", pl_errmsg());
+    if (prompt) {
+        struct pl_tokenizer *tok = NULL;
+        if (!(st = cli_tok_open(ma.model, &tok))) st = cli_tok_encode(tok, prompt, &ids, &n);
+        cli_tok_free(tok);
+        if (st) return cli_fail(st);
+    }
     pl_model *m = NULL;
     pl_runner *r = NULL;
     pl_kv *kv = NULL;

@@ -26,11 +26,11 @@ static int model_info(int argc, char **argv) {
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("%s", usage_text);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("model info", "unknown option '%s'", argv[i]);
-        else if (path) return cli_usage_error("model info", "one model path expected, got '%s' and '%s'", path, argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("model", "unknown option '%s'", argv[i]);
+        else if (path) return cli_usage_error("model", "one model path expected, got '%s' and '%s'", path, argv[i]);
         else path = argv[i];
     }
-    if (!path) return cli_usage_error("model info", "missing FILE.gguf or HF_DIR");
+    if (!path) return cli_usage_error("model", "missing FILE.gguf or HF_DIR");
 
     pl_model_meta m;
     pl_buf out = {0};

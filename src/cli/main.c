@@ -32,6 +32,10 @@ static const command commands[] = {
      "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
      "phishlens generate -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-n N] [--temp T] [--seed S]\n"
+     "phishlens logits -m MODEL [--lora FILE[:SCALE]]... (--ids \"1 2 3\" | -p TEXT) [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
+     "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
+     "phishlens generate -m MODEL [--lora FILE[:SCALE]]... (-p TEXT | --ids \"1 2 3\") [-n N] [--temp T] [--seed S]\n"
      "  Greedy at T = 0. See docs/engine.md.\n"},
     {"tokenize", cmd_tokenize, "text on stdin -> token ids (tokenizer.json, directory or .gguf)",
      "phishlens tokenize -t TOKENIZER [--add-special] [--parse-special] [--jsonl] | --decode [--render-special]\n"
@@ -50,6 +54,8 @@ static const command commands[] = {
      "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
      "  RUNDIR gets adapter.gguf, peft/ (model.safetensors with --full), train_log.jsonl, config.json,\n"
      "  checkpoints/. See docs/training.md.\n"},
+    {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
+     "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

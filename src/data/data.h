@@ -43,6 +43,238 @@ typedef struct {
 pl_status pl_records_push(pl_records *rs, pl_record *r); /* takes ownership of *r's contents */
 void pl_records_free(pl_records *rs);
 
+/* ======================================================================
+ * Corpus tools: dedup, leakage, style profile, splits, label audit,
+ * synthetic corpus (dedup.c, profile.c, split.c, audit.c, synth.c,
+ * synth_templates.c; docs/corpus.md).
+ * ====================================================================== */
+
+/* ---- text primitives (dedup.c) ---- */
+
+/* Word tokenizer shared by dedup, profile and synth: a word is a maximal run
+ * of ASCII letters/digits or bytes >= 0x80 (UTF-8 letters), ASCII lower-cased,
+ * cut at 63 bytes. fn is called once per word with a NUL-terminated copy. */
+typedef void (*pl_word_fn)(const char *w, size_t len, void *user);
+size_t pl_text_words(const char *s, pl_word_fn fn, void *user);
+
+/* Hash of the normalized text: ASCII case folded, whitespace runs collapsed
+ * to one space, trimmed. *empty is set when the normalized text is empty. */
+uint64_t pl_text_hash_normalized(const char *s, int *empty);
+
+/* The text dedup and leakage look at: the body, or the subject when the body
+ * is blank. */
+const char *pl_record_dedup_text(const pl_record *r);
+
+/* Sorted, unique hashes of the w-word shingles of s (a text with fewer than
+ * w words gives one shingle of all its words; no words gives none).
+ * *out is malloc'd (NULL when *n == 0). */
+pl_status pl_shingles(const char *s, int w, uint64_t **out, size_t *n);
+/* |A ∩ B| / |A ∪ B| of two sorted unique sets (0 when both are empty). */
+double pl_jaccard_sorted(const uint64_t *a, size_t na, const uint64_t *b, size_t nb);
+/* MinHash signature: sig[i] = min over x in set of h_i(x), h_i(x) = (a_i x + b_i)
+ * mod (2^61 - 1) with (a_i, b_i) drawn from seed. An empty set gives all-ones. */
+void pl_minhash(const uint64_t *set, size_t n, int k, uint64_t seed, uint64_t *sig);
+/* Fraction of equal signature entries: an unbiased estimate of Jaccard. */
+double pl_minhash_estimate(const uint64_t *a, const uint64_t *b, int k);
+/* LSH banding for a threshold: the largest rows r (fewest false candidates)
+ * such that a pair at Jaccard = threshold collides with probability >= 0.99,
+ * with bands b = k / r. */
+void pl_lsh_params(int k, double threshold, int *bands, int *rows);
+
+typedef struct {
+    double threshold; /* near-duplicate Jaccard threshold on shingle sets (0.8) */
+    int num_perm;     /* MinHash signature length (128) */
+    int shingle;      /* words per shingle (3) */
+    uint64_t seed;    /* MinHash hash family seed */
+} pl_dedup_opts;
+void pl_dedup_opts_default(pl_dedup_opts *o);
+
+/* Clusters of exact and near duplicates among n texts. Exact: equal normalized
+ * hash. Near: LSH candidate pairs verified with the true shingle Jaccard >=
+ * threshold; clusters are connected components (union-find). Blank texts are
+ * never duplicates. */
+typedef struct {
+    size_t n;
+    size_t *cluster;       /* [n] smallest index in i's cluster (the one kept) */
+    uint8_t *exact_dup;    /* [n] 1 when i exactly duplicates an earlier text */
+    size_t n_clusters;     /* = records kept */
+    size_t n_exact_dups;   /* records dropped as exact duplicates */
+    size_t n_near_dups;    /* records dropped as near (not exact) duplicates */
+    size_t n_candidates;   /* distinct LSH candidate pairs */
+    size_t n_verified;     /* candidate pairs with Jaccard >= threshold */
+} pl_dedup_result;
+pl_status pl_dedup_texts(const char *const *texts, size_t n, const pl_dedup_opts *o, pl_dedup_result *res);
+void pl_dedup_result_free(pl_dedup_result *res);
+
+/* Train/test leakage: for each test text, an exact duplicate in train (by
+ * normalized hash) or else the train text of highest verified Jaccard >=
+ * threshold among LSH candidates. */
+typedef struct {
+    size_t n_test;
+    long *exact;          /* [n_test] train index of an exact duplicate, or -1 */
+    long *near;           /* [n_test] train index of the best near duplicate (only when no exact), or -1 */
+    double *near_j;       /* [n_test] its Jaccard */
+    size_t n_exact, n_near;
+} pl_leakage_result;
+pl_status pl_leakage_texts(const char *const *train, size_t n_train, const char *const *test, size_t n_test,
+                           const pl_dedup_opts *o, pl_leakage_result *res);
+void pl_leakage_result_free(pl_leakage_result *res);
+
+/* ---- style profile (profile.c) ---- */
+
+/* Parse a date in a common format (RFC 2822 "Tue, 14 Mar 2006 10:00:00 -0500",
+ * "14 Mar 2006", ISO "2006-03-14[T..]", "19-11-2016 16:42", "11/19/2016",
+ * "March 14, 2006"). Returns 1 and y/m/d on success, 0 otherwise. For a/b/yyyy
+ * the order is month/day unless the first number is > 12. */
+int pl_parse_date(const char *s, int *y, int *m, int *d);
+
+/* Jensen-Shannon divergence (base 2, in [0, 1]) of two count vectors over the
+ * same n-symbol vocabulary (each normalized to a distribution). */
+double pl_jsd(const double *p, const double *q, size_t n);
+
+/* Log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn
+ * 2008, eq. 16-22): for counts y_i (group) and y_j (the rest) and prior alpha:
+ *   delta_w = log((y_iw+a_w)/(n_i+a0-y_iw-a_w)) - log((y_jw+a_w)/(n_j+a0-y_jw-a_w))
+ *   var_w   = 1/(y_iw+a_w) + 1/(y_jw+a_w),  z_w = delta_w / sqrt(var_w).
+ * delta or z may be NULL. */
+void pl_log_odds_dirichlet(const double *y_i, const double *y_j, const double *alpha, size_t n,
+                           double *delta, double *z);
+
+/* k-fold cross-validated accuracy of multinomial naive Bayes (Lidstone
+ * smoothing, alpha 0.1 over the buckets seen in training; 2^hash_bits hashed unigram counts of subject + body) predicting
+ * class[i] in [0, n_classes). Folds from a seeded shuffle. *majority is the
+ * accuracy of always predicting the most frequent class; *balanced (may be
+ * NULL) the mean per-class recall, whose chance level is 1 / n_classes. */
+pl_status pl_separability(const char *const *texts, const int *cls, size_t n, int n_classes, int folds,
+                          uint64_t seed, int hash_bits, double *acc, double *balanced, double *majority);
+
+typedef struct {
+    char *token;
+    double z, delta;
+    double count;         /* occurrences in this source */
+} pl_token_score;
+
+typedef struct {
+    char *name;
+    size_t n, n_phish, n_legit, n_unlabelled;
+    double len_q[5];       /* body length in bytes: p5, p25, p50, p75, p95 */
+    double words_mean;     /* words per email (subject + body) */
+    double html_share;     /* share of HTML emails (meta has_html/html when present, else tag heuristic) */
+    size_t n_html_meta;    /* records whose HTML flag came from meta */
+    double url_share, urls_per_email, urls_per_1k_words;
+    double has_from, has_to, has_date, has_subject; /* share non-empty */
+    size_t n_dated;        /* dates parsed */
+    char date_min[24], date_max[24]; /* YYYY-MM-DD, "" when none */
+    char **charsets;       /* [n_charsets] from meta.charset, by count desc */
+    size_t *charset_n, n_charsets;
+    double ttr;            /* mean segmental type-token ratio (1000-word segments) */
+    pl_token_score *top;   /* [n_top] most distinctive tokens vs the other sources */
+    size_t n_top;
+} pl_source_profile;
+
+typedef struct {
+    size_t n_sources;
+    pl_source_profile *src;
+    double *jsd;           /* [n_sources * n_sources] unigram JSD */
+    double separability, separability_balanced, majority;
+    int folds;
+    size_t n_records, n_tokens, vocab;
+} pl_profile;
+
+typedef struct {
+    int top_k;             /* distinctive tokens per source (10) */
+    int folds;             /* separability folds (5) */
+    uint64_t seed;
+    int hash_bits;         /* hashed features for separability (18) */
+    double prior_scale;    /* alpha_w = prior_scale * corpus count of w (1.0) */
+    int min_count;         /* distinctive tokens need this many occurrences in the source (5) */
+} pl_profile_opts;
+void pl_profile_opts_default(pl_profile_opts *o);
+/* Profile records grouped by their source field ("" becomes "(none)"). */
+pl_status pl_profile_compute(const pl_records *rs, const pl_profile_opts *o, pl_profile *p);
+/* The profile as a cJSON object (caller deletes). */
+pl_status pl_profile_to_json(const pl_profile *p, cJSON **out);
+void pl_profile_free(pl_profile *p);
+
+/* ---- splits (split.c) ---- */
+
+enum { PL_PART_TRAIN = 0, PL_PART_VAL = 1, PL_PART_TEST = 2 };
+typedef struct {
+    double test_frac, val_frac; /* 0.2, 0.1 */
+    uint64_t seed;
+    pl_dedup_opts dedup;        /* near-duplicate clusters become split groups */
+} pl_split_opts;
+void pl_split_opts_default(pl_split_opts *o);
+/* Assign every record to train/val/test: clusters of near duplicates (over
+ * all records, across sources) move as one group; groups are stratified by
+ * (source, label) of their first record and filled test first, then val, in a
+ * seeded shuffled order. part[i] gets PL_PART_*, cluster[i] the cluster id
+ * (may be NULL). Deterministic for a seed. */
+pl_status pl_split_assign(const pl_records *rs, const pl_split_opts *o, uint8_t *part, size_t *cluster);
+/* Indices (ascending) of the records of `source` in partition `part`, at most
+ * cap of them (cap 0 = all), sampled per label in proportion (seeded). *idx
+ * is malloc'd. */
+pl_status pl_split_select(const pl_records *rs, const uint8_t *part_of, int part, const char *source, size_t cap,
+                          uint64_t seed, size_t **idx, size_t *n);
+
+/* ---- label-noise audit (audit.c) ---- */
+
+/* Confident learning (Northcutt, Jiang & Chuang 2021) for two classes on
+ * out-of-fold probabilities p1 = P(label 1): per-class thresholds t_j = mean
+ * p_j over records labelled j; confident joint C[i][j] counts records
+ * labelled i whose p_j >= t_j (argmax among qualifying classes);
+ * prune-by-noise-rate flags, in each off-diagonal cell, the
+ * round(C_cal[i][j]) records labelled i with the largest margin p_j - p_i
+ * (C_cal = C rescaled so row i sums to the count of label i). The naive rule
+ * flags p(other class) > naive_threshold. */
+typedef struct {
+    size_t n;
+    double thr[2];
+    size_t cj[2][2];
+    double cj_cal[2][2];
+    double noise_rate;    /* off-diagonal mass of C_cal / n */
+    uint8_t *flag_prune;  /* [n] prune-by-noise-rate */
+    uint8_t *flag_cj;     /* [n] off-diagonal of the confident joint */
+    uint8_t *flag_naive;  /* [n] naive rule */
+    size_t n_prune, n_cj, n_naive;
+} pl_audit_result;
+pl_status pl_audit_confident(const int *label, const double *p1, size_t n, double naive_threshold,
+                             pl_audit_result *res);
+void pl_audit_result_free(pl_audit_result *res);
+
+/* ---- synthetic corpus (synth.c, synth_templates.c) ---- */
+
+#define PL_SYNTH_MAX_STYLES 16
+typedef struct {
+    size_t n;               /* emails in the corpus (2400) */
+    uint64_t seed;
+    size_t n_pairs;         /* minimal pairs of each kind (cue, shortcut) (120) */
+    double phish_rate;      /* share of phishing emails (0.5) */
+    /* Planted shortcut: `text` shows up (footer line or subject prefix) with
+     * probability rate in emails of label `label` and other_rate in the other
+     * label, in the sources flagged in `in_style`; never elsewhere. */
+    int shortcut;           /* 0 = none */
+    char text[128];
+    int where_subject;      /* 0 footer, 1 subject prefix */
+    int label;
+    double rate, other_rate;
+    uint8_t in_style[PL_SYNTH_MAX_STYLES];
+} pl_synth_opts;
+void pl_synth_opts_default(pl_synth_opts *o);
+/* Parse "none" or "text=...;where=footer|subject;sources=a,b|all;rate=R;
+ * other=R0;label=L" (every key optional; unknown keys are errors). */
+pl_status pl_synth_parse_shortcut(const char *spec, pl_synth_opts *o);
+int pl_synth_n_styles(void);
+const char *pl_synth_style_name(int i);
+int pl_synth_style_index(const char *name); /* -1 when unknown */
+/* Generate the corpus into out, the minimal-pair twins into pair_recs, and
+ * pairs (a cJSON array of {"a","b","differs","a_span","b_span"}) and the
+ * ground-truth manifest (cJSON object); caller frees. Deterministic for a seed. */
+pl_status pl_synth_generate(const pl_synth_opts *o, pl_records *out, pl_records *pair_recs, cJSON **pairs,
+                            cJSON **manifest);
+
+/* ==== end of corpus tools ==== */
+
 /* JSONL: serialize one record as a single line (no trailing newline) into b. */
 pl_status pl_record_to_json(const pl_record *r, pl_buf *b);
 /* Parse one JSON line. Errors name path and line number (for messages). */

@@ -389,7 +389,7 @@ pl_status pl_model_meta_load(const char *path, pl_model_meta *m);
  * "spm", "bpe", "other", "none". */
 const char *pl_arch_name(pl_arch a);
 const char *pl_rope_scaling_name(pl_rope_scaling s);
-const char *pl_tok_kind_name(pl_meta_tok_kind k);
+const char *pl_meta_tok_kind_name(pl_meta_tok_kind k);
 /* Human-readable summary (what `phishlens model info` prints) and JSON. */
 pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *out);
 pl_status pl_model_meta_json(const pl_model_meta *m, pl_buf *out);

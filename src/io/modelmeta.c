@@ -39,7 +39,7 @@ const char *pl_rope_scaling_name(pl_rope_scaling s) {
     }
 }
 
-const char *pl_tok_kind_name(pl_meta_tok_kind k) {
+const char *pl_meta_tok_kind_name(pl_meta_tok_kind k) {
     switch (k) {
     case PL_META_TOK_SPM: return "spm";
     case PL_META_TOK_BPE: return "bpe";
@@ -266,7 +266,8 @@ pl_status pl_model_meta_from_gguf(const pl_gguf *g, pl_model_meta *m) {
 
     /* a full model needs its shape; adapters and vocab-only files do not */
     if (m->is_adapter || m->vocab_only) {
-        if (m->n_heads > 0 && m->d_model > 0 && m->n_layers > 0) return check_shape(m, file);
+        /* the shape is optional here, but what is stated must be whole and consistent */
+        if (m->n_heads >= 0 || m->d_model >= 0 || m->n_layers >= 0) return check_shape(m, file);
         return PL_OK;
     }
     if ((st = require(g, arch, "block_count", m->n_layers)) || (st = require(g, arch, "embedding_length", m->d_model)) ||
@@ -281,6 +282,12 @@ pl_status pl_model_meta_from_gguf(const pl_gguf *g, pl_model_meta *m) {
 }
 
 /* ---- HF directory ------------------------------------------------------ */
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
 
 static pl_status read_json(const char *path, cJSON **out) {
     char *text;
@@ -356,8 +363,11 @@ static pl_status read_tokenizer_json(const char *path, pl_model_meta *m) {
     /* vocabulary size = highest id + 1 over model.vocab and added_tokens */
     int64_t max_id = -1;
     const cJSON *e;
-    cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble > (double)max_id) max_id =
-        (int64_t)e->valuedouble;
+    if (cJSON_IsArray(vocab)) /* Unigram: a list of [piece, score], ids are positions */
+        max_id = (int64_t)cJSON_GetArraySize(vocab) - 1;
+    else
+        cJSON_ArrayForEach(e, vocab) if (cJSON_IsNumber(e) && e->valuedouble > (double)max_id) max_id =
+            (int64_t)e->valuedouble;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, "added_tokens")) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (cJSON_IsNumber(id) && id->valuedouble > (double)max_id) max_id = (int64_t)id->valuedouble;
@@ -373,15 +383,12 @@ static pl_status read_tokenizer_json(const char *path, pl_model_meta *m) {
     return PL_OK;
 }
 
-static int file_exists(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 pl_status pl_model_meta_from_hf(const char *dir, pl_model_meta *m) {
     meta_init(m, "hf");
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!file_exists(path))
+        return pl_error(PL_ERR_NOT_FOUND, "%s: not a Hugging Face model directory (no config.json)", dir);
     cJSON *c;
     pl_status st = read_json(path, &c);
     if (st) return st;
@@ -464,8 +471,9 @@ pl_status pl_model_meta_from_hf(const char *dir, pl_model_meta *m) {
             return st;
         }
         if (m->rope_scaling != PL_ROPE_SCALING_NONE && !(m->rope_factor > 0)) {
+            st = pl_error(PL_ERR_FORMAT, "%s: rope_scaling '%.32s' without a positive factor", path, t);
             cJSON_Delete(c);
-            return pl_error(PL_ERR_FORMAT, "%s: rope_scaling '%s' without a positive factor", path, t);
+            return st;
         }
         if (m->rope_scaling == PL_ROPE_SCALING_LLAMA3 &&
             (!(m->rope_low_freq_factor > 0) || !(m->rope_high_freq_factor > m->rope_low_freq_factor) ||
@@ -560,12 +568,17 @@ pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *b) {
     if (m->is_adapter)
         pl_buf_printf(b, "%-15s %s adapter, alpha %g\n", "type", m->adapter_type[0] ? m->adapter_type : "?",
                       m->lora_alpha);
-    if (m->vocab_only) pl_buf_printf(b, "%-15s vocabulary only (no tensors)\n", "type");
+    if (m->vocab_only)
+        pl_buf_printf(b, "%-15s %s\n", "type",
+                      m->source[0] == 'h' ? "configuration only (no safetensors weights found)"
+                                          : "vocabulary only (no tensors)");
     fmt_int(b, "layers", m->n_layers);
     fmt_int(b, "d_model", m->d_model);
-    if (m->n_heads > 0)
+    if (m->n_heads > 0 && m->n_kv_heads > 0)
         pl_buf_printf(b, "%-15s %lld (kv heads %lld, %lld queries per kv head)\n", "heads", (long long)m->n_heads,
                       (long long)m->n_kv_heads, (long long)(m->n_heads / m->n_kv_heads));
+    else if (m->n_heads > 0)
+        pl_buf_printf(b, "%-15s %lld (kv heads %lld)\n", "heads", (long long)m->n_heads, (long long)m->n_kv_heads);
     else
         fmt_int(b, "heads", -1);
     if (m->head_dim > 0 && m->head_dim_v != m->head_dim)
@@ -604,7 +617,7 @@ pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *b) {
         if (!m->vocab_only) pl_buf_printf(b, "%-15s %s\n", "output", m->tied_output ? "tied to the embedding" : "separate");
     }
     fmt_int(b, "vocab size", m->vocab_size);
-    pl_buf_printf(b, "%-15s %s", "tokenizer", pl_tok_kind_name(m->tok_kind));
+    pl_buf_printf(b, "%-15s %s", "tokenizer", pl_meta_tok_kind_name(m->tok_kind));
     if (m->tok_model[0]) pl_buf_printf(b, " (%s%s%s)", m->tok_model, m->tok_pre[0] ? ", pre " : "", m->tok_pre);
     if (m->tok_kind != PL_META_TOK_NONE) {
         pl_buf_printf(b, ", %lld tokens", (long long)m->n_tokens);
@@ -665,7 +678,7 @@ pl_status pl_model_meta_json(const pl_model_meta *m, pl_buf *out) {
     NUM("rope_orig_ctx", m->rope_orig_ctx);
     BOOL("has_rope_freqs", m->has_rope_freqs);
     BOOL("tied_output", m->tied_output);
-    STR("tokenizer", pl_tok_kind_name(m->tok_kind));
+    STR("tokenizer", pl_meta_tok_kind_name(m->tok_kind));
     STR("tokenizer_model", m->tok_model);
     STR("tokenizer_pre", m->tok_pre);
     NUM("n_tokens", m->n_tokens);

@@ -410,9 +410,10 @@ static pl_status open_index(const char *path, pl_safetensors **out) {
     const cJSON *e;
     cJSON_ArrayForEach(e, wm) {
         if (!cJSON_IsString(e) || !*e->valuestring || strchr(e->valuestring, '/') || !strcmp(e->valuestring, "..")) {
+            pl_status bad = pl_error(PL_ERR_FORMAT, "%s: weight_map['%s']: shard must be a file name in the same "
+                                     "directory", path, e->string ? e->string : "");
             cJSON_Delete(j);
-            return pl_error(PL_ERR_FORMAT, "%s: weight_map['%s']: shard must be a file name in the same directory",
-                            path, e->string ? e->string : "");
+            return bad;
         }
         int k = 0;
         while (k < ns && strcmp(shards[k], e->valuestring)) k++;

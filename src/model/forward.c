@@ -283,8 +283,12 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
     for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
 }
 
+/* Below this many floats of work a parallel region costs more than it
+ * saves (and spinning threads hurt on a shared machine). */
+#define PAR_MIN 32768
+
 static void rmsnorm_rows(float *out, const float *x, const float *w, int64_t T, int n, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * n >= PAR_MIN)
     for (int64_t t = 0; t < T; t++) rmsnorm(out + t * n, x + t * n, w, n, eps);
 }
 
@@ -434,7 +438,8 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
             int n_k = pl_kv_len(s->kv) + s->n_tokens; /* caches already hold the new tokens */
             int nseg = kv_segments(s->kv, n_k, segs);
             int pos0 = n_k - s->n_tokens, nt = s->n_tokens;
-#pragma omp parallel for schedule(static)
+            int64_t work = (int64_t)H * nt * n_k * hd;
+#pragma omp parallel for schedule(static) if (work >= PAR_MIN)
             for (int64_t it = 0; it < (int64_t)H * nt; it++) {
                 int h = (int)(it / nt), i = (int)(it % nt);
                 float *row = r->pattern + ((size_t)h * (size_t)nt + (size_t)i) * (size_t)n_k;
@@ -443,7 +448,7 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
             }
             pl_hook_info info = {PL_HOOK_PATTERN, layer, si, pos0, 3, {H, nt, n_k}};
             ph->fn(&info, r->pattern, ph->user);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (work >= PAR_MIN)
             for (int64_t it = 0; it < (int64_t)H * nt; it++) {
                 int h = (int)(it / nt), i = (int)(it % nt);
                 const float *row = r->pattern + ((size_t)h * (size_t)nt + (size_t)i) * (size_t)n_k;
@@ -455,7 +460,9 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
         return;
     }
     /* Plain path: one score row per thread, parallel over (token, head). */
-#pragma omp parallel for schedule(static) num_threads(r->n_threads)
+    int64_t work = 0;
+    for (int64_t t = 0; t < T; t++) work += (int64_t)(r->tok_pos[t] + 1) * H * hd;
+#pragma omp parallel for schedule(static) num_threads(r->n_threads) if (work >= PAR_MIN)
     for (int64_t it = 0; it < T * H; it++) {
         int64_t t = it / H;
         int h = (int)(it % H);
@@ -526,7 +533,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         run_hook(r, PL_HOOK_V, l, seqs, n_seq, r->v, (int64_t)kvd, 3, Hkv, hd);
 
         /* RoPE, then append k, v to each sequence's cache */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * (int64_t)qd >= PAR_MIN)
         for (int64_t t = 0; t < T; t++) {
             int pos = r->tok_pos[t];
             for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, pos, d);
@@ -551,7 +558,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         MM(&L->w_gate, r->xb, T, r->hb);
         MM(&L->w_up, r->xb, T, r->hb2);
         int gelu16 = d->gelu_fp16;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
         for (int64_t i = 0; i < T * F; i++) {
             float g = r->hb[i];
             float a = d->act == PL_ACT_SILU ? silu(g) : gelu16 ? gelu_tanh_fp16(g) : gelu_tanh(g);
@@ -589,7 +596,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     if (d->final_softcap > 0) {
         int64_t n = rows * d->n_vocab;
         float cap = d->final_softcap;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (int64_t i = 0; i < n; i++) logits[i] = tanhf(logits[i] / cap) * cap;
     }
     for (int64_t i = 0; i < rows * d->n_vocab; i++)

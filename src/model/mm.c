@@ -8,6 +8,9 @@
  * the exact path (f16/bf16 activations would only add rounding).
  */
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "model/model_impl.h"
 #include "tensor/tensor.h"
@@ -50,11 +53,23 @@ size_t pl_mm_row_bytes(int dtype, int64_t n) {
 static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch,
                           size_t scratch_bytes) {
     pl_matmul_path path = path_for(m, w->dtype);
+#ifdef _OPENMP
+    /* A small product is done faster by this thread alone than by waking a
+     * team (and idle threads spinning on a loaded machine cost a lot). The
+     * thread-count setting is per calling thread, and results do not depend
+     * on it (tensor.h). */
+    int saved = omp_get_max_threads();
+    int small = (double)w->n_out * (double)w->n_in * (double)T < 65536.0 * 8;
+    if (small && saved > 1) omp_set_num_threads(1);
+#endif
     size_t need = pl_matmul_scratch_bytes(path, (pl_dtype)w->dtype, w->n_out, w->n_in, T);
     /* The runner sized its scratch for the thread count at its creation;
      * with more threads now, let the tensor module allocate. */
     if (need > scratch_bytes) scratch = NULL;
     pl_status st = pl_matmul(path, (pl_dtype)w->dtype, w->data, w->n_out, w->n_in, x, T, y, scratch, scratch_bytes);
+#ifdef _OPENMP
+    if (small && saved > 1) omp_set_num_threads(saved);
+#endif
     if (st) return pl_error_wrap(st, "%s", w->name ? w->name : "matmul");
     return PL_OK;
 }
@@ -70,7 +85,7 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, f
         if ((st = mm_plain(m, &p->a, x, T, lora_tmp, scratch, scratch_bytes))) return st;
         const float *B = p->b.data; /* [n_out × r] */
         float s = p->s;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_out * T * r >= 32768)
         for (int64_t o = 0; o < n_out; o++) {
             const float *br = B + o * r;
             for (int64_t t = 0; t < T; t++) {

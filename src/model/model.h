@@ -86,15 +86,18 @@ const pl_arch_desc *pl_model_desc(const pl_model *m);
 /* The path it was loaded from (never NULL). */
 const char *pl_model_path(const pl_model *m);
 
-/* Attach a llama.cpp-format LoRA adapter (GGUF, general.type = adapter,
- * adapter.type = lora): for every adapted weight W, y = W x + scale *
- * alpha/r * B (A x) (scale alone when alpha is 0, as llama.cpp does).
+/* Attach a LoRA adapter: a llama.cpp adapter GGUF (general.type =
+ * adapter, adapter.type = lora) or a PEFT directory (adapter_config.json +
+ * adapter_model.safetensors). For every adapted weight W:
+ * y = W x + s · B (A x) with s = scale · alpha / r (GGUF with alpha 0:
+ * s = scale, as llama.cpp does; PEFT use_rslora: alpha / sqrt(r)).
  * Several adapters may be attached; they add up. A and B are copied to f32
- * (they are small) and the file is closed. Attach adapters before making
- * runners. On an HF model, q/k rows of B are reordered from GGUF's
- * adjacent-pair layout to rotate-half. Errors: PL_ERR_FORMAT,
- * PL_ERR_NOT_FOUND (adapted tensor absent from the model) and
- * PL_ERR_INVALID (shape mismatch: an adapter for another base model). */
+ * (they are small) and the file is closed. q/k rows of B are reordered when
+ * the adapter's layout (GGUF: adjacent pairs, PEFT: rotate-half) differs
+ * from the model's. Attach adapters before making runners. Errors:
+ * PL_ERR_FORMAT, PL_ERR_UNSUPPORTED, PL_ERR_NOT_FOUND (adapted tensor absent
+ * from the model) and PL_ERR_INVALID (shape mismatch: an adapter for
+ * another base model). On error nothing is attached. */
 pl_status pl_model_add_lora(pl_model *m, const char *path, float scale);
 /* Parse "FILE[:SCALE]" (scale 1 by default) and attach. */
 pl_status pl_model_add_lora_spec(pl_model *m, const char *spec);

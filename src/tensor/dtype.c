@@ -371,6 +371,10 @@ pl_status pl_dequantize_row(pl_dtype t, const void *src, float *dst, int64_t n) 
 pl_status pl_quantize_row(pl_dtype t, const float *src, void *dst, int64_t n) {
     pl_status st = check_row("quantize", t, src, dst, n);
     if (st != PL_OK) return st;
-    if (n > 0) pl_ref_quantize(t, src, dst, n);
+    if (n == 0) return PL_OK;
+    /* activation types have SIMD quantizers with the reference's bytes */
+    const pl_quant_fn q = pl_kernels_active()->quant_act[t];
+    if (q) q(src, dst, n);
+    else pl_ref_quantize(t, src, dst, n);
     return PL_OK;
 }

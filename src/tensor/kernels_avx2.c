@@ -8,17 +8,20 @@
  *              tiles use the same per-lane order -> tile-shape independent.
  *   dequant    f16 (vcvtph2ps), bf16: bit-identical to the scalar reference.
  *   f16/bf16   llama path: rows widened to f32, f32 micro-kernel.
- *   dotq       q8_0/q4_0 x q8_0
- *              (vpmaddubsw with the sign trick), q4_K/q6_K x q8_K (exact
- *              integer super-block sums -> bit-identical to scalar).
+ *   dotq       q8_0/q4_0/q5_0 x q8_0 (vpmaddubsw with the sign trick),
+ *              q4_1/q5_1 x q8_1 (unsigned quants), q4_K/q5_K/q6_K x q8_K
+ *              (exact integer super-block sums, then the scalar reference's
+ *              float expression -> bit-identical to scalar).
  *
- * Not here: q4_1/q5_x/q2_K/q3_K/q5_K SIMD dots (scalar fallback).
+ * Not here: q2_K/q3_K SIMD dots (scalar fallback).
  */
 #include "tensor/tensor_impl.h"
 
 #include <immintrin.h>
+#include <string.h>
 
-#define H2F(h) pl_fp16_to_fp32(h)
+/* F16C conversion: the same bits as pl_fp16_to_fp32 for every half (tested) */
+#define H2F(h) _cvtsh_ss(h)
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -163,6 +166,96 @@ static float dot_q4_0(const void *w, const void *xq, int64_t n) {
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+/* 32 bytes: 16 where bit j of qh is set (element j), else 0 */
+static inline __m256i bits_to_16(uint32_t qh) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                                          3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(16));
+}
+
+static inline __m256i nib_unpack(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0xF);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)), _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+}
+
+static float dot_q5_0(const void *w, const void *xq, int64_t n) {
+    const blk_q5_0 *a = w;
+    const blk_q8_0 *b = xq;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK32; i++) {
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        const __m256i v = _mm256_sub_epi8(_mm256_or_si256(nib_unpack(a[i].qs), bits_to_16(qh)), _mm256_set1_epi8(16));
+        const __m256i p = dot_i8(v, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc);
+    }
+    return hsum8(acc);
+}
+
+/* q4_1/q5_1 . q8_1: unsigned quants times signed x (vpmaddubsw), plus m*s */
+static float dot_q4_1(const void *w, const void *xq, int64_t n) {
+    const blk_q4_1 *a = w;
+    const blk_q8_1 *b = xq;
+    __m256 acc = _mm256_setzero_ps();
+    float ms = 0;
+    for (int64_t i = 0; i < n / QK32; i++) {
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(nib_unpack(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs)),
+                                            _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc);
+        ms += H2F(a[i].m) * H2F(b[i].s);
+    }
+    return hsum8(acc) + ms;
+}
+
+static float dot_q5_1(const void *w, const void *xq, int64_t n) {
+    const blk_q5_1 *a = w;
+    const blk_q8_1 *b = xq;
+    __m256 acc = _mm256_setzero_ps();
+    float ms = 0;
+    for (int64_t i = 0; i < n / QK32; i++) {
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        const __m256i q = _mm256_or_si256(nib_unpack(a[i].qs), bits_to_16(qh));
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)b[i].qs)),
+                                            _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(H2F(a[i].d) * H2F(b[i].d)), acc);
+        ms += H2F(a[i].m) * H2F(b[i].s);
+    }
+    return hsum8(acc) + ms;
+}
+
+/* q5_K . q8_K: q4_K plus the fifth bit (bit j of qh[l] for element 32j+l) */
+static float dot_q5_K(const void *w, const void *xq, int64_t n) {
+    const blk_q5_K *a = w;
+    const blk_q8_K *b = xq;
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    float sumf = 0;
+    for (int64_t i = 0; i < n / QKK; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) k4_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+        int summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
+        __m256i acc = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * p));
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * p), one), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * p + 1), one), 4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * p));
+            const __m256i x1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * p + 32));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), _mm256_set1_epi16(sc[2 * p])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), _mm256_set1_epi16(sc[2 * p + 1])));
+        }
+        const int isum = hsum8i(acc);
+        sumf += b[i].d * H2F(a[i].d) * (float)isum - b[i].d * H2F(a[i].dmin) * (float)summ;
+    }
+    return sumf;
+}
+
 /* q4_K . q8_K: per 32-group maddubs(q unsigned, q8) then madd by the 6-bit
  * scale; exact integer super-block sum; scalar reference's float step. */
 static float dot_q4_K(const void *w, const void *xq, int64_t n) {
@@ -246,6 +339,10 @@ void pl_kernels_avx2(pl_kernels *k) {
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dotq[PL_DTYPE_Q8_0] = dot_q8_0;
     k->dotq[PL_DTYPE_Q4_0] = dot_q4_0;
+    k->dotq[PL_DTYPE_Q5_0] = dot_q5_0;
+    k->dotq[PL_DTYPE_Q4_1] = dot_q4_1;
+    k->dotq[PL_DTYPE_Q5_1] = dot_q5_1;
+    k->dotq[PL_DTYPE_Q5_K] = dot_q5_K;
     k->dotq[PL_DTYPE_Q4_K] = dot_q4_K;
     k->dotq[PL_DTYPE_Q6_K] = dot_q6_K;
 }

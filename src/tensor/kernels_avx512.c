@@ -8,19 +8,25 @@
  *                 for a given (row, token) whatever the tile shape.
  *   dequant       f16, bf16, q8_0, q4_0, q4_K, q6_K: same operations as the
  *                 scalar reference, elementwise (bit-identical).
- *   f16/bf16      llama path: rows widened to f32, f32 micro-kernel.
- *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations (vpdpbusd) and
+ *   quant_act     q8_0, q8_1, q8_K, f16, bf16 activation rows: the reference
+ *                 quantizers' bytes, vectorized.
+ *   f16           llama path: rows widened to f32, f32 micro-kernel.
+ *   bf16          llama path: vdpbf16ps on the rows in place, 4x4 tiles.
+ *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations and q4_1,
+ *                 q5_1 x q8_1 (vpdpbusd), and
  *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
  *                 4 rows x 2 tokens per step (below).
  *
- * Not here: q4_1/q5_1 SIMD dots (scalar fallback).
+ * Every dtype with a llama path has a tiled AVX-512 kernel.
  */
 #include "tensor/tensor_impl.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
-#define H2F(h) pl_fp16_to_fp32(h)
+/* F16C conversion: the same bits as pl_fp16_to_fp32 for every half (tested) */
+#define H2F(h) _cvtsh_ss(h)
 
 /* ---- exact path: f32 micro-kernel --------------------------------------- */
 
@@ -189,6 +195,107 @@ static void deq_q6_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+/* ---- activation quantizers (bytes identical to the reference) -----------
+ * Same operations as dtype.c / quant_k.c, elementwise: the max-abs is exact
+ * in any order, d and 1/d are computed in scalar code, x*id rounds the same,
+ * roundf (ties away from zero) is rebuilt from trunc and the exact fraction,
+ * nearest_int is round-to-nearest-even (vcvtps2dq, default MXCSR). */
+
+static inline __m512 round_away(__m512 v) {
+    const __m512 a = _mm512_abs_ps(v);
+    const __m512 t = _mm512_roundscale_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512 r = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+    return _mm512_or_ps(r, _mm512_and_ps(v, _mm512_set1_ps(-0.0f))); /* copy the sign */
+}
+
+static float amax32(const float *x) {
+    const __m512 a = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16)));
+    return _mm512_reduce_max_ps(a);
+}
+
+static void qact_q8_0(const float *x, void *dst, int64_t n) {
+    blk_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / QK32; i++, x += QK32) {
+        const float amax = amax32(x);
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        const __m512 idv = _mm512_set1_ps(id);
+        for (int h = 0; h < 2; h++) {
+            const __m512i q = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), idv)));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * h), _mm512_cvtepi32_epi8(q));
+        }
+    }
+}
+
+static void qact_q8_1(const float *x, void *dst, int64_t n) {
+    blk_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / QK32; i++, x += QK32) {
+        const float amax = amax32(x);
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        const __m512 idv = _mm512_set1_ps(id);
+        __m512i sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const __m512i q = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * h), idv)));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * h), _mm512_cvtepi32_epi8(q));
+            sum = _mm512_add_epi32(sum, q);
+        }
+        y[i].s = (uint16_t)_cvtss_sh((float)_mm512_reduce_add_epi32(sum) * d, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+static void qact_q8_K(const float *x, void *dst, int64_t n) {
+    blk_q8_K *y = dst;
+    for (int64_t i = 0; i < n / QKK; i++, x += QKK) {
+        /* the signed value of largest magnitude, first occurrence (as the reference) */
+        float max = 0, amax = 0;
+        __m512 va = _mm512_setzero_ps();
+        for (int j = 0; j < QKK; j += 16) va = _mm512_max_ps(va, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+        amax = _mm512_reduce_max_ps(va);
+        if (!amax) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        for (int j = 0; j < QKK; j++)
+            if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        const float iscale = -127.f / max;
+        const __m512 isv = _mm512_set1_ps(iscale);
+        for (int j = 0; j < QKK; j += 16) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), isv));
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[i].qs + j), _mm512_cvtepi32_epi8(q));
+            y[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+static void qact_f16(const float *x, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(h + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) h[i] = pl_fp32_to_fp16(x[i]);
+}
+
+/* bf16: NaN -> (u >> 16) | 64, else (u + 0x7fff + ((u >> 16) & 1)) >> 16 */
+static void qact_bf16(const float *x, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(64)));
+        _mm256_storeu_si256((__m256i *)(h + i), _mm512_cvtepi32_epi16(r));
+    }
+    for (; i < n; i++) h[i] = pl_fp32_to_bf16(x[i]);
+}
+
 /* ---- llama-path dots ---------------------------------------------------- */
 
 static inline __m512i pair256(__m256i lo, __m256i hi) {
@@ -291,6 +398,117 @@ static void wprep_q5_0(const void *w, uint8_t *wp, int64_t n) {
         _mm512_storeu_ps(dw + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
     }
 }
+
+/* ---- tiled llama path for q8_1 activations (q4_1, q5_1 weights) ----------
+ * x = d*q + m with q unsigned: per block d_w*d_x*sum(q*x8) + m_w*s_x.
+ *   weight row:  64 bytes q, 16 floats d_w, 16 floats m_w (lanes 0 and 8
+ *                of each pair carry m, the others 0)
+ *   activation:  64 bytes x8, 16 floats d_x, 16 floats s_x (all lanes)
+ * acc += cvt(vpdpbusd(0, q, x8)) * (d_w*d_x) + m_w*s_x, lane-wise. */
+static size_t x1prep_bytes(int64_t n) { return (size_t)npairs(n) * 192; }
+static size_t w1prep_bytes(int64_t n) { return (size_t)npairs(n) * 192; }
+
+static void x1prep(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_1 *b = xq;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dx = (float *)(xp + 64 * np), *sx = (float *)(xp + 128 * np);
+    (void)wtype;
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t b0 = 2 * p, b1 = 2 * p + 1;
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)b[b0].qs);
+        const __m256i hi = b1 < nb ? _mm256_loadu_si256((const __m256i *)b[b1].qs) : _mm256_setzero_si256();
+        _mm512_storeu_si512((void *)(xp + 64 * p), pair256(lo, hi));
+        _mm512_storeu_ps(dx + 16 * p, pair_scale(H2F(b[b0].d), b1 < nb ? H2F(b[b1].d) : 0.0f));
+        _mm512_storeu_ps(sx + 16 * p, pair_scale(H2F(b[b0].s), b1 < nb ? H2F(b[b1].s) : 0.0f));
+    }
+}
+
+static inline __m512 lane0_8(float a, float b) {
+    return _mm512_maskz_mov_ps(0x0101, pair_scale(a, b));
+}
+
+static void wprep_q4_1(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q4_1 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np), *mw = (float *)(wp + 128 * np);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    for (int64_t p = 0; p < np; p++) {
+        __m256i v[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        float d[2] = {0, 0}, m[2] = {0, 0};
+        for (int h = 0; h < 2 && 2 * p + h < nb; h++) {
+            const blk_q4_1 *x = &b[2 * p + h];
+            const __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
+            v[h] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)), _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+            d[h] = H2F(x->d);
+            m[h] = H2F(x->m);
+        }
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(v[0], v[1]));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(d[0], d[1]));
+        _mm512_storeu_ps(mw + 16 * p, lane0_8(m[0], m[1]));
+    }
+}
+
+static void wprep_q5_1(const void *w, uint8_t *wp, int64_t n) {
+    const blk_q5_1 *b = w;
+    const int64_t nb = n / QK32, np = npairs(n);
+    float *dw = (float *)(wp + 64 * np), *mw = (float *)(wp + 128 * np);
+    for (int64_t p = 0; p < np; p++) {
+        __m256i v[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        float d[2] = {0, 0}, m[2] = {0, 0};
+        for (int h = 0; h < 2 && 2 * p + h < nb; h++) {
+            const blk_q5_1 *x = &b[2 * p + h];
+            blk_q5_0 tmp; /* same quant layout after the scales */
+            memcpy(tmp.qh, x->qh, 4);
+            memcpy(tmp.qs, x->qs, 16);
+            v[h] = q5_0_unpack(&tmp);
+            d[h] = H2F(x->d);
+            m[h] = H2F(x->m);
+        }
+        _mm512_storeu_si512((void *)(wp + 64 * p), pair256(v[0], v[1]));
+        _mm512_storeu_ps(dw + 16 * p, pair_scale(d[0], d[1]));
+        _mm512_storeu_ps(mw + 16 * p, lane0_8(m[0], m[1]));
+    }
+}
+
+#define T1STEP(acc, wv, dwv, mwv, xv, dxv, sxv)                                                              \
+    acc = _mm512_fmadd_ps(mwv, sxv,                                                                         \
+                          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv)), \
+                                          _mm512_mul_ps(dwv, dxv), acc))
+
+static void tile_q8_1(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                      float *y, int64_t ldy) {
+    const int64_t np = npairs(n);
+    const size_t o1 = 64 * (size_t)np, o2 = 128 * (size_t)np;
+    for (int t = 0; t < nt; t++) {
+        const uint8_t *xr = xp + t * xs;
+        int r = 0;
+        for (; r + 2 <= nr; r += 2) { /* two rows share the activation loads */
+            const uint8_t *w0 = wp + r * ws, *w1 = w0 + ws;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+            for (int64_t p = 0; p < np; p++) {
+                const __m512i xv = _mm512_loadu_si512((const void *)(xr + 64 * p));
+                const __m512 dxv = _mm512_loadu_ps((const float *)(xr + o1) + 16 * p);
+                const __m512 sxv = _mm512_loadu_ps((const float *)(xr + o2) + 16 * p);
+                T1STEP(a0, _mm512_loadu_si512((const void *)(w0 + 64 * p)), _mm512_loadu_ps((const float *)(w0 + o1) + 16 * p),
+                       _mm512_loadu_ps((const float *)(w0 + o2) + 16 * p), xv, dxv, sxv);
+                T1STEP(a1, _mm512_loadu_si512((const void *)(w1 + 64 * p)), _mm512_loadu_ps((const float *)(w1 + o1) + 16 * p),
+                       _mm512_loadu_ps((const float *)(w1 + o2) + 16 * p), xv, dxv, sxv);
+            }
+            y[t * ldy + r] = _mm512_reduce_add_ps(a0);
+            y[t * ldy + r + 1] = _mm512_reduce_add_ps(a1);
+        }
+        for (; r < nr; r++) {
+            const uint8_t *w0 = wp + r * ws;
+            __m512 a0 = _mm512_setzero_ps();
+            for (int64_t p = 0; p < np; p++)
+                T1STEP(a0, _mm512_loadu_si512((const void *)(w0 + 64 * p)), _mm512_loadu_ps((const float *)(w0 + o1) + 16 * p),
+                       _mm512_loadu_ps((const float *)(w0 + o2) + 16 * p), _mm512_loadu_si512((const void *)(xr + 64 * p)),
+                       _mm512_loadu_ps((const float *)(xr + o1) + 16 * p), _mm512_loadu_ps((const float *)(xr + o2) + 16 * p));
+            y[t * ldy + r] = _mm512_reduce_add_ps(a0);
+        }
+    }
+}
+#undef T1STEP
 
 #define TSTEP(acc, wv, dwv, xv, cv, dxv) \
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
@@ -419,21 +637,41 @@ static void wprep_q5_K(const void *w, uint8_t *wp, int64_t n) {
     for (int64_t i = 0; i < n / QKK; i++) kx_pack_scalar(PL_DTYPE_Q5_K, (const blk_q5_K *)w + i, wp + SBW * i);
 }
 
+/* the 8 6-bit scales then the 8 6-bit mins of a q4_K/q5_K block as bytes
+ * (k4_scale_min for all j at once, on 32-bit words) */
+static inline void k4_unpack(const uint8_t *q12, uint8_t out[16]) {
+    uint32_t u[3], o[4];
+    memcpy(u, q12, 12);
+    o[0] = u[0] & 0x3f3f3f3fu;                                              /* sc 0-3 */
+    o[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);      /* sc 4-7 */
+    o[2] = u[1] & 0x3f3f3f3fu;                                              /* m 0-3 */
+    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m 4-7 */
+    memcpy(out, o, 16);
+}
+
 static void wprep_q4_K(const void *w, uint8_t *wp, int64_t n) {
     const blk_q4_K *b = w;
     const __m256i m4 = _mm256_set1_epi8(0xF);
+    /* int16 lane l of 64-element chunk c uses scale 2c + l/16 */
+    __m512i idx[4];
+    for (int c = 0; c < 4; c++) {
+        int16_t ix[32];
+        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(2 * c + l / 16);
+        idx[c] = _mm512_loadu_si512((const void *)ix);
+    }
     for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(j, b[i].scales, &sc[j], &mn[j]);
+        uint8_t sm[16];
+        k4_unpack(b[i].scales, sm);
+        const __m128i v = _mm_loadu_si128((const __m128i *)sm);
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(v)); /* sc in lanes 0-7 */
         for (int c = 0; c < 4; c++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
             _mm512_storeu_si512((void *)(wp + 64 * c),
                                 pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)));
-            _mm512_storeu_si512((void *)(wp + 256 + 64 * c),
-                                _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]), 1));
+            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], sc16));
         }
-        const __m128i m8 = _mm_loadl_epi64((const __m128i *)mn);            /* 8 bytes */
-        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);                      /* each twice */
+        const __m128i m8 = _mm_srli_si128(v, 8);       /* the mins */
+        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);  /* each twice */
         _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_cvtepu8_epi16(m16));
         float *dd = (float *)(wp + 544);
         dd[0] = H2F(b[i].d);
@@ -523,15 +761,87 @@ static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size
 }
 #undef KSTEP
 
-/* ---- llama path for f16 / bf16 weights ------------------------------------
- * Activations rounded to f16/bf16 (the act dtype) and weight rows are
- * widened to f32 (exactly) and run through the f32 micro-kernel: products
- * of two halves are exact in f32, so this is sum(h(w)*h(x)) in f32. */
+/* ---- llama path for bf16 weights: vdpbf16ps --------------------------------
+ * Weight rows are used in place (no repack), activations are bf16 rows.
+ * Per (row, token) one 16-lane accumulator; each vdpbf16ps adds the two
+ * products of a bf16 pair per lane (with the instruction's own rounding:
+ * round to nearest even, bf16 subnormal inputs read as zero). A masked tail
+ * adds exact zeros. 4 rows x up to 4 tokens per call. */
+static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int64_t ldw, const uint16_t *x, int64_t ldx,
+                                                        const int NT, int64_t n, float *y, int64_t ldy) {
+    const int64_t nfull = n & ~(int64_t)31;
+    const __mmask32 tail = (__mmask32)((1ull << (n & 31)) - 1);
+    __m512 acc[4][MAXT];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k < nfull; k += 32) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void *)(w + k));
+        const __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(w + ldw + k));
+        const __m512bh w2 = (__m512bh)_mm512_loadu_si512((const void *)(w + 2 * ldw + k));
+        const __m512bh w3 = (__m512bh)_mm512_loadu_si512((const void *)(w + 3 * ldw + k));
+        for (int t = 0; t < NT; t++) {
+            const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * ldx + k));
+            acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
+            acc[1][t] = _mm512_dpbf16_ps(acc[1][t], w1, xv);
+            acc[2][t] = _mm512_dpbf16_ps(acc[2][t], w2, xv);
+            acc[3][t] = _mm512_dpbf16_ps(acc[3][t], w3, xv);
+        }
+    }
+    if (k < n) {
+        const __m512bh w0 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + k);
+        const __m512bh w1 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + ldw + k);
+        const __m512bh w2 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 2 * ldw + k);
+        const __m512bh w3 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 3 * ldw + k);
+        for (int t = 0; t < NT; t++) {
+            const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(tail, x + t * ldx + k);
+            acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
+            acc[1][t] = _mm512_dpbf16_ps(acc[1][t], w1, xv);
+            acc[2][t] = _mm512_dpbf16_ps(acc[2][t], w2, xv);
+            acc[3][t] = _mm512_dpbf16_ps(acc[3][t], w3, xv);
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+static void tile_bf16(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
+                      int64_t ldy) {
+    const uint16_t *w = (const uint16_t *)wp, *x = (const uint16_t *)xp;
+    const int64_t ldw = (int64_t)(ws / 2), ldx = (int64_t)(xs / 2);
+    if (nr == 4) {
+        switch (nt) {
+        case 4: bf16_4(w, ldw, x, ldx, 4, n, y, ldy); return;
+        case 3: bf16_4(w, ldw, x, ldx, 3, n, y, ldy); return;
+        case 2: bf16_4(w, ldw, x, ldx, 2, n, y, ldy); return;
+        case 1: bf16_4(w, ldw, x, ldx, 1, n, y, ldy); return;
+        default: break;
+        }
+    }
+    const int64_t nfull = n & ~(int64_t)31;
+    const __mmask32 tail = (__mmask32)((1ull << (n & 31)) - 1);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const uint16_t *wr = w + r * ldw, *xr = x + t * ldx;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t k = 0;
+            for (; k < nfull; k += 32)
+                acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512((const void *)(wr + k)),
+                                       (__m512bh)_mm512_loadu_si512((const void *)(xr + k)));
+            if (k < n)
+                acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_maskz_loadu_epi16(tail, wr + k),
+                                       (__m512bh)_mm512_maskz_loadu_epi16(tail, xr + k));
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+
+/* ---- llama path for f16 weights -------------------------------------------
+ * Activations rounded to f16 (the act dtype) and weight rows are widened to
+ * f32 (exactly) and run through the f32 micro-kernel: products of two halves
+ * are exact in f32, so this is sum(f16(w)*f16(x)) in f32. */
 static size_t f32_bytes(int64_t n) { return (size_t)n * sizeof(float); }
 static void xprep_f16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_f16(xq, (float *)xp, n); }
-static void xprep_bf16(pl_dtype t, const void *xq, uint8_t *xp, int64_t n) { (void)t; deq_bf16(xq, (float *)xp, n); }
 static void wprep_f16(const void *w, uint8_t *wp, int64_t n) { deq_f16(w, (float *)wp, n); }
-static void wprep_bf16(const void *w, uint8_t *wp, int64_t n) { deq_bf16(w, (float *)wp, n); }
 static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n, float *y,
                      int64_t ldy) {
     gemm_f32((const float *)wp, (int64_t)(ws / sizeof(float)), nr, (const float *)xp, (int64_t)(xs / sizeof(float)), nt,
@@ -539,8 +849,13 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
 }
 
 void pl_kernels_avx512(pl_kernels *k) {
+    k->quant_act[PL_DTYPE_Q8_0] = qact_q8_0;
+    k->quant_act[PL_DTYPE_Q8_1] = qact_q8_1;
+    k->quant_act[PL_DTYPE_Q8_K] = qact_q8_K;
+    k->quant_act[PL_DTYPE_F16] = qact_f16;
+    k->quant_act[PL_DTYPE_BF16] = qact_bf16;
     const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
-    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    const pl_tiled_kernels b16 = {NULL, NULL, NULL, NULL, tile_bf16, 4}; /* rows used in place */
     k->tiled[PL_DTYPE_F16] = h16;
     k->tiled[PL_DTYPE_BF16] = b16;
     const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2};
@@ -559,6 +874,11 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
     k->tiled[PL_DTYPE_Q5_0] = q8;
     k->tiled[PL_DTYPE_Q5_0].wprep = wprep_q5_0;
+    const pl_tiled_kernels q81 = {x1prep_bytes, w1prep_bytes, x1prep, NULL, tile_q8_1, 2};
+    k->tiled[PL_DTYPE_Q4_1] = q81;
+    k->tiled[PL_DTYPE_Q4_1].wprep = wprep_q4_1;
+    k->tiled[PL_DTYPE_Q5_1] = q81;
+    k->tiled[PL_DTYPE_Q5_1].wprep = wprep_q5_1;
     k->gemm_f32 = gemm_f32;
     k->dequant[PL_DTYPE_F16] = deq_f16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;

@@ -7,9 +7,14 @@
  *                runs over (4 rows x 4 tokens) tiles.
  *   llama path:  Xq[t] = quantize(X[t]) to the weight's activation dtype;
  *                Y[t][o] = dotq(W[o], Xq[t]) with integer block sums.
+ *                Levels with a tiled kernel for the dtype repack Xq once and
+ *                W a tile of rows at a time, then run (4 rows x 2 or 4
+ *                tokens) tiles; otherwise one dotq call per output.
+ *   Both loop over token blocks sized to stay in L2 (token_block).
  *
  * Threads split output rows with a static schedule; every output is one
- * call of one kernel, so results never depend on the thread count.
+ * call of one kernel, and kernels give the same bits whatever the tile
+ * shape, so results depend neither on the thread count nor on the batch.
  * The scalar kernels here are the references the SIMD files are tested
  * against; they accumulate f32/f16/bf16 dots in double.
  */
@@ -316,18 +321,21 @@ pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n,
     const pl_kernels *k = pl_kernels_active();
     if (n == 0) {
         *out = 0.0f;
+    } else if (t == PL_DTYPE_F32) {
+        return pl_vec_dot(t, w, xq, n, out); /* the llama path of f32 is the exact path */
     } else if (k->tiled[t].tile) {
         /* same kernel (and bits) as pl_matmul's tiled path */
         const pl_tiled_kernels *tk = &k->tiled[t];
-        uint8_t *xp = tk->xprep ? pl_alloc_aligned(tk->xprep_bytes(n)) : NULL, *wp = pl_alloc_aligned(tk->wprep_bytes(n));
-        if ((tk->xprep && !xp) || !wp) {
+        uint8_t *xp = tk->xprep ? pl_alloc_aligned(tk->xprep_bytes(n)) : NULL;
+        uint8_t *wp = tk->wprep ? pl_alloc_aligned(tk->wprep_bytes(n)) : NULL;
+        if ((tk->xprep && !xp) || (tk->wprep && !wp)) {
             pl_free_aligned(xp);
             pl_free_aligned(wp);
             return pl_error(PL_ERR_NOMEM, "vec_dot_llama: cannot allocate repack buffers");
         }
         if (tk->xprep) tk->xprep(t, xq, xp, n);
-        tk->wprep(w, wp, n);
-        tk->tile(wp, 0, 1, xp ? xp : (const uint8_t *)xq, 0, 1, n, out, 1);
+        if (tk->wprep) tk->wprep(w, wp, n);
+        tk->tile(wp ? wp : (const uint8_t *)w, 0, 1, xp ? xp : (const uint8_t *)xq, 0, 1, n, out, 1);
         pl_free_aligned(xp);
         pl_free_aligned(wp);
     } else {
@@ -382,7 +390,7 @@ static int scratch_plan(const pl_kernels *k, pl_matmul_path path, pl_dtype t, in
             size_t a, xpb = tk->xprep ? tk->xprep_bytes(n_in) : p->act_row;
             p->tiled = 1;
             p->row_tile = tiled_row_tile(n_out);
-            p->wprep_row = tk->wprep_bytes(n_in);
+            p->wprep_row = tk->wprep ? tk->wprep_bytes(n_in) : 0; /* no wprep: rows used in place */
             if (!pl_mul_ok(xpb, (size_t)n_tok, &p->act_total)) return 0;
             if (!pl_mul_ok(p->wprep_row, (size_t)p->row_tile, &a)) return 0;
             if (!pl_add_ok(round64(p->act_row), round64(a), &p->per_thread)) return 0;
@@ -421,6 +429,10 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         return pl_error(PL_ERR_INVALID, "matmul: output %lld x %lld overflows", (long long)n_tok, (long long)n_out);
     pl_dtype act = t;
     if (path == PL_MATMUL_LLAMA && (st = pl_llama_act_dtype(t, &act)) != PL_OK) return st;
+    if (n_in == 0) { /* empty sums */
+        memset(Y, 0, ysz * sizeof(float));
+        return PL_OK;
+    }
     const int nthreads = pl_num_threads();
     const pl_kernels *k = pl_kernels_active();
     plan pl;
@@ -439,15 +451,17 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         }
     }
     const uint8_t *wb = W;
+    /* small products run on the calling thread (same kernels, same bits) */
+    const int parallel = nthreads > 1 && (double)n_out * (double)n_in * (double)n_tok >= 65536.0;
 
     if (pl.tiled) {
         const pl_tiled_kernels *tk = &k->tiled[t];
-        const size_t xpb = tk->xprep ? tk->xprep_bytes(n_in) : act_row, wpb = pl.wprep_row;
+        const pl_wprep_fn wprep = tk->wprep;
+        const size_t xpb = tk->xprep ? tk->xprep_bytes(n_in) : act_row, wpb = wprep ? pl.wprep_row : wrow;
         const int64_t rt = pl.row_tile;
         uint8_t *xp = scratch;
         const pl_quant_fn quant = k->quant_act[act];
-        const pl_wprep_fn wprep = tk->wprep;
-        #pragma omp parallel num_threads(nthreads)
+        #pragma omp parallel num_threads(nthreads) if (parallel)
         {
 #ifdef _OPENMP
             const int tid = omp_get_thread_num();
@@ -473,12 +487,16 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             #pragma omp for schedule(static)
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
                 const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
-                for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
+                const uint8_t *wt = wtile;
+                if (wprep)
+                    for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
+                else
+                    wt = wb + (size_t)o0 * wrow;
                 for (int64_t t0 = b0; t0 < b1; t0 += tk->max_nt) {
                     const int nt = (int)(b1 - t0 < tk->max_nt ? b1 - t0 : tk->max_nt);
                     for (int64_t r0 = o0; r0 < o1; r0 += MR) {
                         const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
-                        tk->tile(wtile + (size_t)(r0 - o0) * wpb, wpb, nr, xp + (size_t)t0 * xpb, xpb, nt, n_in,
+                        tk->tile(wt + (size_t)(r0 - o0) * wpb, wpb, nr, xp + (size_t)t0 * xpb, xpb, nt, n_in,
                                  Y + t0 * n_out + r0, n_out);
                     }
                 }
@@ -489,7 +507,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
         uint8_t *xq = scratch;
         const pl_quant_fn quant = k->quant_act[act];
         const pl_dotq_fn dot = k->dotq[t];
-        #pragma omp parallel num_threads(nthreads)
+        #pragma omp parallel num_threads(nthreads) if (parallel)
         {
             #pragma omp for schedule(static)
             for (int64_t tk = 0; tk < n_tok; tk++) quant(X + tk * n_in, xq + (size_t)tk * act_row, n_in);
@@ -505,7 +523,7 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
     } else {
         /* exact path (and the llama path for f32 weights, which is the same) */
         uint8_t *tiles = scratch;
-        #pragma omp parallel num_threads(nthreads)
+        #pragma omp parallel num_threads(nthreads) if (parallel)
         {
 #ifdef _OPENMP
             const int tid = omp_get_thread_num();

@@ -89,7 +89,8 @@ pl_status pl_dequantize_row(pl_dtype t, const void *src, float *dst, int64_t n);
  * q5_1, q8_0, q8_1 and q8_K the bytes equal llama.cpp's quantize_row_*_ref;
  * for q2_K..q6_K the same algorithm (byte-identical when the compiler does
  * not contract a*b+c into FMA — see docs/kernels.md). f16/bf16 round as
- * above; f32 copies. */
+ * above; f32 copies. The activation types (q8_0, q8_1, q8_K, f16, bf16)
+ * have vectorized quantizers giving the same bytes at every SIMD level. */
 pl_status pl_quantize_row(pl_dtype t, const float *src, void *dst, int64_t n);
 
 /* ---- SIMD dispatch ----------------------------------------------------- */
@@ -118,9 +119,12 @@ typedef enum { PL_MATMUL_EXACT = 0, PL_MATMUL_LLAMA = 1 } pl_matmul_path;
  * q2_K..q6_K->q8_K. PL_ERR_UNSUPPORTED for q8_1 and q8_K weights. */
 pl_status pl_llama_act_dtype(pl_dtype t, pl_dtype *act);
 
-/* Exact path, one row: *out = sum_i dequant(w)[i] * x[i]. */
+/* Exact path, one row: *out = sum_i dequant(w)[i] * x[i]. The same bits as
+ * the matching pl_matmul output. Allocates scratch: for many rows use
+ * pl_matmul. */
 pl_status pl_vec_dot(pl_dtype t, const void *w, const float *x, int64_t n, float *out);
-/* llama path, one row: xq is x already quantized to pl_llama_act_dtype(t). */
+/* llama path, one row: xq is x already quantized to pl_llama_act_dtype(t)
+ * (pl_quantize_row). The same bits as the matching pl_matmul output. */
 pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n, float *out);
 
 /* Scratch bytes pl_matmul needs for this shape with the current thread
@@ -131,12 +135,13 @@ size_t pl_matmul_scratch_bytes(pl_matmul_path path, pl_dtype t, int64_t n_out, i
 /* Y[n_tok x n_out] = X[n_tok x n_in] . W[n_out x n_in]^T, i.e.
  * Y[t][o] = dot(W row o, X row t)   (PyTorch: Y = X @ W.T).
  * W rows are pl_dtype_row_bytes(t, n_in) apart; X and Y are row-major f32.
- * n_in must be a multiple of t's block size (and of 256 on the llama path
- * for K-quants). scratch may be NULL (then it is allocated and freed here)
- * or at least pl_matmul_scratch_bytes(...) bytes, 64-byte aligned.
+ * n_in must be a multiple of t's block size. scratch may be NULL (then it
+ * is allocated and freed here) or at least pl_matmul_scratch_bytes(...)
+ * bytes, 64-byte aligned (PL_ERR_INVALID otherwise).
  * OpenMP splits output rows (static schedule); each output is one
- * reduction computed by one thread, so Y does not depend on thread count.
- * Y must not alias W or X. */
+ * reduction computed by one thread with a tile-shape-independent kernel, so
+ * Y depends neither on the thread count nor on n_tok (a token's row is the
+ * same alone or in a batch). Y must not alias W or X. */
 pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_out, int64_t n_in,
                     const float *X, int64_t n_tok, float *Y, void *scratch, size_t scratch_bytes);
 

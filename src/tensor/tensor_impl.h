@@ -100,7 +100,8 @@ typedef void (*pl_gemm_f32_fn)(const float *w, int64_t ldw, int nr, const float 
  * the tile kernel streams (see kernels_avx512.c), then
  *   y[t*ldy + r] = dot(w row r, x row t)   for r < nr <= 4, t < nt <= max_nt,
  * with the same bits for a (row, token) whatever nr/nt are. xprep may be
- * NULL: the quantized activation row is then used as is. */
+ * NULL: the quantized activation row is then used as is; wprep may be NULL:
+ * the weight rows are then read in place (stride = row bytes). */
 typedef size_t (*pl_prep_bytes_fn)(int64_t n);
 typedef void (*pl_xprep_fn)(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n);
 typedef void (*pl_wprep_fn)(const void *w, uint8_t *wp, int64_t n);
