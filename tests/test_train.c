@@ -1183,51 +1183,6 @@ static void test_shared_forward(const char *shared) {
     }
 }
 
-static int contains(const void *hay, size_t n, const char *needle) {
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp((const char *)hay + i, needle, k) == 0) return 1;
-    return 0;
-}
-
-/* The classifier prompt on a real SPM vocabulary. */
-static void test_prompt(const char *shared) {
-    char path[4096];
-    pl_tokenizer *tok = NULL;
-    if (pl_tokenizer_load(t_path(path, sizeof path, shared, "models/stories260K.gguf"), &tok) != PL_OK) {
-        CHECK(0, "tokenizer: %s", pl_errmsg());
-        return;
-    }
-    pl_classifier_prompt p = pl_classifier_prompt_default(pl_chat_detect(tok));
-    int32_t lab[2];
-    CHECK_OK(pl_classifier_label_tokens(tok, &p, lab));
-    CHECK(lab[0] != lab[1], "label tokens equal");
-    const char *email = "Subject: hi\n\nThe cat sat on the mat and then it went home.";
-    pl_prompt_ids pi;
-    CHECK_OK(pl_classifier_build(tok, &p, email, strlen(email), 0, &pi));
-    /* the email span decodes to the email */
-    pl_buf b = {0};
-    CHECK_OK(pl_tokenizer_decode(tok, pi.ids.ids + pi.email_begin, pi.email_end - pi.email_begin, 0, &b));
-    CHECK(b.data && contains(b.data, b.len, "cat sat on the mat and then it went home."),
-          "email span decodes to '%.*s'", (int)b.len, b.data ? (const char *)b.data : "");
-    pl_buf_free(&b);
-    size_t full = pi.ids.n, span = pi.email_end - pi.email_begin;
-    pl_prompt_ids_free(&pi);
-    /* truncation cuts only email tokens */
-    CHECK_OK(pl_classifier_build(tok, &p, email, strlen(email), (int)(full - 5), &pi));
-    CHECK(pi.ids.n == full - 5 && pi.truncated == 5 && pi.email_end - pi.email_begin == span - 5,
-          "truncation: %zu tokens, %zu truncated, span %zu", pi.ids.n, pi.truncated, pi.email_end - pi.email_begin);
-    pl_prompt_ids_free(&pi);
-    CHECK(pl_classifier_build(tok, &p, email, strlen(email), (int)(full - span - 1), &pi) == PL_ERR_RANGE,
-          "a limit below the fixed prompt accepted");
-    /* same first token for both words: refused */
-    p.label_words[0] = " phish";
-    p.label_words[1] = " phishing";
-    CHECK(pl_classifier_label_tokens(tok, &p, lab) == PL_ERR_INVALID || lab[0] != lab[1],
-          "label words with the same first token accepted");
-    pl_tokenizer_free(tok);
-}
-
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -1264,7 +1219,6 @@ int main(int argc, char **argv) {
     const char *shared = pl_test_shared();
     if (shared) {
         test_shared_forward(shared);
-        test_prompt(shared);
     }
     return T_END();
 }

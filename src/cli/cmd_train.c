@@ -2,9 +2,9 @@
  * records.jsonl, with validation, checkpoints and exact resume
  * (docs/training.md).
  *
- * Records become token ids through the classifier prompt
- * (pl_classifier_prompt: instruction + "Subject/From + body" as one chat
- * turn, the assistant turn opened; the label token follows). The LM
+ * Records become token ids through the classifier view of src/prompt
+ * (prefix + email + suffix, ending at the answer position; the label token
+ * follows), so training sees exactly what eval and SHAP score. The LM
  * objective appends the label word (after the record's meta.rationale when
  * present) and scores those tokens; unlabeled records (label -1) are plain
  * text for causal-LM training.
@@ -19,6 +19,7 @@
 
 #include "data/data.h"
 #include "model/model.h"
+#include "prompt/prompt.h"
 #include "train/train.h"
 
 typedef struct {
@@ -31,23 +32,25 @@ typedef struct {
 /* All example token buffers of a dataset. */
 typedef struct {
     pl_tr_dataset d;
-    pl_prompt_ids *ids;
-    size_t n_truncated, n_skipped;
+    pl_tokens *ids;
+    size_t n_truncated;
 } dataset;
 
 static void dataset_free(dataset *s) {
-    for (size_t i = 0; s->ids && i < s->d.n; i++) pl_prompt_ids_free(&s->ids[i]);
+    for (size_t i = 0; s->ids && i < s->d.n; i++) pl_tokens_free(&s->ids[i]);
     free(s->ids);
     free(s->d.ex);
     memset(s, 0, sizeof *s);
 }
 
-static pl_status email_text(const pl_record *r, pl_buf *b) {
-    return pl_buf_printf(b, "Subject: %s\nFrom: %s\n\n%s", r->subject, r->from, r->body);
+/* Label words as the prompt module defines them (class 0 legitimate, 1 phishing). */
+static const char *label_word(const pl_prompt_spec *spec, int label) {
+    if (label == 1) return spec->label_pos ? spec->label_pos : "phishing";
+    return spec->label_neg ? spec->label_neg : "legitimate";
 }
 
-static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const pl_classifier_prompt *pr,
-                              const train_args *a, dataset *out) {
+static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const pl_prompt *pr,
+                              const pl_prompt_spec *spec, const train_args *a, dataset *out) {
     memset(out, 0, sizeof *out);
     pl_records rs = {0};
     pl_status st = pl_records_read_jsonl(path, &rs);
@@ -63,55 +66,53 @@ static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const p
                           r->id, r->label, a->tc.objective == PL_OBJ_HEAD ? "head" : "label");
             break;
         }
-        pl_buf text = {0};
-        pl_prompt_ids *p = &out->ids[out->d.n];
+        pl_tokens *p = &out->ids[out->d.n];
         pl_tr_example *ex = &out->d.ex[out->d.n];
+        size_t cut = 0;
         if (lm && r->label < 0) {
             /* plain causal-LM text */
-            st = pl_tokenizer_encode(tok, r->body, strlen(r->body), PL_TOK_ADD_SPECIAL, &p->ids);
-            if (!st && a->max_len > 0 && p->ids.n > (size_t)a->max_len) {
-                p->truncated = p->ids.n - (size_t)a->max_len;
-                p->ids.n = (size_t)a->max_len;
-            }
+            st = pl_tokenizer_encode(tok, r->body, strlen(r->body), PL_TOK_ADD_SPECIAL, p);
             ex->loss_start = 0;
         } else {
-            st = email_text(r, &text);
-            /* leave room for the answer in LM mode */
-            int room = lm ? 64 : 0;
-            if (!st)
-                st = pl_classifier_build(tok, pr, (const char *)text.data, text.len,
-                                         a->max_len > 0 ? a->max_len - room : 0, p);
+            /* prefix + email (truncated to the prompt's max_email_tokens) + suffix */
+            pl_tokens email = {0};
+            int trunc = 0;
+            st = pl_prompt_email_ids(pr, tok, r, &email, &trunc);
+            if (!st) st = pl_prompt_full(pr, email.ids, email.n, p);
+            cut = (size_t)trunc;
+            pl_tokens_free(&email);
             ex->label = r->label;
             if (!st && lm) {
-                size_t plen = p->ids.n;
-                const char *rat = NULL;
+                /* the answer: [rationale "\n"] label word [EOS], scored from the answer position */
+                size_t plen = p->n;
                 const cJSON *m = r->meta ? cJSON_GetObjectItemCaseSensitive(r->meta, "rationale") : NULL;
-                if (cJSON_IsString(m)) rat = m->valuestring;
+                const char *rat = cJSON_IsString(m) ? m->valuestring : NULL;
                 pl_buf ans = {0};
-                st = pl_buf_printf(&ans, "%s%s%s", rat ? rat : "", rat ? "\n" : "", pr->label_words[r->label]);
                 pl_tokens at = {0};
+                st = pl_buf_printf(&ans, "%s%s%s", pr->chat ? "" : " ", rat ? rat : "", rat ? "\n" : "");
+                if (!st) st = pl_buf_printf(&ans, "%s", label_word(spec, r->label));
                 if (!st) st = pl_tokenizer_encode(tok, (const char *)ans.data, ans.len, 0, &at);
-                for (size_t k = 0; !st && k < at.n; k++) st = pl_tokens_push(&p->ids, at.ids[k]);
+                for (size_t k = 0; !st && k < at.n; k++) st = pl_tokens_push(p, at.ids[k]);
                 int32_t eos = pl_tokenizer_eos(tok);
-                if (!st && eos >= 0) st = pl_tokens_push(&p->ids, eos);
-                if (!st && a->max_len > 0 && p->ids.n > (size_t)a->max_len) {
-                    p->truncated += p->ids.n - (size_t)a->max_len;
-                    p->ids.n = (size_t)a->max_len;
-                }
+                if (!st && eos >= 0) st = pl_tokens_push(p, eos);
                 ex->loss_start = (int)plen - 1;
                 pl_tokens_free(&at);
                 pl_buf_free(&ans);
             }
         }
-        pl_buf_free(&text);
-        if (st == PL_ERR_RANGE) {
-            st = pl_error_wrap(PL_ERR_RANGE, "%s: record %zu (id '%s')", path, i + 1, r->id);
-            break;
+        if (!st && a->max_len > 0 && p->n > (size_t)a->max_len) {
+            if (!lm) {
+                st = pl_error(PL_ERR_RANGE, "%s: record %zu (id '%s'): the prompt has %zu tokens without the email part "
+                              "cut further; raise --max-len above %d", path, i + 1, r->id, p->n, a->max_len);
+                break;
+            }
+            cut += p->n - (size_t)a->max_len;
+            p->n = (size_t)a->max_len;
         }
         if (st) break;
-        ex->tokens = p->ids.ids;
-        ex->n_tokens = (int)p->ids.n;
-        if (p->truncated) out->n_truncated++;
+        ex->tokens = p->ids;
+        ex->n_tokens = (int)p->n;
+        if (cut) out->n_truncated++;
         out->d.n++;
     }
     pl_records_free(&rs);
@@ -121,7 +122,7 @@ static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const p
 
 static const char *obj_name(pl_objective o) { return o == PL_OBJ_LABEL ? "label" : o == PL_OBJ_HEAD ? "head" : "lm"; }
 
-static pl_status write_config(const train_args *a, const pl_classifier_prompt *pr, const char *family) {
+static pl_status write_config(const train_args *a, const pl_prompt *pr, const pl_prompt_spec *spec) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return pl_error(PL_ERR_NOMEM, "out of memory");
     cJSON_AddStringToObject(j, "model", a->model);
@@ -139,11 +140,11 @@ static pl_status write_config(const train_args *a, const pl_classifier_prompt *p
     cJSON_AddItemToArray(lt, cJSON_CreateNumber(a->tc.label_tokens[0]));
     cJSON_AddItemToArray(lt, cJSON_CreateNumber(a->tc.label_tokens[1]));
     cJSON *pj = cJSON_AddObjectToObject(j, "prompt");
-    cJSON_AddStringToObject(pj, "family", family);
-    cJSON_AddStringToObject(pj, "instruction", pr->instruction);
-    cJSON_AddStringToObject(pj, "label_word_0", pr->label_words[0]);
-    cJSON_AddStringToObject(pj, "label_word_1", pr->label_words[1]);
-    cJSON_AddStringToObject(pj, "answer_prefix", pr->answer_prefix);
+    cJSON_AddStringToObject(pj, "layout", pr->chat ? "chat" : "plain");
+    if (pr->chat) cJSON_AddStringToObject(pj, "family", pl_chat_family_name(pr->family));
+    cJSON_AddStringToObject(pj, "label_word_0", label_word(spec, 0));
+    cJSON_AddStringToObject(pj, "label_word_1", label_word(spec, 1));
+    cJSON_AddNumberToObject(pj, "max_email_tokens", pr->max_email_tokens);
     cJSON_AddNumberToObject(j, "lr", a->lo.opt.lr);
     cJSON_AddNumberToObject(j, "weight_decay", a->lo.opt.weight_decay);
     cJSON_AddNumberToObject(j, "epochs", a->lo.epochs);
@@ -239,18 +240,29 @@ int cmd_train(int argc, char **argv) {
     pl_tokenizer *tok = NULL;
     dataset tr = {0}, va = {0};
     pl_trainer *t = NULL;
+    pl_prompt pr;
+    memset(&pr, 0, sizeof pr);
+    pl_prompt_spec spec = pl_prompt_spec_default();
     pl_status st = pl_model_load(a.model, NULL, &m);
     if (!st) st = pl_tokenizer_load(a.model, &tok);
-    pl_chat_family fam = tok ? pl_chat_detect(tok) : PL_CHAT_MISTRAL;
-    pl_classifier_prompt pr = pl_classifier_prompt_default(fam);
-    if (!st && a.tc.objective != PL_OBJ_HEAD) st = pl_classifier_label_tokens(tok, &pr, a.tc.label_tokens);
-    if (!st) st = make_dataset(a.train, tok, &pr, &a, &tr);
-    if (!st && a.val) st = make_dataset(a.val, tok, &pr, &a, &va);
+    if (!st) st = pl_prompt_init(&pr, tok, &spec);
+    if (!st) {
+        /* the email part gets what --max-len leaves (LM: 64 tokens kept for the answer) */
+        long room = (long)a.max_len - (long)pr.prefix.n - (long)pr.suffix.n - (a.tc.objective == PL_OBJ_LM ? 64 : 0);
+        if (room < 1)
+            st = pl_error(PL_ERR_RANGE, "train: --max-len %d leaves no room for the email (the prompt alone has %zu tokens)",
+                          a.max_len, pr.prefix.n + pr.suffix.n);
+        else pr.max_email_tokens = (int)room;
+    }
+    a.tc.label_tokens[0] = pr.label_neg_id;
+    a.tc.label_tokens[1] = pr.label_pos_id;
+    if (!st) st = make_dataset(a.train, tok, &pr, &spec, &a, &tr);
+    if (!st && a.val) st = make_dataset(a.val, tok, &pr, &spec, &a, &va);
     if (!st && (tr.n_truncated || va.n_truncated))
         fprintf(stderr, "train: %zu training and %zu validation examples truncated to --max-len %d tokens\n",
                 tr.n_truncated, va.n_truncated, a.max_len);
     if (!st) st = pl_mkdirs(a.out);
-    if (!st) st = write_config(&a, &pr, pl_chat_family_name(fam));
+    if (!st) st = write_config(&a, &pr, &spec);
     if (!st) st = pl_trainer_new(m, &a.tc, &t);
     pl_loop_result res;
     if (!st) st = pl_train_loop(t, &tr.d, a.val ? &va.d : NULL, &a.lo, &res);
@@ -266,6 +278,7 @@ int cmd_train(int argc, char **argv) {
     pl_trainer_free(t);
     dataset_free(&tr);
     dataset_free(&va);
+    pl_prompt_free(&pr);
     pl_tokenizer_free(tok);
     pl_model_free(m);
     return st ? cli_fail(st) : 0;

@@ -252,52 +252,6 @@ double pl_adamw_lr(const pl_adamw_config *c, int64_t step);
 pl_status pl_adamw_step(pl_adamw *o, pl_real *params, pl_real *grads, double *gnorm);
 
 
-/* ---- classifier prompt (prompt.c) ----------------------------------------
- * The classifier view shared by train, eval and SHAP: a one-turn chat
- * prompt (tokenizer's pl_chat_build) whose assistant turn is opened with
- * answer_prefix; the next token is the label token, and the score is
- * logit(label_tokens[1]) - logit(label_tokens[0]). */
-
-#include "tokenizer/tokenizer.h"
-
-typedef struct {
-    pl_chat_family family;      /* PL_CHAT_AUTO: from the vocab */
-    const char *system;         /* NULL or "": no system text */
-    const char *instruction;    /* user text before the email */
-    const char *label_words[2]; /* [0] legitimate, [1] phishing (as written after answer_prefix) */
-    const char *answer_prefix;  /* assistant text before the label word ("" by default) */
-} pl_classifier_prompt;
-
-/* Defaults: instruction "Classify the following email as phishing or
- * legitimate. Answer with one word.\n\n", label words "legitimate" /
- * "phishing" (" legitimate" / " phishing" for Mistral, whose answer follows
- * [/INST] after a space), empty answer prefix. */
-pl_classifier_prompt pl_classifier_prompt_default(pl_chat_family family);
-
-/* A built prompt: ids end at the answer position; the email's tokens are
- * ids[email_begin, email_end) (SHAP masks these). truncated: email tokens
- * dropped to fit max_tokens. */
-typedef struct {
-    pl_tokens ids;
-    size_t email_begin, email_end;
-    size_t truncated;
-} pl_prompt_ids;
-void pl_prompt_ids_free(pl_prompt_ids *p);
-
-/* Build the prompt for email text (instruction + email as the user turn).
- * The email span is found as the tokens between the longest common prefix
- * and suffix of this prompt and the same prompt with an empty email. With
- * max_tokens > 0, email tokens are cut from the end so the whole prompt
- * fits (truncated = how many); PL_ERR_RANGE when even an empty email does
- * not fit. */
-pl_status pl_classifier_build(const pl_tokenizer *t, const pl_classifier_prompt *p, const char *email, size_t len,
-                              int max_tokens, pl_prompt_ids *out);
-
-/* The label token ids: the first token each label word adds after the
- * prompt (found by building the prompt with answer_prefix + word).
- * PL_ERR_INVALID when both words start with the same token. */
-pl_status pl_classifier_label_tokens(const pl_tokenizer *t, const pl_classifier_prompt *p, int32_t ids[2]);
-
 /* ---- adapters and checkpoints (export.c) ---------------------------------- */
 
 /* llama.cpp LoRA GGUF: general.type = adapter, adapter.type = lora,
