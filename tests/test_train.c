@@ -1174,6 +1174,28 @@ static void test_shared_forward(const char *shared) {
             snprintf(buf, sizeof buf, "%s whole-model label-loss d/dLoRA", files[fi].rel);
             grad_close(buf, an, nu, NP, FD_TOL);
         }
+        if (fi == 0) {
+            /* gradients do not depend on the thread count (parallel kernels at 48 tokens) */
+            int32_t lid[48];
+            for (int i = 0; i < 48; i++) lid[i] = (int32_t)(1 + (i * 37) % 500);
+            pl_tr_example ex = {lid, 48, 0, 0};
+            size_t np;
+            pl_trainer_params(t, &np);
+            pl_real *g1 = malloc(np * sizeof *g1);
+            int nt0 = pl_num_threads();
+            double l1, l2;
+            pl_set_num_threads(1);
+            pl_trainer_zero_grad(t);
+            CHECK_OK(pl_trainer_example(t, &ex, 0, 1.0, 1, &l1, NULL));
+            memcpy(g1, pl_trainer_grads(t), np * sizeof *g1);
+            pl_set_num_threads(3);
+            pl_trainer_zero_grad(t);
+            CHECK_OK(pl_trainer_example(t, &ex, 0, 1.0, 1, &l2, NULL));
+            CHECK(l1 == l2 && memcmp(g1, pl_trainer_grads(t), np * sizeof *g1) == 0,
+                  "gradients differ between 1 and 3 threads");
+            pl_set_num_threads(nt0);
+            free(g1);
+        }
         pl_kv_free(kv);
         pl_runner_free(r);
         free(mine);
