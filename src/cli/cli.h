@@ -65,6 +65,7 @@ pl_status cli_tok_piece(const struct pl_tokenizer *t, const int32_t *ids, int n,
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 
 /* data subcommands: corpus tools (cmd_data_corpus.c) */
