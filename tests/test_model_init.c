@@ -301,8 +301,7 @@ static void test_errors(const char *tok_path) {
     pl_model_init_opts o = pl_model_init_defaults(PL_ARCH_LLAMA);
     o.tokenizer = tok_path;
     pl_model_init_opts x = o;
-    x.n_head = 5;
-    x.n_kv_head = 1;
+    x.n_head = 5; /* kv heads stay 2: the d_model message must come first */
     expect_err(x, PL_ERR_INVALID, "does not divide --d-model", "heads vs d_model");
     x = o;
     x.n_kv_head = 3;

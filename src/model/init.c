@@ -79,13 +79,13 @@ pl_status pl_model_init_resolve(pl_model_init_opts *o) {
     if (o->n_layer < 1 || o->n_layer > 4096) BAD("--layers %d out of range [1, 4096]", o->n_layer);
     if (o->d_model < 2 || o->d_model > 65536) BAD("--d-model %d out of range [2, 65536]", o->d_model);
     if (o->n_head < 1 || o->n_head > 4096) BAD("--heads %d out of range [1, 4096]", o->n_head);
-    if (o->n_kv_head < 1 || o->n_kv_head > o->n_head) BAD("--kv-heads %d out of range [1, heads = %d]", o->n_kv_head, o->n_head);
-    if (o->n_head % o->n_kv_head) BAD("--kv-heads %d does not divide --heads %d", o->n_kv_head, o->n_head);
     if (!head_dim_given && o->head_dim < 0) {
         if (o->d_model % o->n_head) BAD("--heads %d does not divide --d-model %d (give --head-dim to decouple them)",
                                         o->n_head, o->d_model);
         o->head_dim = o->d_model / o->n_head;
     }
+    if (o->n_kv_head < 1 || o->n_kv_head > o->n_head) BAD("--kv-heads %d out of range [1, heads = %d]", o->n_kv_head, o->n_head);
+    if (o->n_head % o->n_kv_head) BAD("--kv-heads %d does not divide --heads %d", o->n_kv_head, o->n_head);
     if (o->head_dim < 2 || o->head_dim > 4096 || o->head_dim % 2) BAD("--head-dim %d must be even and in [2, 4096]", o->head_dim);
     if ((int64_t)o->n_head * o->head_dim > (1 << 20)) BAD("--heads × --head-dim is too large");
     if (o->n_ff < 1 || o->n_ff > (1 << 20)) BAD("--ff %d out of range [1, 1048576]", o->n_ff);
