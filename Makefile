@@ -53,7 +53,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB := $(BUILD)/libphishlens.a
 BIN := $(BUILD)/phishlens
 
-.PHONY: all deps test asan demo bench fuzz clean models check-build
+.PHONY: all deps test asan demo bench fuzz clean models check-aarch64
 all: $(BIN) $(TEST_BIN)
 
 deps:
@@ -127,3 +127,7 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:%=%.d)
+
+# The aarch64 build must still compile (scalar paths): cross-compiler syntax check.
+check-aarch64: deps
+	@sh scripts/check_aarch64.sh
