@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     else {
         pl_synth_opts so;
         pl_synth_opts_default(&so);
-        so.n = n_max;
+        so.n = n_max < 12 ? 12 : n_max;
         so.n_pairs = 1;
         pl_records pairs = {0};
         cJSON *pj = NULL, *man = NULL;

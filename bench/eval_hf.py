@@ -4,7 +4,7 @@
                       save its tokenizer to WORK/hf-tok (tokenizer.json) and
                       a random LoRA adapter (r=16, alpha=32, q_proj/v_proj,
                       seed 0) in PEFT format to WORK/peft
-  run WORK GGUF IDS THREADS [BATCH]
+  run WORK GGUF IDS THREADS [BATCH]   (HF_FP32=1: f32 instead of bf16)
                       score the exact token ids phishlens scored (IDS, from
                       build/bench/eval) with the same adapter: prompts
                       prefix+email+suffix, batches of similar length, right
@@ -53,6 +53,7 @@ def run(work, gguf, ids_path, threads, batch):
     from peft import PeftModel
 
     torch.set_num_threads(threads)
+    fp32 = os.environ.get("HF_FP32") == "1"  # HF_FP32=1: plain f32 instead of bf16 autocast
     with open(ids_path) as fp:
         j = json.load(fp)
     prefix, suffix = j["prefix"], j["suffix"]
@@ -70,7 +71,7 @@ def run(work, gguf, ids_path, threads, batch):
         for r, i in enumerate(idx):
             ids[r, : len(prompts[i])] = torch.tensor(prompts[i])
             mask[r, : len(prompts[i])] = 1
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=not fp32):
             out = m(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=0)
         lg = out.logits.float()
         for r, i in enumerate(idx):
@@ -84,8 +85,8 @@ def run(work, gguf, ids_path, threads, batch):
     dt = time.perf_counter() - t0
     n = len(prompts)
     toks = sum(len(p) for p in prompts)
-    print("HF+PEFT eval: %d emails, %d prompt tokens (no prefix sharing), threads %d, batch %d, bf16 autocast" %
-          (n, toks, threads, batch))
+    print("HF+PEFT eval: %d emails, %d prompt tokens (no prefix sharing), threads %d, batch %d, %s" %
+          (n, toks, threads, batch, "f32" if fp32 else "bf16 autocast"))
     print("HF+PEFT eval: scoring %.3f s = %.2f emails/s" % (dt, n / dt))
     ref = j["scores"]
     diffs = [abs(a - b) for a, b in zip(scores, ref)]
@@ -95,7 +96,7 @@ def run(work, gguf, ids_path, threads, batch):
     cov = sum((a - ma) * (b - mb) for a, b in zip(scores, ref))
     va = sum((a - ma) ** 2 for a in scores) ** 0.5
     vb = sum((b - mb) ** 2 for b in ref) ** 0.5
-    print("agreement: scores phishlens vs HF (bf16): max |diff| %.3f, mean |diff| %.3f, pearson %.4f, "
+    print("agreement: scores phishlens vs HF: max |diff| %.3f, mean |diff| %.3f, pearson %.4f, "
           "same sign %d/%d" % (max(diffs), mean(diffs), cov / (va * vb) if va and vb else float("nan"), agree, n))
     pe = j["emails_per_s"]
     print("RESULT phishlens %.2f emails/s, HF+PEFT %.2f emails/s, ratio %.2fx" % (pe, n / dt, pe / (n / dt)))
