@@ -4,7 +4,12 @@ tokens in one batch (n_batch = P), best of R; decode of G tokens one at a
 time after a 16-token prompt, best of R.
 
   python forward_llama.py MODEL THREADS [P [G [R]]]
+
+llama.cpp's extra weight buffer types (AMX, CPU repacking) are switched off
+unless LLAMA_EXTRA_BUFTS=1: on this machine its AMX matmul crashes
+(SIGSEGV in ggml_backend_amx_mul_mat) on SmolLM2's Q4_1 weights.
 """
+import os
 import random
 import sys
 import time
@@ -12,7 +17,21 @@ import time
 import llama_cpp
 
 
+def no_extra_bufts():
+    orig = llama_cpp.llama_cpp.llama_model_default_params
+
+    def patched():
+        p = orig()
+        p.use_extra_bufts = False
+        return p
+
+    llama_cpp.llama_cpp.llama_model_default_params = patched
+    llama_cpp.llama_model_default_params = patched
+
+
 def main():
+    if os.environ.get("LLAMA_EXTRA_BUFTS") != "1":
+        no_extra_bufts()
     path, threads = sys.argv[1], int(sys.argv[2])
     P = int(sys.argv[3]) if len(sys.argv) > 3 else 512
     G = int(sys.argv[4]) if len(sys.argv) > 4 else 128
