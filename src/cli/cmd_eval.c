@@ -2,10 +2,10 @@
  * calibration and the generalization matrix, all computed from
  * predictions.jsonl files (docs/eval.md).
  *
- * Dispatch: when argv[1] names a subcommand it runs; anything else is the
- * subcommand-less form (`phishlens eval -m MODEL ...`, scoring a model over
- * emails), which belongs to the scoring engine and is not part of this
- * build yet — it is refused with a message, never faked.
+ * Dispatch: when argv[1] names a subcommand it runs; an option first is the
+ * subcommand-less form `phishlens eval -m MODEL --test FILE... -o OUTDIR`,
+ * which scores a model over records (eval_score below, src/eval/score.c)
+ * and writes predictions.jsonl, metrics.json and run.json.
  */
 #include "cli.h"
 
@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "eval/eval.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 /* ---- options shared by the subcommands ---------------------------------- */
 
@@ -323,6 +325,282 @@ static int eval_matrix(int argc, char **argv) {
     return st ? cli_fail(st) : EXIT_OK_;
 }
 
+/* ---- scoring a model (the subcommand-less form) ------------------------ */
+
+static const char *const usage_score =
+    "usage: phishlens eval -m MODEL [--lora FILE[:SCALE]]... [--run RUNDIR] [--tokenizer T]\n"
+    "                      --test FILE.jsonl... -o OUTDIR [--val FILE.jsonl]\n"
+    "                      [--batch-tokens N] [--max-email-tokens N] [--threads N] [--seed S]\n"
+    "                      [--bootstrap N] [--exact-matmul]\n"
+    "Scores every record (normalized records JSONL) with the classifier view of MODEL\n"
+    "(prompt, label tokens phishing/legitimate; src/prompt/prompt.h), batched over one\n"
+    "shared instruction-prefix cache, and writes OUTDIR/predictions.jsonl (labelled\n"
+    "records), OUTDIR/unlabelled.jsonl (records without a label, if any),\n"
+    "OUTDIR/metrics.json (as `eval metrics`; with --val also the threshold tuned on the\n"
+    "validation records, whose predictions go to OUTDIR/val_predictions.jsonl) and\n"
+    "OUTDIR/run.json.\n"
+    "  --run RUNDIR   a training run: adds the adapter RUNDIR/adapter.gguf, and takes\n"
+    "                 train_set / train_sources from RUNDIR/config.json when present\n"
+    "  --tokenizer T  tokenizer file or directory (default: the model's own)\n"
+    "  --batch-tokens N      new tokens per forward (default 2048)\n"
+    "  --max-email-tokens N  email part truncated to N tokens (default 384)\n"
+    "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  --seed S       bootstrap seed (default 0); --bootstrap N resamples (default 1000)\n"
+    "Without --lora/--run the base model is evaluated zero-shot.\n";
+
+#define SCORE_MAX_FILES 64
+
+typedef struct {
+    cli_model_args ma;
+    const char *run, *tok, *out, *val;
+    const char *test[SCORE_MAX_FILES];
+    int n_test;
+    long batch_tokens, max_email, threads;
+    pl_eval_opts eo;
+} score_opts;
+
+static int score_parse(int argc, char **argv, score_opts *o) {
+    const char *cmd = "eval";
+    memset(o, 0, sizeof *o);
+    o->eo = pl_eval_defaults();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_model_opt(&o->ma, cmd, argc, argv, &i);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) continue;
+        if (!strcmp(a, "--run") || !strcmp(a, "--tokenizer") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
+            !strcmp(a, "--val")) {
+            if (!next) return cli_usage_error(cmd, "%s needs a path", a);
+            const char **dst = !strcmp(a, "--run") ? &o->run : !strcmp(a, "--tokenizer") ? &o->tok
+                               : !strcmp(a, "--val") ? &o->val : &o->out;
+            *dst = argv[++i];
+        } else if (!strcmp(a, "--test")) {
+            if (!next || next[0] == '-') return cli_usage_error(cmd, "--test needs at least one records file");
+            while (i + 1 < argc && argv[i + 1][0] != '-') {
+                if (o->n_test == SCORE_MAX_FILES) return cli_usage_error(cmd, "at most %d --test files", SCORE_MAX_FILES);
+                o->test[o->n_test++] = argv[++i];
+            }
+        } else if (!strcmp(a, "--batch-tokens")) {
+            if (!cli_parse_int(cmd, a, next, 16, 1 << 20, &o->batch_tokens)) return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--max-email-tokens")) {
+            if (!cli_parse_int(cmd, a, next, 1, 1 << 20, &o->max_email)) return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if (!cli_parse_int(cmd, a, next, 1, 1024, &o->threads)) return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--seed")) {
+            if (!parse_u64(cmd, a, next, &o->eo.boot.seed)) return EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--bootstrap")) {
+            long n;
+            if (!cli_parse_int(cmd, a, next, 2, 1000000, &n)) return EXIT_USAGE;
+            o->eo.boot.n_boot = n;
+            i++;
+        } else return cli_usage_error(cmd, "unknown option '%s'\n%s", a, usage_score);
+    }
+    if (!o->ma.model) return cli_usage_error(cmd, "-m MODEL is required\n%s", usage_score);
+    if (!o->n_test) return cli_usage_error(cmd, "--test FILE.jsonl is required\n%s", usage_score);
+    if (!o->out) return cli_usage_error(cmd, "-o OUTDIR is required\n%s", usage_score);
+    return -1;
+}
+
+static char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int file_exists(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+/* Training-run description: RUNDIR/config.json (optional) gives train_set
+ * and train_sources; the adapter is RUNDIR/adapter.gguf. */
+static pl_status read_run_dir(const char *dir, char **adapter, cJSON **train_set, cJSON **train_sources) {
+    *adapter = path_join(dir, "adapter.gguf");
+    if (!*adapter) return pl_error(PL_ERR_NOMEM, "out of memory");
+    char *cfg = path_join(dir, "config.json");
+    if (!cfg) return pl_error(PL_ERR_NOMEM, "out of memory");
+    pl_status st = PL_OK;
+    if (file_exists(cfg)) {
+        char *txt = NULL;
+        size_t len = 0;
+        st = pl_read_file(cfg, &txt, &len);
+        cJSON *j = st ? NULL : cJSON_ParseWithLength(txt, len);
+        if (!st && !cJSON_IsObject(j)) st = pl_error(PL_ERR_FORMAT, "%s: not a JSON object", cfg);
+        const cJSON *ts = j ? cJSON_GetObjectItemCaseSensitive(j, "train_set") : NULL;
+        const cJSON *tsrc = j ? cJSON_GetObjectItemCaseSensitive(j, "train_sources") : NULL;
+        const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "objective") : NULL;
+        if (!st && ts && !cJSON_IsString(ts)) st = pl_error(PL_ERR_FORMAT, "%s: field \"train_set\" must be a string", cfg);
+        if (!st && tsrc && !cJSON_IsArray(tsrc))
+            st = pl_error(PL_ERR_FORMAT, "%s: field \"train_sources\" must be an array of strings", cfg);
+        if (!st && cJSON_IsString(obj) && !strcmp(obj->valuestring, "head"))
+            st = pl_error(PL_ERR_UNSUPPORTED, "%s: runs trained with a linear head cannot be evaluated yet "
+                          "(only LoRA runs scored through the label tokens)", cfg);
+        if (!st && ts) *train_set = cJSON_Duplicate(ts, 1);
+        if (!st && tsrc) *train_sources = cJSON_Duplicate(tsrc, 1);
+        cJSON_Delete(j);
+        free(txt);
+    }
+    if (!st && !file_exists(*adapter))
+        st = pl_error(PL_ERR_NOT_FOUND, "--run %s: no adapter file %s", dir, *adapter);
+    free(cfg);
+    return st;
+}
+
+static pl_status read_records(const char *const *files, int n, pl_records *rs) {
+    for (int i = 0; i < n; i++) {
+        pl_status st = pl_records_read_jsonl(files[i], rs);
+        if (st) return st;
+    }
+    return PL_OK;
+}
+
+static pl_status write_unlabelled(const char *path, const pl_preds *ps) {
+    pl_afile f;
+    pl_status st = pl_afile_open(&f, path);
+    if (st) return st;
+    pl_buf b = {0};
+    for (size_t i = 0; !st && i < ps->n; i++) {
+        b.len = 0;
+        st = pl_pred_unlabelled_to_json(&ps->v[i], &b);
+        if (!st) st = pl_afile_write(&f, b.data, b.len);
+        if (!st) st = pl_afile_write(&f, "\n", 1);
+    }
+    pl_buf_free(&b);
+    if (st) {
+        pl_afile_abort(&f);
+        return st;
+    }
+    return pl_afile_commit(&f);
+}
+
+static int eval_score(int argc, char **argv) {
+    score_opts o;
+    int rc = score_parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    if (o.threads > 0) pl_set_num_threads((int)o.threads);
+
+    pl_status st = PL_OK;
+    char *run_adapter = NULL;
+    cJSON *train_set = NULL, *train_sources = NULL;
+    if (o.run) {
+        st = read_run_dir(o.run, &run_adapter, &train_set, &train_sources);
+        if (!st && o.ma.n_lora >= CLI_MAX_LORA) st = pl_error(PL_ERR_INVALID, "too many adapters");
+        if (!st) o.ma.lora[o.ma.n_lora++] = run_adapter;
+    }
+    /* Read the inputs first: a bad file fails before the model loads. */
+    pl_records test = {0}, val = {0};
+    if (!st) st = read_records(o.test, o.n_test, &test);
+    if (!st && o.val) st = read_records(&o.val, 1, &val);
+    if (!st && test.n == 0) st = pl_error(PL_ERR_INVALID, "the --test files hold no records");
+
+    pl_model *m = NULL;
+    pl_tokenizer *t = NULL;
+    pl_prompt prompt;
+    int prompt_ok = 0;
+    pl_classifier *c = NULL;
+    if (!st) st = cli_model_load(&o.ma, &m);
+    if (!st) {
+        const char *tp = o.tok ? o.tok : o.ma.model;
+        st = pl_tokenizer_load(tp, &t);
+        if (st) pl_error_wrap(st, "loading the tokenizer from %s", tp);
+    }
+    if (!st && pl_tokenizer_n_vocab(t) > pl_model_desc(m)->n_vocab)
+        st = pl_error(PL_ERR_INVALID, "tokenizer/model mismatch: the tokenizer (%s) has %d tokens, the model %s only %d",
+                      o.tok ? o.tok : o.ma.model, (int)pl_tokenizer_n_vocab(t), o.ma.model, pl_model_desc(m)->n_vocab);
+    if (!st) {
+        pl_prompt_spec spec = pl_prompt_spec_default();
+        if (o.max_email) spec.max_email_tokens = (int)o.max_email;
+        st = pl_prompt_init(&prompt, t, &spec);
+        prompt_ok = !st;
+    }
+    if (!st) st = pl_classifier_new(m, &prompt, (int)o.batch_tokens, &c);
+
+    pl_preds tp = {0}, tu = {0}, vp = {0};
+    pl_score_stats ts = {0}, vs = {0};
+    if (!st) st = pl_score_records(c, t, &test, cli_quiet ? NULL : "scoring test", &tp, &tu, &ts);
+    if (!st && o.val) st = pl_score_records(c, t, &val, cli_quiet ? NULL : "scoring val", &vp, NULL, &vs);
+
+    /* Outputs: every file atomic; run.json last. */
+    cJSON *report = NULL;
+    char *p_pred = path_join(o.out, "predictions.jsonl"), *p_unl = path_join(o.out, "unlabelled.jsonl"),
+         *p_val = path_join(o.out, "val_predictions.jsonl"), *p_met = path_join(o.out, "metrics.json"),
+         *p_run = path_join(o.out, "run.json");
+    if (!st && (!p_pred || !p_unl || !p_val || !p_met || !p_run)) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    if (!st && tp.n == 0) st = pl_error(PL_ERR_INVALID, "no test record has a label (0/1): nothing to evaluate");
+    if (!st) st = pl_eval_report(&tp, o.val && vp.n ? &vp : NULL, &o.eo, &report);
+    if (!st) st = pl_mkdirs(o.out);
+    if (!st) st = pl_preds_write_jsonl(p_pred, &tp);
+    if (!st && tu.n) st = write_unlabelled(p_unl, &tu);
+    if (!st && vp.n) st = pl_preds_write_jsonl(p_val, &vp);
+    if (!st) {
+        cJSON_AddNumberToObject(report, "n_unlabelled_excluded", (double)ts.n_unlabelled);
+        st = pl_json_write_atomic(p_met, report);
+    }
+    if (!st) {
+        cJSON *r = cJSON_CreateObject();
+        pl_buf ad = {0};
+        for (int i = 0; i < o.ma.n_lora; i++) pl_buf_printf(&ad, "%s%s", i ? "," : "", o.ma.lora[i]);
+        int ok = r && cJSON_AddStringToObject(r, "model", o.ma.model) &&
+                 cJSON_AddStringToObject(r, "adapter", ad.data ? ad.data : "");
+        if (ok && train_set) cJSON_AddItemToObject(r, "train_set", train_set), train_set = NULL;
+        else if (ok) ok = cJSON_AddStringToObject(r, "train_set", o.run ? o.run : "none") != NULL;
+        if (ok && train_sources) cJSON_AddItemToObject(r, "train_sources", train_sources), train_sources = NULL;
+        else if (ok) ok = cJSON_AddArrayToObject(r, "train_sources") != NULL;
+        if (ok) {
+            cJSON *tf = cJSON_AddArrayToObject(r, "test_files");
+            for (int i = 0; tf && i < o.n_test; i++) cJSON_AddItemToArray(tf, cJSON_CreateString(o.test[i]));
+            if (o.run) cJSON_AddStringToObject(r, "run_dir", o.run);
+            if (o.val) cJSON_AddStringToObject(r, "val_file", o.val);
+            cJSON_AddStringToObject(r, "tokenizer", o.tok ? o.tok : o.ma.model);
+            cJSON_AddStringToObject(r, "layout", prompt.chat ? "chat" : "plain");
+            cJSON_AddNumberToObject(r, "max_email_tokens", prompt.max_email_tokens);
+            cJSON_AddNumberToObject(r, "n_records", (double)ts.n_records);
+            cJSON_AddNumberToObject(r, "n_unlabelled", (double)ts.n_unlabelled);
+            cJSON_AddNumberToObject(r, "n_truncated", (double)ts.n_truncated);
+            cJSON_AddNumberToObject(r, "tokens", (double)ts.n_tokens);
+            cJSON_AddNumberToObject(r, "seconds", ts.seconds);
+            cJSON_AddNumberToObject(r, "threads", pl_num_threads());
+            cJSON_AddNumberToObject(r, "seed", (double)o.eo.boot.seed);
+        }
+        st = ok ? pl_json_write_atomic(p_run, r) : pl_error(PL_ERR_NOMEM, "out of memory");
+        pl_buf_free(&ad);
+        cJSON_Delete(r);
+    }
+    if (!st && !cli_quiet) {
+        double eps = ts.seconds > 0 ? (double)ts.n_records / ts.seconds : 0;
+        printf("scored %zu emails (%lld tokens) in %.3f s: %.2f emails/s, %.1f tokens/s\n", ts.n_records,
+               (long long)ts.n_tokens, ts.seconds, eps, ts.seconds > 0 ? (double)ts.n_tokens / ts.seconds : 0);
+        if (ts.n_truncated) printf("  %zu emails truncated to %d tokens\n", ts.n_truncated, prompt.max_email_tokens);
+        if (ts.n_unlabelled)
+            printf("  %zu records without a label: scored (unlabelled.jsonl) but excluded from the metrics\n",
+                   ts.n_unlabelled);
+        print_block("fixed threshold", cJSON_GetObjectItem(report, "fixed_threshold"));
+        const cJSON *tt = cJSON_GetObjectItem(report, "tuned_threshold");
+        if (tt && cJSON_IsString(cJSON_GetObjectItem(tt, "note")))
+            printf("tuned threshold: none (%s)\n", cJSON_GetObjectItem(tt, "note")->valuestring);
+        else if (tt) print_block("threshold tuned on --val", tt);
+        printf("wrote %s, %s, %s\n", p_pred, p_met, p_run);
+    }
+    cJSON_Delete(report);
+    cJSON_Delete(train_set);
+    cJSON_Delete(train_sources);
+    free(p_pred), free(p_unl), free(p_val), free(p_met), free(p_run);
+    pl_preds_free(&tp), pl_preds_free(&tu), pl_preds_free(&vp);
+    pl_classifier_free(c);
+    if (prompt_ok) pl_prompt_free(&prompt);
+    pl_tokenizer_free(t);
+    pl_model_free(m);
+    pl_records_free(&test), pl_records_free(&val);
+    free(run_adapter);
+    return st ? cli_fail(st) : EXIT_OK_;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 typedef struct {
@@ -340,7 +618,9 @@ static const subcommand subs[] = {
     {NULL, NULL, NULL, NULL}};
 
 static void usage(FILE *fp) {
-    fprintf(fp, "usage: phishlens eval <subcommand> [options]\n\nsubcommands:\n");
+    fprintf(fp, "usage: phishlens eval <subcommand> [options]\n"
+                "       phishlens eval -m MODEL --test FILE.jsonl... -o OUTDIR [...]  (score a model; eval -m --help)\n\n"
+                "subcommands:\n");
     for (const subcommand *s = subs; s->name; s++) fprintf(fp, "  %-10s %s\n", s->name, s->summary);
     fprintf(fp, "\n`phishlens eval <subcommand> --help` for its options; formats in docs/eval.md.\n");
 }
@@ -360,12 +640,12 @@ int cmd_eval(int argc, char **argv) {
         return s->fn(argc - 1, argv + 1);
     }
     if (argv[1][0] == '-') {
-        /* The subcommand-less scoring form (`phishlens eval -m MODEL ...`)
-         * plugs in here once the scoring engine exists. */
-        fprintf(stderr, "phishlens eval: scoring a model over emails (%s ...) is not available in this build;\n"
-                        "evaluate existing predictions with a subcommand:\n", argv[1]);
-        usage(stderr);
-        return EXIT_USAGE;
+        for (int i = 1; i < argc; i++)
+            if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                printf("%s", usage_score);
+                return EXIT_OK_;
+            }
+        return eval_score(argc, argv);
     }
     fprintf(stderr, "phishlens eval: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);

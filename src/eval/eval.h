@@ -302,4 +302,40 @@ cJSON *pl_json_num_or_null(double v);
 /* Write a cJSON value atomically, pretty-printed, with a final newline. */
 pl_status pl_json_write_atomic(const char *path, const cJSON *j);
 
+
+/* ==== scoring a model over records (score.c) ============================
+ * Runs a pl_classifier over normalized records and turns the scores into
+ * predictions (with the slice fields taken from each record). */
+#include "data/data.h"
+#include "prompt/prompt.h"
+
+/* Slice fields of a prediction from its record: has_url = the record has
+ * urls (or meta.has_url); html = meta.html / meta.has_html; length = body
+ * length in characters (UTF-8 code points); link_mismatch = meta.link_mismatch
+ * (a count or a bool; absent but html known means 0), else -1. */
+void pl_pred_slices_from_record(const pl_record *r, pl_pred *p);
+
+typedef struct {
+    size_t n_records;      /* records scored */
+    size_t n_unlabelled;   /* of which without a label (label -1) */
+    size_t n_truncated;    /* emails cut to the prompt's max_email_tokens */
+    int64_t n_tokens;      /* email + suffix tokens run through the model */
+    double seconds;        /* wall time of tokenizing + scoring */
+} pl_score_stats;
+
+/* Score every record of rs with c (tokenized with t), in record order.
+ * Labelled records (label 0/1) are appended to `labelled`, the others (if
+ * `unlabelled` is not NULL) to `unlabelled` with label -1; p_phish =
+ * sigmoid(score), pred = p_phish >= 0.5. A record with an empty id gets
+ * "#<index>". progress_label (may be NULL: no bar) names the progress bar.
+ * Errors name the record (source, id) that failed. */
+pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_records *rs,
+                           const char *progress_label, pl_preds *labelled, pl_preds *unlabelled,
+                           pl_score_stats *stats);
+
+/* An unlabelled prediction as one JSON line (label null) into b. */
+pl_status pl_pred_unlabelled_to_json(const pl_pred *p, pl_buf *b);
+
+/* ==== end of scoring ==== */
+
 #endif
