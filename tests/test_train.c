@@ -34,6 +34,23 @@
 #define TOL_LOSS 1e-5
 #define TOL_GRAD 1e-4
 #define TOL_TRAJ 1e-4
+/* The f32 path (frozen-weight products in float32) against the double
+ * reference on the same model: loss and every LoRA/head gradient (relative
+ * to its tensor's largest). float32 products round each input to 2^-24
+ * relative and accumulate over at most a few hundred terms per layer. */
+#define TOL_F32_LOSS 1e-4
+#define TOL_F32_GRAD 1e-4
+/* ... and against PyTorch (fp32): the same agreement as the double path. */
+#define TOL_F32_PT_LOSS 1e-5
+#define TOL_F32_PT_GRAD 1e-4
+/* The BLAS kernels on double data (dense, LoRA, attention) against the
+ * scalar loops: only the summation order differs. */
+#define TOL_BLAS 1e-12
+
+/* Precision of the trainers the fixtures build: the double reference for the
+ * finite-difference and PyTorch checks unless a test switches it. */
+static pl_precision g_prec = PL_PREC_F64;
+static double g_tol_loss = TOL_LOSS, g_tol_grad = TOL_GRAD;
 
 static pl_rng g_rng;
 
@@ -503,6 +520,7 @@ static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objec
     c.lora_dropout = dropout;
     c.checkpoint = checkpoint;
     c.full = g_full;
+    c.precision = g_prec;
     const cJSON *tg = cJSON_GetObjectItem(ref, "targets"), *e;
     char list[256] = "";
     cJSON_ArrayForEach(e, tg) {
@@ -590,7 +608,7 @@ static void test_vs_pytorch(const char *arch, const cJSON *ref) {
         double want = cJSON_GetObjectItem(r, "loss")->valuedouble;
         double got = batch_loss(&f, 1);
         double rel = fabs(got - want) / fabs(want);
-        CHECK(rel <= TOL_LOSS, "%s %s loss %.9g, PyTorch %.9g (rel %.3g)", arch, OBJ_NAMES[obj], got, want, rel);
+        CHECK(rel <= g_tol_loss, "%s %s loss %.9g, PyTorch %.9g (rel %.3g)", arch, OBJ_NAMES[obj], got, want, rel);
         int nt;
         const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
         pl_real *grads = pl_trainer_grads(f.t);
@@ -614,9 +632,9 @@ static void test_vs_pytorch(const char *arch, const cJSON *ref) {
             }
             free(w);
         }
-        CHECK(worst <= TOL_GRAD, "%s %s: gradient of %s off by %.3g relative", arch, OBJ_NAMES[obj], wname, worst);
-        printf("pytorch %-7s %-5s loss %.9g vs %.9g (rel %.2g), %d grad tensors max rel err %.2g\n", arch,
-               OBJ_NAMES[obj], got, want, rel, nt, worst);
+        CHECK(worst <= g_tol_grad, "%s %s: gradient of %s off by %.3g relative", arch, OBJ_NAMES[obj], wname, worst);
+        printf("pytorch %-7s %s %-5s loss %.9g vs %.9g (rel %.2g), %d grad tensors max rel err %.2g\n", arch,
+               g_prec == PL_PREC_F32 ? "f32" : "f64", OBJ_NAMES[obj], got, want, rel, nt, worst);
         fixture_close(&f);
     }
 }
@@ -1125,6 +1143,7 @@ static void test_shared_forward(const char *shared) {
         c.targets = PL_TGT_Q | PL_TGT_K | PL_TGT_DOWN;
         c.label_tokens[0] = 3;
         c.label_tokens[1] = 4;
+        c.precision = PL_PREC_F64;
         pl_trainer *t = NULL;
         CHECK_OK(pl_trainer_new(m, &c, &t));
         const pl_arch_desc *d = pl_model_desc(m);
@@ -1205,6 +1224,182 @@ static void test_shared_forward(const char *shared) {
     }
 }
 
+
+/* ---- the float32 / BLAS kernels against the double reference ---- */
+
+static double max_rel(const pl_real *got, const pl_real *want, int64_t n) {
+    double sc = 1e-300, e = 0.0;
+    for (int64_t i = 0; i < n; i++) sc = fmax(sc, fabs(want[i]));
+    for (int64_t i = 0; i < n; i++) e = fmax(e, fabs(got[i] - want[i]));
+    return e / sc;
+}
+
+static void test_fast_kernels(void) {
+    /* frozen linear in f32 vs the double reference: forward and dx, every
+     * storage dtype; 5 tokens take pl_matmul's path, 9 the sgemm path, and
+     * n_out 1100 over n_in 256 spans two dequantized chunks */
+    const pl_dtype types[] = {PL_DTYPE_F32, PL_DTYPE_F16, PL_DTYPE_BF16, PL_DTYPE_Q8_0, PL_DTYPE_Q4_0,
+                              PL_DTYPE_Q4_1, PL_DTYPE_Q4_K, PL_DTYPE_Q6_K};
+    const int nouts[] = {37, 1100};
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (int oi = 0; oi < 2; oi++) {
+            pl_dtype dt = types[ti];
+            int nin = 256, nout = nouts[oi], T = oi ? 9 : 5;
+            size_t rb;
+            CHECK_OK(pl_dtype_row_bytes(dt, nin, &rb));
+            uint8_t *data = malloc(rb * (size_t)nout);
+            float *src = malloc(sizeof(float) * (size_t)nin);
+            for (int o = 0; o < nout; o++) {
+                for (int i = 0; i < nin; i++) src[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+                CHECK_OK(pl_quantize_row(dt, src, data + rb * (size_t)o, nin));
+            }
+            pl_tr_weight w = {data, (int)dt, nin, nout, rb};
+            pl_real *x = malloc(sizeof(pl_real) * T * (size_t)nin), *dy = malloc(sizeof(pl_real) * T * (size_t)nout);
+            pl_real *y0 = malloc(sizeof(pl_real) * T * (size_t)nout), *y1 = malloc(sizeof(pl_real) * T * (size_t)nout);
+            pl_real *dx0 = malloc(sizeof(pl_real) * T * (size_t)nin), *dx1 = malloc(sizeof(pl_real) * T * (size_t)nin);
+            fill(x, T * nin, 1.0);
+            fill(dy, T * nout, 1.0);
+            fill(dx0, T * nin, 1.0); /* backward accumulates */
+            memcpy(dx1, dx0, sizeof(pl_real) * T * (size_t)nin);
+            CHECK_OK(pl_tr_linear_fwd(y0, x, T, &w));
+            CHECK_OK(pl_tr_linear_fwd_f32(y1, x, T, &w));
+            CHECK_OK(pl_tr_linear_bwd(dx0, dy, T, &w));
+            CHECK_OK(pl_tr_linear_bwd_f32(dx1, dy, T, &w));
+            double ef = max_rel(y1, y0, T * nout), eb = max_rel(dx1, dx0, T * nin);
+            CHECK(ef <= 1e-5 && eb <= 1e-5, "linear f32 %s %dx%d: forward rel err %.3g, backward %.3g (want <= 1e-5)",
+                  pl_dtype_name(dt), nout, nin, ef, eb);
+            free(data);
+            free(src);
+            free(x);
+            free(dy);
+            free(y0);
+            free(y1);
+            free(dx0);
+            free(dx1);
+        }
+    CHECK(pl_tr_linear_bwd_f32(NULL, NULL, 1, &(pl_tr_weight){NULL, 77, 4, 4, 16}) == PL_ERR_UNSUPPORTED,
+          "unknown dtype accepted by the f32 backward");
+
+    /* dense, LoRA (with and without dropout), attention: BLAS vs scalar on double data */
+    enum { TD = 7, NI = 24, NO = 18, R = 4 };
+    pl_real W[NO * NI], xx[TD * NI], dyy[TD * NO], ya[TD * NO], yb[TD * NO];
+    pl_real dxa[TD * NI], dxb[TD * NI], dWa[NO * NI], dWb[NO * NI];
+    fill(W, NO * NI, 1.0);
+    fill(xx, TD * NI, 1.0);
+    fill(dyy, TD * NO, 1.0);
+    fill(ya, TD * NO, 1.0);
+    memcpy(yb, ya, sizeof ya);
+    pl_tr_dense_fwd(ya, xx, W, TD, NI, NO, 1);
+    pl_tr_dense_fwd_blas(yb, xx, W, TD, NI, NO, 1);
+    fill(dxa, TD * NI, 1.0);
+    memcpy(dxb, dxa, sizeof dxa);
+    fill(dWa, NO * NI, 1.0);
+    memcpy(dWb, dWa, sizeof dWa);
+    pl_tr_dense_bwd(dxa, dWa, dyy, xx, W, TD, NI, NO);
+    pl_tr_dense_bwd_blas(dxb, dWb, dyy, xx, W, TD, NI, NO);
+    double e = fmax(max_rel(yb, ya, TD * NO), fmax(max_rel(dxb, dxa, TD * NI), max_rel(dWb, dWa, NO * NI)));
+    CHECK(e <= TOL_BLAS, "dense BLAS vs scalar: rel err %.3g", e);
+    for (int pi = 0; pi < 2; pi++) {
+        pl_real A[R * NI], B[NO * R], dA[2][R * NI], dB[2][NO * R], u[2][TD * R], du[TD * R], xd[TD * NI];
+        fill(A, R * NI, 1.0);
+        fill(B, NO * R, 1.0);
+        memset(dA, 0, sizeof dA);
+        memset(dB, 0, sizeof dB);
+        pl_real y2[2][TD * NO], dx2[2][TD * NI];
+        fill(y2[0], TD * NO, 1.0);
+        memcpy(y2[1], y2[0], sizeof y2[0]);
+        fill(dx2[0], TD * NI, 1.0);
+        memcpy(dx2[1], dx2[0], sizeof dx2[0]);
+        for (int v = 0; v < 2; v++) {
+            pl_tr_lora L = {A, B, dA[v], dB[v], R, NI, NO, 2.0, pi ? 0.25 : 0.0, 12345};
+            if (v == 0) {
+                pl_tr_lora_fwd(&L, y2[v], u[v], xx, TD, xd);
+                pl_tr_lora_bwd(&L, dx2[v], dyy, u[v], xx, TD, du, xd);
+            } else {
+                pl_tr_lora_fwd_blas(&L, y2[v], u[v], xx, TD, xd);
+                pl_tr_lora_bwd_blas(&L, dx2[v], dyy, u[v], xx, TD, du, xd);
+            }
+        }
+        e = fmax(fmax(max_rel(y2[1], y2[0], TD * NO), max_rel(dx2[1], dx2[0], TD * NI)),
+                 fmax(max_rel(dA[1], dA[0], R * NI), max_rel(dB[1], dB[0], NO * R)));
+        CHECK(e <= TOL_BLAS, "LoRA BLAS vs scalar (dropout %g): rel err %.3g", pi ? 0.25 : 0.0, e);
+    }
+    /* attention: GQA, with soft-cap and sliding window */
+    enum { AT = 9, AH = 4, AKV = 2, AHD = 6 };
+    for (int var = 0; var < 3; var++) {
+        pl_tr_attn a = {AH, AKV, AHD, 0.4, var == 1 ? 5.0 : 0.0, var == 2 ? 3 : 0};
+        pl_real q[AT * AH * AHD], k[AT * AKV * AHD], v[AT * AKV * AHD], dz[AT * AH * AHD];
+        pl_real z[2][AT * AH * AHD], P[2][AH * AT * AT], dq[2][AT * AH * AHD], dk[2][AT * AKV * AHD],
+            dv[2][AT * AKV * AHD];
+        fill(q, AT * AH * AHD, 1.0);
+        fill(k, AT * AKV * AHD, 1.0);
+        fill(v, AT * AKV * AHD, 1.0);
+        fill(dz, AT * AH * AHD, 1.0);
+        memset(dq, 0, sizeof dq);
+        memset(dk, 0, sizeof dk);
+        memset(dv, 0, sizeof dv);
+        pl_tr_attn_fwd(&a, z[0], P[0], q, k, v, AT);
+        pl_tr_attn_fwd_blas(&a, z[1], P[1], q, k, v, AT);
+        CHECK_OK(pl_tr_attn_bwd(&a, dq[0], dk[0], dv[0], dz, P[0], q, k, v, AT));
+        CHECK_OK(pl_tr_attn_bwd_blas(&a, dq[1], dk[1], dv[1], dz, P[1], q, k, v, AT));
+        e = fmax(fmax(max_rel(z[1], z[0], AT * AH * AHD), max_rel(P[1], P[0], AH * AT * AT)),
+                 fmax(max_rel(dq[1], dq[0], AT * AH * AHD),
+                      fmax(max_rel(dk[1], dk[0], AT * AKV * AHD), max_rel(dv[1], dv[0], AT * AKV * AHD))));
+        CHECK(e <= TOL_BLAS, "attention BLAS vs scalar (variant %d): rel err %.3g", var, e);
+    }
+    printf("fast    f32 linear (8 dtypes) and BLAS dense/LoRA/attention agree with the double reference\n");
+}
+
+/* The f32 path on the whole tiny models: loss and LoRA/head gradients vs
+ * the double reference, repeatability for a thread count, and vs PyTorch. */
+static void test_f32_models(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj++) {
+        fixture f64, f32a, f32b;
+        g_prec = PL_PREC_F64;
+        int ok = fixture_open(&f64, arch, ref, (pl_objective)obj, 0.1, 1);
+        g_prec = PL_PREC_F32;
+        ok = ok && fixture_open(&f32a, arch, ref, (pl_objective)obj, 0.1, 1) &&
+             fixture_open(&f32b, arch, ref, (pl_objective)obj, 0.1, 0);
+        g_prec = PL_PREC_F64;
+        if (!ok) continue;
+        size_t np;
+        pl_trainer_params(f64.t, &np);
+        double l64 = batch_loss(&f64, 1), l32 = batch_loss(&f32a, 1);
+        batch_loss(&f32b, 1);
+        double rel = fabs(l32 - l64) / fabs(l64);
+        CHECK(rel <= TOL_F32_LOSS, "%s %s: f32 loss %.9g vs f64 %.9g (rel %.3g)", arch, OBJ_NAMES[obj], l32, l64, rel);
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f64.t, &nt);
+        double worst = 0.0;
+        for (int i = 0; i < nt; i++)
+            worst = fmax(worst, max_rel(pl_trainer_grads(f32a.t) + ts[i].offset, pl_trainer_grads(f64.t) + ts[i].offset,
+                                        ts[i].rows * ts[i].cols));
+        CHECK(worst <= TOL_F32_GRAD, "%s %s: f32 gradients off the f64 ones by %.3g relative", arch, OBJ_NAMES[obj],
+              worst);
+        /* same data, same thread count: the same bits (checkpointing on and off) */
+        CHECK(memcmp(pl_trainer_grads(f32a.t), pl_trainer_grads(f32b.t), np * sizeof(pl_real)) == 0,
+              "%s %s: f32 gradients differ between checkpointed and stored activations", arch, OBJ_NAMES[obj]);
+        pl_real *g1 = malloc(np * sizeof *g1);
+        memcpy(g1, pl_trainer_grads(f32a.t), np * sizeof *g1);
+        batch_loss(&f32a, 1);
+        CHECK(memcmp(g1, pl_trainer_grads(f32a.t), np * sizeof *g1) == 0, "%s %s: f32 gradients not repeatable",
+              arch, OBJ_NAMES[obj]);
+        free(g1);
+        printf("f32     %-7s %-5s loss %.9g vs f64 %.9g (rel %.2g), grads max rel %.2g\n", arch, OBJ_NAMES[obj], l32,
+               l64, rel, worst);
+        fixture_close(&f64);
+        fixture_close(&f32a);
+        fixture_close(&f32b);
+    }
+    g_prec = PL_PREC_F32;
+    g_tol_loss = TOL_F32_PT_LOSS;
+    g_tol_grad = TOL_F32_PT_GRAD;
+    test_vs_pytorch(arch, ref);
+    g_prec = PL_PREC_F64;
+    g_tol_loss = TOL_LOSS;
+    g_tol_grad = TOL_GRAD;
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -1219,6 +1414,7 @@ static void test_models(void) {
         test_gguf_roundtrip(ARCHS[a], ref);
         test_full_fd(ARCHS[a], ref);
         test_full_vs_pytorch(ARCHS[a], ref);
+        test_f32_models(ARCHS[a], ref);
         cJSON_Delete(ref);
     }
 }
@@ -1235,6 +1431,7 @@ int main(int argc, char **argv) {
     test_linear();
     test_lora();
     test_dense();
+    test_fast_kernels();
     test_adamw();
     test_models();
     test_loop();
