@@ -20,9 +20,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "data/data.h"
+#include "eval/eval.h"
 #include "harness.h"
 #include "io/io.h"
 #include "model/model.h"
+#include "prompt/prompt.h"
+#include "tokenizer/tokenizer.h"
 #include "tensor/tensor.h"
 #include "train/train.h"
 
@@ -1400,6 +1404,114 @@ static void test_f32_models(const char *arch, const cJSON *ref) {
     g_tol_grad = TOL_GRAD;
 }
 
+/* Opt-in (PL_TRAIN_SYNTH=1 or --synth-only): NOT yet passing — on this
+ * setup the loss stays near ln 2 after 50 steps, F1 below the target.
+ * The project check: stories260K fine-tuned (LoRA on all seven projections,
+ * label objective, f32 path) on the synthetic corpus reaches F1 >= 0.95 on
+ * held-out emails, scored by the prompt module's classifier with the
+ * adapter attached and measured by the eval module. */
+#define SYN_TRAIN 320
+#define SYN_TEST 160
+static void test_synth_f1(const char *shared) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", shared);
+    double t0 = pl_time_now();
+    pl_model *m = NULL;
+    pl_tokenizer *tk = NULL;
+    pl_model_opts mo = pl_model_opts_default();
+    if (pl_model_load(path, &mo, &m) != PL_OK || pl_tokenizer_load_gguf(path, &tk) != PL_OK) {
+        CHECK(0, "%.300s: %.200s", path, pl_errmsg());
+        pl_model_free(m);
+        return;
+    }
+    pl_synth_opts so;
+    pl_synth_opts_default(&so);
+    so.n = SYN_TRAIN + SYN_TEST;
+    so.seed = 2026;
+    so.shortcut = 0;
+    pl_records recs = {0}, pair_recs = {0};
+    cJSON *pairs = NULL, *manifest = NULL;
+    CHECK_OK(pl_synth_generate(&so, &recs, &pair_recs, &pairs, &manifest));
+    pl_prompt_spec ps = pl_prompt_spec_default();
+    ps.instruction = "Phishing or legitimate?";
+    ps.max_email_tokens = 80;
+    pl_prompt pr;
+    CHECK_OK(pl_prompt_init(&pr, tk, &ps));
+    size_t n = recs.n;
+    pl_tokens *email = calloc(n, sizeof *email), *full = calloc(n, sizeof *full);
+    pl_tr_example *ex = calloc(n, sizeof *ex);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_OK(pl_prompt_email_ids(&pr, tk, &recs.v[i], &email[i], NULL));
+        CHECK_OK(pl_prompt_full(&pr, email[i].ids, email[i].n, &full[i]));
+        ex[i] = (pl_tr_example){full[i].ids, (int)full[i].n, recs.v[i].label, 0};
+    }
+    pl_tr_config c = pl_tr_config_default();
+    c.lora_rank = 16;
+    c.lora_alpha = 16;
+    c.targets = (1u << PL_TGT_COUNT) - 1;
+    c.label_tokens[0] = pr.label_neg_id;
+    c.label_tokens[1] = pr.label_pos_id;
+    pl_trainer *t = NULL;
+    CHECK_OK(pl_trainer_new(m, &c, &t));
+    pl_loop_opts o = pl_loop_opts_default();
+    o.opt.lr = 5e-3;
+    o.epochs = 2;
+    o.batch = 8;
+    o.run_dir = "build/test_train_synth";
+    o.base_model = path;
+    o.quiet = 1;
+    pl_tr_dataset dtr = {ex, SYN_TRAIN};
+    pl_loop_result res;
+    double t1 = pl_time_now();
+    CHECK_OK(pl_train_loop(t, &dtr, NULL, &o, &res));
+    double train_s = pl_time_now() - t1;
+    pl_trainer_free(t);
+    /* score the held-out emails through the classifier with the adapter */
+    CHECK_OK(pl_model_add_lora(m, "build/test_train_synth/adapter.gguf", 1.0f));
+    pl_classifier *cl = NULL;
+    CHECK_OK(pl_classifier_new(m, &pr, 0, &cl));
+    const int32_t *eptr[SYN_TEST];
+    size_t elen[SYN_TEST];
+    double score[SYN_TEST];
+    for (int i = 0; i < SYN_TEST; i++) {
+        eptr[i] = email[SYN_TRAIN + i].ids;
+        elen[i] = email[SYN_TRAIN + i].n;
+    }
+    pl_preds preds = {0};
+    if (cl && pl_classifier_score(cl, eptr, elen, SYN_TEST, score) == PL_OK) {
+        for (int i = 0; i < SYN_TEST; i++) {
+            const pl_record *r = &recs.v[SYN_TRAIN + i];
+            pl_pred p = {r->id, r->source, r->label, pl_sigmoid(score[i]), score[i], score[i] > 0, -1, -1, -1, -1};
+            CHECK_OK(pl_preds_push(&preds, &p));
+        }
+        pl_metrics mt;
+        CHECK_OK(pl_eval_metrics(&preds, NULL, preds.n, 0.5, &mt));
+        printf("synth   stories260K LoRA r16 all, %d train / %d held-out emails, %lld steps: F1 %.3f (acc %.3f), "
+               "train %.1fs, total %.1fs\n",
+               SYN_TRAIN, SYN_TEST, (long long)res.steps, mt.v[PL_M_F1], mt.v[PL_M_ACCURACY], train_s,
+               pl_time_now() - t0);
+        CHECK(mt.v[PL_M_F1] >= 0.95, "synthetic corpus: held-out F1 %.3f < 0.95", mt.v[PL_M_F1]);
+    } else {
+        CHECK(0, "classifier: %s", pl_errmsg());
+    }
+    pl_preds_free(&preds);
+    pl_classifier_free(cl);
+    for (size_t i = 0; i < n; i++) {
+        pl_tokens_free(&email[i]);
+        pl_tokens_free(&full[i]);
+    }
+    free(email);
+    free(full);
+    free(ex);
+    pl_prompt_free(&pr);
+    pl_records_free(&recs);
+    pl_records_free(&pair_recs);
+    cJSON_Delete(pairs);
+    cJSON_Delete(manifest);
+    pl_tokenizer_free(tk);
+    pl_model_free(m);
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -1421,6 +1533,12 @@ static void test_models(void) {
 
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--loop-child") == 0) return loop_child();
+    if (argc == 2 && strcmp(argv[1], "--synth-only") == 0) {
+        T_BEGIN();
+        const char *sh = pl_test_shared();
+        if (sh) test_synth_f1(sh);
+        return T_END();
+    }
     T_BEGIN();
     pl_rng_seed(&g_rng, 42);
     test_rmsnorm();
@@ -1438,6 +1556,8 @@ int main(int argc, char **argv) {
     const char *shared = pl_test_shared();
     if (shared) {
         test_shared_forward(shared);
+        /* opt-in: does not reach its target yet (docs/training.md) */
+        if (getenv("PL_TRAIN_SYNTH")) test_synth_f1(shared);
     }
     return T_END();
 }
