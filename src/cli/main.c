@@ -52,6 +52,7 @@ static const command commands[] = {
      "  [--lr LR] [--weight-decay WD] [--clip C] [--schedule cosine|linear|constant] [--warmup STEPS]\n"
      "  [--epochs N] [--batch B] [--accum K] [--max-len T] [--seed S] [--threads N]\n"
      "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
+     "  [--precision f32|f64]\n"
      "  RUNDIR gets adapter.gguf, peft/ (model.safetensors with --full), train_log.jsonl, config.json,\n"
      "  checkpoints/. See docs/training.md.\n"},
     {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",

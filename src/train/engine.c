@@ -64,6 +64,13 @@ pl_status pl_tr_parse_targets(const char *s, unsigned *mask) {
     return PL_OK;
 }
 
+pl_status pl_tr_parse_precision(const char *s, pl_precision *out) {
+    if (s && strcmp(s, "f32") == 0) *out = PL_PREC_F32;
+    else if (s && strcmp(s, "f64") == 0) *out = PL_PREC_F64;
+    else return pl_error(PL_ERR_INVALID, "precision: '%s' (use f32 or f64)", s ? s : "");
+    return PL_OK;
+}
+
 pl_tr_config pl_tr_config_default(void) {
     pl_tr_config c;
     memset(&c, 0, sizeof c);
@@ -76,6 +83,7 @@ pl_tr_config pl_tr_config_default(void) {
     c.n_class = 2;
     c.checkpoint = 1;
     c.seed = 1234;
+    c.precision = PL_PREC_F32;
     return c;
 }
 
@@ -212,8 +220,11 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         return pl_error(PL_ERR_INVALID, "trainer: nothing to train (LoRA rank 0 and no head)");
     if (d->n_rot != d->head_dim) return pl_error(PL_ERR_UNSUPPORTED, "trainer: partial RoPE (n_rot %d != head_dim %d)",
                                                  d->n_rot, d->head_dim);
+    if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64)
+        return pl_error(PL_ERR_INVALID, "trainer: unknown precision %d", (int)cfg->precision);
     pl_trainer *t = calloc(1, sizeof *t);
     if (!t) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
+    if (cfg->precision == PL_PREC_F32) pl_tr_blas_threads(pl_num_threads());
     t->m = m;
     t->d = *d;
     t->cfg = *cfg;
@@ -443,6 +454,25 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
 
 static int has_lora(const pl_trainer *t, int l, int k) { return t->lora_idx[l][k] >= 0; }
 
+/* Precision dispatch: the f32/BLAS kernels or the double reference. */
+static int fast(const pl_trainer *t) { return t->cfg.precision == PL_PREC_F32; }
+static pl_status linear_fwd(const pl_trainer *t, pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w) {
+    return fast(t) ? pl_tr_linear_fwd_f32(y, x, T, w) : pl_tr_linear_fwd(y, x, T, w);
+}
+static pl_status linear_bwd(const pl_trainer *t, pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w) {
+    return fast(t) ? pl_tr_linear_bwd_f32(dx, dy, T, w) : pl_tr_linear_bwd(dx, dy, T, w);
+}
+static void dense_fwd(const pl_trainer *t, pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in,
+                      int n_out, int acc) {
+    if (fast(t)) pl_tr_dense_fwd_blas(y, x, W, T, n_in, n_out, acc);
+    else pl_tr_dense_fwd(y, x, W, T, n_in, n_out, acc);
+}
+static void dense_bwd(const pl_trainer *t, pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x,
+                      const pl_real *W, int64_t T, int n_in, int n_out) {
+    if (fast(t)) pl_tr_dense_bwd_blas(dx, dW, dy, x, W, T, n_in, n_out);
+    else pl_tr_dense_bwd(dx, dW, dy, x, W, T, n_in, n_out);
+}
+
 static pl_tr_lora lora_of(pl_trainer *t, int l, int k, uint64_t key, int train) {
     const pl_tr_tensor *A = &t->tensors[t->lora_idx[l][k]], *B = A + 1;
     pl_tr_lora L;
@@ -464,13 +494,14 @@ static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real 
     pl_status st = PL_OK;
     if (t->cfg.full) {
         const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
-        pl_tr_dense_fwd(y, x, t->params + W->offset, T, (int)W->cols, (int)W->rows, 0);
-    } else if ((st = pl_tr_linear_fwd(y, x, T, &t->w[l][k]))) {
+        dense_fwd(t, y, x, t->params + W->offset, T, (int)W->cols, (int)W->rows, 0);
+    } else if ((st = linear_fwd(t, y, x, T, &t->w[l][k]))) {
         return st;
     }
     if (has_lora(t, l, k)) {
         pl_tr_lora L = lora_of(t, l, k, key, train);
-        pl_tr_lora_fwd(&L, y, u, x, T, t->xd);
+        if (fast(t)) pl_tr_lora_fwd_blas(&L, y, u, x, T, t->xd);
+        else pl_tr_lora_fwd(&L, y, u, x, T, t->xd);
     }
     return PL_OK;
 }
@@ -481,13 +512,14 @@ static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real
     pl_status st = PL_OK;
     if (t->cfg.full) {
         const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
-        pl_tr_dense_bwd(dx, t->grads + W->offset, dy, x, t->params + W->offset, T, (int)W->cols, (int)W->rows);
-    } else if ((st = pl_tr_linear_bwd(dx, dy, T, &t->w[l][k]))) {
+        dense_bwd(t, dx, t->grads + W->offset, dy, x, t->params + W->offset, T, (int)W->cols, (int)W->rows);
+    } else if ((st = linear_bwd(t, dx, dy, T, &t->w[l][k]))) {
         return st;
     }
     if (has_lora(t, l, k)) {
         pl_tr_lora L = lora_of(t, l, k, key, 1);
-        pl_tr_lora_bwd(&L, dx, dy, u, x, T, t->du, t->xd);
+        if (fast(t)) pl_tr_lora_bwd_blas(&L, dx, dy, u, x, T, t->du, t->xd);
+        else pl_tr_lora_bwd(&L, dx, dy, u, x, T, t->du, t->xd);
     }
     return PL_OK;
 }
@@ -511,7 +543,8 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     pl_tr_rope_fwd(a->k, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
+    if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
+    else pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
     if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train))) return st;
     const pl_real *ao = a->o;
     if (d->post_norms) {
@@ -576,7 +609,9 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     dzero(t->dv, T * t->KVD);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if ((st = pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T))) return st;
+    if ((st = fast(t) ? pl_tr_attn_bwd_blas(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
+                      : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
+        return st;
     int neox = d->rope == PL_ROPE_NEOX;
     pl_tr_rope_bwd(t->dq, T, t->H, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
     pl_tr_rope_bwd(t->dk, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
@@ -679,25 +714,25 @@ static pl_tr_weight out_row(const pl_trainer *t, int32_t tok) {
 static pl_status out_fwd(pl_trainer *t, pl_real *y, const pl_real *h, int64_t T, int32_t row) {
     if (t->cfg.full) {
         const pl_real *W = t->params + t->tensors[t->full_out].offset;
-        if (row < 0) pl_tr_dense_fwd(y, h, W, T, t->D, t->V, 0);
-        else pl_tr_dense_fwd(y, h, W + (size_t)row * (size_t)t->D, T, t->D, 1, 0);
+        if (row < 0) dense_fwd(t, y, h, W, T, t->D, t->V, 0);
+        else dense_fwd(t, y, h, W + (size_t)row * (size_t)t->D, T, t->D, 1, 0);
         return PL_OK;
     }
-    if (row < 0) return pl_tr_linear_fwd(y, h, T, &t->out);
+    if (row < 0) return linear_fwd(t, y, h, T, &t->out);
     pl_tr_weight w = out_row(t, row);
-    return pl_tr_linear_fwd(y, h, T, &w);
+    return linear_fwd(t, y, h, T, &w);
 }
 
 /* dh += dy · Wout (rows as in out_fwd); full fine-tuning: dWout += dyᵀ · h. */
 static pl_status out_bwd(pl_trainer *t, pl_real *dh, const pl_real *dy, const pl_real *h, int64_t T, int32_t row) {
     if (t->cfg.full) {
         size_t off = t->tensors[t->full_out].offset + (row < 0 ? 0 : (size_t)row * (size_t)t->D);
-        pl_tr_dense_bwd(dh, t->grads + off, dy, h, t->params + off, T, t->D, row < 0 ? t->V : 1);
+        dense_bwd(t, dh, t->grads + off, dy, h, t->params + off, T, t->D, row < 0 ? t->V : 1);
         return PL_OK;
     }
-    if (row < 0) return pl_tr_linear_bwd(dh, dy, T, &t->out);
+    if (row < 0) return linear_bwd(t, dh, dy, T, &t->out);
     pl_tr_weight w = out_row(t, row);
-    return pl_tr_linear_bwd(dh, dy, T, &w);
+    return linear_bwd(t, dh, dy, T, &w);
 }
 
 /* logits = softcap(hf_row · Woutᵀ) for the label tokens (or all) */

@@ -59,6 +59,7 @@ static uint64_t config_hash(const pl_trainer *t, const pl_loop_opts *o, size_t n
     pl_buf_printf(&b, "lr %.17g b %.17g %.17g e %.17g wd %.17g clip %.17g s %d w %lld T %lld|", o->opt.lr, o->opt.beta1,
                   o->opt.beta2, o->opt.eps, o->opt.weight_decay, o->opt.clip, (int)o->opt.sched,
                   (long long)o->opt.warmup, (long long)o->opt.total_steps);
+    pl_buf_printf(&b, "prec %d|", (int)c->precision);
     pl_buf_printf(&b, "ep %d bs %d acc %d n %zu", o->epochs, o->batch, o->accum, n_train);
     uint64_t h = b.data ? pl_hash64(b.data, b.len, 17) : 0;
     pl_buf_free(&b);

@@ -4,10 +4,12 @@
  *
  * Precision. Training state (activations, LoRA/head parameters, gradients,
  * optimizer moments) is double (pl_real). The frozen base weights stay in
- * their stored dtype and are dequantized row by row on the fly (never the
- * whole matrix). Double everywhere makes the finite-difference checks exact
- * enough to be meaningful and puts the PyTorch fp32 comparison well inside
- * its tolerance; a float path for speed is future work (see docs/training.md).
+ * their stored dtype and are never expanded wholesale. cfg.precision picks
+ * how products are computed: PL_PREC_F32 (default) runs the frozen-weight
+ * products in float32 (sgemm over row chunks dequantized on the fly) and the trainable ones through dgemm; PL_PREC_F64 is
+ * the double reference (scalar loops, rows dequantized one by one), used by
+ * the finite-difference and PyTorch checks. The f32 path is tested against
+ * it (docs/training.md).
  *
  * Kernels follow llm.c's style: each states the PyTorch one-liner it
  * implements; every backward is checked against central differences in
@@ -20,8 +22,7 @@
  * (gradient checkpointing) sees the same mask.
  *
  * Full fine-tuning (cfg.full) copies every base weight to double: meant
- * for small models. Deliberately not here (yet): a float32 fast path,
- * data-parallel (MPI) training.
+ * for small models. Deliberately not here (yet): data-parallel (MPI) training.
  */
 #ifndef PL_TRAIN_H
 #define PL_TRAIN_H
@@ -130,6 +131,32 @@ void pl_tr_lora_bwd(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const p
 int pl_tr_dropout_keep(uint64_t key, uint64_t index, double p);
 uint64_t pl_tr_mix(uint64_t a, uint64_t b);
 
+/* ---- the float32 / BLAS kernels (fast.c) ----------------------------------
+ * The same contracts as the reference kernels above; the trainer uses them
+ * when cfg.precision is PL_PREC_F32 (the default). Frozen-weight products
+ * run in f32 through OpenBLAS sgemm over chunks of rows dequantized on the
+ * fly (f32 weights are read in place; a forward of fewer than 8 tokens goes
+ * through pl_matmul's exact path); inputs are rounded to f32, results
+ * widened back to double. Trainable products (LoRA, head, full fine-tuning)
+ * go through dgemm. Results depend on the data and the thread count only. */
+pl_status pl_tr_linear_fwd_f32(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w);
+pl_status pl_tr_linear_bwd_f32(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w);
+void pl_tr_dense_fwd_blas(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out,
+                          int accumulate);
+void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x, const pl_real *W, int64_t T,
+                          int n_in, int n_out);
+void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd);
+void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const pl_real *u, const pl_real *x,
+                         int64_t T, pl_real *du, pl_real *xd);
+/* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
+void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
+                         const pl_real *v, int64_t T);
+pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                              const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
+/* OpenBLAS's thread count (process-wide); the trainer sets it to
+ * pl_num_threads() when it is created. */
+void pl_tr_blas_threads(int n);
+
 /* ---- the trainer (engine.c) ---------------------------------------------- */
 
 /* LoRA targets (bit mask). */
@@ -149,6 +176,13 @@ typedef enum {
     PL_OBJ_LM           /* next-token CE on positions from loss_start on */
 } pl_objective;
 
+typedef enum {
+    PL_PREC_F32 = 0,    /* default: frozen-weight products in f32 (pl_matmul, sgemm), trainable ones via dgemm */
+    PL_PREC_F64 = 1     /* the reference: every product in double, scalar loops (verification) */
+} pl_precision;
+/* "f32" / "f64" -> precision; PL_ERR_INVALID otherwise. */
+pl_status pl_tr_parse_precision(const char *s, pl_precision *out);
+
 typedef struct {
     pl_objective objective;
     int lora_rank;          /* 0: no LoRA (head only) */
@@ -161,6 +195,7 @@ typedef struct {
     int checkpoint;         /* 1: keep only block inputs, recompute in backward */
     int full;               /* 1: also train every base weight (full fine-tuning; dense double copies) */
     uint64_t seed;          /* initialization and dropout */
+    pl_precision precision; /* PL_PREC_F32 (default) or the double reference PL_PREC_F64 */
 } pl_tr_config;
 
 pl_tr_config pl_tr_config_default(void);

@@ -1,0 +1,105 @@
+/* bench/train.c — LoRA training steps of a GGUF model with the phishlens
+ * trainer: batch B random sequences of T tokens, the label objective (label
+ * tokens 1000 / 2000), AdamW, gradient checkpointing on (the default), the
+ * shape of bench/train_torch.py. Prints one JSON line: tokens/s, seconds per
+ * step (after one untimed step), peak RSS (getrusage).
+ *
+ *   train MODEL [targets=q,v|all] [steps=2] [threads=1] [precision=f32|f64] [batch=8] [seq=256] [rank=16]
+ *
+ * Without arguments it looks for models/SmolLM2-135M-Instruct.Q4_1.gguf and
+ * skips (exit 0) when that is absent; bench/train.sh runs the comparison. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "train/train.h"
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (argc < 2 && access(path, F_OK) != 0) {
+        printf("train: %s absent (make models), skipped\n", path);
+        return 0;
+    }
+    const char *targets = argc > 2 ? argv[2] : "q,v";
+    int steps = argc > 3 ? atoi(argv[3]) : 2, threads = argc > 4 ? atoi(argv[4]) : 1;
+    const char *prec = argc > 5 ? argv[5] : "f32";
+    int B = argc > 6 ? atoi(argv[6]) : 8, T = argc > 7 ? atoi(argv[7]) : 256, rank = argc > 8 ? atoi(argv[8]) : 16;
+    if (steps < 1 || threads < 1 || B < 1 || T < 2 || rank < 1) {
+        fprintf(stderr, "train: bad arguments\n");
+        return 2;
+    }
+    pl_set_num_threads(threads);
+    pl_model *m = NULL;
+    pl_model_opts mo = pl_model_opts_default();
+    double t0 = pl_time_now();
+    if (pl_model_load(path, &mo, &m) != PL_OK) {
+        fprintf(stderr, "train: %s\n", pl_errmsg());
+        return 1;
+    }
+    double load_s = pl_time_now() - t0;
+    pl_tr_config c = pl_tr_config_default();
+    c.lora_rank = rank;
+    c.lora_alpha = 2.0 * rank;
+    c.label_tokens[0] = 1000;
+    c.label_tokens[1] = 2000;
+    pl_precision pr;
+    if (pl_tr_parse_targets(targets, &c.targets) != PL_OK || pl_tr_parse_precision(prec, &pr) != PL_OK) {
+        fprintf(stderr, "train: %s\n", pl_errmsg());
+        return 2;
+    }
+    c.precision = pr;
+    pl_trainer *t = NULL;
+    if (pl_trainer_new(m, &c, &t) != PL_OK) {
+        fprintf(stderr, "train: %s\n", pl_errmsg());
+        return 1;
+    }
+    size_t np;
+    pl_real *params = pl_trainer_params(t, &np);
+    pl_adamw_config oc = pl_adamw_default();
+    oc.lr = 2e-4;
+    pl_adamw opt;
+    if (pl_adamw_init(&opt, &oc, np) != PL_OK) return 1;
+    int V = pl_model_desc(m)->n_vocab;
+    int32_t *tok = malloc((size_t)T * sizeof *tok);
+    pl_rng rng;
+    pl_rng_seed(&rng, 1);
+    double timed = 0.0, loss_sum = 0.0;
+    for (int s = 0; s <= steps; s++) {
+        double s0 = pl_time_now();
+        pl_trainer_zero_grad(t);
+        pl_trainer_set_step(t, (uint64_t)s);
+        loss_sum = 0.0;
+        for (int b = 0; b < B; b++) {
+            for (int i = 0; i < T; i++) tok[i] = 3 + (int32_t)pl_rng_below(&rng, (uint64_t)(V - 3));
+            pl_tr_example ex = {tok, T, (int)pl_rng_below(&rng, 2), 0};
+            double l;
+            int n;
+            if (pl_trainer_example(t, &ex, (uint64_t)b, 1.0 / B, 1, &l, &n) != PL_OK) {
+                fprintf(stderr, "train: %s\n", pl_errmsg());
+                return 1;
+            }
+            loss_sum += l / B;
+        }
+        if (pl_adamw_step(&opt, params, pl_trainer_grads(t), NULL) != PL_OK) {
+            fprintf(stderr, "train: %s\n", pl_errmsg());
+            return 1;
+        }
+        if (s > 0) timed += pl_time_now() - s0;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double sps = timed / steps;
+    printf("{\"system\": \"phishlens\", \"targets\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"steps\": %d, "
+           "\"s_per_step\": %.3f, \"tok_s\": %.1f, \"peak_rss_mb\": %.1f, \"load_s\": %.2f, \"trainable\": %zu, "
+           "\"last_loss\": %.5f}\n",
+           targets, prec, threads, steps, sps, (double)B * T / sps, (double)ru.ru_maxrss / 1024.0, load_s, np,
+           loss_sum);
+    free(tok);
+    pl_adamw_free(&opt);
+    pl_trainer_free(t);
+    pl_model_free(m);
+    return 0;
+}
