@@ -37,6 +37,7 @@ int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 
 
 /* data subcommands: corpus tools (cmd_data_corpus.c) */
