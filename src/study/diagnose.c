@@ -53,9 +53,9 @@ static const char *str_or(const cJSON *o, const char *k, const char *def) {
 }
 
 /* Add a summary sentence {text, evidence, cite}. */
-static void say(cJSON *summary, const char *cite, const char *evidence, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void say(cJSON *summary, const char *cite, const char *evidence, const char *fmt, ...) {
+static void say(cJSON *summary, const char *topic, const char *cite, const char *evidence, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void say(cJSON *summary, const char *topic, const char *cite, const char *evidence, const char *fmt, ...) {
     char text[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -63,6 +63,7 @@ static void say(cJSON *summary, const char *cite, const char *evidence, const ch
     va_end(ap);
     cJSON *s = cJSON_CreateObject();
     if (!s) return;
+    cJSON_AddStringToObject(s, "topic", topic);
     cJSON_AddStringToObject(s, "text", text);
     cJSON_AddStringToObject(s, "evidence", evidence);
     cJSON_AddStringToObject(s, "cite", cite);
@@ -173,13 +174,13 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         if (isfinite(row->gap)) {
             snprintf(ev, sizeof ev, "in-domain F1 %.3f, out-of-domain F1 %.3f, gap %.3f", row->mean_in, row->mean_out,
                      row->gap);
-            say(summary, cite, ev, "%s trained %s loses %.1f F1 points out of domain (mean in-domain %.3f vs out-of-domain %.3f).",
+            say(summary, "gap", cite, ev, "%s trained %s loses %.1f F1 points out of domain (mean in-domain %.3f vs out-of-domain %.3f).",
                 row->model, row->train_set, 100.0 * row->gap, row->mean_in, row->mean_out);
         }
         if (worst) {
             snprintf(ev, sizeof ev, "F1 %.3f [%.3f, %.3f], n = %lld", worst->f1, worst->ci.lo, worst->ci.hi,
                      (long long)worst->n);
-            say(summary, cite, ev, "Its weakest test corpus is %s.", mx.cols[worst_col]);
+            say(summary, "gap", cite, ev, "Its weakest test corpus is %s.", mx.cols[worst_col]);
         }
         /* explanations of this row */
         const cJSON *x = NULL;
@@ -203,7 +204,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                 snprintf(ev, sizeof ev, "mean |SHAP| %.3f over %d occurrences in %d explained out-of-domain errors",
                          num_or(t0, "mean_abs_phi", NAN), (int)num_or(t0, "count", 0),
                          (int)num_or(x, "n_ood_errors_explained", 0));
-                say(summary, "#sec-explain", ev, "For %s / %s, the word that weighs most in out-of-domain errors is '%s'.",
+                say(summary, "ood", "#sec-explain", ev, "For %s / %s, the word that weighs most in out-of-domain errors is '%s'.",
                     row->model, row->train_set, str_or(t0, "key", "?"));
             }
             for (const cJSON *cd = cand ? cand->child : NULL; cd; cd = cd->next) {
@@ -314,12 +315,12 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         snprintf(ev, sizeof ev, "distinctive of %s with log-odds z = %.1f; best SHAP rank %d (mean |SHAP| %.3f); a candidate in %d run%s",
                  cv[i].source, cv[i].z, (int)cv[i].g_rank, cv[i].mean_abs, cv[i].g_runs, cv[i].g_runs == 1 ? "" : "s");
         if (nw > 1)
-            say(summary, "#sec-explain", ev,
+            say(summary, "shortcut", "#sec-explain", ev,
                 "Likely shortcut: the words %s always occur together, are distinctive of corpus %s, and are among the words "
                 "the models weigh most.",
                 words, cv[i].source);
         else
-            say(summary, "#sec-explain", ev,
+            say(summary, "shortcut", "#sec-explain", ev,
                 "Likely shortcut: the word %s is distinctive of corpus %s, yet it is among the words the models weigh most.",
                 words, cv[i].source);
     }
@@ -333,11 +334,11 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             char ev[256];
             snprintf(ev, sizeof ev, "%d of %zu shortcut candidates are words of the planted text; '%s' is a candidate in %d runs",
                      n_hint, n_cand, hint_key, hint_runs);
-            say(summary, "#sec-explain", ev, "The diagnosis recovers the known planted shortcut \"%s\".", c->shortcut_hint);
+            say(summary, "shortcut", "#sec-explain", ev, "The diagnosis recovers the known planted shortcut \"%s\".", c->shortcut_hint);
         } else if (in->n_explain) {
             char ev[128];
             snprintf(ev, sizeof ev, "0 of %zu shortcut candidates are words of the known planted text", n_cand);
-            say(summary, "#sec-explain", ev, "The known planted shortcut \"%s\" was not among the shortcut candidates.",
+            say(summary, "shortcut", "#sec-explain", ev, "The known planted shortcut \"%s\" was not among the shortcut candidates.",
                 c->shortcut_hint);
         }
     }
@@ -350,7 +351,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         char ev[256];
         snprintf(ev, sizeof ev, "%d of %d training emails flagged, estimated noise rate %.3f", (int)num_or(audit, "n_flagged", 0),
                  (int)num_or(audit, "n", 0), num_or(audit, "noise_rate", NAN));
-        say(summary, "#sec-data", ev, "Confident learning flags %.1f%% of the training emails as possibly mislabelled.",
+        say(summary, "data", "#sec-data", ev, "Confident learning flags %.1f%% of the training emails as possibly mislabelled.",
             100.0 * num_or(audit, "n_flagged", 0) / fmax(1.0, num_or(audit, "n", 1)));
     } else {
         cJSON_AddItemToObject(d, "audit", not_run("the data profile task did not complete"));
@@ -362,7 +363,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             char ev[256];
             snprintf(ev, sizeof ev, "balanced accuracy %.3f vs chance %.3f (%d-fold naive Bayes)",
                      num_or(sep, "balanced_accuracy", NAN), num_or(sep, "chance_balanced", NAN), (int)num_or(sep, "folds", 0));
-            say(summary, "#sec-data", ev, "The corpora are easy to tell apart from their words alone.");
+            say(summary, "data", "#sec-data", ev, "The corpora are easy to tell apart from their words alone.");
             cJSON_AddItemToObject(d, "source_separability", cJSON_Duplicate(sep, 1));
         }
         cJSON_Delete(prof);

@@ -43,21 +43,22 @@ static const char *jstr(const cJSON *o, const char *k) {
 /* Findings from the summary sentences, grouped by what they cite. */
 static pl_status add_findings(pl_report *r, const cJSON *summary) {
     static const struct {
-        const char *cite, *headline;
+        const char *topic, *headline;
         pl_finding_level level;
-    } groups[] = {{"#sec-generalization", "Generalization across corpora", PL_FINDING_WARN},
-                  {"#sec-explain", "What the models rely on", PL_FINDING_PROBLEM},
-                  {"#sec-data", "The data", PL_FINDING_INFO}};
+    } groups[] = {{"shortcut", "Shortcuts: source artifacts the models rely on", PL_FINDING_PROBLEM},
+                  {"gap", "Generalization across corpora", PL_FINDING_WARN},
+                  {"ood", "Words behind out-of-domain errors", PL_FINDING_INFO},
+                  {"data", "The data", PL_FINDING_INFO}};
     pl_status st = PL_OK;
     for (size_t g = 0; g < sizeof groups / sizeof *groups && !st; g++) {
         size_t n = 0;
-        for (const cJSON *s = summary ? summary->child : NULL; s; s = s->next) n += !strcmp(jstr(s, "cite"), groups[g].cite);
+        for (const cJSON *s = summary ? summary->child : NULL; s; s = s->next) n += !strcmp(jstr(s, "topic"), groups[g].topic);
         if (!n) continue;
         pl_report_sentence *v = calloc(n, sizeof *v);
         if (!v) return pl_error(PL_ERR_NOMEM, "out of memory");
         size_t k = 0;
         for (const cJSON *s = summary->child; s; s = s->next)
-            if (!strcmp(jstr(s, "cite"), groups[g].cite))
+            if (!strcmp(jstr(s, "topic"), groups[g].topic))
                 v[k++] = (pl_report_sentence){jstr(s, "text"), jstr(s, "evidence"), jstr(s, "cite")};
         char id[32];
         snprintf(id, sizeof id, "finding-%zu", g);
@@ -384,11 +385,47 @@ pl_status pl_study_report(const pl_diag_inputs *in, const cJSON *diag, const cha
     if (!st) {
         if (!in->n_not_run) st = pl_report_paragraph(r, "Every task of the study ran.");
         else {
-            const char **cells = calloc(in->n_not_run, sizeof *cells);
-            if (!cells) st = pl_error(PL_ERR_NOMEM, "out of memory");
-            for (size_t k = 0; k < in->n_not_run && !st; k++) cells[k] = in->not_run[k];
-            const char *hdr[] = {"task: reason"};
-            if (!st) st = pl_report_table(r, "tab-not-run", "Tasks that did not run, and why", in->n_not_run, 1, hdr, cells);
+            /* one row per reason: how many tasks, and the first few */
+            size_t n = in->n_not_run;
+            const char **cells = calloc(3 * n, sizeof *cells);
+            char **own = calloc(2 * n, sizeof *own);
+            size_t rows = 0;
+            if (!cells || !own) st = pl_error(PL_ERR_NOMEM, "out of memory");
+            for (size_t k = 0; k < n && !st; k++) {
+                const char *why = strstr(in->not_run[k], " — ");
+                why = why ? why + strlen(" — ") : in->not_run[k];
+                int seen = 0;
+                for (size_t j = 0; j < k && !seen; j++) {
+                    const char *w2 = strstr(in->not_run[j], " — ");
+                    seen = !strcmp(w2 ? w2 + strlen(" — ") : in->not_run[j], why);
+                }
+                if (seen) continue;
+                pl_buf names = {0};
+                size_t count = 0;
+                for (size_t j = k; j < n && !st; j++) {
+                    const char *w2 = strstr(in->not_run[j], " — ");
+                    if (strcmp(w2 ? w2 + strlen(" — ") : in->not_run[j], why)) continue;
+                    if (count < 4) {
+                        const char *colon = strstr(in->not_run[j], ": not run");
+                        size_t l = colon ? (size_t)(colon - in->not_run[j]) : strlen(in->not_run[j]);
+                        st = pl_buf_printf(&names, "%s%.*s", count ? ", " : "", (int)l, in->not_run[j]);
+                    }
+                    count++;
+                }
+                if (!st && count > 4) st = pl_buf_printf(&names, " and %zu more", count - 4);
+                char cnt[32];
+                snprintf(cnt, sizeof cnt, "%zu", count);
+                own[2 * rows] = pl_study_strdup(cnt);
+                own[2 * rows + 1] = names.data ? names.data : pl_study_strdup("");
+                cells[3 * rows] = why;
+                cells[3 * rows + 1] = own[2 * rows];
+                cells[3 * rows + 2] = own[2 * rows + 1];
+                rows++;
+            }
+            const char *hdr[] = {"reason", "tasks", "which"};
+            if (!st) st = pl_report_table(r, "tab-not-run", "Tasks that did not run, by reason", rows, 3, hdr, cells);
+            for (size_t k = 0; own && k < 2 * rows; k++) free(own[k]);
+            free(own);
             free(cells);
         }
     }
