@@ -9,6 +9,8 @@ libgumbo-dev libxxhash-dev libzstd-dev libopenblas-dev libomp-dev \
 libxml2-dev zlib1g-dev chromium fonts-dejavu-core"
 # Optional extras (fuzzing with libFuzzer, report rendering in tests).
 EXTRA="${PL_DEPS_EXTRA:-}"
+# `make fuzz` sets PL_DEPS_FUZZ=1: clang and its libFuzzer runtime (not needed by make test).
+[ "${PL_DEPS_FUZZ:-0}" = 1 ] && EXTRA="$EXTRA clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS $EXTRA; do

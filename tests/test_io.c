@@ -88,6 +88,16 @@ static void test_ggml_types(void) {
 
 /* ---- writer round trip ------------------------------------------------- */
 
+/* With PL_GGUF_SEED_DIR set, the GGUFs built here are also saved as seeds
+ * for the fuzzer (tests/fuzz/fuzz_gguf.c). */
+static void save_seed(const char *what, unsigned n, const pl_buf *b) {
+    const char *dir = getenv("PL_GGUF_SEED_DIR");
+    if (!dir) return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s-%u.gguf", dir, what, n);
+    CHECK_OK(pl_write_file_atomic(path, b->data, b->len));
+}
+
 static void test_roundtrip(uint32_t version) {
     pl_gguf_writer *w;
     CHECK_OK(pl_gguf_writer_new(&w));
@@ -159,6 +169,7 @@ static void test_roundtrip(uint32_t version) {
     pl_buf mem = {0};
     CHECK_OK(pl_gguf_writer_to_buf(w, &mem));
     pl_gguf_writer_free(w);
+    save_seed("roundtrip", version, &mem);
 
     pl_gguf *g = NULL;
     CHECK_OK(pl_gguf_open(path, &g));
@@ -803,15 +814,522 @@ static void test_hostile(const char *shared) {
     hostile_file(shared, "vectors/tokenizer/ggml-vocab-llama-spm.gguf");
 }
 
+
+/* ---- model metadata ------------------------------------------------------ */
+
+/* A small llama-style GGUF whose metadata we choose; returns its bytes. */
+static void build_model(pl_buf *out, const char *arch, int layers, int heads, int kv, int with_output,
+                        void (*extra)(pl_gguf_writer *)) {
+    pl_gguf_writer *w;
+    pl_gguf_writer_new(&w);
+    char k[128];
+    pl_gguf_writer_add_str(w, "general.architecture", arch);
+    pl_gguf_writer_add_str(w, "general.name", "synthetic Mistral-ish");
+#define K(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+    pl_gguf_writer_add_u32(w, K("block_count"), (uint32_t)layers);
+    pl_gguf_writer_add_u32(w, K("embedding_length"), 32);
+    pl_gguf_writer_add_u32(w, K("feed_forward_length"), 64);
+    pl_gguf_writer_add_u32(w, K("attention.head_count"), (uint32_t)heads);
+    pl_gguf_writer_add_u32(w, K("attention.head_count_kv"), (uint32_t)kv);
+    pl_gguf_writer_add_u64(w, K("context_length"), 256);
+    pl_gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-6f);
+#undef K
+    const char *toks[3] = {"a", "b", "ab"}, *merges[1] = {"a b"};
+    pl_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    pl_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 3);
+    pl_gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1);
+    pl_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 0);
+    if (extra) extra(w);
+    static float embd[32 * 3];
+    const int64_t ne[2] = {32, 3};
+    pl_gguf_writer_add_tensor(w, "token_embd.weight", PL_GGML_F32, 2, ne, embd, sizeof embd);
+    if (with_output) pl_gguf_writer_add_tensor(w, "output.weight", PL_GGML_F32, 2, ne, embd, sizeof embd);
+    out->len = 0;
+    CHECK_OK(pl_gguf_writer_to_buf(w, out));
+    pl_gguf_writer_free(w);
+}
+
+static pl_status meta_of(const pl_buf *b, pl_model_meta *m) {
+    pl_gguf *g = NULL;
+    pl_status st = pl_gguf_open_mem(b->data, b->len, "model.gguf", &g);
+    if (!st) st = pl_model_meta_from_gguf(g, m);
+    pl_gguf_close(g);
+    return st;
+}
+
+static void ex_rope_linear(pl_gguf_writer *w) {
+    pl_gguf_writer_add_f32(w, "llama.rope.freq_base", 1e6f);
+    pl_gguf_writer_add_str(w, "llama.rope.scaling.type", "linear");
+    pl_gguf_writer_add_f32(w, "llama.rope.scaling.factor", 4.0f);
+    pl_gguf_writer_add_u32(w, "llama.rope.scaling.original_context_length", 64);
+}
+static void ex_rope_nofactor(pl_gguf_writer *w) { pl_gguf_writer_add_str(w, "llama.rope.scaling.type", "yarn"); }
+static void ex_layers_str(pl_gguf_writer *w) { pl_gguf_writer_add_str(w, "llama.attention.key_length", "8"); }
+static void ex_gemma(pl_gguf_writer *w) {
+    pl_gguf_writer_add_u32(w, "gemma2.attention.sliding_window", 16);
+    pl_gguf_writer_add_f32(w, "gemma2.attn_logit_softcapping", 50.0f);
+    pl_gguf_writer_add_f32(w, "gemma2.final_logit_softcapping", 30.0f);
+    pl_gguf_writer_add_u32(w, "gemma2.attention.key_length", 16);
+}
+
+static void test_meta_synthetic(void) {
+    pl_buf b = {0};
+    pl_model_meta m;
+    /* every value checked below is an input chosen in build_model / ex_* */
+    build_model(&b, "llama", 2, 4, 2, 0, ex_rope_linear);
+    save_seed("model-llama", 0, &b);
+    CHECK_OK(meta_of(&b, &m));
+    CHECK(m.arch == PL_ARCH_LLAMA && m.mistral_hint == 1 && m.n_layers == 2 && m.d_model == 32 && m.n_heads == 4 &&
+          m.n_kv_heads == 2 && m.head_dim == 8 && m.head_dim_v == 8 && m.d_ff == 64 && m.n_ctx == 256,
+          "llama shape");
+    CHECK(m.rope_base == 1e6 && m.rope_base_given && m.rope_scaling == PL_ROPE_SCALING_LINEAR && m.rope_factor == 4 &&
+          m.rope_orig_ctx == 64 && m.rope_dim == 8 && !m.rope_neox && !m.has_rope_freqs, "llama rope");
+    CHECK(m.norm_eps == (double)1e-6f && m.tied_output == 1 && m.vocab_size == 3 && m.tok_kind == PL_META_TOK_BPE &&
+          m.n_tokens == 3 && m.n_merges == 1 && m.bos_id == 0 && m.eos_id == -1, "llama tokenizer/output");
+    CHECK(m.n_tensors == 1 && m.n_params == 96 && m.tensor_bytes == 384 && m.n_dtypes == 1 &&
+          !strcmp(m.dtypes[0].name, "f32"), "tensor stats");
+    CHECK(m.query_pre_attn_scalar == 8 && m.sliding_window == 0 && m.attn_softcap == 0, "llama attention");
+    pl_buf txt = {0};
+    CHECK_OK(pl_model_meta_format(&m, &txt));
+    CHECK(txt.data && strstr(txt.data, "scaling linear factor 4 original ctx 64") &&
+          strstr(txt.data, "general.name mentions Mistral"), "summary: %s", txt.data ? txt.data : "");
+    txt.len = 0;
+    CHECK_OK(pl_model_meta_json(&m, &txt));
+    CHECK(txt.data && strstr(txt.data, "\"n_kv_heads\":\t2") && strstr(txt.data, "\"rope_scaling\":\t\"linear\""),
+          "json: %.300s", txt.data ? txt.data : "");
+    pl_buf_free(&txt);
+
+    build_model(&b, "gemma2", 46, 4, 2, 0, ex_gemma);
+    save_seed("model-gemma2", 0, &b);
+    CHECK_OK(meta_of(&b, &m));
+    /* llama.cpp scales q by 1/sqrt(n_embd/n_head) for 46-layer gemma2 (27B), else 1/sqrt(head_dim) */
+    CHECK(m.arch == PL_ARCH_GEMMA2 && m.query_pre_attn_scalar == 8 && m.head_dim == 16 && m.sliding_window == 16 &&
+          m.swa_every == 2 && m.attn_softcap == 50 && m.final_softcap == 30 && m.rope_neox && !m.mistral_hint,
+          "gemma2 46 layers");
+    build_model(&b, "gemma2", 26, 4, 2, 0, ex_gemma);
+    CHECK(meta_of(&b, &m) == PL_OK && m.query_pre_attn_scalar == 16, "gemma2 26 layers: q scale head_dim");
+
+    /* refusals name the key and file */
+    build_model(&b, "llama", 2, 3, 2, 1, NULL);
+    CHECK(meta_of(&b, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "model.gguf"), "3 heads, 2 kv heads: %s",
+          pl_errmsg());
+    build_model(&b, "llama", 2, 4, 2, 1, ex_layers_str);
+    CHECK(meta_of(&b, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "llama.attention.key_length"), "string key: %s",
+          pl_errmsg());
+    build_model(&b, "llama", 2, 4, 2, 1, ex_rope_nofactor);
+    CHECK(meta_of(&b, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "without a positive factor"), "yarn: %s",
+          pl_errmsg());
+    build_model(&b, "llama", 0, 4, 2, 1, NULL);
+    CHECK(meta_of(&b, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "layer count 0"), "0 layers: %s", pl_errmsg());
+    build_model(&b, "llama", 2, 8, 2, 1, NULL); /* d_model 32 / 8 heads = head_dim 4, fine; embedding 32 wide */
+    CHECK(meta_of(&b, &m) == PL_OK && m.head_dim == 4 && m.tied_output == 0, "untied: %s", pl_errmsg());
+    {
+        pl_gguf_writer *w;
+        pl_gguf_writer_new(&w);
+        pl_gguf_writer_add_str(w, "general.architecture", "llama");
+        pl_gguf_writer_add_u32(w, "llama.block_count", 2);
+        static float x[16];
+        const int64_t ne[1] = {16};
+        pl_gguf_writer_add_tensor(w, "x", PL_GGML_F32, 1, ne, x, sizeof x);
+        b.len = 0;
+        pl_gguf_writer_to_buf(w, &b);
+        pl_gguf_writer_free(w);
+        CHECK(meta_of(&b, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "required key 'llama.embedding_length'"),
+              "missing key: %s", pl_errmsg());
+    }
+    /* found by fuzz_gguf: an adapter stating 4 heads and 0 kv heads crashed the summary (division by zero) */
+    {
+        pl_gguf_writer *w;
+        pl_gguf_writer_new(&w);
+        pl_gguf_writer_add_str(w, "general.architecture", "llama");
+        pl_gguf_writer_add_str(w, "general.type", "adapter");
+        pl_gguf_writer_add_u32(w, "llama.attention.head_count", 4);
+        pl_gguf_writer_add_u32(w, "llama.attention.head_count_kv", 0);
+        b.len = 0;
+        pl_gguf_writer_to_buf(w, &b);
+        pl_gguf_writer_free(w);
+        CHECK(meta_of(&b, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "layer count"), "partial adapter shape: %s",
+              pl_errmsg());
+        m.n_heads = 4;
+        m.n_kv_heads = 0;
+        pl_buf t = {0};
+        CHECK_OK(pl_model_meta_format(&m, &t));
+        pl_buf_free(&t);
+    }
+    pl_buf_free(&b);
+}
+
+/* model info on every shared GGUF, against the READMEs */
+typedef struct {
+    const char *rel;
+    const char *arch;
+    int64_t layers, d_model, heads, kv, head_dim, ff, ctx, vocab; /* -1: not stated */
+    double rope_base;        /* 0: not stated */
+    int tied;                /* -1: not stated */
+    pl_meta_tok_kind tok;
+    int64_t n_tensors;
+    int64_t n_params;        /* closed form from the README's hyperparameters; -1 when not fully stated */
+} meta_fact;
+
+static void test_meta_shared(const char *shared) {
+    /* stories260K (models/README.md): dim 64, hidden 172, 5 layers, 8 heads, 4 kv, head_dim 8, vocab 512,
+     * ctx 128 written by the converter, no rope base (10000 used), output.weight present.
+     * params = V*d + d + V*d + L*(d*d + 2*d*(kv*hd) + d*d + 3*d*ff + 2*d) */
+    const int64_t st_params = 512 * 64 * 2 + 64 + 5 * (64 * 64 * 2 + 2 * 64 * 32 + 3 * 64 * 172 + 2 * 64);
+    /* tiny-gemma2 (models/README.md, vectors/arch/README.md): 26 layers, n_embd 64, 4/2 heads, head_dim 16,
+     * ff 128, tok512, tied, post-attention and post-ffw norms: 4 norms per layer */
+    const int64_t g2_params = 512 * 64 + 64 + 26 * (64 * 64 * 2 + 2 * 64 * 32 + 3 * 64 * 128 + 4 * 64);
+    const meta_fact facts_m[] = {
+        {"models/stories260K.gguf", "llama", 5, 64, 8, 4, 8, 172, 128, 512, 10000, 0, PL_META_TOK_SPM, 48, st_params},
+        {"models/fixtures/tiny-gemma2-random.gguf", "gemma2", 26, 64, 4, 2, 16, 128, -1, 512, 0, 1, PL_META_TOK_SPM, 288,
+         g2_params},
+        {"models/fixtures/tiny-llama31-random.gguf", "llama", 4, -1, 4, 2, -1, -1, -1, 512, 500000, -1, PL_META_TOK_SPM,
+         40, -1},
+        {"models/fixtures/tiny-mistral-random.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_META_TOK_SPM, 39, -1},
+        {"models/fixtures/tiny-mistral-random-q8_0.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_META_TOK_SPM,
+         39, -1},
+        {"models/fixtures/tiny-mistral-random-q4_0.gguf", "llama", 4, -1, 8, 2, -1, -1, -1, 512, 1e6, 0, PL_META_TOK_SPM,
+         39, -1},
+        /* vectors/tokenizer/README.md */
+        {"vectors/tokenizer/ggml-vocab-gemma2-spm.gguf", "gemma2", -1, -1, -1, -1, -1, -1, -1, 256000, 0, -1,
+         PL_META_TOK_SPM, 0, 0},
+        {"vectors/tokenizer/ggml-vocab-llama-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32000, 0, -1, PL_META_TOK_SPM,
+         0, 0},
+        {"vectors/tokenizer/ggml-vocab-llama3.1-bpe.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 128256, 0, -1,
+         PL_META_TOK_BPE, 0, 0},
+        {"vectors/tokenizer/ggml-vocab-mistral-v1-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32000, 0, -1,
+         PL_META_TOK_SPM, 0, 0},
+        {"vectors/tokenizer/ggml-vocab-mistral-v3-spm.gguf", "llama", -1, -1, -1, -1, -1, -1, -1, 32768, 0, -1,
+         PL_META_TOK_SPM, 0, 0},
+    };
+    char path[1024];
+    for (size_t i = 0; i < sizeof facts_m / sizeof *facts_m; i++) {
+        const meta_fact *f = &facts_m[i];
+        pl_model_meta m;
+        pl_status st = pl_model_meta_load(t_path(path, sizeof path, shared, f->rel), &m);
+        CHECK(st == PL_OK, "%s: %s", f->rel, pl_errmsg());
+        if (st) continue;
+#define EQ(field, want) CHECK((want) < 0 || m.field == (want), "%s: " #field " = %lld, want %lld", f->rel, \
+                              (long long)m.field, (long long)(want))
+        CHECK(!strcmp(m.arch_name, f->arch), "%s: arch %s", f->rel, m.arch_name);
+        EQ(n_layers, f->layers);
+        EQ(d_model, f->d_model);
+        EQ(n_heads, f->heads);
+        EQ(n_kv_heads, f->kv);
+        EQ(head_dim, f->head_dim);
+        EQ(d_ff, f->ff);
+        EQ(n_ctx, f->ctx);
+        EQ(vocab_size, f->vocab);
+        EQ(n_tokens, f->vocab);
+        EQ(n_tensors, f->n_tensors);
+        EQ(n_params, f->n_params);
+        EQ(tied_output, f->tied);
+#undef EQ
+        CHECK(f->rope_base == 0 || m.rope_base == f->rope_base, "%s: rope base %g", f->rel, m.rope_base);
+        CHECK(m.tok_kind == f->tok, "%s: tokenizer %s", f->rel, pl_meta_tok_kind_name(m.tok_kind));
+        CHECK(m.vocab_only == (f->n_tensors == 0), "%s: vocab_only", f->rel);
+        uint64_t sum = 0;
+        for (int k = 0; k < m.n_dtypes; k++) sum += m.dtypes[k].bytes;
+        CHECK(sum == m.tensor_bytes, "%s: per-dtype bytes add up", f->rel);
+    }
+    pl_model_meta m;
+    /* models/README.md: stories260K: no rope base key, so 10000 is used */
+    if (pl_model_meta_load(t_path(path, sizeof path, shared, "models/stories260K.gguf"), &m) == PL_OK)
+        CHECK(!m.rope_base_given && m.norm_eps == (double)1e-5f && m.bos_id == 1 && m.eos_id == 2 &&
+              m.n_dtypes == 1 && m.tensor_bytes == (uint64_t)st_params * 4, "stories details");
+    /* vectors/arch/README.md: gemma2 sliding window on even layers, softcaps 4 and 6, NEOX rope,
+     * q x 1/sqrt(head_dim) */
+    if (pl_model_meta_load(t_path(path, sizeof path, shared, "models/fixtures/tiny-gemma2-random.gguf"), &m) == PL_OK)
+        CHECK(m.sliding_window == 4 && m.swa_every == 2 && m.attn_softcap == 4 && m.final_softcap == 6 &&
+              m.rope_neox && m.query_pre_attn_scalar == 16, "gemma2 details");
+    /* models/README.md: llama31 rope_freqs.weight; vectors/arch: adjacent-pair rope for llama */
+    if (pl_model_meta_load(t_path(path, sizeof path, shared, "models/fixtures/tiny-llama31-random.gguf"), &m) == PL_OK)
+        CHECK(m.has_rope_freqs && !m.rope_neox, "llama31 details");
+    /* models/README.md: q4_0: Q4_0 2-D weights, output Q8_0, norms F32 (4 layers x 2 + output_norm) */
+    if (pl_model_meta_load(t_path(path, sizeof path, shared, "models/fixtures/tiny-mistral-random-q4_0.gguf"), &m) ==
+        PL_OK) {
+        int64_t q4 = 0, q8 = 0, f32 = 0;
+        for (int k = 0; k < m.n_dtypes; k++) {
+            if (!strcmp(m.dtypes[k].name, "q4_0")) q4 = m.dtypes[k].count;
+            if (!strcmp(m.dtypes[k].name, "q8_0")) q8 = m.dtypes[k].count;
+            if (!strcmp(m.dtypes[k].name, "f32")) f32 = m.dtypes[k].count;
+        }
+        CHECK(m.n_dtypes == 3 && q8 == 1 && f32 == 4 * 2 + 1 && q4 == 39 - 10, "q4_0 dtypes %lld/%lld/%lld",
+              (long long)q4, (long long)q8, (long long)f32);
+    }
+    /* models/README.md: LoRA r4 alpha 8, F32, 70 tensors */
+    if (pl_model_meta_load(t_path(path, sizeof path, shared, "models/stories260K-lora-r4-random.gguf"), &m) == PL_OK)
+        CHECK(m.is_adapter && m.lora_alpha == 8 && !strcmp(m.adapter_type, "lora") && m.n_tensors == 70, "lora meta");
+    else
+        CHECK(0, "lora meta: %s", pl_errmsg());
+}
+
+/* ---- safetensors ------------------------------------------------------- */
+
+/* A safetensors file from a header string and a data buffer. */
+static void st_build(pl_buf *out, const char *header, const void *data, size_t n) {
+    out->len = 0;
+    uint64_t h = strlen(header);
+    pl_buf_append(out, &h, 8);
+    pl_buf_append(out, header, h);
+    if (n) pl_buf_append(out, data, n);
+}
+
+static pl_status st_mem(const pl_buf *b, pl_safetensors **out) {
+    return pl_st_open_mem(b->data, b->len, "x.safetensors", out);
+}
+
+static void test_safetensors(void) {
+    float f[6] = {1, 2, 3, 4, 5, 6};
+    uint8_t data[64];
+    memcpy(data, f, 24);
+    for (int i = 24; i < 64; i++) data[i] = (uint8_t)i;
+    pl_buf b = {0};
+    st_build(&b,
+             "{\"__metadata__\":{\"format\":\"pt\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+             "\"h\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[24,32]},"
+             "\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[32,48]},"
+             "\"flag\":{\"dtype\":\"BOOL\",\"shape\":[],\"data_offsets\":[48,49]},"
+             "\"empty\":{\"dtype\":\"F16\",\"shape\":[0,5],\"data_offsets\":[49,49]}}   ",
+             data, 64);
+    pl_safetensors *st = NULL;
+    CHECK_OK(st_mem(&b, &st));
+    if (st) {
+        CHECK(pl_st_n_tensors(st) == 5 && pl_st_n_files(st) == 1, "5 tensors");
+        const pl_st_tensor *t = pl_st_find(st, "w");
+        CHECK(t && t->n_dims == 2 && t->shape[0] == 2 && t->shape[1] == 3 && t->nbytes == 24 &&
+              t->ggml_type == PL_GGML_F32 && !memcmp(t->data, f, 24), "F32 tensor");
+        t = pl_st_find(st, "h");
+        CHECK(t && t->ggml_type == PL_GGML_BF16 && t->nbytes == 8 && t->data == (const void *)(b.data + b.len - 40),
+              "BF16 tensor");
+        t = pl_st_find(st, "ids");
+        CHECK(t && t->ggml_type == PL_GGML_I64 && t->n_elements == 2, "I64 tensor");
+        t = pl_st_find(st, "flag");
+        CHECK(t && t->n_dims == 0 && t->n_elements == 1 && t->ggml_type == -1, "BOOL scalar");
+        t = pl_st_find(st, "empty");
+        CHECK(t && t->n_elements == 0 && t->nbytes == 0, "zero-size tensor");
+        CHECK(pl_st_metadata(st, "format") && !strcmp(pl_st_metadata(st, "format"), "pt"), "metadata");
+        CHECK(!pl_st_find(st, "nope") && !pl_st_metadata(st, "nope"), "absent");
+        pl_st_close(st);
+    }
+    /* broken headers */
+    const struct { const char *hdr; const char *want; } bad[] = {
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,20]}}", "need 24"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,64]},\"v\":{\"dtype\":\"F32\",\"shape\":[1],"
+         "\"data_offsets\":[60,64]}}", "overlaps"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[32],\"data_offsets\":[0,128]}}", "exceeds file size"},
+        {"{\"w\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,2]}}", "unknown dtype"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", "shape[0]"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,4]}}", "shape[1]"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", "begin <= end"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", "needs dtype, shape and data_offsets"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"w\":{\"dtype\":\"F32\",\"shape\":[1],"
+         "\"data_offsets\":[4,8]}}", "duplicate tensor name 'w'"},
+        {"{\"w\":", "not valid JSON"},
+        {"[1,2]", "not a JSON object"},
+        {"{} x", "bytes after the header"},
+        {"{\"__metadata__\":{\"a\":1}}", "not a string"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        st_build(&b, bad[i].hdr, data, 64);
+        pl_status s = st_mem(&b, &st);
+        CHECK(s == PL_ERR_FORMAT && strstr(pl_errmsg(), bad[i].want) && strstr(pl_errmsg(), "x.safetensors"),
+              "bad header %zu: want '%s', got %s: %s", i, bad[i].want, pl_status_str(s), pl_errmsg());
+        if (!s) pl_st_close(st);
+    }
+    /* header length beyond the file */
+    b.len = 0;
+    uint64_t huge = 1ull << 40;
+    pl_buf_append(&b, &huge, 8);
+    pl_buf_append(&b, "{}", 2);
+    CHECK(st_mem(&b, &st) == PL_ERR_FORMAT && strstr(pl_errmsg(), "header length"), "huge header length");
+    CHECK(pl_st_open_mem("abc", 3, "short", &st) == PL_ERR_FORMAT, "3-byte file");
+
+    /* hostile: every truncation and 300 seeded corruptions of a valid file */
+    st_build(&b, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                 "\"b\":{\"dtype\":\"I32\",\"shape\":[10],\"data_offsets\":[24,64]}}", data, 64);
+    int rejected = 0, unclean = 0, total = 0;
+    for (size_t cut = 0; cut < b.len; cut++, total++) {
+        uint8_t *c = malloc(cut ? cut : 1);
+        if (cut) memcpy(c, b.data, cut);
+        pl_status s = pl_st_open_mem(c, cut, "cut.safetensors", &st);
+        if (s == PL_OK) pl_st_close(st);
+        else if (s == PL_ERR_FORMAT) rejected++;
+        else unclean++;
+        free(c);
+    }
+    pl_rng rng;
+    pl_rng_seed(&rng, 77);
+    for (int v = 0; v < 300; v++, total++) {
+        uint8_t *c = malloc(b.len);
+        memcpy(c, b.data, b.len);
+        int k = 1 + (int)pl_rng_below(&rng, 4);
+        for (int j = 0; j < k; j++) c[pl_rng_below(&rng, b.len)] = (uint8_t)pl_rng_u64(&rng);
+        pl_status s = pl_st_open_mem(c, b.len, "flip.safetensors", &st);
+        if (s == PL_OK) {
+            volatile uint8_t sink = 0; /* touch the last byte of every accepted tensor */
+            for (int64_t i = 0; i < pl_st_n_tensors(st); i++) {
+                const pl_st_tensor *t = pl_st_tensor_at(st, i);
+                if (t->nbytes) sink ^= ((const uint8_t *)t->data)[t->nbytes - 1];
+            }
+            (void)sink;
+            pl_st_close(st);
+        } else if (s == PL_ERR_FORMAT) rejected++;
+        else unclean++;
+        free(c);
+    }
+    CHECK(unclean == 0, "safetensors hostile: %d unclean results", unclean);
+    printf("hostile safetensors: %d variants (%d rejected)\n", total, rejected);
+    pl_buf_free(&b);
+}
+
+/* An HF directory in /tmp: config.json, two shards + index, optional tokenizer.json link. */
+static void write_text(const char *dir, const char *name, const char *text) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    CHECK_OK(pl_write_file_atomic(p, text, strlen(text)));
+}
+
+static void rm_dir(const char *dir) {
+    const char *names[] = {"config.json", "tokenizer.json", "model.safetensors.index.json",
+                           "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+    char p[1024];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static void test_hf(const char *shared) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/pl_test_io_hf_%ld", (long)getpid());
+    CHECK_OK(pl_mkdirs(dir));
+    /* Llama 3.1-style config (the values of meta-llama/Llama-3.1-8B's rope_scaling, a tiny shape) */
+    write_text(dir, "config.json",
+               "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+               "\"num_key_value_heads\":2,\"intermediate_size\":128,\"max_position_embeddings\":131072,"
+               "\"rope_theta\":500000.0,\"rms_norm_eps\":1e-05,\"vocab_size\":8,\"tie_word_embeddings\":false,"
+               "\"bos_token_id\":128000,\"eos_token_id\":[128001,128008,128009],"
+               "\"rope_scaling\":{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+               "\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"}}");
+    /* shards: embed [8, 64] BF16 in shard 1; lm_head [8, 64] F32 + norm [64] F32 in shard 2 */
+    static uint8_t buf[8 * 64 * 4 + 64 * 4];
+    pl_buf b = {0};
+    char p[1024];
+    st_build(&b, "{\"model.embed_tokens.weight\":{\"dtype\":\"BF16\",\"shape\":[8,64],\"data_offsets\":[0,1024]}}",
+             buf, 1024);
+    snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", dir);
+    CHECK_OK(pl_write_file_atomic(p, b.data, b.len));
+    st_build(&b, "{\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[8,64],\"data_offsets\":[0,2048]},"
+                 "\"model.norm.weight\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[2048,2304]}}",
+             buf, 2304);
+    snprintf(p, sizeof p, "%s/model-00002-of-00002.safetensors", dir);
+    CHECK_OK(pl_write_file_atomic(p, b.data, b.len));
+    pl_buf_free(&b);
+    write_text(dir, "model.safetensors.index.json",
+               "{\"metadata\":{\"total_size\":3328},\"weight_map\":{"
+               "\"model.embed_tokens.weight\":\"model-00001-of-00002.safetensors\","
+               "\"lm_head.weight\":\"model-00002-of-00002.safetensors\","
+               "\"model.norm.weight\":\"model-00002-of-00002.safetensors\"}}");
+    pl_safetensors *st = NULL;
+    CHECK_OK(pl_st_open(dir, &st));
+    if (st) {
+        CHECK(pl_st_n_files(st) == 2 && pl_st_n_tensors(st) == 3 && pl_st_find(st, "model.norm.weight") &&
+              pl_st_find(st, "model.norm.weight")->nbytes == 256, "sharded: 3 tensors in 2 files");
+        pl_st_close(st);
+    }
+    pl_model_meta m;
+    CHECK_OK(pl_model_meta_from_hf(dir, &m));
+    CHECK(m.arch == PL_ARCH_LLAMA && m.n_layers == 2 && m.d_model == 64 && m.n_heads == 4 && m.n_kv_heads == 2 &&
+          m.head_dim == 16 && m.d_ff == 128 && m.n_ctx == 131072 && m.vocab_size == 8, "hf shape");
+    CHECK(m.rope_scaling == PL_ROPE_SCALING_LLAMA3 && m.rope_factor == 8 && m.rope_low_freq_factor == 1 &&
+          m.rope_high_freq_factor == 4 && m.rope_orig_ctx == 8192 && m.rope_base == 500000 && m.rope_neox,
+          "hf llama3 rope");
+    CHECK(m.tied_output == 0 && m.bos_id == 128000 && m.eos_id == 128001 && m.norm_eps == 1e-5, "hf ids/eps");
+    CHECK(m.n_tensors == 3 && m.tensor_bytes == 3328 && m.n_params == 8 * 64 * 2 + 64 && m.n_dtypes == 2,
+          "hf tensor stats");
+    CHECK(m.tok_kind == PL_META_TOK_NONE, "no tokenizer.json yet");
+
+    /* a shard that lacks what the index says it holds */
+    write_text(dir, "model.safetensors.index.json",
+               "{\"weight_map\":{\"model.norm.weight\":\"model-00001-of-00002.safetensors\"}}");
+    CHECK(pl_st_open(dir, &st) == PL_ERR_FORMAT && strstr(pl_errmsg(), "does not hold it"), "index mismatch: %s",
+          pl_errmsg());
+    write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"x\":\"../etc/passwd\"}}");
+    CHECK(pl_st_open(dir, &st) == PL_ERR_FORMAT && strstr(pl_errmsg(), "same directory"), "index path escape");
+    write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"x\":\"missing.safetensors\"}}");
+    CHECK(pl_st_open(dir, &st) == PL_ERR_IO, "missing shard is an I/O error");
+
+    /* gemma2 config with explicit values, and transformers' defaults when keys are absent */
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    unlink(p);
+    write_text(dir, "config.json",
+               "{\"model_type\":\"gemma2\",\"hidden_size\":64,\"num_hidden_layers\":26,\"num_attention_heads\":4,"
+               "\"num_key_value_heads\":2,\"head_dim\":16,\"intermediate_size\":128,\"query_pre_attn_scalar\":16,"
+               "\"sliding_window\":4,\"attn_logit_softcapping\":4.0,\"final_logit_softcapping\":null}");
+    CHECK_OK(pl_model_meta_from_hf(dir, &m));
+    CHECK(m.arch == PL_ARCH_GEMMA2 && m.head_dim == 16 && m.query_pre_attn_scalar == 16 && m.sliding_window == 4 &&
+          m.swa_every == 2 && m.attn_softcap == 4 && m.final_softcap == 0 && m.tied_output == 1 &&
+          m.norm_eps == 1e-6 && m.vocab_only, "hf gemma2");
+    write_text(dir, "config.json",
+               "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":8,"
+               "\"num_key_value_heads\":2,\"sliding_window\":null,\"rope_theta\":1000000.0}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_OK && m.arch == PL_ARCH_MISTRAL && m.sliding_window == 0 &&
+          m.head_dim == 8 && m.rope_base == 1e6, "hf mistral: %s", pl_errmsg());
+    /* refusals */
+    write_text(dir, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":\"64\"}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "hidden_size"), "string field");
+    write_text(dir, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,"
+                                   "\"num_attention_heads\":4,\"rope_scaling\":{\"rope_type\":\"llama3\","
+                                   "\"factor\":8.0}}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "low_freq_factor"),
+          "incomplete llama3 scaling: %s", pl_errmsg());
+    write_text(dir, "config.json", "{\"model_type\": ");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "config.json: offset"),
+          "truncated config: %s", pl_errmsg());
+
+    /* tokenizer.json of each family (vectors/tokenizer/README.md: Llama 3.1 has 128000 ranks + 256 specials
+     * and 280147 merges; the HF files for mistral have 32000 and gemma2 256000 pieces) */
+    if (shared) {
+        write_text(dir, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,"
+                                       "\"num_attention_heads\":4}");
+        const struct { const char *rel; pl_meta_tok_kind kind; int64_t n, merges; } toks[] = {
+            {"vectors/tokenizers/llama3.1/tokenizer.json", PL_META_TOK_BPE, 128256, 280147},
+            {"vectors/tokenizers/mistral/tokenizer.json", PL_META_TOK_SPM, 32000, -1},
+            {"vectors/tokenizers/gemma2/tokenizer.json", PL_META_TOK_SPM, 256000, -1},
+        };
+        for (size_t i = 0; i < sizeof toks / sizeof *toks; i++) {
+            char src[1024], cwd[2048], abs[4096];
+            snprintf(p, sizeof p, "%s/tokenizer.json", dir);
+            unlink(p);
+            t_path(src, sizeof src, shared, toks[i].rel);
+            if (src[0] == '/') snprintf(abs, sizeof abs, "%s", src);
+            else snprintf(abs, sizeof abs, "%s/%s", getcwd(cwd, sizeof cwd) ? cwd : ".", src);
+            CHECK(symlink(abs, p) == 0, "symlink to %.400s", abs);
+            pl_status s = pl_model_meta_from_hf(dir, &m);
+            CHECK(s == PL_OK && m.tok_kind == toks[i].kind && m.n_tokens == toks[i].n &&
+                  (toks[i].merges < 0 || m.n_merges == toks[i].merges) && m.vocab_size == toks[i].n,
+                  "%s: %s kind %s, %lld tokens, %lld merges", toks[i].rel, pl_errmsg(), pl_meta_tok_kind_name(m.tok_kind),
+                  (long long)m.n_tokens, (long long)m.n_merges);
+        }
+    }
+    rm_dir(dir);
+}
+
 int main(void) {
     T_BEGIN();
     test_ggml_types();
     test_roundtrip(3);
     test_roundtrip(2);
     test_bad_files();
+    test_meta_synthetic();
+    test_safetensors();
     const char *shared = pl_test_shared();
+    test_hf(shared);
     if (shared) {
         test_shared_ggufs(shared);
+        test_meta_shared(shared);
         test_hostile(shared);
     }
     return T_END();

@@ -35,9 +35,36 @@ extern int cli_quiet;
 /* Commands (one file each). */
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_interp(int argc, char **argv);
+
+/* Model options shared by logits/generate (cmd_logits.c). */
+#define CLI_MAX_LORA 8
+typedef struct {
+    const char *model;
+    const char *lora[CLI_MAX_LORA];
+    int n_lora, exact_matmul, exact_gelu;
+} cli_model_args;
+struct pl_model;
+/* 1: argv[*i] was a model option (consumed, *i advanced); 0: not one;
+ * -1: usage error already printed. */
+int cli_model_opt(cli_model_args *a, const char *cmd, int argc, char **argv, int *i);
+pl_status cli_model_load(const cli_model_args *a, struct pl_model **out);
+/* "1 2 3" (spaces or commas) -> malloc'd ids. */
+pl_status cli_parse_ids(const char *s, int32_t **ids, int *n);
+/* Tokenizer helpers (cmd_generate_text.c): the model file's tokenizer. */
+struct pl_tokenizer;
+pl_status cli_tok_open(const char *model_path, struct pl_tokenizer **out);
+void cli_tok_free(struct pl_tokenizer *t);
+/* Encode with the model's special tokens (BOS) into malloc'd ids. */
+pl_status cli_tok_encode(const struct pl_tokenizer *t, const char *text, int32_t **ids, int *n);
+/* Append the text of ids (leading space kept) to out. */
+pl_status cli_tok_piece(const struct pl_tokenizer *t, const int32_t *ids, int n, pl_buf *out);
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_study(int argc, char **argv);
+int cmd_model(int argc, char **argv);
 
 
 /* data subcommands: corpus tools (cmd_data_corpus.c) */

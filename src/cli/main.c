@@ -27,6 +27,12 @@ static const command commands[] = {
      "phishlens data <subcommand> [options]   (phishlens data with no subcommand lists them)\n"},
     {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
      "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
+    {"logits", cmd_logits, "run a model over token ids: logits to a file or top-5 per position",
+     "phishlens logits -m MODEL [--lora FILE[:SCALE]]... (--ids \"1 2 3\" | -p TEXT) [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
+     "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
+     "phishlens generate -m MODEL [--lora FILE[:SCALE]]... (-p TEXT | --ids \"1 2 3\") [-n N] [--temp T] [--seed S]\n"
+     "  Greedy at T = 0. See docs/engine.md.\n"},
     {"tokenize", cmd_tokenize, "text on stdin -> token ids (tokenizer.json, directory or .gguf)",
      "phishlens tokenize -t TOKENIZER [--add-special] [--parse-special] [--jsonl] | --decode [--render-special]\n"
      "  stdin is one text (ids printed space-separated on one line); with --jsonl each line is\n"
@@ -37,6 +43,10 @@ static const command commands[] = {
     {"study", cmd_study, "run a study grid: data, train, eval, explain, interp, diagnose, report",
      "phishlens study run STUDY.json -o DIR [--dry-run] [--force STAGE] | study check STUDY.json\n"
      "  See docs/study.md.\n"},
+    {"model", cmd_model, "model files: info (GGUF or HF directory)",
+     "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
+    {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
+     "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

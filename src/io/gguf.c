@@ -761,9 +761,14 @@ const pl_gguf_tensor *pl_gguf_find_tensor(const pl_gguf *g, const char *name) {
 
 /* ---- typed getters ----------------------------------------------------- */
 
+static uint64_t key_offset(const pl_gguf *g, const char *key) {
+    int64_t i = hash_find(g->kv_hash, g->kv_hash_cap, key, strlen(key), kv_name, g);
+    return i < 0 ? 0 : g->kvs[i].key_off;
+}
+
 static pl_status wrong_type(const pl_gguf *g, const char *key, const pl_gguf_value *v, const char *want) {
-    return pl_error(PL_ERR_FORMAT, "%s: key '%s': expected %s, found %s", g->name, key, want,
-                    pl_gguf_type_name(v->type));
+    return pl_error(PL_ERR_FORMAT, "%s: offset %llu: key '%s': expected %s, found %s", g->name,
+                    (unsigned long long)key_offset(g, key), key, want, pl_gguf_type_name(v->type));
 }
 
 /* An integer value (any integer type or bool) as a signed 128-bit-safe pair. */
@@ -780,10 +785,11 @@ static int is_neg(const pl_gguf_value *v) {
 }
 
 static pl_status out_of_range(const pl_gguf *g, const char *key, const pl_gguf_value *v, const char *want) {
+    unsigned long long off = (unsigned long long)key_offset(g, key);
     if (is_neg(v))
-        return pl_error(PL_ERR_FORMAT, "%s: key '%s': value %lld does not fit in %s", g->name, key, (long long)v->i,
-                        want);
-    return pl_error(PL_ERR_FORMAT, "%s: key '%s': value %llu does not fit in %s", g->name, key,
+        return pl_error(PL_ERR_FORMAT, "%s: offset %llu: key '%s': value %lld does not fit in %s", g->name, off, key,
+                        (long long)v->i, want);
+    return pl_error(PL_ERR_FORMAT, "%s: offset %llu: key '%s': value %llu does not fit in %s", g->name, off, key,
                     (unsigned long long)v->u, want);
 }
 

@@ -241,4 +241,157 @@ pl_status pl_gguf_writer_add_tensor(pl_gguf_writer *w, const char *name, uint32_
 pl_status pl_gguf_writer_to_buf(const pl_gguf_writer *w, pl_buf *out);
 pl_status pl_gguf_writer_write(const pl_gguf_writer *w, const char *path);
 
+/* ---- safetensors ------------------------------------------------------- */
+
+/* safetensors (huggingface/safetensors, docs "format"): u64 header length N,
+ * N bytes of JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]},
+ * "__metadata__": {str: str}}, then the data (offsets relative to 8 + N).
+ * Every file is mapped read-only and validated: header length vs file size,
+ * JSON syntax, known dtype, shape (non-negative, at most 8 dims, element and
+ * byte counts free of overflow), end - begin == bytes the shape needs, range
+ * inside the file, no two tensors overlapping, no duplicate names.
+ *
+ * pl_st_open accepts a .safetensors file, a sharded index
+ * ("model.safetensors.index.json": {"weight_map": {tensor: shard file}}), or
+ * a directory holding model.safetensors, model.safetensors.index.json or
+ * adapter_model.safetensors (looked for in that order). With an index, every
+ * shard it names is opened and every weight_map entry must exist in its shard;
+ * tensors are listed shard by shard in header order. */
+typedef struct {
+    const char *name;      /* NUL-terminated */
+    char dtype[12];        /* "F32", "BF16", "I64", ... as in the file */
+    uint32_t n_dims;       /* 0..8 (0: a scalar) */
+    int64_t shape[8];      /* outermost first, as in the file (row-major) */
+    int64_t n_elements;
+    uint64_t nbytes;
+    const void *data;      /* into the mapping, read-only */
+    int ggml_type;         /* matching PL_GGML_* for F32/F16/BF16/F64/I8/I16/I32/I64, else -1 */
+    const char *file;      /* the shard it lives in */
+} pl_st_tensor;
+
+typedef struct pl_safetensors pl_safetensors;
+
+pl_status pl_st_open(const char *path, pl_safetensors **out);
+/* One safetensors file in memory (kept alive by the caller until close). */
+pl_status pl_st_open_mem(const void *data, size_t size, const char *name, pl_safetensors **out);
+void pl_st_close(pl_safetensors *st);
+int64_t pl_st_n_tensors(const pl_safetensors *st);
+const pl_st_tensor *pl_st_tensor_at(const pl_safetensors *st, int64_t i);
+const pl_st_tensor *pl_st_find(const pl_safetensors *st, const char *name); /* NULL when absent */
+/* "__metadata__" value of the first file (NULL when absent). */
+const char *pl_st_metadata(const pl_safetensors *st, const char *key);
+int pl_st_n_files(const pl_safetensors *st);
+/* Bytes per element of a safetensors dtype name, 0 when unknown. */
+size_t pl_st_dtype_size(const char *dtype);
+
+/* ---- model metadata ---------------------------------------------------- */
+
+/* What a model file says about its architecture, tokenizer and tensors, from
+ * GGUF metadata (llama.cpp's key names, "<arch>.<key>") or an HF directory
+ * (config.json, tokenizer.json, *.safetensors). The model module builds its
+ * architecture descriptor from this; docs/models.md lists every source key.
+ * Unknown integers are -1, absent optional floats 0 (see each field). */
+typedef enum { PL_ARCH_UNKNOWN = 0, PL_ARCH_LLAMA, PL_ARCH_MISTRAL, PL_ARCH_GEMMA2 } pl_arch;
+typedef enum {
+    PL_ROPE_SCALING_NONE = 0,
+    PL_ROPE_SCALING_LINEAR,  /* positions divided by factor */
+    PL_ROPE_SCALING_LLAMA3,  /* Llama 3.1 per-frequency smoothing (factor, low/high freq factor, original ctx) */
+    PL_ROPE_SCALING_YARN,
+    PL_ROPE_SCALING_OTHER
+} pl_rope_scaling;
+typedef enum {
+    PL_META_TOK_NONE = 0,         /* no tokenizer found */
+    PL_META_TOK_SPM,              /* SentencePiece-style BPE with byte fallback (GGUF "llama"; HF BPE + byte_fallback) */
+    PL_META_TOK_BPE,              /* byte-level BPE (GGUF "gpt2"; HF BPE with a ByteLevel pre-tokenizer) */
+    PL_META_TOK_OTHER
+} pl_meta_tok_kind;
+
+#define PL_META_MAX_DTYPES 16
+typedef struct {
+    char name[12];           /* "f32", "q4_0", ... (GGUF) or "F32", "BF16", ... (safetensors) */
+    int64_t count;           /* tensors */
+    uint64_t bytes;
+} pl_meta_dtype;
+
+typedef struct {
+    char source[8];          /* "gguf" or "hf" */
+    char arch_name[32];      /* general.architecture or config.json model_type, verbatim */
+    pl_arch arch;            /* family; GGUF arch "llama" stays LLAMA (Mistral GGUFs use it too) */
+    int mistral_hint;        /* GGUF: general.name/basename mentions "mistral" (a hint, not an arch) */
+    char name[128];          /* general.name / _name_or_path, "" when absent */
+    int is_adapter;          /* GGUF general.type == "adapter" */
+    char adapter_type[16];   /* adapter.type ("lora") */
+    double lora_alpha;       /* adapter.lora.alpha, 0 when absent */
+    int vocab_only;          /* no tensors at all */
+
+    /* shape */
+    int64_t n_layers;        /* block_count / num_hidden_layers */
+    int64_t d_model;         /* embedding_length / hidden_size */
+    int64_t n_heads;         /* attention.head_count / num_attention_heads */
+    int64_t n_kv_heads;      /* attention.head_count_kv / num_key_value_heads; defaults to n_heads */
+    int64_t head_dim;        /* attention.key_length / head_dim; defaults to d_model / n_heads */
+    int64_t head_dim_v;      /* attention.value_length; defaults to head_dim */
+    int64_t d_ff;            /* feed_forward_length / intermediate_size */
+    int64_t n_ctx;           /* context_length / max_position_embeddings */
+    int64_t vocab_size;      /* <arch>.vocab_size / vocab_size, else token count, else embedding rows */
+    double norm_eps;         /* attention.layer_norm_rms_epsilon / rms_norm_eps; 1e-5 (llama) 1e-6 (gemma2) when absent */
+
+    /* attention */
+    double query_pre_attn_scalar; /* scores use q * query_pre_attn_scalar^-1/2: head_dim, except gemma2 GGUF with
+                                     46 layers (27B: d_model / n_heads) and HF query_pre_attn_scalar */
+    int64_t sliding_window;  /* 0 = none */
+    int swa_every;           /* layers with the sliding window: 2 = even layers only (gemma2), 1 = all; 0 if none */
+    double attn_softcap;     /* attn_logit_softcapping, 0 = none */
+    double final_softcap;    /* final_logit_softcapping, 0 = none */
+
+    /* RoPE */
+    int64_t rope_dim;        /* rope.dimension_count; defaults to head_dim */
+    double rope_base;        /* rope.freq_base / rope_theta; 10000 when absent */
+    int rope_base_given;     /* 1 when the file states it */
+    int rope_neox;           /* 1 = rotate halves (gemma2 in llama.cpp), 0 = adjacent pairs (llama GGUF) */
+    pl_rope_scaling rope_scaling;
+    double rope_factor;      /* rope.scaling.factor / rope_scaling.factor; 0 when none */
+    double rope_low_freq_factor, rope_high_freq_factor; /* llama3 (HF only; GGUF bakes them into rope_freqs) */
+    int64_t rope_orig_ctx;   /* rope.scaling.original_context_length / original_max_position_embeddings; -1 */
+    int has_rope_freqs;      /* GGUF tensor rope_freqs.weight (llama3 factors per frequency) */
+
+    /* output */
+    int tied_output;         /* GGUF: no output.weight; HF: tie_word_embeddings (gemma2 default true) */
+
+    /* tokenizer */
+    pl_meta_tok_kind tok_kind;
+    char tok_model[32];      /* tokenizer.ggml.model / tokenizer.json model.type */
+    char tok_pre[32];        /* tokenizer.ggml.pre, "" when absent */
+    int64_t n_tokens;        /* tokens in the vocabulary (GGUF tokens array; tokenizer.json vocab + added) */
+    int64_t n_merges;        /* BPE merges, -1 when none */
+    int64_t bos_id, eos_id;  /* -1 when absent */
+
+    /* tensors */
+    int64_t n_tensors;
+    uint64_t tensor_bytes;
+    int64_t n_params;        /* total elements */
+    int n_dtypes;
+    pl_meta_dtype dtypes[PL_META_MAX_DTYPES];
+} pl_model_meta;
+
+/* Fill m from an open GGUF. PL_ERR_FORMAT when a required key (architecture,
+ * block_count, embedding_length, head_count — not required for vocab-only
+ * files) is missing or of the wrong type, or values are inconsistent
+ * (d_model not divisible by n_heads without key_length, n_heads not a
+ * multiple of n_kv_heads, ...). */
+pl_status pl_model_meta_from_gguf(const pl_gguf *g, pl_model_meta *m);
+/* Fill m from an HF model directory (config.json required; tokenizer.json
+ * and safetensors used when present). */
+pl_status pl_model_meta_from_hf(const char *dir, pl_model_meta *m);
+/* Either: a directory is read as HF, a file as GGUF. */
+pl_status pl_model_meta_load(const char *path, pl_model_meta *m);
+/* Names: "llama", "mistral", "gemma2", "unknown"; "none", "linear", "llama3", ...;
+ * "spm", "bpe", "other", "none". */
+const char *pl_arch_name(pl_arch a);
+const char *pl_rope_scaling_name(pl_rope_scaling s);
+const char *pl_meta_tok_kind_name(pl_meta_tok_kind k);
+/* Human-readable summary (what `phishlens model info` prints) and JSON. */
+pl_status pl_model_meta_format(const pl_model_meta *m, pl_buf *out);
+pl_status pl_model_meta_json(const pl_model_meta *m, pl_buf *out);
+
 #endif

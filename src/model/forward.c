@@ -1,0 +1,608 @@
+/* forward.c — KV caches, run state and the batched forward pass.
+ *
+ * One block implementation for every family; the descriptor decides norm
+ * placement, activation, RoPE layout and scaling, soft-caps, sliding
+ * window, embedding scale and query scale. Read it top to bottom like
+ * llama2.c's run.c:
+ *
+ *   x = embed(tokens) * embd_scale                      hook_embed
+ *   for each layer L:                                   hook_resid_pre
+ *     h = rmsnorm(x) ; q,k,v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ       hook_q/k/v
+ *     rope(q, k) ; append k, v to the cache
+ *     a = softmax(softcap(q·kᵀ · q_scale) + mask)       hook_pattern
+ *     z = a·v ; o = z·Woᵀ  (gemma2: o = rmsnorm(o))      hook_z, hook_attn_out
+ *     x = x + o                                         hook_resid_mid
+ *     h = rmsnorm(x) ; m = act(h·Wgᵀ) * (h·Wuᵀ)          mlp.hook_post
+ *     o = m·Wdᵀ (gemma2: o = rmsnorm(o))                 hook_mlp_out
+ *     x = x + o                                         hook_resid_post
+ *   logits = softcap(rmsnorm(x)·Woutᵀ)                  ln_final.hook_normalized
+ *
+ * Sequences of a batch are concatenated row-wise: matmuls run over all new
+ * tokens at once, attention per (token, head) over that token's own cache.
+ * Numerics follow ggml where it matters for agreement with llama.cpp:
+ * RMSNorm and softmax sums in double, RoPE angles by repeated
+ * multiplication, GELU optionally through fp16.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model/model_impl.h"
+
+#define MAX_PREFIX_DEPTH 16
+
+/* ---- KV cache ------------------------------------------------------------ */
+
+struct pl_kv {
+    const pl_model *m;
+    pl_kv *prefix;      /* attended in place, frozen while we live */
+    int prefix_len;     /* positions taken from the prefix chain */
+    int cap, n;         /* own capacity and own positions filled */
+    int n_forks;        /* caches forked from this one */
+    float *k, *v;       /* [n_layer][cap][n_head_kv*head_dim] */
+};
+
+pl_status pl_kv_new(const pl_model *m, int capacity, pl_kv *prefix, pl_kv **out) {
+    *out = NULL;
+    if (capacity < 0) return pl_error(PL_ERR_INVALID, "kv cache: negative capacity %d", capacity);
+    int depth = 0;
+    for (pl_kv *p = prefix; p; p = p->prefix) depth++;
+    if (depth >= MAX_PREFIX_DEPTH)
+        return pl_error(PL_ERR_INVALID, "kv cache: prefix chain deeper than %d", MAX_PREFIX_DEPTH);
+    if (prefix && prefix->m != m) return pl_error(PL_ERR_INVALID, "kv cache: prefix belongs to another model");
+    const pl_arch_desc *d = &m->d;
+    size_t kv_dim = (size_t)d->n_head_kv * (size_t)d->head_dim, n;
+    if (!pl_mul_ok(kv_dim, (size_t)d->n_layer, &n) || !pl_mul_ok(n, (size_t)capacity, &n) ||
+        !pl_mul_ok(n, sizeof(float), &n))
+        return pl_error(PL_ERR_NOMEM, "kv cache: size overflow for capacity %d", capacity);
+    pl_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) return pl_error(PL_ERR_NOMEM, "kv cache: out of memory");
+    kv->m = m;
+    kv->cap = capacity;
+    kv->k = pl_alloc_aligned(n);
+    kv->v = pl_alloc_aligned(n);
+    if (!kv->k || !kv->v) {
+        pl_free_aligned(kv->k);
+        pl_free_aligned(kv->v);
+        free(kv);
+        return pl_error(PL_ERR_NOMEM, "kv cache: cannot allocate %zu bytes", 2 * n);
+    }
+    if (prefix) {
+        kv->prefix = prefix;
+        kv->prefix_len = pl_kv_len(prefix);
+        prefix->n_forks++;
+    }
+    *out = kv;
+    return PL_OK;
+}
+
+void pl_kv_free(pl_kv *kv) {
+    if (!kv) return;
+    if (kv->prefix) kv->prefix->n_forks--;
+    pl_free_aligned(kv->k);
+    pl_free_aligned(kv->v);
+    free(kv);
+}
+
+int pl_kv_len(const pl_kv *kv) { return kv->prefix_len + kv->n; }
+
+pl_status pl_kv_truncate(pl_kv *kv, int n) {
+    if (n < kv->prefix_len || n > pl_kv_len(kv))
+        return pl_error(PL_ERR_RANGE, "kv cache: cannot truncate to %d (prefix %d, length %d)", n,
+                        kv->prefix_len, pl_kv_len(kv));
+    if (kv->n_forks && n != pl_kv_len(kv)) return pl_error(PL_ERR_INVALID, "kv cache: truncating a cache that has forks");
+    kv->n = n - kv->prefix_len;
+    return PL_OK;
+}
+
+/* Segments of a cache's positions: [seg.start, seg.start+seg.len) live in
+ * seg.kv's own storage. Oldest first. */
+typedef struct {
+    const pl_kv *kv;
+    int start, len;
+} kv_seg;
+
+static int kv_segments(const pl_kv *kv, int total, kv_seg *segs) {
+    const pl_kv *chain[MAX_PREFIX_DEPTH + 1];
+    int n = 0;
+    for (const pl_kv *p = kv; p; p = p->prefix) chain[n++] = p;
+    int ns = 0, end = total;
+    /* Walk from kv back to the root: each owns [prefix_len, prefix_len + n). */
+    kv_seg tmp[MAX_PREFIX_DEPTH + 1];
+    for (int i = 0; i < n; i++) {
+        const pl_kv *p = chain[i];
+        int s = p->prefix_len, e = end;
+        if (e > s) tmp[ns++] = (kv_seg){p, s, e - s};
+        end = s;
+    }
+    for (int i = 0; i < ns; i++) segs[i] = tmp[ns - 1 - i];
+    return ns;
+}
+
+/* ---- run state ----------------------------------------------------------- */
+
+typedef struct {
+    pl_hook_fn fn;
+    void *user;
+} hook_slot;
+
+struct pl_runner {
+    const pl_model *m;
+    int max_tokens, max_ctx, n_threads;
+    int lora_rank;  /* adapter rank the scratch was sized for */
+    pl_arena arena;
+    /* activations, rows = new tokens of the batch */
+    float *x;       /* [T, d] residual stream */
+    float *xb;      /* [T, max(d, q_dim)] normed input */
+    float *xb2;     /* [T, d] branch output */
+    float *q;       /* [T, q_dim] */
+    float *k, *v;   /* [T, kv_dim] */
+    float *z;       /* [T, q_dim] attention output per head */
+    float *hb, *hb2;/* [T, n_ff] */
+    float *att;     /* [n_threads, max_ctx] score rows */
+    float *lora_tmp;/* [T, max_rank] */
+    void *mm_scratch;
+    size_t mm_bytes;
+    int32_t *tok_seq, *tok_pos; /* [T] sequence index and absolute position */
+    /* hooks: [PL_HOOK_COUNT][n_layer + 1] (slot n_layer for layer -1 points) */
+    hook_slot *hooks;
+    int any_hook;
+    float *pattern; /* [n_head, max_tokens, max_ctx] when a pattern hook is set */
+};
+
+static size_t fsz(size_t a, size_t b) { return a * b * sizeof(float); }
+
+pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runner **out) {
+    *out = NULL;
+    if (max_tokens < 1 || max_ctx < 1 || max_tokens > (1 << 20) || max_ctx > (1 << 22))
+        return pl_error(PL_ERR_INVALID, "runner: max_tokens %d / max_ctx %d out of range", max_tokens, max_ctx);
+    const pl_arch_desc *d = &m->d;
+    size_t T = (size_t)max_tokens, D = (size_t)d->n_embd;
+    size_t qd = (size_t)d->n_head * (size_t)d->head_dim, kvd = (size_t)d->n_head_kv * (size_t)d->head_dim;
+    size_t wide = D > qd ? D : qd, ff = (size_t)d->n_ff;
+    int nt = pl_num_threads();
+    if (nt < 1) nt = 1;
+    size_t rank = m->max_lora_rank > 0 ? (size_t)m->max_lora_rank : 1;
+    int64_t nin = m->max_n_in;
+    size_t mmb = pl_mm_scratch_bytes((int64_t)T, nin);
+    size_t parts[] = {fsz(T, D), fsz(T, wide), fsz(T, D), fsz(T, qd), fsz(T, kvd), fsz(T, kvd), fsz(T, qd),
+                      fsz(T, ff), fsz(T, ff), fsz((size_t)nt, (size_t)max_ctx), fsz(T, rank), mmb,
+                      T * sizeof(int32_t), T * sizeof(int32_t)};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        if (!pl_add_ok(total, parts[i] + 64, &total)) return pl_error(PL_ERR_NOMEM, "runner: size overflow");
+    pl_runner *r = calloc(1, sizeof *r);
+    if (!r) return pl_error(PL_ERR_NOMEM, "runner: out of memory");
+    r->m = m;
+    r->max_tokens = max_tokens;
+    r->max_ctx = max_ctx;
+    r->n_threads = nt;
+    r->hooks = calloc((size_t)PL_HOOK_COUNT * (size_t)(d->n_layer + 1), sizeof *r->hooks);
+    if (!r->hooks || pl_arena_init(&r->arena, total) != PL_OK) {
+        free(r->hooks);
+        free(r);
+        return pl_error(PL_ERR_NOMEM, "runner: cannot allocate %zu bytes of run state", total);
+    }
+    pl_arena *a = &r->arena;
+    r->x = pl_arena_alloc(a, parts[0]);
+    r->xb = pl_arena_alloc(a, parts[1]);
+    r->xb2 = pl_arena_alloc(a, parts[2]);
+    r->q = pl_arena_alloc(a, parts[3]);
+    r->k = pl_arena_alloc(a, parts[4]);
+    r->v = pl_arena_alloc(a, parts[5]);
+    r->z = pl_arena_alloc(a, parts[6]);
+    r->hb = pl_arena_alloc(a, parts[7]);
+    r->hb2 = pl_arena_alloc(a, parts[8]);
+    r->att = pl_arena_alloc(a, parts[9]);
+    r->lora_tmp = pl_arena_alloc(a, parts[10]);
+    r->mm_scratch = pl_arena_alloc(a, parts[11]);
+    r->mm_bytes = parts[11];
+    r->tok_seq = pl_arena_alloc(a, parts[12]);
+    r->tok_pos = pl_arena_alloc(a, parts[13]);
+    r->lora_rank = m->max_lora_rank;
+    *out = r;
+    return PL_OK;
+}
+
+void pl_runner_free(pl_runner *r) {
+    if (!r) return;
+    pl_arena_free(&r->arena);
+    pl_free_aligned(r->pattern);
+    free(r->hooks);
+    free(r);
+}
+
+static hook_slot *slot(const pl_runner *r, pl_hook_point p, int layer) {
+    int nl = r->m->d.n_layer;
+    return &r->hooks[(size_t)p * (size_t)(nl + 1) + (size_t)(layer < 0 ? nl : layer)];
+}
+
+static void update_any_hook(pl_runner *r) {
+    size_t n = (size_t)PL_HOOK_COUNT * (size_t)(r->m->d.n_layer + 1);
+    r->any_hook = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r->hooks[i].fn) r->any_hook = 1;
+}
+
+pl_status pl_runner_set_hook(pl_runner *r, pl_hook_point p, int layer, pl_hook_fn fn, void *user) {
+    int nl = r->m->d.n_layer;
+    if ((int)p < 0 || p >= PL_HOOK_COUNT) return pl_error(PL_ERR_INVALID, "hook: unknown point %d", (int)p);
+    int global = (p == PL_HOOK_EMBED || p == PL_HOOK_LN_FINAL);
+    if (global) layer = -1;
+    else if (layer < -1 || layer >= nl)
+        return pl_error(PL_ERR_RANGE, "hook: layer %d out of range [0, %d)", layer, nl);
+    if (p == PL_HOOK_PATTERN && fn && !r->pattern) {
+        size_t n;
+        if (!pl_mul_ok((size_t)r->m->d.n_head * (size_t)r->max_tokens, (size_t)r->max_ctx, &n) ||
+            !pl_mul_ok(n, sizeof(float), &n))
+            return pl_error(PL_ERR_NOMEM, "hook: pattern buffer size overflow");
+        r->pattern = pl_alloc_aligned(n);
+        if (!r->pattern) return pl_error(PL_ERR_NOMEM, "hook: cannot allocate %zu bytes for attention patterns", n);
+    }
+    if (global || layer >= 0) {
+        *slot(r, p, layer) = (hook_slot){fn, user};
+    } else {
+        for (int l = 0; l < nl; l++) *slot(r, p, l) = (hook_slot){fn, user};
+    }
+    update_any_hook(r);
+    return PL_OK;
+}
+
+void pl_runner_clear_hooks(pl_runner *r) {
+    memset(r->hooks, 0, (size_t)PL_HOOK_COUNT * (size_t)(r->m->d.n_layer + 1) * sizeof *r->hooks);
+    r->any_hook = 0;
+}
+
+/* Call the hook at (p, layer), if any, once per sequence on its rows of
+ * buf (width floats per token). */
+static void run_hook(pl_runner *r, pl_hook_point p, int layer, const pl_seq *seqs, int n_seq, float *buf,
+                     int64_t width, int ndim, int64_t d1, int64_t d2) {
+    if (!r->any_hook) return;
+    hook_slot *s = slot(r, p, layer);
+    if (!s->fn) return;
+    int64_t row = 0;
+    for (int i = 0; i < n_seq; i++) {
+        pl_hook_info info = {p, layer, i, pl_kv_len(seqs[i].kv), ndim, {seqs[i].n_tokens, d1, d2}};
+        if (ndim == 2) info.shape[2] = 0;
+        s->fn(&info, buf + row * width, s->user);
+        row += seqs[i].n_tokens;
+    }
+}
+
+/* ---- kernels ------------------------------------------------------------- */
+
+/* out = x / sqrt(mean(x²) + eps) * w   (PyTorch: x * rsqrt(x.pow(2).mean(-1) + eps) * w) */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    float mean = (float)(ss / n);
+    float scale = 1.0f / sqrtf(mean + eps);
+    for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}
+
+/* Below this many floats of work a parallel region costs more than it
+ * saves (and spinning threads hurt on a shared machine). */
+#define PAR_MIN 32768
+
+static void rmsnorm_rows(float *out, const float *x, const float *w, int64_t T, int n, float eps) {
+#pragma omp parallel for schedule(static) if (T * n >= PAR_MIN)
+    for (int64_t t = 0; t < T; t++) rmsnorm(out + t * n, x + t * n, w, n, eps);
+}
+
+/* gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³))) */
+static float gelu_tanh(float x) {
+    const float c = 0.79788456080286535588f;
+    return 0.5f * x * (1.0f + tanhf(c * x * (1.0f + 0.044715f * x * x)));
+}
+
+/* ggml's CPU GELU: input rounded to fp16, gelu in f32, output rounded to fp16. */
+static float gelu_tanh_fp16(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    float xh = pl_model_f16_to_f32(pl_model_f32_to_f16(x));
+    return pl_model_f16_to_f32(pl_model_f32_to_f16(gelu_tanh(xh)));
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* Rotate one head vector x [head_dim] at position pos. NORM pairs
+ * (2i, 2i+1); NEOX pairs (i, i + n_rot/2). The angle of pair i is
+ * pos · base^(-2i/n_rot) / freq_factor[i], built by repeated
+ * multiplication as ggml does. */
+static void rope_head(float *x, int pos, const pl_arch_desc *d) {
+    int half = d->n_rot / 2;
+    float theta_scale = powf(d->rope_base, -2.0f / (float)d->n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < half; i++) {
+        float th = d->rope_freqs ? theta / d->rope_freqs[i] : theta;
+        float c = cosf(th), s = sinf(th);
+        int a = d->rope == PL_ROPE_NORM ? 2 * i : i;
+        int b = d->rope == PL_ROPE_NORM ? 2 * i + 1 : i + half;
+        float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+        theta *= theta_scale;
+    }
+}
+
+/* Softmax probabilities of query row (token t, head h) over the n_k keys of
+ * its sequence into row[0..n_k); masked keys get 0. */
+static void attn_row(const pl_runner *r, const kv_seg *segs, int nseg, int layer, const float *q, int pos,
+                     int kvh, int use_swa, float *row, int n_k) {
+    const pl_arch_desc *d = &r->m->d;
+    int hd = d->head_dim;
+    size_t kvd = (size_t)d->n_head_kv * (size_t)hd;
+    float maxv = -INFINITY;
+    for (int s = 0; s < nseg; s++) {
+        const pl_kv *kv = segs[s].kv;
+        const float *kbase = kv->k + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
+        for (int j = 0; j < segs[s].len; j++) {
+            int p = segs[s].start + j;
+            if (p >= n_k) break;
+            float sc;
+            if (p > pos || (use_swa && pos - p >= d->swa_window)) {
+                sc = -INFINITY;
+            } else {
+                const float *kr = kbase + (size_t)(p - kv->prefix_len) * kvd;
+                sc = 0.0f;
+                for (int i = 0; i < hd; i++) sc += q[i] * kr[i];
+                sc *= d->q_scale;
+                if (d->attn_softcap > 0) sc = tanhf(sc / d->attn_softcap) * d->attn_softcap;
+            }
+            row[p] = sc;
+            if (sc > maxv) maxv = sc;
+        }
+    }
+    double sum = 0.0;
+    for (int p = 0; p < n_k; p++) {
+        float e = row[p] == -INFINITY ? 0.0f : expf(row[p] - maxv);
+        row[p] = e;
+        sum += (double)e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int p = 0; p < n_k; p++) row[p] *= inv;
+}
+
+/* out[hd] = sum_p row[p] · V[p] over the first n_k positions. */
+static void attn_mix(const kv_seg *segs, int nseg, int layer, const pl_arch_desc *d, int kvh, const float *row,
+                     int n_k, float *out) {
+    int hd = d->head_dim;
+    size_t kvd = (size_t)d->n_head_kv * (size_t)hd;
+    for (int i = 0; i < hd; i++) out[i] = 0.0f;
+    for (int s = 0; s < nseg; s++) {
+        const pl_kv *kv = segs[s].kv;
+        const float *vbase = kv->v + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
+        for (int j = 0; j < segs[s].len; j++) {
+            int p = segs[s].start + j;
+            if (p >= n_k) break;
+            float a = row[p];
+            if (a == 0.0f) continue;
+            const float *vr = vbase + (size_t)(p - kv->prefix_len) * kvd;
+            for (int i = 0; i < hd; i++) out[i] += a * vr[i];
+        }
+    }
+}
+
+/* ---- forward ------------------------------------------------------------- */
+
+static pl_status check_batch(const pl_runner *r, const pl_seq *seqs, int n_seq, int64_t *T_out) {
+    const pl_model *m = r->m;
+    int64_t T = 0;
+    if (n_seq < 1) return pl_error(PL_ERR_INVALID, "forward: empty batch");
+    for (int i = 0; i < n_seq; i++) {
+        const pl_seq *s = &seqs[i];
+        if (!s->kv || s->n_tokens < 0 || (s->n_tokens > 0 && !s->tokens))
+            return pl_error(PL_ERR_INVALID, "forward: sequence %d: missing cache or tokens", i);
+        if (s->kv->m != m) return pl_error(PL_ERR_INVALID, "forward: sequence %d: cache of another model", i);
+        if (s->n_tokens == 0) return pl_error(PL_ERR_INVALID, "forward: sequence %d has no tokens", i);
+        if (s->kv->n_forks)
+            return pl_error(PL_ERR_INVALID, "forward: sequence %d: its cache is a shared prefix (%d forks) and is frozen",
+                            i, s->kv->n_forks);
+        for (int j = 0; j < i; j++)
+            if (seqs[j].kv == s->kv) return pl_error(PL_ERR_INVALID, "forward: sequences %d and %d share a cache", j, i);
+        for (int t = 0; t < s->n_tokens; t++)
+            if (s->tokens[t] < 0 || s->tokens[t] >= m->d.n_vocab)
+                return pl_error(PL_ERR_RANGE, "forward: sequence %d, token %d: id %d out of range [0, %d)", i, t,
+                                (int)s->tokens[t], m->d.n_vocab);
+        if (s->kv->n + s->n_tokens > s->kv->cap)
+            return pl_error(PL_ERR_RANGE, "forward: sequence %d: %d + %d tokens exceed the cache capacity %d", i,
+                            pl_kv_len(s->kv), s->n_tokens, s->kv->prefix_len + s->kv->cap);
+        if (pl_kv_len(s->kv) + s->n_tokens > r->max_ctx)
+            return pl_error(PL_ERR_RANGE, "forward: sequence %d: %d positions exceed the runner's context %d", i,
+                            pl_kv_len(s->kv) + s->n_tokens, r->max_ctx);
+        T += s->n_tokens;
+    }
+    if (T > r->max_tokens)
+        return pl_error(PL_ERR_RANGE, "forward: batch of %lld tokens exceeds the runner's %d", (long long)T,
+                        r->max_tokens);
+    *T_out = T;
+    return PL_OK;
+}
+
+static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, int64_t T) {
+    const pl_model *m = r->m;
+    const pl_arch_desc *d = &m->d;
+    int H = d->n_head, hd = d->head_dim, group = d->n_head / d->n_head_kv;
+    size_t qd = (size_t)H * (size_t)hd;
+    int use_swa = d->swa_window > 0 && d->swa_layer && d->swa_layer[layer];
+    hook_slot *ph = r->any_hook ? slot(r, PL_HOOK_PATTERN, layer) : NULL;
+    if (ph && ph->fn) {
+        /* Materialize [H, n_tok, n_k] per sequence, let the hook see it, then mix. */
+        int64_t row0 = 0;
+        for (int si = 0; si < n_seq; si++) {
+            const pl_seq *s = &seqs[si];
+            kv_seg segs[MAX_PREFIX_DEPTH + 1];
+            int n_k = pl_kv_len(s->kv) + s->n_tokens; /* caches already hold the new tokens */
+            int nseg = kv_segments(s->kv, n_k, segs);
+            int pos0 = n_k - s->n_tokens, nt = s->n_tokens;
+            int64_t work = (int64_t)H * nt * n_k * hd;
+#pragma omp parallel for schedule(static) if (work >= PAR_MIN)
+            for (int64_t it = 0; it < (int64_t)H * nt; it++) {
+                int h = (int)(it / nt), i = (int)(it % nt);
+                float *row = r->pattern + ((size_t)h * (size_t)nt + (size_t)i) * (size_t)n_k;
+                attn_row(r, segs, nseg, layer, r->q + (size_t)(row0 + i) * qd + (size_t)h * (size_t)hd, pos0 + i,
+                         h / group, use_swa, row, n_k);
+            }
+            pl_hook_info info = {PL_HOOK_PATTERN, layer, si, pos0, 3, {H, nt, n_k}};
+            ph->fn(&info, r->pattern, ph->user);
+#pragma omp parallel for schedule(static) if (work >= PAR_MIN)
+            for (int64_t it = 0; it < (int64_t)H * nt; it++) {
+                int h = (int)(it / nt), i = (int)(it % nt);
+                const float *row = r->pattern + ((size_t)h * (size_t)nt + (size_t)i) * (size_t)n_k;
+                attn_mix(segs, nseg, layer, d, h / group, row, pos0 + i + 1,
+                         r->z + (size_t)(row0 + i) * qd + (size_t)h * (size_t)hd);
+            }
+            row0 += nt;
+        }
+        return;
+    }
+    /* Plain path: one score row per thread, parallel over (token, head). */
+    int64_t work = 0;
+    for (int64_t t = 0; t < T; t++) work += (int64_t)(r->tok_pos[t] + 1) * H * hd;
+#pragma omp parallel for schedule(static) num_threads(r->n_threads) if (work >= PAR_MIN)
+    for (int64_t it = 0; it < T * H; it++) {
+        int64_t t = it / H;
+        int h = (int)(it % H);
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num(); /* < r->n_threads by the num_threads clause */
+#endif
+        const pl_seq *s = &seqs[r->tok_seq[t]];
+        kv_seg segs[MAX_PREFIX_DEPTH + 1];
+        int pos = r->tok_pos[t];
+        int n_k = pos + 1;
+        int nseg = kv_segments(s->kv, pl_kv_len(s->kv) + s->n_tokens, segs);
+        float *row = r->att + (size_t)tid * (size_t)r->max_ctx;
+        attn_row(r, segs, nseg, layer, r->q + (size_t)t * qd + (size_t)h * (size_t)hd, pos, h / group, use_swa, row,
+                 n_k);
+        attn_mix(segs, nseg, layer, d, h / group, row, n_k, r->z + (size_t)t * qd + (size_t)h * (size_t)hd);
+    }
+}
+
+/* The caches now hold the new tokens (their keys/values were written
+ * layer by layer; only the lengths change here, so a failed forward leaves
+ * every cache as it was). */
+static void commit(const pl_seq *seqs, int n_seq) {
+    for (int i = 0; i < n_seq; i++) seqs[i].kv->n += seqs[i].n_tokens;
+}
+
+pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode mode, float *logits) {
+    const pl_model *m = r->m;
+    const pl_arch_desc *d = &m->d;
+    int64_t T;
+    pl_status st = check_batch(r, seqs, n_seq, &T);
+    if (st) return st;
+    if (m->max_lora_rank > r->lora_rank)
+        return pl_error(PL_ERR_INVALID, "forward: an adapter was attached after this runner was made; make a new runner");
+    if (mode != PL_LOGITS_NONE && !logits) return pl_error(PL_ERR_INVALID, "forward: no logits buffer");
+    const int D = d->n_embd, H = d->n_head, Hkv = d->n_head_kv, hd = d->head_dim, F = d->n_ff;
+    const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
+#define MM(w, x, T_, y) do { if ((st = pl_mm(m, w, x, T_, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
+
+    /* token -> (sequence, absolute position) */
+    for (int i = 0, t = 0; i < n_seq; i++)
+        for (int j = 0; j < seqs[i].n_tokens; j++, t++) {
+            r->tok_seq[t] = i;
+            r->tok_pos[t] = pl_kv_len(seqs[i].kv) + j;
+        }
+
+    /* x = embed(tokens) · embd_scale */
+    for (int i = 0, t = 0; i < n_seq; i++)
+        for (int j = 0; j < seqs[i].n_tokens; j++, t++) {
+            float *xr = r->x + (size_t)t * (size_t)D;
+            pl_mat_row_f32(&m->tok_embd, seqs[i].tokens[j], xr);
+            if (d->embd_scale != 1.0f)
+                for (int e = 0; e < D; e++) xr[e] *= d->embd_scale;
+        }
+    run_hook(r, PL_HOOK_EMBED, -1, seqs, n_seq, r->x, D, 2, D, 0);
+
+    for (int l = 0; l < d->n_layer; l++) {
+        const pl_layer *L = &m->layers[l];
+        run_hook(r, PL_HOOK_RESID_PRE, l, seqs, n_seq, r->x, D, 2, D, 0);
+
+        /* attention: q, k, v projections of the normed stream */
+        rmsnorm_rows(r->xb, r->x, L->attn_norm, T, D, d->norm_eps);
+        MM(&L->wq, r->xb, T, r->q);
+        MM(&L->wk, r->xb, T, r->k);
+        MM(&L->wv, r->xb, T, r->v);
+        run_hook(r, PL_HOOK_Q, l, seqs, n_seq, r->q, (int64_t)qd, 3, H, hd);
+        run_hook(r, PL_HOOK_K, l, seqs, n_seq, r->k, (int64_t)kvd, 3, Hkv, hd);
+        run_hook(r, PL_HOOK_V, l, seqs, n_seq, r->v, (int64_t)kvd, 3, Hkv, hd);
+
+        /* RoPE, then append k, v to each sequence's cache */
+#pragma omp parallel for schedule(static) if (T * (int64_t)qd >= PAR_MIN)
+        for (int64_t t = 0; t < T; t++) {
+            int pos = r->tok_pos[t];
+            for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, pos, d);
+            for (int h = 0; h < Hkv; h++) rope_head(r->k + (size_t)t * kvd + (size_t)h * (size_t)hd, pos, d);
+            pl_kv *kv = seqs[r->tok_seq[t]].kv;
+            size_t own = (size_t)(pos - kv->prefix_len);
+            size_t off = ((size_t)l * (size_t)kv->cap + own) * kvd;
+            memcpy(kv->k + off, r->k + (size_t)t * kvd, kvd * sizeof(float));
+            memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
+        }
+
+        attention(r, seqs, n_seq, l, T);
+        run_hook(r, PL_HOOK_Z, l, seqs, n_seq, r->z, (int64_t)qd, 3, H, hd);
+        MM(&L->wo, r->z, T, r->xb2);
+        if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
+        run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
+        for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
+        run_hook(r, PL_HOOK_RESID_MID, l, seqs, n_seq, r->x, D, 2, D, 0);
+
+        /* feed-forward: act(gate) * up, then down */
+        rmsnorm_rows(r->xb, r->x, L->ffn_norm, T, D, d->norm_eps);
+        MM(&L->w_gate, r->xb, T, r->hb);
+        MM(&L->w_up, r->xb, T, r->hb2);
+        int gelu16 = d->gelu_fp16;
+#pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
+        for (int64_t i = 0; i < T * F; i++) {
+            float g = r->hb[i];
+            float a = d->act == PL_ACT_SILU ? silu(g) : gelu16 ? gelu_tanh_fp16(g) : gelu_tanh(g);
+            r->hb[i] = a * r->hb2[i];
+        }
+        run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
+        MM(&L->w_down, r->hb, T, r->xb2);
+        if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
+        run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
+        for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
+        run_hook(r, PL_HOOK_RESID_POST, l, seqs, n_seq, r->x, D, 2, D, 0);
+    }
+
+    rmsnorm_rows(r->xb, r->x, m->out_norm, T, D, d->norm_eps);
+    run_hook(r, PL_HOOK_LN_FINAL, -1, seqs, n_seq, r->xb, D, 2, D, 0);
+    if (mode == PL_LOGITS_NONE) {
+        commit(seqs, n_seq);
+        return PL_OK;
+    }
+
+    int64_t rows = T;
+    const float *src = r->xb;
+    if (mode == PL_LOGITS_LAST) {
+        /* gather each sequence's last row into the front of xb2 */
+        int64_t t = 0;
+        for (int i = 0; i < n_seq; i++) {
+            t += seqs[i].n_tokens;
+            memmove(r->xb2 + (size_t)i * (size_t)D, r->xb + (size_t)(t - 1) * (size_t)D, (size_t)D * sizeof(float));
+        }
+        rows = n_seq;
+        src = r->xb2;
+    }
+    MM(&m->output, src, rows, logits);
+#undef MM
+    if (d->final_softcap > 0) {
+        int64_t n = rows * d->n_vocab;
+        float cap = d->final_softcap;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (int64_t i = 0; i < n; i++) logits[i] = tanhf(logits[i] / cap) * cap;
+    }
+    for (int64_t i = 0; i < rows * d->n_vocab; i++)
+        if (!isfinite(logits[i]))
+            return pl_error(PL_ERR_NUMERIC, "forward: non-finite logit at row %lld, token %lld",
+                            (long long)(i / d->n_vocab), (long long)(i % d->n_vocab));
+    commit(seqs, n_seq);
+    return PL_OK;
+}

@@ -1,0 +1,84 @@
+/* model_impl.h — private layout of pl_model, shared by the files of src/model/.
+ * Not a public header: other modules use model.h only. */
+#ifndef PL_MODEL_IMPL_H
+#define PL_MODEL_IMPL_H
+
+#include "model/model.h"
+
+/* A weight matrix W [n_out × n_in] in its stored dtype (ggml type id),
+ * row-major, rows of row_bytes bytes; data points into a mapped file. */
+typedef struct pl_lora_pair pl_lora_pair;
+typedef struct {
+    const void *data;
+    int dtype;
+    int64_t n_in, n_out;
+    size_t row_bytes;
+    const char *name;       /* llama.cpp tensor name, for messages */
+    pl_lora_pair *lora;     /* adapters on this matrix (linked list) */
+} pl_mat;
+
+/* y += s · B (A x): A [r × n_in], B [n_out × r]. */
+struct pl_lora_pair {
+    pl_mat a, b;
+    float s;
+    float *fa, *fb;         /* owned f32 copies that a.data / b.data point to */
+    pl_lora_pair *next;
+};
+
+typedef struct {
+    float *attn_norm;       /* [d] */
+    float *ffn_norm;        /* [d] (gemma2: pre-feedforward norm) */
+    float *post_attn_norm;  /* [d] gemma2 only */
+    float *post_ffn_norm;   /* [d] gemma2 only */
+    pl_mat wq, wk, wv, wo;  /* [n_head*hd × d], [n_kv*hd × d] ×2, [d × n_head*hd] */
+    pl_mat w_gate, w_up;    /* [n_ff × d] */
+    pl_mat w_down;          /* [d × n_ff] */
+} pl_layer;
+
+typedef struct pl_src pl_src; /* a loaded file (GGUF or safetensors) */
+
+struct pl_model {
+    pl_arch_desc d;
+    pl_model_opts opts;
+    char *path;
+    pl_mat tok_embd;        /* [n_vocab × d] */
+    pl_mat output;          /* [n_vocab × d] (== tok_embd when tied) */
+    float *out_norm;        /* [d] */
+    pl_layer *layers;       /* [n_layer] */
+    float *rope_freqs;      /* [n_rot/2] or NULL */
+    uint8_t *swa_layer;     /* [n_layer] */
+    int hf_layout;          /* 1: HF rows (q/k in rotate-half order) */
+    char **names;           /* owned tensor names (HF loads) */
+    int n_names;
+    int max_lora_rank;      /* largest adapter rank attached (0 = none) */
+    int64_t max_n_in;       /* widest matmul input, for scratch sizing */
+    /* files kept open (weights point into them) and adapter bookkeeping */
+    void **files;
+    void (**file_close)(void *);
+    int n_files;
+    pl_lora_pair **loras;   /* all pairs, for freeing */
+    int n_loras;
+};
+
+/* ---- matmul (mm.c) ------------------------------------------------------ */
+
+/* Scratch bytes mm_rows needs for T rows of width n_in. */
+size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
+/* y[T × n_out] = x[T × n_in] · Wᵀ (+ adapters), using scratch (64-byte
+ * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. */
+pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y,
+                void *scratch, size_t scratch_bytes, float *lora_tmp);
+/* Row `row` of W as f32 (for embedding lookup). */
+void pl_mat_row_f32(const pl_mat *w, int64_t row, float *out);
+/* Whether the dtype is one we can multiply. */
+int pl_mm_dtype_ok(int dtype);
+const char *pl_mm_dtype_name(int dtype);
+/* Bytes of one row of n elements of dtype (0 when unsupported or not a
+ * multiple of the block size). */
+size_t pl_mm_row_bytes(int dtype, int64_t n);
+
+/* fp16 helpers (round to nearest even). */
+uint16_t pl_model_f32_to_f16(float f);
+float pl_model_f16_to_f32(uint16_t h);
+
+#endif

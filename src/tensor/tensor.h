@@ -1,0 +1,148 @@
+/* tensor.h — dtypes, quantization and the matmul kernels of phishlens.
+ *
+ * Dtypes carry ggml's type ids and byte-compatible block layouts, so tensors
+ * read from a GGUF file are used in place (mmap'd, never expanded wholesale
+ * to f32). Each dtype has a reference quantizer, a dequantizer, and two
+ * matmul paths (docs/kernels.md):
+ *
+ *   PL_MATMUL_EXACT  y = dot(dequantize(w_row), x) in f32. Summation order
+ *                    may differ between SIMD levels (tolerance in the tests),
+ *                    never between thread counts.
+ *   PL_MATMUL_LLAMA  what llama.cpp's CPU backend computes: the activation
+ *                    row is first quantized to the weight's "vec_dot" type
+ *                    (q8_0, q8_1, q8_K, or rounded to f16/bf16) and the dot
+ *                    product runs on integers (or f16/bf16 products) per
+ *                    block, scaled by the block scales.
+ *
+ * Every kernel has a scalar reference; AVX2 and AVX-512 (VNNI, BF16)
+ * variants are chosen at run time from CPU features. PL_SIMD=scalar|avx2|
+ * avx512 in the environment (or pl_simd_set) forces a level.
+ *
+ * Not here: the ops with their backward (later), GPU kernels, the i-quants,
+ * importance-matrix quantization.
+ */
+#ifndef PL_TENSOR_H
+#define PL_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ---- dtypes ------------------------------------------------------------ */
+
+/* Values equal ggml's type ids (GGUF tensor info "type"). */
+typedef enum {
+    PL_DTYPE_F32 = 0,
+    PL_DTYPE_F16 = 1,
+    PL_DTYPE_Q4_0 = 2,
+    PL_DTYPE_Q4_1 = 3,
+    PL_DTYPE_Q5_0 = 6,
+    PL_DTYPE_Q5_1 = 7,
+    PL_DTYPE_Q8_0 = 8,
+    PL_DTYPE_Q8_1 = 9,
+    PL_DTYPE_Q2_K = 10,
+    PL_DTYPE_Q3_K = 11,
+    PL_DTYPE_Q4_K = 12,
+    PL_DTYPE_Q5_K = 13,
+    PL_DTYPE_Q6_K = 14,
+    PL_DTYPE_Q8_K = 15,
+    PL_DTYPE_BF16 = 30,
+    PL_DTYPE_COUNT = 31 /* one past the largest id (table size) */
+} pl_dtype;
+
+/* 1 when dtype is one of the ids above, else 0. Safe on any integer. */
+int pl_dtype_valid(int dtype);
+/* "f32", "q4_K", ...; "invalid" for an unknown id. */
+const char *pl_dtype_name(pl_dtype t);
+/* Elements per block (1 for f32/f16/bf16, 32, or 256); 0 if invalid. */
+int64_t pl_dtype_block_size(pl_dtype t);
+/* Bytes per block; 0 if invalid. */
+size_t pl_dtype_block_bytes(pl_dtype t);
+/* Parse a name as printed by pl_dtype_name (case-insensitive). */
+pl_status pl_dtype_from_name(const char *name, pl_dtype *out);
+
+/* Bytes of a row of n elements. Fails (PL_ERR_INVALID) when the dtype is
+ * unknown, n < 0, n is not a multiple of the block size, or the size
+ * overflows size_t. */
+pl_status pl_dtype_row_bytes(pl_dtype t, int64_t n, size_t *out);
+
+/* ---- fp16 / bf16 ------------------------------------------------------- */
+
+/* IEEE binary16 and bfloat16 <-> f32. Conversions to the narrow type round
+ * to nearest, ties to even; overflow goes to +-Inf; f16 subnormals are
+ * produced exactly (no flushing), bf16 keeps f32 subnormals (no flushing).
+ * A NaN stays a NaN with its sign, made quiet: f16 keeps the top 9 payload
+ * bits (as x86 F16C does), bf16 keeps the top 7 (as ggml does). */
+uint16_t pl_fp32_to_fp16(float f);
+float pl_fp16_to_fp32(uint16_t h);
+uint16_t pl_fp32_to_bf16(float f);
+float pl_bf16_to_fp32(uint16_t h);
+
+/* ---- quantize / dequantize -------------------------------------------- */
+
+/* Dequantize a row of n elements of dtype t (n a multiple of the block size)
+ * into dst. Pure function of the bytes; identical at every SIMD level. */
+pl_status pl_dequantize_row(pl_dtype t, const void *src, float *dst, int64_t n);
+
+/* Reference quantizer: a row of n f32 into dtype t. For q4_0, q4_1, q5_0,
+ * q5_1, q8_0, q8_1 and q8_K the bytes equal llama.cpp's quantize_row_*_ref;
+ * for q2_K..q6_K the same algorithm (byte-identical when the compiler does
+ * not contract a*b+c into FMA — see docs/kernels.md). f16/bf16 round as
+ * above; f32 copies. The activation types (q8_0, q8_1, q8_K, f16, bf16)
+ * have vectorized quantizers giving the same bytes at every SIMD level. */
+pl_status pl_quantize_row(pl_dtype t, const float *src, void *dst, int64_t n);
+
+/* ---- SIMD dispatch ----------------------------------------------------- */
+
+typedef enum { PL_SIMD_SCALAR = 0, PL_SIMD_AVX2 = 1, PL_SIMD_AVX512 = 2 } pl_simd;
+
+/* Best level this CPU (and this build) supports. AVX2 means AVX2+FMA+F16C;
+ * AVX512 means F+BW+VL+DQ+VNNI+BF16. */
+pl_simd pl_simd_detected(void);
+/* The level in use: PL_SIMD from the environment on first use (a level the
+ * CPU lacks is lowered to the detected one, with a warning), else the
+ * detected level; pl_simd_set overrides. */
+pl_simd pl_simd_active(void);
+/* Force a level. PL_ERR_UNSUPPORTED if the CPU or build lacks it. */
+pl_status pl_simd_set(pl_simd level);
+const char *pl_simd_name(pl_simd level);
+/* Parse "scalar" | "avx2" | "avx512". */
+pl_status pl_simd_from_name(const char *name, pl_simd *out);
+
+/* ---- dot products and matmul ------------------------------------------ */
+
+typedef enum { PL_MATMUL_EXACT = 0, PL_MATMUL_LLAMA = 1 } pl_matmul_path;
+
+/* The activation dtype the llama path quantizes x into for weight dtype t:
+ * f32->f32, f16->f16, bf16->bf16, q4_0/q5_0/q8_0->q8_0, q4_1/q5_1->q8_1,
+ * q2_K..q6_K->q8_K. PL_ERR_UNSUPPORTED for q8_1 and q8_K weights. */
+pl_status pl_llama_act_dtype(pl_dtype t, pl_dtype *act);
+
+/* Exact path, one row: *out = sum_i dequant(w)[i] * x[i]. The same bits as
+ * the matching pl_matmul output. Allocates scratch: for many rows use
+ * pl_matmul. */
+pl_status pl_vec_dot(pl_dtype t, const void *w, const float *x, int64_t n, float *out);
+/* llama path, one row: xq is x already quantized to pl_llama_act_dtype(t)
+ * (pl_quantize_row). The same bits as the matching pl_matmul output. */
+pl_status pl_vec_dot_llama(pl_dtype t, const void *w, const void *xq, int64_t n, float *out);
+
+/* Scratch bytes pl_matmul needs for this shape with the current thread
+ * count (pl_num_threads()); 0 on invalid arguments. */
+size_t pl_matmul_scratch_bytes(pl_matmul_path path, pl_dtype t, int64_t n_out, int64_t n_in,
+                               int64_t n_tok);
+
+/* Y[n_tok x n_out] = X[n_tok x n_in] . W[n_out x n_in]^T, i.e.
+ * Y[t][o] = dot(W row o, X row t)   (PyTorch: Y = X @ W.T).
+ * W rows are pl_dtype_row_bytes(t, n_in) apart; X and Y are row-major f32.
+ * n_in must be a multiple of t's block size. scratch may be NULL (then it
+ * is allocated and freed here) or at least pl_matmul_scratch_bytes(...)
+ * bytes, 64-byte aligned (PL_ERR_INVALID otherwise).
+ * OpenMP splits output rows (static schedule); each output is one
+ * reduction computed by one thread with a tile-shape-independent kernel, so
+ * Y depends neither on the thread count nor on n_tok (a token's row is the
+ * same alone or in a batch). Y must not alias W or X. */
+pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_out, int64_t n_in,
+                    const float *X, int64_t n_tok, float *Y, void *scratch, size_t scratch_bytes);
+
+#endif

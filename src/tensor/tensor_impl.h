@@ -1,0 +1,144 @@
+/* tensor_impl.h — private to src/tensor: block layouts and the kernel table.
+ *
+ * Block layouts are byte-for-byte those of GGUF / ggml (ggml-common.h):
+ * little-endian, no padding, f16 scales stored as raw uint16_t bits.
+ * The static asserts pin every size.
+ */
+#ifndef PL_TENSOR_IMPL_H
+#define PL_TENSOR_IMPL_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "tensor/tensor.h"
+
+#define QK32 32 /* q4_0 q4_1 q5_0 q5_1 q8_0 q8_1 */
+#define QKK 256 /* K-quants super-block */
+#define K_SCALE_SIZE 12
+
+typedef struct { uint16_t d; uint8_t qs[QK32 / 2]; } blk_q4_0;                 /* x = d*(q-8) */
+typedef struct { uint16_t d, m; uint8_t qs[QK32 / 2]; } blk_q4_1;              /* x = d*q + m */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK32 / 2]; } blk_q5_0;  /* x = d*(q-16) */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK32 / 2]; } blk_q5_1; /* x = d*q + m */
+typedef struct { uint16_t d; int8_t qs[QK32]; } blk_q8_0;                      /* x = d*q */
+typedef struct { uint16_t d, s; int8_t qs[QK32]; } blk_q8_1;                   /* s = d*sum(q) */
+typedef struct {
+    uint8_t scales[QKK / 16]; /* low 4 bits scale, high 4 bits min, per 16 */
+    uint8_t qs[QKK / 4];      /* 2-bit quants */
+    uint16_t d, dmin;
+} blk_q2_K;
+typedef struct {
+    uint8_t hmask[QKK / 8];   /* high bit */
+    uint8_t qs[QKK / 4];      /* low 2 bits */
+    uint8_t scales[12];       /* 16 6-bit scales */
+    uint16_t d;
+} blk_q3_K;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE]; /* 8 6-bit scales and 8 6-bit mins */
+    uint8_t qs[QKK / 2];
+} blk_q4_K;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QKK / 8];
+    uint8_t qs[QKK / 2];
+} blk_q5_K;
+typedef struct {
+    uint8_t ql[QKK / 2];
+    uint8_t qh[QKK / 4];
+    int8_t scales[QKK / 16];
+    uint16_t d;
+} blk_q6_K;
+typedef struct {
+    float d;
+    int8_t qs[QKK];
+    int16_t bsums[QKK / 16]; /* sum of qs per 16 */
+} blk_q8_K;
+
+static_assert(sizeof(blk_q4_0) == 18, "q4_0 block");
+static_assert(sizeof(blk_q4_1) == 20, "q4_1 block");
+static_assert(sizeof(blk_q5_0) == 22, "q5_0 block");
+static_assert(sizeof(blk_q5_1) == 24, "q5_1 block");
+static_assert(sizeof(blk_q8_0) == 34, "q8_0 block");
+static_assert(sizeof(blk_q8_1) == 36, "q8_1 block");
+static_assert(sizeof(blk_q2_K) == 84, "q2_K block");
+static_assert(sizeof(blk_q3_K) == 110, "q3_K block");
+static_assert(sizeof(blk_q4_K) == 144, "q4_K block");
+static_assert(sizeof(blk_q5_K) == 176, "q5_K block");
+static_assert(sizeof(blk_q6_K) == 210, "q6_K block");
+static_assert(sizeof(blk_q8_K) == 292, "q8_K block");
+
+/* 6-bit scale j and min j of a q4_K/q5_K block (j in 0..7). */
+static inline void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* ---- kernel table ---------------------------------------------------- */
+
+/* dequantize n elements */
+typedef void (*pl_dequant_fn)(const void *src, float *dst, int64_t n);
+/* llama path dot: weight row . activation row already in the act dtype */
+typedef float (*pl_dotq_fn)(const void *w, const void *xq, int64_t n);
+/* quantize an activation row into the act dtype */
+typedef void (*pl_quant_fn)(const float *x, void *dst, int64_t n);
+/* Exact-path micro-kernel on f32: for r < nr, t < nt:
+ *   y[t*ldy + r] = dot(w + r*ldw, x + t*ldx, n)
+ * Implementations must give the same bits for a given (w row, x row, n)
+ * whatever nr/nt are (so tiling never changes a result). */
+typedef void (*pl_gemm_f32_fn)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx,
+                               int nt, int64_t n, float *y, int64_t ldy);
+
+/* Tiled llama path (optional, per weight dtype and level). Activation rows
+ * (already in the act dtype) and weight rows are repacked into the layouts
+ * the tile kernel streams (see kernels_avx512.c), then
+ *   y[t*ldy + r] = dot(w row r, x row t)   for r < nr <= 4, t < nt <= max_nt,
+ * with the same bits for a (row, token) whatever nr/nt are. xprep may be
+ * NULL: the quantized activation row is then used as is; wprep may be NULL:
+ * the weight rows are then read in place (stride = row bytes). */
+typedef size_t (*pl_prep_bytes_fn)(int64_t n);
+typedef void (*pl_xprep_fn)(pl_dtype wtype, const void *xq, uint8_t *xp, int64_t n);
+typedef void (*pl_wprep_fn)(const void *w, uint8_t *wp, int64_t n);
+typedef void (*pl_tile_fn)(const uint8_t *wp, size_t wstride, int nr, const uint8_t *xp, size_t xstride, int nt,
+                           int64_t n, float *y, int64_t ldy);
+
+typedef struct {
+    pl_prep_bytes_fn xprep_bytes, wprep_bytes;
+    pl_xprep_fn xprep;
+    pl_wprep_fn wprep;
+    pl_tile_fn tile; /* NULL: no tiled kernel for this weight dtype */
+    int max_nt;      /* tokens per tile call (2 or 4) */
+} pl_tiled_kernels;
+
+typedef struct {
+    pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
+    pl_dequant_fn dequant[PL_DTYPE_COUNT];
+    pl_dotq_fn dotq[PL_DTYPE_COUNT];     /* indexed by weight dtype */
+    pl_quant_fn quant_act[PL_DTYPE_COUNT]; /* indexed by act dtype */
+    pl_gemm_f32_fn gemm_f32;
+} pl_kernels;
+
+/* Fill a table: scalar fills everything; SIMD fillers overwrite what they
+ * implement and leave the rest. */
+void pl_kernels_scalar(pl_kernels *k);
+#if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
+void pl_kernels_avx2(pl_kernels *k);
+void pl_kernels_avx512(pl_kernels *k);
+#endif
+/* The table for the active level. */
+const pl_kernels *pl_kernels_active(void);
+
+/* scalar reference functions other files reuse */
+void pl_ref_dequant(pl_dtype t, const void *src, float *dst, int64_t n);
+void pl_ref_quantize(pl_dtype t, const float *src, void *dst, int64_t n);
+void pl_ref_quantize_k(pl_dtype t, const float *src, void *dst, int64_t n);
+void pl_ref_dequant_k(pl_dtype t, const void *src, float *dst, int64_t n);
+float pl_ref_dotq_k(pl_dtype t, const void *w, const void *xq, int64_t n);
+
+#endif
