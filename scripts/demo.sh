@@ -43,18 +43,21 @@ $PL tokenizer train --vocab-size 2000 --input "$OUT/splits/generalist/train.json
 note_did "tokenizer train: byte-level BPE, 2000 tokens ($OUT/tokenizer.json)"
 
 echo "== 4. small LLMs (llama, mistral, gemma2)"
-if has_cmd model && $PL model init --help >/dev/null 2>&1; then
+if $PL model init --help >/dev/null 2>&1; then
     mkdir -p "$OUT/models"
+    ok=1
     for arch in llama mistral gemma2; do
-        $PL model init --arch "$arch" --tokenizer "$OUT/tokenizer.json" --tiny -o "$OUT/models/tiny-$arch.gguf"
+        $PL model init --arch "$arch" --tokenizer "$OUT/tokenizer.json" --tiny -o "$OUT/models/tiny-$arch.gguf" || ok=0
     done
-    note_did "model init: tiny llama, mistral and gemma2 models"
-    if has_cmd train; then
+    if [ $ok = 1 ]; then note_did "model init: tiny llama, mistral and gemma2 models"
+    else note_skip "model init failed (message above)"; fi
+    if [ $ok = 1 ] && has_cmd train; then
         for arch in llama mistral gemma2; do
-            $PL train --lm --model "$OUT/models/tiny-$arch.gguf" --data "$OUT/splits/train.jsonl" \
-                -o "$OUT/models/tiny-$arch.gguf"
+            $PL train --lm --model "$OUT/models/tiny-$arch.gguf" --data "$OUT/splits/generalist/train.jsonl" \
+                -o "$OUT/models/tiny-$arch.gguf" || ok=0
         done
-        note_did "train --lm: LM pre-training of the three tiny models"
+        if [ $ok = 1 ]; then note_did "train --lm: LM pre-training of the three tiny models"
+        else note_skip "LM pre-training failed (message above)"; fi
     else
         note_skip "LM pre-training: 'phishlens train' is not in this build"
     fi

@@ -234,7 +234,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         for (size_t k = 0; k < in->n_interp; k++) interp_ran |= in->interp_json[k] != NULL;
         const char *why = !strcmp(family, "lexical-nb")
                               ? "not applicable to lexical-nb (no layers or heads)"
-                              : "the interp stage is not part of this build";
+                              : "the interp stage produced no results (the activation capture of the emails is not part of this build)";
         if (!interp_ran) {
             cJSON_AddItemToObject(o, "probe_layer", not_run(why));
             cJSON_AddItemToObject(o, "components", not_run(why));

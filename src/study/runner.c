@@ -317,7 +317,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
         /* eval per test corpus */
         const char *na_eval = na;
         if (!na_eval && is_llm(m->family))
-            na_eval = "scoring emails with an LLM needs the model module's classifier scorer, not part of this build";
+            na_eval = "scoring emails with an LLM needs a classifier scorer (prompt template + label-token logit "
+                      "difference over the forward pass), not part of this build";
         size_t first_eval = pl->n_tasks;
         for (size_t k = 0; k < c->n_test; k++) {
             snprintf(name, sizeof name, "eval/%s/%s/%s", m->name, tr->name, c->test[k]);
@@ -344,8 +345,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             if (!t) return pl_error(PL_ERR_NOMEM, "out of memory");
             t->training = (long)r;
             t->unavailable = na_eval ? (na ? na
-                                           : "the SHAP value function of an LLM needs the model module's scorer, not "
-                                             "part of this build")
+                                           : "the SHAP value function of an LLM needs the classifier scorer, not part "
+                                             "of this build")
                                      : NULL;
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/explain", m->name, tr->name);
             if (train_idx >= 0) st = task_dep(t, (size_t)train_idx);
@@ -371,8 +372,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             if (!t) return pl_error(PL_ERR_NOMEM, "out of memory");
             t->training = (long)r;
             t->unavailable = is_llm(m->family)
-                                 ? "probes, logit lens, patching, DLA and ablation need the interp and model modules, "
-                                   "not part of this build"
+                                 ? "probes, logit lens, patching, DLA and ablation need an activation capture of the "
+                                   "emails (hooked forward pass into interp's cache), not part of this build"
                                  : "not applicable to lexical-nb (no layers, heads or residual stream)";
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/interp", m->name, tr->name);
             if (train_idx >= 0) st = task_dep(t, (size_t)train_idx);
