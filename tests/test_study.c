@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "data/data.h"
+#include "eval/eval.h"
 #include "harness.h"
 #include "study/study.h"
 #include "study/study_internal.h"
@@ -225,7 +226,7 @@ static void test_cache(void) {
                     "               {\"name\": \"personal\", \"path\": \"personal.jsonl\"}],"
                     " \"models\": [{\"name\": \"nb\", \"family\": \"lexical-nb\"},"
                     "              {\"name\": \"llm\", \"family\": \"llama\", \"path\": \"bank.jsonl\"}],"
-                    " \"paradigms\": [\"narrow:bank\", \"generalist:parcel+personal\", \"zero-shot\"],"
+                    " \"paradigms\": [\"narrow:bank\", \"generalist:parcel+personal\", \"chain-of-thought\"],"
                     " \"test\": {\"bootstrap\": 50}, \"explain\": {\"examples\": 4, \"method\": \"permutation\"}}");
     pl_study_plan pl;
     pl_study_config c;
@@ -236,9 +237,8 @@ static void test_cache(void) {
           s.n_failed);
     CHECK(state_of(&pl, "eval/nb/narrow-bank/parcel") == PL_TASK_RAN, "eval ran");
     CHECK(state_of(&pl, "train/llm/narrow-bank") == PL_TASK_UNAVAILABLE, "LLM training is unavailable in this build");
-    CHECK(state_of(&pl, "eval/llm/zero-shot/bank") == PL_TASK_UNAVAILABLE, "LLM scoring is unavailable in this build");
-    CHECK(state_of(&pl, "train/nb/zero-shot") == -1 && state_of(&pl, "eval/nb/zero-shot/bank") == PL_TASK_UNAVAILABLE,
-          "zero-shot does not apply to lexical-nb");
+    CHECK(state_of(&pl, "eval/llm/cot/bank") == PL_TASK_UNAVAILABLE, "chain-of-thought is unavailable in this build");
+    CHECK(state_of(&pl, "eval/nb/cot/bank") == PL_TASK_UNAVAILABLE, "chain-of-thought does not apply to lexical-nb");
     CHECK(state_of(&pl, "report") == PL_TASK_RAN, "report ran");
     size_t first_ran = s.n_ran;
     pl_study_plan_free(&pl);
@@ -402,6 +402,86 @@ static void test_end_to_end(void) {
     printf("end-to-end reduced study: %.1f s\n", pl_time_now() - t0);
 }
 
+
+/* ---- zero-shot LLM stages on a real tiny model (../shared) ------------------ */
+
+static void test_llm(void) {
+    const char *shared = pl_test_shared();
+    if (!shared) {
+        SKIP("zero-shot LLM study: ../shared not found");
+        return;
+    }
+    char model[6200], dir[600], cfg[700], out[700];
+    char cwd[2048] = "";
+    if (shared[0] != '/' && !getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+    /* absolute: the config's relative paths start at its own folder */
+    snprintf(model, sizeof model, "%s%s%s/models/stories260K.gguf", cwd, cwd[0] ? "/" : "", shared);
+    snprintf(dir, sizeof dir, "%s/llm", tmp_root);
+    make_corpus(dir, 240, 2);
+    snprintf(cfg, sizeof cfg, "%s/study.json", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    char json[8000];
+    snprintf(json, sizeof json,
+             "{\"name\": \"llm\", \"seed\": 2,"
+             " \"corpora\": [{\"name\": \"bank\", \"path\": \"bank.jsonl\"},"
+             "               {\"name\": \"personal\", \"path\": \"personal.jsonl\"}],"
+             " \"models\": [{\"name\": \"stories\", \"family\": \"llama\", \"path\": \"%s\"},"
+             "              {\"name\": \"nb\", \"family\": \"lexical-nb\"}],"
+             " \"paradigms\": [\"zero-shot\", \"narrow:bank\"], \"hyperparameters\": {\"max_tokens\": 96},"
+             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24}}",
+             model);
+    write_text(cfg, json);
+    int prev_threads = pl_num_threads();
+    pl_set_num_threads(1); /* a 260K-parameter model: threads only add wake-up latency */
+    pl_study_plan pl;
+    pl_study_config c;
+    pl_study_summary s;
+    CHECK_OK(run_once(cfg, out, -1, 0, &pl, &c, &s));
+    CHECK(state_of(&pl, "eval/stories/zero-shot/bank") == PL_TASK_RAN, "zero-shot LLM eval ran");
+    CHECK(state_of(&pl, "interp/stories/zero-shot") == PL_TASK_RAN, "zero-shot LLM probe curve ran");
+    CHECK(state_of(&pl, "train/stories/narrow-bank") == PL_TASK_UNAVAILABLE, "LLM fine-tuning is unavailable");
+    CHECK(state_of(&pl, "explain/stories/zero-shot") == PL_TASK_UNAVAILABLE, "LLM SHAP is unavailable");
+    CHECK(state_of(&pl, "train/nb/zero-shot") == -1 && state_of(&pl, "eval/nb/zero-shot/bank") == PL_TASK_UNAVAILABLE,
+          "zero-shot does not apply to lexical-nb");
+    pl_study_plan_free(&pl);
+    pl_study_config_free(&c);
+    /* predictions: one per test email, finite scores, p = sigmoid(score) */
+    char path[800];
+    snprintf(path, sizeof path, "%s/runs/stories/zero-shot/eval/bank/predictions.jsonl", out);
+    pl_preds ps = {0};
+    CHECK_OK(pl_preds_read_jsonl(path, &ps));
+    CHECK(ps.n > 0, "predictions: %zu", ps.n);
+    for (size_t i = 0; i < ps.n; i++)
+        CHECK(isfinite(ps.v[i].score) && fabs(ps.v[i].p_phish - 1.0 / (1.0 + exp(-ps.v[i].score))) < 1e-12,
+              "prediction %zu", i);
+    uint64_t h1 = 0, h2 = 0;
+    CHECK_OK(pl_hash_file(path, &h1));
+    pl_preds_free(&ps);
+    /* deterministic: a forced rerun writes the same bytes */
+    CHECK_OK(run_once(cfg, out, PL_STAGE_EVAL, 0, &pl, &c, &s));
+    CHECK_OK(pl_hash_file(path, &h2));
+    CHECK(h1 == h2, "zero-shot scores are deterministic");
+    pl_study_plan_free(&pl);
+    pl_study_config_free(&c);
+    /* the probe curve: one point per layer (stories260K has 5), accuracies in [0, 1] */
+    snprintf(path, sizeof path, "%s/runs/stories/zero-shot/interp/interp.json", out);
+    char *txt = NULL;
+    size_t len = 0;
+    CHECK_OK(pl_read_file(path, &txt, &len));
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(j, "cv_accuracy");
+    CHECK(cJSON_GetArraySize(acc) == 5, "probe curve points: %d", cJSON_GetArraySize(acc));
+    for (const cJSON *a = acc ? acc->child : NULL; a; a = a->next)
+        CHECK(cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble <= 1, "probe accuracy in [0, 1]");
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/report.html", out);
+    CHECK_OK(pl_read_file(path, &txt, &len));
+    CHECK(txt && strstr(txt, "fig-probe"), "report has the probe curve");
+    free(txt);
+    pl_set_num_threads(prev_threads);
+}
+
 int main(void) {
     T_BEGIN();
     pl_progress_set_quiet(1);
@@ -412,6 +492,7 @@ int main(void) {
     test_nb();
     test_cache();
     test_end_to_end();
+    test_llm();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (!t_fail && system(cmd) != 0) printf("could not remove %s\n", tmp_root);

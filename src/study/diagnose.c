@@ -177,6 +177,11 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             say(summary, "gap", cite, ev, "%s trained %s loses %.1f F1 points out of domain (mean in-domain %.3f vs out-of-domain %.3f).",
                 row->model, row->train_set, 100.0 * row->gap, row->mean_in, row->mean_out);
         }
+        if (!isfinite(row->gap) && isfinite(row->mean_out)) {
+            snprintf(ev, sizeof ev, "mean F1 %.3f over %zu test corpora", row->mean_out, mx.n_cols);
+            say(summary, "gap", cite, ev, "%s %s (no test corpus in domain) reaches a mean F1 of %.3f.", row->model,
+                row->train_set, row->mean_out);
+        }
         if (worst) {
             snprintf(ev, sizeof ev, "F1 %.3f [%.3f, %.3f], n = %lld", worst->f1, worst->ci.lo, worst->ci.hi,
                      (long long)worst->n);
@@ -229,21 +234,44 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                 cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(agg, "runs"), cJSON_CreateString(rn));
             }
         }
-        /* interp parts: nothing in this build produces them */
-        int interp_ran = 0;
-        for (size_t k = 0; k < in->n_interp; k++) interp_ran |= in->interp_json[k] != NULL;
-        const char *why = !strcmp(family, "lexical-nb")
-                              ? "not applicable to lexical-nb (no layers or heads)"
-                              : "the interp stage produced no results (the activation capture of the emails is not part of this build)";
-        if (!interp_ran) {
-            cJSON_AddItemToObject(o, "probe_layer", not_run(why));
-            cJSON_AddItemToObject(o, "components", not_run(why));
+        /* interp parts: the probe curve when the interp stage ran for this row */
+        cJSON *ij = NULL;
+        for (size_t k = 0; k < in->n_interp && !ij; k++) {
+            cJSON *x2 = read_json(in->interp_json[k]);
+            if (x2 && !strcmp(str_or(x2, "model", ""), row->model) && !strcmp(str_or(x2, "training", ""), row->train_set))
+                ij = x2;
+            else
+                cJSON_Delete(x2);
         }
+        const char *why = !strcmp(family, "lexical-nb") ? "not applicable to lexical-nb (no layers or heads)"
+                                                         : "the interp stage did not run for this model and training";
+        if (!ij) {
+            cJSON_AddItemToObject(o, "probe_layer", not_run(why));
+        } else {
+            cJSON *pj = cJSON_AddObjectToObject(o, "probe_layer");
+            cJSON_AddStringToObject(pj, "status", "ran");
+            cJSON_AddNumberToObject(pj, "layer", num_or(ij, "probe_layer", -1));
+            cJSON_AddNumberToObject(pj, "n_layers", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ij, "layers")));
+            cJSON_AddNumberToObject(pj, "best_cv_accuracy", num_or(ij, "best_cv_accuracy", NAN));
+            cJSON_AddNumberToObject(pj, "majority_baseline", num_or(ij, "majority_baseline", NAN));
+            cJSON_AddNumberToObject(pj, "n", num_or(ij, "n", 0));
+            snprintf(ev, sizeof ev, "probe CV accuracy %.3f vs majority %.3f, n = %d emails, layer %d of 0-%d",
+                     num_or(ij, "best_cv_accuracy", NAN), num_or(ij, "majority_baseline", NAN), (int)num_or(ij, "n", 0),
+                     (int)num_or(ij, "probe_layer", -1), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ij, "layers")) - 1);
+            say(summary, "interp", "#sec-interp", ev,
+                "For %s / %s the label is as linearly decodable as it gets from layer %d of the residual stream on.",
+                row->model, row->train_set, (int)num_or(ij, "probe_layer", -1));
+            cJSON_Delete(ij);
+        }
+        cJSON_AddItemToObject(o, "components",
+                              not_run(!strcmp(family, "lexical-nb")
+                                          ? "not applicable to lexical-nb (no layers or heads)"
+                                          : "activation patching, DLA and ablation on the model are not part of this build"));
     }
 
     /* ---- shortcut candidates across runs ----
-     * Words with the same source, z and mean |SHAP| always occur together
-     * (one artifact phrase, such as a footer line); they are grouped. Groups
+     * Words with the same source, z and mean |SHAP| have identical
+     * statistics (most likely one phrase, such as a footer line); they are grouped. Groups
      * are ranked by the number of runs in which a member is a candidate,
      * then by the best SHAP rank. */
     cJSON *sc = cJSON_AddArrayToObject(d, "shortcut_candidates");
@@ -316,8 +344,8 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                  cv[i].source, cv[i].z, (int)cv[i].g_rank, cv[i].mean_abs, cv[i].g_runs, cv[i].g_runs == 1 ? "" : "s");
         if (nw > 1)
             say(summary, "shortcut", "#sec-explain", ev,
-                "Likely shortcut: the words %s always occur together, are distinctive of corpus %s, and are among the words "
-                "the models weigh most.",
+                "Likely shortcut: the words %s (identical statistics, so most likely one phrase) are distinctive of corpus "
+                "%s, yet among the words the models weigh most.",
                 words, cv[i].source);
         else
             say(summary, "shortcut", "#sec-explain", ev,
@@ -424,8 +452,9 @@ static int done(const pl_study_task *t) { return t->state == PL_TASK_RAN || t->s
 pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *dir) {
     size_t n = pl->n_tasks;
     char **run_dirs = calloc(n, sizeof *run_dirs), **ex = calloc(n, sizeof *ex), **nr = calloc(n, sizeof *nr);
-    size_t n_run = 0, n_ex = 0, n_nr = 0;
-    pl_status st = run_dirs && ex && nr ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    char **ij = calloc(n, sizeof *ij);
+    size_t n_run = 0, n_ex = 0, n_nr = 0, n_ij = 0;
+    pl_status st = run_dirs && ex && nr && ij ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n && !st; i++) {
         const pl_study_task *k = &pl->tasks[i];
         char path[PL_STUDY_NAME_MAX * 2];
@@ -435,6 +464,9 @@ pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *
         } else if (k->stage == PL_STAGE_EXPLAIN && done(k)) {
             snprintf(path, sizeof path, "%s/%s/explain.json", pl->out, k->dir);
             ex[n_ex++] = pl_study_strdup(path);
+        } else if (k->stage == PL_STAGE_INTERP && done(k)) {
+            snprintf(path, sizeof path, "%s/%s/interp.json", pl->out, k->dir);
+            ij[n_ij++] = pl_study_strdup(path);
         }
         if (k->stage < PL_STAGE_DIAGNOSE && (k->state == PL_TASK_UNAVAILABLE || k->state == PL_TASK_BLOCKED ||
                                              k->state == PL_TASK_FAILED)) {
@@ -448,7 +480,7 @@ pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *
     snprintf(prof, sizeof prof, "%s/%s/profile.json", pl->out, pt->dir);
     snprintf(aud, sizeof aud, "%s/%s/audit.json", pl->out, pt->dir);
     pl_diag_inputs in = {pl->cfg, (const char *const *)run_dirs, n_run, done(pt) ? prof : NULL, done(pt) ? aud : NULL,
-                         (const char *const *)ex, n_ex, NULL, 0, (const char *const *)nr, n_nr};
+                         (const char *const *)ex, n_ex, (const char *const *)ij, n_ij, (const char *const *)nr, n_nr};
     char dpath[PL_STUDY_NAME_MAX * 2];
     snprintf(dpath, sizeof dpath, "%s/%s/diagnosis.json", pl->out, pl->tasks[pl->diagnose_task].dir);
     if (!st && t->stage == PL_STAGE_DIAGNOSE) {
@@ -467,7 +499,9 @@ pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *
         if (run_dirs) free(run_dirs[i]);
         if (ex) free(ex[i]);
         if (nr) free(nr[i]);
+        if (ij) free(ij[i]);
     }
+    free(ij);
     free(run_dirs);
     free(ex);
     free(nr);

@@ -48,6 +48,7 @@ static pl_status add_findings(pl_report *r, const cJSON *summary) {
     } groups[] = {{"shortcut", "Shortcuts: source artifacts the models rely on", PL_FINDING_PROBLEM},
                   {"gap", "Generalization across corpora", PL_FINDING_WARN},
                   {"ood", "Words behind out-of-domain errors", PL_FINDING_INFO},
+                  {"interp", "Where the decision becomes decodable", PL_FINDING_INFO},
                   {"data", "The data", PL_FINDING_INFO}};
     pl_status st = PL_OK;
     for (size_t g = 0; g < sizeof groups / sizeof *groups && !st; g++) {
@@ -321,6 +322,66 @@ static pl_status explain_section(pl_report *r, const pl_diag_inputs *in, const c
     return st;
 }
 
+/* Probe depth curves: CV accuracy per layer, one line per (model, training). */
+static pl_status probe_curves(pl_report *r, const pl_diag_inputs *in) {
+    size_t n = in->n_interp;
+    pl_series *sv = calloc(n ? n : 1, sizeof *sv);
+    cJSON **js = calloc(n ? n : 1, sizeof *js);
+    double **xs = calloc(n ? n : 1, sizeof *xs), **ys = calloc(n ? n : 1, sizeof *ys);
+    char(*names)[300] = calloc(n ? n : 1, sizeof *names);
+    pl_status st = sv && js && xs && ys && names ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    double base = NAN;
+    for (size_t i = 0; i < n && !st; i++) {
+        cJSON *j = load(in->interp_json[i]);
+        if (!j) continue;
+        js[k] = j;
+        const cJSON *L = cJSON_GetObjectItemCaseSensitive(j, "layers"), *A = cJSON_GetObjectItemCaseSensitive(j, "cv_accuracy");
+        size_t m = (size_t)cJSON_GetArraySize(L);
+        if ((size_t)cJSON_GetArraySize(A) != m || !m) continue;
+        xs[k] = calloc(m, sizeof **xs);
+        ys[k] = calloc(m, sizeof **ys);
+        if (!xs[k] || !ys[k]) {
+            st = pl_error(PL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        size_t q = 0;
+        for (const cJSON *a = L->child, *b = A->child; a && b; a = a->next, b = b->next, q++) {
+            xs[k][q] = a->valuedouble;
+            ys[k][q] = cJSON_IsNumber(b) ? b->valuedouble : (double)NAN;
+        }
+        snprintf(names[k], sizeof names[k], "%s / %s", jstr(j, "model"), jstr(j, "training"));
+        sv[k] = (pl_series){names[k], m, xs[k], ys[k], NULL, NULL, 0};
+        if (!isfinite(base)) base = jnum(j, "majority_baseline");
+        k++;
+    }
+    if (!st && k) {
+        pl_lines l = pl_lines_defaults();
+        l.t.id = "fig-probe";
+        l.t.title = "Linear probe on blocks.L.hook_resid_post at the answer position";
+        l.t.caption = "Cross-validated accuracy of an L2 logistic probe for the label, per layer; dashed: majority class.";
+        l.t.x_label = "layer";
+        l.t.y_label = "CV accuracy";
+        l.n_series = k;
+        l.series = sv;
+        l.hline = base;
+        l.integer_x = 1;
+        l.points = 1;
+        st = pl_report_lines(r, &l);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (js) cJSON_Delete(js[i]);
+        if (xs) free(xs[i]);
+        if (ys) free(ys[i]);
+    }
+    free(sv);
+    free(js);
+    free(xs);
+    free(ys);
+    free(names);
+    return st;
+}
+
 pl_status pl_study_report(const pl_diag_inputs *in, const cJSON *diag, const char *dir) {
     const pl_study_config *c = in->cfg;
     char title[256];
@@ -351,9 +412,14 @@ pl_status pl_study_report(const pl_diag_inputs *in, const cJSON *diag, const cha
         int any = 0;
         for (size_t k = 0; k < in->n_interp; k++) any |= in->interp_json[k] != NULL;
         if (!any)
-            st = pl_report_paragraph(r, "Not run: logit lens, probes, activation patching, direct logit attribution, "
+            st = pl_report_paragraph(r, "Not run: probes, logit lens, activation patching, direct logit attribution, "
                                         "ablation and attention maps need the interp stage, which produced no results "
                                         "in this run (see the list of tasks that did not run).");
+        else
+            st = probe_curves(r, in);
+        if (!st && any)
+            st = pl_report_paragraph(r, "Not run: logit lens, activation patching, direct logit attribution, ablation "
+                                        "and attention maps (this build captures the residual stream for probes only).");
     }
     if (!st) {
         const cJSON *xa = diag ? cJSON_GetObjectItemCaseSensitive(diag, "cross_architecture") : NULL;

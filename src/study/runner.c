@@ -315,10 +315,7 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
                 return st;
         }
         /* eval per test corpus */
-        const char *na_eval = na;
-        if (!na_eval && is_llm(m->family))
-            na_eval = "scoring emails with an LLM needs a classifier scorer (prompt template + label-token logit "
-                      "difference over the forward pass), not part of this build";
+        const char *na_eval = na; /* LLM zero-shot scoring runs (llm.c) */
         size_t first_eval = pl->n_tasks;
         for (size_t k = 0; k < c->n_test; k++) {
             snprintf(name, sizeof name, "eval/%s/%s/%s", m->name, tr->name, c->test[k]);
@@ -327,6 +324,7 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             t->training = (long)r;
             t->test = find_corpus(c, c->test[k]);
             t->unavailable = na_eval;
+            if (is_llm(m->family)) snprintf(t->input, sizeof t->input, "%s", m->path);
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/eval/%s", m->name, tr->name, c->test[k]);
             if (train_idx >= 0) st = task_dep(t, (size_t)train_idx);
             if (!st) st = task_dep(t, pl->data_task[t->test]);
@@ -344,10 +342,10 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             pl_study_task *t = new_task(pl, PL_STAGE_EXPLAIN, name);
             if (!t) return pl_error(PL_ERR_NOMEM, "out of memory");
             t->training = (long)r;
-            t->unavailable = na_eval ? (na ? na
-                                           : "the SHAP value function of an LLM needs the classifier scorer, not part "
-                                             "of this build")
-                                     : NULL;
+            t->unavailable = na ? na
+                                : is_llm(m->family) ? "SHAP over an LLM needs a token-mask value function on the "
+                                                      "forward pass, not part of this build"
+                                                    : NULL;
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/explain", m->name, tr->name);
             if (train_idx >= 0) st = task_dep(t, (size_t)train_idx);
             for (size_t k = 0; k < n_eval && !st; k++) st = task_dep(t, first_eval + k);
@@ -371,12 +369,14 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             pl_study_task *t = new_task(pl, PL_STAGE_INTERP, name);
             if (!t) return pl_error(PL_ERR_NOMEM, "out of memory");
             t->training = (long)r;
-            t->unavailable = is_llm(m->family)
-                                 ? "probes, logit lens, patching, DLA and ablation need an activation capture of the "
-                                   "emails (hooked forward pass into interp's cache), not part of this build"
-                                 : "not applicable to lexical-nb (no layers, heads or residual stream)";
+            t->unavailable = !is_llm(m->family) ? "not applicable to lexical-nb (no layers, heads or residual stream)"
+                             : na ? na
+                             : c->interp_probe_examples == 0 ? "interp.probe_examples is 0 in the config"
+                                                             : NULL;
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/interp", m->name, tr->name);
+            if (is_llm(m->family)) snprintf(t->input, sizeof t->input, "%s", m->path);
             if (train_idx >= 0) st = task_dep(t, (size_t)train_idx);
+            for (size_t k = 0; k < c->n_test && !st; k++) st = task_dep(t, pl->data_task[find_corpus(c, c->test[k])]);
             cJSON *f = cJSON_CreateObject();
             if (f) cJSON_AddNumberToObject(f, "probe_examples", (double)c->interp_probe_examples);
             if (f) cJSON_AddNumberToObject(f, "patch_pairs", (double)c->interp_patch_pairs);
@@ -596,7 +596,11 @@ static pl_status run_task(pl_study_plan *pl, pl_study_task *t) {
     case PL_STAGE_DATA:
         return t->corpus >= 0 ? pl_study_stage_data(pl, t, dir) : pl_study_stage_profile(pl, t, dir);
     case PL_STAGE_TRAIN: return pl_study_stage_train(pl, t, dir);
-    case PL_STAGE_EVAL: return pl_study_stage_eval(pl, t, dir);
+    case PL_STAGE_EVAL:
+        return pl->cfg->models[pl->trainings[t->training].model].family == PL_FAM_LEXICAL_NB
+                   ? pl_study_stage_eval(pl, t, dir)
+                   : pl_study_llm_eval(pl, t, dir);
+    case PL_STAGE_INTERP: return pl_study_llm_interp(pl, t, dir);
     case PL_STAGE_EXPLAIN: return pl_study_stage_explain(pl, t, dir);
     case PL_STAGE_DIAGNOSE:
     case PL_STAGE_REPORT: return pl_study_stage_final(pl, t, dir);
