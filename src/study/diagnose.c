@@ -259,7 +259,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                      num_or(ij, "best_cv_accuracy", NAN), num_or(ij, "majority_baseline", NAN), (int)num_or(ij, "n", 0),
                      (int)num_or(ij, "probe_layer", -1), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ij, "layers")) - 1);
             say(summary, "interp", "#sec-interp", ev,
-                "For %s / %s the label is as linearly decodable as it gets from layer %d of the residual stream on.",
+                "For %s / %s the label becomes linearly decodable (probe accuracy within 0.01 of its best) at layer %d.",
                 row->model, row->train_set, (int)num_or(ij, "probe_layer", -1));
             cJSON_Delete(ij);
         }
@@ -422,6 +422,8 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                 cJSON_AddStringToObject(e, "model", mx.rows[r].model);
                 cJSON_AddStringToObject(e, "family", str_or(mx.rows[r].info.extra, "family", "?"));
                 cJSON_AddItemToObject(e, "gap", pl_json_num_or_null(mx.rows[r].gap));
+                cJSON_AddItemToObject(e, "mean_in", pl_json_num_or_null(mx.rows[r].mean_in));
+                cJSON_AddItemToObject(e, "mean_out", pl_json_num_or_null(mx.rows[r].mean_out));
                 cJSON_AddItemToArray(rows, e);
             }
         }

@@ -431,18 +431,21 @@ pl_status pl_study_report(const pl_diag_inputs *in, const cJSON *diag, const cha
         } else if (!st && xa) {
             const cJSON *rows = cJSON_GetObjectItemCaseSensitive(xa, "by_training");
             size_t n = (size_t)cJSON_GetArraySize(rows);
-            const char **cells = calloc(4 * (n ? n : 1), sizeof *cells);
-            char(*b)[32] = calloc(n ? n : 1, sizeof *b);
+            const char **cells = calloc(6 * (n ? n : 1), sizeof *cells);
+            char(*b)[32] = calloc(3 * (n ? n : 1), sizeof *b);
             if (!cells || !b) st = pl_error(PL_ERR_NOMEM, "out of memory");
             size_t k = 0;
             for (const cJSON *e = rows ? rows->child : NULL; e && !st; e = e->next, k++) {
-                cells[4 * k] = jstr(e, "training");
-                cells[4 * k + 1] = jstr(e, "model");
-                cells[4 * k + 2] = jstr(e, "family");
-                cells[4 * k + 3] = pl_report_fmt(jnum(e, "gap"), 3, b[k], 32);
+                cells[6 * k] = jstr(e, "training");
+                cells[6 * k + 1] = jstr(e, "model");
+                cells[6 * k + 2] = jstr(e, "family");
+                cells[6 * k + 3] = pl_report_fmt(jnum(e, "mean_in"), 3, b[3 * k], 32);
+                cells[6 * k + 4] = pl_report_fmt(jnum(e, "mean_out"), 3, b[3 * k + 1], 32);
+                cells[6 * k + 5] = pl_report_fmt(jnum(e, "gap"), 3, b[3 * k + 2], 32);
             }
-            const char *hdr[] = {"training", "model", "family", "F1 gap (in - out)"};
-            if (!st) st = pl_report_table(r, "tab-arch", "Generalization gap by architecture", k, 4, hdr, cells);
+            const char *hdr[] = {"training", "model", "family", "mean F1 in domain", "mean F1 out of domain",
+                                 "F1 gap (in - out)"};
+            if (!st) st = pl_report_table(r, "tab-arch", "Generalization by architecture", k, 6, hdr, cells);
             free(cells);
             free(b);
         }
