@@ -13,7 +13,7 @@
 #      leave-one-source-out training, evaluation with CIs, SHAP, diagnosis,
 #      demo-out/report.html
 #   6. when ../shared/models holds the tiny test models: a zero-shot pass
-#      (LLM scoring + probe curves) over llama, mistral and gemma2
+#      (LLM scoring, SHAP, probe curves) over llama, mistral and gemma2
 #      architectures, demo-out/zero-shot/report.html
 set -eu
 PL=${PL:-build/phishlens}
@@ -75,7 +75,7 @@ $PL study run "$STUDY" -o "$OUT" | grep -v ' cached' | grep -v ' unavailable' ||
 [ -f "$OUT/report.html" ] || { echo "demo: no report was written" >&2; exit 1; }
 note_did "study run: lexical-nb baseline trained narrow (bank, parcel, corporate), generalist and leave-one-source-out; eval with bootstrap CIs; SHAP; diagnosis; $OUT/report.html"
 n_na=$(grep -o 'not run —' "$OUT/diagnose/diagnosis.json" 2>/dev/null | wc -l)
-note_skip "the tiny LLMs of $STUDY (their files come from model init + train): LLM fine-tuning, LLM SHAP, logit lens, patching, DLA and ablation are not in this build; the report lists each task with its reason ($n_na tasks not run)"
+note_skip "the tiny LLMs of $STUDY (their files come from model init + train): LLM fine-tuning, logit lens, patching, DLA and ablation are not in this build; the report lists each task with its reason ($n_na tasks not run)"
 
 echo "== 6. zero-shot LLM pass (llama, mistral, gemma2 architectures)"
 SHARED=${PL_SHARED:-../shared}
@@ -99,12 +99,13 @@ if [ -f "$M/stories260K.gguf" ] && [ -f "$M/fixtures/tiny-llama31-random.gguf" ]
  "paradigms": ["zero-shot"],
  "hyperparameters": {"max_tokens": 128},
  "test": {"test_frac": 0.25, "bootstrap": 200},
+ "explain": {"examples": 4, "method": "partition", "max_evals": 100},
  "interp": {"probe_examples": 80}}
 EOF
     # tiny models: one thread avoids OpenMP wake-up costs that dwarf the work
-    OMP_NUM_THREADS=1 $PL study run "$OUT/zero-shot/study.json" -o "$OUT/zero-shot" | grep -E 'eval/|interp/|^study|^report' |
+    OMP_NUM_THREADS=1 $PL study run "$OUT/zero-shot/study.json" -o "$OUT/zero-shot" | grep -E 'eval/|explain/|interp/|^study|^report' |
         grep -v unavailable || true
-    note_did "zero-shot LLM scoring + residual-stream probe curves for stories260K and random-weight llama/mistral/gemma2 fixtures from $SHARED/models ($OUT/zero-shot/report.html; a plumbing check, not a phishing result)"
+    note_did "zero-shot LLM scoring, SHAP and residual-stream probe curves for stories260K and random-weight llama/mistral/gemma2 fixtures from $SHARED/models ($OUT/zero-shot/report.html; a plumbing check, not a phishing result)"
 else
     note_skip "zero-shot LLM pass: the tiny models in $SHARED/models are not here"
 fi

@@ -428,7 +428,8 @@ static void test_llm(void) {
              " \"models\": [{\"name\": \"stories\", \"family\": \"llama\", \"path\": \"%s\"},"
              "              {\"name\": \"nb\", \"family\": \"lexical-nb\"}],"
              " \"paradigms\": [\"zero-shot\", \"narrow:bank\"], \"hyperparameters\": {\"max_tokens\": 96},"
-             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24}}",
+             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24},"
+             " \"explain\": {\"examples\": 2, \"method\": \"partition\", \"max_evals\": 60}}",
              model);
     write_text(cfg, json);
     int prev_threads = pl_num_threads();
@@ -440,7 +441,7 @@ static void test_llm(void) {
     CHECK(state_of(&pl, "eval/stories/zero-shot/bank") == PL_TASK_RAN, "zero-shot LLM eval ran");
     CHECK(state_of(&pl, "interp/stories/zero-shot") == PL_TASK_RAN, "zero-shot LLM probe curve ran");
     CHECK(state_of(&pl, "train/stories/narrow-bank") == PL_TASK_UNAVAILABLE, "LLM fine-tuning is unavailable");
-    CHECK(state_of(&pl, "explain/stories/zero-shot") == PL_TASK_UNAVAILABLE, "LLM SHAP is unavailable");
+    CHECK(state_of(&pl, "explain/stories/zero-shot") == PL_TASK_RAN, "LLM SHAP ran");
     CHECK(state_of(&pl, "train/nb/zero-shot") == -1 && state_of(&pl, "eval/nb/zero-shot/bank") == PL_TASK_UNAVAILABLE,
           "zero-shot does not apply to lexical-nb");
     pl_study_plan_free(&pl);
@@ -474,6 +475,17 @@ static void test_llm(void) {
     CHECK(cJSON_GetArraySize(acc) == 5, "probe curve points: %d", cJSON_GetArraySize(acc));
     for (const cJSON *a = acc ? acc->child : NULL; a; a = a->next)
         CHECK(cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble <= 1, "probe accuracy in [0, 1]");
+    cJSON_Delete(j);
+    /* SHAP over the LLM: efficiency holds (sum of phi = f(all) - f(none)) */
+    snprintf(path, sizeof path, "%s/runs/stories/zero-shot/explain/explain.json", out);
+    CHECK_OK(pl_read_file(path, &txt, &len));
+    j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    const cJSON *ne = cJSON_GetObjectItemCaseSensitive(j, "n_explained");
+    const cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "max_efficiency_error");
+    CHECK(cJSON_IsNumber(ne) && ne->valuedouble == 2, "LLM emails explained");
+    CHECK(cJSON_IsNumber(eff) && eff->valuedouble < 1e-9, "LLM SHAP efficiency error %g",
+          cJSON_IsNumber(eff) ? eff->valuedouble : -1.0);
     cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/report.html", out);
     CHECK_OK(pl_read_file(path, &txt, &len));

@@ -17,9 +17,13 @@
  * (pl_probe_cv). The probe layer is the first layer whose CV accuracy is
  * within 0.01 of the best layer's.
  *
- * Not here: fine-tuning (train module), SHAP over the LLM, logit lens,
- * patching, DLA and ablation (they need more model plumbing than the
- * residual capture).
+ * SHAP (explain stage): features are the words of the email part (a token
+ * whose text starts with whitespace starts a word); v(S) is the score of the
+ * prompt with the tokens of absent words deleted (the mask never goes
+ * through a string); template tokens are never masked.
+ *
+ * Not here: fine-tuning (train module), logit lens, patching, DLA and
+ * ablation (they need more model plumbing than the residual capture).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -98,12 +102,12 @@ static void capture_hook(const pl_hook_info *info, float *data, void *user) {
     memcpy(l->resid + (size_t)info->layer * (size_t)d->n_embd, data + last * w, (size_t)d->n_embd * sizeof(float));
 }
 
-/* The prompt's ids for one record, cut to max_tokens. */
-static pl_status prompt_ids(const llm *l, const pl_record *r, pl_tokens *out) {
-    pl_tokens head = {0}, email = {0}, tail = {0};
-    pl_status st = pl_tokenizer_encode(l->tok, "Email subject: ", 15, PL_TOK_ADD_SPECIAL, &head);
+/* The prompt's three parts for one record: head ("Email subject: " with
+ * BOS), the email (cut so the whole fits max_tokens) and the question. */
+static pl_status prompt_parts(const llm *l, const pl_record *r, pl_tokens *head, pl_tokens *email, pl_tokens *tail) {
+    pl_status st = pl_tokenizer_encode(l->tok, "Email subject: ", 15, PL_TOK_ADD_SPECIAL, head);
     /* ADD_SPECIAL may append an EOS for models that ask for it: drop it */
-    if (!st && head.n && pl_tokenizer_eos(l->tok) >= 0 && head.ids[head.n - 1] == pl_tokenizer_eos(l->tok)) head.n--;
+    if (!st && head->n && pl_tokenizer_eos(l->tok) >= 0 && head->ids[head->n - 1] == pl_tokenizer_eos(l->tok)) head->n--;
     char *text = NULL;
     if (!st) {
         size_t a = strlen(r->subject), b = strlen(r->body);
@@ -111,17 +115,23 @@ static pl_status prompt_ids(const llm *l, const pl_record *r, pl_tokens *out) {
         if (!text) st = pl_error(PL_ERR_NOMEM, "out of memory");
         else snprintf(text, a + b + 3, "%s\n\n%s", r->subject, r->body);
     }
-    if (!st) st = pl_tokenizer_encode(l->tok, text, strlen(text), 0, &email);
-    if (!st) st = pl_tokenizer_encode(l->tok, PROMPT_Q, strlen(PROMPT_Q), 0, &tail);
+    if (!st) st = pl_tokenizer_encode(l->tok, text, strlen(text), 0, email);
+    if (!st) st = pl_tokenizer_encode(l->tok, PROMPT_Q, strlen(PROMPT_Q), 0, tail);
     free(text);
-    size_t fixed = head.n + tail.n;
+    size_t fixed = head->n + tail->n;
     if (!st && fixed + 1 > (size_t)l->max_tokens)
         st = pl_error(PL_ERR_INVALID, "hyperparameters.max_tokens %d is too small for the prompt (%zu tokens)", l->max_tokens,
                       fixed + 1);
-    size_t keep = st ? 0 : (size_t)l->max_tokens - fixed;
-    if (keep > email.n) keep = email.n;
+    if (!st && email->n > (size_t)l->max_tokens - fixed) email->n = (size_t)l->max_tokens - fixed;
+    return st;
+}
+
+/* The prompt's ids for one record, cut to max_tokens. */
+static pl_status prompt_ids(const llm *l, const pl_record *r, pl_tokens *out) {
+    pl_tokens head = {0}, email = {0}, tail = {0};
+    pl_status st = prompt_parts(l, r, &head, &email, &tail);
     for (size_t i = 0; i < head.n && !st; i++) st = pl_tokens_push(out, head.ids[i]);
-    for (size_t i = 0; i < keep && !st; i++) st = pl_tokens_push(out, email.ids[i]);
+    for (size_t i = 0; i < email.n && !st; i++) st = pl_tokens_push(out, email.ids[i]);
     for (size_t i = 0; i < tail.n && !st; i++) st = pl_tokens_push(out, tail.ids[i]);
     pl_tokens_free(&head);
     pl_tokens_free(&email);
@@ -129,18 +139,25 @@ static pl_status prompt_ids(const llm *l, const pl_record *r, pl_tokens *out) {
     return st;
 }
 
-static pl_status llm_score(llm *l, const pl_record *r, double *score) {
-    pl_tokens ids = {0};
+/* Score of an id sequence. */
+static pl_status score_ids(llm *l, const int32_t *ids, size_t n, double *score) {
     pl_kv *kv = NULL;
-    pl_status st = prompt_ids(l, r, &ids);
-    if (!st) st = pl_kv_new(l->m, (int)ids.n, NULL, &kv);
+    pl_status st = pl_kv_new(l->m, (int)n, NULL, &kv);
     if (!st) {
-        pl_seq s = {kv, ids.ids, (int)ids.n};
+        pl_seq s = {kv, ids, (int)n};
         st = pl_forward(l->r, &s, 1, PL_LOGITS_LAST, l->logits);
     }
     if (!st) *score = (double)l->logits[l->id_pos] - (double)l->logits[l->id_neg];
-    if (!st && !isfinite(*score)) st = pl_error(PL_ERR_NUMERIC, "non-finite score for email %s", r->id);
+    if (!st && !isfinite(*score)) st = pl_error(PL_ERR_NUMERIC, "non-finite classifier score");
     pl_kv_free(kv);
+    return st;
+}
+
+static pl_status llm_score(llm *l, const pl_record *r, double *score) {
+    pl_tokens ids = {0};
+    pl_status st = prompt_ids(l, r, &ids);
+    if (!st) st = score_ids(l, ids.ids, ids.n, score);
+    if (st) st = pl_error_wrap(st, "email %s", r->id);
     pl_tokens_free(&ids);
     return st;
 }
@@ -294,5 +311,138 @@ pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *d
     free(order);
     if (l.m) llm_close(&l);
     pl_records_free(&rs);
+    return st;
+}
+
+/* ---- SHAP over the LLM (explain stage) ------------------------------------------ */
+
+#define LLM_X_MAX_WORDS 400 /* words beyond this stay present */
+
+struct pl_study_llm_x {
+    llm l;
+};
+
+pl_status pl_study_llm_x_open(const pl_study_model *m, int max_tokens, pl_study_llm_x **out) {
+    pl_study_llm_x *x = calloc(1, sizeof *x);
+    if (!x) return pl_error(PL_ERR_NOMEM, "out of memory");
+    pl_status st = llm_open(m, max_tokens, &x->l);
+    if (st) {
+        free(x);
+        return st;
+    }
+    *out = x;
+    return PL_OK;
+}
+
+void pl_study_llm_x_close(pl_study_llm_x *x) {
+    if (!x) return;
+    llm_close(&x->l);
+    free(x);
+}
+
+/* v(S): the score of the prompt with the email tokens of absent words
+ * deleted (tokens outside every word, and the prompt template, stay). */
+typedef struct {
+    llm *l;
+    const pl_tokens *head, *email, *tail;
+    const int32_t *fmap; /* [email->n] word of each token, or -1 */
+    pl_tokens buf;
+} llm_game;
+
+static pl_status llm_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
+    llm_game *g = ctx;
+    pl_status st = PL_OK;
+    for (size_t i = 0; i < n_masks && !st; i++) {
+        const uint8_t *mk = masks + i * n_features;
+        g->buf.n = 0;
+        for (size_t k = 0; k < g->head->n && !st; k++) st = pl_tokens_push(&g->buf, g->head->ids[k]);
+        for (size_t k = 0; k < g->email->n && !st; k++)
+            if (g->fmap[k] < 0 || mk[g->fmap[k]]) st = pl_tokens_push(&g->buf, g->email->ids[k]);
+        for (size_t k = 0; k < g->tail->n && !st; k++) st = pl_tokens_push(&g->buf, g->tail->ids[k]);
+        if (!st) st = score_ids(g->l, g->buf.ids, g->buf.n, &out[i]);
+    }
+    return st;
+}
+
+pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod method, size_t max_evals, uint64_t seed,
+                                   pl_study_xone *o) {
+    pl_study_llm_x *x = ctx;
+    llm *l = &x->l;
+    pl_tokens head = {0}, email = {0}, tail = {0};
+    pl_buf piece = {0};
+    int32_t *fmap = NULL;
+    size_t *first = NULL; /* first token of each word, [M + 1] */
+    pl_status st = prompt_parts(l, r, &head, &email, &tail);
+    if (!st) {
+        fmap = malloc((email.n ? email.n : 1) * sizeof *fmap);
+        first = malloc((email.n + 1) * sizeof *first);
+        if (!fmap || !first) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    }
+    /* words: a token whose text starts with whitespace starts a new word */
+    size_t M = 0;
+    for (size_t k = 0; k < email.n && !st; k++) {
+        piece.len = 0;
+        st = pl_tokenizer_decode(l->tok, &email.ids[k], 1, PL_TOK_KEEP_PREFIX, &piece);
+        int starts = k == 0 || (piece.len > 0 && (piece.data[0] == ' ' || piece.data[0] == '\n' || piece.data[0] == '\t'));
+        if (starts) {
+            if (M < LLM_X_MAX_WORDS) first[M] = k;
+            M++;
+        }
+        fmap[k] = M - 1 < LLM_X_MAX_WORDS ? (int32_t)(M - 1) : -1;
+    }
+    if (M > LLM_X_MAX_WORDS) M = LLM_X_MAX_WORDS;
+    pl_xtree tree;
+    memset(&tree, 0, sizeof tree);
+    if (!st && M > 0) {
+        first[M] = email.n;
+        for (size_t k = 0; k < email.n; k++)
+            if (fmap[k] < 0 && k < first[M]) first[M] = k;
+        llm_game g = {l, &head, &email, &tail, fmap, {0}};
+        pl_xopts xo;
+        pl_xopts_init(&xo, method);
+        xo.max_evals = max_evals;
+        xo.seed = seed;
+        if (method == PL_XM_EXACT && M > 20) xo.method = PL_XM_PARTITION;
+        if (xo.method == PL_XM_PARTITION) {
+            st = pl_xtree_balanced(M, &tree);
+            xo.tree = &tree;
+        }
+        if (!st) st = pl_explain_run(llm_value, &g, M, &xo, &o->res);
+        pl_tokens_free(&g.buf);
+    }
+    if (!st && M > 0) {
+        o->M = M;
+        o->add_err = -1; /* no exact reference for an LLM */
+        o->keys = calloc(M, sizeof *o->keys);
+        o->pieces = cJSON_CreateArray();
+        o->vals = cJSON_CreateArray();
+        if (!o->keys || !o->pieces || !o->vals) st = pl_error(PL_ERR_NOMEM, "out of memory");
+        for (size_t w = 0; w < M && !st; w++) {
+            size_t end = w + 1 < M ? first[w + 1] : first[M];
+            piece.len = 0;
+            st = pl_tokenizer_decode(l->tok, &email.ids[first[w]], end - first[w], PL_TOK_KEEP_PREFIX, &piece);
+            if (!st) st = pl_buf_append(&piece, "", 1);
+            /* a word of only whitespace (line breaks) gets a visible key */
+            int blank = 1;
+            for (size_t q = 0; !st && piece.data[q]; q++) blank &= piece.data[q] == ' ' || piece.data[q] == '\n' || piece.data[q] == '\t' || piece.data[q] == '\r';
+            const char *key = blank ? "\xe2\x8f\x8e" : piece.data; /* U+23CE return symbol */
+            if (!st && !(o->keys[w] = pl_study_strdup(key))) st = pl_error(PL_ERR_NOMEM, "out of memory");
+            if (!st) {
+                cJSON_AddItemToArray(o->pieces, cJSON_CreateString(piece.data));
+                cJSON_AddItemToArray(o->vals, cJSON_CreateNumber(o->res.phi[w]));
+            }
+        }
+    }
+    if (st) {
+        st = pl_error_wrap(st, "explaining email %s", r->id);
+        pl_study_xone_free(o);
+    }
+    pl_xtree_free(&tree);
+    pl_buf_free(&piece);
+    free(fmap);
+    free(first);
+    pl_tokens_free(&head);
+    pl_tokens_free(&email);
+    pl_tokens_free(&tail);
     return st;
 }

@@ -342,18 +342,17 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             pl_study_task *t = new_task(pl, PL_STAGE_EXPLAIN, name);
             if (!t) return pl_error(PL_ERR_NOMEM, "out of memory");
             t->training = (long)r;
-            t->unavailable = na ? na
-                                : is_llm(m->family) ? "SHAP over an LLM needs a token-mask value function on the "
-                                                      "forward pass, not part of this build"
-                                                    : NULL;
+            t->unavailable = na;
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/explain", m->name, tr->name);
             if (train_idx >= 0) st = task_dep(t, (size_t)train_idx);
             for (size_t k = 0; k < n_eval && !st; k++) st = task_dep(t, first_eval + k);
             if (!st) st = task_dep(t, pl->profile_task);
             t->soft_from = t->n_deps - 1; /* the profile is optional */
+            if (is_llm(m->family)) snprintf(t->input, sizeof t->input, "%s", m->path);
             cJSON *f = cJSON_CreateObject();
             if (f) {
                 cJSON_AddItemToObject(f, "model", model_json(m));
+                cJSON_AddNumberToObject(f, "max_tokens", c->hyper.max_tokens);
                 cJSON_AddStringToObject(f, "method", c->explain_method);
                 cJSON_AddNumberToObject(f, "examples", (double)c->explain_examples);
                 cJSON_AddNumberToObject(f, "max_evals", (double)c->explain_max_evals);

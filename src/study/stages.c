@@ -424,11 +424,103 @@ static pl_status nb_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
 #define EXPLAIN_MAX_WORDS 400 /* words beyond this stay present (never masked) */
 #define EXPLAIN_SHOW 6        /* highlighted emails kept for the report */
 
+void pl_study_xone_free(pl_study_xone *o) {
+    for (size_t k = 0; o->keys && k < o->M; k++) free(o->keys[k]);
+    free(o->keys);
+    pl_xresult_free(&o->res);
+    cJSON_Delete(o->pieces);
+    cJSON_Delete(o->vals);
+    memset(o, 0, sizeof *o);
+}
+
+/* lexical-nb: features are the words of subject + body (the first
+ * EXPLAIN_MAX_WORDS; later words stay present), the game is additive. */
+static pl_status nb_explain_one(void *ctx, const pl_record *r, pl_xmethod method, size_t max_evals, uint64_t seed,
+                                pl_study_xone *o) {
+    const pl_nb *nb = ctx;
+    char *text = pl_nb_text(r);
+    if (!text) return pl_error(PL_ERR_NOMEM, "out of memory");
+    pl_study_words ws;
+    pl_status st = pl_study_words_of(text, &ws);
+    if (st) {
+        free(text);
+        return st;
+    }
+    size_t M = ws.n < EXPLAIN_MAX_WORDS ? ws.n : EXPLAIN_MAX_WORDS;
+    double *llr = malloc((M ? M : 1) * sizeof *llr);
+    double rest = nb->prior;
+    if (!llr) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < ws.n && !st; k++) {
+        double v = (double)nb->llr[pl_nb_bucket(ws.w[k], strlen(ws.w[k]))];
+        if (k < M) llr[k] = v;
+        else rest += v;
+    }
+    pl_xtree tree;
+    memset(&tree, 0, sizeof tree);
+    if (!st && M > 0) {
+        nb_game game = {llr, rest};
+        pl_xopts xo;
+        pl_xopts_init(&xo, method);
+        xo.max_evals = max_evals;
+        xo.seed = seed;
+        if (method == PL_XM_EXACT && M > 20) xo.method = PL_XM_PARTITION;
+        if (xo.method == PL_XM_PARTITION) {
+            st = pl_xtree_balanced(M, &tree);
+            xo.tree = &tree;
+        }
+        if (!st) st = pl_explain_run(nb_value, &game, M, &xo, &o->res);
+    }
+    if (!st && M > 0) {
+        o->M = M;
+        o->add_err = 0;
+        for (size_t k = 0; k < M; k++) {
+            double d = fabs(o->res.phi[k] - llr[k]);
+            if (d > o->add_err) o->add_err = d;
+        }
+        o->keys = calloc(M, sizeof *o->keys);
+        o->pieces = cJSON_CreateArray();
+        o->vals = cJSON_CreateArray();
+        if (!o->keys || !o->pieces || !o->vals) st = pl_error(PL_ERR_NOMEM, "out of memory");
+        for (size_t k = 0; k < M && !st; k++) {
+            o->keys[k] = ws.w[k];
+            ws.w[k] = NULL;
+        }
+        /* the text cut into pieces: each word, with the gap before it as a 0-valued piece */
+        size_t prev = 0;
+        for (size_t k = 0; k < M && !st; k++) {
+            if (ws.start[k] > prev) {
+                char *gap = strndup(text + prev, ws.start[k] - prev);
+                cJSON_AddItemToArray(o->pieces, cJSON_CreateString(gap ? gap : ""));
+                cJSON_AddItemToArray(o->vals, cJSON_CreateNumber(0));
+                free(gap);
+            }
+            char *wd = strndup(text + ws.start[k], ws.end[k] - ws.start[k]);
+            cJSON_AddItemToArray(o->pieces, cJSON_CreateString(wd ? wd : ""));
+            cJSON_AddItemToArray(o->vals, cJSON_CreateNumber(o->res.phi[k]));
+            free(wd);
+            prev = ws.end[k];
+        }
+        if (!st && prev < strlen(text)) {
+            cJSON_AddItemToArray(o->pieces, cJSON_CreateString(text + prev));
+            cJSON_AddItemToArray(o->vals, cJSON_CreateNumber(0));
+        }
+    }
+    pl_xtree_free(&tree);
+    free(llr);
+    for (size_t k = 0; k < ws.n; k++) free(ws.w[k]);
+    ws.n = 0;
+    pl_study_words_free(&ws);
+    free(text);
+    if (st) pl_study_xone_free(o);
+    return st;
+}
+
 pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char *dir) {
     const pl_study_training *tr = &pl->trainings[t->training];
     const pl_study_config *c = pl->cfg;
     pl_nb nb;
-    pl_status st = load_nb(pl, t, &nb);
+    memset(&nb, 0, sizeof nb);
+    pl_status st = c->models[tr->model].family == PL_FAM_LEXICAL_NB ? load_nb(pl, t, &nb) : PL_OK;
     if (st) return st;
     /* the test emails and their predictions */
     pl_records rs = {0};
@@ -506,72 +598,48 @@ pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char
     } else {
         cJSON_Delete(exs);
     }
-    double max_eff = 0, max_add = 0;
+    double max_eff = 0, max_add = -1; /* -1: no exact reference */
     size_t n_explained = 0, n_ood_err = 0;
     pl_xmethod method = PL_XM_PARTITION;
     if (!st) st = pl_xmethod_parse(c->explain_method, &method);
+    /* the model's per-email explainer */
+    pl_study_xone_fn one = NULL;
+    void *one_ctx = NULL;
+    pl_study_llm_x *lx = NULL;
+    if (c->models[tr->model].family == PL_FAM_LEXICAL_NB) {
+        one = nb_explain_one;
+        one_ctx = &nb;
+    } else if (!st) {
+        st = pl_study_llm_x_open(&c->models[tr->model], c->hyper.max_tokens, &lx);
+        one = pl_study_llm_explain_one;
+        one_ctx = lx;
+    }
+    pl_progress prog;
+    int show = c->models[tr->model].family != PL_FAM_LEXICAL_NB && !st;
+    if (show) pl_progress_begin(&prog, "explain", (int64_t)n_sel, "emails");
     for (size_t s = 0; s < n_sel && !st; s++) {
         size_t i = order[s];
         const pl_record *r = &rs.v[i];
-        char *text = pl_nb_text(r);
-        pl_study_words ws;
-        if (!text) {
-            st = pl_error(PL_ERR_NOMEM, "out of memory");
-            break;
-        }
-        st = pl_study_words_of(text, &ws);
-        if (st) {
-            free(text);
-            break;
-        }
-        size_t M = ws.n < EXPLAIN_MAX_WORDS ? ws.n : EXPLAIN_MAX_WORDS;
-        double *llr = malloc((M ? M : 1) * sizeof *llr);
-        double rest = nb.prior;
-        if (!llr) st = pl_error(PL_ERR_NOMEM, "out of memory");
-        for (size_t k = 0; k < ws.n && !st; k++) {
-            double v = (double)nb.llr[pl_nb_bucket(ws.w[k], strlen(ws.w[k]))];
-            if (k < M) llr[k] = v;
-            else rest += v;
-        }
-        pl_xresult res;
-        memset(&res, 0, sizeof res);
-        pl_xtree tree;
-        memset(&tree, 0, sizeof tree);
-        if (!st && M > 0) {
-            nb_game game = {llr, rest};
-            pl_xopts xo;
-            pl_xopts_init(&xo, method);
-            xo.max_evals = c->explain_max_evals;
-            xo.seed = c->seed + s;
-            if (method == PL_XM_EXACT && M > 20) xo.method = PL_XM_PARTITION;
-            if (xo.method == PL_XM_PARTITION) {
-                st = pl_xtree_balanced(M, &tree);
-                xo.tree = &tree;
-            }
-            if (!st) st = pl_explain_run(nb_value, &game, M, &xo, &res);
-        }
-        if (!st && M > 0) {
+        pl_study_xone ox;
+        memset(&ox, 0, sizeof ox);
+        st = one(one_ctx, r, method, c->explain_max_evals, c->seed + s, &ox);
+        if (show) pl_progress_update(&prog, (int64_t)s + 1);
+        if (!st && ox.M > 0) {
             double sum = 0;
-            for (size_t k = 0; k < M; k++) {
-                sum += res.phi[k];
-                double d = fabs(res.phi[k] - llr[k]);
-                if (d > max_add) max_add = d;
-            }
-            double eff = fabs(sum - (res.fx - res.base_value));
+            for (size_t k = 0; k < ox.M; k++) sum += ox.res.phi[k];
+            double eff = fabs(sum - (ox.res.fx - ox.res.base_value));
             if (eff > max_eff) max_eff = eff;
-            const char *const *keys = (const char *const *)ws.w;
-            st = pl_xglobal_add(g_all, keys, res.phi, M, r->label, r->source, ps.v[i].pred == r->label);
+            if (ox.add_err > max_add) max_add = ox.add_err;
+            const char *const *keys = (const char *const *)ox.keys;
+            st = pl_xglobal_add(g_all, keys, ox.res.phi, ox.M, r->label, r->source, ps.v[i].pred == r->label);
             if (!st && ood_err[i]) {
-                st = pl_xglobal_add(g_ood, keys, res.phi, M, r->label, r->source, 0);
+                st = pl_xglobal_add(g_ood, keys, ox.res.phi, ox.M, r->label, r->source, 0);
                 n_ood_err++;
             }
             n_explained++;
             if (!st && (size_t)cJSON_GetArraySize(exs) < EXPLAIN_SHOW) {
-                cJSON *e = cJSON_CreateObject(), *toks = cJSON_CreateArray(), *vals = cJSON_CreateArray();
-                if (!e || !toks || !vals) {
-                    cJSON_Delete(e);
-                    cJSON_Delete(toks);
-                    cJSON_Delete(vals);
+                cJSON *e = cJSON_CreateObject();
+                if (!e) {
                     st = pl_error(PL_ERR_NOMEM, "out of memory");
                 } else {
                     cJSON_AddStringToObject(e, "id", r->id);
@@ -579,39 +647,20 @@ pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char
                     cJSON_AddNumberToObject(e, "label", r->label);
                     cJSON_AddNumberToObject(e, "pred", ps.v[i].pred);
                     cJSON_AddBoolToObject(e, "ood_error", ood_err[i]);
-                    cJSON_AddNumberToObject(e, "fx", res.fx);
-                    cJSON_AddNumberToObject(e, "base_value", res.base_value);
-                    /* the text cut into pieces: each word, with the gap before it as a 0-valued piece */
-                    size_t prev = 0;
-                    for (size_t k = 0; k < M; k++) {
-                        if (ws.start[k] > prev) {
-                            char *gap = strndup(text + prev, ws.start[k] - prev);
-                            cJSON_AddItemToArray(toks, cJSON_CreateString(gap ? gap : ""));
-                            cJSON_AddItemToArray(vals, cJSON_CreateNumber(0));
-                            free(gap);
-                        }
-                        char *wd = strndup(text + ws.start[k], ws.end[k] - ws.start[k]);
-                        cJSON_AddItemToArray(toks, cJSON_CreateString(wd ? wd : ""));
-                        cJSON_AddItemToArray(vals, cJSON_CreateNumber(res.phi[k]));
-                        free(wd);
-                        prev = ws.end[k];
-                    }
-                    if (prev < strlen(text)) {
-                        cJSON_AddItemToArray(toks, cJSON_CreateString(text + prev));
-                        cJSON_AddItemToArray(vals, cJSON_CreateNumber(0));
-                    }
-                    cJSON_AddItemToObject(e, "pieces", toks);
-                    cJSON_AddItemToObject(e, "phi", vals);
+                    cJSON_AddNumberToObject(e, "fx", ox.res.fx);
+                    cJSON_AddNumberToObject(e, "base_value", ox.res.base_value);
+                    cJSON_AddItemToObject(e, "pieces", ox.pieces);
+                    cJSON_AddItemToObject(e, "phi", ox.vals);
+                    ox.pieces = ox.vals = NULL;
                     cJSON_AddItemToArray(exs, e);
                 }
             }
         }
-        pl_xresult_free(&res);
-        pl_xtree_free(&tree);
-        free(llr);
-        pl_study_words_free(&ws);
-        free(text);
+        pl_study_xone_free(&ox);
     }
+    if (show) pl_progress_end(&prog);
+    pl_study_llm_x_close(lx);
+    if (max_add < 0) max_add = NAN;
     /* global tables and artifact candidates */
     pl_xartifact_in *art = NULL;
     size_t n_art = 0;
@@ -667,7 +716,7 @@ pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char
         cJSON_AddNumberToObject(out, "n_explained", (double)n_explained);
         cJSON_AddNumberToObject(out, "n_ood_errors_explained", (double)n_ood_err);
         cJSON_AddNumberToObject(out, "max_efficiency_error", max_eff);
-        cJSON_AddNumberToObject(out, "additivity_error", max_add);
+        cJSON_AddItemToObject(out, "additivity_error", pl_json_num_or_null(max_add));
         char *path = pl_study_path(dir, "explain.json");
         st = path ? pl_json_write_atomic(path, out) : pl_error(PL_ERR_NOMEM, "out of memory");
         free(path);

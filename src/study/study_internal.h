@@ -3,6 +3,7 @@
 #ifndef PL_STUDY_INTERNAL_H
 #define PL_STUDY_INTERNAL_H
 
+#include "explain/explain.h"
 #include "study/study.h"
 
 #define PL_STUDY_NAME_MAX 512
@@ -10,7 +11,7 @@
 #define PL_STUDY_MAX_OUT 4
 /* Part of every cache key besides the version: bump it when a stage's
  * output format or algorithm changes, so old caches recompute. */
-#define PL_STUDY_CACHE_REV "study-2"
+#define PL_STUDY_CACHE_REV "study-3"
 /* distinctive tokens kept per source in the study's data profile */
 #define PL_STUDY_PROFILE_TOP 50
 
@@ -85,6 +86,26 @@ pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char
 pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *dir);
+
+/* One explained email: M features with keys (for global aggregation), the
+ * explainer's result, the largest deviation from exact values (-1 when
+ * there is no exact reference) and display pieces/values (cJSON arrays). */
+typedef struct {
+    size_t M;
+    char **keys;
+    pl_xresult res;
+    double add_err;
+    cJSON *pieces, *vals;
+} pl_study_xone;
+void pl_study_xone_free(pl_study_xone *o);
+typedef pl_status (*pl_study_xone_fn)(void *ctx, const pl_record *r, pl_xmethod method, size_t max_evals,
+                                      uint64_t seed, pl_study_xone *out);
+/* LLM explainer (llm.c): the classifier score with masked words deleted. */
+typedef struct pl_study_llm_x pl_study_llm_x;
+pl_status pl_study_llm_x_open(const pl_study_model *m, int max_tokens, pl_study_llm_x **out);
+void pl_study_llm_x_close(pl_study_llm_x *x);
+pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod method, size_t max_evals,
+                                   uint64_t seed, pl_study_xone *out);
 
 /* Words of a text with their byte spans (pl_text_words' words, located in
  * the text). */
