@@ -8,7 +8,9 @@
  *   --all    also the dtypes whose kernels are scalar at this SIMD level
  *   --dim N  weight is N x N (default 4096)
  *   --quick  batches 1 and 32 only
- * Threads: OMP_NUM_THREADS. SIMD level: PL_SIMD.
+ * Threads: OMP_NUM_THREADS. SIMD level: PL_SIMD. With one thread, times
+ * (and the peaks) are process CPU time, robust on a shared machine; with
+ * more, wall clock. Every time is the best of repeated runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 
 #include "peak_impl.h"
 #include "tensor/tensor.h"
+
+static int g_nth;
 
 static double time_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n, const float *X, int64_t ntok,
                           float *Y, void *scratch, size_t sb) {
@@ -26,9 +30,9 @@ static double time_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_
     }
     double best = 1e30, t0 = pl_time_now();
     for (int rep = 0; rep < 2 || pl_time_now() - t0 < 0.3; rep++) {
-        const double a = pl_time_now();
+        const double a = bench_clock(g_nth);
         pl_matmul(path, t, W, n, n, X, ntok, Y, scratch, sb);
-        const double b = pl_time_now() - a;
+        const double b = bench_clock(g_nth) - a;
         if (b < best) best = b;
         if (rep > 50) break;
     }
@@ -45,11 +49,14 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "usage: matmul [--all] [--quick] [--dim N]\n"); return 2; }
     }
     const int nth = pl_num_threads();
+    g_nth = nth;
     double pk[3] = {0, 0, 0};
     if (pl_simd_detected() >= PL_SIMD_AVX512)
         for (int k = 0; k < 3; k++) pk[k] = peak_measure(k, nth, 0.3);
-    printf("matmul %lld x %lld, %d threads, SIMD %s; peaks: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s, int8 %.1f GOP/s\n",
-           (long long)n, (long long)n, nth, pl_simd_name(pl_simd_active()), pk[0], pk[1], pk[2]);
+    printf("matmul %lld x %lld, %d threads, SIMD %s, timing %s; peaks: fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s, "
+           "int8 %.1f GOP/s\n",
+           (long long)n, (long long)n, nth, pl_simd_name(pl_simd_active()), nth == 1 ? "process CPU time" : "wall clock",
+           pk[0], pk[1], pk[2]);
     const pl_dtype fast[] = {PL_DTYPE_F32, PL_DTYPE_F16, PL_DTYPE_BF16, PL_DTYPE_Q8_0, PL_DTYPE_Q4_0, PL_DTYPE_Q4_K,
                              PL_DTYPE_Q6_K};
     const pl_dtype rest[] = {PL_DTYPE_Q4_1, PL_DTYPE_Q5_0, PL_DTYPE_Q5_1, PL_DTYPE_Q2_K, PL_DTYPE_Q3_K, PL_DTYPE_Q5_K};

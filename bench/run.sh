@@ -12,6 +12,11 @@ for name in peak matmul; do
     echo "== $name"
     "$b" || status=1
 done
+# one thread too: no barriers, so it reads well even on a busy machine
+if [ -x "$BUILD/bench/matmul" ] && [ "$OMP_NUM_THREADS" != 1 ]; then
+    echo "== matmul (1 thread)"
+    OMP_NUM_THREADS=1 "$BUILD/bench/matmul" || status=1
+fi
 # benchmarks added later by other modules: any other bench program
 for b in "$BUILD"/bench/*; do
     [ -x "$b" ] || continue

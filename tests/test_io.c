@@ -1277,6 +1277,27 @@ static void test_hf(const char *shared) {
                "\"num_key_value_heads\":2,\"sliding_window\":null,\"rope_theta\":1000000.0}");
     CHECK(pl_model_meta_from_hf(dir, &m) == PL_OK && m.arch == PL_ARCH_MISTRAL && m.sliding_window == 0 &&
           m.head_dim == 8 && m.rope_base == 1e6, "hf mistral: %s", pl_errmsg());
+    /* transformers >= 5 layout: rope_parameters instead of rope_theta + rope_scaling
+     * (same Llama 3.1 values as above) */
+    write_text(dir, "config.json",
+               "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+               "\"rope_parameters\":{\"rope_type\":\"llama3\",\"rope_theta\":500000.0,\"factor\":8.0,"
+               "\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192}}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_OK && m.rope_scaling == PL_ROPE_SCALING_LLAMA3 && m.rope_factor == 8 &&
+          m.rope_orig_ctx == 8192 && m.rope_base == 500000, "hf rope_parameters (llama3): %s", pl_errmsg());
+    write_text(dir, "config.json",
+               "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":8,"
+               "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1000000.0}}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_OK && m.rope_scaling == PL_ROPE_SCALING_NONE && m.rope_base == 1e6,
+          "hf rope_parameters (default): %s", pl_errmsg());
+    write_text(dir, "config.json",
+               "{\"model_type\":\"gemma2\",\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+               "\"rope_parameters\":{\"full_attention\":{\"rope_type\":\"default\",\"rope_theta\":20000.0}}}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_OK && m.rope_base == 20000, "hf rope_parameters (nested): %s",
+          pl_errmsg());
+    write_text(dir, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":64,\"rope_parameters\":3}");
+    CHECK(pl_model_meta_from_hf(dir, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "rope_parameters"),
+          "bad rope_parameters: %s", pl_errmsg());
     /* refusals */
     write_text(dir, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":\"64\"}");
     CHECK(pl_model_meta_from_hf(dir, &m) == PL_ERR_FORMAT && strstr(pl_errmsg(), "hidden_size"), "string field");

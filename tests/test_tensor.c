@@ -314,6 +314,7 @@ static double dot_tol(int64_t n, double S) { return ((double)n / 8 + 8) * (doubl
 /* When set, quantized weights are random bytes (every quant and sub-block
  * scale value, extremes included) with sane f16/f32 block scales. */
 static int g_random_bytes;
+static int g_big;
 
 /* offsets of the f16 scale fields of a block, -1 terminated */
 static const int *scale_fields(pl_dtype t) {
@@ -357,7 +358,9 @@ static void make_weights(pl_dtype t, int64_t n_out, int64_t n_in, uint8_t *W, fl
 }
 
 static void test_kernels_dtype(pl_dtype t, pl_simd top) {
-    const int64_t n_in = pl_dtype_block_size(t) == 256 ? 512 : pl_dtype_block_size(t) == 32 ? 288 : 301;
+    /* g_big: rows longer than the kernels' cache slices (512) */
+    const int64_t n_in = g_big ? (pl_dtype_block_size(t) == 256 ? 1280 : pl_dtype_block_size(t) == 32 ? 1056 : 1001)
+                               : (pl_dtype_block_size(t) == 256 ? 512 : pl_dtype_block_size(t) == 32 ? 288 : 301);
     const int64_t n_out = 37, toks[] = {1, 3, 17};
     size_t rb;
     pl_dtype_row_bytes(t, n_in, &rb);
@@ -553,6 +556,9 @@ static void test_kernels(void) {
     for (size_t di = 0; di < NALL; di++)
         if (pl_dtype_block_size(ALL[di]) > 1) test_kernels_dtype(ALL[di], top);
     g_random_bytes = 0;
+    g_big = 1; /* and with long rows */
+    for (size_t di = 0; di < NALL; di++) test_kernels_dtype(ALL[di], top);
+    g_big = 0;
     /* errors */
     static float X[512], Y[64];
     static uint8_t W[292 * 2];

@@ -38,6 +38,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_interp(int argc, char **argv);
+int cmd_data_import(int argc, char **argv);
 
 /* Model options shared by logits/generate (cmd_logits.c). */
 #define CLI_MAX_LORA 8
@@ -65,6 +66,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_study(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 
 /* data subcommands: corpus tools (cmd_data_corpus.c) */

@@ -11,7 +11,7 @@ typedef struct {
 } subcommand;
 
 static const subcommand subs[] = {
-    /* {"import", cmd_data_import, "read corpora into normalized records.jsonl"}, */
+    {"import", cmd_data_import, "read corpora into normalized records.jsonl"},
     {"dedup", cmd_data_dedup, "drop exact and near-duplicate emails (MinHash/LSH)"},
     {"leakage", cmd_data_leakage, "count test emails duplicated in train"},
     {"profile", cmd_data_profile, "style profile per source, divergence and separability"},

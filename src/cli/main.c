@@ -28,6 +28,10 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
      "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
     {"logits", cmd_logits, "run a model over token ids: logits to a file or top-5 per position",
+     "phishlens logits -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
+     "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
+    {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
+     "phishlens generate -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-n N] [--temp T] [--seed S]\n"
      "phishlens logits -m MODEL [--lora FILE[:SCALE]]... (--ids \"1 2 3\" | -p TEXT) [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
      "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
@@ -45,6 +49,14 @@ static const command commands[] = {
      "  See docs/study.md.\n"},
     {"model", cmd_model, "model files: info (GGUF or HF directory)",
      "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
+    {"train", cmd_train, "fine-tune a model (LoRA or head) on records.jsonl",
+     "phishlens train -m MODEL --train FILE.jsonl [--val FILE] -o RUNDIR [--objective label|head|lm]\n"
+     "  [--lora-rank R] [--lora-alpha A] [--lora-dropout P] [--targets q,v,...|all] [--full-vocab] [--full]\n"
+     "  [--lr LR] [--weight-decay WD] [--clip C] [--schedule cosine|linear|constant] [--warmup STEPS]\n"
+     "  [--epochs N] [--batch B] [--accum K] [--max-len T] [--seed S] [--threads N]\n"
+     "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
+     "  RUNDIR gets adapter.gguf, peft/ (model.safetensors with --full), train_log.jsonl, config.json,\n"
+     "  checkpoints/. See docs/training.md.\n"},
     {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
      "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
 };

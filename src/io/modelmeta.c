@@ -454,6 +454,23 @@ pl_status pl_model_meta_from_hf(const char *dir, pl_model_meta *m) {
     if (m->sliding_window > 0) m->swa_every = gemma ? 2 : 1;
 
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(c, "rope_scaling");
+    /* transformers >= 5 writes "rope_parameters" ({"rope_type", "rope_theta",
+     * "factor", ...}) instead of rope_theta + rope_scaling; per-attention-type
+     * configs nest one such object per layer type (the first one is read). */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(c, "rope_parameters");
+    if (cJSON_IsObject(rp) && !cJSON_GetObjectItemCaseSensitive(rp, "rope_type") &&
+        !cJSON_GetObjectItemCaseSensitive(rp, "rope_theta") && cJSON_IsObject(rp->child))
+        rp = rp->child;
+    if (cJSON_IsObject(rp)) {
+        if (!m->rope_base_given && (st = j_num(rp, "rope_theta", &m->rope_base, &m->rope_base_given, path))) {
+            cJSON_Delete(c);
+            return st;
+        }
+        if (!rs || cJSON_IsNull(rs)) rs = rp;
+    } else if (rp && !cJSON_IsNull(rp)) {
+        cJSON_Delete(c);
+        return pl_error(PL_ERR_FORMAT, "%s: field 'rope_parameters': expected an object or null", path);
+    }
     if (cJSON_IsObject(rs)) {
         const cJSON *rt = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
         if (!cJSON_IsString(rt)) rt = cJSON_GetObjectItemCaseSensitive(rs, "type");

@@ -47,12 +47,15 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
     const int rem = (int)(n & 7);
     const __m256i tmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256 acc[4][2];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k < nfull; k += 8) {
         const __m256 w0 = _mm256_loadu_ps(w + k), w1 = _mm256_loadu_ps(w + ldw + k),
                      w2 = _mm256_loadu_ps(w + 2 * ldw + k), w3 = _mm256_loadu_ps(w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m256 xv = _mm256_loadu_ps(x + t * ldx + k);
             acc[0][t] = _mm256_fmadd_ps(w0, xv, acc[0][t]);
@@ -64,6 +67,7 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
     if (rem) {
         const __m256 w0 = _mm256_maskload_ps(w + k, tmask), w1 = _mm256_maskload_ps(w + ldw + k, tmask),
                      w2 = _mm256_maskload_ps(w + 2 * ldw + k, tmask), w3 = _mm256_maskload_ps(w + 3 * ldw + k, tmask);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m256 xv = _mm256_maskload_ps(x + t * ldx + k, tmask);
             acc[0][t] = _mm256_fmadd_ps(w0, xv, acc[0][t]);
@@ -72,7 +76,9 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
             acc[3][t] = _mm256_fmadd_ps(w3, xv, acc[3][t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) y[t * ldy + r] = hsum8(acc[r][t]);
 }
 
@@ -330,8 +336,8 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
 }
 
 void pl_kernels_avx2(pl_kernels *k) {
-    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
-    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4};
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4, NULL};
+    const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4, NULL};
     k->tiled[PL_DTYPE_F16] = h16;
     k->tiled[PL_DTYPE_BF16] = b16;
     k->dequant[PL_DTYPE_BF16] = deq_bf16;

@@ -15,7 +15,7 @@
  *   tiled         q8_0, q4_0, q5_0 weights x q8_0 activations and q4_1,
  *                 q5_1 x q8_1 (vpdpbusd), and
  *                 q2_K..q6_K x q8_K (vpmaddubsw + vpdpwssd): repacked rows,
- *                 4 rows x 2 tokens per step (below).
+ *                 4 rows x 4 (q8_0 family) or 2 (K) tokens per step.
  *
  * Every dtype with a llama path has a tiled AVX-512 kernel.
  */
@@ -40,12 +40,15 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
     const int64_t nfull = n & ~(int64_t)15;
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
     __m512 acc[4][MAXT];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k < nfull; k += 16) {
         const __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + ldw + k),
                      w2 = _mm512_loadu_ps(w + 2 * ldw + k), w3 = _mm512_loadu_ps(w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
             acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
@@ -57,6 +60,7 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
     if (k < n) {
         const __m512 w0 = _mm512_maskz_loadu_ps(tail, w + k), w1 = _mm512_maskz_loadu_ps(tail, w + ldw + k),
                      w2 = _mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(tail, w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512 xv = _mm512_maskz_loadu_ps(tail, x + t * ldx + k);
             acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
@@ -65,7 +69,9 @@ static inline __attribute__((always_inline)) void gemm4(const float *w, int64_t 
             acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -89,6 +95,85 @@ static void gemm_f32(const float *w, int64_t ldw, int nr, const float *x, int64_
             __m512 acc = _mm512_setzero_ps();
             int64_t k = 0;
             for (; k < nfull; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(xr + k), acc);
+            if (k < n)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + k), _mm512_maskz_loadu_ps(tail, xr + k), acc);
+            y[t * ldy + r] = _mm512_reduce_add_ps(acc);
+        }
+}
+
+/* gemm4 over the slice [k0, k1), accumulators kept in acc between slices */
+static inline __attribute__((always_inline)) void gemm4k(const float *w, int64_t ldw, const float *x, int64_t ldx,
+                                                        const int NT, int64_t k0, int64_t k1, int64_t n, float *accb,
+                                                        float *y, int64_t ldy) {
+    const int64_t kend = k1 < n ? k1 : (n & ~(int64_t)15);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    __m512 acc[4][MAXT];
+    #pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[r][t] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(accb + 16 * (4 * t + r));
+    int64_t k = k0;
+    for (; k < kend; k += 16) {
+        const __m512 w0 = _mm512_loadu_ps(w + k), w1 = _mm512_loadu_ps(w + ldw + k),
+                     w2 = _mm512_loadu_ps(w + 2 * ldw + k), w3 = _mm512_loadu_ps(w + 3 * ldw + k);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_loadu_ps(x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    if (k1 < n) {
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) _mm512_storeu_ps(accb + 16 * (4 * t + r), acc[r][t]);
+        return;
+    }
+    if (k < n) {
+        const __m512 w0 = _mm512_maskz_loadu_ps(tail, w + k), w1 = _mm512_maskz_loadu_ps(tail, w + ldw + k),
+                     w2 = _mm512_maskz_loadu_ps(tail, w + 2 * ldw + k), w3 = _mm512_maskz_loadu_ps(tail, w + 3 * ldw + k);
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + t * ldx + k);
+            acc[0][t] = _mm512_fmadd_ps(w0, xv, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(w1, xv, acc[1][t]);
+            acc[2][t] = _mm512_fmadd_ps(w2, xv, acc[2][t]);
+            acc[3][t] = _mm512_fmadd_ps(w3, xv, acc[3][t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+static void gemm_f32k(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt, int64_t k0, int64_t k1,
+                      int64_t n, float *accb, float *y, int64_t ldy) {
+    if (nr == 4) {
+        switch (nt) {
+        case 4: gemm4k(w, ldw, x, ldx, 4, k0, k1, n, accb, y, ldy); return;
+        case 3: gemm4k(w, ldw, x, ldx, 3, k0, k1, n, accb, y, ldy); return;
+        case 2: gemm4k(w, ldw, x, ldx, 2, k0, k1, n, accb, y, ldy); return;
+        case 1: gemm4k(w, ldw, x, ldx, 1, k0, k1, n, accb, y, ldy); return;
+        default: break;
+        }
+    }
+    const int64_t kend = k1 < n ? k1 : (n & ~(int64_t)15);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const float *wr = w + r * ldw, *xr = x + t * ldx;
+            float *ab = accb + 16 * (4 * t + r);
+            __m512 acc = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(ab);
+            int64_t k = k0;
+            for (; k < kend; k += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + k), _mm512_loadu_ps(xr + k), acc);
+            if (k1 < n) {
+                _mm512_storeu_ps(ab, acc);
+                continue;
+            }
             if (k < n)
                 acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + k), _mm512_maskz_loadu_ps(tail, xr + k), acc);
             y[t * ldy + r] = _mm512_reduce_add_ps(acc);
@@ -513,36 +598,48 @@ static void tile_q8_1(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, s
 #define TSTEP(acc, wv, dwv, xv, cv, dxv) \
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, wv, xv)), _mm512_mul_ps(dwv, dxv), acc)
 
-static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
-                    float *y, int64_t ldy) {
+/* 4 rows x NT (1 to 4) tokens; per (row, token) the same ops as the
+ * single-pair loop in tile_q8 */
+static inline __attribute__((always_inline)) void q8_4(const uint8_t *wp, size_t ws, const uint8_t *xp, size_t xs,
+                                                      const int NT, int64_t n, float *y, int64_t ldy) {
     const int64_t np = npairs(n);
     const size_t co = 64 * (size_t)np, so = 128 * (size_t)np; /* corr / scale offsets */
-    if (nr == 4 && nt == 2) {
-        __m512 a00 = _mm512_setzero_ps(), a10 = a00, a20 = a00, a30 = a00, a01 = a00, a11 = a00, a21 = a00, a31 = a00;
-        const uint8_t *x0 = xp, *x1 = xp + xs;
-        for (int64_t p = 0; p < np; p++) {
-            const __m512i xv0 = _mm512_loadu_si512((const void *)(x0 + 64 * p));
-            const __m512i xv1 = _mm512_loadu_si512((const void *)(x1 + 64 * p));
-            const __m512i c0 = _mm512_loadu_si512((const void *)(x0 + co + 64 * p));
-            const __m512i c1 = _mm512_loadu_si512((const void *)(x1 + co + 64 * p));
-            const __m512 d0 = _mm512_loadu_ps((const float *)(x0 + so) + 16 * p);
-            const __m512 d1 = _mm512_loadu_ps((const float *)(x1 + so) + 16 * p);
-#define ROW(r, A0, A1)                                                                   \
-    {                                                                                    \
-        const __m512i wv = _mm512_loadu_si512((const void *)(wp + (r) * ws + 64 * p));   \
-        const __m512 dwv = _mm512_loadu_ps((const float *)(wp + (r) * ws + co) + 16 * p); \
-        TSTEP(A0, wv, dwv, xv0, c0, d0);                                                 \
-        TSTEP(A1, wv, dwv, xv1, c1, d1);                                                 \
-    }
-            ROW(0, a00, a01) ROW(1, a10, a11) ROW(2, a20, a21) ROW(3, a30, a31)
-#undef ROW
+    __m512 acc[4][4];
+    #pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        __m512i xv[4], cv[4];
+        __m512 dxv[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            xv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + 64 * p));
+            cv[t] = _mm512_loadu_si512((const void *)(xp + t * xs + co + 64 * p));
+            dxv[t] = _mm512_loadu_ps((const float *)(xp + t * xs + so) + 16 * p);
         }
-        y[0] = _mm512_reduce_add_ps(a00); y[1] = _mm512_reduce_add_ps(a10);
-        y[2] = _mm512_reduce_add_ps(a20); y[3] = _mm512_reduce_add_ps(a30);
-        y[ldy + 0] = _mm512_reduce_add_ps(a01); y[ldy + 1] = _mm512_reduce_add_ps(a11);
-        y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
-        return;
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m512i wv = _mm512_loadu_si512((const void *)(wp + r * ws + 64 * p));
+            const __m512 dwv = _mm512_loadu_ps((const float *)(wp + r * ws + co) + 16 * p);
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) TSTEP(acc[r][t], wv, dwv, xv[t], cv[t], dxv[t]);
+        }
     }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                    float *y, int64_t ldy) {
+    if (nr == 4 && nt == 4) { q8_4(wp, ws, xp, xs, 4, n, y, ldy); return; }
+    if (nr == 4 && nt == 3) { q8_4(wp, ws, xp, xs, 3, n, y, ldy); return; }
+    if (nr == 4 && nt == 2) { q8_4(wp, ws, xp, xs, 2, n, y, ldy); return; }
+    if (nr == 4 && nt == 1) { q8_4(wp, ws, xp, xs, 1, n, y, ldy); return; }
+    const int64_t np = npairs(n);
+    const size_t co = 64 * (size_t)np, so = 128 * (size_t)np;
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++) {
             const uint8_t *xr = xp + t * xs, *wr = wp + r * ws;
@@ -558,6 +655,41 @@ static void tile_q8(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, siz
             y[t * ldy + r] = _mm512_reduce_add_ps(acc);
         }
 }
+
+/* Decode (1 token) without the weight repack: the same lane values (u,
+ * d_w) built in registers from the raw blocks, the same TSTEP, so the bits
+ * equal those of the repacked kernel. UNPACK(b, i) gives block i's 32
+ * unsigned bytes. */
+#define DIRECT_Q8(NAME, BLK, UNPACK)                                                                     \
+    static void NAME(const uint8_t *w, size_t wrow, int nr, const uint8_t *xp, int64_t n, float *y) {  \
+        const int64_t nb = n / QK32, np = npairs(n);                                                     \
+        const size_t co = 64 * (size_t)np, so = 128 * (size_t)np;                                        \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                                             \
+            const int rn = nr - r0 < 4 ? nr - r0 : 4;                                                    \
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
+            for (int64_t p = 0; p < np; p++) {                                                           \
+                const __m512i xv = _mm512_loadu_si512((const void *)(xp + 64 * p));                      \
+                const __m512i cv = _mm512_loadu_si512((const void *)(xp + co + 64 * p));                 \
+                const __m512 dxv = _mm512_loadu_ps((const float *)(xp + so) + 16 * p);                   \
+                const int two = 2 * p + 1 < nb;                                                          \
+                for (int r = 0; r < rn; r++) {                                                           \
+                    const BLK *b = (const BLK *)(w + (size_t)(r0 + r) * wrow);                           \
+                    const __m256i hi = two ? UNPACK(b, 2 * p + 1) : _mm256_setzero_si256();              \
+                    const __m512i wv = pair256(UNPACK(b, 2 * p), hi);                                    \
+                    const __m512 dwv = pair_scale(H2F(b[2 * p].d), two ? H2F(b[2 * p + 1].d) : 0.0f);   \
+                    TSTEP(acc[r], wv, dwv, xv, cv, dxv);                                                 \
+                }                                                                                        \
+            }                                                                                            \
+            for (int r = 0; r < rn; r++) y[r0 + r] = _mm512_reduce_add_ps(acc[r]);                       \
+        }                                                                                                \
+    }
+#define UNPACK_Q8_0(b, i) _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b)[i].qs), _mm256_set1_epi8((char)0x80))
+#define UNPACK_Q4_0(b, i) _mm256_add_epi8(q4_0_unpack((b)[i].qs), _mm256_set1_epi8(8))
+#define UNPACK_Q5_0(b, i) q5_0_unpack(&(b)[i])
+DIRECT_Q8(direct_q8_0, blk_q8_0, UNPACK_Q8_0)
+DIRECT_Q8(direct_q4_0, blk_q4_0, UNPACK_Q4_0)
+DIRECT_Q8(direct_q5_0, blk_q5_0, UNPACK_Q5_0)
+#undef DIRECT_Q8
 #undef TSTEP
 
 /* ---- tiled llama path for K-quants x q8_K (q2_K .. q6_K) ------------------
@@ -649,61 +781,120 @@ static inline void k4_unpack(const uint8_t *q12, uint8_t out[16]) {
     memcpy(out, o, 16);
 }
 
+/* One repacked super-block in registers (the SBW layout, field by field);
+ * wprep stores it, the one-token direct kernel uses it as is. mn's upper
+ * half is zero, as a zero-extended 256-bit load of the stored copy. */
+typedef struct {
+    __m512i q[4], sc[4], mn;
+    float d, dmin;
+} kx_sb;
+
+/* int16 lane l of 64-element chunk c uses scale index (c*per + l/div) */
+static inline __m512i kx_index(int c, int per, int div) {
+    int16_t ix[32];
+    for (int l = 0; l < 32; l++) ix[l] = (int16_t)(per * c + l / div);
+    return _mm512_loadu_si512((const void *)ix);
+}
+
+static inline void kx_q4_K(const blk_q4_K *b, const __m512i idx[4], kx_sb *o) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    uint8_t sm[16];
+    k4_unpack(b->scales, sm);
+    const __m128i v = _mm_loadu_si128((const __m128i *)sm);
+    const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(v)); /* sc in lanes 0-7 */
+    for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+        o->q[c] = pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        o->sc[c] = _mm512_permutexvar_epi16(idx[c], sc16);
+    }
+    const __m128i m8 = _mm_srli_si128(v, 8);      /* the mins */
+    const __m128i m16 = _mm_unpacklo_epi8(m8, m8); /* each twice */
+    o->mn = _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(m16));
+    o->d = H2F(b->d);
+    o->dmin = H2F(b->dmin);
+}
+
+static inline void kx_q6_K(const blk_q6_K *b, const __m512i idx[4], kx_sb *o) {
+    for (int h = 0; h < 2; h++) {
+        __m256i e[4];
+        q6_half(b->ql + 64 * h, b->qh + 32 * h, e);
+        o->q[2 * h] = pair256(e[0], e[1]);
+        o->q[2 * h + 1] = pair256(e[2], e[3]);
+    }
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    const __m512i s512 = _mm512_castsi256_si512(s16);
+    for (int c = 0; c < 4; c++) o->sc[c] = _mm512_permutexvar_epi16(idx[c], s512);
+    o->mn = _mm512_zextsi256_si512(_mm256_slli_epi16(s16, 5));
+    o->d = o->dmin = H2F(b->d);
+}
+
+static inline void kx_store(const kx_sb *o, uint8_t *wp) {
+    for (int c = 0; c < 4; c++) {
+        _mm512_storeu_si512((void *)(wp + 64 * c), o->q[c]);
+        _mm512_storeu_si512((void *)(wp + 256 + 64 * c), o->sc[c]);
+    }
+    _mm256_storeu_si256((__m256i *)(wp + 512), _mm512_castsi512_si256(o->mn));
+    float *dd = (float *)(wp + 544);
+    dd[0] = o->d;
+    dd[1] = o->dmin;
+}
+
 static void wprep_q4_K(const void *w, uint8_t *wp, int64_t n) {
     const blk_q4_K *b = w;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    /* int16 lane l of 64-element chunk c uses scale 2c + l/16 */
-    __m512i idx[4];
-    for (int c = 0; c < 4; c++) {
-        int16_t ix[32];
-        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(2 * c + l / 16);
-        idx[c] = _mm512_loadu_si512((const void *)ix);
-    }
+    const __m512i idx[4] = {kx_index(0, 2, 16), kx_index(1, 2, 16), kx_index(2, 2, 16), kx_index(3, 2, 16)};
+    kx_sb o;
     for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
-        uint8_t sm[16];
-        k4_unpack(b[i].scales, sm);
-        const __m128i v = _mm_loadu_si128((const __m128i *)sm);
-        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(v)); /* sc in lanes 0-7 */
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
-            _mm512_storeu_si512((void *)(wp + 64 * c),
-                                pair256(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)));
-            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], sc16));
-        }
-        const __m128i m8 = _mm_srli_si128(v, 8);       /* the mins */
-        const __m128i m16 = _mm_unpacklo_epi8(m8, m8);  /* each twice */
-        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_cvtepu8_epi16(m16));
-        float *dd = (float *)(wp + 544);
-        dd[0] = H2F(b[i].d);
-        dd[1] = H2F(b[i].dmin);
+        kx_q4_K(&b[i], idx, &o);
+        kx_store(&o, wp);
     }
 }
 
 static void wprep_q6_K(const void *w, uint8_t *wp, int64_t n) {
     const blk_q6_K *b = w;
-    /* int16 lane l of 64-element chunk c belongs to 16-group 4c + l/8 */
-    __m512i idx[4];
-    for (int c = 0; c < 4; c++) {
-        int16_t ix[32];
-        for (int l = 0; l < 32; l++) ix[l] = (int16_t)(4 * c + l / 8);
-        idx[c] = _mm512_loadu_si512((const void *)ix);
-    }
+    const __m512i idx[4] = {kx_index(0, 4, 8), kx_index(1, 4, 8), kx_index(2, 4, 8), kx_index(3, 4, 8)};
+    kx_sb o;
     for (int64_t i = 0; i < n / QKK; i++, wp += SBW) {
-        for (int h = 0; h < 2; h++) {
-            __m256i e[4];
-            q6_half(b[i].ql + 64 * h, b[i].qh + 32 * h, e);
-            _mm512_storeu_si512((void *)(wp + 128 * h), pair256(e[0], e[1]));
-            _mm512_storeu_si512((void *)(wp + 128 * h + 64), pair256(e[2], e[3]));
-        }
-        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].scales));
-        const __m512i s512 = _mm512_castsi256_si512(s16);
-        for (int c = 0; c < 4; c++)
-            _mm512_storeu_si512((void *)(wp + 256 + 64 * c), _mm512_permutexvar_epi16(idx[c], s512));
-        _mm256_storeu_si256((__m256i *)(wp + 512), _mm256_slli_epi16(s16, 5));
-        float *dd = (float *)(wp + 544);
-        dd[0] = dd[1] = H2F(b[i].d);
+        kx_q6_K(&b[i], idx, &o);
+        kx_store(&o, wp);
     }
 }
+
+/* KSTEP on a super-block in registers: the same operations in the same
+ * order (loads aside) */
+static inline __m512 kx_step(__m512 acc, const kx_sb *w, const blk_q8_K *xb, const __m512i X[4]) {
+    __m512i a = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(w->q[0], X[0]), w->sc[0]);
+    a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w->q[1], X[1]), w->sc[1]);
+    a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w->q[2], X[2]), w->sc[2]);
+    a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w->q[3], X[3]), w->sc[3]);
+    const __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), w->mn,
+                                          _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)xb->bsums)));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(xb->d * w->d), acc);
+    return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_set1_ps(xb->d * w->dmin), acc);
+}
+
+#define DIRECT_K(NAME, BLK, UNPACK, PER, DIV)                                                              \
+    static void NAME(const uint8_t *w, size_t wrow, int nr, const uint8_t *xp, int64_t n, float *y) {    \
+        const blk_q8_K *x = (const blk_q8_K *)xp;                                                          \
+        const __m512i idx[4] = {kx_index(0, PER, DIV), kx_index(1, PER, DIV), kx_index(2, PER, DIV),       \
+                                kx_index(3, PER, DIV)};                                                    \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                                               \
+            const int rn = nr - r0 < 4 ? nr - r0 : 4;                                                      \
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
+            for (int64_t i = 0; i < n / QKK; i++) {                                                        \
+                __m512i X[4];                                                                              \
+                for (int c = 0; c < 4; c++) X[c] = _mm512_loadu_si512((const void *)(x[i].qs + 64 * c));   \
+                for (int r = 0; r < rn; r++) {                                                             \
+                    kx_sb o;                                                                               \
+                    UNPACK((const BLK *)(w + (size_t)(r0 + r) * wrow) + i, idx, &o);                       \
+                    acc[r] = kx_step(acc[r], &o, &x[i], X);                                                \
+                }                                                                                          \
+            }                                                                                              \
+            for (int r = 0; r < rn; r++) y[r0 + r] = _mm512_reduce_add_ps(acc[r]);                         \
+        }                                                                                                  \
+    }
+DIRECT_K(direct_q4_K, blk_q4_K, kx_q4_K, 2, 16)
+DIRECT_K(direct_q6_K, blk_q6_K, kx_q6_K, 4, 8)
+#undef DIRECT_K
 
 #define KSTEP(acc, wb, xb, X0, X1, X2, X3)                                                                     \
     {                                                                                                           \
@@ -746,6 +937,20 @@ static void tile_k(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, size
         y[ldy + 2] = _mm512_reduce_add_ps(a21); y[ldy + 3] = _mm512_reduce_add_ps(a31);
         return;
     }
+    if (nr == 4 && nt == 1) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const blk_q8_K *x0 = (const blk_q8_K *)xp;
+        for (int64_t i = 0; i < nb; i++) {
+            const __m512i p0 = _mm512_loadu_si512((const void *)x0[i].qs), p1 = _mm512_loadu_si512((const void *)(x0[i].qs + 64));
+            const __m512i p2 = _mm512_loadu_si512((const void *)(x0[i].qs + 128)), p3 = _mm512_loadu_si512((const void *)(x0[i].qs + 192));
+            const uint8_t *w0 = wp + SBW * i;
+            KSTEP(a0, w0, &x0[i], p0, p1, p2, p3) KSTEP(a1, w0 + ws, &x0[i], p0, p1, p2, p3)
+            KSTEP(a2, w0 + 2 * ws, &x0[i], p0, p1, p2, p3) KSTEP(a3, w0 + 3 * ws, &x0[i], p0, p1, p2, p3)
+        }
+        y[0] = _mm512_reduce_add_ps(a0); y[1] = _mm512_reduce_add_ps(a1);
+        y[2] = _mm512_reduce_add_ps(a2); y[3] = _mm512_reduce_add_ps(a3);
+        return;
+    }
     for (int t = 0; t < nt; t++)
         for (int r = 0; r < nr; r++) {
             const blk_q8_K *xr = (const blk_q8_K *)(xp + t * xs);
@@ -772,7 +977,9 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
     const int64_t nfull = n & ~(int64_t)31;
     const __mmask32 tail = (__mmask32)((1ull << (n & 31)) - 1);
     __m512 acc[4][MAXT];
+    #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k < nfull; k += 32) {
@@ -780,6 +987,7 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
         const __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void *)(w + ldw + k));
         const __m512bh w2 = (__m512bh)_mm512_loadu_si512((const void *)(w + 2 * ldw + k));
         const __m512bh w3 = (__m512bh)_mm512_loadu_si512((const void *)(w + 3 * ldw + k));
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512bh xv = (__m512bh)_mm512_loadu_si512((const void *)(x + t * ldx + k));
             acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
@@ -793,6 +1001,7 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
         const __m512bh w1 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + ldw + k);
         const __m512bh w2 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 2 * ldw + k);
         const __m512bh w3 = (__m512bh)_mm512_maskz_loadu_epi16(tail, w + 3 * ldw + k);
+        #pragma GCC unroll 4
         for (int t = 0; t < NT; t++) {
             const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(tail, x + t * ldx + k);
             acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xv);
@@ -801,7 +1010,9 @@ static inline __attribute__((always_inline)) void bf16_4(const uint16_t *w, int6
             acc[3][t] = _mm512_dpbf16_ps(acc[3][t], w3, xv);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
@@ -849,16 +1060,17 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
 }
 
 void pl_kernels_avx512(pl_kernels *k) {
+    k->gemm_f32k = gemm_f32k;
     k->quant_act[PL_DTYPE_Q8_0] = qact_q8_0;
     k->quant_act[PL_DTYPE_Q8_1] = qact_q8_1;
     k->quant_act[PL_DTYPE_Q8_K] = qact_q8_K;
     k->quant_act[PL_DTYPE_F16] = qact_f16;
     k->quant_act[PL_DTYPE_BF16] = qact_bf16;
-    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4};
-    const pl_tiled_kernels b16 = {NULL, NULL, NULL, NULL, tile_bf16, 4}; /* rows used in place */
+    const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4, NULL};
+    const pl_tiled_kernels b16 = {NULL, NULL, NULL, NULL, tile_bf16, 4, NULL}; /* rows used in place */
     k->tiled[PL_DTYPE_F16] = h16;
     k->tiled[PL_DTYPE_BF16] = b16;
-    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2};
+    const pl_tiled_kernels kx = {NULL, kx_wprep_bytes, NULL, NULL, tile_k, 2, NULL};
     static const struct { pl_dtype t; pl_wprep_fn f; } kw[] = {
         {PL_DTYPE_Q2_K, wprep_q2_K}, {PL_DTYPE_Q3_K, wprep_q3_K}, {PL_DTYPE_Q4_K, wprep_q4_K},
         {PL_DTYPE_Q5_K, wprep_q5_K}, {PL_DTYPE_Q6_K, wprep_q6_K},
@@ -867,14 +1079,19 @@ void pl_kernels_avx512(pl_kernels *k) {
         k->tiled[kw[i].t] = kx;
         k->tiled[kw[i].t].wprep = kw[i].f;
     }
-    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 2};
+    k->tiled[PL_DTYPE_Q4_K].direct = direct_q4_K;
+    k->tiled[PL_DTYPE_Q6_K].direct = direct_q6_K;
+    const pl_tiled_kernels q8 = {xprep_bytes, wprep_bytes, xprep, NULL, tile_q8, 4, NULL};
     k->tiled[PL_DTYPE_Q8_0] = q8;
     k->tiled[PL_DTYPE_Q8_0].wprep = wprep_q8_0;
+    k->tiled[PL_DTYPE_Q8_0].direct = direct_q8_0;
     k->tiled[PL_DTYPE_Q4_0] = q8;
     k->tiled[PL_DTYPE_Q4_0].wprep = wprep_q4_0;
+    k->tiled[PL_DTYPE_Q4_0].direct = direct_q4_0;
     k->tiled[PL_DTYPE_Q5_0] = q8;
     k->tiled[PL_DTYPE_Q5_0].wprep = wprep_q5_0;
-    const pl_tiled_kernels q81 = {x1prep_bytes, w1prep_bytes, x1prep, NULL, tile_q8_1, 2};
+    k->tiled[PL_DTYPE_Q5_0].direct = direct_q5_0;
+    const pl_tiled_kernels q81 = {x1prep_bytes, w1prep_bytes, x1prep, NULL, tile_q8_1, 2, NULL};
     k->tiled[PL_DTYPE_Q4_1] = q81;
     k->tiled[PL_DTYPE_Q4_1].wprep = wprep_q4_1;
     k->tiled[PL_DTYPE_Q5_1] = q81;

@@ -21,6 +21,7 @@
 #include "tensor/tensor_impl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,10 +201,9 @@ void pl_kernels_scalar(pl_kernels *k) {
 
 static pl_kernels g_tables[3];
 static atomic_int g_level = -1; /* -1: not chosen yet */
-static atomic_int g_ready = 0;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static void init_tables(void) {
-    if (atomic_load(&g_ready)) return;
+static void fill_tables(void) {
     pl_kernels_scalar(&g_tables[PL_SIMD_SCALAR]);
     g_tables[PL_SIMD_AVX2] = g_tables[PL_SIMD_SCALAR];
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
@@ -213,8 +213,10 @@ static void init_tables(void) {
 #else
     g_tables[PL_SIMD_AVX512] = g_tables[PL_SIMD_SCALAR];
 #endif
-    atomic_store(&g_ready, 1);
 }
+
+/* the tables are filled once, whichever thread gets here first */
+static void init_tables(void) { pthread_once(&g_once, fill_tables); }
 
 pl_simd pl_simd_detected(void) {
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
@@ -369,10 +371,18 @@ static int64_t token_block(size_t row_bytes) {
  *   llama tiled:  [n_tok repacked activation rows][per thread: one q8_0 row,
  *                  a tile of repacked weight rows]                            */
 typedef struct {
-    int tiled;
+    int tiled, ksliced;
     int64_t row_tile;
-    size_t act_row, act_total, per_thread, wprep_row, total;
+    size_t act_row, act_total, per_thread, wprep_row, acc_bytes, total;
 } plan;
+
+/* Exact path cache blocking over n_in: slices of KC elements, so a slice of
+ * a row tile (16 x KC f32) and of a token quad (4 x KC) stay in L1. */
+#define KC 512
+static int64_t exact_token_block(int64_t n_in) {
+    const int64_t tb = token_block((size_t)n_in * sizeof(float));
+    return tb < 128 ? tb : 128;
+}
 
 static int64_t tiled_row_tile(int64_t n_out) { return n_out >= 1024 ? 64 : 16; }
 
@@ -398,9 +408,16 @@ static int scratch_plan(const pl_kernels *k, pl_matmul_path path, pl_dtype t, in
             return 0;
         }
         p->act_total = round64(p->act_total);
-    } else if (t != PL_DTYPE_F32) {
-        if (!pl_mul_ok((size_t)n_in, ROW_TILE * sizeof(float), &p->per_thread)) return 0;
-        p->per_thread = round64(p->per_thread);
+    } else {
+        if (t != PL_DTYPE_F32) {
+            if (!pl_mul_ok((size_t)n_in, ROW_TILE * sizeof(float), &p->per_thread)) return 0;
+            p->per_thread = round64(p->per_thread);
+        }
+        if (k->gemm_f32k && n_in > KC) { /* k-sliced accumulators: ROW_TILE x token block x 16 lanes */
+            p->ksliced = 1;
+            p->acc_bytes = (size_t)ROW_TILE * (size_t)exact_token_block(n_in) * 16 * sizeof(float);
+            if (!pl_add_ok(p->per_thread, p->acc_bytes, &p->per_thread)) return 0;
+        }
     }
     size_t all;
     if (!pl_mul_ok(p->per_thread, (size_t)nthreads, &all)) return 0;
@@ -484,10 +501,14 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             const int64_t tb = token_block(xpb);
             for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
             const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(static) nowait /* blocks write disjoint outputs */
             for (int64_t o0 = 0; o0 < n_out; o0 += rt) {
                 const int64_t o1 = o0 + rt < n_out ? o0 + rt : n_out;
                 const uint8_t *wt = wtile;
+                if (tk->direct && b1 - b0 == 1) { /* one token: skip the repack (same bits) */
+                    tk->direct(wb + (size_t)o0 * wrow, wrow, (int)(o1 - o0), xp + (size_t)b0 * xpb, n_in, Y + b0 * n_out + o0);
+                    continue;
+                }
                 if (wprep)
                     for (int64_t o = o0; o < o1; o++) wprep(wb + (size_t)o * wrow, wtile + (size_t)(o - o0) * wpb, n_in);
                 else
@@ -531,10 +552,11 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
             const int tid = 0;
 #endif
             float *tile = t == PL_DTYPE_F32 ? NULL : (float *)(tiles + (size_t)tid * tile_bytes);
-            const int64_t tb = token_block((size_t)n_in * sizeof(float));
+            float *accb = pl.ksliced ? (float *)(tiles + (size_t)tid * tile_bytes + (tile_bytes - pl.acc_bytes)) : NULL;
+            const int64_t tb = pl.ksliced ? exact_token_block(n_in) : token_block((size_t)n_in * sizeof(float));
             for (int64_t b0 = 0; b0 < n_tok; b0 += tb) {
             const int64_t b1 = b0 + tb < n_tok ? b0 + tb : n_tok;
-            #pragma omp for schedule(static)
+            #pragma omp for schedule(static) nowait /* blocks write disjoint outputs */
             for (int64_t o0 = 0; o0 < n_out; o0 += ROW_TILE) {
                 const int64_t o1 = o0 + ROW_TILE < n_out ? o0 + ROW_TILE : n_out;
                 const float *wf;
@@ -543,6 +565,22 @@ pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_ou
                 } else {
                     for (int64_t o = o0; o < o1; o++) k->dequant[t](wb + (size_t)o * wrow, tile + (o - o0) * n_in, n_in);
                     wf = tile;
+                }
+                if (pl.ksliced) {
+                    /* same per-lane sums as one gemm_f32 call, in L1-sized slices */
+                    for (int64_t k0 = 0; k0 < n_in; k0 += KC) {
+                        const int64_t k1 = k0 + KC < n_in ? k0 + KC : n_in;
+                        for (int64_t t0 = b0; t0 < b1; t0 += MT) {
+                            const int nt = (int)(b1 - t0 < MT ? b1 - t0 : MT);
+                            for (int64_t r0 = o0; r0 < o1; r0 += MR) {
+                                const int nr = (int)(o1 - r0 < MR ? o1 - r0 : MR);
+                                float *ab = accb + (((t0 - b0) / MT) * (ROW_TILE / MR) + (r0 - o0) / MR) * (MR * MT * 16);
+                                k->gemm_f32k(wf + (r0 - o0) * n_in, n_in, nr, X + t0 * n_in, n_in, nt, k0, k1, n_in, ab,
+                                             Y + t0 * n_out + r0, n_out);
+                            }
+                        }
+                    }
+                    continue;
                 }
                 for (int64_t t0 = b0; t0 < b1; t0 += MT) {
                     const int nt = (int)(b1 - t0 < MT ? b1 - t0 : MT);

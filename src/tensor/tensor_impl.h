@@ -114,10 +114,23 @@ typedef struct {
     pl_wprep_fn wprep;
     pl_tile_fn tile; /* NULL: no tiled kernel for this weight dtype */
     int max_nt;      /* tokens per tile call (2 or 4) */
+    /* optional, one token: y[r] = dot(raw weight row r, xp) for r < nr,
+     * reading unrepacked rows wrow bytes apart, with the tile kernel's bits */
+    void (*direct)(const uint8_t *w, size_t wrow, int nr, const uint8_t *xp, int64_t n, float *y);
 } pl_tiled_kernels;
+
+/* Optional exact-path micro-kernel over a slice [k0, k1) of the dots (for
+ * cache blocking over n), keeping the 16-lane accumulators of each (row r,
+ * token t) in acc + 16*(4*t + r) between slices: the slice with k0 == 0
+ * starts them at zero, the slice with k1 == n adds the masked tail and
+ * writes y. The lane arithmetic is that level's gemm_f32, so the bits equal
+ * one unsliced gemm_f32 call. k0, and k1 when < n, are multiples of 16. */
+typedef void (*pl_gemm_f32k_fn)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
+                                int64_t k0, int64_t k1, int64_t n, float *acc, float *y, int64_t ldy);
 
 typedef struct {
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
+    pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
     pl_dequant_fn dequant[PL_DTYPE_COUNT];
     pl_dotq_fn dotq[PL_DTYPE_COUNT];     /* indexed by weight dtype */
     pl_quant_fn quant_act[PL_DTYPE_COUNT]; /* indexed by act dtype */

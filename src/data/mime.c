@@ -1,0 +1,558 @@
+/* mime.c — raw RFC 822 / MIME messages to normalized records, through GMime 3.
+ *
+ * Follows RFC 5322 (message format), RFC 2045-2049 (MIME: multipart trees,
+ * base64 and quoted-printable transfer encodings, charsets) and RFC 2047
+ * (encoded words in headers), all as implemented by GMime in its loose
+ * compliance modes. What this file adds on top:
+ *   - body selection: text/plain and text/html leaves that are not attachments;
+ *     in multipart/alternative the text/plain child is the body (the others
+ *     only contribute links), else the last child;
+ *   - charset -> UTF-8 through iconv; an unknown or malformed charset name
+ *     falls back to UTF-8 when the bytes are valid UTF-8 and windows-1252
+ *     otherwise, counted as PL_WARN_CHARSET_FALLBACK;
+ *   - HTML -> text (html.c), hrefs collected, display/target mismatches flagged;
+ *   - attachments listed in meta (name, type, decoded size), never inlined;
+ *   - every output string is valid UTF-8 without NUL bytes (repairs counted),
+ *     line ends normalized to LF, headers capped at PL_MAX_HEADER bytes.
+ * It does not decode S/MIME or PGP payloads, TNEF (winmail.dat), or Outlook
+ * .msg files (rejected as not RFC 822). */
+#include "data.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <gmime/gmime.h>
+#include <iconv.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const warn_names[PL_WARN_N] = {
+    "charset_fallback", "utf8_repaired", "nul_removed", "html_converted",
+    "parser_warning", "field_truncated", "urls_truncated", "empty",
+};
+const char *pl_warn_name(int w) { return w >= 0 && w < PL_WARN_N ? warn_names[w] : "?"; }
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+static void gmime_start(void) { g_mime_init(); }
+
+/* ---- per-message state ---- */
+
+#define MAX_MISMATCH_LISTED 20
+#define MAX_ATTACH_LISTED 100
+#define MAX_DEPTH 32
+
+typedef struct {
+    pl_record *r;
+    pl_buf body;
+    int flags[PL_WARN_N];  /* which warnings this record raised */
+    cJSON *attachments;    /* array */
+    cJSON *mismatches;     /* array of {text, href} */
+    int64_t n_mismatch, n_attach;
+    int has_html;
+    cJSON *bad_charsets;   /* array of distinct unknown charset names */
+    pl_status st;
+} msgctx;
+
+/* Append a URL to r unless already present (linear: records hold few URLs). */
+static pl_status add_url(msgctx *m, const char *u, size_t n) {
+    pl_record *r = m->r;
+    if (n == 0) return PL_OK;
+    if (r->n_urls >= PL_MAX_URLS) {
+        m->flags[PL_WARN_URLS_TRUNCATED] = 1;
+        return PL_OK;
+    }
+    for (size_t i = 0; i < r->n_urls; i++)
+        if (strlen(r->urls[i]) == n && !memcmp(r->urls[i], u, n)) return PL_OK;
+    pl_buf b = {0};
+    size_t bad = 0, nul = 0;
+    pl_status st = pl_utf8_repair(u, n, &b, &bad, &nul);
+    if (!st) st = pl_buf_append(&b, "", 1);
+    if (!st) st = pl_record_add_url(r, b.data);
+    pl_buf_free(&b);
+    return st;
+}
+
+static pl_status url_cb(const char *u, size_t n, void *user) { return add_url(user, u, n); }
+
+/* Append text (valid UTF-8 expected but repaired if not) with CRLF / CR -> LF. */
+static pl_status append_text(msgctx *m, pl_buf *out, const char *s, size_t n) {
+    /* the common case: valid UTF-8 without CR is copied as is */
+    if (!memchr(s, '\r', n) && pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
+    pl_buf tmp = {0};
+    size_t bad = 0, nul = 0;
+    pl_status st = pl_utf8_repair(s, n, &tmp, &bad, &nul);
+    if (bad) m->flags[PL_WARN_UTF8_REPAIRED] = 1;
+    if (nul) m->flags[PL_WARN_NUL_REMOVED] = 1;
+    if (!st) st = pl_buf_reserve(out, tmp.len + 1);
+    if (!st) {
+        char *o = out->data + out->len;
+        for (size_t i = 0; i < tmp.len; i++) {
+            char c = tmp.data[i];
+            if (c == '\r') {
+                *o++ = '\n';
+                if (i + 1 < tmp.len && tmp.data[i + 1] == '\n') i++;
+            } else {
+                *o++ = c;
+            }
+        }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = 0;
+    }
+    pl_buf_free(&tmp);
+    return st;
+}
+
+/* Set a header field: repaired UTF-8, no NULs, whitespace runs of CR/LF/TAB
+ * turned into spaces, trimmed, capped at PL_MAX_HEADER bytes. */
+static pl_status set_header(msgctx *m, char **field, const char *s) {
+    if (!s) return pl_record_set(field, "");
+    size_t n = strlen(s);
+    pl_buf b = {0};
+    size_t bad = 0, nul = 0;
+    pl_status st = pl_utf8_repair(s, n, &b, &bad, &nul);
+    if (bad) m->flags[PL_WARN_UTF8_REPAIRED] = 1;
+    if (nul) m->flags[PL_WARN_NUL_REMOVED] = 1;
+    if (!st) st = pl_buf_append(&b, "", 1);
+    if (st) {
+        pl_buf_free(&b);
+        return st;
+    }
+    char *d = b.data;
+    for (char *p = d; *p; p++)
+        if (*p == '\r' || *p == '\n' || *p == '\t') *p = ' ';
+    char *a = d;
+    while (*a == ' ') a++;
+    size_t len = strlen(a);
+    while (len && a[len - 1] == ' ') len--;
+    if (len > PL_MAX_HEADER) {
+        len = PL_MAX_HEADER;
+        while (len && ((unsigned char)a[len] & 0xC0) == 0x80) len--; /* UTF-8 boundary */
+        m->flags[PL_WARN_FIELD_TRUNCATED] = 1;
+    }
+    a[len] = 0;
+    st = pl_record_set(field, a);
+    pl_buf_free(&b);
+    return st;
+}
+
+pl_status pl_record_set_header(char **field, const char *s, size_t n, int64_t *warn) {
+    msgctx m;
+    memset(&m, 0, sizeof m);
+    pl_buf b = {0};
+    pl_status st = pl_buf_append(&b, s, n);
+    if (!st) st = pl_buf_append(&b, "", 1);
+    /* NULs inside s would cut the C string: drop them first */
+    if (!st) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (b.data[i]) b.data[k++] = b.data[i];
+            else m.flags[PL_WARN_NUL_REMOVED] = 1;
+        b.data[k] = 0;
+        /* CSV corpora keep raw RFC 2047 encoded words ("=?UTF-8?B?...?="): decode them */
+        char *dec = NULL;
+        if (strstr(b.data, "=?")) {
+            pthread_once(&gmime_once, gmime_start);
+            dec = g_mime_utils_header_decode_text(NULL, b.data);
+        }
+        st = set_header(&m, field, dec ? dec : b.data);
+        g_free(dec);
+    }
+    pl_buf_free(&b);
+    if (warn && !st)
+        for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
+    return st;
+}
+
+/* ---- charset conversion ---- */
+
+static int is_utf8_name(const char *cs) {
+    return !strcasecmp(cs, "utf-8") || !strcasecmp(cs, "utf8") || !strcasecmp(cs, "us-ascii") ||
+           !strcasecmp(cs, "ascii");
+}
+
+/* iconv from cd into out; invalid input bytes become U+FFFD (counted). */
+static pl_status iconv_all(iconv_t cd, const char *s, size_t n, pl_buf *out, size_t *bad) {
+    char *in = (char *)(uintptr_t)s; /* iconv's prototype is not const-correct */
+    size_t left = n;
+    pl_status st = PL_OK;
+    while (left && !st) {
+        st = pl_buf_reserve(out, left * 4 + 16);
+        if (st) break;
+        char *o = out->data + out->len;
+        size_t room = out->cap - out->len - 1, room0 = room;
+        size_t rc = iconv(cd, &in, &left, &o, &room);
+        out->len += room0 - room;
+        if (rc == (size_t)-1) {
+            if (errno == E2BIG) continue;
+            /* EILSEQ or EINVAL (truncated sequence): replace one byte */
+            st = pl_buf_append(out, "\xEF\xBF\xBD", 3);
+            in++;
+            left--;
+            (*bad)++;
+            iconv(cd, NULL, NULL, NULL, NULL);
+        }
+    }
+    if (!st) {
+        /* flush shift state (UTF-7, ISO-2022) */
+        st = pl_buf_reserve(out, 16);
+        if (!st) {
+            char *o = out->data + out->len;
+            size_t room = out->cap - out->len - 1, room0 = room;
+            iconv(cd, NULL, NULL, &o, &room);
+            out->len += room0 - room;
+        }
+    }
+    return st;
+}
+
+/* Bytes in a declared charset (may be NULL) -> UTF-8 appended to out. */
+static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_buf *out) {
+    if (!cs || !*cs || is_utf8_name(cs)) {
+        if (pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
+        cs = "windows-1252"; /* undeclared 8-bit text: the usual culprit */
+    }
+    const char *name = g_mime_charset_iconv_name(cs);
+    iconv_t cd = (iconv_t)-1;
+    if (name) cd = iconv_open("UTF-8", name);
+    if (cd == (iconv_t)-1) {
+        /* unknown or malformed charset name: best effort */
+        m->flags[PL_WARN_CHARSET_FALLBACK] = 1;
+        if (m->bad_charsets && cJSON_GetArraySize(m->bad_charsets) < 8) {
+            char clip[64];
+            snprintf(clip, sizeof clip, "%s", cs);
+            pl_buf ok = {0};
+            size_t bad = 0, nul = 0;
+            if (!pl_utf8_repair(clip, strlen(clip), &ok, &bad, &nul) && !pl_buf_append(&ok, "", 1)) {
+                int seen = 0;
+                cJSON *it;
+                cJSON_ArrayForEach(it, m->bad_charsets) seen |= !strcmp(it->valuestring, ok.data);
+                if (!seen) cJSON_AddItemToArray(m->bad_charsets, cJSON_CreateString(ok.data));
+            }
+            pl_buf_free(&ok);
+        }
+        if (pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
+        cd = iconv_open("UTF-8", "WINDOWS-1252");
+        if (cd == (iconv_t)-1) return pl_error(PL_ERR_INTERNAL, "iconv lacks windows-1252");
+    }
+    size_t bad = 0;
+    pl_status st = iconv_all(cd, s, n, out, &bad);
+    iconv_close(cd);
+    if (bad) m->flags[PL_WARN_UTF8_REPAIRED] = 1;
+    return st;
+}
+
+/* ---- MIME tree walk ---- */
+
+/* Decoded (transfer-encoding removed) content of a leaf part. */
+static GByteArray *part_bytes(GMimePart *part, GMimeStream **keep) {
+    *keep = NULL;
+    GMimeDataWrapper *w = g_mime_part_get_content(part);
+    if (!w) return NULL;
+    GMimeStream *out = g_mime_stream_mem_new();
+    if (g_mime_data_wrapper_write_to_stream(w, out) < 0) {
+        g_object_unref(out);
+        return NULL;
+    }
+    *keep = out;
+    return g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+}
+
+static void add_attachment(msgctx *m, GMimePart *part, GMimeContentType *ct) {
+    m->n_attach++;
+    if (!m->attachments || cJSON_GetArraySize(m->attachments) >= MAX_ATTACH_LISTED) return;
+    GMimeStream *keep;
+    GByteArray *arr = part_bytes(part, &keep);
+    const char *fn = g_mime_part_get_filename(part);
+    char *type = g_mime_content_type_get_mime_type(ct);
+    cJSON *a = cJSON_CreateObject();
+    pl_buf name = {0};
+    if (fn) {
+        size_t bad = 0, nul = 0;
+        if (pl_utf8_repair(fn, strlen(fn), &name, &bad, &nul) == PL_OK) pl_buf_append(&name, "", 1);
+    }
+    cJSON_AddStringToObject(a, "name", name.data ? name.data : "");
+    cJSON_AddStringToObject(a, "type", type ? type : "application/octet-stream");
+    cJSON_AddNumberToObject(a, "size", arr ? (double)arr->len : 0.0);
+    cJSON_AddItemToArray(m->attachments, a);
+    pl_buf_free(&name);
+    g_free(type);
+    if (keep) g_object_unref(keep);
+}
+
+static void note_links(msgctx *m, const pl_html_doc *doc) {
+    for (size_t i = 0; i < doc->n_links && !m->st; i++) {
+        const char *h = doc->links[i].href;
+        if (!strncasecmp(h, "http://", 7) || !strncasecmp(h, "https://", 8) || !strncasecmp(h, "ftp://", 6) ||
+            !strncasecmp(h, "www.", 4))
+            m->st = add_url(m, h, strlen(h));
+        if (pl_html_link_mismatch(doc->links[i].text, h)) {
+            m->n_mismatch++;
+            if (m->mismatches && cJSON_GetArraySize(m->mismatches) < MAX_MISMATCH_LISTED) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "text", doc->links[i].text);
+                cJSON_AddStringToObject(o, "href", h);
+                cJSON_AddItemToArray(m->mismatches, o);
+            }
+        }
+    }
+}
+
+/* Text of an HTML document (UTF-8) into the body (unless links_only). */
+static void take_html(msgctx *m, const char *html, size_t n, int links_only) {
+    pl_html_doc doc;
+    m->has_html = 1;
+    m->st = pl_html_to_text(html, n, &doc);
+    if (m->st) return;
+    note_links(m, &doc);
+    if (!m->st) m->st = pl_urls_scan(doc.text.data, doc.text.len, url_cb, m);
+    if (!m->st && !links_only && doc.text.len) {
+        if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
+        if (!m->st) m->st = append_text(m, &m->body, doc.text.data, doc.text.len);
+        m->flags[PL_WARN_HTML_CONVERTED] = 1;
+    }
+    pl_html_doc_free(&doc);
+}
+
+static void take_plain(msgctx *m, const char *s, size_t n, int links_only) {
+    m->st = pl_urls_scan(s, n, url_cb, m);
+    if (m->st || links_only || !n) return;
+    if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
+    if (!m->st) m->st = append_text(m, &m->body, s, n);
+}
+
+static int is_attachment(GMimeObject *obj, GMimeContentType *ct) {
+    GMimeContentDisposition *disp = g_mime_object_get_content_disposition(obj);
+    if (disp && g_mime_content_disposition_is_attachment(disp)) return 1;
+    if (!g_mime_content_type_is_type(ct, "text", "*")) return 1;
+    /* a text part with a file name that is not plain or html: a text attachment */
+    if (!g_mime_content_type_is_type(ct, "text", "plain") && !g_mime_content_type_is_type(ct, "text", "html") &&
+        g_mime_part_get_filename(GMIME_PART(obj)))
+        return 1;
+    return 0;
+}
+
+static void walk(msgctx *m, GMimeObject *obj, int links_only, int depth) {
+    if (m->st || !obj) return;
+    if (depth > MAX_DEPTH) {
+        m->flags[PL_WARN_PARSER] = 1;
+        return;
+    }
+    if (GMIME_IS_MESSAGE_PART(obj)) {
+        GMimeMessage *sub = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+        if (sub) walk(m, g_mime_message_get_mime_part(sub), links_only, depth + 1);
+        return;
+    }
+    if (GMIME_IS_MULTIPART(obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        int cnt = g_mime_multipart_get_count(mp);
+        GMimeContentType *ct = g_mime_object_get_content_type(obj);
+        int chosen = -1;
+        if (ct && g_mime_content_type_is_type(ct, "multipart", "alternative") && cnt > 0) {
+            for (int i = 0; i < cnt && chosen < 0; i++) {
+                GMimeObject *c = g_mime_multipart_get_part(mp, i);
+                GMimeContentType *cct = g_mime_object_get_content_type(c);
+                if (GMIME_IS_PART(c) && cct && g_mime_content_type_is_type(cct, "text", "plain") &&
+                    !is_attachment(c, cct))
+                    chosen = i;
+            }
+            if (chosen < 0) chosen = cnt - 1;
+        }
+        for (int i = 0; i < cnt && !m->st; i++)
+            walk(m, g_mime_multipart_get_part(mp, i), links_only || (chosen >= 0 && i != chosen), depth + 1);
+        return;
+    }
+    if (!GMIME_IS_PART(obj)) return;
+    GMimeContentType *ct = g_mime_object_get_content_type(obj);
+    if (!ct) return;
+    if (is_attachment(obj, ct)) {
+        if (!links_only) add_attachment(m, GMIME_PART(obj), ct);
+        return;
+    }
+    GMimeStream *keep;
+    GByteArray *arr = part_bytes(GMIME_PART(obj), &keep);
+    if (!arr) return;
+    pl_buf u = {0};
+    const char *cs = g_mime_content_type_get_parameter(ct, "charset");
+    m->st = to_utf8(m, cs, (const char *)arr->data, arr->len, &u);
+    g_object_unref(keep);
+    if (!m->st) {
+        if (g_mime_content_type_is_type(ct, "text", "html")) take_html(m, u.data ? u.data : "", u.len, links_only);
+        else take_plain(m, u.data ? u.data : "", u.len, links_only);
+    }
+    pl_buf_free(&u);
+}
+
+static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer user) {
+    (void)offset;
+    (void)item;
+    msgctx *m = user;
+    /* duplicated headers and raw 8-bit headers are everyday mail, not damage */
+    if (code == GMIME_WARN_DUPLICATED_HEADER || code == GMIME_WARN_UNENCODED_8BIT_HEADER) return;
+    m->flags[PL_WARN_PARSER] = 1;
+}
+
+int pl_looks_like_rfc822(const char *d, size_t n, const char **why) {
+    static const char ole[8] = {(char)0xD0, (char)0xCF, 0x11, (char)0xE0, (char)0xA1, (char)0xB1, 0x1A, (char)0xE1};
+    if (n >= 8 && !memcmp(d, ole, 8)) {
+        if (why) *why = "Outlook .msg (OLE compound file) binary, not RFC 822";
+        return 0;
+    }
+    size_t i = 0;
+    if (n >= 3 && !memcmp(d, "\xEF\xBB\xBF", 3)) i = 3;
+    /* an mbox envelope line is allowed before the headers */
+    if (n - i >= 5 && !memcmp(d + i, "From ", 5)) {
+        const char *nl = memchr(d + i, '\n', n - i);
+        if (!nl) {
+            if (why) *why = "only an mbox envelope line";
+            return 0;
+        }
+        i = (size_t)(nl - d) + 1;
+    }
+    /* the first line must be a header field: printable ASCII name, then ':' */
+    size_t k = i;
+    while (k < n && (unsigned char)d[k] > 32 && (unsigned char)d[k] < 127 && d[k] != ':') k++;
+    if (k == i || k >= n || d[k] != ':') {
+        if (why) *why = "does not start with a header field (not RFC 822)";
+        return 0;
+    }
+    return 1;
+}
+
+pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) {
+    const char *why = NULL;
+    if (!pl_looks_like_rfc822(raw, n, &why)) return pl_error(PL_ERR_FORMAT, "%s", why);
+    pthread_once(&gmime_once, gmime_start);
+    /* GMime wants the envelope line gone when parsing a single message */
+    size_t off = 0;
+    if (n >= 3 && !memcmp(raw, "\xEF\xBB\xBF", 3)) off = 3;
+    if (n - off >= 5 && !memcmp(raw + off, "From ", 5)) {
+        const char *nl = memchr(raw + off, '\n', n - off);
+        off = nl ? (size_t)(nl - raw) + 1 : n;
+    }
+    msgctx m;
+    memset(&m, 0, sizeof m);
+    m.r = r;
+    m.attachments = cJSON_CreateArray();
+    m.mismatches = cJSON_CreateArray();
+    m.bad_charsets = cJSON_CreateArray();
+
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw + off, n - off);
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+    GMimeParserOptions *opts = g_mime_parser_options_new();
+    static const char *fallback[] = {"UTF-8", "windows-1252", NULL};
+    g_mime_parser_options_set_fallback_charsets(opts, fallback);
+    g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_address_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_parameter_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
+    g_mime_parser_options_set_allow_addresses_without_domain(opts, TRUE);
+    g_mime_parser_options_set_warning_callback(opts, parser_warning, &m);
+    GMimeMessage *msg = g_mime_parser_construct_message(parser, opts);
+    pl_status st = PL_OK;
+    if (!msg) {
+        st = pl_error(PL_ERR_FORMAT, "GMime could not parse the message");
+        goto done;
+    }
+    GMimeObject *mo = GMIME_OBJECT(msg);
+    st = set_header(&m, &r->subject, g_mime_message_get_subject(msg));
+    if (!st) {
+        InternetAddressList *l = g_mime_message_get_from(msg);
+        char *s = l ? internet_address_list_to_string(l, NULL, FALSE) : NULL;
+        st = set_header(&m, &r->from, s);
+        g_free(s);
+    }
+    if (!st) {
+        InternetAddressList *l = g_mime_message_get_to(msg);
+        char *s = l ? internet_address_list_to_string(l, NULL, FALSE) : NULL;
+        st = set_header(&m, &r->to, s);
+        g_free(s);
+    }
+    if (!st) st = set_header(&m, &r->date, g_mime_object_get_header(mo, "Date"));
+    if (!st) {
+        walk(&m, g_mime_message_get_mime_part(msg), 0, 0);
+        st = m.st;
+    }
+    if (!st) st = pl_buf_append(&m.body, "", 1);
+    if (!st) st = pl_record_set(&r->body, m.body.data);
+    if (!st) {
+        if (!r->meta) r->meta = cJSON_CreateObject();
+        GMimeObject *top = g_mime_message_get_mime_part(msg);
+        GMimeContentType *ct = top ? g_mime_object_get_content_type(top) : NULL;
+        char *type = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
+        pl_buf tb = {0};
+        if (type) {
+            size_t bad = 0, nul = 0;
+            if (pl_utf8_repair(type, strlen(type), &tb, &bad, &nul) == PL_OK) pl_buf_append(&tb, "", 1);
+        }
+        cJSON_AddStringToObject(r->meta, "content_type", tb.data ? tb.data : "text/plain");
+        pl_buf_free(&tb);
+        g_free(type);
+        cJSON_AddBoolToObject(r->meta, "html", m.has_html);
+        if (m.n_attach) {
+            cJSON_AddNumberToObject(r->meta, "n_attachments", (double)m.n_attach);
+            cJSON_AddItemToObject(r->meta, "attachments", m.attachments);
+            m.attachments = NULL;
+        }
+        if (m.n_mismatch) {
+            cJSON_AddNumberToObject(r->meta, "link_mismatch", (double)m.n_mismatch);
+            cJSON_AddItemToObject(r->meta, "mismatched_links", m.mismatches);
+            m.mismatches = NULL;
+        }
+        if (cJSON_GetArraySize(m.bad_charsets)) {
+            cJSON_AddItemToObject(r->meta, "bad_charsets", m.bad_charsets);
+            m.bad_charsets = NULL;
+        }
+        cJSON *w = NULL;
+        for (int i = 0; i < PL_WARN_N; i++) {
+            if (!m.flags[i] || i == PL_WARN_HTML_CONVERTED) continue;
+            if (!w) w = cJSON_AddArrayToObject(r->meta, "warnings");
+            cJSON_AddItemToArray(w, cJSON_CreateString(warn_names[i]));
+        }
+    }
+    g_object_unref(msg);
+done:
+    g_object_unref(parser);
+    g_mime_parser_options_free(opts);
+    g_object_unref(stream);
+    if (warn && !st)
+        for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
+    pl_buf_free(&m.body);
+    cJSON_Delete(m.attachments);
+    cJSON_Delete(m.mismatches);
+    cJSON_Delete(m.bad_charsets);
+    return st;
+}
+
+/* ---- plain text corpora (CSV, JSONL) ---- */
+
+pl_status pl_record_set_text(pl_record *r, const char *text, size_t n, int64_t *warn) {
+    msgctx m;
+    memset(&m, 0, sizeof m);
+    m.r = r;
+    if (pl_looks_like_html(text, n)) {
+        take_html(&m, text, n, 0);
+        if (!m.st && m.n_mismatch) {
+            if (!r->meta) r->meta = cJSON_CreateObject();
+            cJSON_AddNumberToObject(r->meta, "link_mismatch", (double)m.n_mismatch);
+        }
+    } else {
+        take_plain(&m, text, n, 0);
+    }
+    pl_status st = m.st;
+    if (!st) st = pl_buf_append(&m.body, "", 0); /* allocates and terminates even when empty */
+    if (!st) { /* hand the buffer over instead of copying it */
+        free(r->body);
+        r->body = m.body.data;
+        m.body.data = NULL;
+    }
+    if (!st && m.has_html) {
+        if (!r->meta) r->meta = cJSON_CreateObject();
+        cJSON_AddBoolToObject(r->meta, "html", 1);
+    }
+    if (warn && !st)
+        for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
+    pl_buf_free(&m.body);
+    return st;
+}

@@ -1,0 +1,251 @@
+/* urls.c — text helpers for ingest: UTF-8 validation and repair, URL
+ * extraction from plain text, and host / base-domain extraction used by the
+ * link mismatch flag.
+ *
+ * UTF-8 validity follows RFC 3629 (no overlongs, no surrogates, <= U+10FFFF).
+ * URL scanning is deliberately simple (no full RFC 3986 grammar): a URL starts
+ * at "http://", "https://", "ftp://" or "www." and runs to whitespace, a quote
+ * or an angle bracket; trailing punctuation is trimmed. It does not find
+ * obfuscated URLs ("hxxp", "example [.] com") or tokenized ones ("www . x . com"). */
+#include "data.h"
+
+#include <ctype.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0;   /* overlong */
+        if (c == 0xED && s[1] >= 0xA0) return 0;  /* surrogate */
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0;   /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90) return 0;  /* > U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+int pl_utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        /* fast path: 8 ASCII non-NUL bytes at a time */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if ((w & 0x8080808080808080ull) || ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        if (p[i] == 0) return 0;
+        size_t k = utf8_seq(p + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+pl_status pl_utf8_repair(const char *s, size_t n, pl_buf *out, size_t *n_repaired, size_t *n_nul) {
+    if (pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, run = 0, bad = 0, nul = 0;
+    pl_status st = pl_buf_reserve(out, n + n / 2 + 1);
+    while (!st && i < n) {
+        size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
+        if (k) {
+            i += k;
+            run += k;
+            continue;
+        }
+        if (run) st = pl_buf_append(out, s + i - run, run);
+        run = 0;
+        if (st) break;
+        if (p[i] == 0) nul++;
+        else {
+            bad++;
+            st = pl_buf_append(out, "\xEF\xBF\xBD", 3);
+        }
+        i++;
+    }
+    if (!st && run) st = pl_buf_append(out, s + i - run, run);
+    if (n_repaired) *n_repaired += bad;
+    if (n_nul) *n_nul += nul;
+    return st;
+}
+
+/* ---- URL scanning ---- */
+
+static int url_char(unsigned char c) {
+    if (c <= 0x20 || c == 0x7F) return 0;
+    return !strchr("<>\"'`{}|\\^", c);
+}
+
+static int starts_ci_n(const char *s, size_t n, const char *pfx, size_t k) {
+    if (n < k) return 0;
+    for (size_t i = 0; i < k; i++)
+        if ((pfx[i] >= 'a' && pfx[i] <= 'z' ? (s[i] | 0x20) : s[i]) != pfx[i]) return 0;
+    return 1;
+}
+#define starts_ci(s, n, lit) starts_ci_n(s, n, lit, sizeof lit - 1)
+
+/* The URL starting at text[i] (n bytes in all), or 0 when none starts there:
+ * a scheme or "www." prefix not glued to a preceding word, a host-like start,
+ * then URL characters minus trailing punctuation. */
+static size_t url_at(const char *text, size_t n, size_t i) {
+    const char *t = text + i;
+    size_t left = n - i, skip;
+    if (starts_ci(t, left, "http://")) skip = 7;
+    else if (starts_ci(t, left, "https://")) skip = 8;
+    else if (starts_ci(t, left, "ftp://")) skip = 6;
+    else if (starts_ci(t, left, "www.")) skip = 4;
+    else return 0;
+    /* must not be glued to a preceding word character ("xhttp://", "awww.") */
+    if (i > 0 && (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '.' || text[i - 1] == '/')) return 0;
+    size_t e = i + skip;
+    while (e < n && url_char((unsigned char)text[e])) e++;
+    /* trim trailing punctuation; keep ')' or ']' only when balanced */
+    while (e > i + skip) {
+        char c = text[e - 1];
+        if (strchr(".,;:!?*'", c)) {
+            e--;
+            continue;
+        }
+        if (c == ')' || c == ']') {
+            char open = c == ')' ? '(' : '[';
+            int bal = 0;
+            for (size_t k = i; k < e; k++) bal += text[k] == open ? 1 : text[k] == c ? -1 : 0;
+            if (bal < 0) {
+                e--;
+                continue;
+            }
+        }
+        break;
+    }
+    /* require something host-like after the prefix: a letter/digit and, for www., a dot */
+    size_t hlen = e - i - skip;
+    int ok = hlen > 0 && isalnum((unsigned char)text[i + skip]);
+    if (ok && skip == 4) ok = memchr(text + i + skip, '.', hlen) != NULL;
+    return ok ? e : 0;
+}
+
+/* Next position >= from where a URL prefix may start. Prefixes are found
+ * through rare anchors instead of testing every byte: "://" (then the scheme
+ * before it) and "." (preceded by "www"). Returns n when there is none. */
+static size_t next_candidate(const char *text, size_t n, size_t from, size_t *colon, size_t *dot) {
+    /* *colon and *dot cache the next anchors found so far (positions of the
+     * prefix start), or SIZE_MAX when they must be searched again */
+    size_t cf = from;
+    while (*colon == SIZE_MAX || *colon < from) {
+        const char *p = cf < n ? memchr(text + cf, ':', n - cf) : NULL;
+        if (!p) {
+            *colon = n;
+            break;
+        }
+        size_t c = (size_t)(p - text);
+        cf = c + 1;
+        if (n - c < 3 || text[c + 1] != '/' || text[c + 2] != '/') continue;
+        size_t start = n;
+        if (c >= 5 && starts_ci(text + c - 5, 8, "https://")) start = c - 5;
+        else if (c >= 4 && starts_ci(text + c - 4, 7, "http://")) start = c - 4;
+        else if (c >= 3 && starts_ci(text + c - 3, 6, "ftp://")) start = c - 3;
+        if (start != n && start >= from) *colon = start;
+    }
+    size_t f = from;
+    while (*dot == SIZE_MAX || *dot < from) {
+        const char *p = f < n ? memchr(text + f, '.', n - f) : NULL;
+        if (!p) {
+            *dot = n;
+            break;
+        }
+        size_t d = (size_t)(p - text);
+        if (d >= 3 && d - 3 >= from && ((text[d - 1] | 0x20) == 'w') && ((text[d - 2] | 0x20) == 'w') &&
+            ((text[d - 3] | 0x20) == 'w')) {
+            *dot = d - 3;
+            break;
+        }
+        f = d + 1;
+    }
+    return *colon < *dot ? *colon : *dot;
+}
+
+pl_status pl_urls_scan(const char *text, size_t n, pl_url_fn fn, void *user) {
+    size_t i = 0, colon = SIZE_MAX, dot = SIZE_MAX;
+    while (i < n) {
+        size_t c = next_candidate(text, n, i, &colon, &dot);
+        if (c >= n) break;
+        size_t e = url_at(text, n, c);
+        if (e) {
+            pl_status st = fn(text + c, e - c, user);
+            if (st) return st;
+            i = e;
+        } else {
+            i = c + 1;
+        }
+    }
+    return PL_OK;
+}
+
+int pl_url_host(const char *url, size_t n, char *out, size_t cap) {
+    const char *p = url, *end = url + n;
+    while (p < end && isspace((unsigned char)*p)) p++;
+    /* skip scheme */
+    const char *c = p;
+    while (c < end && (isalnum((unsigned char)*c) || *c == '+' || *c == '-' || *c == '.')) c++;
+    if (c + 2 < end && c[0] == ':' && c[1] == '/' && c[2] == '/') p = c + 3;
+    else if (c < end && *c == ':' && c > p && starts_ci(p, (size_t)(end - p), "mailto:")) return 0;
+    /* authority ends at / ? # or whitespace */
+    const char *a = p;
+    while (a < end && !strchr("/?#", *a) && !isspace((unsigned char)*a)) a++;
+    /* drop userinfo */
+    const char *at = NULL;
+    for (const char *k = p; k < a; k++)
+        if (*k == '@') at = k;
+    if (at) p = at + 1;
+    /* drop port */
+    const char *h_end = a;
+    for (const char *k = p; k < a; k++)
+        if (*k == ':') { h_end = k; break; }
+    size_t len = (size_t)(h_end - p);
+    while (len && p[len - 1] == '.') len--;
+    if (len == 0 || len + 1 > cap) return 0;
+    int dot = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '.') dot = 1;
+        else if (!(isalnum(ch) || ch == '-' || ch >= 0x80)) return 0;
+        out[i] = (char)tolower(ch);
+    }
+    out[len] = 0;
+    return dot;
+}
+
+const char *pl_host_base(const char *host) {
+    size_t n = strlen(host);
+    const char *dots[3] = {NULL, NULL, NULL}; /* last, second-last, third-last dot */
+    int nd = 0;
+    for (size_t i = n; i-- > 0;) {
+        if (host[i] == '.') {
+            if (nd < 3) dots[nd] = host + i;
+            nd++;
+            if (nd == 3) break;
+        }
+    }
+    if (nd < 2) return host;
+    /* second-level label: between dots[1] and dots[0] */
+    size_t sl = (size_t)(dots[0] - dots[1] - 1);
+    static const char *const sld[] = {"co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "mil"};
+    int public2 = 0;
+    for (size_t i = 0; i < sizeof sld / sizeof *sld; i++)
+        if (strlen(sld[i]) == sl && !memcmp(dots[1] + 1, sld[i], sl)) public2 = 1;
+    /* only for two-letter country TLDs (co.uk, com.au), not example.com.net */
+    if (public2 && strlen(dots[0] + 1) == 2) return nd >= 3 ? dots[2] + 1 : host;
+    return dots[1] + 1;
+}

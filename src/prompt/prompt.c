@@ -1,0 +1,337 @@
+/* prompt.c — the classifier prompt layout and the batched scorer with a
+ * shared prefix cache (see prompt.h for the layout and the score). */
+#include "prompt/prompt.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_INSTRUCTION                                                                                    \
+    "You are an email security filter. Read the email and answer with one word: phishing or legitimate."
+#define DEFAULT_MAX_EMAIL 384
+
+pl_prompt_spec pl_prompt_spec_default(void) {
+    pl_prompt_spec s = {0};
+    s.layout = PL_LAYOUT_AUTO;
+    s.family = PL_CHAT_AUTO;
+    s.max_email_tokens = DEFAULT_MAX_EMAIL;
+    return s;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+typedef struct {
+    const pl_tokenizer *t;
+    pl_tokens *out;
+    pl_status st;
+} part_builder;
+
+static void put_text(part_builder *b, const char *s) {
+    if (!b->st && s && *s) b->st = pl_tokenizer_encode(b->t, s, strlen(s), 0, b->out);
+}
+
+static void put_id(part_builder *b, int32_t id) {
+    if (!b->st) b->st = pl_tokens_push(b->out, id);
+}
+
+static int32_t find_tok(const pl_tokenizer *t, const char *s) { return pl_tokenizer_find(t, s, strlen(s)); }
+
+/* Does the vocab carry the control tokens of a chat family? */
+static int has_chat(const pl_tokenizer *t, pl_chat_family f) {
+    switch (f) {
+    case PL_CHAT_LLAMA3: return find_tok(t, "<|start_header_id|>") >= 0 && find_tok(t, "<|eot_id|>") >= 0;
+    case PL_CHAT_GEMMA: return find_tok(t, "<start_of_turn>") >= 0 && find_tok(t, "<end_of_turn>") >= 0;
+    case PL_CHAT_MISTRAL: return find_tok(t, "[INST]") >= 0 && find_tok(t, "[/INST]") >= 0;
+    default: return 0;
+    }
+}
+
+static pl_status label_id(const pl_tokenizer *t, const char *word, int chat, int32_t *id) {
+    pl_tokens ids = {0};
+    pl_buf text = {0};
+    pl_status st = PL_OK;
+    /* SPM vocabularies add the word-start marker themselves; byte-level BPE
+     * needs the space written out in the plain layout ("Answer: phishing"). */
+    if (!chat && !pl_tokenizer_add_space_prefix(t)) st = pl_buf_append(&text, " ", 1);
+    if (!st) st = pl_buf_append(&text, word, strlen(word));
+    if (!st) st = pl_tokenizer_encode(t, text.data, text.len, 0, &ids);
+    if (!st && ids.n == 0) st = pl_error(PL_ERR_UNSUPPORTED, "prompt: label word '%s' encodes to no token", word);
+    if (!st) *id = ids.ids[0];
+    pl_tokens_free(&ids);
+    pl_buf_free(&text);
+    return st;
+}
+
+pl_status pl_prompt_init(pl_prompt *p, const pl_tokenizer *t, const pl_prompt_spec *spec) {
+    memset(p, 0, sizeof *p);
+    pl_prompt_spec s = spec ? *spec : pl_prompt_spec_default();
+    const char *instr = s.instruction ? s.instruction : DEFAULT_INSTRUCTION;
+    const char *lpos = s.label_pos ? s.label_pos : "phishing";
+    const char *lneg = s.label_neg ? s.label_neg : "legitimate";
+    p->max_email_tokens = s.max_email_tokens > 0 ? s.max_email_tokens : DEFAULT_MAX_EMAIL;
+
+    pl_chat_family fam = s.family == PL_CHAT_AUTO ? pl_chat_detect(t) : s.family;
+    int chat = s.layout == PL_LAYOUT_CHAT || (s.layout == PL_LAYOUT_AUTO && has_chat(t, fam));
+    if (chat && !has_chat(t, fam))
+        return pl_error(PL_ERR_UNSUPPORTED, "prompt: chat layout '%s' asked for, but the vocabulary lacks its control tokens",
+                        pl_chat_family_name(fam));
+    p->chat = chat;
+    p->family = chat ? fam : PL_CHAT_AUTO;
+
+    pl_buf head = {0};
+    pl_status st = pl_buf_printf(&head, "%s\n\nEmail:\n", instr);
+    part_builder pre = {t, &p->prefix, st}, suf = {t, &p->suffix, PL_OK};
+    int32_t bos = pl_tokenizer_bos(t);
+    if (bos >= 0 && pl_tokenizer_add_bos(t)) put_id(&pre, bos);
+    if (!chat) {
+        put_text(&pre, head.data);
+        put_text(&suf, "\n\nAnswer:");
+    } else if (fam == PL_CHAT_LLAMA3) {
+        int32_t sh = find_tok(t, "<|start_header_id|>"), eh = find_tok(t, "<|end_header_id|>");
+        int32_t eot = find_tok(t, "<|eot_id|>");
+        put_id(&pre, sh);
+        put_text(&pre, "user");
+        put_id(&pre, eh);
+        pl_buf h2 = {0};
+        if (!pre.st) pre.st = pl_buf_printf(&h2, "\n\n%s", head.data);
+        put_text(&pre, h2.data);
+        pl_buf_free(&h2);
+        put_id(&suf, eot);
+        put_id(&suf, sh);
+        put_text(&suf, "assistant");
+        put_id(&suf, eh);
+        put_text(&suf, "\n\n");
+    } else if (fam == PL_CHAT_GEMMA) {
+        int32_t sot = find_tok(t, "<start_of_turn>"), eot = find_tok(t, "<end_of_turn>");
+        put_id(&pre, sot);
+        pl_buf h2 = {0};
+        if (!pre.st) pre.st = pl_buf_printf(&h2, "user\n%s", head.data);
+        put_text(&pre, h2.data);
+        pl_buf_free(&h2);
+        put_id(&suf, eot);
+        put_text(&suf, "\n");
+        put_id(&suf, sot);
+        put_text(&suf, "model\n");
+    } else { /* Mistral */
+        put_id(&pre, find_tok(t, "[INST]"));
+        put_text(&pre, head.data);
+        put_id(&suf, find_tok(t, "[/INST]"));
+    }
+    pl_buf_free(&head);
+    st = pre.st ? pre.st : suf.st;
+    if (!st && p->suffix.n == 0) st = pl_error(PL_ERR_INTERNAL, "prompt: empty suffix");
+    if (!st) st = label_id(t, lpos, chat, &p->label_pos_id);
+    if (!st) st = label_id(t, lneg, chat, &p->label_neg_id);
+    if (!st && p->label_pos_id == p->label_neg_id)
+        st = pl_error(PL_ERR_UNSUPPORTED, "prompt: label words '%s' and '%s' start with the same token %d", lpos, lneg,
+                      p->label_pos_id);
+    if (st) pl_prompt_free(p);
+    return st;
+}
+
+void pl_prompt_free(pl_prompt *p) {
+    pl_tokens_free(&p->prefix);
+    pl_tokens_free(&p->suffix);
+}
+
+pl_status pl_prompt_email_text(const pl_record *r, pl_buf *out) {
+    pl_status st = PL_OK;
+    if (r->subject && *r->subject) st = pl_buf_printf(out, "Subject: %s\n", r->subject);
+    if (!st && r->from && *r->from) st = pl_buf_printf(out, "From: %s\n", r->from);
+    if (!st && out->len > 0) st = pl_buf_append(out, "\n", 1);
+    if (!st && r->body) st = pl_buf_append(out, r->body, strlen(r->body));
+    if (!st && !out->data) st = pl_buf_reserve(out, 0);
+    return st;
+}
+
+pl_status pl_prompt_email_ids(const pl_prompt *p, const pl_tokenizer *t, const pl_record *r, pl_tokens *out,
+                              int *truncated) {
+    pl_buf text = {0};
+    pl_tokens ids = {0};
+    pl_status st = pl_prompt_email_text(r, &text);
+    /* Encode at most a generous byte budget: the ids are cut afterwards. */
+    size_t n = text.len, cap = (size_t)p->max_email_tokens * 16;
+    if (n > cap) n = cap;
+    if (!st) st = pl_tokenizer_encode(t, text.data, n, 0, &ids);
+    size_t keep = ids.n < (size_t)p->max_email_tokens ? ids.n : (size_t)p->max_email_tokens;
+    if (truncated) *truncated = ids.n > keep || n < text.len;
+    for (size_t i = 0; !st && i < keep; i++) st = pl_tokens_push(out, ids.ids[i]);
+    pl_tokens_free(&ids);
+    pl_buf_free(&text);
+    return st;
+}
+
+pl_status pl_prompt_full(const pl_prompt *p, const int32_t *email, size_t n_email, pl_tokens *out) {
+    pl_status st = PL_OK;
+    for (size_t i = 0; !st && i < p->prefix.n; i++) st = pl_tokens_push(out, p->prefix.ids[i]);
+    for (size_t i = 0; !st && i < n_email; i++) st = pl_tokens_push(out, email[i]);
+    for (size_t i = 0; !st && i < p->suffix.n; i++) st = pl_tokens_push(out, p->suffix.ids[i]);
+    return st;
+}
+
+/* ---- scoring ------------------------------------------------------------ */
+
+struct pl_classifier {
+    pl_model *m;
+    const pl_prompt *p;
+    pl_runner *run;
+    pl_kv *prefix;
+    int max_batch, max_ctx, n_vocab, n_embd;
+    float *logits;   /* [max_seqs, n_vocab] */
+    int max_seqs;
+    float *head_w;   /* [n_embd] or NULL */
+    float head_b;
+    float *hidden;   /* [max_seqs, n_embd]: ln_final at each sequence's last token */
+    int32_t *ids;    /* [max_batch] packed email + suffix ids */
+};
+
+static void grab_last(const pl_hook_info *info, float *data, void *user) {
+    pl_classifier *c = user;
+    if (info->seq >= c->max_seqs) return;
+    int64_t n_tok = info->shape[0], d = info->shape[1];
+    memcpy(c->hidden + (size_t)info->seq * (size_t)c->n_embd, data + (size_t)(n_tok - 1) * (size_t)d,
+           (size_t)d * sizeof(float));
+}
+
+pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_tokens, pl_classifier **out) {
+    *out = NULL;
+    const pl_arch_desc *d = pl_model_desc(m);
+    pl_classifier *c = calloc(1, sizeof *c);
+    if (!c) return pl_error(PL_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->p = p;
+    c->n_vocab = d->n_vocab;
+    c->n_embd = d->n_embd;
+    int email_cap = p->max_email_tokens + (int)p->suffix.n;
+    c->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 2048;
+    if (c->max_batch < email_cap) c->max_batch = email_cap;
+    c->max_ctx = (int)p->prefix.n + email_cap;
+    c->max_seqs = c->max_batch; /* at most one sequence per token */
+    pl_status st = PL_OK;
+    if (p->label_pos_id >= d->n_vocab || p->label_neg_id >= d->n_vocab)
+        st = pl_error(PL_ERR_RANGE, "classifier: label token ids %d/%d outside the model's vocabulary of %d "
+                      "(a tokenizer that does not belong to the model?)", p->label_pos_id, p->label_neg_id, d->n_vocab);
+    if (!st && d->n_ctx_train > 0 && c->max_ctx > d->n_ctx_train)
+        pl_log(PL_LOG_WARN, "classifier: prompt of up to %d tokens exceeds the model's training context %d",
+               c->max_ctx, d->n_ctx_train);
+    if (!st) st = pl_runner_new(m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, c->max_ctx, &c->run);
+    if (!st) st = pl_kv_new(m, (int)p->prefix.n, NULL, &c->prefix);
+    if (!st && p->prefix.n > 0) {
+        pl_seq s = {c->prefix, p->prefix.ids, (int)p->prefix.n};
+        st = pl_forward(c->run, &s, 1, PL_LOGITS_NONE, NULL);
+    }
+    if (!st) {
+        c->logits = malloc((size_t)c->max_seqs * (size_t)c->n_vocab * sizeof(float));
+        c->hidden = malloc((size_t)c->max_seqs * (size_t)c->n_embd * sizeof(float));
+        c->ids = malloc((size_t)c->max_batch * sizeof(int32_t));
+        if (!c->logits || !c->hidden || !c->ids) st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
+    }
+    if (st) {
+        pl_classifier_free(c);
+        return st;
+    }
+    *out = c;
+    return PL_OK;
+}
+
+void pl_classifier_free(pl_classifier *c) {
+    if (!c) return;
+    pl_runner_free(c->run);
+    pl_kv_free(c->prefix);
+    free(c->logits);
+    free(c->hidden);
+    free(c->ids);
+    free(c->head_w);
+    free(c);
+}
+
+pl_status pl_classifier_set_head(pl_classifier *c, const float *w, float b) {
+    free(c->head_w);
+    c->head_w = NULL;
+    if (!w) return pl_runner_set_hook(c->run, PL_HOOK_LN_FINAL, -1, NULL, NULL);
+    c->head_w = malloc((size_t)c->n_embd * sizeof(float));
+    if (!c->head_w) return pl_error(PL_ERR_NOMEM, "out of memory");
+    memcpy(c->head_w, w, (size_t)c->n_embd * sizeof(float));
+    c->head_b = b;
+    return pl_runner_set_hook(c->run, PL_HOOK_LN_FINAL, -1, grab_last, c);
+}
+
+static double score_of(const pl_classifier *c, int i) {
+    if (c->head_w) {
+        const float *h = c->hidden + (size_t)i * (size_t)c->n_embd;
+        double s = c->head_b;
+        for (int k = 0; k < c->n_embd; k++) s += (double)c->head_w[k] * (double)h[k];
+        return s;
+    }
+    const float *l = c->logits + (size_t)i * (size_t)c->n_vocab;
+    return (double)l[c->p->label_pos_id] - (double)l[c->p->label_neg_id];
+}
+
+pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,
+                              double *scores) {
+    const pl_prompt *p = c->p;
+    size_t ns = p->suffix.n;
+    pl_seq *seqs = calloc((size_t)c->max_seqs, sizeof *seqs);
+    pl_kv **kvs = calloc((size_t)c->max_seqs, sizeof *kvs);
+    pl_status st = seqs && kvs ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    size_t i = 0;
+    while (!st && i < n) {
+        /* Pack emails into one batch of at most max_batch new tokens. */
+        int nseq = 0, used = 0;
+        size_t first = i;
+        while (i < n && nseq < c->max_seqs) {
+            if (lens[i] > (size_t)p->max_email_tokens) {
+                st = pl_error(PL_ERR_RANGE, "classifier: email %zu has %zu tokens, more than the prompt's %d", i,
+                              lens[i], p->max_email_tokens);
+                break;
+            }
+            int need = (int)(lens[i] + ns);
+            if (nseq > 0 && used + need > c->max_batch) break;
+            st = pl_kv_new(c->m, need, c->prefix, &kvs[nseq]);
+            if (st) break;
+            int32_t *dst = c->ids + used;
+            if (lens[i]) memcpy(dst, emails[i], lens[i] * sizeof(int32_t));
+            memcpy(dst + lens[i], p->suffix.ids, ns * sizeof(int32_t));
+            seqs[nseq] = (pl_seq){kvs[nseq], dst, need};
+            used += need;
+            nseq++;
+            i++;
+        }
+        if (!st && nseq > 0) st = pl_forward(c->run, seqs, nseq, PL_LOGITS_LAST, c->logits);
+        for (int k = 0; !st && k < nseq; k++) {
+            scores[first + (size_t)k] = score_of(c, k);
+            if (!isfinite(scores[first + (size_t)k]))
+                st = pl_error(PL_ERR_NUMERIC, "classifier: non-finite score for email %zu", first + (size_t)k);
+        }
+        for (int k = 0; k < nseq; k++) {
+            pl_kv_free(kvs[k]);
+            kvs[k] = NULL;
+        }
+    }
+    free(seqs);
+    free(kvs);
+    return st;
+}
+
+pl_status pl_classifier_score_full(pl_classifier *c, const int32_t *ids, size_t n, double *score) {
+    if (n == 0 || n > (size_t)c->max_ctx || n > (size_t)c->max_batch + c->p->prefix.n)
+        return pl_error(PL_ERR_RANGE, "classifier: prompt of %zu tokens outside [1, %d]", n, c->max_ctx);
+    pl_kv *kv = NULL;
+    pl_status st = pl_kv_new(c->m, (int)n, NULL, &kv);
+    /* Run in chunks that fit the runner. */
+    size_t done = 0;
+    while (!st && done < n) {
+        size_t chunk = n - done;
+        if (chunk > (size_t)c->max_batch) chunk = (size_t)c->max_batch;
+        pl_seq s = {kv, ids + done, (int)chunk};
+        st = pl_forward(c->run, &s, 1, done + chunk == n ? PL_LOGITS_LAST : PL_LOGITS_NONE, c->logits);
+        done += chunk;
+    }
+    if (!st) *score = score_of(c, 0);
+    pl_kv_free(kv);
+    return st;
+}
+
+pl_runner *pl_classifier_runner(pl_classifier *c) { return c->run; }
+const pl_prompt *pl_classifier_prompt(const pl_classifier *c) { return c->p; }
+const pl_model *pl_classifier_model(const pl_classifier *c) { return c->m; }

@@ -1,0 +1,316 @@
+/* train.h — fine-tuning: LoRA (and a linear head) on a frozen base model,
+ * backward kernels, objectives, AdamW with warmup + cosine/linear decay,
+ * gradient clipping, adapter export.
+ *
+ * Precision. Training state (activations, LoRA/head parameters, gradients,
+ * optimizer moments) is double (pl_real). The frozen base weights stay in
+ * their stored dtype and are dequantized row by row on the fly (never the
+ * whole matrix). Double everywhere makes the finite-difference checks exact
+ * enough to be meaningful and puts the PyTorch fp32 comparison well inside
+ * its tolerance; a float path for speed is future work (see docs/training.md).
+ *
+ * Kernels follow llm.c's style: each states the PyTorch one-liner it
+ * implements; every backward is checked against central differences in
+ * tests/test_train.c. The whole-model pass follows the same architecture
+ * descriptor as src/model (pl_arch_desc) and is tested against pl_forward.
+ *
+ * Determinism: the summation order of every reduction is fixed by the data
+ * layout, never by the thread count; dropout masks come from a counter-based
+ * hash of (seed, step, layer, target, token, index), so a recomputed block
+ * (gradient checkpointing) sees the same mask.
+ *
+ * Full fine-tuning (cfg.full) copies every base weight to double: meant
+ * for small models. Deliberately not here (yet): a float32 fast path,
+ * data-parallel (MPI) training.
+ */
+#ifndef PL_TRAIN_H
+#define PL_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "model/model.h"
+
+typedef double pl_real;
+
+/* ---- kernels (ops.c) ----------------------------------------------------
+ * Row-major; T rows (tokens). Backward functions ACCUMULATE (+=) into the
+ * gradients of inputs and parameters, like PyTorch's .grad. */
+
+/* y = x * rsqrt(mean(x^2) + eps) * w ; rstd[t] saved for the backward.
+ * w is the weight as used (Gemma's 1 + w already folded in). y may equal x. */
+void pl_tr_rmsnorm_fwd(pl_real *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps);
+/* dx += d/dx, dw += d/dw (dw may be NULL). x is the forward input. */
+void pl_tr_rmsnorm_bwd(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_real *x, const pl_real *rstd,
+                       const pl_real *w, int64_t T, int n);
+
+/* RoPE on x [T, n_head, hd] in place at positions pos[T]. inv_freq [n_rot/2]
+ * is the angle per position of pair i (base^(-2i/n_rot) / factor_i).
+ * neox = 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2). The backward is
+ * the inverse rotation applied to the gradient (in place). */
+void pl_tr_rope_fwd(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
+                    const pl_real *inv_freq, int neox);
+void pl_tr_rope_bwd(pl_real *dx, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
+                    const pl_real *inv_freq, int neox);
+/* inv_freq[i] = base^(-2i/n_rot) / (factors ? factors[i] : 1). */
+void pl_tr_rope_inv_freq(pl_real *inv_freq, int n_rot, double base, const float *factors);
+
+/* y = softmax(x) over rows of n;  dx += y * (dy - sum(dy * y)). */
+void pl_tr_softmax_fwd(pl_real *y, const pl_real *x, int64_t T, int n);
+void pl_tr_softmax_bwd(pl_real *dx, const pl_real *dy, const pl_real *y, int64_t T, int n);
+
+/* Causal self-attention of one sequence with grouped KV heads:
+ *   S = softcap(q·kᵀ · scale) (+ -inf where j > i or i - j >= window)
+ *   P = softmax(S) ; z = P·v
+ * q [T, H*hd], k/v [T, Hkv*hd], z [T, H*hd], P [H, T, T] (saved).
+ * softcap 0 = off; window 0 = none. */
+typedef struct {
+    int n_head, n_head_kv, head_dim;
+    double scale, softcap;
+    int window;
+} pl_tr_attn;
+void pl_tr_attn_fwd(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
+                    const pl_real *v, int64_t T);
+pl_status pl_tr_attn_bwd(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                         const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
+
+/* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
+ * dg += dh * u * act'(g) ; du += dh * act(g). */
+void pl_tr_glu_fwd(pl_real *h, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
+void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u, int64_t n,
+                   pl_act act);
+
+/* y = tanh(x / cap) * cap ; dx += dy * (1 - (y/cap)^2). */
+void pl_tr_softcap_fwd(pl_real *y, const pl_real *x, int64_t n, double cap);
+void pl_tr_softcap_bwd(pl_real *dx, const pl_real *dy, const pl_real *y, int64_t n, double cap);
+
+/* Cross-entropy of one row of logits over the classes idx[0..n_idx) (all n
+ * logits when idx is NULL): loss = logsumexp(l[idx]) - l[target] where
+ * target indexes into idx (or into l). dl += w * (softmax - onehot) on
+ * those entries. Returns the loss. */
+double pl_tr_xent(pl_real *dl, const pl_real *l, int n, const int32_t *idx, int n_idx, int target, double w);
+
+/* A frozen weight W [n_out, n_in] in its stored dtype (ggml type id), rows
+ * row_bytes apart. */
+typedef struct {
+    const void *data;
+    int dtype;
+    int64_t n_in, n_out;
+    size_t row_bytes;
+} pl_tr_weight;
+/* y[T, n_out] = x[T, n_in] · Wᵀ (y = F.linear(x, W)); rows dequantized on
+ * the fly. Errors only for an unsupported dtype. */
+pl_status pl_tr_linear_fwd(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w);
+/* dx[T, n_in] += dy[T, n_out] · W. */
+pl_status pl_tr_linear_bwd(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w);
+
+/* Dense (trainable) matmuls in double: y[T,n_out] (+)= x[T,n_in]·Wᵀ;
+ * dx += dy·W ; dW += dyᵀ·x. */
+void pl_tr_dense_fwd(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out, int accumulate);
+void pl_tr_dense_bwd(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x, const pl_real *W, int64_t T,
+                     int n_in, int n_out);
+
+/* LoRA on x [T, n_in]: y += s · B·(A·drop(x)), s = alpha / r, A [r, n_in],
+ * B [n_out, r]; u = A·drop(x) [T, r] is saved. Dropout keeps an element
+ * with probability 1 - p and scales it by 1/(1-p); the mask is
+ * pl_tr_dropout_keep(key, t*n_in + i). xd is scratch [T, n_in]. */
+typedef struct {
+    const pl_real *A, *B;
+    pl_real *dA, *dB;
+    int r, n_in, n_out;
+    double s, p;
+    uint64_t key;
+} pl_tr_lora;
+void pl_tr_lora_fwd(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd);
+/* dx += drop(s · dy·B·A); dA += (s·dy·B)ᵀ·drop(x); dB += s·dyᵀ·u.
+ * du is scratch [T, r], xd scratch [T, n_in]. */
+void pl_tr_lora_bwd(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const pl_real *u, const pl_real *x,
+                    int64_t T, pl_real *du, pl_real *xd);
+int pl_tr_dropout_keep(uint64_t key, uint64_t index, double p);
+uint64_t pl_tr_mix(uint64_t a, uint64_t b);
+
+/* ---- the trainer (engine.c) ---------------------------------------------- */
+
+/* LoRA targets (bit mask). */
+enum {
+    PL_TGT_Q = 1 << 0, PL_TGT_K = 1 << 1, PL_TGT_V = 1 << 2, PL_TGT_O = 1 << 3,
+    PL_TGT_GATE = 1 << 4, PL_TGT_UP = 1 << 5, PL_TGT_DOWN = 1 << 6
+};
+#define PL_TGT_COUNT 7
+/* "q,v" / "all" -> mask; PL_ERR_INVALID names the bad item. */
+pl_status pl_tr_parse_targets(const char *s, unsigned *mask);
+/* Short name of target i: "q", "k", "v", "o", "gate", "up", "down". */
+const char *pl_tr_target_name(int i);
+
+typedef enum {
+    PL_OBJ_LABEL = 0,   /* CE at the answer position over the label tokens */
+    PL_OBJ_HEAD,        /* CE of a linear head on the answer position's final hidden state */
+    PL_OBJ_LM           /* next-token CE on positions from loss_start on */
+} pl_objective;
+
+typedef struct {
+    pl_objective objective;
+    int lora_rank;          /* 0: no LoRA (head only) */
+    double lora_alpha;      /* scale = alpha / rank */
+    double lora_dropout;
+    unsigned targets;       /* PL_TGT_* */
+    int label_full_vocab;   /* label objective: CE over the whole vocabulary */
+    int32_t label_tokens[2];/* token ids of class 0 (legitimate), class 1 (phishing) */
+    int n_class;            /* head objective: number of classes (2) */
+    int checkpoint;         /* 1: keep only block inputs, recompute in backward */
+    int full;               /* 1: also train every base weight (full fine-tuning; dense double copies) */
+    uint64_t seed;          /* initialization and dropout */
+} pl_tr_config;
+
+pl_tr_config pl_tr_config_default(void);
+
+/* One training example. */
+typedef struct {
+    const int32_t *tokens;
+    int n_tokens;
+    int label;              /* class for LABEL / HEAD */
+    int loss_start;         /* LM: first position whose next token is scored */
+} pl_tr_example;
+
+/* A named parameter tensor inside the trainer's flat parameter array.
+ * LoRA A: shape [r, n_in]; B: [n_out, r]; head: [n_class, d]; row-major. */
+typedef struct {
+    char name[96];          /* PEFT-style: "model.layers.0.self_attn.q_proj.lora_A" */
+    int layer, target;      /* target: 0..6 LoRA, -1 the head, -2 a base weight (full fine-tuning) */
+    int is_b;
+    int64_t rows, cols;
+    size_t offset;          /* into params / grads */
+} pl_tr_tensor;
+
+typedef struct pl_trainer pl_trainer;
+
+/* A trainer over a loaded model (kept referenced, not owned). LoRA A is
+ * initialized as PEFT does (kaiming-uniform, a = sqrt(5): U(-1/sqrt(n_in),
+ * 1/sqrt(n_in))), B = 0, the head N(0, 0.02^2) — all from cfg->seed. */
+pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer **out);
+void pl_trainer_free(pl_trainer *t);
+const pl_tr_config *pl_trainer_config(const pl_trainer *t);
+/* Flat parameters / gradients (n values each) and the tensor table. */
+pl_real *pl_trainer_params(pl_trainer *t, size_t *n);
+pl_real *pl_trainer_grads(pl_trainer *t);
+const pl_tr_tensor *pl_trainer_tensors(const pl_trainer *t, int *n);
+const pl_tr_tensor *pl_trainer_find(const pl_trainer *t, const char *name);
+void pl_trainer_zero_grad(pl_trainer *t);
+/* The dropout stream: masks depend on (seed, step, example index). */
+void pl_trainer_set_step(pl_trainer *t, uint64_t step);
+
+/* Forward (and backward when grads != 0) of one example. The loss is
+ * multiplied by weight before its gradient is accumulated (use 1/N for a
+ * mean over N examples, or 1/n_tokens for the LM objective); *loss gets the
+ * UNweighted loss sum of the example (LM: summed over scored positions),
+ * *n_scored the number of scored positions. example_index feeds dropout.
+ * Errors: PL_ERR_RANGE (token id, label), PL_ERR_INVALID (empty example),
+ * PL_ERR_NOMEM. */
+pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t example_index, double weight,
+                             int backward, double *loss, int *n_scored);
+
+/* Logits of every position [n_tokens, n_vocab] from the training forward
+ * (no dropout), to compare with the model module's pl_forward. */
+pl_status pl_trainer_logits(pl_trainer *t, const int32_t *tokens, int n_tokens, pl_real *logits);
+/* Class scores of one example at its last position: LABEL -> the label-token
+ * logits, HEAD -> head logits. scores [2]. */
+pl_status pl_trainer_scores(pl_trainer *t, const int32_t *tokens, int n_tokens, pl_real *scores);
+
+/* ---- optimizer (optim.c) ------------------------------------------------- */
+
+typedef enum { PL_SCHED_CONSTANT = 0, PL_SCHED_COSINE, PL_SCHED_LINEAR } pl_sched_kind;
+
+/* torch.optim.AdamW semantics:
+ *   p -= lr * wd * p                      (decoupled decay, before the update)
+ *   m = b1 m + (1-b1) g ; v = b2 v + (1-b2) g²
+ *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ * Schedule (HF get_*_schedule_with_warmup): factor(s) = s/warmup for
+ * s < warmup, then cosine 0.5(1+cos(pi*progress)) or linear (1-progress),
+ * progress = (s-warmup)/(total-warmup); s is the 0-based step index. */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    double clip;            /* max global grad norm; 0 = no clipping */
+    pl_sched_kind sched;
+    int64_t warmup, total_steps;
+} pl_adamw_config;
+
+pl_adamw_config pl_adamw_default(void);
+typedef struct {
+    pl_adamw_config c;
+    size_t n;
+    pl_real *m, *v;
+    int64_t step;           /* steps taken */
+} pl_adamw;
+
+pl_status pl_adamw_init(pl_adamw *o, const pl_adamw_config *c, size_t n);
+void pl_adamw_free(pl_adamw *o);
+double pl_adamw_lr(const pl_adamw_config *c, int64_t step);
+/* Clip grads by global norm (when c.clip > 0) and update params. Returns
+ * the pre-clip global norm through *gnorm (may be NULL). PL_ERR_NUMERIC when
+ * the norm is not finite (params untouched). Every value decays. */
+pl_status pl_adamw_step(pl_adamw *o, pl_real *params, pl_real *grads, double *gnorm);
+
+
+/* ---- adapters and checkpoints (export.c) ---------------------------------- */
+
+/* llama.cpp LoRA GGUF: general.type = adapter, adapter.type = lora,
+ * adapter.lora.alpha, <blk tensor>.lora_a ne = [n_in, r] and .lora_b
+ * ne = [r, n_out], f32. q/k rows of B are written in GGUF's adjacent-pair
+ * order (permuted from an HF model's rotate-half rows). Atomic. */
+pl_status pl_trainer_save_gguf(const pl_trainer *t, const char *path);
+/* PEFT: dir/adapter_model.safetensors (base_model.model.<module>.lora_A.weight
+ * [r, n_in], lora_B.weight [n_out, r], f32; score.weight for a head) and
+ * dir/adapter_config.json. Atomic per file. */
+pl_status pl_trainer_save_peft(const pl_trainer *t, const char *dir, const char *base_model);
+/* Full fine-tuning: every trained base weight with its HF name, f32, as one
+ * safetensors file (Gemma norms as stored: w, not 1 + w).
+ * The run's config.json and tokenizer are not copied. */
+pl_status pl_trainer_save_full(const pl_trainer *t, const char *path);
+
+
+/* ---- training loop (loop.c) ----------------------------------------------- */
+
+typedef struct {
+    pl_tr_example *ex;      /* tokens are the caller's */
+    size_t n;
+} pl_tr_dataset;
+
+typedef struct {
+    pl_adamw_config opt;    /* total_steps and warmup are filled in by the loop when total_steps <= 0 */
+    double warmup_ratio;    /* warmup = ratio * total steps when opt.warmup < 0 */
+    int epochs, batch, accum;   /* effective batch = batch * accum examples per optimizer step */
+    int eval_every;         /* validate every N steps (0: at the end of each epoch) */
+    int ckpt_every;         /* checkpoint every N steps (0: only at the end) */
+    int patience;           /* early stopping: evaluations without a better validation loss (0 = off) */
+    const char *run_dir;    /* train_log.jsonl, checkpoints/, adapter.gguf, peft/ */
+    const char *base_model; /* recorded in the PEFT config */
+    int resume;             /* continue from run_dir/checkpoints/last.ckpt */
+    int64_t stop_at_step;   /* tests: return (as if killed) after this step, 0 = run to the end */
+    int quiet;              /* no progress bar */
+} pl_loop_opts;
+
+pl_loop_opts pl_loop_opts_default(void);
+
+typedef struct {
+    int64_t steps;          /* optimizer steps taken in total */
+    double last_loss;       /* mean training loss of the last step */
+    double val_loss, val_f1;/* last validation (NAN when none) */
+    int early_stopped;
+    int resumed_from;       /* step of the checkpoint resumed from, -1 when none */
+} pl_loop_result;
+
+/* Train: examples in a seeded, per-epoch shuffled order, bucketed by length
+ * within windows of 8 optimizer steps; AdamW with warmup + decay and
+ * clipping; a JSONL log line per step; validation (loss, F1 at score 0);
+ * checkpoints (parameters, AdamW moments, step, data cursor, log length)
+ * written atomically; on resume the run continues bitwise identically.
+ * The result is written to run_dir: adapter.gguf (when LoRA), peft/.
+ * Errors: PL_ERR_INVALID (empty or single-class training set for the label
+ * and head objectives, a checkpoint of another configuration or base
+ * model), PL_ERR_NUMERIC (non-finite loss or gradient: training stops, the
+ * last good checkpoint is kept), PL_ERR_IO. */
+pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_dataset *val, const pl_loop_opts *o,
+                        pl_loop_result *res);
+
+#endif

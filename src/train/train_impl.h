@@ -1,0 +1,61 @@
+/* train_impl.h — private layout of pl_trainer, shared by the files of
+ * src/train/. Not a public header. */
+#ifndef PL_TRAIN_IMPL_H
+#define PL_TRAIN_IMPL_H
+
+#include "model/model_impl.h"
+#include "train/train.h"
+
+/* Saved activations of one block for T tokens. */
+typedef struct {
+    pl_real *xn1, *rs1;         /* [T,D], [T] attention input norm */
+    pl_real *q, *k, *v;         /* [T,QD], [T,KVD] ×2 (q, k after RoPE) */
+    pl_real *P;                 /* [H,T,T] */
+    pl_real *z;                 /* [T,QD] */
+    pl_real *o, *rs_po;         /* [T,D] o_proj output (before post-norm), [T] */
+    pl_real *xmid;              /* [T,D] residual after attention */
+    pl_real *xn2, *rs2;         /* [T,D], [T] */
+    pl_real *g, *u, *hm;        /* [T,F] gate, up, act(gate)*up */
+    pl_real *dn, *rs_pf;        /* [T,D] down output (before post-norm), [T] */
+    pl_real *lu[PL_TGT_COUNT];  /* [T,r] LoRA A·x per target */
+    pl_real *mem;
+} block_act;
+
+struct pl_trainer {
+    const pl_model *m;
+    pl_arch_desc d;
+    pl_tr_config cfg;
+    int D, H, Hkv, hd, F, V, QD, KVD, r;
+    pl_tr_weight (*w)[PL_TGT_COUNT];  /* [n_layer][7] frozen projections */
+    pl_tr_weight out, embd;
+    pl_real *norms;                 /* [n_layer][4][D] + [D] final: attn, ffn, post_attn, post_ffn */
+    pl_real *inv_freq;              /* [n_rot/2] */
+    pl_tr_attn attn;
+    /* parameters */
+    size_t n_params;
+    pl_real *params, *grads;
+    pl_tr_tensor *tensors;
+    int n_tensors;
+    int (*lora_idx)[PL_TGT_COUNT];  /* [n_layer][7] index of A in tensors (B = +1), or -1 */
+    int head_idx;
+    /* full fine-tuning: tensor indices of base weights, or -1 */
+    int (*full_w)[PL_TGT_COUNT];    /* [n_layer][7] */
+    int (*full_norm)[4];            /* [n_layer + 1][4] (final norm at [n_layer][0]) */
+    int full_embd, full_out;        /* full_out == full_embd when tied */
+    uint64_t step;
+    /* run state, grown on demand to Tcap tokens */
+    int64_t Tcap;
+    block_act *acts;                /* [n_layer] or [1] with checkpointing */
+    int n_acts;
+    pl_real *xs;                    /* [n_layer+1][T,D] block inputs (+ final residual) */
+    pl_real *hf, *rsf;              /* [T,D], [T] final norm */
+    pl_real *dx, *dtmp, *dwide, *dff1, *dff2, *dq, *dk, *dv; /* backward scratch */
+    pl_real *xd, *du;               /* LoRA scratch [T, max(D,F,QD)], [T, r] */
+    pl_real *logits;                /* [LM_CHUNK, V] */
+    int32_t *pos;                   /* [T] */
+};
+
+/* PEFT module path of target k ("self_attn.q_proj", ...). */
+const char *pl_tr_target_hf(int k);
+
+#endif

@@ -1,0 +1,1246 @@
+/* test_train.c — training: every backward kernel against central finite
+ * differences in double, whole tiny models (Llama 3.1 / Mistral / Gemma 2
+ * shapes) against finite differences and against PyTorch + PEFT reference
+ * vectors (tests/data/train/, made by tools/ref/train_vectors.py), the
+ * training forward against the model module's pl_forward, and AdamW.
+ *
+ * Finite differences: f(x + h) - f(x - h) / 2h with h = 1e-5 in double;
+ * truncation error O(h^2 f''') ~ 1e-10 and rounding ~1e-16/h ~ 1e-11 on
+ * O(1) values, so gradients agree to ~1e-7 relative unless wrong.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "harness.h"
+#include "io/io.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+#include "train/train.h"
+
+/* central-difference step and the agreement we require (see above) */
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+/* PyTorch (fp32) vs our double pass: fp32 rounding ~1e-7 relative per op,
+ * accumulated over two layers; the task's required agreement. */
+#define TOL_LOSS 1e-5
+#define TOL_GRAD 1e-4
+#define TOL_TRAJ 1e-4
+
+static pl_rng g_rng;
+
+static void fill(pl_real *x, int64_t n, double scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = scale * (2.0 * pl_rng_uniform(&g_rng) - 1.0);
+}
+
+/* Compare analytic vs numeric gradient; error relative to max(1, |values|) scale. */
+static int grad_close(const char *what, const pl_real *got, const pl_real *want, int64_t n, double tol) {
+    double scale = 1e-3;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(want[i]));
+    double worst = 0.0;
+    int64_t wi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]) / scale;
+        if (e > worst || isnan(e)) {
+            worst = e;
+            wi = i;
+        }
+    }
+    int ok = worst <= tol;
+    CHECK(ok, "%s: worst rel error %.3g at %lld (got %.10g want %.10g, tol %g)", what, worst, (long long)wi, got[wi],
+          want[wi], tol);
+    return ok;
+}
+
+/* ---- generic finite differences over a scalar function ------------------- */
+
+typedef double (*scalar_fn)(void *ctx);
+
+static void numgrad(scalar_fn f, void *ctx, pl_real *x, int64_t n, pl_real *g) {
+    for (int64_t i = 0; i < n; i++) {
+        double old = x[i];
+        x[i] = old + FD_H;
+        double fp = f(ctx);
+        x[i] = old - FD_H;
+        double fm = f(ctx);
+        x[i] = old;
+        g[i] = (fp - fm) / (2 * FD_H);
+    }
+}
+
+static double dotp(const pl_real *a, const pl_real *b, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* ---- RMSNorm ------------------------------------------------------------- */
+
+typedef struct {
+    pl_real *x, *w, *R, *y, *rs;
+    int T, n;
+} rms_ctx;
+
+static double rms_f(void *c_) {
+    rms_ctx *c = c_;
+    pl_tr_rmsnorm_fwd(c->y, c->rs, c->x, c->w, c->T, c->n, 1e-5);
+    return dotp(c->y, c->R, (int64_t)c->T * c->n);
+}
+
+static void test_rmsnorm(void) {
+    enum { T = 3, N = 7 };
+    pl_real x[T * N], w[N], R[T * N], y[T * N], rs[T], dx[T * N] = {0}, dw[N] = {0}, nx[T * N], nw[N];
+    fill(x, T * N, 1.5);
+    fill(w, N, 1.0);
+    fill(R, T * N, 1.0);
+    rms_ctx c = {x, w, R, y, rs, T, N};
+    rms_f(&c);
+    pl_tr_rmsnorm_bwd(dx, dw, R, x, rs, w, T, N);
+    numgrad(rms_f, &c, x, T * N, nx);
+    numgrad(rms_f, &c, w, N, nw);
+    grad_close("rmsnorm dx", dx, nx, T * N, FD_TOL);
+    grad_close("rmsnorm dw", dw, nw, N, FD_TOL);
+}
+
+/* ---- RoPE ------------------------------------------------------------------ */
+
+typedef struct {
+    pl_real *x, *R, *y, *inv;
+    int32_t *pos;
+    int T, H, hd, neox;
+} rope_ctx;
+
+static double rope_f(void *c_) {
+    rope_ctx *c = c_;
+    int64_t n = (int64_t)c->T * c->H * c->hd;
+    memcpy(c->y, c->x, (size_t)n * sizeof *c->y);
+    pl_tr_rope_fwd(c->y, c->T, c->H, c->hd, c->hd, c->pos, c->inv, c->neox);
+    return dotp(c->y, c->R, n);
+}
+
+static void test_rope(void) {
+    enum { T = 5, H = 2, HD = 8, N = T * H * HD };
+    /* llama3-style factors: 1 for high frequencies, smoothed, then 8 */
+    const float factors[HD / 2] = {1.0f, 2.3f, 8.0f, 8.0f};
+    pl_real x[N], R[N], y[N], dx[N], nx[N], inv[HD / 2];
+    int32_t pos[T] = {0, 1, 7, 100, 3};
+    pl_tr_rope_inv_freq(inv, HD, 10000.0, factors);
+    CHECK_NEAR(inv[1], pow(10000.0, -2.0 / 8) / (double)2.3f, 1e-15);
+    for (int neox = 0; neox < 2; neox++) {
+        fill(x, N, 1.0);
+        fill(R, N, 1.0);
+        rope_ctx c = {x, R, y, inv, pos, T, H, HD, neox};
+        rope_f(&c);
+        memcpy(dx, R, sizeof dx);
+        pl_tr_rope_bwd(dx, T, H, HD, HD, pos, inv, neox);
+        numgrad(rope_f, &c, x, N, nx);
+        grad_close(neox ? "rope neox dx" : "rope adjacent-pair dx", dx, nx, N, FD_TOL);
+    }
+    /* the two layouts are the same rotation on permuted coordinates */
+    pl_real a[HD], b[HD];
+    fill(a, HD, 1.0);
+    for (int i = 0; i < HD / 2; i++) {
+        b[i] = a[2 * i];
+        b[i + HD / 2] = a[2 * i + 1];
+    }
+    int32_t p1[1] = {13};
+    pl_tr_rope_fwd(a, 1, 1, HD, HD, p1, inv, 0);
+    pl_tr_rope_fwd(b, 1, 1, HD, HD, p1, inv, 1);
+    double md = 0;
+    for (int i = 0; i < HD / 2; i++) md = fmax(md, fmax(fabs(b[i] - a[2 * i]), fabs(b[i + HD / 2] - a[2 * i + 1])));
+    CHECK(md < 1e-14, "rope layouts disagree by %g", md);
+}
+
+/* ---- softmax, softcap, GLU, xent -------------------------------------------- */
+
+typedef struct {
+    pl_real *x, *x2, *R, *y;
+    int64_t n;
+    int kind; /* 0 softmax rows of 6, 1 softcap, 2 silu glu, 3 gelu glu */
+} ew_ctx;
+
+static double ew_f(void *c_) {
+    ew_ctx *c = c_;
+    if (c->kind == 0) pl_tr_softmax_fwd(c->y, c->x, c->n / 6, 6);
+    else if (c->kind == 1) pl_tr_softcap_fwd(c->y, c->x, c->n, 2.5);
+    else pl_tr_glu_fwd(c->y, c->x, c->x2, c->n, c->kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+    return dotp(c->y, c->R, c->n);
+}
+
+static void test_elementwise(void) {
+    enum { N = 18 };
+    const char *names[] = {"softmax dx", "softcap dx", "silu-glu", "gelu-tanh-glu"};
+    for (int kind = 0; kind < 4; kind++) {
+        pl_real x[N], x2[N], R[N], y[N], dx[N] = {0}, dx2[N] = {0}, nx[N], nx2[N];
+        fill(x, N, 4.0);
+        fill(x2, N, 2.0);
+        fill(R, N, 1.0);
+        ew_ctx c = {x, x2, R, y, N, kind};
+        ew_f(&c);
+        if (kind == 0) pl_tr_softmax_bwd(dx, R, y, N / 6, 6);
+        else if (kind == 1) pl_tr_softcap_bwd(dx, R, y, N, 2.5);
+        else pl_tr_glu_bwd(dx, dx2, R, x, x2, N, kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+        numgrad(ew_f, &c, x, N, nx);
+        grad_close(names[kind], dx, nx, N, FD_TOL);
+        if (kind >= 2) {
+            numgrad(ew_f, &c, x2, N, nx2);
+            grad_close(kind == 2 ? "silu-glu du" : "gelu-glu du", dx2, nx2, N, FD_TOL);
+        }
+    }
+}
+
+typedef struct {
+    pl_real *l;
+    const int32_t *idx;
+    int n, nidx, target;
+} xent_ctx;
+
+static double xent_f(void *c_) {
+    xent_ctx *c = c_;
+    return pl_tr_xent(NULL, c->l, c->n, c->idx, c->nidx, c->target, 1.0);
+}
+
+static void test_xent(void) {
+    enum { N = 9 };
+    pl_real l[N], dl[N], nl[N];
+    const int32_t idx[2] = {6, 2};
+    fill(l, N, 3.0);
+    for (int restricted = 0; restricted < 2; restricted++) {
+        memset(dl, 0, sizeof dl);
+        xent_ctx c = {l, restricted ? idx : NULL, N, 2, restricted ? 1 : 4};
+        double loss = pl_tr_xent(dl, l, N, c.idx, 2, c.target, 1.0);
+        numgrad(xent_f, &c, l, N, nl);
+        grad_close(restricted ? "xent (label tokens) dl" : "xent (full) dl", dl, nl, N, FD_TOL);
+        if (restricted) {
+            /* closed form: -log sigmoid(l2 - l6) */
+            double want = log1p(exp(-(l[2] - l[6])));
+            CHECK_NEAR(loss, want, 1e-12);
+        }
+    }
+}
+
+/* ---- attention --------------------------------------------------------------- */
+
+typedef struct {
+    pl_tr_attn a;
+    pl_real *q, *k, *v, *R, *z, *P;
+    int T;
+} attn_ctx;
+
+static double attn_f(void *c_) {
+    attn_ctx *c = c_;
+    pl_tr_attn_fwd(&c->a, c->z, c->P, c->q, c->k, c->v, c->T);
+    return dotp(c->z, c->R, (int64_t)c->T * c->a.n_head * c->a.head_dim);
+}
+
+static void test_attention(void) {
+    enum { T = 7, H = 4, HKV = 2, HD = 4, QN = T * H * HD, KN = T * HKV * HD };
+    struct {
+        double softcap;
+        int window;
+        const char *name;
+    } cases[] = {{0, 0, "attention (GQA, causal)"}, {1.5, 0, "attention (soft-cap)"}, {0, 3, "attention (window 3)"},
+                 {2.0, 2, "attention (soft-cap + window)"}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        pl_real q[QN], k[KN], v[KN], R[QN], z[QN], P[H * T * T];
+        pl_real dq[QN] = {0}, dk[KN] = {0}, dv[KN] = {0}, nq[QN], nk[KN], nv[KN];
+        fill(q, QN, 1.5);
+        fill(k, KN, 1.5);
+        fill(v, KN, 1.0);
+        fill(R, QN, 1.0);
+        attn_ctx c = {{H, HKV, HD, 0.61, cases[ci].softcap, cases[ci].window}, q, k, v, R, z, P, T};
+        attn_f(&c);
+        CHECK_OK(pl_tr_attn_bwd(&c.a, dq, dk, dv, R, P, q, k, v, T));
+        numgrad(attn_f, &c, q, QN, nq);
+        numgrad(attn_f, &c, k, KN, nk);
+        numgrad(attn_f, &c, v, KN, nv);
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s dq", cases[ci].name);
+        grad_close(buf, dq, nq, QN, FD_TOL);
+        snprintf(buf, sizeof buf, "%s dk", cases[ci].name);
+        grad_close(buf, dk, nk, KN, FD_TOL);
+        snprintf(buf, sizeof buf, "%s dv", cases[ci].name);
+        grad_close(buf, dv, nv, KN, FD_TOL);
+        if (cases[ci].window) {
+            /* a query never sees keys window or more positions back */
+            int bad = 0;
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j < T; j++)
+                        if ((j > i || i - j >= cases[ci].window) && P[(h * T + i) * T + j] != 0.0) bad++;
+            CHECK(bad == 0, "%s: %d masked probabilities are not 0", cases[ci].name, bad);
+        }
+    }
+}
+
+/* ---- frozen linear in several dtypes, LoRA, dense ----------------------------- */
+
+typedef struct {
+    pl_tr_weight w;
+    pl_real *x, *R, *y;
+    int T;
+} lin_ctx;
+
+static double lin_f(void *c_) {
+    lin_ctx *c = c_;
+    if (pl_tr_linear_fwd(c->y, c->x, c->T, &c->w) != PL_OK) CHECK(0, "linear forward: %s", pl_errmsg());
+    return dotp(c->y, c->R, (int64_t)c->T * c->w.n_out);
+}
+
+static void test_linear(void) {
+    enum { T = 3, NIN = 64, NOUT = 5 };
+    const pl_dtype types[] = {PL_DTYPE_F32, PL_DTYPE_F16, PL_DTYPE_BF16, PL_DTYPE_Q8_0, PL_DTYPE_Q4_0, PL_DTYPE_Q4_K};
+    float wf[NOUT * NIN];
+    for (int i = 0; i < NOUT * NIN; i++) wf[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        pl_dtype dt = types[ti];
+        size_t rb;
+        if (pl_dtype_row_bytes(dt, 256 > NIN && dt == PL_DTYPE_Q4_K ? 256 : NIN, &rb) != PL_OK) continue;
+        int nin = dt == PL_DTYPE_Q4_K ? 256 : NIN;
+        uint8_t *data = malloc(rb * NOUT);
+        float *src = malloc(sizeof(float) * (size_t)nin);
+        float *deq = malloc(sizeof(float) * (size_t)nin * NOUT);
+        for (int o = 0; o < NOUT; o++) {
+            for (int i = 0; i < nin; i++) src[i] = wf[(o * NIN + i % NIN)] * (1.0f + 0.01f * (float)(i / NIN));
+            CHECK_OK(pl_quantize_row(dt, src, data + rb * (size_t)o, nin));
+            CHECK_OK(pl_dequantize_row(dt, data + rb * (size_t)o, deq + (size_t)o * (size_t)nin, nin));
+        }
+        pl_real *x = malloc(sizeof(pl_real) * (size_t)(T * nin)), *R = malloc(sizeof(pl_real) * T * NOUT);
+        pl_real *y = malloc(sizeof(pl_real) * T * NOUT), *dx = calloc((size_t)(T * nin), sizeof(pl_real));
+        pl_real *nx = malloc(sizeof(pl_real) * (size_t)(T * nin));
+        fill(x, T * nin, 1.0);
+        fill(R, T * NOUT, 1.0);
+        lin_ctx c = {{data, (int)dt, nin, NOUT, rb}, x, R, y, T};
+        lin_f(&c);
+        /* forward equals the dequantized weight's product */
+        double md = 0;
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < NOUT; o++) {
+                double s = 0;
+                for (int i = 0; i < nin; i++) s += x[t * nin + i] * (double)deq[o * nin + i];
+                md = fmax(md, fabs(s - y[t * NOUT + o]));
+            }
+        CHECK(md < 1e-12, "linear %s forward differs from the dequantized product by %g", pl_dtype_name(dt), md);
+        CHECK_OK(pl_tr_linear_bwd(dx, R, T, &c.w));
+        numgrad(lin_f, &c, x, T * nin, nx);
+        char buf[64];
+        snprintf(buf, sizeof buf, "linear %s dx", pl_dtype_name(dt));
+        grad_close(buf, dx, nx, T * nin, FD_TOL);
+        free(data);
+        free(src);
+        free(deq);
+        free(x);
+        free(R);
+        free(y);
+        free(dx);
+        free(nx);
+    }
+}
+
+typedef struct {
+    pl_tr_lora L;
+    pl_real *x, *R, *y, *u, *xd;
+    int T;
+} lora_ctx;
+
+static double lora_f(void *c_) {
+    lora_ctx *c = c_;
+    memset(c->y, 0, sizeof(pl_real) * (size_t)(c->T * c->L.n_out));
+    pl_tr_lora_fwd(&c->L, c->y, c->u, c->x, c->T, c->xd);
+    return dotp(c->y, c->R, (int64_t)c->T * c->L.n_out);
+}
+
+static void test_lora(void) {
+    enum { T = 4, NIN = 6, NOUT = 5, RK = 3 };
+    for (int drop = 0; drop < 2; drop++) {
+        pl_real A[RK * NIN], B[NOUT * RK], dA[RK * NIN] = {0}, dB[NOUT * RK] = {0}, nA[RK * NIN], nB[NOUT * RK];
+        pl_real x[T * NIN], dx[T * NIN] = {0}, nx[T * NIN], R[T * NOUT], y[T * NOUT], u[T * RK], xd[T * NIN],
+            du[T * RK];
+        fill(A, RK * NIN, 1.0);
+        fill(B, NOUT * RK, 1.0);
+        fill(x, T * NIN, 1.0);
+        fill(R, T * NOUT, 1.0);
+        pl_tr_lora L = {A, B, dA, dB, RK, NIN, NOUT, 16.0 / RK, drop ? 0.3 : 0.0, 77};
+        lora_ctx c = {L, x, R, y, u, xd, T};
+        lora_f(&c);
+        pl_tr_lora_bwd(&L, dx, R, u, x, T, du, xd);
+        numgrad(lora_f, &c, x, T * NIN, nx);
+        numgrad(lora_f, &c, A, RK * NIN, nA);
+        numgrad(lora_f, &c, B, NOUT * RK, nB);
+        grad_close(drop ? "lora (dropout 0.3) dx" : "lora dx", dx, nx, T * NIN, FD_TOL);
+        grad_close(drop ? "lora (dropout 0.3) dA" : "lora dA", dA, nA, RK * NIN, FD_TOL);
+        grad_close(drop ? "lora (dropout 0.3) dB" : "lora dB", dB, nB, NOUT * RK, FD_TOL);
+        if (drop) {
+            int kept = 0;
+            for (int i = 0; i < 100000; i++) kept += pl_tr_dropout_keep(5, (uint64_t)i, 0.3);
+            CHECK(abs(kept - 70000) < 600, "dropout keeps %d of 100000 at p = 0.3", kept);
+        }
+    }
+}
+
+typedef struct {
+    pl_real *W, *x, *R, *y;
+    int T, nin, nout;
+} dense_ctx;
+
+static double dense_f(void *c_) {
+    dense_ctx *c = c_;
+    pl_tr_dense_fwd(c->y, c->x, c->W, c->T, c->nin, c->nout, 0);
+    return dotp(c->y, c->R, (int64_t)c->T * c->nout);
+}
+
+static void test_dense(void) {
+    enum { T = 3, NIN = 5, NOUT = 2 };
+    pl_real W[NOUT * NIN], x[T * NIN], R[T * NOUT], y[T * NOUT], dW[NOUT * NIN] = {0}, dx[T * NIN] = {0};
+    pl_real nW[NOUT * NIN], nx[T * NIN];
+    fill(W, NOUT * NIN, 1.0);
+    fill(x, T * NIN, 1.0);
+    fill(R, T * NOUT, 1.0);
+    dense_ctx c = {W, x, R, y, T, NIN, NOUT};
+    dense_f(&c);
+    pl_tr_dense_bwd(dx, dW, R, x, W, T, NIN, NOUT);
+    numgrad(dense_f, &c, x, T * NIN, nx);
+    numgrad(dense_f, &c, W, NOUT * NIN, nW);
+    grad_close("head dx", dx, nx, T * NIN, FD_TOL);
+    grad_close("head dW", dW, nW, NOUT * NIN, FD_TOL);
+}
+
+/* ---- AdamW / schedule: closed forms ---------------------------------------------- */
+
+static void test_adamw(void) {
+    pl_adamw_config c = pl_adamw_default();
+    c.lr = 0.1;
+    c.weight_decay = 0.5;
+    c.clip = 0;
+    c.sched = PL_SCHED_CONSTANT;
+    pl_adamw o;
+    CHECK_OK(pl_adamw_init(&o, &c, 1));
+    pl_real p[1] = {2.0}, g[1] = {0.3};
+    CHECK_OK(pl_adamw_step(&o, p, g, NULL));
+    /* step 1: m̂ = g, v̂ = g², update = lr * g/(|g| + eps) = lr; decay first: p(1 - lr*wd) */
+    CHECK_NEAR(p[0], 2.0 * (1 - 0.05) - 0.1 * 0.3 / (0.3 + 1e-8), 1e-12);
+    pl_adamw_free(&o);
+    c.sched = PL_SCHED_COSINE;
+    c.warmup = 4;
+    c.total_steps = 14;
+    CHECK_NEAR(pl_adamw_lr(&c, 0), 0.0, 1e-15);
+    CHECK_NEAR(pl_adamw_lr(&c, 2), 0.05, 1e-15);
+    CHECK_NEAR(pl_adamw_lr(&c, 9), 0.05, 1e-15); /* half way: cos(pi/2) */
+    c.sched = PL_SCHED_LINEAR;
+    CHECK_NEAR(pl_adamw_lr(&c, 9), 0.05, 1e-15);
+    CHECK_NEAR(pl_adamw_lr(&c, 14), 0.0, 1e-15);
+    /* clipping: norm 5 clipped to 1 */
+    c.clip = 1.0;
+    c.sched = PL_SCHED_CONSTANT;
+    c.warmup = 0;
+    CHECK_OK(pl_adamw_init(&o, &c, 2));
+    pl_real p2[2] = {0, 0}, g2[2] = {3, 4};
+    double norm;
+    CHECK_OK(pl_adamw_step(&o, p2, g2, &norm));
+    CHECK_NEAR(norm, 5.0, 1e-12);
+    CHECK_NEAR(g2[0], 3.0 / (5.0 + 1e-6), 1e-12);
+    pl_real g3[2] = {NAN, 0};
+    CHECK(pl_adamw_step(&o, p2, g3, NULL) == PL_ERR_NUMERIC, "NaN gradient accepted");
+    pl_adamw_free(&o);
+}
+
+/* ---- whole tiny models ---------------------------------------------------------- */
+
+static const char *ARCHS[] = {"llama", "mistral", "gemma2"};
+
+static cJSON *load_ref(const char *arch) {
+    char path[256], *data;
+    size_t len;
+    snprintf(path, sizeof path, "tests/data/train/%s/ref.json", arch);
+    if (pl_read_file(path, &data, &len) != PL_OK) return NULL;
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    free(data);
+    return j;
+}
+
+static int json_floats(const cJSON *arr, pl_real *out, int64_t n) {
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return 0;
+    int64_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) out[i++] = e->valuedouble;
+    return 1;
+}
+
+static int g_full; /* fixture_open: full fine-tuning on top of the LoRA */
+
+typedef struct {
+    pl_model *m;
+    pl_trainer *t;
+    int32_t seqs[2][64];
+    int lens[2], labels[2];
+} fixture;
+
+/* Model + trainer configured like the reference (targets, rank, alpha, label
+ * tokens) with the reference's initial parameters. */
+static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objective obj, double dropout,
+                        int checkpoint) {
+    memset(f, 0, sizeof *f);
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/data/train/%s", arch);
+    pl_model_opts mo = pl_model_opts_default();
+    mo.gelu_fp16 = 0;
+    if (pl_model_load(dir, &mo, &f->m) != PL_OK) {
+        CHECK(0, "%s: load: %s", arch, pl_errmsg());
+        return 0;
+    }
+    pl_tr_config c = pl_tr_config_default();
+    c.objective = obj;
+    c.lora_rank = cJSON_GetObjectItem(ref, "rank")->valueint;
+    c.lora_alpha = cJSON_GetObjectItem(ref, "alpha")->valuedouble;
+    c.lora_dropout = dropout;
+    c.checkpoint = checkpoint;
+    c.full = g_full;
+    const cJSON *tg = cJSON_GetObjectItem(ref, "targets"), *e;
+    char list[256] = "";
+    cJSON_ArrayForEach(e, tg) {
+        if (list[0]) strcat(list, ",");
+        strcat(list, e->valuestring);
+    }
+    if (pl_tr_parse_targets(list, &c.targets) != PL_OK) {
+        CHECK(0, "%s: targets %s: %s", arch, list, pl_errmsg());
+        return 0;
+    }
+    const cJSON *lt = cJSON_GetObjectItem(ref, "label_tokens");
+    c.label_tokens[0] = cJSON_GetArrayItem(lt, 0)->valueint;
+    c.label_tokens[1] = cJSON_GetArrayItem(lt, 1)->valueint;
+    if (pl_trainer_new(f->m, &c, &f->t) != PL_OK) {
+        CHECK(0, "%s: trainer: %s", arch, pl_errmsg());
+        return 0;
+    }
+    size_t np;
+    pl_real *params = pl_trainer_params(f->t, &np);
+    int nt;
+    const pl_tr_tensor *ts = pl_trainer_tensors(f->t, &nt);
+    const cJSON *init = cJSON_GetObjectItem(ref, "init");
+    int matched = 0, n_lora = 0;
+    for (int i = 0; i < nt; i++) {
+        if (ts[i].target == -2) continue; /* base weights: from the model */
+        n_lora += ts[i].target >= 0;
+        const cJSON *arr = ts[i].target >= 0 ? cJSON_GetObjectItem(init, ts[i].name)
+                                              : cJSON_GetObjectItem(ref, "head_init");
+        if (!json_floats(arr, params + ts[i].offset, ts[i].rows * ts[i].cols)) {
+            CHECK(0, "%s: reference has no initial value of shape %lldx%lld for %s", arch, (long long)ts[i].rows,
+                  (long long)ts[i].cols, ts[i].name);
+            return 0;
+        }
+        matched++;
+    }
+    /* every reference LoRA tensor is one of ours */
+    CHECK(cJSON_GetArraySize(init) == n_lora, "%s: %d reference tensors, %d ours", arch, cJSON_GetArraySize(init),
+          n_lora);
+    const cJSON *sq = cJSON_GetObjectItem(ref, "seqs"), *lb = cJSON_GetObjectItem(ref, "labels");
+    for (int s = 0; s < 2; s++) {
+        const cJSON *arr = cJSON_GetArrayItem(sq, s);
+        f->lens[s] = cJSON_GetArraySize(arr);
+        for (int i = 0; i < f->lens[s] && i < 64; i++) f->seqs[s][i] = cJSON_GetArrayItem(arr, i)->valueint;
+        f->labels[s] = cJSON_GetArrayItem(lb, s)->valueint;
+    }
+    return matched > 0;
+}
+
+static void fixture_close(fixture *f) {
+    pl_trainer_free(f->t);
+    pl_model_free(f->m);
+}
+
+/* The batch's loss with the reference's reduction; gradients accumulated when backward. */
+static double batch_loss(fixture *f, int backward) {
+    const pl_tr_config *c = pl_trainer_config(f->t);
+    int total_scored = 0;
+    for (int s = 0; s < 2; s++) total_scored += f->lens[s] - 1;
+    double loss = 0.0;
+    if (backward) pl_trainer_zero_grad(f->t);
+    for (int s = 0; s < 2; s++) {
+        pl_tr_example ex = {f->seqs[s], f->lens[s], f->labels[s], 0};
+        double w = c->objective == PL_OBJ_LM ? 1.0 / total_scored : 0.5, l;
+        int n;
+        if (pl_trainer_example(f->t, &ex, (uint64_t)s, w, backward, &l, &n) != PL_OK) {
+            CHECK(0, "example %d: %s", s, pl_errmsg());
+            return NAN;
+        }
+        loss += w * l;
+    }
+    return loss;
+}
+
+static const char *OBJ_NAMES[] = {"label", "head", "lm"};
+
+/* Loss and every gradient vs PyTorch/PEFT. */
+static void test_vs_pytorch(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj++) {
+        fixture f;
+        if (!fixture_open(&f, arch, ref, (pl_objective)obj, 0.0, 1)) {
+            fixture_close(&f);
+            continue;
+        }
+        const cJSON *r = cJSON_GetObjectItem(ref, OBJ_NAMES[obj]);
+        double want = cJSON_GetObjectItem(r, "loss")->valuedouble;
+        double got = batch_loss(&f, 1);
+        double rel = fabs(got - want) / fabs(want);
+        CHECK(rel <= TOL_LOSS, "%s %s loss %.9g, PyTorch %.9g (rel %.3g)", arch, OBJ_NAMES[obj], got, want, rel);
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+        pl_real *grads = pl_trainer_grads(f.t);
+        double worst = 0.0;
+        const char *wname = "";
+        for (int i = 0; i < nt; i++) {
+            int64_t n = ts[i].rows * ts[i].cols;
+            pl_real *w = malloc(sizeof(pl_real) * (size_t)n);
+            if (!json_floats(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "grads"), ts[i].name), w, n)) {
+                CHECK(0, "%s %s: no reference gradient for %s", arch, OBJ_NAMES[obj], ts[i].name);
+                free(w);
+                continue;
+            }
+            /* relative to the tensor's largest reference gradient */
+            double sc = 1e-12, e = 0.0;
+            for (int64_t k = 0; k < n; k++) sc = fmax(sc, fabs(w[k]));
+            for (int64_t k = 0; k < n; k++) e = fmax(e, fabs(grads[ts[i].offset + k] - w[k]) / sc);
+            if (e > worst) {
+                worst = e;
+                wname = ts[i].name;
+            }
+            free(w);
+        }
+        CHECK(worst <= TOL_GRAD, "%s %s: gradient of %s off by %.3g relative", arch, OBJ_NAMES[obj], wname, worst);
+        printf("pytorch %-7s %-5s loss %.9g vs %.9g (rel %.2g), %d grad tensors max rel err %.2g\n", arch,
+               OBJ_NAMES[obj], got, want, rel, nt, worst);
+        fixture_close(&f);
+    }
+}
+
+/* 10 AdamW steps (warmup + cosine, clipping) on the label objective. */
+static void test_adamw_trajectory(const char *arch, const cJSON *ref) {
+    fixture f;
+    if (!fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1)) {
+        fixture_close(&f);
+        return;
+    }
+    const cJSON *a = cJSON_GetObjectItem(ref, "adamw");
+    pl_adamw_config c = pl_adamw_default();
+    c.lr = cJSON_GetObjectItem(a, "lr")->valuedouble;
+    c.beta1 = cJSON_GetObjectItem(a, "beta1")->valuedouble;
+    c.beta2 = cJSON_GetObjectItem(a, "beta2")->valuedouble;
+    c.eps = cJSON_GetObjectItem(a, "eps")->valuedouble;
+    c.weight_decay = cJSON_GetObjectItem(a, "weight_decay")->valuedouble;
+    c.clip = cJSON_GetObjectItem(a, "clip")->valuedouble;
+    c.warmup = cJSON_GetObjectItem(a, "warmup")->valueint;
+    c.total_steps = cJSON_GetObjectItem(a, "total_steps")->valueint;
+    c.sched = PL_SCHED_COSINE;
+    size_t np;
+    pl_real *params = pl_trainer_params(f.t, &np);
+    pl_adamw o;
+    CHECK_OK(pl_adamw_init(&o, &c, np));
+    const cJSON *losses = cJSON_GetObjectItem(a, "losses");
+    int n = cJSON_GetArraySize(losses);
+    double worst = 0.0;
+    for (int s = 0; s < n; s++) {
+        double got = batch_loss(&f, 1), want = cJSON_GetArrayItem(losses, s)->valuedouble;
+        double rel = fabs(got - want) / fabs(want);
+        worst = fmax(worst, rel);
+        CHECK(rel <= TOL_TRAJ, "%s adamw step %d: loss %.9g, PyTorch %.9g (rel %.3g)", arch, s, got, want, rel);
+        if (s + 1 < n) CHECK_OK(pl_adamw_step(&o, params, pl_trainer_grads(f.t), NULL));
+    }
+    printf("pytorch %-7s adamw %d losses %.6g -> %.6g, max rel err %.2g\n", arch, n,
+           cJSON_GetArrayItem(losses, 0)->valuedouble, cJSON_GetArrayItem(losses, n - 1)->valuedouble, worst);
+    pl_adamw_free(&o);
+    fixture_close(&f);
+}
+
+/* Whole-model finite differences on random parameter entries, with dropout,
+ * for each objective; checkpointing on and off give identical gradients. */
+static void test_model_fd(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj++) {
+        fixture f, g;
+        if (!fixture_open(&f, arch, ref, (pl_objective)obj, 0.1, 1) ||
+            !fixture_open(&g, arch, ref, (pl_objective)obj, 0.1, 0)) {
+            continue;
+        }
+        size_t np;
+        pl_real *p = pl_trainer_params(f.t, &np);
+        batch_loss(&f, 1);
+        batch_loss(&g, 1);
+        CHECK(memcmp(pl_trainer_grads(f.t), pl_trainer_grads(g.t), np * sizeof(pl_real)) == 0,
+              "%s %s: checkpointed gradients differ from stored-activation gradients", arch, OBJ_NAMES[obj]);
+        enum { NPROBE = 24 };
+        pl_real an[NPROBE], nu[NPROBE];
+        pl_real *grads = pl_trainer_grads(f.t);
+        for (int i = 0; i < NPROBE; i++) {
+            size_t k = (size_t)pl_rng_below(&g_rng, np);
+            if (i == 0 && obj == PL_OBJ_HEAD) k = np - 1; /* a head weight */
+            an[i] = grads[k];
+            double old = p[k];
+            p[k] = old + FD_H;
+            double fp = batch_loss(&f, 0);
+            p[k] = old - FD_H;
+            double fm = batch_loss(&f, 0);
+            p[k] = old;
+            nu[i] = (fp - fm) / (2 * FD_H);
+        }
+        char buf[96];
+        snprintf(buf, sizeof buf, "%s whole model %s (dropout 0.1) d/dparams", arch, OBJ_NAMES[obj]);
+        grad_close(buf, an, nu, NPROBE, FD_TOL);
+        double mx = 0;
+        for (int i = 0; i < NPROBE; i++) mx = fmax(mx, fabs(an[i] - nu[i]));
+        printf("fd      %-7s %-5s %d probes, max |analytic - numeric| %.2g\n", arch, OBJ_NAMES[obj], NPROBE, mx);
+        fixture_close(&f);
+        fixture_close(&g);
+    }
+}
+
+/* The training forward (double) against the model module's pl_forward (f32). */
+static void test_vs_model_forward(const char *arch, const cJSON *ref) {
+    fixture f;
+    if (!fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1)) {
+        fixture_close(&f);
+        return;
+    }
+    /* LoRA B = 0 so the base model alone is compared */
+    int nt;
+    const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+    pl_real *p = pl_trainer_params(f.t, NULL);
+    for (int i = 0; i < nt; i++)
+        if (ts[i].is_b) memset(p + ts[i].offset, 0, sizeof(pl_real) * (size_t)(ts[i].rows * ts[i].cols));
+    const pl_arch_desc *d = pl_model_desc(f.m);
+    int T = f.lens[0], V = d->n_vocab;
+    pl_real *mine = malloc(sizeof(pl_real) * (size_t)(T * V));
+    float *theirs = malloc(sizeof(float) * (size_t)(T * V));
+    CHECK_OK(pl_trainer_logits(f.t, f.seqs[0], T, mine));
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL;
+    CHECK_OK(pl_runner_new(f.m, 64, 64, &r));
+    CHECK_OK(pl_kv_new(f.m, 64, NULL, &kv));
+    pl_seq s = {kv, f.seqs[0], T};
+    CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, theirs));
+    double md = 0, mx = 0;
+    for (int i = 0; i < T * V; i++) {
+        md = fmax(md, fabs(mine[i] - (double)theirs[i]));
+        mx = fmax(mx, fabs((double)theirs[i]));
+    }
+    /* f32 forward vs double: ~1e-6 relative to the logit scale */
+    CHECK(md <= 1e-4 * fmax(1.0, mx), "%s: training forward differs from pl_forward by %g (logits up to %g)", arch, md,
+          mx);
+    printf("forward %-7s training pass vs pl_forward: max |diff| %.2g (max |logit| %.3g)\n", arch, md, mx);
+    pl_kv_free(kv);
+    pl_runner_free(r);
+    free(mine);
+    free(theirs);
+    fixture_close(&f);
+}
+
+/* Full fine-tuning: one finite-difference probe in every tensor (every
+ * base weight, norm, the embedding and the output), LM and label objectives. */
+static void test_full_fd(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj += 2) {
+        fixture f;
+        g_full = 1;
+        int ok = fixture_open(&f, arch, ref, (pl_objective)obj, 0.0, 1);
+        g_full = 0;
+        if (!ok) {
+            fixture_close(&f);
+            continue;
+        }
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+        pl_real *p = pl_trainer_params(f.t, NULL);
+        batch_loss(&f, 1);
+        pl_real *an = malloc(sizeof(pl_real) * (size_t)nt), *nu = malloc(sizeof(pl_real) * (size_t)nt);
+        int n = 0;
+        for (int i = 0; i < nt; i++) {
+            if (ts[i].target != -2) continue;
+            size_t k = ts[i].offset;
+            if (strstr(ts[i].name, "embed_tokens") || strstr(ts[i].name, "lm_head"))
+                k += (size_t)f.seqs[0][2] * (size_t)ts[i].cols + 3; /* a row that is used */
+            else k += (size_t)pl_rng_below(&g_rng, (uint64_t)(ts[i].rows * ts[i].cols));
+            an[n] = pl_trainer_grads(f.t)[k];
+            double old = p[k];
+            p[k] = old + FD_H;
+            double fp = batch_loss(&f, 0);
+            p[k] = old - FD_H;
+            double fm = batch_loss(&f, 0);
+            p[k] = old;
+            nu[n++] = (fp - fm) / (2 * FD_H);
+        }
+        char buf[96];
+        snprintf(buf, sizeof buf, "%s full fine-tuning %s d/d(every base tensor)", arch, OBJ_NAMES[obj]);
+        grad_close(buf, an, nu, n, FD_TOL);
+        double mx = 0;
+        for (int i = 0; i < n; i++) mx = fmax(mx, fabs(an[i] - nu[i]));
+        printf("fd      %-7s full %-5s %d base tensors, max |analytic - numeric| %.2g\n", arch, OBJ_NAMES[obj], n, mx);
+        free(an);
+        free(nu);
+        fixture_close(&f);
+    }
+}
+
+/* Full fine-tuning vs PyTorch: the sampled gradient values and the norm of
+ * every base weight's gradient (label objective, LoRA active). */
+static void test_full_vs_pytorch(const char *arch, const cJSON *ref) {
+    const cJSON *r = cJSON_GetObjectItem(ref, "full");
+    if (!r) {
+        CHECK(0, "%s: ref.json has no full fine-tuning section", arch);
+        return;
+    }
+    fixture f;
+    g_full = 1;
+    int ok = fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1);
+    g_full = 0;
+    if (!ok) {
+        fixture_close(&f);
+        return;
+    }
+    batch_loss(&f, 1);
+    int nt, n = 0;
+    const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+    const pl_real *g = pl_trainer_grads(f.t);
+    double worst = 0;
+    const char *wname = "";
+    for (int i = 0; i < nt; i++) {
+        if (ts[i].target != -2) continue;
+        const cJSON *gs = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "grads"), ts[i].name);
+        const cJSON *gn = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "norms"), ts[i].name);
+        if (!cJSON_IsArray(gs) || !cJSON_IsNumber(gn)) {
+            CHECK(0, "%s: no PyTorch gradient for %s", arch, ts[i].name);
+            continue;
+        }
+        n++;
+        double norm = 0;
+        for (int64_t k = 0; k < ts[i].rows * ts[i].cols; k++) norm += g[ts[i].offset + k] * g[ts[i].offset + k];
+        norm = sqrt(norm);
+        double sc = fmax(gn->valuedouble, 1e-12), e = fabs(norm - gn->valuedouble) / sc;
+        int k = 0;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, gs) {
+            e = fmax(e, fabs(g[ts[i].offset + (size_t)k] - v->valuedouble) / sc);
+            k++;
+        }
+        if (e > worst) {
+            worst = e;
+            wname = ts[i].name;
+        }
+    }
+    CHECK(n > 0 && worst <= TOL_GRAD, "%s full fine-tuning: gradient of %s off by %.3g relative to its norm", arch,
+          wname, worst);
+    printf("pytorch %-7s full  %d base tensors (sampled values + norms) max rel err %.2g\n", arch, n, worst);
+    fixture_close(&f);
+}
+
+/* adapter.gguf written by us, attached by the model module (llama.cpp
+ * semantics, q/k row permutation), must give the training pass's logits. */
+static void test_gguf_roundtrip(const char *arch, const cJSON *ref) {
+    fixture f;
+    if (!fixture_open(&f, arch, ref, PL_OBJ_LABEL, 0.0, 1)) {
+        fixture_close(&f);
+        return;
+    }
+    char path[128];
+    snprintf(path, sizeof path, "build/test_train_%s_adapter.gguf", arch);
+    CHECK_OK(pl_trainer_save_gguf(f.t, path));
+    pl_model *m2 = NULL;
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/data/train/%s", arch);
+    pl_model_opts mo = pl_model_opts_default();
+    mo.gelu_fp16 = 0;
+    CHECK_OK(pl_model_load(dir, &mo, &m2));
+    if (!m2) {
+        fixture_close(&f);
+        return;
+    }
+    CHECK_OK(pl_model_add_lora(m2, path, 1.0f));
+    int T = f.lens[0], V = pl_model_desc(m2)->n_vocab;
+    pl_real *mine = malloc(sizeof(pl_real) * (size_t)(T * V));
+    float *theirs = malloc(sizeof(float) * (size_t)(T * V));
+    CHECK_OK(pl_trainer_logits(f.t, f.seqs[0], T, mine));
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL;
+    CHECK_OK(pl_runner_new(m2, 64, 64, &r));
+    CHECK_OK(pl_kv_new(m2, 64, NULL, &kv));
+    pl_seq s = {kv, f.seqs[0], T};
+    CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, theirs));
+    double md = 0, mx = 0;
+    for (int i = 0; i < T * V; i++) {
+        md = fmax(md, fabs(mine[i] - (double)theirs[i]));
+        mx = fmax(mx, fabs((double)theirs[i]));
+    }
+    CHECK(md <= 1e-4 * fmax(1.0, mx), "%s: adapter.gguf through pl_model_add_lora differs by %g", arch, md);
+    printf("adapter %-7s adapter.gguf attached by the model module vs training pass: max |diff| %.2g\n", arch, md);
+    pl_kv_free(kv);
+    pl_runner_free(r);
+    pl_model_free(m2);
+    free(mine);
+    free(theirs);
+    remove(path);
+
+    /* PEFT export read back with io's safetensors reader: every tensor, HF
+     * names and shapes, values equal to the parameters (HF models: no row
+     * permutation). tools/ref/check_peft_export.py loads the same directory
+     * into PEFT. */
+    snprintf(path, sizeof path, "build/test_train_%s_peft", arch);
+    CHECK_OK(pl_trainer_save_peft(f.t, path, dir));
+    pl_safetensors *st = NULL;
+    char stp[256];
+    snprintf(stp, sizeof stp, "%s/adapter_model.safetensors", path);
+    CHECK_OK(pl_st_open(stp, &st));
+    if (st) {
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f.t, &nt);
+        const pl_real *p = pl_trainer_params(f.t, NULL);
+        int bad = 0;
+        for (int i = 0; i < nt; i++) {
+            char nm[160];
+            snprintf(nm, sizeof nm, "base_model.model.%s.weight", ts[i].name);
+            const pl_st_tensor *e = pl_st_find(st, nm);
+            if (!e || strcmp(e->dtype, "F32") || e->n_dims != 2 || e->shape[0] != ts[i].rows ||
+                e->shape[1] != ts[i].cols) {
+                bad++;
+                continue;
+            }
+            const float *v = e->data;
+            for (int64_t k = 0; k < ts[i].rows * ts[i].cols; k++)
+                if (v[k] != (float)p[ts[i].offset + k]) bad++;
+        }
+        CHECK(bad == 0 && pl_st_n_tensors(st) == nt, "%s: PEFT export: %d mismatches, %lld tensors for %d", arch, bad,
+              (long long)pl_st_n_tensors(st), nt);
+        pl_st_close(st);
+    }
+    fixture_close(&f);
+}
+
+/* ---- training loop ------------------------------------------------------------------ */
+
+/* A learnable toy task on the tiny llama: label 1 iff the last token is 7
+ * (else 8). */
+typedef struct {
+    int32_t tok[64][12];
+    pl_tr_example ex[64];
+} toy_data;
+
+static void toy_make(toy_data *d, int n, uint64_t seed) {
+    pl_rng r;
+    pl_rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        int len = 6 + (int)pl_rng_below(&r, 6);
+        int lab = i % 2;
+        for (int j = 0; j < len; j++) {
+            int v = 10 + (int)pl_rng_below(&r, 80);
+            d->tok[i][j] = v == 7 ? 8 : v;
+        }
+        d->tok[i][len - 1] = lab ? 7 : 8;
+        d->ex[i] = (pl_tr_example){d->tok[i], len, lab, 0};
+    }
+}
+
+static pl_trainer *toy_trainer(pl_model *m, double dropout) {
+    pl_tr_config c = pl_tr_config_default();
+    c.lora_rank = 4;
+    c.lora_alpha = 8;
+    c.lora_dropout = dropout;
+    c.targets = PL_TGT_Q | PL_TGT_V | PL_TGT_DOWN;
+    c.label_tokens[0] = 5;
+    c.label_tokens[1] = 9;
+    c.seed = 99;
+    pl_trainer *t = NULL;
+    CHECK_OK(pl_trainer_new(m, &c, &t));
+    return t;
+}
+
+static int files_equal(const char *a, const char *b) {
+    char *da, *db;
+    size_t la, lb;
+    if (pl_read_file(a, &da, &la) != PL_OK) return 0;
+    if (pl_read_file(b, &db, &lb) != PL_OK) {
+        free(da);
+        return 0;
+    }
+    int eq = la == lb && memcmp(da, db, la) == 0;
+    free(da);
+    free(db);
+    return eq;
+}
+
+static pl_loop_opts toy_opts(const char *dir) {
+    pl_loop_opts o = pl_loop_opts_default();
+    o.opt.lr = 2e-2;
+    o.opt.weight_decay = 0.01;
+    o.epochs = 3;
+    o.batch = 2;
+    o.accum = 2;
+    o.ckpt_every = 2;
+    o.run_dir = dir;
+    o.base_model = "tests/data/train/llama";
+    o.quiet = 1;
+    return o;
+}
+
+/* The run that test_loop kills (run in a child process). */
+static int loop_child(void) {
+    pl_model *m = NULL;
+    pl_model_opts mo = pl_model_opts_default();
+    if (pl_model_load("tests/data/train/llama", &mo, &m) != PL_OK) return 1;
+    static toy_data tr, va;
+    toy_make(&tr, 32, 1);
+    toy_make(&va, 16, 2);
+    pl_tr_dataset dtr = {tr.ex, 32}, dva = {va.ex, 16};
+    pl_trainer *t = toy_trainer(m, 0.1);
+    pl_loop_opts o = toy_opts("build/test_train_run_c");
+    o.eval_every = 4;
+    pl_loop_result r;
+    pl_status st = pl_train_loop(t, &dtr, &dva, &o, &r);
+    pl_trainer_free(t);
+    pl_model_free(m);
+    return st != PL_OK;
+}
+
+static void test_loop(void) {
+    pl_model *m = NULL;
+    pl_model_opts mo = pl_model_opts_default();
+    CHECK_OK(pl_model_load("tests/data/train/llama", &mo, &m));
+    if (!m) return;
+    static toy_data tr, va;
+    toy_make(&tr, 32, 1);
+    toy_make(&va, 16, 2);
+    pl_tr_dataset dtr = {tr.ex, 32}, dva = {va.ex, 16};
+
+    /* uninterrupted reference run */
+    pl_trainer *t = toy_trainer(m, 0.1);
+    pl_loop_opts o = toy_opts("build/test_train_run_a");
+    o.eval_every = 4;
+    pl_loop_result ra;
+    double t0 = pl_time_now();
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &ra));
+    double dur = pl_time_now() - t0;
+    CHECK(ra.steps == 24, "steps %lld, want 3 epochs x 8", (long long)ra.steps);
+    printf("loop    24 steps in %.2fs, last loss %.4g, val loss %.4g, val F1 %.3f\n", dur, ra.last_loss, ra.val_loss,
+           ra.val_f1);
+    CHECK(ra.val_loss < 0.69, "validation loss %g did not drop below chance (ln 2)", ra.val_loss);
+    pl_trainer_free(t);
+
+    /* stop after step 5 (checkpoint at 4), resume: bitwise identical adapter */
+    t = toy_trainer(m, 0.1);
+    o.run_dir = "build/test_train_run_b";
+    o.stop_at_step = 5;
+    pl_loop_result rb;
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rb));
+    pl_trainer_free(t);
+    t = toy_trainer(m, 0.1);
+    o.stop_at_step = 0;
+    o.resume = 1;
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rb));
+    CHECK(rb.resumed_from == 4, "resumed from step %d, want 4", rb.resumed_from);
+    CHECK(files_equal("build/test_train_run_a/adapter.gguf", "build/test_train_run_b/adapter.gguf"),
+          "resumed run's adapter.gguf differs from the uninterrupted run's");
+    CHECK(files_equal("build/test_train_run_a/peft/adapter_model.safetensors",
+                      "build/test_train_run_b/peft/adapter_model.safetensors"),
+          "resumed run's PEFT adapter differs");
+    pl_trainer_free(t);
+
+    /* kill -9 at a random moment of a run, then resume */
+    pl_rng kr;
+    pl_rng_seed(&kr, (uint64_t)time(NULL));
+    double frac = 0.2 + 0.6 * pl_rng_uniform(&kr);
+    fflush(stdout);
+    /* the child is this program re-executed (OpenMP does not survive fork) */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", "test_train", "--loop-child", (char *)NULL);
+        _exit(127);
+    }
+    struct timespec ts = {(time_t)(frac * dur), (long)(fmod(frac * dur, 1.0) * 1e9)};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    int killed = WIFSIGNALED(status);
+    t = toy_trainer(m, 0.1);
+    o = toy_opts("build/test_train_run_c");
+    o.eval_every = 4;
+    o.resume = access("build/test_train_run_c/checkpoints/last.ckpt", F_OK) == 0;
+    pl_loop_result rc;
+    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rc));
+    printf("loop    kill -9 at %.0f%% of the run (%s), resumed from step %d\n", 100 * frac,
+           killed ? "killed" : "had finished", rc.resumed_from);
+    CHECK(files_equal("build/test_train_run_a/adapter.gguf", "build/test_train_run_c/adapter.gguf"),
+          "adapter after kill -9 + resume differs from the uninterrupted run's");
+    pl_trainer_free(t);
+
+    /* bad input: single class, empty, a checkpoint of another configuration, NaN */
+    t = toy_trainer(m, 0.0);
+    pl_tr_example one[2] = {tr.ex[1], tr.ex[3]};
+    pl_tr_dataset d1 = {one, 2}, d0 = {tr.ex, 0};
+    o = toy_opts("build/test_train_run_d");
+    CHECK(pl_train_loop(t, &d1, NULL, &o, &rc) == PL_ERR_INVALID && strstr(pl_errmsg(), "single class"),
+          "single-class training set: %s", pl_errmsg());
+    CHECK(pl_train_loop(t, &d0, NULL, &o, &rc) == PL_ERR_INVALID, "empty training set accepted");
+    o = toy_opts("build/test_train_run_a");
+    o.resume = 1;
+    o.opt.lr = 1e-3; /* not the run's configuration */
+    CHECK(pl_train_loop(t, &dtr, NULL, &o, &rc) == PL_ERR_INVALID && strstr(pl_errmsg(), "another configuration"),
+          "resume with another configuration: %s", pl_errmsg());
+    size_t np;
+    pl_real *p = pl_trainer_params(t, &np);
+    p[3] = NAN;
+    o = toy_opts("build/test_train_run_d");
+    pl_status st = pl_train_loop(t, &dtr, NULL, &o, &rc);
+    CHECK(st == PL_ERR_NUMERIC && strstr(pl_errmsg(), "non-finite"), "NaN parameter: status %d, %s", (int)st,
+          pl_errmsg());
+    pl_trainer_free(t);
+    pl_model_free(m);
+}
+
+/* ---- shared fixtures (GGUF: adjacent-pair RoPE, rope_freqs, quantized weights) ---- */
+
+static void test_shared_forward(const char *shared) {
+    struct {
+        const char *rel;
+        double tol; /* f32 forward vs double: relative to the logit scale */
+    } files[] = {{"models/stories260K.gguf", 1e-4},
+                 {"models/fixtures/tiny-llama31-random.gguf", 1e-4},
+                 {"models/fixtures/tiny-mistral-random-q8_0.gguf", 1e-4},
+                 {"models/fixtures/tiny-mistral-random-q4_0.gguf", 1e-4},
+                 {"models/fixtures/tiny-gemma2-random.gguf", 1e-4}};
+    for (size_t fi = 0; fi < sizeof files / sizeof *files; fi++) {
+        char path[4096];
+        pl_model_opts mo = pl_model_opts_default();
+        mo.quant_act = 0; /* the exact path: dequantized weights, f32 activations */
+        mo.gelu_fp16 = 0;
+        pl_model *m = NULL;
+        if (pl_model_load(t_path(path, sizeof path, shared, files[fi].rel), &mo, &m) != PL_OK) {
+            CHECK(0, "%s: %s", files[fi].rel, pl_errmsg());
+            continue;
+        }
+        pl_tr_config c = pl_tr_config_default();
+        c.lora_rank = 2;
+        c.targets = PL_TGT_Q | PL_TGT_K | PL_TGT_DOWN;
+        c.label_tokens[0] = 3;
+        c.label_tokens[1] = 4;
+        pl_trainer *t = NULL;
+        CHECK_OK(pl_trainer_new(m, &c, &t));
+        const pl_arch_desc *d = pl_model_desc(m);
+        int32_t ids[9] = {1, 400, 36, 100, 7, 250, 13, 99, 5};
+        int T = 9, V = d->n_vocab;
+        pl_real *mine = malloc(sizeof(pl_real) * (size_t)(T * V));
+        float *theirs = malloc(sizeof(float) * (size_t)(T * V));
+        CHECK_OK(pl_trainer_logits(t, ids, T, mine));
+        pl_runner *r = NULL;
+        pl_kv *kv = NULL;
+        CHECK_OK(pl_runner_new(m, 16, 16, &r));
+        CHECK_OK(pl_kv_new(m, 16, NULL, &kv));
+        pl_seq sq = {kv, ids, T};
+        CHECK_OK(pl_forward(r, &sq, 1, PL_LOGITS_ALL, theirs));
+        double md = 0, mx = 0;
+        for (int i = 0; i < T * V; i++) {
+            md = fmax(md, fabs(mine[i] - (double)theirs[i]));
+            mx = fmax(mx, fabs((double)theirs[i]));
+        }
+        CHECK(md <= files[fi].tol * fmax(1.0, mx), "%s: training forward differs from pl_forward by %g", files[fi].rel,
+              md);
+        printf("forward %s: training pass vs pl_forward (exact matmul) max |diff| %.2g (max |logit| %.3g)\n",
+               files[fi].rel, md, mx);
+        /* LoRA gradient through quantized / adjacent-pair-RoPE layers: finite differences (B random) */
+        if (fi == 0 || fi == 3) {
+            size_t np;
+            pl_real *p = pl_trainer_params(t, &np);
+            for (size_t k = 0; k < np; k++) p[k] = 0.3 * (2 * pl_rng_uniform(&g_rng) - 1);
+            pl_tr_example ex = {ids, T, 1, 0};
+            double l;
+            pl_trainer_zero_grad(t);
+            CHECK_OK(pl_trainer_example(t, &ex, 0, 1.0, 1, &l, NULL));
+            enum { NP = 8 };
+            pl_real an[NP], nu[NP];
+            for (int i = 0; i < NP; i++) {
+                size_t k = (size_t)pl_rng_below(&g_rng, np);
+                an[i] = pl_trainer_grads(t)[k];
+                double old = p[k], fp, fm;
+                p[k] = old + FD_H;
+                pl_trainer_example(t, &ex, 0, 1.0, 0, &fp, NULL);
+                p[k] = old - FD_H;
+                pl_trainer_example(t, &ex, 0, 1.0, 0, &fm, NULL);
+                p[k] = old;
+                nu[i] = (fp - fm) / (2 * FD_H);
+            }
+            char buf[160];
+            snprintf(buf, sizeof buf, "%s whole-model label-loss d/dLoRA", files[fi].rel);
+            grad_close(buf, an, nu, NP, FD_TOL);
+        }
+        if (fi == 0) {
+            /* gradients do not depend on the thread count (parallel kernels at 48 tokens) */
+            int32_t lid[48];
+            for (int i = 0; i < 48; i++) lid[i] = (int32_t)(1 + (i * 37) % 500);
+            pl_tr_example ex = {lid, 48, 0, 0};
+            size_t np;
+            pl_trainer_params(t, &np);
+            pl_real *g1 = malloc(np * sizeof *g1);
+            int nt0 = pl_num_threads();
+            double l1, l2;
+            pl_set_num_threads(1);
+            pl_trainer_zero_grad(t);
+            CHECK_OK(pl_trainer_example(t, &ex, 0, 1.0, 1, &l1, NULL));
+            memcpy(g1, pl_trainer_grads(t), np * sizeof *g1);
+            pl_set_num_threads(3);
+            pl_trainer_zero_grad(t);
+            CHECK_OK(pl_trainer_example(t, &ex, 0, 1.0, 1, &l2, NULL));
+            CHECK(l1 == l2 && memcmp(g1, pl_trainer_grads(t), np * sizeof *g1) == 0,
+                  "gradients differ between 1 and 3 threads");
+            pl_set_num_threads(nt0);
+            free(g1);
+        }
+        pl_kv_free(kv);
+        pl_runner_free(r);
+        free(mine);
+        free(theirs);
+        pl_trainer_free(t);
+        pl_model_free(m);
+    }
+}
+
+static void test_models(void) {
+    for (int a = 0; a < 3; a++) {
+        cJSON *ref = load_ref(ARCHS[a]);
+        if (!ref) {
+            CHECK(0, "tests/data/train/%s/ref.json missing or malformed", ARCHS[a]);
+            continue;
+        }
+        test_vs_model_forward(ARCHS[a], ref);
+        test_vs_pytorch(ARCHS[a], ref);
+        test_adamw_trajectory(ARCHS[a], ref);
+        test_model_fd(ARCHS[a], ref);
+        test_gguf_roundtrip(ARCHS[a], ref);
+        test_full_fd(ARCHS[a], ref);
+        test_full_vs_pytorch(ARCHS[a], ref);
+        cJSON_Delete(ref);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--loop-child") == 0) return loop_child();
+    T_BEGIN();
+    pl_rng_seed(&g_rng, 42);
+    test_rmsnorm();
+    test_rope();
+    test_elementwise();
+    test_xent();
+    test_attention();
+    test_linear();
+    test_lora();
+    test_dense();
+    test_adamw();
+    test_models();
+    test_loop();
+    const char *shared = pl_test_shared();
+    if (shared) {
+        test_shared_forward(shared);
+    }
+    return T_END();
+}
