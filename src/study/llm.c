@@ -1,29 +1,30 @@
-/* llm.c — zero-shot LLM stages of a study: scoring test emails with a base
- * model (eval) and the probe depth curve on its residual stream (interp).
+/* llm.c — the LLM stages of a study on the classifier view of src/prompt:
+ * scoring test emails (eval), SHAP over their words (explain) and the probe
+ * depth curve on the residual stream (interp).
  *
- * Classifier view (ARCHITECTURE.md): the prompt
- *     "Email subject: <subject>\n\n<body>\n\nQuestion: is this email phishing
- *      or legitimate?\nAnswer:"
- * ends at the answer position; score = logit(first token of " phishing") -
- * logit(first token of " legitimate") there, p = sigmoid(score). The email
- * part is cut to fit hyperparameters.max_tokens. No chat template is applied
- * (the same plain prompt for every family), which keeps zero-shot scores
- * comparable across architectures but is not what an instruct model saw in
- * training.
+ * Classifier view (src/prompt/prompt.h, ARCHITECTURE.md): one prompt layout
+ * (the family's chat template when the vocabulary has one, else a plain
+ * completion layout) ending at the answer position; score = logit(first
+ * token of "phishing") - logit(first token of "legitimate"), p =
+ * sigmoid(score) — the same scalar the train module optimizes. The email part
+ * is cut to hyperparameters.max_tokens (and to what fits the model's training
+ * context). A fine-tuned training attaches its LoRA adapter (adapter.gguf of
+ * the train task) before scoring.
+ *
+ * SHAP: the features are the words of the email part (a token whose decoded
+ * text starts with whitespace starts a word; words after the 400th stay
+ * present); v(S) scores the email with the tokens of absent words deleted,
+ * on ids (never through a string), batched through pl_classifier_score with
+ * the shared prefix's KV cache.
  *
  * Probe curve: for a seeded sample of test emails (interp.probe_examples),
  * blocks.L.hook_resid_post at the answer position for every layer L, then
- * interp's L2 logistic probe with stratified k-fold CV per layer
+ * interp's L2 logistic probe with stratified 5-fold CV per layer
  * (pl_probe_cv). The probe layer is the first layer whose CV accuracy is
  * within 0.01 of the best layer's.
  *
- * SHAP (explain stage): features are the words of the email part (a token
- * whose text starts with whitespace starts a word); v(S) is the score of the
- * prompt with the tokens of absent words deleted (the mask never goes
- * through a string); template tokens are never masked.
- *
- * Not here: fine-tuning (train module), logit lens, patching, DLA and
- * ablation (they need more model plumbing than the residual capture).
+ * Not here: logit lens, patching, DLA and ablation (they need more model
+ * plumbing than the residual capture).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -33,58 +34,54 @@
 #include "eval/eval.h"
 #include "interp/interp.h"
 #include "model/model.h"
+#include "prompt/prompt.h"
 #include "study/study_internal.h"
 #include "tokenizer/tokenizer.h"
-
-static const char *const PROMPT_Q = "\n\nQuestion: is this email phishing or legitimate?\nAnswer:";
 
 typedef struct {
     pl_model *m;
     pl_tokenizer *tok;
-    pl_runner *r;
-    int32_t id_pos, id_neg;
-    int max_tokens;
-    float *logits;          /* [n_vocab] */
-    float *resid;           /* [n_layer x d] answer-position residuals (capture) */
-    int capture;
+    pl_prompt pr;
+    int have_pr;
+    pl_classifier *cls;
+    int n_layer, n_embd;
+    float *resid;           /* [n_layer x n_embd] answer-position residuals (capture) */
 } llm;
 
 static void llm_close(llm *l) {
-    pl_runner_free(l->r);
+    pl_classifier_free(l->cls);
+    if (l->have_pr) pl_prompt_free(&l->pr);
     pl_tokenizer_free(l->tok);
     pl_model_free(l->m);
-    free(l->logits);
     free(l->resid);
     memset(l, 0, sizeof *l);
 }
 
-static pl_status first_id(const pl_tokenizer *t, const char *word, int32_t *id) {
-    pl_tokens ids = {0};
-    char buf[64];
-    /* an SPM tokenizer that adds a space prefix gets the bare word */
-    snprintf(buf, sizeof buf, "%s%s", pl_tokenizer_add_space_prefix(t) ? "" : " ", word);
-    pl_status st = pl_tokenizer_encode(t, buf, strlen(buf), 0, &ids);
-    if (!st && ids.n == 0) st = pl_error(PL_ERR_INVALID, "label word '%s' encodes to no token", word);
-    if (!st) *id = ids.ids[0];
-    pl_tokens_free(&ids);
-    return st;
-}
-
-static pl_status llm_open(const pl_study_model *sm, int max_tokens, llm *l) {
+/* Load the model (+ adapter when not NULL), its tokenizer, the prompt and
+ * the scorer. */
+static pl_status llm_open(const pl_study_model *sm, int max_tokens, const char *adapter, llm *l) {
     memset(l, 0, sizeof *l);
     pl_status st = pl_model_load(sm->path, NULL, &l->m);
+    if (!st && adapter) st = pl_model_add_lora(l->m, adapter, 1.0f);
     if (!st) st = pl_tokenizer_load(sm->path, &l->tok);
-    if (!st) st = first_id(l->tok, "phishing", &l->id_pos);
-    if (!st) st = first_id(l->tok, "legitimate", &l->id_neg);
-    if (!st && l->id_pos == l->id_neg)
-        st = pl_error(PL_ERR_UNSUPPORTED, "%s: ' phishing' and ' legitimate' start with the same token", sm->path);
-    const pl_arch_desc *d = st ? NULL : pl_model_desc(l->m);
-    if (d) {
-        l->max_tokens = max_tokens < d->n_ctx_train || d->n_ctx_train <= 0 ? max_tokens : d->n_ctx_train;
-        st = pl_runner_new(l->m, l->max_tokens, l->max_tokens, &l->r);
-        l->logits = malloc((size_t)d->n_vocab * sizeof *l->logits);
-        l->resid = calloc((size_t)d->n_layer * (size_t)d->n_embd, sizeof *l->resid);
-        if (!st && (!l->logits || !l->resid)) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    pl_prompt_spec spec = pl_prompt_spec_default();
+    spec.max_email_tokens = max_tokens;
+    if (!st) st = pl_prompt_init(&l->pr, l->tok, &spec);
+    if (!st) {
+        l->have_pr = 1;
+        const pl_arch_desc *d = pl_model_desc(l->m);
+        long room = (long)d->n_ctx_train - (long)l->pr.prefix.n - (long)l->pr.suffix.n;
+        if (d->n_ctx_train > 0 && room < l->pr.max_email_tokens) {
+            if (room < 8) st = pl_error(PL_ERR_UNSUPPORTED, "the prompt template leaves %ld tokens of the model's context", room);
+            else l->pr.max_email_tokens = (int)room;
+        }
+        l->n_layer = d->n_layer;
+        l->n_embd = d->n_embd;
+    }
+    if (!st) st = pl_classifier_new(l->m, &l->pr, 0, &l->cls);
+    if (!st) {
+        l->resid = calloc((size_t)l->n_layer * (size_t)l->n_embd, sizeof *l->resid);
+        if (!l->resid) st = pl_error(PL_ERR_NOMEM, "out of memory");
     }
     if (st) {
         st = pl_error_wrap(st, "model %s", sm->name);
@@ -96,99 +93,76 @@ static pl_status llm_open(const pl_study_model *sm, int max_tokens, llm *l) {
 /* Keep the answer-position row of every layer's resid_post. */
 static void capture_hook(const pl_hook_info *info, float *data, void *user) {
     llm *l = user;
-    const pl_arch_desc *d = pl_model_desc(l->m);
-    if (info->layer < 0 || info->layer >= d->n_layer || info->shape[0] < 1) return;
+    if (info->layer < 0 || info->layer >= l->n_layer || info->shape[0] < 1) return;
     int64_t last = info->shape[0] - 1, w = info->shape[1];
-    memcpy(l->resid + (size_t)info->layer * (size_t)d->n_embd, data + last * w, (size_t)d->n_embd * sizeof(float));
+    memcpy(l->resid + (size_t)info->layer * (size_t)l->n_embd, data + last * w, (size_t)l->n_embd * sizeof(float));
 }
 
-/* The prompt's three parts for one record: head ("Email subject: " with
- * BOS), the email (cut so the whole fits max_tokens) and the question. */
-static pl_status prompt_parts(const llm *l, const pl_record *r, pl_tokens *head, pl_tokens *email, pl_tokens *tail) {
-    pl_status st = pl_tokenizer_encode(l->tok, "Email subject: ", 15, PL_TOK_ADD_SPECIAL, head);
-    /* ADD_SPECIAL may append an EOS for models that ask for it: drop it */
-    if (!st && head->n && pl_tokenizer_eos(l->tok) >= 0 && head->ids[head->n - 1] == pl_tokenizer_eos(l->tok)) head->n--;
-    char *text = NULL;
-    if (!st) {
-        size_t a = strlen(r->subject), b = strlen(r->body);
-        text = malloc(a + b + 3);
-        if (!text) st = pl_error(PL_ERR_NOMEM, "out of memory");
-        else snprintf(text, a + b + 3, "%s\n\n%s", r->subject, r->body);
+/* Scores of records (email ids through the prompt, batched). */
+static pl_status llm_score_records(llm *l, const pl_record *const *recs, size_t n, double *scores) {
+    pl_tokens *em = calloc(n ? n : 1, sizeof *em);
+    const int32_t **ids = calloc(n ? n : 1, sizeof *ids);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    pl_status st = em && ids && lens ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        st = pl_prompt_email_ids(&l->pr, l->tok, recs[i], &em[i], NULL);
+        if (st) st = pl_error_wrap(st, "email %s", recs[i]->id);
+        ids[i] = em[i].ids;
+        lens[i] = em[i].n;
     }
-    if (!st) st = pl_tokenizer_encode(l->tok, text, strlen(text), 0, email);
-    if (!st) st = pl_tokenizer_encode(l->tok, PROMPT_Q, strlen(PROMPT_Q), 0, tail);
-    free(text);
-    size_t fixed = head->n + tail->n;
-    if (!st && fixed + 1 > (size_t)l->max_tokens)
-        st = pl_error(PL_ERR_INVALID, "hyperparameters.max_tokens %d is too small for the prompt (%zu tokens)", l->max_tokens,
-                      fixed + 1);
-    if (!st && email->n > (size_t)l->max_tokens - fixed) email->n = (size_t)l->max_tokens - fixed;
+    if (!st && n) st = pl_classifier_score(l->cls, ids, lens, n, scores);
+    for (size_t i = 0; em && i < n; i++) pl_tokens_free(&em[i]);
+    free(em);
+    free(ids);
+    free(lens);
     return st;
 }
 
-/* The prompt's ids for one record, cut to max_tokens. */
-static pl_status prompt_ids(const llm *l, const pl_record *r, pl_tokens *out) {
-    pl_tokens head = {0}, email = {0}, tail = {0};
-    pl_status st = prompt_parts(l, r, &head, &email, &tail);
-    for (size_t i = 0; i < head.n && !st; i++) st = pl_tokens_push(out, head.ids[i]);
-    for (size_t i = 0; i < email.n && !st; i++) st = pl_tokens_push(out, email.ids[i]);
-    for (size_t i = 0; i < tail.n && !st; i++) st = pl_tokens_push(out, tail.ids[i]);
-    pl_tokens_free(&head);
-    pl_tokens_free(&email);
-    pl_tokens_free(&tail);
-    return st;
-}
-
-/* Score of an id sequence. */
-static pl_status score_ids(llm *l, const int32_t *ids, size_t n, double *score) {
-    pl_kv *kv = NULL;
-    pl_status st = pl_kv_new(l->m, (int)n, NULL, &kv);
-    if (!st) {
-        pl_seq s = {kv, ids, (int)n};
-        st = pl_forward(l->r, &s, 1, PL_LOGITS_LAST, l->logits);
+/* The train task's adapter for a fine-tuned training, or NULL (zero-shot). */
+static const char *adapter_of(const pl_study_plan *pl, const pl_study_task *t, char *buf, size_t n) {
+    for (size_t k = 0; k < t->n_deps; k++) {
+        const pl_study_task *d = &pl->tasks[t->deps[k]];
+        if (d->stage != PL_STAGE_TRAIN) continue;
+        snprintf(buf, n, "%s/%s/adapter.gguf", pl->out, d->dir);
+        return buf;
     }
-    if (!st) *score = (double)l->logits[l->id_pos] - (double)l->logits[l->id_neg];
-    if (!st && !isfinite(*score)) st = pl_error(PL_ERR_NUMERIC, "non-finite classifier score");
-    pl_kv_free(kv);
-    return st;
+    return NULL;
 }
 
-static pl_status llm_score(llm *l, const pl_record *r, double *score) {
-    pl_tokens ids = {0};
-    pl_status st = prompt_ids(l, r, &ids);
-    if (!st) st = score_ids(l, ids.ids, ids.n, score);
-    if (st) st = pl_error_wrap(st, "email %s", r->id);
-    pl_tokens_free(&ids);
-    return st;
-}
-
-static double sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+static double sigmoid(double x) { return pl_sigmoid(x); }
 
 pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir) {
     const pl_study_config *c = pl->cfg;
     const pl_study_training *tr = &pl->trainings[t->training];
     const pl_study_model *sm = &c->models[tr->model];
+    char abuf[PL_STUDY_NAME_MAX * 2];
     llm l;
-    pl_status st = llm_open(sm, c->hyper.max_tokens, &l);
+    pl_status st = llm_open(sm, c->hyper.max_tokens, adapter_of(pl, t, abuf, sizeof abuf), &l);
     if (st) return st;
     pl_records rs = {0};
     st = pl_study_read_parts(pl, c->corpora[t->test].name, "test", &rs);
     pl_preds ps = {0};
+    const pl_record **recs = malloc((rs.n ? rs.n : 1) * sizeof *recs);
+    double *sc = malloc((rs.n ? rs.n : 1) * sizeof *sc);
+    if (!st && (!recs || !sc)) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < rs.n && !st; i++) recs[i] = &rs.v[i];
+    if (!st) st = llm_score_records(&l, recs, rs.n, sc);
     for (size_t i = 0; i < rs.n && !st; i++) {
-        double s = 0;
-        st = llm_score(&l, &rs.v[i], &s);
         pl_pred p = {0};
         p.id = rs.v[i].id;
         p.source = rs.v[i].source;
         p.label = rs.v[i].label;
-        p.score = s;
-        p.p_phish = sigmoid(s);
+        p.score = sc[i];
+        p.p_phish = sigmoid(sc[i]);
         p.pred = p.p_phish >= 0.5;
         p.has_url = rs.v[i].n_urls > 0;
         p.html = p.link_mismatch = -1;
         p.length = (int64_t)strlen(rs.v[i].body);
+        if (!isfinite(p.score)) st = pl_error(PL_ERR_NUMERIC, "non-finite score for email %s", rs.v[i].id);
         if (!st) st = pl_preds_push(&ps, &p);
     }
+    free(recs);
+    free(sc);
     char *path = NULL;
     if (!st) {
         path = pl_study_path(dir, "predictions.jsonl");
@@ -207,7 +181,11 @@ pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir
             cJSON_AddStringToObject(ri.extra, "family", pl_study_family_name(sm->family));
             cJSON_AddStringToObject(ri.extra, "paradigm", c->paradigms[tr->paradigm].spec);
             cJSON_AddStringToObject(ri.extra, "test_corpus", c->corpora[t->test].name);
-            cJSON_AddStringToObject(ri.extra, "prompt", "plain (docs/study.md)");
+            cJSON_AddStringToObject(ri.extra, "prompt", l.pr.chat ? "chat" : "plain");
+            if (adapter_of(pl, t, abuf, sizeof abuf)) {
+                free(ri.adapter);
+                ri.adapter = pl_study_strdup(abuf);
+            }
             path = pl_study_path(dir, "run.json");
             st = path ? pl_run_info_write(path, &ri) : pl_error(PL_ERR_NOMEM, "out of memory");
             free(path);
@@ -239,7 +217,8 @@ pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *d
     }
     llm l;
     memset(&l, 0, sizeof l);
-    if (!st) st = llm_open(sm, c->hyper.max_tokens, &l);
+    char abuf[PL_STUDY_NAME_MAX * 2];
+    if (!st) st = llm_open(sm, c->hyper.max_tokens, adapter_of(pl, t, abuf, sizeof abuf), &l);
     const pl_arch_desc *d = st ? NULL : pl_model_desc(l.m);
     size_t L = d ? (size_t)d->n_layer : 0, D = d ? (size_t)d->n_embd : 0;
     float *X = NULL; /* [L][n][D] */
@@ -248,12 +227,12 @@ pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *d
         X = malloc((L * n * D > 0 ? L * n * D : 1) * sizeof *X);
         if (!X || !y) st = pl_error(PL_ERR_NOMEM, "out of memory");
     }
-    if (!st) st = pl_runner_set_hook(l.r, PL_HOOK_RESID_POST, -1, capture_hook, &l);
+    if (!st) st = pl_runner_set_hook(pl_classifier_runner(l.cls), PL_HOOK_RESID_POST, -1, capture_hook, &l);
     size_t n_pos = 0;
     for (size_t k = 0; k < n && !st; k++) {
         const pl_record *r = &rs.v[order[k]];
         double s;
-        st = llm_score(&l, r, &s);
+        st = llm_score_records(&l, &r, 1, &s);
         for (size_t layer = 0; layer < L && !st; layer++)
             memcpy(X + (layer * n + k) * D, l.resid + layer * D, D * sizeof *X);
         y[k] = r->label;
@@ -322,10 +301,10 @@ struct pl_study_llm_x {
     llm l;
 };
 
-pl_status pl_study_llm_x_open(const pl_study_model *m, int max_tokens, pl_study_llm_x **out) {
+pl_status pl_study_llm_x_open(const pl_study_model *m, int max_tokens, const char *adapter, pl_study_llm_x **out) {
     pl_study_llm_x *x = calloc(1, sizeof *x);
     if (!x) return pl_error(PL_ERR_NOMEM, "out of memory");
-    pl_status st = llm_open(m, max_tokens, &x->l);
+    pl_status st = llm_open(m, max_tokens, adapter, &x->l);
     if (st) {
         free(x);
         return st;
@@ -340,27 +319,35 @@ void pl_study_llm_x_close(pl_study_llm_x *x) {
     free(x);
 }
 
-/* v(S): the score of the prompt with the email tokens of absent words
- * deleted (tokens outside every word, and the prompt template, stay). */
+/* v(S): the score of the email with the tokens of absent words deleted
+ * (tokens beyond the last word feature stay); one batched scorer call per
+ * round of masks. */
 typedef struct {
     llm *l;
-    const pl_tokens *head, *email, *tail;
+    const pl_tokens *email;
     const int32_t *fmap; /* [email->n] word of each token, or -1 */
-    pl_tokens buf;
 } llm_game;
 
 static pl_status llm_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
     llm_game *g = ctx;
-    pl_status st = PL_OK;
+    size_t ne = g->email->n;
+    int32_t *buf = malloc((n_masks * ne > 0 ? n_masks * ne : 1) * sizeof *buf);
+    const int32_t **ids = malloc(n_masks * sizeof *ids);
+    size_t *lens = malloc(n_masks * sizeof *lens);
+    pl_status st = buf && ids && lens ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n_masks && !st; i++) {
         const uint8_t *mk = masks + i * n_features;
-        g->buf.n = 0;
-        for (size_t k = 0; k < g->head->n && !st; k++) st = pl_tokens_push(&g->buf, g->head->ids[k]);
-        for (size_t k = 0; k < g->email->n && !st; k++)
-            if (g->fmap[k] < 0 || mk[g->fmap[k]]) st = pl_tokens_push(&g->buf, g->email->ids[k]);
-        for (size_t k = 0; k < g->tail->n && !st; k++) st = pl_tokens_push(&g->buf, g->tail->ids[k]);
-        if (!st) st = score_ids(g->l, g->buf.ids, g->buf.n, &out[i]);
+        int32_t *dst = buf + i * ne;
+        size_t n = 0;
+        for (size_t k = 0; k < ne; k++)
+            if (g->fmap[k] < 0 || mk[g->fmap[k]]) dst[n++] = g->email->ids[k];
+        ids[i] = dst;
+        lens[i] = n;
     }
+    if (!st) st = pl_classifier_score(g->l->cls, ids, lens, n_masks, out);
+    free(buf);
+    free(ids);
+    free(lens);
     return st;
 }
 
@@ -368,11 +355,11 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
                                    pl_study_xone *o) {
     pl_study_llm_x *x = ctx;
     llm *l = &x->l;
-    pl_tokens head = {0}, email = {0}, tail = {0};
+    pl_tokens email = {0};
     pl_buf piece = {0};
     int32_t *fmap = NULL;
     size_t *first = NULL; /* first token of each word, [M + 1] */
-    pl_status st = prompt_parts(l, r, &head, &email, &tail);
+    pl_status st = pl_prompt_email_ids(&l->pr, l->tok, r, &email, NULL);
     if (!st) {
         fmap = malloc((email.n ? email.n : 1) * sizeof *fmap);
         first = malloc((email.n + 1) * sizeof *first);
@@ -397,7 +384,7 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
         first[M] = email.n;
         for (size_t k = 0; k < email.n; k++)
             if (fmap[k] < 0 && k < first[M]) first[M] = k;
-        llm_game g = {l, &head, &email, &tail, fmap, {0}};
+        llm_game g = {l, &email, fmap};
         pl_xopts xo;
         pl_xopts_init(&xo, method);
         xo.max_evals = max_evals;
@@ -408,7 +395,6 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
             xo.tree = &tree;
         }
         if (!st) st = pl_explain_run(llm_value, &g, M, &xo, &o->res);
-        pl_tokens_free(&g.buf);
     }
     if (!st && M > 0) {
         o->M = M;
@@ -441,8 +427,6 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
     pl_buf_free(&piece);
     free(fmap);
     free(first);
-    pl_tokens_free(&head);
     pl_tokens_free(&email);
-    pl_tokens_free(&tail);
     return st;
 }

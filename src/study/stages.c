@@ -610,7 +610,11 @@ pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char
         one = nb_explain_one;
         one_ctx = &nb;
     } else if (!st) {
-        st = pl_study_llm_x_open(&c->models[tr->model], c->hyper.max_tokens, &lx);
+        char abuf[PL_STUDY_NAME_MAX * 2] = "";
+        for (size_t k = 0; k < t->n_deps && !abuf[0]; k++)
+            if (pl->tasks[t->deps[k]].stage == PL_STAGE_TRAIN)
+                snprintf(abuf, sizeof abuf, "%s/%s/adapter.gguf", pl->out, pl->tasks[t->deps[k]].dir);
+        st = pl_study_llm_x_open(&c->models[tr->model], c->hyper.max_tokens, abuf[0] ? abuf : NULL, &lx);
         one = pl_study_llm_explain_one;
         one_ctx = lx;
     }

@@ -102,7 +102,7 @@ typedef pl_status (*pl_study_xone_fn)(void *ctx, const pl_record *r, pl_xmethod 
                                       uint64_t seed, pl_study_xone *out);
 /* LLM explainer (llm.c): the classifier score with masked words deleted. */
 typedef struct pl_study_llm_x pl_study_llm_x;
-pl_status pl_study_llm_x_open(const pl_study_model *m, int max_tokens, pl_study_llm_x **out);
+pl_status pl_study_llm_x_open(const pl_study_model *m, int max_tokens, const char *adapter, pl_study_llm_x **out);
 void pl_study_llm_x_close(pl_study_llm_x *x);
 pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod method, size_t max_evals,
                                    uint64_t seed, pl_study_xone *out);
