@@ -224,8 +224,7 @@ static void test_cache(void) {
                     " \"corpora\": [{\"name\": \"bank\", \"path\": \"bank.jsonl\"},"
                     "               {\"name\": \"parcel\", \"path\": \"parcel.jsonl\"},"
                     "               {\"name\": \"personal\", \"path\": \"personal.jsonl\"}],"
-                    " \"models\": [{\"name\": \"nb\", \"family\": \"lexical-nb\"},"
-                    "              {\"name\": \"llm\", \"family\": \"llama\", \"path\": \"bank.jsonl\"}],"
+                    " \"models\": [{\"name\": \"nb\", \"family\": \"lexical-nb\"}],"
                     " \"paradigms\": [\"narrow:bank\", \"generalist:parcel+personal\", \"chain-of-thought\"],"
                     " \"test\": {\"bootstrap\": 50}, \"explain\": {\"examples\": 4, \"method\": \"permutation\"}}");
     pl_study_plan pl;
@@ -236,8 +235,6 @@ static void test_cache(void) {
     CHECK(s.n_ran > 0 && s.n_cached == 0 && s.n_failed == 0, "first run: ran %zu cached %zu failed %zu", s.n_ran, s.n_cached,
           s.n_failed);
     CHECK(state_of(&pl, "eval/nb/narrow-bank/parcel") == PL_TASK_RAN, "eval ran");
-    CHECK(state_of(&pl, "train/llm/narrow-bank") == PL_TASK_UNAVAILABLE, "LLM training is unavailable in this build");
-    CHECK(state_of(&pl, "eval/llm/cot/bank") == PL_TASK_UNAVAILABLE, "chain-of-thought is unavailable in this build");
     CHECK(state_of(&pl, "eval/nb/cot/bank") == PL_TASK_UNAVAILABLE, "chain-of-thought does not apply to lexical-nb");
     CHECK(state_of(&pl, "report") == PL_TASK_RAN, "report ran");
     size_t first_ran = s.n_ran;
@@ -427,7 +424,8 @@ static void test_llm(void) {
              "               {\"name\": \"personal\", \"path\": \"personal.jsonl\"}],"
              " \"models\": [{\"name\": \"stories\", \"family\": \"llama\", \"path\": \"%s\"},"
              "              {\"name\": \"nb\", \"family\": \"lexical-nb\"}],"
-             " \"paradigms\": [\"zero-shot\", \"narrow:bank\"], \"hyperparameters\": {\"max_tokens\": 96},"
+             " \"paradigms\": [\"zero-shot\", \"narrow:bank\"],"
+             " \"hyperparameters\": {\"max_tokens\": 64, \"epochs\": 1, \"batch\": 8, \"lr\": 1e-3},"
              " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24},"
              " \"explain\": {\"examples\": 2, \"method\": \"partition\", \"max_evals\": 60}}",
              model);
@@ -440,14 +438,25 @@ static void test_llm(void) {
     CHECK_OK(run_once(cfg, out, -1, 0, &pl, &c, &s));
     CHECK(state_of(&pl, "eval/stories/zero-shot/bank") == PL_TASK_RAN, "zero-shot LLM eval ran");
     CHECK(state_of(&pl, "interp/stories/zero-shot") == PL_TASK_RAN, "zero-shot LLM probe curve ran");
-    CHECK(state_of(&pl, "train/stories/narrow-bank") == PL_TASK_UNAVAILABLE, "LLM fine-tuning is unavailable");
+    CHECK(state_of(&pl, "train/stories/narrow-bank") == PL_TASK_RAN, "LLM LoRA fine-tuning ran");
+    CHECK(state_of(&pl, "eval/stories/narrow-bank/personal") == PL_TASK_RAN, "the fine-tuned LLM was evaluated");
     CHECK(state_of(&pl, "explain/stories/zero-shot") == PL_TASK_RAN, "LLM SHAP ran");
     CHECK(state_of(&pl, "train/nb/zero-shot") == -1 && state_of(&pl, "eval/nb/zero-shot/bank") == PL_TASK_UNAVAILABLE,
           "zero-shot does not apply to lexical-nb");
     pl_study_plan_free(&pl);
     pl_study_config_free(&c);
-    /* predictions: one per test email, finite scores, p = sigmoid(score) */
+    /* the adapter exists, and the fine-tuned run knows its training source */
     char path[800];
+    snprintf(path, sizeof path, "%s/runs/stories/narrow-bank/train/adapter.gguf", out);
+    CHECK(pl_study_file_exists(path), "adapter written");
+    snprintf(path, sizeof path, "%s/runs/stories/narrow-bank/eval/bank/run.json", out);
+    pl_run_info ri;
+    pl_run_info_init(&ri);
+    CHECK_OK(pl_run_info_read(path, &ri));
+    CHECK(pl_run_info_trained_on(&ri, "bank") && !pl_run_info_trained_on(&ri, "personal"), "run.json train_sources");
+    CHECK(strstr(ri.adapter, "adapter.gguf") != NULL, "run.json names the adapter: %s", ri.adapter);
+    pl_run_info_free(&ri);
+    /* predictions: one per test email, finite scores, p = sigmoid(score) */
     snprintf(path, sizeof path, "%s/runs/stories/zero-shot/eval/bank/predictions.jsonl", out);
     pl_preds ps = {0};
     CHECK_OK(pl_preds_read_jsonl(path, &ps));

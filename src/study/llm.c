@@ -35,6 +35,7 @@
 #include "interp/interp.h"
 #include "model/model.h"
 #include "prompt/prompt.h"
+#include "train/train.h"
 #include "study/study_internal.h"
 #include "tokenizer/tokenizer.h"
 
@@ -176,7 +177,13 @@ pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir
         ri.train_set = pl_study_strdup(tr->name);
         ri.adapter = pl_study_strdup("");
         ri.extra = cJSON_CreateObject();
-        if (!ri.model || !ri.train_set || !ri.adapter || !ri.extra) st = pl_error(PL_ERR_NOMEM, "out of memory");
+        ri.train_sources = calloc(tr->n_sources ? tr->n_sources : 1, sizeof *ri.train_sources);
+        if (!ri.model || !ri.train_set || !ri.adapter || !ri.extra || !ri.train_sources)
+            st = pl_error(PL_ERR_NOMEM, "out of memory");
+        for (size_t k = 0; k < tr->n_sources && !st; k++) {
+            if (!(ri.train_sources[k] = pl_study_strdup(tr->sources[k]))) st = pl_error(PL_ERR_NOMEM, "out of memory");
+            else ri.n_train_sources = k + 1;
+        }
         if (!st) {
             cJSON_AddStringToObject(ri.extra, "family", pl_study_family_name(sm->family));
             cJSON_AddStringToObject(ri.extra, "paradigm", c->paradigms[tr->paradigm].spec);
@@ -428,5 +435,109 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
     free(fmap);
     free(first);
     pl_tokens_free(&email);
+    return st;
+}
+
+/* ---- LoRA fine-tuning (train stage) --------------------------------------------- */
+
+/* Examples: prefix + email + suffix ids per record, label objective. */
+typedef struct {
+    pl_tokens *ids;
+    pl_tr_dataset d;
+} llm_dataset;
+
+static void llm_dataset_free(llm_dataset *ds) {
+    for (size_t i = 0; ds->ids && i < ds->d.n; i++) pl_tokens_free(&ds->ids[i]);
+    free(ds->ids);
+    free(ds->d.ex);
+    memset(ds, 0, sizeof *ds);
+}
+
+static pl_status llm_dataset_make(const llm *l, const pl_records *rs, llm_dataset *ds) {
+    memset(ds, 0, sizeof *ds);
+    ds->ids = calloc(rs->n ? rs->n : 1, sizeof *ds->ids);
+    ds->d.ex = calloc(rs->n ? rs->n : 1, sizeof *ds->d.ex);
+    pl_status st = ds->ids && ds->d.ex ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < rs->n && !st; i++) {
+        pl_tokens email = {0};
+        st = pl_prompt_email_ids(&l->pr, l->tok, &rs->v[i], &email, NULL);
+        if (!st) st = pl_prompt_full(&l->pr, email.ids, email.n, &ds->ids[i]);
+        pl_tokens_free(&email);
+        if (st) break;
+        ds->d.ex[i].tokens = ds->ids[i].ids;
+        ds->d.ex[i].n_tokens = (int)ds->ids[i].n;
+        ds->d.ex[i].label = rs->v[i].label;
+        ds->d.n = i + 1;
+    }
+    if (st) llm_dataset_free(ds);
+    return st;
+}
+
+pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *dir) {
+    const pl_study_config *c = pl->cfg;
+    const pl_study_training *tr = &pl->trainings[t->training];
+    const pl_study_model *sm = &c->models[tr->model];
+    if (c->hyper.lora_rank < 1)
+        return pl_error(PL_ERR_INVALID, "%s: hyperparameters.lora_rank must be at least 1 for LoRA fine-tuning", t->name);
+    llm l;
+    pl_status st = llm_open(sm, c->hyper.max_tokens, NULL, &l);
+    if (st) return st;
+    pl_records trs = {0}, vrs = {0};
+    for (size_t k = 0; k < tr->n_sources && !st; k++) {
+        st = pl_study_read_parts(pl, tr->sources[k], "train", &trs);
+        if (!st) st = pl_study_read_parts(pl, tr->sources[k], "val", &vrs);
+    }
+    llm_dataset dtr, dva;
+    memset(&dtr, 0, sizeof dtr);
+    memset(&dva, 0, sizeof dva);
+    if (!st) st = llm_dataset_make(&l, &trs, &dtr);
+    if (!st) st = llm_dataset_make(&l, &vrs, &dva);
+    pl_tr_config tc = pl_tr_config_default();
+    tc.objective = PL_OBJ_LABEL;
+    tc.lora_rank = c->hyper.lora_rank;
+    tc.lora_alpha = c->hyper.lora_alpha;
+    tc.label_tokens[0] = l.pr.label_neg_id;
+    tc.label_tokens[1] = l.pr.label_pos_id;
+    tc.seed = c->seed;
+    pl_loop_opts lo = pl_loop_opts_default();
+    lo.opt.lr = c->hyper.lr;
+    lo.epochs = c->hyper.epochs;
+    lo.batch = c->hyper.batch;
+    lo.run_dir = dir;
+    lo.base_model = sm->path;
+    lo.quiet = 1;
+    pl_trainer *trn = NULL;
+    pl_loop_result res;
+    memset(&res, 0, sizeof res);
+    if (!st) st = pl_trainer_new(l.m, &tc, &trn);
+    if (!st) st = pl_train_loop(trn, &dtr.d, dva.d.n ? &dva.d : NULL, &lo, &res);
+    if (!st) {
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddStringToObject(o, "model", sm->name);
+            cJSON_AddStringToObject(o, "family", pl_study_family_name(sm->family));
+            cJSON_AddStringToObject(o, "training", tr->name);
+            cJSON *a = cJSON_AddArrayToObject(o, "train_sources");
+            for (size_t k = 0; a && k < tr->n_sources; k++) cJSON_AddItemToArray(a, cJSON_CreateString(tr->sources[k]));
+            cJSON_AddStringToObject(o, "objective", "label tokens, LoRA");
+            cJSON_AddNumberToObject(o, "n_train", (double)dtr.d.n);
+            cJSON_AddNumberToObject(o, "n_val", (double)dva.d.n);
+            cJSON_AddNumberToObject(o, "steps", (double)res.steps);
+            cJSON_AddItemToObject(o, "last_loss", pl_json_num_or_null(res.last_loss));
+            cJSON_AddItemToObject(o, "val_loss", pl_json_num_or_null(res.val_loss));
+            cJSON_AddItemToObject(o, "val_f1", pl_json_num_or_null(res.val_f1));
+        }
+        char *p = pl_study_path(dir, "train.json");
+        st = o && p ? pl_json_write_atomic(p, o) : pl_error(PL_ERR_NOMEM, "out of memory");
+        free(p);
+        cJSON_Delete(o);
+    }
+    if (st) st = pl_error_wrap(st, "%s", t->name);
+    pl_trainer_free(trn);
+    llm_dataset_free(&dtr);
+    llm_dataset_free(&dva);
+    pl_records_free(&trs);
+    pl_records_free(&vrs);
+    llm_close(&l);
     return st;
 }

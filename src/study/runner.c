@@ -279,8 +279,6 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
                                    : "chain-of-thought does not apply to lexical-nb (it generates no text)";
         else if (pd->kind == PL_PARA_ZERO_SHOT && !is_llm(m->family))
             na = "zero-shot does not apply to lexical-nb (it has no pre-trained knowledge to use untrained)";
-        else if (is_llm(m->family) && pd->kind != PL_PARA_ZERO_SHOT)
-            na = "fine-tuning an LLM needs the train module (backward pass, LoRA), not part of this build";
 
         long train_idx = -1;
         if (pd->kind != PL_PARA_ZERO_SHOT) {
@@ -311,7 +309,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
                     cJSON_AddNumberToObject(h, "nb_alpha", c->hyper.nb_alpha);
                 }
             }
-            if (st || (st = task_config(t, f)) || (st = task_out(t, "model.nb")) || (st = task_out(t, "train.json")))
+            if (st || (st = task_config(t, f)) ||
+                (st = task_out(t, is_llm(m->family) ? "adapter.gguf" : "model.nb")) || (st = task_out(t, "train.json")))
                 return st;
         }
         /* eval per test corpus */
@@ -594,7 +593,10 @@ static pl_status run_task(pl_study_plan *pl, pl_study_task *t) {
     switch (t->stage) {
     case PL_STAGE_DATA:
         return t->corpus >= 0 ? pl_study_stage_data(pl, t, dir) : pl_study_stage_profile(pl, t, dir);
-    case PL_STAGE_TRAIN: return pl_study_stage_train(pl, t, dir);
+    case PL_STAGE_TRAIN:
+        return pl->cfg->models[pl->trainings[t->training].model].family == PL_FAM_LEXICAL_NB
+                   ? pl_study_stage_train(pl, t, dir)
+                   : pl_study_llm_train(pl, t, dir);
     case PL_STAGE_EVAL:
         return pl->cfg->models[pl->trainings[t->training].model].family == PL_FAM_LEXICAL_NB
                    ? pl_study_stage_eval(pl, t, dir)

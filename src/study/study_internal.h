@@ -11,7 +11,7 @@
 #define PL_STUDY_MAX_OUT 4
 /* Part of every cache key besides the version: bump it when a stage's
  * output format or algorithm changes, so old caches recompute. */
-#define PL_STUDY_CACHE_REV "study-3"
+#define PL_STUDY_CACHE_REV "study-4"
 /* distinctive tokens kept per source in the study's data profile */
 #define PL_STUDY_PROFILE_TOP 50
 
@@ -83,6 +83,7 @@ pl_status pl_study_audit(const pl_study_config *c, const pl_records *rs, const c
 pl_status pl_study_stage_train(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_stage_eval(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char *dir);
+pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *dir);
