@@ -45,28 +45,11 @@ $PL tokenizer train --vocab-size 2000 --input "$OUT/splits/generalist/train.json
     $PL tokenizer train --vocab-size 2000 --input "$OUT/synth/records.jsonl" -o "$OUT/tokenizer.json"
 note_did "tokenizer train: byte-level BPE, 2000 tokens ($OUT/tokenizer.json)"
 
-echo "== 4. small LLMs (llama, mistral, gemma2)"
+echo "== 4. fresh small LLMs (llama, mistral, gemma2)"
 if $PL model init --help >/dev/null 2>&1; then
-    mkdir -p "$OUT/models"
-    ok=1
-    for arch in llama mistral gemma2; do
-        $PL model init --arch "$arch" --tokenizer "$OUT/tokenizer.json" --tiny -o "$OUT/models/tiny-$arch.gguf" || ok=0
-    done
-    if [ $ok = 1 ]; then note_did "model init: tiny llama, mistral and gemma2 models"
-    else note_skip "model init failed (message above)"; fi
-    if [ $ok = 1 ] && has_cmd train; then
-        for arch in llama mistral gemma2; do
-            $PL train --lm --model "$OUT/models/tiny-$arch.gguf" --data "$OUT/splits/generalist/train.jsonl" \
-                -o "$OUT/models/tiny-$arch.gguf" || ok=0
-        done
-        if [ $ok = 1 ]; then note_did "train --lm: LM pre-training of the three tiny models"
-        else note_skip "LM pre-training failed (message above)"; fi
-    else
-        note_skip "LM pre-training: 'phishlens train' is not in this build"
-    fi
+    note_skip "model init exists but this demo does not drive it yet; step 6 uses the tiny models in ../shared/models"
 else
-    note_skip "model init for llama, mistral and gemma2: 'phishlens model init' is not in this build"
-    note_skip "LM pre-training: 'phishlens train' is not in this build"
+    note_skip "model init (a fresh tiny model per architecture, then LM pre-training with 'phishlens train --objective lm'): 'phishlens model init' is not in this build; step 6 uses the tiny models in ../shared/models instead"
 fi
 
 echo "== 5. the study ($STUDY)"
@@ -75,7 +58,7 @@ $PL study run "$STUDY" -o "$OUT" | grep -v ' cached' | grep -v ' unavailable' ||
 [ -f "$OUT/report.html" ] || { echo "demo: no report was written" >&2; exit 1; }
 note_did "study run: lexical-nb baseline trained narrow (bank, parcel, corporate), generalist and leave-one-source-out; eval with bootstrap CIs; SHAP; diagnosis; $OUT/report.html"
 n_na=$(grep -o 'not run —' "$OUT/diagnose/diagnosis.json" 2>/dev/null | wc -l)
-note_skip "the tiny LLMs of $STUDY (their files come from model init + train): LLM fine-tuning, logit lens, patching, DLA and ablation are not in this build; the report lists each task with its reason ($n_na tasks not run)"
+note_skip "$n_na tasks of $STUDY do not apply to lexical-nb (interp: no layers); the report lists them with the reason"
 
 echo "== 6. zero-shot LLM pass (llama, mistral, gemma2 architectures)"
 SHARED=${PL_SHARED:-../shared}
