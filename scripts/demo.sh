@@ -7,14 +7,17 @@
 #   1. synthesize the six-style corpus with a planted shortcut (data synth)
 #   2. profile and split it (data profile, data split)
 #   3. train a byte-level BPE tokenizer on it (tokenizer train)
-#   4. small LLMs of the three architectures (model init) and their LM
-#      pre-training (train) — when those commands exist
+#   4. fresh small LLMs (model init) and their LM pre-training — skipped
+#      while model init is not in the build
 #   5. the study (studies/demo.json): narrow vs generalist vs
 #      leave-one-source-out training, evaluation with CIs, SHAP, diagnosis,
 #      demo-out/report.html
 #   6. when ../shared/models holds the tiny test models: a zero-shot pass
 #      (LLM scoring, SHAP, probe curves) over llama, mistral and gemma2
-#      architectures, demo-out/zero-shot/report.html
+#      architectures (demo-out/llm-zero-shot/report.html), then narrow vs
+#      generalist LoRA fine-tuning of the llama and mistral ones
+#      (demo-out/llm-finetune/report.html). These are plumbing checks: the
+#      models are tiny or random, their numbers say nothing about phishing.
 set -eu
 PL=${PL:-build/phishlens}
 OUT=${OUT:-demo-out}
@@ -60,37 +63,50 @@ note_did "study run: lexical-nb baseline trained narrow (bank, parcel, corporate
 n_na=$(grep -o 'not run —' "$OUT/diagnose/diagnosis.json" 2>/dev/null | wc -l)
 note_skip "$n_na tasks of $STUDY do not apply to lexical-nb (interp: no layers); the report lists them with the reason"
 
-echo "== 6. zero-shot LLM pass (llama, mistral, gemma2 architectures)"
+echo "== 6. tiny LLMs of the three architectures: zero-shot, then narrow vs generalist LoRA"
 SHARED=${PL_SHARED:-../shared}
 M="$SHARED/models"
+# llm_study DIR NAME MAX PARADIGMS MODELS...: write DIR/study.json and run it
+llm_study() {
+    dir=$1; name=$2; max=$3; paradigms=$4; shift 4
+    mkdir -p "$dir"
+    models=""
+    for spec in "$@"; do
+        mname=${spec%%=*}; rest=${spec#*=}; fam=${rest%%:*}; path=${rest#*:}
+        models="$models${models:+, }{\"name\": \"$mname\", \"family\": \"$fam\", \"path\": \"$path\"}"
+    done
+    cat > "$dir/study.json" <<EOF
+{"name": "$name",
+ "description": "stories260K is a real TinyStories model; the random-* fixtures have RANDOM weights. These runs check the LLM stages end to end; their numbers say nothing about phishing detection.",
+ "seed": 1,
+ "corpora": [{"name": "bank", "path": "$S/bank.jsonl", "max": $max},
+             {"name": "personal", "path": "$S/personal.jsonl", "max": $max},
+             {"name": "newsletter", "path": "$S/newsletter.jsonl", "max": $max}],
+ "models": [$models],
+ "paradigms": [$paradigms],
+ "hyperparameters": {"max_tokens": 96, "epochs": 1, "batch": 8, "lr": 1e-3, "lora_rank": 8, "lora_alpha": 16},
+ "test": {"test_frac": 0.25, "bootstrap": 200},
+ "explain": {"examples": 4, "method": "partition", "max_evals": 100},
+ "interp": {"probe_examples": 60}}
+EOF
+    # tiny models: one thread avoids OpenMP wake-up costs that dwarf the work
+    OMP_NUM_THREADS=1 $PL study run "$dir/study.json" -o "$dir" | grep -E '(train|eval|explain|interp)/.* ran|^study|^report' || true
+}
 if [ -f "$M/stories260K.gguf" ] && [ -f "$M/fixtures/tiny-llama31-random.gguf" ] &&
    [ -f "$M/fixtures/tiny-mistral-random.gguf" ] && [ -f "$M/fixtures/tiny-gemma2-random.gguf" ]; then
     M=$(cd "$M" && pwd)
     S=$(cd "$OUT/synth" && pwd)
-    mkdir -p "$OUT/zero-shot"
-    cat > "$OUT/zero-shot/study.json" <<EOF
-{"name": "zero-shot plumbing check: tiny models of the three architectures",
- "description": "stories260K is a real TinyStories model; the three fixtures have RANDOM weights. Their scores and probe curves check the LLM stages end to end; they say nothing about phishing detection.",
- "seed": 1,
- "corpora": [{"name": "bank", "path": "$S/bank.jsonl", "max": 200},
-             {"name": "personal", "path": "$S/personal.jsonl", "max": 200},
-             {"name": "newsletter", "path": "$S/newsletter.jsonl", "max": 200}],
- "models": [{"name": "stories260K", "family": "llama", "path": "$M/stories260K.gguf"},
-            {"name": "random-llama31", "family": "llama", "path": "$M/fixtures/tiny-llama31-random.gguf"},
-            {"name": "random-mistral", "family": "mistral", "path": "$M/fixtures/tiny-mistral-random.gguf"},
-            {"name": "random-gemma2", "family": "gemma2", "path": "$M/fixtures/tiny-gemma2-random.gguf"}],
- "paradigms": ["zero-shot"],
- "hyperparameters": {"max_tokens": 128},
- "test": {"test_frac": 0.25, "bootstrap": 200},
- "explain": {"examples": 4, "method": "partition", "max_evals": 100},
- "interp": {"probe_examples": 80}}
-EOF
-    # tiny models: one thread avoids OpenMP wake-up costs that dwarf the work
-    OMP_NUM_THREADS=1 $PL study run "$OUT/zero-shot/study.json" -o "$OUT/zero-shot" | grep -E 'eval/|explain/|interp/|^study|^report' |
-        grep -v unavailable || true
-    note_did "zero-shot LLM scoring, SHAP and residual-stream probe curves for stories260K and random-weight llama/mistral/gemma2 fixtures from $SHARED/models ($OUT/zero-shot/report.html; a plumbing check, not a phishing result)"
+    llm_study "$OUT/llm-zero-shot" "zero-shot: tiny models of the three architectures" 200 '"zero-shot"' \
+        "stories260K=llama:$M/stories260K.gguf" "random-llama31=llama:$M/fixtures/tiny-llama31-random.gguf" \
+        "random-mistral=mistral:$M/fixtures/tiny-mistral-random.gguf" \
+        "random-gemma2=gemma2:$M/fixtures/tiny-gemma2-random.gguf"
+    note_did "zero-shot LLM scoring, SHAP and residual-stream probe curves: stories260K and random-weight llama 3.1, mistral and gemma2 fixtures ($OUT/llm-zero-shot/report.html)"
+    llm_study "$OUT/llm-finetune" "narrow vs generalist LoRA: tiny llama and mistral models" 80 \
+        '"zero-shot", "narrow:bank", "generalist"' \
+        "stories260K=llama:$M/stories260K.gguf" "random-mistral=mistral:$M/fixtures/tiny-mistral-random.gguf"
+    note_did "LoRA fine-tuning narrow (bank) vs generalist vs zero-shot of stories260K (llama) and the random mistral fixture, evaluated, explained and probed ($OUT/llm-finetune/report.html; gemma2's 26-layer fixture is left to the zero-shot pass to keep the demo short)"
 else
-    note_skip "zero-shot LLM pass: the tiny models in $SHARED/models are not here"
+    note_skip "LLM passes: the tiny models in $SHARED/models are not here"
 fi
 
 echo
