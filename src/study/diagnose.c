@@ -22,6 +22,10 @@
 #include "eval/eval.h"
 #include "study/study_internal.h"
 
+/* Probe accuracy above the majority-class rate needed to call the label
+ * decodable (about two standard errors of an accuracy near 0.5 at n = 100). */
+#define PROBE_MARGIN 0.1
+
 static cJSON *read_json(const char *path) {
     if (!path) return NULL;
     char *data = NULL;
@@ -174,8 +178,14 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         if (isfinite(row->gap)) {
             snprintf(ev, sizeof ev, "in-domain F1 %.3f, out-of-domain F1 %.3f, gap %.3f", row->mean_in, row->mean_out,
                      row->gap);
-            say(summary, "gap", cite, ev, "%s trained %s loses %.1f F1 points out of domain (mean in-domain %.3f vs out-of-domain %.3f).",
-                row->model, row->train_set, 100.0 * row->gap, row->mean_in, row->mean_out);
+            if (row->gap >= 0)
+                say(summary, "gap", cite, ev,
+                    "%s trained %s loses %.1f F1 points out of domain (mean in-domain %.3f vs out-of-domain %.3f).",
+                    row->model, row->train_set, 100.0 * row->gap, row->mean_in, row->mean_out);
+            else
+                say(summary, "gap", cite, ev,
+                    "%s trained %s does %.1f F1 points better out of domain than in domain (%.3f vs %.3f).", row->model,
+                    row->train_set, -100.0 * row->gap, row->mean_out, row->mean_in);
         }
         if (!isfinite(row->gap) && isfinite(row->mean_out)) {
             snprintf(ev, sizeof ev, "mean F1 %.3f over %zu test corpora", row->mean_out, mx.n_cols);
@@ -258,9 +268,18 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             snprintf(ev, sizeof ev, "probe CV accuracy %.3f vs majority %.3f, n = %d emails, layer %d of 0-%d",
                      num_or(ij, "best_cv_accuracy", NAN), num_or(ij, "majority_baseline", NAN), (int)num_or(ij, "n", 0),
                      (int)num_or(ij, "probe_layer", -1), cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ij, "layers")) - 1);
-            say(summary, "interp", "#sec-interp", ev,
-                "For %s / %s the label becomes linearly decodable (probe accuracy within 0.01 of its best) at layer %d.",
-                row->model, row->train_set, (int)num_or(ij, "probe_layer", -1));
+            /* a probe that does not beat the majority class by PROBE_MARGIN decodes nothing */
+            int decodable = num_or(ij, "best_cv_accuracy", 0) >= num_or(ij, "majority_baseline", 1) + PROBE_MARGIN;
+            cJSON_AddBoolToObject(pj, "decodable", decodable);
+            if (decodable)
+                say(summary, "interp", "#sec-interp", ev,
+                    "For %s / %s the label becomes linearly decodable (probe accuracy within 0.01 of its best) at layer %d.",
+                    row->model, row->train_set, (int)num_or(ij, "probe_layer", -1));
+            else
+                say(summary, "interp", "#sec-interp", ev,
+                    "For %s / %s no layer's probe beats the majority class by %.2f: the label is not linearly decodable "
+                    "from the residual stream at the answer position.",
+                    row->model, row->train_set, PROBE_MARGIN);
             cJSON_Delete(ij);
         }
         cJSON_AddItemToObject(o, "components",
