@@ -39,8 +39,15 @@ pl_status pl_error_wrap(pl_status st, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof errmsg && old[0])
-        snprintf(errmsg + n, sizeof errmsg - (size_t)n, ": %s", old);
+    /* Append ": <old message>", cut to fit (by hand: snprintf with %s of a
+     * buffer as large as the destination trips -Wformat-truncation). */
+    if (n >= 0 && old[0]) {
+        size_t at = (size_t)n < sizeof errmsg ? (size_t)n : sizeof errmsg - 1;
+        const char *sep = ": ";
+        for (size_t i = 0; sep[i] && at + 1 < sizeof errmsg; i++) errmsg[at++] = sep[i];
+        for (size_t i = 0; old[i] && at + 1 < sizeof errmsg; i++) errmsg[at++] = old[i];
+        errmsg[at] = 0;
+    }
     return st;
 }
 

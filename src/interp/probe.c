@@ -524,7 +524,7 @@ void pl_probe_result_free(pl_probe_result *r) {
 pl_status pl_probe_transfer(const float *X, size_t n, size_t d, const int *y, const int *group, int train_group,
                             int test_group, double C, int standardize, pl_probe_transfer_result *out) {
     memset(out, 0, sizeof *out);
-    size_t *tr = malloc((n ? n : 1) * sizeof *tr);
+    size_t *tr = calloc(n ? n : 1, sizeof *tr);
     double *s = malloc((n ? n : 1) * sizeof *s);
     int *yt = malloc((n ? n : 1) * sizeof *yt);
     pl_status st = PL_OK;

@@ -193,4 +193,36 @@ typedef enum {
  * PL_ERR_NUMERIC (a non-finite logit). On error no cache changes length. */
 pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode mode, float *logits);
 
+/* ---- model init (init.c) -------------------------------------------------- */
+
+/* A small random model written as a self-contained GGUF (weights + the
+ * vocabulary of a tokenizer), for fine-tuning from scratch and for tests.
+ * See docs/models.md, section "model init", for the init scheme and the
+ * family defaults. Fields set to -1 (or 0 for name) take the family default
+ * from pl_model_init_defaults. */
+typedef struct {
+    pl_arch arch;            /* PL_ARCH_LLAMA, PL_ARCH_MISTRAL (GGUF arch llama) or PL_ARCH_GEMMA2 */
+    const char *tokenizer;   /* tokenizer.json / directory (byte-level BPE) or a .gguf (any vocab it holds) */
+    int n_layer, d_model, n_head, n_kv_head, head_dim, n_ff, n_ctx;
+    double rope_base;
+    int window;              /* gemma2 sliding window (every even layer); 0 = none */
+    double attn_softcap, final_softcap; /* gemma2 only; 0 = off */
+    int tied;                /* 1: no output.weight (the embedding is reused) */
+    int llama3_rope;         /* llama: write Llama 3.1 rope_freqs.weight (factor 8, low 1, high 4, orig 8192) */
+    int dtype;               /* PL_GGML_F32, PL_GGML_F16 or PL_GGML_BF16 for the matrices */
+    uint64_t seed;
+    const char *name;        /* general.name; NULL = a family default */
+} pl_model_init_opts;
+
+/* Options with every field "unset" (-1) and arch as given. */
+pl_model_init_opts pl_model_init_defaults(pl_arch arch);
+/* Fill the unset fields with the family defaults and validate everything
+ * (PL_ERR_INVALID with a message naming the option). */
+pl_status pl_model_init_resolve(pl_model_init_opts *o);
+/* Build the GGUF file in memory (appended to out) / write it atomically.
+ * The options are resolved first. The vocabulary is checked after embedding:
+ * the GGUF must tokenize like the source (PL_ERR_UNSUPPORTED otherwise). */
+pl_status pl_model_init_to_buf(const pl_model_init_opts *o, pl_buf *out);
+pl_status pl_model_init_write(const pl_model_init_opts *o, const char *path);
+
 #endif
