@@ -7,17 +7,16 @@
 #   1. synthesize the six-style corpus with a planted shortcut (data synth)
 #   2. profile and split it (data profile, data split)
 #   3. train a byte-level BPE tokenizer on it (tokenizer train)
-#   4. fresh small LLMs (model init) and their LM pre-training — skipped
-#      while model init is not in the build
+#   4. fresh small LLMs of the three architectures (model init; no LM
+#      pre-training, to keep the demo short)
 #   5. the study (studies/demo.json): narrow vs generalist vs
 #      leave-one-source-out training, evaluation with CIs, SHAP, diagnosis,
 #      demo-out/report.html
-#   6. when ../shared/models holds the tiny test models: a zero-shot pass
-#      (LLM scoring, SHAP, probe curves) over llama, mistral and gemma2
-#      architectures (demo-out/llm-zero-shot/report.html), then narrow vs
-#      generalist LoRA fine-tuning of the llama and mistral ones
-#      (demo-out/llm-finetune/report.html). These are plumbing checks: the
-#      models are tiny or random, their numbers say nothing about phishing.
+#   6. the LLM side on those models (and stories260K from ../shared/models
+#      when present): zero-shot scoring, SHAP and probe curves
+#      (demo-out/llm-zero-shot/report.html), then narrow vs generalist LoRA
+#      fine-tuning (demo-out/llm-finetune/report.html). These check the LLM
+#      stages end to end: random or tiny models say nothing about phishing.
 set -eu
 PL=${PL:-build/phishlens}
 OUT=${OUT:-demo-out}
@@ -49,11 +48,16 @@ $PL tokenizer train --vocab-size 2000 --input "$OUT/splits/generalist/train.json
 note_did "tokenizer train: byte-level BPE, 2000 tokens ($OUT/tokenizer.json)"
 
 echo "== 4. fresh small LLMs (llama, mistral, gemma2)"
-if $PL model init --help >/dev/null 2>&1; then
-    note_skip "model init exists but this demo does not drive it yet; step 6 uses the tiny models in ../shared/models"
-else
-    note_skip "model init (a fresh tiny model per architecture, then LM pre-training with 'phishlens train --objective lm'): 'phishlens model init' is not in this build; step 6 uses the tiny models in ../shared/models instead"
-fi
+mkdir -p "$OUT/models"
+for arch in llama mistral gemma2; do
+    extra=""
+    [ "$arch" = gemma2 ] && extra="--head-dim 16 --window 64"
+    # shellcheck disable=SC2086
+    $PL model init --arch "$arch" --tokenizer "$OUT/tokenizer.json" -o "$OUT/models/tiny-$arch.gguf" \
+        --layers 2 --d-model 64 --heads 4 --kv-heads 2 --ff 128 --ctx 256 $extra
+done
+note_did "model init: 2-layer llama, mistral and gemma2 models (d_model 64) with the demo tokenizer's vocabulary, random weights"
+note_skip "LM pre-training of those models ('phishlens train --objective lm'): left out to keep the demo short, so they keep random weights"
 
 echo "== 5. the study ($STUDY)"
 $PL study run "$STUDY" -o "$OUT" --dry-run | tail -1
@@ -63,7 +67,7 @@ note_did "study run: lexical-nb baseline trained narrow (bank, parcel, corporate
 n_na=$(grep -o 'not run —' "$OUT/diagnose/diagnosis.json" 2>/dev/null | wc -l)
 note_skip "$n_na tasks of $STUDY do not apply to lexical-nb (interp: no layers); the report lists them with the reason"
 
-echo "== 6. tiny LLMs of the three architectures: zero-shot, then narrow vs generalist LoRA"
+echo "== 6. the LLM side: zero-shot, then narrow vs generalist LoRA, on small models of the three architectures"
 SHARED=${PL_SHARED:-../shared}
 M="$SHARED/models"
 # llm_study DIR NAME MAX PARADIGMS MODELS...: write DIR/study.json and run it
@@ -77,7 +81,7 @@ llm_study() {
     done
     cat > "$dir/study.json" <<EOF
 {"name": "$name",
- "description": "stories260K is a real TinyStories model; the random-* fixtures have RANDOM weights. These runs check the LLM stages end to end; their numbers say nothing about phishing detection.",
+ "description": "tiny-* are fresh models with RANDOM weights (model init); stories260K, when present, is a real TinyStories model. These runs check the LLM stages end to end; their numbers say nothing about phishing detection.",
  "seed": 1,
  "corpora": [{"name": "bank", "path": "$S/bank.jsonl", "max": $max},
              {"name": "personal", "path": "$S/personal.jsonl", "max": $max},
@@ -92,22 +96,21 @@ EOF
     # tiny models: one thread avoids OpenMP wake-up costs that dwarf the work
     OMP_NUM_THREADS=1 $PL study run "$dir/study.json" -o "$dir" | grep -E '(train|eval|explain|interp)/.* ran|^study|^report' || true
 }
-if [ -f "$M/stories260K.gguf" ] && [ -f "$M/fixtures/tiny-llama31-random.gguf" ] &&
-   [ -f "$M/fixtures/tiny-mistral-random.gguf" ] && [ -f "$M/fixtures/tiny-gemma2-random.gguf" ]; then
-    M=$(cd "$M" && pwd)
-    S=$(cd "$OUT/synth" && pwd)
-    llm_study "$OUT/llm-zero-shot" "zero-shot: tiny models of the three architectures" 200 '"zero-shot"' \
-        "stories260K=llama:$M/stories260K.gguf" "random-llama31=llama:$M/fixtures/tiny-llama31-random.gguf" \
-        "random-mistral=mistral:$M/fixtures/tiny-mistral-random.gguf" \
-        "random-gemma2=gemma2:$M/fixtures/tiny-gemma2-random.gguf"
-    note_did "zero-shot LLM scoring, SHAP and residual-stream probe curves: stories260K and random-weight llama 3.1, mistral and gemma2 fixtures ($OUT/llm-zero-shot/report.html)"
-    llm_study "$OUT/llm-finetune" "narrow vs generalist LoRA: tiny llama and mistral models" 80 \
-        '"zero-shot", "narrow:bank", "generalist"' \
-        "stories260K=llama:$M/stories260K.gguf" "random-mistral=mistral:$M/fixtures/tiny-mistral-random.gguf"
-    note_did "LoRA fine-tuning narrow (bank) vs generalist vs zero-shot of stories260K (llama) and the random mistral fixture, evaluated, explained and probed ($OUT/llm-finetune/report.html; gemma2's 26-layer fixture is left to the zero-shot pass to keep the demo short)"
+S=$(cd "$OUT/synth" && pwd)
+T=$(cd "$OUT/models" && pwd)
+zs_models="tiny-llama=llama:$T/tiny-llama.gguf tiny-mistral=mistral:$T/tiny-mistral.gguf tiny-gemma2=gemma2:$T/tiny-gemma2.gguf"
+if [ -f "$M/stories260K.gguf" ]; then
+    zs_models="stories260K=llama:$(cd "$M" && pwd)/stories260K.gguf $zs_models"
 else
-    note_skip "LLM passes: the tiny models in $SHARED/models are not here"
+    note_skip "stories260K (a real TinyStories model) in the zero-shot pass: $M is not here"
 fi
+# shellcheck disable=SC2086
+llm_study "$OUT/llm-zero-shot" "zero-shot: small models of the three architectures" 200 '"zero-shot"' $zs_models
+note_did "zero-shot LLM scoring, SHAP and residual-stream probe curves over the llama, mistral and gemma2 models ($OUT/llm-zero-shot/report.html)"
+llm_study "$OUT/llm-finetune" "narrow vs generalist LoRA: small models of the three architectures" 80 \
+    '"zero-shot", "narrow:bank", "generalist"' \
+    "tiny-llama=llama:$T/tiny-llama.gguf" "tiny-mistral=mistral:$T/tiny-mistral.gguf" "tiny-gemma2=gemma2:$T/tiny-gemma2.gguf"
+note_did "LoRA fine-tuning narrow (bank) vs generalist vs zero-shot of the three small models, evaluated, explained and probed ($OUT/llm-finetune/report.html)"
 
 echo
 echo "== summary"
