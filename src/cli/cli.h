@@ -64,6 +64,7 @@ pl_status cli_tok_encode(const struct pl_tokenizer *t, const char *text, int32_t
 pl_status cli_tok_piece(const struct pl_tokenizer *t, const int32_t *ids, int n, pl_buf *out);
 int cmd_tokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv);
+int cmd_study(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 

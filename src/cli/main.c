@@ -44,6 +44,9 @@ static const command commands[] = {
     {"tokenizer", cmd_tokenizer, "tokenizer tools: train a byte-level BPE",
      "phishlens tokenizer train --vocab-size N --input FILE... -o tokenizer.json [--min-frequency K]\n"
      "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
+    {"study", cmd_study, "run a study grid: data, train, eval, explain, interp, diagnose, report",
+     "phishlens study run STUDY.json -o DIR [--dry-run] [--force STAGE] | study check STUDY.json\n"
+     "  See docs/study.md.\n"},
     {"model", cmd_model, "model files: info (GGUF or HF directory)",
      "phishlens model info FILE.gguf|HF_DIR [--json]\n"},
     {"train", cmd_train, "fine-tune a model (LoRA or head) on records.jsonl",
