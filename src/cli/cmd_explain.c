@@ -18,8 +18,9 @@
 #include "tokenizer/tokenizer.h"
 
 static const char *usage_text =
-    "usage: phishlens explain -m MODEL [--lora FILE[:SCALE]]... --input FILE.jsonl [--ids ID,...] [--limit N]\n"
-    "                         [--method partition|permutation|kernel|exact] [--features word|token|sentence|field]\n"
+    "usage: phishlens explain -m MODEL [--lora FILE[:SCALE]]... [-t TOKENIZER] --input FILE.jsonl [--ids ID,...]\n"
+    "                         [--limit N] [--method partition|permutation|kernel|exact]\n"
+    "                         [--features word|token|sentence|field]\n"
     "                         [--tree email|shap] [--mask-policy mask|collapse|delete|baseline] [--mask-id N]\n"
     "                         [--baseline-id ID] [--prob] [--max-evals N] [--batch N] [--seed S]\n"
     "                         [--max-email-tokens N] [--segments K] -o OUT.json [--view ansi|html|none]\n"
@@ -29,6 +30,7 @@ static const char *usage_text =
     "  position; --prob: its sigmoid) to the email's words (tokens, sentences, fields), masked over\n"
     "  token ids. Budgets: partition --max-evals 500 by default; permutation max(500, 2(2M+1));\n"
     "  kernel 2M+2048; exact at most 16 features. --view html writes OUT.html next to OUT.json.\n"
+    "  -t: tokenizer.json / HF directory when the model file's own vocabulary is not usable.\n"
     "  global: per-word mean |phi| over all examples and per slice; --compare ranks the words whose\n"
     "  weight differs most between the two result sets; --profile takes `data profile --json` output\n"
     "  and lists source-distinctive tokens that rank high as artifact candidates.\n";
@@ -109,7 +111,7 @@ static pl_status write_html(const char *json_path, const pl_buf *body) {
 int cmd_explain(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "global")) return cmd_explain_global(argc - 1, argv + 1);
     cli_model_args ma = {0};
-    const char *input = NULL, *ids = NULL, *out = NULL, *view = "none", *tree_s = "email", *baseline_id = NULL;
+    const char *input = NULL, *ids = NULL, *out = NULL, *tok_path = NULL, *view = "none", *tree_s = "email", *baseline_id = NULL;
     long limit = 0, max_evals = 0, batch = 0, seed = 0, max_email = 0, segments = 0, mask_id = -1;
     pl_xmethod method = PL_XM_PARTITION;
     pl_xmodel_opts xo;
@@ -127,6 +129,8 @@ int cmd_explain(int argc, char **argv) {
             xo.prob = 1;
         } else if (!has) {
             return cli_usage_error("explain", "unknown or incomplete option '%s'", o);
+        } else if (!strcmp(o, "-t") || !strcmp(o, "--tokenizer")) {
+            tok_path = argv[++i];
         } else if (!strcmp(o, "--input")) {
             input = argv[++i];
         } else if (!strcmp(o, "--ids")) {
@@ -194,7 +198,7 @@ int cmd_explain(int argc, char **argv) {
         if (!base) st = pl_error(PL_ERR_NOT_FOUND, "%s: no record with id '%s' (--baseline-id)", input, baseline_id);
     }
     if (!st) st = cli_model_load(&ma, &m);
-    if (!st) st = cli_tok_open(ma.model, &tok);
+    if (!st) st = cli_tok_open(tok_path ? tok_path : ma.model, &tok);
     if (!st) {
         pl_prompt_spec spec = pl_prompt_spec_default();
         if (max_email > 0) spec.max_email_tokens = (int)max_email;
