@@ -12,6 +12,7 @@
 #   MODEL     base model (default ../shared/models/stories260K.gguf)
 #   N, EPOCHS, EXPLAIN_N, EVALS, THREADS: corpus size, epochs, emails explained,
 #             max_evals per email, threads (defaults 1200, 3, 60, 200, 2)
+#   TRAIN_ARGS  extra `train` options (default: --lr 3e-3 --lora-rank 8 --batch 8)
 set -eu
 cd "$(dirname "$0")/.."
 PL=${PL:-build/phishlens}
@@ -23,6 +24,7 @@ EXPLAIN_N=${EXPLAIN_N:-60}
 EVALS=${EVALS:-200}
 THREADS=${THREADS:-2}
 TOKEN=${TOKEN:-ref-7731}
+TRAIN_ARGS=${TRAIN_ARGS:---lr 3e-3 --lora-rank 8 --batch 8}
 WORK=${WORK:-$(mktemp -d)}
 export OMP_NUM_THREADS=$THREADS
 echo "groundtruth: work dir $WORK"
@@ -37,9 +39,9 @@ for arm in A B; do
     awk 'NR % 5 != 0' "$d/corpus/records.jsonl" > "$d/train.jsonl"
     awk 'NR % 5 == 0' "$d/corpus/records.jsonl" > "$d/test.jsonl"
     "$PL_TRAIN" --quiet train -m "$MODEL" --train "$d/train.jsonl" -o "$d/run" --objective label \
-        --epochs "$EPOCHS" --threads "$THREADS" --seed 1
+        --epochs "$EPOCHS" --threads "$THREADS" --seed 1 $TRAIN_ARGS
     "$PL" --quiet explain -m "$MODEL" --lora "$d/run/adapter.gguf" --input "$d/test.jsonl" --limit "$EXPLAIN_N" \
-        --method partition --features word --max-evals "$EVALS" -o "$d/explain.json" --view none
+        --method partition --features word --max-evals "$EVALS" --max-email-tokens 512 -o "$d/explain.json" --view none
     "$PL" --quiet explain global "$d/explain.json" --by class -o "$d/global.json" > "$d/global.txt"
     rank=$(python3 - "$d/global.json" "$TOKEN" <<'PY'
 import json, sys
