@@ -7,6 +7,7 @@
 #   VENV (default /work/venv-xmodel) needs torch, transformers, shap, gguf.
 #   THREADS (default 2), EVALS (default 500), TOKENS (default 256).
 # Run `make models` and `make` first. Prints one RESULT line with the ratio.
+# The venv also needs accelerate (transformers requires it to load GGUF files).
 set -eu
 cd "$(dirname "$0")/.."
 VENV=${VENV:-/work/venv-xmodel}
