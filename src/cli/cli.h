@@ -39,6 +39,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_interp(int argc, char **argv);
 int cmd_data_import(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 /* Model options shared by logits/generate (cmd_logits.c). */
 #define CLI_MAX_LORA 8

@@ -60,6 +60,10 @@ static const command commands[] = {
      "  checkpoints/. See docs/training.md.\n"},
     {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
      "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
+    {"explain", cmd_explain, "SHAP attributions of a classifier's score for emails; global aggregation",
+     "phishlens explain -m MODEL --input FILE.jsonl [--method partition|permutation|kernel|exact] [--features word|token|sentence|field] -o OUT.json\n"
+     "phishlens explain global RESULT.json... [--by class|source|correct] [--compare OTHER.json] [--profile PROFILE.json] -o GLOBAL.json\n"
+     "  phishlens explain --help for all options. See docs/explain.md.\n"},
 };
 static const size_t n_commands = sizeof commands / sizeof *commands;
 

@@ -346,4 +346,68 @@ pl_status pl_xglobal_to_json(const pl_xglobal *g, size_t min_count, size_t k, pl
 pl_status pl_xdiff_to_json(const pl_xdiff *rows, size_t n, pl_buf *b);
 pl_status pl_xcandidates_to_json(const pl_xcandidate *c, size_t n, pl_buf *b);
 
+
+/* ==== model value function (model_value.c) ====================================
+ * The explainers' value function for one email scored by a causal LM in the
+ * classifier view (prompt/prompt.h): features over the email's token ids
+ * (token texts and byte offsets from the decoded token pieces; fields are the
+ * subject, from and body values and each URL in the body), masked over ids
+ * (never through strings), score = logit(phishing) - logit(legitimate) at the
+ * answer position (or its sigmoid). All masks of one call run in one batched
+ * forward; each variant reuses the KV cache of the email's unmasked prefix up
+ * to a breakpoint at or before its first masked token (see docs/explain.md). */
+#include "prompt/prompt.h"
+
+#define PL_XMODEL_EXACT_MAX 16
+
+typedef struct {
+    pl_feat_level level;     /* PL_FEAT_WORD */
+    pl_mask_policy policy;   /* PL_MASK_REPLACE */
+    int32_t mask_id;         /* -1: the vocab's unk, else pad, else eos */
+    int use_fields;          /* 1: features only inside the subject/from/body values */
+    int prob;                /* 1: score = sigmoid(logit difference) */
+    int max_batch_tokens;    /* new tokens per forward (0: 2048) */
+    int max_segments;        /* prefix-chain breakpoints per email (0: 12, at most 14);
+                                1 reuses only the whole unmasked email */
+} pl_xmodel_opts;
+void pl_xmodel_opts_init(pl_xmodel_opts *o);
+
+/* Per model: a runner and the template prefix's KV cache. m, t and p must
+ * outlive it. One thread at a time. */
+typedef struct pl_xmodel pl_xmodel;
+pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, const pl_xmodel_opts *o,
+                        pl_xmodel **out);
+void pl_xmodel_free(pl_xmodel *x);
+int32_t pl_xmodel_mask_id(const pl_xmodel *x);
+const pl_xmodel_opts *pl_xmodel_get_opts(const pl_xmodel *x);
+
+/* Per email: ids, token spans, features, mask spec, prefix chain. baseline
+ * is required for PL_MASK_BASELINE (its ids, padded with the mask id / pad
+ * to the email's length; extra ids dropped), ignored otherwise. */
+typedef struct pl_xemail pl_xemail;
+pl_status pl_xemail_new(pl_xmodel *x, const pl_record *r, const pl_record *baseline, pl_xemail **out);
+void pl_xemail_free(pl_xemail *e);
+/* The pl_value_fn; ctx is the pl_xemail. */
+pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out);
+const pl_features *pl_xemail_features(const pl_xemail *e);
+const pl_tokseq *pl_xemail_tokseq(const pl_xemail *e);
+const pl_mask_spec *pl_xemail_mask_spec(const pl_xemail *e);
+int pl_xemail_truncated(const pl_xemail *e);
+/* The masked email ids of one mask (appended to out). */
+pl_status pl_xemail_masked_ids(const pl_xemail *e, const uint8_t *mask, pl_tokens *out);
+
+typedef struct {
+    size_t calls, variants, forwards;
+    size_t tokens_run;   /* tokens run (prefix chain included) */
+    size_t tokens_full;  /* tokens a run of each variant from the template prefix would take */
+} pl_xemail_stats;
+pl_xemail_stats pl_xemail_get_stats(const pl_xemail *e);
+
+/* The evaluation budget in force for a method on M features with a user
+ * max_evals (0 = auto): partition 500; permutation max(500, 2(2M+1)) and at
+ * least 2M+1; kernel 2M+2048 capped at 2^M; exact 2^M, refused (PL_ERR_RANGE
+ * with a message) above PL_XMODEL_EXACT_MAX features. */
+pl_status pl_xmodel_budget(pl_xmethod m, size_t n_features, size_t max_evals, size_t *budget);
+/* ==== end model value function ==== */
+
 #endif

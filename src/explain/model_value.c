@@ -1,0 +1,456 @@
+/* model_value.c — the model-backed value function for the explainers: one
+ * email's features over its token ids, scored by the classifier view of a
+ * causal LM (prompt.h) with masked features replaced over ids.
+ *
+ * Speed: the explainers hand over whole rounds of distinct masks; every
+ * masked variant is run in one batched forward. A variant agrees with the
+ * unmasked email up to its first masked token, so the keys/values of that
+ * shared part are not recomputed: the email's tokens are run once through a
+ * chain of KV caches forked from the template prefix (segments ending at
+ * chosen breakpoints, at most max_segments of them), and each variant forks
+ * from the deepest breakpoint at or before its first change and runs only
+ * the rest of its email plus the prompt suffix. See docs/explain.md.
+ */
+#include "explain/explain.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BATCH_TOKENS 2048
+#define DEFAULT_SEGMENTS 12
+#define MAX_SEGMENTS 14 /* the model's prefix chains are at most 16 deep */
+#define MAX_SEQS 256
+
+void pl_xmodel_opts_init(pl_xmodel_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->level = PL_FEAT_WORD;
+    o->policy = PL_MASK_REPLACE;
+    o->mask_id = -1;
+    o->use_fields = 1;
+    o->max_batch_tokens = DEFAULT_BATCH_TOKENS;
+    o->max_segments = DEFAULT_SEGMENTS;
+}
+
+struct pl_xmodel {
+    pl_model *m;
+    const pl_tokenizer *t;
+    const pl_prompt *p;
+    pl_xmodel_opts o;
+    pl_runner *run;
+    pl_kv *prefix;      /* the template prefix, run once */
+    int max_batch, max_ctx, n_vocab;
+    float *logits;      /* [MAX_SEQS, n_vocab] */
+    int32_t *ids;       /* [max_batch] packed new tokens */
+};
+
+pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, const pl_xmodel_opts *o,
+                        pl_xmodel **out) {
+    *out = NULL;
+    pl_xmodel *x = calloc(1, sizeof *x);
+    if (!x) return pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    x->m = m;
+    x->t = t;
+    x->p = p;
+    if (o) x->o = *o;
+    else pl_xmodel_opts_init(&x->o);
+    if (x->o.max_segments <= 0) x->o.max_segments = DEFAULT_SEGMENTS;
+    if (x->o.max_segments > MAX_SEGMENTS) x->o.max_segments = MAX_SEGMENTS;
+    const pl_arch_desc *d = pl_model_desc(m);
+    x->n_vocab = d->n_vocab;
+    int email_cap = p->max_email_tokens + (int)p->suffix.n;
+    x->max_batch = x->o.max_batch_tokens > 0 ? x->o.max_batch_tokens : DEFAULT_BATCH_TOKENS;
+    if (x->max_batch < email_cap) x->max_batch = email_cap;
+    if (x->max_batch < (int)p->prefix.n) x->max_batch = (int)p->prefix.n;
+    x->max_ctx = (int)p->prefix.n + email_cap;
+    pl_status st = PL_OK;
+    if (p->label_pos_id >= d->n_vocab || p->label_neg_id >= d->n_vocab)
+        st = pl_error(PL_ERR_RANGE, "explain: label token ids %d/%d outside the model's vocabulary of %d",
+                      p->label_pos_id, p->label_neg_id, d->n_vocab);
+    if (!st && x->o.mask_id < 0 && (x->o.policy == PL_MASK_REPLACE || x->o.policy == PL_MASK_COLLAPSE)) {
+        int32_t cand[3] = {pl_tokenizer_unk(t), pl_tokenizer_pad(t), pl_tokenizer_eos(t)};
+        for (int i = 0; i < 3 && x->o.mask_id < 0; i++)
+            if (cand[i] >= 0 && cand[i] < d->n_vocab) x->o.mask_id = cand[i];
+        if (x->o.mask_id < 0)
+            st = pl_error(PL_ERR_UNSUPPORTED, "explain: the vocabulary has no unk, pad or eos token to mask with; "
+                                              "give a mask id");
+    }
+    if (!st && x->o.mask_id >= d->n_vocab)
+        st = pl_error(PL_ERR_RANGE, "explain: mask id %d outside the vocabulary of %d", x->o.mask_id, d->n_vocab);
+    if (!st) st = pl_runner_new(m, x->max_batch, x->max_ctx, &x->run);
+    if (!st) st = pl_kv_new(m, (int)p->prefix.n, NULL, &x->prefix);
+    if (!st && p->prefix.n > 0) {
+        pl_seq s = {x->prefix, p->prefix.ids, (int)p->prefix.n};
+        st = pl_forward(x->run, &s, 1, PL_LOGITS_NONE, NULL);
+    }
+    if (!st) {
+        x->logits = malloc((size_t)MAX_SEQS * (size_t)x->n_vocab * sizeof(float));
+        x->ids = malloc((size_t)x->max_batch * sizeof(int32_t));
+        if (!x->logits || !x->ids) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    }
+    if (st) {
+        pl_xmodel_free(x);
+        return st;
+    }
+    *out = x;
+    return PL_OK;
+}
+
+void pl_xmodel_free(pl_xmodel *x) {
+    if (!x) return;
+    pl_kv_free(x->prefix);
+    pl_runner_free(x->run);
+    free(x->logits);
+    free(x->ids);
+    free(x);
+}
+
+int32_t pl_xmodel_mask_id(const pl_xmodel *x) { return x->o.mask_id; }
+const pl_xmodel_opts *pl_xmodel_get_opts(const pl_xmodel *x) { return &x->o; }
+
+/* ---- one email -------------------------------------------------------------- */
+
+struct pl_xemail {
+    pl_xmodel *x;
+    pl_buf text;              /* the decoded email text (what the ids say) */
+    pl_tokens ids;
+    pl_span *spans;
+    pl_tokseq seq;
+    pl_field fields[64];
+    size_t n_fields;
+    pl_features feat;
+    int32_t *baseline;        /* [n] for BASELINE */
+    pl_mask_spec spec;
+    int truncated;
+    /* prefix chain over the email's own tokens */
+    pl_kv *seg[MAX_SEGMENTS];
+    int seg_end[MAX_SEGMENTS]; /* email positions covered up to (exclusive) */
+    int n_seg, chain_built;
+    int32_t *scratch;          /* [n] masked ids */
+    pl_xemail_stats stats;
+};
+
+static void add_field(pl_xemail *e, const char *name, size_t s, size_t end) {
+    if (end > e->text.len) end = e->text.len;
+    if (s >= end || e->n_fields >= sizeof e->fields / sizeof *e->fields) return;
+    e->fields[e->n_fields++] = (pl_field){name, {s, end}};
+}
+
+/* Field spans over the email text "Subject: S\nFrom: F\n\nBODY" (see
+ * pl_prompt_email_text): the values only, so header labels stay unmasked. */
+static void make_fields(pl_xemail *e, const pl_record *r) {
+    size_t off = 0;
+    if (r->subject && *r->subject) {
+        size_t n = strlen(r->subject);
+        add_field(e, "subject", off + 9, off + 9 + n);
+        off += 9 + n + 1;
+    }
+    if (r->from && *r->from) {
+        size_t n = strlen(r->from);
+        add_field(e, "from", off + 6, off + 6 + n);
+        off += 6 + n + 1;
+    }
+    if (off > 0) off += 1;
+    size_t body_len = r->body ? strlen(r->body) : 0;
+    add_field(e, "body", off, off + body_len);
+    /* each occurrence of each URL inside the body */
+    for (size_t u = 0; u < r->n_urls && body_len; u++) {
+        const char *url = r->urls[u];
+        size_t ul = url ? strlen(url) : 0;
+        if (!ul) continue;
+        const char *from = r->body;
+        const char *hit;
+        while ((hit = strstr(from, url)) != NULL) {
+            size_t s = off + (size_t)(hit - r->body);
+            int dup = 0;
+            for (size_t k = 0; k < e->n_fields; k++)
+                if (!strcmp(e->fields[k].name, "url") && e->fields[k].span.start == s) dup = 1;
+            if (!dup) add_field(e, "url", s, s + ul);
+            from = hit + ul;
+        }
+    }
+}
+
+/* Token pieces -> text and per-token byte spans. The pieces are decoded one
+ * by one keeping the space prefix, so their concatenation is the text plus
+ * the tokenizer's inserted leading space (dropped here). */
+static pl_status token_spans(pl_xemail *e) {
+    const pl_tokenizer *t = e->x->t;
+    size_t n = e->ids.n;
+    e->spans = calloc(n ? n : 1, sizeof *e->spans);
+    if (!e->spans) return pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    pl_buf all = {0};
+    pl_status st = pl_buf_reserve(&all, 0);
+    size_t *starts = malloc((n + 1) * sizeof *starts);
+    if (!starts) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        starts[i] = all.len;
+        st = pl_tokenizer_decode(t, &e->ids.ids[i], 1, PL_TOK_KEEP_PREFIX, &all);
+    }
+    if (!st) starts[n] = all.len;
+    size_t drop = 0;
+    if (!st && pl_tokenizer_add_space_prefix(t) && all.len > 0 && all.data[0] == ' ') drop = 1;
+    if (!st) {
+        st = pl_buf_append(&e->text, all.data + drop, all.len - drop);
+        if (!st && !e->text.data) st = pl_buf_reserve(&e->text, 1);
+    }
+    for (size_t i = 0; !st && i < n; i++) {
+        size_t s = starts[i] > drop ? starts[i] - drop : 0, en = starts[i + 1] > drop ? starts[i + 1] - drop : 0;
+        e->spans[i] = (pl_span){s, en};
+    }
+    /* the pieces must add up to the decoded whole */
+    if (!st) {
+        pl_buf whole = {0};
+        st = pl_tokenizer_decode(t, e->ids.ids, n, 0, &whole);
+        if (!st && (whole.len != e->text.len || (whole.len && memcmp(whole.data, e->text.data, whole.len))))
+            st = pl_error(PL_ERR_UNSUPPORTED, "explain: the token pieces do not add up to the decoded email "
+                                              "(%zu vs %zu bytes)", e->text.len, whole.len);
+        pl_buf_free(&whole);
+    }
+    free(starts);
+    pl_buf_free(&all);
+    return st;
+}
+
+pl_status pl_xemail_new(pl_xmodel *x, const pl_record *r, const pl_record *baseline, pl_xemail **out) {
+    *out = NULL;
+    pl_xemail *e = calloc(1, sizeof *e);
+    if (!e) return pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    e->x = x;
+    pl_status st = pl_prompt_email_ids(x->p, x->t, r, &e->ids, &e->truncated);
+    if (!st && e->ids.n == 0) st = pl_error(PL_ERR_INVALID, "explain: email '%s' has no tokens", r->id ? r->id : "");
+    if (!st) st = token_spans(e);
+    if (!st) {
+        /* fields are laid out over the full email text; the decoded text must be its prefix */
+        pl_buf full = {0};
+        st = pl_prompt_email_text(r, &full);
+        int prefix_ok = !st && full.len >= e->text.len && !memcmp(full.data, e->text.data, e->text.len);
+        pl_buf_free(&full);
+        if (!st && x->o.use_fields) {
+            if (prefix_ok) make_fields(e, r);
+            else if (x->o.level == PL_FEAT_FIELD)
+                st = pl_error(PL_ERR_UNSUPPORTED, "explain: email '%s': decoded text differs from the email text, "
+                                                  "field features unavailable", r->id ? r->id : "");
+        }
+    }
+    if (!st) {
+        e->seq = (pl_tokseq){e->text.data, e->text.len, e->ids.ids, e->spans, e->ids.n};
+        st = pl_features_build(&e->seq, e->n_fields ? e->fields : NULL, e->n_fields, x->o.level, &e->feat);
+    }
+    if (!st && e->feat.n_features == 0)
+        st = pl_error(PL_ERR_INVALID, "explain: email '%s' has no features at level %d", r->id ? r->id : "",
+                      (int)x->o.level);
+    if (!st) {
+        e->scratch = malloc(e->ids.n * sizeof(int32_t));
+        if (!e->scratch) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    }
+    e->spec.policy = x->o.policy;
+    e->spec.mask_id = x->o.mask_id;
+    if (!st && x->o.policy == PL_MASK_BASELINE) {
+        if (!baseline) st = pl_error(PL_ERR_INVALID, "explain: the baseline policy needs a baseline email");
+        pl_tokens b = {0};
+        if (!st) st = pl_prompt_email_ids(x->p, x->t, baseline, &b, NULL);
+        if (!st) {
+            e->baseline = malloc(e->ids.n * sizeof(int32_t));
+            if (!e->baseline) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+            int32_t pad = x->o.mask_id >= 0 ? x->o.mask_id : pl_tokenizer_pad(x->t);
+            if (pad < 0) pad = pl_tokenizer_eos(x->t);
+            for (size_t i = 0; !st && i < e->ids.n; i++) e->baseline[i] = i < b.n ? b.ids[i] : pad;
+            e->spec.baseline_ids = e->baseline;
+        }
+        pl_tokens_free(&b);
+    }
+    if (st) {
+        pl_xemail_free(e);
+        return st;
+    }
+    *out = e;
+    return PL_OK;
+}
+
+void pl_xemail_free(pl_xemail *e) {
+    if (!e) return;
+    for (int i = e->n_seg - 1; i >= 0; i--) pl_kv_free(e->seg[i]);
+    pl_features_free(&e->feat);
+    pl_tokens_free(&e->ids);
+    pl_buf_free(&e->text);
+    free(e->spans);
+    free(e->baseline);
+    free(e->scratch);
+    free(e);
+}
+
+const pl_features *pl_xemail_features(const pl_xemail *e) { return &e->feat; }
+const pl_tokseq *pl_xemail_tokseq(const pl_xemail *e) { return &e->seq; }
+const pl_mask_spec *pl_xemail_mask_spec(const pl_xemail *e) { return &e->spec; }
+pl_xemail_stats pl_xemail_get_stats(const pl_xemail *e) { return e->stats; }
+int pl_xemail_truncated(const pl_xemail *e) { return e->truncated; }
+
+pl_status pl_xemail_masked_ids(const pl_xemail *e, const uint8_t *mask, pl_tokens *out) {
+    size_t n = 0;
+    pl_status st = pl_explain_apply_mask(e->ids.ids, e->ids.n, &e->feat, mask, &e->spec, e->scratch, &n);
+    for (size_t i = 0; !st && i < n; i++) st = pl_tokens_push(out, e->scratch[i]);
+    return st;
+}
+
+/* Breakpoints: the first token of features (where masks start to differ),
+ * spread evenly over the features, plus the end of the email. */
+static pl_status build_chain(pl_xemail *e) {
+    pl_xmodel *x = e->x;
+    int n = (int)e->ids.n, K = x->o.max_segments;
+    size_t M = e->feat.n_features;
+    int *cand = malloc((M + 1) * sizeof *cand);
+    if (!cand) return pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    size_t nc = 0;
+    for (size_t f = 0; f < M; f++) cand[nc++] = (int)e->feat.tok[e->feat.ptr[f]];
+    /* sort (features are in text order, but be safe) */
+    for (size_t i = 1; i < nc; i++)
+        for (size_t j = i; j > 0 && cand[j - 1] > cand[j]; j--) {
+            int tmp = cand[j];
+            cand[j] = cand[j - 1];
+            cand[j - 1] = tmp;
+        }
+    int ends[MAX_SEGMENTS + 1], ne = 0;
+    int kc = K - 1 < (int)nc ? K - 1 : (int)nc;
+    for (int k = 0; k < kc; k++) {
+        int b = cand[(size_t)k * nc / (size_t)kc];
+        if (b > 0 && (ne == 0 || b > ends[ne - 1])) ends[ne++] = b;
+    }
+    if (n > 0 && (ne == 0 || n > ends[ne - 1])) ends[ne++] = n;
+    free(cand);
+    pl_status st = PL_OK;
+    pl_kv *parent = x->prefix;
+    int start = 0;
+    for (int k = 0; !st && k < ne; k++) {
+        pl_kv *kv = NULL;
+        st = pl_kv_new(x->m, ends[k] - start, parent, &kv);
+        if (st) break;
+        pl_seq s = {kv, e->ids.ids + start, ends[k] - start};
+        st = pl_forward(x->run, &s, 1, PL_LOGITS_NONE, NULL);
+        if (st) {
+            pl_kv_free(kv);
+            break;
+        }
+        e->seg[e->n_seg] = kv;
+        e->seg_end[e->n_seg] = ends[k];
+        e->n_seg++;
+        e->stats.tokens_run += (size_t)(ends[k] - start);
+        parent = kv;
+        start = ends[k];
+    }
+    e->chain_built = 1;
+    return st;
+}
+
+/* One pending variant. */
+typedef struct {
+    size_t row;       /* index in the batch */
+    int from;         /* email position it runs from */
+    int seg;          /* the chain segment it forks (-1: template prefix) */
+    int32_t *ids;     /* masked email ids (owned by the call) */
+    int n;
+} variant;
+
+pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
+    pl_xemail *e = ctx;
+    pl_xmodel *x = e->x;
+    if (n_features != e->feat.n_features)
+        return pl_error(PL_ERR_INVALID, "explain: value function for %zu features called with %zu", e->feat.n_features,
+                        n_features);
+    pl_status st = PL_OK;
+    if (!e->chain_built) st = build_chain(e);
+    if (st) return st;
+    size_t n = e->ids.n, ns = x->p->suffix.n;
+    variant *v = calloc(n_masks, sizeof *v);
+    int32_t *store = malloc(n_masks * (n ? n : 1) * sizeof(int32_t));
+    pl_seq *seqs = calloc(MAX_SEQS, sizeof *seqs);
+    pl_kv **kvs = calloc(MAX_SEQS, sizeof *kvs);
+    if (!v || !store || !seqs || !kvs) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    for (size_t i = 0; !st && i < n_masks; i++) {
+        size_t no = 0;
+        int32_t *dst = store + i * n;
+        st = pl_explain_apply_mask(e->ids.ids, n, &e->feat, masks + i * n_features, &e->spec, dst, &no);
+        if (st) break;
+        size_t p = 0;
+        while (p < no && p < n && dst[p] == e->ids.ids[p]) p++;
+        /* deepest segment ending at or before p */
+        int sg = -1;
+        for (int k = 0; k < e->n_seg; k++)
+            if ((size_t)e->seg_end[k] <= p) sg = k;
+        int from = sg < 0 ? 0 : e->seg_end[sg];
+        v[i] = (variant){i, from, sg, dst, (int)no};
+    }
+    /* run the variants in batches */
+    size_t i = 0;
+    while (!st && i < n_masks) {
+        int nseq = 0, used = 0;
+        size_t first = i;
+        while (i < n_masks && nseq < MAX_SEQS) {
+            int need = v[i].n - v[i].from + (int)ns;
+            if (nseq > 0 && used + need > x->max_batch) break;
+            pl_kv *parent = v[i].seg < 0 ? x->prefix : e->seg[v[i].seg];
+            st = pl_kv_new(x->m, need, parent, &kvs[nseq]);
+            if (st) break;
+            int32_t *dst = x->ids + used;
+            memcpy(dst, v[i].ids + v[i].from, (size_t)(v[i].n - v[i].from) * sizeof(int32_t));
+            memcpy(dst + (v[i].n - v[i].from), x->p->suffix.ids, ns * sizeof(int32_t));
+            seqs[nseq] = (pl_seq){kvs[nseq], dst, need};
+            used += need;
+            nseq++;
+            e->stats.tokens_run += (size_t)need;
+            e->stats.tokens_full += (size_t)(v[i].n + (int)ns);
+            i++;
+        }
+        if (!st && nseq > 0) st = pl_forward(x->run, seqs, nseq, PL_LOGITS_LAST, x->logits);
+        for (int k = 0; !st && k < nseq; k++) {
+            const float *l = x->logits + (size_t)k * (size_t)x->n_vocab;
+            double s = (double)l[x->p->label_pos_id] - (double)l[x->p->label_neg_id];
+            if (x->o.prob) s = pl_sigmoid(s);
+            if (!isfinite(s)) st = pl_error(PL_ERR_NUMERIC, "explain: non-finite score for mask %zu", first + (size_t)k);
+            out[v[first + (size_t)k].row] = s;
+        }
+        for (int k = 0; k < nseq; k++) {
+            pl_kv_free(kvs[k]);
+            kvs[k] = NULL;
+        }
+        if (!st) e->stats.forwards++;
+    }
+    e->stats.calls++;
+    e->stats.variants += n_masks;
+    free(v);
+    free(store);
+    free(seqs);
+    free(kvs);
+    return st;
+}
+
+/* ---- budgets ------------------------------------------------------------------- */
+
+pl_status pl_xmodel_budget(pl_xmethod m, size_t n_features, size_t max_evals, size_t *budget) {
+    size_t M = n_features;
+    switch (m) {
+    case PL_XM_EXACT:
+        if (M > PL_XMODEL_EXACT_MAX)
+            return pl_error(PL_ERR_RANGE, "explain: exact Shapley values need 2^%zu evaluations; at most %d features "
+                                          "(use --features sentence|field, or --method partition|permutation|kernel)",
+                            M, PL_XMODEL_EXACT_MAX);
+        *budget = (size_t)1 << M;
+        return PL_OK;
+    case PL_XM_PARTITION: *budget = max_evals ? max_evals : 500; return PL_OK;
+    case PL_XM_PERMUTATION: {
+        size_t per = 2 * M + 1, b = max_evals ? max_evals : (500 > 2 * per ? 500 : 2 * per);
+        if (b < per)
+            return pl_error(PL_ERR_RANGE, "explain: permutation needs at least 2M+1 = %zu evaluations for %zu "
+                                          "features (got --max-evals %zu)", per, M, b);
+        *budget = b;
+        return PL_OK;
+    }
+    case PL_XM_KERNEL: {
+        size_t b = max_evals ? max_evals : 2 * M + 2048;
+        if (M < 63 && b > ((size_t)1 << M)) b = (size_t)1 << M;
+        *budget = b;
+        return PL_OK;
+    }
+    }
+    return pl_error(PL_ERR_INVALID, "explain: unknown method %d", (int)m);
+}
