@@ -68,6 +68,9 @@ int cmd_tokenizer(int argc, char **argv);
 int cmd_study(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+/* `eval audit` (cmd_eval_audit.c), dispatched by cmd_eval. */
+int cmd_eval_audit(int argc, char **argv);
+extern const char cmd_eval_audit_usage[];
 
 
 /* data subcommands: corpus tools (cmd_data_corpus.c) */

@@ -615,6 +615,7 @@ static const subcommand subs[] = {
     {"compare", eval_compare, "paired comparison of two models (McNemar, paired bootstrap)", usage_compare},
     {"calibrate", eval_calibrate, "temperature scaling and reliability diagram", usage_calibrate},
     {"matrix", eval_matrix, "generalization matrix over run directories", usage_matrix},
+    {"audit", cmd_eval_audit, "label-noise audit: k-fold fine-tuning, confident learning vs the naive rule", cmd_eval_audit_usage},
     {NULL, NULL, NULL, NULL}};
 
 static void usage(FILE *fp) {

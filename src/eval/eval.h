@@ -337,5 +337,104 @@ pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_rec
 pl_status pl_pred_unlabelled_to_json(const pl_pred *p, pl_buf *b);
 
 /* ==== end of scoring ==== */
+/* ==== label-noise audit wired to models (audit.c; docs/eval.md,
+ * "label-noise audit") ==== */
+
+/* Records, the data module's confident-learning audit, the trainer. */
+#include "data/data.h"
+#include "train/train.h"
+
+/* Stratified k-fold assignment: per label (0/1), the record indices are
+ * shuffled with pl_rng seeded by (seed, label) and dealt to folds round
+ * robin, so fold sizes per label differ by at most one. fold[i] in [0, k).
+ * Errors: PL_ERR_INVALID when k < 2, a label is not 0/1, or a label has
+ * fewer than k records (a fold would lack it). */
+pl_status pl_kfold_assign(const int *label, size_t n, int k, uint64_t seed, int *fold);
+
+/* Flip injection for testing the audit: flips round(rate * n) labels of
+ * records chosen uniformly without replacement (seeded); sets on EVERY
+ * record meta.label_flipped (true/false), and on flipped ones
+ * meta.label_original. All labels must be 0/1. *n_flipped may be NULL. */
+pl_status pl_audit_inject_flips(pl_records *rs, double rate, uint64_t seed, size_t *n_flipped);
+
+/* Ground truth of flips: truth[i] = 1 when record i is known flipped.
+ * From a file (truth_path != NULL): one id per line, or JSONL lines with
+ * "id" (blank lines skipped; an id that names no record is an error with
+ * the line). Otherwise from meta.label_flipped, which must then be a
+ * boolean on every record (*have = 0 when no record carries it; a record
+ * without it while others have it is an error naming the record). */
+pl_status pl_audit_truth(const pl_records *rs, const char *truth_path, uint8_t *truth, int *have);
+
+/* The learner behind the audit: fit on the records train[0..n_train) with
+ * their (possibly noisy) labels, then write P(phishing) for the records
+ * test[0..n_test) into p_out. tag is the fold index, or -1 for the model
+ * fitted on every record (the circular variant). */
+typedef pl_status (*pl_audit_fit_fn)(void *user, const pl_records *rs, const size_t *train, size_t n_train,
+                                     const size_t *test, size_t n_test, int tag, double *p_out);
+
+typedef struct {
+    int k;                  /* folds (5) */
+    uint64_t seed;          /* fold assignment (1234) */
+    double naive_threshold; /* naive rule: p(other class) > T (0.91) */
+    int circular;           /* also fit on all records and score them (1) */
+} pl_audit_opts;
+pl_audit_opts pl_audit_opts_default(void);
+
+/* Precision / recall of one rule against the truth (NAN when undefined:
+ * nothing flagged / nothing flipped). */
+typedef struct {
+    size_t flagged, true_pos;
+    double precision, recall;
+} pl_audit_prf;
+
+typedef struct {
+    size_t n;
+    int k;
+    int *fold;              /* [n] */
+    double *p_oof;          /* [n] out-of-fold P(phishing) */
+    double *p_circ;         /* [n] in-sample P(phishing), NULL when not run */
+    pl_audit_result cl;     /* confident learning + the naive rule on p_oof */
+    uint8_t *flag_naive_circ; /* [n] naive rule on p_circ (NULL when not run) */
+    size_t n_naive_circ;
+    int have_truth;
+    uint8_t *truth;         /* [n] (NULL without truth) */
+    size_t n_true;
+    /* rules: 0 CL prune-by-noise-rate, 1 CL confident-joint off-diagonal,
+     * 2 naive on OOF, 3 naive circular */
+    pl_audit_prf prf[4];
+    double naive_threshold;
+} pl_audit_run_result;
+#define PL_AUDIT_N_RULES 4
+const char *pl_audit_rule_name(int rule); /* "cl_prune", "cl_joint", "naive_oof", "naive_circular" */
+
+/* Run the audit: folds, one fit per fold scoring its held-out records,
+ * the confident-learning audit on the out-of-fold probabilities, the naive
+ * rule on them and (opts->circular) on in-sample probabilities of a model
+ * fitted on everything. truth may be NULL. Probabilities outside [0, 1]
+ * from fit are PL_ERR_NUMERIC naming the record. */
+pl_status pl_audit_run(const pl_records *rs, const pl_audit_opts *o, pl_audit_fit_fn fit, void *user,
+                       const uint8_t *truth, pl_audit_run_result *res);
+void pl_audit_run_result_free(pl_audit_run_result *res);
+/* audit.json: counts, thresholds, joints, noise estimate, the flags of every
+ * rule (ids), and precision/recall when truth is known. */
+cJSON *pl_audit_run_to_json(const pl_records *rs, const pl_audit_run_result *res);
+/* oof.jsonl: {"id","source","label","fold","p_phish"[,"p_circular"]} per record (atomic). */
+pl_status pl_audit_write_oof(const char *path, const pl_records *rs, const pl_audit_run_result *res);
+
+/* The model learner: LoRA / head / full fine-tuning with the train module,
+ * scoring with pl_classifier (the prompt view; the fold's adapter
+ * attached, the head as w = W[1] - W[0]); full fine-tuning scores with the
+ * trainer's own forward (pl_trainer_scores). Each fit trains in
+ * work_dir/fold-K (or work_dir/all) and keeps its train_log.jsonl. */
+typedef struct {
+    const char *model;      /* base model path (GGUF or HF dir; its tokenizer) */
+    const char *work_dir;
+    int max_len;            /* prompt tokens (email cut to fit) */
+    pl_tr_config tc;        /* label tokens are filled in from the prompt */
+    pl_loop_opts lo;        /* run_dir and base_model are set per fit */
+    int quiet;
+} pl_audit_model;
+pl_status pl_audit_model_fit(void *user, const pl_records *rs, const size_t *train, size_t n_train,
+                             const size_t *test, size_t n_test, int tag, double *p_out);
 
 #endif
