@@ -165,6 +165,7 @@ static void test_patch(const char *sh, const char *rel) {
     CHECK_OK(pl_imodel_new(m, pos, neg, 64, 96, &im));
     /* a run patched into itself: every patched score is the unpatched score, bitwise */
     pl_patch_result pr;
+    pl_imodel_set_skip_identical(im, 0); /* really run every patch */
     pl_status st = pl_imodel_patch(im, clean, n, clean, n, PL_HOOK_RESID_PRE, 0, &pr);
     CHECK(st == PL_OK, "self-patch: %s", pl_errmsg());
     if (st != PL_OK) return;
@@ -179,6 +180,12 @@ static void test_patch(const char *sh, const char *rel) {
     pl_patch_result_free(&pr);
     /* one differing token: denoising resid_pre at (L0, k) restores the clean run exactly */
     CHECK_OK(pl_imodel_patch(im, clean, n, corr, n, PL_HOOK_RESID_PRE, 0, &pr));
+    pl_imodel_set_skip_identical(im, 1);
+    pl_patch_result pr2;
+    CHECK_OK(pl_imodel_patch(im, clean, n, corr, n, PL_HOOK_RESID_PRE, 0, &pr2));
+    CHECK(memcmp(pr.scores, pr2.scores, (size_t)L * (size_t)n * sizeof(double)) == 0,
+          "%s: skipping identical patches changes the sweep", rel);
+    pl_patch_result_free(&pr2);
     printf("  %s: clean %.5f corrupted %.5f\n", rel, pr.clean, pr.corrupted);
     CHECK(PL_GRID(&pr.recovery, 0, k) == 1.0, "%s: recovery at L0 pos %d = %.17g", rel, k, PL_GRID(&pr.recovery, 0, k));
     int zero = 1;

@@ -524,6 +524,10 @@ typedef struct {
 pl_status pl_imodel_patch(pl_imodel *im, const int32_t *clean, int n_clean, const int32_t *corrupt, int n_corrupt,
                           pl_hook_point point, int noising, pl_patch_result *out);
 void pl_patch_result_free(pl_patch_result *r);
+/* Per-position sweeps skip a (layer, position) whose patched-in value is
+ * bitwise the run's own (the result is then exactly the unpatched score)
+ * unless this is switched off (default on). */
+void pl_imodel_set_skip_identical(pl_imodel *im, int on);
 /* The alignment used above: map[p] for each position p of `run` (length
  * n_run) into `src`, or -1. */
 void pl_patch_align(const int32_t *run, int n_run, const int32_t *src, int n_src, int *map);

@@ -13,6 +13,7 @@ struct pl_imodel {
     pl_readout ro;
     const pl_edit *edits;   /* active during a forward */
     size_t n_edits;
+    int skip_identical;     /* patching: skip writes of identical values (default 1) */
 };
 
 /* Register the dispatcher for every (point, layer) of edits (the array must

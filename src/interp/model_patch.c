@@ -96,7 +96,7 @@ pl_status pl_imodel_patch(pl_imodel *im, const int32_t *clean, int n_clean, cons
     size_t n_cols = heads ? (size_t)H : (size_t)n_run;
     int *map = malloc((size_t)n_run * sizeof *map);
     float *sa = malloc((size_t)L * (size_t)n_src * w * sizeof(float));
-    float *ra = heads ? malloc((size_t)L * (size_t)n_run * w * sizeof(float)) : NULL;
+    float *ra = malloc((size_t)L * (size_t)n_run * w * sizeof(float));
     int max_seq = im->max_batch / n_run;
     if (max_seq < 1) max_seq = 1;
     if (max_seq > (heads ? H : L)) max_seq = heads ? H : L;
@@ -106,7 +106,7 @@ pl_status pl_imodel_patch(pl_imodel *im, const int32_t *clean, int n_clean, cons
     out->scores = malloc((size_t)L * n_cols * sizeof *out->scores);
     out->n_run = n_run;
     pl_kv *kv = NULL;
-    pl_status st = (map && sa && (ra || !heads) && lg && sc && ed && out->scores)
+    pl_status st = (map && sa && ra && lg && sc && ed && out->scores)
                        ? PL_OK
                        : pl_error(PL_ERR_NOMEM, "interp patch: out of memory");
     double s_src = 0, s_run = 0;
@@ -132,12 +132,16 @@ pl_status pl_imodel_patch(pl_imodel *im, const int32_t *clean, int n_clean, cons
                 for (int i = 0; i < k && st == PL_OK; i++) out->scores[(size_t)l * n_cols + (size_t)(h0 + i)] = sc[i];
             }
     } else if (st == PL_OK) {
-        st = pl_kv_new(im->m, n_run, NULL, &kv);
+        /* the run's own activations, to skip patches that write identical values */
+        if (im->skip_identical) st = record_all(im, run, n_run, point, ra, NULL);
+        if (st == PL_OK) st = pl_kv_new(im->m, n_run, NULL, &kv);
         if (st == PL_OK) {
             pl_seq s = {kv, run, n_run};
             st = pl_forward(im->run, &s, 1, PL_LOGITS_LAST, lg);
             if (st == PL_OK) s_run = (double)lg[im->pos_id] - (double)lg[im->neg_id];
         }
+        int *todo = malloc((size_t)L * sizeof *todo);
+        if (!todo && st == PL_OK) st = pl_error(PL_ERR_NOMEM, "interp patch: out of memory");
         for (int p = n_run - 1; p >= 0 && st == PL_OK; p--) {
             st = pl_kv_truncate(kv, p);
             if (st != PL_OK) break;
@@ -145,18 +149,27 @@ pl_status pl_imodel_patch(pl_imodel *im, const int32_t *clean, int n_clean, cons
                 for (int l = 0; l < L; l++) out->scores[(size_t)l * n_cols + (size_t)p] = NAN;
                 continue;
             }
-            int ms = im->max_batch / (n_run - p);
+            int ms = im->max_batch / (n_run - p), nt = 0;
             if (ms < 1) ms = 1;
             if (ms > max_seq) ms = max_seq;
-            for (int l0 = 0; l0 < L && st == PL_OK; l0 += ms) {
-                int k = L - l0 < ms ? L - l0 : ms;
+            for (int l = 0; l < L; l++) {
+                const float *sr = sa + ((size_t)l * (size_t)n_src + (size_t)map[p]) * w;
+                const float *rr = ra + ((size_t)l * (size_t)n_run + (size_t)p) * w;
+                /* writing the value the run already has is the unpatched run (bitwise) */
+                if (im->skip_identical && !memcmp(sr, rr, w * sizeof(float)))
+                    out->scores[(size_t)l * n_cols + (size_t)p] = s_run;
+                else todo[nt++] = l;
+            }
+            for (int t0 = 0; t0 < nt && st == PL_OK; t0 += ms) {
+                int k = nt - t0 < ms ? nt - t0 : ms;
                 for (int i = 0; i < k; i++)
-                    ed[i] = (pl_edit){PL_EDIT_SET, point, l0 + i, p, -1, NULL,
-                                      sa + ((size_t)(l0 + i) * (size_t)n_src + (size_t)map[p]) * w, 0, NULL, i};
+                    ed[i] = (pl_edit){PL_EDIT_SET, point, todo[t0 + i], p, -1, NULL,
+                                      sa + ((size_t)todo[t0 + i] * (size_t)n_src + (size_t)map[p]) * w, 0, NULL, i};
                 st = run_forks(im, kv, run, n_run, p, k, ed, (size_t)k, lg, sc);
-                for (int i = 0; i < k && st == PL_OK; i++) out->scores[(size_t)(l0 + i) * n_cols + (size_t)p] = sc[i];
+                for (int i = 0; i < k && st == PL_OK; i++) out->scores[(size_t)todo[t0 + i] * n_cols + (size_t)p] = sc[i];
             }
         }
+        free(todo);
     }
     pl_kv_free(kv);
     if (st == PL_OK) {

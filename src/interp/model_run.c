@@ -25,6 +25,7 @@ pl_status pl_imodel_new(const pl_model *m, int32_t pos_id, int32_t neg_id, int m
     im->max_batch = max_batch;
     im->pos_id = pos_id;
     im->neg_id = neg_id;
+    im->skip_identical = 1;
     size_t D = (size_t)d->n_embd;
     im->u_pos = malloc(D * sizeof(float));
     im->u_neg = malloc(D * sizeof(float));
@@ -51,6 +52,7 @@ void pl_imodel_free(pl_imodel *im) {
 
 const pl_readout *pl_imodel_readout(const pl_imodel *im) { return &im->ro; }
 const pl_model *pl_imodel_model(const pl_imodel *im) { return im->m; }
+void pl_imodel_set_skip_identical(pl_imodel *im, int on) { im->skip_identical = on != 0; }
 
 size_t pl_imodel_width(const pl_imodel *im, pl_hook_point p) {
     const pl_arch_desc *d = pl_model_desc(im->m);
