@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "interp/interp.h"
@@ -307,6 +309,81 @@ static void test_tlens(void) {
     cJSON_Delete(j);
 }
 
+
+/* ---- CLI: the model-side subcommands end to end on stories260K ---------- */
+
+static int run_cli(const char *args) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s/phishlens --quiet %s >/dev/null 2>&1", build, args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(const char *sh) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char bin[300], dir[128], args[3000], m[1024];
+    snprintf(bin, sizeof bin, "%s/phishlens", build);
+    if (access(bin, X_OK) != 0) {
+        SKIP("%s not built: CLI checks skipped", bin);
+        return;
+    }
+    snprintf(dir, sizeof dir, "/tmp/pl_test_imodel.%d", (int)getpid());
+    snprintf(m, sizeof m, "%s/models/stories260K.gguf", sh);
+    snprintf(args, sizeof args, "mkdir -p %s", dir);
+    CHECK(system(args) == 0, "mkdir");
+    snprintf(args, sizeof args, "%s/r.jsonl", dir);
+    FILE *f = fopen(args, "w");
+    if (!f) return;
+    fprintf(f, "{\"id\":\"a\",\"source\":\"s1\",\"label\":1,\"subject\":\"Verify\",\"body\":\"Click the link now to verify your bank account.\"}\n"
+               "{\"id\":\"b\",\"source\":\"s1\",\"label\":0,\"subject\":\"Verify\",\"body\":\"Click the link now to verify your lunch order.\"}\n"
+               "{\"id\":\"c\",\"source\":\"s2\",\"label\":0,\"subject\":\"Lunch\",\"body\":\"See you at noon by the door.\"}\n"
+               "{\"id\":\"d\",\"source\":\"s2\",\"label\":1,\"subject\":\"Urgent\",\"body\":\"Your password expires today, log in here.\"}\n");
+    fclose(f);
+    snprintf(args, sizeof args, "interp patch -m %s --input %s/r.jsonl --clean a --corrupted b -o %s/p.json", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp patch -m %s --input %s/r.jsonl --clean a --corrupted b --hook z -o %s/pz.json", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp dla -m %s --input %s/r.jsonl -o %s/d.json", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp lens -m %s --input %s/r.jsonl -o %s/l.json", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp attn -m %s --input %s/r.jsonl --layer 1 -o %s/a.json", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp cache -m %s --input %s/r.jsonl --hooks resid_post,z --layers 0-1 -o %s/c.plc", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp probe --cache %s/c.plc --k 2 --directions %s/dirs.json -o %s/pc.json", dir, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp ablate -m %s --input %s/r.jsonl --heads 0.1,1.2 --mlps 0 --mode mean -o %s/ab.json", m, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    snprintf(args, sizeof args, "interp ablate -m %s --input %s/r.jsonl --remove-direction %s/dirs.json --layer 1 -o %s/rd.json", m, dir, dir, dir);
+    CHECK(run_cli(args) == 0, "%.400s", args);
+    /* errors: usage (2), missing record (not 0), unknown hook (2), bad direction file (3) */
+    CHECK(run_cli("interp patch") == 2, "interp patch without -m: want exit 2");
+    snprintf(args, sizeof args, "interp patch -m %s --input %s/r.jsonl --clean a --corrupted zz", m, dir);
+    CHECK(run_cli(args) != 0, "missing record id must fail");
+    snprintf(args, sizeof args, "interp patch -m %s --input %s/r.jsonl --clean a --corrupted b --hook nope", m, dir);
+    CHECK(run_cli(args) == 2, "unknown hook: want 2");
+    snprintf(args, sizeof args, "interp ablate -m %s --input %s/r.jsonl --heads 9.9", m, dir);
+    CHECK(run_cli(args) == 2, "head out of range: want 2");
+    snprintf(args, sizeof args, "interp ablate -m %s --input %s/r.jsonl --remove-direction %s/r.jsonl --layer 1", m, dir, dir);
+    CHECK(run_cli(args) == 3, "direction file that is not JSON: want 3");
+    /* the DLA output sums to the scores */
+    char p[300], *txt = NULL;
+    size_t len;
+    snprintf(p, sizeof p, "%s/d.json", dir);
+    cJSON *j = NULL;
+    if (pl_read_file(p, &txt, &len) == PL_OK) j = cJSON_Parse(txt);
+    free(txt);
+    const cJSON *sc = cJSON_GetObjectItem(j, "scores"), *sm = cJSON_GetObjectItem(j, "sums");
+    CHECK(cJSON_GetArraySize(sc) == 4 && cJSON_GetArraySize(sm) == 4, "dla json scores/sums");
+    for (int i = 0; i < cJSON_GetArraySize(sc); i++)
+        CHECK(fabs(cJSON_GetArrayItem(sc, i)->valuedouble - cJSON_GetArrayItem(sm, i)->valuedouble) < 1e-4, "dla sum %d", i);
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "rm -rf %s", dir);
+    CHECK(system(args) == 0, "cleanup");
+}
+
 int main(void) {
     T_BEGIN();
     test_tlens();
@@ -317,6 +394,7 @@ int main(void) {
         test_edits(sh);
         test_patch(sh, "models/stories260K.gguf");
         test_patch(sh, "models/fixtures/tiny-mistral-random.gguf");
+        test_cli(sh);
     }
     return T_END();
 }
