@@ -1055,7 +1055,7 @@ static void test_cli(void) {
     CHECK(run_cli(args) == 3, "interp cache on a JSON file: want exit 3");
     snprintf(args, sizeof args, "interp probe --cache %s/depth.plc --layers 3-1", tmpdir);
     CHECK(run_cli(args) == 2, "bad --layers: want exit 2");
-    CHECK(run_cli("interp patch") == 1, "interp patch without a model wiring should fail");
+    CHECK(run_cli("interp patch") == 2, "interp patch without -m: want exit 2");
 }
 
 int main(void) {

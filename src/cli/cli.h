@@ -81,4 +81,11 @@ int cmd_data_split(int argc, char **argv);
 int cmd_data_audit(int argc, char **argv);
 int cmd_data_synth(int argc, char **argv);
 
+/* interp subcommands that run the model (cmd_interp_model.c) */
+int cli_interp_cache_build(int argc, char **argv);
+int cli_interp_lens(int argc, char **argv);
+int cli_interp_patch(int argc, char **argv);
+int cli_interp_dla(int argc, char **argv);
+int cli_interp_attn(int argc, char **argv);
+int cli_interp_ablate(int argc, char **argv);
 #endif

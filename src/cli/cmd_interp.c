@@ -6,9 +6,10 @@
  *   transfer            probe trained on one source, tested on another
  *   tuned-fit           fit a ridge tuned lens to the final residual
  *
- * The analyses that need the forward pass with hooks (lens, patch, dla,
- * ablate, attn) are wired to the model separately; until then they are
- * refused with a message, never faked.
+ * and, running the model with hooks (cmd_interp_model.c):
+ *
+ *   cache -m MODEL      build a cache from a dataset
+ *   lens, patch, dla, attn, ablate
  */
 #include "cli.h"
 
@@ -151,6 +152,8 @@ static int write_or_print(const opts *o, cJSON *j, const char *path) {
 }
 
 static int sub_cache(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) return cli_interp_cache_build(argc, argv);
     opts o;
     int rc = parse(argc, argv, "interp cache", &o);
     if (rc >= 0) return rc;
@@ -351,7 +354,22 @@ static const struct {
     int (*fn)(int, char **);
     const char *usage;
 } subs[] = {
-    {"cache", sub_cache, "interp cache FILE"},
+    {"cache", sub_cache,
+     "interp cache FILE  |  interp cache -m MODEL [--lora A] --input RECORDS.jsonl [--hooks resid_pre,attn_out,...]\n"
+     "             [--layers all|A-B|A,B] [--positions answer|all] [--limit N] -o CACHE"},
+    {"lens", cli_interp_lens,
+     "interp lens -m MODEL --input RECORDS.jsonl [--limit N] [--example I] [-o lens.json] [--json]\n"
+     "            | -m MODEL --cache CACHE [--hook hook_resid_post] [--tuned LENS]"},
+    {"patch", cli_interp_patch,
+     "interp patch -m MODEL --input RECORDS.jsonl (--pairs pairs.jsonl [--pair N] | --clean ID --corrupted ID)\n"
+     "             [--hook resid_pre|attn_out|mlp_out|resid_mid|resid_post|z] [--noising] [-o grid.json]"},
+    {"dla", cli_interp_dla, "interp dla -m MODEL --input RECORDS.jsonl [--limit N] [--top K] [-o dla.json]"},
+    {"attn", cli_interp_attn,
+     "interp attn -m MODEL --input RECORDS.jsonl [--example I] (--layer L | --top K) [-o attn.json]"},
+    {"ablate", cli_interp_ablate,
+     "interp ablate -m MODEL --input RECORDS.jsonl [--heads L.H,...|all] [--mlps L,...|all]\n"
+     "              [--mode zero|mean|resample] [--positions answer|all] [--seed S]\n"
+     "              [--remove-direction dirs.json --layer L] [--limit N] [-o effect.json]"},
     {"probe", sub_probe,
      "interp probe --cache FILE [--hook hook_resid_post] [--layers all|A-B|A,B] [--pos answer|mean|N]\n"
      "             [--target label|source] [--k 5] [--seed 1] [--C 0.01,0.1,1,10] [--raw]\n"
@@ -368,16 +386,6 @@ int cmd_interp(int argc, char **argv) {
     if (argc >= 2)
         for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)
             if (!strcmp(argv[1], subs[i].name)) return subs[i].fn(argc - 1, argv + 1);
-    static const char *model_side[] = {"lens", "patch", "dla", "ablate", "attn"};
-    if (argc >= 2)
-        for (size_t i = 0; i < sizeof model_side / sizeof *model_side; i++)
-            if (!strcmp(argv[1], model_side[i])) {
-                fprintf(stderr,
-                        "phishlens: error: interp %s runs the model with hooks, which this build does not wire yet "
-                        "(the analysis library is in src/interp/interp.h)\n",
-                        argv[1]);
-                return EXIT_FAILURE_;
-            }
     FILE *f = argc >= 2 ? stderr : stdout;
     if (argc >= 2) fprintf(stderr, "phishlens interp: unknown subcommand '%s'\n", argv[1]);
     fprintf(f, "usage:\n");

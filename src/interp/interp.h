@@ -425,4 +425,111 @@ pl_status pl_attn_rows(const float *pattern, size_t n_heads, size_t n_q, size_t 
  * ties by position) into pos[] / w[]; *n_out = min(k, n_k). */
 void pl_attn_top_keys(const float *a, size_t n_k, size_t k, size_t *pos, float *w, size_t *n_out);
 
+/* ======================================================================
+ * Model side (model_run.c, model_patch.c): running a pl_model with hooks
+ * for the analyses above. Everything works on whole prompts given as token
+ * ids (prefix + email + suffix, prompt/prompt.h); the classifier score is
+ * logit[pos_id] - logit[neg_id] at the last position.
+ * ====================================================================== */
+
+#include "model/model.h"
+
+typedef struct pl_imodel pl_imodel;
+
+/* A model with a runner for prompts of up to max_ctx tokens (batches of up
+ * to max_batch tokens; 0: 4096) and the label-token readout. The model must
+ * outlive it. One thread at a time. */
+pl_status pl_imodel_new(const pl_model *m, int32_t pos_id, int32_t neg_id, int max_ctx, int max_batch,
+                        pl_imodel **out);
+void pl_imodel_free(pl_imodel *im);
+/* The label-token readout (final norm, u_pos, u_neg as f32 owned by im,
+ * softcap of the model). */
+const pl_readout *pl_imodel_readout(const pl_imodel *im);
+const pl_model *pl_imodel_model(const pl_imodel *im);
+
+/* Floats per position of a hook point (d, n_head*head_dim, n_ff, ...);
+ * 0 for hook_pattern (not per position). */
+size_t pl_imodel_width(const pl_imodel *im, pl_hook_point p);
+
+/* Edits applied during a forward, at (point, layer):
+ *   RECORD  copy the activation of every position into dst [n_tok x width];
+ *           for hook_pattern dst is [n_head x n_tok x n_tok];
+ *   SET     overwrite: position pos (or every position with pos = -1) gets
+ *           the row src (pos >= 0) or src + p*src_stride (pos = -1;
+ *           src_stride 0 = the same row everywhere); src NULL = zeros. With
+ *           head >= 0 (hook_q/k/v/z) only that head's slice is written;
+ *   PROJECT remove the unit direction dir [width] at pos (or every
+ *           position): x <- x - (x.dir) dir.
+ * seq selects the batch sequence in batched runs (-1: all). */
+typedef enum { PL_EDIT_RECORD = 0, PL_EDIT_SET, PL_EDIT_PROJECT } pl_edit_kind;
+typedef struct {
+    pl_edit_kind kind;
+    pl_hook_point point;
+    int layer;
+    int pos;
+    int head;
+    float *dst;
+    const float *src;
+    size_t src_stride;
+    const float *dir;
+    int seq;
+} pl_edit;
+
+/* One forward of a whole prompt with edits. score (may be NULL) gets the
+ * classifier score; logits_last (may be NULL) the last row [n_vocab]. */
+pl_status pl_imodel_run(pl_imodel *im, const int32_t *ids, int n, const pl_edit *edits, size_t n_edits,
+                        double *score, float *logits_last);
+
+/* Logit lens of one prompt: rows "L<l>.resid_pre", "L<l>.resid_mid",
+ * "L<l>.resid_post" for every layer, cols = positions; value = readout
+ * score of that residual (pl_lens_score). *real gets the model's score. */
+pl_status pl_imodel_lens(pl_imodel *im, const int32_t *ids, int n, pl_grid *g, double *real);
+
+/* DLA of one prompt at the last position: components "embed", "L<l>H<h>"
+ * for every head, "L<l>.mlp" for every layer, and "rest" (final residual
+ * minus the sum of the others: zero up to rounding for f32 weights, the
+ * quantized-activation error otherwise). contributions with the final-norm
+ * scale frozen (pl_dla); they sum to the pre-softcap score. */
+typedef struct {
+    size_t n_comp;
+    char **labels;
+    double *contrib;
+    double scale, sum, score;   /* score: the model's real score */
+    double *head_grid;          /* [n_layer x n_head] head contributions */
+    size_t n_layer, n_head;
+} pl_imodel_dla;
+pl_status pl_imodel_dla_run(pl_imodel *im, const int32_t *ids, int n, pl_imodel_dla *out);
+void pl_imodel_dla_free(pl_imodel_dla *d);
+
+/* Attention pattern of one layer for one prompt: [n_head x n x n] malloc'd. */
+pl_status pl_imodel_pattern(pl_imodel *im, const int32_t *ids, int n, int layer, float **out);
+
+/* Activation patching between a clean and a corrupted prompt. Denoising
+ * runs the corrupted prompt and writes in clean activations; noising runs
+ * the clean prompt and writes in corrupted ones. Position alignment: the
+ * common token prefix maps to itself, the common token suffix is aligned
+ * from the end; between them positions map one to one when the two prompts
+ * have the same length and have no counterpart otherwise (NaN cells).
+ * Per-position points (resid_pre, attn_out, mlp_out, resid_mid,
+ * resid_post): grid rows = layers, cols = positions of the run prompt.
+ * hook_z: rows = layers, cols = heads, the head patched at every aligned
+ * position. Values: normalized recovery (pl_patch_recovery); scores: the
+ * raw patched scores. */
+typedef struct {
+    double clean, corrupted;
+    pl_grid recovery;
+    double *scores;       /* same shape */
+    int n_run;            /* tokens of the run prompt */
+} pl_patch_result;
+pl_status pl_imodel_patch(pl_imodel *im, const int32_t *clean, int n_clean, const int32_t *corrupt, int n_corrupt,
+                          pl_hook_point point, int noising, pl_patch_result *out);
+void pl_patch_result_free(pl_patch_result *r);
+/* Per-position sweeps skip a (layer, position) whose patched-in value is
+ * bitwise the run's own (the result is then exactly the unpatched score)
+ * unless this is switched off (default on). */
+void pl_imodel_set_skip_identical(pl_imodel *im, int on);
+/* The alignment used above: map[p] for each position p of `run` (length
+ * n_run) into `src`, or -1. */
+void pl_patch_align(const int32_t *run, int n_run, const int32_t *src, int n_src, int *map);
+
 #endif

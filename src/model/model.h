@@ -224,5 +224,17 @@ pl_status pl_model_init_resolve(pl_model_init_opts *o);
  * the GGUF must tokenize like the source (PL_ERR_UNSUPPORTED otherwise). */
 pl_status pl_model_init_to_buf(const pl_model_init_opts *o, pl_buf *out);
 pl_status pl_model_init_write(const pl_model_init_opts *o, const char *path);
+/* ---- weight access for interpretability (access.c) ----------------------- */
+
+/* Final RMSNorm weight [n_embd] as applied (HF gemma's 1 + w included). */
+const float *pl_model_final_norm(const pl_model *m);
+/* Gemma 2 post-attention norm weight [n_embd] as applied; NULL for other
+ * families or a bad layer. */
+const float *pl_model_post_attn_norm(const pl_model *m, int layer);
+/* Row tok of the output (unembedding) matrix as f32 [n_embd]. */
+pl_status pl_model_unembed_row(const pl_model *m, int32_t tok, float *out);
+/* o_proj of a layer as f32 [n_embd x n_head*head_dim] row-major, attached
+ * LoRA adapters added in (W + s B A). */
+pl_status pl_model_o_proj_f32(const pl_model *m, int layer, float *out);
 
 #endif
