@@ -249,7 +249,7 @@ static int run_cli(const char *args) {
 static void test_cli(const char *model) {
     if (strlen(model) > 1000) return;
     const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
-    char bin[300], args[4000], in[300], out[300], gl[300];
+    char bin[300], args[10000], in[300], out[300], gl[300];
     snprintf(bin, sizeof bin, "%s/phishlens", build);
     if (access(bin, X_OK) != 0) {
         SKIP("%s not built: CLI checks skipped", bin);
