@@ -131,6 +131,26 @@ static void test_model_file(const char *shared, const char *rel) {
         CHECK_OK(pl_classifier_score(c, ptrs, lens, 5, again));
         CHECK_NEAR(again[0], got[0], 1e-12);
 
+        /* Many empty emails: batches fill up by sequence count, not tokens. */
+        {
+            enum { NE = 150 };
+            const int32_t *eptr[NE];
+            size_t elen[NE];
+            double es[NE], ref;
+            for (int i = 0; i < NE; i++) {
+                eptr[i] = em[0].ids;
+                elen[i] = 0;
+            }
+            CHECK_OK(pl_classifier_score(c, eptr, elen, NE, es));
+            pl_tokens e0 = {0};
+            pl_prompt_full(&p, NULL, 0, &e0);
+            CHECK_OK(pl_classifier_score_full(c, e0.ids, e0.n, &ref));
+            double md = 0;
+            for (int i = 0; i < NE; i++)
+                if (fabs(es[i] - ref) > md) md = fabs(es[i] - ref);
+            CHECK(md <= SCORE_TOL, "%s: %d empty emails vs whole-prompt forward: max diff %.3g", rel, NE, md);
+            pl_tokens_free(&e0);
+        }
         /* An email longer than the prompt allows is refused. */
         int32_t longe[101] = {0};
         const int32_t *lp = longe;

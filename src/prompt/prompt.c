@@ -206,7 +206,11 @@ pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_token
     c->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 2048;
     if (c->max_batch < email_cap) c->max_batch = email_cap;
     c->max_ctx = (int)p->prefix.n + email_cap;
-    c->max_seqs = c->max_batch; /* at most one sequence per token */
+    /* Every sequence carries at least the suffix, so at most max_batch /
+     * suffix sequences share a forward: that bounds the logits buffer
+     * ([max_seqs, n_vocab]) instead of one row per token. */
+    c->max_seqs = c->max_batch / (int)(p->suffix.n > 0 ? p->suffix.n : 1);
+    if (c->max_seqs < 1) c->max_seqs = 1;
     pl_status st = PL_OK;
     if (p->label_pos_id >= d->n_vocab || p->label_neg_id >= d->n_vocab)
         st = pl_error(PL_ERR_RANGE, "classifier: label token ids %d/%d outside the model's vocabulary of %d "
