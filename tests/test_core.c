@@ -116,6 +116,38 @@ static void test_hash_and_files(void) {
     CHECK(system(cmd) == 0, "cleanup");
 }
 
+typedef struct {
+    size_t n, linenos[8], lens[8];
+    char first[16];
+} lines_seen;
+
+static pl_status see_line(const char *line, size_t len, size_t lineno, void *user) {
+    lines_seen *ls = user;
+    if (ls->n == 0) snprintf(ls->first, sizeof ls->first, "%.*s", (int)len, line);
+    if (ls->n < 8) {
+        ls->linenos[ls->n] = lineno;
+        ls->lens[ls->n] = len;
+    }
+    ls->n++;
+    return len == 4 && !memcmp(line, "stop", 4) ? pl_error(PL_ERR_FORMAT, "line %zu", lineno) : PL_OK;
+}
+
+static void test_lines(void) {
+    /* "ab\r\n", blank, spaces-only, "c", "d" without a final newline */
+    const char *text = "ab\r\n\n  \t\nc\nd";
+    lines_seen ls = {0};
+    CHECK_OK(pl_for_each_line(text, strlen(text), see_line, &ls));
+    CHECK(ls.n == 3 && !strcmp(ls.first, "ab") && ls.lens[0] == 2, "CR dropped, blank lines skipped (%zu lines)", ls.n);
+    CHECK(ls.linenos[0] == 1 && ls.linenos[1] == 4 && ls.linenos[2] == 5, "line numbers count blank lines");
+    const char *stop = "x\nstop\ny\n";
+    memset(&ls, 0, sizeof ls);
+    CHECK(pl_for_each_line(stop, strlen(stop), see_line, &ls) == PL_ERR_FORMAT && ls.n == 2,
+          "stops at the first error");
+    memset(&ls, 0, sizeof ls);
+    CHECK_OK(pl_for_each_line("", 0, see_line, &ls));
+    CHECK(ls.n == 0, "empty input has no lines");
+}
+
 int main(void) {
     T_BEGIN();
     test_errors();
@@ -123,5 +155,6 @@ int main(void) {
     test_buf();
     test_rng();
     test_hash_and_files();
+    test_lines();
     return T_END();
 }

@@ -143,6 +143,13 @@ void pl_afile_abort(pl_afile *f);
 /* Convenience: write a buffer atomically. */
 pl_status pl_write_file_atomic(const char *path, const void *p, size_t n);
 
+/* Call fn for each non-blank line of data[0..len): the line's bytes without
+ * its '\n' (and without a trailing '\r'), with its 1-based line number.
+ * Lines holding only spaces and tabs are skipped. Stops at the first status
+ * fn returns other than PL_OK and returns it. (The JSONL readers use it.) */
+typedef pl_status (*pl_line_fn)(const char *line, size_t len, size_t lineno, void *user);
+pl_status pl_for_each_line(const char *data, size_t len, pl_line_fn fn, void *user);
+
 /* mkdir -p. */
 pl_status pl_mkdirs(const char *path);
 

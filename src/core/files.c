@@ -128,6 +128,23 @@ pl_status pl_write_file_atomic(const char *path, const void *p, size_t n) {
     return pl_afile_commit(&f);
 }
 
+pl_status pl_for_each_line(const char *data, size_t len, pl_line_fn fn, void *user) {
+    size_t lineno = 0, pos = 0;
+    pl_status st = PL_OK;
+    while (pos < len && !st) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t e = nl ? (size_t)(nl - data) : len;
+        lineno++;
+        size_t n = e - pos;
+        if (n && data[pos + n - 1] == '\r') n--;
+        int blank = 1;
+        for (size_t i = 0; i < n && blank; i++) blank = data[pos + i] == ' ' || data[pos + i] == '\t';
+        if (!blank) st = fn(data + pos, n, lineno, user);
+        pos = e + 1;
+    }
+    return st;
+}
+
 pl_status pl_mkdirs(const char *path) {
     char buf[4096];
     size_t n = strlen(path);

@@ -183,30 +183,29 @@ pl_status pl_record_from_json(const char *line, size_t len, const char *path, si
     return st;
 }
 
+typedef struct {
+    const char *path;
+    pl_records *rs;
+} jsonl_ctx;
+
+static pl_status record_line(const char *line, size_t len, size_t lineno, void *user) {
+    jsonl_ctx *c = user;
+    pl_record r;
+    pl_status st = pl_record_from_json(line, len, c->path, lineno, &r);
+    if (!st) {
+        st = pl_records_push(c->rs, &r);
+        if (st) pl_record_free(&r);
+    }
+    return st;
+}
+
 pl_status pl_records_read_jsonl(const char *path, pl_records *rs) {
     char *data;
     size_t len;
     pl_status st = pl_read_file(path, &data, &len);
     if (st) return st;
-    size_t lineno = 0, pos = 0;
-    while (pos < len && !st) {
-        size_t e = pos;
-        while (e < len && data[e] != '\n') e++;
-        lineno++;
-        size_t n = e - pos;
-        if (n && data[pos + n - 1] == '\r') n--;
-        int blank = 1;
-        for (size_t i = 0; i < n && blank; i++) blank = data[pos + i] == ' ' || data[pos + i] == '\t';
-        if (!blank) {
-            pl_record r;
-            st = pl_record_from_json(data + pos, n, path, lineno, &r);
-            if (!st) {
-                st = pl_records_push(rs, &r);
-                if (st) pl_record_free(&r);
-            }
-        }
-        pos = e + 1;
-    }
+    jsonl_ctx c = {path, rs};
+    st = pl_for_each_line(data, len, record_line, &c);
     free(data);
     return st;
 }

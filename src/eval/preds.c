@@ -199,30 +199,30 @@ static pl_status check_unique(const pl_preds *ps, size_t from, const char *path)
     return st;
 }
 
+typedef struct {
+    const char *path;
+    pl_preds *ps;
+} preds_ctx;
+
+static pl_status pred_line(const char *line, size_t len, size_t lineno, void *user) {
+    preds_ctx *c = user;
+    pl_pred p;
+    pl_status st = pl_pred_from_json(line, len, c->path, lineno, &p);
+    if (!st) {
+        st = pl_preds_push(c->ps, &p);
+        pl_pred_free(&p);
+    }
+    return st;
+}
+
 pl_status pl_preds_read_jsonl(const char *path, pl_preds *ps) {
     char *data;
     size_t len;
     pl_status st = pl_read_file(path, &data, &len);
     if (st) return st;
-    size_t from = ps->n, lineno = 0, pos = 0;
-    while (pos < len && !st) {
-        size_t e = pos;
-        while (e < len && data[e] != '\n') e++;
-        lineno++;
-        size_t n = e - pos;
-        if (n && data[pos + n - 1] == '\r') n--;
-        int blank = 1;
-        for (size_t i = 0; i < n && blank; i++) blank = data[pos + i] == ' ' || data[pos + i] == '\t';
-        if (!blank) {
-            pl_pred p;
-            st = pl_pred_from_json(data + pos, n, path, lineno, &p);
-            if (!st) {
-                st = pl_preds_push(ps, &p);
-                pl_pred_free(&p);
-            }
-        }
-        pos = e + 1;
-    }
+    size_t from = ps->n;
+    preds_ctx c = {path, ps};
+    st = pl_for_each_line(data, len, pred_line, &c);
     free(data);
     if (!st && ps->n == from) st = pl_error(PL_ERR_FORMAT, "%s: no predictions in file", path);
     if (!st) st = check_unique(ps, from, path);
