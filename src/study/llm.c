@@ -496,6 +496,7 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
     tc.objective = PL_OBJ_LABEL;
     tc.lora_rank = c->hyper.lora_rank;
     tc.lora_alpha = c->hyper.lora_alpha;
+    tc.targets = c->hyper.targets;
     tc.label_tokens[0] = l.pr.label_neg_id;
     tc.label_tokens[1] = l.pr.label_pos_id;
     tc.seed = c->seed;

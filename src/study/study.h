@@ -80,6 +80,8 @@ typedef struct {
     int epochs, lora_rank, batch, max_tokens;
     double lora_alpha;
     double nb_alpha;         /* lexical-nb Lidstone smoothing */
+    unsigned targets;        /* LoRA targets, bit k = pl_tr_target k (default q, v) */
+    char *targets_spec;      /* as written ("q,v", "all", ...) */
 } pl_study_hyper;
 
 typedef struct {
