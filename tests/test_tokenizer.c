@@ -8,7 +8,8 @@
  * SmolLM2 (pre-tokenizer "smollm"): its GGUF vocabulary (models/, `make
  * models`; skipped without it) against HF tokenizers and llama.cpp ids for
  * the reference strings plus edge cases (tests/data/tokenizer/smollm2.*.json,
- * tools/ref/smollm2_tokenizer.py). */
+ * tools/ref/smollm2_tokenizer.py), and the same pipeline around a small
+ * committed vocabulary (tests/data/tokenizer/variants/) against HF. */
 #include "harness.h"
 #include "tokenizer/tokenizer.h"
 
@@ -805,12 +806,34 @@ static void test_smollm2(void) {
     pl_tokenizer_free(t);
 }
 
+/* The HF loader's byte-level steps without models/: trained-420's vocabulary
+ * under SmolLM2's Digits + ByteLevel pipeline and its neighbours, against HF
+ * tokenizers (tools/ref/smollm2_tokenizer.py variants). */
+static void test_hf_variants(void) {
+    cJSON *ref = read_json("tests/data/tokenizer/variants/variants.hf.json");
+    if (!ref) return;
+    static const char *const names[] = {"digits", "digitruns", "noregex", "nobyte", "nobyte-unk"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[256], what[128];
+        snprintf(path, sizeof path, "tests/data/tokenizer/variants/%s.json", names[i]);
+        snprintf(what, sizeof what, "HF variant %s", names[i]);
+        pl_tokenizer *t = NULL;
+        CHECK_OK(pl_tokenizer_load(path, &t));
+        const cJSON *cases = cJSON_GetObjectItem(ref, names[i]);
+        CHECK(cJSON_IsArray(cases), "variants.hf.json: no cases for %s", names[i]);
+        if (t && cases) smollm2_refs(t, cases, "ids", PL_TOK_PARSE_SPECIAL, "decoded", PL_TOK_RENDER_SPECIAL, what);
+        pl_tokenizer_free(t);
+    }
+    cJSON_Delete(ref);
+}
+
 int main(void) {
     T_BEGIN();
     test_tiny_spm();
     test_bad_input();
     test_train();
     test_smollm2();
+    test_hf_variants();
     shared = pl_test_shared();
     if (shared) {
         test_long();

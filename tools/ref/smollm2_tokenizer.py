@@ -27,6 +27,12 @@ usage:
   python3 tools/ref/smollm2_tokenizer.py compare-export GGUF TF_DIR [REFERENCE_STRINGS.json]
       print the cases where TF_DIR/tokenizer.json (e.g. transformers' export)
       encodes differently from the rebuilt one
+  python3 tools/ref/smollm2_tokenizer.py variants BASE.json OUT_DIR [REFERENCE_STRINGS.json]
+      small tokenizer.json files that put SmolLM2's pipeline (and its
+      neighbours) around the vocabulary of BASE.json (tests/data/tokenizer/
+      trained-420.json), so the HF loader's Digits / ByteLevel / unk paths are
+      checked without models/: OUT_DIR/<name>.json for each of VARIANTS, and
+      OUT_DIR/variants.hf.json with HF's ids and decodings for every string
 
 REFERENCE_STRINGS.json defaults to ../shared/vectors/tokenizers/reference_strings.json
 (relative to the repository root); its texts come first, then EDGE_CASES.
@@ -202,6 +208,56 @@ def mode_compare(gguf_path, tf_dir, ref_path):
     print("%d of %d strings encode differently" % (diff, len(texts)))
 
 
+# name -> (pre_tokenizer, unk_token, byte 0x01's character renamed away)
+_BL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+VARIANTS = {
+    # SmolLM2's pre-tokenizer
+    "digits": ({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BL]}, None, False),
+    # runs of digits isolated
+    "digitruns": ({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": False}, _BL]},
+                  None, False),
+    # ByteLevel without its regex: the whole text is one word
+    "noregex": (dict(_BL, use_regex=False), None, False),
+    # a byte with no token: dropped without unk_token, UNK with it
+    "nobyte": ({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BL]},
+               None, True),
+    "nobyte-unk": ({"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, _BL]},
+                   "<|unk|>", True),
+}
+
+
+def mode_variants(base_path, out_dir, ref_path):
+    import tokenizers
+    from tokenizers import Tokenizer
+    with open(base_path, encoding="utf-8") as f:
+        base = json.load(f)
+    os.makedirs(out_dir, exist_ok=True)
+    texts = load_strings(ref_path)
+    refs = {"reference": "HF tokenizers %s" % tokenizers.__version__}
+    for name, (pre, unk, nobyte) in VARIANTS.items():
+        j = json.loads(json.dumps(base))
+        j["pre_tokenizer"] = pre
+        j["model"]["unk_token"] = unk
+        if nobyte:
+            # byte 0x01 is the character U+0101 in GPT-2's byte map; give its id another text
+            vocab = j["model"]["vocab"]
+            i = vocab.pop("\u0101")
+            if any("\u0101" in (m if isinstance(m, str) else " ".join(m)) for m in j["model"]["merges"]):
+                sys.exit("%s: byte 0x01 takes part in a merge" % base_path)
+            vocab["<no-byte-01>"] = i
+        path = os.path.join(out_dir, name + ".json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(j, f, ensure_ascii=False, separators=(",", ":"))
+            f.write("\n")
+        tok = Tokenizer.from_file(path)
+        cases = []
+        for s in texts:
+            ids = tok.encode(s, add_special_tokens=False).ids
+            cases.append({"text": s, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
+        refs[name] = cases
+    write(os.path.join(out_dir, "variants.hf.json"), refs)
+
+
 def main():
     a = sys.argv[1:]
     if len(a) >= 3 and a[0] == "hf":
@@ -210,6 +266,8 @@ def main():
         mode_llama(a[1], a[2], a[3] if len(a) > 3 else DEFAULT_REF)
     elif len(a) == 3 and a[0] == "export":
         mode_export(a[1], a[2])
+    elif len(a) >= 3 and a[0] == "variants":
+        mode_variants(a[1], a[2], a[3] if len(a) > 3 else DEFAULT_REF)
     elif len(a) >= 3 and a[0] == "compare-export":
         mode_compare(a[1], a[2], a[3] if len(a) > 3 else DEFAULT_REF)
     else:
