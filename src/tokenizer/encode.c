@@ -209,9 +209,7 @@ static pl_status emit(const pl_tokenizer *t, work *w, const char *s, pl_tokens *
                 last_unk = 1;
                 /* HF BPE: one UNK per character without a token */
                 if (t->kind == PL_TOK_BYTE_BPE || !t->merge_by_score) break;
-            } else {
-                break; /* dropped, as HF BPE without unk_token and llama.cpp's byte-level BPE do */
-            }
+            } /* else dropped, as HF BPE without unk_token and llama.cpp's byte-level BPE do */
         }
     }
     return PL_OK;
