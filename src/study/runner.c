@@ -303,6 +303,7 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
                     cJSON_AddNumberToObject(h, "lora_rank", c->hyper.lora_rank);
                     cJSON_AddNumberToObject(h, "lora_alpha", c->hyper.lora_alpha);
                     cJSON_AddNumberToObject(h, "targets", c->hyper.targets);
+                    if (c->hyper.min_steps) cJSON_AddNumberToObject(h, "min_steps", c->hyper.min_steps);
                     cJSON_AddNumberToObject(h, "batch", c->hyper.batch);
                     cJSON_AddNumberToObject(h, "max_tokens", c->hyper.max_tokens);
                     cJSON_AddNumberToObject(h, "seed", (double)c->seed);
