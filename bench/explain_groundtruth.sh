@@ -9,22 +9,24 @@
 # and not among them for B. Heavy (two fine-tunes); not part of make test.
 #   PL        phishlens binary with `explain` (default build/phishlens)
 #   PL_TRAIN  phishlens binary with `train` (default: $PL)
-#   MODEL     base model (default ../shared/models/stories260K.gguf)
+#   MODEL     base model (default: a small llama pre-trained on each arm's
+#             training emails by bench/tiny_model.sh, as make demo does)
 #   N, EPOCHS, EXPLAIN_N, EVALS, THREADS: corpus size, epochs, emails explained,
-#             max_evals per email, threads (defaults 1200, 3, 60, 200, 2)
-#   TRAIN_ARGS  extra `train` options (default: --lr 3e-3 --lora-rank 8 --batch 8)
+#             max_evals per email, threads (defaults 1200, 3, 60, 200, 1)
+#   TRAIN_ARGS  extra `train` options (default: --lr 3e-3 --lora-rank 16 --lora-alpha 32
+#               --targets all --batch 16 --max-len 320)
 set -eu
 cd "$(dirname "$0")/.."
 PL=${PL:-build/phishlens}
 PL_TRAIN=${PL_TRAIN:-$PL}
-MODEL=${MODEL:-../shared/models/stories260K.gguf}
+MODEL=${MODEL:-}
 N=${N:-1200}
 EPOCHS=${EPOCHS:-3}
 EXPLAIN_N=${EXPLAIN_N:-60}
 EVALS=${EVALS:-200}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}
 TOKEN=${TOKEN:-ref-7731}
-TRAIN_ARGS=${TRAIN_ARGS:---lr 3e-3 --lora-rank 8 --batch 8}
+TRAIN_ARGS=${TRAIN_ARGS:---lr 3e-3 --lora-rank 16 --lora-alpha 32 --targets all --batch 16 --max-len 320}
 WORK=${WORK:-$(mktemp -d)}
 export OMP_NUM_THREADS=$THREADS
 echo "groundtruth: work dir $WORK"
@@ -38,9 +40,14 @@ for arm in A B; do
     # split: every 5th record held out for explanation
     awk 'NR % 5 != 0' "$d/corpus/records.jsonl" > "$d/train.jsonl"
     awk 'NR % 5 == 0' "$d/corpus/records.jsonl" > "$d/test.jsonl"
-    "$PL_TRAIN" --quiet train -m "$MODEL" --train "$d/train.jsonl" -o "$d/run" --objective label \
+    m=$MODEL
+    if [ -z "$m" ]; then
+        PL=$PL_TRAIN sh bench/tiny_model.sh "$d/train.jsonl" "$d/tiny" llama
+        m=$d/tiny/model.gguf
+    fi
+    "$PL_TRAIN" --quiet train -m "$m" --train "$d/train.jsonl" -o "$d/run" --objective label \
         --epochs "$EPOCHS" --threads "$THREADS" --seed 1 $TRAIN_ARGS
-    "$PL" --quiet explain -m "$MODEL" --lora "$d/run/adapter.gguf" --input "$d/test.jsonl" --limit "$EXPLAIN_N" \
+    "$PL" --quiet explain -m "$m" --lora "$d/run/adapter.gguf" --input "$d/test.jsonl" --limit "$EXPLAIN_N" \
         --method partition --features word --max-evals "$EVALS" --max-email-tokens 512 -o "$d/explain.json" --view none
     "$PL" --quiet explain global "$d/explain.json" --by class -o "$d/global.json" > "$d/global.txt"
     rank=$(python3 - "$d/global.json" "$TOKEN" <<'PY'

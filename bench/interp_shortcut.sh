@@ -14,9 +14,11 @@
 #
 # Needs a phishlens with both `train` and `interp` (PL, default build/phishlens).
 #   bench/interp_shortcut.sh [MODEL] [N]
+# Without MODEL, a small llama pre-trained on the training emails
+# (bench/tiny_model.sh, as make demo makes its models) is the base.
 set -e
 PL=${PL:-build/phishlens}
-MODEL=${1:-../shared/models/stories260K.gguf}
+MODEL=${1:-}
 N=${2:-600}
 D=${OUT:-$(mktemp -d)}
 "$PL" data synth --out "$D/syn" --n "$N" --pairs 20 \
@@ -26,21 +28,26 @@ total=$(wc -l < "$D/syn/records.jsonl")
 ntr=$((total * 2 / 3))
 head -n "$ntr" "$D/syn/records.jsonl" > "$D/train.jsonl"
 tail -n +"$((ntr + 1))" "$D/syn/records.jsonl" > "$D/test.jsonl"
-"$PL" train -m "$MODEL" --train "$D/train.jsonl" -o "$D/run" --epochs ${EPOCHS:-2} --max-len 256 \
-    --lora-rank 8 --targets all --lr ${LR:-2e-3}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+if [ -z "$MODEL" ]; then
+    PL=$PL sh "$(dirname "$0")/tiny_model.sh" "$D/train.jsonl" "$D/tiny" llama
+    MODEL=$D/tiny/model.gguf
+fi
+"$PL" train -m "$MODEL" --train "$D/train.jsonl" -o "$D/run" --epochs ${EPOCHS:-3} --max-len 320 \
+    --lora-rank 16 --lora-alpha 32 --targets all --batch 16 --lr ${LR:-3e-3}
 A="$D/run/adapter.gguf"
 # first shortcut pair (0-based line index in pairs.jsonl)
 P=$(grep -n '"differs":"shortcut"' "$D/syn/pairs.jsonl" | head -1 | cut -d: -f1)
 P=$((P - 1))
 echo "== patching shortcut pair $P (resid_pre, denoising)"
-"$PL" interp patch -m "$MODEL" --lora "$A" --max-email-tokens 200 --input "$D/syn/minimal_pairs.jsonl" \
+"$PL" interp patch -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/syn/minimal_pairs.jsonl" \
     --pairs "$D/syn/pairs.jsonl" --pair "$P" -o "$D/patch.json"
 echo "== DLA on phishing test mail with the artifact"
 grep '"label":1' "$D/test.jsonl" | grep 'MailShield' | head -40 > "$D/with.jsonl"
-"$PL" interp dla -m "$MODEL" --lora "$A" --max-email-tokens 200 --input "$D/with.jsonl" --top 3 -o "$D/dla.json"
+"$PL" interp dla -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/with.jsonl" --top 3 -o "$D/dla.json"
 H=$(python3 -c "import json;print(','.join('%d.%d'%(h['layer'],h['index']) for h in json.load(open('$D/dla.json'))['top_heads']))")
 echo "== ablating the top DLA heads ($H) on the test split"
-"$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 200 --input "$D/test.jsonl" --heads "$H" --mode mean
+"$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/test.jsonl" --heads "$H" --mode mean
 echo "== control: ablating heads 0.0,0.1,0.2"
-"$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 200 --input "$D/test.jsonl" --heads 0.0,0.1,0.2 --mode mean
+"$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/test.jsonl" --heads 0.0,0.1,0.2 --mode mean
 echo "outputs in $D"

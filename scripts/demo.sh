@@ -23,6 +23,7 @@ STUDY=${STUDY:-studies/demo.json}
 t_start=$(date +%s)
 # small models: one thread avoids OpenMP wake-ups that cost more than the work
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 echo "phishlens demo: $($PL --version)"
 mkdir -p "$OUT"

@@ -3,6 +3,9 @@
 # end with the plain line "N passed, N failed". Each test program prints
 # "#counts <passed> <failed> <skipped>" as its last counts line.
 BUILD=${BUILD:-build}
+# idle OpenMP threads sleep instead of spinning: on a machine shared with
+# other jobs, spinning threads steal the cores the working ones need
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 pass=0; fail=0; skip=0; crashed=""
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
