@@ -827,8 +827,31 @@ static void test_hf_variants(void) {
     cJSON_Delete(ref);
 }
 
+/* `phishlens tokenizer train` writes tokenizer_config.json beside the
+ * tokenizer, so the specials' roles survive the round trip. */
+static void test_train_cli(void) {
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    char dir[300], cmd[1024];
+    snprintf(dir, sizeof dir, "%.200s/test_tokenizer_cli", build);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && printf 'hello world, hello phishing world\\n' > %s/in.txt", dir, dir);
+    CHECK(system(cmd) == 0, "%.300s", cmd);
+    snprintf(cmd, sizeof cmd, "%s/phishlens --quiet tokenizer train --vocab-size 280 --min-frequency 1 --input %s/in.txt -o %s/tokenizer.json",
+             build, dir, dir);
+    CHECK(system(cmd) == 0, "%.300s", cmd);
+    pl_tokenizer *t = NULL;
+    CHECK_OK(pl_tokenizer_load(dir, &t));
+    if (t) {
+        CHECK(pl_tokenizer_bos(t) == 0 && pl_tokenizer_eos(t) == 1 && pl_tokenizer_pad(t) == 2 && pl_tokenizer_unk(t) == 3,
+              "trained specials: bos %d eos %d pad %d unk %d", pl_tokenizer_bos(t), pl_tokenizer_eos(t), pl_tokenizer_pad(t),
+              pl_tokenizer_unk(t));
+        CHECK(pl_tokenizer_add_bos(t) && !pl_tokenizer_add_eos(t), "trained tokenizer adds BOS, not EOS");
+    }
+    pl_tokenizer_free(t);
+}
+
 int main(void) {
     T_BEGIN();
+    test_train_cli();
     test_tiny_spm();
     test_bad_input();
     test_train();

@@ -100,6 +100,17 @@ static int train(int argc, char **argv) {
         st = pl_bpe_train((const char *const *)tl.v, tl.len, tl.n, &o, &json, &jl);
     }
     if (!rc && !st) st = pl_write_file_atomic(out, json, jl);
+    if (!rc && !st) {
+        /* the special tokens' roles, HF style, in tokenizer_config.json beside it: BOS added, EOS known */
+        static const char cfg[] = "{\n  \"bos_token\": \"<|bos|>\",\n  \"eos_token\": \"<|eos|>\",\n"
+                                  "  \"pad_token\": \"<|pad|>\",\n  \"unk_token\": \"<|unk|>\",\n"
+                                  "  \"add_bos_token\": true,\n  \"add_eos_token\": false\n}\n";
+        char cpath[4096];
+        const char *slash = strrchr(out, '/');
+        if (slash) snprintf(cpath, sizeof cpath, "%.*s/tokenizer_config.json", (int)(slash - out), out);
+        else snprintf(cpath, sizeof cpath, "tokenizer_config.json");
+        st = pl_write_file_atomic(cpath, cfg, sizeof cfg - 1);
+    }
     if (!rc && st) rc = cli_fail(st);
     if (!rc && !cli_quiet) {
         /* report what was learned by loading it back */

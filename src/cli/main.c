@@ -39,7 +39,8 @@ static const command commands[] = {
      "  {\"text\": ...} and each output line a JSON array of ids. See docs/tokenizers.md.\n"},
     {"tokenizer", cmd_tokenizer, "tokenizer tools: train a byte-level BPE",
      "phishlens tokenizer train --vocab-size N --input FILE... -o tokenizer.json [--min-frequency K]\n"
-     "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). See docs/tokenizers.md.\n"},
+     "  FILE is plain text or records.jsonl (the \"body\" of each record, else \"text\"). tokenizer_config.json\n"
+     "  (the special tokens' roles) is written beside the output. See docs/tokenizers.md.\n"},
     {"study", cmd_study, "run a study grid: data, train, eval, explain, interp, diagnose, report",
      "phishlens study run STUDY.json -o DIR [--dry-run] [--force STAGE] | study check STUDY.json\n"
      "  See docs/study.md.\n"},
