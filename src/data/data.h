@@ -108,13 +108,17 @@ void pl_dedup_result_free(pl_dedup_result *res);
 
 /* Train/test leakage: for each test text, an exact duplicate in train (by
  * normalized hash) or else the train text of highest verified Jaccard >=
- * threshold among LSH candidates. */
+ * threshold among LSH candidates. Clusters are transitive, as in dedup: a test
+ * text with neither, whose near-duplicate cluster (over verified train x test
+ * and test x test pairs) holds a train text, is leaked through a chain
+ * (test ~ test ~ train). */
 typedef struct {
     size_t n_test;
     long *exact;          /* [n_test] train index of an exact duplicate, or -1 */
     long *near;           /* [n_test] train index of the best near duplicate (only when no exact), or -1 */
     double *near_j;       /* [n_test] its Jaccard */
-    size_t n_exact, n_near;
+    long *chain;          /* [n_test] smallest train index in its cluster (only when neither above), or -1 */
+    size_t n_exact, n_near, n_chain;
 } pl_leakage_result;
 pl_status pl_leakage_texts(const char *const *train, size_t n_train, const char *const *test, size_t n_test,
                            const pl_dedup_opts *o, pl_leakage_result *res);
