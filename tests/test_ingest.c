@@ -178,6 +178,7 @@ static void test_mime(void) {
     CHECK(!strcmp(r.body, "Caf\xC3\xA9 cr\xC3\xA8me, visit http://x.example/path soon.\n"), "QP latin-1 body: '%s'", r.body);
     CHECK(r.n_urls == 1 && !strcmp(r.urls[0], "http://x.example/path"), "URL across a QP soft break");
     CHECK(!strcmp(r.date, "Mon, 1 Jan 2001 00:00:00 +0000"), "date: '%s'", r.date);
+    CHECK(!strcmp(meta_str(&r, "charset"), "iso-8859-1"), "meta.charset: '%s'", meta_str(&r, "charset"));
     pl_record_free(&r);
 
     /* multipart/alternative (plain is the body, html gives links) + base64 attachment */
@@ -204,6 +205,24 @@ static void test_mime(void) {
           "attachment listed with decoded size 9 (\"%%PDF-1.4\\n\")");
     CHECK(!strcmp(meta_str(&r, "content_type"), "multipart/mixed"), "content_type meta");
     CHECK(strstr(r.body, "PDF") == NULL, "attachment not inlined");
+    CHECK(!strcmp(meta_str(&r, "charset"), "utf-8"), "charset of the plain body part, not the html one: '%s'",
+          meta_str(&r, "charset"));
+    pl_record_free(&r);
+
+    /* meta.charset: the body part decides; an html-only alternative declaring
+     * a charset after an undeclared plain part leaves it unset; upper case is
+     * folded; a message whose only text part gives links keeps that charset */
+    const char *m2b = "Subject: t\nContent-Type: multipart/alternative; boundary=B\n\n"
+                      "--B\nContent-Type: text/plain\n\nplain\n"
+                      "--B\nContent-Type: text/html; charset=KOI8-R\n\n<p>x</p>\n--B--\n";
+    pl_record_init(&r);
+    CHECK_OK(pl_mime_parse(m2b, strlen(m2b), &r, w));
+    CHECK(!cJSON_GetObjectItem(r.meta, "charset"), "undeclared body part: no meta.charset ('%s')", meta_str(&r, "charset"));
+    pl_record_free(&r);
+    const char *m2c = "Subject: t\nContent-Type: text/html; charset=\"Windows-1251\"\n\n<p>x</p>\n";
+    pl_record_init(&r);
+    CHECK_OK(pl_mime_parse(m2c, strlen(m2c), &r, w));
+    CHECK(!strcmp(meta_str(&r, "charset"), "windows-1251"), "declared name lower-cased: '%s'", meta_str(&r, "charset"));
     pl_record_free(&r);
 
     /* malformed charset: windows-1252 fallback when bytes are not UTF-8, counted */
@@ -213,6 +232,8 @@ static void test_mime(void) {
     CHECK_OK(pl_mime_parse(m3, strlen(m3), &r, w));
     CHECK(!strcmp(r.body, "na\xC3\xAFve \xE2\x80\x9Cquoted\xE2\x80\x9D\n"), "cp1252 fallback: '%s'", r.body);
     CHECK(w[PL_WARN_CHARSET_FALLBACK] == 1, "charset fallback counted");
+    CHECK(!strcmp(meta_str(&r, "charset"), "iso-7163-9"), "malformed name kept as declared: '%s'",
+          meta_str(&r, "charset"));
     pl_record_free(&r);
     /* the same bad name over valid UTF-8 keeps the text */
     const char *m4 = "Subject: c\nContent-Type: text/plain; charset=%CHARSET\n\nna\xC3\xAFve\n";

@@ -52,8 +52,42 @@ typedef struct {
     int64_t n_mismatch, n_attach;
     int has_html;
     cJSON *bad_charsets;   /* array of distinct unknown charset names */
+    char charset[64];      /* declared charset of the main text part (meta.charset) */
+    int charset_rank;      /* 0 none yet, 1 from a links-only part, 2 from a body part */
     pl_status st;
 } msgctx;
+
+/* Remember the declared charset of the first text part that gives the body
+ * (else of the first text part at all): ASCII lower-cased, UTF-8 repaired,
+ * clipped to 63 bytes at a character boundary. Parts without a charset
+ * parameter leave it unset. */
+static void note_charset(msgctx *m, const char *cs, int links_only) {
+    int rank = links_only ? 1 : 2;
+    if (m->charset_rank >= rank) return;
+    if (!links_only) m->charset_rank = 2; /* the main part decides, declared or not */
+    if (!cs || !*cs) {
+        if (!links_only) m->charset[0] = 0;
+        return;
+    }
+    pl_buf b = {0};
+    size_t bad = 0, nul = 0;
+    if (pl_utf8_repair(cs, strlen(cs), &b, &bad, &nul) || pl_buf_append(&b, "", 1)) {
+        pl_buf_free(&b);
+        return;
+    }
+    size_t len = b.len - 1;
+    if (len > sizeof m->charset - 1) {
+        len = sizeof m->charset - 1;
+        while (len && ((unsigned char)b.data[len] & 0xC0) == 0x80) len--;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = b.data[i];
+        m->charset[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+    }
+    m->charset[len] = 0;
+    m->charset_rank = rank;
+    pl_buf_free(&b);
+}
 
 /* Append a URL to r unless already present (linear: records hold few URLs). */
 static pl_status add_url(msgctx *m, const char *u, size_t n) {
@@ -375,6 +409,7 @@ static void walk(msgctx *m, GMimeObject *obj, int links_only, int depth) {
     if (!arr) return;
     pl_buf u = {0};
     const char *cs = g_mime_content_type_get_parameter(ct, "charset");
+    note_charset(m, cs, links_only);
     m->st = to_utf8(m, cs, (const char *)arr->data, arr->len, &u);
     g_object_unref(keep);
     if (!m->st) {
@@ -490,6 +525,7 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
         pl_buf_free(&tb);
         g_free(type);
         cJSON_AddBoolToObject(r->meta, "html", m.has_html);
+        if (m.charset[0]) cJSON_AddStringToObject(r->meta, "charset", m.charset);
         if (m.n_attach) {
             cJSON_AddNumberToObject(r->meta, "n_attachments", (double)m.n_attach);
             cJSON_AddItemToObject(r->meta, "attachments", m.attachments);
