@@ -122,6 +122,36 @@ static void test_utf8_urls(void) {
     int ok = r.n_urls == 4;
     for (size_t i = 0; ok && i < 4; i++) ok = !strcmp(r.urls[i], want_urls[i]);
     CHECK(ok, "urls: got %zu (%s, %s, ...)", r.n_urls, r.n_urls ? r.urls[0] : "", r.n_urls > 1 ? r.urls[1] : "");
+    CHECK(!r.meta || !cJSON_GetObjectItem(r.meta, "obfuscated_urls"), "plain URLs are not flagged as obfuscated");
+    pl_record_free(&r);
+
+    /* defanged URLs: each form written out by hand with its de-fanged result */
+    const char *d = "Go to hxxp://evil[.]example/login now. Or hXXps[:]//bank.example/a, or www dot pay dot "
+                    "example, or see phish(.)example/x?y=1. Zero width http://pay\xE2\x80\x8Bpal.example/z and "
+                    "\xE2\x80\x8Bhttp://plain.example/ in the dot com era [.] (dot) {.}x";
+    const char *want_d[] = {"http://evil.example/login", "https://bank.example/a", "www.pay.example",
+                            "http://paypal.example/z", "http://plain.example/", "phish.example/x?y=1"};
+    pl_record_init(&r);
+    CHECK_OK(pl_record_set_text(&r, d, strlen(d), NULL));
+    ok = r.n_urls == 6;
+    for (size_t i = 0; ok && i < 6; i++) ok = !strcmp(r.urls[i], want_d[i]);
+    CHECK(ok, "defanged urls: got %zu (%s, %s, %s, %s, %s, %s)", r.n_urls, r.n_urls > 0 ? r.urls[0] : "",
+          r.n_urls > 1 ? r.urls[1] : "", r.n_urls > 2 ? r.urls[2] : "", r.n_urls > 3 ? r.urls[3] : "",
+          r.n_urls > 4 ? r.urls[4] : "", r.n_urls > 5 ? r.urls[5] : "");
+    cJSON *ob = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscated_urls") : NULL;
+    CHECK(cJSON_IsNumber(ob) && ob->valueint == 5, "5 obfuscated URLs (the zero width before a URL is outside it)");
+    cJSON *kinds = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscation") : NULL;
+    const char *want_k[] = {"hxxp", "bracket_colon", "bracket_dot", "dot_word", "zero_width"};
+    ok = cJSON_GetArraySize(kinds) == 5;
+    for (int i = 0; ok && i < 5; i++) ok = !strcmp(cJSON_GetArrayItem(kinds, i)->valuestring, want_k[i]);
+    CHECK(ok, "all five defang kinds named");
+    pl_record_free(&r);
+    /* not URLs: prose "dot", a bracketed dot without a domain around it, a
+     * mail address, a number */
+    const char *nd = "the dot com era; x[.]1; see [.] here; mail a@b[.]example; pi is 3(.)14; done dot";
+    pl_record_init(&r);
+    CHECK_OK(pl_record_set_text(&r, nd, strlen(nd), NULL));
+    CHECK(r.n_urls == 0, "no URL in defang look-alikes (got %zu: %s)", r.n_urls, r.n_urls ? r.urls[0] : "");
     pl_record_free(&r);
 
     char h[128];

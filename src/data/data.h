@@ -308,6 +308,26 @@ int pl_utf8_valid(const char *s, size_t n);
 typedef pl_status (*pl_url_fn)(const char *url, size_t len, void *user);
 pl_status pl_urls_scan(const char *text, size_t n, pl_url_fn fn, void *user);
 
+/* Kinds of URL obfuscation ("defanging") that pl_urls_scan_defanged undoes. */
+enum {
+    PL_DEFANG_HXXP,          /* hxxp:// hxxps:// (any case) -> http(s):// */
+    PL_DEFANG_BRACKET_COLON, /* http[:]// http[://] -> http:// */
+    PL_DEFANG_BRACKET_DOT,   /* [.] (.) {.} [dot] (dot) {dot} -> . */
+    PL_DEFANG_DOT_WORD,      /* "paypal dot com" -> paypal.com (inside a URL with a prefix) */
+    PL_DEFANG_ZERO_WIDTH,    /* U+200B-U+200D, U+2060, U+FEFF, U+00AD dropped */
+    PL_DEFANG_N
+};
+const char *pl_defang_kind_name(int kind);
+/* Like pl_urls_scan, on the text with the defangings above undone. fn gets
+ * the de-fanged URL (not a pointer into text) and the bit set (1 << kind) of
+ * the defangings inside it, 0 for an ordinary URL. Besides the prefixed URLs
+ * it finds bare domains written with a bracketed dot ("evil[.]example/x").
+ * The spelled-out " dot " only counts inside URLs with a scheme or www.
+ * prefix ("www dot x dot com"). Text without any defanging gives exactly the
+ * URLs of pl_urls_scan, with kinds 0. */
+typedef pl_status (*pl_url2_fn)(const char *url, size_t len, unsigned kinds, void *user);
+pl_status pl_urls_scan_defanged(const char *text, size_t n, pl_url2_fn fn, void *user);
+
 /* Host of a URL or bare domain ("HTTP://User@WWW.Ex.com:80/x" -> "www.ex.com"),
  * lower-cased into out (size cap). Returns 0 when there is no plausible host. */
 int pl_url_host(const char *url, size_t n, char *out, size_t cap);

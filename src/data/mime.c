@@ -52,6 +52,8 @@ typedef struct {
     int64_t n_mismatch, n_attach;
     int has_html;
     cJSON *bad_charsets;   /* array of distinct unknown charset names */
+    int64_t n_obfuscated;  /* distinct URLs that were recognized only de-fanged */
+    unsigned defang_kinds; /* bit set of PL_DEFANG_* met in them */
     char charset[64];      /* declared charset of the main text part (meta.charset) */
     int charset_rank;      /* 0 none yet, 1 from a links-only part, 2 from a body part */
     pl_status st;
@@ -89,9 +91,11 @@ static void note_charset(msgctx *m, const char *cs, int links_only) {
     pl_buf_free(&b);
 }
 
-/* Append a URL to r unless already present (linear: records hold few URLs). */
-static pl_status add_url(msgctx *m, const char *u, size_t n) {
+/* Append a URL to r unless already present (linear: records hold few URLs).
+ * *added (may be NULL) tells whether it was new. */
+static pl_status add_url_ex(msgctx *m, const char *u, size_t n, int *added) {
     pl_record *r = m->r;
+    if (added) *added = 0;
     if (n == 0) return PL_OK;
     if (r->n_urls >= PL_MAX_URLS) {
         m->flags[PL_WARN_URLS_TRUNCATED] = 1;
@@ -99,6 +103,7 @@ static pl_status add_url(msgctx *m, const char *u, size_t n) {
     }
     for (size_t i = 0; i < r->n_urls; i++)
         if (strlen(r->urls[i]) == n && !memcmp(r->urls[i], u, n)) return PL_OK;
+    if (added) *added = 1;
     pl_buf b = {0};
     size_t bad = 0, nul = 0;
     pl_status st = pl_utf8_repair(u, n, &b, &bad, &nul);
@@ -108,7 +113,29 @@ static pl_status add_url(msgctx *m, const char *u, size_t n) {
     return st;
 }
 
-static pl_status url_cb(const char *u, size_t n, void *user) { return add_url(user, u, n); }
+static pl_status add_url(msgctx *m, const char *u, size_t n) { return add_url_ex(m, u, n, NULL); }
+
+/* A URL from text, possibly de-fanged (kinds != 0): counted once per distinct URL. */
+static pl_status url_cb(const char *u, size_t n, unsigned kinds, void *user) {
+    msgctx *m = user;
+    int added = 0;
+    pl_status st = add_url_ex(m, u, n, kinds ? &added : NULL);
+    if (!st && added) {
+        m->n_obfuscated++;
+        m->defang_kinds |= kinds;
+    }
+    return st;
+}
+
+/* meta.obfuscated_urls and meta.obfuscation (kind names), when any. */
+static void add_obfuscation_meta(msgctx *m, pl_record *r) {
+    if (!m->n_obfuscated) return;
+    if (!r->meta) r->meta = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r->meta, "obfuscated_urls", (double)m->n_obfuscated);
+    cJSON *k = cJSON_AddArrayToObject(r->meta, "obfuscation");
+    for (int i = 0; i < PL_DEFANG_N; i++)
+        if (m->defang_kinds & (1u << i)) cJSON_AddItemToArray(k, cJSON_CreateString(pl_defang_kind_name(i)));
+}
 
 /* Append text (valid UTF-8 expected but repaired if not) with CRLF / CR -> LF. */
 static pl_status append_text(msgctx *m, pl_buf *out, const char *s, size_t n) {
@@ -340,7 +367,7 @@ static void take_html(msgctx *m, const char *html, size_t n, int links_only) {
     m->st = pl_html_to_text(html, n, &doc);
     if (m->st) return;
     note_links(m, &doc);
-    if (!m->st) m->st = pl_urls_scan(doc.text.data, doc.text.len, url_cb, m);
+    if (!m->st) m->st = pl_urls_scan_defanged(doc.text.data, doc.text.len, url_cb, m);
     if (!m->st && !links_only && doc.text.len) {
         if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
         if (!m->st) m->st = append_text(m, &m->body, doc.text.data, doc.text.len);
@@ -350,7 +377,7 @@ static void take_html(msgctx *m, const char *html, size_t n, int links_only) {
 }
 
 static void take_plain(msgctx *m, const char *s, size_t n, int links_only) {
-    m->st = pl_urls_scan(s, n, url_cb, m);
+    m->st = pl_urls_scan_defanged(s, n, url_cb, m);
     if (m->st || links_only || !n) return;
     if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
     if (!m->st) m->st = append_text(m, &m->body, s, n);
@@ -536,6 +563,7 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
             cJSON_AddItemToObject(r->meta, "mismatched_links", m.mismatches);
             m.mismatches = NULL;
         }
+        add_obfuscation_meta(&m, r);
         if (cJSON_GetArraySize(m.bad_charsets)) {
             cJSON_AddItemToObject(r->meta, "bad_charsets", m.bad_charsets);
             m.bad_charsets = NULL;
@@ -587,6 +615,7 @@ pl_status pl_record_set_text(pl_record *r, const char *text, size_t n, int64_t *
         if (!r->meta) r->meta = cJSON_CreateObject();
         cJSON_AddBoolToObject(r->meta, "html", 1);
     }
+    if (!st) add_obfuscation_meta(&m, r);
     if (warn && !st)
         for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
     pl_buf_free(&m.body);
