@@ -9,6 +9,7 @@
  * also undoes the common defangings (hxxp, [.], [:], "dot", zero-width
  * characters) and reports which; it does not rebuild tokenized URLs
  * ("www . x . com", as in Enron-Spam and Ling-Spam). */
+#define _GNU_SOURCE /* memmem */
 #include "data.h"
 
 #include <ctype.h>
@@ -334,8 +335,9 @@ static size_t defang_at(const char *text, size_t n, size_t i, int *kind, const c
     }
     case ' ':
         /* "label dot label": a spelled-out dot between host-like labels */
-        if (left >= 6 && i > 0 && starts_ci((const char *)t + 1, left - 1, "dot ") && isalnum(t[5]) &&
-            isalnum((unsigned char)text[i - 1])) {
+        if (left >= 6 && i > 0 &&
+            (!memcmp(t + 1, "dot ", 4) || !memcmp(t + 1, "DOT ", 4) || !memcmp(t + 1, "Dot ", 4)) &&
+            isalnum(t[5]) && isalnum((unsigned char)text[i - 1])) {
             *kind = PL_DEFANG_DOT_WORD;
             *rep = ".";
             *rep_n = 1;
@@ -347,24 +349,24 @@ static size_t defang_at(const char *text, size_t n, size_t i, int *kind, const c
     }
 }
 
-/* Cheap check: could text hold a defanging at all? */
+/* Cheap check: could text hold a defanging at all? A table marks the bytes
+ * that can start one (the spelled-out " dot " is searched with memmem). */
 static int may_be_defanged(const char *text, size_t n) {
+    static const uint8_t start[256] = {['x'] = 1, ['X'] = 1, ['['] = 1, ['('] = 1, ['{'] = 1,
+                                       [0xC2] = 1, [0xE2] = 1, [0xEF] = 1};
     const unsigned char *t = (const unsigned char *)text;
     for (size_t i = 0; i < n; i++) {
+        if (!start[t[i]]) continue;
         unsigned char c = t[i];
         if (c == 'x' || c == 'X') {
             if (i + 2 < n && (t[i + 1] | 0x20) == 'x' && (t[i + 2] | 0x20) == 'p') return 1;
         } else if (c == '[' || c == '(' || c == '{') {
             if (i + 1 < n && (t[i + 1] == '.' || t[i + 1] == ':' || (t[i + 1] | 0x20) == 'd')) return 1;
-        } else if (c == ' ') {
-            if (i + 4 < n && (t[i + 1] | 0x20) == 'd' && (t[i + 2] | 0x20) == 'o' && (t[i + 3] | 0x20) == 't' &&
-                t[i + 4] == ' ')
-                return 1;
-        } else if (c == 0xE2 || c == 0xEF || c == 0xC2) {
-            if (zero_width_at(t + i, n - i)) return 1;
+        } else if (zero_width_at(t + i, n - i)) {
+            return 1;
         }
     }
-    return 0;
+    return memmem(text, n, " dot ", 5) || memmem(text, n, " DOT ", 5) || memmem(text, n, " Dot ", 5);
 }
 
 typedef struct {
