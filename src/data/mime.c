@@ -268,6 +268,54 @@ static pl_status iconv_all(iconv_t cd, const char *s, size_t n, pl_buf *out, siz
     return st;
 }
 
+/* iconv descriptors are reused: iconv_open looks the converter up and may
+ * load (and iconv_close unload) its gconv module each time, which cost more
+ * than converting a typical mail part. A small process-wide pool keeps idle
+ * descriptors by charset name; a descriptor is reset before each use. The
+ * pool lives until the process exits. */
+#define ICONV_POOL 32
+static struct {
+    char name[48];
+    iconv_t cd;
+    int busy;
+} iconv_pool[ICONV_POOL];
+static pthread_mutex_t iconv_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* An idle descriptor from name to UTF-8, or a new one ((iconv_t)-1 on failure). */
+static iconv_t iconv_get(const char *name) {
+    if (strlen(name) < sizeof iconv_pool[0].name) {
+        pthread_mutex_lock(&iconv_pool_lock);
+        for (int i = 0; i < ICONV_POOL; i++)
+            if (iconv_pool[i].name[0] && !iconv_pool[i].busy && !strcmp(iconv_pool[i].name, name)) {
+                iconv_pool[i].busy = 1;
+                iconv_t cd = iconv_pool[i].cd;
+                pthread_mutex_unlock(&iconv_pool_lock);
+                iconv(cd, NULL, NULL, NULL, NULL); /* initial shift state */
+                return cd;
+            }
+        pthread_mutex_unlock(&iconv_pool_lock);
+    }
+    return iconv_open("UTF-8", name);
+}
+
+/* Give a descriptor back: kept in the pool (busy slot of it, or a free slot), else closed. */
+static void iconv_put(const char *name, iconv_t cd) {
+    int kept = 0;
+    if (strlen(name) < sizeof iconv_pool[0].name) {
+        pthread_mutex_lock(&iconv_pool_lock);
+        for (int i = 0; i < ICONV_POOL && !kept; i++)
+            if (iconv_pool[i].busy && iconv_pool[i].cd == cd) iconv_pool[i].busy = 0, kept = 1;
+        for (int i = 0; i < ICONV_POOL && !kept; i++)
+            if (!iconv_pool[i].name[0]) {
+                snprintf(iconv_pool[i].name, sizeof iconv_pool[i].name, "%s", name);
+                iconv_pool[i].cd = cd;
+                kept = 1;
+            }
+        pthread_mutex_unlock(&iconv_pool_lock);
+    }
+    if (!kept) iconv_close(cd);
+}
+
 /* Bytes in a declared charset (may be NULL) -> UTF-8 appended to out. */
 static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_buf *out) {
     if (!cs || !*cs || is_utf8_name(cs)) {
@@ -276,7 +324,7 @@ static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_
     }
     const char *name = g_mime_charset_iconv_name(cs);
     iconv_t cd = (iconv_t)-1;
-    if (name) cd = iconv_open("UTF-8", name);
+    if (name) cd = iconv_get(name);
     if (cd == (iconv_t)-1) {
         /* unknown or malformed charset name: best effort */
         m->flags[PL_WARN_CHARSET_FALLBACK] = 1;
@@ -294,12 +342,13 @@ static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_
             pl_buf_free(&ok);
         }
         if (pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
-        cd = iconv_open("UTF-8", "WINDOWS-1252");
+        name = "WINDOWS-1252";
+        cd = iconv_get(name);
         if (cd == (iconv_t)-1) return pl_error(PL_ERR_INTERNAL, "iconv lacks windows-1252");
     }
     size_t bad = 0;
     pl_status st = iconv_all(cd, s, n, out, &bad);
-    iconv_close(cd);
+    iconv_put(name, cd);
     if (bad) m->flags[PL_WARN_UTF8_REPAIRED] = 1;
     return st;
 }
