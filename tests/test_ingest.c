@@ -146,6 +146,22 @@ static void test_utf8_urls(void) {
     for (int i = 0; ok && i < 5; i++) ok = !strcmp(cJSON_GetArrayItem(kinds, i)->valuestring, want_k[i]);
     CHECK(ok, "all five defang kinds named");
     pl_record_free(&r);
+    /* each defanging found at every offset (the screening works 16 bytes at a time) */
+    const char *forms[] = {"hxxp://e.example/p", "http[:]//e.example/p", "www.e[.]example/p", "http://e\xE2\x80\x8Bx.example/p",
+                           "www dot e dot example/p"};
+    int all_found = 1;
+    for (int f = 0; f < 5; f++)
+        for (int k = 0; k < 40; k++) {
+            char buf[128];
+            snprintf(buf, sizeof buf, "%.*s %s %.*s", k, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", forms[f], 40 - k,
+                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            pl_record_init(&r);
+            CHECK_OK(pl_record_set_text(&r, buf, strlen(buf), NULL));
+            cJSON *o2 = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscated_urls") : NULL;
+            all_found &= r.n_urls == 1 && cJSON_IsNumber(o2) && o2->valueint == 1;
+            pl_record_free(&r);
+        }
+    CHECK(all_found, "defangings found at every offset");
     /* not URLs: prose "dot", a bracketed dot without a domain around it, a
      * mail address, a number */
     const char *nd = "the dot com era; x[.]1; see [.] here; mail a@b[.]example; pi is 3(.)14; done dot";

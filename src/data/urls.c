@@ -9,12 +9,14 @@
  * also undoes the common defangings (hxxp, [.], [:], "dot", zero-width
  * characters) and reports which; it does not rebuild tokenized URLs
  * ("www . x . com", as in Enron-Spam and Ling-Spam). */
-#define _GNU_SOURCE /* memmem */
 #include "data.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n) {
@@ -335,9 +337,8 @@ static size_t defang_at(const char *text, size_t n, size_t i, int *kind, const c
     }
     case ' ':
         /* "label dot label": a spelled-out dot between host-like labels */
-        if (left >= 6 && i > 0 &&
-            (!memcmp(t + 1, "dot ", 4) || !memcmp(t + 1, "DOT ", 4) || !memcmp(t + 1, "Dot ", 4)) &&
-            isalnum(t[5]) && isalnum((unsigned char)text[i - 1])) {
+        if (left >= 6 && i > 0 && starts_ci((const char *)t + 1, left - 1, "dot ") && isalnum(t[5]) &&
+            isalnum((unsigned char)text[i - 1])) {
             *kind = PL_DEFANG_DOT_WORD;
             *rep = ".";
             *rep_n = 1;
@@ -349,24 +350,55 @@ static size_t defang_at(const char *text, size_t n, size_t i, int *kind, const c
     }
 }
 
-/* Cheap check: could text hold a defanging at all? A table marks the bytes
- * that can start one (the spelled-out " dot " is searched with memmem). */
+/* Is there a defanging starting at or near i? Candidates are confirmed with
+ * defang_at, so the answer is exact. */
+static int defang_near(const char *text, size_t n, size_t i) {
+    int kind;
+    const char *rep;
+    size_t rep_n;
+    if (defang_at(text, n, i, &kind, &rep, &rep_n)) return 1;
+    return i > 0 && defang_at(text, n, i - 1, &kind, &rep, &rep_n); /* "xxp" seen, the "h" before it */
+}
+
+/* Does text hold any defanging? Most texts hold none, so this runs over every
+ * byte of every text: with SSE2, 16 positions at a time are screened for
+ * "xxp", "[." "[:" "[d" (and ( {), " dot " (any case) and non-ASCII bytes
+ * (zero-width characters), and only those positions are checked exactly. */
 static int may_be_defanged(const char *text, size_t n) {
-    static const uint8_t start[256] = {['x'] = 1, ['X'] = 1, ['['] = 1, ['('] = 1, ['{'] = 1,
-                                       [0xC2] = 1, [0xE2] = 1, [0xEF] = 1};
     const unsigned char *t = (const unsigned char *)text;
-    for (size_t i = 0; i < n; i++) {
-        if (!start[t[i]]) continue;
-        unsigned char c = t[i];
-        if (c == 'x' || c == 'X') {
-            if (i + 2 < n && (t[i + 1] | 0x20) == 'x' && (t[i + 2] | 0x20) == 'p') return 1;
-        } else if (c == '[' || c == '(' || c == '{') {
-            if (i + 1 < n && (t[i + 1] == '.' || t[i + 1] == ':' || (t[i + 1] | 0x20) == 'd')) return 1;
-        } else if (zero_width_at(t + i, n - i)) {
-            return 1;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i lc = _mm_set1_epi8(0x20);
+    const __m128i cx = _mm_set1_epi8('x'), cp = _mm_set1_epi8('p'), cd = _mm_set1_epi8('d'), co = _mm_set1_epi8('o'),
+                  ct = _mm_set1_epi8('t'), sp = _mm_set1_epi8(' '), ob = _mm_set1_epi8('['), op = _mm_set1_epi8('('),
+                  oc = _mm_set1_epi8('{'), dt = _mm_set1_epi8('.'), cl = _mm_set1_epi8(':');
+    for (; i + 20 <= n; i += 16) {
+        __m128i l0 = _mm_loadu_si128((const __m128i *)(t + i)), l1 = _mm_loadu_si128((const __m128i *)(t + i + 1)),
+                l2 = _mm_loadu_si128((const __m128i *)(t + i + 2)), l3 = _mm_loadu_si128((const __m128i *)(t + i + 3)),
+                l4 = _mm_loadu_si128((const __m128i *)(t + i + 4));
+        __m128i f0 = _mm_or_si128(l0, lc), f1 = _mm_or_si128(l1, lc), f2 = _mm_or_si128(l2, lc),
+                f3 = _mm_or_si128(l3, lc);
+        __m128i x = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(f0, cx), _mm_cmpeq_epi8(f1, cx)), _mm_cmpeq_epi8(f2, cp));
+        __m128i dot = _mm_and_si128(
+            _mm_and_si128(_mm_cmpeq_epi8(l0, sp), _mm_cmpeq_epi8(f1, cd)),
+            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(f2, co), _mm_cmpeq_epi8(f3, ct)), _mm_cmpeq_epi8(l4, sp)));
+        __m128i open = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(l0, ob), _mm_cmpeq_epi8(l0, op)), _mm_cmpeq_epi8(l0, oc));
+        __m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(l1, dt), _mm_cmpeq_epi8(l1, cl)), _mm_cmpeq_epi8(f1, cd));
+        __m128i any = _mm_or_si128(_mm_or_si128(x, dot), _mm_and_si128(open, next));
+        unsigned m = (unsigned)_mm_movemask_epi8(any) | (unsigned)_mm_movemask_epi8(l0); /* high bit: non-ASCII */
+        while (m) {
+            unsigned b = (unsigned)__builtin_ctz(m);
+            m &= m - 1;
+            if (defang_near(text, n, i + b)) return 1;
         }
     }
-    return memmem(text, n, " dot ", 5) || memmem(text, n, " DOT ", 5) || memmem(text, n, " Dot ", 5);
+#endif
+    for (; i < n; i++) {
+        unsigned char c = t[i];
+        if ((c == 'x' || c == 'X' || c == '[' || c == '(' || c == '{' || c == ' ' || c >= 0x80) && defang_near(text, n, i))
+            return 1;
+    }
+    return 0;
 }
 
 typedef struct {
