@@ -271,6 +271,17 @@ static void test_mime(void) {
     CHECK(!strcmp(meta_str(&r, "charset"), "windows-1251"), "declared name lower-cased: '%s'", meta_str(&r, "charset"));
     pl_record_free(&r);
 
+    /* addresses are kept as written: ASCII domains in any case (no IDN
+     * round trip changes them), groups, several mailboxes */
+    const char *m2d = "From: Bob <bob@Example.COM>\nTo: team: a@xn--bcher-kva.example, c@D.example;, e@f.example\n"
+                      "Subject: t\n\nb\n";
+    pl_record_init(&r);
+    CHECK_OK(pl_mime_parse(m2d, strlen(m2d), &r, w));
+    CHECK(!strcmp(r.from, "Bob <bob@Example.COM>"), "from as written: '%s'", r.from);
+    CHECK(strstr(r.to, "a@xn--bcher-kva.example") && strstr(r.to, "c@D.example") && strstr(r.to, "e@f.example"),
+          "to keeps every address as written: '%s'", r.to);
+    pl_record_free(&r);
+
     /* malformed charset: windows-1252 fallback when bytes are not UTF-8, counted */
     memset(w, 0, sizeof w);
     const char *m3 = "Subject: c\nContent-Type: text/plain; charset=\"iso-7163-9\"\n\nna\xEFve \x93quoted\x94\n";

@@ -495,6 +495,29 @@ static void walk(msgctx *m, GMimeObject *obj, int links_only, int depth) {
     pl_buf_free(&u);
 }
 
+/* GMime formats each mailbox through internet_address_mailbox_get_idn_addr,
+ * which runs the domain through libidn2 on every call (3 % of a SpamAssassin
+ * import). For an all-ASCII address the result is the address as written:
+ * GMime keeps the domain when idn2's ASCII form equals it ignoring case, or
+ * when idn2 fails, and an ASCII domain gives nothing else. So the public
+ * idn_addr field is filled in for those, and the conversion is skipped.
+ * Non-ASCII addresses still go through idn2. */
+static void preset_idn(InternetAddressList *l, int depth) {
+    int n = l ? internet_address_list_length(l) : 0;
+    for (int i = 0; i < n; i++) {
+        InternetAddress *ia = internet_address_list_get_address(l, i);
+        if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+            InternetAddressMailbox *mb = INTERNET_ADDRESS_MAILBOX(ia);
+            if (mb->idn_addr || !mb->addr) continue;
+            int ascii = 1;
+            for (const unsigned char *p = (const unsigned char *)mb->addr; *p && ascii; p++) ascii = *p < 0x80;
+            if (ascii) mb->idn_addr = g_strdup(mb->addr);
+        } else if (INTERNET_ADDRESS_IS_GROUP(ia) && depth < 8) {
+            preset_idn(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+        }
+    }
+}
+
 static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer user) {
     (void)offset;
     (void)item;
@@ -570,12 +593,14 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
     st = set_header(&m, &r->subject, g_mime_message_get_subject(msg));
     if (!st) {
         InternetAddressList *l = g_mime_message_get_from(msg);
+        preset_idn(l, 0);
         char *s = l ? internet_address_list_to_string(l, NULL, FALSE) : NULL;
         st = set_header(&m, &r->from, s);
         g_free(s);
     }
     if (!st) {
         InternetAddressList *l = g_mime_message_get_to(msg);
+        preset_idn(l, 0);
         char *s = l ? internet_address_list_to_string(l, NULL, FALSE) : NULL;
         st = set_header(&m, &r->to, s);
         g_free(s);
