@@ -538,8 +538,10 @@ static pl_status drain(ictx *c, pl_status st) {
 }
 
 /* Start converting the queued jobs on worker threads (the caller goes on
- * reading). When no thread can be started they are converted here. */
-static pl_status launch(ictx *c) {
+ * reading). They are converted here when no thread can be started, or when
+ * the caller would only wait (last batch of an input, and one thread or one
+ * job): a thread start costs more than a small message. */
+static pl_status launch(ictx *c, int last) {
     if (!c->nq) return PL_OK;
     if (!c->fly && !(c->fly = calloc(1, sizeof *c->fly))) return pl_error(PL_ERR_NOMEM, "out of memory");
     batch *b = c->fly;
@@ -556,6 +558,7 @@ static pl_status launch(ictx *c) {
     if (want > MAX_WORKERS) want = MAX_WORKERS;
     if (want > b->n) want = (int)b->n;
     b->nth = 0;
+    if (last && want <= 1) want = 0;
     while (b->nth < want && pthread_create(&b->th[b->nth], NULL, batch_worker, b) == 0) b->nth++;
     if (b->nth == 0) batch_worker(b); /* no threads: convert here */
     return PL_OK;
@@ -564,13 +567,14 @@ static pl_status launch(ictx *c) {
 /* A full queue: emit the batch in flight, then send this one off. */
 static pl_status flush_jobs(ictx *c) {
     pl_status st = drain(c, PL_OK);
-    if (!st) st = launch(c);
+    if (!st) st = launch(c, 0);
     return st;
 }
 
 /* Convert and emit everything queued or in flight. */
 static pl_status sync_jobs(ictx *c) {
-    pl_status st = flush_jobs(c);
+    pl_status st = drain(c, PL_OK);
+    if (!st) st = launch(c, 1);
     return drain(c, st);
 }
 
