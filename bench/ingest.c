@@ -32,6 +32,18 @@ static const input inputs[] = {
     {"mime_fixtures/zbateson_mail_mime_parser", "zbateson", -2},
 };
 
+/* The 1-minute load average (the machine is shared: a measurement means
+ * little without it), or -1 where /proc/loadavg is missing. */
+static double load1(void) {
+    FILE *fp = fopen("/proc/loadavg", "r");
+    double l = -1;
+    if (fp) {
+        if (fscanf(fp, "%lf", &l) != 1) l = -1;
+        fclose(fp);
+    }
+    return l;
+}
+
 static double cpu_seconds(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -50,6 +62,7 @@ int main(int argc, char **argv) {
     snprintf(out, sizeof out, "/tmp/pl_bench_ingest_%d.jsonl", (int)getpid());
     int64_t recs = 0, bytes = 0;
     double best = 1e30, best_cpu = 1e30;
+    double load_pl = load1();
     /* best of 3: the first run also warms the page cache for both sides */
     for (int rep = 0; rep < 3; rep++) {
         pl_ingest_stats total;
@@ -78,9 +91,10 @@ int main(int argc, char **argv) {
         bytes = total.bytes;
     }
     printf("phishlens ingest: %lld records, %.1f MB in %.3f s wall (%.3f s CPU, %d threads): %.1f MB/s, %.0f records/s "
-           "(best of 3)\n",
+           "(best of 3; load %.2f -> %.2f)\n",
            (long long)recs, (double)bytes / 1e6, best, best_cpu, pl_num_threads(), (double)bytes / 1e6 / best,
-           (double)recs / best);
+           (double)recs / best, load_pl, load1());
+    double load_py = load1();
     if (!python) return 0;
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "python3 bench/ingest_py.py '%s' %s.py", shared, out);
@@ -103,8 +117,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("python ingest:    %lld records, %.1f MB in %.3f s wall (%.3f s CPU, 1 thread): %.1f MB/s, %.0f records/s "
-           "(csv + email + html.parser)\n",
-           pn, (double)pb / 1e6, ps, pc, (double)pb / 1e6 / ps, (double)pn / ps);
+           "(csv + email + html.parser; load %.2f -> %.2f)\n",
+           pn, (double)pb / 1e6, ps, pc, (double)pb / 1e6 / ps, (double)pn / ps, load_py, load1());
     printf("speedup (MB/s ratio): %.1fx wall, %.1fx CPU time (goal >= 20x)\n", ((double)bytes / best) / ((double)pb / ps),
            ((double)bytes / best_cpu) / ((double)pb / pc));
     return 0;

@@ -195,6 +195,105 @@ static void test_dedup_counts(void) {
     for (int i = 0; i < 5; i++) free(base[i]);
 }
 
+/* ---- transitive clusters: a chain A ~ B ~ C with A !~ C ---- */
+
+/* Words w<from> .. w<from+99>: 100 distinct words, 98 word 3-shingles. */
+static char *window_text(int from) {
+    pl_buf b = {0};
+    for (int i = 0; i < 100; i++) pl_buf_printf(&b, "%sw%d", i ? " " : "", from + i);
+    return b.data;
+}
+
+static void test_transitive_chain(void) {
+    /* A = w0..w99, B = w10..w109, C = w20..w119. Shingle sets of 98 each; A and B
+     * share the shingles inside w10..w99 (88), so J(A,B) = J(B,C) = 88 / (196 - 88)
+     * = 0.815 >= 0.8; A and C share 78, J(A,C) = 78 / 118 = 0.661 < 0.8. */
+    char *A = window_text(0), *B = window_text(10), *C = window_text(20);
+    uint64_t *sa, *sb, *sc;
+    size_t na, nb, nc;
+    CHECK_OK(pl_shingles(A, 3, &sa, &na));
+    CHECK_OK(pl_shingles(B, 3, &sb, &nb));
+    CHECK_OK(pl_shingles(C, 3, &sc, &nc));
+    CHECK(fabs(pl_jaccard_sorted(sa, na, sb, nb) - 88.0 / 108.0) < 1e-12 &&
+              fabs(pl_jaccard_sorted(sb, nb, sc, nc) - 88.0 / 108.0) < 1e-12 &&
+              fabs(pl_jaccard_sorted(sa, na, sc, nc) - 78.0 / 118.0) < 1e-12,
+          "chain Jaccards are the closed forms");
+    free(sa);
+    free(sb);
+    free(sc);
+    pl_rng r;
+    pl_rng_seed(&r, 77);
+    enum { NF = 40 };
+    char *fill[NF];
+    for (int i = 0; i < NF; i++) fill[i] = random_text(&r, 60, 5000);
+    pl_dedup_opts o;
+    pl_dedup_opts_default(&o);
+
+    /* dedup: C comes first so that only the chain can join it to A */
+    const char *t1[NF + 3];
+    t1[0] = C;
+    for (int i = 0; i < NF; i++) t1[1 + i] = fill[i];
+    t1[NF + 1] = A;
+    t1[NF + 2] = B;
+    pl_dedup_result dr;
+    CHECK_OK(pl_dedup_texts(t1, NF + 3, &o, &dr));
+    CHECK(dr.cluster[NF + 1] == 0 && dr.cluster[NF + 2] == 0 && dr.n_near_dups == 2 && dr.n_clusters == NF + 1,
+          "dedup: A, B, C one cluster (A in %zu, B in %zu; %zu clusters)", dr.cluster[NF + 1], dr.cluster[NF + 2],
+          dr.n_clusters);
+    pl_dedup_result_free(&dr);
+
+    /* leakage: train {A}, test {C, B, filler}: B is a near duplicate of A, C only
+     * reaches A through B */
+    const char *train[] = {A, fill[0]};
+    const char *test[] = {C, fill[1], B, fill[2]};
+    pl_leakage_result lr;
+    CHECK_OK(pl_leakage_texts(train, 2, test, 4, &o, &lr));
+    CHECK(lr.near[2] == 0 && lr.near[0] < 0 && lr.exact[0] < 0 && lr.chain[0] == 0,
+          "leakage: B near A, C chained to A (near %ld chain %ld)", lr.near[0], lr.chain[0]);
+    CHECK(lr.n_exact == 0 && lr.n_near == 1 && lr.n_chain == 1 && lr.chain[1] < 0 && lr.chain[3] < 0,
+          "leakage counts exact %zu near %zu chain %zu", lr.n_exact, lr.n_near, lr.n_chain);
+    pl_leakage_result_free(&lr);
+    /* without B in test, C is not leaked */
+    const char *test2[] = {C, fill[1]};
+    CHECK_OK(pl_leakage_texts(train, 2, test2, 2, &o, &lr));
+    CHECK(lr.n_near == 0 && lr.n_chain == 0 && lr.chain[0] < 0, "leakage: C alone is not leaked");
+    pl_leakage_result_free(&lr);
+
+    /* split: the three always share one partition, whatever the seed */
+    pl_records rs = {0};
+    const char *bodies[NF + 3];
+    for (int i = 0; i < NF + 3; i++) bodies[i] = t1[i];
+    for (int i = 0; i < NF + 3; i++) {
+        pl_record rec;
+        pl_record_init(&rec);
+        char id[32];
+        snprintf(id, sizeof id, "r%d", i);
+        pl_record_set(&rec.id, id);
+        pl_record_set(&rec.source, "s");
+        pl_record_set(&rec.body, bodies[i]);
+        rec.label = i % 2;
+        pl_records_push(&rs, &rec);
+    }
+    pl_split_opts so;
+    pl_split_opts_default(&so);
+    so.test_frac = 0.4;
+    uint8_t part[NF + 3];
+    size_t cl[NF + 3];
+    int same = 1, seen_test = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        so.seed = seed;
+        CHECK_OK(pl_split_assign(&rs, &so, part, cl));
+        same &= part[0] == part[NF + 1] && part[0] == part[NF + 2] && cl[NF + 1] == cl[0] && cl[NF + 2] == cl[0];
+        seen_test |= part[0] == PL_PART_TEST;
+    }
+    CHECK(same && seen_test, "split: the chain never spans partitions (and lands in test for some seed)");
+    pl_records_free(&rs);
+    for (int i = 0; i < NF; i++) free(fill[i]);
+    free(A);
+    free(B);
+    free(C);
+}
+
 /* ---- profile statistics ---- */
 
 static void test_log_odds_jsd(void) {
@@ -625,6 +724,7 @@ int main(void) {
     test_minhash_estimate();
     test_lsh_recall();
     test_dedup_counts();
+    test_transitive_chain();
     test_log_odds_jsd();
     test_separability();
     test_split();

@@ -122,6 +122,52 @@ static void test_utf8_urls(void) {
     int ok = r.n_urls == 4;
     for (size_t i = 0; ok && i < 4; i++) ok = !strcmp(r.urls[i], want_urls[i]);
     CHECK(ok, "urls: got %zu (%s, %s, ...)", r.n_urls, r.n_urls ? r.urls[0] : "", r.n_urls > 1 ? r.urls[1] : "");
+    CHECK(!r.meta || !cJSON_GetObjectItem(r.meta, "obfuscated_urls"), "plain URLs are not flagged as obfuscated");
+    pl_record_free(&r);
+
+    /* defanged URLs: each form written out by hand with its de-fanged result */
+    const char *d = "Go to hxxp://evil[.]example/login now. Or hXXps[:]//bank.example/a, or www dot pay dot "
+                    "example, or see phish(.)example/x?y=1. Zero width http://pay\xE2\x80\x8Bpal.example/z and "
+                    "\xE2\x80\x8Bhttp://plain.example/ in the dot com era [.] (dot) {.}x";
+    const char *want_d[] = {"http://evil.example/login", "https://bank.example/a", "www.pay.example",
+                            "http://paypal.example/z", "http://plain.example/", "phish.example/x?y=1"};
+    pl_record_init(&r);
+    CHECK_OK(pl_record_set_text(&r, d, strlen(d), NULL));
+    ok = r.n_urls == 6;
+    for (size_t i = 0; ok && i < 6; i++) ok = !strcmp(r.urls[i], want_d[i]);
+    CHECK(ok, "defanged urls: got %zu (%s, %s, %s, %s, %s, %s)", r.n_urls, r.n_urls > 0 ? r.urls[0] : "",
+          r.n_urls > 1 ? r.urls[1] : "", r.n_urls > 2 ? r.urls[2] : "", r.n_urls > 3 ? r.urls[3] : "",
+          r.n_urls > 4 ? r.urls[4] : "", r.n_urls > 5 ? r.urls[5] : "");
+    cJSON *ob = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscated_urls") : NULL;
+    CHECK(cJSON_IsNumber(ob) && ob->valueint == 5, "5 obfuscated URLs (the zero width before a URL is outside it)");
+    cJSON *kinds = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscation") : NULL;
+    const char *want_k[] = {"hxxp", "bracket_colon", "bracket_dot", "dot_word", "zero_width"};
+    ok = cJSON_GetArraySize(kinds) == 5;
+    for (int i = 0; ok && i < 5; i++) ok = !strcmp(cJSON_GetArrayItem(kinds, i)->valuestring, want_k[i]);
+    CHECK(ok, "all five defang kinds named");
+    pl_record_free(&r);
+    /* each defanging found at every offset (the screening works 16 bytes at a time) */
+    const char *forms[] = {"hxxp://e.example/p", "http[:]//e.example/p", "www.e[.]example/p", "http://e\xE2\x80\x8Bx.example/p",
+                           "www dot e dot example/p"};
+    int all_found = 1;
+    for (int f = 0; f < 5; f++)
+        for (int k = 0; k < 40; k++) {
+            char buf[128];
+            snprintf(buf, sizeof buf, "%.*s %s %.*s", k, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", forms[f], 40 - k,
+                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+            pl_record_init(&r);
+            CHECK_OK(pl_record_set_text(&r, buf, strlen(buf), NULL));
+            cJSON *o2 = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscated_urls") : NULL;
+            all_found &= r.n_urls == 1 && cJSON_IsNumber(o2) && o2->valueint == 1;
+            pl_record_free(&r);
+        }
+    CHECK(all_found, "defangings found at every offset");
+    /* not URLs: prose "dot", a bracketed dot without a domain around it, a
+     * mail address, a number */
+    const char *nd = "the dot com era; x[.]1; see [.] here; mail a@b[.]example; pi is 3(.)14; done dot";
+    pl_record_init(&r);
+    CHECK_OK(pl_record_set_text(&r, nd, strlen(nd), NULL));
+    CHECK(r.n_urls == 0, "no URL in defang look-alikes (got %zu: %s)", r.n_urls, r.n_urls ? r.urls[0] : "");
     pl_record_free(&r);
 
     char h[128];
@@ -178,6 +224,7 @@ static void test_mime(void) {
     CHECK(!strcmp(r.body, "Caf\xC3\xA9 cr\xC3\xA8me, visit http://x.example/path soon.\n"), "QP latin-1 body: '%s'", r.body);
     CHECK(r.n_urls == 1 && !strcmp(r.urls[0], "http://x.example/path"), "URL across a QP soft break");
     CHECK(!strcmp(r.date, "Mon, 1 Jan 2001 00:00:00 +0000"), "date: '%s'", r.date);
+    CHECK(!strcmp(meta_str(&r, "charset"), "iso-8859-1"), "meta.charset: '%s'", meta_str(&r, "charset"));
     pl_record_free(&r);
 
     /* multipart/alternative (plain is the body, html gives links) + base64 attachment */
@@ -204,6 +251,35 @@ static void test_mime(void) {
           "attachment listed with decoded size 9 (\"%%PDF-1.4\\n\")");
     CHECK(!strcmp(meta_str(&r, "content_type"), "multipart/mixed"), "content_type meta");
     CHECK(strstr(r.body, "PDF") == NULL, "attachment not inlined");
+    CHECK(!strcmp(meta_str(&r, "charset"), "utf-8"), "charset of the plain body part, not the html one: '%s'",
+          meta_str(&r, "charset"));
+    pl_record_free(&r);
+
+    /* meta.charset: the body part decides; an html-only alternative declaring
+     * a charset after an undeclared plain part leaves it unset; upper case is
+     * folded; a message whose only text part gives links keeps that charset */
+    const char *m2b = "Subject: t\nContent-Type: multipart/alternative; boundary=B\n\n"
+                      "--B\nContent-Type: text/plain\n\nplain\n"
+                      "--B\nContent-Type: text/html; charset=KOI8-R\n\n<p>x</p>\n--B--\n";
+    pl_record_init(&r);
+    CHECK_OK(pl_mime_parse(m2b, strlen(m2b), &r, w));
+    CHECK(!cJSON_GetObjectItem(r.meta, "charset"), "undeclared body part: no meta.charset ('%s')", meta_str(&r, "charset"));
+    pl_record_free(&r);
+    const char *m2c = "Subject: t\nContent-Type: text/html; charset=\"Windows-1251\"\n\n<p>x</p>\n";
+    pl_record_init(&r);
+    CHECK_OK(pl_mime_parse(m2c, strlen(m2c), &r, w));
+    CHECK(!strcmp(meta_str(&r, "charset"), "windows-1251"), "declared name lower-cased: '%s'", meta_str(&r, "charset"));
+    pl_record_free(&r);
+
+    /* addresses are kept as written: ASCII domains in any case (no IDN
+     * round trip changes them), groups, several mailboxes */
+    const char *m2d = "From: Bob <bob@Example.COM>\nTo: team: a@xn--bcher-kva.example, c@D.example;, e@f.example\n"
+                      "Subject: t\n\nb\n";
+    pl_record_init(&r);
+    CHECK_OK(pl_mime_parse(m2d, strlen(m2d), &r, w));
+    CHECK(!strcmp(r.from, "Bob <bob@Example.COM>"), "from as written: '%s'", r.from);
+    CHECK(strstr(r.to, "a@xn--bcher-kva.example") && strstr(r.to, "c@D.example") && strstr(r.to, "e@f.example"),
+          "to keeps every address as written: '%s'", r.to);
     pl_record_free(&r);
 
     /* malformed charset: windows-1252 fallback when bytes are not UTF-8, counted */
@@ -213,6 +289,8 @@ static void test_mime(void) {
     CHECK_OK(pl_mime_parse(m3, strlen(m3), &r, w));
     CHECK(!strcmp(r.body, "na\xC3\xAFve \xE2\x80\x9Cquoted\xE2\x80\x9D\n"), "cp1252 fallback: '%s'", r.body);
     CHECK(w[PL_WARN_CHARSET_FALLBACK] == 1, "charset fallback counted");
+    CHECK(!strcmp(meta_str(&r, "charset"), "iso-7163-9"), "malformed name kept as declared: '%s'",
+          meta_str(&r, "charset"));
     pl_record_free(&r);
     /* the same bad name over valid UTF-8 keeps the text */
     const char *m4 = "Subject: c\nContent-Type: text/plain; charset=%CHARSET\n\nna\xC3\xAFve\n";

@@ -261,29 +261,35 @@ int cmd_data_leakage(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "n_test", (double)te.n);
         cJSON_AddNumberToObject(j, "test_with_exact_duplicate", (double)lr.n_exact);
         cJSON_AddNumberToObject(j, "test_with_near_duplicate_only", (double)lr.n_near);
-        cJSON_AddNumberToObject(j, "leaked_fraction", te.n ? (double)(lr.n_exact + lr.n_near) / (double)te.n : 0.0);
+        cJSON_AddNumberToObject(j, "test_in_cluster_with_train_only", (double)lr.n_chain);
+        size_t leaked = lr.n_exact + lr.n_near + lr.n_chain;
+        cJSON_AddNumberToObject(j, "leaked_fraction", te.n ? (double)leaked / (double)te.n : 0.0);
         cJSON_AddItemToObject(j, "examples", ex);
         long shown = 0;
         if (!json)
             printf("test %zu, train %zu: %zu test records have an exact duplicate in train, %zu more a near duplicate "
-                   "(J >= %.2f): %.1f%% leaked\n",
-                   te.n, tr.n, lr.n_exact, lr.n_near, o.threshold,
-                   te.n ? 100.0 * (double)(lr.n_exact + lr.n_near) / (double)te.n : 0.0);
+                   "(J >= %.2f), %zu more are in a near-duplicate cluster with train (chain): %.1f%% leaked\n",
+                   te.n, tr.n, lr.n_exact, lr.n_near, o.threshold, lr.n_chain,
+                   te.n ? 100.0 * (double)leaked / (double)te.n : 0.0);
         for (size_t t = 0; t < te.n && shown < nex; t++) {
-            long m = lr.exact[t] >= 0 ? lr.exact[t] : lr.near[t];
+            long m = lr.exact[t] >= 0 ? lr.exact[t] : lr.near[t] >= 0 ? lr.near[t] : lr.chain[t];
             if (m < 0) continue;
             char sn[96];
             snippet(b[t], sn, sizeof sn);
-            double jj = lr.exact[t] >= 0 ? 1.0 : lr.near_j[t];
-            const char *kind = lr.exact[t] >= 0 ? "exact" : "near";
+            double jj = lr.exact[t] >= 0 ? 1.0 : lr.near[t] >= 0 ? lr.near_j[t] : 0.0;
+            const char *kind = lr.exact[t] >= 0 ? "exact" : lr.near[t] >= 0 ? "near" : "chain";
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "test_id", te.v[t].id);
             cJSON_AddStringToObject(e, "train_id", tr.v[m].id);
             cJSON_AddStringToObject(e, "kind", kind);
-            cJSON_AddNumberToObject(e, "jaccard", jj);
+            if (lr.exact[t] >= 0 || lr.near[t] >= 0) cJSON_AddNumberToObject(e, "jaccard", jj);
+            else cJSON_AddNullToObject(e, "jaccard"); /* chain: joined through other records */
             cJSON_AddStringToObject(e, "snippet", sn);
             cJSON_AddItemToArray(ex, e);
-            if (!json) printf("  %-5s J=%.2f  test %s ~ train %s  \"%s\"\n", kind, jj, te.v[t].id, tr.v[m].id, sn);
+            if (!json && lr.chain[t] >= 0)
+                printf("  %-5s J=  -   test %s ~ ... ~ train %s  \"%s\"\n", kind, te.v[t].id, tr.v[m].id, sn);
+            else if (!json)
+                printf("  %-5s J=%.2f  test %s ~ train %s  \"%s\"\n", kind, jj, te.v[t].id, tr.v[m].id, sn);
             shown++;
         }
         if (json) rc = emit_json(j, NULL);

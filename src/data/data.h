@@ -108,13 +108,17 @@ void pl_dedup_result_free(pl_dedup_result *res);
 
 /* Train/test leakage: for each test text, an exact duplicate in train (by
  * normalized hash) or else the train text of highest verified Jaccard >=
- * threshold among LSH candidates. */
+ * threshold among LSH candidates. Clusters are transitive, as in dedup: a test
+ * text with neither, whose near-duplicate cluster (over verified train x test
+ * and test x test pairs) holds a train text, is leaked through a chain
+ * (test ~ test ~ train). */
 typedef struct {
     size_t n_test;
     long *exact;          /* [n_test] train index of an exact duplicate, or -1 */
     long *near;           /* [n_test] train index of the best near duplicate (only when no exact), or -1 */
     double *near_j;       /* [n_test] its Jaccard */
-    size_t n_exact, n_near;
+    long *chain;          /* [n_test] smallest train index in its cluster (only when neither above), or -1 */
+    size_t n_exact, n_near, n_chain;
 } pl_leakage_result;
 pl_status pl_leakage_texts(const char *const *train, size_t n_train, const char *const *test, size_t n_test,
                            const pl_dedup_opts *o, pl_leakage_result *res);
@@ -303,6 +307,26 @@ int pl_utf8_valid(const char *s, size_t n);
  * punctuation and unbalanced closing brackets are not part of a URL. */
 typedef pl_status (*pl_url_fn)(const char *url, size_t len, void *user);
 pl_status pl_urls_scan(const char *text, size_t n, pl_url_fn fn, void *user);
+
+/* Kinds of URL obfuscation ("defanging") that pl_urls_scan_defanged undoes. */
+enum {
+    PL_DEFANG_HXXP,          /* hxxp:// hxxps:// (any case) -> http(s):// */
+    PL_DEFANG_BRACKET_COLON, /* http[:]// http[://] -> http:// */
+    PL_DEFANG_BRACKET_DOT,   /* [.] (.) {.} [dot] (dot) {dot} -> . */
+    PL_DEFANG_DOT_WORD,      /* "paypal dot com" -> paypal.com (inside a URL with a prefix) */
+    PL_DEFANG_ZERO_WIDTH,    /* U+200B-U+200D, U+2060, U+FEFF, U+00AD dropped */
+    PL_DEFANG_N
+};
+const char *pl_defang_kind_name(int kind);
+/* Like pl_urls_scan, on the text with the defangings above undone. fn gets
+ * the de-fanged URL (not a pointer into text) and the bit set (1 << kind) of
+ * the defangings inside it, 0 for an ordinary URL. Besides the prefixed URLs
+ * it finds bare domains written with a bracketed dot ("evil[.]example/x").
+ * The spelled-out " dot " only counts inside URLs with a scheme or www.
+ * prefix ("www dot x dot com"). Text without any defanging gives exactly the
+ * URLs of pl_urls_scan, with kinds 0. */
+typedef pl_status (*pl_url2_fn)(const char *url, size_t len, unsigned kinds, void *user);
+pl_status pl_urls_scan_defanged(const char *text, size_t n, pl_url2_fn fn, void *user);
 
 /* Host of a URL or bare domain ("HTTP://User@WWW.Ex.com:80/x" -> "www.ex.com"),
  * lower-cased into out (size cap). Returns 0 when there is no plausible host. */

@@ -344,7 +344,9 @@ static void add_pair(u64vec *pairs, uint32_t i, uint32_t j) {
 }
 
 /* Candidate pairs (i < j, packed i<<32|j) among docs with active[i]. When
- * split > 0 only pairs with i < split <= j are kept (train x test). */
+ * split > 0 train x train pairs (both < split) are left out: only train x
+ * test and test x test pairs are made (leakage needs the test x test ones for
+ * chains test ~ test ~ train). */
 static pl_status lsh_candidates(const sketches *s, const uint8_t *active, size_t split, double threshold,
                                 u64vec *pairs) {
     int bands, rows;
@@ -384,6 +386,16 @@ static pl_status lsh_candidates(const sketches *s, const uint8_t *active, size_t
                 size_t lim = ntr * nte <= (size_t)BIG_BUCKET * BIG_BUCKET ? ntr : 64;
                 for (size_t y = mid; y < hi; y++)
                     for (size_t x = lo; x < lo + lim && x < mid; x++) add_pair(pairs, e[x].doc, e[y].doc);
+                /* test x test: all pairs, or chained like a big bucket */
+                if (nte <= BIG_BUCKET) {
+                    for (size_t x = mid; x < hi; x++)
+                        for (size_t y = x + 1; y < hi; y++) add_pair(pairs, e[x].doc, e[y].doc);
+                } else {
+                    for (size_t x = mid + 1; x < hi; x++) {
+                        add_pair(pairs, e[mid].doc, e[x].doc);
+                        add_pair(pairs, e[x - 1].doc, e[x].doc);
+                    }
+                }
             }
             lo = hi;
         }
@@ -522,11 +534,14 @@ pl_status pl_leakage_texts(const char *const *train, size_t n_train, const char 
     res->exact = malloc((n_test ? n_test : 1) * sizeof *res->exact);
     res->near = malloc((n_test ? n_test : 1) * sizeof *res->near);
     res->near_j = calloc(n_test ? n_test : 1, sizeof *res->near_j);
+    res->chain = malloc((n_test ? n_test : 1) * sizeof *res->chain);
     hash_idx *hi = malloc((n_train ? n_train : 1) * sizeof *hi);
     uint8_t *active = calloc(n ? n : 1, 1);
+    size_t *par = malloc((n ? n : 1) * sizeof *par);
+    long *trmin = malloc((n ? n : 1) * sizeof *trmin);
     u64vec pairs = {0};
     double *jac = NULL;
-    if (!res->exact || !res->near || !res->near_j || !hi || !active) {
+    if (!res->exact || !res->near || !res->near_j || !res->chain || !hi || !active || !par || !trmin) {
         st = pl_error(PL_ERR_NOMEM, "out of memory checking leakage");
         goto done;
     }
@@ -556,19 +571,41 @@ pl_status pl_leakage_texts(const char *const *train, size_t n_train, const char 
     st = lsh_candidates(&s, active, n_train, o->threshold, &pairs);
     if (!st) st = verify_pairs(&s, &pairs, &jac);
     if (st) goto done;
+    /* Clusters are transitive: union-find over every verified pair (train x
+     * test and test x test) and the exact matches. */
+    for (size_t i = 0; i < n; i++) par[i] = i;
+    for (size_t t = 0; t < n_test; t++)
+        if (res->exact[t] >= 0) uf_union(par, (size_t)res->exact[t], n_train + t);
     for (size_t p = 0; p < pairs.n; p++) {
         size_t i = (size_t)(pairs.v[p] >> 32), j = (size_t)(pairs.v[p] & 0xffffffffu);
-        size_t t = j - n_train;
         if (jac[p] < o->threshold) continue;
+        uf_union(par, i, j);
+        if (i >= n_train) continue; /* test x test: only joins clusters */
+        size_t t = j - n_train;
         /* pairs are sorted by train index, so strict > keeps the smallest on ties */
         if (res->near[t] < 0 || jac[p] > res->near_j[t]) {
             res->near[t] = (long)i;
             res->near_j[t] = jac[p];
         }
     }
-    for (size_t t = 0; t < n_test; t++) res->n_near += res->near[t] >= 0;
+    /* the smallest train index of each cluster (train indices come first) */
+    for (size_t i = 0; i < n; i++) trmin[i] = -1;
+    for (size_t i = 0; i < n_train; i++) {
+        size_t r = uf_find(par, i);
+        if (trmin[r] < 0) trmin[r] = (long)i;
+    }
+    for (size_t t = 0; t < n_test; t++) {
+        res->n_near += res->near[t] >= 0;
+        res->chain[t] = -1;
+        if (res->exact[t] < 0 && res->near[t] < 0) {
+            res->chain[t] = trmin[uf_find(par, n_train + t)];
+            res->n_chain += res->chain[t] >= 0;
+        }
+    }
 done:
     free(hi);
+    free(par);
+    free(trmin);
     free(active);
     free(pairs.v);
     free(jac);
@@ -581,5 +618,6 @@ void pl_leakage_result_free(pl_leakage_result *res) {
     free(res->exact);
     free(res->near);
     free(res->near_j);
+    free(res->chain);
     memset(res, 0, sizeof *res);
 }

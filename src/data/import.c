@@ -12,6 +12,8 @@
 #include <cJSON.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -139,8 +141,9 @@ static pl_status write_rec(pl_record *r, void *user);
 /* ---- context ---- */
 
 /* A message waiting to be parsed: messages are converted in parallel
- * batches (OpenMP) and emitted in input order, so output does not depend on
- * the thread count. */
+ * batches and emitted in input order, so output does not depend on the
+ * thread count. Batches are pipelined: worker threads convert batch k while
+ * the calling thread reads and queues batch k+1, then writes batch k. */
 typedef struct {
     char *raw;              /* message bytes (owned); NULL: read path in the worker */
     size_t n;
@@ -175,6 +178,21 @@ typedef struct {
 
 #define JOB_BATCH 256
 
+#define MAX_WORKERS 64
+
+/* A batch being converted by worker threads. */
+typedef struct {
+    msgjob *q;
+    long n;
+    atomic_long next;       /* next job to take */
+    const pl_ingest_opts *o;
+    const csvmap *csv;
+    int to_json;
+    pthread_t th[MAX_WORKERS];
+    int nth;                /* threads started (0: converted already, or none in flight) */
+    int busy;               /* a batch is in flight */
+} batch;
+
 typedef struct {
     const pl_ingest_opts *o;
     pl_record_sink sink;
@@ -184,6 +202,7 @@ typedef struct {
     msgjob *q;
     size_t nq;
     const csvmap *csv;      /* set while a CSV is imported */
+    batch *fly;             /* the batch in flight (allocated on first use) */
 } ictx;
 
 /* Count a skip; under strict it is an error naming where. */
@@ -463,16 +482,22 @@ static int convert_row(const pl_ingest_opts *o, const csvmap *cm, msgjob *j, int
     return 1;
 }
 
-/* Convert the queued messages in parallel, then emit them in order. */
-static pl_status flush_jobs(ictx *c) {
-    const pl_ingest_opts *o = c->o;
-    msgjob *q = c->q;
-    long n = (long)c->nq;
-    int to_json = c->js != NULL;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (long i = 0; i < n; i++)
-        (void)(q[i].is_row ? convert_row(o, c->csv, &q[i], to_json) : convert_message(o, &q[i], to_json));
-    pl_status st = PL_OK;
+static void convert_job(batch *b, msgjob *j) {
+    (void)(j->is_row ? convert_row(b->o, b->csv, j, b->to_json) : convert_message(b->o, j, b->to_json));
+}
+
+static void *batch_worker(void *arg) {
+    batch *b = arg;
+    for (;;) {
+        long i = atomic_fetch_add(&b->next, 1);
+        if (i >= b->n) break;
+        convert_job(b, &b->q[i]);
+    }
+    return NULL;
+}
+
+/* Emit the converted jobs of q in order (only while st is OK), free them all. */
+static pl_status emit_jobs(ictx *c, msgjob *q, long n, pl_status st) {
     for (long i = 0; i < n; i++) {
         msgjob *j = &q[i];
         if (!st) {
@@ -497,17 +522,72 @@ static pl_status flush_jobs(ictx *c) {
         }
         job_free(j);
     }
-    c->nq = 0;
     return st;
+}
+
+/* Wait for the batch in flight, emit it (while st is OK) and free it. */
+static pl_status drain(ictx *c, pl_status st) {
+    batch *b = c->fly;
+    if (!b || !b->busy) return st;
+    for (int t = 0; t < b->nth; t++) pthread_join(b->th[t], NULL);
+    st = emit_jobs(c, b->q, b->n, st);
+    free(b->q);
+    b->q = NULL;
+    b->busy = 0;
+    return st;
+}
+
+/* Start converting the queued jobs on worker threads (the caller goes on
+ * reading). They are converted here when no thread can be started, or when
+ * the caller would only wait (last batch of an input, and one thread or one
+ * job): a thread start costs more than a small message. */
+static pl_status launch(ictx *c, int last) {
+    if (!c->nq) return PL_OK;
+    if (!c->fly && !(c->fly = calloc(1, sizeof *c->fly))) return pl_error(PL_ERR_NOMEM, "out of memory");
+    batch *b = c->fly;
+    b->q = c->q;
+    b->n = (long)c->nq;
+    c->q = NULL;
+    c->nq = 0;
+    atomic_store(&b->next, 0);
+    b->o = c->o;
+    b->csv = c->csv;
+    b->to_json = c->js != NULL;
+    b->busy = 1;
+    int want = pl_num_threads();
+    if (want > MAX_WORKERS) want = MAX_WORKERS;
+    if (want > b->n) want = (int)b->n;
+    b->nth = 0;
+    if (last && want <= 1) want = 0;
+    while (b->nth < want && pthread_create(&b->th[b->nth], NULL, batch_worker, b) == 0) b->nth++;
+    if (b->nth == 0) batch_worker(b); /* no threads: convert here */
+    return PL_OK;
+}
+
+/* A full queue: emit the batch in flight, then send this one off. */
+static pl_status flush_jobs(ictx *c) {
+    pl_status st = drain(c, PL_OK);
+    if (!st) st = launch(c, 0);
+    return st;
+}
+
+/* Convert and emit everything queued or in flight. */
+static pl_status sync_jobs(ictx *c) {
+    pl_status st = drain(c, PL_OK);
+    if (!st) st = launch(c, 1);
+    return drain(c, st);
 }
 
 /* End of an input: emit what is queued (or drop it after an error). */
 static pl_status finish(ictx *c, pl_status st) {
-    if (!st) st = flush_jobs(c);
+    if (!st) st = sync_jobs(c);
+    st = drain(c, st); /* after an error: wait for the workers, free their jobs */
     for (size_t i = 0; i < c->nq; i++) job_free(&c->q[i]);
     c->nq = 0;
     free(c->q);
     c->q = NULL;
+    free(c->fly);
+    c->fly = NULL;
     return st;
 }
 
@@ -672,8 +752,9 @@ static pl_status import_csv(ictx *c, const char *path, const char *data, size_t 
     cm.bn = bn;
     c->csv = &cm;
     while (!st && (k = pl_csv_next(&cv)) == 1) st = queue_row(c, &cv, path, ++row);
-    /* rows still queued are converted while cm is alive */
-    if (!st) st = flush_jobs(c);
+    /* rows still queued or in flight are converted while cm is alive */
+    if (!st) st = sync_jobs(c);
+    else st = drain(c, st);
     if (!st && k < 0) st = pl_error_wrap(PL_ERR_NOMEM, "%s", path);
     c->csv = NULL;
     for (size_t i = 0; hdr && i < nh; i++) free(hdr[i]);
@@ -914,7 +995,7 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
         if (st) return st;
     }
     if (o->fixed_label < -2 || o->fixed_label > 1) return pl_error(PL_ERR_INVALID, "fixed label must be 0, 1 or -1");
-    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0, NULL};
+    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0, NULL, NULL};
     struct stat sb;
     if (stat(path, &sb) != 0) return pl_error(PL_ERR_IO, "%s: no such file or directory", path);
     if (S_ISDIR(sb.st_mode)) {
@@ -946,7 +1027,7 @@ pl_status pl_ingest_buffer(const char *path, const char *data, size_t len, const
         pl_status st = check_label_map(o->label_map);
         if (st) return st;
     }
-    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0, NULL};
+    ictx c = {o, sink, user, stats, sink == write_rec ? user : NULL, NULL, 0, NULL, NULL};
     pl_status st = PL_OK;
     stats->bytes += (int64_t)len;
     pl_ingest_format f = o->format;

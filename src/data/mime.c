@@ -52,12 +52,50 @@ typedef struct {
     int64_t n_mismatch, n_attach;
     int has_html;
     cJSON *bad_charsets;   /* array of distinct unknown charset names */
+    int64_t n_obfuscated;  /* distinct URLs that were recognized only de-fanged */
+    unsigned defang_kinds; /* bit set of PL_DEFANG_* met in them */
+    char charset[64];      /* declared charset of the main text part (meta.charset) */
+    int charset_rank;      /* 0 none yet, 1 from a links-only part, 2 from a body part */
     pl_status st;
 } msgctx;
 
-/* Append a URL to r unless already present (linear: records hold few URLs). */
-static pl_status add_url(msgctx *m, const char *u, size_t n) {
+/* Remember the declared charset of the first text part that gives the body
+ * (else of the first text part at all): ASCII lower-cased, UTF-8 repaired,
+ * clipped to 63 bytes at a character boundary. Parts without a charset
+ * parameter leave it unset. */
+static void note_charset(msgctx *m, const char *cs, int links_only) {
+    int rank = links_only ? 1 : 2;
+    if (m->charset_rank >= rank) return;
+    if (!links_only) m->charset_rank = 2; /* the main part decides, declared or not */
+    if (!cs || !*cs) {
+        if (!links_only) m->charset[0] = 0;
+        return;
+    }
+    pl_buf b = {0};
+    size_t bad = 0, nul = 0;
+    if (pl_utf8_repair(cs, strlen(cs), &b, &bad, &nul) || pl_buf_append(&b, "", 1)) {
+        pl_buf_free(&b);
+        return;
+    }
+    size_t len = b.len - 1;
+    if (len > sizeof m->charset - 1) {
+        len = sizeof m->charset - 1;
+        while (len && ((unsigned char)b.data[len] & 0xC0) == 0x80) len--;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = b.data[i];
+        m->charset[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+    }
+    m->charset[len] = 0;
+    m->charset_rank = rank;
+    pl_buf_free(&b);
+}
+
+/* Append a URL to r unless already present (linear: records hold few URLs).
+ * *added (may be NULL) tells whether it was new. */
+static pl_status add_url_ex(msgctx *m, const char *u, size_t n, int *added) {
     pl_record *r = m->r;
+    if (added) *added = 0;
     if (n == 0) return PL_OK;
     if (r->n_urls >= PL_MAX_URLS) {
         m->flags[PL_WARN_URLS_TRUNCATED] = 1;
@@ -65,6 +103,7 @@ static pl_status add_url(msgctx *m, const char *u, size_t n) {
     }
     for (size_t i = 0; i < r->n_urls; i++)
         if (strlen(r->urls[i]) == n && !memcmp(r->urls[i], u, n)) return PL_OK;
+    if (added) *added = 1;
     pl_buf b = {0};
     size_t bad = 0, nul = 0;
     pl_status st = pl_utf8_repair(u, n, &b, &bad, &nul);
@@ -74,7 +113,29 @@ static pl_status add_url(msgctx *m, const char *u, size_t n) {
     return st;
 }
 
-static pl_status url_cb(const char *u, size_t n, void *user) { return add_url(user, u, n); }
+static pl_status add_url(msgctx *m, const char *u, size_t n) { return add_url_ex(m, u, n, NULL); }
+
+/* A URL from text, possibly de-fanged (kinds != 0): counted once per distinct URL. */
+static pl_status url_cb(const char *u, size_t n, unsigned kinds, void *user) {
+    msgctx *m = user;
+    int added = 0;
+    pl_status st = add_url_ex(m, u, n, kinds ? &added : NULL);
+    if (!st && added) {
+        m->n_obfuscated++;
+        m->defang_kinds |= kinds;
+    }
+    return st;
+}
+
+/* meta.obfuscated_urls and meta.obfuscation (kind names), when any. */
+static void add_obfuscation_meta(msgctx *m, pl_record *r) {
+    if (!m->n_obfuscated) return;
+    if (!r->meta) r->meta = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r->meta, "obfuscated_urls", (double)m->n_obfuscated);
+    cJSON *k = cJSON_AddArrayToObject(r->meta, "obfuscation");
+    for (int i = 0; i < PL_DEFANG_N; i++)
+        if (m->defang_kinds & (1u << i)) cJSON_AddItemToArray(k, cJSON_CreateString(pl_defang_kind_name(i)));
+}
 
 /* Append text (valid UTF-8 expected but repaired if not) with CRLF / CR -> LF. */
 static pl_status append_text(msgctx *m, pl_buf *out, const char *s, size_t n) {
@@ -207,6 +268,54 @@ static pl_status iconv_all(iconv_t cd, const char *s, size_t n, pl_buf *out, siz
     return st;
 }
 
+/* iconv descriptors are reused: iconv_open looks the converter up and may
+ * load (and iconv_close unload) its gconv module each time, which cost more
+ * than converting a typical mail part. A small process-wide pool keeps idle
+ * descriptors by charset name; a descriptor is reset before each use. The
+ * pool lives until the process exits. */
+#define ICONV_POOL 32
+static struct {
+    char name[48];
+    iconv_t cd;
+    int busy;
+} iconv_pool[ICONV_POOL];
+static pthread_mutex_t iconv_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* An idle descriptor from name to UTF-8, or a new one ((iconv_t)-1 on failure). */
+static iconv_t iconv_get(const char *name) {
+    if (strlen(name) < sizeof iconv_pool[0].name) {
+        pthread_mutex_lock(&iconv_pool_lock);
+        for (int i = 0; i < ICONV_POOL; i++)
+            if (iconv_pool[i].name[0] && !iconv_pool[i].busy && !strcmp(iconv_pool[i].name, name)) {
+                iconv_pool[i].busy = 1;
+                iconv_t cd = iconv_pool[i].cd;
+                pthread_mutex_unlock(&iconv_pool_lock);
+                iconv(cd, NULL, NULL, NULL, NULL); /* initial shift state */
+                return cd;
+            }
+        pthread_mutex_unlock(&iconv_pool_lock);
+    }
+    return iconv_open("UTF-8", name);
+}
+
+/* Give a descriptor back: kept in the pool (busy slot of it, or a free slot), else closed. */
+static void iconv_put(const char *name, iconv_t cd) {
+    int kept = 0;
+    if (strlen(name) < sizeof iconv_pool[0].name) {
+        pthread_mutex_lock(&iconv_pool_lock);
+        for (int i = 0; i < ICONV_POOL && !kept; i++)
+            if (iconv_pool[i].busy && iconv_pool[i].cd == cd) iconv_pool[i].busy = 0, kept = 1;
+        for (int i = 0; i < ICONV_POOL && !kept; i++)
+            if (!iconv_pool[i].name[0]) {
+                snprintf(iconv_pool[i].name, sizeof iconv_pool[i].name, "%s", name);
+                iconv_pool[i].cd = cd;
+                kept = 1;
+            }
+        pthread_mutex_unlock(&iconv_pool_lock);
+    }
+    if (!kept) iconv_close(cd);
+}
+
 /* Bytes in a declared charset (may be NULL) -> UTF-8 appended to out. */
 static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_buf *out) {
     if (!cs || !*cs || is_utf8_name(cs)) {
@@ -215,7 +324,7 @@ static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_
     }
     const char *name = g_mime_charset_iconv_name(cs);
     iconv_t cd = (iconv_t)-1;
-    if (name) cd = iconv_open("UTF-8", name);
+    if (name) cd = iconv_get(name);
     if (cd == (iconv_t)-1) {
         /* unknown or malformed charset name: best effort */
         m->flags[PL_WARN_CHARSET_FALLBACK] = 1;
@@ -233,12 +342,13 @@ static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_
             pl_buf_free(&ok);
         }
         if (pl_utf8_valid(s, n)) return pl_buf_append(out, s, n);
-        cd = iconv_open("UTF-8", "WINDOWS-1252");
+        name = "WINDOWS-1252";
+        cd = iconv_get(name);
         if (cd == (iconv_t)-1) return pl_error(PL_ERR_INTERNAL, "iconv lacks windows-1252");
     }
     size_t bad = 0;
     pl_status st = iconv_all(cd, s, n, out, &bad);
-    iconv_close(cd);
+    iconv_put(name, cd);
     if (bad) m->flags[PL_WARN_UTF8_REPAIRED] = 1;
     return st;
 }
@@ -306,7 +416,7 @@ static void take_html(msgctx *m, const char *html, size_t n, int links_only) {
     m->st = pl_html_to_text(html, n, &doc);
     if (m->st) return;
     note_links(m, &doc);
-    if (!m->st) m->st = pl_urls_scan(doc.text.data, doc.text.len, url_cb, m);
+    if (!m->st) m->st = pl_urls_scan_defanged(doc.text.data, doc.text.len, url_cb, m);
     if (!m->st && !links_only && doc.text.len) {
         if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
         if (!m->st) m->st = append_text(m, &m->body, doc.text.data, doc.text.len);
@@ -316,7 +426,7 @@ static void take_html(msgctx *m, const char *html, size_t n, int links_only) {
 }
 
 static void take_plain(msgctx *m, const char *s, size_t n, int links_only) {
-    m->st = pl_urls_scan(s, n, url_cb, m);
+    m->st = pl_urls_scan_defanged(s, n, url_cb, m);
     if (m->st || links_only || !n) return;
     if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
     if (!m->st) m->st = append_text(m, &m->body, s, n);
@@ -375,6 +485,7 @@ static void walk(msgctx *m, GMimeObject *obj, int links_only, int depth) {
     if (!arr) return;
     pl_buf u = {0};
     const char *cs = g_mime_content_type_get_parameter(ct, "charset");
+    note_charset(m, cs, links_only);
     m->st = to_utf8(m, cs, (const char *)arr->data, arr->len, &u);
     g_object_unref(keep);
     if (!m->st) {
@@ -382,6 +493,29 @@ static void walk(msgctx *m, GMimeObject *obj, int links_only, int depth) {
         else take_plain(m, u.data ? u.data : "", u.len, links_only);
     }
     pl_buf_free(&u);
+}
+
+/* GMime formats each mailbox through internet_address_mailbox_get_idn_addr,
+ * which runs the domain through libidn2 on every call (3 % of a SpamAssassin
+ * import). For an all-ASCII address the result is the address as written:
+ * GMime keeps the domain when idn2's ASCII form equals it ignoring case, or
+ * when idn2 fails, and an ASCII domain gives nothing else. So the public
+ * idn_addr field is filled in for those, and the conversion is skipped.
+ * Non-ASCII addresses still go through idn2. */
+static void preset_idn(InternetAddressList *l, int depth) {
+    int n = l ? internet_address_list_length(l) : 0;
+    for (int i = 0; i < n; i++) {
+        InternetAddress *ia = internet_address_list_get_address(l, i);
+        if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+            InternetAddressMailbox *mb = INTERNET_ADDRESS_MAILBOX(ia);
+            if (mb->idn_addr || !mb->addr) continue;
+            int ascii = 1;
+            for (const unsigned char *p = (const unsigned char *)mb->addr; *p && ascii; p++) ascii = *p < 0x80;
+            if (ascii) mb->idn_addr = g_strdup(mb->addr);
+        } else if (INTERNET_ADDRESS_IS_GROUP(ia) && depth < 8) {
+            preset_idn(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), depth + 1);
+        }
+    }
 }
 
 static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer user) {
@@ -459,12 +593,14 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
     st = set_header(&m, &r->subject, g_mime_message_get_subject(msg));
     if (!st) {
         InternetAddressList *l = g_mime_message_get_from(msg);
+        preset_idn(l, 0);
         char *s = l ? internet_address_list_to_string(l, NULL, FALSE) : NULL;
         st = set_header(&m, &r->from, s);
         g_free(s);
     }
     if (!st) {
         InternetAddressList *l = g_mime_message_get_to(msg);
+        preset_idn(l, 0);
         char *s = l ? internet_address_list_to_string(l, NULL, FALSE) : NULL;
         st = set_header(&m, &r->to, s);
         g_free(s);
@@ -490,6 +626,7 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
         pl_buf_free(&tb);
         g_free(type);
         cJSON_AddBoolToObject(r->meta, "html", m.has_html);
+        if (m.charset[0]) cJSON_AddStringToObject(r->meta, "charset", m.charset);
         if (m.n_attach) {
             cJSON_AddNumberToObject(r->meta, "n_attachments", (double)m.n_attach);
             cJSON_AddItemToObject(r->meta, "attachments", m.attachments);
@@ -500,6 +637,7 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
             cJSON_AddItemToObject(r->meta, "mismatched_links", m.mismatches);
             m.mismatches = NULL;
         }
+        add_obfuscation_meta(&m, r);
         if (cJSON_GetArraySize(m.bad_charsets)) {
             cJSON_AddItemToObject(r->meta, "bad_charsets", m.bad_charsets);
             m.bad_charsets = NULL;
@@ -551,6 +689,7 @@ pl_status pl_record_set_text(pl_record *r, const char *text, size_t n, int64_t *
         if (!r->meta) r->meta = cJSON_CreateObject();
         cJSON_AddBoolToObject(r->meta, "html", 1);
     }
+    if (!st) add_obfuscation_meta(&m, r);
     if (warn && !st)
         for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
     pl_buf_free(&m.body);

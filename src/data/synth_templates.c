@@ -15,8 +15,11 @@
 
 #define L(...) ((const char *const[]){__VA_ARGS__, NULL})
 
+/* The styles, in source order. (One initializer rather than named objects
+ * copied into the array: clang, which builds the fuzzers, wants constants.) */
+const synth_style synth_styles[] = {
 /* ---- corporate internal (IT, HR, facilities) ---- */
-static const synth_style corporate = {
+{ /* corporate */
     "corporate", "internal mail from IT, HR or facilities at an employer", "company",
     L("[Reminder|Update|Action needed]: {itemcorp}", "{itemcorp} [this week|on {weekday}|before {date}]",
       "[Quick note|FYI] about {itemcorp}", "{team} [update|announcement]: {itemcorp}", "Re: {itemcorp}",
@@ -42,10 +45,10 @@ static const synth_style corporate = {
       "[Details|The full plan|Notes from the meeting] [are|is] [posted|available] at {url} for anyone who [missed it|wants to read more]."),
     L("Thanks,", "Thank you,", "Best,", "Regards,", "Best regards,", "Cheers,", "Many thanks,"),
     L("{sfirst} {slast}\n{team}, {company}", "{sfirst}\n{team} team", "{sfirst} {slast}\n{title}\n{company} | {city}",
-      "The {team} Team\n{company}")};
+      "The {team} Team\n{company}")},
 
 /* ---- bank / security notice ---- */
-static const synth_style bank = {
+{ /* bank */
     "bank", "account and security notices from a bank", "bank",
     L("[Important|Security] notice about your {bank} account", "Your {bank} [statement|account update] for {month}",
       "[Activity|A sign-in] on your {bank} account", "{bank}: [account notice|message from customer service]",
@@ -69,10 +72,10 @@ static const synth_style bank = {
       "[No action is needed|You do not need to do anything] [at this time|right now]; [this message is for your information|we will send a reminder]."),
     L("Sincerely,", "Kind regards,", "Regards,", "Thank you for banking with us,", "Yours faithfully,"),
     L("{bank} Customer Service", "{sfirst} {slast}\n{bank} Security Team", "{bank} Online Banking",
-      "Customer Care\n{bank}")};
+      "Customer Care\n{bank}")},
 
 /* ---- parcel delivery ---- */
-static const synth_style parcel = {
+{ /* parcel */
     "parcel", "delivery notifications from couriers and shops", "courier",
     L("Your {courier} [parcel|package|delivery] {order}", "[Delivery|Shipping] update for order {order}",
       "{courier}: [we tried to deliver your parcel|your parcel is on its way|delivery scheduled]",
@@ -92,10 +95,10 @@ static const synth_style parcel = {
       "[Choose|Pick] a new [delivery day|time slot|pickup point] at {url}[ at no extra cost| free of charge|].",
       "[No further action is needed|You do not need to do anything]; [we will try again|the driver will return] [tomorrow|on {weekday}]."),
     L("Thank you,", "Kind regards,", "Best regards,", "Thanks,", "Happy shopping,"),
-    L("{courier} Customer Service", "The {courier} Team", "{shop} Orders\nin partnership with {courier}", "{courier} Delivery")};
+    L("{courier} Customer Service", "The {courier} Team", "{shop} Orders\nin partnership with {courier}", "{courier} Delivery")},
 
 /* ---- newsletter ---- */
-static const synth_style newsletter = {
+{ /* newsletter */
     "newsletter", "subscription newsletters and publisher mail", "pub",
     L("{pub}: [this week in|the latest on|your weekly] {topic}", "[Your|The] {month} {pub} [digest|roundup|newsletter]",
       "{pub} [weekly|daily]: {topic} [and more|edition]", "[New|Top] [stories|reads] on {topic} from {pub}",
@@ -115,10 +118,10 @@ static const synth_style newsletter = {
       "[Manage your preferences|Change how often you hear from us] at {url}.",
       "[Reply to this email|Write to us] [with your thoughts|if you have a story idea]; we read [every|each] [message|letter]."),
     L("Happy reading,", "Until next week,", "Thanks for reading,", "See you next time,", "All the best,"),
-    L("The {pub} team", "{sfirst} {slast}\nEditor, {pub}", "{pub} editors", "{sfirst}, for {pub}")};
+    L("The {pub} team", "{sfirst} {slast}\nEditor, {pub}", "{pub} editors", "{sfirst}, for {pub}")},
 
 /* ---- personal ---- */
-static const synth_style personal = {
+{ /* personal */
     "personal", "informal mail between friends, family and acquaintances", "nobrand",
     L("[hey|hi|hello]", "[quick|small] [question|favour]", "[photos|pictures] from {weekday}", "[plans|dinner] on {weekday}?",
       "re: [the trip|{city}|last weekend]", "[long time|catching up]", "[news|update] from {city}"),
@@ -136,10 +139,10 @@ static const synth_style personal = {
       "[Let me know|Tell me] [what works for you|if {weekday} is ok|when you are free].",
       "[Call me|Ring me] [whenever|tonight|on {weekday}] [if that's easier|, my number is the same]."),
     L("Cheers,", "Love,", "Talk soon,", "xx", "Take care,", "See you,"),
-    L("{sfirst}", "{sfirst}\nsent from my phone", "{sfirst} x", "- {sfirst}")};
+    L("{sfirst}", "{sfirst}\nsent from my phone", "{sfirst} x", "- {sfirst}")},
 
 /* ---- formal letters: inheritance, legal, grants (the advance-fee style) ---- */
-static const synth_style advance_fee = {
+{ /* advance_fee */
     "advancefee", "formal letters about estates, claims, grants and awards", "firm",
     L("[Re:|Regarding] [the estate of|funds of] the late {efirst} {slast}", "[Notice of|Your] [award|grant|claim] {ref}",
       "[Confidential|Private] [matter|letter] from {firm}", "[Unclaimed|Pending] [funds|inheritance] {ref}",
@@ -159,9 +162,8 @@ static const synth_style advance_fee = {
       "[Please|Kindly] [bring|send] [a copy of this letter|your reference {ref}] to [our office in {city}|the appointment on {date}] [with photo ID|and we will explain the next steps]."),
     L("Yours faithfully,", "Yours sincerely,", "Respectfully,", "With regards,", "Sincerely,"),
     L("{sfirst} {slast}\n{title}, {firm}", "{sfirst} {slast}\n{firm}, {city}", "Barrister {sfirst} {slast}",
-      "{firm}\nOffice of the {title}")};
+      "{firm}\nOffice of the {title}")}};
 
-const synth_style synth_styles[] = {corporate, bank, parcel, newsletter, personal, advance_fee};
 const int synth_n_styles = (int)(sizeof synth_styles / sizeof *synth_styles);
 
 /* ---- word lists ---- */

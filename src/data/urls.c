@@ -5,12 +5,18 @@
  * UTF-8 validity follows RFC 3629 (no overlongs, no surrogates, <= U+10FFFF).
  * URL scanning is deliberately simple (no full RFC 3986 grammar): a URL starts
  * at "http://", "https://", "ftp://" or "www." and runs to whitespace, a quote
- * or an angle bracket; trailing punctuation is trimmed. It does not find
- * obfuscated URLs ("hxxp", "example [.] com") or tokenized ones ("www . x . com"). */
+ * or an angle bracket; trailing punctuation is trimmed. pl_urls_scan_defanged
+ * also undoes the common defangings (hxxp, [.], [:], "dot", zero-width
+ * characters) and reports which; it does not rebuild tokenized URLs
+ * ("www . x . com", as in Enron-Spam and Ling-Spam). */
 #include "data.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n) {
@@ -248,4 +254,288 @@ const char *pl_host_base(const char *host) {
     /* only for two-letter country TLDs (co.uk, com.au), not example.com.net */
     if (public2 && strlen(dots[0] + 1) == 2) return nd >= 3 ? dots[2] + 1 : host;
     return dots[1] + 1;
+}
+
+/* ---- obfuscated (defanged) URLs ---- */
+
+const char *pl_defang_kind_name(int k) {
+    static const char *const names[PL_DEFANG_N] = {"hxxp", "bracket_colon", "bracket_dot", "dot_word", "zero_width"};
+    return k >= 0 && k < PL_DEFANG_N ? names[k] : "?";
+}
+
+/* Length of a zero-width or invisible format character at s (U+200B..U+200D,
+ * U+2060, U+FEFF, U+00AD soft hyphen), else 0. */
+static size_t zero_width_at(const unsigned char *s, size_t n) {
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 && s[2] >= 0x8B && s[2] <= 0x8D) return 3;
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0xA0) return 3;
+    if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) return 3;
+    if (n >= 2 && s[0] == 0xC2 && s[1] == 0xAD) return 2;
+    return 0;
+}
+
+static int label_char(unsigned char c) { return isalnum(c) || c == '-' || c >= 0x80; }
+
+/* A defanging at text[i]: its length and kind, and the replacement (rep,
+ * rep_n bytes; rep_n 0 = the bytes are dropped). 0 when none starts here. */
+static size_t defang_at(const char *text, size_t n, size_t i, int *kind, const char **rep, size_t *rep_n) {
+    const unsigned char *t = (const unsigned char *)text + i;
+    size_t left = n - i;
+    size_t z = zero_width_at(t, left);
+    if (z) {
+        *kind = PL_DEFANG_ZERO_WIDTH;
+        *rep = "";
+        *rep_n = 0;
+        return z;
+    }
+    switch (t[0]) {
+    case 'h':
+    case 'H':
+        /* hxxp / hxxps (any case), not glued to a preceding word */
+        if (left >= 4 && (t[1] | 0x20) == 'x' && (t[2] | 0x20) == 'x' && (t[3] | 0x20) == 'p' &&
+            (i == 0 || !isalnum((unsigned char)text[i - 1]))) {
+            size_t k = 4;
+            if (k < left && (t[k] | 0x20) == 's') k++;
+            /* must be followed by a (possibly defanged) "://" */
+            if (starts_ci((const char *)t + k, left - k, "://") || starts_ci((const char *)t + k, left - k, "[:]//") ||
+                starts_ci((const char *)t + k, left - k, "[://]")) {
+                *kind = PL_DEFANG_HXXP;
+                *rep = k == 5 ? "https" : "http";
+                *rep_n = k;
+                return k;
+            }
+        }
+        return 0;
+    case '[':
+    case '(':
+    case '{': {
+        char close = t[0] == '[' ? ']' : t[0] == '(' ? ')' : '}';
+        if (left >= 3 && t[1] == '.' && t[2] == close) {
+            *kind = PL_DEFANG_BRACKET_DOT;
+            *rep = ".";
+            *rep_n = 1;
+            return 3;
+        }
+        if (left >= 5 && starts_ci((const char *)t + 1, left - 1, "dot") && t[4] == close) {
+            *kind = PL_DEFANG_BRACKET_DOT;
+            *rep = ".";
+            *rep_n = 1;
+            return 5;
+        }
+        if (t[0] == '[' && left >= 3 && t[1] == ':' && t[2] == ']') {
+            *kind = PL_DEFANG_BRACKET_COLON;
+            *rep = ":";
+            *rep_n = 1;
+            return 3;
+        }
+        if (t[0] == '[' && left >= 5 && !memcmp(t + 1, "://]", 4)) {
+            *kind = PL_DEFANG_BRACKET_COLON;
+            *rep = "://";
+            *rep_n = 3;
+            return 5;
+        }
+        return 0;
+    }
+    case ' ':
+        /* "label dot label": a spelled-out dot between host-like labels */
+        if (left >= 6 && i > 0 && starts_ci((const char *)t + 1, left - 1, "dot ") && isalnum(t[5]) &&
+            isalnum((unsigned char)text[i - 1])) {
+            *kind = PL_DEFANG_DOT_WORD;
+            *rep = ".";
+            *rep_n = 1;
+            return 5;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Is there a defanging starting at or near i? Candidates are confirmed with
+ * defang_at, so the answer is exact. */
+static int defang_near(const char *text, size_t n, size_t i) {
+    int kind;
+    const char *rep;
+    size_t rep_n;
+    if (defang_at(text, n, i, &kind, &rep, &rep_n)) return 1;
+    return i > 0 && defang_at(text, n, i - 1, &kind, &rep, &rep_n); /* "xxp" seen, the "h" before it */
+}
+
+/* Does text hold any defanging? Most texts hold none, so this runs over every
+ * byte of every text: with SSE2, 16 positions at a time are screened for
+ * "xxp", "[." "[:" "[d" (and ( {), " dot " (any case) and non-ASCII bytes
+ * (zero-width characters), and only those positions are checked exactly. */
+static int may_be_defanged(const char *text, size_t n) {
+    const unsigned char *t = (const unsigned char *)text;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i lc = _mm_set1_epi8(0x20);
+    const __m128i cx = _mm_set1_epi8('x'), cp = _mm_set1_epi8('p'), cd = _mm_set1_epi8('d'), co = _mm_set1_epi8('o'),
+                  ct = _mm_set1_epi8('t'), sp = _mm_set1_epi8(' '), ob = _mm_set1_epi8('['), op = _mm_set1_epi8('('),
+                  oc = _mm_set1_epi8('{'), dt = _mm_set1_epi8('.'), cl = _mm_set1_epi8(':');
+    for (; i + 20 <= n; i += 16) {
+        __m128i l0 = _mm_loadu_si128((const __m128i *)(t + i)), l1 = _mm_loadu_si128((const __m128i *)(t + i + 1)),
+                l2 = _mm_loadu_si128((const __m128i *)(t + i + 2)), l3 = _mm_loadu_si128((const __m128i *)(t + i + 3)),
+                l4 = _mm_loadu_si128((const __m128i *)(t + i + 4));
+        __m128i f0 = _mm_or_si128(l0, lc), f1 = _mm_or_si128(l1, lc), f2 = _mm_or_si128(l2, lc),
+                f3 = _mm_or_si128(l3, lc);
+        __m128i x = _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(f0, cx), _mm_cmpeq_epi8(f1, cx)), _mm_cmpeq_epi8(f2, cp));
+        __m128i dot = _mm_and_si128(
+            _mm_and_si128(_mm_cmpeq_epi8(l0, sp), _mm_cmpeq_epi8(f1, cd)),
+            _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(f2, co), _mm_cmpeq_epi8(f3, ct)), _mm_cmpeq_epi8(l4, sp)));
+        __m128i open = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(l0, ob), _mm_cmpeq_epi8(l0, op)), _mm_cmpeq_epi8(l0, oc));
+        __m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(l1, dt), _mm_cmpeq_epi8(l1, cl)), _mm_cmpeq_epi8(f1, cd));
+        __m128i any = _mm_or_si128(_mm_or_si128(x, dot), _mm_and_si128(open, next));
+        unsigned m = (unsigned)_mm_movemask_epi8(any) | (unsigned)_mm_movemask_epi8(l0); /* high bit: non-ASCII */
+        while (m) {
+            unsigned b = (unsigned)__builtin_ctz(m);
+            m &= m - 1;
+            if (defang_near(text, n, i + b)) return 1;
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = t[i];
+        if ((c == 'x' || c == 'X' || c == '[' || c == '(' || c == '{' || c == ' ' || c >= 0x80) && defang_near(text, n, i))
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const uint8_t *kinds; /* per byte of the de-fanged copy: 1 << kind of the defanging that produced it */
+    pl_url2_fn fn;
+    void *user;
+    size_t last_end;      /* end of the last URL reported from the main scan */
+    const char *base;
+} defang_ctx;
+
+/* Kinds inside [a, e). A zero-width character just before the first byte
+ * is outside the URL and does not count. */
+static unsigned span_kinds(const uint8_t *k, size_t a, size_t e) {
+    unsigned m = a < e ? k[a] & ~(1u << PL_DEFANG_ZERO_WIDTH) : 0;
+    for (size_t i = a + 1; i < e; i++) m |= k[i];
+    return m;
+}
+
+static pl_status defang_main_cb(const char *u, size_t n, void *user) {
+    defang_ctx *c = user;
+    size_t a = (size_t)(u - c->base);
+    c->last_end = a + n;
+    return c->fn(u, n, span_kinds(c->kinds, a, a + n), c->user);
+}
+
+pl_status pl_urls_scan_defanged(const char *text, size_t n, pl_url2_fn fn, void *user) {
+    if (!may_be_defanged(text, n)) {
+        /* the common case: nothing to undo */
+        size_t i = 0, colon = SIZE_MAX, dot = SIZE_MAX;
+        while (i < n) {
+            size_t c = next_candidate(text, n, i, &colon, &dot);
+            if (c >= n) break;
+            size_t e = url_at(text, n, c);
+            if (e) {
+                pl_status st = fn(text + c, e - c, 0, user);
+                if (st) return st;
+                i = e;
+            } else {
+                i = c + 1;
+            }
+        }
+        return PL_OK;
+    }
+    /* the de-fanged copy, with the kinds of the defangings behind each byte
+     * (a dropped zero-width character marks the byte after it) */
+    char *d = malloc(n + 1);
+    uint8_t *k = malloc(n + 1);
+    if (!d || !k) {
+        free(d);
+        free(k);
+        return pl_error(PL_ERR_NOMEM, "out of memory scanning URLs");
+    }
+    size_t m = 0;
+    uint8_t pending = 0;
+    for (size_t i = 0; i < n;) {
+        int kind;
+        const char *rep;
+        size_t rep_n;
+        size_t len = defang_at(text, n, i, &kind, &rep, &rep_n);
+        if (!len) {
+            d[m] = text[i];
+            k[m++] = pending;
+            pending = 0;
+            i++;
+            continue;
+        }
+        if (!rep_n) pending |= (uint8_t)(1u << kind);
+        for (size_t j = 0; j < rep_n; j++) {
+            d[m] = rep[j];
+            k[m++] = (uint8_t)(pending | (1u << kind));
+            pending = 0;
+        }
+        i += len;
+    }
+    d[m] = 0;
+    defang_ctx c = {k, fn, user, 0, d};
+    pl_status st = PL_OK;
+    /* 1. URLs with a scheme or www. prefix in the copy */
+    size_t i = 0, colon = SIZE_MAX, dot = SIZE_MAX;
+    size_t *ends = NULL, n_ends = 0, cap_ends = 0; /* [start, end) of the URLs found, for step 2 */
+    while (i < m && !st) {
+        size_t s0 = next_candidate(d, m, i, &colon, &dot);
+        if (s0 >= m) break;
+        size_t e = url_at(d, m, s0);
+        if (e) {
+            if (n_ends + 2 > cap_ends) {
+                cap_ends = cap_ends ? 2 * cap_ends : 16;
+                size_t *ne = realloc(ends, cap_ends * sizeof *ne);
+                if (!ne) {
+                    st = pl_error(PL_ERR_NOMEM, "out of memory scanning URLs");
+                    break;
+                }
+                ends = ne;
+            }
+            ends[n_ends++] = s0;
+            ends[n_ends++] = e;
+            st = defang_main_cb(d + s0, e - s0, &c);
+            i = e;
+        } else {
+            i = s0 + 1;
+        }
+    }
+    /* 2. bare domains around a bracketed dot ("evil[.]example/login"), outside
+     * the URLs of step 1: host labels and dots, a last label of 2-24 letters,
+     * then an optional path */
+    size_t u = 0;
+    for (size_t p = 0; p < m && !st; p++) {
+        if (d[p] != '.' || !(k[p] & (1u << PL_DEFANG_BRACKET_DOT))) continue;
+        while (u < n_ends && ends[u + 1] <= p) u += 2;
+        if (u < n_ends && ends[u] <= p) continue; /* inside a step-1 URL */
+        size_t a = p;
+        while (a > 0 && (label_char((unsigned char)d[a - 1]) || d[a - 1] == '.')) a--;
+        while (a < p && !isalnum((unsigned char)d[a])) a++;
+        size_t e = p + 1;
+        while (e < m && (label_char((unsigned char)d[e]) || d[e] == '.')) e++;
+        while (e > p + 1 && (d[e - 1] == '.' || d[e - 1] == '-')) e--;
+        if (a == p || e == p + 1) continue;
+        /* the last label: letters only, 2-24 of them */
+        size_t ld = e;
+        while (ld > p + 1 && d[ld - 1] != '.') ld--;
+        size_t tl = e - ld;
+        int letters = tl >= 2 && tl <= 24;
+        for (size_t q = ld; letters && q < e; q++) letters = isalpha((unsigned char)d[q]) != 0;
+        if (!letters) continue;
+        if (a > 0 && (d[a - 1] == '@' || d[a - 1] == '/')) continue; /* an e-mail address or a path */
+        /* an optional path, as for ordinary URLs */
+        if (e < m && d[e] == '/') {
+            size_t q = e;
+            while (q < m && url_char((unsigned char)d[q])) q++;
+            while (q > e + 1 && strchr(".,;:!?*')]", d[q - 1])) q--;
+            e = q;
+        }
+        st = fn(d + a, e - a, span_kinds(k, a, e) | (1u << PL_DEFANG_BRACKET_DOT), user);
+        p = e;
+    }
+    free(ends);
+    free(d);
+    free(k);
+    return st;
 }
