@@ -9,8 +9,8 @@
 #    token positions (and the answer position at late layers).
 # 4. `interp dla` on phishing mail with the artifact -> top heads; `interp
 #    ablate --mode mean` of those heads on a held-out split: F1 should drop
-#    (the heads carry the shortcut) — compared with ablating as many random
-#    heads.
+#    (the heads carry the shortcut) — compared with ablating as many heads
+#    with the smallest |DLA|.
 #
 # Needs a phishlens with both `train` and `interp` (PL, default build/phishlens).
 #   bench/interp_shortcut.sh [MODEL] [N]
@@ -48,6 +48,13 @@ grep '"label":1' "$D/test.jsonl" | grep 'MailShield' | head -40 > "$D/with.jsonl
 H=$(python3 -c "import json;print(','.join('%d.%d'%(h['layer'],h['index']) for h in json.load(open('$D/dla.json'))['top_heads']))")
 echo "== ablating the top DLA heads ($H) on the test split"
 "$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/test.jsonl" --heads "$H" --mode mean
-echo "== control: ablating heads 0.0,0.1,0.2"
-"$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/test.jsonl" --heads 0.0,0.1,0.2 --mode mean
+# control: as many heads, those with the smallest |mean DLA| (they carry the least of the score)
+C=$(python3 -c "
+import json
+h = json.load(open('$D/dla.json'))['heads']['values']
+cells = sorted((abs(v), l, i) for l, row in enumerate(h) for i, v in enumerate(row))
+k = len('$H'.split(','))
+print(','.join('%d.%d' % (l, i) for _, l, i in cells[:k]))")
+echo "== control: ablating the $(echo "$C" | tr ',' '\n' | wc -l) heads with the smallest |DLA| ($C)"
+"$PL" interp ablate -m "$MODEL" --lora "$A" --max-email-tokens 320 --input "$D/test.jsonl" --heads "$C" --mode mean
 echo "outputs in $D"
