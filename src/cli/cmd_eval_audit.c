@@ -134,8 +134,12 @@ int cmd_eval_audit(int argc, char **argv) {
         for (int r = 0; r < PL_AUDIT_N_RULES; r++) {
             if (r == 3 && !res.flag_naive_circ) continue;
             printf("  %-15s flagged %5zu", pl_audit_rule_name(r), cnt[r]);
-            if (res.have_truth)
-                printf("  precision %.3f  recall %.3f", res.prf[r].precision, res.prf[r].recall);
+            if (res.have_truth) {
+                /* precision is undefined when a rule flags nothing */
+                if (isfinite(res.prf[r].precision)) printf("  precision %.3f", res.prf[r].precision);
+                else printf("  precision n/a  ");
+                printf("  recall %.3f", res.prf[r].recall);
+            }
             printf("\n");
         }
         printf("-> %s/audit.json, %s/oof.jsonl\n", out, out);
