@@ -1059,7 +1059,149 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
              n, y, ldy);
 }
 
+/* ---- packed weights (packed.c): q4_0 / q4_1 in groups of 4 rows ----------
+ * A group block is 64 bytes of quants (row r's 16 bytes in 128-bit lane r)
+ * and the rows' f16 scales (and mins). Per (group, token, block):
+ *   lo/hi     = low/high nibbles: elements 0..15 / 16..31 of each row
+ *   isum      = vpdpbusd(vpdpbusd(c, lo, xl), hi, xh) with xl/xh the
+ *               activation's elements 0..15 / 16..31 broadcast to the 4
+ *               lanes; lane 4r+j is an exact integer sum over 8 elements
+ *               of row r (q4_0: c = -8 * the same 8 x, from xprep; q4_1: 0)
+ *   acc      += cvt(isum) * (d_w[r] * d_x)
+ *   acc      += m_w[r] * s_x    (q4_1; m in lane 4r only)
+ * and y[r] = (l0 + l1) + (l2 + l3) over the 4 lanes of row r.
+ * Activation prep, per token row of nb blocks: qs[nb][32] | f32 d_x[nb] |
+ * q4_1: f32 s_x[nb]; q4_0: i32 c[nb][4]. */
+static size_t pk_xbytes_q4_1(int64_t n) { return (size_t)(n / QK32) * 40; }
+static size_t pk_xbytes_q4_0(int64_t n) { return (size_t)(n / QK32) * 52; }
+
+static void pk_xprep_q4_1(const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_1 *b = xq;
+    const int64_t nb = n / QK32;
+    float *dx = (float *)(xp + 32 * nb), *sx = dx + nb;
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(xp + 32 * i, b[i].qs, 32);
+        dx[i] = H2F(b[i].d);
+        sx[i] = H2F(b[i].s);
+    }
+}
+
+static void pk_xprep_q4_0(const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_0 *b = xq;
+    const int64_t nb = n / QK32;
+    float *dx = (float *)(xp + 32 * nb);
+    int32_t *c = (int32_t *)(xp + 36 * nb);
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(xp + 32 * i, b[i].qs, 32);
+        dx[i] = H2F(b[i].d);
+        for (int j = 0; j < 4; j++) {
+            int s = 0;
+            for (int e = 0; e < 4; e++) s += b[i].qs[4 * j + e] + b[i].qs[16 + 4 * j + e];
+            c[4 * i + j] = -8 * s;
+        }
+    }
+}
+
+static inline __m512i bcast128(const uint8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
+
+static inline void pk_store4(__m512 acc, float *y) {
+    __m512 s = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xB1));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));
+    const __m512 r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), s);
+    _mm_storeu_ps(y, _mm512_castps512_ps128(r));
+}
+
+/* NG groups x NT tokens (constants after inlining) */
+static inline __attribute__((always_inline)) void pk4(const uint8_t *p, size_t gs, const uint8_t *xp, size_t xs,
+                                                     const int NG, const int NT, const int Q41, int64_t n, float *y,
+                                                     int64_t ldy) {
+    const int64_t nb = n / QK32;
+    const size_t GB = Q41 ? 80 : 72;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i idx_d = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i idx_m = _mm512_add_epi32(idx_d, _mm512_set1_epi32(4));
+    __m512 acc[4][4];
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) acc[g][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i xl[4], xh[4];
+        #pragma GCC unroll 4
+        for (int t = 0; t < NT; t++) {
+            xl[t] = bcast128(xp + t * xs + 32 * b);
+            xh[t] = bcast128(xp + t * xs + 32 * b + 16);
+        }
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const uint8_t *gb = p + g * gs + (size_t)b * GB;
+            _mm_prefetch((const char *)(gb + 8 * GB), _MM_HINT_T0);
+            const __m512i wv = _mm512_loadu_si512((const void *)gb);
+            const __m512i lo = _mm512_and_si512(wv, m4), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m4);
+            __m512 dexp, mexp = _mm512_setzero_ps();
+            if (Q41) {
+                const __m512 dm = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(gb + 64))));
+                dexp = _mm512_permutexvar_ps(idx_d, dm);
+                mexp = _mm512_maskz_permutexvar_ps(0x1111, idx_m, dm);
+            } else {
+                dexp = _mm512_permutexvar_ps(idx_d, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(gb + 64)))));
+            }
+            #pragma GCC unroll 4
+            for (int t = 0; t < NT; t++) {
+                const float *dx = (const float *)(xp + t * xs + 32 * nb);
+                __m512i c = Q41 ? _mm512_setzero_si512() : bcast128(xp + t * xs + 36 * nb + 16 * b);
+                c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(c, lo, xl[t]), hi, xh[t]);
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(dexp, _mm512_set1_ps(dx[b])), acc[g][t]);
+                if (Q41) acc[g][t] = _mm512_fmadd_ps(mexp, _mm512_set1_ps(dx[nb + b]), acc[g][t]);
+            }
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) pk_store4(acc[g][t], y + t * ldy + 4 * g);
+}
+
+#define PK_KERN(NAME, Q41)                                                                                       \
+    static void NAME(const uint8_t *p, size_t gs, int ng, const uint8_t *xp, size_t xs, int nt, int64_t n,     \
+                     float *y, int64_t ldy) {                                                                  \
+        int g = 0;                                                                                             \
+        if (nt == 1) {                                                                                         \
+            for (; g + 4 <= ng; g += 4) pk4(p + g * gs, gs, xp, xs, 4, 1, Q41, n, y + 4 * g, ldy);             \
+            for (; g < ng; g++) pk4(p + g * gs, gs, xp, xs, 1, 1, Q41, n, y + 4 * g, ldy);                     \
+            return;                                                                                            \
+        }                                                                                                      \
+        for (int t = 0; t < nt; t += 4) {                                                                      \
+            const int k = nt - t < 4 ? nt - t : 4;                                                             \
+            const uint8_t *x = xp + t * xs;                                                                    \
+            float *yt = y + t * ldy;                                                                           \
+            for (g = 0; g + 2 <= ng; g += 2) {                                                                 \
+                const uint8_t *pg = p + g * gs;                                                                \
+                float *yg = yt + 4 * g;                                                                        \
+                if (k == 4) pk4(pg, gs, x, xs, 2, 4, Q41, n, yg, ldy);                                         \
+                else if (k == 3) pk4(pg, gs, x, xs, 2, 3, Q41, n, yg, ldy);                                    \
+                else if (k == 2) pk4(pg, gs, x, xs, 2, 2, Q41, n, yg, ldy);                                    \
+                else pk4(pg, gs, x, xs, 2, 1, Q41, n, yg, ldy);                                                \
+            }                                                                                                  \
+            for (; g < ng; g++) {                                                                              \
+                const uint8_t *pg = p + g * gs;                                                                \
+                float *yg = yt + 4 * g;                                                                        \
+                if (k == 4) pk4(pg, gs, x, xs, 1, 4, Q41, n, yg, ldy);                                         \
+                else if (k == 3) pk4(pg, gs, x, xs, 1, 3, Q41, n, yg, ldy);                                    \
+                else if (k == 2) pk4(pg, gs, x, xs, 1, 2, Q41, n, yg, ldy);                                    \
+                else pk4(pg, gs, x, xs, 1, 1, Q41, n, yg, ldy);                                                \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+PK_KERN(pk_kern_q4_1, 1)
+PK_KERN(pk_kern_q4_0, 0)
+#undef PK_KERN
+
 void pl_kernels_avx512(pl_kernels *k) {
+    const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
+    const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
+    k->packed[PL_DTYPE_Q4_1] = p41;
+    k->packed[PL_DTYPE_Q4_0] = p40;
     k->gemm_f32k = gemm_f32k;
     k->quant_act[PL_DTYPE_Q8_0] = qact_q8_0;
     k->quant_act[PL_DTYPE_Q8_1] = qact_q8_1;
