@@ -582,6 +582,83 @@ static void test_kernels(void) {
 }
 
 
+/* Attention's f32 kernels at every level: dots against a double reference
+ * (dot_tol) and with bits independent of the row count; wsum bit-identical
+ * to the scalar loop; exp within 2 ulp of expf, -inf -> 0, NaN kept, the
+ * double sum of what was stored. */
+static int ulp_dist(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if (ia < 0) ia = INT32_MIN - ia;
+    if (ib < 0) ib = INT32_MIN - ib;
+    int64_t d = (int64_t)ia - (int64_t)ib;
+    return (int)(d < 0 ? -d : d);
+}
+
+static void test_f32_kernels(void) {
+    const pl_simd top = pl_simd_detected();
+    enum { R = 37, LD = 131 };
+    static float m[R * LD], x[LD], y[R], y1[R], w[R], yw0[LD], yw[LD], e0[700], e[700];
+    for (int i = 0; i < R * LD; i++) m[i] = randn();
+    for (int i = 0; i < LD; i++) x[i] = randn();
+    for (int j = 0; j < R; j++) w[j] = j % 5 == 2 ? 0.0f : (float)pl_rng_uniform(&rng);
+    const int ns[] = {1, 15, 16, 17, 64, 100, 131};
+    for (int lvl = PL_SIMD_SCALAR; lvl <= (int)top; lvl++) {
+        CHECK_OK(pl_simd_set((pl_simd)lvl));
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            const int n = ns[k];
+            pl_f32_dots(x, m, LD, R, n, y);
+            int bad = 0;
+            for (int j = 0; j < R; j++) {
+                double s = 0, a = 0;
+                for (int i = 0; i < n; i++) {
+                    s += (double)x[i] * (double)m[j * LD + i];
+                    a += fabs((double)x[i] * (double)m[j * LD + i]);
+                }
+                bad += !(fabs((double)y[j] - s) <= dot_tol(n, a));
+                pl_f32_dots(x, m + j * LD, LD, 1, n, y1 + j); /* one row alone: same bits */
+            }
+            CHECK(bad == 0, "f32_dots %s n %d: %d rows off", pl_simd_name((pl_simd)lvl), n, bad);
+            CHECK(memcmp(y, y1, sizeof(float) * R) == 0, "f32_dots %s n %d: bits depend on the row count",
+                  pl_simd_name((pl_simd)lvl), n);
+            for (int i = 0; i < n; i++) yw0[i] = yw[i] = 0.25f * (float)i;
+            for (int j = 0; j < R; j++)
+                if (w[j] != 0.0f)
+                    for (int i = 0; i < n; i++) yw0[i] += w[j] * m[j * LD + i];
+            pl_f32_wsum(w, m, LD, R, n, yw);
+            CHECK(memcmp(yw, yw0, sizeof(float) * (size_t)n) == 0, "f32_wsum %s n %d: not the scalar bits",
+                  pl_simd_name((pl_simd)lvl), n);
+        }
+        /* exp: scores in [-110, 5] (underflow to subnormal and 0 included), -inf, NaN */
+        const int N = 700;
+        for (int i = 0; i < N; i++) e0[i] = e[i] = -110.0f + 115.0f * (float)i / (float)N;
+        e[3] = e0[3] = -INFINITY;
+        e[N - 2] = e0[N - 2] = NAN;
+        const double sum = pl_f32_exp_sum(e, N - 3, 1.5f); /* odd length: tails */
+        double want = 0;
+        int worst = 0;
+        for (int i = 0; i < N - 3; i++) {
+            const float r = e0[i] == -INFINITY ? 0.0f : expf(e0[i] - 1.5f);
+            if (isnan(r)) {
+                CHECK(isnan(e[i]), "exp %s: NaN lost at %d", pl_simd_name((pl_simd)lvl), i);
+                continue;
+            }
+            const int u = ulp_dist(e[i], r);
+            if (u > worst) worst = u;
+            want += (double)e[i];
+        }
+        CHECK(worst <= 2, "exp %s: %d ulp from expf", pl_simd_name((pl_simd)lvl), worst);
+        CHECK(e[3] == 0.0f, "exp(-inf) = 0");
+        CHECK(isnan(sum) || fabs(sum - want) <= 1e-12 * fabs(want), "exp_sum %s", pl_simd_name((pl_simd)lvl));
+        double s2 = pl_f32_exp_sum(e0, 600, 0.0f); /* no NaN: a finite sum equal to the stored values' */
+        double w2 = 0;
+        for (int i = 0; i < 600; i++) w2 += (double)e0[i];
+        CHECK(fabs(s2 - w2) <= 1e-12 * w2 && s2 > 0, "exp_sum %s: %g vs %g", pl_simd_name((pl_simd)lvl), s2, w2);
+    }
+    CHECK_OK(pl_simd_set(top));
+}
+
 /* Packed weights: the layout is a permutation of the GGUF rows (unpack
  * gives them back byte for byte), and pl_matmul_packed computes the llama
  * path's definition at every level (native kernel or unpack + dotq), with
@@ -753,6 +830,7 @@ int main(void) {
     test_roundtrip();
     test_kernels();
     test_packed();
+    test_f32_kernels();
     test_gguf_reference();
     return T_END();
 }

@@ -1197,7 +1197,132 @@ PK_KERN(pk_kern_q4_1, 1)
 PK_KERN(pk_kern_q4_0, 0)
 #undef PK_KERN
 
+/* ---- f32 vector kernels for attention ------------------------------------
+ * dots: per row a 16-lane FMA accumulator over 16-element steps plus a
+ * masked tail, then _mm512_reduce_add_ps; 4 rows share each x load.
+ * wsum: y[i] += w[j]*m[j][i] as mul then add (no FMA): the scalar bits.
+ * expsum: exp(x - sub) by 2^k * p(r), r = t - k*ln2 (ln2 split in two),
+ * p a degree-7 Taylor polynomial on |r| <= ln2/2, with 2^k built in the
+ * exponent (gradual underflow below 2^-126 by a second scale). */
+static inline __m512 dots_tail(const float *p, int64_t i, __mmask16 k) { return _mm512_maskz_loadu_ps(k, p + i); }
+
+static void f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    const int64_t nf = n & ~(int64_t)15;
+    const __mmask16 tk = (__mmask16)((1u << (n - nf)) - 1);
+    int64_t j = 0;
+    for (; j + 4 <= rows; j += 4) {
+        const float *r0 = m + j * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t i = 0;
+        for (; i < nf; i += 16) {
+            const __m512 xv = _mm512_loadu_ps(x + i);
+            a0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r0 + i), a0);
+            a1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r1 + i), a1);
+            a2 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r2 + i), a2);
+            a3 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r3 + i), a3);
+        }
+        if (tk) {
+            const __m512 xv = dots_tail(x, i, tk);
+            a0 = _mm512_fmadd_ps(xv, dots_tail(r0, i, tk), a0);
+            a1 = _mm512_fmadd_ps(xv, dots_tail(r1, i, tk), a1);
+            a2 = _mm512_fmadd_ps(xv, dots_tail(r2, i, tk), a2);
+            a3 = _mm512_fmadd_ps(xv, dots_tail(r3, i, tk), a3);
+        }
+        y[j] = _mm512_reduce_add_ps(a0);
+        y[j + 1] = _mm512_reduce_add_ps(a1);
+        y[j + 2] = _mm512_reduce_add_ps(a2);
+        y[j + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; j < rows; j++) {
+        const float *r0 = m + j * ld;
+        __m512 a0 = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i < nf; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(r0 + i), a0);
+        if (tk) a0 = _mm512_fmadd_ps(dots_tail(x, i, tk), dots_tail(r0, i, tk), a0);
+        y[j] = _mm512_reduce_add_ps(a0);
+    }
+}
+
+static void f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) { /* 4 registers of y stay live over the rows */
+        __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
+        __m512 y2 = _mm512_loadu_ps(y + i + 32), y3 = _mm512_loadu_ps(y + i + 48);
+        for (int64_t j = 0; j < rows; j++) {
+            if (w[j] == 0.0f) continue;
+            const __m512 a = _mm512_set1_ps(w[j]);
+            const float *r = m + j * ld + i;
+            y0 = _mm512_add_ps(y0, _mm512_mul_ps(a, _mm512_loadu_ps(r)));
+            y1 = _mm512_add_ps(y1, _mm512_mul_ps(a, _mm512_loadu_ps(r + 16)));
+            y2 = _mm512_add_ps(y2, _mm512_mul_ps(a, _mm512_loadu_ps(r + 32)));
+            y3 = _mm512_add_ps(y3, _mm512_mul_ps(a, _mm512_loadu_ps(r + 48)));
+        }
+        _mm512_storeu_ps(y + i, y0);
+        _mm512_storeu_ps(y + i + 16, y1);
+        _mm512_storeu_ps(y + i + 32, y2);
+        _mm512_storeu_ps(y + i + 48, y3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 y0 = _mm512_maskz_loadu_ps(k, y + i);
+        for (int64_t j = 0; j < rows; j++) {
+            if (w[j] == 0.0f) continue;
+            y0 = _mm512_add_ps(y0, _mm512_mul_ps(_mm512_set1_ps(w[j]), _mm512_maskz_loadu_ps(k, m + j * ld + i)));
+        }
+        _mm512_mask_storeu_ps(y + i, k, y0);
+    }
+}
+
+static inline __m512 exp512(__m512 t) {
+    const __m512 lo = _mm512_set1_ps(-103.972f), hi = _mm512_set1_ps(88.7228f);
+    const __m512 t0 = t;
+    const __mmask16 nan = _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
+    const __mmask16 zero = _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ);
+    const __mmask16 inf = _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ);
+    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+    const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), t);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    /* 2^k = 2^k1 * 2^k2 with both in the normal range (k >= -150) */
+    const __m512i k = _mm512_cvtps_epi32(kf);
+    const __m512i k1 = _mm512_srai_epi32(k, 1), k2 = _mm512_sub_epi32(k, k1);
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k1, _mm512_set1_epi32(127)), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k2, _mm512_set1_epi32(127)), 23));
+    __m512 e = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    e = _mm512_mask_mov_ps(e, zero, _mm512_setzero_ps());
+    e = _mm512_mask_mov_ps(e, inf, _mm512_set1_ps(INFINITY));
+    return _mm512_mask_mov_ps(e, nan, t0); /* NaN stays NaN */
+}
+
+static double f32_expsum(float *x, int64_t n, float sub) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    const __m512 sv = _mm512_set1_ps(sub), ninf = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        const __mmask16 neg = _mm512_cmp_ps_mask(v, ninf, _CMP_EQ_OQ);
+        __m512 e = exp512(_mm512_sub_ps(v, sv));
+        e = _mm512_mask_mov_ps(e, (__mmask16)(neg | (__mmask16)~k), _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
 void pl_kernels_avx512(pl_kernels *k) {
+    k->f32_dots = f32_dots;
+    k->f32_wsum = f32_wsum;
+    k->f32_expsum = f32_expsum;
     const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
     const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
     k->packed[PL_DTYPE_Q4_1] = p41;

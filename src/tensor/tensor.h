@@ -145,6 +145,24 @@ size_t pl_matmul_scratch_bytes(pl_matmul_path path, pl_dtype t, int64_t n_out, i
 pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_out, int64_t n_in,
                     const float *X, int64_t n_tok, float *Y, void *scratch, size_t scratch_bytes);
 
+/* ---- f32 vector kernels (attention) ------------------------------------ */
+
+/* y[j] = sum_i x[i] * m[j*ld + i] for j < rows (one vector against rows:
+ * attention scores). Scalar: one sequential f32 sum per row; SIMD levels
+ * sum in 16 (AVX-512) or 8 (AVX2) lanes and a fixed tree, so a row's bits
+ * do not depend on `rows` (the dot_tol of the tests bounds the difference
+ * from the scalar sum). */
+void pl_f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
+/* y[i] += sum_j w[j] * m[j*ld + i] for i < n, over j < rows in order,
+ * skipping w[j] == 0 (attention's probability-weighted values). Each
+ * y[i] is rounded as the scalar loop `y[i] += w[j] * m[j*ld+i]` does (no
+ * FMA), so every level gives the same bits. */
+void pl_f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
+/* x[i] = exp(x[i] - sub) for i < n (-inf gives 0); returns the sum of the
+ * new x in double (summation order per level). Scalar uses expf; SIMD
+ * levels a polynomial within 2 ulp of it (tested). */
+double pl_f32_exp_sum(float *x, int64_t n, float sub);
+
 /* ---- packed weights ---------------------------------------------------- */
 
 /* A quantized weight matrix can be repacked once (at load) into a layout
