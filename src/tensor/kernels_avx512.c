@@ -1071,7 +1071,8 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
  *   acc      += m_w[r] * s_x    (q4_1; m in lane 4r only)
  * and y[r] = (l0 + l1) + (l2 + l3) over the 4 lanes of row r.
  * Activation prep, per token row of nb blocks: qs[nb][32] | f32 d_x[nb] |
- * q4_1: f32 s_x[nb]; q4_0: i32 c[nb][4]. */
+ * q4_1: f32 s_x[nb]; q4_0: i32 c[nb][4]. The kernel broadcasts each 16-byte
+ * half of a block to the 4 lanes with one load. */
 static size_t pk_xbytes_q4_1(int64_t n) { return (size_t)(n / QK32) * 40; }
 static size_t pk_xbytes_q4_0(int64_t n) { return (size_t)(n / QK32) * 52; }
 
@@ -1120,18 +1121,12 @@ static inline __attribute__((always_inline)) void pk4(const uint8_t *p, size_t g
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i idx_d = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const __m512i idx_m = _mm512_add_epi32(idx_d, _mm512_set1_epi32(4));
-    __m512 acc[4][4];
+    __m512 acc[4][8];
     #pragma GCC unroll 4
     for (int g = 0; g < NG; g++)
-        #pragma GCC unroll 4
+        #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) acc[g][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m512i xl[4], xh[4];
-        #pragma GCC unroll 4
-        for (int t = 0; t < NT; t++) {
-            xl[t] = bcast128(xp + t * xs + 32 * b);
-            xh[t] = bcast128(xp + t * xs + 32 * b + 16);
-        }
         #pragma GCC unroll 4
         for (int g = 0; g < NG; g++) {
             const uint8_t *gb = p + g * gs + (size_t)b * GB;
@@ -1146,17 +1141,19 @@ static inline __attribute__((always_inline)) void pk4(const uint8_t *p, size_t g
             } else {
                 dexp = _mm512_permutexvar_ps(idx_d, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(gb + 64)))));
             }
-            #pragma GCC unroll 4
+            #pragma GCC unroll 8
             for (int t = 0; t < NT; t++) {
-                const float *dx = (const float *)(xp + t * xs + 32 * nb);
-                __m512i c = Q41 ? _mm512_setzero_si512() : bcast128(xp + t * xs + 36 * nb + 16 * b);
-                c = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(c, lo, xl[t]), hi, xh[t]);
+                const uint8_t *xt = xp + t * xs;
+                const float *dx = (const float *)(xt + 32 * nb);
+                __m512i c = Q41 ? _mm512_setzero_si512() : bcast128(xt + 36 * nb + 16 * b);
+                c = _mm512_dpbusd_epi32(c, lo, bcast128(xt + 32 * b));
+                c = _mm512_dpbusd_epi32(c, hi, bcast128(xt + 32 * b + 16));
                 acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(dexp, _mm512_set1_ps(dx[b])), acc[g][t]);
                 if (Q41) acc[g][t] = _mm512_fmadd_ps(mexp, _mm512_set1_ps(dx[nb + b]), acc[g][t]);
             }
         }
     }
-    #pragma GCC unroll 4
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; t++)
         #pragma GCC unroll 4
         for (int g = 0; g < NG; g++) pk_store4(acc[g][t], y + t * ldy + 4 * g);
@@ -1171,25 +1168,23 @@ static inline __attribute__((always_inline)) void pk4(const uint8_t *p, size_t g
             for (; g < ng; g++) pk4(p + g * gs, gs, xp, xs, 1, 1, Q41, n, y + 4 * g, ldy);                     \
             return;                                                                                            \
         }                                                                                                      \
-        for (int t = 0; t < nt; t += 4) {                                                                      \
-            const int k = nt - t < 4 ? nt - t : 4;                                                             \
+        for (int t = 0; t < nt; t += 8) {                                                                      \
+            const int k = nt - t < 8 ? nt - t : 8;                                                             \
             const uint8_t *x = xp + t * xs;                                                                    \
             float *yt = y + t * ldy;                                                                           \
-            for (g = 0; g + 2 <= ng; g += 2) {                                                                 \
+            for (g = 0; g < ng; g++) {                                                                         \
                 const uint8_t *pg = p + g * gs;                                                                \
                 float *yg = yt + 4 * g;                                                                        \
-                if (k == 4) pk4(pg, gs, x, xs, 2, 4, Q41, n, yg, ldy);                                         \
-                else if (k == 3) pk4(pg, gs, x, xs, 2, 3, Q41, n, yg, ldy);                                    \
-                else if (k == 2) pk4(pg, gs, x, xs, 2, 2, Q41, n, yg, ldy);                                    \
-                else pk4(pg, gs, x, xs, 2, 1, Q41, n, yg, ldy);                                                \
-            }                                                                                                  \
-            for (; g < ng; g++) {                                                                              \
-                const uint8_t *pg = p + g * gs;                                                                \
-                float *yg = yt + 4 * g;                                                                        \
-                if (k == 4) pk4(pg, gs, x, xs, 1, 4, Q41, n, yg, ldy);                                         \
-                else if (k == 3) pk4(pg, gs, x, xs, 1, 3, Q41, n, yg, ldy);                                    \
-                else if (k == 2) pk4(pg, gs, x, xs, 1, 2, Q41, n, yg, ldy);                                    \
-                else pk4(pg, gs, x, xs, 1, 1, Q41, n, yg, ldy);                                                \
+                switch (k) {                                                                                   \
+                case 8: pk4(pg, gs, x, xs, 1, 8, Q41, n, yg, ldy); break;                                      \
+                case 7: pk4(pg, gs, x, xs, 1, 7, Q41, n, yg, ldy); break;                                      \
+                case 6: pk4(pg, gs, x, xs, 1, 6, Q41, n, yg, ldy); break;                                      \
+                case 5: pk4(pg, gs, x, xs, 1, 5, Q41, n, yg, ldy); break;                                      \
+                case 4: pk4(pg, gs, x, xs, 1, 4, Q41, n, yg, ldy); break;                                      \
+                case 3: pk4(pg, gs, x, xs, 1, 3, Q41, n, yg, ldy); break;                                      \
+                case 2: pk4(pg, gs, x, xs, 1, 2, Q41, n, yg, ldy); break;                                      \
+                default: pk4(pg, gs, x, xs, 1, 1, Q41, n, yg, ldy); break;                                     \
+                }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
     }
