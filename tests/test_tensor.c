@@ -744,10 +744,10 @@ static void test_packed_dtype(pl_dtype t, pl_simd top, int64_t n_in) {
 
 static void test_packed(void) {
     pl_simd top = pl_simd_detected();
-    const pl_dtype ts[] = {PL_DTYPE_Q4_0, PL_DTYPE_Q4_1};
+    const pl_dtype ts[] = {PL_DTYPE_Q4_0, PL_DTYPE_Q4_1, PL_DTYPE_Q8_0};
     for (int rnd = 0; rnd <= 1; rnd++) {
         g_random_bytes = rnd;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             test_packed_dtype(ts[i], top, 288);
             test_packed_dtype(ts[i], top, 1536);
         }
@@ -756,7 +756,7 @@ static void test_packed(void) {
     CHECK(pl_pack_native(PL_DTYPE_Q4_1) == (pl_simd_active() == PL_SIMD_AVX512), "q4_1 native packed kernel only at avx512");
     static uint8_t W[20 * 8], P[20 * 8];
     static float X[64], Y[8];
-    CHECK(!pl_pack_supported(PL_DTYPE_Q8_0, 4, 32), "q8_0 has no packed layout");
+    CHECK(!pl_pack_supported(PL_DTYPE_Q4_K, 4, 256), "q4_K has no packed layout");
     CHECK(!pl_pack_supported(PL_DTYPE_Q4_1, 6, 32), "n_out 6 is not a multiple of 4");
     CHECK(pl_pack_weights(PL_DTYPE_Q4_1, W, 6, 32, P) == PL_ERR_INVALID, "pack of 6 rows fails");
     CHECK(pl_matmul_packed(PL_DTYPE_Q4_1, P, 4, 48, X, 1, Y, NULL, 0) == PL_ERR_INVALID, "n_in 48 fails");

@@ -154,10 +154,14 @@ pl_status pl_mm_pack_model(pl_model *m) {
             if (st) return st;
         }
     }
-    return PL_OK;
+    /* the unembedding too; with tied embeddings the embedding lookup keeps
+     * reading rows of tok_embd from the mapping */
+    return pack_mat(&m->output);
 }
 
 void pl_mm_unpack_model(pl_model *m) {
+    pl_free_aligned(m->output.packed);
+    m->output.packed = NULL;
     if (!m->layers) return;
     for (int l = 0; l < m->d.n_layer; l++) {
         pl_layer *L = &m->layers[l];

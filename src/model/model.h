@@ -72,7 +72,7 @@ typedef struct {
      * exact (0); -1 means "the default for the file kind". */
     int gelu_fp16;
     /* Repack quantized matrices once at load into the layout the matmul
-     * kernels stream (tensor.h, packed weights; q4_0/q4_1 on AVX-512), the
+     * kernels stream (tensor.h, packed weights; q4_0/q4_1/q8_0 on AVX-512), the
      * mapped pages released (1), or multiply them in place (0). Same
      * numerics either way up to float summation order. */
     int pack_weights;

@@ -70,7 +70,7 @@ size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
  * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. */
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp);
-/* Repack the quantized layer matrices into tensor's packed layout when
+/* Repack the quantized layer matrices and the output matrix into tensor's packed layout when
  * opts.pack_weights and opts.quant_act are set and the active SIMD level
  * has a native packed kernel (no-op otherwise). Called once at load. */
 pl_status pl_mm_pack_model(pl_model *m);

@@ -1314,7 +1314,111 @@ static double f32_expsum(float *x, int64_t n, float sub) {
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
+/* q8_0 packed: a group block is rows 0-1 in one 64-byte load (row per
+ * 256-bit half) and rows 2-3 in the next, then 4 f16 scales. Weights are
+ * made unsigned (u = w ^ 0x80 = w + 128) and the activation prep carries
+ * c = -128 * (sum of the 4 x of each lane) for the 8 lanes of a half, so
+ * vpdpbusd(c, u, x) is exactly sum_4 w*x. Per (group, token, block):
+ *   acc_A += cvt(isum_A) * (d_w[row of the lane] * d_x)   (rows 0, 1)
+ *   acc_B  likewise for rows 2, 3,
+ * and y[row] = the fixed tree over its 8 lanes.
+ * Activation prep: qs[nb][32] | f32 d_x[nb] | i32 c[nb][8]. */
+static size_t pk_xbytes_q8_0(int64_t n) { return (size_t)(n / QK32) * 68; }
+
+static void pk_xprep_q8_0(const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_0 *b = xq;
+    const int64_t nb = n / QK32;
+    float *dx = (float *)(xp + 32 * nb);
+    int32_t *c = (int32_t *)(xp + 36 * nb);
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(xp + 32 * i, b[i].qs, 32);
+        dx[i] = H2F(b[i].d);
+        for (int j = 0; j < 8; j++)
+            c[8 * i + j] = -128 * (b[i].qs[4 * j] + b[i].qs[4 * j + 1] + b[i].qs[4 * j + 2] + b[i].qs[4 * j + 3]);
+    }
+}
+
+/* lanes 0 and 8 of the result: the sums of lanes 0..7 and 8..15 */
+static inline __m512 pk_sum8(__m512 a) {
+    __m512 s = _mm512_add_ps(a, _mm512_permute_ps(a, 0xB1));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));
+    return _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0xB1));
+}
+
+static inline __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
+
+static inline __attribute__((always_inline)) void pk8(const uint8_t *p, size_t gs, const uint8_t *xp, size_t xs,
+                                                     const int NG, const int NT, int64_t n, float *y, int64_t ldy) {
+    const int64_t nb = n / QK32;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i ia = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i ib = _mm512_add_epi32(ia, _mm512_set1_epi32(2));
+    __m512 acc[4][8][2];
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) acc[g][t][0] = acc[g][t][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const uint8_t *gb = p + g * gs + (size_t)b * 136;
+            _mm_prefetch((const char *)(gb + 8 * 136), _MM_HINT_T0);
+            _mm_prefetch((const char *)(gb + 8 * 136 + 64), _MM_HINT_T0);
+            const __m512i ua = _mm512_xor_si512(_mm512_loadu_si512((const void *)gb), flip);
+            const __m512i ub = _mm512_xor_si512(_mm512_loadu_si512((const void *)(gb + 64)), flip);
+            const __m512 d4 = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(gb + 128))));
+            const __m512 da = _mm512_permutexvar_ps(ia, d4), db = _mm512_permutexvar_ps(ib, d4);
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *xt = xp + t * xs;
+                const __m512i xv = bcast256(xt + 32 * b), cv = bcast256(xt + 36 * nb + 32 * b);
+                const __m512 dx = _mm512_set1_ps(((const float *)(xt + 32 * nb))[b]);
+                acc[g][t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, ua, xv)), _mm512_mul_ps(da, dx), acc[g][t][0]);
+                acc[g][t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, ub, xv)), _mm512_mul_ps(db, dx), acc[g][t][1]);
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const __m512 sa = pk_sum8(acc[g][t][0]), sb = pk_sum8(acc[g][t][1]);
+            float *yo = y + t * ldy + 4 * g;
+            yo[0] = _mm512_cvtss_f32(sa);
+            yo[1] = _mm512_cvtss_f32(_mm512_castps256_ps512(_mm512_extractf32x8_ps(sa, 1)));
+            yo[2] = _mm512_cvtss_f32(sb);
+            yo[3] = _mm512_cvtss_f32(_mm512_castps256_ps512(_mm512_extractf32x8_ps(sb, 1)));
+        }
+}
+
+static void pk_kern_q8_0(const uint8_t *p, size_t gs, int ng, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                         float *y, int64_t ldy) {
+    int g = 0;
+    if (nt == 1) {
+        for (; g + 4 <= ng; g += 4) pk8(p + g * gs, gs, xp, xs, 4, 1, n, y + 4 * g, ldy);
+        for (; g < ng; g++) pk8(p + g * gs, gs, xp, xs, 1, 1, n, y + 4 * g, ldy);
+        return;
+    }
+    for (int t = 0; t < nt; t += 4) {
+        const int k = nt - t < 4 ? nt - t : 4;
+        const uint8_t *x = xp + t * xs;
+        float *yt = y + t * ldy;
+        for (g = 0; g < ng; g++) {
+            const uint8_t *pg = p + g * gs;
+            float *yg = yt + 4 * g;
+            switch (k) {
+            case 4: pk8(pg, gs, x, xs, 1, 4, n, yg, ldy); break;
+            case 3: pk8(pg, gs, x, xs, 1, 3, n, yg, ldy); break;
+            case 2: pk8(pg, gs, x, xs, 1, 2, n, yg, ldy); break;
+            default: pk8(pg, gs, x, xs, 1, 1, n, yg, ldy); break;
+            }
+        }
+    }
+}
+
 void pl_kernels_avx512(pl_kernels *k) {
+    const pl_packed_kernels p80 = {pk_xbytes_q8_0, pk_xprep_q8_0, pk_kern_q8_0, 16, 8};
+    k->packed[PL_DTYPE_Q8_0] = p80;
     k->f32_dots = f32_dots;
     k->f32_wsum = f32_wsum;
     k->f32_expsum = f32_expsum;

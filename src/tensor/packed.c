@@ -1,15 +1,17 @@
 /* packed.c — weights repacked once into a row-interleaved layout, and the
  * llama-path matmul over them (docs/kernels.md, "Packed weights").
  *
- * Layout (q4_0, q4_1): rows in groups of PACK_ROWS = 4. Group g holds, for
- * each 32-block b in order, a "group block" of
- *   qs[4][16]   the 4 rows' quant bytes as stored in GGUF (nibble layout kept)
+ * Layout (q4_0, q4_1, q8_0): rows in groups of PACK_ROWS = 4. Group g
+ * holds, for each 32-block b in order, a "group block" of
+ *   qs[4][q]    the 4 rows' quant bytes as stored in GGUF (q = 16 for q4_0 and
+ *               q4_1, nibble layout kept; 32 for q8_0)
  *   d[4]        the 4 rows' f16 scales
  *   m[4]        (q4_1 only) the 4 rows' f16 mins
- * = 72 (q4_0) or 80 (q4_1) bytes, four GGUF blocks' worth: the packed matrix
- * is a permutation of the GGUF bytes and has the same size. A 64-byte load
- * then gives 32 elements of 4 rows, one row per 128-bit lane, which is what
- * the AVX-512 kernel multiplies against a broadcast activation block.
+ * = 72 (q4_0), 80 (q4_1) or 136 (q8_0) bytes, four GGUF blocks' worth: the
+ * packed matrix is a permutation of the GGUF bytes and has the same size. A
+ * 64-byte load then gives 32 elements of 4 rows (q4: one row per 128-bit
+ * lane) or of 2 rows (q8_0: one per 256-bit half), which is what the
+ * AVX-512 kernels multiply against a broadcast activation block.
  *
  * pl_matmul_packed quantizes the activation rows like pl_matmul's llama
  * path, then runs the level's native kernel over (groups x tokens) tiles;
@@ -31,6 +33,7 @@ static int pack_geom(pl_dtype t, size_t *blk, size_t *head) {
     switch (t) {
     case PL_DTYPE_Q4_0: *blk = sizeof(blk_q4_0); *head = 2; return 1;
     case PL_DTYPE_Q4_1: *blk = sizeof(blk_q4_1); *head = 4; return 1;
+    case PL_DTYPE_Q8_0: *blk = sizeof(blk_q8_0); *head = 2; return 1;
     default: return 0;
     }
 }
@@ -45,16 +48,18 @@ int pl_pack_native(pl_dtype t) {
     return pl_dtype_valid((int)t) && pl_kernels_active()->packed[t].kern != NULL;
 }
 
-/* group block offsets: qs of row r at 16r, scale field f (0 = d, 1 = m) of
- * row r at 64 + 8f + 2r */
-static void pack_block(const uint8_t *src, size_t head, int r, uint8_t *gb) {
-    memcpy(gb + 16 * r, src + head, 16);
-    for (size_t f = 0; f < head / 2; f++) memcpy(gb + 64 + 8 * f + 2 * (size_t)r, src + 2 * f, 2);
+/* group block offsets, q = quant bytes per block (16 or 32): qs of row r at
+ * q*r, scale field f (0 = d, 1 = m) of row r at 4q + 8f + 2r */
+static void pack_block(const uint8_t *src, size_t blk, size_t head, int r, uint8_t *gb) {
+    const size_t q = blk - head;
+    memcpy(gb + q * (size_t)r, src + head, q);
+    for (size_t f = 0; f < head / 2; f++) memcpy(gb + 4 * q + 8 * f + 2 * (size_t)r, src + 2 * f, 2);
 }
 
-static void unpack_block(const uint8_t *gb, size_t head, int r, uint8_t *dst) {
-    memcpy(dst + head, gb + 16 * r, 16);
-    for (size_t f = 0; f < head / 2; f++) memcpy(dst + 2 * f, gb + 64 + 8 * f + 2 * (size_t)r, 2);
+static void unpack_block(const uint8_t *gb, size_t blk, size_t head, int r, uint8_t *dst) {
+    const size_t q = blk - head;
+    memcpy(dst + head, gb + q * (size_t)r, q);
+    for (size_t f = 0; f < head / 2; f++) memcpy(dst + 2 * f, gb + 4 * q + 8 * f + 2 * (size_t)r, 2);
 }
 
 pl_status pl_pack_weights(pl_dtype t, const void *W, int64_t n_out, int64_t n_in, void *P) {
@@ -71,7 +76,7 @@ pl_status pl_pack_weights(pl_dtype t, const void *W, int64_t n_out, int64_t n_in
         for (int r = 0; r < PACK_ROWS; r++) {
             const uint8_t *row = w + (size_t)(PACK_ROWS * g + r) * wrow;
             uint8_t *gp = p + (size_t)g * PACK_ROWS * wrow;
-            for (int64_t b = 0; b < nb; b++) pack_block(row + (size_t)b * blk, head, r, gp + (size_t)b * gbb);
+            for (int64_t b = 0; b < nb; b++) pack_block(row + (size_t)b * blk, blk, head, r, gp + (size_t)b * gbb);
         }
     return PL_OK;
 }
@@ -86,7 +91,7 @@ pl_status pl_unpack_row(pl_dtype t, const void *P, int64_t n_out, int64_t n_in, 
     const size_t wrow = (size_t)nb * blk, gbb = PACK_ROWS * blk;
     const uint8_t *gp = (const uint8_t *)P + (size_t)(row / PACK_ROWS) * PACK_ROWS * wrow;
     for (int64_t b = 0; b < nb; b++)
-        unpack_block(gp + (size_t)b * gbb, head, (int)(row % PACK_ROWS), (uint8_t *)dst + (size_t)b * blk);
+        unpack_block(gp + (size_t)b * gbb, blk, head, (int)(row % PACK_ROWS), (uint8_t *)dst + (size_t)b * blk);
     return PL_OK;
 }
 
@@ -201,7 +206,7 @@ pl_status pl_matmul_packed(pl_dtype t, const void *P, int64_t n_out, int64_t n_i
                 const uint8_t *gp = pb + (size_t)g * gstride;
                 for (int r = 0; r < PACK_ROWS; r++)
                     for (int64_t b = 0; b < nb; b++)
-                        unpack_block(gp + (size_t)b * PACK_ROWS * blk, head, r, rows + (size_t)r * wrow + (size_t)b * blk);
+                        unpack_block(gp + (size_t)b * PACK_ROWS * blk, blk, head, r, rows + (size_t)r * wrow + (size_t)b * blk);
                 for (int64_t tk = 0; tk < n_tok; tk++)
                     for (int r = 0; r < PACK_ROWS; r++)
                         Y[tk * n_out + PACK_ROWS * g + r] = dot(rows + (size_t)r * wrow, xp + (size_t)tk * xrow, n_in);

@@ -169,8 +169,9 @@ double pl_f32_exp_sum(float *x, int64_t n, float sub);
  * the llama-path kernels stream as it is, instead of repacking rows on
  * every call. The packed layout is a permutation of the GGUF blocks, the
  * same size (docs/kernels.md, "Packed weights"): rows in groups of 4; for
- * each group and 32-block b, the 4 rows' quant bytes (4 x 16), then their
- * 4 f16 scales d, then (q4_1) their 4 f16 mins m. Dtypes: q4_0, q4_1.
+ * each group and 32-block b, the 4 rows' quant bytes (4 x 16, q8_0 4 x 32),
+ * then their 4 f16 scales d, then (q4_1) their 4 f16 mins m. Dtypes: q4_0,
+ * q4_1, q8_0.
  *
  * 1 when t has a packed layout and n_out, n_in fit it (n_out a multiple of
  * 4, n_in of 32, both > 0). */
