@@ -118,12 +118,14 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, f
     return PL_OK;
 }
 
-/* Release the whole pages inside [p, p + n) of a read-only file mapping
- * (they are read back from the file if touched again). */
+/* Release the pages of [p, p + n) of a read-only file mapping, the first
+ * partial page included, the last partial one not (the next slice reads
+ * it). Nothing is lost: the mapping is never written, and a released page
+ * is read back from the file if touched again. */
 static void release_pages(const void *p, size_t n) {
     long ps = sysconf(_SC_PAGESIZE);
     if (ps <= 0) return;
-    uintptr_t a = ((uintptr_t)p + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    uintptr_t a = (uintptr_t)p & ~((uintptr_t)ps - 1);
     uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
     if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
 }
@@ -134,13 +136,23 @@ static pl_status pack_mat(pl_mat *w) {
     size_t bytes = w->row_bytes * (size_t)w->n_out;
     void *p = pl_alloc_aligned(bytes);
     if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for packed weights", w->name, bytes);
-    pl_status st = pl_pack_weights((pl_dtype)w->dtype, w->data, w->n_out, w->n_in, p);
-    if (st) {
-        pl_free_aligned(p);
-        return pl_error_wrap(st, "%s", w->name ? w->name : "pack");
+    /* in slices of about 1 MiB, releasing the mapped pages behind each, so
+     * the peak memory is the packed copy plus one slice */
+    const int64_t rows = (int64_t)((((size_t)1 << 20) / w->row_bytes + 3) & ~(size_t)3);
+    const uint8_t *src = w->data;
+    size_t released = 0;
+    for (int64_t r0 = 0; r0 < w->n_out; r0 += rows) {
+        const int64_t nr = w->n_out - r0 < rows ? w->n_out - r0 : rows;
+        const size_t off = (size_t)r0 * w->row_bytes, len = (size_t)nr * w->row_bytes;
+        pl_status st = pl_pack_weights((pl_dtype)w->dtype, src + off, nr, w->n_in, (uint8_t *)p + off);
+        if (st) {
+            pl_free_aligned(p);
+            return pl_error_wrap(st, "%s", w->name ? w->name : "pack");
+        }
+        release_pages(src + released, off + len - released);
+        released = off + len;
     }
     w->packed = p;
-    release_pages(w->data, bytes);
     return PL_OK;
 }
 
