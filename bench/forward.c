@@ -8,7 +8,8 @@
  *
  *   forward [MODEL [THREADS-ignored [P [G [R [PEAK_GFLOPS [BW_GBS]]]]]]]
  *
- * Threads come from OMP_NUM_THREADS. Defaults: models/SmolLM2-135M-Instruct
+ * Threads come from OMP_NUM_THREADS; PL_PACK=0 skips the load-time weight
+ * repack (pl_model_opts.pack_weights). Defaults: models/SmolLM2-135M-Instruct
  * .Q4_1.gguf, P 512, G 128, R 3, peak 528 GFLOP/s (fp32, docs/kernels.md),
  * bandwidth 40 GB/s. A missing model is reported and skipped (exit 0).
  * bench/forward.sh compares with llama.cpp in the same run. */
@@ -35,7 +36,9 @@ int main(int argc, char **argv) {
         return 0;
     }
     pl_model *m = NULL;
-    if (pl_model_load(path, NULL, &m)) {
+    pl_model_opts mo = pl_model_opts_default();
+    if (getenv("PL_PACK")) mo.pack_weights = atoi(getenv("PL_PACK")); /* PL_PACK=0: weights used in place */
+    if (pl_model_load(path, &mo, &m)) {
         fprintf(stderr, "forward: %s\n", pl_errmsg());
         return 1;
     }

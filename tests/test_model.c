@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "io/io.h"
 #include "model/model.h"
+#include "tensor/tensor.h"
 
 /* f32 fixtures: llama.cpp's own SIMD summation order vs ours; the README's
  * independent forwards agree to ~1e-5. */
@@ -135,6 +136,89 @@ static void check_greedy(const char *shared, const char *model_rel, const char *
     pl_model_free(m);
 }
 
+/* Packed vs in-place weights on one model: the same prompt through both
+ * (and, as a yardstick, through exact matmuls). The two llama paths differ
+ * only in float summation order; on a deep model the q8 rounding of the
+ * activations amplifies that to the order of the activation quantization
+ * noise itself, so the bound is: mean |packed - in place| <= mean |in place
+ * - exact| (tol_abs, when given, bounds the max instead). Decoding the last
+ * token alone gives the batch's last row bit for bit. */
+static void prompt_logits(const char *path, const pl_model_opts *o, const int32_t *ids, int n, float *out) {
+    pl_model *m = NULL;
+    pl_runner *r = NULL;
+    pl_kv *kv = NULL, *kv2 = NULL;
+    CHECK_OK(pl_model_load(path, o, &m));
+    if (!m) return;
+    CHECK_OK(pl_runner_new(m, n, 64, &r));
+    CHECK_OK(pl_kv_new(m, 64, NULL, &kv));
+    CHECK_OK(pl_kv_new(m, 64, NULL, &kv2));
+    const int V = pl_model_desc(m)->n_vocab;
+    float *dec = malloc(sizeof(float) * (size_t)V);
+    if (r && kv && kv2) {
+        pl_seq s = {kv, ids, n};
+        CHECK_OK(pl_forward(r, &s, 1, PL_LOGITS_ALL, out));
+        pl_seq s1 = {kv2, ids, n - 1};
+        CHECK_OK(pl_forward(r, &s1, 1, PL_LOGITS_NONE, NULL));
+        pl_seq s2 = {kv2, ids + n - 1, 1};
+        CHECK_OK(pl_forward(r, &s2, 1, PL_LOGITS_LAST, dec));
+        CHECK(memcmp(dec, out + (size_t)(n - 1) * (size_t)V, sizeof(float) * (size_t)V) == 0,
+              "%s (pack %d): decode differs from the batch's last row", path, o->pack_weights);
+    }
+    free(dec);
+    pl_kv_free(kv);
+    pl_kv_free(kv2);
+    pl_runner_free(r);
+    pl_model_free(m);
+}
+
+static void packed_vs_plain(const char *path, const char *label, double tol_abs) {
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(path, NULL, &m));
+    if (!m) return;
+    const int n = 24, V = pl_model_desc(m)->n_vocab;
+    pl_model_free(m);
+    int32_t ids[24];
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+    const size_t N = (size_t)n * (size_t)V;
+    float *a = calloc(N, sizeof(float)), *b = calloc(N, sizeof(float)), *c = calloc(N, sizeof(float));
+    pl_model_opts o = pl_model_opts_default();
+    prompt_logits(path, &o, ids, n, a);
+    o.pack_weights = 0;
+    prompt_logits(path, &o, ids, n, b);
+    o.quant_act = 0;
+    prompt_logits(path, &o, ids, n, c);
+    double ab = 0, bc = 0, mx = 0;
+    for (size_t i = 0; i < N; i++) {
+        ab += fabs((double)a[i] - (double)b[i]);
+        bc += fabs((double)b[i] - (double)c[i]);
+        if (fabs((double)a[i] - (double)b[i]) > mx) mx = fabs((double)a[i] - (double)b[i]);
+    }
+    ab /= (double)N;
+    bc /= (double)N;
+    if (tol_abs > 0)
+        CHECK(mx <= tol_abs, "%s: packed vs in-place max |dlogit| %g > %g", label, mx, tol_abs);
+    else
+        CHECK(ab <= bc, "%s: packed vs in-place mean |dlogit| %g exceeds the activation-quantization noise %g", label,
+              ab, bc);
+    printf("  %-28s packed vs in-place: mean |dlogit| %.3g, max %.3g; in-place vs exact matmul: mean %.3g\n", label,
+           ab, mx, bc);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_packed(const char *sh) {
+    char p[4096];
+    packed_vs_plain(t_path(p, sizeof p, sh, "models/fixtures/tiny-mistral-random-q4_0.gguf"), "tiny-mistral-q4_0",
+                    TOL_QUANT);
+    /* SmolLM2-135M q4_1 (`make models`; not in CI) */
+    const char *smol = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    if (access(smol, R_OK) == 0)
+        packed_vs_plain(smol, "SmolLM2-135M q4_1", 0);
+    else
+        SKIP("%s absent (make models)", smol);
+}
+
 static void test_references(const char *sh) {
     check_logits(sh, "models/stories260K.gguf", NULL, "vectors/stories260K/prompt_ids.txt",
                  "vectors/stories260K/prompt_logits_f32kv.f32", TOL_F32, "stories260K");
@@ -171,6 +255,13 @@ static void test_references(const char *sh) {
     check_logits(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", NULL,
                  "vectors/arch/tiny-mistral-random.prompt_ids.txt",
                  "vectors/arch/tiny-mistral-random-q4_0.prompt_logits_f32kv.f32", TOL_QUANT, "tiny-mistral-q4_0");
+    /* the same with the load-time repack off: weights multiplied in place */
+    o = pl_model_opts_default();
+    o.pack_weights = 0;
+    check_logits_opts(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", NULL,
+                      "vectors/arch/tiny-mistral-random.prompt_ids.txt",
+                      "vectors/arch/tiny-mistral-random-q4_0.prompt_logits_f32kv.f32", TOL_QUANT,
+                      "tiny-mistral-q4_0 unpacked", &o);
 
     check_greedy(sh, "models/stories260K.gguf", NULL, "vectors/stories260K/prompt_ids.txt",
                  "vectors/stories260K/greedy100_ids.txt", "stories260K");
@@ -767,13 +858,13 @@ static void test_hf(const char *sh) {
          "\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,\"tie_word_embeddings\":false,\"rope_scaling\":{\"rope_type\":"
          "\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
          "\"original_max_position_embeddings\":8192}}",
-         0, 4, 2, 0, TOL_F32, {1, -1}},
+         0, 4, 2, 0, TOL_F32, {1, -1, 1}},
         {"models/fixtures/tiny-mistral-random.gguf", "vectors/arch/tiny-mistral-random.prompt_logits_f32kv.f32",
          "HF tiny-mistral",
          "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":4,\"num_attention_heads\":8,"
          "\"num_key_value_heads\":2,\"intermediate_size\":160,\"max_position_embeddings\":1024,\"vocab_size\":512,"
          "\"rms_norm_eps\":1e-5,\"rope_theta\":1000000.0,\"tie_word_embeddings\":false,\"sliding_window\":null}",
-         0, 8, 2, 0, TOL_F32, {1, -1}},
+         0, 8, 2, 0, TOL_F32, {1, -1, 1}},
         /* HF Gemma uses exact GELU; ask for ggml's fp16 rounding to compare with llama.cpp */
         {"models/fixtures/tiny-gemma2-random.gguf", "vectors/arch/tiny-gemma2-random.prompt_logits_f32kv.f32",
          "HF tiny-gemma2",
@@ -782,13 +873,13 @@ static void test_hf(const char *sh) {
          "\"vocab_size\":512,\"rms_norm_eps\":1e-6,\"rope_theta\":10000.0,\"sliding_window\":4,"
          "\"attn_logit_softcapping\":4.0,\"final_logit_softcapping\":6.0,\"query_pre_attn_scalar\":16,"
          "\"hidden_activation\":\"gelu_pytorch_tanh\"}",
-         1, 4, 2, 0, TOL_GEMMA2, {1, 1}},
+         1, 4, 2, 0, TOL_GEMMA2, {1, 1, 1}},
         {"models/stories260K.gguf", "vectors/stories260K/lora_r4_random_prompt_logits_f32kv.f32",
          "HF stories260K+GGUF lora",
          "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":5,\"num_attention_heads\":8,"
          "\"num_key_value_heads\":4,\"intermediate_size\":172,\"max_position_embeddings\":128,\"vocab_size\":512,"
          "\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}",
-         0, 8, 4, 1, TOL_F32, {1, -1}},
+         0, 8, 4, 1, TOL_F32, {1, -1, 1}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         CHECK(gguf_to_hf(t_path(p, sizeof p, sh, cases[c].gguf), dir, cases[c].config, cases[c].gemma, cases[c].nh,
@@ -1014,6 +1105,7 @@ int main(void) {
     const char *sh = pl_test_shared();
     if (sh) {
         test_references(sh);
+        test_packed(sh);
         test_hooks(sh);
         test_hook_batch(sh);
         test_batch_prefix(sh, "models/stories260K.gguf");

@@ -581,6 +581,189 @@ static void test_kernels(void) {
     pl_set_num_threads(nth);
 }
 
+
+/* Attention's f32 kernels at every level: dots against a double reference
+ * (dot_tol) and with bits independent of the row count; wsum bit-identical
+ * to the scalar loop; exp within 2 ulp of expf, -inf -> 0, NaN kept, the
+ * double sum of what was stored. */
+static int ulp_dist(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    if (ia < 0) ia = INT32_MIN - ia;
+    if (ib < 0) ib = INT32_MIN - ib;
+    int64_t d = (int64_t)ia - (int64_t)ib;
+    return (int)(d < 0 ? -d : d);
+}
+
+static void test_f32_kernels(void) {
+    const pl_simd top = pl_simd_detected();
+    enum { R = 37, LD = 131 };
+    static float m[R * LD], x[LD], y[R], y1[R], w[R], yw0[LD], yw[LD], e0[700], e[700];
+    for (int i = 0; i < R * LD; i++) m[i] = randn();
+    for (int i = 0; i < LD; i++) x[i] = randn();
+    for (int j = 0; j < R; j++) w[j] = j % 5 == 2 ? 0.0f : (float)pl_rng_uniform(&rng);
+    const int ns[] = {1, 15, 16, 17, 64, 100, 131};
+    for (int lvl = PL_SIMD_SCALAR; lvl <= (int)top; lvl++) {
+        CHECK_OK(pl_simd_set((pl_simd)lvl));
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
+            const int n = ns[k];
+            pl_f32_dots(x, m, LD, R, n, y);
+            int bad = 0;
+            for (int j = 0; j < R; j++) {
+                double s = 0, a = 0;
+                for (int i = 0; i < n; i++) {
+                    s += (double)x[i] * (double)m[j * LD + i];
+                    a += fabs((double)x[i] * (double)m[j * LD + i]);
+                }
+                bad += !(fabs((double)y[j] - s) <= dot_tol(n, a));
+                pl_f32_dots(x, m + j * LD, LD, 1, n, y1 + j); /* one row alone: same bits */
+            }
+            CHECK(bad == 0, "f32_dots %s n %d: %d rows off", pl_simd_name((pl_simd)lvl), n, bad);
+            CHECK(memcmp(y, y1, sizeof(float) * R) == 0, "f32_dots %s n %d: bits depend on the row count",
+                  pl_simd_name((pl_simd)lvl), n);
+            for (int i = 0; i < n; i++) yw0[i] = yw[i] = 0.25f * (float)i;
+            for (int j = 0; j < R; j++)
+                if (w[j] != 0.0f)
+                    for (int i = 0; i < n; i++) yw0[i] += w[j] * m[j * LD + i];
+            pl_f32_wsum(w, m, LD, R, n, yw);
+            CHECK(memcmp(yw, yw0, sizeof(float) * (size_t)n) == 0, "f32_wsum %s n %d: not the scalar bits",
+                  pl_simd_name((pl_simd)lvl), n);
+        }
+        /* exp: scores in [-110, 5] (underflow to subnormal and 0 included), -inf, NaN */
+        const int N = 700;
+        for (int i = 0; i < N; i++) e0[i] = e[i] = -110.0f + 115.0f * (float)i / (float)N;
+        e[3] = e0[3] = -INFINITY;
+        e[N - 2] = e0[N - 2] = NAN;
+        const double sum = pl_f32_exp_sum(e, N - 3, 1.5f); /* odd length: tails */
+        double want = 0;
+        int worst = 0;
+        for (int i = 0; i < N - 3; i++) {
+            const float r = e0[i] == -INFINITY ? 0.0f : expf(e0[i] - 1.5f);
+            if (isnan(r)) {
+                CHECK(isnan(e[i]), "exp %s: NaN lost at %d", pl_simd_name((pl_simd)lvl), i);
+                continue;
+            }
+            const int u = ulp_dist(e[i], r);
+            if (u > worst) worst = u;
+            want += (double)e[i];
+        }
+        CHECK(worst <= 2, "exp %s: %d ulp from expf", pl_simd_name((pl_simd)lvl), worst);
+        CHECK(e[3] == 0.0f, "exp(-inf) = 0");
+        CHECK(isnan(sum) || fabs(sum - want) <= 1e-12 * fabs(want), "exp_sum %s", pl_simd_name((pl_simd)lvl));
+        double s2 = pl_f32_exp_sum(e0, 600, 0.0f); /* no NaN: a finite sum equal to the stored values' */
+        double w2 = 0;
+        for (int i = 0; i < 600; i++) w2 += (double)e0[i];
+        CHECK(fabs(s2 - w2) <= 1e-12 * w2 && s2 > 0, "exp_sum %s: %g vs %g", pl_simd_name((pl_simd)lvl), s2, w2);
+    }
+    CHECK_OK(pl_simd_set(top));
+}
+
+/* Packed weights: the layout is a permutation of the GGUF rows (unpack
+ * gives them back byte for byte), and pl_matmul_packed computes the llama
+ * path's definition at every level (native kernel or unpack + dotq), with
+ * bits independent of the thread count and the batch size. */
+static void test_packed_dtype(pl_dtype t, pl_simd top, int64_t n_in) {
+    const int64_t n_out = 40;
+    size_t rb, arb;
+    pl_dtype act;
+    pl_llama_act_dtype(t, &act);
+    pl_dtype_row_bytes(t, n_in, &rb);
+    pl_dtype_row_bytes(act, n_in, &arb);
+    uint8_t *W = malloc(rb * (size_t)n_out), *P = malloc(rb * (size_t)n_out), *row = malloc(rb), *xq = malloc(arb);
+    float *Wf = malloc(sizeof(float) * (size_t)(n_out * n_in)), *X = malloc(sizeof(float) * (size_t)(17 * n_in));
+    float *Xd = malloc(sizeof(float) * (size_t)n_in), *Yref = malloc(sizeof(float) * 17 * (size_t)n_out);
+    float *Y = malloc(sizeof(float) * 17 * (size_t)n_out), *Y2 = malloc(sizeof(float) * 17 * (size_t)n_out);
+    double *S = malloc(sizeof(double) * 17 * (size_t)n_out);
+    make_weights(t, n_out, n_in, W, Wf);
+    for (int64_t i = 0; i < 17 * n_in; i++) X[i] = randn();
+    CHECK(pl_pack_supported(t, n_out, n_in), "%s packable", pl_dtype_name(t));
+    CHECK_OK(pl_pack_weights(t, W, n_out, n_in, P));
+    CHECK(memcmp(W, P, rb * (size_t)n_out) != 0, "%s packed layout differs from GGUF", pl_dtype_name(t));
+    int same = 1;
+    for (int64_t o = 0; o < n_out; o++) {
+        CHECK_OK(pl_unpack_row(t, P, n_out, n_in, o, row));
+        same &= memcmp(row, W + (size_t)o * rb, rb) == 0;
+    }
+    CHECK(same, "%s unpack(pack(W)) == W", pl_dtype_name(t));
+    CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
+    for (int64_t tk = 0; tk < 17; tk++) {
+        pl_quantize_row(act, X + tk * n_in, xq, n_in);
+        pl_dequantize_row(act, xq, Xd, n_in);
+        for (int64_t o = 0; o < n_out; o++) {
+            double sl = 0, al = 0;
+            for (int64_t i = 0; i < n_in; i++) {
+                sl += (double)Wf[o * n_in + i] * (double)Xd[i];
+                al += fabs((double)Wf[o * n_in + i] * (double)Xd[i]);
+            }
+            Yref[tk * n_out + o] = (float)sl;
+            S[tk * n_out + o] = al;
+        }
+    }
+    for (int lvl = PL_SIMD_SCALAR; lvl <= (int)top; lvl++) {
+        CHECK_OK(pl_simd_set((pl_simd)lvl));
+        const int64_t toks[] = {1, 3, 17};
+        for (int ti = 0; ti < 3; ti++) {
+            const int64_t nt = toks[ti];
+            CHECK_OK(pl_matmul_packed(t, P, n_out, n_in, X, nt, Y, NULL, 0));
+            int bad = 0;
+            for (int64_t i = 0; i < nt * n_out; i++) {
+                double tol = dot_tol(n_in, S[i]);
+                if (act == PL_DTYPE_Q8_1) tol += fp16_rel() * S[i];
+                if (!(fabs((double)Y[i] - (double)Yref[i]) <= tol) && bad++ < 3)
+                    printf("  packed %s %s ntok %lld [%lld]: got %.9g want %.9g tol %.3g\n", pl_dtype_name(t),
+                           pl_simd_name((pl_simd)lvl), (long long)nt, (long long)i, (double)Y[i], (double)Yref[i], tol);
+            }
+            CHECK(bad == 0, "packed %s at %s, %lld tokens: %d outputs off", pl_dtype_name(t), pl_simd_name((pl_simd)lvl),
+                  (long long)nt, bad);
+        }
+        /* bits: 17 tokens vs 3 vs 1; 1 vs 3 threads */
+        CHECK_OK(pl_matmul_packed(t, P, n_out, n_in, X, 17, Y, NULL, 0));
+        CHECK_OK(pl_matmul_packed(t, P, n_out, n_in, X, 3, Y2, NULL, 0));
+        CHECK(memcmp(Y, Y2, sizeof(float) * 3 * (size_t)n_out) == 0, "packed %s %s: 17 vs 3 tokens differ",
+              pl_dtype_name(t), pl_simd_name((pl_simd)lvl));
+        CHECK_OK(pl_matmul_packed(t, P, n_out, n_in, X + 5 * n_in, 1, Y2, NULL, 0));
+        CHECK(memcmp(Y + 5 * n_out, Y2, sizeof(float) * (size_t)n_out) == 0, "packed %s %s: 17 vs 1 token differ",
+              pl_dtype_name(t), pl_simd_name((pl_simd)lvl));
+        const int nth = pl_num_threads();
+        pl_set_num_threads(3);
+        CHECK_OK(pl_matmul_packed(t, P, n_out, n_in, X, 17, Y2, NULL, 0));
+        pl_set_num_threads(nth);
+        CHECK(memcmp(Y, Y2, sizeof(float) * 17 * (size_t)n_out) == 0, "packed %s %s: 1 vs 3 threads differ",
+              pl_dtype_name(t), pl_simd_name((pl_simd)lvl));
+        /* with caller scratch of exactly the advertised size */
+        size_t need = pl_matmul_packed_scratch_bytes(t, n_out, n_in, 17);
+        void *scr = pl_alloc_aligned(need);
+        CHECK_OK(pl_matmul_packed(t, P, n_out, n_in, X, 17, Y2, scr, need));
+        CHECK(memcmp(Y, Y2, sizeof(float) * 17 * (size_t)n_out) == 0, "packed %s: caller scratch", pl_dtype_name(t));
+        CHECK(pl_matmul_packed(t, P, n_out, n_in, X, 17, Y2, scr, need - 1) == PL_ERR_INVALID, "short scratch fails");
+        pl_free_aligned(scr);
+    }
+    free(W); free(P); free(row); free(xq); free(Wf); free(X); free(Xd); free(Yref); free(Y); free(Y2); free(S);
+}
+
+static void test_packed(void) {
+    pl_simd top = pl_simd_detected();
+    const pl_dtype ts[] = {PL_DTYPE_Q4_0, PL_DTYPE_Q4_1, PL_DTYPE_Q8_0};
+    for (int rnd = 0; rnd <= 1; rnd++) {
+        g_random_bytes = rnd;
+        for (int i = 0; i < 3; i++) {
+            test_packed_dtype(ts[i], top, 288);
+            test_packed_dtype(ts[i], top, 1536);
+        }
+    }
+    g_random_bytes = 0;
+    CHECK(pl_pack_native(PL_DTYPE_Q4_1) == (pl_simd_active() == PL_SIMD_AVX512), "q4_1 native packed kernel only at avx512");
+    static uint8_t W[20 * 8], P[20 * 8];
+    static float X[64], Y[8];
+    CHECK(!pl_pack_supported(PL_DTYPE_Q4_K, 4, 256), "q4_K has no packed layout");
+    CHECK(!pl_pack_supported(PL_DTYPE_Q4_1, 6, 32), "n_out 6 is not a multiple of 4");
+    CHECK(pl_pack_weights(PL_DTYPE_Q4_1, W, 6, 32, P) == PL_ERR_INVALID, "pack of 6 rows fails");
+    CHECK(pl_matmul_packed(PL_DTYPE_Q4_1, P, 4, 48, X, 1, Y, NULL, 0) == PL_ERR_INVALID, "n_in 48 fails");
+    CHECK(pl_unpack_row(PL_DTYPE_Q4_1, P, 4, 32, 4, W) == PL_ERR_RANGE, "unpack row out of range");
+    CHECK_OK(pl_simd_set(top));
+}
+
 /* ---- llama-quantize output: our reference quantizers give the same bytes ---- */
 static void check_gguf_pair(const char *shared, const char *qname) {
     char p32[4096], pq[4096];
@@ -646,6 +829,8 @@ int main(void) {
     test_known_blocks();
     test_roundtrip();
     test_kernels();
+    test_packed();
+    test_f32_kernels();
     test_gguf_reference();
     return T_END();
 }

@@ -31,6 +31,7 @@
 #endif
 
 #include "model/model_impl.h"
+#include "tensor/tensor.h"
 
 #define MAX_PREFIX_DEPTH 16
 
@@ -329,39 +330,35 @@ static void rope_head(float *x, int pos, const pl_arch_desc *d) {
 }
 
 /* Softmax probabilities of query row (token t, head h) over the n_k keys of
- * its sequence into row[0..n_k); masked keys get 0. */
+ * its sequence into row[0..n_k); masked keys get 0. The dot products, the
+ * exponentials and the value mix run on tensor's f32 kernels (SIMD per
+ * level, scalar reference). */
 static void attn_row(const pl_runner *r, const kv_seg *segs, int nseg, int layer, const float *q, int pos,
                      int kvh, int use_swa, float *row, int n_k) {
     const pl_arch_desc *d = &r->m->d;
     int hd = d->head_dim;
     size_t kvd = (size_t)d->n_head_kv * (size_t)hd;
-    float maxv = -INFINITY;
+    const int lim = n_k < pos + 1 ? n_k : pos + 1; /* keys after pos are masked: no dots for them */
     for (int s = 0; s < nseg; s++) {
         const pl_kv *kv = segs[s].kv;
+        const int start = segs[s].start, len = start + segs[s].len < lim ? segs[s].len : lim - start;
+        if (len <= 0) continue;
         const float *kbase = kv->k + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
-        for (int j = 0; j < segs[s].len; j++) {
-            int p = segs[s].start + j;
-            if (p >= n_k) break;
-            float sc;
-            if (p > pos || (use_swa && pos - p >= d->swa_window)) {
-                sc = -INFINITY;
-            } else {
-                const float *kr = kbase + (size_t)(p - kv->prefix_len) * kvd;
-                sc = 0.0f;
-                for (int i = 0; i < hd; i++) sc += q[i] * kr[i];
-                sc *= d->q_scale;
-                if (d->attn_softcap > 0) sc = tanhf(sc / d->attn_softcap) * d->attn_softcap;
-            }
-            row[p] = sc;
-            if (sc > maxv) maxv = sc;
-        }
+        pl_f32_dots(q, kbase + (size_t)(start - kv->prefix_len) * kvd, (int64_t)kvd, len, hd, row + start);
     }
-    double sum = 0.0;
+    float maxv = -INFINITY;
     for (int p = 0; p < n_k; p++) {
-        float e = row[p] == -INFINITY ? 0.0f : expf(row[p] - maxv);
-        row[p] = e;
-        sum += (double)e;
+        float sc;
+        if (p > pos || (use_swa && pos - p >= d->swa_window)) {
+            sc = -INFINITY;
+        } else {
+            sc = row[p] * d->q_scale;
+            if (d->attn_softcap > 0) sc = tanhf(sc / d->attn_softcap) * d->attn_softcap;
+        }
+        row[p] = sc;
+        if (sc > maxv) maxv = sc;
     }
+    double sum = pl_f32_exp_sum(row, n_k, maxv);
     float inv = (float)(1.0 / sum);
     for (int p = 0; p < n_k; p++) row[p] *= inv;
 }
@@ -374,15 +371,10 @@ static void attn_mix(const kv_seg *segs, int nseg, int layer, const pl_arch_desc
     for (int i = 0; i < hd; i++) out[i] = 0.0f;
     for (int s = 0; s < nseg; s++) {
         const pl_kv *kv = segs[s].kv;
+        const int start = segs[s].start, len = start + segs[s].len < n_k ? segs[s].len : n_k - start;
+        if (len <= 0) continue;
         const float *vbase = kv->v + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
-        for (int j = 0; j < segs[s].len; j++) {
-            int p = segs[s].start + j;
-            if (p >= n_k) break;
-            float a = row[p];
-            if (a == 0.0f) continue;
-            const float *vr = vbase + (size_t)(p - kv->prefix_len) * kvd;
-            for (int i = 0; i < hd; i++) out[i] += a * vr[i];
-        }
+        pl_f32_wsum(row + start, vbase + (size_t)(start - kv->prefix_len) * kvd, (int64_t)kvd, len, hd, out);
     }
 }
 

@@ -20,7 +20,7 @@
 #include "tensor/tensor.h"
 
 pl_model_opts pl_model_opts_default(void) {
-    pl_model_opts o = {1, -1};
+    pl_model_opts o = {1, -1, 1};
     return o;
 }
 
@@ -46,6 +46,7 @@ pl_status pl_model_keep_file(pl_model *m, void *file, void (*close)(void *)) {
 
 void pl_model_free(pl_model *m) {
     if (!m) return;
+    pl_mm_unpack_model(m);
     if (m->layers)
         for (int l = 0; l < m->d.n_layer; l++) {
             free(m->layers[l].attn_norm);
@@ -99,7 +100,7 @@ static pl_status bind_mat(const pl_gguf *g, const char *name, int64_t n_in, int6
     if (rb == 0 || (uint64_t)rb * (uint64_t)n_out != t->nbytes)
         return pl_error(PL_ERR_FORMAT, "%s: tensor %s: %llu bytes do not match its shape and dtype", pl_gguf_name(g),
                         name, (unsigned long long)t->nbytes);
-    *out = (pl_mat){t->data, (int)t->type, n_in, n_out, rb, t->name, NULL};
+    *out = (pl_mat){t->data, (int)t->type, n_in, n_out, rb, t->name, NULL, NULL};
     return PL_OK;
 }
 
@@ -338,6 +339,10 @@ pl_status pl_model_load(const char *path, const pl_model_opts *opts, pl_model **
         return st;
     }
     finish_desc(m);
+    if ((st = pl_mm_pack_model(m))) {
+        pl_model_free(m);
+        return st;
+    }
     *out = m;
     return PL_OK;
 }

@@ -6,8 +6,20 @@
  * path (activations quantized to q8_0/q8_1/q8_K, integer block dots), which
  * is what reproduces llama.cpp's numbers; f32/f16/bf16 weights always take
  * the exact path (f16/bf16 activations would only add rounding).
+ *
+ * Packed weights: at load, the quantized layer matrices whose dtype has a
+ * native packed kernel at the active SIMD level are repacked once into
+ * tensor's packed layout (a permutation of the GGUF blocks, the same size)
+ * and the mapped pages they came from are released (madvise), so the copy
+ * replaces the mapping in memory. w->data stays valid (reading it faults the
+ * pages back in): the exact path, the training engine and row lookups use
+ * it. The llama path then runs pl_matmul_packed on the copy.
  */
+#define _DEFAULT_SOURCE /* madvise */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -31,6 +43,8 @@ size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in) {
             size_t b = pl_matmul_scratch_bytes((pl_matmul_path)p, (pl_dtype)t, 1, n_in, T);
             if (b > mx) mx = b;
         }
+        size_t b = pl_matmul_packed_scratch_bytes((pl_dtype)t, 4, n_in, T);
+        if (b > mx) mx = b;
     }
     return mx + 64;
 }
@@ -62,11 +76,16 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, in
     int small = (double)w->n_out * (double)w->n_in * (double)T < 65536.0 * 8;
     if (small && saved > 1) omp_set_num_threads(1);
 #endif
-    size_t need = pl_matmul_scratch_bytes(path, (pl_dtype)w->dtype, w->n_out, w->n_in, T);
+    const int packed = w->packed && path == PL_MATMUL_LLAMA;
+    size_t need = packed ? pl_matmul_packed_scratch_bytes((pl_dtype)w->dtype, w->n_out, w->n_in, T)
+                         : pl_matmul_scratch_bytes(path, (pl_dtype)w->dtype, w->n_out, w->n_in, T);
     /* The runner sized its scratch for the thread count at its creation;
      * with more threads now, let the tensor module allocate. */
     if (need > scratch_bytes) scratch = NULL;
-    pl_status st = pl_matmul(path, (pl_dtype)w->dtype, w->data, w->n_out, w->n_in, x, T, y, scratch, scratch_bytes);
+    pl_status st = packed ? pl_matmul_packed((pl_dtype)w->dtype, w->packed, w->n_out, w->n_in, x, T, y, scratch,
+                                             scratch_bytes)
+                          : pl_matmul(path, (pl_dtype)w->dtype, w->data, w->n_out, w->n_in, x, T, y, scratch,
+                                      scratch_bytes);
 #ifdef _OPENMP
     if (small && saved > 1) omp_set_num_threads(saved);
 #endif
@@ -97,6 +116,73 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, f
         }
     }
     return PL_OK;
+}
+
+/* Release the pages of [p, p + n) of a read-only file mapping, the first
+ * partial page included, the last partial one not (the next slice reads
+ * it). Nothing is lost: the mapping is never written, and a released page
+ * is read back from the file if touched again. */
+static void release_pages(const void *p, size_t n) {
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t a = (uintptr_t)p & ~((uintptr_t)ps - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+static pl_status pack_mat(pl_mat *w) {
+    if (w->packed || !pl_pack_supported((pl_dtype)w->dtype, w->n_out, w->n_in) || !pl_pack_native((pl_dtype)w->dtype))
+        return PL_OK;
+    size_t bytes = w->row_bytes * (size_t)w->n_out;
+    void *p = pl_alloc_aligned(bytes);
+    if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for packed weights", w->name, bytes);
+    /* in slices of about 1 MiB, releasing the mapped pages behind each, so
+     * the peak memory is the packed copy plus one slice */
+    const int64_t rows = (int64_t)((((size_t)1 << 20) / w->row_bytes + 3) & ~(size_t)3);
+    const uint8_t *src = w->data;
+    size_t released = 0;
+    for (int64_t r0 = 0; r0 < w->n_out; r0 += rows) {
+        const int64_t nr = w->n_out - r0 < rows ? w->n_out - r0 : rows;
+        const size_t off = (size_t)r0 * w->row_bytes, len = (size_t)nr * w->row_bytes;
+        pl_status st = pl_pack_weights((pl_dtype)w->dtype, src + off, nr, w->n_in, (uint8_t *)p + off);
+        if (st) {
+            pl_free_aligned(p);
+            return pl_error_wrap(st, "%s", w->name ? w->name : "pack");
+        }
+        release_pages(src + released, off + len - released);
+        released = off + len;
+    }
+    w->packed = p;
+    return PL_OK;
+}
+
+pl_status pl_mm_pack_model(pl_model *m) {
+    if (!m->opts.pack_weights || !m->opts.quant_act || !m->layers) return PL_OK;
+    for (int l = 0; l < m->d.n_layer; l++) {
+        pl_layer *L = &m->layers[l];
+        pl_mat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
+            pl_status st = pack_mat(ws[i]);
+            if (st) return st;
+        }
+    }
+    /* the unembedding too; with tied embeddings the embedding lookup keeps
+     * reading rows of tok_embd from the mapping */
+    return pack_mat(&m->output);
+}
+
+void pl_mm_unpack_model(pl_model *m) {
+    pl_free_aligned(m->output.packed);
+    m->output.packed = NULL;
+    if (!m->layers) return;
+    for (int l = 0; l < m->d.n_layer; l++) {
+        pl_layer *L = &m->layers[l];
+        pl_mat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
+            pl_free_aligned(ws[i]->packed);
+            ws[i]->packed = NULL;
+        }
+    }
 }
 
 void pl_mat_row_f32(const pl_mat *w, int64_t row, float *out) {

@@ -71,9 +71,14 @@ typedef struct {
     /* GELU through an fp16 table like ggml (1, default for GGUF gemma2) or
      * exact (0); -1 means "the default for the file kind". */
     int gelu_fp16;
+    /* Repack quantized matrices once at load into the layout the matmul
+     * kernels stream (tensor.h, packed weights; q4_0/q4_1/q8_0 on AVX-512), the
+     * mapped pages released (1), or multiply them in place (0). Same
+     * numerics either way up to float summation order. */
+    int pack_weights;
 } pl_model_opts;
 
-/* Defaults: quant_act = 1, gelu_fp16 = -1. */
+/* Defaults: quant_act = 1, gelu_fp16 = -1, pack_weights = 1. */
 pl_model_opts pl_model_opts_default(void);
 
 /* Load a model from a GGUF file or an HF directory (config.json +

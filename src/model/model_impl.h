@@ -15,6 +15,8 @@ typedef struct {
     size_t row_bytes;
     const char *name;       /* llama.cpp tensor name, for messages */
     pl_lora_pair *lora;     /* adapters on this matrix (linked list) */
+    void *packed;           /* owned copy in tensor's packed layout (mm.c), or NULL;
+                             * data stays valid (the mapping), its pages released */
 } pl_mat;
 
 /* y += s · B (A x): A [r × n_in], B [n_out × r]. */
@@ -68,6 +70,12 @@ size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
  * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. */
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp);
+/* Repack the quantized layer matrices and the output matrix into tensor's packed layout when
+ * opts.pack_weights and opts.quant_act are set and the active SIMD level
+ * has a native packed kernel (no-op otherwise). Called once at load. */
+pl_status pl_mm_pack_model(pl_model *m);
+/* Free the packed copies. */
+void pl_mm_unpack_model(pl_model *m);
 /* Row `row` of W as f32 (for embedding lookup). */
 void pl_mat_row_f32(const pl_mat *w, int64_t row, float *out);
 /* Whether the dtype is one we can multiply. */

@@ -18,6 +18,7 @@
 #include "tensor/tensor_impl.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 /* F16C conversion: the same bits as pl_fp16_to_fp32 for every half (tested) */
@@ -335,7 +336,113 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
              n, y, ldy);
 }
 
+/* ---- f32 vector kernels for attention (as kernels_avx512.c, 8 lanes) ---- */
+static inline float hsum8a(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256i tail_mask8(int64_t r) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static void f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    const int64_t nf = n & ~(int64_t)7;
+    const __m256i tk = tail_mask8(n - nf);
+    for (int64_t j = 0; j < rows; j++) {
+        const float *r = m + j * ld;
+        __m256 a = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i < nf; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(r + i), a);
+        if (n > nf) a = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, tk), _mm256_maskload_ps(r + i, tk), a);
+        y[j] = hsum8a(a);
+    }
+}
+
+static void f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 y0 = _mm256_loadu_ps(y + i), y1 = _mm256_loadu_ps(y + i + 8);
+        __m256 y2 = _mm256_loadu_ps(y + i + 16), y3 = _mm256_loadu_ps(y + i + 24);
+        for (int64_t j = 0; j < rows; j++) {
+            if (w[j] == 0.0f) continue;
+            const __m256 a = _mm256_set1_ps(w[j]);
+            const float *r = m + j * ld + i;
+            y0 = _mm256_add_ps(y0, _mm256_mul_ps(a, _mm256_loadu_ps(r)));
+            y1 = _mm256_add_ps(y1, _mm256_mul_ps(a, _mm256_loadu_ps(r + 8)));
+            y2 = _mm256_add_ps(y2, _mm256_mul_ps(a, _mm256_loadu_ps(r + 16)));
+            y3 = _mm256_add_ps(y3, _mm256_mul_ps(a, _mm256_loadu_ps(r + 24)));
+        }
+        _mm256_storeu_ps(y + i, y0);
+        _mm256_storeu_ps(y + i + 8, y1);
+        _mm256_storeu_ps(y + i + 16, y2);
+        _mm256_storeu_ps(y + i + 24, y3);
+    }
+    for (; i < n; i++)
+        for (int64_t j = 0; j < rows; j++)
+            if (w[j] != 0.0f) y[i] += w[j] * m[j * ld + i];
+}
+
+static inline __m256 exp256(__m256 t) {
+    const __m256 t0 = t;
+    const __m256 nan = _mm256_cmp_ps(t, t, _CMP_UNORD_Q);
+    const __m256 lo = _mm256_set1_ps(-103.972f), hi = _mm256_set1_ps(88.7228f);
+    const __m256 zero = _mm256_cmp_ps(t, lo, _CMP_LT_OQ), inf = _mm256_cmp_ps(t, hi, _CMP_GT_OQ);
+    t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
+    const __m256 kf = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(0.693359375f), t);
+    r = _mm256_fnmadd_ps(kf, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i k = _mm256_cvtps_epi32(kf);
+    const __m256i k1 = _mm256_srai_epi32(k, 1), k2 = _mm256_sub_epi32(k, k1);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, _mm256_set1_epi32(127)), 23));
+    __m256 e = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+    e = _mm256_blendv_ps(e, _mm256_setzero_ps(), zero);
+    e = _mm256_blendv_ps(e, _mm256_set1_ps(INFINITY), inf);
+    return _mm256_blendv_ps(e, t0, nan);
+}
+
+static double f32_expsum(float *x, int64_t n, float sub) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    const __m256 sv = _mm256_set1_ps(sub), ninf = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256 e = exp256(_mm256_sub_ps(v, sv));
+        e = _mm256_blendv_ps(e, _mm256_setzero_ps(), _mm256_cmp_ps(v, ninf, _CMP_EQ_OQ));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    s0 = _mm256_add_pd(s0, s1);
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s0), _mm256_extractf128_pd(s0, 1));
+    double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    for (; i < n; i++) {
+        float e[8] = {0};
+        e[0] = x[i];
+        __m256 v = exp256(_mm256_sub_ps(_mm256_loadu_ps(e), sv));
+        const float r = x[i] == -INFINITY ? 0.0f : _mm256_cvtss_f32(v);
+        x[i] = r;
+        s += (double)r;
+    }
+    return s;
+}
+
 void pl_kernels_avx2(pl_kernels *k) {
+    k->f32_dots = f32_dots;
+    k->f32_wsum = f32_wsum;
+    k->f32_expsum = f32_expsum;
     const pl_tiled_kernels h16 = {f32_bytes, f32_bytes, xprep_f16, wprep_f16, tile_f32, 4, NULL};
     const pl_tiled_kernels b16 = {f32_bytes, f32_bytes, xprep_bf16, wprep_bf16, tile_f32, 4, NULL};
     k->tiled[PL_DTYPE_F16] = h16;

@@ -1059,7 +1059,373 @@ static void tile_f32(const uint8_t *wp, size_t ws, int nr, const uint8_t *xp, si
              n, y, ldy);
 }
 
+/* ---- packed weights (packed.c): q4_0 / q4_1 in groups of 4 rows ----------
+ * A group block is 64 bytes of quants (row r's 16 bytes in 128-bit lane r)
+ * and the rows' f16 scales (and mins). Per (group, token, block):
+ *   lo/hi     = low/high nibbles: elements 0..15 / 16..31 of each row
+ *   isum      = vpdpbusd(vpdpbusd(c, lo, xl), hi, xh) with xl/xh the
+ *               activation's elements 0..15 / 16..31 broadcast to the 4
+ *               lanes; lane 4r+j is an exact integer sum over 8 elements
+ *               of row r (q4_0: c = -8 * the same 8 x, from xprep; q4_1: 0)
+ *   acc      += cvt(isum) * (d_w[r] * d_x)
+ *   acc      += m_w[r] * s_x    (q4_1; m in lane 4r only)
+ * and y[r] = (l0 + l1) + (l2 + l3) over the 4 lanes of row r.
+ * Activation prep, per token row of nb blocks: qs[nb][32] | f32 d_x[nb] |
+ * q4_1: f32 s_x[nb]; q4_0: i32 c[nb][4]. The kernel broadcasts each 16-byte
+ * half of a block to the 4 lanes with one load. */
+static size_t pk_xbytes_q4_1(int64_t n) { return (size_t)(n / QK32) * 40; }
+static size_t pk_xbytes_q4_0(int64_t n) { return (size_t)(n / QK32) * 52; }
+
+static void pk_xprep_q4_1(const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_1 *b = xq;
+    const int64_t nb = n / QK32;
+    float *dx = (float *)(xp + 32 * nb), *sx = dx + nb;
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(xp + 32 * i, b[i].qs, 32);
+        dx[i] = H2F(b[i].d);
+        sx[i] = H2F(b[i].s);
+    }
+}
+
+static void pk_xprep_q4_0(const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_0 *b = xq;
+    const int64_t nb = n / QK32;
+    float *dx = (float *)(xp + 32 * nb);
+    int32_t *c = (int32_t *)(xp + 36 * nb);
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(xp + 32 * i, b[i].qs, 32);
+        dx[i] = H2F(b[i].d);
+        for (int j = 0; j < 4; j++) {
+            int s = 0;
+            for (int e = 0; e < 4; e++) s += b[i].qs[4 * j + e] + b[i].qs[16 + 4 * j + e];
+            c[4 * i + j] = -8 * s;
+        }
+    }
+}
+
+static inline __m512i bcast128(const uint8_t *p) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p)); }
+
+static inline void pk_store4(__m512 acc, float *y) {
+    __m512 s = _mm512_add_ps(acc, _mm512_permute_ps(acc, 0xB1));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));
+    const __m512 r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), s);
+    _mm_storeu_ps(y, _mm512_castps512_ps128(r));
+}
+
+/* NG groups x NT tokens (constants after inlining) */
+static inline __attribute__((always_inline)) void pk4(const uint8_t *p, size_t gs, const uint8_t *xp, size_t xs,
+                                                     const int NG, const int NT, const int Q41, int64_t n, float *y,
+                                                     int64_t ldy) {
+    const int64_t nb = n / QK32;
+    const size_t GB = Q41 ? 80 : 72;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i idx_d = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i idx_m = _mm512_add_epi32(idx_d, _mm512_set1_epi32(4));
+    __m512 acc[4][8];
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) acc[g][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const uint8_t *gb = p + g * gs + (size_t)b * GB;
+            _mm_prefetch((const char *)(gb + 8 * GB), _MM_HINT_T0);
+            const __m512i wv = _mm512_loadu_si512((const void *)gb);
+            const __m512i lo = _mm512_and_si512(wv, m4), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m4);
+            __m512 dexp, mexp = _mm512_setzero_ps();
+            if (Q41) {
+                const __m512 dm = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(gb + 64))));
+                dexp = _mm512_permutexvar_ps(idx_d, dm);
+                mexp = _mm512_maskz_permutexvar_ps(0x1111, idx_m, dm);
+            } else {
+                dexp = _mm512_permutexvar_ps(idx_d, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(gb + 64)))));
+            }
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *xt = xp + t * xs;
+                const float *dx = (const float *)(xt + 32 * nb);
+                __m512i c = Q41 ? _mm512_setzero_si512() : bcast128(xt + 36 * nb + 16 * b);
+                c = _mm512_dpbusd_epi32(c, lo, bcast128(xt + 32 * b));
+                c = _mm512_dpbusd_epi32(c, hi, bcast128(xt + 32 * b + 16));
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(dexp, _mm512_set1_ps(dx[b])), acc[g][t]);
+                if (Q41) acc[g][t] = _mm512_fmadd_ps(mexp, _mm512_set1_ps(dx[nb + b]), acc[g][t]);
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) pk_store4(acc[g][t], y + t * ldy + 4 * g);
+}
+
+#define PK_KERN(NAME, Q41)                                                                                       \
+    static void NAME(const uint8_t *p, size_t gs, int ng, const uint8_t *xp, size_t xs, int nt, int64_t n,     \
+                     float *y, int64_t ldy) {                                                                  \
+        int g = 0;                                                                                             \
+        if (nt == 1) {                                                                                         \
+            for (; g + 4 <= ng; g += 4) pk4(p + g * gs, gs, xp, xs, 4, 1, Q41, n, y + 4 * g, ldy);             \
+            for (; g < ng; g++) pk4(p + g * gs, gs, xp, xs, 1, 1, Q41, n, y + 4 * g, ldy);                     \
+            return;                                                                                            \
+        }                                                                                                      \
+        for (int t = 0; t < nt; t += 8) {                                                                      \
+            const int k = nt - t < 8 ? nt - t : 8;                                                             \
+            const uint8_t *x = xp + t * xs;                                                                    \
+            float *yt = y + t * ldy;                                                                           \
+            for (g = 0; g < ng; g++) {                                                                         \
+                const uint8_t *pg = p + g * gs;                                                                \
+                float *yg = yt + 4 * g;                                                                        \
+                switch (k) {                                                                                   \
+                case 8: pk4(pg, gs, x, xs, 1, 8, Q41, n, yg, ldy); break;                                      \
+                case 7: pk4(pg, gs, x, xs, 1, 7, Q41, n, yg, ldy); break;                                      \
+                case 6: pk4(pg, gs, x, xs, 1, 6, Q41, n, yg, ldy); break;                                      \
+                case 5: pk4(pg, gs, x, xs, 1, 5, Q41, n, yg, ldy); break;                                      \
+                case 4: pk4(pg, gs, x, xs, 1, 4, Q41, n, yg, ldy); break;                                      \
+                case 3: pk4(pg, gs, x, xs, 1, 3, Q41, n, yg, ldy); break;                                      \
+                case 2: pk4(pg, gs, x, xs, 1, 2, Q41, n, yg, ldy); break;                                      \
+                default: pk4(pg, gs, x, xs, 1, 1, Q41, n, yg, ldy); break;                                     \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+PK_KERN(pk_kern_q4_1, 1)
+PK_KERN(pk_kern_q4_0, 0)
+#undef PK_KERN
+
+/* ---- f32 vector kernels for attention ------------------------------------
+ * dots: per row a 16-lane FMA accumulator over 16-element steps plus a
+ * masked tail, then _mm512_reduce_add_ps; 4 rows share each x load.
+ * wsum: y[i] += w[j]*m[j][i] as mul then add (no FMA): the scalar bits.
+ * expsum: exp(x - sub) by 2^k * p(r), r = t - k*ln2 (ln2 split in two),
+ * p a degree-7 Taylor polynomial on |r| <= ln2/2, with 2^k built in the
+ * exponent (gradual underflow below 2^-126 by a second scale). */
+static inline __m512 dots_tail(const float *p, int64_t i, __mmask16 k) { return _mm512_maskz_loadu_ps(k, p + i); }
+
+static void f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    const int64_t nf = n & ~(int64_t)15;
+    const __mmask16 tk = (__mmask16)((1u << (n - nf)) - 1);
+    int64_t j = 0;
+    for (; j + 4 <= rows; j += 4) {
+        const float *r0 = m + j * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t i = 0;
+        for (; i < nf; i += 16) {
+            const __m512 xv = _mm512_loadu_ps(x + i);
+            a0 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r0 + i), a0);
+            a1 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r1 + i), a1);
+            a2 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r2 + i), a2);
+            a3 = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r3 + i), a3);
+        }
+        if (tk) {
+            const __m512 xv = dots_tail(x, i, tk);
+            a0 = _mm512_fmadd_ps(xv, dots_tail(r0, i, tk), a0);
+            a1 = _mm512_fmadd_ps(xv, dots_tail(r1, i, tk), a1);
+            a2 = _mm512_fmadd_ps(xv, dots_tail(r2, i, tk), a2);
+            a3 = _mm512_fmadd_ps(xv, dots_tail(r3, i, tk), a3);
+        }
+        y[j] = _mm512_reduce_add_ps(a0);
+        y[j + 1] = _mm512_reduce_add_ps(a1);
+        y[j + 2] = _mm512_reduce_add_ps(a2);
+        y[j + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; j < rows; j++) {
+        const float *r0 = m + j * ld;
+        __m512 a0 = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i < nf; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(r0 + i), a0);
+        if (tk) a0 = _mm512_fmadd_ps(dots_tail(x, i, tk), dots_tail(r0, i, tk), a0);
+        y[j] = _mm512_reduce_add_ps(a0);
+    }
+}
+
+static void f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) { /* 4 registers of y stay live over the rows */
+        __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
+        __m512 y2 = _mm512_loadu_ps(y + i + 32), y3 = _mm512_loadu_ps(y + i + 48);
+        for (int64_t j = 0; j < rows; j++) {
+            if (w[j] == 0.0f) continue;
+            const __m512 a = _mm512_set1_ps(w[j]);
+            const float *r = m + j * ld + i;
+            y0 = _mm512_add_ps(y0, _mm512_mul_ps(a, _mm512_loadu_ps(r)));
+            y1 = _mm512_add_ps(y1, _mm512_mul_ps(a, _mm512_loadu_ps(r + 16)));
+            y2 = _mm512_add_ps(y2, _mm512_mul_ps(a, _mm512_loadu_ps(r + 32)));
+            y3 = _mm512_add_ps(y3, _mm512_mul_ps(a, _mm512_loadu_ps(r + 48)));
+        }
+        _mm512_storeu_ps(y + i, y0);
+        _mm512_storeu_ps(y + i + 16, y1);
+        _mm512_storeu_ps(y + i + 32, y2);
+        _mm512_storeu_ps(y + i + 48, y3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 y0 = _mm512_maskz_loadu_ps(k, y + i);
+        for (int64_t j = 0; j < rows; j++) {
+            if (w[j] == 0.0f) continue;
+            y0 = _mm512_add_ps(y0, _mm512_mul_ps(_mm512_set1_ps(w[j]), _mm512_maskz_loadu_ps(k, m + j * ld + i)));
+        }
+        _mm512_mask_storeu_ps(y + i, k, y0);
+    }
+}
+
+static inline __m512 exp512(__m512 t) {
+    const __m512 lo = _mm512_set1_ps(-103.972f), hi = _mm512_set1_ps(88.7228f);
+    const __m512 t0 = t;
+    const __mmask16 nan = _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
+    const __mmask16 zero = _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ);
+    const __mmask16 inf = _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ);
+    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+    const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), t);
+    r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    /* 2^k = 2^k1 * 2^k2 with both in the normal range (k >= -150) */
+    const __m512i k = _mm512_cvtps_epi32(kf);
+    const __m512i k1 = _mm512_srai_epi32(k, 1), k2 = _mm512_sub_epi32(k, k1);
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k1, _mm512_set1_epi32(127)), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k2, _mm512_set1_epi32(127)), 23));
+    __m512 e = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    e = _mm512_mask_mov_ps(e, zero, _mm512_setzero_ps());
+    e = _mm512_mask_mov_ps(e, inf, _mm512_set1_ps(INFINITY));
+    return _mm512_mask_mov_ps(e, nan, t0); /* NaN stays NaN */
+}
+
+static double f32_expsum(float *x, int64_t n, float sub) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    const __m512 sv = _mm512_set1_ps(sub), ninf = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        const __mmask16 neg = _mm512_cmp_ps_mask(v, ninf, _CMP_EQ_OQ);
+        __m512 e = exp512(_mm512_sub_ps(v, sv));
+        e = _mm512_mask_mov_ps(e, (__mmask16)(neg | (__mmask16)~k), _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+/* q8_0 packed: a group block is rows 0-1 in one 64-byte load (row per
+ * 256-bit half) and rows 2-3 in the next, then 4 f16 scales. Weights are
+ * made unsigned (u = w ^ 0x80 = w + 128) and the activation prep carries
+ * c = -128 * (sum of the 4 x of each lane) for the 8 lanes of a half, so
+ * vpdpbusd(c, u, x) is exactly sum_4 w*x. Per (group, token, block):
+ *   acc_A += cvt(isum_A) * (d_w[row of the lane] * d_x)   (rows 0, 1)
+ *   acc_B  likewise for rows 2, 3,
+ * and y[row] = the fixed tree over its 8 lanes.
+ * Activation prep: qs[nb][32] | f32 d_x[nb] | i32 c[nb][8]. */
+static size_t pk_xbytes_q8_0(int64_t n) { return (size_t)(n / QK32) * 68; }
+
+static void pk_xprep_q8_0(const void *xq, uint8_t *xp, int64_t n) {
+    const blk_q8_0 *b = xq;
+    const int64_t nb = n / QK32;
+    float *dx = (float *)(xp + 32 * nb);
+    int32_t *c = (int32_t *)(xp + 36 * nb);
+    for (int64_t i = 0; i < nb; i++) {
+        memcpy(xp + 32 * i, b[i].qs, 32);
+        dx[i] = H2F(b[i].d);
+        for (int j = 0; j < 8; j++)
+            c[8 * i + j] = -128 * (b[i].qs[4 * j] + b[i].qs[4 * j + 1] + b[i].qs[4 * j + 2] + b[i].qs[4 * j + 3]);
+    }
+}
+
+/* lanes 0 and 8 of the result: the sums of lanes 0..7 and 8..15 */
+static inline __m512 pk_sum8(__m512 a) {
+    __m512 s = _mm512_add_ps(a, _mm512_permute_ps(a, 0xB1));
+    s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4E));
+    return _mm512_add_ps(s, _mm512_shuffle_f32x4(s, s, 0xB1));
+}
+
+static inline __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
+
+static inline __attribute__((always_inline)) void pk8(const uint8_t *p, size_t gs, const uint8_t *xp, size_t xs,
+                                                     const int NG, const int NT, int64_t n, float *y, int64_t ldy) {
+    const int64_t nb = n / QK32;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i ia = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i ib = _mm512_add_epi32(ia, _mm512_set1_epi32(2));
+    __m512 acc[4][8][2];
+    #pragma GCC unroll 4
+    for (int g = 0; g < NG; g++)
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) acc[g][t][0] = acc[g][t][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const uint8_t *gb = p + g * gs + (size_t)b * 136;
+            _mm_prefetch((const char *)(gb + 8 * 136), _MM_HINT_T0);
+            _mm_prefetch((const char *)(gb + 8 * 136 + 64), _MM_HINT_T0);
+            const __m512i ua = _mm512_xor_si512(_mm512_loadu_si512((const void *)gb), flip);
+            const __m512i ub = _mm512_xor_si512(_mm512_loadu_si512((const void *)(gb + 64)), flip);
+            const __m512 d4 = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(gb + 128))));
+            const __m512 da = _mm512_permutexvar_ps(ia, d4), db = _mm512_permutexvar_ps(ib, d4);
+            #pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *xt = xp + t * xs;
+                const __m512i xv = bcast256(xt + 32 * b), cv = bcast256(xt + 36 * nb + 32 * b);
+                const __m512 dx = _mm512_set1_ps(((const float *)(xt + 32 * nb))[b]);
+                acc[g][t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, ua, xv)), _mm512_mul_ps(da, dx), acc[g][t][0]);
+                acc[g][t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(cv, ub, xv)), _mm512_mul_ps(db, dx), acc[g][t][1]);
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; t++)
+        #pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) {
+            const __m512 sa = pk_sum8(acc[g][t][0]), sb = pk_sum8(acc[g][t][1]);
+            float *yo = y + t * ldy + 4 * g;
+            yo[0] = _mm512_cvtss_f32(sa);
+            yo[1] = _mm512_cvtss_f32(_mm512_castps256_ps512(_mm512_extractf32x8_ps(sa, 1)));
+            yo[2] = _mm512_cvtss_f32(sb);
+            yo[3] = _mm512_cvtss_f32(_mm512_castps256_ps512(_mm512_extractf32x8_ps(sb, 1)));
+        }
+}
+
+static void pk_kern_q8_0(const uint8_t *p, size_t gs, int ng, const uint8_t *xp, size_t xs, int nt, int64_t n,
+                         float *y, int64_t ldy) {
+    int g = 0;
+    if (nt == 1) {
+        for (; g + 4 <= ng; g += 4) pk8(p + g * gs, gs, xp, xs, 4, 1, n, y + 4 * g, ldy);
+        for (; g < ng; g++) pk8(p + g * gs, gs, xp, xs, 1, 1, n, y + 4 * g, ldy);
+        return;
+    }
+    for (int t = 0; t < nt; t += 4) {
+        const int k = nt - t < 4 ? nt - t : 4;
+        const uint8_t *x = xp + t * xs;
+        float *yt = y + t * ldy;
+        for (g = 0; g < ng; g++) {
+            const uint8_t *pg = p + g * gs;
+            float *yg = yt + 4 * g;
+            switch (k) {
+            case 4: pk8(pg, gs, x, xs, 1, 4, n, yg, ldy); break;
+            case 3: pk8(pg, gs, x, xs, 1, 3, n, yg, ldy); break;
+            case 2: pk8(pg, gs, x, xs, 1, 2, n, yg, ldy); break;
+            default: pk8(pg, gs, x, xs, 1, 1, n, yg, ldy); break;
+            }
+        }
+    }
+}
+
 void pl_kernels_avx512(pl_kernels *k) {
+    const pl_packed_kernels p80 = {pk_xbytes_q8_0, pk_xprep_q8_0, pk_kern_q8_0, 16, 8};
+    k->packed[PL_DTYPE_Q8_0] = p80;
+    k->f32_dots = f32_dots;
+    k->f32_wsum = f32_wsum;
+    k->f32_expsum = f32_expsum;
+    const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
+    const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
+    k->packed[PL_DTYPE_Q4_1] = p41;
+    k->packed[PL_DTYPE_Q4_0] = p40;
     k->gemm_f32k = gemm_f32k;
     k->quant_act[PL_DTYPE_Q8_0] = qact_q8_0;
     k->quant_act[PL_DTYPE_Q8_1] = qact_q8_1;

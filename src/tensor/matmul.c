@@ -158,8 +158,49 @@ static void gemm_f32_scalar(const float *w, int64_t ldw, int nr, const float *x,
         for (int r = 0; r < nr; r++) y[t * ldy + r] = dot_f32_f32(w + r * ldw, x + t * ldx, n);
 }
 
+/* ---- scalar f32 vector kernels (attention) ---------------------------- */
+
+static void f32_dots_scalar(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    for (int64_t j = 0; j < rows; j++) {
+        const float *r = m + j * ld;
+        float s = 0.0f;
+        for (int64_t i = 0; i < n; i++) s += x[i] * r[i];
+        y[j] = s;
+    }
+}
+
+static void f32_wsum_scalar(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    for (int64_t j = 0; j < rows; j++) {
+        const float a = w[j];
+        if (a == 0.0f) continue;
+        const float *r = m + j * ld;
+        for (int64_t i = 0; i < n; i++) y[i] += a * r[i];
+    }
+}
+
+static double f32_expsum_scalar(float *x, int64_t n, float sub) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float e = x[i] == -INFINITY ? 0.0f : expf(x[i] - sub);
+        x[i] = e;
+        s += (double)e;
+    }
+    return s;
+}
+
+void pl_f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    pl_kernels_active()->f32_dots(x, m, ld, rows, n, y);
+}
+void pl_f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
+    pl_kernels_active()->f32_wsum(w, m, ld, rows, n, y);
+}
+double pl_f32_exp_sum(float *x, int64_t n, float sub) { return pl_kernels_active()->f32_expsum(x, n, sub); }
+
 void pl_kernels_scalar(pl_kernels *k) {
     memset(k, 0, sizeof *k);
+    k->f32_dots = f32_dots_scalar;
+    k->f32_wsum = f32_wsum_scalar;
+    k->f32_expsum = f32_expsum_scalar;
     k->dequant[PL_DTYPE_F32] = deq_F32;
     k->dequant[PL_DTYPE_F16] = deq_F16;
     k->dequant[PL_DTYPE_BF16] = deq_BF16;

@@ -145,4 +145,53 @@ size_t pl_matmul_scratch_bytes(pl_matmul_path path, pl_dtype t, int64_t n_out, i
 pl_status pl_matmul(pl_matmul_path path, pl_dtype t, const void *W, int64_t n_out, int64_t n_in,
                     const float *X, int64_t n_tok, float *Y, void *scratch, size_t scratch_bytes);
 
+/* ---- f32 vector kernels (attention) ------------------------------------ */
+
+/* y[j] = sum_i x[i] * m[j*ld + i] for j < rows (one vector against rows:
+ * attention scores). Scalar: one sequential f32 sum per row; SIMD levels
+ * sum in 16 (AVX-512) or 8 (AVX2) lanes and a fixed tree, so a row's bits
+ * do not depend on `rows` (the dot_tol of the tests bounds the difference
+ * from the scalar sum). */
+void pl_f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
+/* y[i] += sum_j w[j] * m[j*ld + i] for i < n, over j < rows in order,
+ * skipping w[j] == 0 (attention's probability-weighted values). Each
+ * y[i] is rounded as the scalar loop `y[i] += w[j] * m[j*ld+i]` does (no
+ * FMA), so every level gives the same bits. */
+void pl_f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
+/* x[i] = exp(x[i] - sub) for i < n (-inf gives 0); returns the sum of the
+ * new x in double (summation order per level). Scalar uses expf; SIMD
+ * levels a polynomial within 2 ulp of it (tested). */
+double pl_f32_exp_sum(float *x, int64_t n, float sub);
+
+/* ---- packed weights ---------------------------------------------------- */
+
+/* A quantized weight matrix can be repacked once (at load) into a layout
+ * the llama-path kernels stream as it is, instead of repacking rows on
+ * every call. The packed layout is a permutation of the GGUF blocks, the
+ * same size (docs/kernels.md, "Packed weights"): rows in groups of 4; for
+ * each group and 32-block b, the 4 rows' quant bytes (4 x 16, q8_0 4 x 32),
+ * then their 4 f16 scales d, then (q4_1) their 4 f16 mins m. Dtypes: q4_0,
+ * q4_1, q8_0.
+ *
+ * 1 when t has a packed layout and n_out, n_in fit it (n_out a multiple of
+ * 4, n_in of 32, both > 0). */
+int pl_pack_supported(pl_dtype t, int64_t n_out, int64_t n_in);
+/* 1 when the active SIMD level has a native kernel for packed t (other
+ * levels compute pl_matmul_packed by unpacking a group at a time). */
+int pl_pack_native(pl_dtype t);
+/* Repack W [n_out x n_in] (GGUF rows) into P (n_out * row bytes, not
+ * overlapping W). PL_ERR_INVALID when !pl_pack_supported. */
+pl_status pl_pack_weights(pl_dtype t, const void *W, int64_t n_out, int64_t n_in, void *P);
+/* Row `row` of packed P back in GGUF layout (row bytes into dst). */
+pl_status pl_unpack_row(pl_dtype t, const void *P, int64_t n_out, int64_t n_in, int64_t row, void *dst);
+/* Scratch bytes pl_matmul_packed needs (current thread count); 0 on invalid
+ * arguments. */
+size_t pl_matmul_packed_scratch_bytes(pl_dtype t, int64_t n_out, int64_t n_in, int64_t n_tok);
+/* The llama path (PL_MATMUL_LLAMA) on packed weights: Y = X . W^T with the
+ * activation rows quantized as pl_matmul does. Like pl_matmul, Y depends
+ * neither on the thread count nor on n_tok; the bits may differ from
+ * pl_matmul's (float summation order, within the same tolerance). */
+pl_status pl_matmul_packed(pl_dtype t, const void *P, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
+                           float *Y, void *scratch, size_t scratch_bytes);
+
 #endif

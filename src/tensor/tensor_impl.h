@@ -128,7 +128,32 @@ typedef struct {
 typedef void (*pl_gemm_f32k_fn)(const float *w, int64_t ldw, int nr, const float *x, int64_t ldx, int nt,
                                 int64_t k0, int64_t k1, int64_t n, float *acc, float *y, int64_t ldy);
 
+/* Packed weights (packed.c, pl_matmul_packed): rows interleaved in groups
+ * of PACK_ROWS per 32-block (see tensor.h). A level's native kernel gets
+ * activation rows already quantized to the act dtype and prepped by xprep
+ * (xprep_bytes(n) each), and computes for g < ng groups, t < nt tokens:
+ *   y[t*ldy + 4g + r] = dot(row r of group g, x row t),
+ * the groups gstride bytes apart, with the same bits for a (row, token)
+ * whatever ng/nt are (each (group, token) is one accumulator). */
+#define PACK_ROWS 4
 typedef struct {
+    pl_prep_bytes_fn xprep_bytes;
+    void (*xprep)(const void *xq, uint8_t *xp, int64_t n);
+    void (*kern)(const uint8_t *p, size_t gstride, int ng, const uint8_t *xp, size_t xstride, int nt, int64_t n,
+                 float *y, int64_t ldy);
+    int max_ng, max_nt;
+} pl_packed_kernels;
+
+/* f32 vector kernels for attention (tensor.h, pl_f32_*) */
+typedef void (*pl_f32_dots_fn)(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
+typedef void (*pl_f32_wsum_fn)(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
+typedef double (*pl_f32_expsum_fn)(float *x, int64_t n, float sub);
+
+typedef struct {
+    pl_f32_dots_fn f32_dots;
+    pl_f32_wsum_fn f32_wsum;
+    pl_f32_expsum_fn f32_expsum;
+    pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
     pl_dequant_fn dequant[PL_DTYPE_COUNT];
