@@ -39,11 +39,14 @@ $PL data split "$OUT/synth/records.jsonl" --out "$OUT/splits" --seed 1 --test-fr
 
 echo "== 3. tokenizer (byte-level BPE, 2000 tokens, learned on the training split)"
 $PL tokenizer train --vocab-size 2000 --input "$OUT/splits/generalist/train.jsonl" -o "$OUT/tokenizer.json"
+# the models below depend on the tokenizer and the training emails: a stamp
+# of their content decides whether a second run can keep them
+stamp=$(cat "$OUT/tokenizer.json" "$OUT/tokenizer_config.json" "$OUT/splits/generalist/train.jsonl" | cksum)
 
 echo "== 4. small llama, mistral and gemma2 models, pre-trained as language models on the training emails"
 mkdir -p "$OUT/models"
 for arch in llama mistral gemma2; do
-    if [ -f "$OUT/models/$arch.gguf" ] && [ "$OUT/models/$arch.gguf" -nt "$OUT/tokenizer.json" ]; then
+    if [ -f "$OUT/models/$arch.gguf" ] && [ "$(cat "$OUT/models/$arch.stamp" 2>/dev/null)" = "$stamp" ]; then
         echo "   $arch: $OUT/models/$arch.gguf is up to date"
         continue
     fi
@@ -56,6 +59,7 @@ for arch in llama mistral gemma2; do
         -o "$OUT/models/pretrain-$arch" --objective lm --text-only --full \
         --lr 3e-3 --epochs 1 --batch 16 --max-len 320 --warmup 10 --seed 1 | head -1
     mv "$OUT/models/pretrain-$arch/model.gguf" "$OUT/models/$arch.gguf"
+    echo "$stamp" > "$OUT/models/$arch.stamp"
 done
 
 echo "== 5. the study ($STUDY)"
