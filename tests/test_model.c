@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
 #include "harness.h"
 #include "io/io.h"
 #include "model/model.h"
@@ -1100,8 +1103,59 @@ static void test_peft(const char *sh) {
     free(want);
 }
 
+/* HF transformers as the second reference: the tiny random HF models of
+ * tests/data/train (llama3 rope scaling; Mistral with a 4-token sliding
+ * window; Gemma 2) loaded from their safetensors directories, logits at
+ * every position against tools/ref/hf_logits.py's float32 eager forward. */
+static void test_hf_transformers(void) {
+    static const char *const archs[] = {"llama", "mistral", "gemma2"};
+    for (int a = 0; a < 3; a++) {
+        char dir[256], path[300];
+        snprintf(dir, sizeof dir, "tests/data/train/%s", archs[a]);
+        snprintf(path, sizeof path, "%s/hf_logits.json", dir);
+        char *js = NULL;
+        size_t len = 0;
+        CHECK_OK(pl_read_file(path, &js, &len));
+        cJSON *j = js ? cJSON_Parse(js) : NULL;
+        free(js);
+        pl_model *m = NULL;
+        CHECK_OK(pl_model_load(dir, NULL, &m));
+        const cJSON *seqs = cJSON_GetObjectItemCaseSensitive(j, "sequences");
+        CHECK(cJSON_GetArraySize(seqs) == 2, "%s: two reference sequences", path);
+        double worst = 0;
+        int n_cmp = 0;
+        for (const cJSON *sq = seqs ? seqs->child : NULL; sq && m; sq = sq->next) {
+            const cJSON *ids = cJSON_GetObjectItemCaseSensitive(sq, "ids");
+            const cJSON *lg = cJSON_GetObjectItemCaseSensitive(sq, "logits");
+            int n = cJSON_GetArraySize(ids), V = pl_model_desc(m)->n_vocab;
+            int32_t tok[64];
+            if (n < 1 || n > 64 || cJSON_GetArraySize(lg) != n) {
+                CHECK(0, "%s: malformed sequence", path);
+                continue;
+            }
+            for (int i = 0; i < n; i++) tok[i] = (int32_t)cJSON_GetArrayItem(ids, i)->valueint;
+            float *out = logits_of(m, tok, n);
+            for (int i = 0; i < n && out; i++) {
+                const cJSON *row = cJSON_GetArrayItem(lg, i);
+                CHECK(cJSON_GetArraySize(row) == V, "%s: row %d has %d logits, the model %d", path, i, cJSON_GetArraySize(row), V);
+                for (int v = 0; v < V && v < cJSON_GetArraySize(row); v++) {
+                    double d = fabs((double)out[(size_t)i * V + v] - cJSON_GetArrayItem(row, v)->valuedouble);
+                    if (d > worst) worst = d;
+                    n_cmp++;
+                }
+            }
+            free(out);
+        }
+        printf("HF transformers %-7s %d logits, max |diff| %.3g\n", archs[a], n_cmp, worst);
+        CHECK(n_cmp > 0 && worst < 1e-4, "%s: logits vs HF transformers max |diff| %.3g (tolerance 1e-4)", archs[a], worst);
+        pl_model_free(m);
+        cJSON_Delete(j);
+    }
+}
+
 int main(void) {
     T_BEGIN();
+    test_hf_transformers();
     const char *sh = pl_test_shared();
     if (sh) {
         test_references(sh);
