@@ -159,9 +159,10 @@ static void test_nb(void) {
 /* ---- corpora for the runner tests -------------------------------------------- */
 
 /* Synthetic corpus, one file per style, into dir. */
-static void make_corpus(const char *dir, size_t n, uint64_t seed) {
+static void make_corpus_at(const char *dir, size_t n, uint64_t seed, int hint_in_subject) {
     pl_synth_opts o;
     pl_synth_opts_default(&o);
+    o.where_subject = hint_in_subject;
     o.n = n;
     o.seed = seed;
     o.n_pairs = 4;
@@ -188,6 +189,8 @@ static void make_corpus(const char *dir, size_t n, uint64_t seed) {
     cJSON_Delete(pj);
     cJSON_Delete(man);
 }
+
+static void make_corpus(const char *dir, size_t n, uint64_t seed) { make_corpus_at(dir, n, seed, 0); }
 
 static long task_index(const pl_study_plan *pl, const char *name) {
     for (size_t i = 0; i < pl->n_tasks; i++)
@@ -414,7 +417,7 @@ static void test_llm(void) {
     /* absolute: the config's relative paths start at its own folder */
     snprintf(model, sizeof model, "%s%s%s/models/stories260K.gguf", cwd, cwd[0] ? "/" : "", shared);
     snprintf(dir, sizeof dir, "%s/llm", tmp_root);
-    make_corpus(dir, 240, 2);
+    make_corpus_at(dir, 240, 2, 1); /* the planted text in the subject: within max_tokens */
     snprintf(cfg, sizeof cfg, "%s/study.json", dir);
     snprintf(out, sizeof out, "%s/out", dir);
     char json[8000];
@@ -426,8 +429,9 @@ static void test_llm(void) {
              "              {\"name\": \"nb\", \"family\": \"lexical-nb\"}],"
              " \"paradigms\": [\"zero-shot\", \"narrow:bank\"],"
              " \"hyperparameters\": {\"max_tokens\": 64, \"epochs\": 1, \"batch\": 8, \"lr\": 1e-3},"
-             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24},"
-             " \"explain\": {\"examples\": 2, \"method\": \"partition\", \"max_evals\": 60}}",
+             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24, \"patch_pairs\": 2},"
+             " \"explain\": {\"examples\": 2, \"method\": \"partition\", \"max_evals\": 60},"
+             " \"shortcut_hint\": \"Scanned by MailShield Pro - no threats found.\"}",
              model);
     write_text(cfg, json);
     int prev_threads = pl_num_threads();
@@ -516,6 +520,6 @@ int main(void) {
     test_llm();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
-    if (!t_fail && system(cmd) != 0) printf("could not remove %s\n", tmp_root);
+    if (!t_fail && !getenv("PL_TEST_KEEP") && system(cmd) != 0) printf("could not remove %s\n", tmp_root);
     return T_END();
 }

@@ -8,7 +8,7 @@
  *   eval/<model>/<training>/<test> predictions.jsonl + run.json on one test corpus
  *   explain/<model>/<training>     SHAP on chosen test emails, global features,
  *                                  cross-reference with distinctive tokens
- *   interp/<model>/<training>      unavailable in this build
+ *   interp/<model>/<training>      LLMs: probe, lens, DLA, ablation, attention, patching
  *   diagnose                       diagnosis.json
  *   report                         report.html + report.json
  * A "training" is one paradigm expanded: leave-one-source-out gives one
@@ -378,6 +378,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             cJSON *f = cJSON_CreateObject();
             if (f) cJSON_AddNumberToObject(f, "probe_examples", (double)c->interp_probe_examples);
             if (f) cJSON_AddNumberToObject(f, "patch_pairs", (double)c->interp_patch_pairs);
+            if (f) cJSON_AddNumberToObject(f, "seed", (double)c->seed);
+            if (f) cJSON_AddStringToObject(f, "shortcut_hint", c->shortcut_hint ? c->shortcut_hint : "");
             if (st || (st = task_config(t, f)) || (st = task_out(t, "interp.json"))) return st;
         }
     }
