@@ -403,6 +403,130 @@ static void test_end_to_end(void) {
 }
 
 
+
+/* ---- the interp stage's output on an LLM ------------------------------------ */
+
+static cJSON *read_json_file(const char *path) {
+    char *txt = NULL;
+    size_t len = 0;
+    CHECK_OK(pl_read_file(path, &txt, &len));
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    CHECK(j != NULL, "%s parses", path);
+    return j;
+}
+
+static const cJSON *jget(const cJSON *o, const char *k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }
+
+/* every entry of an array is a finite number (n_min entries at least) */
+static int all_finite(const cJSON *a, int n_min) {
+    int n = 0;
+    for (const cJSON *e = a ? a->child : NULL; e; e = e->next, n++)
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) return 0;
+    return n >= n_min;
+}
+
+/* interp.json of one run: lens, DLA (with the sum identity against the eval
+ * stage's own scores), ablation, attention and patching sections. n_layer,
+ * n_head: the model's. preds: the eval predictions of the same run on the
+ * test corpora (the reference scores). */
+static void check_interp_json(const char *path, int n_layer, int n_head, const pl_preds *preds) {
+    cJSON *j = read_json_file(path);
+    /* logit lens: resid_pre/mid/post per layer, finite class means, AUC in [0, 1] */
+    const cJSON *lens = jget(j, "lens");
+    CHECK(cJSON_GetArraySize(jget(lens, "rows")) == 3 * n_layer, "lens rows: %d", cJSON_GetArraySize(jget(lens, "rows")));
+    CHECK(all_finite(jget(lens, "mean_phishing"), 3 * n_layer) && all_finite(jget(lens, "mean_legitimate"), 3 * n_layer),
+          "lens class means finite");
+    for (const cJSON *a = jget(lens, "auc") ? jget(lens, "auc")->child : NULL; a; a = a->next)
+        CHECK(cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble <= 1, "lens AUC in [0, 1]");
+    CHECK(cJSON_IsNumber(jget(lens, "lens_layer")) && jget(lens, "lens_layer")->valuedouble >= 0, "lens layer");
+    /* DLA: embed + every head + every MLP + rest */
+    const cJSON *dla = jget(j, "dla");
+    int n_comp = 1 + n_layer * n_head + n_layer + 1;
+    CHECK(cJSON_GetArraySize(jget(dla, "components")) == n_comp, "DLA components: %d", cJSON_GetArraySize(jget(dla, "components")));
+    const cJSON *mp = jget(dla, "mean_phishing"), *ml = jget(dla, "mean_legitimate");
+    CHECK(all_finite(mp, n_comp) && all_finite(ml, n_comp) && all_finite(jget(dla, "difference"), n_comp), "DLA means finite");
+    /* f32 weights: embed + heads + MLPs rebuild the final residual, so "rest" is rounding only */
+    const cJSON *rp = cJSON_GetArrayItem(mp, n_comp - 1), *rl = cJSON_GetArrayItem(ml, n_comp - 1);
+    CHECK(rp && rl && fabs(rp->valuedouble) < 1e-4 && fabs(rl->valuedouble) < 1e-4, "DLA rest %g %g",
+          rp ? rp->valuedouble : -1.0, rl ? rl->valuedouble : -1.0);
+    CHECK(cJSON_GetArraySize(jget(dla, "top_heads")) > 0 && cJSON_GetArraySize(jget(dla, "top_mlps")) > 0, "DLA top lists");
+    /* the sum identity: each email's contributions add up to the score eval
+     * computed for it (without hooks), and the per-class means of the
+     * components add up to the per-class mean score */
+    const cJSON *sc = jget(dla, "sum_check");
+    const cJSON *ids = jget(sc, "ids"), *sums = jget(sc, "dla_sum");
+    int n = cJSON_GetArraySize(ids), matched = 0;
+    double tot[2] = {0, 0};
+    int cnt[2] = {0, 0};
+    CHECK(n > 0 && cJSON_GetArraySize(sums) == n, "sum check entries: %d", n);
+    for (int i = 0; i < n; i++) {
+        const char *id = cJSON_GetArrayItem(ids, i)->valuestring;
+        double v = cJSON_GetArrayItem(sums, i)->valuedouble;
+        for (size_t q = 0; q < preds->n; q++)
+            if (!strcmp(preds->v[q].id, id)) {
+                CHECK(fabs(v - preds->v[q].score) < 1e-4 * (1 + fabs(preds->v[q].score)), "DLA sum %.6f vs eval score %.6f (%s)", v,
+                      preds->v[q].score, id);
+                tot[preds->v[q].label == 1] += preds->v[q].score;
+                cnt[preds->v[q].label == 1]++;
+                matched++;
+                break;
+            }
+    }
+    CHECK(matched == n, "every DLA email has an eval score: %d of %d", matched, n);
+    double smp = 0, sml = 0;
+    for (const cJSON *a = mp ? mp->child : NULL, *b = ml ? ml->child : NULL; a && b; a = a->next, b = b->next)
+        smp += a->valuedouble, sml += b->valuedouble;
+    CHECK(cnt[1] > 0 && fabs(smp - tot[1] / cnt[1]) < 1e-4, "sum of mean phishing contributions %.6f vs mean score %.6f", smp,
+          cnt[1] ? tot[1] / cnt[1] : 0.0);
+    CHECK(cnt[0] > 0 && fabs(sml - tot[0] / cnt[0]) < 1e-4, "sum of mean legitimate contributions %.6f vs mean score %.6f", sml,
+          cnt[0] ? tot[0] / cnt[0] : 0.0);
+    /* ablation: top sets and seeded controls with finite effects */
+    const cJSON *ab = jget(j, "ablation");
+    CHECK(cJSON_IsNumber(jget(ab, "n")) && jget(ab, "n")->valuedouble >= 10, "ablation n");
+    static const char *kinds[2] = {"heads", "mlps"};
+    for (int q = 0; q < 2; q++) {
+        const cJSON *a = jget(ab, kinds[q]);
+        CHECK(cJSON_IsBool(jget(a, "confirmed")), "ablation %s: confirmed is a boolean", kinds[q]);
+        CHECK(cJSON_IsNumber(jget(a, "delta_f1")) && isfinite(jget(a, "delta_f1")->valuedouble), "ablation %s dF1", kinds[q]);
+        CHECK(cJSON_GetArraySize(jget(a, "controls")) == 3, "ablation %s controls", kinds[q]);
+        const cJSON *top = jget(jget(a, "top"), "components");
+        CHECK(cJSON_GetArraySize(top) >= 1, "ablation %s top set", kinds[q]);
+        const cJSON *ctl = cJSON_GetArrayItem(jget(a, "controls"), 0);
+        CHECK(cJSON_GetArraySize(jget(ctl, "components")) == cJSON_GetArraySize(top), "control as large as the top set");
+        for (const cJSON *c = jget(ctl, "components") ? jget(ctl, "components")->child : NULL; c; c = c->next)
+            for (const cJSON *t = top ? top->child : NULL; t; t = t->next)
+                CHECK(strcmp(c->valuestring, t->valuestring), "control %s is not a top component", c->valuestring);
+    }
+    /* attention: softmax rows over the keys sum to 1, one weight per token */
+    const cJSON *ex = jget(jget(j, "attention"), "examples");
+    CHECK(cJSON_GetArraySize(ex) == 2, "attention examples: %d", cJSON_GetArraySize(ex));
+    for (const cJSON *e = ex ? ex->child : NULL; e; e = e->next) {
+        int nt = cJSON_GetArraySize(jget(e, "tokens"));
+        CHECK(nt > 0 && cJSON_GetArraySize(jget(e, "heads")) > 0, "attention example shape");
+        for (const cJSON *h = jget(e, "heads") ? jget(e, "heads")->child : NULL; h; h = h->next) {
+            const cJSON *w = jget(h, "weights");
+            double sum = 0;
+            CHECK(cJSON_GetArraySize(w) == nt && all_finite(w, nt), "attention weights per token");
+            for (const cJSON *v = w ? w->child : NULL; v; v = v->next) {
+                CHECK(v->valuedouble >= 0 && v->valuedouble <= 1, "attention weight in [0, 1]");
+                sum += v->valuedouble;
+            }
+            CHECK(fabs(sum - 1) < 1e-4, "attention row sums to %.6f", sum);
+        }
+    }
+    /* patching: pairs built from the planted subject, grid layers x positions */
+    const cJSON *pt = jget(j, "patching");
+    CHECK(cJSON_IsString(jget(pt, "status")) && !strcmp(jget(pt, "status")->valuestring, "ran"), "patching ran");
+    CHECK(cJSON_IsNumber(jget(pt, "n_pairs")) && jget(pt, "n_pairs")->valuedouble >= 1, "patching pairs");
+    const cJSON *pr = cJSON_GetArrayItem(jget(pt, "pairs"), 0);
+    CHECK(pr && isfinite(jget(pr, "clean")->valuedouble) && isfinite(jget(pr, "corrupted")->valuedouble) &&
+              jget(pr, "hint_end")->valuedouble > jget(pr, "hint_start")->valuedouble,
+          "patching pair fields");
+    CHECK(cJSON_GetArraySize(jget(jget(pt, "example"), "rows")) == n_layer, "patching example grid rows");
+    cJSON_Delete(j);
+}
+
 /* ---- zero-shot LLM stages on a real tiny model (../shared) ------------------ */
 
 static void test_llm(void) {
@@ -500,9 +624,48 @@ static void test_llm(void) {
     CHECK(cJSON_IsNumber(eff) && eff->valuedouble < 1e-9, "LLM SHAP efficiency error %g",
           cJSON_IsNumber(eff) ? eff->valuedouble : -1.0);
     cJSON_Delete(j);
+    /* lens, DLA, ablation, attention and patching of both LLM runs; the DLA
+     * sums are checked against eval's scores of the same emails */
+    static const char *trs[2] = {"zero-shot", "narrow-bank"};
+    for (int q = 0; q < 2; q++) {
+        pl_preds ev = {0};
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/runs/stories/%s/eval/%s/predictions.jsonl", out, trs[q], k ? "personal" : "bank");
+            CHECK_OK(pl_preds_read_jsonl(path, &ev));
+        }
+        snprintf(path, sizeof path, "%s/runs/stories/%s/interp/interp.json", out, trs[q]);
+        check_interp_json(path, 5, 8, &ev);
+        pl_preds_free(&ev);
+    }
+    /* the diagnosis names the components of the LLM rows, with the ablation check */
+    snprintf(path, sizeof path, "%s/diagnose/diagnosis.json", out);
+    j = read_json_file(path);
+    int llm_rows = 0;
+    for (const cJSON *r = jget(j, "runs") ? jget(j, "runs")->child : NULL; r; r = r->next) {
+        const cJSON *m = jget(r, "model"), *cp = jget(r, "components");
+        if (!cJSON_IsString(m) || strcmp(m->valuestring, "stories")) continue;
+        llm_rows++;
+        CHECK(cJSON_IsString(jget(cp, "status")) && !strcmp(jget(cp, "status")->valuestring, "ran"), "components ran");
+        CHECK(cJSON_GetArraySize(jget(cp, "top_heads")) > 0 && cJSON_GetArraySize(jget(cp, "top_mlps")) > 0, "top components");
+        const cJSON *ah = jget(jget(cp, "ablation"), "heads");
+        CHECK(cJSON_IsBool(jget(ah, "confirmed")) && cJSON_IsNumber(jget(ah, "delta_f1")) &&
+                  cJSON_IsNumber(jget(ah, "control_min_delta_f1")) && cJSON_IsNumber(jget(jget(cp, "ablation"), "n")),
+              "components: ablation dF1, control, confirmed and n");
+        CHECK(cJSON_IsBool(jget(cp, "confirmed")), "components: confirmed");
+    }
+    CHECK(llm_rows == 2, "diagnosis LLM rows: %d", llm_rows);
+    int comp_sentences = 0;
+    for (const cJSON *e = jget(j, "summary") ? jget(j, "summary")->child : NULL; e; e = e->next)
+        comp_sentences += strstr(jget(e, "text")->valuestring, "direct logit attribution") != NULL &&
+                          strpbrk(jget(e, "evidence")->valuestring, "0123456789") != NULL;
+    CHECK(comp_sentences >= 4, "summary sentences on the components: %d", comp_sentences);
+    cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/report.html", out);
     CHECK_OK(pl_read_file(path, &txt, &len));
     CHECK(txt && strstr(txt, "fig-probe"), "report has the probe curve");
+    CHECK(txt && strstr(txt, "fig-lens-") && strstr(txt, "fig-dla-") && strstr(txt, "fig-attn-") &&
+              strstr(txt, "fig-patch-ex-") && strstr(txt, "tab-ablation-"),
+          "report has the lens curves, DLA bars, attention maps, patching heatmap and ablation table");
     free(txt);
     pl_set_num_threads(prev_threads);
 }

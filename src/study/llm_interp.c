@@ -218,6 +218,7 @@ static pl_status token_text(const pl_tokenizer *tok, int32_t id, pl_buf *b) {
 typedef struct {
     size_t n;                /* emails */
     int *y;
+    const char **ids;        /* record ids (borrowed) */
     double *score;           /* the model's score */
     float *X;                /* [L][n][D] resid_post rows (probe) */
     double *lens;            /* [n][3L] */
@@ -229,7 +230,7 @@ typedef struct {
 } sample_t;
 
 static void sample_free(sample_t *s) {
-    free(s->y), free(s->score), free(s->X), free(s->lens), free(s->contrib), free(s->dla_sum), free(s->lin);
+    free(s->y), free((void *)s->ids), free(s->score), free(s->X), free(s->lens), free(s->contrib), free(s->dla_sum), free(s->lin);
     free(s->zsum), free(s->msum);
     for (size_t k = 0; s->labels && k < s->n_comp; k++) free(s->labels[k]);
     free(s->labels);
@@ -254,6 +255,7 @@ static pl_status analyse(ictx *c, const pl_record *const *recs, size_t n, sample
     s->n_comp = 1 + (size_t)L * (size_t)H + (size_t)L + 1;
     size_t n1 = n ? n : 1;
     s->y = calloc(n1, sizeof *s->y);
+    s->ids = calloc(n1, sizeof *s->ids);
     s->score = calloc(n1, sizeof *s->score);
     s->X = malloc((size_t)L * n1 * D * sizeof *s->X);
     s->lens = calloc(n1 * 3 * (size_t)L, sizeof *s->lens);
@@ -264,7 +266,7 @@ static pl_status analyse(ictx *c, const pl_record *const *recs, size_t n, sample
     s->msum = calloc((size_t)L * D, sizeof *s->msum);
     s->labels = calloc(s->n_comp, sizeof *s->labels);
     float *comps = malloc(s->n_comp * D * sizeof *comps);
-    pl_status st = s->y && s->score && s->X && s->lens && s->contrib && s->dla_sum && s->lin && s->zsum && s->msum &&
+    pl_status st = s->y && s->ids && s->score && s->X && s->lens && s->contrib && s->dla_sum && s->lin && s->zsum && s->msum &&
                            s->labels && comps
                        ? PL_OK
                        : pl_error(PL_ERR_NOMEM, "out of memory");
@@ -286,6 +288,7 @@ static pl_status analyse(ictx *c, const pl_record *const *recs, size_t n, sample
         st = ix_score(c->l, &c->x, recs[i], &s->score[i]);
         if (st) break;
         s->y[i] = recs[i]->label;
+        s->ids[i] = recs[i]->id;
         for (int layer = 0; layer < L; layer++) {
             memcpy(s->X + ((size_t)layer * n + i) * D, c->x.post + (size_t)layer * D, D * sizeof(float));
             s->lens[i * 3 * (size_t)L + (size_t)layer * 3] = pl_lens_score(&c->ro, c->x.pre + (size_t)layer * D);
@@ -443,6 +446,8 @@ static cJSON *dla_json(const sample_t *s, int L, int H, int softcap, comp_t *hs,
         e_score = fmax(e_score, fabs(s->dla_sum[i] - s->score[i]));
     }
     cJSON *id = cJSON_AddObjectToObject(o, "sum_check");
+    cJSON *ida = cJSON_AddArrayToObject(id, "ids");
+    for (size_t i = 0; ida && i < n; i++) cJSON_AddItemToArray(ida, cJSON_CreateString(s->ids[i]));
     cJSON_AddItemToObject(id, "dla_sum", num_array(s->dla_sum, n));
     cJSON_AddItemToObject(id, "score", num_array(s->score, n));
     cJSON_AddItemToObject(id, "max_abs_error_vs_readout", num(e_lin));
