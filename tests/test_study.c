@@ -2,7 +2,10 @@
  * path), the lexical baseline against closed forms, the task DAG and its
  * content-hash cache (resume, invalidation by a changed corpus, --force,
  * dry run), and an end-to-end reduced study on the synthetic corpus whose
- * diagnosis must name the planted shortcut.
+ * diagnosis must name the planted shortcut; with ../shared, the LLM stages on
+ * stories260K (llama) and a tiny random gemma2 (interp: lens, DLA sums
+ * against eval's scores, ablation, attention, patching). PL_TEST_KEEP=1
+ * keeps the temporary folder.
  */
 #include <cJSON.h>
 #include <math.h>
@@ -13,6 +16,7 @@
 #include "data/data.h"
 #include "eval/eval.h"
 #include "harness.h"
+#include "model/model.h"
 #include "study/study.h"
 #include "study/study_internal.h"
 
@@ -430,7 +434,7 @@ static int all_finite(const cJSON *a, int n_min) {
  * stage's own scores), ablation, attention and patching sections. n_layer,
  * n_head: the model's. preds: the eval predictions of the same run on the
  * test corpora (the reference scores). */
-static void check_interp_json(const char *path, int n_layer, int n_head, const pl_preds *preds) {
+static void check_interp_json(const char *path, int n_layer, int n_head, const pl_preds *preds, int softcap) {
     cJSON *j = read_json_file(path);
     /* logit lens: resid_pre/mid/post per layer, finite class means, AUC in [0, 1] */
     const cJSON *lens = jget(j, "lens");
@@ -460,6 +464,14 @@ static void check_interp_json(const char *path, int n_layer, int n_head, const p
     double tot[2] = {0, 0};
     int cnt[2] = {0, 0};
     CHECK(n > 0 && cJSON_GetArraySize(sums) == n, "sum check entries: %d", n);
+    const cJSON *er = jget(sc, "max_abs_error_vs_readout");
+    CHECK(cJSON_IsNumber(er) && er->valuedouble < 1e-4, "DLA sum vs the linear readout: %g", cJSON_IsNumber(er) ? er->valuedouble : -1.0);
+    if (softcap) {
+        /* the score is not linear in the residual: no per-email comparison */
+        CHECK(cJSON_IsNull(jget(sc, "max_abs_error_vs_score")), "softcap: no comparison with the score");
+        n = 0;
+        matched = 0;
+    }
     for (int i = 0; i < n; i++) {
         const char *id = cJSON_GetArrayItem(ids, i)->valuestring;
         double v = cJSON_GetArrayItem(sums, i)->valuedouble;
@@ -477,10 +489,12 @@ static void check_interp_json(const char *path, int n_layer, int n_head, const p
     double smp = 0, sml = 0;
     for (const cJSON *a = mp ? mp->child : NULL, *b = ml ? ml->child : NULL; a && b; a = a->next, b = b->next)
         smp += a->valuedouble, sml += b->valuedouble;
-    CHECK(cnt[1] > 0 && fabs(smp - tot[1] / cnt[1]) < 1e-4, "sum of mean phishing contributions %.6f vs mean score %.6f", smp,
-          cnt[1] ? tot[1] / cnt[1] : 0.0);
-    CHECK(cnt[0] > 0 && fabs(sml - tot[0] / cnt[0]) < 1e-4, "sum of mean legitimate contributions %.6f vs mean score %.6f", sml,
-          cnt[0] ? tot[0] / cnt[0] : 0.0);
+    if (!softcap) {
+        CHECK(cnt[1] > 0 && fabs(smp - tot[1] / cnt[1]) < 1e-4, "sum of mean phishing contributions %.6f vs mean score %.6f",
+              smp, cnt[1] ? tot[1] / cnt[1] : 0.0);
+        CHECK(cnt[0] > 0 && fabs(sml - tot[0] / cnt[0]) < 1e-4, "sum of mean legitimate contributions %.6f vs mean score %.6f",
+              sml, cnt[0] ? tot[0] / cnt[0] : 0.0);
+    }
     /* ablation: top sets and seeded controls with finite effects */
     const cJSON *ab = jget(j, "ablation");
     CHECK(cJSON_IsNumber(jget(ab, "n")) && jget(ab, "n")->valuedouble >= 10, "ablation n");
@@ -634,7 +648,7 @@ static void test_llm(void) {
             CHECK_OK(pl_preds_read_jsonl(path, &ev));
         }
         snprintf(path, sizeof path, "%s/runs/stories/%s/interp/interp.json", out, trs[q]);
-        check_interp_json(path, 5, 8, &ev);
+        check_interp_json(path, 5, 8, &ev, 0);
         pl_preds_free(&ev);
     }
     /* the diagnosis names the components of the LLM rows, with the ablation check */
@@ -670,6 +684,68 @@ static void test_llm(void) {
     pl_set_num_threads(prev_threads);
 }
 
+
+/* ---- the interp stage on gemma2 (post-attention norm, final softcap) -------- */
+
+static void test_gemma2_interp(void) {
+    const char *shared = pl_test_shared();
+    if (!shared) {
+        SKIP("gemma2 interp study: ../shared not found");
+        return;
+    }
+    char tok[2200], model[700], dir[600], cfg[700], out[700], path[800];
+    snprintf(tok, sizeof tok, "%s/models/stories260K.gguf", shared);
+    snprintf(dir, sizeof dir, "%s/g2", tmp_root);
+    make_corpus_at(dir, 240, 3, 1);
+    /* a tiny random gemma2 in f32 (so the DLA "rest" is rounding only) */
+    snprintf(model, sizeof model, "%s/g2.gguf", dir);
+    pl_model_init_opts mo = pl_model_init_defaults(PL_ARCH_GEMMA2);
+    mo.tokenizer = tok;
+    mo.n_layer = 2;
+    mo.d_model = 32;
+    mo.n_head = 4;
+    mo.n_kv_head = 2;
+    mo.head_dim = 8;
+    mo.n_ff = 64;
+    mo.n_ctx = 512;
+    mo.window = 16; /* the sliding window of even layers is shorter than the prompts */
+    mo.dtype = PL_GGML_F32;
+    mo.seed = 9;
+    CHECK_OK(pl_model_init_write(&mo, model));
+    snprintf(cfg, sizeof cfg, "%s/study.json", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    char json[4000];
+    snprintf(json, sizeof json,
+             "{\"name\": \"g2\", \"seed\": 4,"
+             " \"corpora\": [{\"name\": \"bank\", \"path\": \"bank.jsonl\"},"
+             "               {\"name\": \"personal\", \"path\": \"personal.jsonl\"}],"
+             " \"models\": [{\"name\": \"g2\", \"family\": \"gemma2\", \"path\": \"%s\"}],"
+             " \"paradigms\": [\"zero-shot\"], \"hyperparameters\": {\"max_tokens\": 64},"
+             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 20}, \"interp\": {\"probe_examples\": 24, \"patch_pairs\": 1},"
+             " \"explain\": {\"examples\": 0}, \"shortcut_hint\": \"Scanned by MailShield Pro - no threats found.\"}",
+             model);
+    write_text(cfg, json);
+    int prev_threads = pl_num_threads();
+    pl_set_num_threads(1);
+    pl_study_plan pl;
+    pl_study_config c;
+    pl_study_summary s;
+    CHECK_OK(run_once(cfg, out, -1, 0, &pl, &c, &s));
+    CHECK(state_of(&pl, "interp/g2/zero-shot") == PL_TASK_RAN, "gemma2 interp ran");
+    pl_study_plan_free(&pl);
+    pl_study_config_free(&c);
+    snprintf(path, sizeof path, "%s/runs/g2/zero-shot/interp/interp.json", out);
+    check_interp_json(path, 2, 4, NULL, 1);
+    snprintf(path, sizeof path, "%s/diagnose/diagnosis.json", out);
+    cJSON *j = read_json_file(path);
+    const cJSON *r0 = cJSON_GetArrayItem(jget(j, "runs"), 0);
+    CHECK(cJSON_IsString(jget(jget(r0, "components"), "status")) &&
+              !strcmp(jget(jget(r0, "components"), "status")->valuestring, "ran"),
+          "gemma2 components ran");
+    cJSON_Delete(j);
+    pl_set_num_threads(prev_threads);
+}
+
 int main(void) {
     T_BEGIN();
     pl_progress_set_quiet(1);
@@ -681,6 +757,7 @@ int main(void) {
     test_cache();
     test_end_to_end();
     test_llm();
+    test_gemma2_interp();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
     if (!t_fail && !getenv("PL_TEST_KEEP") && system(cmd) != 0) printf("could not remove %s\n", tmp_root);
