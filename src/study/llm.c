@@ -44,7 +44,6 @@ void pl_study_llm_close(llm *l) {
     if (l->have_pr) pl_prompt_free(&l->pr);
     pl_tokenizer_free(l->tok);
     pl_model_free(l->m);
-    free(l->resid);
     memset(l, 0, sizeof *l);
 }
 
@@ -70,10 +69,6 @@ pl_status pl_study_llm_open(const pl_study_model *sm, int max_tokens, const char
         l->n_embd = d->n_embd;
     }
     if (!st) st = pl_classifier_new(l->m, &l->pr, 0, &l->cls);
-    if (!st) {
-        l->resid = calloc((size_t)l->n_layer * (size_t)l->n_embd, sizeof *l->resid);
-        if (!l->resid) st = pl_error(PL_ERR_NOMEM, "out of memory");
-    }
     if (st) {
         st = pl_error_wrap(st, "model %s", sm->name);
         llm_close(l);

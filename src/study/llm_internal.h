@@ -16,7 +16,6 @@ typedef struct {
     int have_pr;
     pl_classifier *cls;
     int n_layer, n_embd;
-    float *resid;           /* [n_layer x n_embd] answer-position residuals (capture) */
 } pl_study_llm;
 
 /* Load the model (+ the LoRA adapter when not NULL), its tokenizer, the

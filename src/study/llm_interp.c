@@ -510,7 +510,10 @@ static pl_status ablate_kind(ictx *c, int kind, const comp_t *rank, size_t n_all
         cJSON_AddItemToArray(names, cJSON_CreateString(nm));
     }
     double d_top = NAN, min_ctl = INFINITY, s_top = NAN, min_sctl = INFINITY;
-    for (int run = 0; run <= ABL_CONTROLS && !st; run++) {
+    /* no control without components outside the top set */
+    int n_runs = n_all > k ? ABL_CONTROLS : 0;
+    if (!n_runs) cJSON_AddStringToObject(out, "reason", "no components outside the top set to draw controls from");
+    for (int run = 0; run <= n_runs && !st; run++) {
         cJSON *dst = run == 0 ? top : cJSON_CreateObject();
         if (run > 0) {
             /* a seeded draw of k components among those not in the top set */
@@ -683,7 +686,7 @@ static pl_status patching(ictx *c, const pl_study_config *cfg, const pl_records 
     if (!st && filler < 0) st = pl_error(PL_ERR_UNSUPPORTED, "no filler token for patching");
     int max_ctx = (int)(l->pr.prefix.n + l->pr.suffix.n) + l->pr.max_email_tokens;
     pl_imodel *im = NULL;
-    if (!st) st = pl_imodel_new(l->m, l->pr.label_pos_id, l->pr.label_neg_id, max_ctx, max_ctx, &im);
+    if (!st) st = pl_imodel_new(l->m, l->pr.label_pos_id, l->pr.label_neg_id, max_ctx, 2 * max_ctx, &im);
     static const char *seg[3] = {"hint", "after hint", "answer"};
     double *agg = calloc((size_t)L * 3, sizeof *agg);
     size_t *cnt = calloc((size_t)L * 3, sizeof *cnt);
