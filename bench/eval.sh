@@ -8,9 +8,9 @@
 # MODEL (models/SmolLM2-135M-Instruct.Q4_1.gguf, `make models`), N emails
 # (64, synthetic), THREADS (2), BATCH (HF batch size, 8). The GGUF is loaded
 # into transformers (dequantized), a random PEFT LoRA (r=16, q/v) is made,
-# and phishlens loads that same PEFT directory and HF's tokenizer.json
-# export, so both score identical ids. Skips (exit 0) when PY or the model
-# is missing.
+# and phishlens loads that same PEFT directory with the GGUF's own vocabulary
+# and writes the token ids that transformers then scores, so both score
+# identical ids. Skips (exit 0) when PY or the model is missing.
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 PY=${PY:-python3}
@@ -27,6 +27,6 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 echo "== eval: phishlens vs HF transformers + PEFT ($MODEL, $N emails, $THREADS threads)"
 "$PY" bench/eval_hf.py prepare "$WORK" "$MODEL" 2>"$WORK/prep.log" || { cat "$WORK/prep.log"; exit 1; }
-OMP_NUM_THREADS=$THREADS "$BUILD/bench/eval" "$MODEL" "" "$WORK/peft" "$WORK/hf-tok" "$N" "$WORK/ids.json" || exit 1
+OMP_NUM_THREADS=$THREADS "$BUILD/bench/eval" "$MODEL" "" "$WORK/peft" "" "$N" "$WORK/ids.json" || exit 1
 OMP_NUM_THREADS=$THREADS "$PY" bench/eval_hf.py run "$WORK" "$MODEL" "$WORK/ids.json" "$THREADS" "$BATCH" 2>"$WORK/run.log" ||
     { cat "$WORK/run.log"; exit 1; }

@@ -22,9 +22,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # One long phishing-style email; both sides cut it to TOKENS tokens.
 "$VENV/bin/python" bench/explain_shap.py email "$work/email.jsonl"
-# The GGUF's vocabulary (pre-tokenizer "smollm") is read through its HF tokenizer.json.
-"$VENV/bin/python" bench/explain_shap.py tok "$MODEL" "$work/hf-tok" >/dev/null 2>&1
 export OMP_NUM_THREADS=$THREADS
-"$BUILD/phishlens" --quiet explain -m "$MODEL" -t "$work/hf-tok" --input "$work/email.jsonl" --method partition --features word \
+"$BUILD/phishlens" --quiet explain -m "$MODEL" --input "$work/email.jsonl" --method partition --features word \
     --max-evals "$EVALS" --max-email-tokens "$TOKENS" -o "$work/pl.json" --view none
 "$VENV/bin/python" bench/explain_shap.py run "$MODEL" "$work/email.jsonl" "$work/pl.json" "$THREADS" "$EVALS" "$TOKENS"

@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "study/study.h"
 #include "study/study_internal.h"
+#include "train/train.h"
 
 static char tmp_root[512];
 
@@ -381,6 +382,35 @@ static void test_end_to_end(void) {
         if (!cJSON_IsString(tr) || strcmp(tr->valuestring, "narrow-bank")) continue;
         const cJSON *gap = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "gap"), "gap");
         CHECK(cJSON_IsNumber(gap) && gap->valuedouble > 0.02, "narrow-bank has a positive generalization gap");
+        /* the planted footer's words in this run's own SHAP ranking, checked against its explain.json */
+        const cJSON *hr = cJSON_GetObjectItemCaseSensitive(r, "shortcut_hint_rank");
+        const cJSON *rk = cJSON_GetObjectItemCaseSensitive(hr, "rank");
+        const cJSON *wd = cJSON_GetObjectItemCaseSensitive(hr, "word");
+        CHECK(cJSON_IsNumber(rk) && rk->valueint >= 1 && cJSON_IsString(wd), "narrow-bank: a hint word is ranked");
+        if (cJSON_IsNumber(rk) && cJSON_IsString(wd)) {
+            char xp[1024];
+            snprintf(xp, sizeof xp, "%s/runs/nb/narrow-bank/explain/explain.json", out);
+            char *xs = NULL;
+            size_t xl = 0;
+            CHECK_OK(pl_read_file(xp, &xs, &xl));
+            cJSON *xx = xs ? cJSON_Parse(xs) : NULL;
+            free(xs);
+            const cJSON *all = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(xx, "global"), "slices"), "all");
+            const cJSON *at = cJSON_GetArrayItem(all, rk->valueint - 1);
+            const cJSON *key = cJSON_GetObjectItemCaseSensitive(at, "key");
+            CHECK(cJSON_IsString(key) && !strcmp(key->valuestring, wd->valuestring), "rank %d is '%s' in explain.json",
+                  rk->valueint, wd->valuestring);
+            /* and no word of the footer ranks higher */
+            static const char *const footer[] = {"scanned", "by", "mailshield", "pro", "no", "threats", "found"};
+            for (int k = 0; k < rk->valueint - 1; k++) {
+                const cJSON *kk = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(all, k), "key");
+                for (size_t f = 0; f < sizeof footer / sizeof *footer; f++)
+                    CHECK(!cJSON_IsString(kk) || strcmp(kk->valuestring, footer[f]), "footer word '%s' above rank %d",
+                          footer[f], rk->valueint);
+            }
+            cJSON_Delete(xx);
+        }
         seen = 1;
     }
     CHECK(seen, "diagnosis has the narrow-bank run");
@@ -746,8 +776,33 @@ static void test_gemma2_interp(void) {
     pl_set_num_threads(prev_threads);
 }
 
+/* The study configs shipped in studies/ parse and hold what the README says. */
+static void test_shipped_configs(void) {
+    static const char *const files[] = {"studies/demo.json", "studies/real.json", "studies/real-small.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        pl_study_config c;
+        memset(&c, 0, sizeof c);
+        pl_status st = pl_study_config_load(files[i], &c);
+        CHECK(st == PL_OK, "%s: %s", files[i], st ? pl_errmsg() : "");
+        if (st) continue;
+        CHECK(c.n_models > 0 && c.n_corpora > 0 && c.n_paradigms > 0, "%s: models, corpora and paradigms", files[i]);
+        if (i == 0) {
+            /* the demo: three LLM families beside the baseline, and the planted shortcut named */
+            int fam[8] = {0};
+            for (size_t m = 0; m < c.n_models; m++) fam[c.models[m].family & 7] = 1;
+            CHECK(fam[PL_FAM_LLAMA] && fam[PL_FAM_MISTRAL] && fam[PL_FAM_GEMMA2] && fam[PL_FAM_LEXICAL_NB],
+                  "studies/demo.json has llama, mistral, gemma2 and lexical-nb models");
+            CHECK(c.shortcut_hint && strstr(c.shortcut_hint, "MailShield") != NULL, "studies/demo.json names the shortcut");
+            CHECK(c.hyper.targets == (1u << PL_TGT_COUNT) - 1 && c.hyper.min_steps == 150,
+                  "studies/demo.json: targets all (%#x), min_steps 150 (%d)", c.hyper.targets, c.hyper.min_steps);
+        }
+        pl_study_config_free(&c);
+    }
+}
+
 int main(void) {
     T_BEGIN();
+    test_shipped_configs();
     pl_progress_set_quiet(1);
     pl_log_set_level(PL_LOG_ERROR);
     snprintf(tmp_root, sizeof tmp_root, "/tmp/pl_test_study_%d", (int)getpid());

@@ -4,7 +4,12 @@
  *   - HF semantics (vectors/tokenizers/reference_strings.json, made with
  *     transformers.js) against the tokenizer.json files;
  * plus round trips (decode(encode(s)) == s), bad input, chat templates, the
- * BPE trainer, and a long-input timing guard against quadratic behaviour. */
+ * BPE trainer, and a long-input timing guard against quadratic behaviour.
+ * SmolLM2 (pre-tokenizer "smollm"): its GGUF vocabulary (models/, `make
+ * models`; skipped without it) against HF tokenizers and llama.cpp ids for
+ * the reference strings plus edge cases (tests/data/tokenizer/smollm2.*.json,
+ * tools/ref/smollm2_tokenizer.py), and the same pipeline around a small
+ * committed vocabulary (tests/data/tokenizer/variants/) against HF. */
 #include "harness.h"
 #include "tokenizer/tokenizer.h"
 
@@ -696,11 +701,139 @@ static void test_random(void) {
     }
 }
 
+/* ---- SmolLM2 (GGUF pre-tokenizer "smollm") ------------------------------- */
+
+#define SMOLLM2_GGUF "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+/* ids[] of a JSON array into a pl_tokens. */
+static void json_ids(const cJSON *arr, pl_tokens *out) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) pl_tokens_push(out, (int32_t)e->valueint);
+}
+
+static void print_ids(const char *label, const int32_t *ids, size_t n) {
+    printf("    %s", label);
+    for (size_t k = 0; k < n; k++) printf(" %d", ids[k]);
+    printf("\n");
+}
+
+/* Every case of a reference file: encode(text, enc_flags) must equal the ids
+ * under key, and decode(those ids, dec_flags) must equal the string under
+ * dec_key. Prints and checks the two counts. */
+static void smollm2_refs(const pl_tokenizer *t, const cJSON *cases, const char *key, unsigned enc_flags,
+                         const char *dec_key, unsigned dec_flags, const char *what) {
+    int n = 0, ok = 0, dn = 0, dok = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cases) {
+        const cJSON *jt = cJSON_GetObjectItem(c, "text"), *jw = cJSON_GetObjectItem(c, key);
+        const cJSON *jd = cJSON_GetObjectItem(c, dec_key);
+        if (!cJSON_IsString(jt) || !cJSON_IsArray(jw) || !cJSON_IsString(jd)) {
+            CHECK(0, "%s: case %d lacks text / %s / %s", what, n, key, dec_key);
+            return;
+        }
+        const char *text = jt->valuestring;
+        pl_tokens want = {0}, got = {0};
+        json_ids(jw, &want);
+        pl_status st = pl_tokenizer_encode(t, text, strlen(text), enc_flags, &got);
+        int same = st == PL_OK && got.n == want.n && (got.n == 0 || !memcmp(got.ids, want.ids, got.n * sizeof *got.ids));
+        n++;
+        if (same) ok++;
+        else {
+            printf("  %s: '%s'\n", what, text);
+            print_ids("want", want.ids, want.n);
+            print_ids("got ", got.ids, got.n);
+        }
+        pl_buf back = {0};
+        st = pl_tokenizer_decode(t, want.ids, want.n, dec_flags, &back);
+        size_t dl = strlen(jd->valuestring);
+        dn++;
+        if (st == PL_OK && back.len == dl && (dl == 0 || !memcmp(back.data, jd->valuestring, dl))) dok++;
+        else printf("  %s decode: '%s' -> '%.*s', want '%s'\n", what, text, (int)back.len, back.data ? back.data : "",
+                    jd->valuestring);
+        pl_buf_free(&back);
+        pl_tokens_free(&want);
+        pl_tokens_free(&got);
+    }
+    printf("  %-44s %d/%d encode, %d/%d decode\n", what, ok, n, dok, dn);
+    CHECK(n > 0 && ok == n, "%s: %d of %d encodings match", what, ok, n);
+    CHECK(dn > 0 && dok == dn, "%s: %d of %d decodings match", what, dok, dn);
+}
+
+static cJSON *read_json(const char *path) {
+    char *js = NULL;
+    size_t jl;
+    if (pl_read_file(path, &js, &jl)) {
+        CHECK(0, "%s", pl_errmsg());
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(js);
+    free(js);
+    CHECK(j != NULL, "%s: not JSON", path);
+    return j;
+}
+
+static void test_smollm2(void) {
+    struct stat sb;
+    if (stat(SMOLLM2_GGUF, &sb) != 0) {
+        SKIP("%s absent (`make models` fetches it): SmolLM2 GGUF vocabulary checks not run", SMOLLM2_GGUF);
+        return;
+    }
+    pl_tokenizer *t = NULL;
+    CHECK_OK(pl_tokenizer_load(SMOLLM2_GGUF, &t));
+    if (!t) return;
+    /* what the GGUF declares: gpt2 model, 49152 tokens, BOS 1 / EOS 2 / UNK 0, no BOS added */
+    CHECK(pl_tokenizer_kind(t) == PL_TOK_BYTE_BPE && pl_tokenizer_n_vocab(t) == 49152, "SmolLM2: byte-level, 49152 tokens");
+    CHECK(pl_tokenizer_bos(t) == 1 && pl_tokenizer_eos(t) == 2 && pl_tokenizer_unk(t) == 0 && !pl_tokenizer_add_bos(t),
+          "SmolLM2: bos %d eos %d unk %d add_bos %d", pl_tokenizer_bos(t), pl_tokenizer_eos(t), pl_tokenizer_unk(t),
+          pl_tokenizer_add_bos(t));
+    cJSON *hf = read_json("tests/data/tokenizer/smollm2.hf.json");
+    cJSON *ll = read_json("tests/data/tokenizer/smollm2.llama.json");
+    if (hf) {
+        const cJSON *cases = cJSON_GetObjectItem(hf, "cases");
+        /* HF's encode() always splits added tokens out of the text: parse_special */
+        smollm2_refs(t, cases, "ids", PL_TOK_PARSE_SPECIAL, "decoded", PL_TOK_RENDER_SPECIAL, "SmolLM2 GGUF vs HF");
+        smollm2_refs(t, cases, "ids_with_special", PL_TOK_PARSE_SPECIAL | PL_TOK_ADD_SPECIAL, "decoded",
+                     PL_TOK_RENDER_SPECIAL, "SmolLM2 GGUF vs HF (add_special)");
+    }
+    if (ll) {
+        const cJSON *cases = cJSON_GetObjectItem(ll, "cases");
+        smollm2_refs(t, cases, "ids", PL_TOK_ADD_SPECIAL, "decoded", 0, "SmolLM2 GGUF vs llama.cpp");
+        smollm2_refs(t, cases, "ids_parse_special", PL_TOK_ADD_SPECIAL | PL_TOK_PARSE_SPECIAL, "decoded_special",
+                     PL_TOK_RENDER_SPECIAL, "SmolLM2 GGUF vs llama.cpp (special)");
+    }
+    cJSON_Delete(hf);
+    cJSON_Delete(ll);
+    pl_tokenizer_free(t);
+}
+
+/* The HF loader's byte-level steps without models/: trained-420's vocabulary
+ * under SmolLM2's Digits + ByteLevel pipeline and its neighbours, against HF
+ * tokenizers (tools/ref/smollm2_tokenizer.py variants). */
+static void test_hf_variants(void) {
+    cJSON *ref = read_json("tests/data/tokenizer/variants/variants.hf.json");
+    if (!ref) return;
+    static const char *const names[] = {"digits", "digitruns", "noregex", "nobyte", "nobyte-unk"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[256], what[128];
+        snprintf(path, sizeof path, "tests/data/tokenizer/variants/%s.json", names[i]);
+        snprintf(what, sizeof what, "HF variant %s", names[i]);
+        pl_tokenizer *t = NULL;
+        CHECK_OK(pl_tokenizer_load(path, &t));
+        const cJSON *cases = cJSON_GetObjectItem(ref, names[i]);
+        CHECK(cJSON_IsArray(cases), "variants.hf.json: no cases for %s", names[i]);
+        if (t && cases) smollm2_refs(t, cases, "ids", PL_TOK_PARSE_SPECIAL, "decoded", PL_TOK_RENDER_SPECIAL, what);
+        pl_tokenizer_free(t);
+    }
+    cJSON_Delete(ref);
+}
+
 int main(void) {
     T_BEGIN();
     test_tiny_spm();
     test_bad_input();
     test_train();
+    test_smollm2();
+    test_hf_variants();
     shared = pl_test_shared();
     if (shared) {
         test_long();

@@ -1404,26 +1404,28 @@ static void test_f32_models(const char *arch, const cJSON *ref) {
     g_tol_grad = TOL_GRAD;
 }
 
-/* Opt-in (PL_TRAIN_SYNTH=1 or --synth-only): NOT yet passing — on this
- * setup the loss stays near ln 2 after 50 steps, F1 below the target.
- * The project check: stories260K fine-tuned (LoRA on all seven projections,
- * label objective, f32 path) on the synthetic corpus reaches F1 >= 0.95 on
- * held-out emails, scored by the prompt module's classifier with the
- * adapter attached and measured by the eval module. */
-#define SYN_TRAIN 320
-#define SYN_TEST 160
-static void test_synth_f1(const char *shared) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/models/stories260K.gguf", shared);
+/* The project check: a small model fine-tuned on the synthetic corpus
+ * reaches F1 >= 0.95 on held-out emails. A byte-level BPE is learned from the
+ * training emails, a 2-layer Llama is initialized with its vocabulary
+ * (model init), fully fine-tuned with the label objective on the f32 path,
+ * exported as model.gguf, reloaded, and the held-out emails are scored by
+ * the prompt module's classifier and measured by the eval module. Nothing
+ * here needs ../shared. */
+#define SYN_TRAIN 800
+#define SYN_TEST 200
+static void test_synth_f1(void) {
+    const char *dir = "build/test_train_synth";
+    char tok_path[256], model_path[256], out_path[256];
+    snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", dir);
+    snprintf(model_path, sizeof model_path, "%s/init.gguf", dir);
+    snprintf(out_path, sizeof out_path, "%s/model.gguf", dir);
     double t0 = pl_time_now();
-    pl_model *m = NULL;
-    pl_tokenizer *tk = NULL;
-    pl_model_opts mo = pl_model_opts_default();
-    if (pl_model_load(path, &mo, &m) != PL_OK || pl_tokenizer_load_gguf(path, &tk) != PL_OK) {
-        CHECK(0, "%.300s: %.200s", path, pl_errmsg());
-        pl_model_free(m);
-        return;
-    }
+    /* a model this small runs best on one thread (thread wake-ups cost more
+     * than its matmuls, badly so on a busy machine); one thread also fixes
+     * the summation order, so the F1 below is the same on every machine */
+    int threads = pl_num_threads();
+    pl_set_num_threads(1);
+    CHECK_OK(pl_mkdirs(dir));
     pl_synth_opts so;
     pl_synth_opts_default(&so);
     so.n = SYN_TRAIN + SYN_TEST;
@@ -1432,9 +1434,51 @@ static void test_synth_f1(const char *shared) {
     pl_records recs = {0}, pair_recs = {0};
     cJSON *pairs = NULL, *manifest = NULL;
     CHECK_OK(pl_synth_generate(&so, &recs, &pair_recs, &pairs, &manifest));
+    if (recs.n != SYN_TRAIN + SYN_TEST) {
+        CHECK(0, "synth: %zu records, asked for %d", recs.n, SYN_TRAIN + SYN_TEST);
+        goto out_recs;
+    }
+    /* tokenizer from the training emails only */
+    {
+        pl_buf txt[SYN_TRAIN];
+        const char *texts[SYN_TRAIN];
+        size_t lens[SYN_TRAIN];
+        memset(txt, 0, sizeof txt);
+        for (int i = 0; i < SYN_TRAIN; i++) {
+            CHECK_OK(pl_prompt_email_text(&recs.v[i], &txt[i]));
+            texts[i] = (const char *)txt[i].data;
+            lens[i] = txt[i].len;
+        }
+        pl_bpe_train_opts bo = {2000, 2, 0};
+        char *json = NULL;
+        size_t jlen = 0;
+        CHECK_OK(pl_bpe_train(texts, lens, SYN_TRAIN, &bo, &json, &jlen));
+        if (json) CHECK_OK(pl_write_file_atomic(tok_path, json, jlen));
+        free(json);
+        for (int i = 0; i < SYN_TRAIN; i++) pl_buf_free(&txt[i]);
+    }
+    pl_model_init_opts io = pl_model_init_defaults(PL_ARCH_LLAMA);
+    io.tokenizer = tok_path;
+    io.n_layer = 2;
+    io.d_model = 64;
+    io.n_head = 4;
+    io.n_kv_head = 2;
+    io.n_ff = 128;
+    io.n_ctx = 512;
+    io.seed = 7;
+    if (pl_model_init_write(&io, model_path) != PL_OK) {
+        CHECK(0, "model init: %s", pl_errmsg());
+        goto out_recs;
+    }
+    pl_model *m = NULL;
+    pl_tokenizer *tk = NULL;
+    if (pl_model_load(model_path, NULL, &m) != PL_OK || pl_tokenizer_load_gguf(model_path, &tk) != PL_OK) {
+        CHECK(0, "%s: %.200s", model_path, pl_errmsg());
+        pl_model_free(m);
+        goto out_recs;
+    }
     pl_prompt_spec ps = pl_prompt_spec_default();
-    ps.instruction = "Phishing or legitimate?";
-    ps.max_email_tokens = 80;
+    ps.max_email_tokens = 256;
     pl_prompt pr;
     CHECK_OK(pl_prompt_init(&pr, tk, &ps));
     size_t n = recs.n;
@@ -1446,30 +1490,38 @@ static void test_synth_f1(const char *shared) {
         ex[i] = (pl_tr_example){full[i].ids, (int)full[i].n, recs.v[i].label, 0};
     }
     pl_tr_config c = pl_tr_config_default();
-    c.lora_rank = 16;
-    c.lora_alpha = 16;
-    c.targets = (1u << PL_TGT_COUNT) - 1;
+    c.full = 1;
+    c.lora_rank = 0;
     c.label_tokens[0] = pr.label_neg_id;
     c.label_tokens[1] = pr.label_pos_id;
     pl_trainer *t = NULL;
     CHECK_OK(pl_trainer_new(m, &c, &t));
     pl_loop_opts o = pl_loop_opts_default();
-    o.opt.lr = 5e-3;
-    o.epochs = 2;
-    o.batch = 8;
-    o.run_dir = "build/test_train_synth";
-    o.base_model = path;
+    o.opt.lr = 3e-3;
+    o.epochs = 4;
+    o.batch = 16;
+    o.run_dir = dir;
+    o.base_model = model_path;
     o.quiet = 1;
     pl_tr_dataset dtr = {ex, SYN_TRAIN};
     pl_loop_result res;
+    memset(&res, 0, sizeof res);
     double t1 = pl_time_now();
-    CHECK_OK(pl_train_loop(t, &dtr, NULL, &o, &res));
+    if (t) CHECK_OK(pl_train_loop(t, &dtr, NULL, &o, &res));
     double train_s = pl_time_now() - t1;
+    /* the trainer's own class scores of a few held-out emails, for the export check below */
+    double tr_score[4] = {0};
+    for (int i = 0; t && i < 4; i++) {
+        pl_real sc[2] = {0, 0};
+        CHECK_OK(pl_trainer_scores(t, ex[SYN_TRAIN + i].tokens, ex[SYN_TRAIN + i].n_tokens, sc));
+        tr_score[i] = (double)(sc[1] - sc[0]);
+    }
     pl_trainer_free(t);
-    /* score the held-out emails through the classifier with the adapter */
-    CHECK_OK(pl_model_add_lora(m, "build/test_train_synth/adapter.gguf", 1.0f));
+    /* score the held-out emails with the fine-tuned model.gguf */
+    pl_model *ft = NULL;
     pl_classifier *cl = NULL;
-    CHECK_OK(pl_classifier_new(m, &pr, 0, &cl));
+    CHECK_OK(pl_model_load(out_path, NULL, &ft));
+    if (ft) CHECK_OK(pl_classifier_new(ft, &pr, 0, &cl));
     const int32_t *eptr[SYN_TEST];
     size_t elen[SYN_TEST];
     double score[SYN_TEST];
@@ -1479,23 +1531,35 @@ static void test_synth_f1(const char *shared) {
     }
     pl_preds preds = {0};
     if (cl && pl_classifier_score(cl, eptr, elen, SYN_TEST, score) == PL_OK) {
+        int pos = 0;
         for (int i = 0; i < SYN_TEST; i++) {
             const pl_record *r = &recs.v[SYN_TRAIN + i];
+            pos += r->label == 1;
             pl_pred p = {r->id, r->source, r->label, pl_sigmoid(score[i]), score[i], score[i] > 0, -1, -1, -1, -1};
             CHECK_OK(pl_preds_push(&preds, &p));
         }
+        /* model.gguf holds exactly the trained weights: its scores are the trainer's */
+        double worst = 0;
+        for (int i = 0; i < 4; i++) {
+            double d = fabs(score[i] - tr_score[i]) / fmax(1.0, fabs(tr_score[i]));
+            if (d > worst) worst = d;
+        }
+        printf("synth   exported model.gguf vs the trainer's forward: class score max rel diff %.2g\n", worst);
+        CHECK(worst < 1e-4, "model.gguf scores differ from the trainer's by %.3g (relative)", worst);
         pl_metrics mt;
         CHECK_OK(pl_eval_metrics(&preds, NULL, preds.n, 0.5, &mt));
-        printf("synth   stories260K LoRA r16 all, %d train / %d held-out emails, %lld steps: F1 %.3f (acc %.3f), "
-               "train %.1fs, total %.1fs\n",
-               SYN_TRAIN, SYN_TEST, (long long)res.steps, mt.v[PL_M_F1], mt.v[PL_M_ACCURACY], train_s,
-               pl_time_now() - t0);
+        printf("synth   2-layer llama (d 64, BPE 2000) full fine-tune, %d train / %d held-out emails (%d phishing), "
+               "%lld steps, last loss %.4f: F1 %.3f (acc %.3f), train %.1fs, total %.1fs\n",
+               SYN_TRAIN, SYN_TEST, pos, (long long)res.steps, res.last_loss, mt.v[PL_M_F1], mt.v[PL_M_ACCURACY],
+               train_s, pl_time_now() - t0);
+        CHECK(pos > 0 && pos < SYN_TEST, "held-out emails hold both classes (%d phishing of %d)", pos, SYN_TEST);
         CHECK(mt.v[PL_M_F1] >= 0.95, "synthetic corpus: held-out F1 %.3f < 0.95", mt.v[PL_M_F1]);
     } else {
         CHECK(0, "classifier: %s", pl_errmsg());
     }
     pl_preds_free(&preds);
     pl_classifier_free(cl);
+    pl_model_free(ft);
     for (size_t i = 0; i < n; i++) {
         pl_tokens_free(&email[i]);
         pl_tokens_free(&full[i]);
@@ -1504,12 +1568,14 @@ static void test_synth_f1(const char *shared) {
     free(full);
     free(ex);
     pl_prompt_free(&pr);
+    pl_tokenizer_free(tk);
+    pl_model_free(m);
+out_recs:
     pl_records_free(&recs);
     pl_records_free(&pair_recs);
     cJSON_Delete(pairs);
     cJSON_Delete(manifest);
-    pl_tokenizer_free(tk);
-    pl_model_free(m);
+    pl_set_num_threads(threads);
 }
 
 static void test_models(void) {
@@ -1535,8 +1601,7 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--loop-child") == 0) return loop_child();
     if (argc == 2 && strcmp(argv[1], "--synth-only") == 0) {
         T_BEGIN();
-        const char *sh = pl_test_shared();
-        if (sh) test_synth_f1(sh);
+        test_synth_f1();
         return T_END();
     }
     T_BEGIN();
@@ -1553,11 +1618,10 @@ int main(int argc, char **argv) {
     test_adamw();
     test_models();
     test_loop();
+    test_synth_f1();
     const char *shared = pl_test_shared();
     if (shared) {
         test_shared_forward(shared);
-        /* opt-in: does not reach its target yet (docs/training.md) */
-        if (getenv("PL_TRAIN_SYNTH")) test_synth_f1(shared);
     }
     return T_END();
 }

@@ -7,7 +7,9 @@
  * follows), so training sees exactly what eval and SHAP score. The LM
  * objective appends the label word (after the record's meta.rationale when
  * present) and scores those tokens; unlabeled records (label -1) are plain
- * text for causal-LM training.
+ * text for causal-LM training, and --text-only makes every record's email
+ * text (no prompt, label ignored) a causal-LM example: continued
+ * pre-training on a corpus.
  */
 #include "cli.h"
 
@@ -27,6 +29,7 @@ typedef struct {
     pl_tr_config tc;
     pl_loop_opts lo;
     int max_len, threads;
+    int text_only;          /* LM objective on every record's email text, labels ignored */
 } train_args;
 
 /* All example token buffers of a dataset. */
@@ -69,7 +72,16 @@ static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const p
         pl_tokens *p = &out->ids[out->d.n];
         pl_tr_example *ex = &out->d.ex[out->d.n];
         size_t cut = 0;
-        if (lm && r->label < 0) {
+        if (lm && a->text_only) {
+            /* continued pre-training: [BOS] + the email as the prompt renders it, every position scored */
+            int32_t bos = pl_tokenizer_bos(tok);
+            int trunc = 0;
+            if (bos >= 0 && pl_tokenizer_add_bos(tok)) st = pl_tokens_push(p, bos);
+            if (!st) st = pl_prompt_email_ids(pr, tok, r, p, &trunc);
+            cut = (size_t)trunc;
+            ex->loss_start = 0;
+            ex->label = -1;
+        } else if (lm && r->label < 0) {
             /* plain causal-LM text */
             st = pl_tokenizer_encode(tok, r->body, strlen(r->body), PL_TOK_ADD_SPECIAL, p);
             ex->loss_start = 0;
@@ -130,6 +142,7 @@ static pl_status write_config(const train_args *a, const pl_prompt *pr, const pl
     if (a->val) cJSON_AddStringToObject(j, "val", a->val);
     cJSON_AddStringToObject(j, "objective", obj_name(a->tc.objective));
     cJSON_AddBoolToObject(j, "full", a->tc.full);
+    cJSON_AddBoolToObject(j, "text_only", a->text_only);
     cJSON_AddNumberToObject(j, "lora_rank", a->tc.lora_rank);
     cJSON_AddNumberToObject(j, "lora_alpha", a->tc.lora_alpha);
     cJSON_AddNumberToObject(j, "lora_dropout", a->tc.lora_dropout);
@@ -195,6 +208,7 @@ int cmd_train(int argc, char **argv) {
             else return usage("--objective expects label, head or lm, got '%s'", v);
             i++;
         } else if (!strcmp(o, "--full-vocab")) a.tc.label_full_vocab = 1;
+        else if (!strcmp(o, "--text-only")) a.text_only = 1;
         else if (!strcmp(o, "--lora-rank")) { NEED_INT(0, 4096); a.tc.lora_rank = (int)n; rank_given = 1; }
         else if (!strcmp(o, "--lora-alpha")) { NEED_DBL(); a.tc.lora_alpha = d; }
         else if (!strcmp(o, "--lora-dropout")) { NEED_DBL(); a.tc.lora_dropout = d; }
@@ -238,6 +252,7 @@ int cmd_train(int argc, char **argv) {
 #undef NEED_DBL
     }
     if (!a.model || !a.train || !a.out) return cli_usage_error("train", "-m MODEL, --train FILE and -o RUNDIR are required");
+    if (a.text_only && a.tc.objective != PL_OBJ_LM) return cli_usage_error("train", "--text-only needs --objective lm");
     if (a.tc.full && !rank_given) a.tc.lora_rank = 0; /* --full alone: no adapter on top */
     if (a.threads > 0) pl_set_num_threads(a.threads);
     a.lo.run_dir = a.out;
@@ -256,7 +271,8 @@ int cmd_train(int argc, char **argv) {
     if (!st) st = pl_prompt_init(&pr, tok, &spec);
     if (!st) {
         /* the email part gets what --max-len leaves (LM: 64 tokens kept for the answer) */
-        long room = (long)a.max_len - (long)pr.prefix.n - (long)pr.suffix.n - (a.tc.objective == PL_OBJ_LM ? 64 : 0);
+        long room = a.text_only ? (long)a.max_len - 1
+                                : (long)a.max_len - (long)pr.prefix.n - (long)pr.suffix.n - (a.tc.objective == PL_OBJ_LM ? 64 : 0);
         if (room < 1)
             st = pl_error(PL_ERR_RANGE, "train: --max-len %d leaves no room for the email (the prompt alone has %zu tokens)",
                           a.max_len, pr.prefix.n + pr.suffix.n);
@@ -280,7 +296,14 @@ int cmd_train(int argc, char **argv) {
         if (isfinite(res.val_loss)) printf(", val loss %.4f", res.val_loss);
         if (isfinite(res.val_f1)) printf(", val F1 %.3f", res.val_f1);
         if (res.early_stopped) printf(" (early stop)");
-        if (a.tc.full) printf("\n-> %s/model.safetensors%s\n", a.out, a.tc.lora_rank ? " (+ adapter.gguf, peft/)" : "");
+        if (a.tc.full) {
+            char g[4096];
+            snprintf(g, sizeof g, "%s/model.gguf", a.out);
+            FILE *f = fopen(g, "rb");
+            if (f) fclose(f);
+            printf("\n-> %s/model.safetensors%s%s\n", a.out, f ? ", model.gguf" : "",
+                   a.tc.lora_rank ? " (+ adapter.gguf, peft/)" : "");
+        }
         else printf("\n-> %s/adapter.gguf, %s/peft/\n", a.out, a.out);
     }
     pl_trainer_free(t);

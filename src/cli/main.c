@@ -28,10 +28,6 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluation from predictions: metrics, compare, calibrate, matrix",
      "phishlens eval <subcommand> [options]   (phishlens eval with no subcommand lists them)\n"},
     {"logits", cmd_logits, "run a model over token ids: logits to a file or top-5 per position",
-     "phishlens logits -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
-     "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
-    {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
-     "phishlens generate -m MODEL [--lora FILE[:SCALE]]... --ids \"1 2 3\" [-n N] [--temp T] [--seed S]\n"
      "phishlens logits -m MODEL [--lora FILE[:SCALE]]... (--ids \"1 2 3\" | -p TEXT) [-o OUT.f32] [--exact-matmul] [--exact-gelu]\n"
      "  -o writes little-endian float32 [n_tokens x n_vocab]. See docs/engine.md.\n"},
     {"generate", cmd_generate, "continue a prompt (greedy or sampled)",
@@ -55,9 +51,11 @@ static const command commands[] = {
      "  [--lr LR] [--weight-decay WD] [--clip C] [--schedule cosine|linear|constant] [--warmup STEPS]\n"
      "  [--epochs N] [--batch B] [--accum K] [--max-len T] [--seed S] [--threads N]\n"
      "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
-     "  [--precision f32|f64]\n"
-     "  RUNDIR gets adapter.gguf, peft/ (model.safetensors with --full), train_log.jsonl, config.json,\n"
-     "  checkpoints/. See docs/training.md.\n"},
+     "  [--precision f32|f64] [--text-only]\n"
+     "  RUNDIR gets adapter.gguf, peft/ (model.safetensors + model.gguf with --full), train_log.jsonl,\n"
+     "  config.json, checkpoints/. --text-only (with --objective lm): continued pre-training on the\n"
+     "  records' email text, labels ignored.\n"
+     "  See docs/training.md.\n"},
     {"interp", cmd_interp, "interpretability on activation caches: cache, probe, transfer, tuned-fit",
      "phishlens interp <subcommand> [options]   (phishlens interp with no subcommand lists them)\n"},
     {"explain", cmd_explain, "SHAP attributions of a classifier's score for emails; global aggregation",

@@ -6,6 +6,7 @@
  * against the folder of the config file.
  */
 #include "study/study.h"
+#include "train/train.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -226,6 +227,7 @@ void pl_study_config_free(pl_study_config *c) {
     free(c->test);
     free(c->explain_method);
     free(c->shortcut_hint);
+    free(c->hyper.targets_spec);
     memset(c, 0, sizeof *c);
 }
 
@@ -347,7 +349,8 @@ static pl_status parse_root(const pctx *p, const cJSON *root, pl_study_config *c
     if ((st = get_obj(p, root, "hyperparameters", &h))) return st;
     static const cJSON empty_obj = {0};
     if (!h) h = &empty_obj;
-    static const char *const hkeys[] = {"lr", "epochs", "lora_rank", "lora_alpha", "batch", "max_tokens", "nb_alpha", NULL};
+    static const char *const hkeys[] = {"lr",         "epochs",   "lora_rank", "lora_alpha", "batch",
+                                        "max_tokens", "nb_alpha", "targets",   "min_steps", NULL};
     if (h != &empty_obj && (st = check_keys(p, h, "hyperparameters", hkeys))) return st;
     if ((st = get_num(p, h, "lr", "hyperparameters", 1e-9, 1.0, 0, 2e-4, &c->hyper.lr))) return st;
     if ((st = get_num(p, h, "epochs", "hyperparameters", 1, 1000, 1, 1, &x))) return st;
@@ -360,6 +363,11 @@ static pl_status parse_root(const pctx *p, const cJSON *root, pl_study_config *c
     if ((st = get_num(p, h, "max_tokens", "hyperparameters", 8, 1 << 20, 1, 512, &x))) return st;
     c->hyper.max_tokens = (int)x;
     if ((st = get_num(p, h, "nb_alpha", "hyperparameters", 1e-6, 100, 0, 1.0, &c->hyper.nb_alpha))) return st;
+    if ((st = get_num(p, h, "min_steps", "hyperparameters", 0, 1e7, 1, 0, &x))) return st;
+    c->hyper.min_steps = (int)x;
+    if ((st = get_str(p, h, "targets", "hyperparameters", 0, "q,v", &c->hyper.targets_spec))) return st;
+    if (pl_tr_parse_targets(c->hyper.targets_spec, &c->hyper.targets) != PL_OK)
+        return bad(p, "hyperparameters.targets", "%s", pl_errmsg());
 
     /* test */
     const cJSON *t;

@@ -250,6 +250,8 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         cJSON_AddItemToArray(explains, x ? x : cJSON_CreateNull());
     }
     cJSON *shortcuts = cJSON_CreateObject(); /* key -> {source, z, runs[]} */
+    pl_buf hint_rows = {0};   /* "model / training (rank R)" of the rows whose SHAP ranking holds a hint word */
+    int n_hint_rows = 0, n_hint_checked = 0;
     for (size_t r = 0; have_matrix && r < mx.n_rows; r++) {
         const pl_matrix_row *row = &mx.rows[r];
         cJSON *o = cJSON_CreateObject();
@@ -329,6 +331,38 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                          (int)num_or(x, "n_ood_errors_explained", 0));
                 say(summary, "ood", "#sec-explain", ev, "For %s / %s, the word that weighs most in out-of-domain errors is '%s'.",
                     row->model, row->train_set, str_or(t0, "key", "?"));
+            }
+            /* the planted shortcut (when the config names it) in this row's own SHAP ranking */
+            const cJSON *gall = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(x, "global"), "slices"), "all");
+            if (c->shortcut_hint[0] && gall) {
+                int rank = 0, k = 0;
+                const cJSON *hit = NULL;
+                for (const cJSON *it = gall->child; it && !hit; it = it->next) {
+                    k++;
+                    if (word_in(c->shortcut_hint, str_or(it, "key", ""))) {
+                        hit = it;
+                        rank = k;
+                    }
+                }
+                n_hint_checked++;
+                cJSON *hr = cJSON_AddObjectToObject(o, "shortcut_hint_rank");
+                cJSON_AddNumberToObject(hr, "listed", cJSON_GetArraySize(gall));
+                cJSON_AddNumberToObject(hr, "n_explained", num_or(x, "n_explained", 0));
+                if (hit) {
+                    cJSON_AddStringToObject(hr, "word", str_or(hit, "key", "?"));
+                    cJSON_AddNumberToObject(hr, "rank", rank);
+                    cJSON_AddNumberToObject(hr, "mean_abs_phi", num_or(hit, "mean_abs_phi", NAN));
+                    snprintf(ev, sizeof ev, "rank %d of the %d words listed by mean |SHAP| (%.3f) over %d explained emails",
+                             rank, cJSON_GetArraySize(gall), num_or(hit, "mean_abs_phi", NAN), (int)num_or(x, "n_explained", 0));
+                    say(summary, "shortcut", "#sec-explain", ev,
+                        "For %s / %s, the planted shortcut's word '%s' ranks %d by mean |SHAP| over all explained emails.",
+                        row->model, row->train_set, str_or(hit, "key", "?"), rank);
+                    pl_buf_printf(&hint_rows, "%s%s / %s (rank %d)", n_hint_rows ? ", " : "", row->model, row->train_set, rank);
+                    n_hint_rows++;
+                } else {
+                    cJSON_AddNullToObject(hr, "rank");
+                }
             }
             for (const cJSON *cd = cand ? cand->child : NULL; cd; cd = cd->next) {
                 const char *key = str_or(cd, "key", NULL);
@@ -412,6 +446,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
     if (!cv) {
         st = pl_error(PL_ERR_NOMEM, "out of memory");
         cJSON_Delete(shortcuts);
+    pl_buf_free(&hint_rows);
         goto done;
     }
     size_t ci = 0;
@@ -500,6 +535,20 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             snprintf(ev, sizeof ev, "0 of %zu shortcut candidates are words of the known planted text", n_cand);
             say(summary, "shortcut", "#sec-explain", ev, "The known planted shortcut \"%s\" was not among the shortcut candidates.",
                 c->shortcut_hint);
+        }
+        if (n_hint_checked) {
+            char ev[128];
+            snprintf(ev, sizeof ev, "%d of %d explained (model, training) rows", n_hint_rows, n_hint_checked);
+            cJSON_AddNumberToObject(h, "rows_with_hint_word", n_hint_rows);
+            cJSON_AddNumberToObject(h, "rows_explained", n_hint_checked);
+            if (n_hint_rows)
+                say(summary, "shortcut", "#sec-explain", ev,
+                    "Words of the planted shortcut are among the top %zu SHAP words of %d of %d explained runs: %s.",
+                    c->explain_top_k, n_hint_rows, n_hint_checked, (const char *)hint_rows.data);
+            else
+                say(summary, "shortcut", "#sec-explain", ev,
+                    "No word of the planted shortcut is among the top %zu SHAP words of any of the %d explained runs.",
+                    c->explain_top_k, n_hint_checked);
         }
     }
     cJSON_Delete(shortcuts);

@@ -379,6 +379,7 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
     tc.objective = PL_OBJ_LABEL;
     tc.lora_rank = c->hyper.lora_rank;
     tc.lora_alpha = c->hyper.lora_alpha;
+    tc.targets = c->hyper.targets;
     tc.label_tokens[0] = l.pr.label_neg_id;
     tc.label_tokens[1] = l.pr.label_pos_id;
     tc.seed = c->seed;
@@ -386,6 +387,12 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
     lo.opt.lr = c->hyper.lr;
     lo.epochs = c->hyper.epochs;
     lo.batch = c->hyper.batch;
+    if (c->hyper.min_steps > 0 && dtr.d.n > 0) {
+        /* small training sets: raise the epochs until the run has min_steps optimizer steps */
+        long per_epoch = ((long)dtr.d.n + lo.batch - 1) / lo.batch;
+        long need = (c->hyper.min_steps + per_epoch - 1) / per_epoch;
+        if (need > lo.epochs) lo.epochs = (int)need;
+    }
     lo.run_dir = dir;
     lo.base_model = sm->path;
     lo.quiet = 1;
@@ -405,6 +412,7 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
             cJSON_AddStringToObject(o, "objective", "label tokens, LoRA");
             cJSON_AddNumberToObject(o, "n_train", (double)dtr.d.n);
             cJSON_AddNumberToObject(o, "n_val", (double)dva.d.n);
+            cJSON_AddNumberToObject(o, "epochs", lo.epochs);
             cJSON_AddNumberToObject(o, "steps", (double)res.steps);
             cJSON_AddItemToObject(o, "last_loss", pl_json_num_or_null(res.last_loss));
             cJSON_AddItemToObject(o, "val_loss", pl_json_num_or_null(res.val_loss));

@@ -302,6 +302,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
                     cJSON_AddNumberToObject(h, "epochs", c->hyper.epochs);
                     cJSON_AddNumberToObject(h, "lora_rank", c->hyper.lora_rank);
                     cJSON_AddNumberToObject(h, "lora_alpha", c->hyper.lora_alpha);
+                    cJSON_AddNumberToObject(h, "targets", c->hyper.targets);
+                    if (c->hyper.min_steps) cJSON_AddNumberToObject(h, "min_steps", c->hyper.min_steps);
                     cJSON_AddNumberToObject(h, "batch", c->hyper.batch);
                     cJSON_AddNumberToObject(h, "max_tokens", c->hyper.max_tokens);
                     cJSON_AddNumberToObject(h, "seed", (double)c->seed);
@@ -544,38 +546,96 @@ static pl_status save_state(const pl_study_plan *pl, const pl_study_task *t, uin
 
 /* ---- cost estimate ------------------------------------------------------------ */
 
-/* Tokens of a records file, estimated as bytes / 4 (no parsing). */
-static double file_tokens(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 ? (double)sb.st_size / 4.0 : 0.0;
+/* Records (lines) and bytes of a corpus file, counted once per process. */
+typedef struct {
+    char path[1024];
+    double records, bytes;
+} corpus_stat;
+
+static corpus_stat g_cstat[64];
+static int g_n_cstat;
+
+static corpus_stat file_stat(const char *path) {
+    for (int i = 0; i < g_n_cstat; i++)
+        if (!strcmp(g_cstat[i].path, path)) return g_cstat[i];
+    corpus_stat cs;
+    memset(&cs, 0, sizeof cs);
+    snprintf(cs.path, sizeof cs.path, "%s", path);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char buf[1 << 16];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+            cs.bytes += (double)n;
+            for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))) != NULL; p++) cs.records += 1;
+        }
+        fclose(f);
+    }
+    if (g_n_cstat < (int)(sizeof g_cstat / sizeof *g_cstat)) g_cstat[g_n_cstat++] = cs;
+    return cs;
+}
+
+/* Records of corpus k the study keeps (its `max` cap applied). */
+static double corpus_records(const pl_study_config *c, size_t k) {
+    corpus_stat cs = file_stat(c->corpora[k].path);
+    double n = cs.records;
+    if (c->corpora[k].max > 0 && n > (double)c->corpora[k].max) n = (double)c->corpora[k].max;
+    return n;
+}
+
+/* Tokens one email of corpus k takes in a prompt: bytes / 4 per record, cut
+ * at max_tokens (LLMs), plus ~64 tokens of instruction template. */
+static double email_tokens(const pl_study_config *c, size_t k, int llm) {
+    corpus_stat cs = file_stat(c->corpora[k].path);
+    double t = cs.records > 0 ? cs.bytes / cs.records / 4.0 : 0.0;
+    if (llm && t > (double)c->hyper.max_tokens) t = (double)c->hyper.max_tokens;
+    return llm ? t + 64.0 : t;
 }
 
 static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *flops) {
     const pl_study_config *c = pl->cfg;
     *flops = 0;
     double params = 0;
+    int llm = 0;
     if (t->training >= 0) {
         const pl_study_model *m = &c->models[pl->trainings[t->training].model];
-        params = is_llm(m->family) ? pl_study_model_params(m->path) : 1.0; /* NB: ~1 op per token */
+        llm = is_llm(m->family);
+        params = llm ? pl_study_model_params(m->path) : 1.0; /* NB: ~1 op per token */
     }
     const double split_train = 1.0 - c->test_frac - c->val_frac;
     switch (t->stage) {
     case PL_STAGE_DATA: *flops = 0; break;
     case PL_STAGE_TRAIN: {
-        double tok = 0;
+        double tok = 0, ex = 0;
         const pl_study_training *tr = &pl->trainings[t->training];
-        for (size_t k = 0; k < tr->n_sources; k++) tok += file_tokens(c->corpora[find_corpus(c, tr->sources[k])].path) * split_train;
-        *flops = 6.0 * params * tok * c->hyper.epochs; /* forward + backward ~ 6 N per token */
+        for (size_t k = 0; k < tr->n_sources; k++) {
+            size_t ci = find_corpus(c, tr->sources[k]);
+            double n = corpus_records(c, ci) * split_train;
+            ex += n;
+            tok += n * email_tokens(c, ci, llm);
+        }
+        double epochs = c->hyper.epochs;
+        if (llm && c->hyper.min_steps > 0 && ex > 0) {
+            double per_epoch = ceil(ex / c->hyper.batch);
+            double need = ceil(c->hyper.min_steps / per_epoch);
+            if (need > epochs) epochs = need;
+        }
+        *flops = 6.0 * params * tok * epochs; /* forward + backward ~ 6 N per token */
         break;
     }
-    case PL_STAGE_EVAL: *flops = 2.0 * params * file_tokens(c->corpora[t->test].path) * c->test_frac; break;
+    case PL_STAGE_EVAL: {
+        double n = corpus_records(c, t->test) * c->test_frac;
+        if (c->max_test > 0 && n > (double)c->max_test) n = (double)c->max_test;
+        *flops = 2.0 * params * n * email_tokens(c, t->test, llm);
+        break;
+    }
     case PL_STAGE_EXPLAIN: {
         double per_email = 0, n = 0;
         for (size_t k = 0; k < c->n_test; k++) {
-            per_email += file_tokens(c->corpora[find_corpus(c, c->test[k])].path);
+            per_email += email_tokens(c, find_corpus(c, c->test[k]), llm);
             n += 1;
         }
-        per_email = n > 0 ? per_email / (n * 1000.0) : 0; /* ~1000 records per corpus as a rough scale */
+        per_email = n > 0 ? per_email / n : 0;
         size_t evals = c->explain_max_evals ? c->explain_max_evals : 500;
         *flops = 2.0 * params * per_email * (double)evals * (double)c->explain_examples;
         break;

@@ -78,8 +78,11 @@ typedef struct {
 typedef struct {
     double lr;
     int epochs, lora_rank, batch, max_tokens;
+    int min_steps;           /* LLM trainings run at least this many optimizer steps (epochs raised); 0 = off */
     double lora_alpha;
     double nb_alpha;         /* lexical-nb Lidstone smoothing */
+    unsigned targets;        /* LoRA targets, bit k = pl_tr_target k (default q, v) */
+    char *targets_spec;      /* as written ("q,v", "all", ...) */
 } pl_study_hyper;
 
 typedef struct {

@@ -12,7 +12,11 @@
  * (their lengths no longer add up). Each merge pushes at most two new pairs,
  * so a fragment of n characters costs O(n log n).
  * Symbols left without a token become byte tokens (<0xNN> or the byte-level
- * character) or, failing that, UNK. */
+ * character) or, failing that, UNK (unk_emit), or are dropped when there is
+ * none (HF BPE without unk_token; llama.cpp's byte-level BPE, whose vocabs
+ * may lack some of the 256 byte characters: SmolLM2 lacks 21).
+ * The byte-level pre-tokenizer is a list of regexes applied one after the
+ * other to the pieces the previous one made (bl_split). */
 #include "tokenizer/tok_internal.h"
 
 #include <stdlib.h>
@@ -199,12 +203,13 @@ static pl_status emit(const pl_tokenizer *t, work *w, const char *s, pl_tokens *
             if (b >= 0) {
                 if ((st = pl_tokens_push(out, b))) return st;
                 last_unk = 0;
-            } else if (t->unk >= 0) {
+            } else if (t->unk_emit >= 0) {
                 if (t->fuse_unk && last_unk) continue;
-                if ((st = pl_tokens_push(out, t->unk))) return st;
+                if ((st = pl_tokens_push(out, t->unk_emit))) return st;
                 last_unk = 1;
-                if (t->kind == PL_TOK_SPM && !t->merge_by_score) break; /* one UNK per character */
-            }
+                /* HF BPE: one UNK per character without a token */
+                if (t->kind == PL_TOK_BYTE_BPE || !t->merge_by_score) break;
+            } /* else dropped, as HF BPE without unk_token and llama.cpp's byte-level BPE do */
         }
     }
     return PL_OK;
@@ -242,65 +247,94 @@ static pl_status encode_word(const pl_tokenizer *t, work *w, const char *s, size
     return st;
 }
 
-static pl_status encode_bytelevel(const pl_tokenizer *t, const char *text, size_t n, pl_tokens *out) {
-    pl_status st = PL_OK;
-    work w = {0};
-    pl_buf word = {0};
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re, NULL);
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    pcre2_jit_stack *js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    if (!md || !mc || !js) { st = pl_error(PL_ERR_NOMEM, "tokenize: out of memory"); goto done; }
-    pcre2_jit_stack_assign(mc, NULL, js);
+/* State of one byte-level encode: the merge work area, the byte-level form
+ * of the current word, and one match block per pre-tokenizer step. */
+typedef struct {
+    const pl_tokenizer *t;
+    work w;
+    pl_buf word;
+    pcre2_match_data *md[TOK_MAX_RE];
+    pcre2_match_context *mc;
+    pcre2_jit_stack *js;
+    const char *base;  /* the fragment's start, for error offsets */
+    pl_tokens *out;
+} bl_ctx;
+
+static pl_status bl_word(bl_ctx *c, const char *s, size_t n) {
+    c->word.len = 0;
+    pl_status st = tok_bytes_to_level(s, n, &c->word);
+    if (!st) st = encode_word(c->t, &c->w, c->word.data, c->word.len, c->out);
+    return st;
+}
+
+/* Split s[0..n) with regex `step` and hand every piece (each match, and the
+ * text between matches: HF Split "Isolated", llama.cpp's offsets) to the
+ * next step; after the last step a piece is a word. The regex sees only
+ * s[0..n), so a lookahead at its end sees the end of the subject, as in
+ * both references. */
+static pl_status bl_split(bl_ctx *c, int step, const char *s, size_t n) {
+    const pl_tokenizer *t = c->t;
+    if (n == 0) return PL_OK;
+    if (step == t->n_re) return bl_word(c, s, n);
+    pl_status st;
     size_t pos = 0;
     while (pos < n) {
-        int rc = pcre2_match(t->re, (PCRE2_SPTR)text, n, pos, 0, md, mc);
+        int rc = pcre2_match(t->re[step], (PCRE2_SPTR)s, n, pos, 0, c->md[step], c->mc);
         size_t ms = n, me = n;
         if (rc >= 0) {
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md[step]);
             ms = ov[0];
             me = ov[1];
         } else if (rc != PCRE2_ERROR_NOMATCH) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(rc, msg, sizeof msg);
-            st = pl_error(PL_ERR_INTERNAL, "%s: pre-tokenizer regex failed at byte %zu: %s", t->name, pos, (char *)msg);
-            goto done;
+            return pl_error(PL_ERR_INTERNAL, "%s: pre-tokenizer regex %d failed at byte %zu: %s", t->name, step + 1,
+                            (size_t)(s - c->base) + pos, (char *)msg);
         }
-        /* the text between matches is a word of its own (HF Split "Isolated") */
-        if (ms > pos) {
-            word.len = 0;
-            if ((st = tok_bytes_to_level(text + pos, ms - pos, &word))) goto done;
-            if ((st = encode_word(t, &w, word.data, word.len, out))) goto done;
-        }
+        if (ms > pos && (st = bl_split(c, step + 1, s + pos, ms - pos))) return st;
+        if (rc < 0) break;
         if (me > ms) {
-            word.len = 0;
-            if ((st = tok_bytes_to_level(text + ms, me - ms, &word))) goto done;
-            if ((st = encode_word(t, &w, word.data, word.len, out))) goto done;
+            if ((st = bl_split(c, step + 1, s + ms, me - ms))) return st;
             pos = me;
-        } else if (rc >= 0) {
-            /* empty match: step over one character */
-            size_t k = utf8_len((uint8_t)text[ms]);
-            if (k > n - ms) k = n - ms;
-            word.len = 0;
-            if ((st = tok_bytes_to_level(text + ms, k, &word))) goto done;
-            if ((st = encode_word(t, &w, word.data, word.len, out))) goto done;
-            pos = ms + k;
         } else {
-            pos = n;
+            /* empty match: step over one character */
+            size_t k = utf8_len((uint8_t)s[ms]);
+            if (k > n - ms) k = n - ms;
+            if ((st = bl_split(c, step + 1, s + ms, k))) return st;
+            pos = ms + k;
         }
     }
-done:
-    if (md) pcre2_match_data_free(md);
-    if (mc) pcre2_match_context_free(mc);
-    if (js) pcre2_jit_stack_free(js);
-    free(w.sym);
-    free(w.heap);
-    pl_buf_free(&word);
+    return PL_OK;
+}
+
+static pl_status encode_bytelevel(const pl_tokenizer *t, const char *text, size_t n, pl_tokens *out) {
+    pl_status st = PL_OK;
+    bl_ctx c = {0};
+    c.t = t;
+    c.base = text;
+    c.out = out;
+    c.mc = pcre2_match_context_create(NULL);
+    c.js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+    int ok = c.mc && c.js;
+    for (int i = 0; i < t->n_re && ok; i++) ok = (c.md[i] = pcre2_match_data_create_from_pattern(t->re[i], NULL)) != NULL;
+    if (!ok) {
+        st = pl_error(PL_ERR_NOMEM, "tokenize: out of memory");
+    } else {
+        pcre2_jit_stack_assign(c.mc, NULL, c.js);
+        st = bl_split(&c, 0, text, n);
+    }
+    for (int i = 0; i < t->n_re; i++)
+        if (c.md[i]) pcre2_match_data_free(c.md[i]);
+    if (c.mc) pcre2_match_context_free(c.mc);
+    if (c.js) pcre2_jit_stack_free(c.js);
+    free(c.w.sym);
+    free(c.w.heap);
+    pl_buf_free(&c.word);
     return st;
 }
 
 pl_status tok_encode_fragment(const pl_tokenizer *t, const char *s, size_t n, int add_prefix, pl_tokens *out) {
     if (n == 0) return PL_OK;
     if (t->kind == PL_TOK_SPM) return encode_spm(t, s, n, add_prefix, out);
-    if (!t->re) return pl_error(PL_ERR_INTERNAL, "%s: byte-level tokenizer without a pre-tokenizer", t->name);
     return encode_bytelevel(t, s, n, out);
 }

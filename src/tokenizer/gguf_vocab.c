@@ -4,8 +4,12 @@
  *                    true (key tokenizer.ggml.add_space_prefix overrides);
  *                    BOS 1 / EOS 2 / UNK 0 unless the keys say otherwise
  *   model "gpt2"  -> byte-level BPE merged by rank (tokenizer.ggml.merges);
- *                    tokenizer.ggml.pre picks the regex: llama-bpe / llama3 /
- *                    llama-v3 / falcon3 (Llama 3, ignore_merges) or gpt-2
+ *                    tokenizer.ggml.pre picks the regexes: llama-bpe /
+ *                    llama3 / llama-v3 / falcon3 (Llama 3, ignore_merges),
+ *                    gpt-2, or smollm (SmolLM / SmolLM2: every \p{N}
+ *                    character split off first, then GPT-2's regex on each
+ *                    piece, llama.cpp's LLAMA_VOCAB_PRE_TYPE_SMOLLM); a
+ *                    piece with no token is dropped, as llama.cpp does
  *   tokens (required), scores and token_type (optional, one per token),
  *   bos/eos/unknown/padding_token_id, add_bos_token, add_eos_token.
  * Every array length and id is checked; errors name the file and the key. */
@@ -46,20 +50,23 @@ pl_status pl_tokenizer_from_gguf(const pl_gguf *g, pl_tokenizer **out) {
     if (st && st != PL_ERR_NOT_FOUND) return st;
     pl_error_clear();
     pl_tok_kind kind;
-    const char *regex = NULL;
+    const char *regex[2] = {NULL, NULL};
     int ignore_merges = 0;
     if (!strcmp(model, "llama")) {
         kind = PL_TOK_SPM;
     } else if (!strcmp(model, "gpt2")) {
         kind = PL_TOK_BYTE_BPE;
         if (!strcmp(pre, "llama-bpe") || !strcmp(pre, "llama3") || !strcmp(pre, "llama-v3") || !strcmp(pre, "falcon3")) {
-            regex = tok_regex_llama3;
+            regex[0] = tok_regex_llama3;
             ignore_merges = 1;
         } else if (!strcmp(pre, "gpt-2") || !strcmp(pre, "gpt2")) {
-            regex = tok_regex_gpt2;
+            regex[0] = tok_regex_gpt2;
+        } else if (!strcmp(pre, "smollm")) {
+            regex[0] = tok_regex_digit;
+            regex[1] = tok_regex_gpt2;
         } else {
             return pl_error(PL_ERR_UNSUPPORTED, "%s: key tokenizer.ggml.pre: pre-tokenizer '%s' is not supported "
-                            "(llama-bpe, llama3, gpt-2 are)", name, pre);
+                            "(llama-bpe, llama3, gpt-2, smollm are)", name, pre);
         }
     } else {
         return pl_error(PL_ERR_UNSUPPORTED, "%s: key tokenizer.ggml.model: '%s' is not supported (llama, gpt2 are)",
@@ -147,7 +154,8 @@ pl_status pl_tokenizer_from_gguf(const pl_gguf *g, pl_tokenizer **out) {
             int added;
             if ((st = tok_add_merge(t, a, b, (int32_t)i, &added))) goto fail;
         }
-        if ((st = tok_set_regex(t, regex, strlen(regex)))) goto fail;
+        for (int i = 0; i < 2 && regex[i]; i++)
+            if ((st = tok_add_regex(t, regex[i], strlen(regex[i])))) goto fail;
         t->prefix_mode = TOK_PREFIX_NONE;
         t->bos = t->eos = 11; /* llama.cpp's gpt2 defaults, before the keys */
         if (t->n_vocab <= 11) t->bos = t->eos = -1;
@@ -168,6 +176,10 @@ pl_status pl_tokenizer_from_gguf(const pl_gguf *g, pl_tokenizer **out) {
         (st = opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) ||
         (st = opt_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos)))
         goto fail;
+    /* llama.cpp writes UNK only from its SPM merge loop; its byte-level BPE
+     * drops a character that has no token (tokenizer.ggml.unknown_token_id
+     * notwithstanding) */
+    t->unk_emit = kind == PL_TOK_SPM ? t->unk : -1;
     free(ty);
     *out = t;
     return PL_OK;

@@ -6,8 +6,10 @@
  *     [a, b] pairs; rank = position), byte_fallback, fuse_unk, ignore_merges,
  *     unk_token;
  *   - byte-level: a pre_tokenizer that is (or contains, in a Sequence) a
- *     ByteLevel; the Split regex before it becomes the pre-tokenizer (GPT-2's
- *     regex when ByteLevel has use_regex and there is no Split);
+ *     ByteLevel; its steps, in order, become the list of pre-tokenizer
+ *     regexes: Split (an Isolated Regex), Digits (\p{N} one by one with
+ *     individual_digits, else \p{N}+ runs: SmolLM / SmolLM2), ByteLevel
+ *     with use_regex (GPT-2's regex; use_regex defaults to true);
  *   - SentencePiece-style: normalizer Replace(" " -> "▁") with an optional
  *     Prepend("▁") (every fragment), or a Metaspace pre-tokenizer without
  *     splitting (prepend_scheme always / first / never);
@@ -39,12 +41,21 @@ static const char *config_token(const cJSON *cfg, const char *key) {
     return NULL;
 }
 
-/* Find the ByteLevel / Split / Metaspace parts of a pre_tokenizer. */
+/* Find the ByteLevel / Split / Digits / Metaspace parts of a pre_tokenizer;
+ * the splitting steps are kept in order. */
+#define MAX_STEPS 8
 typedef struct {
-    const cJSON *bytelevel, *split, *metaspace;
+    const cJSON *bytelevel, *metaspace;
+    const cJSON *step[MAX_STEPS];   /* Split, Digits and ByteLevel, in order */
+    int n_step, too_many, n_split, n_digits;
     int other;
     const char *other_type;
 } pre_parts;
+
+static void add_step(pre_parts *pp, const cJSON *p) {
+    if (pp->n_step == MAX_STEPS) pp->too_many = 1;
+    else pp->step[pp->n_step++] = p;
+}
 
 static void scan_pre(const cJSON *p, pre_parts *pp) {
     if (!p || cJSON_IsNull(p)) return;
@@ -53,14 +64,44 @@ static void scan_pre(const cJSON *p, pre_parts *pp) {
         cJSON_ArrayForEach(e, arr) scan_pre(e, pp);
     } else if (is_type(p, "ByteLevel")) {
         pp->bytelevel = p;
+        add_step(pp, p);
     } else if (is_type(p, "Split")) {
-        pp->split = p;
+        pp->n_split++;
+        add_step(pp, p);
+    } else if (is_type(p, "Digits")) {
+        pp->n_digits++;
+        add_step(pp, p);
     } else if (is_type(p, "Metaspace")) {
         pp->metaspace = p;
     } else {
         pp->other = 1;
         pp->other_type = str_of(get(p, "type"));
     }
+}
+
+/* Turn the byte-level steps into pre-tokenizer regexes. */
+static pl_status add_steps(pl_tokenizer *t, const char *name, const pre_parts *pp) {
+    pl_status st;
+    for (int i = 0; i < pp->n_step; i++) {
+        const cJSON *p = pp->step[i];
+        if (is_type(p, "Split")) {
+            const char *re = str_of(get(get(p, "pattern"), "Regex"));
+            const char *lit = str_of(get(get(p, "pattern"), "String"));
+            const char *beh = str_of(get(p, "behavior"));
+            if (!re || lit || (beh && strcmp(beh, "Isolated") != 0) || cJSON_IsTrue(get(p, "invert")))
+                return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer.Split: only an Isolated, non-inverted Regex is supported", name);
+            if ((st = tok_add_regex(t, re, strlen(re)))) return st;
+        } else if (is_type(p, "Digits")) {
+            const char *re = cJSON_IsTrue(get(p, "individual_digits")) ? tok_regex_digit : tok_regex_digits;
+            if ((st = tok_add_regex(t, re, strlen(re)))) return st;
+        } else { /* ByteLevel */
+            if (cJSON_IsTrue(get(p, "add_prefix_space")))
+                return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer.ByteLevel.add_prefix_space: true is not supported", name);
+            if (!cJSON_IsFalse(get(p, "use_regex")) && (st = tok_add_regex(t, tok_regex_gpt2, strlen(tok_regex_gpt2))))
+                return st;
+        }
+    }
+    return PL_OK;
 }
 
 /* Normalizer: only Replace(" " -> "▁"), Prepend("▁") and Sequences of them. */
@@ -154,8 +195,11 @@ static pl_status build(const char *name, const cJSON *root, const cJSON *cfg, pl
     if (pp.other)
         return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer: type '%s' is not supported", name,
                         pp.other_type ? pp.other_type : "?");
-    if (pp.split && !pp.bytelevel)
-        return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer: Split without ByteLevel is not supported", name);
+    if ((pp.n_split || pp.n_digits) && !pp.bytelevel)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer: %s without ByteLevel is not supported", name,
+                        pp.n_split ? "Split" : "Digits");
+    if (pp.too_many)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer: more than %d steps", name, MAX_STEPS);
     int replace = 0, prepend = 0;
     pl_status st = scan_norm(name, get(root, "normalizer"), &replace, &prepend);
     if (st) return st;
@@ -202,6 +246,7 @@ static pl_status build(const char *name, const cJSON *root, const cJSON *cfg, pl
     }
     if ((st = tok_finish(t))) goto fail;
     const char *unk = str_of(get(model, "unk_token"));
+    t->unk_emit = id_of(t, unk); /* HF's BPE writes model.unk_token only, else drops the piece */
     if (cfg && config_token(cfg, "unk_token") && !unk) unk = config_token(cfg, "unk_token");
     t->unk = id_of(t, unk);
     if (t->unk >= 0 && t->type[t->unk] != PL_TOKT_UNKNOWN) {
@@ -245,24 +290,7 @@ static pl_status build(const char *name, const cJSON *root, const cJSON *cfg, pl
         rank++;
     }
 
-    if (t->kind == PL_TOK_BYTE_BPE) {
-        if (pp.split) {
-            const char *re = str_of(get(get(pp.split, "pattern"), "Regex"));
-            const char *lit = str_of(get(get(pp.split, "pattern"), "String"));
-            const char *beh = str_of(get(pp.split, "behavior"));
-            if (!re || lit || (beh && strcmp(beh, "Isolated") != 0) || cJSON_IsTrue(get(pp.split, "invert"))) {
-                st = pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer.Split: only an Isolated, non-inverted Regex is supported", name);
-                goto fail;
-            }
-            if ((st = tok_set_regex(t, re, strlen(re)))) goto fail;
-        } else {
-            if (cJSON_IsTrue(get(pp.bytelevel, "add_prefix_space"))) {
-                st = pl_error(PL_ERR_UNSUPPORTED, "%s: field pre_tokenizer.ByteLevel.add_prefix_space: true is not supported", name);
-                goto fail;
-            }
-            if ((st = tok_set_regex(t, tok_regex_gpt2, strlen(tok_regex_gpt2)))) goto fail;
-        }
-    }
+    if (t->kind == PL_TOK_BYTE_BPE && (st = add_steps(t, name, &pp))) goto fail;
 
     /* BOS / EOS */
     const char *first = NULL, *last = NULL;

@@ -16,6 +16,8 @@ enum {
     TOK_PREFIX_FIRST = 2  /* the first fragment of the input only (HF Metaspace prepend_scheme=first) */
 };
 
+#define TOK_MAX_RE 4
+
 struct pl_tokenizer {
     char *name;               /* file name for messages */
     pl_tok_kind kind;
@@ -36,13 +38,21 @@ struct pl_tokenizer {
     size_t mcap;
     int64_t n_merges;
     int32_t bos, eos, unk, pad;
+    int32_t unk_emit;         /* written for a piece with no token; -1 drops it (HF BPE without
+                                 model.unk_token; llama.cpp's byte-level BPE always) */
     int add_bos, add_eos;
     int prefix_mode;          /* TOK_PREFIX_* */
     int byte_fallback, fuse_unk, ignore_merges;
     int32_t byte_tok[256];    /* SPM: id of <0xNN>; byte BPE: id of the mapped char; -1 none */
     int32_t *special;         /* tokens matched in text, longest first */
     size_t n_special;
-    pcre2_code *re;           /* byte-level pre-tokenizer */
+    /* byte-level pre-tokenizer: regexes applied in order, each one splitting
+     * every piece the previous one produced (matches and the text between
+     * them are both pieces), like llama.cpp's regex_exprs list and HF's
+     * Sequence of Split / Digits / ByteLevel(use_regex). None: the whole
+     * fragment is one word. */
+    pcre2_code *re[TOK_MAX_RE];
+    int n_re;
 };
 
 /* Token table construction (loaders). */
@@ -58,13 +68,18 @@ pl_status tok_specials(pl_tokenizer *t);
  * Returns 0 (skipped) when the result is not in the vocab. */
 pl_status tok_add_merge(pl_tokenizer *t, int32_t left, int32_t right, int32_t rank, int *added);
 pl_status tok_merges_reserve(pl_tokenizer *t, size_t n);
-/* Compile a pre-tokenizer regex (UTF + UCP + JIT). */
-pl_status tok_set_regex(pl_tokenizer *t, const char *pattern, size_t len);
+/* Compile a pre-tokenizer regex (UTF + UCP + JIT) and append it to the
+ * pre-tokenizer's list; PL_ERR_UNSUPPORTED past TOK_MAX_RE. */
+pl_status tok_add_regex(pl_tokenizer *t, const char *pattern, size_t len);
 
 /* Llama 3's pre-tokenizer regex (case-insensitive contractions spelled out). */
 extern const char *const tok_regex_llama3;
 /* GPT-2's. */
 extern const char *const tok_regex_gpt2;
+/* Every numeric character on its own (HF Digits(individual_digits=true),
+ * llama.cpp's first "smollm" regex) / numeric runs (Digits without it). */
+extern const char *const tok_regex_digit;
+extern const char *const tok_regex_digits;
 
 /* GPT-2 bytes_to_unicode: byte -> code point, code point (< 324) -> byte or -1. */
 uint32_t tok_byte_to_cp(uint8_t b);

@@ -7,10 +7,12 @@
  *     tokens. Loaded from a GGUF vocab it merges by piece score exactly like
  *     llama.cpp's llm_tokenizer_spm; loaded from an HF tokenizer.json it merges
  *     by merge rank like HF tokenizers' BPE model (byte_fallback, fuse_unk).
- *   - Byte-level BPE (Llama 3): a regex pre-tokenizer (PCRE2, UTF + UCP, JIT)
- *     splits the text into words, each byte maps to a printable code point
- *     (GPT-2 bytes_to_unicode), and words are merged by rank (lowest first);
- *     with ignore_merges a word that is itself a token is emitted whole.
+ *   - Byte-level BPE (Llama 3, SmolLM2): a regex pre-tokenizer (PCRE2, UTF +
+ *     UCP, JIT; a list of regexes applied one after the other, as SmolLM2's
+ *     digits-then-GPT-2 split needs) cuts the text into words, each byte maps
+ *     to a printable code point (GPT-2 bytes_to_unicode), and words are
+ *     merged by rank (lowest first); with ignore_merges a word that is itself
+ *     a token is emitted whole.
  * Both merge loops keep the symbols of a fragment in a linked list and the
  * candidate pairs in a binary heap: O(n log n) in the fragment length.
  *

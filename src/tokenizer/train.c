@@ -415,12 +415,12 @@ pl_status pl_bpe_train(const char *const *texts, const size_t *lens, size_t n, c
     int32_t ntok = 0, nmerges = 0;
     pl_tokenizer dummy = {0};
     dummy.name = (char *)"train";
-    if ((st = tok_set_regex(&dummy, tok_regex_llama3, strlen(tok_regex_llama3)))) return st;
+    if ((st = tok_add_regex(&dummy, tok_regex_llama3, strlen(tok_regex_llama3)))) return st;
 
     pl_progress prog;
     if (opts && opts->show_progress) pl_progress_begin(&prog, "pre-tokenize", (int64_t)n, "texts");
     for (size_t i = 0; i < n && !st; i++) {
-        st = split_words(dummy.re, texts[i], lens[i], &ws);
+        st = split_words(dummy.re[0], texts[i], lens[i], &ws);
         if (opts && opts->show_progress) pl_progress_update(&prog, (int64_t)i + 1);
     }
     if (opts && opts->show_progress) pl_progress_end(&prog);
@@ -552,7 +552,7 @@ pl_status pl_bpe_train(const char *const *texts, const size_t *lens, size_t n, c
     st = write_json(tok, tlen, ntok, (const int32_t(*)[2])merges, nmerges, json, json_len);
 
 done:
-    if (dummy.re) pcre2_code_free(dummy.re);
+    if (dummy.n_re) pcre2_code_free(dummy.re[0]);
     for (size_t i = 0; i < ws.n; i++) free(ws.w[i].sym.v);
     free(ws.w);
     free(ws.slot);

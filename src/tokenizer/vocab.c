@@ -97,7 +97,12 @@ const char *const tok_regex_llama3 =
 const char *const tok_regex_gpt2 =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-pl_status tok_set_regex(pl_tokenizer *t, const char *pattern, size_t len) {
+const char *const tok_regex_digit = "\\p{N}";
+const char *const tok_regex_digits = "\\p{N}+";
+
+pl_status tok_add_regex(pl_tokenizer *t, const char *pattern, size_t len) {
+    if (t->n_re >= TOK_MAX_RE)
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: pre-tokenizer: more than %d regex steps", t->name, TOK_MAX_RE);
     int err;
     PCRE2_SIZE eoff;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF,
@@ -109,8 +114,7 @@ pl_status tok_set_regex(pl_tokenizer *t, const char *pattern, size_t len) {
                         (size_t)eoff);
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter if JIT is unavailable */
-    if (t->re) pcre2_code_free(t->re);
-    t->re = re;
+    t->re[t->n_re++] = re;
     return PL_OK;
 }
 
@@ -136,7 +140,7 @@ pl_status tok_new(const char *name, int32_t n_vocab, int with_scores, pl_tokeniz
         t->len[i] = UINT32_MAX;
         t->type[i] = PL_TOKT_NORMAL;
     }
-    t->bos = t->eos = t->unk = t->pad = -1;
+    t->bos = t->eos = t->unk = t->pad = t->unk_emit = -1;
     *out = t;
     return PL_OK;
 }
@@ -317,7 +321,7 @@ void pl_tokenizer_free(pl_tokenizer *t) {
     free(t->mrank);
     free(t->mres);
     free(t->special);
-    if (t->re) pcre2_code_free(t->re);
+    for (int i = 0; i < t->n_re; i++) pcre2_code_free(t->re[i]);
     free(t);
 }
 

@@ -242,3 +242,79 @@ pl_status pl_trainer_save_full(const pl_trainer *t, const char *path) {
     free(es);
     return st;
 }
+
+/* GGUF name of trained full tensor i, or "" when it has none. */
+static void full_gguf_name(const pl_trainer *t, int i, char *name, size_t cap) {
+    static const char *NORMS[4] = {"attn_norm", "ffn_norm", "post_attention_norm", "post_ffw_norm"};
+    name[0] = 0;
+    int L = t->d.n_layer;
+    for (int l = 0; l < L; l++) {
+        for (int k = 0; k < PL_TGT_COUNT; k++)
+            if (t->full_w[l][k] == i) snprintf(name, cap, "%s", base_mat(t, l, k)->name);
+        for (int k = 0; k < 4; k++)
+            if (t->full_norm[l][k] == i) snprintf(name, cap, "blk.%d.%s.weight", l, NORMS[k]);
+    }
+    if (t->full_norm[L][0] == i) snprintf(name, cap, "output_norm.weight");
+    if (t->full_embd == i) snprintf(name, cap, "%s", t->m->tok_embd.name);
+    else if (t->full_out == i) snprintf(name, cap, "%s", t->m->output.name);
+}
+
+pl_status pl_trainer_save_full_gguf(const pl_trainer *t, const char *base_gguf, const char *path) {
+    if (!t->cfg.full) return pl_error(PL_ERR_INVALID, "%s: the trainer does not train the base weights", path);
+    if (t->m->hf_layout) return pl_error(PL_ERR_UNSUPPORTED, "%s: the base model is not a GGUF file", path);
+    pl_gguf *g = NULL;
+    pl_status st = pl_gguf_open(base_gguf, &g);
+    if (st) return st;
+    pl_gguf_writer *w = NULL;
+    int64_t nt = pl_gguf_n_tensors(g);
+    float **bufs = calloc((size_t)nt + 1, sizeof *bufs);
+    st = bufs ? pl_gguf_writer_new(&w) : pl_error(PL_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < pl_gguf_n_kv(g) && !st; i++) {
+        const char *key = pl_gguf_key(g, i);
+        pl_gguf_value v;
+        if (!strcmp(key, "general.alignment")) continue; /* the writer's own layout */
+        st = pl_gguf_kv(g, i, &v);
+        if (!st) st = pl_gguf_writer_add_value(w, key, &v);
+    }
+    int n_found = 0, n_full = 0;
+    for (int i = 0; i < t->n_tensors; i++) n_full += t->tensors[i].target == -2;
+    for (int64_t i = 0; i < nt && !st; i++) {
+        const pl_gguf_tensor *bt = pl_gguf_tensor_at(g, i);
+        int hit = -1;
+        char name[300];
+        for (int k = 0; k < t->n_tensors && hit < 0; k++) {
+            if (t->tensors[k].target != -2) continue;
+            full_gguf_name(t, k, name, sizeof name);
+            if (!strcmp(name, bt->name)) hit = k;
+        }
+        if (hit < 0) {
+            /* not trained (rope_freqs, ...): copied as stored */
+            st = pl_gguf_writer_add_tensor(w, bt->name, bt->type, bt->n_dims, bt->ne, bt->data, (size_t)bt->nbytes);
+            continue;
+        }
+        const pl_tr_tensor *e = &t->tensors[hit];
+        if (e->rows * e->cols != bt->n_elements) {
+            st = pl_error(PL_ERR_FORMAT, "%s: tensor '%s' has %lld elements, the trainer holds %lld", base_gguf, bt->name,
+                          (long long)bt->n_elements, (long long)(e->rows * e->cols));
+            break;
+        }
+        bufs[i] = to_f32(t->params + e->offset, e->rows * e->cols);
+        if (!bufs[i]) {
+            st = pl_error(PL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int64_t ne[2] = {e->cols, e->rows};
+        st = pl_gguf_writer_add_tensor(w, bt->name, PL_DTYPE_F32, e->rows == 1 ? 1 : 2, ne, bufs[i],
+                                       (size_t)(e->rows * e->cols) * 4);
+        n_found++;
+    }
+    if (!st && n_found != n_full)
+        st = pl_error(PL_ERR_FORMAT, "%s: %d of the %d trained tensors have no tensor of that name", base_gguf,
+                      n_full - n_found, n_full);
+    if (!st) st = pl_gguf_writer_write(w, path);
+    pl_gguf_writer_free(w);
+    for (int64_t i = 0; bufs && i < nt; i++) free(bufs[i]);
+    free(bufs);
+    pl_gguf_close(g);
+    return st;
+}

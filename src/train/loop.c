@@ -341,6 +341,10 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
     if (t->cfg.full) {
         snprintf(path, sizeof path, "%s/model.safetensors", o.run_dir);
         if ((st = pl_trainer_save_full(t, path))) goto done;
+        if (!t->m->hf_layout && o.base_model) {
+            snprintf(path, sizeof path, "%s/model.gguf", o.run_dir);
+            if ((st = pl_trainer_save_full_gguf(t, o.base_model, path))) goto done;
+        }
     }
     if (t->r > 0 || t->head_idx >= 0) {
         snprintf(path, sizeof path, "%s/peft", o.run_dir);

@@ -302,6 +302,12 @@ pl_status pl_trainer_save_peft(const pl_trainer *t, const char *dir, const char 
  * safetensors file (Gemma norms as stored: w, not 1 + w).
  * The run's config.json and tokenizer are not copied. */
 pl_status pl_trainer_save_full(const pl_trainer *t, const char *path);
+/* Full fine-tuning from a GGUF base: a copy of base_gguf (every key, every
+ * untrained tensor as stored) with each trained weight replaced by its f32
+ * value, in the base's tensor order and layout (q/k rows as the base holds
+ * them, norms as used). Loads anywhere the base does. PL_ERR_UNSUPPORTED for
+ * an HF base. Atomic. */
+pl_status pl_trainer_save_full_gguf(const pl_trainer *t, const char *base_gguf, const char *path);
 
 
 /* ---- training loop (loop.c) ----------------------------------------------- */
