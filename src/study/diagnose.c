@@ -552,6 +552,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         }
     }
     cJSON_Delete(shortcuts);
+    pl_buf_free(&hint_rows);
 
     /* ---- label-noise audit ---- */
     cJSON *audit = read_json(in->audit_json);
