@@ -138,16 +138,18 @@ static void components(cJSON *o, const cJSON *ij, const cJSON *dla, const cJSON 
                  num_or(a, "delta_f1", NAN), num_or(a, "control_min_delta_f1", NAN), (int)num_or(abl, "controls", 0), kk,
                  q ? "MLPs" : "heads", num_or(a, "delta_separation", NAN), num_or(a, "control_min_delta_separation", NAN),
                  (int)n);
+        int one = cJSON_GetArraySize(names) == 1;
+        const char *what = q ? (one ? "MLP" : "MLPs") : (one ? "head" : "heads");
         if (conf)
             say(summary, "interp", "#sec-interp", ev,
-                "For %s / %s the %s %s carry the decision (largest class difference in direct logit attribution), "
+                "For %s / %s the %s %s %s the decision (largest class difference in direct logit attribution), "
                 "confirmed by ablation against random controls.",
-                model, training, q ? "MLPs" : "heads", list);
+                model, training, what, list, one ? "carries" : "carry");
         else
             say(summary, "interp", "#sec-interp", ev,
-                "For %s / %s the %s %s write the largest class difference in direct logit attribution, but ablating "
-                "them is not confirmed to matter more than ablating random %s.",
-                model, training, q ? "MLPs" : "heads", list, q ? "MLPs" : "heads");
+                "For %s / %s the %s %s %s the largest class difference in direct logit attribution, but ablating "
+                "%s is not confirmed to matter more than ablating random %s.",
+                model, training, what, list, one ? "writes" : "write", one ? "it" : "them", q ? "MLPs" : "heads");
     }
     cJSON_AddBoolToObject(cj, "confirmed", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(aj, "heads"), "confirmed")) ||
                                                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(aj, "mlps"), "confirmed")));
