@@ -2,7 +2,10 @@
  * path), the lexical baseline against closed forms, the task DAG and its
  * content-hash cache (resume, invalidation by a changed corpus, --force,
  * dry run), and an end-to-end reduced study on the synthetic corpus whose
- * diagnosis must name the planted shortcut.
+ * diagnosis must name the planted shortcut; with ../shared, the LLM stages on
+ * stories260K (llama) and a tiny random gemma2 (interp: lens, DLA sums
+ * against eval's scores, ablation, attention, patching). PL_TEST_KEEP=1
+ * keeps the temporary folder.
  */
 #include <cJSON.h>
 #include <math.h>
@@ -13,6 +16,7 @@
 #include "data/data.h"
 #include "eval/eval.h"
 #include "harness.h"
+#include "model/model.h"
 #include "study/study.h"
 #include "study/study_internal.h"
 #include "train/train.h"
@@ -160,9 +164,10 @@ static void test_nb(void) {
 /* ---- corpora for the runner tests -------------------------------------------- */
 
 /* Synthetic corpus, one file per style, into dir. */
-static void make_corpus(const char *dir, size_t n, uint64_t seed) {
+static void make_corpus_at(const char *dir, size_t n, uint64_t seed, int hint_in_subject) {
     pl_synth_opts o;
     pl_synth_opts_default(&o);
+    o.where_subject = hint_in_subject;
     o.n = n;
     o.seed = seed;
     o.n_pairs = 4;
@@ -189,6 +194,8 @@ static void make_corpus(const char *dir, size_t n, uint64_t seed) {
     cJSON_Delete(pj);
     cJSON_Delete(man);
 }
+
+static void make_corpus(const char *dir, size_t n, uint64_t seed) { make_corpus_at(dir, n, seed, 0); }
 
 static long task_index(const pl_study_plan *pl, const char *name) {
     for (size_t i = 0; i < pl->n_tasks; i++)
@@ -430,6 +437,140 @@ static void test_end_to_end(void) {
 }
 
 
+
+/* ---- the interp stage's output on an LLM ------------------------------------ */
+
+static cJSON *read_json_file(const char *path) {
+    char *txt = NULL;
+    size_t len = 0;
+    CHECK_OK(pl_read_file(path, &txt, &len));
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    CHECK(j != NULL, "%s parses", path);
+    return j;
+}
+
+static const cJSON *jget(const cJSON *o, const char *k) { return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL; }
+
+/* every entry of an array is a finite number (n_min entries at least) */
+static int all_finite(const cJSON *a, int n_min) {
+    int n = 0;
+    for (const cJSON *e = a ? a->child : NULL; e; e = e->next, n++)
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) return 0;
+    return n >= n_min;
+}
+
+/* interp.json of one run: lens, DLA (with the sum identity against the eval
+ * stage's own scores), ablation, attention and patching sections. n_layer,
+ * n_head: the model's. preds: the eval predictions of the same run on the
+ * test corpora (the reference scores). */
+static void check_interp_json(const char *path, int n_layer, int n_head, const pl_preds *preds, int softcap) {
+    cJSON *j = read_json_file(path);
+    /* logit lens: resid_pre/mid/post per layer, finite class means, AUC in [0, 1] */
+    const cJSON *lens = jget(j, "lens");
+    CHECK(cJSON_GetArraySize(jget(lens, "rows")) == 3 * n_layer, "lens rows: %d", cJSON_GetArraySize(jget(lens, "rows")));
+    CHECK(all_finite(jget(lens, "mean_phishing"), 3 * n_layer) && all_finite(jget(lens, "mean_legitimate"), 3 * n_layer),
+          "lens class means finite");
+    for (const cJSON *a = jget(lens, "auc") ? jget(lens, "auc")->child : NULL; a; a = a->next)
+        CHECK(cJSON_IsNumber(a) && a->valuedouble >= 0 && a->valuedouble <= 1, "lens AUC in [0, 1]");
+    CHECK(cJSON_IsNumber(jget(lens, "lens_layer")) && jget(lens, "lens_layer")->valuedouble >= 0, "lens layer");
+    /* DLA: embed + every head + every MLP + rest */
+    const cJSON *dla = jget(j, "dla");
+    int n_comp = 1 + n_layer * n_head + n_layer + 1;
+    CHECK(cJSON_GetArraySize(jget(dla, "components")) == n_comp, "DLA components: %d", cJSON_GetArraySize(jget(dla, "components")));
+    const cJSON *mp = jget(dla, "mean_phishing"), *ml = jget(dla, "mean_legitimate");
+    CHECK(all_finite(mp, n_comp) && all_finite(ml, n_comp) && all_finite(jget(dla, "difference"), n_comp), "DLA means finite");
+    /* f32 weights: embed + heads + MLPs rebuild the final residual, so "rest" is rounding only */
+    const cJSON *rp = cJSON_GetArrayItem(mp, n_comp - 1), *rl = cJSON_GetArrayItem(ml, n_comp - 1);
+    CHECK(rp && rl && fabs(rp->valuedouble) < 1e-4 && fabs(rl->valuedouble) < 1e-4, "DLA rest %g %g",
+          rp ? rp->valuedouble : -1.0, rl ? rl->valuedouble : -1.0);
+    CHECK(cJSON_GetArraySize(jget(dla, "top_heads")) > 0 && cJSON_GetArraySize(jget(dla, "top_mlps")) > 0, "DLA top lists");
+    /* the sum identity: each email's contributions add up to the score eval
+     * computed for it (without hooks), and the per-class means of the
+     * components add up to the per-class mean score */
+    const cJSON *sc = jget(dla, "sum_check");
+    const cJSON *ids = jget(sc, "ids"), *sums = jget(sc, "dla_sum");
+    int n = cJSON_GetArraySize(ids), matched = 0;
+    double tot[2] = {0, 0};
+    int cnt[2] = {0, 0};
+    CHECK(n > 0 && cJSON_GetArraySize(sums) == n, "sum check entries: %d", n);
+    const cJSON *er = jget(sc, "max_abs_error_vs_readout");
+    CHECK(cJSON_IsNumber(er) && er->valuedouble < 1e-4, "DLA sum vs the linear readout: %g", cJSON_IsNumber(er) ? er->valuedouble : -1.0);
+    if (softcap) {
+        /* the score is not linear in the residual: no per-email comparison */
+        CHECK(cJSON_IsNull(jget(sc, "max_abs_error_vs_score")), "softcap: no comparison with the score");
+        n = 0;
+        matched = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *id = cJSON_GetArrayItem(ids, i)->valuestring;
+        double v = cJSON_GetArrayItem(sums, i)->valuedouble;
+        for (size_t q = 0; q < preds->n; q++)
+            if (!strcmp(preds->v[q].id, id)) {
+                CHECK(fabs(v - preds->v[q].score) < 1e-4 * (1 + fabs(preds->v[q].score)), "DLA sum %.6f vs eval score %.6f (%s)", v,
+                      preds->v[q].score, id);
+                tot[preds->v[q].label == 1] += preds->v[q].score;
+                cnt[preds->v[q].label == 1]++;
+                matched++;
+                break;
+            }
+    }
+    CHECK(matched == n, "every DLA email has an eval score: %d of %d", matched, n);
+    double smp = 0, sml = 0;
+    for (const cJSON *a = mp ? mp->child : NULL, *b = ml ? ml->child : NULL; a && b; a = a->next, b = b->next)
+        smp += a->valuedouble, sml += b->valuedouble;
+    if (!softcap) {
+        CHECK(cnt[1] > 0 && fabs(smp - tot[1] / cnt[1]) < 1e-4, "sum of mean phishing contributions %.6f vs mean score %.6f",
+              smp, cnt[1] ? tot[1] / cnt[1] : 0.0);
+        CHECK(cnt[0] > 0 && fabs(sml - tot[0] / cnt[0]) < 1e-4, "sum of mean legitimate contributions %.6f vs mean score %.6f",
+              sml, cnt[0] ? tot[0] / cnt[0] : 0.0);
+    }
+    /* ablation: top sets and seeded controls with finite effects */
+    const cJSON *ab = jget(j, "ablation");
+    CHECK(cJSON_IsNumber(jget(ab, "n")) && jget(ab, "n")->valuedouble >= 10, "ablation n");
+    static const char *kinds[2] = {"heads", "mlps"};
+    for (int q = 0; q < 2; q++) {
+        const cJSON *a = jget(ab, kinds[q]);
+        CHECK(cJSON_IsBool(jget(a, "confirmed")), "ablation %s: confirmed is a boolean", kinds[q]);
+        CHECK(cJSON_IsNumber(jget(a, "delta_f1")) && isfinite(jget(a, "delta_f1")->valuedouble), "ablation %s dF1", kinds[q]);
+        CHECK(cJSON_GetArraySize(jget(a, "controls")) == 3, "ablation %s controls", kinds[q]);
+        const cJSON *top = jget(jget(a, "top"), "components");
+        CHECK(cJSON_GetArraySize(top) >= 1, "ablation %s top set", kinds[q]);
+        const cJSON *ctl = cJSON_GetArrayItem(jget(a, "controls"), 0);
+        CHECK(cJSON_GetArraySize(jget(ctl, "components")) == cJSON_GetArraySize(top), "control as large as the top set");
+        for (const cJSON *c = jget(ctl, "components") ? jget(ctl, "components")->child : NULL; c; c = c->next)
+            for (const cJSON *t = top ? top->child : NULL; t; t = t->next)
+                CHECK(strcmp(c->valuestring, t->valuestring), "control %s is not a top component", c->valuestring);
+    }
+    /* attention: softmax rows over the keys sum to 1, one weight per token */
+    const cJSON *ex = jget(jget(j, "attention"), "examples");
+    CHECK(cJSON_GetArraySize(ex) == 2, "attention examples: %d", cJSON_GetArraySize(ex));
+    for (const cJSON *e = ex ? ex->child : NULL; e; e = e->next) {
+        int nt = cJSON_GetArraySize(jget(e, "tokens"));
+        CHECK(nt > 0 && cJSON_GetArraySize(jget(e, "heads")) > 0, "attention example shape");
+        for (const cJSON *h = jget(e, "heads") ? jget(e, "heads")->child : NULL; h; h = h->next) {
+            const cJSON *w = jget(h, "weights");
+            double sum = 0;
+            CHECK(cJSON_GetArraySize(w) == nt && all_finite(w, nt), "attention weights per token");
+            for (const cJSON *v = w ? w->child : NULL; v; v = v->next) {
+                CHECK(v->valuedouble >= 0 && v->valuedouble <= 1, "attention weight in [0, 1]");
+                sum += v->valuedouble;
+            }
+            CHECK(fabs(sum - 1) < 1e-4, "attention row sums to %.6f", sum);
+        }
+    }
+    /* patching: pairs built from the planted subject, grid layers x positions */
+    const cJSON *pt = jget(j, "patching");
+    CHECK(cJSON_IsString(jget(pt, "status")) && !strcmp(jget(pt, "status")->valuestring, "ran"), "patching ran");
+    CHECK(cJSON_IsNumber(jget(pt, "n_pairs")) && jget(pt, "n_pairs")->valuedouble >= 1, "patching pairs");
+    const cJSON *pr = cJSON_GetArrayItem(jget(pt, "pairs"), 0);
+    CHECK(pr && isfinite(jget(pr, "clean")->valuedouble) && isfinite(jget(pr, "corrupted")->valuedouble) &&
+              jget(pr, "hint_end")->valuedouble > jget(pr, "hint_start")->valuedouble,
+          "patching pair fields");
+    CHECK(cJSON_GetArraySize(jget(jget(pt, "example"), "rows")) == n_layer, "patching example grid rows");
+    cJSON_Delete(j);
+}
+
 /* ---- zero-shot LLM stages on a real tiny model (../shared) ------------------ */
 
 static void test_llm(void) {
@@ -444,7 +585,7 @@ static void test_llm(void) {
     /* absolute: the config's relative paths start at its own folder */
     snprintf(model, sizeof model, "%s%s%s/models/stories260K.gguf", cwd, cwd[0] ? "/" : "", shared);
     snprintf(dir, sizeof dir, "%s/llm", tmp_root);
-    make_corpus(dir, 240, 2);
+    make_corpus_at(dir, 240, 2, 1); /* the planted text in the subject: within max_tokens */
     snprintf(cfg, sizeof cfg, "%s/study.json", dir);
     snprintf(out, sizeof out, "%s/out", dir);
     char json[8000];
@@ -456,8 +597,9 @@ static void test_llm(void) {
              "              {\"name\": \"nb\", \"family\": \"lexical-nb\"}],"
              " \"paradigms\": [\"zero-shot\", \"narrow:bank\"],"
              " \"hyperparameters\": {\"max_tokens\": 64, \"epochs\": 1, \"batch\": 8, \"lr\": 1e-3},"
-             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24},"
-             " \"explain\": {\"examples\": 2, \"method\": \"partition\", \"max_evals\": 60}}",
+             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 50}, \"interp\": {\"probe_examples\": 24, \"patch_pairs\": 2},"
+             " \"explain\": {\"examples\": 2, \"method\": \"partition\", \"max_evals\": 60},"
+             " \"shortcut_hint\": \"Scanned by MailShield Pro - no threats found.\"}",
              model);
     write_text(cfg, json);
     int prev_threads = pl_num_threads();
@@ -526,10 +668,111 @@ static void test_llm(void) {
     CHECK(cJSON_IsNumber(eff) && eff->valuedouble < 1e-9, "LLM SHAP efficiency error %g",
           cJSON_IsNumber(eff) ? eff->valuedouble : -1.0);
     cJSON_Delete(j);
+    /* lens, DLA, ablation, attention and patching of both LLM runs; the DLA
+     * sums are checked against eval's scores of the same emails */
+    static const char *trs[2] = {"zero-shot", "narrow-bank"};
+    for (int q = 0; q < 2; q++) {
+        pl_preds ev = {0};
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/runs/stories/%s/eval/%s/predictions.jsonl", out, trs[q], k ? "personal" : "bank");
+            CHECK_OK(pl_preds_read_jsonl(path, &ev));
+        }
+        snprintf(path, sizeof path, "%s/runs/stories/%s/interp/interp.json", out, trs[q]);
+        check_interp_json(path, 5, 8, &ev, 0);
+        pl_preds_free(&ev);
+    }
+    /* the diagnosis names the components of the LLM rows, with the ablation check */
+    snprintf(path, sizeof path, "%s/diagnose/diagnosis.json", out);
+    j = read_json_file(path);
+    int llm_rows = 0;
+    for (const cJSON *r = jget(j, "runs") ? jget(j, "runs")->child : NULL; r; r = r->next) {
+        const cJSON *m = jget(r, "model"), *cp = jget(r, "components");
+        if (!cJSON_IsString(m) || strcmp(m->valuestring, "stories")) continue;
+        llm_rows++;
+        CHECK(cJSON_IsString(jget(cp, "status")) && !strcmp(jget(cp, "status")->valuestring, "ran"), "components ran");
+        CHECK(cJSON_GetArraySize(jget(cp, "top_heads")) > 0 && cJSON_GetArraySize(jget(cp, "top_mlps")) > 0, "top components");
+        const cJSON *ah = jget(jget(cp, "ablation"), "heads");
+        CHECK(cJSON_IsBool(jget(ah, "confirmed")) && cJSON_IsNumber(jget(ah, "delta_f1")) &&
+                  cJSON_IsNumber(jget(ah, "control_min_delta_f1")) && cJSON_IsNumber(jget(jget(cp, "ablation"), "n")),
+              "components: ablation dF1, control, confirmed and n");
+        CHECK(cJSON_IsBool(jget(cp, "confirmed")), "components: confirmed");
+    }
+    CHECK(llm_rows == 2, "diagnosis LLM rows: %d", llm_rows);
+    int comp_sentences = 0;
+    for (const cJSON *e = jget(j, "summary") ? jget(j, "summary")->child : NULL; e; e = e->next)
+        comp_sentences += strstr(jget(e, "text")->valuestring, "direct logit attribution") != NULL &&
+                          strpbrk(jget(e, "evidence")->valuestring, "0123456789") != NULL;
+    CHECK(comp_sentences >= 4, "summary sentences on the components: %d", comp_sentences);
+    cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/report.html", out);
     CHECK_OK(pl_read_file(path, &txt, &len));
     CHECK(txt && strstr(txt, "fig-probe"), "report has the probe curve");
+    CHECK(txt && strstr(txt, "fig-lens-") && strstr(txt, "fig-dla-") && strstr(txt, "fig-attn-") &&
+              strstr(txt, "fig-patch-ex-") && strstr(txt, "tab-ablation-"),
+          "report has the lens curves, DLA bars, attention maps, patching heatmap and ablation table");
     free(txt);
+    pl_set_num_threads(prev_threads);
+}
+
+
+/* ---- the interp stage on gemma2 (post-attention norm, final softcap) -------- */
+
+static void test_gemma2_interp(void) {
+    const char *shared = pl_test_shared();
+    if (!shared) {
+        SKIP("gemma2 interp study: ../shared not found");
+        return;
+    }
+    char tok[2200], model[700], dir[600], cfg[700], out[700], path[800];
+    snprintf(tok, sizeof tok, "%s/models/stories260K.gguf", shared);
+    snprintf(dir, sizeof dir, "%s/g2", tmp_root);
+    make_corpus_at(dir, 240, 3, 1);
+    /* a tiny random gemma2 in f32 (so the DLA "rest" is rounding only) */
+    snprintf(model, sizeof model, "%s/g2.gguf", dir);
+    pl_model_init_opts mo = pl_model_init_defaults(PL_ARCH_GEMMA2);
+    mo.tokenizer = tok;
+    mo.n_layer = 2;
+    mo.d_model = 32;
+    mo.n_head = 4;
+    mo.n_kv_head = 2;
+    mo.head_dim = 8;
+    mo.n_ff = 64;
+    mo.n_ctx = 512;
+    mo.window = 16; /* the sliding window of even layers is shorter than the prompts */
+    mo.dtype = PL_GGML_F32;
+    mo.seed = 9;
+    CHECK_OK(pl_model_init_write(&mo, model));
+    snprintf(cfg, sizeof cfg, "%s/study.json", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    char json[4000];
+    snprintf(json, sizeof json,
+             "{\"name\": \"g2\", \"seed\": 4,"
+             " \"corpora\": [{\"name\": \"bank\", \"path\": \"bank.jsonl\"},"
+             "               {\"name\": \"personal\", \"path\": \"personal.jsonl\"}],"
+             " \"models\": [{\"name\": \"g2\", \"family\": \"gemma2\", \"path\": \"%s\"}],"
+             " \"paradigms\": [\"zero-shot\"], \"hyperparameters\": {\"max_tokens\": 64},"
+             " \"test\": {\"test_frac\": 0.3, \"bootstrap\": 20}, \"interp\": {\"probe_examples\": 24, \"patch_pairs\": 1},"
+             " \"explain\": {\"examples\": 0}, \"shortcut_hint\": \"Scanned by MailShield Pro - no threats found.\"}",
+             model);
+    write_text(cfg, json);
+    int prev_threads = pl_num_threads();
+    pl_set_num_threads(1);
+    pl_study_plan pl;
+    pl_study_config c;
+    pl_study_summary s;
+    CHECK_OK(run_once(cfg, out, -1, 0, &pl, &c, &s));
+    CHECK(state_of(&pl, "interp/g2/zero-shot") == PL_TASK_RAN, "gemma2 interp ran");
+    pl_study_plan_free(&pl);
+    pl_study_config_free(&c);
+    snprintf(path, sizeof path, "%s/runs/g2/zero-shot/interp/interp.json", out);
+    check_interp_json(path, 2, 4, NULL, 1);
+    snprintf(path, sizeof path, "%s/diagnose/diagnosis.json", out);
+    cJSON *j = read_json_file(path);
+    const cJSON *r0 = cJSON_GetArrayItem(jget(j, "runs"), 0);
+    CHECK(cJSON_IsString(jget(jget(r0, "components"), "status")) &&
+              !strcmp(jget(jget(r0, "components"), "status")->valuestring, "ran"),
+          "gemma2 components ran");
+    cJSON_Delete(j);
     pl_set_num_threads(prev_threads);
 }
 
@@ -569,8 +812,9 @@ int main(void) {
     test_cache();
     test_end_to_end();
     test_llm();
+    test_gemma2_interp();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
-    if (!t_fail && system(cmd) != 0) printf("could not remove %s\n", tmp_root);
+    if (!t_fail && !getenv("PL_TEST_KEEP") && system(cmd) != 0) printf("could not remove %s\n", tmp_root);
     return T_END();
 }

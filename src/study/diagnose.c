@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "eval/eval.h"
+#include "interp/interp.h"
 #include "study/study_internal.h"
 
 /* Probe accuracy above the majority-class rate needed to call the label
@@ -72,6 +73,115 @@ static void say(cJSON *summary, const char *topic, const char *cite, const char 
     cJSON_AddStringToObject(s, "evidence", evidence);
     cJSON_AddStringToObject(s, "cite", cite);
     cJSON_AddItemToArray(summary, s);
+}
+
+/* Names of the first k entries of an array of objects (field key) as
+ * "a, b and c" into buf. */
+static void name_list(const cJSON *arr, const char *key, size_t k, char *buf, size_t n) {
+    buf[0] = 0;
+    size_t m = 0, total = (size_t)cJSON_GetArraySize(arr);
+    if (total > k) total = k;
+    for (const cJSON *e = arr ? arr->child : NULL; e && m < total; e = e->next, m++) {
+        const cJSON *v = cJSON_IsString(e) ? e : cJSON_GetObjectItemCaseSensitive(e, key);
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, "%s%s", m == 0 ? "" : m + 1 == total ? " and " : ", ", cJSON_IsString(v) ? v->valuestring : "?");
+    }
+}
+
+/* The components part of a run from its interp.json: the top heads and
+ * MLPs by DLA class difference, the ablation check against random controls
+ * and the patching summary; one summary sentence per ablation kind. */
+static void components(cJSON *o, const cJSON *ij, const cJSON *dla, const cJSON *abl, const char *model,
+                       const char *training, cJSON *summary) {
+    cJSON *cj = cJSON_AddObjectToObject(o, "components");
+    cJSON_AddStringToObject(cj, "status", "ran");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(dla, "top_heads"), *tm = cJSON_GetObjectItemCaseSensitive(dla, "top_mlps");
+    cJSON *h = cJSON_AddArrayToObject(cj, "top_heads"), *m = cJSON_AddArrayToObject(cj, "top_mlps");
+    int k = 0;
+    for (const cJSON *e = th ? th->child : NULL; e && k < 5; e = e->next, k++) cJSON_AddItemToArray(h, cJSON_Duplicate(e, 1));
+    k = 0;
+    for (const cJSON *e = tm ? tm->child : NULL; e && k < 3; e = e->next, k++) cJSON_AddItemToArray(m, cJSON_Duplicate(e, 1));
+    const cJSON *lens = cJSON_GetObjectItemCaseSensitive(ij, "lens");
+    if (lens) {
+        cJSON *lj = cJSON_AddObjectToObject(cj, "lens");
+        cJSON_AddNumberToObject(lj, "layer", num_or(lens, "lens_layer", -1));
+        cJSON_AddItemToObject(lj, "auc", pl_json_num_or_null(num_or(lens, "lens_layer_auc", NAN)));
+        cJSON_AddBoolToObject(lj, "separates", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(lens, "separates")));
+    }
+    double n = num_or(abl, "n", 0);
+    cJSON *aj = cJSON_AddObjectToObject(cj, "ablation");
+    cJSON_AddNumberToObject(aj, "n", n);
+    cJSON_AddBoolToObject(aj, "same_sample", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(abl, "same_sample")));
+    cJSON_AddNumberToObject(aj, "controls", num_or(abl, "controls", 0));
+    cJSON_AddStringToObject(aj, "rule", str_or(abl, "rule", ""));
+    cJSON_AddItemToObject(aj, "f1_before", pl_json_num_or_null(num_or(abl, "f1_before", NAN)));
+    static const char *kinds[2] = {"heads", "mlps"};
+    for (int q = 0; q < 2; q++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(abl, kinds[q]);
+        if (!a) continue;
+        const cJSON *names = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "top"), "components");
+        cJSON *e = cJSON_AddObjectToObject(aj, kinds[q]);
+        cJSON_AddItemToObject(e, "components", names ? cJSON_Duplicate(names, 1) : cJSON_CreateArray());
+        cJSON_AddItemToObject(e, "delta_f1", pl_json_num_or_null(num_or(a, "delta_f1", NAN)));
+        cJSON_AddItemToObject(e, "control_min_delta_f1", pl_json_num_or_null(num_or(a, "control_min_delta_f1", NAN)));
+        cJSON_AddItemToObject(e, "delta_separation", pl_json_num_or_null(num_or(a, "delta_separation", NAN)));
+        cJSON_AddItemToObject(e, "control_min_delta_separation",
+                              pl_json_num_or_null(num_or(a, "control_min_delta_separation", NAN)));
+        int conf = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "confirmed"));
+        cJSON_AddBoolToObject(e, "confirmed", conf);
+        char list[256], ev[400];
+        name_list(names, "component", 8, list, sizeof list);
+        int kk = (int)num_or(a, "k", 0);
+        snprintf(ev, sizeof ev,
+                 "mean-ablating them: F1 change %+.3f vs at most %+.3f for %d random sets of %d %s; class separation "
+                 "change %+.3f vs at most %+.3f; n = %d emails",
+                 num_or(a, "delta_f1", NAN), num_or(a, "control_min_delta_f1", NAN), (int)num_or(abl, "controls", 0), kk,
+                 q ? "MLPs" : "heads", num_or(a, "delta_separation", NAN), num_or(a, "control_min_delta_separation", NAN),
+                 (int)n);
+        int one = cJSON_GetArraySize(names) == 1;
+        const char *what = q ? (one ? "MLP" : "MLPs") : (one ? "head" : "heads");
+        if (conf)
+            say(summary, "interp", "#sec-interp", ev,
+                "For %s / %s the %s %s %s the decision (largest class difference in direct logit attribution), "
+                "confirmed by ablation against random controls.",
+                model, training, what, list, one ? "carries" : "carry");
+        else
+            say(summary, "interp", "#sec-interp", ev,
+                "For %s / %s the %s %s %s the largest class difference in direct logit attribution, but ablating "
+                "%s is not confirmed to matter more than ablating random %s.",
+                model, training, what, list, one ? "writes" : "write", one ? "it" : "them", q ? "MLPs" : "heads");
+    }
+    cJSON_AddBoolToObject(cj, "confirmed", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(aj, "heads"), "confirmed")) ||
+                                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(aj, "mlps"), "confirmed")));
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(ij, "patching");
+    if (pt) {
+        cJSON *pj = cJSON_AddObjectToObject(cj, "patching");
+        cJSON_AddStringToObject(pj, "status", str_or(pt, "status", "?"));
+        if (cJSON_GetObjectItemCaseSensitive(pt, "reason")) cJSON_AddStringToObject(pj, "reason", str_or(pt, "reason", ""));
+        cJSON_AddNumberToObject(pj, "n_pairs", num_or(pt, "n_pairs", 0));
+        cJSON_AddNumberToObject(pj, "n_averaged", num_or(pt, "n_averaged", 0));
+        /* the layer where restoring the hint's own tokens recovers most */
+        pl_grid g;
+        const cJSON *sg = cJSON_GetObjectItemCaseSensitive(pt, "segments");
+        if (sg && !pl_grid_from_json(sg, "patching segments", &g)) {
+            long best = -1;
+            double bv = -INFINITY;
+            for (size_t r = 0; r < g.n_rows && g.n_cols > 0; r++)
+                if (isfinite(PL_GRID(&g, r, 0)) && PL_GRID(&g, r, 0) > bv) bv = PL_GRID(&g, r, 0), best = (long)r;
+            if (best >= 0) {
+                cJSON_AddNumberToObject(pj, "best_hint_layer", (double)best);
+                cJSON_AddNumberToObject(pj, "best_hint_recovery", bv);
+                char ev[256];
+                snprintf(ev, sizeof ev, "recovery %.2f at layer %ld (mean over %d pairs of the largest recovery on the hint tokens)",
+                         bv, best, (int)num_or(pt, "n_averaged", 0));
+                say(summary, "interp", "#sec-interp", ev,
+                    "For %s / %s, writing the clean residual back at the planted text's tokens restores %.0f%% of the "
+                    "score difference the text makes, at best at layer %ld.",
+                    model, training, 100.0 * bv, best);
+            }
+            pl_grid_free(&g);
+        } else pl_error_clear();
+    }
 }
 
 /* Does `key` occur as a word of the hint text (case-insensitive)? */
@@ -314,12 +424,17 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
                     "For %s / %s no layer's probe beats the majority class by %.2f: the label is not linearly decodable "
                     "from the residual stream at the answer position.",
                     row->model, row->train_set, PROBE_MARGIN);
-            cJSON_Delete(ij);
         }
-        cJSON_AddItemToObject(o, "components",
-                              not_run(!strcmp(family, "lexical-nb")
-                                          ? "not applicable to lexical-nb (no layers or heads)"
-                                          : "activation patching, DLA and ablation on the model are not part of this build"));
+        const cJSON *dla = ij ? cJSON_GetObjectItemCaseSensitive(ij, "dla") : NULL;
+        const cJSON *abl = ij ? cJSON_GetObjectItemCaseSensitive(ij, "ablation") : NULL;
+        if (!dla || !abl)
+            cJSON_AddItemToObject(o, "components",
+                                  not_run(!strcmp(family, "lexical-nb") ? "not applicable to lexical-nb (no layers or heads)"
+                                          : ij ? "the interp output has no DLA or ablation section (an older cache)"
+                                               : why));
+        else
+            components(o, ij, dla, abl, row->model, row->train_set, summary);
+        cJSON_Delete(ij);
     }
 
     /* ---- shortcut candidates across runs ----
@@ -439,6 +554,7 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
         }
     }
     cJSON_Delete(shortcuts);
+    pl_buf_free(&hint_rows);
 
     /* ---- label-noise audit ---- */
     cJSON *audit = read_json(in->audit_json);

@@ -1,6 +1,6 @@
 /* llm.c — the LLM stages of a study on the classifier view of src/prompt:
- * scoring test emails (eval), SHAP over their words (explain) and the probe
- * depth curve on the residual stream (interp).
+ * scoring test emails (eval), SHAP over their words (explain) and LoRA
+ * fine-tuning (train).
  *
  * Classifier view (src/prompt/prompt.h, ARCHITECTURE.md): one prompt layout
  * (the family's chat template when the vocabulary has one, else a plain
@@ -17,14 +17,7 @@
  * on ids (never through a string), batched through pl_classifier_score with
  * the shared prefix's KV cache.
  *
- * Probe curve: for a seeded sample of test emails (interp.probe_examples),
- * blocks.L.hook_resid_post at the answer position for every layer L, then
- * interp's L2 logistic probe with stratified 5-fold CV per layer
- * (pl_probe_cv). The probe layer is the first layer whose CV accuracy is
- * within 0.01 of the best layer's.
- *
- * Not here: logit lens, patching, DLA and ablation (they need more model
- * plumbing than the residual capture).
+ * Not here: the interp stage (llm_interp.c).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -38,29 +31,25 @@
 #include "train/train.h"
 #include "study/study_internal.h"
 #include "tokenizer/tokenizer.h"
+#include "study/llm_internal.h"
 
-typedef struct {
-    pl_model *m;
-    pl_tokenizer *tok;
-    pl_prompt pr;
-    int have_pr;
-    pl_classifier *cls;
-    int n_layer, n_embd;
-    float *resid;           /* [n_layer x n_embd] answer-position residuals (capture) */
-} llm;
+typedef pl_study_llm llm;
+#define llm_open pl_study_llm_open
+#define llm_close pl_study_llm_close
+#define llm_score_records pl_study_llm_score
+#define adapter_of pl_study_llm_adapter
 
-static void llm_close(llm *l) {
+void pl_study_llm_close(llm *l) {
     pl_classifier_free(l->cls);
     if (l->have_pr) pl_prompt_free(&l->pr);
     pl_tokenizer_free(l->tok);
     pl_model_free(l->m);
-    free(l->resid);
     memset(l, 0, sizeof *l);
 }
 
 /* Load the model (+ adapter when not NULL), its tokenizer, the prompt and
  * the scorer. */
-static pl_status llm_open(const pl_study_model *sm, int max_tokens, const char *adapter, llm *l) {
+pl_status pl_study_llm_open(const pl_study_model *sm, int max_tokens, const char *adapter, llm *l) {
     memset(l, 0, sizeof *l);
     pl_status st = pl_model_load(sm->path, NULL, &l->m);
     if (!st && adapter) st = pl_model_add_lora(l->m, adapter, 1.0f);
@@ -80,10 +69,6 @@ static pl_status llm_open(const pl_study_model *sm, int max_tokens, const char *
         l->n_embd = d->n_embd;
     }
     if (!st) st = pl_classifier_new(l->m, &l->pr, 0, &l->cls);
-    if (!st) {
-        l->resid = calloc((size_t)l->n_layer * (size_t)l->n_embd, sizeof *l->resid);
-        if (!l->resid) st = pl_error(PL_ERR_NOMEM, "out of memory");
-    }
     if (st) {
         st = pl_error_wrap(st, "model %s", sm->name);
         llm_close(l);
@@ -91,16 +76,8 @@ static pl_status llm_open(const pl_study_model *sm, int max_tokens, const char *
     return st;
 }
 
-/* Keep the answer-position row of every layer's resid_post. */
-static void capture_hook(const pl_hook_info *info, float *data, void *user) {
-    llm *l = user;
-    if (info->layer < 0 || info->layer >= l->n_layer || info->shape[0] < 1) return;
-    int64_t last = info->shape[0] - 1, w = info->shape[1];
-    memcpy(l->resid + (size_t)info->layer * (size_t)l->n_embd, data + last * w, (size_t)l->n_embd * sizeof(float));
-}
-
 /* Scores of records (email ids through the prompt, batched). */
-static pl_status llm_score_records(llm *l, const pl_record *const *recs, size_t n, double *scores) {
+pl_status pl_study_llm_score(llm *l, const pl_record *const *recs, size_t n, double *scores) {
     pl_tokens *em = calloc(n ? n : 1, sizeof *em);
     const int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     size_t *lens = calloc(n ? n : 1, sizeof *lens);
@@ -120,7 +97,7 @@ static pl_status llm_score_records(llm *l, const pl_record *const *recs, size_t 
 }
 
 /* The train task's adapter for a fine-tuned training, or NULL (zero-shot). */
-static const char *adapter_of(const pl_study_plan *pl, const pl_study_task *t, char *buf, size_t n) {
+const char *pl_study_llm_adapter(const pl_study_plan *pl, const pl_study_task *t, char *buf, size_t n) {
     for (size_t k = 0; k < t->n_deps; k++) {
         const pl_study_task *d = &pl->tasks[t->deps[k]];
         if (d->stage != PL_STAGE_TRAIN) continue;
@@ -203,100 +180,6 @@ pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir
     pl_preds_free(&ps);
     pl_records_free(&rs);
     llm_close(&l);
-    return st;
-}
-
-pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *dir) {
-    const pl_study_config *c = pl->cfg;
-    const pl_study_training *tr = &pl->trainings[t->training];
-    const pl_study_model *sm = &c->models[tr->model];
-    pl_records rs = {0};
-    pl_status st = PL_OK;
-    for (size_t k = 0; k < c->n_test && !st; k++) st = pl_study_read_parts(pl, c->test[k], "test", &rs);
-    size_t n = rs.n < c->interp_probe_examples ? rs.n : c->interp_probe_examples;
-    size_t *order = malloc((rs.n ? rs.n : 1) * sizeof *order);
-    if (!st && !order) st = pl_error(PL_ERR_NOMEM, "out of memory");
-    if (!st) {
-        for (size_t i = 0; i < rs.n; i++) order[i] = i;
-        pl_rng rng;
-        pl_rng_seed(&rng, c->seed ^ 0x1e7e5u);
-        pl_rng_shuffle(&rng, order, rs.n, sizeof *order);
-    }
-    llm l;
-    memset(&l, 0, sizeof l);
-    char abuf[PL_STUDY_NAME_MAX * 2];
-    if (!st) st = llm_open(sm, c->hyper.max_tokens, adapter_of(pl, t, abuf, sizeof abuf), &l);
-    const pl_arch_desc *d = st ? NULL : pl_model_desc(l.m);
-    size_t L = d ? (size_t)d->n_layer : 0, D = d ? (size_t)d->n_embd : 0;
-    float *X = NULL; /* [L][n][D] */
-    int *y = malloc((n ? n : 1) * sizeof *y);
-    if (!st) {
-        X = malloc((L * n * D > 0 ? L * n * D : 1) * sizeof *X);
-        if (!X || !y) st = pl_error(PL_ERR_NOMEM, "out of memory");
-    }
-    if (!st) st = pl_runner_set_hook(pl_classifier_runner(l.cls), PL_HOOK_RESID_POST, -1, capture_hook, &l);
-    size_t n_pos = 0;
-    for (size_t k = 0; k < n && !st; k++) {
-        const pl_record *r = &rs.v[order[k]];
-        double s;
-        st = llm_score_records(&l, &r, 1, &s);
-        for (size_t layer = 0; layer < L && !st; layer++)
-            memcpy(X + (layer * n + k) * D, l.resid + layer * D, D * sizeof *X);
-        y[k] = r->label;
-        n_pos += r->label == 1;
-    }
-    if (!st && (n_pos < 5 || n - n_pos < 5))
-        st = pl_error(PL_ERR_INVALID, "probe needs at least 5 emails of each label among %zu sampled", n);
-    cJSON *out = NULL, *acc = NULL, *auc = NULL, *layers = NULL;
-    if (!st) {
-        out = cJSON_CreateObject();
-        layers = cJSON_AddArrayToObject(out, "layers");
-        acc = cJSON_AddArrayToObject(out, "cv_accuracy");
-        auc = cJSON_AddArrayToObject(out, "cv_auc");
-        if (!out || !layers || !acc || !auc) st = pl_error(PL_ERR_NOMEM, "out of memory");
-    }
-    double best = -1;
-    double *accs = calloc(L ? L : 1, sizeof *accs);
-    if (!st && !accs) st = pl_error(PL_ERR_NOMEM, "out of memory");
-    for (size_t layer = 0; layer < L && !st; layer++) {
-        pl_probe_opts po = pl_probe_defaults();
-        po.seed = c->seed;
-        pl_probe_result pr;
-        st = pl_probe_cv(X + layer * n * D, n, D, y, 2, &po, &pr);
-        if (st) break;
-        accs[layer] = pr.cv_accuracy;
-        if (pr.cv_accuracy > best) best = pr.cv_accuracy;
-        cJSON_AddItemToArray(layers, cJSON_CreateNumber((double)layer));
-        cJSON_AddItemToArray(acc, pl_json_num_or_null(pr.cv_accuracy));
-        cJSON_AddItemToArray(auc, pl_json_num_or_null(pr.cv_auc));
-        pl_probe_result_free(&pr);
-    }
-    if (!st) {
-        long probe_layer = -1;
-        for (size_t layer = 0; layer < L && probe_layer < 0; layer++)
-            if (accs[layer] >= best - 0.01) probe_layer = (long)layer;
-        cJSON_AddStringToObject(out, "hook", "hook_resid_post");
-        cJSON_AddStringToObject(out, "position", "answer");
-        cJSON_AddNumberToObject(out, "n", (double)n);
-        cJSON_AddNumberToObject(out, "n_phish", (double)n_pos);
-        cJSON_AddNumberToObject(out, "majority_baseline", (double)(n_pos > n - n_pos ? n_pos : n - n_pos) / (double)n);
-        cJSON_AddNumberToObject(out, "probe_layer", (double)probe_layer);
-        cJSON_AddNumberToObject(out, "best_cv_accuracy", best);
-        cJSON_AddStringToObject(out, "model", sm->name);
-        cJSON_AddStringToObject(out, "training", tr->name);
-        cJSON_AddStringToObject(out, "family", pl_study_family_name(sm->family));
-        char *path = pl_study_path(dir, "interp.json");
-        st = path ? pl_json_write_atomic(path, out) : pl_error(PL_ERR_NOMEM, "out of memory");
-        free(path);
-    }
-    if (st) st = pl_error_wrap(st, "%s", t->name);
-    cJSON_Delete(out);
-    free(accs);
-    free(X);
-    free(y);
-    free(order);
-    if (l.m) llm_close(&l);
-    pl_records_free(&rs);
     return st;
 }
 

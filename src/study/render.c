@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "eval/eval.h"
+#include "interp/interp.h"
 #include "report/report.h"
 #include "study/study_internal.h"
 
@@ -48,7 +49,7 @@ static pl_status add_findings(pl_report *r, const cJSON *summary) {
     } groups[] = {{"shortcut", "Shortcuts: source artifacts the models rely on", PL_FINDING_PROBLEM},
                   {"gap", "Generalization across corpora", PL_FINDING_WARN},
                   {"ood", "Words behind out-of-domain errors", PL_FINDING_INFO},
-                  {"interp", "Where the decision becomes decodable", PL_FINDING_INFO},
+                  {"interp", "Where the decision is made: probes, components, ablation", PL_FINDING_INFO},
                   {"data", "The data", PL_FINDING_INFO}};
     pl_status st = PL_OK;
     for (size_t g = 0; g < sizeof groups / sizeof *groups && !st; g++) {
@@ -382,6 +383,290 @@ static pl_status probe_curves(pl_report *r, const pl_diag_inputs *in) {
     return st;
 }
 
+/* Numbers of a JSON array into a new double array (NaN for null); *n gets
+ * its length. NULL when empty or out of memory. */
+static double *jnums(const cJSON *a, size_t *n) {
+    *n = (size_t)cJSON_GetArraySize(a);
+    if (!*n) return NULL;
+    double *v = malloc(*n * sizeof *v);
+    size_t i = 0;
+    for (const cJSON *e = a->child; v && e; e = e->next, i++) v[i] = cJSON_IsNumber(e) ? e->valuedouble : (double)NAN;
+    return v;
+}
+
+/* A grid JSON ({"rows","cols","values"}) as a heatmap. */
+static pl_status grid_heatmap(pl_report *r, const cJSON *gj, const char *id, const char *title, const char *caption,
+                              const char *x_label, int show_values) {
+    pl_grid g;
+    pl_status st = pl_grid_from_json(gj, title, &g);
+    if (st) return st;
+    pl_heatmap h = pl_heatmap_defaults();
+    h.t.id = id;
+    h.t.title = title;
+    h.t.caption = caption;
+    h.t.x_label = x_label;
+    h.t.y_label = "layer";
+    h.n_rows = g.n_rows;
+    h.n_cols = g.n_cols;
+    h.row_labels = (const char *const *)g.rows;
+    h.col_labels = (const char *const *)g.cols;
+    h.values = g.values;
+    h.scale = PL_SCALE_DIVERGING;
+    h.center = 0;
+    h.show_values = show_values;
+    h.legend = "recovery";
+    st = pl_report_heatmap(r, &h);
+    pl_grid_free(&g);
+    return st;
+}
+
+/* Logit lens curves, DLA bars, the ablation table, attention maps and the
+ * patching heatmaps of one interp.json. k numbers the run (for ids). */
+static pl_status interp_run(pl_report *r, const cJSON *j, size_t k) {
+    char sid[48], id[64], title[400], cap[600];
+    snprintf(sid, sizeof sid, "sec-interp-%zu", k);
+    snprintf(title, sizeof title, "%s / %s", jstr(j, "model"), jstr(j, "training"));
+    pl_status st = pl_report_subsection(r, sid, title);
+    /* logit lens: mean score per class on resid_post (and resid_mid, dashed) by layer */
+    const cJSON *lens = cJSON_GetObjectItemCaseSensitive(j, "lens");
+    if (!st && lens) {
+        size_t nr = 0, na = 0, nb = 0;
+        double *mp = jnums(cJSON_GetObjectItemCaseSensitive(lens, "mean_phishing"), &na);
+        double *ml = jnums(cJSON_GetObjectItemCaseSensitive(lens, "mean_legitimate"), &nb);
+        nr = (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(lens, "rows"));
+        size_t L = nr / 3;
+        double *buf = calloc(6 * (L ? L : 1), sizeof *buf);
+        if (!buf) st = pl_error(PL_ERR_NOMEM, "out of memory");
+        if (!st && mp && ml && na == nr && nb == nr && L > 0) {
+            double *x = buf, *pp = buf + L, *pl = buf + 2 * L, *mpp = buf + 3 * L, *mpl = buf + 4 * L;
+            for (size_t l = 0; l < L; l++) {
+                x[l] = (double)l;
+                pp[l] = mp[3 * l + 2], pl[l] = ml[3 * l + 2];
+                mpp[l] = mp[3 * l + 1], mpl[l] = ml[3 * l + 1];
+            }
+            pl_series sv[4] = {{"phishing, resid_post", L, x, pp, NULL, NULL, 0},
+                               {"legitimate, resid_post", L, x, pl, NULL, NULL, 0},
+                               {"phishing, resid_mid", L, x, mpp, NULL, NULL, 1},
+                               {"legitimate, resid_mid", L, x, mpl, NULL, NULL, 1}};
+            pl_lines ln = pl_lines_defaults();
+            snprintf(id, sizeof id, "fig-lens-%zu", k);
+            snprintf(cap, sizeof cap,
+                     "Logit lens: the classifier score (logit phishing - logit legitimate through the final norm) of each "
+                     "layer's residual at the answer position, mean per class over %d emails. Lens layer %d (AUC %.3f; "
+                     "the classes %s separated at AUC >= %.2f).",
+                     (int)jnum(j, "n"), (int)jnum(lens, "lens_layer"), jnum(lens, "lens_layer_auc"),
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(lens, "separates")) ? "are" : "are not",
+                     jnum(lens, "separation_auc_threshold"));
+            ln.t.id = id;
+            ln.t.title = "Logit lens by layer";
+            ln.t.caption = cap;
+            ln.t.x_label = "layer";
+            ln.t.y_label = "lens score";
+            ln.n_series = 4;
+            ln.series = sv;
+            ln.integer_x = 1;
+            ln.points = 1;
+            st = pl_report_lines(r, &ln);
+        }
+        free(mp), free(ml), free(buf);
+    }
+    /* DLA: the components with the largest class difference */
+    const cJSON *dla = cJSON_GetObjectItemCaseSensitive(j, "dla");
+    if (!st && dla) {
+        const cJSON *lists[2] = {cJSON_GetObjectItemCaseSensitive(dla, "top_heads"), cJSON_GetObjectItemCaseSensitive(dla, "top_mlps")};
+        const char *labels[24];
+        double vals[24];
+        size_t m = 0;
+        for (int q = 0; q < 2; q++) {
+            int c = 0;
+            for (const cJSON *e = lists[q] ? lists[q]->child : NULL; e && c < (q ? 4 : 10) && m < 24; e = e->next, c++) {
+                labels[m] = jstr(e, "component");
+                vals[m++] = jnum(e, "difference");
+            }
+        }
+        /* by |difference| */
+        for (size_t a = 1; a < m; a++)
+            for (size_t b = a; b > 0 && fabs(vals[b]) > fabs(vals[b - 1]); b--) {
+                double tv = vals[b];
+                vals[b] = vals[b - 1], vals[b - 1] = tv;
+                const char *tl = labels[b];
+                labels[b] = labels[b - 1], labels[b - 1] = tl;
+            }
+        if (m) {
+            pl_hbars hb = pl_hbars_defaults();
+            snprintf(id, sizeof id, "fig-dla-%zu", k);
+            snprintf(cap, sizeof cap,
+                     "Direct logit attribution at the answer position (final-norm scale frozen per email): mean "
+                     "contribution to the score over %d phishing minus %d legitimate emails, for the heads and MLPs "
+                     "with the largest difference. Largest |sum of contributions - readout| over the emails: %.2g.",
+                     (int)jnum(dla, "n_phishing"), (int)jnum(dla, "n_legitimate"),
+                     jnum(cJSON_GetObjectItemCaseSensitive(dla, "sum_check"), "max_abs_error_vs_readout"));
+            hb.t.id = id;
+            hb.t.title = "Direct logit attribution: class difference per component";
+            hb.t.caption = cap;
+            hb.n = m;
+            hb.labels = labels;
+            hb.values = vals;
+            hb.pos_label = "more toward phishing on phishing emails";
+            hb.neg_label = "more toward legitimate";
+            hb.digits = 3;
+            st = pl_report_hbars(r, &hb);
+        }
+    }
+    /* ablation: top sets against random controls */
+    const cJSON *abl = cJSON_GetObjectItemCaseSensitive(j, "ablation");
+    if (!st && abl) {
+        const char *cells[2 * (1 + 8) * 5];
+        char nb[2 * 9][3][32], names[2 * 9][256];
+        size_t rows = 0;
+        static const char *kinds[2] = {"heads", "mlps"};
+        for (int q = 0; q < 2; q++) {
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(abl, kinds[q]);
+            if (!a) continue;
+            const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(a, "controls");
+            const cJSON *sets[9];
+            size_t ns = 0;
+            sets[ns++] = cJSON_GetObjectItemCaseSensitive(a, "top");
+            for (const cJSON *c = ctl ? ctl->child : NULL; c && ns < 9; c = c->next) sets[ns++] = c;
+            for (size_t i = 0; i < ns; i++, rows++) {
+                const cJSON *eff = cJSON_GetObjectItemCaseSensitive(sets[i], "effect");
+                names[rows][0] = 0;
+                const cJSON *cn = cJSON_GetObjectItemCaseSensitive(sets[i], "components");
+                for (const cJSON *e = cn ? cn->child : NULL; e; e = e->next) {
+                    size_t l = strlen(names[rows]);
+                    snprintf(names[rows] + l, sizeof names[rows] - l, "%s%s", l ? " " : "", cJSON_IsString(e) ? e->valuestring : "?");
+                }
+                cells[rows * 5] = i == 0 ? (q ? "top MLPs" : "top heads") : (q ? "random MLPs" : "random heads");
+                cells[rows * 5 + 1] = names[rows];
+                cells[rows * 5 + 2] = pl_report_fmt(jnum(eff, "delta_f1"), 3, nb[rows][0], 32);
+                cells[rows * 5 + 3] = pl_report_fmt(jnum(eff, "delta_separation"), 3, nb[rows][1], 32);
+                cells[rows * 5 + 4] = i == 0 ? (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "confirmed")) ? "confirmed" : "not confirmed") : "";
+            }
+        }
+        snprintf(cap, sizeof cap,
+                 "Mean ablation at the answer position on %d test emails%s (F1 before %.3f): change in F1 and in the "
+                 "class separation (mean score of phishing minus legitimate emails). Rule: %s (margin %.2f).",
+                 (int)jnum(abl, "n"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(abl, "same_sample")) ? " (the analysis sample itself)" : " disjoint from the analysis sample",
+                 jnum(abl, "f1_before"), jstr(abl, "rule"), jnum(abl, "margin"));
+        const char *hdr[] = {"ablated", "components", "F1 change", "separation change", "verdict"};
+        snprintf(id, sizeof id, "tab-ablation-%zu", k);
+        if (rows) st = pl_report_table(r, id, cap, rows, 5, hdr, cells);
+    }
+    /* attention of the top heads from the answer position */
+    const cJSON *att = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "attention"), "examples");
+    if (!st && att && att->child) st = pl_report_group_begin(r);
+    size_t ex = 0;
+    for (const cJSON *e = att ? att->child : NULL; e && !st; e = e->next, ex++) {
+        const cJSON *tk = cJSON_GetObjectItemCaseSensitive(e, "tokens"), *hs = cJSON_GetObjectItemCaseSensitive(e, "heads");
+        size_t nk = (size_t)cJSON_GetArraySize(tk), nh = (size_t)cJSON_GetArraySize(hs);
+        if (!nk || !nh) continue;
+        /* keys shown: each head's 6 largest weights and the last 4 positions */
+        unsigned char *keep = calloc(nk, 1);
+        double *w = calloc(nh * nk, sizeof *w);
+        if (!keep || !w) {
+            free(keep), free(w);
+            st = pl_error(PL_ERR_NOMEM, "out of memory");
+            break;
+        }
+        size_t hi = 0;
+        const char *hl[16];
+        for (const cJSON *h = hs->child; h && hi < nh && hi < 16; h = h->next, hi++) {
+            hl[hi] = jstr(h, "head");
+            size_t q = 0;
+            const cJSON *wj = cJSON_GetObjectItemCaseSensitive(h, "weights");
+            for (const cJSON *v = wj ? wj->child : NULL; v && q < nk; v = v->next, q++)
+                w[hi * nk + q] = cJSON_IsNumber(v) ? v->valuedouble : (double)NAN;
+            for (int t = 0; t < 6; t++) {
+                size_t best = nk;
+                for (size_t p = 0; p < nk; p++)
+                    if (!keep[p] && isfinite(w[hi * nk + p]) && (best == nk || w[hi * nk + p] > w[hi * nk + best])) best = p;
+                if (best < nk) keep[best] = 1;
+            }
+        }
+        nh = hi;
+        for (size_t p = nk > 4 ? nk - 4 : 0; p < nk; p++) keep[p] = 1;
+        size_t nc = 0;
+        for (size_t p = 0; p < nk; p++) nc += keep[p];
+        double *vv = calloc(nh * nc, sizeof *vv);
+        char(*kl)[80] = calloc(nc, sizeof *kl);
+        const char **klp = calloc(nc, sizeof *klp);
+        if (!vv || !kl || !klp) st = pl_error(PL_ERR_NOMEM, "out of memory");
+        size_t c = 0, p = 0;
+        for (const cJSON *t = tk->child; t && !st; t = t->next, p++) {
+            if (!keep[p]) continue;
+            snprintf(kl[c], sizeof kl[c], "%zu:%s", p, cJSON_IsString(t) ? t->valuestring : "");
+            klp[c] = kl[c];
+            for (size_t h = 0; h < nh; h++) vv[h * nc + c] = w[h * nk + p];
+            c++;
+        }
+        if (!st) {
+            pl_chart_text ct = {0};
+            snprintf(id, sizeof id, "fig-attn-%zu-%zu", k, ex);
+            snprintf(title, sizeof title, "Attention from the answer position, %s email %s",
+                     jnum(e, "label") == 1 ? "phishing" : "legitimate", jstr(e, "id"));
+            snprintf(cap, sizeof cap,
+                     "Weights of the heads with the largest DLA class difference over the key tokens (each head's six "
+                     "largest and the last four positions; position:token). Score %.3f.",
+                     jnum(e, "score"));
+            ct.id = id;
+            ct.title = title;
+            ct.caption = cap;
+            ct.y_label = "head";
+            st = pl_report_attention(r, &ct, nh, nc, hl, klp, vv);
+        }
+        free(keep), free(w), free(vv), free(kl), free(klp);
+    }
+    if (!st && att && att->child) st = pl_report_group_end(r);
+    /* patching */
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(j, "patching");
+    if (!st && pt) {
+        if (strcmp(jstr(pt, "status"), "ran")) {
+            snprintf(cap, sizeof cap, "Activation patching not run: %s.", jstr(pt, "reason"));
+            st = pl_report_paragraph(r, cap);
+        } else {
+            const cJSON *sg = cJSON_GetObjectItemCaseSensitive(pt, "segments");
+            if (sg) {
+                snprintf(id, sizeof id, "fig-patch-seg-%zu", k);
+                snprintf(cap, sizeof cap,
+                         "Denoising activation patching of resid_pre: the corrupted run has the planted text's tokens "
+                         "replaced by filler; writing in the clean residual at one (layer, position) recovers this share "
+                         "of the score difference. Per pair the largest recovery in each segment, mean over %d pairs "
+                         "(of %d; pairs whose score gap is under %.2f are left out).",
+                         (int)jnum(pt, "n_averaged"), (int)jnum(pt, "n_pairs"), jnum(pt, "min_pair_gap"));
+                st = grid_heatmap(r, sg, id, "Activation patching by segment", cap, "segment", 1);
+            } else {
+                snprintf(cap, sizeof cap,
+                         "Activation patching ran on %d pairs, but no pair's score gap between the clean and the corrupted "
+                         "email reaches %.2f, so no recovery is averaged.",
+                         (int)jnum(pt, "n_pairs"), jnum(pt, "min_pair_gap"));
+                st = pl_report_paragraph(r, cap);
+            }
+            const cJSON *exg = cJSON_GetObjectItemCaseSensitive(pt, "example");
+            if (!st && exg) {
+                snprintf(id, sizeof id, "fig-patch-ex-%zu", k);
+                snprintf(cap, sizeof cap,
+                         "Recovery per layer and position (position:token) around the planted text and at the last "
+                         "prompt positions, for email %s (the pair with the largest score gap).",
+                         jstr(pt, "example_id"));
+                st = grid_heatmap(r, exg, id, "Activation patching of one pair", cap, "position:token", 0);
+            }
+        }
+    }
+    return st;
+}
+
+/* Every interp.json with a lens or DLA section. */
+static pl_status interp_details(pl_report *r, const pl_diag_inputs *in) {
+    pl_status st = PL_OK;
+    for (size_t i = 0; i < in->n_interp && !st; i++) {
+        cJSON *j = load(in->interp_json[i]);
+        if (!j) continue;
+        if (cJSON_GetObjectItemCaseSensitive(j, "dla") || cJSON_GetObjectItemCaseSensitive(j, "lens")) st = interp_run(r, j, i);
+        cJSON_Delete(j);
+    }
+    return st;
+}
+
 pl_status pl_study_report(const pl_diag_inputs *in, const cJSON *diag, const char *dir) {
     const pl_study_config *c = in->cfg;
     char title[256];
@@ -417,9 +702,7 @@ pl_status pl_study_report(const pl_diag_inputs *in, const cJSON *diag, const cha
                                         "in this run (see the list of tasks that did not run).");
         else
             st = probe_curves(r, in);
-        if (!st && any)
-            st = pl_report_paragraph(r, "Not run: logit lens, activation patching, direct logit attribution, ablation "
-                                        "and attention maps (this build captures the residual stream for probes only).");
+        if (!st && any) st = interp_details(r, in);
     }
     if (!st) {
         const cJSON *xa = diag ? cJSON_GetObjectItemCaseSensitive(diag, "cross_architecture") : NULL;

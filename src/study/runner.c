@@ -8,7 +8,7 @@
  *   eval/<model>/<training>/<test> predictions.jsonl + run.json on one test corpus
  *   explain/<model>/<training>     SHAP on chosen test emails, global features,
  *                                  cross-reference with distinctive tokens
- *   interp/<model>/<training>      unavailable in this build
+ *   interp/<model>/<training>      LLMs: probe, lens, DLA, ablation, attention, patching
  *   diagnose                       diagnosis.json
  *   report                         report.html + report.json
  * A "training" is one paradigm expanded: leave-one-source-out gives one
@@ -380,6 +380,10 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             cJSON *f = cJSON_CreateObject();
             if (f) cJSON_AddNumberToObject(f, "probe_examples", (double)c->interp_probe_examples);
             if (f) cJSON_AddNumberToObject(f, "patch_pairs", (double)c->interp_patch_pairs);
+            if (f) cJSON_AddNumberToObject(f, "seed", (double)c->seed);
+            if (f) cJSON_AddStringToObject(f, "shortcut_hint", c->shortcut_hint ? c->shortcut_hint : "");
+            if (f) cJSON_AddItemToObject(f, "model", model_json(m));
+            if (f) cJSON_AddNumberToObject(f, "max_tokens", (double)c->hyper.max_tokens);
             if (st || (st = task_config(t, f)) || (st = task_out(t, "interp.json"))) return st;
         }
     }
@@ -637,7 +641,8 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
         break;
     }
     case PL_STAGE_INTERP:
-        *flops = 2.0 * params * 256.0 * (double)(c->interp_probe_examples + 2 * c->interp_patch_pairs);
+        /* analysis 1 + ablation 9 forwards per email; patching ~32 prompt forwards per pair (docs/study.md) */
+        *flops = 2.0 * params * 256.0 * (double)(10 * c->interp_probe_examples + 32 * c->interp_patch_pairs);
         break;
     default: *flops = 0;
     }
