@@ -6,6 +6,8 @@
  *
  *   train MODEL [targets=q,v|all] [steps=2] [threads=1] [precision=f32|f64] [batch=8] [seq=256] [rank=16]
  *
+ * Like `phishlens train` it runs with GOMP_SPINCOUNT=1000 unless an OpenMP
+ * wait policy or spin count is set (see src/cli/main.c).
  * Without arguments it looks for models/SmolLM2-135M-Instruct.Q4_1.gguf and
  * skips (exit 0) when that is absent; bench/train.sh runs the comparison. */
 #include <stdio.h>
@@ -18,6 +20,9 @@
 #include "train/train.h"
 
 int main(int argc, char **argv) {
+    /* the OpenMP spin setting `phishlens train` runs with (src/cli/main.c) */
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") && setenv("GOMP_SPINCOUNT", "1000", 1) == 0)
+        execv("/proc/self/exe", argv);
     const char *path = argc > 1 ? argv[1] : "models/SmolLM2-135M-Instruct.Q4_1.gguf";
     if (argc < 2 && access(path, F_OK) != 0) {
         printf("train: %s absent (make models), skipped\n", path);
