@@ -790,20 +790,6 @@ static pl_status load_direction(const char *path, int layer, size_t d, float *u)
     return PL_OK;
 }
 
-static pl_status push_pred(pl_preds *ps, const pl_record *r, double score) {
-    pl_pred p;
-    memset(&p, 0, sizeof p);
-    p.id = r->id;
-    p.source = r->source;
-    p.label = r->label;
-    p.score = score;
-    p.p_phish = pl_sigmoid(score);
-    p.pred = p.p_phish >= 0.5;
-    p.has_url = p.html = p.link_mismatch = -1;
-    p.length = -1;
-    return pl_preds_push(ps, &p);
-}
-
 int cli_interp_ablate(int argc, char **argv) {
     mopts o;
     int rc = mparse(argc, argv, "interp ablate", &o);
@@ -866,7 +852,7 @@ int cli_interp_ablate(int argc, char **argv) {
             }
         double s;
         st = pl_imodel_run(c.im, c.ids[i], c.n[i], ed, ne, &s, NULL);
-        if (st == PL_OK) st = push_pred(&before, &c.rs.v[i], s);
+        if (st == PL_OK) st = pl_preds_push_scored(&before, &c.rs.v[i], s);
         if (st != PL_OK || !mode) continue;
         int p0 = all ? 0 : c.n[i] - 1, p1 = c.n[i];
         for (size_t l = 0; l < L; l++) {
@@ -904,7 +890,7 @@ int cli_interp_ablate(int argc, char **argv) {
                                     NULL, NULL, 0, u, -1};
         double s;
         st = pl_imodel_run(c.im, c.ids[i], c.n[i], ed, ne, &s, NULL);
-        if (st == PL_OK) st = push_pred(&after, &c.rs.v[i], s);
+        if (st == PL_OK) st = pl_preds_push_scored(&after, &c.rs.v[i], s);
     }
     pl_ablate_effect eff;
     if (st == PL_OK) st = pl_ablate_effect_of(&before, &after, 0.5, &eff);

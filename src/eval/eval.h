@@ -314,6 +314,10 @@ pl_status pl_json_write_atomic(const char *path, const cJSON *j);
  * length in characters (UTF-8 code points); link_mismatch = meta.link_mismatch
  * (a count or a bool; absent but html known means 0), else -1. */
 void pl_pred_slices_from_record(const pl_record *r, pl_pred *p);
+/* Append the prediction of record r scored `score` (logit difference):
+ * id, source and label from r, p_phish = sigmoid(score), pred = p >= 0.5,
+ * slice fields absent (-1). */
+pl_status pl_preds_push_scored(pl_preds *ps, const pl_record *r, double score);
 
 typedef struct {
     size_t n_records;      /* records scored */

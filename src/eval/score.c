@@ -42,6 +42,20 @@ void pl_pred_slices_from_record(const pl_record *r, pl_pred *p) {
     p->length = utf8_chars(r->body ? r->body : "");
 }
 
+pl_status pl_preds_push_scored(pl_preds *ps, const pl_record *r, double score) {
+    pl_pred p;
+    memset(&p, 0, sizeof p);
+    p.id = r->id;
+    p.source = r->source;
+    p.label = r->label;
+    p.score = score;
+    p.p_phish = pl_sigmoid(score);
+    p.pred = p.p_phish >= 0.5;
+    p.has_url = p.html = p.link_mismatch = -1;
+    p.length = -1;
+    return pl_preds_push(ps, &p);
+}
+
 pl_status pl_pred_unlabelled_to_json(const pl_pred *p, pl_buf *b) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return pl_error(PL_ERR_NOMEM, "out of memory");

@@ -107,7 +107,6 @@ const char *pl_study_llm_adapter(const pl_study_plan *pl, const pl_study_task *t
     return NULL;
 }
 
-static double sigmoid(double x) { return pl_sigmoid(x); }
 
 pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir) {
     const pl_study_config *c = pl->cfg;
@@ -131,7 +130,7 @@ pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir
         p.source = rs.v[i].source;
         p.label = rs.v[i].label;
         p.score = sc[i];
-        p.p_phish = sigmoid(sc[i]);
+        p.p_phish = pl_sigmoid(sc[i]);
         p.pred = p.p_phish >= 0.5;
         p.has_url = rs.v[i].n_urls > 0;
         p.html = p.link_mismatch = -1;
@@ -268,23 +267,12 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
         fmap[k] = M - 1 < LLM_X_MAX_WORDS ? (int32_t)(M - 1) : -1;
     }
     if (M > LLM_X_MAX_WORDS) M = LLM_X_MAX_WORDS;
-    pl_xtree tree;
-    memset(&tree, 0, sizeof tree);
     if (!st && M > 0) {
         first[M] = email.n;
         for (size_t k = 0; k < email.n; k++)
             if (fmap[k] < 0 && k < first[M]) first[M] = k;
         llm_game g = {l, &email, fmap};
-        pl_xopts xo;
-        pl_xopts_init(&xo, method);
-        xo.max_evals = max_evals;
-        xo.seed = seed;
-        if (method == PL_XM_EXACT && M > 20) xo.method = PL_XM_PARTITION;
-        if (xo.method == PL_XM_PARTITION) {
-            st = pl_xtree_balanced(M, &tree);
-            xo.tree = &tree;
-        }
-        if (!st) st = pl_explain_run(llm_value, &g, M, &xo, &o->res);
+        st = pl_study_explain_game(llm_value, &g, M, method, max_evals, seed, &o->res);
     }
     if (!st && M > 0) {
         o->M = M;
@@ -313,7 +301,6 @@ pl_status pl_study_llm_explain_one(void *ctx, const pl_record *r, pl_xmethod met
         st = pl_error_wrap(st, "explaining email %s", r->id);
         pl_study_xone_free(o);
     }
-    pl_xtree_free(&tree);
     pl_buf_free(&piece);
     free(fmap);
     free(first);

@@ -180,20 +180,6 @@ static cJSON *num_array(const double *v, size_t n) {
     return a;
 }
 
-static pl_status push_pred(pl_preds *ps, const pl_record *r, double score) {
-    pl_pred p;
-    memset(&p, 0, sizeof p);
-    p.id = r->id;
-    p.source = r->source;
-    p.label = r->label;
-    p.score = score;
-    p.p_phish = pl_sigmoid(score);
-    p.pred = p.p_phish >= 0.5;
-    p.has_url = p.html = p.link_mismatch = -1;
-    p.length = -1;
-    return pl_preds_push(ps, &p);
-}
-
 /* mean score of phishing minus mean score of legitimate emails */
 static double separation(const double *s, const int *y, size_t n) {
     double a = 0, b = 0;
@@ -472,7 +458,7 @@ static pl_status ablate_run(ictx *c, const pl_record *const *recs, size_t n, con
     for (size_t i = 0; i < n && !st; i++) {
         if (!heads) st = pl_study_llm_score(c->l, &recs[i], 1, &scores[i]);
         else st = ix_score(c->l, &c->x, recs[i], &scores[i]);
-        if (!st) st = push_pred(ps, recs[i], scores[i]);
+        if (!st) st = pl_preds_push_scored(ps, recs[i], scores[i]);
     }
     return st;
 }

@@ -410,6 +410,25 @@ typedef struct {
     double prior;
 } nb_game;
 
+pl_status pl_study_explain_game(pl_value_fn fn, void *game, size_t M, pl_xmethod method, size_t max_evals,
+                                uint64_t seed, pl_xresult *res) {
+    pl_xopts xo;
+    pl_xopts_init(&xo, method);
+    xo.max_evals = max_evals;
+    xo.seed = seed;
+    if (method == PL_XM_EXACT && M > 20) xo.method = PL_XM_PARTITION;
+    pl_xtree tree;
+    memset(&tree, 0, sizeof tree);
+    pl_status st = PL_OK;
+    if (xo.method == PL_XM_PARTITION) {
+        st = pl_xtree_balanced(M, &tree);
+        xo.tree = &tree;
+    }
+    if (!st) st = pl_explain_run(fn, game, M, &xo, res);
+    pl_xtree_free(&tree);
+    return st;
+}
+
 static pl_status nb_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
     const nb_game *g = ctx;
     for (size_t i = 0; i < n_masks; i++) {
@@ -455,20 +474,9 @@ static pl_status nb_explain_one(void *ctx, const pl_record *r, pl_xmethod method
         if (k < M) llr[k] = v;
         else rest += v;
     }
-    pl_xtree tree;
-    memset(&tree, 0, sizeof tree);
     if (!st && M > 0) {
         nb_game game = {llr, rest};
-        pl_xopts xo;
-        pl_xopts_init(&xo, method);
-        xo.max_evals = max_evals;
-        xo.seed = seed;
-        if (method == PL_XM_EXACT && M > 20) xo.method = PL_XM_PARTITION;
-        if (xo.method == PL_XM_PARTITION) {
-            st = pl_xtree_balanced(M, &tree);
-            xo.tree = &tree;
-        }
-        if (!st) st = pl_explain_run(nb_value, &game, M, &xo, &o->res);
+        st = pl_study_explain_game(nb_value, &game, M, method, max_evals, seed, &o->res);
     }
     if (!st && M > 0) {
         o->M = M;
@@ -505,7 +513,6 @@ static pl_status nb_explain_one(void *ctx, const pl_record *r, pl_xmethod method
             cJSON_AddItemToArray(o->vals, cJSON_CreateNumber(0));
         }
     }
-    pl_xtree_free(&tree);
     free(llr);
     for (size_t k = 0; k < ws.n; k++) free(ws.w[k]);
     ws.n = 0;

@@ -99,6 +99,11 @@ typedef struct {
     cJSON *pieces, *vals;
 } pl_study_xone;
 void pl_study_xone_free(pl_study_xone *o);
+/* Run the study's explainer over a game of M features: `method` with
+ * max_evals and seed; exact falls back to partition above 20 features;
+ * partition uses a balanced binary tree. */
+pl_status pl_study_explain_game(pl_value_fn fn, void *game, size_t M, pl_xmethod method, size_t max_evals,
+                                uint64_t seed, pl_xresult *res);
 typedef pl_status (*pl_study_xone_fn)(void *ctx, const pl_record *r, pl_xmethod method, size_t max_evals,
                                       uint64_t seed, pl_study_xone *out);
 /* LLM explainer (llm.c): the classifier score with masked words deleted. */
