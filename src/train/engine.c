@@ -67,7 +67,8 @@ pl_status pl_tr_parse_targets(const char *s, unsigned *mask) {
 pl_status pl_tr_parse_precision(const char *s, pl_precision *out) {
     if (s && strcmp(s, "f32") == 0) *out = PL_PREC_F32;
     else if (s && strcmp(s, "f64") == 0) *out = PL_PREC_F64;
-    else return pl_error(PL_ERR_INVALID, "precision: '%s' (use f32 or f64)", s ? s : "");
+    else if (s && strcmp(s, "bf16") == 0) *out = PL_PREC_BF16;
+    else return pl_error(PL_ERR_INVALID, "precision: '%s' (use f32, bf16 or f64)", s ? s : "");
     return PL_OK;
 }
 
@@ -220,11 +221,11 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         return pl_error(PL_ERR_INVALID, "trainer: nothing to train (LoRA rank 0 and no head)");
     if (d->n_rot != d->head_dim) return pl_error(PL_ERR_UNSUPPORTED, "trainer: partial RoPE (n_rot %d != head_dim %d)",
                                                  d->n_rot, d->head_dim);
-    if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64)
+    if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64 && cfg->precision != PL_PREC_BF16)
         return pl_error(PL_ERR_INVALID, "trainer: unknown precision %d", (int)cfg->precision);
     pl_trainer *t = calloc(1, sizeof *t);
     if (!t) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
-    if (cfg->precision == PL_PREC_F32) pl_tr_blas_threads(pl_num_threads());
+    if (cfg->precision != PL_PREC_F64) pl_tr_blas_threads(pl_num_threads());
     t->m = m;
     t->d = *d;
     t->cfg = *cfg;
@@ -454,12 +455,15 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
 
 static int has_lora(const pl_trainer *t, int l, int k) { return t->lora_idx[l][k] >= 0; }
 
-/* Precision dispatch: the f32/BLAS kernels or the double reference. */
-static int fast(const pl_trainer *t) { return t->cfg.precision == PL_PREC_F32; }
+/* Precision dispatch: the f32/BLAS kernels (frozen products in bf16 for
+ * PL_PREC_BF16) or the double reference. */
+static int fast(const pl_trainer *t) { return t->cfg.precision != PL_PREC_F64; }
 static pl_status linear_fwd(const pl_trainer *t, pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w) {
+    if (t->cfg.precision == PL_PREC_BF16) return pl_tr_linear_fwd_bf16(y, x, T, w);
     return fast(t) ? pl_tr_linear_fwd_f32(y, x, T, w) : pl_tr_linear_fwd(y, x, T, w);
 }
 static pl_status linear_bwd(const pl_trainer *t, pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w) {
+    if (t->cfg.precision == PL_PREC_BF16) return pl_tr_linear_bwd_bf16(dx, dy, T, w);
     return fast(t) ? pl_tr_linear_bwd_f32(dx, dy, T, w) : pl_tr_linear_bwd(dx, dy, T, w);
 }
 static void dense_fwd(const pl_trainer *t, pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in,
