@@ -31,10 +31,12 @@ static void *make_weight(pl_dtype t, int64_t n_out, int64_t n_in, size_t *rb) {
     CHECK_OK(pl_dtype_row_bytes(t, n_in, rb));
     uint8_t *W = malloc(*rb * (size_t)n_out);
     float *row = malloc((size_t)n_in * sizeof *row);
+    int ok = 1;
     for (int64_t o = 0; o < n_out; o++) {
         for (int64_t i = 0; i < n_in; i++) row[i] = (float)(2 * urand() - 1);
-        CHECK_OK(pl_quantize_row(t, row, W + *rb * (size_t)o, n_in));
+        ok &= pl_quantize_row(t, row, W + *rb * (size_t)o, n_in) == PL_OK;
     }
+    CHECK(ok, "quantizing a %s weight failed", pl_dtype_name(t));
     free(row);
     return W;
 }
@@ -49,7 +51,9 @@ static float *make_x(int64_t n) {
 static double compare(pl_dtype t, const uint8_t *W, size_t rb, int64_t n_out, int64_t n_in, const float *X,
                       int64_t M, const float *Y, const float *Y0, int transposed) {
     float *Wf = malloc((size_t)(n_out * n_in) * sizeof *Wf);
-    for (int64_t o = 0; o < n_out; o++) CHECK_OK(pl_dequantize_row(t, W + rb * (size_t)o, Wf + o * n_in, n_in));
+    int ok = 1;
+    for (int64_t o = 0; o < n_out; o++) ok &= pl_dequantize_row(t, W + rb * (size_t)o, Wf + o * n_in, n_in) == PL_OK;
+    CHECK(ok, "dequantizing a %s weight failed", pl_dtype_name(t));
     int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
     double worst = 0;
     for (int64_t m = 0; m < M; m++)
@@ -102,6 +106,15 @@ static void case_dtype(pl_dtype t, int64_t n_out, int64_t n_in, int64_t M) {
         free(Yp);
         free(Ytp);
     }
+    /* converted once: the same bits */
+    uint16_t *tiles = malloc(pl_bf16_tiles_bytes(n_out, n_in));
+    float *Yt2 = malloc((size_t)(M * n_out) * sizeof *Yt2);
+    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, tiles));
+    CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, X, M, Yt2, 0));
+    CHECK(memcmp(Yt2, Y, (size_t)(M * n_out) * sizeof *Y) == 0, "%s tiles differ from the direct product",
+          pl_dtype_name(t));
+    free(tiles);
+    free(Yt2);
     free(W);
     free(X);
     free(Xt);
@@ -130,6 +143,16 @@ static void invariance(void) {
         same &= memcmp(Yr, Y2 + m * n_out, (size_t)n_out * 4) == 0;
     }
     CHECK(same, "a row alone differs from the same row in a batch of %lld", (long long)M);
+    /* accumulating too: the sums start from Y's values in every block */
+    memcpy(Y1, Y2, (size_t)(M * n_out) * 4);
+    CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X, M, Y1, 1));
+    same = 1;
+    for (int64_t m = 0; m < M; m += 11) {
+        memcpy(Yr, Y2 + m * n_out, (size_t)n_out * 4);
+        CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X + m * n_in, 1, Yr, 1));
+        same &= memcmp(Yr, Y1 + m * n_out, (size_t)n_out * 4) == 0;
+    }
+    CHECK(same, "accumulate: a row alone differs from the same row in a batch of %lld", (long long)M);
     pl_set_num_threads(nt);
 
     /* the AMX tiles against the portable loop (same sums, another order) */

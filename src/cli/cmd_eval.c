@@ -331,7 +331,7 @@ static const char *const usage_score =
     "usage: phishlens eval -m MODEL [--lora FILE[:SCALE]]... [--run RUNDIR] [--tokenizer T]\n"
     "                      --test FILE.jsonl... -o OUTDIR [--val FILE.jsonl]\n"
     "                      [--batch-tokens N] [--max-email-tokens N] [--threads N] [--seed S]\n"
-    "                      [--bootstrap N] [--exact-matmul]\n"
+    "                      [--bootstrap N] [--exact-matmul] [--bf16]\n"
     "Scores every record (normalized records JSONL) with the classifier view of MODEL\n"
     "(prompt, label tokens phishing/legitimate; src/prompt/prompt.h), batched over one\n"
     "shared instruction-prefix cache, and writes OUTDIR/predictions.jsonl (labelled\n"
@@ -346,6 +346,7 @@ static const char *const usage_score =
     "  --max-email-tokens N  email part truncated to N tokens (default 384)\n"
     "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --seed S       bootstrap seed (default 0); --bootstrap N resamples (default 1000)\n"
+    "  --bf16         quantized weights as bf16 tiles on the CPU's AMX units (faster; see `logits`)\n"
     "Without --lora/--run the base model is evaluated zero-shot.\n";
 
 #define SCORE_MAX_FILES 64

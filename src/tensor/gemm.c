@@ -126,14 +126,14 @@ static void pack_cols(uint16_t *Bp, const uint16_t *Wb, int64_t Kp, int64_t Np, 
 
 /* ---- the product of packed operands ------------------------------------------ */
 
-/* the portable 32x32 block: the same sums, in k order */
+/* the portable 32x32 block: the same sums, in k order, from 0 or from out */
 static void block32_ref(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
-                        float *out) {
+                        float *out, int accumulate) {
     for (int i = 0; i < 32; i++)
         for (int n = 0; n < 32; n++) {
             const uint16_t *P = n < 16 ? B0 : B1;
             int c = n & 15;
-            float s = 0.0f;
+            float s = accumulate ? out[i * 32 + n] : 0.0f;
             for (int64_t t = 0; t < kt; t++)
                 for (int r = 0; r < 16; r++)
                     for (int j = 0; j < 2; j++)
@@ -159,22 +159,27 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
             int64_t i = w / mb, j = w % mb; /* column pair outer: a thread keeps its B panels hot */
             const uint16_t *A = Ap + j * 32 * Kp;
             const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
-#if defined(PL_HAVE_AMX_KERNEL)
-            if (native)
-                pl_amx_block32(A, Kp, B0, B1, kt, out);
-            else
-#endif
-                block32_ref(A, Kp, B0, B1, kt, out);
             int64_t m0 = j * 32, n0 = i * 32;
             int64_t mr = M - m0 < 32 ? M - m0 : 32, nr = N - n0 < 32 ? N - n0 : 32;
-            for (int64_t r = 0; r < mr; r++) {
-                float *c = C + (m0 + r) * ldc + n0;
-                const float *o = out + r * 32;
-                if (accumulate)
-                    for (int64_t q = 0; q < nr; q++) c[q] += o[q];
-                else
-                    memcpy(c, o, (size_t)nr * sizeof *c);
+#if defined(PL_HAVE_AMX_KERNEL)
+            if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
+                pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate);
+                continue;
             }
+#endif
+            /* an edge block (or the portable loop) through out[32][32]; with
+             * accumulate the sums start from C's values as on the tiles */
+            if (accumulate) {
+                memset(out, 0, sizeof out);
+                for (int64_t r = 0; r < mr; r++) memcpy(out + r * 32, C + (m0 + r) * ldc + n0, (size_t)nr * sizeof *out);
+            }
+#if defined(PL_HAVE_AMX_KERNEL)
+            if (native)
+                pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate);
+            else
+#endif
+                block32_ref(A, Kp, B0, B1, kt, out, accumulate);
+            for (int64_t r = 0; r < mr; r++) memcpy(C + (m0 + r) * ldc + n0, out + r * 32, (size_t)nr * sizeof *out);
         }
 #if defined(PL_HAVE_AMX_KERNEL)
         if (native) pl_amx_release();
@@ -217,6 +222,12 @@ static pl_status check(const weight *w, const float *X, int64_t n_tok, const flo
         return pl_error(PL_ERR_INVALID, "bf16 matmul: %s %lld x %lld has no packed layout", pl_dtype_name(w->t),
                         (long long)w->n_out, (long long)w->n_in);
     return PL_OK;
+}
+
+static weight make_weight(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in) {
+    weight w = {t, W, packed, n_out, n_in, 0};
+    if (pl_dtype_valid(t) && pl_dtype_row_bytes(t, n_in, &w.row_bytes) != PL_OK) w.row_bytes = 0;
+    return w;
 }
 
 /* transposed: Y[n_tok x n_in] (+)= X[n_tok x n_out] . W; else Y[n_tok x n_out] (+)= X . W^T */
@@ -281,11 +292,70 @@ done:
     return st;
 }
 
-static weight make_weight(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in) {
-    weight w = {t, W, packed, n_out, n_in, 0};
-    if (pl_dtype_valid(t) && pl_dtype_row_bytes(t, n_in, &w.row_bytes) != PL_OK) w.row_bytes = 0;
-    return w;
+/* ---- weights converted once -------------------------------------------------------- */
+
+size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in) {
+    if (n_out <= 0 || n_in <= 0) return 0;
+    return (size_t)up32(n_out) * (size_t)up32(n_in) * sizeof(uint16_t);
 }
+
+pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, uint16_t *tiles) {
+    weight w = make_weight(t, W, packed, n_out, n_in);
+    pl_status st = check(&w, NULL, 0, NULL);
+    if (st) return st;
+    if (!tiles) return pl_error(PL_ERR_INVALID, "bf16 tiles: no destination");
+    const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
+    const int64_t K = n_in, Kp = up32(K), kt = Kp / PL_GEMM_KT, chunk = n_out < NC ? n_out : NC, Np = up32(chunk);
+    uint16_t *Wb = malloc((size_t)(Np * Kp) * sizeof *Wb);
+    const size_t per = (size_t)K * sizeof(float) + (packed ? w.row_bytes : 0);
+    uint8_t *tmp = malloc(per * (size_t)nthreads);
+    if (!Wb || !tmp) {
+        free(Wb);
+        free(tmp);
+        return pl_error(PL_ERR_NOMEM, "bf16 tiles: out of memory (%lld x %lld)", (long long)n_out, (long long)n_in);
+    }
+    for (int64_t c0 = 0; c0 < n_out && !st; c0 += chunk) {
+        const int64_t nc = n_out - c0 < chunk ? n_out - c0 : chunk, ncp = up32(nc);
+        int fail = 0;
+        memset(Wb, 0, (size_t)(Np * Kp) * sizeof *Wb);
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nc * K >= (1 << 15))
+        for (int64_t n = 0; n < nc; n++) {
+            uint8_t *mine = tmp + per * (size_t)omp_get_thread_num();
+            float *f = (float *)(void *)mine;
+            if (weight_span(&w, c0 + n, 0, K, f, mine + (size_t)K * sizeof(float)))
+                fail = 1;
+            else
+                to_bf16(Wb + n * Kp, f, K, native);
+        }
+        if (fail)
+            st = pl_error(PL_ERR_INVALID, "bf16 tiles: cannot dequantize the %s %lld x %lld weight",
+                          pl_dtype_name(t), (long long)n_out, (long long)n_in);
+        else
+            pack_rows(tiles + (c0 / 16) * kt * PL_GEMM_TILE, Wb, Kp, ncp, nthreads);
+    }
+    free(Wb);
+    free(tmp);
+    return st;
+}
+
+pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
+                               float *Y, int accumulate) {
+    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || (n_tok > 0 && (!X || !Y)))
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens", (long long)n_out,
+                        (long long)n_in, (long long)n_tok);
+    if (n_tok == 0) return PL_OK;
+    const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
+    const int64_t Mp = up32(n_tok), Kp = up32(n_in);
+    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * Kp) * sizeof *Ap);
+    if (!Ap)
+        return pl_error(PL_ERR_NOMEM, "bf16 tiles matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
+                        (long long)n_in);
+    pack_a(Ap, X, n_tok, n_in, Mp, Kp, native, nthreads);
+    gemm_packed(Ap, Mp, Kp, tiles, up32(n_out), Y, n_out, n_tok, n_out, accumulate, native, nthreads);
+    free(Ap);
+    return PL_OK;
+}
+
 
 pl_status pl_matmul_bf16(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,
                          int64_t n_tok, float *Y, int accumulate) {

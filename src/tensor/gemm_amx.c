@@ -7,7 +7,8 @@
  * Tiles: 0-3 the 2x2 block of 16x16 f32 results, 4-5 two 16-row strips
  * of A (16 rows x 32 bf16), 6-7 two B tiles (16 k-pairs x 16 columns x 2,
  * the VNNI layout gemm.c packs). One call computes a 32x32 block of C
- * over the whole reduction, in k order, and stores it to out[32][32].
+ * over the whole reduction, in k order, starting from zero or (accumulate)
+ * from the block already in out, and stores it to out (rows ldo apart).
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -37,14 +38,21 @@ void pl_amx_configure(void) {
 
 void pl_amx_release(void) { _tile_release(); }
 
-void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
-                    float *out) {
-    const size_t sa = (size_t)lda * sizeof(uint16_t);
+void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
+                    int64_t ldo, int accumulate) {
+    const size_t sa = (size_t)lda * sizeof(uint16_t), so = (size_t)ldo * sizeof(float);
     const uint16_t *A1 = A + 16 * lda;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    if (accumulate) {
+        _tile_loadd(0, out, so);
+        _tile_loadd(1, out + 16, so);
+        _tile_loadd(2, out + 16 * ldo, so);
+        _tile_loadd(3, out + 16 * ldo + 16, so);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
     for (int64_t t = 0; t < kt; t++) {
         _tile_loadd(4, A + t * PL_GEMM_KT, sa);
         _tile_loadd(6, B0 + t * PL_GEMM_TILE, 64);
@@ -55,10 +63,10 @@ void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const ui
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, out, 32 * sizeof(float));
-    _tile_stored(1, out + 16, 32 * sizeof(float));
-    _tile_stored(2, out + 16 * 32, 32 * sizeof(float));
-    _tile_stored(3, out + 16 * 32 + 16, 32 * sizeof(float));
+    _tile_stored(0, out, so);
+    _tile_stored(1, out + 16, so);
+    _tile_stored(2, out + 16 * ldo, so);
+    _tile_stored(3, out + 16 * ldo + 16, so);
 }
 
 /* round to nearest even, 16 at a time (NaN stays NaN) */

@@ -20,8 +20,10 @@
 /* Load the tile configuration on the calling thread (8 tiles of 16 x 64 B). */
 void pl_amx_configure(void);
 void pl_amx_release(void);
-/* out[32][32] = A[32 rows, lda apart] . B panels B0 | B1, over kt tiles */
-void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out);
+/* out[32 rows, ldo apart][32] (+)= A[32 rows, lda apart] . B panels B0 | B1,
+ * over kt tiles */
+void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
+                    int64_t ldo, int accumulate);
 /* dst[i] = bf16(src[i]), round to nearest even */
 void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n);
 #endif
