@@ -109,12 +109,18 @@ static void case_dtype(pl_dtype t, int64_t n_out, int64_t n_in, int64_t M) {
     /* converted once: the same bits */
     uint16_t *tiles = malloc(pl_bf16_tiles_bytes(n_out, n_in));
     float *Yt2 = malloc((size_t)(M * n_out) * sizeof *Yt2);
-    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, tiles));
-    CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, X, M, Yt2, 0));
+    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, 0, tiles));
+    CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, 0, X, M, Yt2, 0));
     CHECK(memcmp(Yt2, Y, (size_t)(M * n_out) * sizeof *Y) == 0, "%s tiles differ from the direct product",
+          pl_dtype_name(t));
+    float *Yt3 = malloc((size_t)(M * n_in) * sizeof *Yt3);
+    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, 1, tiles));
+    CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, 1, Xt, M, Yt3, 0));
+    CHECK(memcmp(Yt3, Yt, (size_t)(M * n_in) * sizeof *Yt) == 0, "%s transposed tiles differ from the direct product",
           pl_dtype_name(t));
     free(tiles);
     free(Yt2);
+    free(Yt3);
     free(W);
     free(X);
     free(Xt);

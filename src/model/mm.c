@@ -77,7 +77,7 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, in
     if (small && saved > 1) omp_set_num_threads(1);
 #endif
     if (w->tiles && path == PL_MATMUL_LLAMA) {
-        pl_status st = pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, x, T, y, 0);
+        pl_status st = pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 0);
 #ifdef _OPENMP
         if (small && saved > 1) omp_set_num_threads(saved);
 #endif
@@ -169,7 +169,7 @@ static pl_status tile_mat(pl_mat *w) {
     size_t bytes = pl_bf16_tiles_bytes(w->n_out, w->n_in);
     uint16_t *p = bytes ? pl_alloc_aligned(bytes) : NULL;
     if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for bf16 tiles", w->name, bytes);
-    pl_status st = pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, p);
+    pl_status st = pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 0, p);
     if (st) {
         pl_free_aligned(p);
         return pl_error_wrap(st, "%s", w->name ? w->name : "tiles");

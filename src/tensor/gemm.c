@@ -224,71 +224,113 @@ static pl_status check(const weight *w, const float *X, int64_t n_tok, const flo
     return PL_OK;
 }
 
+
 static weight make_weight(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in) {
     weight w = {t, W, packed, n_out, n_in, 0};
     if (pl_dtype_valid(t) && pl_dtype_row_bytes(t, n_in, &w.row_bytes) != PL_OK) w.row_bytes = 0;
     return w;
 }
 
+/* Scratch for converting a weight chunk by chunk: the padded bf16 chunk
+ * and, per thread, one dequantized span (f32) and one unpacked GGUF row. */
+typedef struct {
+    const weight *w;
+    int transposed, native, nthreads;
+    int64_t K, N, Kp, chunk;
+    uint16_t *Wb;
+    uint8_t *tmp;
+    size_t per;
+} converter;
+
+static pl_status conv_init(converter *c, const weight *w, int transposed) {
+    c->w = w;
+    c->transposed = transposed;
+    c->native = pl_bf16_gemm_native();
+    c->nthreads = pl_num_threads();
+    c->K = transposed ? w->n_out : w->n_in;
+    c->N = transposed ? w->n_in : w->n_out;
+    c->Kp = up32(c->K);
+    c->chunk = c->N < NC ? c->N : NC;
+    c->per = (size_t)(c->K > c->chunk ? c->K : c->chunk) * sizeof(float);
+    size_t per_thread = c->per + (w->packed ? w->row_bytes : 0);
+    c->Wb = malloc((size_t)(up32(c->chunk) * c->Kp) * sizeof *c->Wb);
+    c->tmp = malloc(per_thread * (size_t)c->nthreads);
+    if (!c->Wb || !c->tmp) {
+        free(c->Wb);
+        free(c->tmp);
+        return pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld x %lld weight)", (long long)w->n_out,
+                        (long long)w->n_in);
+    }
+    c->per = per_thread;
+    return PL_OK;
+}
+
+static void conv_free(converter *c) {
+    free(c->Wb);
+    free(c->tmp);
+}
+
+/* The panels of output columns [c0, c0 + nc) into Bp (up32(nc) / 16 panels). */
+static pl_status conv_chunk(converter *c, int64_t c0, int64_t nc, uint16_t *Bp) {
+    const weight *w = c->w;
+    const int64_t K = c->K, Kp = c->Kp, ncp = up32(nc);
+    const size_t span = c->per - (w->packed ? w->row_bytes : 0);
+    int fail = 0;
+    memset(c->Wb, 0, (size_t)(ncp * Kp) * sizeof *c->Wb);
+    if (!c->transposed) {
+        /* rows c0.. of W: B[k][n] = W[c0+n][k]; Wb row n = that weight row */
+#pragma omp parallel for schedule(static) num_threads(c->nthreads) if (nc * K >= (1 << 15))
+        for (int64_t n = 0; n < nc; n++) {
+            uint8_t *mine = c->tmp + c->per * (size_t)omp_get_thread_num();
+            float *f = (float *)(void *)mine;
+            if (weight_span(w, c0 + n, 0, K, f, mine + span))
+                fail = 1;
+            else
+                to_bf16(c->Wb + n * Kp, f, K, c->native);
+        }
+        if (!fail) pack_rows(Bp, c->Wb, Kp, ncp, c->nthreads);
+    } else {
+        /* columns c0.. of every row: B[k][n] = W[k][c0+n]; Wb row k = that span */
+#pragma omp parallel for schedule(static) num_threads(c->nthreads) if (nc * K >= (1 << 15))
+        for (int64_t k = 0; k < K; k++) {
+            uint8_t *mine = c->tmp + c->per * (size_t)omp_get_thread_num();
+            float *f = (float *)(void *)mine;
+            if (weight_span(w, k, c0, nc, f, mine + span))
+                fail = 1;
+            else
+                to_bf16(c->Wb + k * ncp, f, nc, c->native);
+        }
+        if (!fail) pack_cols(Bp, c->Wb, Kp, ncp, c->nthreads);
+    }
+    if (fail)
+        return pl_error(PL_ERR_INVALID, "bf16 matmul: cannot dequantize the %s %lld x %lld weight",
+                        pl_dtype_name(w->t), (long long)w->n_out, (long long)w->n_in);
+    return PL_OK;
+}
+
 /* transposed: Y[n_tok x n_in] (+)= X[n_tok x n_out] . W; else Y[n_tok x n_out] (+)= X . W^T */
 static pl_status matmul(const weight *w, const float *X, int64_t n_tok, float *Y, int accumulate, int transposed) {
     pl_status st = check(w, X, n_tok, Y);
     if (st || n_tok == 0) return st;
-    const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
-    const int64_t K = transposed ? w->n_out : w->n_in, N = transposed ? w->n_in : w->n_out;
-    const int64_t Mp = up32(n_tok), Kp = up32(K), chunk = N < NC ? N : NC, Np = up32(chunk);
-    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * Kp) * sizeof *Ap);
-    uint16_t *Bp = aligned_alloc(64, (size_t)(Np * Kp) * sizeof *Bp);
-    uint16_t *Wb = malloc((size_t)(Np * Kp) * sizeof *Wb);
-    /* per thread: one dequantized row span (f32) and one unpacked GGUF row */
-    const size_t per = (size_t)(K > chunk ? K : chunk) * sizeof(float) + (w->packed ? w->row_bytes : 0);
-    uint8_t *tmp = malloc(per * (size_t)nthreads);
-    if (!Ap || !Bp || !Wb || !tmp) {
-        st = pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld tokens x %lld)", (long long)n_tok, (long long)K);
-        goto done;
-    }
-    pack_a(Ap, X, n_tok, K, Mp, Kp, native, nthreads);
-    for (int64_t c0 = 0; c0 < N && !st; c0 += chunk) {
-        const int64_t nc = N - c0 < chunk ? N - c0 : chunk, ncp = up32(nc);
-        int fail = 0;
-        memset(Wb, 0, (size_t)(Np * Kp) * sizeof *Wb);
-        if (!transposed) {
-            /* rows c0.. of W: B[k][n] = W[c0+n][k]; Wb row n = that weight row */
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nc * K >= (1 << 15))
-            for (int64_t n = 0; n < nc; n++) {
-                uint8_t *mine = tmp + per * (size_t)omp_get_thread_num();
-                float *f = (float *)(void *)mine;
-                if (weight_span(w, c0 + n, 0, K, f, mine + (size_t)(K > chunk ? K : chunk) * sizeof(float)))
-                    fail = 1;
-                else
-                    to_bf16(Wb + n * Kp, f, K, native);
-            }
-            if (!fail) pack_rows(Bp, Wb, Kp, ncp, nthreads);
-        } else {
-            /* columns c0.. of every row: B[k][n] = W[k][c0+n]; Wb row k = that span */
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nc * K >= (1 << 15))
-            for (int64_t k = 0; k < K; k++) {
-                uint8_t *mine = tmp + per * (size_t)omp_get_thread_num();
-                float *f = (float *)(void *)mine;
-                if (weight_span(w, k, c0, nc, f, mine + (size_t)(K > chunk ? K : chunk) * sizeof(float)))
-                    fail = 1;
-                else
-                    to_bf16(Wb + k * ncp, f, nc, native);
-            }
-            if (!fail) pack_cols(Bp, Wb, Kp, ncp, nthreads);
+    converter c;
+    if ((st = conv_init(&c, w, transposed))) return st;
+    const int64_t Mp = up32(n_tok);
+    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * c.Kp) * sizeof *Ap);
+    uint16_t *Bp = aligned_alloc(64, (size_t)(up32(c.chunk) * c.Kp) * sizeof *Bp);
+    if (!Ap || !Bp) {
+        st = pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
+                      (long long)c.K);
+    } else {
+        pack_a(Ap, X, n_tok, c.K, Mp, c.Kp, c.native, c.nthreads);
+        for (int64_t c0 = 0; c0 < c.N && !st; c0 += c.chunk) {
+            const int64_t nc = c.N - c0 < c.chunk ? c.N - c0 : c.chunk;
+            if (!(st = conv_chunk(&c, c0, nc, Bp)))
+                gemm_packed(Ap, Mp, c.Kp, Bp, up32(nc), Y + c0, c.N, n_tok, nc, accumulate, c.native, c.nthreads);
         }
-        if (fail) {
-            st = pl_error(PL_ERR_INVALID, "bf16 matmul: cannot dequantize the %s %lld x %lld weight",
-                          pl_dtype_name(w->t), (long long)w->n_out, (long long)w->n_in);
-            break;
-        }
-        gemm_packed(Ap, Mp, Kp, Bp, ncp, Y + c0, N, n_tok, nc, accumulate, native, nthreads);
     }
-done:
     free(Ap);
     free(Bp);
-    free(Wb);
-    free(tmp);
+    conv_free(&c);
     return st;
 }
 
@@ -299,63 +341,39 @@ size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in) {
     return (size_t)up32(n_out) * (size_t)up32(n_in) * sizeof(uint16_t);
 }
 
-pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, uint16_t *tiles) {
+pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, int transposed,
+                             uint16_t *tiles) {
     weight w = make_weight(t, W, packed, n_out, n_in);
     pl_status st = check(&w, NULL, 0, NULL);
     if (st) return st;
     if (!tiles) return pl_error(PL_ERR_INVALID, "bf16 tiles: no destination");
-    const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
-    const int64_t K = n_in, Kp = up32(K), kt = Kp / PL_GEMM_KT, chunk = n_out < NC ? n_out : NC, Np = up32(chunk);
-    uint16_t *Wb = malloc((size_t)(Np * Kp) * sizeof *Wb);
-    const size_t per = (size_t)K * sizeof(float) + (packed ? w.row_bytes : 0);
-    uint8_t *tmp = malloc(per * (size_t)nthreads);
-    if (!Wb || !tmp) {
-        free(Wb);
-        free(tmp);
-        return pl_error(PL_ERR_NOMEM, "bf16 tiles: out of memory (%lld x %lld)", (long long)n_out, (long long)n_in);
-    }
-    for (int64_t c0 = 0; c0 < n_out && !st; c0 += chunk) {
-        const int64_t nc = n_out - c0 < chunk ? n_out - c0 : chunk, ncp = up32(nc);
-        int fail = 0;
-        memset(Wb, 0, (size_t)(Np * Kp) * sizeof *Wb);
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nc * K >= (1 << 15))
-        for (int64_t n = 0; n < nc; n++) {
-            uint8_t *mine = tmp + per * (size_t)omp_get_thread_num();
-            float *f = (float *)(void *)mine;
-            if (weight_span(&w, c0 + n, 0, K, f, mine + (size_t)K * sizeof(float)))
-                fail = 1;
-            else
-                to_bf16(Wb + n * Kp, f, K, native);
-        }
-        if (fail)
-            st = pl_error(PL_ERR_INVALID, "bf16 tiles: cannot dequantize the %s %lld x %lld weight",
-                          pl_dtype_name(t), (long long)n_out, (long long)n_in);
-        else
-            pack_rows(tiles + (c0 / 16) * kt * PL_GEMM_TILE, Wb, Kp, ncp, nthreads);
-    }
-    free(Wb);
-    free(tmp);
+    converter c;
+    if ((st = conv_init(&c, &w, transposed))) return st;
+    const int64_t kt = c.Kp / PL_GEMM_KT;
+    for (int64_t c0 = 0; c0 < c.N && !st; c0 += c.chunk) /* chunks are multiples of 32 columns */
+        st = conv_chunk(&c, c0, c.N - c0 < c.chunk ? c.N - c0 : c.chunk, tiles + (c0 / 16) * kt * PL_GEMM_TILE);
+    conv_free(&c);
     return st;
 }
 
-pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
-                               float *Y, int accumulate) {
+pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
+                               int64_t n_tok, float *Y, int accumulate) {
     if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || (n_tok > 0 && (!X || !Y)))
         return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens", (long long)n_out,
                         (long long)n_in, (long long)n_tok);
     if (n_tok == 0) return PL_OK;
     const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
-    const int64_t Mp = up32(n_tok), Kp = up32(n_in);
+    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    const int64_t Mp = up32(n_tok), Kp = up32(K);
     uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * Kp) * sizeof *Ap);
     if (!Ap)
         return pl_error(PL_ERR_NOMEM, "bf16 tiles matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
-                        (long long)n_in);
-    pack_a(Ap, X, n_tok, n_in, Mp, Kp, native, nthreads);
-    gemm_packed(Ap, Mp, Kp, tiles, up32(n_out), Y, n_out, n_tok, n_out, accumulate, native, nthreads);
+                        (long long)K);
+    pack_a(Ap, X, n_tok, K, Mp, Kp, native, nthreads);
+    gemm_packed(Ap, Mp, Kp, tiles, up32(N), Y, N, n_tok, N, accumulate, native, nthreads);
     free(Ap);
     return PL_OK;
 }
-
 
 pl_status pl_matmul_bf16(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,
                          int64_t n_tok, float *Y, int accumulate) {

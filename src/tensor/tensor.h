@@ -218,11 +218,14 @@ pl_status pl_matmul_bf16_t(pl_dtype t, const void *W, int packed, int64_t n_out,
                            int64_t n_tok, float *Y, int accumulate);
 /* A weight converted once ("tiles": bf16 in the kernel's layout, rows and
  * columns padded to multiples of 32, 2 bytes a weight) for products that
- * repeat: pl_matmul_bf16_tiles gives the same bits as pl_matmul_bf16 on the
- * weight it was packed from. tiles must hold pl_bf16_tiles_bytes. */
+ * repeat, in the orientation of pl_matmul_bf16 (transposed = 0) or of
+ * pl_matmul_bf16_t (1): pl_matmul_bf16_tiles with the same flag gives the
+ * same bits as that function on the weight the tiles were packed from.
+ * tiles must hold pl_bf16_tiles_bytes(n_out, n_in). */
 size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in);
-pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, uint16_t *tiles);
-pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
-                               float *Y, int accumulate);
+pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, int transposed,
+                             uint16_t *tiles);
+pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
+                               int64_t n_tok, float *Y, int accumulate);
 
 #endif

@@ -91,7 +91,7 @@ pl_tr_config pl_tr_config_default(void) {
 enum { LM_CHUNK = 16 };
 
 static pl_tr_weight weight_of(const pl_mat *m) {
-    pl_tr_weight w = {m->data, m->dtype, m->n_in, m->n_out, m->row_bytes};
+    pl_tr_weight w = {m->data, m->dtype, m->n_in, m->n_out, m->row_bytes, NULL, NULL};
     return w;
 }
 
@@ -132,6 +132,11 @@ static pl_status add_tensor(pl_trainer *t, const char *name, int layer, int targ
 
 void pl_trainer_free(pl_trainer *t) {
     if (!t) return;
+    for (int l = 0; t->w && l < t->d.n_layer; l++)
+        for (int k = 0; k < PL_TGT_COUNT; k++) {
+            pl_free_aligned((void *)(uintptr_t)t->w[l][k].tiles);
+            pl_free_aligned((void *)(uintptr_t)t->w[l][k].tiles_t);
+        }
     for (int i = 0; i < t->n_acts; i++) free(t->acts[i].mem);
     free(t->acts);
     free(t->xs);
@@ -256,6 +261,21 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         const pl_layer *ly = &m->layers[l];
         const pl_mat *mats[PL_TGT_COUNT] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
         for (int k = 0; k < PL_TGT_COUNT; k++) t->w[l][k] = weight_of(mats[k]);
+        /* bf16 precision with AMX: the frozen projections converted once (2 x 2 bytes a weight) */
+        for (int k = 0; k < PL_TGT_COUNT && cfg->precision == PL_PREC_BF16 && pl_bf16_gemm_native(); k++) {
+            pl_tr_weight *w = &t->w[l][k];
+            size_t bytes = pl_bf16_tiles_bytes(w->n_out, w->n_in);
+            uint16_t *a = pl_alloc_aligned(bytes), *b = pl_alloc_aligned(bytes);
+            pl_status ts = !a || !b ? pl_error(PL_ERR_NOMEM, "trainer: out of memory for bf16 tiles (layer %d)", l)
+                                    : pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 0, a);
+            if (!ts) ts = pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 1, b);
+            w->tiles = a;
+            w->tiles_t = b;
+            if (ts) {
+                pl_trainer_free(t);
+                return pl_error_wrap(ts, "%s", mats[k]->name ? mats[k]->name : "trainer");
+            }
+        }
         copy_norm(norm_raw(t, l, 0), ly->attn_norm, t->D);
         copy_norm(norm_raw(t, l, 1), ly->ffn_norm, t->D);
         copy_norm(norm_raw(t, l, 2), ly->post_attn_norm, t->D);

@@ -99,6 +99,9 @@ typedef struct {
     int dtype;
     int64_t n_in, n_out;
     size_t row_bytes;
+    /* PL_PREC_BF16 on a CPU with AMX: the weight converted once to bf16 tiles
+     * (tensor.h) for the forward and the backward product, or NULL */
+    const uint16_t *tiles, *tiles_t;
 } pl_tr_weight;
 /* y[T, n_out] = x[T, n_in] · Wᵀ (y = F.linear(x, W)); rows dequantized on
  * the fly. Errors only for an unsupported dtype. */
