@@ -80,6 +80,19 @@ static void test_config(void) {
     expect_error("{" BASE_CORPORA ", \"models\": [{\"name\": \"m\", \"family\": \"llama\", \"path\": \"x\", \"dtype\": "
                  "\"q3\"}], \"paradigms\": [\"generalist\"]}",
                  PL_ERR_INVALID, "models[0].dtype");
+    expect_error("{" BASE_CORPORA ", \"models\": [{\"name\": \"m\", \"family\": \"llama\", \"path\": \"x\", \"compute\": "
+                 "\"fp8\"}], \"paradigms\": [\"generalist\"]}",
+                 PL_ERR_INVALID, "models[0].compute");
+    {
+        pl_study_config cb;
+        const char *js = "{" BASE_CORPORA ", \"models\": [{\"name\": \"m\", \"family\": \"llama\", \"path\": \"x\", "
+                         "\"compute\": \"bf16\"}, {\"name\": \"n\", \"family\": \"llama\", \"path\": \"y\"}], "
+                         "\"paradigms\": [\"generalist\"]}";
+        memset(&cb, 0, sizeof cb);
+        CHECK_OK(pl_study_config_parse(js, strlen(js), "inline.json", &cb));
+        CHECK(cb.n_models == 2 && cb.models[0].bf16 == 1 && cb.models[1].bf16 == 0, "compute: bf16 / default not parsed");
+        if (cb.n_models) pl_study_config_free(&cb);
+    }
     expect_error("{" BASE_CORPORA ", " BASE_MODELS ", \"paradigms\": [\"generalist\", \"narrow:nope\"]}", PL_ERR_INVALID,
                  "paradigms[1]");
     expect_error("{" BASE_CORPORA ", " BASE_MODELS ", \"paradigms\": [\"narrow:a+b\"]}", PL_ERR_INVALID, "paradigms[0]");

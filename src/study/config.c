@@ -287,7 +287,7 @@ static pl_status parse_root(const pctx *p, const cJSON *root, pl_study_config *c
         char jp[64];
         snprintf(jp, sizeof jp, "models[%zu]", i);
         if (!cJSON_IsObject(e)) return bad(p, jp, "must be an object {\"name\", \"family\", \"path\", ...}", NULL);
-        static const char *const keys[] = {"name", "path", "family", "dtype", NULL};
+        static const char *const keys[] = {"name", "path", "family", "dtype", "compute", NULL};
         if ((st = check_keys(p, e, jp, keys))) return st;
         pl_study_model *m = &c->models[i];
         c->n_models = i + 1;
@@ -319,6 +319,13 @@ static pl_status parse_root(const pctx *p, const cJSON *root, pl_study_config *c
         char jd[80];
         snprintf(jd, sizeof jd, "%s.dtype", jp);
         if (!okd) return bad(p, jd, "unknown dtype '%s' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)", m->dtype);
+        char *comp = NULL;
+        if ((st = get_str(p, e, "compute", jp, 0, "default", &comp))) return st;
+        m->bf16 = !strcmp(comp, "bf16");
+        int okc = m->bf16 || !strcmp(comp, "default");
+        free(comp);
+        snprintf(jd, sizeof jd, "%s.compute", jp);
+        if (!okc) return bad(p, jd, "unknown compute mode (default, bf16)", NULL);
         char jn[80];
         snprintf(jn, sizeof jn, "%s.name", jp);
         if (!valid_name(m->name)) return bad(p, jn, "'%s' must be 1-64 characters of [A-Za-z0-9_.-]", m->name);

@@ -51,7 +51,9 @@ void pl_study_llm_close(llm *l) {
  * the scorer. */
 pl_status pl_study_llm_open(const pl_study_model *sm, int max_tokens, const char *adapter, llm *l) {
     memset(l, 0, sizeof *l);
-    pl_status st = pl_model_load(sm->path, NULL, &l->m);
+    pl_model_opts mo = pl_model_opts_default();
+    mo.bf16_tiles = sm->bf16;
+    pl_status st = pl_model_load(sm->path, &mo, &l->m);
     if (!st && adapter) st = pl_model_add_lora(l->m, adapter, 1.0f);
     if (!st) st = pl_tokenizer_load(sm->path, &l->tok);
     pl_prompt_spec spec = pl_prompt_spec_default();
@@ -364,6 +366,7 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
     if (!st) st = llm_dataset_make(&l, &vrs, &dva);
     pl_tr_config tc = pl_tr_config_default();
     tc.objective = PL_OBJ_LABEL;
+    if (sm->bf16) tc.precision = PL_PREC_BF16;
     tc.lora_rank = c->hyper.lora_rank;
     tc.lora_alpha = c->hyper.lora_alpha;
     tc.targets = c->hyper.targets;

@@ -211,6 +211,7 @@ static cJSON *model_json(const pl_study_model *m) {
     cJSON_AddStringToObject(o, "name", m->name);
     cJSON_AddStringToObject(o, "family", pl_study_family_name(m->family));
     cJSON_AddStringToObject(o, "dtype", m->dtype);
+    if (m->bf16) cJSON_AddStringToObject(o, "compute", "bf16");
     return o;
 }
 

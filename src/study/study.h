@@ -58,6 +58,7 @@ typedef struct {
     char *path;      /* GGUF file or HF directory ("" for lexical-nb) */
     pl_study_family family;
     char *dtype;     /* "f32", "bf16", "q8_0", ... ("" = as stored) */
+    int bf16;        /* "compute": "bf16": train with --precision bf16 and load with bf16 tiles (AMX) */
 } pl_study_model;
 
 typedef enum {
