@@ -121,6 +121,50 @@ static void check_reuse(pl_xmodel *x, const pl_record *r, const pl_record *base,
     pl_xemail_free(e);
 }
 
+/* Variants that agree beyond their chain breakpoint share their common
+ * prefix: the same bits as without sharing, fewer tokens run. The masks
+ * mask the same early features and differ only in the last quarter. */
+static void test_shared_prefixes(const pl_record *r) {
+    pl_xemail_stats st[2];
+    double *got[2] = {NULL, NULL};
+    size_t N = 12, Mf = 0;
+    for (int ns = 0; ns < 2; ns++) {
+        pl_xmodel_opts o;
+        pl_xmodel_opts_init(&o);
+        o.no_shared = ns;
+        pl_xmodel *x = NULL;
+        pl_xemail *e = NULL;
+        CHECK_OK(pl_xmodel_new(M, T, &P, &o, &x));
+        if (x) CHECK_OK(pl_xemail_new(x, r, NULL, &e));
+        if (!e) {
+            pl_xmodel_free(x);
+            return;
+        }
+        Mf = pl_xemail_features(e)->n_features;
+        uint8_t *masks = malloc(N * Mf);
+        pl_rng rng;
+        pl_rng_seed(&rng, 11);
+        for (size_t i = 0; i < N; i++)
+            for (size_t k = 0; k < Mf; k++)
+                masks[i * Mf + k] = k < 2 ? 0 : k < Mf * 3 / 4 ? (k % 3 != 0) : pl_rng_below(&rng, 2) != 0;
+        got[ns] = malloc(N * sizeof(double));
+        CHECK_OK(pl_xemail_value(e, masks, N, Mf, got[ns]));
+        st[ns] = pl_xemail_get_stats(e);
+        free(masks);
+        pl_xemail_free(e);
+        pl_xmodel_free(x);
+    }
+    CHECK(got[0] && got[1] && !memcmp(got[0], got[1], N * sizeof(double)),
+          "shared prefixes change the scores (they must be the same bits)");
+    CHECK(st[0].shared_groups >= 1 && st[1].shared_groups == 0 && st[0].tokens_run < st[1].tokens_run,
+          "shared prefixes: %zu groups, %zu tokens run vs %zu without", st[0].shared_groups, st[0].tokens_run,
+          st[1].tokens_run);
+    printf("shared prefixes: %zu group(s), %zu tokens run vs %zu without sharing (%zu masks, %zu features)\n",
+           st[0].shared_groups, st[0].tokens_run, st[1].tokens_run, N, Mf);
+    free(got[0]);
+    free(got[1]);
+}
+
 static void test_reuse(const pl_record *r, const pl_record *base) {
     double md = 0;
     struct {
@@ -326,6 +370,7 @@ int main(void) {
         if (x) test_mapping(x, &r);
         pl_xmodel_free(x);
         test_reuse(&r, &base);
+        test_shared_prefixes(&r);
         test_efficiency(&r);
         pl_record_free(&r);
         pl_record_free(&base);

@@ -367,8 +367,9 @@ typedef struct {
     int use_fields;          /* 1: features only inside the subject/from/body values */
     int prob;                /* 1: score = sigmoid(logit difference) */
     int max_batch_tokens;    /* new tokens per forward (0: 2048) */
-    int max_segments;        /* prefix-chain breakpoints per email (0: 12, at most 14);
+    int max_segments;        /* prefix-chain breakpoints per email (0: 12, at most 13);
                                 1 reuses only the whole unmasked email */
+    int no_shared;           /* 1: variants of a call do not share their common prefixes */
 } pl_xmodel_opts;
 void pl_xmodel_opts_init(pl_xmodel_opts *o);
 
@@ -398,7 +399,8 @@ pl_status pl_xemail_masked_ids(const pl_xemail *e, const uint8_t *mask, pl_token
 
 typedef struct {
     size_t calls, variants, forwards;
-    size_t tokens_run;   /* tokens run (prefix chain included) */
+    size_t tokens_run;   /* tokens run (prefix chain and shared prefixes included) */
+    size_t shared_groups; /* groups of variants that shared a common prefix */
     size_t tokens_full;  /* tokens a run of each variant from the template prefix would take */
 } pl_xemail_stats;
 pl_xemail_stats pl_xemail_get_stats(const pl_xemail *e);

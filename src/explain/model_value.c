@@ -9,7 +9,12 @@
  * chain of KV caches forked from the template prefix (segments ending at
  * chosen breakpoints, at most max_segments of them), and each variant forks
  * from the deepest breakpoint at or before its first change and runs only
- * the rest of its email plus the prompt suffix. See docs/explain.md.
+ * the rest of its email plus the prompt suffix. Variants of one call that
+ * agree with each other beyond that point (masks that differ only late in
+ * the email) are grouped: their common prefix is run once as its own cache
+ * and they fork from it. A token's keys, values and logits do not depend on
+ * how the tokens are split over forwards (model.h), so the scores are the
+ * same bits either way (tested). See docs/explain.md.
  */
 #include "explain/explain.h"
 
@@ -19,7 +24,8 @@
 
 #define DEFAULT_BATCH_TOKENS 2048
 #define DEFAULT_SEGMENTS 12
-#define MAX_SEGMENTS 14 /* the model's prefix chains are at most 16 deep */
+#define MAX_SEGMENTS 13 /* the model's prefix chains are at most 16 deep: template, chain, group, variant */
+#define MIN_SHARED 8     /* a shared prefix must save at least this many tokens */
 #define MAX_SEQS 256
 
 void pl_xmodel_opts_init(pl_xmodel_opts *o) {
@@ -349,7 +355,85 @@ typedef struct {
     int seg;          /* the chain segment it forks (-1: template prefix) */
     int32_t *ids;     /* masked email ids (owned by the call) */
     int n;
+    int group;        /* the shared prefix it forks (-1: none) */
 } variant;
+
+/* A prefix shared by several variants: ids[from, to) of its first member,
+ * run once from chain segment seg. */
+typedef struct {
+    int from, to, seg;
+    const int32_t *ids;
+    pl_kv *kv;
+} shared;
+
+static int lcp(const variant *a, const variant *b) {
+    int k = 0;
+    while (k < a->n && k < b->n && a->ids[k] == b->ids[k]) k++;
+    return k;
+}
+
+static const variant *g_sort_v; /* qsort context (one call at a time per pl_xmodel) */
+static int cmp_variant(const void *pa, const void *pb) {
+    const variant *a = &g_sort_v[*(const size_t *)pa], *b = &g_sort_v[*(const size_t *)pb];
+    int k = lcp(a, b);
+    if (k < a->n && k < b->n) return a->ids[k] < b->ids[k] ? -1 : 1;
+    if (a->n != b->n) return a->n < b->n ? -1 : 1;
+    return a->row < b->row ? -1 : a->row > b->row;
+}
+
+/* Tokens a group saves by running ids[F, L) once: sum over members of
+ * (L - from) minus (L - F), F = the smallest member from. */
+static long group_saving(const variant *v, const size_t *ord, size_t a, size_t b, int L) {
+    int F = v[ord[a]].from;
+    long s = 0;
+    for (size_t i = a; i < b; i++) {
+        if (v[ord[i]].from < F) F = v[ord[i]].from;
+        s += L - v[ord[i]].from;
+    }
+    return s - (L - F);
+}
+
+/* Group the variants (sorted by ids): extend a run while its saving does
+ * not drop; keep groups that save at least MIN_SHARED tokens. The shared
+ * part stops one token short of the shortest member, so every member still
+ * runs at least its last email token. Returns the number of groups. */
+static size_t make_groups(variant *v, size_t n, shared *g, size_t *ord) {
+    for (size_t i = 0; i < n; i++) ord[i] = i;
+    g_sort_v = v;
+    qsort(ord, n, sizeof *ord, cmp_variant);
+    size_t ng = 0, a = 0;
+    while (a < n) {
+        size_t b = a + 1;
+        int L = v[ord[a]].n - 1;
+        long best = 0;
+        while (b < n) {
+            int l2 = lcp(&v[ord[b - 1]], &v[ord[b]]);
+            int nl = l2 < L ? l2 : L;
+            if (v[ord[b]].n - 1 < nl) nl = v[ord[b]].n - 1;
+            long s = group_saving(v, ord, a, b + 1, nl);
+            if (s < best || nl <= 0) break;
+            best = s;
+            L = nl;
+            b++;
+        }
+        if (b - a >= 2 && best >= MIN_SHARED) {
+            int F = v[ord[a]].from, seg = v[ord[a]].seg;
+            for (size_t i = a; i < b; i++)
+                if (v[ord[i]].from < F) {
+                    F = v[ord[i]].from;
+                    seg = v[ord[i]].seg;
+                }
+            g[ng] = (shared){F, L, seg, v[ord[a]].ids, NULL};
+            for (size_t i = a; i < b; i++) {
+                v[ord[i]].group = (int)ng;
+                v[ord[i]].from = L;
+            }
+            ng++;
+        }
+        a = b;
+    }
+    return ng;
+}
 
 pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
     pl_xemail *e = ctx;
@@ -378,8 +462,35 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         for (int k = 0; k < e->n_seg; k++)
             if ((size_t)e->seg_end[k] <= p) sg = k;
         int from = sg < 0 ? 0 : e->seg_end[sg];
-        v[i] = (variant){i, from, sg, dst, (int)no};
+        v[i] = (variant){i, from, sg, dst, (int)no, -1};
     }
+    /* shared prefixes, run first (no logits) */
+    shared *g = NULL;
+    size_t ng = 0;
+    if (!st && !x->o.no_shared && n_masks > 1) {
+        g = calloc(n_masks, sizeof *g);
+        size_t *ord = malloc(n_masks * sizeof *ord);
+        if (!g || !ord) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+        else ng = make_groups(v, n_masks, g, ord);
+        free(ord);
+    }
+    for (size_t gi = 0; !st && gi < ng;) {
+        int nseq = 0, used = 0;
+        while (gi < ng && nseq < MAX_SEQS) {
+            int need = g[gi].to - g[gi].from;
+            if (nseq > 0 && used + need > x->max_batch) break;
+            pl_kv *parent = g[gi].seg < 0 ? x->prefix : e->seg[g[gi].seg];
+            st = pl_kv_new(x->m, need, parent, &g[gi].kv);
+            if (st) break;
+            memcpy(x->ids + used, g[gi].ids + g[gi].from, (size_t)need * sizeof(int32_t));
+            seqs[nseq++] = (pl_seq){g[gi].kv, x->ids + used, need};
+            used += need;
+            e->stats.tokens_run += (size_t)need;
+            gi++;
+        }
+        if (!st && nseq > 0) st = pl_forward(x->run, seqs, nseq, PL_LOGITS_NONE, NULL);
+    }
+    e->stats.shared_groups += ng;
     /* run the variants in batches */
     size_t i = 0;
     while (!st && i < n_masks) {
@@ -388,7 +499,7 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         while (i < n_masks && nseq < MAX_SEQS) {
             int need = v[i].n - v[i].from + (int)ns;
             if (nseq > 0 && used + need > x->max_batch) break;
-            pl_kv *parent = v[i].seg < 0 ? x->prefix : e->seg[v[i].seg];
+            pl_kv *parent = v[i].group >= 0 ? g[v[i].group].kv : v[i].seg < 0 ? x->prefix : e->seg[v[i].seg];
             st = pl_kv_new(x->m, need, parent, &kvs[nseq]);
             if (st) break;
             int32_t *dst = x->ids + used;
@@ -417,6 +528,8 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     }
     e->stats.calls++;
     e->stats.variants += n_masks;
+    for (size_t gi = 0; g && gi < ng; gi++) pl_kv_free(g[gi].kv);
+    free(g);
     free(v);
     free(store);
     free(seqs);
