@@ -17,6 +17,12 @@
  * on ids (never through a string), batched through pl_classifier_score with
  * the shared prefix's KV cache.
  *
+ * Chain-of-thought trainings (paradigm chain-of-thought): LoRA with the LM
+ * objective on prompt + meta.rationale + line break + label word + EOS
+ * (pl_prompt_answer_ids), and eval through the CoT scorer of src/eval
+ * (pl_cot: greedy rationale, then the same two label tokens at the label
+ * position); predictions keep the generated rationale.
+ *
  * Not here: the interp stage (llm_interp.c).
  */
 #include <cJSON.h>
