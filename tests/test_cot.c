@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "eval/eval.h"
@@ -451,7 +452,7 @@ static void test_cot_train_and_score(void) {
         pl_preds ps = {0}, back = {0};
         pl_score_stats stt;
         CHECK_OK(pl_cot_score_records(cot, la.tok, &sub, NULL, &ps, NULL, &stt));
-        char path[500];
+        char path[1000];
         snprintf(path, sizeof path, "%s/preds.jsonl", tmp_root);
         CHECK_OK(pl_preds_write_jsonl(path, &ps));
         CHECK_OK(pl_preds_read_jsonl(path, &back));
@@ -459,6 +460,35 @@ static void test_cot_train_and_score(void) {
         for (size_t i = 0; i < back.n && i < np; i++)
             CHECK(back.v[i].rationale && !strcmp(back.v[i].rationale, rat[i]) && fabs(back.v[i].score - sc[i]) < 1e-9 * (1 + fabs(sc[i])),
                   "prediction %zu: rationale and score", i);
+        /* the command: phishlens eval --cot writes the same predictions */
+        const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+        char bin[300], recs[500], outd[500], cmd[16000];
+        snprintf(bin, sizeof bin, "%s/phishlens", build);
+        snprintf(recs, sizeof recs, "%s/sub.jsonl", tmp_root);
+        snprintf(outd, sizeof outd, "%s/eval_cot", tmp_root);
+        CHECK_OK(pl_records_write_jsonl(recs, &sub));
+        if (access(bin, X_OK) != 0) {
+            SKIP("%s not built: eval --cot not run", bin);
+        } else {
+            snprintf(cmd, sizeof cmd,
+                     "OMP_NUM_THREADS=1 %s --quiet eval -m %s --lora %s --test %s -o %s --cot --max-email-tokens %d "
+                     "--bootstrap 20 >/dev/null 2>&1",
+                     bin, model_path, adapter, recs, outd, EMAIL_TOKENS);
+            CHECK(system(cmd) == 0, "eval --cot exits 0");
+            snprintf(path, sizeof path, "%s/predictions.jsonl", outd);
+            pl_preds cli = {0};
+            CHECK_OK(pl_preds_read_jsonl(path, &cli));
+            CHECK(cli.n == ps.n, "eval --cot predictions: %zu", cli.n);
+            for (size_t i = 0; i < cli.n && i < ps.n; i++)
+                CHECK(cli.v[i].rationale && ps.v[i].rationale && !strcmp(cli.v[i].rationale, ps.v[i].rationale) &&
+                          fabs(cli.v[i].score - ps.v[i].score) <= SCORE_TOL * (1 + fabs(ps.v[i].score)),
+                      "eval --cot prediction %zu matches the library", i);
+            pl_preds_free(&cli);
+            snprintf(cmd, sizeof cmd, "%s --quiet eval -m %s --test %s -o %s --cot-max-new 4 >/dev/null 2>&1", bin,
+                     model_path, recs, outd);
+            int rc = system(cmd);
+            CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "--cot-max-new without --cot is a usage error");
+        }
         pl_preds_free(&ps);
         pl_preds_free(&back);
         pl_records_free(&sub);
