@@ -647,8 +647,9 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
     const pl_study_config *c = pl->cfg;
     *flops = 0;
     double params = 0;
-    int llm = 0;
+    int llm = 0, cot_task = 0;
     if (t->training >= 0) {
+        cot_task = c->paradigms[pl->trainings[t->training].paradigm].kind == PL_PARA_COT;
         const pl_study_model *m = &c->models[pl->trainings[t->training].model];
         llm = is_llm(m->family);
         params = llm ? pl_study_model_params(m->path) : 1.0; /* NB: ~1 op per token */
@@ -663,7 +664,7 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
             size_t ci = find_corpus(c, tr->sources[k]);
             double n = corpus_records(c, ci) * split_train;
             ex += n;
-            tok += n * email_tokens(c, ci, llm);
+            tok += n * (email_tokens(c, ci, llm) + (cot_task ? 32.0 : 0.0)); /* CoT: ~32 answer tokens */
         }
         double epochs = c->hyper.epochs;
         if (llm && c->hyper.min_steps > 0 && ex > 0) {
@@ -677,7 +678,8 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
     case PL_STAGE_EVAL: {
         double n = corpus_records(c, t->test) * c->test_frac;
         if (c->max_test > 0 && n > (double)c->max_test) n = (double)c->max_test;
-        *flops = 2.0 * params * n * email_tokens(c, t->test, llm);
+        /* CoT: up to PL_COT_MAX_NEW generated tokens per email, one forward each */
+        *flops = 2.0 * params * n * (email_tokens(c, t->test, llm) + (cot_task ? PL_COT_MAX_NEW : 0));
         break;
     }
     case PL_STAGE_EXPLAIN: {
