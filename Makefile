@@ -8,7 +8,7 @@
 #
 # Layout: every src/<module>/*.c except src/cli goes into the library;
 # tests/test_*.c are one program each; bench/*.c one program each.
-# Files named *_avx2.c / *_avx512.c get the matching -m flags and are
+# Files named *_avx2.c / *_avx512.c / *_amx.c get the matching -m flags and are
 # selected at run time by CPU feature checks (only on x86-64).
 
 BUILD   ?= build
@@ -37,10 +37,11 @@ LDLIBS  := $(PKG_LIBS) -fopenmp -lm -lpthread $(SANFLAGS)
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
 AVX512_FLAGS := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq \
                 -mavx512bf16 -mavx512vnni
+AMX_FLAGS    := $(AVX512_FLAGS) -mamx-tile -mamx-bf16
 
 LIB_SRC := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 ifneq ($(ARCH),x86_64)
-LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_amx.c,$(LIB_SRC))
 endif
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -67,6 +68,10 @@ $(BUILD)/obj/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) $(AVX512_FLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/obj/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASEFLAGS) $(CFLAGS) $(AMX_FLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
@@ -110,7 +115,7 @@ bench: deps
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+FUZZ_LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_amx.c,$(LIB_SRC))
 fuzz:
 	@PL_DEPS_FUZZ=1 sh scripts/deps.sh
 	@mkdir -p build-fuzz

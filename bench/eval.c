@@ -55,7 +55,10 @@ int main(int argc, char **argv) {
     pl_prompt p;
     int have_p = 0;
     pl_classifier *c = NULL;
-    if (!st) st = pl_model_load(model, NULL, &m);
+    /* PL_BF16=1: quantized weights as bf16 tiles (pl_model_opts.bf16_tiles) */
+    pl_model_opts mo = pl_model_opts_default();
+    mo.bf16_tiles = getenv("PL_BF16") && atoi(getenv("PL_BF16")) == 1;
+    if (!st) st = pl_model_load(model, &mo, &m);
     if (!st && adapter) st = pl_model_add_lora_spec(m, adapter);
     if (!st) st = pl_tokenizer_load(tokp, &t);
     if (!st) {

@@ -4,7 +4,7 @@
  * shape of bench/train_torch.py. Prints one JSON line: tokens/s, seconds per
  * step (after one untimed step), peak RSS (getrusage).
  *
- *   train MODEL [targets=q,v|all] [steps=2] [threads=1] [precision=f32|f64] [batch=8] [seq=256] [rank=16]
+ *   train MODEL [targets=q,v|all] [steps=2] [threads=1] [precision=f32|bf16|f64] [batch=8] [seq=256] [rank=16]
  *
  * Like `phishlens train` it runs with GOMP_SPINCOUNT=1000 unless an OpenMP
  * wait policy or spin count is set (see src/cli/main.c).

@@ -205,6 +205,22 @@ static void packed_vs_plain(const char *path, const char *label, double tol_abs)
               ab, bc);
     printf("  %-28s packed vs in-place: mean |dlogit| %.3g, max %.3g; in-place vs exact matmul: mean %.3g\n", label,
            ab, mx, bc);
+    /* bf16 tiles (AMX): the activations rounded to bf16 (8 significant bits)
+     * instead of q8 blocks (about 7), the q4/q8 weight values rounded to
+     * bf16 too; bound: within twice the llama path's own distance from the
+     * exact matmul. prompt_logits also checks decode == batch row bitwise. */
+    if (pl_bf16_gemm_native()) {
+        o = pl_model_opts_default();
+        o.bf16_tiles = 1;
+        prompt_logits(path, &o, ids, n, a);
+        double tc = 0;
+        for (size_t i = 0; i < N; i++) tc += fabs((double)a[i] - (double)c[i]);
+        tc /= (double)N;
+        CHECK(tc <= 2 * bc, "%s: bf16 tiles vs exact mean |dlogit| %g > 2 x the llama path's %g", label, tc, bc);
+        printf("  %-28s bf16 tiles vs exact matmul: mean |dlogit| %.3g (llama path %.3g)\n", label, tc, bc);
+    } else {
+        SKIP("%s: no AMX tiles here, bf16 tiles not tested", label);
+    }
     free(a);
     free(b);
     free(c);
@@ -861,13 +877,13 @@ static void test_hf(const char *sh) {
          "\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,\"tie_word_embeddings\":false,\"rope_scaling\":{\"rope_type\":"
          "\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
          "\"original_max_position_embeddings\":8192}}",
-         0, 4, 2, 0, TOL_F32, {1, -1, 1}},
+         0, 4, 2, 0, TOL_F32, {1, -1, 1, 0}},
         {"models/fixtures/tiny-mistral-random.gguf", "vectors/arch/tiny-mistral-random.prompt_logits_f32kv.f32",
          "HF tiny-mistral",
          "{\"model_type\":\"mistral\",\"hidden_size\":64,\"num_hidden_layers\":4,\"num_attention_heads\":8,"
          "\"num_key_value_heads\":2,\"intermediate_size\":160,\"max_position_embeddings\":1024,\"vocab_size\":512,"
          "\"rms_norm_eps\":1e-5,\"rope_theta\":1000000.0,\"tie_word_embeddings\":false,\"sliding_window\":null}",
-         0, 8, 2, 0, TOL_F32, {1, -1, 1}},
+         0, 8, 2, 0, TOL_F32, {1, -1, 1, 0}},
         /* HF Gemma uses exact GELU; ask for ggml's fp16 rounding to compare with llama.cpp */
         {"models/fixtures/tiny-gemma2-random.gguf", "vectors/arch/tiny-gemma2-random.prompt_logits_f32kv.f32",
          "HF tiny-gemma2",
@@ -876,13 +892,13 @@ static void test_hf(const char *sh) {
          "\"vocab_size\":512,\"rms_norm_eps\":1e-6,\"rope_theta\":10000.0,\"sliding_window\":4,"
          "\"attn_logit_softcapping\":4.0,\"final_logit_softcapping\":6.0,\"query_pre_attn_scalar\":16,"
          "\"hidden_activation\":\"gelu_pytorch_tanh\"}",
-         1, 4, 2, 0, TOL_GEMMA2, {1, 1, 1}},
+         1, 4, 2, 0, TOL_GEMMA2, {1, 1, 1, 0}},
         {"models/stories260K.gguf", "vectors/stories260K/lora_r4_random_prompt_logits_f32kv.f32",
          "HF stories260K+GGUF lora",
          "{\"model_type\":\"llama\",\"hidden_size\":64,\"num_hidden_layers\":5,\"num_attention_heads\":8,"
          "\"num_key_value_heads\":4,\"intermediate_size\":172,\"max_position_embeddings\":128,\"vocab_size\":512,"
          "\"rms_norm_eps\":1e-5,\"tie_word_embeddings\":false}",
-         0, 8, 4, 1, TOL_F32, {1, -1, 1}},
+         0, 8, 4, 1, TOL_F32, {1, -1, 1, 0}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         CHECK(gguf_to_hf(t_path(p, sizeof p, sh, cases[c].gguf), dir, cases[c].config, cases[c].gemma, cases[c].nh,

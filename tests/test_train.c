@@ -339,7 +339,7 @@ static void test_linear(void) {
         pl_real *nx = malloc(sizeof(pl_real) * (size_t)(T * nin));
         fill(x, T * nin, 1.0);
         fill(R, T * NOUT, 1.0);
-        lin_ctx c = {{data, (int)dt, nin, NOUT, rb}, x, R, y, T};
+        lin_ctx c = {{data, (int)dt, nin, NOUT, rb, NULL, NULL}, x, R, y, T};
         lin_f(&c);
         /* forward equals the dequantized weight's product */
         double md = 0;
@@ -1257,7 +1257,7 @@ static void test_fast_kernels(void) {
                 for (int i = 0; i < nin; i++) src[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
                 CHECK_OK(pl_quantize_row(dt, src, data + rb * (size_t)o, nin));
             }
-            pl_tr_weight w = {data, (int)dt, nin, nout, rb};
+            pl_tr_weight w = {data, (int)dt, nin, nout, rb, NULL, NULL};
             pl_real *x = malloc(sizeof(pl_real) * T * (size_t)nin), *dy = malloc(sizeof(pl_real) * T * (size_t)nout);
             pl_real *y0 = malloc(sizeof(pl_real) * T * (size_t)nout), *y1 = malloc(sizeof(pl_real) * T * (size_t)nout);
             pl_real *dx0 = malloc(sizeof(pl_real) * T * (size_t)nin), *dx1 = malloc(sizeof(pl_real) * T * (size_t)nin);
@@ -1281,8 +1281,82 @@ static void test_fast_kernels(void) {
             free(dx0);
             free(dx1);
         }
-    CHECK(pl_tr_linear_bwd_f32(NULL, NULL, 1, &(pl_tr_weight){NULL, 77, 4, 4, 16}) == PL_ERR_UNSUPPORTED,
+    CHECK(pl_tr_linear_bwd_f32(NULL, NULL, 1, &(pl_tr_weight){NULL, 77, 4, 4, 16, NULL, NULL}) == PL_ERR_UNSUPPORTED,
           "unknown dtype accepted by the f32 backward");
+
+    /* bf16 precision (40 tokens: the bf16 products) vs the double reference:
+     * each product carries the bf16 rounding of x and W (<= 2^-8 relative
+     * each), so |err| <= 2^-7 * sum |x||W| per output; with the weight's
+     * tiles converted once, the same bits as converting per call */
+    {
+        const pl_dtype bt[] = {PL_DTYPE_Q4_1, PL_DTYPE_Q8_0, PL_DTYPE_F32};
+        for (size_t ti = 0; ti < sizeof bt / sizeof *bt; ti++) {
+            const int nin = 256, nout = 300, T = 40;
+            size_t rb;
+            CHECK_OK(pl_dtype_row_bytes(bt[ti], nin, &rb));
+            uint8_t *data = malloc(rb * (size_t)nout);
+            float *src = malloc(sizeof(float) * (size_t)nin), *wf = malloc(sizeof(float) * (size_t)nin * nout);
+            for (int o = 0; o < nout; o++) {
+                for (int i = 0; i < nin; i++) src[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+                CHECK_OK(pl_quantize_row(bt[ti], src, data + rb * (size_t)o, nin));
+                CHECK_OK(pl_dequantize_row(bt[ti], data + rb * (size_t)o, wf + (size_t)o * nin, nin));
+            }
+            pl_tr_weight w = {data, (int)bt[ti], nin, nout, rb, NULL, NULL};
+            pl_real *x = malloc(sizeof(pl_real) * T * (size_t)nin), *dy = malloc(sizeof(pl_real) * T * (size_t)nout);
+            pl_real *y1 = malloc(sizeof(pl_real) * T * (size_t)nout), *y2 = malloc(sizeof(pl_real) * T * (size_t)nout);
+            pl_real *dx1 = calloc((size_t)T * nin, sizeof(pl_real)), *dx2 = calloc((size_t)T * nin, sizeof(pl_real));
+            fill(x, T * nin, 1.0);
+            fill(dy, T * nout, 1.0);
+            CHECK_OK(pl_tr_linear_fwd_bf16(y1, x, T, &w));
+            CHECK_OK(pl_tr_linear_bwd_bf16(dx1, dy, T, &w));
+            double worst = 0;
+            for (int t = 0; t < T; t++)
+                for (int o = 0; o < nout; o++) {
+                    double s = 0, a = 0;
+                    for (int i = 0; i < nin; i++) {
+                        s += x[t * nin + i] * (double)wf[(size_t)o * nin + i];
+                        a += fabs(x[t * nin + i] * (double)wf[(size_t)o * nin + i]);
+                    }
+                    double r = fabs(y1[t * nout + o] - s) / (a / 128 + 1e-300);
+                    if (!(r <= worst)) worst = isnan(r) ? (double)INFINITY : r;
+                }
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < nin; i++) {
+                    double s = 0, a = 0;
+                    for (int o = 0; o < nout; o++) {
+                        s += dy[t * nout + o] * (double)wf[(size_t)o * nin + i];
+                        a += fabs(dy[t * nout + o] * (double)wf[(size_t)o * nin + i]);
+                    }
+                    double r = fabs(dx1[t * nin + i] - s) / (a / 128 + 1e-300);
+                    if (!(r <= worst)) worst = isnan(r) ? (double)INFINITY : r;
+                }
+            CHECK(worst <= 1.0, "linear bf16 %s: error %.3g of the bound 2^-7 sum|terms|", pl_dtype_name(bt[ti]), worst);
+            if (pl_bf16_gemm_native()) {
+                size_t bytes = pl_bf16_tiles_bytes(nout, nin);
+                uint16_t *ta = pl_alloc_aligned(bytes), *tb = pl_alloc_aligned(bytes);
+                CHECK_OK(pl_bf16_tiles_pack(bt[ti], data, 0, nout, nin, 0, ta));
+                CHECK_OK(pl_bf16_tiles_pack(bt[ti], data, 0, nout, nin, 1, tb));
+                w.tiles = ta;
+                w.tiles_t = tb;
+                CHECK_OK(pl_tr_linear_fwd_bf16(y2, x, T, &w));
+                CHECK_OK(pl_tr_linear_bwd_bf16(dx2, dy, T, &w));
+                CHECK(!memcmp(y1, y2, sizeof(pl_real) * T * (size_t)nout) &&
+                          !memcmp(dx1, dx2, sizeof(pl_real) * T * (size_t)nin),
+                      "linear bf16 %s: tiles converted once differ from per-call conversion", pl_dtype_name(bt[ti]));
+                pl_free_aligned(ta);
+                pl_free_aligned(tb);
+            }
+            free(data);
+            free(src);
+            free(wf);
+            free(x);
+            free(dy);
+            free(y1);
+            free(y2);
+            free(dx1);
+            free(dx2);
+        }
+    }
 
     /* dense, LoRA (with and without dropout), attention: BLAS vs scalar on double data */
     enum { TD = 7, NI = 24, NO = 18, R = 4 };

@@ -46,7 +46,7 @@ int cmd_explain(int argc, char **argv);
 typedef struct {
     const char *model;
     const char *lora[CLI_MAX_LORA];
-    int n_lora, exact_matmul, exact_gelu;
+    int n_lora, exact_matmul, exact_gelu, bf16;
 } cli_model_args;
 struct pl_model;
 /* 1: argv[*i] was a model option (consumed, *i advanced); 0: not one;

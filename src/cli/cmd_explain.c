@@ -23,7 +23,7 @@ static const char *usage_text =
     "                         [--features word|token|sentence|field]\n"
     "                         [--tree email|shap] [--mask-policy mask|collapse|delete|baseline] [--mask-id N]\n"
     "                         [--baseline-id ID] [--prob] [--max-evals N] [--batch N] [--seed S]\n"
-    "                         [--max-email-tokens N] [--segments K] -o OUT.json [--view ansi|html|none]\n"
+    "                         [--max-email-tokens N] [--segments K] -o OUT.json [--view ansi|html|none] [--bf16]\n"
     "       phishlens explain global RESULT.json... [--by class|source|correct] [--compare OTHER.json...]\n"
     "                         [--profile PROFILE.json] [--top K] [--min-count N] -o GLOBAL.json\n"
     "  Attributions of the classifier score (logit(phishing) - logit(legitimate) at the answer\n"
@@ -31,6 +31,7 @@ static const char *usage_text =
     "  token ids. Budgets: partition --max-evals 500 by default; permutation max(500, 2(2M+1));\n"
     "  kernel 2M+2048; exact at most 16 features. --view html writes OUT.html next to OUT.json.\n"
     "  -t: tokenizer.json / HF directory when the model file's own vocabulary is not usable.\n"
+    "  --bf16: quantized weights as bf16 tiles on the CPU's AMX units (faster; see `logits`).\n"
     "  global: per-word mean |phi| over all examples and per slice; --compare ranks the words whose\n"
     "  weight differs most between the two result sets; --profile takes `data profile --json` output\n"
     "  and lists source-distinctive tokens that rank high as artifact candidates.\n";

@@ -53,7 +53,8 @@ pl_status cli_parse_ids(const char *s, int32_t **ids, int *n) {
     return PL_OK;
 }
 
-/* Shared model options: -m, --lora (repeatable), --exact-matmul, --exact-gelu. */
+/* Shared model options: -m, --lora (repeatable), --exact-matmul, --exact-gelu,
+ * --bf16. */
 int cli_model_opt(cli_model_args *a, const char *cmd, int argc, char **argv, int *i) {
     const char *o = argv[*i];
     if (!strcmp(o, "-m") || !strcmp(o, "--model")) {
@@ -75,6 +76,10 @@ int cli_model_opt(cli_model_args *a, const char *cmd, int argc, char **argv, int
         a->exact_gelu = 1;
         return 1;
     }
+    if (!strcmp(o, "--bf16")) {
+        a->bf16 = 1;
+        return 1;
+    }
     return 0;
 }
 
@@ -82,6 +87,7 @@ pl_status cli_model_load(const cli_model_args *a, pl_model **out) {
     pl_model_opts o = pl_model_opts_default();
     if (a->exact_matmul) o.quant_act = 0;
     if (a->exact_gelu) o.gelu_fp16 = 0;
+    if (a->bf16) o.bf16_tiles = 1;
     pl_status st = pl_model_load(a->model, &o, out);
     if (st) return st;
     for (int i = 0; i < a->n_lora; i++)
@@ -95,14 +101,16 @@ pl_status cli_model_load(const cli_model_args *a, pl_model **out) {
 
 static const char *usage_text =
     "usage: phishlens logits -m MODEL [--lora FILE[:SCALE]]... (--ids \"1 2 3\" | -p TEXT) [-o OUT.f32]\n"
-    "                        [--exact-matmul] [--exact-gelu]\n"
+    "                        [--exact-matmul] [--exact-gelu] [--bf16]\n"
     "  Runs the ids (or TEXT encoded by the model's tokenizer, BOS added) as one sequence. With -o, writes little-endian float32\n"
     "  [n_tokens x n_vocab] (row i = logits after token i); otherwise prints\n"
     "  the top-5 tokens of each position.\n"
     "  MODEL is a GGUF file or an HF directory (config.json + *.safetensors).\n"
     "  --exact-matmul  multiply quantized weights by f32 activations instead of\n"
     "                  llama.cpp's q8_0-quantized activations\n"
-    "  --exact-gelu    exact GELU instead of ggml's fp16-rounded one (GGUF gemma2)\n";
+    "  --exact-gelu    exact GELU instead of ggml's fp16-rounded one (GGUF gemma2)\n"
+    "  --bf16          quantized weights converted once to bf16 and multiplied on the\n"
+    "                  CPU's AMX tiles (faster batched prefill; ignored without AMX)\n";
 
 static void top5(const float *x, int n, int *idx) {
     for (int k = 0; k < 5; k++) idx[k] = -1;

@@ -161,7 +161,7 @@ static pl_status write_config(const train_args *a, const pl_prompt *pr, const pl
     cJSON_AddNumberToObject(j, "warmup", (double)a->lo.opt.warmup);
     cJSON_AddNumberToObject(j, "seed", (double)a->tc.seed);
     cJSON_AddNumberToObject(j, "threads", a->threads);
-    cJSON_AddStringToObject(j, "precision", a->tc.precision == PL_PREC_F64 ? "f64" : "f32");
+    cJSON_AddStringToObject(j, "precision", a->tc.precision == PL_PREC_F64 ? "f64" : a->tc.precision == PL_PREC_BF16 ? "bf16" : "f32");
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     if (!s) return pl_error(PL_ERR_NOMEM, "out of memory");
@@ -234,9 +234,9 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(o, "--patience")) { NEED_INT(0, 1L << 20); a.lo.patience = (int)n; }
         else if (!strcmp(o, "--no-checkpointing")) a.tc.checkpoint = 0;
         else if (!strcmp(o, "--precision")) {
-            if (!v) return usage("%s needs f32 or f64", o);
+            if (!v) return usage("%s needs f32, bf16 or f64", o);
             pl_precision pr;
-            if (pl_tr_parse_precision(v, &pr) != PL_OK) return usage("--precision expects f32 or f64, got '%s'", v);
+            if (pl_tr_parse_precision(v, &pr) != PL_OK) return usage("--precision expects f32, bf16 or f64, got '%s'", v);
             a.tc.precision = pr;
             i++;
         }

@@ -313,19 +313,30 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
  * (2i, 2i+1); NEOX pairs (i, i + n_rot/2). The angle of pair i is
  * pos · base^(-2i/n_rot) / freq_factor[i], built by repeated
  * multiplication as ggml does. */
-static void rope_head(float *x, int pos, const pl_arch_desc *d) {
+/* cs[2i], cs[2i+1] = cos, sin of position pos's angle i (i < n_rot/2):
+ * computed once per token and layer, shared by its heads */
+enum { ROPE_MAX_HALF = 512 };
+static void rope_table(float *cs, int pos, const pl_arch_desc *d) {
     int half = d->n_rot / 2;
     float theta_scale = powf(d->rope_base, -2.0f / (float)d->n_rot);
     float theta = (float)pos;
     for (int i = 0; i < half; i++) {
         float th = d->rope_freqs ? theta / d->rope_freqs[i] : theta;
-        float c = cosf(th), s = sinf(th);
+        cs[2 * i] = cosf(th);
+        cs[2 * i + 1] = sinf(th);
+        theta *= theta_scale;
+    }
+}
+
+static void rope_head(float *x, const float *cs, const pl_arch_desc *d) {
+    int half = d->n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        float c = cs[2 * i], s = cs[2 * i + 1];
         int a = d->rope == PL_ROPE_NORM ? 2 * i : i;
         int b = d->rope == PL_ROPE_NORM ? 2 * i + 1 : i + half;
         float x0 = x[a], x1 = x[b];
         x[a] = x0 * c - x1 * s;
         x[b] = x0 * s + x1 * c;
-        theta *= theta_scale;
     }
 }
 
@@ -528,8 +539,10 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 #pragma omp parallel for schedule(static) if (T * (int64_t)qd >= PAR_MIN)
         for (int64_t t = 0; t < T; t++) {
             int pos = r->tok_pos[t];
-            for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, pos, d);
-            for (int h = 0; h < Hkv; h++) rope_head(r->k + (size_t)t * kvd + (size_t)h * (size_t)hd, pos, d);
+            float cs[2 * ROPE_MAX_HALF];
+            rope_table(cs, pos, d);
+            for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, cs, d);
+            for (int h = 0; h < Hkv; h++) rope_head(r->k + (size_t)t * kvd + (size_t)h * (size_t)hd, cs, d);
             pl_kv *kv = seqs[r->tok_seq[t]].kv;
             size_t own = (size_t)(pos - kv->prefix_len);
             size_t off = ((size_t)l * (size_t)kv->cap + own) * kvd;

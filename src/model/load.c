@@ -20,7 +20,7 @@
 #include "tensor/tensor.h"
 
 pl_model_opts pl_model_opts_default(void) {
-    pl_model_opts o = {1, -1, 1};
+    pl_model_opts o = {1, -1, 1, 0};
     return o;
 }
 
@@ -100,7 +100,7 @@ static pl_status bind_mat(const pl_gguf *g, const char *name, int64_t n_in, int6
     if (rb == 0 || (uint64_t)rb * (uint64_t)n_out != t->nbytes)
         return pl_error(PL_ERR_FORMAT, "%s: tensor %s: %llu bytes do not match its shape and dtype", pl_gguf_name(g),
                         name, (unsigned long long)t->nbytes);
-    *out = (pl_mat){t->data, (int)t->type, n_in, n_out, rb, t->name, NULL, NULL};
+    *out = (pl_mat){t->data, (int)t->type, n_in, n_out, rb, t->name, NULL, NULL, NULL};
     return PL_OK;
 }
 
@@ -162,6 +162,8 @@ pl_status pl_model_desc_from_meta(const pl_model_meta *mm, const char *file, pl_
                         (long long)mm->head_dim, (long long)mm->head_dim_v);
     if (d->n_rot > d->head_dim || d->n_rot % 2)
         return pl_error(PL_ERR_FORMAT, "%s: rope dimension %d invalid for head size %d", file, d->n_rot, d->head_dim);
+    if (d->n_rot > 1024) /* forward.c's per-token angle table */
+        return pl_error(PL_ERR_UNSUPPORTED, "%s: rope dimension %d over 1024 is not supported", file, d->n_rot);
     d->rope_base = mm->rope_base > 0 ? (float)mm->rope_base : 10000.0f;
     d->norm_eps = (float)mm->norm_eps;
     if (!(d->norm_eps > 0) || !isfinite(d->norm_eps)) return pl_error(PL_ERR_FORMAT, "%s: bad norm epsilon", file);

@@ -58,7 +58,7 @@ static pl_status bind(pl_model *m, const pl_safetensors *st, const char *hf, con
     }
     m->names = pool;
     m->names[m->n_names++] = nm;
-    *out = (pl_mat){t->data, t->ggml_type, n_in, n_out, rb, nm, NULL, NULL};
+    *out = (pl_mat){t->data, t->ggml_type, n_in, n_out, rb, nm, NULL, NULL, NULL};
     return PL_OK;
 }
 

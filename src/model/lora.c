@@ -112,8 +112,8 @@ static pl_status attach(pl_model *m, pending *pp, int n, const float *s) {
         if ((is_q || is_k) && p->hf_rows != m->hf_layout &&
             (st = permute_rows(lp->fb, is_q ? m->d.n_head : m->d.n_head_kv, m->d.head_dim, p->r, m->hf_layout)))
             break;
-        lp->a = (pl_mat){lp->fa, PL_DTYPE_F32, w->n_in, p->r, (size_t)w->n_in * sizeof(float), w->name, NULL, NULL};
-        lp->b = (pl_mat){lp->fb, PL_DTYPE_F32, p->r, w->n_out, (size_t)p->r * sizeof(float), w->name, NULL, NULL};
+        lp->a = (pl_mat){lp->fa, PL_DTYPE_F32, w->n_in, p->r, (size_t)w->n_in * sizeof(float), w->name, NULL, NULL, NULL};
+        lp->b = (pl_mat){lp->fb, PL_DTYPE_F32, p->r, w->n_out, (size_t)p->r * sizeof(float), w->name, NULL, NULL, NULL};
         lp->s = s[i];
     }
     if (st) {

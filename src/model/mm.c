@@ -76,6 +76,13 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, in
     int small = (double)w->n_out * (double)w->n_in * (double)T < 65536.0 * 8;
     if (small && saved > 1) omp_set_num_threads(1);
 #endif
+    if (w->tiles && path == PL_MATMUL_LLAMA) {
+        pl_status st = pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 0);
+#ifdef _OPENMP
+        if (small && saved > 1) omp_set_num_threads(saved);
+#endif
+        return st ? pl_error_wrap(st, "%s", w->name ? w->name : "matmul") : PL_OK;
+    }
     const int packed = w->packed && path == PL_MATMUL_LLAMA;
     size_t need = packed ? pl_matmul_packed_scratch_bytes((pl_dtype)w->dtype, w->n_out, w->n_in, T)
                          : pl_matmul_scratch_bytes(path, (pl_dtype)w->dtype, w->n_out, w->n_in, T);
@@ -156,31 +163,53 @@ static pl_status pack_mat(pl_mat *w) {
     return PL_OK;
 }
 
+/* bf16 tiles of a quantized matrix, the mapped pages released behind it */
+static pl_status tile_mat(pl_mat *w) {
+    if (w->tiles || w->dtype == PL_DTYPE_F32 || w->dtype == PL_DTYPE_F16 || w->dtype == PL_DTYPE_BF16) return PL_OK;
+    size_t bytes = pl_bf16_tiles_bytes(w->n_out, w->n_in);
+    uint16_t *p = bytes ? pl_alloc_aligned(bytes) : NULL;
+    if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for bf16 tiles", w->name, bytes);
+    pl_status st = pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 0, p);
+    if (st) {
+        pl_free_aligned(p);
+        return pl_error_wrap(st, "%s", w->name ? w->name : "tiles");
+    }
+    release_pages(w->data, w->row_bytes * (size_t)w->n_out);
+    w->tiles = p;
+    return PL_OK;
+}
+
 pl_status pl_mm_pack_model(pl_model *m) {
-    if (!m->opts.pack_weights || !m->opts.quant_act || !m->layers) return PL_OK;
+    if (!m->opts.quant_act || !m->layers) return PL_OK;
+    const int tiles = m->opts.bf16_tiles && pl_bf16_gemm_native();
+    if (!tiles && !m->opts.pack_weights) return PL_OK;
     for (int l = 0; l < m->d.n_layer; l++) {
         pl_layer *L = &m->layers[l];
         pl_mat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
-            pl_status st = pack_mat(ws[i]);
+            pl_status st = tiles ? tile_mat(ws[i]) : pack_mat(ws[i]);
             if (st) return st;
         }
     }
     /* the unembedding too; with tied embeddings the embedding lookup keeps
      * reading rows of tok_embd from the mapping */
-    return pack_mat(&m->output);
+    return tiles ? tile_mat(&m->output) : pack_mat(&m->output);
 }
 
 void pl_mm_unpack_model(pl_model *m) {
     pl_free_aligned(m->output.packed);
+    pl_free_aligned(m->output.tiles);
     m->output.packed = NULL;
+    m->output.tiles = NULL;
     if (!m->layers) return;
     for (int l = 0; l < m->d.n_layer; l++) {
         pl_layer *L = &m->layers[l];
         pl_mat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
             pl_free_aligned(ws[i]->packed);
+            pl_free_aligned(ws[i]->tiles);
             ws[i]->packed = NULL;
+            ws[i]->tiles = NULL;
         }
     }
 }

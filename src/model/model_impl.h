@@ -17,6 +17,7 @@ typedef struct {
     pl_lora_pair *lora;     /* adapters on this matrix (linked list) */
     void *packed;           /* owned copy in tensor's packed layout (mm.c), or NULL;
                              * data stays valid (the mapping), its pages released */
+    uint16_t *tiles;        /* owned bf16 tiles (opts.bf16_tiles), or NULL; used for every product */
 } pl_mat;
 
 /* y += s · B (A x): A [r × n_in], B [n_out × r]. */

@@ -194,4 +194,38 @@ size_t pl_matmul_packed_scratch_bytes(pl_dtype t, int64_t n_out, int64_t n_in, i
 pl_status pl_matmul_packed(pl_dtype t, const void *P, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
                            float *Y, void *scratch, size_t scratch_bytes);
 
+/* ---- bf16 matrix products (gemm.c) --------------------------------------- */
+
+/* Products with bf16 inputs and f32 accumulation, for many token rows at
+ * once (training, batched prefill). Activations are rounded to bf16
+ * (nearest even) once per call; the weight is dequantized 256 output
+ * columns at a time, rounded to bf16 and packed for the tiles (never
+ * expanded whole). On a CPU with AMX tiles (and the kernel's permission)
+ * the products run on them; elsewhere a portable loop gives the same sums
+ * in k order. Either way a result depends neither on the thread count nor
+ * on the other rows of the call. packed = 1: W is in pl_pack_weights'
+ * layout, else GGUF rows. n_in must be a multiple of t's block size.
+ * accumulate = 1 adds to Y instead of overwriting it. */
+
+/* 1 when the AMX path is in use: AMX-BF16 and AMX-TILE, the OS's
+ * permission, the AVX512 SIMD level active, and PL_AMX is not "0". */
+int pl_bf16_gemm_native(void);
+/* Y[n_tok x n_out] (+)= bf16(X[n_tok x n_in]) . bf16(W)^T */
+pl_status pl_matmul_bf16(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,
+                         int64_t n_tok, float *Y, int accumulate);
+/* Y[n_tok x n_in] (+)= bf16(X[n_tok x n_out]) . bf16(W)   (the backward of the above) */
+pl_status pl_matmul_bf16_t(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,
+                           int64_t n_tok, float *Y, int accumulate);
+/* A weight converted once ("tiles": bf16 in the kernel's layout, rows and
+ * columns padded to multiples of 32, 2 bytes a weight) for products that
+ * repeat, in the orientation of pl_matmul_bf16 (transposed = 0) or of
+ * pl_matmul_bf16_t (1): pl_matmul_bf16_tiles with the same flag gives the
+ * same bits as that function on the weight the tiles were packed from.
+ * tiles must hold pl_bf16_tiles_bytes(n_out, n_in). */
+size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in);
+pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, int transposed,
+                             uint16_t *tiles);
+pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
+                               int64_t n_tok, float *Y, int accumulate);
+
 #endif

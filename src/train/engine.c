@@ -67,7 +67,8 @@ pl_status pl_tr_parse_targets(const char *s, unsigned *mask) {
 pl_status pl_tr_parse_precision(const char *s, pl_precision *out) {
     if (s && strcmp(s, "f32") == 0) *out = PL_PREC_F32;
     else if (s && strcmp(s, "f64") == 0) *out = PL_PREC_F64;
-    else return pl_error(PL_ERR_INVALID, "precision: '%s' (use f32 or f64)", s ? s : "");
+    else if (s && strcmp(s, "bf16") == 0) *out = PL_PREC_BF16;
+    else return pl_error(PL_ERR_INVALID, "precision: '%s' (use f32, bf16 or f64)", s ? s : "");
     return PL_OK;
 }
 
@@ -90,7 +91,7 @@ pl_tr_config pl_tr_config_default(void) {
 enum { LM_CHUNK = 16 };
 
 static pl_tr_weight weight_of(const pl_mat *m) {
-    pl_tr_weight w = {m->data, m->dtype, m->n_in, m->n_out, m->row_bytes};
+    pl_tr_weight w = {m->data, m->dtype, m->n_in, m->n_out, m->row_bytes, NULL, NULL};
     return w;
 }
 
@@ -131,6 +132,11 @@ static pl_status add_tensor(pl_trainer *t, const char *name, int layer, int targ
 
 void pl_trainer_free(pl_trainer *t) {
     if (!t) return;
+    for (int l = 0; t->w && l < t->d.n_layer; l++)
+        for (int k = 0; k < PL_TGT_COUNT; k++) {
+            pl_free_aligned((void *)(uintptr_t)t->w[l][k].tiles);
+            pl_free_aligned((void *)(uintptr_t)t->w[l][k].tiles_t);
+        }
     for (int i = 0; i < t->n_acts; i++) free(t->acts[i].mem);
     free(t->acts);
     free(t->xs);
@@ -220,11 +226,11 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         return pl_error(PL_ERR_INVALID, "trainer: nothing to train (LoRA rank 0 and no head)");
     if (d->n_rot != d->head_dim) return pl_error(PL_ERR_UNSUPPORTED, "trainer: partial RoPE (n_rot %d != head_dim %d)",
                                                  d->n_rot, d->head_dim);
-    if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64)
+    if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64 && cfg->precision != PL_PREC_BF16)
         return pl_error(PL_ERR_INVALID, "trainer: unknown precision %d", (int)cfg->precision);
     pl_trainer *t = calloc(1, sizeof *t);
     if (!t) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
-    if (cfg->precision == PL_PREC_F32) pl_tr_blas_threads(pl_num_threads());
+    if (cfg->precision != PL_PREC_F64) pl_tr_blas_threads(pl_num_threads());
     t->m = m;
     t->d = *d;
     t->cfg = *cfg;
@@ -255,6 +261,21 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
         const pl_layer *ly = &m->layers[l];
         const pl_mat *mats[PL_TGT_COUNT] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
         for (int k = 0; k < PL_TGT_COUNT; k++) t->w[l][k] = weight_of(mats[k]);
+        /* bf16 precision with AMX: the frozen projections converted once (2 x 2 bytes a weight) */
+        for (int k = 0; k < PL_TGT_COUNT && cfg->precision == PL_PREC_BF16 && pl_bf16_gemm_native(); k++) {
+            pl_tr_weight *w = &t->w[l][k];
+            size_t bytes = pl_bf16_tiles_bytes(w->n_out, w->n_in);
+            uint16_t *a = pl_alloc_aligned(bytes), *b = pl_alloc_aligned(bytes);
+            pl_status ts = !a || !b ? pl_error(PL_ERR_NOMEM, "trainer: out of memory for bf16 tiles (layer %d)", l)
+                                    : pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 0, a);
+            if (!ts) ts = pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 1, b);
+            w->tiles = a;
+            w->tiles_t = b;
+            if (ts) {
+                pl_trainer_free(t);
+                return pl_error_wrap(ts, "%s", mats[k]->name ? mats[k]->name : "trainer");
+            }
+        }
         copy_norm(norm_raw(t, l, 0), ly->attn_norm, t->D);
         copy_norm(norm_raw(t, l, 1), ly->ffn_norm, t->D);
         copy_norm(norm_raw(t, l, 2), ly->post_attn_norm, t->D);
@@ -454,12 +475,15 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
 
 static int has_lora(const pl_trainer *t, int l, int k) { return t->lora_idx[l][k] >= 0; }
 
-/* Precision dispatch: the f32/BLAS kernels or the double reference. */
-static int fast(const pl_trainer *t) { return t->cfg.precision == PL_PREC_F32; }
+/* Precision dispatch: the f32/BLAS kernels (frozen products in bf16 for
+ * PL_PREC_BF16) or the double reference. */
+static int fast(const pl_trainer *t) { return t->cfg.precision != PL_PREC_F64; }
 static pl_status linear_fwd(const pl_trainer *t, pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w) {
+    if (t->cfg.precision == PL_PREC_BF16) return pl_tr_linear_fwd_bf16(y, x, T, w);
     return fast(t) ? pl_tr_linear_fwd_f32(y, x, T, w) : pl_tr_linear_fwd(y, x, T, w);
 }
 static pl_status linear_bwd(const pl_trainer *t, pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w) {
+    if (t->cfg.precision == PL_PREC_BF16) return pl_tr_linear_bwd_bf16(dx, dy, T, w);
     return fast(t) ? pl_tr_linear_bwd_f32(dx, dy, T, w) : pl_tr_linear_bwd(dx, dy, T, w);
 }
 static void dense_fwd(const pl_trainer *t, pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in,

@@ -12,7 +12,8 @@
  * inputs to f32 and accumulate in f32. OpenBLAS splits a gemm over output
  * blocks only (never over the reduction), so a result depends on the data
  * and the thread count only; tests/test_train.c checks repeatability and
- * the agreement with the double reference.
+ * the agreement with the double reference. The bf16 precision sends the
+ * frozen products of 32+ tokens to pl_matmul_bf16 (tensor.h) instead.
  */
 #include <cblas.h>
 #include <math.h>
@@ -153,6 +154,48 @@ pl_status pl_tr_linear_bwd_f32(pl_real *dx, const pl_real *dy, int64_t T, const 
         return pl_error(PL_ERR_INVALID, "linear backward: cannot dequantize rows of a %lld x %lld %s weight",
                         (long long)n_out, (long long)n_in, pl_dtype_name((pl_dtype)w->dtype));
     return PL_OK;
+}
+
+/* ---- bf16 frozen products ------------------------------------------------ */
+
+enum { BF16_MIN_T = 32 };
+
+/* Without AMX tiles the portable bf16 loop would be slower than sgemm: the
+ * bf16 precision then runs the f32 kernels. */
+static int use_bf16(const pl_tr_weight *w, int64_t T) {
+    return T >= BF16_MIN_T && pl_dtype_valid(w->dtype) && rows_packed(w) && pl_bf16_gemm_native();
+}
+
+pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w) {
+    if (!use_bf16(w, T)) return pl_tr_linear_fwd_f32(y, x, T, w);
+    float *xf = to_f32(x, T * w->n_in), *yf = malloc((size_t)(T * w->n_out) * sizeof *yf);
+    pl_status st = !xf || !yf ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
+                                         (long long)w->n_out)
+                   : w->tiles ? pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, xf, T, yf, 0)
+                              : pl_matmul_bf16((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, xf, T, yf, 0);
+    if (!st) {
+#pragma omp parallel for schedule(static) if (BIG(T * w->n_out))
+        for (int64_t i = 0; i < T * w->n_out; i++) y[i] = (double)yf[i];
+    }
+    free(xf);
+    free(yf);
+    return st;
+}
+
+pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w) {
+    if (!use_bf16(w, T)) return pl_tr_linear_bwd_f32(dx, dy, T, w);
+    float *dyf = to_f32(dy, T * w->n_out), *dxf = malloc((size_t)(T * w->n_in) * sizeof *dxf);
+    pl_status st = !dyf || !dxf ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)",
+                                           (long long)T, (long long)w->n_in)
+                   : w->tiles_t ? pl_matmul_bf16_tiles(w->tiles_t, w->n_out, w->n_in, 1, dyf, T, dxf, 0)
+                                : pl_matmul_bf16_t((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, dyf, T, dxf, 0);
+    if (!st) {
+#pragma omp parallel for schedule(static) if (BIG(T * w->n_in))
+        for (int64_t i = 0; i < T * w->n_in; i++) dx[i] += (double)dxf[i];
+    }
+    free(dyf);
+    free(dxf);
+    return st;
 }
 
 /* y (+)= x @ W.T  (dgemm) */

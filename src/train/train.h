@@ -99,6 +99,9 @@ typedef struct {
     int dtype;
     int64_t n_in, n_out;
     size_t row_bytes;
+    /* PL_PREC_BF16 on a CPU with AMX: the weight converted once to bf16 tiles
+     * (tensor.h) for the forward and the backward product, or NULL */
+    const uint16_t *tiles, *tiles_t;
 } pl_tr_weight;
 /* y[T, n_out] = x[T, n_in] · Wᵀ (y = F.linear(x, W)); rows dequantized on
  * the fly. Errors only for an unsupported dtype. */
@@ -141,6 +144,11 @@ uint64_t pl_tr_mix(uint64_t a, uint64_t b);
  * go through dgemm. Results depend on the data and the thread count only. */
 pl_status pl_tr_linear_fwd_f32(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w);
 pl_status pl_tr_linear_bwd_f32(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w);
+/* PL_PREC_BF16: the same products through pl_matmul_bf16 / pl_matmul_bf16_t
+ * (inputs and weights rounded to bf16, f32 sums); fewer than 32 tokens go
+ * to the f32 kernels above. */
+pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w);
+pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w);
 void pl_tr_dense_fwd_blas(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out,
                           int accumulate);
 void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x, const pl_real *W, int64_t T,
@@ -178,9 +186,11 @@ typedef enum {
 
 typedef enum {
     PL_PREC_F32 = 0,    /* default: frozen-weight products in f32 (pl_matmul, sgemm), trainable ones via dgemm */
-    PL_PREC_F64 = 1     /* the reference: every product in double, scalar loops (verification) */
+    PL_PREC_F64 = 1,    /* the reference: every product in double, scalar loops (verification) */
+    PL_PREC_BF16 = 2    /* as f32, but frozen-weight products of 32+ tokens in bf16 with f32 accumulation
+                           (pl_matmul_bf16: AMX tiles where the CPU has them), like PyTorch's bf16 autocast */
 } pl_precision;
-/* "f32" / "f64" -> precision; PL_ERR_INVALID otherwise. */
+/* "f32" / "f64" / "bf16" -> precision; PL_ERR_INVALID otherwise. */
 pl_status pl_tr_parse_precision(const char *s, pl_precision *out);
 
 typedef struct {

@@ -1,0 +1,388 @@
+/* gemm.c — bf16 matrix products against weights of any dtype (tensor.h,
+ * "bf16 matrix products").
+ *
+ * Activations are rounded to bf16 once per call; weights are dequantized a
+ * chunk of 256 output columns at a time into f32, rounded to bf16 and
+ * packed into the tile layout of gemm_impl.h, then multiplied with f32
+ * accumulation. On a CPU with AMX (and the kernel's permission to use its
+ * tile registers) the products run on the tiles, 32x32 blocks of the
+ * result per call; elsewhere a portable loop computes the same sums in k
+ * order. Every output element is one reduction computed by one thread in
+ * a fixed order, so results depend neither on the thread count nor on how
+ * many token rows share the call.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include <omp.h>
+#include <pthread.h>
+
+#include "tensor/gemm_impl.h"
+#include "tensor/tensor.h"
+
+enum { NC = 256 }; /* output columns per dequantized chunk (a multiple of every block size) */
+
+static int64_t up32(int64_t x) { return (x + 31) / 32 * 32; }
+
+/* ---- detection ------------------------------------------------------------ */
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_amx;
+
+static void detect(void) {
+    g_amx = 0;
+#if defined(PL_HAVE_AMX_KERNEL)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    if (!(d & (1u << 22)) || !(d & (1u << 24))) return; /* AMX-BF16, AMX-TILE */
+    if (!__get_cpuid_count(1, 0, &a, &b, &c, &d) || !(c & (1u << 27))) return; /* OSXSAVE */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return; /* XTILECFG | XTILEDATA enabled by the OS */
+    /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18) */
+    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
+    const char *e = getenv("PL_AMX");
+    if (e && strcmp(e, "0") == 0) return;
+    g_amx = 1;
+#endif
+}
+
+int pl_bf16_gemm_native(void) {
+    pthread_once(&g_once, detect);
+    return g_amx && pl_simd_active() == PL_SIMD_AVX512;
+}
+
+/* ---- conversions and packing ----------------------------------------------- */
+
+static void to_bf16(uint16_t *dst, const float *src, int64_t n, int native) {
+#if defined(PL_HAVE_AMX_KERNEL)
+    if (native) {
+        pl_amx_to_bf16(dst, src, n);
+        return;
+    }
+#endif
+    (void)native;
+    for (int64_t i = 0; i < n; i++) dst[i] = pl_fp32_to_bf16(src[i]);
+}
+
+/* Ap[Mp x Kp] = bf16(X[M x K]), zero-padded */
+static void pack_a(uint16_t *Ap, const float *X, int64_t M, int64_t K, int64_t Mp, int64_t Kp, int native,
+                   int nthreads) {
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (M * K >= (1 << 15))
+    for (int64_t m = 0; m < Mp; m++) {
+        uint16_t *row = Ap + m * Kp;
+        if (m < M) {
+            to_bf16(row, X + m * K, K, native);
+            memset(row + K, 0, (size_t)(Kp - K) * sizeof *row);
+        } else {
+            memset(row, 0, (size_t)Kp * sizeof *row);
+        }
+    }
+}
+
+/* Bp = the panels of B[k][n] = Wb[n*Kp + k] (forward: Wb holds weight rows,
+ * padded to Np x Kp) */
+static void pack_rows(uint16_t *Bp, const uint16_t *Wb, int64_t Kp, int64_t Np, int nthreads) {
+    int64_t kt = Kp / PL_GEMM_KT, panels = Np / 16;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (Kp * Np >= (1 << 15))
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t t = 0; t < kt; t++) {
+            uint32_t *T = (uint32_t *)(Bp + (p * kt + t) * PL_GEMM_TILE); /* [r][c] pairs */
+            for (int c = 0; c < 16; c++) {
+                const uint16_t *row = Wb + (p * 16 + c) * Kp + t * PL_GEMM_KT;
+                for (int r = 0; r < 16; r++) {
+                    uint32_t pair;
+                    memcpy(&pair, row + 2 * r, sizeof pair);
+                    T[r * 16 + c] = pair;
+                }
+            }
+        }
+}
+
+/* Bp = the panels of B[k][n] = Wb[k*Np + n] (transposed: Wb holds column
+ * spans of the weight rows, padded to Kp x Np) */
+static void pack_cols(uint16_t *Bp, const uint16_t *Wb, int64_t Kp, int64_t Np, int nthreads) {
+    int64_t kt = Kp / PL_GEMM_KT, panels = Np / 16;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (Kp * Np >= (1 << 15))
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t t = 0; t < kt; t++) {
+            uint16_t *T = Bp + (p * kt + t) * PL_GEMM_TILE;
+            for (int r = 0; r < 16; r++) {
+                const uint16_t *k0 = Wb + (t * PL_GEMM_KT + 2 * r) * Np + p * 16, *k1 = k0 + Np;
+                for (int c = 0; c < 16; c++) {
+                    T[r * 32 + 2 * c] = k0[c];
+                    T[r * 32 + 2 * c + 1] = k1[c];
+                }
+            }
+        }
+}
+
+/* ---- the product of packed operands ------------------------------------------ */
+
+/* the portable 32x32 block: the same sums, in k order, from 0 or from out */
+static void block32_ref(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
+                        float *out, int accumulate) {
+    for (int i = 0; i < 32; i++)
+        for (int n = 0; n < 32; n++) {
+            const uint16_t *P = n < 16 ? B0 : B1;
+            int c = n & 15;
+            float s = accumulate ? out[i * 32 + n] : 0.0f;
+            for (int64_t t = 0; t < kt; t++)
+                for (int r = 0; r < 16; r++)
+                    for (int j = 0; j < 2; j++)
+                        s += pl_bf16_to_fp32(A[i * lda + t * PL_GEMM_KT + 2 * r + j]) *
+                             pl_bf16_to_fp32(P[t * PL_GEMM_TILE + r * 32 + 2 * c + j]);
+            out[i * 32 + n] = s;
+        }
+}
+
+/* C[M x N] (+)= Ap . Bp (ldc apart) */
+static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
+                        int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads) {
+    int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
+    int64_t work = mb * nb;
+#pragma omp parallel num_threads(nthreads) if (work > 1 && Mp * Np * Kp >= (1 << 18))
+    {
+        float out[32 * 32] __attribute__((aligned(64)));
+#if defined(PL_HAVE_AMX_KERNEL)
+        if (native) pl_amx_configure();
+#endif
+#pragma omp for schedule(static)
+        for (int64_t w = 0; w < work; w++) {
+            int64_t i = w / mb, j = w % mb; /* column pair outer: a thread keeps its B panels hot */
+            const uint16_t *A = Ap + j * 32 * Kp;
+            const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
+            int64_t m0 = j * 32, n0 = i * 32;
+            int64_t mr = M - m0 < 32 ? M - m0 : 32, nr = N - n0 < 32 ? N - n0 : 32;
+#if defined(PL_HAVE_AMX_KERNEL)
+            if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
+                pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate);
+                continue;
+            }
+#endif
+            /* an edge block (or the portable loop) through out[32][32]; with
+             * accumulate the sums start from C's values as on the tiles */
+            if (accumulate) {
+                memset(out, 0, sizeof out);
+                for (int64_t r = 0; r < mr; r++) memcpy(out + r * 32, C + (m0 + r) * ldc + n0, (size_t)nr * sizeof *out);
+            }
+#if defined(PL_HAVE_AMX_KERNEL)
+            if (native)
+                pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate);
+            else
+#endif
+                block32_ref(A, Kp, B0, B1, kt, out, accumulate);
+            for (int64_t r = 0; r < mr; r++) memcpy(C + (m0 + r) * ldc + n0, out + r * 32, (size_t)nr * sizeof *out);
+        }
+#if defined(PL_HAVE_AMX_KERNEL)
+        if (native) pl_amx_release();
+#endif
+    }
+}
+
+/* ---- weights of any dtype -------------------------------------------------------- */
+
+typedef struct {
+    pl_dtype t;
+    const uint8_t *W;
+    int packed;
+    int64_t n_out, n_in;
+    size_t row_bytes;
+} weight;
+
+/* dst[0..n) = W[row][i0 .. i0+n), i0 and n multiples of the block size */
+static pl_status weight_span(const weight *w, int64_t row, int64_t i0, int64_t n, float *dst, uint8_t *tmp) {
+    const uint8_t *src = w->W + (size_t)row * w->row_bytes;
+    if (w->packed) {
+        pl_status st = pl_unpack_row(w->t, w->W, w->n_out, w->n_in, row, tmp);
+        if (st) return st;
+        src = tmp;
+    }
+    int64_t bs = pl_dtype_block_size(w->t);
+    return pl_dequantize_row(w->t, src + (size_t)(i0 / bs) * pl_dtype_block_bytes(w->t), dst, n);
+}
+
+static pl_status check(const weight *w, const float *X, int64_t n_tok, const float *Y) {
+    if (!pl_dtype_valid(w->t) || pl_dtype_block_size(w->t) <= 0)
+        return pl_error(PL_ERR_UNSUPPORTED, "bf16 matmul: unknown dtype %d", (int)w->t);
+    if (w->n_out <= 0 || w->n_in <= 0 || n_tok < 0 || !w->W || (n_tok > 0 && (!X || !Y)))
+        return pl_error(PL_ERR_INVALID, "bf16 matmul: bad shape %lld x %lld, %lld tokens", (long long)w->n_out,
+                        (long long)w->n_in, (long long)n_tok);
+    if (w->n_in % pl_dtype_block_size(w->t))
+        return pl_error(PL_ERR_INVALID, "bf16 matmul: %lld inputs is not a multiple of %s's block of %lld",
+                        (long long)w->n_in, pl_dtype_name(w->t), (long long)pl_dtype_block_size(w->t));
+    if (w->packed && !pl_pack_supported(w->t, w->n_out, w->n_in))
+        return pl_error(PL_ERR_INVALID, "bf16 matmul: %s %lld x %lld has no packed layout", pl_dtype_name(w->t),
+                        (long long)w->n_out, (long long)w->n_in);
+    return PL_OK;
+}
+
+
+static weight make_weight(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in) {
+    weight w = {t, W, packed, n_out, n_in, 0};
+    if (pl_dtype_valid(t) && pl_dtype_row_bytes(t, n_in, &w.row_bytes) != PL_OK) w.row_bytes = 0;
+    return w;
+}
+
+/* Scratch for converting a weight chunk by chunk: the padded bf16 chunk
+ * and, per thread, one dequantized span (f32) and one unpacked GGUF row. */
+typedef struct {
+    const weight *w;
+    int transposed, native, nthreads;
+    int64_t K, N, Kp, chunk;
+    uint16_t *Wb;
+    uint8_t *tmp;
+    size_t per;
+} converter;
+
+static pl_status conv_init(converter *c, const weight *w, int transposed) {
+    c->w = w;
+    c->transposed = transposed;
+    c->native = pl_bf16_gemm_native();
+    c->nthreads = pl_num_threads();
+    c->K = transposed ? w->n_out : w->n_in;
+    c->N = transposed ? w->n_in : w->n_out;
+    c->Kp = up32(c->K);
+    c->chunk = c->N < NC ? c->N : NC;
+    c->per = (size_t)(c->K > c->chunk ? c->K : c->chunk) * sizeof(float);
+    size_t per_thread = c->per + (w->packed ? w->row_bytes : 0);
+    c->Wb = malloc((size_t)(up32(c->chunk) * c->Kp) * sizeof *c->Wb);
+    c->tmp = malloc(per_thread * (size_t)c->nthreads);
+    if (!c->Wb || !c->tmp) {
+        free(c->Wb);
+        free(c->tmp);
+        return pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld x %lld weight)", (long long)w->n_out,
+                        (long long)w->n_in);
+    }
+    c->per = per_thread;
+    return PL_OK;
+}
+
+static void conv_free(converter *c) {
+    free(c->Wb);
+    free(c->tmp);
+}
+
+/* The panels of output columns [c0, c0 + nc) into Bp (up32(nc) / 16 panels). */
+static pl_status conv_chunk(converter *c, int64_t c0, int64_t nc, uint16_t *Bp) {
+    const weight *w = c->w;
+    const int64_t K = c->K, Kp = c->Kp, ncp = up32(nc);
+    const size_t span = c->per - (w->packed ? w->row_bytes : 0);
+    int fail = 0;
+    memset(c->Wb, 0, (size_t)(ncp * Kp) * sizeof *c->Wb);
+    if (!c->transposed) {
+        /* rows c0.. of W: B[k][n] = W[c0+n][k]; Wb row n = that weight row */
+#pragma omp parallel for schedule(static) num_threads(c->nthreads) if (nc * K >= (1 << 15))
+        for (int64_t n = 0; n < nc; n++) {
+            uint8_t *mine = c->tmp + c->per * (size_t)omp_get_thread_num();
+            float *f = (float *)(void *)mine;
+            if (weight_span(w, c0 + n, 0, K, f, mine + span))
+                fail = 1;
+            else
+                to_bf16(c->Wb + n * Kp, f, K, c->native);
+        }
+        if (!fail) pack_rows(Bp, c->Wb, Kp, ncp, c->nthreads);
+    } else {
+        /* columns c0.. of every row: B[k][n] = W[k][c0+n]; Wb row k = that span */
+#pragma omp parallel for schedule(static) num_threads(c->nthreads) if (nc * K >= (1 << 15))
+        for (int64_t k = 0; k < K; k++) {
+            uint8_t *mine = c->tmp + c->per * (size_t)omp_get_thread_num();
+            float *f = (float *)(void *)mine;
+            if (weight_span(w, k, c0, nc, f, mine + span))
+                fail = 1;
+            else
+                to_bf16(c->Wb + k * ncp, f, nc, c->native);
+        }
+        if (!fail) pack_cols(Bp, c->Wb, Kp, ncp, c->nthreads);
+    }
+    if (fail)
+        return pl_error(PL_ERR_INVALID, "bf16 matmul: cannot dequantize the %s %lld x %lld weight",
+                        pl_dtype_name(w->t), (long long)w->n_out, (long long)w->n_in);
+    return PL_OK;
+}
+
+/* transposed: Y[n_tok x n_in] (+)= X[n_tok x n_out] . W; else Y[n_tok x n_out] (+)= X . W^T */
+static pl_status matmul(const weight *w, const float *X, int64_t n_tok, float *Y, int accumulate, int transposed) {
+    pl_status st = check(w, X, n_tok, Y);
+    if (st || n_tok == 0) return st;
+    converter c;
+    if ((st = conv_init(&c, w, transposed))) return st;
+    const int64_t Mp = up32(n_tok);
+    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * c.Kp) * sizeof *Ap);
+    uint16_t *Bp = aligned_alloc(64, (size_t)(up32(c.chunk) * c.Kp) * sizeof *Bp);
+    if (!Ap || !Bp) {
+        st = pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
+                      (long long)c.K);
+    } else {
+        pack_a(Ap, X, n_tok, c.K, Mp, c.Kp, c.native, c.nthreads);
+        for (int64_t c0 = 0; c0 < c.N && !st; c0 += c.chunk) {
+            const int64_t nc = c.N - c0 < c.chunk ? c.N - c0 : c.chunk;
+            if (!(st = conv_chunk(&c, c0, nc, Bp)))
+                gemm_packed(Ap, Mp, c.Kp, Bp, up32(nc), Y + c0, c.N, n_tok, nc, accumulate, c.native, c.nthreads);
+        }
+    }
+    free(Ap);
+    free(Bp);
+    conv_free(&c);
+    return st;
+}
+
+/* ---- weights converted once -------------------------------------------------------- */
+
+size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in) {
+    if (n_out <= 0 || n_in <= 0) return 0;
+    return (size_t)up32(n_out) * (size_t)up32(n_in) * sizeof(uint16_t);
+}
+
+pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, int transposed,
+                             uint16_t *tiles) {
+    weight w = make_weight(t, W, packed, n_out, n_in);
+    pl_status st = check(&w, NULL, 0, NULL);
+    if (st) return st;
+    if (!tiles) return pl_error(PL_ERR_INVALID, "bf16 tiles: no destination");
+    converter c;
+    if ((st = conv_init(&c, &w, transposed))) return st;
+    const int64_t kt = c.Kp / PL_GEMM_KT;
+    for (int64_t c0 = 0; c0 < c.N && !st; c0 += c.chunk) /* chunks are multiples of 32 columns */
+        st = conv_chunk(&c, c0, c.N - c0 < c.chunk ? c.N - c0 : c.chunk, tiles + (c0 / 16) * kt * PL_GEMM_TILE);
+    conv_free(&c);
+    return st;
+}
+
+pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
+                               int64_t n_tok, float *Y, int accumulate) {
+    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || (n_tok > 0 && (!X || !Y)))
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens", (long long)n_out,
+                        (long long)n_in, (long long)n_tok);
+    if (n_tok == 0) return PL_OK;
+    const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
+    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    const int64_t Mp = up32(n_tok), Kp = up32(K);
+    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * Kp) * sizeof *Ap);
+    if (!Ap)
+        return pl_error(PL_ERR_NOMEM, "bf16 tiles matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
+                        (long long)K);
+    pack_a(Ap, X, n_tok, K, Mp, Kp, native, nthreads);
+    gemm_packed(Ap, Mp, Kp, tiles, up32(N), Y, N, n_tok, N, accumulate, native, nthreads);
+    free(Ap);
+    return PL_OK;
+}
+
+pl_status pl_matmul_bf16(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,
+                         int64_t n_tok, float *Y, int accumulate) {
+    weight w = make_weight(t, W, packed, n_out, n_in);
+    return matmul(&w, X, n_tok, Y, accumulate, 0);
+}
+
+pl_status pl_matmul_bf16_t(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,
+                           int64_t n_tok, float *Y, int accumulate) {
+    weight w = make_weight(t, W, packed, n_out, n_in);
+    return matmul(&w, X, n_tok, Y, accumulate, 1);
+}

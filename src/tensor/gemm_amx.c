@@ -1,0 +1,84 @@
+/* gemm_amx.c — the AMX tile kernel of the bf16 matrix products (gemm.c).
+ *
+ * Compiled with AMX-TILE/AMX-BF16 and AVX-512 BF16 flags (Makefile: files
+ * named *_amx.c); called only after gemm.c has checked the CPU and asked
+ * the kernel for the tile-data permission.
+ *
+ * Tiles: 0-3 the 2x2 block of 16x16 f32 results, 4-5 two 16-row strips
+ * of A (16 rows x 32 bf16), 6-7 two B tiles (16 k-pairs x 16 columns x 2,
+ * the VNNI layout gemm.c packs). One call computes a 32x32 block of C
+ * over the whole reduction, in k order, starting from zero or (accumulate)
+ * from the block already in out, and stores it to out (rows ldo apart).
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tensor/gemm_impl.h"
+
+typedef struct {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+void pl_amx_configure(void) {
+    tile_config c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 8; i++) {
+        c.rows[i] = 16;
+        c.colsb[i] = 64;
+    }
+    /* gcc 12 does not see ldtilecfg read the struct and drops the stores */
+    __asm__ volatile("" : : "m"(c) : "memory");
+    _tile_loadconfig(&c);
+}
+
+void pl_amx_release(void) { _tile_release(); }
+
+void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
+                    int64_t ldo, int accumulate) {
+    const size_t sa = (size_t)lda * sizeof(uint16_t), so = (size_t)ldo * sizeof(float);
+    const uint16_t *A1 = A + 16 * lda;
+    if (accumulate) {
+        _tile_loadd(0, out, so);
+        _tile_loadd(1, out + 16, so);
+        _tile_loadd(2, out + 16 * ldo, so);
+        _tile_loadd(3, out + 16 * ldo + 16, so);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int64_t t = 0; t < kt; t++) {
+        _tile_loadd(4, A + t * PL_GEMM_KT, sa);
+        _tile_loadd(6, B0 + t * PL_GEMM_TILE, 64);
+        _tile_loadd(7, B1 + t * PL_GEMM_TILE, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, A1 + t * PL_GEMM_KT, sa);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, out, so);
+    _tile_stored(1, out + 16, so);
+    _tile_stored(2, out + 16 * ldo, so);
+    _tile_stored(3, out + 16 * ldo + 16, so);
+}
+
+/* round to nearest even, 16 at a time (NaN stays NaN) */
+void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)h);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+        _mm256_mask_storeu_epi16(dst + i, m, (__m256i)h);
+    }
+}

@@ -1,0 +1,31 @@
+/* gemm_impl.h — private to src/tensor: the layout shared by gemm.c and the
+ * AMX kernel of gemm_amx.c.
+ *
+ * A (activations) is bf16, row-major, rows and columns zero-padded to
+ * multiples of 32. B (weights) is packed in panels of 16 output columns:
+ * panel p holds kt = Kp/32 tiles of 512 bf16; tile t, row r (a pair of
+ * reduction indices), element 2c+j is B[k = 32t + 2r + j][n = 16p + c]
+ * (the VNNI pairing of the bf16 dot-product instructions). Padding is zero.
+ */
+#ifndef PL_GEMM_IMPL_H
+#define PL_GEMM_IMPL_H
+
+#include <stdint.h>
+
+#define PL_GEMM_KT 32    /* reduction elements per tile */
+#define PL_GEMM_TILE 512 /* bf16 per B tile (16 x 32) */
+
+#if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
+#define PL_HAVE_AMX_KERNEL 1
+/* Load the tile configuration on the calling thread (8 tiles of 16 x 64 B). */
+void pl_amx_configure(void);
+void pl_amx_release(void);
+/* out[32 rows, ldo apart][32] (+)= A[32 rows, lda apart] . B panels B0 | B1,
+ * over kt tiles */
+void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
+                    int64_t ldo, int accumulate);
+/* dst[i] = bf16(src[i]), round to nearest even */
+void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n);
+#endif
+
+#endif

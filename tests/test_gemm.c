@@ -1,0 +1,209 @@
+/* test_gemm.c — the bf16 matrix products (src/tensor/gemm.c).
+ *
+ * Reference: the weight dequantized by pl_dequantize_row (checked against
+ * llama.cpp's vectors in test_tensor), both operands rounded to bf16 by
+ * pl_fp32_to_bf16, the products summed in double. The f32 accumulation of
+ * the kernel may differ from it by the rounding of a K-term f32 sum:
+ * tolerance 1e-5 x sum |terms| (plus 1e-30). Also: the transposed product
+ * (the backward) against the same reference, accumulate, the packed weight
+ * layout, thread-count and batch invariance (bitwise), the AMX path against
+ * the portable loop, and the errors.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "tensor/tensor.h"
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+
+static double bf(float x) { return (double)pl_bf16_to_fp32(pl_fp32_to_bf16(x)); }
+
+/* a random weight of dtype t (quantized from f32 values in [-1, 1)) */
+static void *make_weight(pl_dtype t, int64_t n_out, int64_t n_in, size_t *rb) {
+    CHECK_OK(pl_dtype_row_bytes(t, n_in, rb));
+    uint8_t *W = malloc(*rb * (size_t)n_out);
+    float *row = malloc((size_t)n_in * sizeof *row);
+    int ok = 1;
+    for (int64_t o = 0; o < n_out; o++) {
+        for (int64_t i = 0; i < n_in; i++) row[i] = (float)(2 * urand() - 1);
+        ok &= pl_quantize_row(t, row, W + *rb * (size_t)o, n_in) == PL_OK;
+    }
+    CHECK(ok, "quantizing a %s weight failed", pl_dtype_name(t));
+    free(row);
+    return W;
+}
+
+static float *make_x(int64_t n) {
+    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof *x);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(4 * urand() - 2);
+    return x;
+}
+
+/* max over outputs of |got - ref| / (sum|terms| * 1e-5 + 1e-30); <= 1 passes */
+static double compare(pl_dtype t, const uint8_t *W, size_t rb, int64_t n_out, int64_t n_in, const float *X,
+                      int64_t M, const float *Y, const float *Y0, int transposed) {
+    float *Wf = malloc((size_t)(n_out * n_in) * sizeof *Wf);
+    int ok = 1;
+    for (int64_t o = 0; o < n_out; o++) ok &= pl_dequantize_row(t, W + rb * (size_t)o, Wf + o * n_in, n_in) == PL_OK;
+    CHECK(ok, "dequantizing a %s weight failed", pl_dtype_name(t));
+    int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    double worst = 0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = 0, a = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double w = bf(transposed ? Wf[k * n_in + n] : Wf[n * n_in + k]);
+                double p = bf(X[m * K + k]) * w;
+                s += p;
+                a += fabs(p);
+            }
+            if (Y0) s += (double)Y0[m * N + n];
+            double r = fabs((double)Y[m * N + n] - s) / (a * 1e-5 + 1e-30);
+            if (!(r <= worst)) worst = isnan(r) ? (double)INFINITY : r;
+        }
+    free(Wf);
+    return worst;
+}
+
+static void case_dtype(pl_dtype t, int64_t n_out, int64_t n_in, int64_t M) {
+    size_t rb;
+    uint8_t *W = make_weight(t, n_out, n_in, &rb);
+    float *X = make_x(M * n_in), *Xt = make_x(M * n_out);
+    float *Y = malloc((size_t)(M * n_out) * sizeof *Y), *Yt = malloc((size_t)(M * n_in) * sizeof *Yt);
+    float *Y0 = make_x(M * n_out), *Ya = malloc((size_t)(M * n_out) * sizeof *Ya);
+    CHECK_OK(pl_matmul_bf16(t, W, 0, n_out, n_in, X, M, Y, 0));
+    double r = compare(t, W, rb, n_out, n_in, X, M, Y, NULL, 0);
+    CHECK(r <= 1.0, "%s %lldx%lld M=%lld forward: error %.3g of the tolerance", pl_dtype_name(t), (long long)n_out,
+          (long long)n_in, (long long)M, r);
+    CHECK_OK(pl_matmul_bf16_t(t, W, 0, n_out, n_in, Xt, M, Yt, 0));
+    r = compare(t, W, rb, n_out, n_in, Xt, M, Yt, NULL, 1);
+    CHECK(r <= 1.0, "%s %lldx%lld M=%lld transposed: error %.3g of the tolerance", pl_dtype_name(t),
+          (long long)n_out, (long long)n_in, (long long)M, r);
+    memcpy(Ya, Y0, (size_t)(M * n_out) * sizeof *Ya);
+    CHECK_OK(pl_matmul_bf16(t, W, 0, n_out, n_in, X, M, Ya, 1));
+    r = compare(t, W, rb, n_out, n_in, X, M, Ya, Y0, 0);
+    CHECK(r <= 1.0, "%s accumulate: error %.3g of the tolerance", pl_dtype_name(t), r);
+
+    /* the packed layout gives the same bits */
+    if (pl_pack_supported(t, n_out, n_in)) {
+        uint8_t *P = malloc(rb * (size_t)n_out);
+        float *Yp = malloc((size_t)(M * n_out) * sizeof *Yp), *Ytp = malloc((size_t)(M * n_in) * sizeof *Ytp);
+        CHECK_OK(pl_pack_weights(t, W, n_out, n_in, P));
+        CHECK_OK(pl_matmul_bf16(t, P, 1, n_out, n_in, X, M, Yp, 0));
+        CHECK_OK(pl_matmul_bf16_t(t, P, 1, n_out, n_in, Xt, M, Ytp, 0));
+        CHECK(memcmp(Yp, Y, (size_t)(M * n_out) * sizeof *Y) == 0, "%s packed forward differs", pl_dtype_name(t));
+        CHECK(memcmp(Ytp, Yt, (size_t)(M * n_in) * sizeof *Yt) == 0, "%s packed transposed differs",
+              pl_dtype_name(t));
+        free(P);
+        free(Yp);
+        free(Ytp);
+    }
+    /* converted once: the same bits */
+    uint16_t *tiles = malloc(pl_bf16_tiles_bytes(n_out, n_in));
+    float *Yt2 = malloc((size_t)(M * n_out) * sizeof *Yt2);
+    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, 0, tiles));
+    CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, 0, X, M, Yt2, 0));
+    CHECK(memcmp(Yt2, Y, (size_t)(M * n_out) * sizeof *Y) == 0, "%s tiles differ from the direct product",
+          pl_dtype_name(t));
+    float *Yt3 = malloc((size_t)(M * n_in) * sizeof *Yt3);
+    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, 1, tiles));
+    CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, 1, Xt, M, Yt3, 0));
+    CHECK(memcmp(Yt3, Yt, (size_t)(M * n_in) * sizeof *Yt) == 0, "%s transposed tiles differ from the direct product",
+          pl_dtype_name(t));
+    free(tiles);
+    free(Yt2);
+    free(Yt3);
+    free(W);
+    free(X);
+    free(Xt);
+    free(Y);
+    free(Yt);
+    free(Y0);
+    free(Ya);
+}
+
+/* bitwise: 1 thread vs 2, and each row alone vs in the batch */
+static void invariance(void) {
+    const int64_t n_out = 300, n_in = 320, M = 45;
+    size_t rb;
+    uint8_t *W = make_weight(PL_DTYPE_Q4_1, n_out, n_in, &rb);
+    float *X = make_x(M * n_in), *Y1 = malloc((size_t)(M * n_out) * 4), *Y2 = malloc((size_t)(M * n_out) * 4);
+    float *Yr = malloc((size_t)n_out * 4);
+    int nt = pl_num_threads();
+    pl_set_num_threads(1);
+    CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X, M, Y1, 0));
+    pl_set_num_threads(2);
+    CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X, M, Y2, 0));
+    CHECK(memcmp(Y1, Y2, (size_t)(M * n_out) * 4) == 0, "1 vs 2 threads differ");
+    int same = 1;
+    for (int64_t m = 0; m < M; m += 11) {
+        CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X + m * n_in, 1, Yr, 0));
+        same &= memcmp(Yr, Y2 + m * n_out, (size_t)n_out * 4) == 0;
+    }
+    CHECK(same, "a row alone differs from the same row in a batch of %lld", (long long)M);
+    /* accumulating too: the sums start from Y's values in every block */
+    memcpy(Y1, Y2, (size_t)(M * n_out) * 4);
+    CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X, M, Y1, 1));
+    same = 1;
+    for (int64_t m = 0; m < M; m += 11) {
+        memcpy(Yr, Y2 + m * n_out, (size_t)n_out * 4);
+        CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X + m * n_in, 1, Yr, 1));
+        same &= memcmp(Yr, Y1 + m * n_out, (size_t)n_out * 4) == 0;
+    }
+    CHECK(same, "accumulate: a row alone differs from the same row in a batch of %lld", (long long)M);
+    pl_set_num_threads(nt);
+
+    /* the AMX tiles against the portable loop (same sums, another order) */
+    if (pl_bf16_gemm_native()) {
+        CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        CHECK(!pl_bf16_gemm_native(), "AMX path still on at the AVX2 level");
+        float *Yp = malloc((size_t)(M * n_out) * 4);
+        CHECK_OK(pl_matmul_bf16(PL_DTYPE_Q4_1, W, 0, n_out, n_in, X, M, Yp, 0));
+        double r = compare(PL_DTYPE_Q4_1, W, rb, n_out, n_in, X, M, Yp, NULL, 0);
+        CHECK(r <= 1.0, "portable loop: error %.3g of the tolerance", r);
+        CHECK_OK(pl_simd_set(pl_simd_detected()));
+        free(Yp);
+    } else {
+        SKIP("AMX tiles not available here: only the portable loop was tested");
+    }
+    free(W);
+    free(X);
+    free(Y1);
+    free(Y2);
+    free(Yr);
+}
+
+static void errors(void) {
+    float x[64] = {0}, y[64];
+    uint8_t w[4096] = {0};
+    CHECK(pl_matmul_bf16(PL_DTYPE_Q4_0, w, 0, 2, 48, x, 1, y, 0) == PL_ERR_INVALID, "n_in not a block multiple");
+    CHECK(strstr(pl_errmsg(), "48") != NULL, "message names the size: %s", pl_errmsg());
+    CHECK(pl_matmul_bf16((pl_dtype)5, w, 0, 2, 32, x, 1, y, 0) == PL_ERR_UNSUPPORTED, "unknown dtype");
+    CHECK(pl_matmul_bf16(PL_DTYPE_F32, w, 0, 0, 32, x, 1, y, 0) == PL_ERR_INVALID, "zero outputs");
+    CHECK(pl_matmul_bf16(PL_DTYPE_Q4_0, w, 1, 3, 32, x, 1, y, 0) == PL_ERR_INVALID, "packed needs rows %% 4");
+    CHECK_OK(pl_matmul_bf16(PL_DTYPE_F32, w, 0, 2, 32, x, 0, y, 0)); /* no tokens: nothing to do */
+}
+
+int main(void) {
+    T_BEGIN();
+    printf("bf16 gemm: %s\n", pl_bf16_gemm_native() ? "AMX tiles" : "portable loop");
+    const pl_dtype ts[] = {PL_DTYPE_F32, PL_DTYPE_F16, PL_DTYPE_BF16, PL_DTYPE_Q8_0, PL_DTYPE_Q4_0, PL_DTYPE_Q4_1};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+        case_dtype(ts[i], 40, 64, 1);
+        case_dtype(ts[i], 300, 96, 37);
+        case_dtype(ts[i], 20, 288, 70);
+    }
+    case_dtype(PL_DTYPE_Q4_K, 36, 256, 33);
+    case_dtype(PL_DTYPE_Q6_K, 520, 512, 9);
+    invariance();
+    errors();
+    return T_END();
+}
