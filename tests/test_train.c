@@ -1609,7 +1609,7 @@ static void test_synth_f1(void) {
         for (int i = 0; i < SYN_TEST; i++) {
             const pl_record *r = &recs.v[SYN_TRAIN + i];
             pos += r->label == 1;
-            pl_pred p = {r->id, r->source, r->label, pl_sigmoid(score[i]), score[i], score[i] > 0, -1, -1, -1, -1};
+            pl_pred p = {r->id, r->source, r->label, pl_sigmoid(score[i]), score[i], score[i] > 0, -1, -1, -1, -1, NULL};
             CHECK_OK(pl_preds_push(&preds, &p));
         }
         /* model.gguf holds exactly the trained weights: its scores are the trainer's */

@@ -331,7 +331,7 @@ static const char *const usage_score =
     "usage: phishlens eval -m MODEL [--lora FILE[:SCALE]]... [--run RUNDIR] [--tokenizer T]\n"
     "                      --test FILE.jsonl... -o OUTDIR [--val FILE.jsonl]\n"
     "                      [--batch-tokens N] [--max-email-tokens N] [--threads N] [--seed S]\n"
-    "                      [--bootstrap N] [--exact-matmul] [--bf16]\n"
+    "                      [--bootstrap N] [--exact-matmul] [--bf16] [--cot [--cot-max-new N]]\n"
     "Scores every record (normalized records JSONL) with the classifier view of MODEL\n"
     "(prompt, label tokens phishing/legitimate; src/prompt/prompt.h), batched over one\n"
     "shared instruction-prefix cache, and writes OUTDIR/predictions.jsonl (labelled\n"
@@ -347,6 +347,10 @@ static const char *const usage_score =
     "  --threads N    OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --seed S       bootstrap seed (default 0); --bootstrap N resamples (default 1000)\n"
     "  --bf16         quantized weights as bf16 tiles on the CPU's AMX units (faster; see `logits`)\n"
+    "  --cot          chain-of-thought scoring (a run trained on rationales): generate\n"
+    "                 the rationale greedily up to its line break, then read the label\n"
+    "                 tokens after it; predictions carry \"rationale\" (docs/eval.md)\n"
+    "  --cot-max-new N  at most N generated rationale tokens (default 64)\n"
     "Without --lora/--run the base model is evaluated zero-shot.\n";
 
 #define SCORE_MAX_FILES 64
@@ -357,6 +361,8 @@ typedef struct {
     const char *test[SCORE_MAX_FILES];
     int n_test;
     long batch_tokens, max_email, threads;
+    int cot;               /* --cot: chain-of-thought scoring */
+    long cot_max_new;
     pl_eval_opts eo;
 } score_opts;
 
@@ -381,6 +387,11 @@ static int score_parse(int argc, char **argv, score_opts *o) {
                 if (o->n_test == SCORE_MAX_FILES) return cli_usage_error(cmd, "at most %d --test files", SCORE_MAX_FILES);
                 o->test[o->n_test++] = argv[++i];
             }
+        } else if (!strcmp(a, "--cot")) {
+            o->cot = 1;
+        } else if (!strcmp(a, "--cot-max-new")) {
+            if (!cli_parse_int(cmd, a, next, 1, 4096, &o->cot_max_new)) return EXIT_USAGE;
+            i++;
         } else if (!strcmp(a, "--batch-tokens")) {
             if (!cli_parse_int(cmd, a, next, 16, 1 << 20, &o->batch_tokens)) return EXIT_USAGE;
             i++;
@@ -403,6 +414,7 @@ static int score_parse(int argc, char **argv, score_opts *o) {
     if (!o->ma.model) return cli_usage_error(cmd, "-m MODEL is required\n%s", usage_score);
     if (!o->n_test) return cli_usage_error(cmd, "--test FILE.jsonl is required\n%s", usage_score);
     if (!o->out) return cli_usage_error(cmd, "-o OUTDIR is required\n%s", usage_score);
+    if (o->cot_max_new && !o->cot) return cli_usage_error(cmd, "--cot-max-new needs --cot");
     return -1;
 }
 
@@ -505,6 +517,7 @@ static int eval_score(int argc, char **argv) {
     pl_prompt prompt;
     int prompt_ok = 0;
     pl_classifier *c = NULL;
+    pl_cot *cot = NULL;
     if (!st) st = cli_model_load(&o.ma, &m);
     if (!st) {
         const char *tp = o.tok ? o.tok : o.ma.model;
@@ -520,12 +533,15 @@ static int eval_score(int argc, char **argv) {
         st = pl_prompt_init(&prompt, t, &spec);
         prompt_ok = !st;
     }
-    if (!st) st = pl_classifier_new(m, &prompt, (int)o.batch_tokens, &c);
+    if (!st && !o.cot) st = pl_classifier_new(m, &prompt, (int)o.batch_tokens, &c);
+    if (!st && o.cot) st = pl_cot_new(m, &prompt, t, (int)o.cot_max_new, (int)o.batch_tokens, &cot);
 
     pl_preds tp = {0}, tu = {0}, vp = {0};
     pl_score_stats ts = {0}, vs = {0};
-    if (!st) st = pl_score_records(c, t, &test, cli_quiet ? NULL : "scoring test", &tp, &tu, &ts);
-    if (!st && o.val) st = pl_score_records(c, t, &val, cli_quiet ? NULL : "scoring val", &vp, NULL, &vs);
+    const char *lt = cli_quiet ? NULL : "scoring test", *lv = cli_quiet ? NULL : "scoring val";
+    if (!st) st = cot ? pl_cot_score_records(cot, t, &test, lt, &tp, &tu, &ts) : pl_score_records(c, t, &test, lt, &tp, &tu, &ts);
+    if (!st && o.val)
+        st = cot ? pl_cot_score_records(cot, t, &val, lv, &vp, NULL, &vs) : pl_score_records(c, t, &val, lv, &vp, NULL, &vs);
 
     /* Outputs: every file atomic; run.json last. */
     cJSON *report = NULL;
@@ -560,6 +576,8 @@ static int eval_score(int argc, char **argv) {
             if (o.val) cJSON_AddStringToObject(r, "val_file", o.val);
             cJSON_AddStringToObject(r, "tokenizer", o.tok ? o.tok : o.ma.model);
             cJSON_AddStringToObject(r, "layout", prompt.chat ? "chat" : "plain");
+            cJSON_AddStringToObject(r, "scoring", o.cot ? "chain-of-thought" : "label tokens");
+            if (o.cot) cJSON_AddNumberToObject(r, "cot_max_new", pl_cot_max_new(cot));
             cJSON_AddNumberToObject(r, "max_email_tokens", prompt.max_email_tokens);
             cJSON_AddNumberToObject(r, "n_records", (double)ts.n_records);
             cJSON_AddNumberToObject(r, "n_unlabelled", (double)ts.n_unlabelled);
@@ -594,6 +612,7 @@ static int eval_score(int argc, char **argv) {
     free(p_pred), free(p_unl), free(p_val), free(p_met), free(p_run);
     pl_preds_free(&tp), pl_preds_free(&tu), pl_preds_free(&vp);
     pl_classifier_free(c);
+    pl_cot_free(cot);
     if (prompt_ok) pl_prompt_free(&prompt);
     pl_tokenizer_free(t);
     pl_model_free(m);

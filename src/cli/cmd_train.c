@@ -52,8 +52,8 @@ static const char *label_word(const pl_prompt_spec *spec, int label) {
     return spec->label_neg ? spec->label_neg : "legitimate";
 }
 
-static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const pl_prompt *pr,
-                              const pl_prompt_spec *spec, const train_args *a, dataset *out) {
+static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const pl_prompt *pr, const train_args *a,
+                              dataset *out) {
     memset(out, 0, sizeof *out);
     pl_records rs = {0};
     pl_status st = pl_records_read_jsonl(path, &rs);
@@ -95,21 +95,15 @@ static pl_status make_dataset(const char *path, const pl_tokenizer *tok, const p
             pl_tokens_free(&email);
             ex->label = r->label;
             if (!st && lm) {
-                /* the answer: [rationale "\n"] label word [EOS], scored from the answer position */
+                /* the answer: [rationale "\n"] label word [EOS] (pl_prompt_answer_ids: the
+                 * label word starts with the prompt's label token), scored from the answer position */
                 size_t plen = p->n;
                 const cJSON *m = r->meta ? cJSON_GetObjectItemCaseSensitive(r->meta, "rationale") : NULL;
                 const char *rat = cJSON_IsString(m) ? m->valuestring : NULL;
-                pl_buf ans = {0};
-                pl_tokens at = {0};
-                st = pl_buf_printf(&ans, "%s%s%s", pr->chat ? "" : " ", rat ? rat : "", rat ? "\n" : "");
-                if (!st) st = pl_buf_printf(&ans, "%s", label_word(spec, r->label));
-                if (!st) st = pl_tokenizer_encode(tok, (const char *)ans.data, ans.len, 0, &at);
-                for (size_t k = 0; !st && k < at.n; k++) st = pl_tokens_push(p, at.ids[k]);
+                st = pl_prompt_answer_ids(pr, tok, rat, r->label, p);
                 int32_t eos = pl_tokenizer_eos(tok);
                 if (!st && eos >= 0) st = pl_tokens_push(p, eos);
                 ex->loss_start = (int)plen - 1;
-                pl_tokens_free(&at);
-                pl_buf_free(&ans);
             }
         }
         if (!st && a->max_len > 0 && p->n > (size_t)a->max_len) {
@@ -280,8 +274,8 @@ int cmd_train(int argc, char **argv) {
     }
     a.tc.label_tokens[0] = pr.label_neg_id;
     a.tc.label_tokens[1] = pr.label_pos_id;
-    if (!st) st = make_dataset(a.train, tok, &pr, &spec, &a, &tr);
-    if (!st && a.val) st = make_dataset(a.val, tok, &pr, &spec, &a, &va);
+    if (!st) st = make_dataset(a.train, tok, &pr, &a, &tr);
+    if (!st && a.val) st = make_dataset(a.val, tok, &pr, &a, &va);
     if (!st && (tr.n_truncated || va.n_truncated))
         fprintf(stderr, "train: %zu training and %zu validation examples truncated to --max-len %d tokens\n",
                 tr.n_truncated, va.n_truncated, a.max_len);

@@ -17,6 +17,9 @@
  * - Minimal pairs are generated apart from the corpus (held out): the same
  *   skeleton with the phishing vs the legitimate cue, and with vs without the
  *   shortcut; the byte span that differs is recorded.
+ * - Every record carries meta.rationale: a one-sentence explanation naming
+ *   the cue the email actually carries (see make_rationale), for
+ *   chain-of-thought fine-tuning; it never mentions the shortcut.
  * Every email draws from its own RNG stream split from the seed, so output
  * does not depend on generation order. Not done: HTML bodies, attachments,
  * non-English text.
@@ -344,6 +347,112 @@ static void fill_slots(slots *s, const synth_style *sty, pl_rng *r, char *from, 
              h1, m1 + (int)pl_rng_below(r, 15), (int)pl_rng_below(r, 60), pl_rng_below(r, 2) ? "+0000" : "-0500");
 }
 
+/* ---- rationales ---- */
+
+/* meta.rationale: one sentence naming the label cue the email actually
+ * carries, read off the expanded cue sentence and the slot values it used
+ * (which link, which reply address, what it asks for, whether it presses
+ * for time). Written from the cue alone, so it never mentions the planted
+ * shortcut. Phrasing varies with a hash of (seed, stream) — never with the
+ * email's RNG streams, so the rest of the email is the same with or
+ * without rationales. */
+enum { REQ_CRED = 1, REQ_CARD = 2, REQ_MONEY = 4, REQ_DATA = 8, REQ_VERIFY = 16 };
+
+static int has_any(const char *s, const char *const *needles) {
+    for (; *needles; needles++)
+        if (strstr(s, *needles)) return 1;
+    return 0;
+}
+
+/* What a phishing cue asks for (REQ_* bits); amount is the email's {amount}. */
+static unsigned cue_requests(const char *cue, const char *amount) {
+    static const char *const cred[] = {"password", "login", "log in", "sign in", "signing in", "credentials",
+                                       "username", "security answers", NULL};
+    static const char *const card[] = {"card number", "card details", "CVV", "PIN", "expiry", "re-enter your card",
+                                       "billing details", NULL};
+    static const char *const money[] = {"fee", "pay now", "pay within", NULL};
+    static const char *const data[] = {"bank details", "account number", "passport", "date of birth", "routing",
+                                       "bank name", "banking information", "full name", "phone number",
+                                       "employee number", "account details", NULL};
+    static const char *const verify[] = {"verif", "Verif", "validate", "re-activate", "reactivate", "confirm",
+                                         "Confirm", "restore access", "unlock", NULL};
+    unsigned m = 0;
+    if (has_any(cue, cred)) m |= REQ_CRED;
+    if (has_any(cue, card)) m |= REQ_CARD;
+    if (has_any(cue, money) || (amount && strstr(cue, amount) && (strstr(cue, "send") || strstr(cue, "wire"))))
+        m |= REQ_MONEY;
+    if (has_any(cue, data)) m |= REQ_DATA;
+    if (!m && has_any(cue, verify)) m |= REQ_VERIFY;
+    return m;
+}
+
+/* Does the cue press for time or threaten a consequence? */
+static int cue_urgent(const char *cue) {
+    static const char *const u[] = {"hours", "today", "immediately", "right away", " now", "end of day", "urgent",
+                                    "or it will", "or the parcel", "or your subscription", "to avoid", NULL};
+    return has_any(cue, u);
+}
+
+static pl_status make_rationale(const synth_style *sty, const slots *s, int label, const char *cue, uint64_t h,
+                                char **out) {
+    pl_buf b = {0};
+    pl_status st = PL_OK;
+    int v = (int)(h % 3);
+    if (label) {
+        unsigned req = cue_requests(cue, slot_get(s, "amount", 6));
+        const char *purl = slot_get(s, "purl", 4), *paddr = slot_get(s, "paddr", 5);
+        const char *chan;
+        if (purl && strstr(cue, purl))
+            chan = purl[7] >= '0' && purl[7] <= '9' ? (v == 1 ? "via a link to a bare IP address"
+                                                               : "through a link to a raw IP address")
+                   : v == 2 ? "via a look-alike link" : "through a link to a look-alike domain";
+        else if (paddr && strstr(cue, paddr))
+            chan = v == 1 ? "by reply to a free-mail address" : "to a free-mail reply address";
+        else if (strstr(cue, "in gift cards"))
+            chan = "in gift cards";
+        else
+            chan = "in a direct reply";
+        /* the requests as a list: "a, b and c" */
+        static const char *const names[3][5] = {
+            {"a password", "card details", "a payment", "bank or personal details", "account verification"},
+            {"login credentials", "payment card data", "money", "personal or bank details", "account verification"},
+            {"sign-in details", "card data", "a fee or payment", "personal data", "identity verification"}};
+        const char *items[5];
+        int n = 0;
+        for (int k = 0; k < 5; k++)
+            if (req & (1u << k)) items[n++] = names[v][k];
+        pl_buf r = {0};
+        for (int k = 0; k < n && !st; k++)
+            st = pl_buf_printf(&r, "%s%s", k == 0 ? "" : k == n - 1 ? " and " : ", ", items[k]);
+        if (!st && n == 0) st = pl_buf_printf(&r, "action");
+        static const char *const lead[3] = {"The sender asks for", "It requests", "A request for"};
+        static const char *const urg[3] = {", under time pressure", " and sets a deadline", ", with urgent pressure"};
+        if (!st)
+            st = pl_buf_printf(&b, "%s %s %s%s.", lead[v], r.data, chan, cue_urgent(cue) ? urg[v] : "");
+        pl_buf_free(&r);
+    } else {
+        const char *url = slot_get(s, "url", 3);
+        int link = url && strstr(cue, url);
+        int own = strcmp(sty->brand_slot, "nobrand") != 0;
+        static const char *const with_link[3] = {
+            "The message asks for no credentials, card data or payment, and links only to %s.",
+            "Nothing sensitive is requested; the only link goes to %s.",
+            "An ordinary request with a link to %s and no demand for data or money."};
+        static const char *const no_link[3] = {
+            "The message asks for no credentials, card data or payment and contains no link.",
+            "Nothing sensitive is requested and there is no link to follow.",
+            "An ordinary message: no request for data or money and no link."};
+        if (link) st = pl_buf_printf(&b, with_link[v], own ? "the sender's own domain" : "a shared photo album");
+        else st = pl_buf_printf(&b, "%s", no_link[v]);
+    }
+    if (st) {
+        pl_buf_free(&b);
+        return st;
+    }
+    *out = b.data;
+    return PL_OK;
+}
+
 /* One email: the skeleton is drawn from stream `stream`; the cue sentence
  * from a separate stream so twins differing only in label share the rest. */
 typedef struct {
@@ -395,6 +504,9 @@ static pl_status make_email(const pl_synth_opts *o, const email_spec *e, const c
     int brk = (int)pl_rng_below(&r, (uint64_t)k + 2); /* paragraph break before sentence brk (k+1 = none) */
     /* the cue: its own stream, phishing or legitimate list by label */
     if (!st) st = expand_str(&cue, pick(&rc, e->label ? sty->cue_phish : sty->cue_legit), &s, &rc);
+    char *rationale = NULL;
+    uint64_t rh = pl_hash64(&e->stream, sizeof e->stream, o->seed ^ 0x7261746cULL);
+    if (!st) st = make_rationale(sty, &s, e->label, cue, rh, &rationale);
 
     pl_buf b = {0};
     if (!st) st = pl_buf_printf(&b, "%s\n\n", greet);
@@ -431,6 +543,7 @@ static pl_status make_email(const pl_synth_opts *o, const email_spec *e, const c
             rec->meta = cJSON_CreateObject();
             if (!rec->meta || !cJSON_AddStringToObject(rec->meta, "synth_style", sty->name) ||
                 !cJSON_AddStringToObject(rec->meta, "synth_cue", cue) ||
+                !cJSON_AddStringToObject(rec->meta, "rationale", rationale) ||
                 !cJSON_AddBoolToObject(rec->meta, "synth_shortcut", e->shortcut) ||
                 !cJSON_AddBoolToObject(rec->meta, "has_html", 0) || !cJSON_AddStringToObject(rec->meta, "charset", "utf-8"))
                 st = pl_error(PL_ERR_NOMEM, "out of memory");
@@ -442,6 +555,7 @@ static pl_status make_email(const pl_synth_opts *o, const email_spec *e, const c
     free(close);
     free(sign);
     free(cue);
+    free(rationale);
     for (int i = 0; i < 4; i++) free(ctx[i]);
     if (st) pl_record_free(rec);
     return st;

@@ -48,6 +48,7 @@ typedef struct {
     int pred;            /* the scorer's own 0/1 decision */
     int has_url, html, link_mismatch; /* 0/1, or -1 = absent */
     int64_t length;      /* body length in characters, or -1 = absent */
+    char *rationale;     /* chain-of-thought scoring: the generated rationale (malloc'd), else NULL */
 } pl_pred;
 
 typedef struct {
@@ -55,7 +56,7 @@ typedef struct {
     size_t n, cap;
 } pl_preds;
 
-/* Append a copy of *p (strings are duplicated). */
+/* Append a copy of *p (strings are duplicated; rationale when not NULL). */
 pl_status pl_preds_push(pl_preds *ps, const pl_pred *p);
 void pl_preds_free(pl_preds *ps);
 
@@ -336,6 +337,38 @@ typedef struct {
 pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_records *rs,
                            const char *progress_label, pl_preds *labelled, pl_preds *unlabelled,
                            pl_score_stats *stats);
+
+/* ---- chain-of-thought scoring (cot.c) ----
+ * A model fine-tuned on answers "[rationale \n] label word" (pl_prompt_answer_ids)
+ * is scored in two steps: the rationale is generated greedily from the
+ * answer position (at most max_new tokens; it ends at the first token whose
+ * text holds a line break, or at EOS / a control token, or at the budget —
+ * then the line break ids of pl_prompt_newline_ids are appended, EOS is not),
+ * and the label position after the line break is read like every other
+ * paradigm: score = logit(label_pos_id) - logit(label_neg_id), p_phish =
+ * sigmoid(score). Sequences are generated side by side in batches forked
+ * from the shared prefix's KV cache. Greedy ties go to the lowest id. */
+#define PL_COT_MAX_NEW 64
+typedef struct pl_cot pl_cot;
+/* max_new <= 0: PL_COT_MAX_NEW; max_batch_tokens bounds the new tokens of
+ * one forward (0: 2048). m, p and t must outlive the scorer. */
+pl_status pl_cot_new(pl_model *m, const pl_prompt *p, const pl_tokenizer *t, int max_new, int max_batch_tokens,
+                     pl_cot **out);
+void pl_cot_free(pl_cot *c);
+int pl_cot_max_new(const pl_cot *c);
+const pl_prompt *pl_cot_prompt(const pl_cot *c);
+/* Score n emails (email-part ids, as pl_classifier_score takes them).
+ * scores[n]; gen (may be NULL) gets, per email, every id fed after the
+ * suffix up to the label position (the generated ids, then the appended
+ * line break when the model did not write one; pl_tokens to free);
+ * rationale (may be NULL) gets the generated text up to its line break,
+ * leading spaces trimmed (malloc'd strings to free). */
+pl_status pl_cot_score(pl_cot *c, const int32_t *const *emails, const size_t *lens, size_t n, double *scores,
+                       pl_tokens *gen, char **rationale);
+/* pl_score_records with a chain-of-thought scorer: predictions carry the
+ * generated rationale; stats.n_tokens counts generated ids too. */
+pl_status pl_cot_score_records(pl_cot *c, const pl_tokenizer *t, const pl_records *rs, const char *progress_label,
+                               pl_preds *labelled, pl_preds *unlabelled, pl_score_stats *stats);
 
 /* An unlabelled prediction as one JSON line (label null) into b. */
 pl_status pl_pred_unlabelled_to_json(const pl_pred *p, pl_buf *b);

@@ -2,7 +2,7 @@
  *
  * predictions.jsonl holds one JSON object per scored email (docs/eval.md):
  *   {"id","source","label","p_phish","score","pred"[,"has_url","html",
- *    "length","link_mismatch"]}
+ *    "length","link_mismatch","rationale"]}
  * Every field is validated before use; errors name file, line and field.
  */
 #include "eval.h"
@@ -22,7 +22,8 @@ static char *dupstr(const char *s) {
 void pl_pred_free(pl_pred *p) {
     free(p->id);
     free(p->source);
-    p->id = p->source = NULL;
+    free(p->rationale);
+    p->id = p->source = p->rationale = NULL;
 }
 
 pl_status pl_preds_push(pl_preds *ps, const pl_pred *p) {
@@ -37,7 +38,8 @@ pl_status pl_preds_push(pl_preds *ps, const pl_pred *p) {
     pl_pred q = *p;
     q.id = dupstr(p->id ? p->id : "");
     q.source = dupstr(p->source ? p->source : "");
-    if (!q.id || !q.source) {
+    q.rationale = p->rationale ? dupstr(p->rationale) : NULL;
+    if (!q.id || !q.source || (p->rationale && !q.rationale)) {
         pl_pred_free(&q);
         return pl_error(PL_ERR_NOMEM, "out of memory");
     }
@@ -125,6 +127,11 @@ pl_status pl_pred_from_json(const char *line, size_t len, const char *path, size
     if (!st) st = get_bool(o, "html", &p->html, path, lineno);
     if (!st) st = get_bool(o, "link_mismatch", &p->link_mismatch, path, lineno);
     p->length = -1;
+    cJSON *ra = st ? NULL : cJSON_GetObjectItemCaseSensitive(o, "rationale");
+    if (!st && ra && !cJSON_IsNull(ra)) {
+        if (!cJSON_IsString(ra)) st = pl_error(PL_ERR_FORMAT, "%s:%zu: field \"rationale\" must be a string", path, lineno);
+        else if (!(p->rationale = dupstr(ra->valuestring))) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    }
     cJSON *ln = st ? NULL : cJSON_GetObjectItemCaseSensitive(o, "length");
     if (!st && ln && !cJSON_IsNull(ln)) {
         double d = cJSON_IsNumber(ln) ? ln->valuedouble : -1;
@@ -167,6 +174,7 @@ pl_status pl_pred_to_json(const pl_pred *p, pl_buf *b) {
     if (ok && p->html >= 0) ok = cJSON_AddBoolToObject(o, "html", p->html) != NULL;
     if (ok && p->length >= 0) ok = cJSON_AddNumberToObject(o, "length", (double)p->length) != NULL;
     if (ok && p->link_mismatch >= 0) ok = cJSON_AddBoolToObject(o, "link_mismatch", p->link_mismatch) != NULL;
+    if (ok && p->rationale) ok = cJSON_AddStringToObject(o, "rationale", p->rationale) != NULL;
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) return pl_error(PL_ERR_NOMEM, "out of memory");

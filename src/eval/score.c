@@ -66,6 +66,7 @@ pl_status pl_pred_unlabelled_to_json(const pl_pred *p, pl_buf *b) {
     if (ok && p->html >= 0) ok = cJSON_AddBoolToObject(o, "html", p->html) != NULL;
     if (ok && p->length >= 0) ok = cJSON_AddNumberToObject(o, "length", (double)p->length) != NULL;
     if (ok && p->link_mismatch >= 0) ok = cJSON_AddBoolToObject(o, "link_mismatch", p->link_mismatch) != NULL;
+    if (ok && p->rationale) ok = cJSON_AddStringToObject(o, "rationale", p->rationale) != NULL;
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!s) return pl_error(PL_ERR_NOMEM, "out of memory");
@@ -74,10 +75,11 @@ pl_status pl_pred_unlabelled_to_json(const pl_pred *p, pl_buf *b) {
     return st;
 }
 
-pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_records *rs,
-                           const char *progress_label, pl_preds *labelled, pl_preds *unlabelled,
-                           pl_score_stats *stats) {
-    const pl_prompt *p = pl_classifier_prompt(c);
+/* The scorer behind pl_score_records / pl_cot_score_records: exactly one
+ * of cls / cot. */
+static pl_status score_records(pl_classifier *cls, pl_cot *cot, const pl_prompt *p, const pl_tokenizer *t,
+                               const pl_records *rs, const char *progress_label, pl_preds *labelled,
+                               pl_preds *unlabelled, pl_score_stats *stats) {
     size_t n = rs->n;
     pl_score_stats s = {0};
     double t0 = pl_time_now();
@@ -85,7 +87,9 @@ pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_rec
     const int32_t **ptrs = calloc(n ? n : 1, sizeof *ptrs);
     size_t *lens = calloc(n ? n : 1, sizeof *lens);
     double *scores = calloc(n ? n : 1, sizeof *scores);
-    pl_status st = em && ptrs && lens && scores ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    char **rat = cot ? calloc(n ? n : 1, sizeof *rat) : NULL;
+    pl_tokens *gen = cot ? calloc(n ? n : 1, sizeof *gen) : NULL;
+    pl_status st = em && ptrs && lens && scores && (!cot || (rat && gen)) ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < n; i++) {
         int trunc = 0;
         st = pl_prompt_email_ids(p, t, &rs->v[i], &em[i], &trunc);
@@ -109,12 +113,14 @@ pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_rec
     while (!st && i < n) {
         size_t j = i, tok = 0;
         while (j < n && (j == i || tok < chunk_tokens)) tok += lens[j++] + p->suffix.n;
-        st = pl_classifier_score(c, ptrs + i, lens + i, j - i, scores + i);
+        if (cot) st = pl_cot_score(cot, ptrs + i, lens + i, j - i, scores + i, gen + i, rat + i);
+        else st = pl_classifier_score(cls, ptrs + i, lens + i, j - i, scores + i);
         if (st) {
             pl_error_wrap(st, "scoring records %zu..%zu (first: source \"%s\", id \"%s\")", i, j - 1, rs->v[i].source,
                           rs->v[i].id);
             break;
         }
+        for (size_t k = i; cot && k < j; k++) s.n_tokens += (int64_t)gen[k].n;
         i = j;
         if (began) pl_progress_update(&bar, (int64_t)i);
     }
@@ -134,6 +140,7 @@ pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_rec
         pr.score = scores[k];
         pr.p_phish = pl_sigmoid(scores[k]);
         pr.pred = pr.p_phish >= 0.5;
+        pr.rationale = rat ? rat[k] : NULL;
         pl_pred_slices_from_record(r, &pr);
         if (r->label == 0 || r->label == 1) {
             pr.label = r->label;
@@ -148,9 +155,24 @@ pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_rec
     s.seconds = pl_time_now() - t0;
     if (stats) *stats = s;
     for (size_t k = 0; em && k < n; k++) pl_tokens_free(&em[k]);
+    for (size_t k = 0; gen && k < n; k++) pl_tokens_free(&gen[k]);
+    for (size_t k = 0; rat && k < n; k++) free(rat[k]);
     free(em);
     free(ptrs);
     free(lens);
     free(scores);
+    free(rat);
+    free(gen);
     return st;
+}
+
+pl_status pl_score_records(pl_classifier *c, const pl_tokenizer *t, const pl_records *rs,
+                           const char *progress_label, pl_preds *labelled, pl_preds *unlabelled,
+                           pl_score_stats *stats) {
+    return score_records(c, NULL, pl_classifier_prompt(c), t, rs, progress_label, labelled, unlabelled, stats);
+}
+
+pl_status pl_cot_score_records(pl_cot *c, const pl_tokenizer *t, const pl_records *rs, const char *progress_label,
+                               pl_preds *labelled, pl_preds *unlabelled, pl_score_stats *stats) {
+    return score_records(NULL, c, pl_cot_prompt(c), t, rs, progress_label, labelled, unlabelled, stats);
 }

@@ -46,7 +46,8 @@ static int has_chat(const pl_tokenizer *t, pl_chat_family f) {
     }
 }
 
-static pl_status label_id(const pl_tokenizer *t, const char *word, int chat, int32_t *id) {
+/* The label word's ids as answered (*ids, the caller frees) and its first id. */
+static pl_status label_id(const pl_tokenizer *t, const char *word, int chat, pl_tokens *ids_out, int32_t *id) {
     pl_tokens ids = {0};
     pl_buf text = {0};
     pl_status st = PL_OK;
@@ -57,7 +58,8 @@ static pl_status label_id(const pl_tokenizer *t, const char *word, int chat, int
     if (!st) st = pl_tokenizer_encode(t, text.data, text.len, 0, &ids);
     if (!st && ids.n == 0) st = pl_error(PL_ERR_UNSUPPORTED, "prompt: label word '%s' encodes to no token", word);
     if (!st) *id = ids.ids[0];
-    pl_tokens_free(&ids);
+    if (!st) *ids_out = ids;
+    else pl_tokens_free(&ids);
     pl_buf_free(&text);
     return st;
 }
@@ -120,8 +122,8 @@ pl_status pl_prompt_init(pl_prompt *p, const pl_tokenizer *t, const pl_prompt_sp
     pl_buf_free(&head);
     st = pre.st ? pre.st : suf.st;
     if (!st && p->suffix.n == 0) st = pl_error(PL_ERR_INTERNAL, "prompt: empty suffix");
-    if (!st) st = label_id(t, lpos, chat, &p->label_pos_id);
-    if (!st) st = label_id(t, lneg, chat, &p->label_neg_id);
+    if (!st) st = label_id(t, lpos, chat, &p->label_words[1], &p->label_pos_id);
+    if (!st) st = label_id(t, lneg, chat, &p->label_words[0], &p->label_neg_id);
     if (!st && p->label_pos_id == p->label_neg_id)
         st = pl_error(PL_ERR_UNSUPPORTED, "prompt: label words '%s' and '%s' start with the same token %d", lpos, lneg,
                       p->label_pos_id);
@@ -132,6 +134,49 @@ pl_status pl_prompt_init(pl_prompt *p, const pl_tokenizer *t, const pl_prompt_sp
 void pl_prompt_free(pl_prompt *p) {
     pl_tokens_free(&p->prefix);
     pl_tokens_free(&p->suffix);
+    pl_tokens_free(&p->label_words[0]);
+    pl_tokens_free(&p->label_words[1]);
+}
+
+pl_status pl_prompt_answer_ids(const pl_prompt *p, const pl_tokenizer *t, const char *rationale, int label,
+                               pl_tokens *out) {
+    if (label != 0 && label != 1) return pl_error(PL_ERR_INVALID, "prompt: answer label %d is not 0 or 1", label);
+    pl_status st = PL_OK;
+    if (rationale && *rationale) {
+        pl_buf text = {0};
+        if (!p->chat && !pl_tokenizer_add_space_prefix(t)) st = pl_buf_append(&text, " ", 1);
+        size_t at = text.len;
+        if (!st) st = pl_buf_append(&text, rationale, strlen(rationale));
+        for (size_t i = at; !st && i < text.len; i++)
+            if (text.data[i] == '\n' || text.data[i] == '\r') text.data[i] = ' ';
+        if (!st) st = pl_buf_append(&text, "\n", 1);
+        if (!st) st = pl_tokenizer_encode(t, text.data, text.len, 0, out);
+        pl_buf_free(&text);
+    }
+    const pl_tokens *w = &p->label_words[label];
+    for (size_t i = 0; !st && i < w->n; i++) st = pl_tokens_push(out, w->ids[i]);
+    return st;
+}
+
+pl_status pl_prompt_newline_ids(const pl_tokenizer *t, pl_tokens *out) {
+    /* the break as it follows a word: ids("a\n") minus ids("a") (a vocabulary
+     * with a space prefix would write "\n" alone as space + break) */
+    pl_tokens a = {0}, an = {0};
+    pl_status st = pl_tokenizer_encode(t, "a", 1, 0, &a);
+    if (!st) st = pl_tokenizer_encode(t, "a\n", 2, 0, &an);
+    size_t from = an.n > a.n ? a.n : an.n;
+    for (size_t i = 0; !st && i < a.n && from == a.n; i++)
+        if (an.ids[i] != a.ids[i]) from = an.n;
+    if (!st && from >= an.n) { /* merged across the word: the break on its own */
+        an.n = 0;
+        from = 0;
+        st = pl_tokenizer_encode(t, "\n", 1, 0, &an);
+    }
+    if (!st && from >= an.n) st = pl_error(PL_ERR_UNSUPPORTED, "prompt: the tokenizer encodes a line break to no token");
+    for (size_t i = from; !st && i < an.n; i++) st = pl_tokens_push(out, an.ids[i]);
+    pl_tokens_free(&a);
+    pl_tokens_free(&an);
+    return st;
 }
 
 pl_status pl_prompt_email_text(const pl_record *r, pl_buf *out) {

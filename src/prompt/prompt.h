@@ -56,6 +56,7 @@ typedef struct {
     pl_tokens suffix;          /* ids after the email, ending at the answer position */
     int32_t label_pos_id;      /* first token of the phishing label word */
     int32_t label_neg_id;      /* first token of the legitimate label word */
+    pl_tokens label_words[2];  /* the label words as answered: [0] legitimate, [1] phishing (first ids above) */
     int max_email_tokens;
     int chat;                  /* 1 when a chat template was used */
     pl_chat_family family;
@@ -77,6 +78,24 @@ pl_status pl_prompt_email_ids(const pl_prompt *p, const pl_tokenizer *t, const p
 
 /* The full prompt prefix + email + suffix (appended to out). */
 pl_status pl_prompt_full(const pl_prompt *p, const int32_t *email, size_t n_email, pl_tokens *out);
+
+/* The answer that follows the answer position, as causal-LM fine-tuning
+ * teaches it and a chain-of-thought scorer reads it:
+ *
+ *     [lead rationale "\n"] label word
+ *
+ * lead is " " in the plain layout of a vocabulary that adds no space prefix
+ * (the text after "Answer:"), else nothing; newlines inside the rationale
+ * become spaces, so the first newline closes it. The label word's ids are
+ * label_words[label], whose first token is label_neg_id / label_pos_id: the
+ * label position after a rationale is read through the same two tokens as
+ * everywhere else. rationale NULL or "": the label word alone. label 0 or 1.
+ * Appended to out (no EOS). */
+pl_status pl_prompt_answer_ids(const pl_prompt *p, const pl_tokenizer *t, const char *rationale, int label,
+                               pl_tokens *out);
+/* The ids of a rationale's closing line break ("\n"), as the tokenizer writes
+ * it on its own (appended to out). */
+pl_status pl_prompt_newline_ids(const pl_tokenizer *t, pl_tokens *out);
 
 /* ---- scoring ------------------------------------------------------------ */
 

@@ -40,6 +40,17 @@ static cJSON *read_json(const char *path) {
     return j;
 }
 
+/* The reason the task <stage>/<model>/<training> did not run, from the
+ * not_run lines ("<task>: not run — <reason>"), or NULL. */
+static const char *task_not_run(const pl_diag_inputs *in, const char *stage, const char *model, const char *training) {
+    char name[600];
+    int len = snprintf(name, sizeof name, "%s/%s/%s: not run \xe2\x80\x94 ", stage, model, training);
+    if (len < 0 || (size_t)len >= sizeof name) return NULL;
+    for (size_t k = 0; k < in->n_not_run; k++)
+        if (!strncmp(in->not_run[k], name, (size_t)len)) return in->not_run[k] + len;
+    return NULL;
+}
+
 static cJSON *not_run(const char *reason) {
     cJSON *o = cJSON_CreateObject();
     if (o) cJSON_AddStringToObject(o, "status", "not run");
@@ -315,7 +326,8 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             if (!strcmp(str_or(it, "model", ""), row->model) && !strcmp(str_or(it, "training", ""), row->train_set))
                 x = it;
         if (!x) {
-            cJSON_AddItemToObject(o, "ood_error_features", not_run("the explain stage did not run for this model"));
+            const char *xr = task_not_run(in, "explain", row->model, row->train_set);
+            cJSON_AddItemToObject(o, "ood_error_features", not_run(xr ? xr : "the explain stage did not run for this model"));
         } else {
             cJSON *f = cJSON_AddObjectToObject(o, "ood_error_features");
             const cJSON *ood = cJSON_GetObjectItemCaseSensitive(x, "ood_errors");
@@ -397,8 +409,10 @@ pl_status pl_study_diagnose(const pl_diag_inputs *in, cJSON **out) {
             else
                 cJSON_Delete(x2);
         }
+        const char *interp_why = task_not_run(in, "interp", row->model, row->train_set);
         const char *why = !strcmp(family, "lexical-nb") ? "not applicable to lexical-nb (no layers or heads)"
-                                                         : "the interp stage did not run for this model and training";
+                          : interp_why                  ? interp_why
+                                                        : "the interp stage did not run for this model and training";
         if (!ij) {
             cJSON_AddItemToObject(o, "probe_layer", not_run(why));
         } else {

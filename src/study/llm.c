@@ -17,6 +17,12 @@
  * on ids (never through a string), batched through pl_classifier_score with
  * the shared prefix's KV cache.
  *
+ * Chain-of-thought trainings (paradigm chain-of-thought): LoRA with the LM
+ * objective on prompt + meta.rationale + line break + label word + EOS
+ * (pl_prompt_answer_ids), and eval through the CoT scorer of src/eval
+ * (pl_cot: greedy rationale, then the same two label tokens at the label
+ * position); predictions keep the generated rationale.
+ *
  * Not here: the interp stage (llm_interp.c).
  */
 #include <cJSON.h>
@@ -50,6 +56,10 @@ void pl_study_llm_close(llm *l) {
 /* Load the model (+ adapter when not NULL), its tokenizer, the prompt and
  * the scorer. */
 pl_status pl_study_llm_open(const pl_study_model *sm, int max_tokens, const char *adapter, llm *l) {
+    return pl_study_llm_open_ex(sm, max_tokens, 0, adapter, l);
+}
+
+pl_status pl_study_llm_open_ex(const pl_study_model *sm, int max_tokens, int reserve, const char *adapter, llm *l) {
     memset(l, 0, sizeof *l);
     pl_model_opts mo = pl_model_opts_default();
     mo.bf16_tiles = sm->bf16;
@@ -63,6 +73,12 @@ pl_status pl_study_llm_open(const pl_study_model *sm, int max_tokens, const char
         l->have_pr = 1;
         const pl_arch_desc *d = pl_model_desc(l->m);
         long room = (long)d->n_ctx_train - (long)l->pr.prefix.n - (long)l->pr.suffix.n;
+        /* the reserve comes out of the email part while 8 tokens of it stay;
+         * a smaller context lets the answer run past the training context */
+        if (reserve > 0 && d->n_ctx_train > 0 && room - reserve >= 8) room -= reserve;
+        else if (reserve > 0 && d->n_ctx_train > 0)
+            pl_log(PL_LOG_WARN, "model %s: the answer (%d tokens) runs past the training context of %d", sm->name,
+                   reserve, d->n_ctx_train);
         if (d->n_ctx_train > 0 && room < l->pr.max_email_tokens) {
             if (room < 8) st = pl_error(PL_ERR_UNSUPPORTED, "the prompt template leaves %ld tokens of the model's context", room);
             else l->pr.max_email_tokens = (int)room;
@@ -110,24 +126,68 @@ const char *pl_study_llm_adapter(const pl_study_plan *pl, const pl_study_task *t
 }
 
 
+int pl_study_is_cot(const pl_study_plan *pl, const pl_study_task *t) {
+    return t->training >= 0 && pl->cfg->paradigms[pl->trainings[t->training].paradigm].kind == PL_PARA_COT;
+}
+
+/* Context a chain-of-thought answer takes after the prompt: the generated
+ * rationale, its line break, the label word and EOS. */
+#define COT_RESERVE (PL_COT_MAX_NEW + 16)
+
+/* Chain-of-thought scores of records (eval.h, pl_cot) with their generated
+ * rationales (rat[n], malloc'd strings). */
+static pl_status llm_score_cot(llm *l, const pl_record *const *recs, size_t n, double *scores, char **rat) {
+    pl_cot *cot = NULL;
+    pl_status st = pl_cot_new(l->m, &l->pr, l->tok, PL_COT_MAX_NEW, 0, &cot);
+    pl_tokens *em = calloc(n ? n : 1, sizeof *em);
+    const int32_t **ids = calloc(n ? n : 1, sizeof *ids);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    if (!st && (!em || !ids || !lens)) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        st = pl_prompt_email_ids(&l->pr, l->tok, recs[i], &em[i], NULL);
+        if (st) st = pl_error_wrap(st, "email %s", recs[i]->id);
+        ids[i] = em[i].ids;
+        lens[i] = em[i].n;
+    }
+    pl_progress bar;
+    int show = !st && n > 0;
+    if (show) pl_progress_begin(&bar, "cot eval", (int64_t)n, "emails");
+    /* chunks of 32 emails so the bar moves: each chunk is one generation batch */
+    for (size_t i = 0; i < n && !st; i += 32) {
+        size_t m = n - i < 32 ? n - i : 32;
+        st = pl_cot_score(cot, ids + i, lens + i, m, scores + i, NULL, rat + i);
+        if (show) pl_progress_update(&bar, (int64_t)(i + m));
+    }
+    if (show) pl_progress_end(&bar);
+    for (size_t i = 0; em && i < n; i++) pl_tokens_free(&em[i]);
+    free(em);
+    free(ids);
+    free(lens);
+    pl_cot_free(cot);
+    return st;
+}
+
 pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir) {
     const pl_study_config *c = pl->cfg;
     const pl_study_training *tr = &pl->trainings[t->training];
     const pl_study_model *sm = &c->models[tr->model];
+    int cot = pl_study_is_cot(pl, t);
     char abuf[PL_STUDY_NAME_MAX * 2];
     llm l;
-    pl_status st = llm_open(sm, c->hyper.max_tokens, adapter_of(pl, t, abuf, sizeof abuf), &l);
+    pl_status st = pl_study_llm_open_ex(sm, c->hyper.max_tokens, cot ? COT_RESERVE : 0, adapter_of(pl, t, abuf, sizeof abuf), &l);
     if (st) return st;
     pl_records rs = {0};
     st = pl_study_read_parts(pl, c->corpora[t->test].name, "test", &rs);
     pl_preds ps = {0};
     const pl_record **recs = malloc((rs.n ? rs.n : 1) * sizeof *recs);
     double *sc = malloc((rs.n ? rs.n : 1) * sizeof *sc);
-    if (!st && (!recs || !sc)) st = pl_error(PL_ERR_NOMEM, "out of memory");
+    char **rat = cot ? calloc(rs.n ? rs.n : 1, sizeof *rat) : NULL;
+    if (!st && (!recs || !sc || (cot && !rat))) st = pl_error(PL_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < rs.n && !st; i++) recs[i] = &rs.v[i];
-    if (!st) st = llm_score_records(&l, recs, rs.n, sc);
+    if (!st) st = cot ? llm_score_cot(&l, recs, rs.n, sc, rat) : llm_score_records(&l, recs, rs.n, sc);
     for (size_t i = 0; i < rs.n && !st; i++) {
         pl_pred p = {0};
+        p.rationale = rat ? rat[i] : NULL;
         p.id = rs.v[i].id;
         p.source = rs.v[i].source;
         p.label = rs.v[i].label;
@@ -142,6 +202,8 @@ pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir
     }
     free(recs);
     free(sc);
+    for (size_t i = 0; rat && i < rs.n; i++) free(rat[i]);
+    free(rat);
     char *path = NULL;
     if (!st) {
         path = pl_study_path(dir, "predictions.jsonl");
@@ -167,6 +229,8 @@ pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir
             cJSON_AddStringToObject(ri.extra, "paradigm", c->paradigms[tr->paradigm].spec);
             cJSON_AddStringToObject(ri.extra, "test_corpus", c->corpora[t->test].name);
             cJSON_AddStringToObject(ri.extra, "prompt", l.pr.chat ? "chat" : "plain");
+            cJSON_AddStringToObject(ri.extra, "scoring", cot ? "chain-of-thought" : "label tokens");
+            if (cot) cJSON_AddNumberToObject(ri.extra, "cot_max_new", PL_COT_MAX_NEW);
             if (adapter_of(pl, t, abuf, sizeof abuf)) {
                 free(ri.adapter);
                 ri.adapter = pl_study_strdup(abuf);
@@ -325,22 +389,38 @@ static void llm_dataset_free(llm_dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
-static pl_status llm_dataset_make(const llm *l, const pl_records *rs, llm_dataset *ds) {
+/* cot = 0: the label objective's examples (prompt ending at the answer
+ * position). cot = 1: the LM objective's: prompt + "rationale \n label
+ * word" + EOS (pl_prompt_answer_ids), scored from the answer position on. */
+static pl_status llm_dataset_make(const llm *l, const pl_records *rs, int cot, llm_dataset *ds) {
     memset(ds, 0, sizeof *ds);
     ds->ids = calloc(rs->n ? rs->n : 1, sizeof *ds->ids);
     ds->d.ex = calloc(rs->n ? rs->n : 1, sizeof *ds->d.ex);
     pl_status st = ds->ids && ds->d.ex ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
+    int32_t eos = pl_tokenizer_eos(l->tok);
     for (size_t i = 0; i < rs->n && !st; i++) {
+        const pl_record *r = &rs->v[i];
         pl_tokens email = {0};
-        st = pl_prompt_email_ids(&l->pr, l->tok, &rs->v[i], &email, NULL);
+        st = pl_prompt_email_ids(&l->pr, l->tok, r, &email, NULL);
         if (!st) st = pl_prompt_full(&l->pr, email.ids, email.n, &ds->ids[i]);
         pl_tokens_free(&email);
+        size_t plen = ds->ids[i].n;
+        if (!st && cot) {
+            const cJSON *ra = r->meta ? cJSON_GetObjectItemCaseSensitive(r->meta, "rationale") : NULL;
+            if (!cJSON_IsString(ra) || !ra->valuestring[0])
+                st = pl_error(PL_ERR_INVALID, "record %s (source %s) has no meta.rationale for chain-of-thought training",
+                              r->id, r->source);
+            if (!st) st = pl_prompt_answer_ids(&l->pr, l->tok, ra->valuestring, r->label, &ds->ids[i]);
+            if (!st && eos >= 0) st = pl_tokens_push(&ds->ids[i], eos);
+        }
         if (st) break;
         ds->d.ex[i].tokens = ds->ids[i].ids;
         ds->d.ex[i].n_tokens = (int)ds->ids[i].n;
-        ds->d.ex[i].label = rs->v[i].label;
+        ds->d.ex[i].label = r->label;
+        ds->d.ex[i].loss_start = cot ? (int)plen - 1 : 0;
         ds->d.n = i + 1;
     }
+    if (st) ds->d.n = rs->n; /* free every tokens buffer that may hold ids */
     if (st) llm_dataset_free(ds);
     return st;
 }
@@ -351,8 +431,9 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
     const pl_study_model *sm = &c->models[tr->model];
     if (c->hyper.lora_rank < 1)
         return pl_error(PL_ERR_INVALID, "%s: hyperparameters.lora_rank must be at least 1 for LoRA fine-tuning", t->name);
+    int cot = pl_study_is_cot(pl, t);
     llm l;
-    pl_status st = llm_open(sm, c->hyper.max_tokens, NULL, &l);
+    pl_status st = pl_study_llm_open_ex(sm, c->hyper.max_tokens, cot ? COT_RESERVE : 0, NULL, &l);
     if (st) return st;
     pl_records trs = {0}, vrs = {0};
     for (size_t k = 0; k < tr->n_sources && !st; k++) {
@@ -362,10 +443,10 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
     llm_dataset dtr, dva;
     memset(&dtr, 0, sizeof dtr);
     memset(&dva, 0, sizeof dva);
-    if (!st) st = llm_dataset_make(&l, &trs, &dtr);
-    if (!st) st = llm_dataset_make(&l, &vrs, &dva);
+    if (!st) st = llm_dataset_make(&l, &trs, cot, &dtr);
+    if (!st) st = llm_dataset_make(&l, &vrs, cot, &dva);
     pl_tr_config tc = pl_tr_config_default();
-    tc.objective = PL_OBJ_LABEL;
+    tc.objective = cot ? PL_OBJ_LM : PL_OBJ_LABEL;
     if (sm->bf16) tc.precision = PL_PREC_BF16;
     tc.lora_rank = c->hyper.lora_rank;
     tc.lora_alpha = c->hyper.lora_alpha;
@@ -399,7 +480,7 @@ pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *di
             cJSON_AddStringToObject(o, "training", tr->name);
             cJSON *a = cJSON_AddArrayToObject(o, "train_sources");
             for (size_t k = 0; a && k < tr->n_sources; k++) cJSON_AddItemToArray(a, cJSON_CreateString(tr->sources[k]));
-            cJSON_AddStringToObject(o, "objective", "label tokens, LoRA");
+            cJSON_AddStringToObject(o, "objective", cot ? "LM on rationale + label word, LoRA" : "label tokens, LoRA");
             cJSON_AddNumberToObject(o, "n_train", (double)dtr.d.n);
             cJSON_AddNumberToObject(o, "n_val", (double)dva.d.n);
             cJSON_AddNumberToObject(o, "epochs", lo.epochs);

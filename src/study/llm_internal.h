@@ -22,6 +22,10 @@ typedef struct {
  * prompt (email part cut to max_tokens and to the training context) and the
  * scorer. Errors name the model. */
 pl_status pl_study_llm_open(const pl_study_model *sm, int max_tokens, const char *adapter, pl_study_llm *l);
+/* The same, keeping `reserve` tokens of the model's training context free
+ * after the prompt (chain-of-thought: the rationale and the label word). */
+pl_status pl_study_llm_open_ex(const pl_study_model *sm, int max_tokens, int reserve, const char *adapter,
+                               pl_study_llm *l);
 void pl_study_llm_close(pl_study_llm *l);
 /* Scores of records (email ids through the prompt, batched). */
 pl_status pl_study_llm_score(pl_study_llm *l, const pl_record *const *recs, size_t n, double *scores);

@@ -4,7 +4,8 @@
  * Tasks (one per row):
  *   data/<corpus>                  filter, cap and split one corpus (data/)
  *   data/profile                   style profile + label-noise audit of all corpora
- *   train/<model>/<training>       lexical-nb: fit; LLMs: unavailable in this build
+ *   train/<model>/<training>       lexical-nb: fit; LLMs: LoRA fine-tuning (label tokens; chain-of-
+ *                                  thought: LM on rationale + label word)
  *   eval/<model>/<training>/<test> predictions.jsonl + run.json on one test corpus
  *   explain/<model>/<training>     SHAP on chosen test emails, global features,
  *                                  cross-reference with distinctive tokens
@@ -221,6 +222,48 @@ static cJSON *sources_json(char *const *s, size_t n) {
     return a;
 }
 
+/* Chain-of-thought fine-tuning needs a rationale (meta.rationale, a
+ * non-empty string) on every labelled record it trains on. Count, per
+ * training corpus, the labelled records of its source that lack one; when
+ * any do, tr->unavailable names those corpora. A corpus file that cannot be
+ * read is left to the data stage, which reports it. */
+static pl_status cot_rationale_check(const pl_study_config *c, pl_study_training *tr) {
+    pl_buf why = {0};
+    pl_status st = PL_OK;
+    for (size_t k = 0; k < tr->n_sources && !st; k++) {
+        long ci = find_corpus(c, tr->sources[k]);
+        if (ci < 0) continue;
+        const pl_study_corpus *co = &c->corpora[ci];
+        pl_records rs = {0};
+        if (pl_records_read_jsonl(co->path, &rs)) {
+            pl_error_clear();
+            pl_records_free(&rs);
+            continue;
+        }
+        size_t n_lab = 0, n_with = 0;
+        for (size_t i = 0; i < rs.n; i++) {
+            const pl_record *r = &rs.v[i];
+            if ((r->label != 0 && r->label != 1) || (co->source[0] && strcmp(r->source, co->source))) continue;
+            n_lab++;
+            const cJSON *ra = r->meta ? cJSON_GetObjectItemCaseSensitive(r->meta, "rationale") : NULL;
+            n_with += cJSON_IsString(ra) && ra->valuestring[0];
+        }
+        pl_records_free(&rs);
+        if (n_with == n_lab) continue;
+        st = pl_buf_printf(&why, "%s%s (%zu of %zu labelled records have one)", why.len ? "; " : "", co->name, n_with,
+                           n_lab);
+    }
+    if (!st && why.len) {
+        pl_buf msg = {0};
+        st = pl_buf_printf(&msg, "chain-of-thought needs a rationale (meta.rationale) on every training record; "
+                                 "corpora without them: %s", why.data);
+        if (!st) tr->unavailable = msg.data;
+        else pl_buf_free(&msg);
+    }
+    pl_buf_free(&why);
+    return st;
+}
+
 pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_study_plan *pl) {
     memset(pl, 0, sizeof *pl);
     pl->cfg = c;
@@ -274,11 +317,13 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
         const pl_study_model *m = &c->models[tr->model];
         const pl_study_paradigm *pd = &c->paradigms[tr->paradigm];
         const char *na = NULL; /* why the model side cannot run */
-        if (pd->kind == PL_PARA_COT)
-            na = is_llm(m->family) ? "chain-of-thought needs generation and fine-tuning on rationales (the model and "
-                                     "train modules), which are not part of this build"
-                                   : "chain-of-thought does not apply to lexical-nb (it generates no text)";
-        else if (pd->kind == PL_PARA_ZERO_SHOT && !is_llm(m->family))
+        int cot = pd->kind == PL_PARA_COT;
+        if (cot && !is_llm(m->family))
+            na = "chain-of-thought does not apply to lexical-nb (it generates no text)";
+        else if (cot) {
+            if ((st = cot_rationale_check(c, tr))) return st;
+            na = tr->unavailable;
+        } else if (pd->kind == PL_PARA_ZERO_SHOT && !is_llm(m->family))
             na = "zero-shot does not apply to lexical-nb (it has no pre-trained knowledge to use untrained)";
 
         long train_idx = -1;
@@ -308,6 +353,7 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
                     cJSON_AddNumberToObject(h, "batch", c->hyper.batch);
                     cJSON_AddNumberToObject(h, "max_tokens", c->hyper.max_tokens);
                     cJSON_AddNumberToObject(h, "seed", (double)c->seed);
+                    if (cot) cJSON_AddStringToObject(h, "objective", "lm: rationale + label word");
                 } else if (h) {
                     cJSON_AddNumberToObject(h, "nb_alpha", c->hyper.nb_alpha);
                 }
@@ -334,6 +380,8 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             if (f) cJSON_AddItemToObject(f, "model", model_json(m));
             if (f) cJSON_AddStringToObject(f, "training", tr->name);
             if (f) cJSON_AddItemToObject(f, "train_sources", sources_json(tr->sources, tr->n_sources));
+            if (f && cot) cJSON_AddStringToObject(f, "scoring", "chain-of-thought");
+            if (f && cot) cJSON_AddNumberToObject(f, "cot_max_new", PL_COT_MAX_NEW);
             if (st || (st = task_config(t, f)) || (st = task_out(t, "predictions.jsonl")) || (st = task_out(t, "run.json")))
                 return st;
         }
@@ -363,6 +411,7 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             }
             if (st || (st = task_config(t, f)) || (st = task_out(t, "explain.json"))) return st;
             if (c->explain_examples == 0) t->unavailable = "explain.examples is 0 in the config";
+            if (cot && !na && is_llm(m->family)) t->unavailable = PL_STUDY_COT_NA;
         }
         /* interp */
         {
@@ -372,6 +421,7 @@ pl_status pl_study_plan_build(const pl_study_config *c, const char *out, pl_stud
             t->training = (long)r;
             t->unavailable = !is_llm(m->family) ? "not applicable to lexical-nb (no layers, heads or residual stream)"
                              : na ? na
+                             : cot ? PL_STUDY_COT_NA
                              : c->interp_probe_examples == 0 ? "interp.probe_examples is 0 in the config"
                                                              : NULL;
             snprintf(t->dir, sizeof t->dir, "runs/%s/%s/interp", m->name, tr->name);
@@ -430,6 +480,7 @@ void pl_study_plan_free(pl_study_plan *pl) {
     free(pl->tasks);
     for (size_t i = 0; i < pl->n_trainings; i++) {
         free(pl->trainings[i].name);
+        free(pl->trainings[i].unavailable);
         for (size_t k = 0; k < pl->trainings[i].n_sources; k++) free(pl->trainings[i].sources[k]);
         free(pl->trainings[i].sources);
     }
@@ -597,8 +648,9 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
     const pl_study_config *c = pl->cfg;
     *flops = 0;
     double params = 0;
-    int llm = 0;
+    int llm = 0, cot_task = 0;
     if (t->training >= 0) {
+        cot_task = c->paradigms[pl->trainings[t->training].paradigm].kind == PL_PARA_COT;
         const pl_study_model *m = &c->models[pl->trainings[t->training].model];
         llm = is_llm(m->family);
         params = llm ? pl_study_model_params(m->path) : 1.0; /* NB: ~1 op per token */
@@ -613,7 +665,7 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
             size_t ci = find_corpus(c, tr->sources[k]);
             double n = corpus_records(c, ci) * split_train;
             ex += n;
-            tok += n * email_tokens(c, ci, llm);
+            tok += n * (email_tokens(c, ci, llm) + (cot_task ? 32.0 : 0.0)); /* CoT: ~32 answer tokens */
         }
         double epochs = c->hyper.epochs;
         if (llm && c->hyper.min_steps > 0 && ex > 0) {
@@ -627,7 +679,8 @@ static void task_cost(const pl_study_plan *pl, const pl_study_task *t, double *f
     case PL_STAGE_EVAL: {
         double n = corpus_records(c, t->test) * c->test_frac;
         if (c->max_test > 0 && n > (double)c->max_test) n = (double)c->max_test;
-        *flops = 2.0 * params * n * email_tokens(c, t->test, llm);
+        /* CoT: up to PL_COT_MAX_NEW generated tokens per email, one forward each */
+        *flops = 2.0 * params * n * (email_tokens(c, t->test, llm) + (cot_task ? PL_COT_MAX_NEW : 0));
         break;
     }
     case PL_STAGE_EXPLAIN: {

@@ -14,10 +14,12 @@
  * where it stopped, and a changed input reruns exactly the tasks whose
  * inputs' content changed.
  *
- * Tasks that do not apply (zero-shot or interp for lexical-nb) or whose code
- * is not part of this build (chain-of-thought generation) are reported as
- * unavailable with the reason; their outputs are never faked, and the
- * diagnosis says "not run" for the parts that need them.
+ * Tasks that do not apply (zero-shot or interp for lexical-nb, SHAP and
+ * interp for a chain-of-thought training, whose score depends on generated
+ * text) or cannot run (a chain-of-thought training on corpora without
+ * meta.rationale) are reported as unavailable with the reason; their outputs
+ * are never faked, and the diagnosis says "not run" for the parts that need
+ * them.
  *
  * Model families: "llama", "mistral", "gemma2" (decoder LLMs, GGUF or HF
  * checkpoints) and "lexical-nb", a multinomial naive Bayes over words — a

@@ -11,7 +11,7 @@
 #define PL_STUDY_MAX_OUT 4
 /* Part of every cache key besides the version: bump it when a stage's
  * output format or algorithm changes, so old caches recompute. */
-#define PL_STUDY_CACHE_REV "study-5"
+#define PL_STUDY_CACHE_REV "study-6"
 /* distinctive tokens kept per source in the study's data profile */
 #define PL_STUDY_PROFILE_TOP 50
 
@@ -31,6 +31,7 @@ typedef struct {
     char *name;          /* "narrow-bank", "loso-enron", "generalist" */
     char **sources;      /* training corpora */
     size_t n_sources;
+    char *unavailable;   /* why its model side cannot run (owned; NULL = it can) */
 } pl_study_training;
 
 typedef struct {
@@ -84,6 +85,10 @@ pl_status pl_study_stage_train(pl_study_plan *pl, pl_study_task *t, const char *
 pl_status pl_study_stage_eval(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_stage_explain(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_llm_train(pl_study_plan *pl, pl_study_task *t, const char *dir);
+/* 1 when the task's training is a chain-of-thought paradigm. */
+int pl_study_is_cot(const pl_study_plan *pl, const pl_study_task *t);
+/* Why SHAP and interp do not run for a chain-of-thought training. */
+#define PL_STUDY_COT_NA "not applicable (the score depends on generated text)"
 pl_status pl_study_llm_eval(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_llm_interp(pl_study_plan *pl, pl_study_task *t, const char *dir);
 pl_status pl_study_stage_final(pl_study_plan *pl, pl_study_task *t, const char *dir);
