@@ -38,8 +38,25 @@ static int rows_packed(const pl_tr_weight *w) {
     return pl_dtype_row_bytes((pl_dtype)w->dtype, w->n_in, &rb) == PL_OK && rb == w->row_bytes;
 }
 
+static int g_blas_threads = 1;
+
 void pl_tr_blas_threads(int n) {
-    if (n > 0) openblas_set_num_threads(n);
+    if (n > 0) {
+        openblas_set_num_threads(n);
+        g_blas_threads = n;
+    }
+}
+
+/* Attention runs one head per OpenMP thread, each head's products on one
+ * BLAS thread (a head's gemms are too small to split well); the BLAS thread
+ * count is restored after. */
+static int heads_begin(int n_units, int64_t T) {
+    int par = n_units > 1 && pl_num_threads() > 1 && T >= 16;
+    if (par) openblas_set_num_threads(1);
+    return par;
+}
+static void heads_end(int par) {
+    if (par) openblas_set_num_threads(g_blas_threads);
 }
 
 /* Rows of W dequantized per sgemm call: about 1 MiB of f32. */
@@ -268,8 +285,10 @@ void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, co
  * softmax row by row, z_h = P_h v_h (dgemm; masked entries of P are 0).
  * Backward: dP = dz_h v_hᵀ ; dv_h += P_hᵀ dz_h ; dS = P ∘ (dP - rowsum(dP∘P))
  * (∘ soft-cap derivative, from recomputed scores) · scale ;
- * dq_h += dS k_h ; dk_h += dSᵀ q_h. Heads run one after another (dgemm is
- * threaded), so a KV head's gradient sums its query heads in order. */
+ * dq_h += dS k_h ; dk_h += dSᵀ q_h. Heads run in parallel (one per OpenMP
+ * thread, single-threaded dgemm); the backward splits over KV heads, each
+ * summing its query heads in order, so results do not depend on the
+ * thread count. */
 
 static int masked(const pl_tr_attn *a, int64_t i, int64_t j) {
     return j > i || (a->window > 0 && i - j >= a->window);
@@ -279,12 +298,14 @@ void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_r
                          const pl_real *v, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
+    int par = heads_begin(H, T);
+#pragma omp parallel for schedule(static) if (par)
     for (int h = 0; h < H; h++) {
         int kh = h / g;
         pl_real *Ph = P + (int64_t)h * T * T;
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, q + (int64_t)h * hd, QD,
                     k + (int64_t)kh * hd, KVD, 0.0, Ph, (int)T);
-#pragma omp parallel for schedule(static) if (BIG(T * T * 4))
+#pragma omp parallel for schedule(static) if (!par && BIG(T * T * 4))
         for (int64_t i = 0; i < T; i++) {
             pl_real *row = Ph + i * T;
             double mx = -INFINITY;
@@ -310,6 +331,7 @@ void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_r
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T,
                     v + (int64_t)kh * hd, KVD, 0.0, z + (int64_t)h * hd, QD);
     }
+    heads_end(par);
 }
 
 pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
@@ -317,50 +339,58 @@ pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     size_t tt = (size_t)(T * T > 0 ? T * T : 1);
-    pl_real *dS = malloc(tt * sizeof *dS), *S = a->softcap > 0 ? malloc(tt * sizeof *S) : NULL;
-    if (!dS || (a->softcap > 0 && !S)) {
+    int fail = 0;
+    int par = heads_begin(Hkv, T);
+#pragma omp parallel for schedule(static) if (par)
+    for (int kh = 0; kh < Hkv; kh++) {
+        pl_real *dS = malloc(tt * sizeof *dS), *S = a->softcap > 0 ? malloc(tt * sizeof *S) : NULL;
+        if (!dS || (a->softcap > 0 && !S)) {
+#pragma omp atomic write
+            fail = 1;
+            free(dS);
+            free(S);
+            continue;
+        }
+        for (int h = kh * g; h < (kh + 1) * g; h++) {
+            const pl_real *Ph = P + (int64_t)h * T * T;
+            const pl_real *qh = q + (int64_t)h * hd, *kk = k + (int64_t)kh * hd, *vk = v + (int64_t)kh * hd;
+            const pl_real *dzh = dz + (int64_t)h * hd;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, 1.0, dzh, QD, vk, KVD, 0.0, dS,
+                        (int)T);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T, dzh, QD, 1.0,
+                        dv + (int64_t)kh * hd, KVD);
+            if (S)
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, qh, QD, kk, KVD,
+                            0.0, S, (int)T);
+#pragma omp parallel for schedule(static) if (!par && BIG(T * T * 4))
+            for (int64_t i = 0; i < T; i++) {
+                const pl_real *pr = Ph + i * T;
+                pl_real *dr = dS + i * T;
+                double dot = 0.0;
+                for (int64_t j = 0; j < T; j++)
+                    if (!masked(a, i, j)) dot += dr[j] * pr[j];
+                for (int64_t j = 0; j < T; j++) {
+                    if (masked(a, i, j)) {
+                        dr[j] = 0.0;
+                        continue;
+                    }
+                    double ds = pr[j] * (dr[j] - dot);
+                    if (S) {
+                        double c = tanh(S[i * T + j] / a->softcap);
+                        ds *= 1.0 - c * c;
+                    }
+                    dr[j] = ds * a->scale;
+                }
+            }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, kk, KVD, 1.0,
+                        dq + (int64_t)h * hd, QD);
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, qh, QD, 1.0,
+                        dk + (int64_t)kh * hd, KVD);
+        }
         free(dS);
         free(S);
-        return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);
     }
-    for (int h = 0; h < H; h++) {
-        int kh = h / g;
-        const pl_real *Ph = P + (int64_t)h * T * T;
-        const pl_real *qh = q + (int64_t)h * hd, *kk = k + (int64_t)kh * hd, *vk = v + (int64_t)kh * hd;
-        const pl_real *dzh = dz + (int64_t)h * hd;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, 1.0, dzh, QD, vk, KVD, 0.0, dS,
-                    (int)T);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T, dzh, QD, 1.0,
-                    dv + (int64_t)kh * hd, KVD);
-        if (S)
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, qh, QD, kk, KVD, 0.0,
-                        S, (int)T);
-#pragma omp parallel for schedule(static) if (BIG(T * T * 4))
-        for (int64_t i = 0; i < T; i++) {
-            const pl_real *pr = Ph + i * T;
-            pl_real *dr = dS + i * T;
-            double dot = 0.0;
-            for (int64_t j = 0; j < T; j++)
-                if (!masked(a, i, j)) dot += dr[j] * pr[j];
-            for (int64_t j = 0; j < T; j++) {
-                if (masked(a, i, j)) {
-                    dr[j] = 0.0;
-                    continue;
-                }
-                double ds = pr[j] * (dr[j] - dot);
-                if (S) {
-                    double c = tanh(S[i * T + j] / a->softcap);
-                    ds *= 1.0 - c * c;
-                }
-                dr[j] = ds * a->scale;
-            }
-        }
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, kk, KVD, 1.0,
-                    dq + (int64_t)h * hd, QD);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, qh, QD, 1.0,
-                    dk + (int64_t)kh * hd, KVD);
-    }
-    free(dS);
-    free(S);
+    heads_end(par);
+    if (fail) return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);
     return PL_OK;
 }
