@@ -18,6 +18,7 @@ MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 N=${N:-64}
 THREADS=${THREADS:-2}
 BATCH=${BATCH:-8}
+BF16=${BF16:-1} # 1: phishlens with bf16 tiles (--bf16; AMX), 0: llama.cpp's q8 activation path
 if [ ! -f "$MODEL" ]; then echo "eval.sh: $MODEL missing (make models); skipped"; exit 0; fi
 if ! "$PY" -c 'import torch, transformers, peft, gguf' 2>/dev/null; then
     echo "eval.sh: $PY lacks torch/transformers/peft/gguf; skipped"; exit 0
@@ -27,6 +28,6 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 echo "== eval: phishlens vs HF transformers + PEFT ($MODEL, $N emails, $THREADS threads)"
 "$PY" bench/eval_hf.py prepare "$WORK" "$MODEL" 2>"$WORK/prep.log" || { cat "$WORK/prep.log"; exit 1; }
-OMP_NUM_THREADS=$THREADS "$BUILD/bench/eval" "$MODEL" "" "$WORK/peft" "" "$N" "$WORK/ids.json" || exit 1
+PL_BF16=$BF16 OMP_NUM_THREADS=$THREADS "$BUILD/bench/eval" "$MODEL" "" "$WORK/peft" "" "$N" "$WORK/ids.json" || exit 1
 OMP_NUM_THREADS=$THREADS "$PY" bench/eval_hf.py run "$WORK" "$MODEL" "$WORK/ids.json" "$THREADS" "$BATCH" 2>"$WORK/run.log" ||
     { cat "$WORK/run.log"; exit 1; }

@@ -14,6 +14,7 @@ VENV=${VENV:-/work/venv-xmodel}
 THREADS=${THREADS:-2}
 EVALS=${EVALS:-500}
 TOKENS=${TOKENS:-256}
+BF16=${BF16---bf16} # phishlens with bf16 tiles (AMX); BF16= for llama.cpp's q8 activation path
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 BUILD=${BUILD:-build}
 [ -f "$MODEL" ] || { echo "explain.sh: $MODEL missing (make models)" >&2; exit 1; }
@@ -24,5 +25,5 @@ trap 'rm -rf "$work"' EXIT
 "$VENV/bin/python" bench/explain_shap.py email "$work/email.jsonl"
 export OMP_NUM_THREADS=$THREADS
 "$BUILD/phishlens" --quiet explain -m "$MODEL" --input "$work/email.jsonl" --method partition --features word \
-    --max-evals "$EVALS" --max-email-tokens "$TOKENS" -o "$work/pl.json" --view none
+    --max-evals "$EVALS" --max-email-tokens "$TOKENS" -o "$work/pl.json" --view none $BF16
 "$VENV/bin/python" bench/explain_shap.py run "$MODEL" "$work/email.jsonl" "$work/pl.json" "$THREADS" "$EVALS" "$TOKENS"

@@ -5,7 +5,8 @@
 # (alpha 32), on q,v and on all seven projections; label objective (CE over
 # two label tokens at the last position); AdamW; random token sequences; the
 # same thread count for both (THREADS, default 1: the machine is small and
-# shared). phishlens: build/bench/train (f32 path, gradient checkpointing on,
+# shared). phishlens: build/bench/train (PREC, default bf16: frozen products
+# on AMX tiles where the CPU has them, else f32; gradient checkpointing on,
 # the defaults); PyTorch: bench/train_torch.py (bf16 autocast, fp32 weights
 # from the same GGUF via transformers' gguf_file=, no checkpointing) in the
 # virtualenv VENV. STEPS timed steps after one untimed step; peak RSS of each
@@ -15,6 +16,7 @@ BUILD=${BUILD:-build}
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 VENV=${VENV:-/work/venv-trainperf}
 THREADS=${THREADS:-1}
+PREC=${PREC:-bf16}
 STEPS=${STEPS:-1}
 TARGETS=${TARGETS:-"q,v all"}
 OUT=${OUT:-build/bench_train}
@@ -24,7 +26,7 @@ mkdir -p "$OUT"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); threads $THREADS; $STEPS timed step(s) of 8 x 256 tokens"
 printf '%-14s %-8s %10s %10s %12s\n' system targets tok/s s/step peak_RSS_MB
 for tg in $TARGETS; do
-    /usr/bin/time -v "$BUILD/bench/train" "$MODEL" "$tg" "$STEPS" "$THREADS" f32 8 256 16 \
+    /usr/bin/time -v "$BUILD/bench/train" "$MODEL" "$tg" "$STEPS" "$THREADS" "$PREC" 8 256 16 \
         >"$OUT/pl_$tg.out" 2>"$OUT/pl_$tg.err" || { cat "$OUT/pl_$tg.err"; exit 1; }
     /usr/bin/time -v "$VENV/bin/python" bench/train_torch.py "$(dirname "$MODEL")" "$(basename "$MODEL")" \
         --targets "$tg" --steps "$STEPS" --batch 8 --seq 256 --threads "$THREADS" --rank 16 \
