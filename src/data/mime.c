@@ -557,6 +557,7 @@ int pl_looks_like_rfc822(const char *d, size_t n, const char **why) {
 pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) {
     const char *why = NULL;
     if (!pl_looks_like_rfc822(raw, n, &why)) return pl_error(PL_ERR_FORMAT, "%s", why);
+    if (n > G_MAXUINT) return pl_error(PL_ERR_FORMAT, "message of %zu bytes is larger than 4 GiB", n);
     pthread_once(&gmime_once, gmime_start);
     /* GMime wants the envelope line gone when parsing a single message */
     size_t off = 0;
@@ -572,7 +573,15 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
     m.mismatches = cJSON_CreateArray();
     m.bad_charsets = cJSON_CreateArray();
 
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw + off, n - off);
+    /* The stream reads the caller's bytes in place (g_mime_stream_mem_new_with_buffer
+     * would copy the whole message first): a GByteArray borrows raw, the stream
+     * does not own it, and the array shell is released below without freeing
+     * the bytes, after everything that reads them (the message's content
+     * substreams share the buffer) is gone. Nothing writes to the stream. */
+    GByteArray *borrowed = g_byte_array_new_take((guint8 *)(uintptr_t)raw, n);
+    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(borrowed);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+    g_mime_stream_set_bounds(stream, (gint64)off, -1);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
     GMimeParserOptions *opts = g_mime_parser_options_new();
@@ -654,6 +663,7 @@ done:
     g_object_unref(parser);
     g_mime_parser_options_free(opts);
     g_object_unref(stream);
+    g_byte_array_free(borrowed, FALSE); /* the shell only: raw stays the caller's */
     if (warn && !st)
         for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
     pl_buf_free(&m.body);
