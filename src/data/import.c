@@ -19,8 +19,12 @@
 #include <strings.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char *const skip_names[PL_SKIP_N] = {
     "not_rfc822", "mime_error", "bad_label", "no_label", "csv_field_count",
@@ -64,6 +68,20 @@ static pl_status json_str(pl_buf *b, const char *s) {
     for (size_t i = 0; i < n; i++) {
         /* copy the run of bytes that need no escape in one go */
         size_t k = i;
+#ifdef __SSE2__
+        /* 16 bytes at a time while none is a control byte, quote or backslash */
+        while (k + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+            __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+            __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, sp));
+            if (m) {
+                k += (size_t)__builtin_ctz(m);
+                break;
+            }
+            k += 16;
+        }
+#endif
         /* 8 bytes at a time while none is a control byte, quote or backslash */
         while (k + 8 <= n) {
             uint64_t w;
@@ -107,6 +125,62 @@ static pl_status json_str(pl_buf *b, const char *s) {
     return PL_OK;
 }
 
+/* Can meta_json print this item (and what it holds) as cJSON would? Numbers
+ * must be integers below 1e15 in magnitude (cJSON's "%1.15g" prints those as
+ * plain digits; meta holds counts, sizes, offsets and line numbers). */
+static int meta_plain(const cJSON *it, int depth) {
+    switch (it->type & 0xFF) {
+    case cJSON_False:
+    case cJSON_True:
+    case cJSON_NULL:
+    case cJSON_String: return 1;
+    case cJSON_Number: {
+        double d = it->valuedouble;
+        return d > -1e15 && d < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d));
+    }
+    case cJSON_Array:
+    case cJSON_Object:
+        if (depth >= 64) return 0;
+        for (const cJSON *c = it->child; c; c = c->next)
+            if (!meta_plain(c, depth + 1)) return 0;
+        return 1;
+    default: return 0;
+    }
+}
+
+static pl_status json_int(pl_buf *b, long long v) {
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    return pl_buf_append(b, p, (size_t)(e - p));
+}
+
+/* An item that meta_plain accepted, byte for byte as cJSON_PrintUnformatted
+ * prints it (strings escaped as json_str does, a NULL string as ""), without
+ * cJSON's per-number sprintf + sscanf round trip. */
+static pl_status meta_json(pl_buf *b, const cJSON *it) {
+    switch (it->type & 0xFF) {
+    case cJSON_False: return pl_buf_append(b, "false", 5);
+    case cJSON_True: return pl_buf_append(b, "true", 4);
+    case cJSON_NULL: return pl_buf_append(b, "null", 4);
+    case cJSON_String: return json_str(b, it->valuestring ? it->valuestring : "");
+    case cJSON_Number: return json_int(b, (long long)it->valuedouble);
+    default: break;
+    }
+    int obj = (it->type & 0xFF) == cJSON_Object;
+    pl_status st = pl_buf_append(b, obj ? "{" : "[", 1);
+    for (const cJSON *c = it->child; c && !st; c = c->next) {
+        if (c != it->child) st = pl_buf_append(b, ",", 1);
+        if (!st && obj) st = json_str(b, c->string ? c->string : "");
+        if (!st && obj) st = pl_buf_append(b, ":", 1);
+        if (!st) st = meta_json(b, c);
+    }
+    if (!st) st = pl_buf_append(b, obj ? "}" : "]", 1);
+    return st;
+}
+
 /* One record as a JSON line, byte for byte what pl_record_to_json prints
  * (test_ingest checks this on every real corpus) but without building a cJSON
  * tree for the large string fields; meta still goes through cJSON. */
@@ -128,6 +202,7 @@ static pl_status record_line(const pl_record *r, pl_buf *b) {
     if (!st) st = pl_buf_append(b, "],\"meta\":", 9);
     if (!st) {
         if (!r->meta) st = pl_buf_append(b, "{}", 2);
+        else if (meta_plain(r->meta, 0)) st = meta_json(b, r->meta);
         else {
             char *m = cJSON_PrintUnformatted(r->meta);
             if (!m) return pl_error(PL_ERR_NOMEM, "out of memory serializing meta");
