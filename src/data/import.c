@@ -125,6 +125,28 @@ static pl_status json_str(pl_buf *b, const char *s) {
     return PL_OK;
 }
 
+/* *field = "<src>:<mid>" or "<src>:<mid>:<num>" (num >= 0), the record id. */
+static pl_status set_id(char **field, const char *src, const char *mid, long long num) {
+    char dg[24], *e = dg + sizeof dg, *p = e;
+    if (num >= 0) {
+        unsigned long long u = (unsigned long long)num;
+        do *--p = (char)('0' + u % 10);
+        while (u /= 10);
+        *--p = ':';
+    }
+    size_t a = strlen(src), m = strlen(mid), k = (size_t)(e - p);
+    char *d = malloc(a + 1 + m + k + 1);
+    if (!d) return pl_error(PL_ERR_NOMEM, "out of memory");
+    memcpy(d, src, a);
+    d[a] = ':';
+    memcpy(d + a + 1, mid, m);
+    memcpy(d + a + 1 + m, p, k);
+    d[a + 1 + m + k] = 0;
+    free(*field);
+    *field = d;
+    return PL_OK;
+}
+
 /* Can meta_json print this item (and what it holds) as cJSON would? Numbers
  * must be integers below 1e15 in magnitude (cJSON's "%1.15g" prints those as
  * plain digits; meta holds counts, sizes, offsets and line numbers). */
@@ -192,7 +214,8 @@ static pl_status record_line(const pl_record *r, pl_buf *b) {
     for (int i = 0; i < 7 && !st; i++) {
         st = pl_buf_append(b, keys[i], strlen(keys[i]));
         if (!st) st = json_str(b, vals[i]);
-        if (!st && i == 1) st = pl_buf_printf(b, ",\"label\":%d", r->label);
+        if (!st && i == 1) st = pl_buf_append(b, ",\"label\":", 9);
+        if (!st && i == 1) st = json_int(b, r->label);
     }
     if (!st) st = pl_buf_append(b, ",\"urls\":[", 9);
     for (size_t i = 0; i < r->n_urls && !st; i++) {
@@ -282,7 +305,8 @@ typedef struct {
     pl_buf fields;
     size_t *off, *flen, nf;
     int64_t row;
-    size_t line;
+    size_t line, rec_offset;
+    const char *row_file;   /* the CSV's path (alive while its rows are queued); file and where are made from it on demand */
 } msgjob;
 
 enum { COL_TEXT, COL_SUBJECT, COL_FROM, COL_TO, COL_DATE, COL_LABEL, COL_N };
@@ -491,11 +515,8 @@ static int convert_message(const pl_ingest_opts *o, msgjob *j, int to_json) {
     pl_status st = pl_mime_parse(j->raw, j->n, r, j->warn);
     if (st == PL_ERR_FORMAT) return job_skip(j, PL_SKIP_MIME_ERROR, pl_errmsg());
     r->label = j->label = label;
-    pl_buf id = {0};
-    if (!st) st = pl_buf_printf(&id, "%s:%s", o->source, j->id_tail);
-    if (!st) st = pl_record_set(&r->id, id.data);
+    if (!st) st = set_id(&r->id, o->source, j->id_tail, -1);
     if (!st) st = pl_record_set(&r->source, o->source);
-    pl_buf_free(&id);
     if (!st) {
         if (!r->meta) r->meta = cJSON_CreateObject();
         cJSON *child = j->pos ? j->pos->child : NULL;
@@ -551,11 +572,8 @@ static int convert_row(const pl_ingest_opts *o, const csvmap *cm, msgjob *j, int
     char **fields[COL_N] = {NULL, &r->subject, &r->from, &r->to, &r->date, NULL};
     for (int f = COL_SUBJECT; !st && f <= COL_DATE; f++)
         if (col[f] >= 0) st = pl_record_set_header(fields[f], ROWF(j, (size_t)col[f]), j->flen[col[f]], j->warn);
-    pl_buf id = {0};
-    if (!st) st = pl_buf_printf(&id, "%s:%s:%lld", o->source, cm->bn, (long long)j->row);
-    if (!st) st = pl_record_set(&r->id, id.data);
+    if (!st) st = set_id(&r->id, o->source, cm->bn, (long long)j->row);
     if (!st) st = pl_record_set(&r->source, o->source);
-    pl_buf_free(&id);
     if (!st) {
         cJSON *meta = cJSON_CreateObject();
         cJSON_AddStringToObject(meta, "file", cm->bn);
@@ -622,8 +640,15 @@ static pl_status emit_jobs(ictx *c, msgjob *q, long n, pl_status st) {
         if (!st) {
             c->s->read++;
             c->s->bytes += j->bytes;
-            if (j->kind == JOB_SKIP) st = skip(c, j->reason, j->file, j->where, j->detail);
-            else if (j->kind == JOB_ERROR) st = pl_error(j->err, "%s: %s: %s", j->file, j->where, j->detail);
+            const char *file = j->file, *where = j->where;
+            char rw[96];
+            if (j->is_row && j->kind != JOB_RECORD) {
+                snprintf(rw, sizeof rw, "line %zu (row %lld, offset %zu)", j->line, (long long)j->row, j->rec_offset);
+                file = j->row_file;
+                where = rw;
+            }
+            if (j->kind == JOB_SKIP) st = skip(c, j->reason, file, where, j->detail);
+            else if (j->kind == JOB_ERROR) st = pl_error(j->err, "%s: %s: %s", file, where, j->detail);
             else {
                 add_warn(c, j->warn);
                 if (j->empty) c->s->warn[PL_WARN_EMPTY]++;
@@ -781,13 +806,11 @@ static pl_status queue_row(ictx *c, const pl_csv *cv, const char *path, int64_t 
     j->line = cv->line;
     j->unterminated = cv->unterminated;
     j->nf = cv->n_fields;
-    char where[96];
-    snprintf(where, sizeof where, "line %zu (row %lld, offset %zu)", cv->line, (long long)row, cv->rec_offset);
-    j->file = strdup(path);
-    j->where = strdup(where);
+    j->rec_offset = cv->rec_offset;
+    j->row_file = path;
     j->off = malloc((cv->n_fields + 1) * sizeof *j->off);
     j->flen = malloc((cv->n_fields + 1) * sizeof *j->flen);
-    if (!j->file || !j->where || !j->off || !j->flen || pl_buf_append(&j->fields, cv->store.data, cv->store.len))
+    if (!j->off || !j->flen || pl_buf_append(&j->fields, cv->store.data, cv->store.len))
         return pl_error(PL_ERR_NOMEM, "out of memory");
     memcpy(j->off, cv->off, cv->n_fields * sizeof *j->off);
     memcpy(j->flen, cv->flen, cv->n_fields * sizeof *j->flen);

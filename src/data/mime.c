@@ -597,7 +597,8 @@ static int strip_inert(const char *s, size_t n, pl_buf *out) {
             fe = (size_t)(nl - s) + 1;
         }
         int drop = inert_field(s + pos, k - pos) && !memchr(s + pos, 0, fe - pos);
-        for (size_t i = pos; drop && i + 1 < fe; i++) drop = !(s[i] == '=' && s[i + 1] == '?');
+        for (const char *q = s + k; drop && (q = memchr(q, '=', (size_t)(s + fe - q))) != NULL; q++)
+            drop = !(q + 1 < s + fe && q[1] == '?');
         if (drop) dropped++;
         else {
             kept++;
