@@ -716,6 +716,26 @@ static void test_fast_paths(void) {
     unlink(out);
 }
 
+/* pl_mime_parse's shortcuts give the records the full path gives, on the
+ * real MIME corpora (every record's JSON hashed in order). */
+static void test_shortcuts_same(const char *shared) {
+    static const corpus cs[] = {
+        {"data/nazario_mbox/phishing0.mbox", "nazario_mbox", 1, 0, 0, 0},
+        {"data/mime_fixtures/spamscope_mail_parser", "spamscope", -2, 0, 0, 0},
+        {"data/mime_fixtures/zbateson_mail_mime_parser", "zbateson", -2, 0, 0, 0},
+        {"data/spamassassin_raw/spam_2", "spam_2", -2, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs - !heavy; i++) {
+        pl_ingest_stats s1, s2;
+        uint64_t h1 = import_corpus(shared, &cs[i], NULL, &s1);
+        pl_mime_shortcuts = 0;
+        uint64_t h2 = import_corpus(shared, &cs[i], NULL, &s2);
+        pl_mime_shortcuts = 1;
+        CHECK(h1 == h2 && s1.kept == s2.kept && s1.kept > 0 && !memcmp(s1.warn, s2.warn, sizeof s1.warn),
+              "%s: records with and without the parse shortcuts differ", cs[i].rel);
+    }
+}
+
 /* Decoded subjects and senders vs Python's email package (policy.default),
  * tools/ref/ingest_subjects.py -> tests/data/ingest_ref_subjects.tsv:
  * "<id>\t<subject>" with whitespace runs collapsed. */
@@ -800,6 +820,7 @@ int main(void) {
     if (shared) {
         test_corpora(shared);
         test_writer_matches(shared);
+        test_shortcuts_same(shared);
         test_ref_subjects(shared);
     }
     return T_END();

@@ -34,6 +34,8 @@ static const char *const warn_names[PL_WARN_N] = {
 };
 const char *pl_warn_name(int w) { return w >= 0 && w < PL_WARN_N ? warn_names[w] : "?"; }
 
+int pl_mime_shortcuts = 1;
+
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 static void gmime_start(void) { g_mime_init(); }
 
@@ -370,7 +372,7 @@ static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_
         name = "WINDOWS-1252";
         cd = iconv_get(name);
         if (cd == (iconv_t)-1) return pl_error(PL_ERR_INTERNAL, "iconv lacks windows-1252");
-    } else if (ascii_superset(name) && all_ascii(s, n)) {
+    } else if (pl_mime_shortcuts && ascii_superset(name) && all_ascii(s, n)) {
         /* ASCII text labelled latin-1, windows-125x, ...: iconv would copy it */
         iconv_put(name, cd);
         return pl_buf_append(out, s, n);
@@ -672,7 +674,7 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
     pl_buf lean = {0};
     const char *src = raw + off;
     size_t sn = n - off;
-    if (strip_inert(src, sn, &lean)) {
+    if (pl_mime_shortcuts && strip_inert(src, sn, &lean)) {
         src = lean.data;
         sn = lean.len;
     }
