@@ -690,8 +690,9 @@ static pl_status emit_jobs(ictx *c, msgjob *q, long n, pl_status st) {
 static pl_status drain(ictx *c, pl_status st) {
     batch *b = c->fly;
     if (!b || !b->busy) return st;
-    /* convert what the workers have not taken yet instead of waiting idle */
-    if (b->nth) batch_worker(b);
+    /* convert what the workers have not taken yet instead of waiting idle
+     * (not with a single worker: one thread was asked for) */
+    if (b->nth > 1) batch_worker(b);
     for (int t = 0; t < b->nth; t++) pthread_join(b->th[t], NULL);
     st = emit_jobs(c, b->q, b->n, st);
     if (c->js && !st) writeback(c->js);
