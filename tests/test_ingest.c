@@ -624,6 +624,118 @@ static void test_writer_matches(const char *shared) {
     }
 }
 
+/* The shortcuts of the import path keep the output as it was:
+ * - trace fields (Received, X-*, List-*, ...) are not handed to GMime, but a
+ *   record does not change with or without them, a trace field with a
+ *   malformed encoded word still raises the parser warning GMime gives when
+ *   it validates every header value (gmime-object.c: object_header_changed),
+ *   and an invalid header line after a trace field stays an ignored line
+ *   inside the header block (it would end the parse if it came first);
+ * - ASCII text declared latin-1 skips iconv and is the same text;
+ * - the JSONL writer prints meta as cJSON_PrintUnformatted does, including
+ *   numbers that are not small integers (cJSON's "%1.15g" / "%1.17g"). */
+static void test_fast_paths(void) {
+    const char *with = "Return-Path: <a@b.example>\nReceived: from x by y; Mon, 1 Jan 2001 00:00:00 +0000\n"
+                       "X-Spam-Status: No, hits=0.1\n tests=NONE\nFrom: Ann <a@b.example>\n"
+                       "List-Id: <l.example>\nTo: b@c.example\nSubject: hello\nX-Mailer: m\n"
+                       "Date: Mon, 1 Jan 2001 00:00:00 +0000\nContent-Type: text/plain; charset=iso-8859-1\n"
+                       "Delivered-To: b@c.example\n\nplain ascii http://x.example/a\n";
+    const char *without = "From: Ann <a@b.example>\nTo: b@c.example\nSubject: hello\n"
+                          "Date: Mon, 1 Jan 2001 00:00:00 +0000\nContent-Type: text/plain; charset=iso-8859-1\n"
+                          "\nplain ascii http://x.example/a\n";
+    pl_record a, b;
+    int64_t wa[PL_WARN_N] = {0}, wb[PL_WARN_N] = {0};
+    pl_record_init(&a);
+    pl_record_init(&b);
+    CHECK_OK(pl_mime_parse(with, strlen(with), &a, wa));
+    CHECK_OK(pl_mime_parse(without, strlen(without), &b, wb));
+    pl_buf ja = {0}, jb = {0};
+    pl_record_to_json(&a, &ja);
+    pl_record_to_json(&b, &jb);
+    CHECK(ja.data && jb.data && !strcmp(ja.data, jb.data) && !memcmp(wa, wb, sizeof wa),
+          "trace fields change nothing: '%s' vs '%s'", ja.data, jb.data);
+    CHECK(!strcmp(a.body, "plain ascii http://x.example/a\n") && !strcmp(meta_str(&a, "charset"), "iso-8859-1"),
+          "ASCII latin-1 body: '%s'", a.body);
+    pl_buf_free(&ja);
+    pl_buf_free(&jb);
+    pl_record_free(&a);
+    pl_record_free(&b);
+
+    const char *bad_word = "From: a@b.example\nX-Foo: =?utf-8?q?a b?=\nSubject: hi\n\nbody\n";
+    memset(wa, 0, sizeof wa);
+    pl_record_init(&a);
+    CHECK_OK(pl_mime_parse(bad_word, strlen(bad_word), &a, wa));
+    CHECK(wa[PL_WARN_PARSER] == 1, "malformed encoded word in an X- field still warns");
+    pl_record_free(&a);
+
+    const char *bad_line = "Received: from x\nbad line\nSubject: s\n\nbody\n";
+    memset(wa, 0, sizeof wa);
+    pl_record_init(&a);
+    CHECK_OK(pl_mime_parse(bad_line, strlen(bad_line), &a, wa));
+    CHECK(!strcmp(a.subject, "s") && !strcmp(a.body, "body\n") && wa[PL_WARN_PARSER] == 1,
+          "invalid line after a trace field is skipped with a warning: subject '%s', body '%s'", a.subject, a.body);
+    pl_record_free(&a);
+
+    /* meta numbers of every kind through the JSONL writer vs pl_record_to_json */
+    char in[128], out[128];
+    snprintf(in, sizeof in, "/tmp/pl_test_ingest_m%d.jsonl", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/pl_test_ingest_mo%d.jsonl", (int)getpid());
+    FILE *fp = fopen(in, "w");
+    CHECK(fp != NULL, "cannot write %s", in);
+    if (!fp) return;
+    fputs("{\"text\":\"t\",\"meta\":{\"a\":1.5,\"b\":-0.0,\"c\":1e16,\"d\":[true,false,null,\"x\\u0001\\\"q\"],"
+          "\"e\":{\"f\":-3,\"g\":{},\"h\":[]},\"i\":123456789012345,\"j\":0.1,\"k\":-999999999999999,"
+          "\"l\":1e300,\"m\":2147483648}}\n{\"text\":\"u\",\"meta\":{}}\n", fp);
+    fclose(fp);
+    pl_ingest_opts o;
+    pl_ingest_opts_init(&o);
+    o.source = "m";
+    pl_records rs = {0};
+    pl_ingest_stats st;
+    memset(&st, 0, sizeof st);
+    CHECK_OK(pl_ingest_path(in, &o, collect, &rs, &st));
+    pl_buf want = {0};
+    for (size_t k = 0; k < rs.n; k++) {
+        pl_record_to_json(&rs.v[k], &want);
+        pl_buf_append(&want, "\n", 1);
+    }
+    memset(&st, 0, sizeof st);
+    const char *ins[] = {in};
+    CHECK_OK(pl_ingest_to_jsonl(ins, 1, &o, out, NULL, &st));
+    char *got = NULL;
+    size_t glen = 0;
+    CHECK_OK(pl_read_file(out, &got, &glen));
+    CHECK(rs.n == 2 && got && want.data && glen == want.len && !memcmp(got, want.data, glen),
+          "JSONL meta as cJSON prints it:\n%s\nvs\n%s", got ? got : "", want.data ? want.data : "");
+    CHECK(got && strstr(got, "\"a\":1.5,\"b\":-0,\"c\":1e+16,") && strstr(got, "\"i\":123456789012345,\"j\":0.1,"),
+          "number forms: %s", got ? got : "");
+    free(got);
+    pl_buf_free(&want);
+    pl_records_free(&rs);
+    unlink(in);
+    unlink(out);
+}
+
+/* pl_mime_parse's shortcuts give the records the full path gives, on the
+ * real MIME corpora (every record's JSON hashed in order). */
+static void test_shortcuts_same(const char *shared) {
+    static const corpus cs[] = {
+        {"data/nazario_mbox/phishing0.mbox", "nazario_mbox", 1, 0, 0, 0},
+        {"data/mime_fixtures/spamscope_mail_parser", "spamscope", -2, 0, 0, 0},
+        {"data/mime_fixtures/zbateson_mail_mime_parser", "zbateson", -2, 0, 0, 0},
+        {"data/spamassassin_raw/spam_2", "spam_2", -2, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof *cs - !heavy; i++) {
+        pl_ingest_stats s1, s2;
+        uint64_t h1 = import_corpus(shared, &cs[i], NULL, &s1);
+        pl_mime_shortcuts = 0;
+        uint64_t h2 = import_corpus(shared, &cs[i], NULL, &s2);
+        pl_mime_shortcuts = 1;
+        CHECK(h1 == h2 && s1.kept == s2.kept && s1.kept > 0 && !memcmp(s1.warn, s2.warn, sizeof s1.warn),
+              "%s: records with and without the parse shortcuts differ", cs[i].rel);
+    }
+}
+
 /* Decoded subjects and senders vs Python's email package (policy.default),
  * tools/ref/ingest_subjects.py -> tests/data/ingest_ref_subjects.tsv:
  * "<id>\t<subject>" with whitespace runs collapsed. */
@@ -703,10 +815,12 @@ int main(void) {
     test_html();
     test_mime();
     test_import();
+    test_fast_paths();
     const char *shared = pl_test_shared();
     if (shared) {
         test_corpora(shared);
         test_writer_matches(shared);
+        test_shortcuts_same(shared);
         test_ref_subjects(shared);
     }
     return T_END();

@@ -423,6 +423,11 @@ const char *pl_warn_name(int w);
  * Returns PL_ERR_FORMAT when the bytes are not an RFC 822 message (message
  * says why, e.g. "Outlook .msg (OLE) binary"). */
 pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn);
+/* Testing aid: 0 turns off pl_mime_parse's shortcuts (inert trace header
+ * fields not handed to GMime, iconv skipped for ASCII text in latin-1-like
+ * charsets), which must not change any record; tests and fuzz_mime parse
+ * with both settings and compare. Default 1. Set it only while no import runs. */
+extern int pl_mime_shortcuts;
 /* 1 when the buffer plausibly starts with an RFC 822 header block. */
 int pl_looks_like_rfc822(const char *data, size_t len, const char **why);
 

@@ -29,26 +29,33 @@ static void emit_break(walker *w) {
     w->space_pending = 0;
 }
 
+/* ASCII whitespace as the text layout sees it (gumbo text holds no NUL). */
+static const unsigned char ws_byte[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\f'] = 1, ['\v'] = 1};
+
 static void emit_text(walker *w, const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n && !w->st;) {
-        unsigned char c = (unsigned char)s[i];
+        unsigned char c = u[i];
         /* ASCII whitespace and U+00A0 (C2 A0) collapse to one space */
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+        if (ws_byte[c]) {
             w->space_pending = 1;
             i++;
             continue;
         }
-        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] == 0xA0) {
+        if (c == 0xC2 && i + 1 < n && u[i + 1] == 0xA0) {
             w->space_pending = 1;
             i += 2;
             continue;
         }
-        size_t j = i;
-        while (j < n && !strchr(" \t\n\r\f\v", s[j]) &&
-               !((unsigned char)s[j] == 0xC2 && j + 1 < n && (unsigned char)s[j + 1] == 0xA0))
-            j++;
-        if (w->space_pending && !w->line_start) w->st = pl_buf_append(&w->doc->text, " ", 1);
-        if (!w->st) w->st = pl_buf_append(&w->doc->text, s + i, j - i);
+        size_t j = i + 1;
+        while (j < n && !ws_byte[u[j]] && !(u[j] == 0xC2 && j + 1 < n && u[j + 1] == 0xA0)) j++;
+        pl_buf *t = &w->doc->text;
+        int sp = w->space_pending && !w->line_start;
+        w->st = pl_buf_reserve(t, j - i + 1);
+        if (w->st) return;
+        if (sp) t->data[t->len++] = ' ';
+        memcpy(t->data + t->len, s + i, j - i);
+        t->len += j - i;
         w->space_pending = 0;
         w->line_start = 0;
         i = j;

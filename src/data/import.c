@@ -7,6 +7,7 @@
  * Record ids are "<source>:<file>:<row|index|line>" for multi-record files and
  * "<source>:<relative path>" for single-message files, so re-importing the
  * same inputs gives the same ids. Formats and meta keys: docs/records.md. */
+#define _GNU_SOURCE /* sync_file_range (Linux) */
 #include "data.h"
 
 #include <cJSON.h>
@@ -17,7 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char *const skip_names[PL_SKIP_N] = {
     "not_rfc822", "mime_error", "bad_label", "no_label", "csv_field_count",
@@ -48,7 +56,22 @@ void pl_ingest_opts_init(pl_ingest_opts *o) {
 typedef struct {
     pl_afile f;
     pl_buf b;
+    size_t unsynced;        /* bytes written since the last writeback() */
 } jsonl_sink;
+
+/* Start the disk writes of what the sink holds so far, without waiting, once
+ * a few MiB have piled up: the fsync of pl_afile_commit at the end then finds
+ * most pages written instead of waiting for all of them (tens of ms per
+ * corpus, during which nothing else runs). A hint only: errors surface at
+ * commit. Linux only; elsewhere commit does it all. */
+static void writeback(jsonl_sink *s) {
+    if (s->unsynced < ((size_t)2 << 20)) return;
+    s->unsynced = 0;
+#ifdef __linux__
+    if (s->f.fp && !s->f.failed && fflush(s->f.fp) == 0)
+        (void)sync_file_range(fileno(s->f.fp), 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
 
 /* JSON string as cJSON prints it: ", \\, \b \f \n \r \t escaped, other bytes
  * below 0x20 as \u00xx, everything else verbatim (the strings are UTF-8). */
@@ -61,6 +84,20 @@ static pl_status json_str(pl_buf *b, const char *s) {
     for (size_t i = 0; i < n; i++) {
         /* copy the run of bytes that need no escape in one go */
         size_t k = i;
+#ifdef __SSE2__
+        /* 16 bytes at a time while none is a control byte, quote or backslash */
+        while (k + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+            __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+            __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, sp));
+            if (m) {
+                k += (size_t)__builtin_ctz(m);
+                break;
+            }
+            k += 16;
+        }
+#endif
         /* 8 bytes at a time while none is a control byte, quote or backslash */
         while (k + 8 <= n) {
             uint64_t w;
@@ -104,6 +141,84 @@ static pl_status json_str(pl_buf *b, const char *s) {
     return PL_OK;
 }
 
+/* *field = "<src>:<mid>" or "<src>:<mid>:<num>" (num >= 0), the record id. */
+static pl_status set_id(char **field, const char *src, const char *mid, long long num) {
+    char dg[24], *e = dg + sizeof dg, *p = e;
+    if (num >= 0) {
+        unsigned long long u = (unsigned long long)num;
+        do *--p = (char)('0' + u % 10);
+        while (u /= 10);
+        *--p = ':';
+    }
+    size_t a = strlen(src), m = strlen(mid), k = (size_t)(e - p);
+    char *d = malloc(a + 1 + m + k + 1);
+    if (!d) return pl_error(PL_ERR_NOMEM, "out of memory");
+    memcpy(d, src, a);
+    d[a] = ':';
+    memcpy(d + a + 1, mid, m);
+    memcpy(d + a + 1 + m, p, k);
+    d[a + 1 + m + k] = 0;
+    free(*field);
+    *field = d;
+    return PL_OK;
+}
+
+/* Can meta_json print this item (and what it holds) as cJSON would? Numbers
+ * must be integers below 1e15 in magnitude (cJSON's "%1.15g" prints those as
+ * plain digits; meta holds counts, sizes, offsets and line numbers). */
+static int meta_plain(const cJSON *it, int depth) {
+    switch (it->type & 0xFF) {
+    case cJSON_False:
+    case cJSON_True:
+    case cJSON_NULL:
+    case cJSON_String: return 1;
+    case cJSON_Number: {
+        double d = it->valuedouble;
+        return d > -1e15 && d < 1e15 && d == (double)(long long)d && !(d == 0 && signbit(d));
+    }
+    case cJSON_Array:
+    case cJSON_Object:
+        if (depth >= 64) return 0;
+        for (const cJSON *c = it->child; c; c = c->next)
+            if (!meta_plain(c, depth + 1)) return 0;
+        return 1;
+    default: return 0;
+    }
+}
+
+static pl_status json_int(pl_buf *b, long long v) {
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    return pl_buf_append(b, p, (size_t)(e - p));
+}
+
+/* An item that meta_plain accepted, byte for byte as cJSON_PrintUnformatted
+ * prints it (strings escaped as json_str does, a NULL string as ""), without
+ * cJSON's per-number sprintf + sscanf round trip. */
+static pl_status meta_json(pl_buf *b, const cJSON *it) {
+    switch (it->type & 0xFF) {
+    case cJSON_False: return pl_buf_append(b, "false", 5);
+    case cJSON_True: return pl_buf_append(b, "true", 4);
+    case cJSON_NULL: return pl_buf_append(b, "null", 4);
+    case cJSON_String: return json_str(b, it->valuestring ? it->valuestring : "");
+    case cJSON_Number: return json_int(b, (long long)it->valuedouble);
+    default: break;
+    }
+    int obj = (it->type & 0xFF) == cJSON_Object;
+    pl_status st = pl_buf_append(b, obj ? "{" : "[", 1);
+    for (const cJSON *c = it->child; c && !st; c = c->next) {
+        if (c != it->child) st = pl_buf_append(b, ",", 1);
+        if (!st && obj) st = json_str(b, c->string ? c->string : "");
+        if (!st && obj) st = pl_buf_append(b, ":", 1);
+        if (!st) st = meta_json(b, c);
+    }
+    if (!st) st = pl_buf_append(b, obj ? "}" : "]", 1);
+    return st;
+}
+
 /* One record as a JSON line, byte for byte what pl_record_to_json prints
  * (test_ingest checks this on every real corpus) but without building a cJSON
  * tree for the large string fields; meta still goes through cJSON. */
@@ -115,7 +230,8 @@ static pl_status record_line(const pl_record *r, pl_buf *b) {
     for (int i = 0; i < 7 && !st; i++) {
         st = pl_buf_append(b, keys[i], strlen(keys[i]));
         if (!st) st = json_str(b, vals[i]);
-        if (!st && i == 1) st = pl_buf_printf(b, ",\"label\":%d", r->label);
+        if (!st && i == 1) st = pl_buf_append(b, ",\"label\":", 9);
+        if (!st && i == 1) st = json_int(b, r->label);
     }
     if (!st) st = pl_buf_append(b, ",\"urls\":[", 9);
     for (size_t i = 0; i < r->n_urls && !st; i++) {
@@ -125,6 +241,7 @@ static pl_status record_line(const pl_record *r, pl_buf *b) {
     if (!st) st = pl_buf_append(b, "],\"meta\":", 9);
     if (!st) {
         if (!r->meta) st = pl_buf_append(b, "{}", 2);
+        else if (meta_plain(r->meta, 0)) st = meta_json(b, r->meta);
         else {
             char *m = cJSON_PrintUnformatted(r->meta);
             if (!m) return pl_error(PL_ERR_NOMEM, "out of memory serializing meta");
@@ -137,6 +254,47 @@ static pl_status record_line(const pl_record *r, pl_buf *b) {
 }
 
 static pl_status write_rec(pl_record *r, void *user);
+
+/* A whole file into a NUL-terminated buffer, as pl_read_file (same errors),
+ * but sized from fstat and read straight into place: no stdio buffer, no
+ * bounce copy, no regrowth. Most inputs are small mail files read by the
+ * workers, where those costs were a sizeable part of the read. */
+static pl_status read_whole(const char *path, char **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pl_error(PL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    size_t cap = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 ? (size_t)sb.st_size : 65536;
+    char *b = malloc(cap + 1);
+    size_t n = 0;
+    pl_status st = b ? PL_OK : pl_error(PL_ERR_NOMEM, "%s: file too large to read into memory", path);
+    while (!st) {
+        if (n == cap) { /* the file grew, or its size was unknown */
+            char *nb = cap < SIZE_MAX / 2 - 1 ? realloc(b, cap * 2 + 1) : NULL;
+            if (!nb) {
+                st = pl_error(PL_ERR_NOMEM, "%s: file too large to read into memory", path);
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t k = read(fd, b + n, cap - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) st = pl_error(PL_ERR_IO, "%s: read error", path);
+        else if (k == 0) break;
+        else n += (size_t)k;
+    }
+    close(fd);
+    if (st) {
+        free(b);
+        return st;
+    }
+    b[n] = 0;
+    *data = b;
+    *len = n;
+    return PL_OK;
+}
 
 /* ---- context ---- */
 
@@ -163,7 +321,8 @@ typedef struct {
     pl_buf fields;
     size_t *off, *flen, nf;
     int64_t row;
-    size_t line;
+    size_t line, rec_offset;
+    const char *row_file;   /* the CSV's path (alive while its rows are queued); file and where are made from it on demand */
 } msgjob;
 
 enum { COL_TEXT, COL_SUBJECT, COL_FROM, COL_TO, COL_DATE, COL_LABEL, COL_N };
@@ -362,7 +521,7 @@ static int convert_message(const pl_ingest_opts *o, msgjob *j, int to_json) {
         }
     }
     if (j->path) {
-        if (pl_read_file(j->path, &j->raw, &j->n) != PL_OK) return job_skip(j, PL_SKIP_IO, pl_errmsg());
+        if (read_whole(j->path, &j->raw, &j->n) != PL_OK) return job_skip(j, PL_SKIP_IO, pl_errmsg());
         j->bytes = (int64_t)j->n;
     }
     if (j->n == 0) return job_skip(j, PL_SKIP_EMPTY_FILE, "zero bytes");
@@ -372,11 +531,8 @@ static int convert_message(const pl_ingest_opts *o, msgjob *j, int to_json) {
     pl_status st = pl_mime_parse(j->raw, j->n, r, j->warn);
     if (st == PL_ERR_FORMAT) return job_skip(j, PL_SKIP_MIME_ERROR, pl_errmsg());
     r->label = j->label = label;
-    pl_buf id = {0};
-    if (!st) st = pl_buf_printf(&id, "%s:%s", o->source, j->id_tail);
-    if (!st) st = pl_record_set(&r->id, id.data);
+    if (!st) st = set_id(&r->id, o->source, j->id_tail, -1);
     if (!st) st = pl_record_set(&r->source, o->source);
-    pl_buf_free(&id);
     if (!st) {
         if (!r->meta) r->meta = cJSON_CreateObject();
         cJSON *child = j->pos ? j->pos->child : NULL;
@@ -432,11 +588,8 @@ static int convert_row(const pl_ingest_opts *o, const csvmap *cm, msgjob *j, int
     char **fields[COL_N] = {NULL, &r->subject, &r->from, &r->to, &r->date, NULL};
     for (int f = COL_SUBJECT; !st && f <= COL_DATE; f++)
         if (col[f] >= 0) st = pl_record_set_header(fields[f], ROWF(j, (size_t)col[f]), j->flen[col[f]], j->warn);
-    pl_buf id = {0};
-    if (!st) st = pl_buf_printf(&id, "%s:%s:%lld", o->source, cm->bn, (long long)j->row);
-    if (!st) st = pl_record_set(&r->id, id.data);
+    if (!st) st = set_id(&r->id, o->source, cm->bn, (long long)j->row);
     if (!st) st = pl_record_set(&r->source, o->source);
-    pl_buf_free(&id);
     if (!st) {
         cJSON *meta = cJSON_CreateObject();
         cJSON_AddStringToObject(meta, "file", cm->bn);
@@ -503,8 +656,15 @@ static pl_status emit_jobs(ictx *c, msgjob *q, long n, pl_status st) {
         if (!st) {
             c->s->read++;
             c->s->bytes += j->bytes;
-            if (j->kind == JOB_SKIP) st = skip(c, j->reason, j->file, j->where, j->detail);
-            else if (j->kind == JOB_ERROR) st = pl_error(j->err, "%s: %s: %s", j->file, j->where, j->detail);
+            const char *file = j->file, *where = j->where;
+            char rw[96];
+            if (j->is_row && j->kind != JOB_RECORD) {
+                snprintf(rw, sizeof rw, "line %zu (row %lld, offset %zu)", j->line, (long long)j->row, j->rec_offset);
+                file = j->row_file;
+                where = rw;
+            }
+            if (j->kind == JOB_SKIP) st = skip(c, j->reason, file, where, j->detail);
+            else if (j->kind == JOB_ERROR) st = pl_error(j->err, "%s: %s: %s", file, where, j->detail);
             else {
                 add_warn(c, j->warn);
                 if (j->empty) c->s->warn[PL_WARN_EMPTY]++;
@@ -514,6 +674,7 @@ static pl_status emit_jobs(ictx *c, msgjob *q, long n, pl_status st) {
                     else if (j->label == 0) c->s->label_neg++;
                     else c->s->label_unk++;
                     st = pl_afile_write(&c->js->f, j->json.data, j->json.len);
+                    c->js->unsynced += j->json.len;
                 } else {
                     st = emit(c, &j->rec);
                     memset(&j->rec, 0, sizeof j->rec); /* the sink owns it now */
@@ -529,8 +690,12 @@ static pl_status emit_jobs(ictx *c, msgjob *q, long n, pl_status st) {
 static pl_status drain(ictx *c, pl_status st) {
     batch *b = c->fly;
     if (!b || !b->busy) return st;
+    /* convert what the workers have not taken yet instead of waiting idle
+     * (not with a single worker: one thread was asked for) */
+    if (b->nth > 1) batch_worker(b);
     for (int t = 0; t < b->nth; t++) pthread_join(b->th[t], NULL);
     st = emit_jobs(c, b->q, b->n, st);
+    if (c->js && !st) writeback(c->js);
     free(b->q);
     b->q = NULL;
     b->busy = 0;
@@ -660,13 +825,11 @@ static pl_status queue_row(ictx *c, const pl_csv *cv, const char *path, int64_t 
     j->line = cv->line;
     j->unterminated = cv->unterminated;
     j->nf = cv->n_fields;
-    char where[96];
-    snprintf(where, sizeof where, "line %zu (row %lld, offset %zu)", cv->line, (long long)row, cv->rec_offset);
-    j->file = strdup(path);
-    j->where = strdup(where);
+    j->rec_offset = cv->rec_offset;
+    j->row_file = path;
     j->off = malloc((cv->n_fields + 1) * sizeof *j->off);
     j->flen = malloc((cv->n_fields + 1) * sizeof *j->flen);
-    if (!j->file || !j->where || !j->off || !j->flen || pl_buf_append(&j->fields, cv->store.data, cv->store.len))
+    if (!j->off || !j->flen || pl_buf_append(&j->fields, cv->store.data, cv->store.len))
         return pl_error(PL_ERR_NOMEM, "out of memory");
     memcpy(j->off, cv->off, cv->n_fields * sizeof *j->off);
     memcpy(j->flen, cv->flen, cv->n_fields * sizeof *j->flen);
@@ -1013,7 +1176,7 @@ pl_status pl_ingest_path(const char *path, const pl_ingest_opts *o, pl_record_si
     }
     char *data;
     size_t len;
-    pl_status st = pl_read_file(path, &data, &len);
+    pl_status st = read_whole(path, &data, &len);
     if (st) return st;
     st = pl_ingest_buffer(path, data, len, o, sink, user, stats);
     free(data);

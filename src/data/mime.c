@@ -34,6 +34,8 @@ static const char *const warn_names[PL_WARN_N] = {
 };
 const char *pl_warn_name(int w) { return w >= 0 && w < PL_WARN_N ? warn_names[w] : "?"; }
 
+int pl_mime_shortcuts = 1;
+
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 static void gmime_start(void) { g_mime_init(); }
 
@@ -316,6 +318,31 @@ static void iconv_put(const char *name, iconv_t cd) {
     if (!kept) iconv_close(cd);
 }
 
+/* Charsets (as g_mime_charset_iconv_name spells them) whose bytes 0x00-0x7F
+ * are ASCII: for pure-ASCII text their conversion to UTF-8 is the identity. */
+static int ascii_superset(const char *name) {
+    if (!strncasecmp(name, "iso-8859-", 9)) {
+        const char *d = name + 9;
+        if (!isdigit((unsigned char)d[0])) return 0;
+        return !d[1] || (isdigit((unsigned char)d[1]) && !d[2]);
+    }
+    const char *d = !strncasecmp(name, "cp125", 5) ? name + 5 : !strncasecmp(name, "windows-125", 11) ? name + 11 : NULL;
+    if (d) return isdigit((unsigned char)d[0]) && !d[1];
+    return !strcasecmp(name, "koi8-r") || !strcasecmp(name, "koi8-u");
+}
+
+static int all_ascii(const char *s, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull) return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] & 0x80) return 0;
+    return 1;
+}
+
 /* Bytes in a declared charset (may be NULL) -> UTF-8 appended to out. */
 static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_buf *out) {
     if (!cs || !*cs || is_utf8_name(cs)) {
@@ -345,6 +372,10 @@ static pl_status to_utf8(msgctx *m, const char *cs, const char *s, size_t n, pl_
         name = "WINDOWS-1252";
         cd = iconv_get(name);
         if (cd == (iconv_t)-1) return pl_error(PL_ERR_INTERNAL, "iconv lacks windows-1252");
+    } else if (pl_mime_shortcuts && ascii_superset(name) && all_ascii(s, n)) {
+        /* ASCII text labelled latin-1, windows-125x, ...: iconv would copy it */
+        iconv_put(name, cd);
+        return pl_buf_append(out, s, n);
     }
     size_t bad = 0;
     pl_status st = iconv_all(cd, s, n, out, &bad);
@@ -527,6 +558,67 @@ static void parser_warning(gint64 offset, GMimeParserWarning code, const gchar *
     m->flags[PL_WARN_PARSER] = 1;
 }
 
+/* Top-level header fields that nothing here reads and that GMime only stores:
+ * trace and vendor fields (Received, X-*, List-*, ...). None is a field GMime
+ * interprets (From, To, Cc, Bcc, Sender, Reply-To, Subject, Date, Message-Id,
+ * MIME-Version, Content-*) or checks for repeats (RFC 5322 single fields). */
+static int inert_field(const char *name, size_t n) {
+    static const char *const names[] = {"received", "return-path", "delivered-to", "precedence", "errors-to",
+                                        "status", "mailing-list", "importance"};
+    if ((n > 2 && !strncasecmp(name, "x-", 2)) || (n > 5 && !strncasecmp(name, "list-", 5))) return 1;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strlen(names[i]) == n && !strncasecmp(name, names[i], n)) return 1;
+    return 0;
+}
+
+/* The message without its inert top-level header fields, into out (returns 1),
+ * or 0 to parse the message as it is. GMime builds an object per header field,
+ * and, with a warning callback set, unfolds and RFC 2047-decodes every value
+ * to validate it; trace fields are most of a delivered message's header.
+ * Only a header block that is plainly well formed is touched: every line up
+ * to the blank line is "name:" (printable ASCII name, no space before the
+ * colon) or a continuation starting with a space or tab. A field is dropped
+ * only when it holds no "=?" (its decoding could raise a parser warning) and
+ * no NUL, and at least one field stays, so GMime parses the same header block
+ * minus fields that raise nothing and feed nothing. */
+static int strip_inert(const char *s, size_t n, pl_buf *out) {
+    size_t pos = 0, kept = 0, dropped = 0;
+    size_t spans[2 * 64], ns = 0; /* kept field ranges, merged when adjacent */
+    for (;;) {
+        if (pos >= n) return 0; /* no blank line: leave it to GMime */
+        if (s[pos] == '\n' || (s[pos] == '\r' && pos + 1 < n && s[pos + 1] == '\n')) break;
+        size_t k = pos;
+        while (k < n && (unsigned char)s[k] > 32 && (unsigned char)s[k] < 127 && s[k] != ':') k++;
+        if (k == pos || k >= n || s[k] != ':') return 0;
+        const char *nl = memchr(s + k, '\n', n - k);
+        if (!nl) return 0;
+        size_t fe = (size_t)(nl - s) + 1;
+        while (fe < n && (s[fe] == ' ' || s[fe] == '\t')) {
+            nl = memchr(s + fe, '\n', n - fe);
+            if (!nl) return 0;
+            fe = (size_t)(nl - s) + 1;
+        }
+        int drop = inert_field(s + pos, k - pos) && !memchr(s + pos, 0, fe - pos);
+        for (const char *q = s + k; drop && (q = memchr(q, '=', (size_t)(s + fe - q))) != NULL; q++)
+            drop = !(q + 1 < s + fe && q[1] == '?');
+        if (drop) dropped++;
+        else {
+            kept++;
+            if (ns && spans[ns - 1] == pos) spans[ns - 1] = fe; /* extends the previous kept range */
+            else if (ns < sizeof spans / sizeof *spans) {
+                spans[ns++] = pos;
+                spans[ns++] = fe;
+            } else return 0; /* too fragmented to bother */
+        }
+        pos = fe;
+    }
+    if (!dropped || !kept) return 0;
+    if (pl_buf_reserve(out, n)) return 0;
+    for (size_t i = 0; i < ns; i += 2) pl_buf_append(out, s + spans[i], spans[i + 1] - spans[i]);
+    pl_buf_append(out, s + pos, n - pos); /* the blank line and the body */
+    return 1;
+}
+
 int pl_looks_like_rfc822(const char *d, size_t n, const char **why) {
     static const char ole[8] = {(char)0xD0, (char)0xCF, 0x11, (char)0xE0, (char)0xA1, (char)0xB1, 0x1A, (char)0xE1};
     if (n >= 8 && !memcmp(d, ole, 8)) {
@@ -557,6 +649,7 @@ int pl_looks_like_rfc822(const char *d, size_t n, const char **why) {
 pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) {
     const char *why = NULL;
     if (!pl_looks_like_rfc822(raw, n, &why)) return pl_error(PL_ERR_FORMAT, "%s", why);
+    if (n > G_MAXUINT) return pl_error(PL_ERR_FORMAT, "message of %zu bytes is larger than 4 GiB", n);
     pthread_once(&gmime_once, gmime_start);
     /* GMime wants the envelope line gone when parsing a single message */
     size_t off = 0;
@@ -572,7 +665,22 @@ pl_status pl_mime_parse(const char *raw, size_t n, pl_record *r, int64_t *warn) 
     m.mismatches = cJSON_CreateArray();
     m.bad_charsets = cJSON_CreateArray();
 
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw + off, n - off);
+    /* The stream reads the bytes in place (g_mime_stream_mem_new_with_buffer
+     * would copy the whole message first): a GByteArray borrows raw (or the
+     * copy without inert header fields), the stream does not own it, and the
+     * array shell is released below without freeing the bytes, after
+     * everything that reads them (the message's content substreams share the
+     * buffer) is gone. Nothing writes to the stream. */
+    pl_buf lean = {0};
+    const char *src = raw + off;
+    size_t sn = n - off;
+    if (pl_mime_shortcuts && strip_inert(src, sn, &lean)) {
+        src = lean.data;
+        sn = lean.len;
+    }
+    GByteArray *borrowed = g_byte_array_new_take((guint8 *)(uintptr_t)src, sn);
+    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(borrowed);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
     GMimeParserOptions *opts = g_mime_parser_options_new();
@@ -654,6 +762,8 @@ done:
     g_object_unref(parser);
     g_mime_parser_options_free(opts);
     g_object_unref(stream);
+    g_byte_array_free(borrowed, FALSE); /* the shell only: the bytes are raw's or lean's */
+    pl_buf_free(&lean);
     if (warn && !st)
         for (int i = 0; i < PL_WARN_N; i++) warn[i] += m.flags[i];
     pl_buf_free(&m.body);

@@ -43,6 +43,14 @@ int pl_utf8_valid(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+#ifdef __SSE2__
+        /* fast path: 16 ASCII non-NUL bytes at a time */
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_setzero_si128())))) break;
+            i += 16;
+        }
+#endif
         /* fast path: 8 ASCII non-NUL bytes at a time */
         while (i + 8 <= n) {
             uint64_t w;
