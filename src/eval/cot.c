@@ -105,11 +105,7 @@ pl_status pl_cot_new(pl_model *m, const pl_prompt *p, const pl_tokenizer *t, int
     }
     pl_buf_free(&piece);
     if (!st) st = pl_runner_new(m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, max_ctx, &c->run);
-    if (!st) st = pl_kv_new(m, (int)p->prefix.n, NULL, &c->prefix);
-    if (!st && p->prefix.n > 0) {
-        pl_seq s = {c->prefix, p->prefix.ids, (int)p->prefix.n};
-        st = pl_forward(c->run, &s, 1, PL_LOGITS_NONE, NULL);
-    }
+    if (!st) st = pl_prompt_prefix_cache(m, c->run, p, &c->prefix);
     if (!st) {
         c->logits = malloc((size_t)c->max_seqs * (size_t)c->n_vocab * sizeof(float));
         c->ids = malloc((size_t)c->max_batch * sizeof(int32_t));

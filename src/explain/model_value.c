@@ -84,11 +84,7 @@ pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, 
     if (!st && x->o.mask_id >= d->n_vocab)
         st = pl_error(PL_ERR_RANGE, "explain: mask id %d outside the vocabulary of %d", x->o.mask_id, d->n_vocab);
     if (!st) st = pl_runner_new(m, x->max_batch, x->max_ctx, &x->run);
-    if (!st) st = pl_kv_new(m, (int)p->prefix.n, NULL, &x->prefix);
-    if (!st && p->prefix.n > 0) {
-        pl_seq s = {x->prefix, p->prefix.ids, (int)p->prefix.n};
-        st = pl_forward(x->run, &s, 1, PL_LOGITS_NONE, NULL);
-    }
+    if (!st) st = pl_prompt_prefix_cache(m, x->run, p, &x->prefix);
     if (!st) {
         x->logits = malloc((size_t)MAX_SEQS * (size_t)x->n_vocab * sizeof(float));
         x->ids = malloc((size_t)x->max_batch * sizeof(int32_t));

@@ -238,6 +238,22 @@ static void grab_last(const pl_hook_info *info, float *data, void *user) {
            (size_t)d * sizeof(float));
 }
 
+pl_status pl_prompt_prefix_cache(pl_model *m, pl_runner *run, const pl_prompt *p, pl_kv **out) {
+    *out = NULL;
+    pl_kv *kv = NULL;
+    pl_status st = pl_kv_new(m, (int)p->prefix.n, NULL, &kv);
+    if (!st && p->prefix.n > 0) {
+        pl_seq s = {kv, p->prefix.ids, (int)p->prefix.n};
+        st = pl_forward(run, &s, 1, PL_LOGITS_NONE, NULL);
+    }
+    if (st) {
+        pl_kv_free(kv);
+        return st;
+    }
+    *out = kv;
+    return PL_OK;
+}
+
 pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_tokens, pl_classifier **out) {
     *out = NULL;
     const pl_arch_desc *d = pl_model_desc(m);
@@ -264,11 +280,7 @@ pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_token
         pl_log(PL_LOG_WARN, "classifier: prompt of up to %d tokens exceeds the model's training context %d",
                c->max_ctx, d->n_ctx_train);
     if (!st) st = pl_runner_new(m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, c->max_ctx, &c->run);
-    if (!st) st = pl_kv_new(m, (int)p->prefix.n, NULL, &c->prefix);
-    if (!st && p->prefix.n > 0) {
-        pl_seq s = {c->prefix, p->prefix.ids, (int)p->prefix.n};
-        st = pl_forward(c->run, &s, 1, PL_LOGITS_NONE, NULL);
-    }
+    if (!st) st = pl_prompt_prefix_cache(m, c->run, p, &c->prefix);
     if (!st) {
         c->logits = malloc((size_t)c->max_seqs * (size_t)c->n_vocab * sizeof(float));
         c->hidden = malloc((size_t)c->max_seqs * (size_t)c->n_embd * sizeof(float));

@@ -99,6 +99,10 @@ pl_status pl_prompt_newline_ids(const pl_tokenizer *t, pl_tokens *out);
 
 /* ---- scoring ------------------------------------------------------------ */
 
+/* The KV cache of the template prefix, run once through run (the start of
+ * every scorer: classifier, chain-of-thought, SHAP value function). */
+pl_status pl_prompt_prefix_cache(pl_model *m, pl_runner *run, const pl_prompt *p, pl_kv **out);
+
 /* A scorer: model + prompt + run state + the prefix's KV cache (computed at
  * creation). One thread at a time. The model must outlive it. */
 typedef struct pl_classifier pl_classifier;
