@@ -104,6 +104,17 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, f
                 size_t scratch_bytes, float *lora_tmp) {
     pl_status st = mm_plain(m, w, x, T, y, scratch, scratch_bytes);
     if (st) return st;
+    if (w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA) {
+        /* with bf16 tiles the deltas run as bf16 products too: u = x·Aᵀ,
+         * then y += (s·u)·Bᵀ (row by row independent of the batch, as the rest) */
+        for (const pl_lora_pair *p = w->lora; p && !st; p = p->next) {
+            int64_t r = p->a.n_out;
+            st = pl_matmul_bf16(PL_DTYPE_F32, p->a.data, 0, r, w->n_in, x, T, lora_tmp, 0);
+            for (int64_t i = 0; !st && i < T * r; i++) lora_tmp[i] *= p->s;
+            if (!st) st = pl_matmul_bf16(PL_DTYPE_F32, p->b.data, 0, w->n_out, r, lora_tmp, T, y, 1);
+        }
+        return st ? pl_error_wrap(st, "%s (LoRA)", w->name ? w->name : "matmul") : PL_OK;
+    }
     for (const pl_lora_pair *p = w->lora; p; p = p->next) {
         /* Adapters are small and held as f32 (converted at load):
          * u[T × r] = x · Aᵀ, then y += s · u · Bᵀ. */
