@@ -148,6 +148,7 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
                         int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads) {
     int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
     int64_t work = mb * nb;
+    const int morder = mb > nb;
 #pragma omp parallel num_threads(nthreads) if (work > 1 && Mp * Np * Kp >= (1 << 18))
     {
         float out[32 * 32] __attribute__((aligned(64)));
@@ -156,7 +157,10 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
 #endif
 #pragma omp for schedule(static)
         for (int64_t w = 0; w < work; w++) {
-            int64_t i = w / mb, j = w % mb; /* column pair outer: a thread keeps its B panels hot */
+            /* the operand with fewer blocks stays hot: with more row blocks than
+             * column pairs a thread walks the columns of one row strip (its A in
+             * L1, the B panels streamed), else the rows of one column pair */
+            int64_t i = morder ? w % nb : w / mb, j = morder ? w / nb : w % mb;
             const uint16_t *A = Ap + j * 32 * Kp;
             const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
             int64_t m0 = j * 32, n0 = i * 32;
