@@ -655,6 +655,28 @@ static void test_f32_kernels(void) {
         double w2 = 0;
         for (int i = 0; i < 600; i++) w2 += (double)e0[i];
         CHECK(fabs(s2 - w2) <= 1e-12 * w2 && s2 > 0, "exp_sum %s: %g vs %g", pl_simd_name((pl_simd)lvl), s2, w2);
+        /* silu(g) * u over g in [-100, 40] against expf's formula; one element
+         * alone gives the same bits as inside the array */
+        {
+            enum { NS = 301 };
+            float g[NS], g0[NS], uu[NS];
+            for (int i = 0; i < NS; i++) {
+                g0[i] = g[i] = -100.0f + 140.0f * (float)i / (float)NS;
+                uu[i] = 0.5f + (float)(i % 7) * 0.25f;
+            }
+            pl_f32_silu_mul(g, uu, NS);
+            int ws = 0, alone = 1;
+            for (int i = 0; i < NS; i++) {
+                const float r = g0[i] / (1.0f + expf(-g0[i])) * uu[i];
+                const int d = ulp_dist(g[i], r);
+                if (d > ws) ws = d;
+                float one = g0[i];
+                pl_f32_silu_mul(&one, &uu[i], 1);
+                alone &= memcmp(&one, &g[i], sizeof one) == 0;
+            }
+            CHECK(ws <= 4, "silu_mul %s: %d ulp from the expf formula", pl_simd_name((pl_simd)lvl), ws);
+            CHECK(alone, "silu_mul %s: an element's bits depend on its position", pl_simd_name((pl_simd)lvl));
+        }
     }
     CHECK_OK(pl_simd_set(top));
 }

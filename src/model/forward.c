@@ -307,7 +307,6 @@ static float gelu_tanh_fp16(float x) {
     return pl_model_f16_to_f32(pl_model_f32_to_f16(gelu_tanh(xh)));
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Rotate one head vector x [head_dim] at position pos. NORM pairs
  * (2i, 2i+1); NEOX pairs (i, i + n_rot/2). The angle of pair i is
@@ -563,11 +562,16 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         MM(&L->w_gate, r->xb, T, r->hb);
         MM(&L->w_up, r->xb, T, r->hb2);
         int gelu16 = d->gelu_fp16;
+        if (d->act == PL_ACT_SILU) {
+            /* per token row: tensor's SIMD silu·up (an element's bits do not depend on the batch) */
 #pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
-        for (int64_t i = 0; i < T * F; i++) {
-            float g = r->hb[i];
-            float a = d->act == PL_ACT_SILU ? silu(g) : gelu16 ? gelu_tanh_fp16(g) : gelu_tanh(g);
-            r->hb[i] = a * r->hb2[i];
+            for (int64_t t = 0; t < T; t++) pl_f32_silu_mul(r->hb + t * F, r->hb2 + t * F, F);
+        } else {
+#pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
+            for (int64_t i = 0; i < T * F; i++) {
+                float g = r->hb[i];
+                r->hb[i] = (gelu16 ? gelu_tanh_fp16(g) : gelu_tanh(g)) * r->hb2[i];
+            }
         }
         run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
         MM(&L->w_down, r->hb, T, r->xb2);

@@ -1314,6 +1314,19 @@ static double f32_expsum(float *x, int64_t n, float sub) {
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
+/* g = silu(g) * u = g / (1 + exp(-g)) * u, the same lane computation for
+ * every element (the tail is masked, never scalar), so an element's bits do
+ * not depend on where it sits in the array */
+static void f32_silu_mul(float *g, const float *u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 x = _mm512_maskz_loadu_ps(k, g + i), y = _mm512_maskz_loadu_ps(k, u + i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        _mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), y));
+    }
+}
+
 /* q8_0 packed: a group block is rows 0-1 in one 64-byte load (row per
  * 256-bit half) and rows 2-3 in the next, then 4 f16 scales. Weights are
  * made unsigned (u = w ^ 0x80 = w + 128) and the activation prep carries
@@ -1422,6 +1435,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_dots = f32_dots;
     k->f32_wsum = f32_wsum;
     k->f32_expsum = f32_expsum;
+    k->f32_silu_mul = f32_silu_mul;
     const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
     const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
     k->packed[PL_DTYPE_Q4_1] = p41;

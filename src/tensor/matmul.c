@@ -188,6 +188,12 @@ static double f32_expsum_scalar(float *x, int64_t n, float sub) {
     return s;
 }
 
+static void f32_silu_mul_scalar(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void pl_f32_silu_mul(float *g, const float *u, int64_t n) { pl_kernels_active()->f32_silu_mul(g, u, n); }
+
 void pl_f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
     pl_kernels_active()->f32_dots(x, m, ld, rows, n, y);
 }
@@ -201,6 +207,7 @@ void pl_kernels_scalar(pl_kernels *k) {
     k->f32_dots = f32_dots_scalar;
     k->f32_wsum = f32_wsum_scalar;
     k->f32_expsum = f32_expsum_scalar;
+    k->f32_silu_mul = f32_silu_mul_scalar;
     k->dequant[PL_DTYPE_F32] = deq_F32;
     k->dequant[PL_DTYPE_F16] = deq_F16;
     k->dequant[PL_DTYPE_BF16] = deq_BF16;

@@ -162,6 +162,11 @@ void pl_f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, int64
  * new x in double (summation order per level). Scalar uses expf; SIMD
  * levels a polynomial within 2 ulp of it (tested). */
 double pl_f32_exp_sum(float *x, int64_t n, float sub);
+/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u (the gated MLP). Scalar
+ * uses expf; the AVX-512 level the same polynomial exp as above (tested
+ * within 4 ulp of the scalar result); an element's bits do not depend on
+ * its position or on n. */
+void pl_f32_silu_mul(float *g, const float *u, int64_t n);
 
 /* ---- packed weights ---------------------------------------------------- */
 

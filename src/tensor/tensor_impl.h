@@ -148,11 +148,13 @@ typedef struct {
 typedef void (*pl_f32_dots_fn)(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
 typedef void (*pl_f32_wsum_fn)(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
 typedef double (*pl_f32_expsum_fn)(float *x, int64_t n, float sub);
+typedef void (*pl_f32_silu_mul_fn)(float *g, const float *u, int64_t n);
 
 typedef struct {
     pl_f32_dots_fn f32_dots;
     pl_f32_wsum_fn f32_wsum;
     pl_f32_expsum_fn f32_expsum;
+    pl_f32_silu_mul_fn f32_silu_mul;
     pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
