@@ -368,61 +368,48 @@ static int lcp(const variant *a, const variant *b) {
     return k;
 }
 
-static const variant *g_sort_v; /* qsort context (one call at a time per pl_xmodel) */
 static int cmp_variant(const void *pa, const void *pb) {
-    const variant *a = &g_sort_v[*(const size_t *)pa], *b = &g_sort_v[*(const size_t *)pb];
+    const variant *a = *(const variant *const *)pa, *b = *(const variant *const *)pb;
     int k = lcp(a, b);
     if (k < a->n && k < b->n) return a->ids[k] < b->ids[k] ? -1 : 1;
     if (a->n != b->n) return a->n < b->n ? -1 : 1;
     return a->row < b->row ? -1 : a->row > b->row;
 }
 
-/* Tokens a group saves by running ids[F, L) once: sum over members of
- * (L - from) minus (L - F), F = the smallest member from. */
-static long group_saving(const variant *v, const size_t *ord, size_t a, size_t b, int L) {
-    int F = v[ord[a]].from;
-    long s = 0;
-    for (size_t i = a; i < b; i++) {
-        if (v[ord[i]].from < F) F = v[ord[i]].from;
-        s += L - v[ord[i]].from;
-    }
-    return s - (L - F);
-}
-
-/* Group the variants (sorted by ids): extend a run while its saving does
- * not drop; keep groups that save at least MIN_SHARED tokens. The shared
- * part stops one token short of the shortest member, so every member still
- * runs at least its last email token. Returns the number of groups. */
-static size_t make_groups(variant *v, size_t n, shared *g, size_t *ord) {
-    for (size_t i = 0; i < n; i++) ord[i] = i;
-    g_sort_v = v;
+/* Group the variants (sorted by ids): extend a run while the tokens it
+ * saves do not drop — running ids[F, L) once saves sum over members of
+ * (L - from) minus (L - F), F the smallest member from — and keep groups
+ * that save at least MIN_SHARED tokens. The shared part stops one token
+ * short of the shortest member, so every member still runs at least its
+ * last email token. Returns the number of groups. */
+static size_t make_groups(variant *v, size_t n, shared *g, variant **ord) {
+    for (size_t i = 0; i < n; i++) ord[i] = &v[i];
     qsort(ord, n, sizeof *ord, cmp_variant);
     size_t ng = 0, a = 0;
     while (a < n) {
         size_t b = a + 1;
-        int L = v[ord[a]].n - 1;
-        long best = 0;
+        int L = ord[a]->n - 1, F = ord[a]->from, seg = ord[a]->seg;
+        long sum_from = ord[a]->from, best = 0;
         while (b < n) {
-            int l2 = lcp(&v[ord[b - 1]], &v[ord[b]]);
-            int nl = l2 < L ? l2 : L;
-            if (v[ord[b]].n - 1 < nl) nl = v[ord[b]].n - 1;
-            long s = group_saving(v, ord, a, b + 1, nl);
-            if (s < best || nl <= 0) break;
-            best = s;
+            int nl = lcp(ord[b - 1], ord[b]);
+            if (L < nl) nl = L;
+            if (ord[b]->n - 1 < nl) nl = ord[b]->n - 1;
+            const int nF = ord[b]->from < F ? ord[b]->from : F;
+            const long nsum = sum_from + ord[b]->from;
+            const long saving = (long)(b + 1 - a) * nl - nsum - (nl - nF);
+            if (saving < best || nl <= 0) break;
+            if (ord[b]->from < F) seg = ord[b]->seg;
+            best = saving;
             L = nl;
+            F = nF;
+            sum_from = nsum;
             b++;
         }
         if (b - a >= 2 && best >= MIN_SHARED) {
-            int F = v[ord[a]].from, seg = v[ord[a]].seg;
-            for (size_t i = a; i < b; i++)
-                if (v[ord[i]].from < F) {
-                    F = v[ord[i]].from;
-                    seg = v[ord[i]].seg;
-                }
-            g[ng] = (shared){F, L, seg, v[ord[a]].ids, NULL};
+            g[ng] = (shared){F, L, seg, ord[a]->ids, NULL};
             for (size_t i = a; i < b; i++) {
-                v[ord[i]].group = (int)ng;
-                v[ord[i]].from = L;
+                ord[i]->group = (int)ng;
+                ord[i]->from = L;
             }
             ng++;
         }
@@ -465,7 +452,7 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     size_t ng = 0;
     if (!st && !x->o.no_shared && n_masks > 1) {
         g = calloc(n_masks, sizeof *g);
-        size_t *ord = malloc(n_masks * sizeof *ord);
+        variant **ord = malloc(n_masks * sizeof *ord);
         if (!g || !ord) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
         else ng = make_groups(v, n_masks, g, ord);
         free(ord);

@@ -145,6 +145,7 @@ struct pl_runner {
     float *hb, *hb2;/* [T, n_ff] */
     float *att;     /* [n_threads, max_ctx] score rows */
     float *lora_tmp;/* [T, max_rank] */
+    float *rope_cs; /* [T, n_rot] cos/sin of each new token's angles */
     void *mm_scratch;
     size_t mm_bytes;
     int32_t *tok_seq, *tok_pos; /* [T] sequence index and absolute position */
@@ -171,7 +172,7 @@ pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runne
     size_t mmb = pl_mm_scratch_bytes((int64_t)T, nin);
     size_t parts[] = {fsz(T, D), fsz(T, wide), fsz(T, D), fsz(T, qd), fsz(T, kvd), fsz(T, kvd), fsz(T, qd),
                       fsz(T, ff), fsz(T, ff), fsz((size_t)nt, (size_t)max_ctx), fsz(T, rank), mmb,
-                      T * sizeof(int32_t), T * sizeof(int32_t)};
+                      T * sizeof(int32_t), T * sizeof(int32_t), fsz(T, (size_t)(d->n_rot > 0 ? d->n_rot : 1))};
     size_t total = 0;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
         if (!pl_add_ok(total, parts[i] + 64, &total)) return pl_error(PL_ERR_NOMEM, "runner: size overflow");
@@ -203,6 +204,7 @@ pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runne
     r->mm_bytes = parts[11];
     r->tok_seq = pl_arena_alloc(a, parts[12]);
     r->tok_pos = pl_arena_alloc(a, parts[13]);
+    r->rope_cs = pl_arena_alloc(a, parts[14]);
     r->lora_rank = m->max_lora_rank;
     *out = r;
     return PL_OK;
@@ -313,8 +315,8 @@ static float gelu_tanh_fp16(float x) {
  * pos · base^(-2i/n_rot) / freq_factor[i], built by repeated
  * multiplication as ggml does. */
 /* cs[2i], cs[2i+1] = cos, sin of position pos's angle i (i < n_rot/2):
- * computed once per token and layer, shared by its heads */
-enum { ROPE_MAX_HALF = 512 };
+ * computed once per token and forward (runner.rope_cs), shared by every
+ * layer and head */
 static void rope_table(float *cs, int pos, const pl_arch_desc *d) {
     int half = d->n_rot / 2;
     float theta_scale = powf(d->rope_base, -2.0f / (float)d->n_rot);
@@ -520,6 +522,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
                 for (int e = 0; e < D; e++) xr[e] *= d->embd_scale;
         }
     run_hook(r, PL_HOOK_EMBED, -1, seqs, n_seq, r->x, D, 2, D, 0);
+#pragma omp parallel for schedule(static) if (T * (int64_t)d->n_rot >= PAR_MIN)
+    for (int64_t t = 0; t < T; t++) rope_table(r->rope_cs + (size_t)t * (size_t)d->n_rot, r->tok_pos[t], d);
 
     for (int l = 0; l < d->n_layer; l++) {
         const pl_layer *L = &m->layers[l];
@@ -538,8 +542,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 #pragma omp parallel for schedule(static) if (T * (int64_t)qd >= PAR_MIN)
         for (int64_t t = 0; t < T; t++) {
             int pos = r->tok_pos[t];
-            float cs[2 * ROPE_MAX_HALF];
-            rope_table(cs, pos, d);
+            const float *cs = r->rope_cs + (size_t)t * (size_t)d->n_rot;
             for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, cs, d);
             for (int h = 0; h < Hkv; h++) rope_head(r->k + (size_t)t * kvd + (size_t)h * (size_t)hd, cs, d);
             pl_kv *kv = seqs[r->tok_seq[t]].kv;

@@ -162,8 +162,6 @@ pl_status pl_model_desc_from_meta(const pl_model_meta *mm, const char *file, pl_
                         (long long)mm->head_dim, (long long)mm->head_dim_v);
     if (d->n_rot > d->head_dim || d->n_rot % 2)
         return pl_error(PL_ERR_FORMAT, "%s: rope dimension %d invalid for head size %d", file, d->n_rot, d->head_dim);
-    if (d->n_rot > 1024) /* forward.c's per-token angle table */
-        return pl_error(PL_ERR_UNSUPPORTED, "%s: rope dimension %d over 1024 is not supported", file, d->n_rot);
     d->rope_base = mm->rope_base > 0 ? (float)mm->rope_base : 10000.0f;
     d->norm_eps = (float)mm->norm_eps;
     if (!(d->norm_eps > 0) || !isfinite(d->norm_eps)) return pl_error(PL_ERR_FORMAT, "%s: bad norm epsilon", file);

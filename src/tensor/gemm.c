@@ -39,6 +39,8 @@ static int g_amx;
 static void detect(void) {
     g_amx = 0;
 #if defined(PL_HAVE_AMX_KERNEL)
+    const char *e = getenv("PL_AMX");
+    if (e && strcmp(e, "0") == 0) return;
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
     if (!(d & (1u << 22)) || !(d & (1u << 24))) return; /* AMX-BF16, AMX-TILE */
@@ -48,8 +50,6 @@ static void detect(void) {
     if ((lo & (3u << 17)) != (3u << 17)) return; /* XTILECFG | XTILEDATA enabled by the OS */
     /* ARCH_REQ_XCOMP_PERM (0x1023) for XFEATURE_XTILEDATA (18) */
     if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
-    const char *e = getenv("PL_AMX");
-    if (e && strcmp(e, "0") == 0) return;
     g_amx = 1;
 #endif
 }
