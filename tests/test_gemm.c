@@ -118,6 +118,29 @@ static void case_dtype(pl_dtype t, int64_t n_out, int64_t n_in, int64_t M) {
     CHECK_OK(pl_matmul_bf16_tiles(tiles, n_out, n_in, 1, Xt, M, Yt3, 0));
     CHECK(memcmp(Yt3, Yt, (size_t)(M * n_in) * sizeof *Yt) == 0, "%s transposed tiles differ from the direct product",
           pl_dtype_name(t));
+    /* activations rounded once, read by several products: the same bits */
+    pl_bf16_rows ra = {0};
+    float *Yr = malloc((size_t)(M * n_out) * sizeof *Yr), *Yr2 = malloc((size_t)(M * n_out) * sizeof *Yr2);
+    CHECK_OK(pl_bf16_rows_set(&ra, Xt, M, n_out)); /* a first, other shape: the buffer is reused below */
+    CHECK_OK(pl_bf16_rows_set(&ra, X, M, n_in));
+    CHECK_OK(pl_bf16_tiles_pack(t, W, 0, n_out, n_in, 0, tiles));
+    CHECK_OK(pl_matmul_bf16_tiles_rows(tiles, n_out, n_in, &ra, Yr, 0));
+    CHECK(memcmp(Yr, Y, (size_t)(M * n_out) * sizeof *Y) == 0, "%s tiles on rounded rows differ", pl_dtype_name(t));
+    CHECK_OK(pl_matmul_bf16_rows(t, W, 0, n_out, n_in, &ra, Yr2, 0));
+    CHECK(memcmp(Yr2, Y, (size_t)(M * n_out) * sizeof *Y) == 0, "%s product on rounded rows differs",
+          pl_dtype_name(t));
+    memcpy(Yr2, Y0, (size_t)(M * n_out) * sizeof *Yr2);
+    CHECK_OK(pl_matmul_bf16_rows(t, W, 0, n_out, n_in, &ra, Yr2, 1));
+    CHECK(memcmp(Yr2, Ya, (size_t)(M * n_out) * sizeof *Ya) == 0, "%s accumulate on rounded rows differs",
+          pl_dtype_name(t));
+    CHECK(pl_matmul_bf16_rows(t, W, 0, n_out + 1, n_in + 32, &ra, Yr2, 0) == PL_ERR_INVALID,
+          "%s rows of another width accepted", pl_dtype_name(t));
+    CHECK(pl_matmul_bf16_tiles_rows(tiles, n_out, n_in + 1, &ra, Yr2, 0) == PL_ERR_INVALID,
+          "%s tiles: rows of another width accepted", pl_dtype_name(t));
+    pl_bf16_rows_free(&ra);
+    CHECK(ra.data == NULL && ra.cap == 0, "rows not cleared by free");
+    free(Yr);
+    free(Yr2);
     free(tiles);
     free(Yt2);
     free(Yt3);

@@ -677,6 +677,74 @@ static void test_f32_kernels(void) {
             CHECK(ws <= 4, "silu_mul %s: %d ulp from the expf formula", pl_simd_name((pl_simd)lvl), ws);
             CHECK(alone, "silu_mul %s: an element's bits depend on its position", pl_simd_name((pl_simd)lvl));
         }
+        /* attention scores and scaling: the definition's bits at every level */
+        {
+            const int cases[][3] = {{1, 0, 0}, {17, 0, 16}, {40, 5, 20}, {300, 0, 299}, {300, 250, 299}, {33, 40, 50}};
+            for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+                const int n = cases[ci][0], lo = cases[ci][1], hi = cases[ci][2];
+                float *v = malloc(sizeof(float) * (size_t)n), *v0 = malloc(sizeof(float) * (size_t)n);
+                for (int i = 0; i < n; i++) v0[i] = v[i] = (float)cos(0.91 * i) * 7.0f;
+                const float mx = pl_f32_scores(v, n, lo, hi, 0.125f);
+                float smax = -INFINITY;
+                int same = 1;
+                for (int i = 0; i < n; i++) {
+                    const float se = i >= lo && i <= hi ? v0[i] * 0.125f : -INFINITY;
+                    if (se > smax) smax = se;
+                    same &= memcmp(&se, &v[i], sizeof se) == 0;
+                }
+                CHECK(same && memcmp(&mx, &smax, sizeof mx) == 0, "scores %s n=%d [%d, %d]: max %g vs %g",
+                      pl_simd_name((pl_simd)lvl), n, lo, hi, (double)mx, (double)smax);
+                for (int i = 0; i < n; i++) v[i] = v0[i];
+                pl_f32_scale(v, n, 0.3f);
+                same = 1;
+                for (int i = 0; i < n; i++) {
+                    const float se = v0[i] * 0.3f;
+                    same &= memcmp(&se, &v[i], sizeof se) == 0;
+                }
+                CHECK(same, "scale %s n=%d", pl_simd_name((pl_simd)lvl), n);
+                free(v);
+                free(v0);
+            }
+        }
+        /* RMSNorm against the definition computed in long double (the float
+         * squares summed exactly enough, then the float mean and scale):
+         * lengths with and without a tail, in place and not, and a row whose
+         * squares span a huge range (the sum order may then move the mean by
+         * one float ulp, which moves each output by at most a few ulp) */
+        {
+            const int lens[] = {1, 15, 16, 33, 576, 2304};
+            for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+                const int n = lens[li];
+                float *rx = malloc(sizeof(float) * (size_t)n), *rw = malloc(sizeof(float) * (size_t)n);
+                float *o = malloc(sizeof(float) * (size_t)n), *xi = malloc(sizeof(float) * (size_t)n);
+                for (int wide = 0; wide < 2; wide++) {
+                    long double ss = 0;
+                    for (int i = 0; i < n; i++) {
+                        rx[i] = (float)sin(0.37 * i + 0.1) * (wide && i % 5 == 0 ? 3e4f : 1.0f) *
+                               (wide && i % 7 == 0 ? 1e-4f : 1.0f);
+                        rw[i] = 0.5f + (float)(i % 9) * 0.125f;
+                        xi[i] = rx[i];
+                        ss += (long double)(rx[i] * rx[i]);
+                    }
+                    const float scale = 1.0f / sqrtf((float)((double)ss / (double)n) + 1e-5f);
+                    pl_f32_rmsnorm(o, rx, rw, n, 1e-5f);
+                    pl_f32_rmsnorm(xi, xi, rw, n, 1e-5f);
+                    int rworst = 0;
+                    for (int i = 0; i < n; i++) {
+                        const int d = ulp_dist(o[i], (rx[i] * scale) * rw[i]);
+                        if (d > rworst) rworst = d;
+                    }
+                    CHECK(rworst <= (wide ? 3 : 0), "rmsnorm %s n=%d%s: %d ulp from the definition",
+                          pl_simd_name((pl_simd)lvl), n, wide ? " (wide range)" : "", rworst);
+                    CHECK(memcmp(o, xi, sizeof(float) * (size_t)n) == 0, "rmsnorm %s n=%d: in place differs",
+                          pl_simd_name((pl_simd)lvl), n);
+                }
+                free(rx);
+                free(rw);
+                free(o);
+                free(xi);
+            }
+        }
     }
     CHECK_OK(pl_simd_set(top));
 }

@@ -148,6 +148,9 @@ struct pl_runner {
     float *rope_cs; /* [T, n_rot] cos/sin of each new token's angles */
     void *mm_scratch;
     size_t mm_bytes;
+    pl_bf16_rows xa; /* the current product input rounded to bf16 (bf16 tiles) */
+    void *att_tiles;       /* per-thread scratch of attention_tiles, made on first use */
+    size_t att_tiles_per;  /* its bytes per thread */
     int32_t *tok_seq, *tok_pos; /* [T] sequence index and absolute position */
     /* hooks: [PL_HOOK_COUNT][n_layer + 1] (slot n_layer for layer -1 points) */
     hook_slot *hooks;
@@ -213,6 +216,8 @@ pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runne
 void pl_runner_free(pl_runner *r) {
     if (!r) return;
     pl_arena_free(&r->arena);
+    pl_bf16_rows_free(&r->xa);
+    pl_free_aligned(r->att_tiles);
     pl_free_aligned(r->pattern);
     free(r->hooks);
     free(r);
@@ -278,12 +283,10 @@ static void run_hook(pl_runner *r, pl_hook_point p, int layer, const pl_seq *seq
 /* ---- kernels ------------------------------------------------------------- */
 
 /* out = x / sqrt(mean(x²) + eps) * w   (PyTorch: x * rsqrt(x.pow(2).mean(-1) + eps) * w) */
+/* RMSNorm of one row: tensor's kernel (the squares summed in double, as
+ * ggml does) */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-    double ss = 0.0;
-    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
-    float mean = (float)(ss / n);
-    float scale = 1.0f / sqrtf(mean + eps);
-    for (int i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+    pl_f32_rmsnorm(out, x, w, n, eps);
 }
 
 /* Below this many floats of work a parallel region costs more than it
@@ -341,6 +344,31 @@ static void rope_head(float *x, const float *cs, const pl_arch_desc *d) {
     }
 }
 
+/* row[0..n_k) holds the dot products of one query (at position pos) with
+ * the keys: scale, soft-cap, mask (keys after pos, outside the sliding
+ * window) and softmax in place; masked keys get exactly 0. */
+static void attn_probs(const pl_arch_desc *d, float *row, int n_k, int pos, int use_swa) {
+    float maxv = -INFINITY;
+    if (d->attn_softcap > 0) {
+        for (int p = 0; p < n_k; p++) {
+            float sc;
+            if (p > pos || (use_swa && pos - p >= d->swa_window)) {
+                sc = -INFINITY;
+            } else {
+                sc = row[p] * d->q_scale;
+                sc = tanhf(sc / d->attn_softcap) * d->attn_softcap;
+            }
+            row[p] = sc;
+            if (sc > maxv) maxv = sc;
+        }
+    } else {
+        /* the unmasked keys are one range: tensor's kernel scales them */
+        maxv = pl_f32_scores(row, n_k, use_swa ? pos - d->swa_window + 1 : 0, pos, d->q_scale);
+    }
+    double sum = pl_f32_exp_sum(row, n_k, maxv);
+    pl_f32_scale(row, n_k, (float)(1.0 / sum));
+}
+
 /* Softmax probabilities of query row (token t, head h) over the n_k keys of
  * its sequence into row[0..n_k); masked keys get 0. The dot products, the
  * exponentials and the value mix run on tensor's f32 kernels (SIMD per
@@ -358,21 +386,7 @@ static void attn_row(const pl_runner *r, const kv_seg *segs, int nseg, int layer
         const float *kbase = kv->k + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
         pl_f32_dots(q, kbase + (size_t)(start - kv->prefix_len) * kvd, (int64_t)kvd, len, hd, row + start);
     }
-    float maxv = -INFINITY;
-    for (int p = 0; p < n_k; p++) {
-        float sc;
-        if (p > pos || (use_swa && pos - p >= d->swa_window)) {
-            sc = -INFINITY;
-        } else {
-            sc = row[p] * d->q_scale;
-            if (d->attn_softcap > 0) sc = tanhf(sc / d->attn_softcap) * d->attn_softcap;
-        }
-        row[p] = sc;
-        if (sc > maxv) maxv = sc;
-    }
-    double sum = pl_f32_exp_sum(row, n_k, maxv);
-    float inv = (float)(1.0 / sum);
-    for (int p = 0; p < n_k; p++) row[p] *= inv;
+    attn_probs(d, row, n_k, pos, use_swa);
 }
 
 /* out[hd] = sum_p row[p] · V[p] over the first n_k positions. */
@@ -486,6 +500,106 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
     }
 }
 
+/* Attention on bf16 tiles (models whose weights run as bf16 tiles): per
+ * sequence, KV head and chunk of ATT_TC new tokens, the scores of the
+ * chunk's queries (every head of the group) are one product Q·Kᵀ and the
+ * mix one product P·V, with q, k, the probabilities and v rounded to
+ * bf16 and f32 sums; scaling, masks and softmax stay in f32 (attn_probs).
+ * A chunk reads only the keys up to its last token; the keys it reads past
+ * a query's own position have probability exactly 0 and add nothing, so a
+ * row's bits depend neither on the chunking nor on the batch (decode and
+ * prefill agree). Items run in parallel, each product on its thread. */
+enum { ATT_TC = 32 };
+
+typedef struct {
+    int seq, kvh, t0;
+} att_item;
+
+static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, int layer) {
+    const pl_arch_desc *d = &r->m->d;
+    const int H = d->n_head, Hkv = d->n_head_kv, hd = d->head_dim, group = H / Hkv;
+    const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
+    const int use_swa = d->swa_window > 0 && d->swa_layer && d->swa_layer[layer];
+    const int rows_max = ATT_TC * group;
+    if (!r->att_tiles) {
+        /* per thread: K and V of one head [max_ctx, hd], queries and mix [rows, hd], scores [rows, max_ctx] */
+        const size_t per = fsz((size_t)r->max_ctx, (size_t)hd) * 2 + fsz((size_t)rows_max, (size_t)hd) * 2 +
+                           fsz((size_t)rows_max, (size_t)r->max_ctx);
+        r->att_tiles_per = (per + 63) / 64 * 64;
+        r->att_tiles = pl_alloc_aligned(r->att_tiles_per * (size_t)r->n_threads);
+        if (!r->att_tiles)
+            return pl_error(PL_ERR_NOMEM, "forward: cannot allocate %zu bytes for attention",
+                            r->att_tiles_per * (size_t)r->n_threads);
+    }
+    int64_t n_items = 0;
+    for (int si = 0; si < n_seq; si++) n_items += (int64_t)Hkv * ((seqs[si].n_tokens + ATT_TC - 1) / ATT_TC);
+    att_item *items = malloc((size_t)n_items * sizeof *items);
+    int64_t *row0 = malloc((size_t)n_seq * sizeof *row0);
+    if (!items || !row0) {
+        free(items);
+        free(row0);
+        return pl_error(PL_ERR_NOMEM, "forward: out of memory (attention of %d sequences)", n_seq);
+    }
+    int64_t ni = 0, t = 0;
+    for (int si = 0; si < n_seq; si++) {
+        row0[si] = t;
+        t += seqs[si].n_tokens;
+        for (int t0 = 0; t0 < seqs[si].n_tokens; t0 += ATT_TC)
+            for (int g = 0; g < Hkv; g++) items[ni++] = (att_item){si, g, t0};
+    }
+    int fail = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(r->n_threads) if (n_items > 1)
+    for (int64_t it = 0; it < n_items; it++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *Kg = (float *)(void *)((char *)r->att_tiles + r->att_tiles_per * (size_t)tid);
+        float *Vg = Kg + (size_t)r->max_ctx * (size_t)hd, *Q = Vg + (size_t)r->max_ctx * (size_t)hd;
+        float *Z = Q + (size_t)rows_max * (size_t)hd, *S = Z + (size_t)rows_max * (size_t)hd;
+        const att_item *a = &items[it];
+        const pl_seq *s = &seqs[a->seq];
+        const int nt = s->n_tokens, n_all = pl_kv_len(s->kv) + nt, pos0 = n_all - nt;
+        const int t1 = a->t0 + ATT_TC < nt ? a->t0 + ATT_TC : nt, tc = t1 - a->t0, rows = tc * group;
+        const int n_k = pos0 + t1; /* keys up to the chunk's last token */
+        kv_seg segs[MAX_PREFIX_DEPTH + 1];
+        const int nseg = kv_segments(s->kv, n_all, segs);
+        for (int sg = 0; sg < nseg; sg++) {
+            const pl_kv *kv = segs[sg].kv;
+            const int start = segs[sg].start, len = start + segs[sg].len < n_k ? segs[sg].len : n_k - start;
+            const size_t base = ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)a->kvh * (size_t)hd;
+            for (int p = 0; p < len; p++) {
+                const size_t off = base + (size_t)(start + p - kv->prefix_len) * kvd;
+                memcpy(Kg + (size_t)(start + p) * (size_t)hd, kv->k + off, (size_t)hd * sizeof(float));
+                memcpy(Vg + (size_t)(start + p) * (size_t)hd, kv->v + off, (size_t)hd * sizeof(float));
+            }
+        }
+        /* query row j: token t0 + j / group, head kvh * group + j % group */
+        for (int j = 0; j < rows; j++) {
+            const int64_t tok = row0[a->seq] + a->t0 + j / group;
+            memcpy(Q + (size_t)j * (size_t)hd, r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
+                   (size_t)hd * sizeof(float));
+        }
+        if (pl_matmul_bf16(PL_DTYPE_F32, Kg, 0, n_k, hd, Q, rows, S, 0)) {
+            fail = 1;
+            continue;
+        }
+        for (int j = 0; j < rows; j++) attn_probs(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + a->t0 + j / group, use_swa);
+        if (pl_matmul_bf16_t(PL_DTYPE_F32, Vg, 0, n_k, hd, S, rows, Z, 0)) {
+            fail = 1;
+            continue;
+        }
+        for (int j = 0; j < rows; j++) {
+            const int64_t tok = row0[a->seq] + a->t0 + j / group;
+            memcpy(r->z + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd, Z + (size_t)j * (size_t)hd,
+                   (size_t)hd * sizeof(float));
+        }
+    }
+    free(items);
+    free(row0);
+    return fail ? pl_error(PL_ERR_NOMEM, "forward: attention products failed (out of memory)") : PL_OK;
+}
+
 /* The caches now hold the new tokens (their keys/values were written
  * layer by layer; only the lengths change here, so a failed forward leaves
  * every cache as it was). */
@@ -504,7 +618,12 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     if (mode != PL_LOGITS_NONE && !logits) return pl_error(PL_ERR_INVALID, "forward: no logits buffer");
     const int D = d->n_embd, H = d->n_head, Hkv = d->n_head_kv, hd = d->head_dim, F = d->n_ff;
     const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
-#define MM(w, x, T_, y) do { if ((st = pl_mm(m, w, x, T_, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
+#define MM(w, x, T_, y) do { if ((st = pl_mm(m, w, x, NULL, T_, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
+    /* products of one input x [T, n] on bf16 tiles: x rounded to bf16 once
+     * (ROWS), then MMR for each weight reading it */
+    const pl_bf16_rows *xa = NULL;
+#define ROWS(x, n, tiled) do { xa = NULL; if (tiled) { if ((st = pl_bf16_rows_set(&r->xa, x, T, n))) return st; xa = &r->xa; } } while (0)
+#define MMR(w, x, y) do { if ((st = pl_mm(m, w, x, xa, T, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
 
     /* token -> (sequence, absolute position) */
     for (int i = 0, t = 0; i < n_seq; i++)
@@ -531,9 +650,10 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
         /* attention: q, k, v projections of the normed stream */
         rmsnorm_rows(r->xb, r->x, L->attn_norm, T, D, d->norm_eps);
-        MM(&L->wq, r->xb, T, r->q);
-        MM(&L->wk, r->xb, T, r->k);
-        MM(&L->wv, r->xb, T, r->v);
+        ROWS(r->xb, D, L->wq.tiles || L->wk.tiles || L->wv.tiles);
+        MMR(&L->wq, r->xb, r->q);
+        MMR(&L->wk, r->xb, r->k);
+        MMR(&L->wv, r->xb, r->v);
         run_hook(r, PL_HOOK_Q, l, seqs, n_seq, r->q, (int64_t)qd, 3, H, hd);
         run_hook(r, PL_HOOK_K, l, seqs, n_seq, r->k, (int64_t)kvd, 3, Hkv, hd);
         run_hook(r, PL_HOOK_V, l, seqs, n_seq, r->v, (int64_t)kvd, 3, Hkv, hd);
@@ -552,9 +672,14 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
             memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
         }
 
-        attention(r, seqs, n_seq, l, T);
+        if (L->wq.tiles && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn)) {
+            if ((st = attention_tiles(r, seqs, n_seq, l))) return st;
+        } else {
+            attention(r, seqs, n_seq, l, T);
+        }
         run_hook(r, PL_HOOK_Z, l, seqs, n_seq, r->z, (int64_t)qd, 3, H, hd);
-        MM(&L->wo, r->z, T, r->xb2);
+        ROWS(r->z, (int64_t)qd, L->wo.tiles && L->wo.lora);
+        MMR(&L->wo, r->z, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
         for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
@@ -562,8 +687,9 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
         /* feed-forward: act(gate) * up, then down */
         rmsnorm_rows(r->xb, r->x, L->ffn_norm, T, D, d->norm_eps);
-        MM(&L->w_gate, r->xb, T, r->hb);
-        MM(&L->w_up, r->xb, T, r->hb2);
+        ROWS(r->xb, D, L->w_gate.tiles || L->w_up.tiles);
+        MMR(&L->w_gate, r->xb, r->hb);
+        MMR(&L->w_up, r->xb, r->hb2);
         int gelu16 = d->gelu_fp16;
         if (d->act == PL_ACT_SILU) {
             /* per token row: tensor's SIMD silu·up (an element's bits do not depend on the batch) */
@@ -577,7 +703,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
             }
         }
         run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
-        MM(&L->w_down, r->hb, T, r->xb2);
+        ROWS(r->hb, F, L->w_down.tiles && L->w_down.lora);
+        MMR(&L->w_down, r->hb, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
         for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
@@ -605,6 +732,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     }
     MM(&m->output, src, rows, logits);
 #undef MM
+#undef MMR
+#undef ROWS
     if (d->final_softcap > 0) {
         int64_t n = rows * d->n_vocab;
         float cap = d->final_softcap;

@@ -64,8 +64,8 @@ size_t pl_mm_row_bytes(int dtype, int64_t n) {
     return rb;
 }
 
-static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch,
-                          size_t scratch_bytes) {
+static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T,
+                          float *y, void *scratch, size_t scratch_bytes) {
     pl_matmul_path path = path_for(m, w->dtype);
 #ifdef _OPENMP
     /* A small product is done faster by this thread alone than by waking a
@@ -77,7 +77,8 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, in
     if (small && saved > 1) omp_set_num_threads(1);
 #endif
     if (w->tiles && path == PL_MATMUL_LLAMA) {
-        pl_status st = pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 0);
+        pl_status st = xa ? pl_matmul_bf16_tiles_rows(w->tiles, w->n_out, w->n_in, xa, y, 0)
+                          : pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 0);
 #ifdef _OPENMP
         if (small && saved > 1) omp_set_num_threads(saved);
 #endif
@@ -100,16 +101,17 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, in
     return PL_OK;
 }
 
-pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y, void *scratch,
-                size_t scratch_bytes, float *lora_tmp) {
-    pl_status st = mm_plain(m, w, x, T, y, scratch, scratch_bytes);
+pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
+                void *scratch, size_t scratch_bytes, float *lora_tmp) {
+    pl_status st = mm_plain(m, w, x, xa, T, y, scratch, scratch_bytes);
     if (st) return st;
     if (w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA) {
         /* with bf16 tiles the deltas run as bf16 products too: u = x·Aᵀ,
          * then y += (s·u)·Bᵀ (row by row independent of the batch, as the rest) */
         for (const pl_lora_pair *p = w->lora; p && !st; p = p->next) {
             int64_t r = p->a.n_out;
-            st = pl_matmul_bf16(PL_DTYPE_F32, p->a.data, 0, r, w->n_in, x, T, lora_tmp, 0);
+            st = xa ? pl_matmul_bf16_rows(PL_DTYPE_F32, p->a.data, 0, r, w->n_in, xa, lora_tmp, 0)
+                    : pl_matmul_bf16(PL_DTYPE_F32, p->a.data, 0, r, w->n_in, x, T, lora_tmp, 0);
             for (int64_t i = 0; !st && i < T * r; i++) lora_tmp[i] *= p->s;
             if (!st) st = pl_matmul_bf16(PL_DTYPE_F32, p->b.data, 0, w->n_out, r, lora_tmp, T, y, 1);
         }
@@ -119,7 +121,7 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, f
         /* Adapters are small and held as f32 (converted at load):
          * u[T × r] = x · Aᵀ, then y += s · u · Bᵀ. */
         int64_t r = p->a.n_out, n_out = w->n_out;
-        if ((st = mm_plain(m, &p->a, x, T, lora_tmp, scratch, scratch_bytes))) return st;
+        if ((st = mm_plain(m, &p->a, x, NULL, T, lora_tmp, scratch, scratch_bytes))) return st;
         const float *B = p->b.data; /* [n_out × r] */
         float s = p->s;
 #pragma omp parallel for schedule(static) if (n_out * T * r >= 32768)

@@ -4,6 +4,7 @@
 #define PL_MODEL_IMPL_H
 
 #include "model/model.h"
+#include "tensor/tensor.h"
 
 /* A weight matrix W [n_out × n_in] in its stored dtype (ggml type id),
  * row-major, rows of row_bytes bytes; data points into a mapped file. */
@@ -68,8 +69,10 @@ struct pl_model {
 /* Scratch bytes mm_rows needs for T rows of width n_in. */
 size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
 /* y[T × n_out] = x[T × n_in] · Wᵀ (+ adapters), using scratch (64-byte
- * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. */
-pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, int64_t T, float *y,
+ * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. xa, when
+ * not NULL, is x already rounded to bf16 (pl_bf16_rows_set): the bf16 tile
+ * products read it instead of rounding x again (the same bits). */
+pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp);
 /* Repack the quantized layer matrices and the output matrix into tensor's packed layout when
  * opts.pack_weights and opts.quant_act are set and the active SIMD level

@@ -312,30 +312,86 @@ static pl_status conv_chunk(converter *c, int64_t c0, int64_t nc, uint16_t *Bp) 
     return PL_OK;
 }
 
-/* transposed: Y[n_tok x n_in] (+)= X[n_tok x n_out] . W; else Y[n_tok x n_out] (+)= X . W^T */
-static pl_status matmul(const weight *w, const float *X, int64_t n_tok, float *Y, int accumulate, int transposed) {
-    pl_status st = check(w, X, n_tok, Y);
-    if (st || n_tok == 0) return st;
+/* transposed: Y[n_tok x n_in] (+)= A . W; else Y[n_tok x n_out] (+)= A . W^T,
+ * A the packed bf16 rows (Mp x Kp) */
+static pl_status matmul_packed_a(const weight *w, const uint16_t *Ap, int64_t n_tok, float *Y, int accumulate,
+                                 int transposed) {
     converter c;
-    if ((st = conv_init(&c, w, transposed))) return st;
+    pl_status st = conv_init(&c, w, transposed);
+    if (st) return st;
     const int64_t Mp = up32(n_tok);
-    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * c.Kp) * sizeof *Ap);
     uint16_t *Bp = aligned_alloc(64, (size_t)(up32(c.chunk) * c.Kp) * sizeof *Bp);
-    if (!Ap || !Bp) {
-        st = pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
-                      (long long)c.K);
+    if (!Bp) {
+        st = pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld x %lld weight)", (long long)w->n_out,
+                      (long long)w->n_in);
     } else {
-        pack_a(Ap, X, n_tok, c.K, Mp, c.Kp, c.native, c.nthreads);
         for (int64_t c0 = 0; c0 < c.N && !st; c0 += c.chunk) {
             const int64_t nc = c.N - c0 < c.chunk ? c.N - c0 : c.chunk;
             if (!(st = conv_chunk(&c, c0, nc, Bp)))
                 gemm_packed(Ap, Mp, c.Kp, Bp, up32(nc), Y + c0, c.N, n_tok, nc, accumulate, c.native, c.nthreads);
         }
     }
-    free(Ap);
     free(Bp);
     conv_free(&c);
     return st;
+}
+
+/* transposed: Y[n_tok x n_in] (+)= X[n_tok x n_out] . W; else Y[n_tok x n_out] (+)= X . W^T */
+static pl_status matmul(const weight *w, const float *X, int64_t n_tok, float *Y, int accumulate, int transposed) {
+    pl_status st = check(w, X, n_tok, Y);
+    if (st || n_tok == 0) return st;
+    const int64_t K = transposed ? w->n_out : w->n_in, Mp = up32(n_tok), Kp = up32(K);
+    uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * Kp) * sizeof *Ap);
+    if (!Ap)
+        return pl_error(PL_ERR_NOMEM, "bf16 matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
+                        (long long)K);
+    pack_a(Ap, X, n_tok, K, Mp, Kp, pl_bf16_gemm_native(), pl_num_threads());
+    st = matmul_packed_a(w, Ap, n_tok, Y, accumulate, transposed);
+    free(Ap);
+    return st;
+}
+
+/* ---- activations rounded once ---------------------------------------------------- */
+
+pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in) {
+    if (!a || n_tok < 0 || n_in <= 0 || (n_tok > 0 && !X))
+        return pl_error(PL_ERR_INVALID, "bf16 rows: bad shape %lld x %lld", (long long)n_tok, (long long)n_in);
+    const size_t need = (size_t)(up32(n_tok) * up32(n_in)) * sizeof(uint16_t);
+    if (need > a->cap) {
+        uint16_t *p = aligned_alloc(64, need);
+        if (!p)
+            return pl_error(PL_ERR_NOMEM, "bf16 rows: out of memory (%lld tokens x %lld)", (long long)n_tok,
+                            (long long)n_in);
+        free(a->data);
+        a->data = p;
+        a->cap = need;
+    }
+    a->n_tok = n_tok;
+    a->n_in = n_in;
+    if (n_tok > 0) pack_a(a->data, X, n_tok, n_in, up32(n_tok), up32(n_in), pl_bf16_gemm_native(), pl_num_threads());
+    return PL_OK;
+}
+
+void pl_bf16_rows_free(pl_bf16_rows *a) {
+    if (!a) return;
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+static pl_status rows_check(const pl_bf16_rows *a, int64_t n_in, const float *Y, const char *what) {
+    if (!a || (a->n_tok > 0 && (!a->data || !Y)) || a->n_in != n_in)
+        return pl_error(PL_ERR_INVALID, "%s: rows of %lld inputs for a weight of %lld", what,
+                        a ? (long long)a->n_in : -1LL, (long long)n_in);
+    return PL_OK;
+}
+
+pl_status pl_matmul_bf16_rows(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in,
+                              const pl_bf16_rows *a, float *Y, int accumulate) {
+    weight w = make_weight(t, W, packed, n_out, n_in);
+    pl_status st = check(&w, NULL, 0, NULL);
+    if (!st) st = rows_check(a, n_in, Y, "bf16 matmul");
+    if (st || a->n_tok == 0) return st;
+    return matmul_packed_a(&w, a->data, a->n_tok, Y, accumulate, 0);
 }
 
 /* ---- weights converted once -------------------------------------------------------- */
@@ -376,6 +432,18 @@ pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_i
     pack_a(Ap, X, n_tok, K, Mp, Kp, native, nthreads);
     gemm_packed(Ap, Mp, Kp, tiles, up32(N), Y, N, n_tok, N, accumulate, native, nthreads);
     free(Ap);
+    return PL_OK;
+}
+
+pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
+                                    float *Y, int accumulate) {
+    if (!tiles || n_out <= 0 || n_in <= 0)
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld", (long long)n_out,
+                        (long long)n_in);
+    pl_status st = rows_check(a, n_in, Y, "bf16 tiles matmul");
+    if (st || a->n_tok == 0) return st;
+    gemm_packed(a->data, up32(a->n_tok), up32(n_in), tiles, up32(n_out), Y, n_out, a->n_tok, n_out, accumulate,
+                pl_bf16_gemm_native(), pl_num_threads());
     return PL_OK;
 }
 

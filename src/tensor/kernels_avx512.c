@@ -1327,6 +1327,51 @@ static void f32_silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+/* RMSNorm: float squares summed in double, 16 lanes in two accumulators
+ * (masked tail), then out = (x * scale) * w */
+static void f32_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i), q = _mm512_mul_ps(v, v);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(q)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(q, 1)));
+    }
+    const double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    const __m512 sc = _mm512_set1_ps(1.0f / sqrtf((float)(ss / (double)n) + eps));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i), g = _mm512_maskz_loadu_ps(k, w + i);
+        _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(_mm512_mul_ps(v, sc), g));
+    }
+}
+
+/* scores: scale inside [lo, hi], -inf outside, and the maximum */
+static float f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i step = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 mx = ninf;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        /* lanes with lo <= p <= hi (p = i + lane; indices fit int32 in a row) */
+        const __m512i p = _mm512_add_epi32(_mm512_set1_epi32((int)i), step);
+        const __mmask16 in = _mm512_mask_cmp_epi32_mask(_mm512_cmp_epi32_mask(p, _mm512_set1_epi32((int)(lo < 0 ? 0 : lo)), _MM_CMPINT_NLT),
+                                                         p, _mm512_set1_epi32((int)(hi < n ? hi : n - 1)), _MM_CMPINT_LE);
+        const __m512 v = _mm512_mask_mul_ps(ninf, in, _mm512_maskz_loadu_ps(k, x + i), sc);
+        _mm512_mask_storeu_ps(x + i, k, v);
+        mx = _mm512_mask_max_ps(mx, (__mmask16)(k & in), mx, v);
+    }
+    return _mm512_reduce_max_ps(mx);
+}
+
+static void f32_scale(float *x, int64_t n, float s) {
+    const __m512 sv = _mm512_set1_ps(s);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), sv));
+    }
+}
+
 /* q8_0 packed: a group block is rows 0-1 in one 64-byte load (row per
  * 256-bit half) and rows 2-3 in the next, then 4 f16 scales. Weights are
  * made unsigned (u = w ^ 0x80 = w + 128) and the activation prep carries
@@ -1436,6 +1481,9 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_wsum = f32_wsum;
     k->f32_expsum = f32_expsum;
     k->f32_silu_mul = f32_silu_mul;
+    k->f32_rmsnorm = f32_rmsnorm;
+    k->f32_scores = f32_scores;
+    k->f32_scale = f32_scale;
     const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
     const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
     k->packed[PL_DTYPE_Q4_1] = p41;

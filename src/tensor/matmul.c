@@ -192,7 +192,39 @@ static void f32_silu_mul_scalar(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void f32_rmsnorm_scalar(float *out, const float *x, const float *w, int64_t n, float eps) {
+    double part[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) part[j] += (double)(x[i + j] * x[i + j]);
+    for (; i < n; i++) part[0] += (double)(x[i] * x[i]);
+    const double ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (i = 0; i < n; i++) out[i] = (x[i] * scale) * w[i];
+}
+
+static float f32_scores_scalar(float *x, int64_t n, int64_t lo, int64_t hi, float scale) {
+    float mx = -INFINITY;
+    for (int64_t p = 0; p < n; p++) {
+        const float v = p >= lo && p <= hi ? x[p] * scale : -INFINITY;
+        x[p] = v;
+        if (v > mx) mx = v;
+    }
+    return mx;
+}
+
+static void f32_scale_scalar(float *x, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
 void pl_f32_silu_mul(float *g, const float *u, int64_t n) { pl_kernels_active()->f32_silu_mul(g, u, n); }
+float pl_f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale) {
+    return pl_kernels_active()->f32_scores(x, n, lo, hi, scale);
+}
+void pl_f32_scale(float *x, int64_t n, float s) { pl_kernels_active()->f32_scale(x, n, s); }
+void pl_f32_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    pl_kernels_active()->f32_rmsnorm(out, x, w, n, eps);
+}
 
 void pl_f32_dots(const float *x, const float *m, int64_t ld, int64_t rows, int64_t n, float *y) {
     pl_kernels_active()->f32_dots(x, m, ld, rows, n, y);
@@ -208,6 +240,9 @@ void pl_kernels_scalar(pl_kernels *k) {
     k->f32_wsum = f32_wsum_scalar;
     k->f32_expsum = f32_expsum_scalar;
     k->f32_silu_mul = f32_silu_mul_scalar;
+    k->f32_rmsnorm = f32_rmsnorm_scalar;
+    k->f32_scores = f32_scores_scalar;
+    k->f32_scale = f32_scale_scalar;
     k->dequant[PL_DTYPE_F32] = deq_F32;
     k->dequant[PL_DTYPE_F16] = deq_F16;
     k->dequant[PL_DTYPE_BF16] = deq_BF16;

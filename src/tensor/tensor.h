@@ -167,6 +167,18 @@ double pl_f32_exp_sum(float *x, int64_t n, float sub);
  * within 4 ulp of the scalar result); an element's bits do not depend on
  * its position or on n. */
 void pl_f32_silu_mul(float *g, const float *u, int64_t n);
+/* out[i] = (x[i] * s) * w[i], s = 1 / sqrtf(mean + eps), mean the float
+ * squares x[i]*x[i] summed in double (as ggml does) divided by n, rounded
+ * to float (RMSNorm; out may be x). The summation order is per level
+ * (scalar: eight partial sums); squares are exact in double, so levels
+ * differ only when the squares span more than ~2^29 (tested). */
+void pl_f32_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+/* Attention scores of one query: x[p] = x[p] * scale for lo <= p <= hi,
+ * -inf elsewhere; returns the largest (-inf when the range is empty).
+ * Every level gives the same bits (one rounding per element). */
+float pl_f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale);
+/* x[i] *= s (the same bits at every level). */
+void pl_f32_scale(float *x, int64_t n, float s);
 
 /* ---- packed weights ---------------------------------------------------- */
 
@@ -232,5 +244,23 @@ pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_ou
                              uint16_t *tiles);
 pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
                                int64_t n_tok, float *Y, int accumulate);
+/* Activation rows rounded to bf16 once, for several products of the same
+ * input (q, k and v of one normed stream; a LoRA's A beside its base
+ * weight): the same bits as passing X to each product. pl_bf16_rows_set
+ * (re)fills a (its buffer grows as needed; start from a zeroed struct),
+ * pl_bf16_rows_free releases it. */
+typedef struct {
+    uint16_t *data;
+    size_t cap;
+    int64_t n_tok, n_in;
+} pl_bf16_rows;
+pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in);
+void pl_bf16_rows_free(pl_bf16_rows *a);
+/* pl_matmul_bf16 (transposed = 0) and pl_matmul_bf16_tiles (transposed = 0)
+ * on rows set before; a->n_in must equal n_in. */
+pl_status pl_matmul_bf16_rows(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in,
+                              const pl_bf16_rows *a, float *Y, int accumulate);
+pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
+                                    float *Y, int accumulate);
 
 #endif

@@ -149,12 +149,18 @@ typedef void (*pl_f32_dots_fn)(const float *x, const float *m, int64_t ld, int64
 typedef void (*pl_f32_wsum_fn)(const float *w, const float *m, int64_t ld, int64_t rows, int64_t n, float *y);
 typedef double (*pl_f32_expsum_fn)(float *x, int64_t n, float sub);
 typedef void (*pl_f32_silu_mul_fn)(float *g, const float *u, int64_t n);
+typedef void (*pl_f32_rmsnorm_fn)(float *out, const float *x, const float *w, int64_t n, float eps);
+typedef float (*pl_f32_scores_fn)(float *x, int64_t n, int64_t lo, int64_t hi, float scale);
+typedef void (*pl_f32_scale_fn)(float *x, int64_t n, float s);
 
 typedef struct {
     pl_f32_dots_fn f32_dots;
     pl_f32_wsum_fn f32_wsum;
     pl_f32_expsum_fn f32_expsum;
     pl_f32_silu_mul_fn f32_silu_mul;
+    pl_f32_rmsnorm_fn f32_rmsnorm;
+    pl_f32_scores_fn f32_scores;
+    pl_f32_scale_fn f32_scale;
     pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
