@@ -227,6 +227,68 @@ static void packed_vs_plain(const char *path, const char *label, double tol_abs)
     free(c);
 }
 
+/* Attention on bf16 tiles (opts.bf16_tiles) on the f32 fixtures, whose
+ * products stay exact: gemma2 (soft-cap 4, sliding window 4, head_dim 16)
+ * and llama 3.1 (GQA). Against the f32 attention the logits move by the
+ * bf16 rounding of q, k, the probabilities and v (8 significant bits):
+ * bounded at 2% of the mean |logit|, where a wrong mask, window or cap
+ * moves them by far more. prompt_logits checks decode == batch row
+ * bitwise; a cache forked from a prefix gives the same bits as one cache. */
+static void test_bf16_attention(const char *sh) {
+    if (!pl_bf16_gemm_native()) {
+        SKIP("no AMX tiles here: attention on bf16 tiles not tested");
+        return;
+    }
+    const char *names[] = {"tiny-gemma2-random.gguf", "tiny-llama31-random.gguf"};
+    for (int f = 0; f < 2; f++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/models/fixtures/%s", sh, names[f]);
+        pl_model *m = NULL;
+        CHECK_OK(pl_model_load(path, NULL, &m));
+        if (!m) return;
+        const int n = 24, V = pl_model_desc(m)->n_vocab;
+        pl_model_free(m);
+        int32_t ids[24];
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+        const size_t N = (size_t)n * (size_t)V;
+        float *a = calloc(N, sizeof(float)), *c = calloc(N, sizeof(float)), *last = calloc((size_t)V, sizeof(float));
+        pl_model_opts o = pl_model_opts_default();
+        prompt_logits(path, &o, ids, n, c);
+        o.bf16_tiles = 1;
+        prompt_logits(path, &o, ids, n, a);
+        double d = 0, mag = 0;
+        for (size_t i = 0; i < N; i++) {
+            d += fabs((double)a[i] - (double)c[i]);
+            mag += fabs((double)c[i]);
+        }
+        d /= (double)N;
+        mag /= (double)N;
+        CHECK(d > 0 && d <= 0.02 * mag, "%s: bf16 attention vs f32 mean |dlogit| %g (mean |logit| %g)", names[f], d,
+              mag);
+        printf("  %-28s bf16 attention vs f32: mean |dlogit| %.3g (mean |logit| %.3g)\n", names[f], d, mag);
+        /* a prefix cache of 10 positions, a fork holding the other 14 */
+        pl_runner *r = NULL;
+        pl_kv *pre = NULL, *fork = NULL;
+        CHECK_OK(pl_model_load(path, &o, &m));
+        if (m && !pl_runner_new(m, n, 64, &r) && !pl_kv_new(m, 16, NULL, &pre)) {
+            pl_seq s0 = {pre, ids, 10};
+            CHECK_OK(pl_forward(r, &s0, 1, PL_LOGITS_NONE, NULL));
+            CHECK_OK(pl_kv_new(m, 32, pre, &fork));
+            pl_seq s1 = {fork, ids + 10, n - 10};
+            if (fork) CHECK_OK(pl_forward(r, &s1, 1, PL_LOGITS_LAST, last));
+            CHECK(memcmp(last, a + (size_t)(n - 1) * (size_t)V, sizeof(float) * (size_t)V) == 0,
+                  "%s: bf16 attention over a forked prefix differs from one cache", names[f]);
+        }
+        pl_kv_free(fork);
+        pl_kv_free(pre);
+        pl_runner_free(r);
+        pl_model_free(m);
+        free(a);
+        free(c);
+        free(last);
+    }
+}
+
 /* bf16 tiles with a LoRA adapter on a quantized model: a random adapter on
  * every projection (written by the trainer's GGUF export, B made non-zero),
  * logits with tiles vs the exact matmul within twice the llama path's
@@ -1271,6 +1333,7 @@ int main(void) {
         test_references(sh);
         test_packed(sh);
         test_bf16_lora(sh);
+        test_bf16_attention(sh);
         test_hooks(sh);
         test_hook_batch(sh);
         test_batch_prefix(sh, "models/stories260K.gguf");

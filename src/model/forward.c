@@ -500,7 +500,8 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
     }
 }
 
-/* Attention on bf16 tiles (models whose weights run as bf16 tiles): per
+/* Attention on bf16 tiles (opts.bf16_tiles on a CPU with the tiles; not
+ * when a pattern hook wants the probabilities materialized): per
  * sequence, KV head and chunk of ATT_TC new tokens, the scores of the
  * chunk's queries (every head of the group) are one product Q·Kᵀ and the
  * mix one product P·V, with q, k, the probabilities and v rounded to
@@ -672,7 +673,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
             memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
         }
 
-        if (L->wq.tiles && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn)) {
+        if (m->opts.bf16_tiles && pl_bf16_gemm_native() && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn)) {
             if ((st = attention_tiles(r, seqs, n_seq, l))) return st;
         } else {
             attention(r, seqs, n_seq, l, T);
