@@ -170,6 +170,68 @@ static void test_utf8_urls(void) {
     CHECK(r.n_urls == 0, "no URL in defang look-alikes (got %zu: %s)", r.n_urls, r.n_urls ? r.urls[0] : "");
     pl_record_free(&r);
 
+    /* tokenized URLs (Enron-Spam / Ling-Spam preprocessing), each written
+     * out by hand with its rebuilt form: ccTLD hosts, a path with "~", a
+     * file extension, a trailing slash, an IP host, a port, a query; the
+     * host stops before a sentence's next word and the path before prose */
+    const char *tk = "see http : / / www . dcs . shef . ac . uk / research / nlp / ) and "
+                     "http : / / tyr . let . rug . nl / ~ vannoord / clin . html program 10 . 30 or "
+                     "www . ft . com . the end , http : / / 208 . 26 . 207 . 79 / moneyhelp / 175 . html or "
+                     "www . ldc . upenn . edu / cocosda97 . cocosda ' 97 ; ftp : / / x . org : 8080 / a ? id = 5 & b = 2 "
+                     "and http : / / localhost here , www . nodot and gu _ lx . html";
+    const char *want_t[] = {"http://www.dcs.shef.ac.uk/research/nlp/", "http://tyr.let.rug.nl/~vannoord/clin.html",
+                            "www.ft.com", "http://208.26.207.79/moneyhelp/175.html", "www.ldc.upenn.edu/cocosda97",
+                            "ftp://x.org:8080/a?id=5&b=2"};
+    pl_record_init(&r);
+    CHECK_OK(pl_record_set_text(&r, tk, strlen(tk), NULL));
+    ok = r.n_urls == 6;
+    for (size_t i = 0; ok && i < 6; i++) ok = !strcmp(r.urls[i], want_t[i]);
+    CHECK(ok, "tokenized urls: got %zu (%s | %s | %s | %s | %s | %s)", r.n_urls, r.n_urls > 0 ? r.urls[0] : "",
+          r.n_urls > 1 ? r.urls[1] : "", r.n_urls > 2 ? r.urls[2] : "", r.n_urls > 3 ? r.urls[3] : "",
+          r.n_urls > 4 ? r.urls[4] : "", r.n_urls > 5 ? r.urls[5] : "");
+    cJSON *tku = r.meta ? cJSON_GetObjectItem(r.meta, "tokenized_urls") : NULL;
+    CHECK(cJSON_IsNumber(tku) && tku->valueint == 6, "6 tokenized URLs counted");
+    CHECK(!cJSON_GetObjectItem(r.meta, "obfuscated_urls"), "tokenized URLs are not counted as obfuscated");
+    CHECK(strstr(r.body, "http : / / www . dcs") != NULL, "the body keeps the tokenized text");
+    pl_record_free(&r);
+    /* token soups of URL pieces: never a crash or an over-read (the asan build
+     * runs this), every URL found is non-empty */
+    {
+        static const char *const pieces[] = {"http", "https", "ftp", ":", "/", ".", "www", "a", "com", "uk", "html",
+                                             "~", "_", "-", "?", "=", " ", " ", " ", "\n", "9", ""};
+        uint64_t s = 12345;
+        int nonempty = 1;
+        for (int it = 0; it < 2000; it++) {
+            char buf[256];
+            size_t len = 0;
+            int np = 1 + (int)((s >> 33) % 60);
+            for (int k = 0; k < np; k++) {
+                s = s * 6364136223846793005ull + 1442695040888963407ull;
+                const char *pc = pieces[(s >> 33) % (sizeof pieces / sizeof *pieces)];
+                size_t pl = strlen(pc);
+                if (len + pl + 1 >= sizeof buf) break;
+                memcpy(buf + len, pc, pl);
+                len += pl;
+                if ((s >> 40) & 1) buf[len++] = ' ';
+            }
+            char *heap = malloc(len ? len : 1); /* exact size: asan sees any over-read */
+            memcpy(heap, buf, len);
+            pl_record_init(&r);
+            CHECK_OK(pl_record_set_text(&r, heap, len, NULL));
+            for (size_t u = 0; u < r.n_urls; u++) nonempty &= r.urls[u][0] != 0;
+            pl_record_free(&r);
+            free(heap);
+        }
+        CHECK(nonempty, "token soups: an empty URL");
+    }
+    /* a truncated tokenized URL at the very end of the text, at every cut */
+    const char *full = "http : / / www . a . com / b . html";
+    for (size_t cut = 1; cut <= strlen(full); cut++) {
+        pl_record_init(&r);
+        CHECK_OK(pl_record_set_text(&r, full, cut, NULL));
+        pl_record_free(&r);
+    }
+
     char h[128];
     CHECK(pl_url_host("HTTP://User:pw@WWW.Ex.COM:80/x?y", 33, h, sizeof h) && !strcmp(h, "www.ex.com"), "host: %s", h);
     CHECK(!strcmp(pl_host_base("a.b.paypal.co.uk"), "paypal.co.uk") && !strcmp(pl_host_base("signin.ebay.com"), "ebay.com"),

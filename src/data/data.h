@@ -327,6 +327,11 @@ const char *pl_defang_kind_name(int kind);
  * URLs of pl_urls_scan, with kinds 0. */
 typedef pl_status (*pl_url2_fn)(const char *url, size_t len, unsigned kinds, void *user);
 pl_status pl_urls_scan_defanged(const char *text, size_t n, pl_url2_fn fn, void *user);
+/* URLs written as a token stream by preprocessed corpora (Enron-Spam,
+ * Ling-Spam: "http : / / www . x . com / a . html"), rebuilt
+ * ("http://www.x.com/a.html"; "www . x . com" -> "www.x.com"): fn gets the
+ * rebuilt URL (not a pointer into text), in order. Rules in urls.c. */
+pl_status pl_urls_scan_tokenized(const char *text, size_t n, pl_url_fn fn, void *user);
 
 /* Host of a URL or bare domain ("HTTP://User@WWW.Ex.com:80/x" -> "www.ex.com"),
  * lower-cased into out (size cap). Returns 0 when there is no plausible host. */

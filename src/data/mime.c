@@ -55,6 +55,7 @@ typedef struct {
     int has_html;
     cJSON *bad_charsets;   /* array of distinct unknown charset names */
     int64_t n_obfuscated;  /* distinct URLs that were recognized only de-fanged */
+    int64_t n_tokenized;   /* distinct URLs rebuilt from tokenized text */
     unsigned defang_kinds; /* bit set of PL_DEFANG_* met in them */
     char charset[64];      /* declared charset of the main text part (meta.charset) */
     int charset_rank;      /* 0 none yet, 1 from a links-only part, 2 from a body part */
@@ -129,8 +130,22 @@ static pl_status url_cb(const char *u, size_t n, unsigned kinds, void *user) {
     return st;
 }
 
-/* meta.obfuscated_urls and meta.obfuscation (kind names), when any. */
+/* A URL rebuilt from tokenized text ("http : / / www . x . com"). */
+static pl_status tokenized_cb(const char *u, size_t n, void *user) {
+    msgctx *m = user;
+    int added = 0;
+    pl_status st = add_url_ex(m, u, n, &added);
+    if (!st && added) m->n_tokenized++;
+    return st;
+}
+
+/* meta.obfuscated_urls and meta.obfuscation (kind names), when any;
+ * meta.tokenized_urls when any. */
 static void add_obfuscation_meta(msgctx *m, pl_record *r) {
+    if (m->n_tokenized) {
+        if (!r->meta) r->meta = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r->meta, "tokenized_urls", (double)m->n_tokenized);
+    }
     if (!m->n_obfuscated) return;
     if (!r->meta) r->meta = cJSON_CreateObject();
     cJSON_AddNumberToObject(r->meta, "obfuscated_urls", (double)m->n_obfuscated);
@@ -458,6 +473,7 @@ static void take_html(msgctx *m, const char *html, size_t n, int links_only) {
 
 static void take_plain(msgctx *m, const char *s, size_t n, int links_only) {
     m->st = pl_urls_scan_defanged(s, n, url_cb, m);
+    if (!m->st) m->st = pl_urls_scan_tokenized(s, n, tokenized_cb, m);
     if (m->st || links_only || !n) return;
     if (m->body.len) m->st = pl_buf_append(&m->body, "\n\n", 2);
     if (!m->st) m->st = append_text(m, &m->body, s, n);

@@ -7,8 +7,10 @@
  * at "http://", "https://", "ftp://" or "www." and runs to whitespace, a quote
  * or an angle bracket; trailing punctuation is trimmed. pl_urls_scan_defanged
  * also undoes the common defangings (hxxp, [.], [:], "dot", zero-width
- * characters) and reports which; it does not rebuild tokenized URLs
- * ("www . x . com", as in Enron-Spam and Ling-Spam). */
+ * characters) and reports which. pl_urls_scan_tokenized rebuilds the
+ * tokenized URLs of preprocessed corpora ("www . x . com", as in Enron-Spam
+ * and Ling-Spam). */
+#define _GNU_SOURCE /* memmem */
 #include "data.h"
 
 #include <ctype.h>
@@ -545,5 +547,170 @@ pl_status pl_urls_scan_defanged(const char *text, size_t n, pl_url2_fn fn, void 
     free(ends);
     free(d);
     free(k);
+    return st;
+}
+
+/* ---- tokenized URLs ("http : / / www . x . com / a . html") ---- */
+
+/* Preprocessed corpora (Enron-Spam, Ling-Spam) split text into tokens at
+ * punctuation and join them with single spaces, so a URL reads
+ * "http : / / www . x . com / a . html". The rebuild reads that token
+ * stream: a scheme and " : / / " or a word-initial "www", host labels
+ * joined by " . " (a dot after a top-level-looking label only continues
+ * the host when more URL follows the next label: "ac . uk / x" but not
+ * "x . com . the"), an optional " : port", then path tokens: "/" (also
+ * trailing), or "~ _ - ? = & % + # :" followed by a word, and "." only
+ * before a known file extension ("a . html", not "a . the"). */
+
+static int tok_word_char(unsigned char c) { return isalnum(c) || c == '-' || c == '_'; }
+
+/* Length of the word token at t (alnum, '-', '_', starting with alnum), 0
+ * when none. */
+static size_t tok_word(const char *t, size_t left) {
+    if (!left || !isalnum((unsigned char)t[0])) return 0;
+    size_t k = 0;
+    while (k < left && tok_word_char((unsigned char)t[k])) k++;
+    return k;
+}
+
+/* " X" at t with X the single punctuation byte p followed by a space or
+ * the end: 1 when so. */
+static int tok_punct(const char *t, size_t left, char p) {
+    return left >= 2 && t[0] == ' ' && t[1] == p && (left == 2 || t[2] == ' ' || t[2] == '\n');
+}
+
+static int tld_like(const char *s, size_t n) {
+    static const char *const tlds[] = {"com", "net", "org", "edu", "gov", "mil", "int", "info", "biz"};
+    if (n == 2) return isalpha((unsigned char)s[0]) && isalpha((unsigned char)s[1]);
+    for (size_t i = 0; i < sizeof tlds / sizeof *tlds; i++)
+        if (strlen(tlds[i]) == n && starts_ci_n(s, n, tlds[i], n)) return 1;
+    return 0;
+}
+
+static int file_ext(const char *s, size_t n) {
+    static const char *const ext[] = {"html", "htm", "shtml", "php", "php3", "asp", "aspx", "cgi", "pl",  "jsp",
+                                      "txt",  "pdf", "gif",   "jpg", "jpeg", "png", "zip",  "exe", "doc", "ps",
+                                      "gz",   "tar", "tex",   "xml", "rtf",  "ppt", "xls",  "mpg", "mp3", "wav"};
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (strlen(ext[i]) == n && starts_ci_n(s, n, ext[i], n)) return 1;
+    return 0;
+}
+
+/* The tokenized URL starting at text[i] rebuilt into out; returns the end
+ * of its tokens in text, 0 when none starts at i. */
+static size_t tokenized_at(const char *text, size_t n, size_t i, pl_buf *out, pl_status *st) {
+    const char *t = text + i;
+    size_t left = n - i, p;
+    if (i > 0 && !strchr(" \n\t(<\"'", text[i - 1])) return 0;
+    out->len = 0;
+    int www = 0;
+    if (starts_ci(t, left, "http : / / ")) p = 11, *st = pl_buf_append(out, "http://", 7);
+    else if (starts_ci(t, left, "https : / / ")) p = 12, *st = pl_buf_append(out, "https://", 8);
+    else if (starts_ci(t, left, "ftp : / / ")) p = 10, *st = pl_buf_append(out, "ftp://", 6);
+    else if (starts_ci(t, left, "www . ")) p = 0, www = 1;
+    else return 0;
+    if (*st) return 0;
+    /* host: label ( " . " label )* */
+    size_t labels = 0, e = i + p;
+    for (;;) {
+        size_t w = tok_word(text + e, n - e);
+        if (!w || text[e] == '-' || text[e] == '_') break;
+        if (labels && (*st = pl_buf_append(out, ".", 1))) return 0;
+        if ((*st = pl_buf_append(out, text + e, w))) return 0;
+        labels++;
+        size_t after = e + w;
+        if (!tok_punct(text + after, n - after, '.') || after + 3 >= n) {
+            e = after;
+            break;
+        }
+        size_t nx = after + 3, w2 = tok_word(text + nx, n - nx);
+        if (!w2) {
+            e = after;
+            break;
+        }
+        /* after a top-level-looking label, the next label must be followed by
+         * more URL (" . " or " / ") to belong to the host */
+        if (labels >= 2 && tld_like(text + e, w)) {
+            size_t a2 = nx + w2;
+            if (!tok_punct(text + a2, n - a2, '.') && !tok_punct(text + a2, n - a2, '/')) {
+                e = after;
+                break;
+            }
+        }
+        e = nx;
+    }
+    if (labels < (www ? 3u : 2u)) return 0;
+    /* port */
+    if (tok_punct(text + e, n - e, ':') && e + 3 < n && isdigit((unsigned char)text[e + 3])) {
+        size_t w = tok_word(text + e + 3, n - e - 3), k = 0;
+        while (k < w && isdigit((unsigned char)text[e + 3 + k])) k++;
+        if (k == w) {
+            if ((*st = pl_buf_append(out, ":", 1)) || (*st = pl_buf_append(out, text + e + 3, w))) return 0;
+            e += 3 + w;
+        }
+    }
+    /* path: only after a "/" */
+    if (!tok_punct(text + e, n - e, '/')) return e;
+    for (;;) {
+        if (e + 2 > n || text[e] != ' ') break;
+        const char c = text[e + 1];
+        if (!c || !strchr("/~_-?=&%+#:.", c) || !tok_punct(text + e, n - e, c)) break;
+        /* the word after " c ", on the same line */
+        const size_t nx = e + 3;
+        const size_t w = nx <= n && text[e + 2] == ' ' ? tok_word(text + nx, n - nx) : 0;
+        if (c == '/' && !w) { /* a slash before punctuation ("/ ~ x") or at the end */
+            if ((*st = pl_buf_append(out, "/", 1))) return 0;
+            e += 2;
+            continue;
+        }
+        if (!w || (c == '.' && !file_ext(text + nx, w))) break;
+        if ((*st = pl_buf_append(out, &c, 1)) || (*st = pl_buf_append(out, text + nx, w))) return 0;
+        e = nx + w;
+    }
+    return e;
+}
+
+/* Next start >= from of a possible tokenized URL: a scheme before " : / / "
+ * or "www . " (lower case, as the corpora write it); n when none. The
+ * anchors found so far are cached in *colon and *www (SIZE_MAX: search). */
+static size_t next_tokenized(const char *text, size_t n, size_t from, size_t *colon, size_t *www) {
+    size_t cf = from;
+    while (*colon == SIZE_MAX || *colon < from) {
+        const char *q = cf < n ? memmem(text + cf, n - cf, " : / / ", 7) : NULL;
+        if (!q) {
+            *colon = n;
+            break;
+        }
+        size_t c = (size_t)(q - text), start = n;
+        cf = c + 1;
+        if (c >= 5 && starts_ci(text + c - 5, 5, "https")) start = c - 5;
+        else if (c >= 4 && starts_ci(text + c - 4, 4, "http")) start = c - 4;
+        else if (c >= 3 && starts_ci(text + c - 3, 3, "ftp")) start = c - 3;
+        if (start != n && start >= from) *colon = start;
+    }
+    if (*www == SIZE_MAX || *www < from) {
+        const char *q = from < n ? memmem(text + from, n - from, "www . ", 6) : NULL;
+        *www = q ? (size_t)(q - text) : n;
+    }
+    return *colon < *www ? *colon : *www;
+}
+
+pl_status pl_urls_scan_tokenized(const char *text, size_t n, pl_url_fn fn, void *user) {
+    size_t colon = SIZE_MAX, www = SIZE_MAX;
+    if (next_tokenized(text, n, 0, &colon, &www) >= n) return PL_OK; /* the common case */
+    pl_buf b = {0};
+    pl_status st = PL_OK;
+    for (size_t i = 0; i < n && !st;) {
+        size_t at = next_tokenized(text, n, i, &colon, &www);
+        if (at >= n) break;
+        size_t e = tokenized_at(text, n, at, &b, &st);
+        if (!st && e) {
+            st = fn(b.data, b.len, user);
+            i = e;
+        } else {
+            i = at + 1;
+        }
+    }
+    pl_buf_free(&b);
     return st;
 }
