@@ -28,6 +28,7 @@
 #include "tensor/tensor.h"
 
 enum { NC = 256 }; /* output columns per dequantized chunk (a multiple of every block size) */
+enum { RC = 12 };  /* row strips (of 32) per chunk when the weight is large (gemm_packed) */
 
 static int64_t up32(int64_t x) { return (x + 31) / 32 * 32; }
 
@@ -146,8 +147,12 @@ static void block32_ref(const uint16_t *A, int64_t lda, const uint16_t *B0, cons
 /* C[M x N] (+)= Ap . Bp (ldc apart) */
 static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
                         int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads) {
-    int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
-    int64_t work = mb * nb;
+    const int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
+    /* A weight larger than about half of L2 does not stay there while all
+     * row strips stream past it: then the rows go in chunks of RC strips
+     * (a chunk of A stays in L2 while the column pairs stream past it) */
+    const int64_t rc = (size_t)Np * (size_t)Kp * sizeof(uint16_t) > ((size_t)1 << 20) ? RC : mb;
+    const int64_t nrc = (mb + rc - 1) / rc, work = mb * nb;
     const int morder = mb > nb;
 #pragma omp parallel num_threads(nthreads) if (work > 1 && Mp * Np * Kp >= (1 << 18))
     {
@@ -161,6 +166,11 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
              * column pairs a thread walks the columns of one row strip (its A in
              * L1, the B panels streamed), else the rows of one column pair */
             int64_t i = morder ? w % nb : w / mb, j = morder ? w / nb : w % mb;
+            if (nrc > 1) { /* chunk c = w / (rc nb): its column pairs in turn, each over the chunk's strips */
+                const int64_t c = w / (rc * nb), in = w % (rc * nb), rows = (c + 1) * rc < mb ? rc : mb - c * rc;
+                i = in / rows;
+                j = c * rc + in % rows;
+            }
             const uint16_t *A = Ap + j * 32 * Kp;
             const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
             int64_t m0 = j * 32, n0 = i * 32;
