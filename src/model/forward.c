@@ -348,25 +348,26 @@ static void rope_head(float *x, const float *cs, const pl_arch_desc *d) {
  * the keys: scale, soft-cap, mask (keys after pos, outside the sliding
  * window) and softmax in place; masked keys get exactly 0. */
 static void attn_probs(const pl_arch_desc *d, float *row, int n_k, int pos, int use_swa) {
+    /* the unmasked keys are the range [lo, hi]: the work (and the order of
+     * the exponentials' sum) covers only it, whatever n_k is */
+    int lo = use_swa ? pos - d->swa_window + 1 : 0, hi = pos < n_k - 1 ? pos : n_k - 1;
+    if (lo < 0) lo = 0;
+    float *x = row + lo;
+    const int n = hi - lo + 1;
     float maxv = -INFINITY;
     if (d->attn_softcap > 0) {
-        for (int p = 0; p < n_k; p++) {
-            float sc;
-            if (p > pos || (use_swa && pos - p >= d->swa_window)) {
-                sc = -INFINITY;
-            } else {
-                sc = row[p] * d->q_scale;
-                sc = tanhf(sc / d->attn_softcap) * d->attn_softcap;
-            }
-            row[p] = sc;
+        for (int p = 0; p < n; p++) {
+            const float sc = tanhf(x[p] * d->q_scale / d->attn_softcap) * d->attn_softcap;
+            x[p] = sc;
             if (sc > maxv) maxv = sc;
         }
     } else {
-        /* the unmasked keys are one range: tensor's kernel scales them */
-        maxv = pl_f32_scores(row, n_k, use_swa ? pos - d->swa_window + 1 : 0, pos, d->q_scale);
+        maxv = pl_f32_scores(x, n, 0, n - 1, d->q_scale);
     }
-    double sum = pl_f32_exp_sum(row, n_k, maxv);
-    pl_f32_scale(row, n_k, (float)(1.0 / sum));
+    double sum = pl_f32_exp_sum(x, n, maxv);
+    pl_f32_scale(x, n, (float)(1.0 / sum));
+    memset(row, 0, (size_t)lo * sizeof *row);
+    memset(row + hi + 1, 0, (size_t)(n_k - hi - 1) * sizeof *row);
 }
 
 /* Softmax probabilities of query row (token t, head h) over the n_k keys of
@@ -501,16 +502,17 @@ static void attention(pl_runner *r, const pl_seq *seqs, int n_seq, int layer, in
 }
 
 /* Attention on bf16 tiles (opts.bf16_tiles on a CPU with the tiles; not
- * when a pattern hook wants the probabilities materialized): per
- * sequence, KV head and chunk of ATT_TC new tokens, the scores of the
- * chunk's queries (every head of the group) are one product Q·Kᵀ and the
- * mix one product P·V, with q, k, the probabilities and v rounded to
- * bf16 and f32 sums; scaling, masks and softmax stay in f32 (attn_probs).
- * A chunk reads only the keys up to its last token; the keys it reads past
- * a query's own position have probability exactly 0 and add nothing, so a
- * row's bits depend neither on the chunking nor on the batch (decode and
- * prefill agree). Items run in parallel, each product on its thread. */
-enum { ATT_TC = 32 };
+ * when a pattern hook wants the probabilities materialized). Work items are
+ * (sequence, KV head, group of up to ATT_TG new tokens): the keys and values
+ * up to the group's last token are gathered and converted to tiles once,
+ * then per chunk of ATT_TC tokens the scores of the chunk's queries (every
+ * head of the group) are one product Q·Kᵀ and the mix one product P·V, with
+ * q, k, the probabilities and v rounded to bf16 and f32 sums; scaling,
+ * masks and softmax stay in f32 (attn_probs). Keys past a query's own
+ * position get probability exactly 0 and add exact zeros, so a row's bits
+ * depend neither on the grouping nor on the batch (decode and prefill
+ * agree). Items run in parallel, each product on its thread. */
+enum { ATT_TC = 32, ATT_TG = 256 };
 
 typedef struct {
     int seq, kvh, t0;
@@ -522,10 +524,12 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
     const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
     const int use_swa = d->swa_window > 0 && d->swa_layer && d->swa_layer[layer];
     const int rows_max = ATT_TC * group;
+    const size_t tiles_b = pl_bf16_tiles_bytes(r->max_ctx, hd);
     if (!r->att_tiles) {
-        /* per thread: K and V of one head [max_ctx, hd], queries and mix [rows, hd], scores [rows, max_ctx] */
-        const size_t per = fsz((size_t)r->max_ctx, (size_t)hd) * 2 + fsz((size_t)rows_max, (size_t)hd) * 2 +
-                           fsz((size_t)rows_max, (size_t)r->max_ctx);
+        /* per thread: K and V of one head [max_ctx, hd] as f32 and as tiles,
+         * queries and mix [rows, hd], scores [rows, max_ctx] */
+        const size_t per = fsz((size_t)r->max_ctx, (size_t)hd) * 2 + (tiles_b + 64) * 2 +
+                           fsz((size_t)rows_max, (size_t)hd) * 2 + fsz((size_t)rows_max, (size_t)r->max_ctx);
         r->att_tiles_per = (per + 63) / 64 * 64;
         r->att_tiles = pl_alloc_aligned(r->att_tiles_per * (size_t)r->n_threads);
         if (!r->att_tiles)
@@ -533,7 +537,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                             r->att_tiles_per * (size_t)r->n_threads);
     }
     int64_t n_items = 0;
-    for (int si = 0; si < n_seq; si++) n_items += (int64_t)Hkv * ((seqs[si].n_tokens + ATT_TC - 1) / ATT_TC);
+    for (int si = 0; si < n_seq; si++) n_items += (int64_t)Hkv * ((seqs[si].n_tokens + ATT_TG - 1) / ATT_TG);
     att_item *items = malloc((size_t)n_items * sizeof *items);
     int64_t *row0 = malloc((size_t)n_seq * sizeof *row0);
     if (!items || !row0) {
@@ -545,7 +549,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
     for (int si = 0; si < n_seq; si++) {
         row0[si] = t;
         t += seqs[si].n_tokens;
-        for (int t0 = 0; t0 < seqs[si].n_tokens; t0 += ATT_TC)
+        for (int t0 = 0; t0 < seqs[si].n_tokens; t0 += ATT_TG)
             for (int g = 0; g < Hkv; g++) items[ni++] = (att_item){si, g, t0};
     }
     int fail = 0;
@@ -555,14 +559,17 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float *Kg = (float *)(void *)((char *)r->att_tiles + r->att_tiles_per * (size_t)tid);
-        float *Vg = Kg + (size_t)r->max_ctx * (size_t)hd, *Q = Vg + (size_t)r->max_ctx * (size_t)hd;
+        char *mine = (char *)r->att_tiles + r->att_tiles_per * (size_t)tid;
+        float *Kg = (float *)(void *)mine, *Vg = Kg + (size_t)r->max_ctx * (size_t)hd;
+        uint16_t *Kt = (uint16_t *)(void *)(Vg + (size_t)r->max_ctx * (size_t)hd);
+        uint16_t *Vt = (uint16_t *)(void *)((char *)Kt + (tiles_b + 63) / 64 * 64);
+        float *Q = (float *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
         float *Z = Q + (size_t)rows_max * (size_t)hd, *S = Z + (size_t)rows_max * (size_t)hd;
         const att_item *a = &items[it];
         const pl_seq *s = &seqs[a->seq];
         const int nt = s->n_tokens, n_all = pl_kv_len(s->kv) + nt, pos0 = n_all - nt;
-        const int t1 = a->t0 + ATT_TC < nt ? a->t0 + ATT_TC : nt, tc = t1 - a->t0, rows = tc * group;
-        const int n_k = pos0 + t1; /* keys up to the chunk's last token */
+        const int g1 = a->t0 + ATT_TG < nt ? a->t0 + ATT_TG : nt;
+        const int n_k = pos0 + g1; /* keys up to the group's last token */
         kv_seg segs[MAX_PREFIX_DEPTH + 1];
         const int nseg = kv_segments(s->kv, n_all, segs);
         for (int sg = 0; sg < nseg; sg++) {
@@ -575,25 +582,35 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                 memcpy(Vg + (size_t)(start + p) * (size_t)hd, kv->v + off, (size_t)hd * sizeof(float));
             }
         }
-        /* query row j: token t0 + j / group, head kvh * group + j % group */
-        for (int j = 0; j < rows; j++) {
-            const int64_t tok = row0[a->seq] + a->t0 + j / group;
-            memcpy(Q + (size_t)j * (size_t)hd, r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
-                   (size_t)hd * sizeof(float));
-        }
-        if (pl_matmul_bf16(PL_DTYPE_F32, Kg, 0, n_k, hd, Q, rows, S, 0)) {
+        if (pl_bf16_tiles_pack(PL_DTYPE_F32, Kg, 0, n_k, hd, 0, Kt) ||
+            pl_bf16_tiles_pack(PL_DTYPE_F32, Vg, 0, n_k, hd, 1, Vt)) {
             fail = 1;
             continue;
         }
-        for (int j = 0; j < rows; j++) attn_probs(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + a->t0 + j / group, use_swa);
-        if (pl_matmul_bf16_t(PL_DTYPE_F32, Vg, 0, n_k, hd, S, rows, Z, 0)) {
-            fail = 1;
-            continue;
-        }
-        for (int j = 0; j < rows; j++) {
-            const int64_t tok = row0[a->seq] + a->t0 + j / group;
-            memcpy(r->z + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd, Z + (size_t)j * (size_t)hd,
-                   (size_t)hd * sizeof(float));
+        for (int t0 = a->t0; t0 < g1; t0 += ATT_TC) {
+            const int tc = t0 + ATT_TC < g1 ? ATT_TC : g1 - t0, rows = tc * group;
+            /* query row j: token t0 + j / group, head kvh * group + j % group */
+            for (int j = 0; j < rows; j++) {
+                const int64_t tok = row0[a->seq] + t0 + j / group;
+                memcpy(Q + (size_t)j * (size_t)hd,
+                       r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
+                       (size_t)hd * sizeof(float));
+            }
+            if (pl_matmul_bf16_tiles(Kt, n_k, hd, 0, Q, rows, S, 0)) {
+                fail = 1;
+                break;
+            }
+            for (int j = 0; j < rows; j++)
+                attn_probs(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + t0 + j / group, use_swa);
+            if (pl_matmul_bf16_tiles(Vt, n_k, hd, 1, S, rows, Z, 0)) {
+                fail = 1;
+                break;
+            }
+            for (int j = 0; j < rows; j++) {
+                const int64_t tok = row0[a->seq] + t0 + j / group;
+                memcpy(r->z + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
+                       Z + (size_t)j * (size_t)hd, (size_t)hd * sizeof(float));
+            }
         }
     }
     free(items);
