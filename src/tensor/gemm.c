@@ -154,6 +154,9 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
     const int64_t rc = (size_t)Np * (size_t)Kp * sizeof(uint16_t) > ((size_t)1 << 20) ? RC : mb;
     const int64_t nrc = (mb + rc - 1) / rc, work = mb * nb;
     const int morder = mb > nb;
+    /* the operand walked past: B along a row strip, A down a column pair
+     * (also within a chunk) */
+    const int stream = morder && nrc == 1 ? PL_AMX_STREAM_B : PL_AMX_STREAM_A;
 #pragma omp parallel num_threads(nthreads) if (work > 1 && Mp * Np * Kp >= (1 << 18))
     {
         float out[32 * 32] __attribute__((aligned(64)));
@@ -177,7 +180,7 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
             int64_t mr = M - m0 < 32 ? M - m0 : 32, nr = N - n0 < 32 ? N - n0 : 32;
 #if defined(PL_HAVE_AMX_KERNEL)
             if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
-                pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate);
+                pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate, stream);
                 continue;
             }
 #endif
@@ -189,7 +192,7 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
             }
 #if defined(PL_HAVE_AMX_KERNEL)
             if (native)
-                pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate);
+                pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate, stream);
             else
 #endif
                 block32_ref(A, Kp, B0, B1, kt, out, accumulate);

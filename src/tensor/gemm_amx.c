@@ -9,6 +9,7 @@
  * the VNNI layout gemm.c packs). One call computes a 32x32 block of C
  * over the whole reduction, in k order, starting from zero or (accumulate)
  * from the block already in out, and stores it to out (rows ldo apart).
+ * The streaming hint only changes caching, never the sums.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -38,8 +39,23 @@ void pl_amx_configure(void) {
 
 void pl_amx_release(void) { _tile_release(); }
 
+/* The k loop; the operand a thread walks past (the other stays for its
+ * next blocks) is loaded with the streaming hint, so it does not push the
+ * staying one out of L1. */
+#define BLOCK32_LOOP(LOADA, LOADB)                              \
+    for (int64_t t = 0; t < kt; t++) {                          \
+        LOADA(4, A + t * PL_GEMM_KT, sa);                       \
+        LOADB(6, B0 + t * PL_GEMM_TILE, 64);                    \
+        LOADB(7, B1 + t * PL_GEMM_TILE, 64);                    \
+        _tile_dpbf16ps(0, 4, 6);                                \
+        _tile_dpbf16ps(1, 4, 7);                                \
+        LOADA(5, A1 + t * PL_GEMM_KT, sa);                      \
+        _tile_dpbf16ps(2, 5, 6);                                \
+        _tile_dpbf16ps(3, 5, 7);                                \
+    }
+
 void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
-                    int64_t ldo, int accumulate) {
+                    int64_t ldo, int accumulate, int stream) {
     const size_t sa = (size_t)lda * sizeof(uint16_t), so = (size_t)ldo * sizeof(float);
     const uint16_t *A1 = A + 16 * lda;
     if (accumulate) {
@@ -53,15 +69,12 @@ void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const ui
         _tile_zero(2);
         _tile_zero(3);
     }
-    for (int64_t t = 0; t < kt; t++) {
-        _tile_loadd(4, A + t * PL_GEMM_KT, sa);
-        _tile_loadd(6, B0 + t * PL_GEMM_TILE, 64);
-        _tile_loadd(7, B1 + t * PL_GEMM_TILE, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, A1 + t * PL_GEMM_KT, sa);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
+    if (stream == PL_AMX_STREAM_B) {
+        BLOCK32_LOOP(_tile_loadd, _tile_stream_loadd)
+    } else if (stream == PL_AMX_STREAM_A) {
+        BLOCK32_LOOP(_tile_stream_loadd, _tile_loadd)
+    } else {
+        BLOCK32_LOOP(_tile_loadd, _tile_loadd)
     }
     _tile_stored(0, out, so);
     _tile_stored(1, out + 16, so);

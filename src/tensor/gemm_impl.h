@@ -21,9 +21,12 @@
 void pl_amx_configure(void);
 void pl_amx_release(void);
 /* out[32 rows, ldo apart][32] (+)= A[32 rows, lda apart] . B panels B0 | B1,
- * over kt tiles */
+ * over kt tiles. stream: which operand is loaded with the streaming hint
+ * (the one the caller walks past; the other stays in L1 for its next
+ * blocks), PL_AMX_STREAM_NONE / _A / _B. */
+enum { PL_AMX_STREAM_NONE, PL_AMX_STREAM_A, PL_AMX_STREAM_B };
 void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
-                    int64_t ldo, int accumulate);
+                    int64_t ldo, int accumulate, int stream);
 /* dst[i] = bf16(src[i]), round to nearest even */
 void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n);
 #endif
