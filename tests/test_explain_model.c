@@ -165,6 +165,53 @@ static void test_shared_prefixes(const pl_record *r) {
     free(got[1]);
 }
 
+/* Caches kept across calls (the pool): masks over several calls give the
+ * same bits as without any reuse, with fewer tokens run; a pool of about
+ * 150 positions (a few caches, trimmed after every call) too. */
+static void test_pool(const pl_record *r) {
+    const size_t N = 18, per = 3;
+    double *got[3] = {NULL, NULL, NULL};
+    pl_xemail_stats st[3];
+    size_t Mf = 0;
+    for (int c = 0; c < 3; c++) { /* 0: pool, 1: a 150-position pool, 2: no reuse across or within calls */
+        pl_xmodel_opts o;
+        pl_xmodel_opts_init(&o);
+        o.no_shared = c == 2;
+        o.pool_kib = c == 1 ? (int)((pl_kv_position_bytes(M) * 150 + 1023) / 1024) : 0; /* ~150 positions */
+        pl_xmodel *x = NULL;
+        pl_xemail *e = NULL;
+        CHECK_OK(pl_xmodel_new(M, T, &P, &o, &x));
+        if (x) CHECK_OK(pl_xemail_new(x, r, NULL, &e));
+        if (!e) {
+            pl_xmodel_free(x);
+            return;
+        }
+        Mf = pl_xemail_features(e)->n_features;
+        uint8_t *masks = malloc(N * Mf);
+        pl_rng rng;
+        pl_rng_seed(&rng, 5);
+        /* masks like a partition explainer's: a shared early part, then a
+         * few switches late in the email */
+        for (size_t i = 0; i < N; i++)
+            for (size_t k = 0; k < Mf; k++)
+                masks[i * Mf + k] = k < Mf / 3 ? (k % 4 != 1) : k < Mf * 2 / 3 ? (i % 2 == 0) : pl_rng_below(&rng, 2) != 0;
+        got[c] = malloc(N * sizeof(double));
+        for (size_t i = 0; i < N; i += per) CHECK_OK(pl_xemail_value(e, masks + i * Mf, per, Mf, got[c] + i));
+        st[c] = pl_xemail_get_stats(e);
+        free(masks);
+        pl_xemail_free(e);
+        pl_xmodel_free(x);
+    }
+    CHECK(got[0] && got[2] && !memcmp(got[0], got[2], N * sizeof(double)), "kept caches change the scores");
+    CHECK(got[1] && got[2] && !memcmp(got[1], got[2], N * sizeof(double)), "a small pool changes the scores");
+    CHECK(st[0].tokens_run < st[2].tokens_run && st[0].tokens_run <= st[1].tokens_run,
+          "pool: %zu tokens run (small pool %zu) vs %zu without reuse", st[0].tokens_run, st[1].tokens_run,
+          st[2].tokens_run);
+    printf("kept caches across %zu calls: %zu tokens run (150-position pool %zu) vs %zu without reuse (%zu features)\n",
+           N / per, st[0].tokens_run, st[1].tokens_run, st[2].tokens_run, Mf);
+    for (int c = 0; c < 3; c++) free(got[c]);
+}
+
 static void test_reuse(const pl_record *r, const pl_record *base) {
     double md = 0;
     struct {
@@ -371,6 +418,7 @@ int main(void) {
         pl_xmodel_free(x);
         test_reuse(&r, &base);
         test_shared_prefixes(&r);
+        test_pool(&r);
         test_efficiency(&r);
         pl_record_free(&r);
         pl_record_free(&base);

@@ -739,6 +739,27 @@ static void test_batch_prefix(const char *sh, const char *model_rel) {
     CHECK(pl_kv_len(ff) == 13, "truncate");
     CHECK(pl_kv_truncate(ff, 11) == PL_ERR_RANGE, "truncating into the prefix accepted");
     pl_kv_free(ff);
+    /* (4) forks from the first `at` positions only: inside kv[0]'s own part
+     * (9 + 2), inside the prefix (5: hangs from pk), at 0 (no prefix); the
+     * positions after `at` are not seen */
+    {
+        const int ats[] = {11, 5, 0};
+        for (int a = 0; a < 3; a++) {
+            const int at = ats[a];
+            pl_kv *fa = NULL;
+            CHECK_OK(pl_kv_new_at(m, 16, kv[0], at, &fa));
+            if (!fa) continue;
+            CHECK(pl_kv_len(fa) == at, "fork at %d has length %d", at, pl_kv_len(fa));
+            pl_seq sa = {fa, full[0] + at, 9 + 7 - at};
+            CHECK_OK(pl_forward(r, &sa, 1, PL_LOGITS_ALL, got));
+            CHECK_FLOATS("fork at a position vs alone", got, want[0] + (size_t)at * V, (size_t)(9 + 7 - at) * V,
+                         TOL_REGROUP);
+            pl_kv_free(fa);
+        }
+        pl_kv *fa = NULL;
+        CHECK(pl_kv_new_at(m, 16, kv[0], 13, &fa) == PL_ERR_RANGE && !fa, "fork past the prefix's end accepted");
+        CHECK(pl_kv_new_at(m, 16, kv[0], -1, &fa) == PL_ERR_RANGE && !fa, "fork at -1 accepted");
+    }
     for (int i = 0; i < 3; i++) pl_kv_free(kv[i]);
     pl_kv_free(pk);
     pl_runner_free(r);

@@ -369,7 +369,10 @@ typedef struct {
     int max_batch_tokens;    /* new tokens per forward (0: 2048) */
     int max_segments;        /* prefix-chain breakpoints per email (0: 12, at most 13);
                                 1 reuses only the whole unmasked email */
-    int no_shared;           /* 1: variants of a call do not share their common prefixes */
+    int no_shared;           /* 1: variants of a call do not share their common prefixes, and
+                                no caches are kept across calls */
+    int pool_kib;            /* caches of earlier calls kept per email as fork sources,
+                                in KiB (0: 512 MiB) */
 } pl_xmodel_opts;
 void pl_xmodel_opts_init(pl_xmodel_opts *o);
 

@@ -27,6 +27,7 @@
 #define MAX_SEGMENTS 13 /* the model's prefix chains are at most 16 deep: template, chain, group, variant */
 #define MIN_SHARED 8     /* a shared prefix must save at least this many tokens */
 #define MAX_SEQS 256
+#define DEFAULT_POOL_MB 512 /* kept caches of earlier calls, per email */
 
 void pl_xmodel_opts_init(pl_xmodel_opts *o) {
     memset(o, 0, sizeof *o);
@@ -130,6 +131,20 @@ struct pl_xemail {
     int n_seg, chain_built;
     int32_t *scratch;          /* [n] masked ids */
     pl_xemail_stats stats;
+    /* caches of earlier calls' variants and shared prefixes, kept as fork
+     * sources for later calls (a bounded pool, least recently used out) */
+    struct pooled *pool;
+    size_t n_pool, cap_pool, pool_positions, pool_max;
+    uint64_t tick;
+};
+
+/* A kept cache: its email ids [0, n_ids) at cache positions P + j (P the
+ * template prefix length); own = positions it stores itself. */
+struct pooled {
+    pl_kv *kv;
+    int32_t *ids;
+    int n_ids, own;
+    uint64_t used;
 };
 
 static void add_field(pl_xemail *e, const char *name, size_t s, size_t end) {
@@ -248,6 +263,11 @@ pl_status pl_xemail_new(pl_xmodel *x, const pl_record *r, const pl_record *basel
     }
     e->spec.policy = x->o.policy;
     e->spec.mask_id = x->o.mask_id;
+    if (!x->o.no_shared) {
+        const size_t kib = x->o.pool_kib > 0 ? (size_t)x->o.pool_kib : (size_t)DEFAULT_POOL_MB << 10;
+        e->pool_max = (kib << 10) / pl_kv_position_bytes(x->m);
+        if (!e->pool_max) e->pool_max = 1;
+    }
     if (!st && x->o.policy == PL_MASK_BASELINE) {
         if (!baseline) st = pl_error(PL_ERR_INVALID, "explain: the baseline policy needs a baseline email");
         pl_tokens b = {0};
@@ -270,8 +290,27 @@ pl_status pl_xemail_new(pl_xmodel *x, const pl_record *r, const pl_record *basel
     return PL_OK;
 }
 
+/* Free the kept caches that nothing forks from, oldest first, until at
+ * most `keep` positions remain (0: all of them; forks are freed before the
+ * caches they hang from). */
+static void pool_trim(pl_xemail *e, size_t keep) {
+    for (;;) {
+        size_t victim = SIZE_MAX;
+        for (size_t i = 0; i < e->n_pool; i++)
+            if (pl_kv_forks(e->pool[i].kv) == 0 && (victim == SIZE_MAX || e->pool[i].used < e->pool[victim].used))
+                victim = i;
+        if (victim == SIZE_MAX || (keep && e->pool_positions <= keep) || (!keep && !e->n_pool)) return;
+        e->pool_positions -= (size_t)e->pool[victim].own;
+        pl_kv_free(e->pool[victim].kv);
+        free(e->pool[victim].ids);
+        e->pool[victim] = e->pool[--e->n_pool];
+    }
+}
+
 void pl_xemail_free(pl_xemail *e) {
     if (!e) return;
+    pool_trim(e, 0);
+    free(e->pool);
     for (int i = e->n_seg - 1; i >= 0; i--) pl_kv_free(e->seg[i]);
     pl_features_free(&e->feat);
     pl_tokens_free(&e->ids);
@@ -348,16 +387,17 @@ static pl_status build_chain(pl_xemail *e) {
 typedef struct {
     size_t row;       /* index in the batch */
     int from;         /* email position it runs from */
-    int seg;          /* the chain segment it forks (-1: template prefix) */
+    pl_kv *src;       /* the cache it forks at email position from (chain or pool) */
     int32_t *ids;     /* masked email ids (owned by the call) */
     int n;
     int group;        /* the shared prefix it forks (-1: none) */
 } variant;
 
 /* A prefix shared by several variants: ids[from, to) of its first member,
- * run once from chain segment seg. */
+ * run once forked from src at email position from. */
 typedef struct {
-    int from, to, seg;
+    int from, to;
+    pl_kv *src;
     const int32_t *ids;
     pl_kv *kv;
 } shared;
@@ -388,7 +428,8 @@ static size_t make_groups(variant *v, size_t n, shared *g, variant **ord) {
     size_t ng = 0, a = 0;
     while (a < n) {
         size_t b = a + 1;
-        int L = ord[a]->n - 1, F = ord[a]->from, seg = ord[a]->seg;
+        int L = ord[a]->n - 1, F = ord[a]->from;
+        pl_kv *src = ord[a]->src;
         long sum_from = ord[a]->from, best = 0;
         while (b < n) {
             int nl = lcp(ord[b - 1], ord[b]);
@@ -398,7 +439,7 @@ static size_t make_groups(variant *v, size_t n, shared *g, variant **ord) {
             const long nsum = sum_from + ord[b]->from;
             const long saving = (long)(b + 1 - a) * nl - nsum - (nl - nF);
             if (saving < best || nl <= 0) break;
-            if (ord[b]->from < F) seg = ord[b]->seg;
+            if (ord[b]->from < F) src = ord[b]->src;
             best = saving;
             L = nl;
             F = nF;
@@ -406,7 +447,7 @@ static size_t make_groups(variant *v, size_t n, shared *g, variant **ord) {
             b++;
         }
         if (b - a >= 2 && best >= MIN_SHARED) {
-            g[ng] = (shared){F, L, seg, ord[a]->ids, NULL};
+            g[ng] = (shared){F, L, src, ord[a]->ids, NULL};
             for (size_t i = a; i < b; i++) {
                 ord[i]->group = (int)ng;
                 ord[i]->from = L;
@@ -416,6 +457,25 @@ static size_t make_groups(variant *v, size_t n, shared *g, variant **ord) {
         a = b;
     }
     return ng;
+}
+
+/* Put a cache (email ids [0, n_ids), own positions) in the pool; 0 when it
+ * is not kept (pool off, or out of memory: the caller frees it). */
+static int keep(pl_xemail *e, pl_kv *kv, const int32_t *ids, int n_ids, int own) {
+    if (!e->pool_max || !kv || n_ids <= 0) return 0;
+    if (e->n_pool == e->cap_pool) {
+        size_t nc = e->cap_pool ? 2 * e->cap_pool : 64;
+        struct pooled *np = realloc(e->pool, nc * sizeof *np);
+        if (!np) return 0;
+        e->pool = np;
+        e->cap_pool = nc;
+    }
+    int32_t *c = malloc((size_t)n_ids * sizeof *c);
+    if (!c) return 0;
+    memcpy(c, ids, (size_t)n_ids * sizeof *c);
+    e->pool[e->n_pool++] = (struct pooled){kv, c, n_ids, own, ++e->tick};
+    e->pool_positions += (size_t)own;
+    return 1;
 }
 
 pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
@@ -428,6 +488,7 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     if (!e->chain_built) st = build_chain(e);
     if (st) return st;
     size_t n = e->ids.n, ns = x->p->suffix.n;
+    const int P = pl_kv_len(x->prefix);
     variant *v = calloc(n_masks, sizeof *v);
     int32_t *store = malloc(n_masks * (n ? n : 1) * sizeof(int32_t));
     pl_seq *seqs = calloc(MAX_SEQS, sizeof *seqs);
@@ -438,14 +499,28 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         int32_t *dst = store + i * n;
         st = pl_explain_apply_mask(e->ids.ids, n, &e->feat, masks + i * n_features, &e->spec, dst, &no);
         if (st) break;
+        /* the fork source with the longest common prefix: the chain over the
+         * unmasked email (up to the first masked token), or a kept cache */
         size_t p = 0;
-        while (p < no && p < n && dst[p] == e->ids.ids[p]) p++;
-        /* deepest segment ending at or before p */
-        int sg = -1;
-        for (int k = 0; k < e->n_seg; k++)
-            if ((size_t)e->seg_end[k] <= p) sg = k;
-        int from = sg < 0 ? 0 : e->seg_end[sg];
-        v[i] = (variant){i, from, sg, dst, (int)no, -1};
+        while (e->n_seg && p < no && p < n && dst[p] == e->ids.ids[p]) p++;
+        pl_kv *src = e->n_seg ? e->seg[e->n_seg - 1] : x->prefix;
+        struct pooled *best = NULL;
+        for (size_t k = 0; k < e->n_pool; k++) {
+            struct pooled *c = &e->pool[k];
+            size_t L = 0, lim = no < (size_t)c->n_ids ? no : (size_t)c->n_ids;
+            while (L < lim && dst[L] == c->ids[L]) L++;
+            if (L > p && pl_kv_depth(c->kv) + 2 < 16) {
+                p = L;
+                best = c;
+            }
+        }
+        if (best) {
+            src = best->kv;
+            best->used = ++e->tick;
+        }
+        int from = (int)p;
+        if (ns == 0 && from >= (int)no) from = (int)no - 1; /* run at least one token */
+        v[i] = (variant){i, from, src, dst, (int)no, -1};
     }
     /* shared prefixes, run first (no logits) */
     shared *g = NULL;
@@ -462,8 +537,7 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         while (gi < ng && nseq < MAX_SEQS) {
             int need = g[gi].to - g[gi].from;
             if (nseq > 0 && used + need > x->max_batch) break;
-            pl_kv *parent = g[gi].seg < 0 ? x->prefix : e->seg[g[gi].seg];
-            st = pl_kv_new(x->m, need, parent, &g[gi].kv);
+            st = pl_kv_new_at(x->m, need, g[gi].src, P + g[gi].from, &g[gi].kv);
             if (st) break;
             memcpy(x->ids + used, g[gi].ids + g[gi].from, (size_t)need * sizeof(int32_t));
             seqs[nseq++] = (pl_seq){g[gi].kv, x->ids + used, need};
@@ -482,8 +556,8 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         while (i < n_masks && nseq < MAX_SEQS) {
             int need = v[i].n - v[i].from + (int)ns;
             if (nseq > 0 && used + need > x->max_batch) break;
-            pl_kv *parent = v[i].group >= 0 ? g[v[i].group].kv : v[i].seg < 0 ? x->prefix : e->seg[v[i].seg];
-            st = pl_kv_new(x->m, need, parent, &kvs[nseq]);
+            st = v[i].group >= 0 ? pl_kv_new(x->m, need, g[v[i].group].kv, &kvs[nseq])
+                                 : pl_kv_new_at(x->m, need, v[i].src, P + v[i].from, &kvs[nseq]);
             if (st) break;
             int32_t *dst = x->ids + used;
             memcpy(dst, v[i].ids + v[i].from, (size_t)(v[i].n - v[i].from) * sizeof(int32_t));
@@ -504,14 +578,17 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
             out[v[first + (size_t)k].row] = s;
         }
         for (int k = 0; k < nseq; k++) {
-            pl_kv_free(kvs[k]);
+            const variant *vk = &v[first + (size_t)k];
+            if (st || !keep(e, kvs[k], vk->ids, vk->n, vk->n - vk->from + (int)ns)) pl_kv_free(kvs[k]);
             kvs[k] = NULL;
         }
         if (!st) e->stats.forwards++;
     }
     e->stats.calls++;
     e->stats.variants += n_masks;
-    for (size_t gi = 0; g && gi < ng; gi++) pl_kv_free(g[gi].kv);
+    for (size_t gi = 0; g && gi < ng; gi++)
+        if (st || !keep(e, g[gi].kv, g[gi].ids, g[gi].to, g[gi].to - g[gi].from)) pl_kv_free(g[gi].kv);
+    if (e->pool_max) pool_trim(e, e->pool_max);
     free(g);
     free(v);
     free(store);

@@ -47,8 +47,17 @@ struct pl_kv {
 };
 
 pl_status pl_kv_new(const pl_model *m, int capacity, pl_kv *prefix, pl_kv **out) {
+    return pl_kv_new_at(m, capacity, prefix, prefix ? pl_kv_len(prefix) : 0, out);
+}
+
+pl_status pl_kv_new_at(const pl_model *m, int capacity, pl_kv *prefix, int at, pl_kv **out) {
     *out = NULL;
     if (capacity < 0) return pl_error(PL_ERR_INVALID, "kv cache: negative capacity %d", capacity);
+    if (prefix && (at < 0 || at > pl_kv_len(prefix)))
+        return pl_error(PL_ERR_RANGE, "kv cache: fork at %d outside the prefix's %d positions", at, pl_kv_len(prefix));
+    /* the positions before `at` must all come from the chain above: step up
+     * to the cache that holds position at - 1 (none for at = 0) */
+    while (prefix && at <= prefix->prefix_len) prefix = prefix->prefix;
     int depth = 0;
     for (pl_kv *p = prefix; p; p = p->prefix) depth++;
     if (depth >= MAX_PREFIX_DEPTH)
@@ -71,9 +80,9 @@ pl_status pl_kv_new(const pl_model *m, int capacity, pl_kv *prefix, pl_kv **out)
         free(kv);
         return pl_error(PL_ERR_NOMEM, "kv cache: cannot allocate %zu bytes", 2 * n);
     }
-    if (prefix) {
+    if (prefix && at > 0) {
         kv->prefix = prefix;
-        kv->prefix_len = pl_kv_len(prefix);
+        kv->prefix_len = at;
         prefix->n_forks++;
     }
     *out = kv;
@@ -89,6 +98,15 @@ void pl_kv_free(pl_kv *kv) {
 }
 
 int pl_kv_len(const pl_kv *kv) { return kv->prefix_len + kv->n; }
+int pl_kv_forks(const pl_kv *kv) { return kv->n_forks; }
+int pl_kv_depth(const pl_kv *kv) {
+    int d = 0;
+    for (const pl_kv *p = kv; p; p = p->prefix) d++;
+    return d;
+}
+size_t pl_kv_position_bytes(const pl_model *m) {
+    return (size_t)m->d.n_layer * (size_t)m->d.n_head_kv * (size_t)m->d.head_dim * 2 * sizeof(float);
+}
 
 pl_status pl_kv_truncate(pl_kv *kv, int n) {
     if (n < kv->prefix_len || n > pl_kv_len(kv))

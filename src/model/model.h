@@ -128,9 +128,20 @@ typedef struct pl_kv pl_kv;
 /* New empty cache for up to capacity own positions (prefix excluded).
  * prefix may be NULL. */
 pl_status pl_kv_new(const pl_model *m, int capacity, pl_kv *prefix, pl_kv **out);
+/* The same, forked from the first `at` positions of prefix only (0 <= at
+ * <= pl_kv_len(prefix); at 0 gives a cache without prefix): a later
+ * position of prefix is not seen. The fork hangs from the cache in the
+ * chain that holds position at - 1, which it freezes. */
+pl_status pl_kv_new_at(const pl_model *m, int capacity, pl_kv *prefix, int at, pl_kv **out);
 void pl_kv_free(pl_kv *kv);
 /* Number of positions seen (prefix included). */
 int pl_kv_len(const pl_kv *kv);
+/* Caches forked from this one (it is frozen while > 0). */
+int pl_kv_forks(const pl_kv *kv);
+/* Caches in its prefix chain, itself included (forks are refused at 16). */
+int pl_kv_depth(const pl_kv *kv);
+/* Bytes one position takes in a cache of model m (keys and values, f32). */
+size_t pl_kv_position_bytes(const pl_model *m);
 /* Forget own positions from n on (n >= prefix length). */
 pl_status pl_kv_truncate(pl_kv *kv, int n);
 
