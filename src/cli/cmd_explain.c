@@ -23,7 +23,8 @@ static const char *usage_text =
     "                         [--features word|token|sentence|field]\n"
     "                         [--tree email|shap] [--mask-policy mask|collapse|delete|baseline] [--mask-id N]\n"
     "                         [--baseline-id ID] [--prob] [--max-evals N] [--batch N] [--seed S]\n"
-    "                         [--max-email-tokens N] [--segments K] -o OUT.json [--view ansi|html|none] [--bf16]\n"
+    "                         [--max-email-tokens N] [--segments K] [--kv-pool-mb N] -o OUT.json\n"
+    "                         [--view ansi|html|none] [--bf16]\n"
     "       phishlens explain global RESULT.json... [--by class|source|correct] [--compare OTHER.json...]\n"
     "                         [--profile PROFILE.json] [--top K] [--min-count N] -o GLOBAL.json\n"
     "  Attributions of the classifier score (logit(phishing) - logit(legitimate) at the answer\n"
@@ -32,6 +33,8 @@ static const char *usage_text =
     "  kernel 2M+2048; exact at most 16 features. --view html writes OUT.html next to OUT.json.\n"
     "  -t: tokenizer.json / HF directory when the model file's own vocabulary is not usable.\n"
     "  --bf16: quantized weights as bf16 tiles on the CPU's AMX units (faster; see `logits`).\n"
+    "  --kv-pool-mb: key/value caches of earlier masks kept per email to fork later ones from\n"
+    "  (default 512; more memory, fewer tokens to run; the values do not change).\n"
     "  global: per-word mean |phi| over all examples and per slice; --compare ranks the words whose\n"
     "  weight differs most between the two result sets; --profile takes `data profile --json` output\n"
     "  and lists source-distinctive tokens that rank high as artifact candidates.\n";
@@ -113,7 +116,7 @@ int cmd_explain(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "global")) return cmd_explain_global(argc - 1, argv + 1);
     cli_model_args ma = {0};
     const char *input = NULL, *ids = NULL, *out = NULL, *tok_path = NULL, *view = "none", *tree_s = "email", *baseline_id = NULL;
-    long limit = 0, max_evals = 0, batch = 0, seed = 0, max_email = 0, segments = 0, mask_id = -1;
+    long limit = 0, max_evals = 0, batch = 0, seed = 0, max_email = 0, segments = 0, mask_id = -1, pool_mb = 0;
     pl_xmethod method = PL_XM_PARTITION;
     pl_xmodel_opts xo;
     pl_xmodel_opts_init(&xo);
@@ -171,6 +174,8 @@ int cmd_explain(int argc, char **argv) {
             if (!cli_parse_int("explain", o, argv[++i], 1, 1000000, &max_email)) return EXIT_USAGE;
         } else if (!strcmp(o, "--segments")) {
             if (!cli_parse_int("explain", o, argv[++i], 1, 14, &segments)) return EXIT_USAGE;
+        } else if (!strcmp(o, "--kv-pool-mb")) {
+            if (!cli_parse_int("explain", o, argv[++i], 1, 1 << 20, &pool_mb)) return EXIT_USAGE;
         } else {
             return cli_usage_error("explain", "unknown option '%s'", o);
         }
@@ -182,6 +187,7 @@ int cmd_explain(int argc, char **argv) {
         return cli_usage_error("explain", "--mask-policy baseline needs --baseline-id ID (a record of the input)");
     xo.mask_id = (int32_t)mask_id;
     xo.max_segments = (int)segments;
+    xo.pool_kib = (int)(pool_mb * 1024 > 0x7fffffffL ? 0x7fffffffL : pool_mb * 1024);
 
     pl_records rs = {0};
     pl_model *m = NULL;
