@@ -704,6 +704,25 @@ static void test_batch_prefix(const char *sh, const char *model_rel) {
         off += nn;
     }
     for (int i = 0; i < 3; i++) pl_kv_free(kv[i]);
+    /* LOGITS_LAST (the last layer past attention runs only the last rows)
+     * gives the same bits as those rows of LOGITS_ALL */
+    {
+        float *last = malloc((size_t)3 * V * 4);
+        for (int i = 0; i < 3; i++) {
+            CHECK_OK(pl_kv_new(m, 32, NULL, &kv[i]));
+            seqs[i] = (pl_seq){kv[i], full[i], 9 + tl[i]};
+        }
+        CHECK_OK(pl_forward(r, seqs, 3, PL_LOGITS_LAST, last));
+        size_t o2 = 0;
+        int same = 1;
+        for (int i = 0; i < 3; i++) {
+            o2 += (size_t)(9 + tl[i]) * V;
+            same &= memcmp(last + (size_t)i * V, got + o2 - V, (size_t)V * 4) == 0;
+        }
+        CHECK(same, "LOGITS_LAST differs from the last rows of LOGITS_ALL");
+        for (int i = 0; i < 3; i++) pl_kv_free(kv[i]);
+        free(last);
+    }
     /* (2) the prefix once, three forks continued in one batch */
     CHECK_OK(pl_kv_new(m, 16, NULL, &pk));
     pl_seq ps = {pk, pre, 9};

@@ -654,6 +654,10 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     if (mode != PL_LOGITS_NONE && !logits) return pl_error(PL_ERR_INVALID, "forward: no logits buffer");
     const int D = d->n_embd, H = d->n_head, Hkv = d->n_head_kv, hd = d->head_dim, F = d->n_ff;
     const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
+    /* LOGITS_LAST without hooks: the last layer past attention runs only the
+     * sequences' last rows */
+    const int last_only = mode == PL_LOGITS_LAST && !r->any_hook;
+    int gathered = 0;
 #define MM(w, x, T_, y) do { if ((st = pl_mm(m, w, x, NULL, T_, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
     /* products of one input x [T, n] on bf16 tiles: x rounded to bf16 once
      * (ROWS), then MMR for each weight reading it */
@@ -713,6 +717,19 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         } else {
             attention(r, seqs, n_seq, l, T);
         }
+        if (last_only && l == d->n_layer - 1 && T > n_seq) {
+            /* only each sequence's last row goes on: the rest of the last
+             * layer and the output work on those rows, gathered to the front
+             * (a row's result does not depend on the other rows) */
+            int64_t t = 0;
+            for (int i = 0; i < n_seq; i++) {
+                t += seqs[i].n_tokens;
+                memmove(r->z + (size_t)i * qd, r->z + (size_t)(t - 1) * qd, qd * sizeof(float));
+                memmove(r->x + (size_t)i * (size_t)D, r->x + (size_t)(t - 1) * (size_t)D, (size_t)D * sizeof(float));
+            }
+            T = n_seq;
+            gathered = 1;
+        }
         run_hook(r, PL_HOOK_Z, l, seqs, n_seq, r->z, (int64_t)qd, 3, H, hd);
         ROWS(r->z, (int64_t)qd, L->wo.tiles && L->wo.lora);
         MMR(&L->wo, r->z, r->xb2);
@@ -756,7 +773,9 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
     int64_t rows = T;
     const float *src = r->xb;
-    if (mode == PL_LOGITS_LAST) {
+    if (mode == PL_LOGITS_LAST && gathered) {
+        rows = n_seq; /* the rows are each sequence's last already */
+    } else if (mode == PL_LOGITS_LAST) {
         /* gather each sequence's last row into the front of xb2 */
         int64_t t = 0;
         for (int i = 0; i < n_seq; i++) {
