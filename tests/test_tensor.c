@@ -695,6 +695,17 @@ static void test_f32_kernels(void) {
                 CHECK(same && memcmp(&mx, &smax, sizeof mx) == 0, "scores %s n=%d [%d, %d]: max %g vs %g",
                       pl_simd_name((pl_simd)lvl), n, lo, hi, (double)mx, (double)smax);
                 for (int i = 0; i < n; i++) v[i] = v0[i];
+                float *addend = malloc(sizeof(float) * (size_t)n);
+                for (int i = 0; i < n; i++) addend[i] = (float)sin(1.3 * i);
+                pl_f32_add(v, addend, n);
+                same = 1;
+                for (int i = 0; i < n; i++) {
+                    const float se = v0[i] + addend[i];
+                    same &= memcmp(&se, &v[i], sizeof se) == 0;
+                }
+                CHECK(same, "add %s n=%d", pl_simd_name((pl_simd)lvl), n);
+                free(addend);
+                for (int i = 0; i < n; i++) v[i] = v0[i];
                 pl_f32_scale(v, n, 0.3f);
                 same = 1;
                 for (int i = 0; i < n; i++) {

@@ -735,7 +735,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         MMR(&L->wo, r->z, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
-        for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
+        pl_f32_add(r->x, r->xb2, T * D);
         run_hook(r, PL_HOOK_RESID_MID, l, seqs, n_seq, r->x, D, 2, D, 0);
 
         /* feed-forward: act(gate) * up, then down */
@@ -760,7 +760,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         MMR(&L->w_down, r->hb, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
-        for (int64_t i = 0; i < T * D; i++) r->x[i] += r->xb2[i];
+        pl_f32_add(r->x, r->xb2, T * D);
         run_hook(r, PL_HOOK_RESID_POST, l, seqs, n_seq, r->x, D, 2, D, 0);
     }
 

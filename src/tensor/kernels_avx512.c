@@ -1372,6 +1372,15 @@ static void f32_scale(float *x, int64_t n, float s) {
     }
 }
 
+static void f32_add(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + i), _mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+
 /* q8_0 packed: a group block is rows 0-1 in one 64-byte load (row per
  * 256-bit half) and rows 2-3 in the next, then 4 f16 scales. Weights are
  * made unsigned (u = w ^ 0x80 = w + 128) and the activation prep carries
@@ -1484,6 +1493,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_rmsnorm = f32_rmsnorm;
     k->f32_scores = f32_scores;
     k->f32_scale = f32_scale;
+    k->f32_add = f32_add;
     const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
     const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
     k->packed[PL_DTYPE_Q4_1] = p41;

@@ -217,11 +217,16 @@ static void f32_scale_scalar(float *x, int64_t n, float s) {
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
+static void f32_add_scalar(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
 void pl_f32_silu_mul(float *g, const float *u, int64_t n) { pl_kernels_active()->f32_silu_mul(g, u, n); }
 float pl_f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale) {
     return pl_kernels_active()->f32_scores(x, n, lo, hi, scale);
 }
 void pl_f32_scale(float *x, int64_t n, float s) { pl_kernels_active()->f32_scale(x, n, s); }
+void pl_f32_add(float *y, const float *x, int64_t n) { pl_kernels_active()->f32_add(y, x, n); }
 void pl_f32_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     pl_kernels_active()->f32_rmsnorm(out, x, w, n, eps);
 }
@@ -243,6 +248,7 @@ void pl_kernels_scalar(pl_kernels *k) {
     k->f32_rmsnorm = f32_rmsnorm_scalar;
     k->f32_scores = f32_scores_scalar;
     k->f32_scale = f32_scale_scalar;
+    k->f32_add = f32_add_scalar;
     k->dequant[PL_DTYPE_F32] = deq_F32;
     k->dequant[PL_DTYPE_F16] = deq_F16;
     k->dequant[PL_DTYPE_BF16] = deq_BF16;

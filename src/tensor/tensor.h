@@ -179,6 +179,8 @@ void pl_f32_rmsnorm(float *out, const float *x, const float *w, int64_t n, float
 float pl_f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale);
 /* x[i] *= s (the same bits at every level). */
 void pl_f32_scale(float *x, int64_t n, float s);
+/* y[i] += x[i] (the same bits at every level; the residual stream). */
+void pl_f32_add(float *y, const float *x, int64_t n);
 
 /* ---- packed weights ---------------------------------------------------- */
 
