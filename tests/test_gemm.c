@@ -225,8 +225,8 @@ int main(void) {
         case_dtype(ts[i], 20, 288, 70);
     }
     case_dtype(PL_DTYPE_Q4_K, 36, 256, 33);
-    /* a weight over 1 MiB as bf16: rows in chunks of 12 strips (14 strips here,
-     * the last chunk partial), both orientations */
+    /* a weight over 1 MiB as bf16: column chunks of 1 MiB (35 column pairs
+     * here: 32 and 3), both orientations */
     case_dtype(PL_DTYPE_Q8_0, 1100, 512, 420);
     case_dtype(PL_DTYPE_Q6_K, 520, 512, 9);
     invariance();

@@ -28,7 +28,6 @@
 #include "tensor/tensor.h"
 
 enum { NC = 256 }; /* output columns per dequantized chunk (a multiple of every block size) */
-enum { RC = 12 };  /* row strips (of 32) per chunk when the weight is large (gemm_packed) */
 
 static int64_t up32(int64_t x) { return (x + 31) / 32 * 32; }
 
@@ -148,15 +147,18 @@ static void block32_ref(const uint16_t *A, int64_t lda, const uint16_t *B0, cons
 static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
                         int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads) {
     const int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
-    /* A weight larger than about half of L2 does not stay there while all
-     * row strips stream past it: then the rows go in chunks of RC strips
-     * (a chunk of A stays in L2 while the column pairs stream past it) */
-    const int64_t rc = (size_t)Np * (size_t)Kp * sizeof(uint16_t) > ((size_t)1 << 20) ? RC : mb;
-    const int64_t nrc = (mb + rc - 1) / rc, work = mb * nb;
+    /* A weight larger than about half of L2 does not stay there while the
+     * row strips stream past it: then the columns go in chunks of up to
+     * 1 MiB of weight (a chunk stays in L2), and each row strip (in L1)
+     * walks the chunk's column pairs */
+    const size_t bbytes = (size_t)Np * (size_t)Kp * sizeof(uint16_t), lim = (size_t)1 << 20;
+    int64_t cp = bbytes > lim ? (int64_t)(lim / ((size_t)Kp * sizeof(uint16_t) * 32)) : nb;
+    if (cp < 1) cp = 1;
+    const int64_t ncc = (nb + cp - 1) / cp, work = mb * nb;
     const int morder = mb > nb;
-    /* the operand walked past: B along a row strip, A down a column pair
-     * (also within a chunk) */
-    const int stream = morder && nrc == 1 ? PL_AMX_STREAM_B : PL_AMX_STREAM_A;
+    /* the operand walked past: B along a row strip (also within a column
+     * chunk), A down a column pair */
+    const int stream = morder || ncc > 1 ? PL_AMX_STREAM_B : PL_AMX_STREAM_A;
 #pragma omp parallel num_threads(nthreads) if (work > 1 && Mp * Np * Kp >= (1 << 18))
     {
         float out[32 * 32] __attribute__((aligned(64)));
@@ -169,10 +171,10 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
              * column pairs a thread walks the columns of one row strip (its A in
              * L1, the B panels streamed), else the rows of one column pair */
             int64_t i = morder ? w % nb : w / mb, j = morder ? w / nb : w % mb;
-            if (nrc > 1) { /* chunk c = w / (rc nb): its column pairs in turn, each over the chunk's strips */
-                const int64_t c = w / (rc * nb), in = w % (rc * nb), rows = (c + 1) * rc < mb ? rc : mb - c * rc;
-                i = in / rows;
-                j = c * rc + in % rows;
+            if (ncc > 1) { /* column chunk c = w / (cp mb): each strip walks the chunk's pairs */
+                const int64_t c = w / (cp * mb), in = w % (cp * mb), cols = (c + 1) * cp < nb ? cp : nb - c * cp;
+                j = in / cols;
+                i = c * cp + in % cols;
             }
             const uint16_t *A = Ap + j * 32 * Kp;
             const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
