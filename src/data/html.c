@@ -10,6 +10,9 @@
 
 #include <ctype.h>
 #include <gumbo.h>
+#ifdef PL_HTML_FAST_TRACE
+#include <stdio.h>
+#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -302,24 +305,24 @@ static const unsigned char tag_class[T_N] = {
     [T_NOEMBED] = SP | C_SKIP, [T_NOFRAMES] = SP | C_SKIP, [T_NOSCRIPT] = SP | C_SKIP,
     [T_OBJECT] = SP | C_SKIP | C_SCOPE, [T_OL] = SP | BL, [T_P] = SP | BL | C_IMPLIED, [T_PARAM] = SP,
     [T_PLAINTEXT] = SP, [T_PRE] = SP | BL, [T_SCRIPT] = SP | C_SKIP, [T_SECTION] = SP | BL,
-    [T_SELECT] = SP | C_BAIL, [T_STYLE] = SP | C_SKIP, [T_SUMMARY] = SP, [T_TABLE] = SP | BL | C_SCOPE,
+    [T_SELECT] = SP, [T_STYLE] = SP | C_SKIP, [T_SUMMARY] = SP, [T_TABLE] = SP | BL | C_SCOPE,
     [T_TBODY] = SP, [T_TD] = SP | C_SCOPE, [T_TEMPLATE] = SP | C_SKIP | C_SCOPE | C_BAIL, [T_TEXTAREA] = SP,
     [T_TFOOT] = SP, [T_TH] = SP | C_SCOPE, [T_THEAD] = SP, [T_TITLE] = SP | BL, [T_TR] = SP | BL, [T_UL] = SP | BL,
     [T_WBR] = SP, [T_XMP] = SP,
     [T_B] = C_FMT, [T_BIG] = C_FMT, [T_CODE] = C_FMT, [T_EM] = C_FMT, [T_FONT] = C_FMT, [T_I] = C_FMT,
     [T_S] = C_FMT, [T_SMALL] = C_FMT, [T_STRIKE] = C_FMT, [T_STRONG] = C_FMT, [T_TT] = C_FMT, [T_U] = C_FMT,
-    [T_OPTION] = C_IMPLIED | C_BAIL, [T_OPTGROUP] = C_IMPLIED | C_BAIL, [T_RB] = C_IMPLIED | C_BAIL,
+    [T_OPTION] = C_IMPLIED, [T_OPTGROUP] = C_IMPLIED, [T_RB] = C_IMPLIED | C_BAIL,
     [T_RP] = C_IMPLIED | C_BAIL, [T_RT] = C_IMPLIED | C_BAIL, [T_RTC] = C_IMPLIED | C_BAIL, [T_RUBY] = C_BAIL,
     [T_SVG] = C_BAIL, [T_MATH] = C_BAIL, [T_MI] = C_BAIL, [T_MO] = C_BAIL, [T_MN] = C_BAIL, [T_MS] = C_BAIL,
     [T_MTEXT] = C_BAIL, [T_MGLYPH] = C_BAIL, [T_MALIGNMARK] = C_BAIL, [T_ANNOTATION_XML] = C_BAIL,
-    [T_FOREIGNOBJECT] = C_BAIL, [T_DESC] = C_BAIL, [T_DATALIST] = C_BAIL,
+    [T_FOREIGNOBJECT] = C_BAIL, [T_DESC] = C_BAIL,
 };
 #undef SP
 #undef BL
 #define HAS(t, c) (tag_class[t] & (c))
 
 enum { M_INITIAL, M_BEFORE_HTML, M_BEFORE_HEAD, M_IN_HEAD, M_AFTER_HEAD, M_IN_BODY, M_TEXT, M_IN_TABLE,
-       M_IN_TABLE_BODY, M_IN_ROW, M_IN_CELL, M_AFTER_BODY, M_AFTER_AFTER_BODY };
+       M_IN_TABLE_BODY, M_IN_ROW, M_IN_CELL, M_AFTER_BODY, M_AFTER_AFTER_BODY, M_IN_SELECT, M_IN_SELECT_IN_TABLE };
 enum { TS_DATA, TS_RCDATA, TS_RAWTEXT, TS_SCRIPT, TS_PLAINTEXT };
 enum { K_START, K_END, K_CHARS, K_COMMENT, K_DOCTYPE, K_EOF };
 enum { Q_QUIRKS, Q_NO, Q_UNKNOWN };
@@ -346,8 +349,10 @@ typedef struct {
 
 typedef struct {
     walker w;
-    int bail, mode, orig_mode, tstate, raw_tag, quirks, ignore_lf, head_seen, form_uid, next_uid;
-    int foster; /* in table "anything else": end tags only, nothing may be inserted */
+    int bail /* the line that gave up */, mode, orig_mode, tstate, raw_tag, quirks, ignore_lf, head_seen, form_uid, next_uid;
+    int foster;  /* in table "anything else": end tags only, nothing may be inserted */
+    char *pt; /* text gumbo still holds in its text buffer: it becomes a node */
+    size_t ptn, ptcap; /* of the then current node at the next flush */
     fopen_el *stack;
     size_t ns, scap;
     frec *rec; /* the list of active formatting elements; tag -1 is a marker */
@@ -376,9 +381,18 @@ static int fp_grow(fparse *f, void **p, size_t *cap, size_t need, size_t elt) {
     return 1;
 }
 
+/* gumbo's maybe_flush_text_node_buffer: pending text becomes a child of
+ * the current node (dropped at document level) */
+static void flush(fparse *f) {
+    if (!f->ptn) return;
+    if (f->ns && !f->stack[f->ns - 1].skip) emit_text(&f->w, f->pt, f->ptn);
+    f->ptn = 0;
+}
+
 static void ev_push(fparse *f, int tag, size_t href_off, size_t href_len) {
+    flush(f); /* gumbo flushes before inserting an element */
     if (f->ns >= FP_MAX_DEPTH) {
-        f->bail = 1;
+        f->bail = __LINE__;
         return;
     }
     if (!fp_grow(f, (void **)&f->stack, &f->scap, f->ns + 1, sizeof *f->stack)) return;
@@ -413,7 +427,8 @@ static void add_link(fparse *f, const fopen_el *e) {
     d->n_links++;
 }
 
-static void ev_pop(fparse *f) {
+/* the current node leaves the stack (its end, for the walker) */
+static void ev_end(fparse *f) {
     fopen_el *e = &f->stack[--f->ns];
     if (e->skip || f->w.st) return;
     if (e->href_len) add_link(f, e);
@@ -421,9 +436,15 @@ static void ev_pop(fparse *f) {
     else if (e->tag == T_TD || e->tag == T_TH) f->w.space_pending = 1;
 }
 
+static void ev_pop(fparse *f) {
+    flush(f); /* and before popping */
+    ev_end(f);
+}
+
 static void ins_text(fparse *f, const char *s, size_t n) {
-    if (f->ns && f->stack[f->ns - 1].skip) return;
-    emit_text(&f->w, s, n);
+    if (!n || !fp_grow(f, (void **)&f->pt, &f->ptcap, f->ptn + n, 1)) return;
+    memcpy(f->pt + f->ptn, s, n);
+    f->ptn += n;
 }
 
 static int cur_tag(const fparse *f) {
@@ -591,6 +612,10 @@ static void reconstruct(fparse *f) {
             break;
         }
     }
+    if (f->ptn) {
+        f->bail = __LINE__; /* gumbo would put the pending text into the clone */
+        return;
+    }
     for (; i < f->nrec && !f->bail && !f->w.st; i++) {
         frec *r = &f->rec[i];
         size_t hl = 0, ho = 0;
@@ -648,12 +673,12 @@ static void adoption(fparse *f, int subject) {
             return;
         }
         if (subject == T_A || f->foster || fb - (size_t)si - 1 > 3 || f->ns >= FP_MAX_DEPTH) {
-            f->bail = 1;
+            f->bail = __LINE__;
             return;
         }
         for (size_t k = (size_t)si + 1; k < fb; k++)
             if (f->stack[k].tag == T_A) {
-                f->bail = 1;
+                f->bail = __LINE__;
                 return;
             }
         size_t bookmark = (size_t)fi + 1;
@@ -707,8 +732,16 @@ static void reset_mode(fparse *f) {
     for (size_t i = f->ns; i-- > 0;) {
         int last = i == 0, tg = f->stack[i].tag;
         switch (tg) {
-        case T_SELECT: case T_CAPTION: case T_COLGROUP: case T_TEMPLATE: case T_FRAMESET:
-            f->bail = 1;
+        case T_SELECT:
+            f->mode = M_IN_SELECT;
+            for (size_t k = i; k > 0 && !last; k--)
+                if (f->stack[k].tag == T_TABLE) {
+                    f->mode = M_IN_SELECT_IN_TABLE;
+                    break;
+                }
+            return;
+        case T_CAPTION: case T_COLGROUP: case T_TEMPLATE: case T_FRAMESET:
+            f->bail = __LINE__;
             return;
         case T_TD: case T_TH:
             if (!last) {
@@ -782,7 +815,7 @@ static int in_head(fparse *f, ftok *t) {
         case T_TITLE: generic_text(f, t, TS_RCDATA); return 0;
         case T_NOFRAMES: case T_STYLE: generic_text(f, t, TS_RAWTEXT); return 0;
         case T_SCRIPT: generic_text(f, t, TS_SCRIPT); return 0;
-        case T_NOSCRIPT: case T_TEMPLATE: f->bail = 1; return 0;
+        case T_NOSCRIPT: case T_TEMPLATE: f->bail = __LINE__; return 0;
         case T_HEAD: return 0;
         default: break;
         }
@@ -793,7 +826,7 @@ static int in_head(fparse *f, ftok *t) {
             return 0;
         }
         if (t->tag == T_TEMPLATE) {
-            f->bail = 1;
+            f->bail = __LINE__;
             return 0;
         }
         if (t->tag != T_BODY && t->tag != T_HTML && t->tag != T_BR) return 0;
@@ -808,7 +841,7 @@ static int in_body(fparse *f, ftok *t);
 static int in_body_start(fparse *f, ftok *t) {
     int tg = t->tag;
     if (HAS(tg, C_BAIL)) {
-        f->bail = 1;
+        f->bail = __LINE__;
         return 0;
     }
     if (HAS(tg, C_FMT)) {
@@ -874,7 +907,7 @@ static int in_body_start(fparse *f, ftok *t) {
                 for (size_t k = f->nrec; k-- > 0;) {
                     if (f->rec[k].tag == -1) break;
                     if (f->rec[k].tag == T_A) {
-                        f->bail = 1; /* removed from the middle of the stack */
+                        f->bail = __LINE__; /* removed from the middle of the stack */
                         return 0;
                     }
                 }
@@ -888,7 +921,7 @@ static int in_body_start(fparse *f, ftok *t) {
     case T_NOBR:
         reconstruct(f);
         if (in_scope(f, T_NOBR)) {
-            f->bail = 1;
+            f->bail = __LINE__;
             return 0;
         }
         insert_tok(f, t);
@@ -902,7 +935,7 @@ static int in_body_start(fparse *f, ftok *t) {
     case T_TABLE:
         if (f->quirks != Q_QUIRKS) {
             if (f->quirks == Q_UNKNOWN && in_button_scope(f, T_P)) {
-                f->bail = 1;
+                f->bail = __LINE__;
                 return 0;
             }
             close_p(f);
@@ -935,6 +968,18 @@ static int in_body_start(fparse *f, ftok *t) {
         return 0;
     case T_IFRAME: case T_NOEMBED:
         generic_text(f, t, TS_RAWTEXT);
+        return 0;
+    case T_SELECT:
+        reconstruct(f);
+        insert_tok(f, t);
+        f->mode = (f->mode == M_IN_TABLE || f->mode == M_IN_TABLE_BODY || f->mode == M_IN_ROW || f->mode == M_IN_CELL)
+                      ? M_IN_SELECT_IN_TABLE
+                      : M_IN_SELECT;
+        return 0;
+    case T_OPTION: case T_OPTGROUP:
+        if (cur_tag(f) == T_OPTION) ev_pop(f);
+        reconstruct(f);
+        insert_tok(f, t);
         return 0;
     case T_CAPTION: case T_COL: case T_COLGROUP: case T_FRAME: case T_HEAD: case T_TBODY: case T_TD:
     case T_TFOOT: case T_TH: case T_THEAD: case T_TR:
@@ -974,8 +1019,10 @@ static int in_body_end(fparse *f, ftok *t) {
         }
         if (!found) return 0;
         gen_implied(f, -1);
-        if (f->ns && f->stack[f->ns - 1].uid == uid) ev_pop(f);
-        else f->bail = 1; /* removed from the middle of the stack */
+        /* gumbo takes the form off the stack without flushing its text
+         * buffer: text still pending there lands after the form */
+        if (f->ns && f->stack[f->ns - 1].uid == uid) ev_end(f);
+        else f->bail = __LINE__; /* removed from the middle of the stack */
         return 0;
     }
     case T_P:
@@ -1017,7 +1064,7 @@ static int in_body_end(fparse *f, ftok *t) {
         if (f->ns) ev_pop(f);
         return 0;
     case T_TEMPLATE:
-        f->bail = 1;
+        f->bail = __LINE__;
         return 0;
     default:
         for (size_t i = f->ns; i-- > 0;) {
@@ -1054,7 +1101,7 @@ static void clear_to(fparse *f, int a, int b, int c) {
 static int in_table(fparse *f, ftok *t) {
     if (t->kind == K_CHARS) {
         if (ws_prefix(t) != t->n) {
-            f->bail = 1; /* foster parenting */
+            f->bail = __LINE__; /* foster parenting */
             return 0;
         }
         ins_text(f, t->s, t->n);
@@ -1064,7 +1111,7 @@ static int in_table(fparse *f, ftok *t) {
     int tg = t->tag;
     if (t->kind == K_START) {
         switch (tg) {
-        case T_CAPTION: case T_COLGROUP: case T_COL: case T_TEMPLATE: f->bail = 1; return 0;
+        case T_CAPTION: case T_COLGROUP: case T_COL: case T_TEMPLATE: f->bail = __LINE__; return 0;
         case T_TBODY: case T_TFOOT: case T_THEAD:
             clear_to(f, T_TABLE, -1, -1);
             f->mode = M_IN_TABLE_BODY;
@@ -1103,7 +1150,7 @@ static int in_table(fparse *f, ftok *t) {
         case T_BODY: case T_CAPTION: case T_COL: case T_COLGROUP: case T_HTML: case T_TBODY: case T_TD:
         case T_TFOOT: case T_TH: case T_THEAD: case T_TR:
             return 0;
-        case T_TEMPLATE: f->bail = 1; return 0;
+        case T_TEMPLATE: f->bail = __LINE__; return 0;
         default: break;
         }
     }
@@ -1116,7 +1163,7 @@ static int in_table(fparse *f, ftok *t) {
         f->foster = 0;
         return r;
     }
-    f->bail = 1;
+    f->bail = __LINE__;
     return 0;
 }
 
@@ -1232,6 +1279,97 @@ static int in_cell(fparse *f, ftok *t) {
     return in_body(f, t);
 }
 
+/* select scope: the select, with only option and optgroup above it */
+static int select_in_scope(const fparse *f) {
+    for (size_t i = f->ns; i-- > 0;) {
+        int tg = f->stack[i].tag;
+        if (tg == T_SELECT) return 1;
+        if (tg != T_OPTION && tg != T_OPTGROUP) return 0;
+    }
+    return 0;
+}
+
+static void close_select(fparse *f) {
+    while (f->ns) {
+        int c = cur_tag(f);
+        ev_pop(f);
+        if (c == T_SELECT) break;
+    }
+    reset_mode(f);
+}
+
+static int in_select(fparse *f, ftok *t) {
+    int tg = t->tag;
+    switch (t->kind) {
+    case K_CHARS:
+        ins_text(f, t->s, t->n);
+        return 0;
+    case K_COMMENT: case K_DOCTYPE: case K_EOF:
+        return 0;
+    case K_START:
+        switch (tg) {
+        case T_OPTION:
+            if (cur_tag(f) == T_OPTION) ev_pop(f);
+            insert_tok(f, t);
+            return 0;
+        case T_OPTGROUP:
+            if (cur_tag(f) == T_OPTION) ev_pop(f);
+            if (cur_tag(f) == T_OPTGROUP) ev_pop(f);
+            insert_tok(f, t);
+            return 0;
+        case T_SELECT:
+            if (select_in_scope(f)) close_select(f);
+            return 0;
+        case T_INPUT: case T_KEYGEN: case T_TEXTAREA:
+            if (!select_in_scope(f)) return 0;
+            close_select(f);
+            return 1;
+        case T_SCRIPT:
+            return in_head(f, t);
+        case T_TEMPLATE:
+            f->bail = __LINE__;
+            return 0;
+        default:
+            return 0; /* html, and everything else: ignored */
+        }
+    case K_END:
+        switch (tg) {
+        case T_OPTGROUP:
+            if (cur_tag(f) == T_OPTION && f->ns >= 2 && f->stack[f->ns - 2].tag == T_OPTGROUP) ev_pop(f);
+            if (cur_tag(f) == T_OPTGROUP) ev_pop(f);
+            return 0;
+        case T_OPTION:
+            if (cur_tag(f) == T_OPTION) ev_pop(f);
+            return 0;
+        case T_SELECT:
+            if (select_in_scope(f)) close_select(f);
+            return 0;
+        case T_TEMPLATE:
+            f->bail = __LINE__;
+            return 0;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static int in_select_in_table(fparse *f, ftok *t) {
+    int tg = t->tag;
+    int table_tag = tg == T_CAPTION || tg == T_TABLE || tg == T_TBODY || tg == T_TFOOT || tg == T_THEAD || tg == T_TR ||
+                    tg == T_TD || tg == T_TH;
+    if (t->kind == K_START && table_tag) {
+        close_select(f);
+        return 1;
+    }
+    if (t->kind == K_END && table_tag) {
+        if (!in_table_scope(f, tg)) return 0;
+        close_select(f);
+        return 1;
+    }
+    return in_select(f, t);
+}
+
 /* one tree construction step; 1: reprocess the token */
 static int tree_step(fparse *f, ftok *t) {
     switch (f->mode) {
@@ -1309,7 +1447,7 @@ static int tree_step(fparse *f, ftok *t) {
                 insert_tag(f, T_BODY);
                 f->mode = M_IN_BODY;
                 return 0;
-            case T_FRAMESET: case T_TEMPLATE: f->bail = 1; return 0;
+            case T_FRAMESET: case T_TEMPLATE: f->bail = __LINE__; return 0;
             case T_BASE: case T_BASEFONT: case T_BGSOUND: case T_LINK: case T_META: case T_NOFRAMES:
             case T_SCRIPT: case T_STYLE: case T_TITLE: {
                 /* back into the head for this one element */
@@ -1319,7 +1457,7 @@ static int tree_step(fparse *f, ftok *t) {
                 in_head(f, t);
                 if (f->bail || f->w.st) return 0;
                 if (at >= f->ns || f->stack[at].tag != T_HEAD) {
-                    f->bail = 1;
+                    f->bail = __LINE__;
                     return 0;
                 }
                 memmove(f->stack + at, f->stack + at + 1, (f->ns - at - 1) * sizeof *f->stack);
@@ -1331,7 +1469,7 @@ static int tree_step(fparse *f, ftok *t) {
             }
         } else if (t->kind == K_END) {
             if (t->tag == T_TEMPLATE) {
-                f->bail = 1;
+                f->bail = __LINE__;
                 return 0;
             }
             if (t->tag != T_BODY && t->tag != T_HTML && t->tag != T_BR) return 0;
@@ -1378,6 +1516,10 @@ static int tree_step(fparse *f, ftok *t) {
         }
         f->mode = M_IN_BODY;
         return 1;
+    case M_IN_SELECT:
+        return in_select(f, t);
+    case M_IN_SELECT_IN_TABLE:
+        return in_select_in_table(f, t);
     case M_AFTER_AFTER_BODY:
         if (t->kind == K_CHARS) {
             size_t k = ws_prefix(t);
@@ -1400,6 +1542,10 @@ static int tree_step(fparse *f, ftok *t) {
 }
 
 static void tree(fparse *f, ftok *t) {
+    /* comment nodes flush the text buffer; so does the end of table text */
+    if (t->kind == K_COMMENT ||
+        (t->kind != K_CHARS && (f->mode == M_IN_TABLE || f->mode == M_IN_TABLE_BODY || f->mode == M_IN_ROW)))
+        flush(f);
     if (f->ignore_lf) {
         f->ignore_lf = 0;
         if (t->kind == K_CHARS) {
@@ -1497,7 +1643,7 @@ static size_t char_ref(fparse *f, const char *s, size_t n, size_t i, int in_attr
             else break;
             cp = cp * (hex ? 16 : 10) + v;
             if (cp > 0x7FFFFFF) {
-                f->bail = 1; /* gumbo's int would overflow */
+                f->bail = __LINE__; /* gumbo's int would overflow */
                 return 0;
             }
         }
@@ -1616,7 +1762,7 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
                         else if (attr_get(f, base, f->abn - base, low, &vl)) drop = 1;
                     }
                     if (!known) {
-                        f->bail = 1; /* very long attribute name on a kept tag */
+                        f->bail = __LINE__; /* very long attribute name on a kept tag */
                         return SIZE_MAX;
                     }
                     if (!drop) {
@@ -1820,7 +1966,7 @@ static size_t script_end(fparse *f, const char *s, size_t n, size_t p) {
                     i += 3;
                 }
             } else if (script_tag_at(s, n, i, 0)) {
-                f->bail = 1;
+                f->bail = __LINE__;
                 return n;
             }
         } else if (!escaped) {
@@ -1915,10 +2061,8 @@ static void tokenize(fparse *f, const char *s, size_t n) {
                 t.kind = K_DOCTYPE;
                 t.quirks = doctype(s, n, q, &p);
             } else {
-                if (q + 2 < n && s[q + 2] == '[') {
-                    f->bail = 1; /* CDATA sections and their like */
-                    return;
-                }
+                /* bogus comment; "<![CDATA[" too, as the current node is
+                 * never foreign here */
                 const char *gt = memchr(s + q + 2, '>', n - q - 2);
                 p = gt ? (size_t)(gt - s) + 1 : n;
             }
@@ -1952,6 +2096,7 @@ static void tokenize(fparse *f, const char *s, size_t n) {
     if (f->bail || f->w.st) return;
     ftok t = {.kind = K_EOF};
     tree(f, &t);
+    flush(f);
     while (f->ns && !f->w.st) ev_pop(f);
 }
 
@@ -2012,7 +2157,12 @@ static void finish_text(pl_html_doc *doc, pl_status *st) {
 int pl_html_fast_text(const char *html, size_t n, pl_html_doc *doc, pl_status *st) {
     memset(doc, 0, sizeof *doc);
     *st = PL_OK;
-    if (!clean_input((const unsigned char *)html, n)) return 0;
+    if (!clean_input((const unsigned char *)html, n)) {
+#ifdef PL_HTML_FAST_TRACE
+        fprintf(stderr, "html fast path: gumbo for the input bytes\n");
+#endif
+        return 0;
+    }
     fparse f;
     memset(&f, 0, sizeof f);
     f.w.doc = doc;
@@ -2023,8 +2173,12 @@ int pl_html_fast_text(const char *html, size_t n, pl_html_doc *doc, pl_status *s
     free(f.stack);
     free(f.rec);
     free(f.ab);
+    free(f.pt);
     pl_status s = f.w.st;
     if (!s && f.bail) {
+#ifdef PL_HTML_FAST_TRACE
+        fprintf(stderr, "html fast path: gumbo from html.c:%d\n", f.bail);
+#endif
         pl_html_doc_free(doc);
         return 0;
     }
