@@ -333,7 +333,8 @@ typedef struct {
 } frec;                               /* an entry of the list of active formatting elements */
 
 typedef struct {
-    int tag, uid, skip;
+    int tag, uid;
+    int skip; /* 1: in a subtree the walker drops; 2: foster-parented (before the table) */
     size_t link_start;
     size_t href_off, href_len; /* href_len 0: no link */
 } fopen_el;
@@ -350,7 +351,8 @@ typedef struct {
 typedef struct {
     walker w;
     int bail /* the line that gave up */, mode, orig_mode, tstate, raw_tag, quirks, ignore_lf, head_seen, form_uid, next_uid;
-    int foster;  /* in table "anything else": end tags only, nothing may be inserted */
+    int foster;     /* in table "anything else", end tags: nothing may be inserted */
+    int foster_ins; /* in table "anything else", start tags: insertions go before the table */
     char *pt; /* text gumbo still holds in its text buffer: it becomes a node */
     size_t ptn, ptcap; /* of the then current node at the next flush */
     fopen_el *stack;
@@ -385,8 +387,23 @@ static int fp_grow(fparse *f, void **p, size_t *cap, size_t need, size_t elt) {
  * the current node (dropped at document level) */
 static void flush(fparse *f) {
     if (!f->ptn) return;
-    if (f->ns && !f->stack[f->ns - 1].skip) emit_text(&f->w, f->pt, f->ptn);
+    int skip = f->ns ? f->stack[f->ns - 1].skip : 1;
+    if (!skip) {
+        emit_text(&f->w, f->pt, f->ptn);
+    } else if (skip == 2) {
+        /* before the table: whitespace there is absorbed by the table's
+         * line break, anything else would have to move */
+        for (size_t i = 0; i < f->ptn; i++)
+            if (!(f->pt[i] == ' ' || f->pt[i] == '\t' || f->pt[i] == '\n' || f->pt[i] == '\r' || f->pt[i] == '\f')) {
+                f->bail = __LINE__;
+                break;
+            }
+    }
     f->ptn = 0;
+}
+
+static int tableish(int tag) {
+    return tag == T_TABLE || tag == T_TBODY || tag == T_TFOOT || tag == T_THEAD || tag == T_TR;
 }
 
 static void ev_push(fparse *f, int tag, size_t href_off, size_t href_len) {
@@ -396,7 +413,16 @@ static void ev_push(fparse *f, int tag, size_t href_off, size_t href_len) {
         return;
     }
     if (!fp_grow(f, (void **)&f->stack, &f->scap, f->ns + 1, sizeof *f->stack)) return;
-    int skip = (f->ns && f->stack[f->ns - 1].skip) || HAS(tag, C_SKIP);
+    int parent = f->ns ? f->stack[f->ns - 1].skip : 0, skip = 0;
+    if (parent == 1 || HAS(tag, C_SKIP)) skip = 1;
+    else if (parent == 2 || (f->foster_ins && f->ns && tableish(f->stack[f->ns - 1].tag))) skip = 2;
+    /* A foster-parented subtree sits before the table. Holding no text
+     * (flush checks), its breaks merge with the table's; a link there would
+     * be out of order. */
+    if (skip == 2 && tag == T_A) {
+        f->bail = __LINE__;
+        return;
+    }
     if (!skip && HAS(tag, C_BLOCK)) emit_break(&f->w);
     fopen_el *e = &f->stack[f->ns++];
     e->tag = tag;
@@ -1156,11 +1182,18 @@ static int in_table(fparse *f, ftok *t) {
     }
     /* anything else: in body with foster parenting. End tags insert nothing
      * except </p> without a p in scope, </br> and the adoption agency with a
-     * furthest block; those (and all start tags) give up. */
+     * furthest block (those give up). Start tags put their elements before
+     * the table (skip 2 on the stack), which is fine while no text goes in. */
     if (t->kind == K_END && tg != T_BR && !(tg == T_P && !in_button_scope(f, T_P))) {
         f->foster = 1;
         int r = in_body_end(f, t);
         f->foster = 0;
+        return r;
+    }
+    if (t->kind == K_START) {
+        f->foster_ins = 1;
+        int r = in_body_start(f, t);
+        f->foster_ins = 0;
         return r;
     }
     f->bail = __LINE__;
@@ -1885,21 +1918,74 @@ static size_t comment_end(const char *s, size_t n, size_t p) {
     return n;
 }
 
-/* "<!DOCTYPE" at p: quirks class of the doctype; *end after it */
+static int ci_eq(const char *s, size_t n, const char *lit) {
+    return strlen(lit) == n && !strncasecmp(s, lit, n);
+}
+
+/* a quoted doctype identifier at s[*i]: its span, *i after the quote */
+static int doctype_id(const char *s, size_t e, size_t *i, size_t *b, size_t *len) {
+    if (*i >= e || (s[*i] != '"' && s[*i] != '\'')) return 0;
+    const char *q = memchr(s + *i + 1, s[*i], e - *i - 1);
+    if (!q) return 0;
+    *b = *i + 1;
+    *len = (size_t)(q - s) - *b;
+    *i = (size_t)(q - s) + 1;
+    return 1;
+}
+
+/* "<!DOCTYPE" at p: whether gumbo's document is in quirks mode (the
+ * <table> rule depends on it); *end after the token. Doctypes whose public
+ * identifier could equal an entry of gumbo's lists (those entries all end in
+ * "//", bar "HTML" and "-/W3C/DTD HTML 4.0 Transitional/EN"), and forms
+ * this reader does not take apart, are Q_UNKNOWN. */
 static int doctype(const char *s, size_t n, size_t p, size_t *end) {
     const char *gt = memchr(s + p, '>', n - p);
     if (!gt) {
         *end = n;
-        return Q_UNKNOWN;
+        return Q_UNKNOWN; /* end of input in a doctype */
     }
     *end = (size_t)(gt - s) + 1;
     size_t i = p + 9, e = (size_t)(gt - s);
-    if (i >= e || !tag_ws((unsigned char)s[i])) return Q_UNKNOWN;
     while (i < e && tag_ws((unsigned char)s[i])) i++;
-    if (e - i < 4 || strncasecmp(s + i, "html", 4)) return Q_UNKNOWN;
-    i += 4;
+    if (i == e) return Q_UNKNOWN; /* no name */
+    size_t n0 = i;
+    while (i < e && !tag_ws((unsigned char)s[i])) i++;
+    if (!ci_eq(s + n0, i - n0, "html")) return Q_QUIRKS;
     while (i < e && tag_ws((unsigned char)s[i])) i++;
-    return i == e ? Q_NO : Q_UNKNOWN;
+    if (i == e) return Q_NO;
+    size_t pb = 0, pl = 0, sb = 0, sl = 0;
+    int has_pub = 0, has_sys = 0;
+    if (e - i >= 6 && !strncasecmp(s + i, "PUBLIC", 6)) {
+        i += 6;
+        if (i >= e || !tag_ws((unsigned char)s[i])) return Q_UNKNOWN;
+        while (i < e && tag_ws((unsigned char)s[i])) i++;
+        if (!doctype_id(s, e, &i, &pb, &pl)) return Q_UNKNOWN;
+        has_pub = 1;
+        if (i < e) {
+            if (!tag_ws((unsigned char)s[i])) return Q_UNKNOWN;
+            while (i < e && tag_ws((unsigned char)s[i])) i++;
+            if (i < e) {
+                if (!doctype_id(s, e, &i, &sb, &sl)) return Q_UNKNOWN;
+                has_sys = 1;
+            }
+        }
+    } else if (e - i >= 6 && !strncasecmp(s + i, "SYSTEM", 6)) {
+        i += 6;
+        if (i >= e || !tag_ws((unsigned char)s[i])) return Q_UNKNOWN;
+        while (i < e && tag_ws((unsigned char)s[i])) i++;
+        if (!doctype_id(s, e, &i, &sb, &sl)) return Q_UNKNOWN;
+        has_sys = 1;
+    } else {
+        return Q_UNKNOWN;
+    }
+    while (i < e && tag_ws((unsigned char)s[i])) i++;
+    if (i != e) return Q_UNKNOWN;
+    if (has_pub && ((pl >= 2 && s[pb + pl - 1] == '/' && s[pb + pl - 2] == '/') || ci_eq(s + pb, pl, "html") ||
+                    ci_eq(s + pb, pl, "-/W3C/DTD HTML 4.0 Transitional/EN")))
+        return Q_UNKNOWN;
+    static const char ibm[] = "http://www.ibm.com/data/dtd/v11/ibmxhtml1-transitional.dtd";
+    if (has_sys && sl == sizeof ibm - 1 && !memcmp(s + sb, ibm, sl)) return Q_QUIRKS;
+    return Q_NO; /* no-quirks or limited-quirks: <table> closes a <p> either way */
 }
 
 /* which tags keep their attributes: a (href), formatting elements and nobr
