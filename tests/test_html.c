@@ -260,18 +260,31 @@ static void test_tricky(void) {
     }
 }
 
-/* bytes gumbo replaces: the fast path leaves them to gumbo, results agree */
+/* bytes gumbo's input stream replaces: controls and noncharacters become
+ * U+FFFD on both paths; NUL and invalid UTF-8 go to gumbo */
 static void test_bytes(void) {
     static const char nul[] = "a\0b<b>c\0</b>";
+    pl_html_doc d;
+    pl_status st;
+    CHECK(pl_html_fast_text(nul, sizeof nul - 1, &d, &st) == 0, "NUL goes to gumbo");
     differ(nul, sizeof nul - 1, "NUL bytes");
-    const char *odd[] = {"a\x01z", "a\x0bz", "a\x7fz", "a\xc2\x80z", "a\xef\xb7\x90z", "a\xef\xbf\xbfz",
-                         "a\xff\xfez", "a\xe2\x82z", "a\xed\xa0\x80z", "a\xc0\xafz", "a\xf4\x90\x80\x80z"};
-    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
-        pl_html_doc d;
-        pl_status st;
-        CHECK(pl_html_fast_text(odd[i], strlen(odd[i]), &d, &st) == 0, "odd bytes %zu go to gumbo", i);
-        differ(odd[i], strlen(odd[i]), "odd bytes");
+    const char *repl[] = {"a\x01z", "a\x0bz", "a\x7fz", "a\xc2\x80z", "a\xef\xb7\x90z", "a\xef\xbf\xbfz",
+                          "a\xf0\x9f\xbf\xbez",
+                          "<a href=\"x\x01y\xc2\x85\">t\xc2\x85</a><style>\x7f</style><!--\x01--><t\x01d>q</t\x01d>"
+                          "<textarea>\x1f</textarea>&\x01"};
+    for (size_t i = 0; i < sizeof repl / sizeof *repl; i++) {
+        CHECK(differ(repl[i], strlen(repl[i]), "replaced bytes") == 1, "replaced bytes %zu: fast path takes them", i);
     }
+    const char *invalid[] = {"a\xff\xfez", "a\xe2\x82z", "a\xed\xa0\x80z", "a\xc0\xafz", "a\xf4\x90\x80\x80z", "a\xe2"};
+    for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
+        CHECK(pl_html_fast_text(invalid[i], strlen(invalid[i]), &d, &st) == 0, "invalid UTF-8 %zu goes to gumbo", i);
+        differ(invalid[i], strlen(invalid[i]), "invalid UTF-8");
+    }
+    /* U+FFFD in place of a C1 control, as gumbo gives it */
+    pl_html_fast = 1;
+    CHECK_OK(pl_html_to_text("a\xc2\x85z", 4, &d));
+    CHECK(!strcmp(d.text.data, "a\xef\xbf\xbdz"), "C1 control -> U+FFFD: [%s]", d.text.data);
+    pl_html_doc_free(&d);
 }
 
 /* outputs worked out by hand from the HTML5 tree construction rules */

@@ -2186,47 +2186,61 @@ static void tokenize(fparse *f, const char *s, size_t n) {
     while (f->ns && !f->w.st) ev_pop(f);
 }
 
-/* Bytes gumbo's input stream changes (NUL, C0/C1 controls other than tab,
- * LF, FF, CR; invalid UTF-8; noncharacters) are left to gumbo. */
-static int clean_input(const unsigned char *s, size_t n) {
+/* gumbo's input stream turns control characters other than tab, LF, FF and
+ * CR (C0, DEL, C1) and noncharacters into U+FFFD in every tokenizer state.
+ * Returns 0 for input this code leaves to gumbo (NUL, which each state
+ * treats its own way; invalid UTF-8), 1 for clean input, 2 when out (if
+ * not NULL) must first get those replacements. */
+static int clean_input(const unsigned char *s, size_t n, pl_buf *out) {
     static const unsigned char bad[128] = {
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
         [127] = 1,
     };
-    size_t i = 0;
+    size_t i = 0, done = 0;
+    int replaced = 0;
     while (i < n) {
         unsigned char c = s[i];
+        size_t len = 1;
+        int repl = 0;
         if (c < 0x80) {
-            if (bad[c]) return 0;
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        size_t len;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
+            if (bad[c] == 2) return 0;
+            repl = bad[c];
         } else {
-            return 0;
+            uint32_t cp;
+            if (c >= 0xC2 && c <= 0xDF) {
+                len = 2;
+                cp = c & 0x1F;
+            } else if (c >= 0xE0 && c <= 0xEF) {
+                len = 3;
+                cp = c & 0x0F;
+            } else if (c >= 0xF0 && c <= 0xF4) {
+                len = 4;
+                cp = c & 0x07;
+            } else {
+                return 0;
+            }
+            if (i + len > n) return 0;
+            for (size_t k = 1; k < len; k++) {
+                unsigned char d = s[i + k];
+                if ((d & 0xC0) != 0x80) return 0;
+                cp = (cp << 6) | (d & 0x3F);
+            }
+            if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+            if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+            repl = cp <= 0x9F || (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE;
         }
-        if (i + len > n) return 0;
-        for (size_t k = 1; k < len; k++) {
-            unsigned char d = s[i + k];
-            if ((d & 0xC0) != 0x80) return 0;
-            cp = (cp << 6) | (d & 0x3F);
+        if (repl) {
+            if (!out) return 0;
+            if (pl_buf_append(out, (const char *)s + done, i - done) || pl_buf_append(out, "\xEF\xBF\xBD", 3))
+                return 0;
+            done = i + len;
+            replaced = 1;
         }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-        if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-        if (cp <= 0x9F || (cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE) return 0;
         i += len;
     }
-    return 1;
+    if (!replaced) return 1;
+    if (pl_buf_append(out, (const char *)s + done, n - done)) return 0;
+    return 2;
 }
 
 /* trim trailing newlines and spaces and terminate the text */
@@ -2243,11 +2257,18 @@ static void finish_text(pl_html_doc *doc, pl_status *st) {
 int pl_html_fast_text(const char *html, size_t n, pl_html_doc *doc, pl_status *st) {
     memset(doc, 0, sizeof *doc);
     *st = PL_OK;
-    if (!clean_input((const unsigned char *)html, n)) {
+    pl_buf clean = {0};
+    int ci = clean_input((const unsigned char *)html, n, &clean);
+    if (!ci) {
 #ifdef PL_HTML_FAST_TRACE
         fprintf(stderr, "html fast path: gumbo for the input bytes\n");
 #endif
+        pl_buf_free(&clean);
         return 0;
+    }
+    if (ci == 2) {
+        html = clean.data;
+        n = clean.len;
     }
     fparse f;
     memset(&f, 0, sizeof f);
@@ -2260,6 +2281,7 @@ int pl_html_fast_text(const char *html, size_t n, pl_html_doc *doc, pl_status *s
     free(f.rec);
     free(f.ab);
     free(f.pt);
+    pl_buf_free(&clean);
     pl_status s = f.w.st;
     if (!s && f.bail) {
 #ifdef PL_HTML_FAST_TRACE
