@@ -178,6 +178,11 @@ static const char *const tricky[] = {
     "<div a=b/>x<br/ >y<img src=\"x\"/>",
     "<a href=x/>slash</a>",
     "<a href=\"unterminated>x",
+    /* duplicate attributes; gumbo with max_errors 0 keeps a duplicate's name
+     * in front of the next name when the duplicate has no value */
+    "<a <a <a HREF=\"http://e.example/\">here</A>",
+    "<a x x=1 href=y>t</a><a x x x href=y>t</a><a x x href=y>t</a><a href=z x x href=y>t</a>",
+    "<font a b a b><font a b a b><font a ba b><font a b a b>x</p>y",
     "<a href=x <b>y</b>",
     /* entities in text */
     "&amp;&lt;&gt;&quot;&nbsp;&copy&notit;&notin;&AMP&ampx;&#0;&#128;&#x80;&#xD800;&#x110000;&#13;&#1;&#",

@@ -479,6 +479,7 @@ static int cur_tag(const fparse *f) {
 
 /* the value of attribute name in a name\0value\0 list, or NULL */
 static const char *attr_get(const fparse *f, size_t off, size_t len, const char *name, size_t *vlen) {
+    if (!len) return NULL;
     const char *p = f->ab + off, *end = p + len;
     while (p < end) {
         size_t nl = strlen(p);
@@ -581,6 +582,7 @@ static void afe_add_marker(fparse *f) {
 
 static int attrs_equal(const fparse *f, const frec *a, const frec *b) {
     if (a->n_attr != b->n_attr) return 0;
+    if (!a->attr_len) return 1;
     const char *p = f->ab + a->attr_off, *end = p + a->attr_len;
     while (p < end) {
         size_t nl = strlen(p);
@@ -1750,6 +1752,8 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
     int st = BEFORE_NAME;
     size_t name_start = 0, base = f->abn;
     int drop = 0; /* duplicate attribute: value ignored */
+    char nm[128];
+    size_t nml = 0;
     t->attr_off = base;
     t->n_attr = 0;
     while (p < n) {
@@ -1781,26 +1785,27 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
                 /* finish the name */
                 drop = 0;
                 if (keep) {
+                    /* gumbo (max_errors 0) leaves a duplicate's name in its
+                     * buffer, so the next name without a value in between
+                     * starts with it: nm holds that prefix */
                     size_t nl = p - name_start;
-                    char low[64];
-                    int known = nl < sizeof low;
-                    if (known) {
-                        for (size_t i = 0; i < nl; i++) {
-                            unsigned char d = (unsigned char)s[name_start + i];
-                            low[i] = (char)(d >= 'A' && d <= 'Z' ? d + 32 : d);
-                        }
-                        low[nl] = 0;
-                        size_t vl;
-                        if (memchr(low, 0, nl)) known = 0;
-                        else if (attr_get(f, base, f->abn - base, low, &vl)) drop = 1;
-                    }
-                    if (!known) {
+                    if (nml + nl >= sizeof nm) {
                         f->bail = __LINE__; /* very long attribute name on a kept tag */
                         return SIZE_MAX;
                     }
-                    if (!drop) {
-                        if (!ab_put(f, low, nl + 1) || !ab_put(f, "", 1)) return SIZE_MAX;
+                    for (size_t i = 0; i < nl; i++) {
+                        unsigned char d = (unsigned char)s[name_start + i];
+                        nm[nml + i] = (char)(d >= 'A' && d <= 'Z' ? d + 32 : d);
+                    }
+                    nml += nl;
+                    nm[nml] = 0;
+                    size_t vl;
+                    if (attr_get(f, base, f->abn - base, nm, &vl)) {
+                        drop = 1;
+                    } else {
+                        if (!ab_put(f, nm, nml + 1) || !ab_put(f, "", 1)) return SIZE_MAX;
                         t->n_attr++;
+                        nml = 0;
                     }
                 }
                 if (c == '=') {
@@ -1826,6 +1831,7 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
             }
             if (c == '>') goto done;
             if (keep && !drop) f->abn--; /* reopen the empty value */
+            nml = 0;                     /* the value resets gumbo's buffer */
             if (c == '"') {
                 st = VALUE_DQ;
                 p++;
