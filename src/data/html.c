@@ -13,11 +13,15 @@
 #ifdef PL_HTML_FAST_TRACE
 #include <stdio.h>
 #endif
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 typedef struct {
     pl_html_doc *doc;
@@ -250,12 +254,30 @@ enum {
     T_N
 };
 
-/* sorted by name (the X list above is in byte order) */
 static const char *const tag_names[] = {
 #define PL_T_NAME(e, s) s,
     PL_HTML_TAGS(PL_T_NAME)
 #undef PL_T_NAME
 };
+
+/* tag names hashed into a table built once (pthread_once) */
+#define TAG_HASH_SIZE 512
+static short tag_hash[TAG_HASH_SIZE]; /* tag + 1; 0 empty */
+static pthread_once_t tag_hash_once = PTHREAD_ONCE_INIT;
+
+static unsigned tag_hash_of(const char *s, size_t n) {
+    unsigned h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void tag_hash_init(void) {
+    for (int t = 0; t < T_UNKNOWN; t++) {
+        unsigned h = tag_hash_of(tag_names[t], strlen(tag_names[t])) % TAG_HASH_SIZE;
+        while (tag_hash[h]) h = (h + 1) % TAG_HASH_SIZE;
+        tag_hash[h] = (short)(t + 1);
+    }
+}
 
 static int tag_lookup(const char *s, size_t n) {
     char low[16];
@@ -265,14 +287,10 @@ static int tag_lookup(const char *s, size_t n) {
         if (c >= 0x80) return T_UNKNOWN;
         low[i] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
     }
-    low[n] = 0;
-    int lo = 0, hi = T_UNKNOWN - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        int c = strcmp(low, tag_names[mid]);
-        if (!c) return mid;
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
+    pthread_once(&tag_hash_once, tag_hash_init);
+    for (unsigned h = tag_hash_of(low, n) % TAG_HASH_SIZE; tag_hash[h]; h = (h + 1) % TAG_HASH_SIZE) {
+        const char *name = tag_names[tag_hash[h] - 1];
+        if (!strncmp(name, low, n) && !name[n]) return tag_hash[h] - 1;
     }
     return T_UNKNOWN;
 }
@@ -1781,7 +1799,11 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
             p++;
             continue;
         case NAME:
-            if (tag_ws(c) || c == '/' || c == '=' || c == '>') {
+            while (!(tag_ws(c) || c == '/' || c == '=' || c == '>')) {
+                if (++p == n) return SIZE_MAX;
+                c = (unsigned char)s[p];
+            }
+            {
                 /* finish the name */
                 drop = 0;
                 if (keep) {
@@ -1822,8 +1844,6 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
                 }
                 continue;
             }
-            p++;
-            continue;
         case BEFORE_VALUE:
             if (tag_ws(c)) {
                 p++;
@@ -1849,6 +1869,10 @@ static size_t tag_rest(fparse *f, const char *s, size_t n, size_t p, int keep, f
             size_t e = p;
             if (st == VALUE_UQ) {
                 while (e < n && !tag_ws((unsigned char)s[e]) && s[e] != '>' && s[e] != '&') e++;
+            } else if (!keep) {
+                /* character references cannot end a quoted value early */
+                const char *qe = memchr(s + p, q, n - p);
+                e = qe ? (size_t)(qe - s) : n;
             } else {
                 while (e < n && s[e] != q && s[e] != '&') e++;
             }
@@ -2074,6 +2098,14 @@ static size_t script_end(fparse *f, const char *s, size_t n, size_t p) {
 }
 
 static const unsigned char *lt_amp(const unsigned char *p, const unsigned char *e) {
+#ifdef __SSE2__
+    const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+    for (; e - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lt), _mm_cmpeq_epi8(v, amp)));
+        if (m) return p + __builtin_ctz((unsigned)m);
+    }
+#endif
     while (p < e && *p != '<' && *p != '&') p++;
     return p;
 }
@@ -2205,6 +2237,21 @@ static int clean_input(const unsigned char *s, size_t n, pl_buf *out) {
     size_t i = 0, done = 0;
     int replaced = 0;
     while (i < n) {
+#ifdef __SSE2__
+        /* 16 bytes of printable ASCII, tab, LF, FF or CR at a time (bytes
+         * >= 0x80 compare below 0x20 as signed and take the slow way) */
+        const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), tab = _mm_set1_epi8('\t'),
+                      lf = _mm_set1_epi8('\n'), ff = _mm_set1_epi8('\f'), cr = _mm_set1_epi8('\r');
+        while (n - i >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i ok = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, lf)),
+                                      _mm_or_si128(_mm_cmpeq_epi8(v, ff), _mm_cmpeq_epi8(v, cr)));
+            __m128i no = _mm_or_si128(_mm_andnot_si128(ok, _mm_cmplt_epi8(v, sp)), _mm_cmpeq_epi8(v, del));
+            if (_mm_movemask_epi8(no)) break;
+            i += 16;
+        }
+        if (i >= n) break;
+#endif
         unsigned char c = s[i];
         size_t len = 1;
         int repl = 0;
