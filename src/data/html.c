@@ -1,5 +1,7 @@
 /* html.c — HTML to visible text through gumbo (an HTML5 parser), keeping link
  * text and collecting hrefs, plus the link display/target mismatch test.
+ * Most documents take a streaming path that applies gumbo's parsing rules
+ * without building the tree and gives the same text and links (below).
  *
  * Text layout: runs of whitespace collapse to one space; block-level elements
  * (p, div, br, tr, li, h1-h6, table, blockquote, hr, ...) start a new line;
@@ -201,19 +203,25 @@ static void arena_release(arena *a) {
  * When every node is inserted at the current node (the top of the stack of
  * open elements) and never moved, the tree's pre/post order is the order of
  * pushes and pops, so the walker's output can be produced while parsing.
- * The code below follows gumbo 0.10.1's tokenizer and tree construction
- * (which differ from today's WHATWG text in places: an end tag of a
+ * The code below follows gumbo 0.10.1's tokenizer and tree construction,
+ * including where gumbo differs from today's WHATWG text: an end tag of a
  * formatting element that is not in the list of active formatting elements
  * is ignored; "any other end tag" compares tag enums, so all unknown tags
- * match each other; <noscript> in <body> is an ordinary element) and gives up
- * (returns 0, and gumbo does the document) wherever gumbo would insert
- * somewhere else or move nodes: text or most tags directly inside a table
- * (foster parenting), the adoption agency with a furthest block, </form> with
- * the form not current, foreign content (svg, math), select, frameset,
+ * match each other; <noscript> in <body> is an ordinary element; the quirks
+ * lists compare whole identifiers; text waits in a buffer until the next
+ * flush (so text just before </form> lands after the form); with
+ * max_errors = 0 a duplicate attribute without a value leaves its name in
+ * front of the next name. The adoption agency's furthest-block case moves
+ * nodes but, without an <a>, leaves the walker's output as emitted; foster-
+ * parented elements are fine while no text goes into them. It gives up
+ * (returns 0, and gumbo does the document) wherever the output would need
+ * nodes moved: foster-parented text or links, the adoption agency with an
+ * <a> or under foster parenting, </form> with the form not current; and for
+ * what it does not implement: foreign content (svg, math), frameset,
  * template, caption/colgroup, isindex, ruby, <noscript> in head,
- * double-escaped script, bytes gumbo replaces (NUL, controls, invalid UTF-8,
- * noncharacters), and the <table>-closes-<p> case under a doctype whose
- * quirks mode this code does not compute. */
+ * double-escaped script data, NUL bytes and invalid UTF-8, and the
+ * <table>-closes-<p> case under a doctype whose quirks mode it does not
+ * work out. */
 #include "html_entities.h"
 
 int pl_html_fast = 1;
