@@ -348,12 +348,12 @@ typedef struct {
 /* HTML (UTF-8) -> visible text plus links, through gumbo. Script, style and
  * head contents are dropped; <br>, <p>, <div>, <tr>, <li>... break lines. */
 pl_status pl_html_to_text(const char *html, size_t n, pl_html_doc *doc);
-/* Documents whose tree construction is plain nesting (no foster parenting,
- * no adoption-agency reparenting, no foreign content, no select/frameset/
- * template...) are turned into text by a streaming tokenizer and tree
- * builder that follows gumbo's rules and never builds a tree; everything else
- * goes through gumbo. The result is the same either way. 0 turns the fast
- * path off (tests compare the two). */
+/* Most documents are turned into text by a streaming tokenizer and tree
+ * builder that follows gumbo's rules without building the tree; those where
+ * the text would need nodes moved (foster-parented text, misnested <a>),
+ * foreign content, frameset, template, NUL bytes or invalid UTF-8 go through
+ * gumbo. The result is the same either way. 0 turns the fast path off
+ * (tests compare the two). */
 extern int pl_html_fast;
 /* The fast path alone: 1 with doc filled, 0 when the document needs gumbo
  * (doc left empty), or an error status through *st (out of memory). */
