@@ -361,7 +361,8 @@ typedef struct {
 typedef struct {
     int tag, uid;
     int skip; /* 1: in a subtree the walker drops; 2: foster-parented (before the table) */
-    size_t link_start;
+    size_t link_start;         /* text length after its start (and its break) */
+    size_t pre_len, pre_links; /* text length and link count before its start */
     size_t href_off, href_len; /* href_len 0: no link */
 } fopen_el;
 
@@ -449,8 +450,11 @@ static void ev_push(fparse *f, int tag, size_t href_off, size_t href_len) {
         f->bail = __LINE__;
         return;
     }
+    size_t pre_len = f->w.doc->text.len, pre_links = f->w.doc->n_links;
     if (!skip && HAS(tag, C_BLOCK)) emit_break(&f->w);
     fopen_el *e = &f->stack[f->ns++];
+    e->pre_len = pre_len;
+    e->pre_links = pre_links;
     e->tag = tag;
     e->uid = f->next_uid++;
     e->skip = skip;
@@ -459,7 +463,8 @@ static void ev_push(fparse *f, int tag, size_t href_off, size_t href_len) {
     e->href_len = tag == T_A ? href_len : 0;
 }
 
-static void add_link(fparse *f, const fopen_el *e) {
+/* the link of <a> e, whose text ends at text length end, as link number at */
+static void add_link_at(fparse *f, const fopen_el *e, size_t end, size_t at) {
     pl_html_doc *d = f->w.doc;
     pl_html_link *v = realloc(d->links, (d->n_links + 1) * sizeof *v);
     if (!v) {
@@ -467,16 +472,23 @@ static void add_link(fparse *f, const fopen_el *e) {
         return;
     }
     d->links = v;
-    size_t tl = d->text.len >= e->link_start ? d->text.len - e->link_start : 0;
-    v[d->n_links].href = dup_trim(f->ab + e->href_off, e->href_len);
-    v[d->n_links].text = dup_trim(d->text.data ? d->text.data + e->link_start : "", tl);
-    if (!v[d->n_links].href || !v[d->n_links].text) {
-        free(v[d->n_links].href);
-        free(v[d->n_links].text);
+    size_t tl = end >= e->link_start ? end - e->link_start : 0;
+    pl_html_link l;
+    l.href = dup_trim(f->ab + e->href_off, e->href_len);
+    l.text = dup_trim(d->text.data ? d->text.data + e->link_start : "", tl);
+    if (!l.href || !l.text) {
+        free(l.href);
+        free(l.text);
         fp_nomem(f);
         return;
     }
+    memmove(v + at + 1, v + at, (d->n_links - at) * sizeof *v);
+    v[at] = l;
     d->n_links++;
+}
+
+static void add_link(fparse *f, const fopen_el *e) {
+    add_link_at(f, e, f->w.doc->text.len, f->w.doc->n_links);
 }
 
 /* the current node leaves the stack (its end, for the walker) */
@@ -726,7 +738,7 @@ static void adoption(fparse *f, int subject) {
             afe_remove(f, (size_t)fi);
             return;
         }
-        if (subject == T_A || f->foster || fb - (size_t)si - 1 > 3 || f->ns >= FP_MAX_DEPTH) {
+        if (f->foster || fb - (size_t)si - 1 > 3 || f->ns >= FP_MAX_DEPTH) {
             f->bail = __LINE__;
             return;
         }
@@ -757,7 +769,18 @@ static void adoption(fparse *f, int subject) {
             }
         }
         /* the formatting element leaves list and stack; its clone goes into
-         * the list at the bookmark and onto the stack above the furthest block */
+         * the list at the bookmark and onto the stack above the furthest block.
+         * An <a> there ends where the furthest block (now after it) starts:
+         * its link holds the text up to there and comes before the links
+         * recorded inside the furthest block; its clone takes the furthest
+         * block's content and has the same href. */
+        fopen_el old = f->stack[si];
+        if (subject == T_A && !old.skip && old.href_len) {
+            add_link_at(f, &old, f->stack[fb].pre_len, f->stack[fb].pre_links);
+            if (f->w.st) return;
+            /* the furthest block and what it holds start after that link */
+            for (size_t k = fb; k < f->ns; k++) f->stack[k].pre_links++;
+        }
         frec fe = f->rec[fi];
         if ((size_t)fi < bookmark) bookmark--;
         afe_remove(f, (size_t)fi);
@@ -776,9 +799,10 @@ static void adoption(fparse *f, int subject) {
         e->tag = subject;
         e->uid = fe.uid;
         e->skip = f->stack[fb].skip;
-        e->link_start = f->w.doc->text.len;
-        e->href_off = 0;
-        e->href_len = 0;
+        e->link_start = f->stack[fb].link_start;
+        e->pre_len = e->pre_links = 0; /* never a furthest block: not special */
+        e->href_off = old.href_off;
+        e->href_len = subject == T_A ? old.href_len : 0;
     }
 }
 
