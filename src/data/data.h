@@ -350,7 +350,7 @@ typedef struct {
 pl_status pl_html_to_text(const char *html, size_t n, pl_html_doc *doc);
 /* Most documents are turned into text by a streaming tokenizer and tree
  * builder that follows gumbo's rules without building the tree; those where
- * the text would need nodes moved (foster-parented text, misnested <a>),
+ * the text would need nodes moved (foster-parented text, some misnested <a>),
  * foreign content, frameset, template, NUL bytes or invalid UTF-8 go through
  * gumbo. The result is the same either way. 0 turns the fast path off
  * (tests compare the two). */

@@ -212,11 +212,13 @@ static void arena_release(arena *a) {
  * flush (so text just before </form> lands after the form); with
  * max_errors = 0 a duplicate attribute without a value leaves its name in
  * front of the next name. The adoption agency's furthest-block case moves
- * nodes but, without an <a>, leaves the walker's output as emitted; foster-
+ * nodes but leaves the walker's output as emitted (an <a> as the formatting
+ * element gets its link cut where the furthest block starts); foster-
  * parented elements are fine while no text goes into them. It gives up
  * (returns 0, and gumbo does the document) wherever the output would need
  * nodes moved: foster-parented text or links, the adoption agency with an
- * <a> or under foster parenting, </form> with the form not current; and for
+ * <a> between the formatting element and the furthest block or under foster
+ * parenting, </form> with the form not current; and for
  * what it does not implement: foreign content (svg, math), frameset,
  * template, caption/colgroup, isindex, ruby, <noscript> in head,
  * double-escaped script data, NUL bytes and invalid UTF-8, and the
@@ -700,9 +702,10 @@ static void reconstruct(fparse *f) {
  * formatting element for the common ancestor, the formatting elements in
  * between are cloned around it, and a clone of the formatting element takes
  * the furthest block's children. Text keeps its document order and only
- * inline, non-<a> elements change parents, so the walker's events stay as
- * emitted; what changes is the stack and the list, done here. With an <a>
- * involved (its link text would change), under foster parenting, or with
+ * inline elements change parents, so block and cell events stay as emitted;
+ * what changes is the stack and the list, done here. An <a> as the
+ * formatting element ends where the furthest block starts, so its link is
+ * recorded then. With an <a> in between, under foster parenting, or with
  * more than three nodes in between, this gives up. */
 static void adoption(fparse *f, int subject) {
     fopen_el *cur = &f->stack[f->ns - 1];
