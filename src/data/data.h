@@ -353,6 +353,16 @@ typedef struct {
 /* HTML (UTF-8) -> visible text plus links, through gumbo. Script, style and
  * head contents are dropped; <br>, <p>, <div>, <tr>, <li>... break lines. */
 pl_status pl_html_to_text(const char *html, size_t n, pl_html_doc *doc);
+/* Most documents are turned into text by a streaming tokenizer and tree
+ * builder that follows gumbo's rules without building the tree; those where
+ * the text would need nodes moved (foster-parented text, some misnested <a>),
+ * foreign content, frameset, template, NUL bytes or invalid UTF-8 go through
+ * gumbo. The result is the same either way. 0 turns the fast path off
+ * (tests compare the two). */
+extern int pl_html_fast;
+/* The fast path alone: 1 with doc filled, 0 when the document needs gumbo
+ * (doc left empty), or an error status through *st (out of memory). */
+int pl_html_fast_text(const char *html, size_t n, pl_html_doc *doc, pl_status *st);
 void pl_html_doc_free(pl_html_doc *doc);
 /* 1 when the link's visible text names a domain (or URL) whose base domain
  * differs from the href's: the classic phishing display/target mismatch. */
