@@ -8,6 +8,7 @@
  * truncation error O(h^2 f''') ~ 1e-10 and rounding ~1e-16/h ~ 1e-11 on
  * O(1) values, so gradients agree to ~1e-7 relative unless wrong.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,37 +184,69 @@ static void test_rope(void) {
 /* ---- softmax, softcap, GLU, xent -------------------------------------------- */
 
 typedef struct {
-    pl_real *x, *x2, *R, *y;
+    pl_real *x, *x2, *R, *y, *s;
     int64_t n;
-    int kind; /* 0 softmax rows of 6, 1 softcap, 2 silu glu, 3 gelu glu */
+    int kind; /* 0 softmax rows of 6, 1 softcap, 2 silu glu, 3 gelu glu, 4/5 the same with the saved term */
 } ew_ctx;
 
 static double ew_f(void *c_) {
     ew_ctx *c = c_;
     if (c->kind == 0) pl_tr_softmax_fwd(c->y, c->x, c->n / 6, 6);
     else if (c->kind == 1) pl_tr_softcap_fwd(c->y, c->x, c->n, 2.5);
-    else pl_tr_glu_fwd(c->y, c->x, c->x2, c->n, c->kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+    else if (c->kind <= 3) pl_tr_glu_fwd(c->y, c->x, c->x2, c->n, c->kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+    else pl_tr_glu_fwd_s(c->y, c->s, c->x, c->x2, c->n, c->kind == 4 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
     return dotp(c->y, c->R, c->n);
+}
+
+/* pl_tr_exp_arr against libm's exp: random inputs over the whole range and
+ * the edges (over/underflow, infinities, NaN); lengths that leave a tail. */
+static void test_exp_arr(void) {
+    enum { NX = 1003 };
+    static pl_real x[NX], y[NX];
+    const double edge[] = {0.0, -0.0, 1e-300, -1e-300, 700.0, -700.0, 700.5, -700.5, 709.7, 709.8, -745.0,
+                           -746.0, -708.5, INFINITY, -INFINITY, NAN, 0.34657359, -0.34657359};
+    int ne = (int)(sizeof edge / sizeof *edge);
+    for (int i = 0; i < NX; i++)
+        x[i] = i < ne ? edge[i] : (i % 3 == 0 ? 1400.0 * (pl_rng_uniform(&g_rng) - 0.5) : 40.0 * (pl_rng_uniform(&g_rng) - 0.5));
+    pl_tr_exp_arr(y, x, NX);
+    double worst = 0.0;
+    int bad = -1;
+    for (int i = 0; i < NX; i++) {
+        double want = exp(x[i]);
+        if (isnan(want) || isinf(want) || want == 0.0) {
+            if (!(isnan(want) ? isnan(y[i]) : y[i] == want) && bad < 0) bad = i;
+            continue;
+        }
+        double r = fabs(y[i] - want) / want;
+        if (!(r <= worst)) worst = isnan(r) ? (double)INFINITY : r;
+    }
+    /* 4 ulp: the polynomial's rounding, not a different function */
+    CHECK(worst <= 4 * DBL_EPSILON, "exp over arrays: rel err %.3g vs libm", worst);
+    CHECK(bad < 0, "exp over arrays: x = %g gives %g, libm %g", bad >= 0 ? x[bad] : 0.0, bad >= 0 ? y[bad] : 0.0,
+          bad >= 0 ? exp(x[bad]) : 0.0);
+    printf("exp     array exp vs libm: max rel err %.2g\n", worst);
 }
 
 static void test_elementwise(void) {
     enum { N = 18 };
-    const char *names[] = {"softmax dx", "softcap dx", "silu-glu", "gelu-tanh-glu"};
-    for (int kind = 0; kind < 4; kind++) {
-        pl_real x[N], x2[N], R[N], y[N], dx[N] = {0}, dx2[N] = {0}, nx[N], nx2[N];
+    const char *names[] = {"softmax dx", "softcap dx", "silu-glu", "gelu-tanh-glu", "silu-glu (saved)",
+                           "gelu-tanh-glu (saved)"};
+    for (int kind = 0; kind < 6; kind++) {
+        pl_real x[N], x2[N], R[N], y[N], sv[N], dx[N] = {0}, dx2[N] = {0}, nx[N], nx2[N];
         fill(x, N, 4.0);
         fill(x2, N, 2.0);
         fill(R, N, 1.0);
-        ew_ctx c = {x, x2, R, y, N, kind};
+        ew_ctx c = {x, x2, R, y, sv, N, kind};
         ew_f(&c);
         if (kind == 0) pl_tr_softmax_bwd(dx, R, y, N / 6, 6);
         else if (kind == 1) pl_tr_softcap_bwd(dx, R, y, N, 2.5);
-        else pl_tr_glu_bwd(dx, dx2, R, x, x2, N, kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+        else if (kind <= 3) pl_tr_glu_bwd(dx, dx2, R, x, x2, N, kind == 2 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
+        else pl_tr_glu_bwd_s(dx, dx2, R, x, x2, sv, N, kind == 4 ? PL_ACT_SILU : PL_ACT_GELU_TANH);
         numgrad(ew_f, &c, x, N, nx);
         grad_close(names[kind], dx, nx, N, FD_TOL);
         if (kind >= 2) {
             numgrad(ew_f, &c, x2, N, nx2);
-            grad_close(kind == 2 ? "silu-glu du" : "gelu-glu du", dx2, nx2, N, FD_TOL);
+            grad_close(kind % 2 == 0 ? "silu-glu du" : "gelu-glu du", dx2, nx2, N, FD_TOL);
         }
     }
 }
@@ -522,7 +555,10 @@ static int fixture_open(fixture *f, const char *arch, const cJSON *ref, pl_objec
     c.lora_rank = cJSON_GetObjectItem(ref, "rank")->valueint;
     c.lora_alpha = cJSON_GetObjectItem(ref, "alpha")->valuedouble;
     c.lora_dropout = dropout;
-    c.checkpoint = checkpoint;
+    /* checkpoint 1: every layer but the top one recomputed; 2: no layer
+     * recomputed (all kept within keep_bytes) */
+    c.checkpoint = checkpoint != 0;
+    c.keep_bytes = checkpoint == 2 ? SIZE_MAX : 0;
     c.full = g_full;
     c.precision = g_prec;
     const cJSON *tg = cJSON_GetObjectItem(ref, "targets"), *e;
@@ -685,7 +721,7 @@ static void test_adamw_trajectory(const char *arch, const cJSON *ref) {
  * for each objective; checkpointing on and off give identical gradients. */
 static void test_model_fd(const char *arch, const cJSON *ref) {
     for (int obj = 0; obj < 3; obj++) {
-        fixture f, g;
+        fixture f, g, kf;
         if (!fixture_open(&f, arch, ref, (pl_objective)obj, 0.1, 1) ||
             !fixture_open(&g, arch, ref, (pl_objective)obj, 0.1, 0)) {
             continue;
@@ -696,6 +732,13 @@ static void test_model_fd(const char *arch, const cJSON *ref) {
         batch_loss(&g, 1);
         CHECK(memcmp(pl_trainer_grads(f.t), pl_trainer_grads(g.t), np * sizeof(pl_real)) == 0,
               "%s %s: checkpointed gradients differ from stored-activation gradients", arch, OBJ_NAMES[obj]);
+        /* checkpointing with the top layers' activations kept: the same bits */
+        if (fixture_open(&kf, arch, ref, (pl_objective)obj, 0.1, 2)) {
+            batch_loss(&kf, 1);
+            CHECK(memcmp(pl_trainer_grads(kf.t), pl_trainer_grads(g.t), np * sizeof(pl_real)) == 0,
+                  "%s %s: gradients with kept layers differ from stored-activation gradients", arch, OBJ_NAMES[obj]);
+            fixture_close(&kf);
+        }
         enum { NPROBE = 24 };
         pl_real an[NPROBE], nu[NPROBE];
         pl_real *grads = pl_trainer_grads(f.t);
@@ -1331,6 +1374,43 @@ static void test_fast_kernels(void) {
                     if (!(r <= worst)) worst = isnan(r) ? (double)INFINITY : r;
                 }
             CHECK(worst <= 1.0, "linear bf16 %s: error %.3g of the bound 2^-7 sum|terms|", pl_dtype_name(bt[ti]), worst);
+            /* two weights sharing the input (W and W with its rows reversed):
+             * the forward gives the single product's bits; the backward's f32
+             * sum of both stays within the bound of the summed terms */
+            {
+                uint8_t *rev = malloc(rb * (size_t)nout);
+                pl_real *dyr = malloc(sizeof(pl_real) * T * (size_t)nout), *y3 = malloc(sizeof(pl_real) * T * (size_t)nout);
+                pl_real *dx3 = calloc((size_t)T * nin, sizeof(pl_real));
+                for (int o = 0; o < nout; o++) memcpy(rev + rb * (size_t)o, data + rb * (size_t)(nout - 1 - o), rb);
+                for (int t = 0; t < T; t++)
+                    for (int o = 0; o < nout; o++) dyr[t * nout + o] = dy[t * nout + (nout - 1 - o)];
+                pl_tr_weight wr = {rev, (int)bt[ti], nin, nout, rb, NULL, NULL};
+                const pl_tr_weight *ws[2] = {&w, &wr};
+                CHECK_OK(pl_tr_linear_fwd_bf16_n(2, (pl_real *const[]){y2, y3}, ws, x, T));
+                int same = !memcmp(y1, y2, sizeof(pl_real) * T * (size_t)nout);
+                for (int t = 0; t < T; t++)
+                    for (int o = 0; o < nout; o++) same = same && y3[t * nout + o] == y1[t * nout + (nout - 1 - o)];
+                CHECK(same, "linear bf16 %s: shared-input forward differs from the single product",
+                      pl_dtype_name(bt[ti]));
+                CHECK_OK(pl_tr_linear_bwd_bf16_n(dx3, 2, (const pl_real *const[]){dy, dyr}, ws, T));
+                double w2 = 0;
+                for (int t = 0; t < T; t++)
+                    for (int i = 0; i < nin; i++) {
+                        double s = 0, a = 0;
+                        for (int o = 0; o < nout; o++) {
+                            s += dy[t * nout + o] * (double)wf[(size_t)o * nin + i];
+                            a += fabs(dy[t * nout + o] * (double)wf[(size_t)o * nin + i]);
+                        }
+                        double r = fabs(dx3[t * nin + i] - 2 * s) / (2 * a / 128 + 1e-300);
+                        if (!(r <= w2)) w2 = isnan(r) ? (double)INFINITY : r;
+                    }
+                CHECK(w2 <= 1.0, "linear bf16 %s: shared-input backward error %.3g of the bound", pl_dtype_name(bt[ti]),
+                      w2);
+                free(rev);
+                free(dyr);
+                free(y3);
+                free(dx3);
+            }
             if (pl_bf16_gemm_native()) {
                 size_t bytes = pl_bf16_tiles_bytes(nout, nin);
                 uint16_t *ta = pl_alloc_aligned(bytes), *tb = pl_alloc_aligned(bytes);
@@ -1402,28 +1482,46 @@ static void test_fast_kernels(void) {
                  fmax(max_rel(dA[1], dA[0], R * NI), max_rel(dB[1], dB[0], NO * R)));
         CHECK(e <= TOL_BLAS, "LoRA BLAS vs scalar (dropout %g): rel err %.3g", pi ? 0.25 : 0.0, e);
     }
-    /* attention: GQA, with soft-cap and sliding window */
-    enum { AT = 9, AH = 4, AKV = 2, AHD = 6 };
-    for (int var = 0; var < 3; var++) {
-        pl_tr_attn a = {AH, AKV, AHD, 0.4, var == 1 ? 5.0 : 0.0, var == 2 ? 3 : 0};
-        pl_real q[AT * AH * AHD], k[AT * AKV * AHD], v[AT * AKV * AHD], dz[AT * AH * AHD];
-        pl_real z[2][AT * AH * AHD], P[2][AH * AT * AT], dq[2][AT * AH * AHD], dk[2][AT * AKV * AHD],
-            dv[2][AT * AKV * AHD];
-        fill(q, AT * AH * AHD, 1.0);
-        fill(k, AT * AKV * AHD, 1.0);
-        fill(v, AT * AKV * AHD, 1.0);
-        fill(dz, AT * AH * AHD, 1.0);
-        memset(dq, 0, sizeof dq);
-        memset(dk, 0, sizeof dk);
-        memset(dv, 0, sizeof dv);
+    /* attention: GQA, with soft-cap and sliding window; 9 positions (one
+     * block of query rows) and 150 (three blocks, the last partial, with a
+     * window reaching across blocks) */
+    enum { AH = 4, AKV = 2, AHD = 6 };
+    for (int var = 0; var < 6; var++) {
+        int AT = var < 3 ? 9 : 150;
+        pl_tr_attn a = {AH, AKV, AHD, 0.4, var % 3 == 1 ? 5.0 : 0.0, var % 3 == 2 ? (AT > 9 ? 70 : 3) : 0};
+        size_t nq = (size_t)AT * AH * AHD, nk = (size_t)AT * AKV * AHD, np = (size_t)AH * AT * AT;
+        pl_real *q = malloc(nq * sizeof *q), *k = malloc(nk * sizeof *k), *v = malloc(nk * sizeof *v);
+        pl_real *dz = malloc(nq * sizeof *dz), *z[2], *P[2], *dq[2], *dk[2], *dv[2];
+        for (int c = 0; c < 2; c++) {
+            z[c] = malloc(nq * sizeof **z);
+            P[c] = malloc(np * sizeof **P);
+            dq[c] = calloc(nq, sizeof **dq);
+            dk[c] = calloc(nk, sizeof **dk);
+            dv[c] = calloc(nk, sizeof **dv);
+        }
+        fill(q, (int64_t)nq, 1.0);
+        fill(k, (int64_t)nk, 1.0);
+        fill(v, (int64_t)nk, 1.0);
+        fill(dz, (int64_t)nq, 1.0);
         pl_tr_attn_fwd(&a, z[0], P[0], q, k, v, AT);
         pl_tr_attn_fwd_blas(&a, z[1], P[1], q, k, v, AT);
         CHECK_OK(pl_tr_attn_bwd(&a, dq[0], dk[0], dv[0], dz, P[0], q, k, v, AT));
         CHECK_OK(pl_tr_attn_bwd_blas(&a, dq[1], dk[1], dv[1], dz, P[1], q, k, v, AT));
-        e = fmax(fmax(max_rel(z[1], z[0], AT * AH * AHD), max_rel(P[1], P[0], AH * AT * AT)),
-                 fmax(max_rel(dq[1], dq[0], AT * AH * AHD),
-                      fmax(max_rel(dk[1], dk[0], AT * AKV * AHD), max_rel(dv[1], dv[0], AT * AKV * AHD))));
-        CHECK(e <= TOL_BLAS, "attention BLAS vs scalar (variant %d): rel err %.3g", var, e);
+        e = fmax(fmax(max_rel(z[1], z[0], (int64_t)nq), max_rel(P[1], P[0], (int64_t)np)),
+                 fmax(max_rel(dq[1], dq[0], (int64_t)nq),
+                      fmax(max_rel(dk[1], dk[0], (int64_t)nk), max_rel(dv[1], dv[0], (int64_t)nk))));
+        CHECK(e <= TOL_BLAS, "attention BLAS vs scalar (variant %d, %d positions): rel err %.3g", var % 3, AT, e);
+        free(q);
+        free(k);
+        free(v);
+        free(dz);
+        for (int c = 0; c < 2; c++) {
+            free(z[c]);
+            free(P[c]);
+            free(dq[c]);
+            free(dk[c]);
+            free(dv[c]);
+        }
     }
     printf("fast    f32 linear (8 dtypes) and BLAS dense/LoRA/attention agree with the double reference\n");
 }
@@ -1683,6 +1781,7 @@ int main(int argc, char **argv) {
     test_rmsnorm();
     test_rope();
     test_elementwise();
+    test_exp_arr();
     test_xent();
     test_attention();
     test_linear();

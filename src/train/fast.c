@@ -215,6 +215,79 @@ pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const
     return st;
 }
 
+/* n weights sharing one input (q,k,v or gate,up): the input is rounded to
+ * f32 once for all; each product as in pl_tr_linear_fwd_bf16. */
+pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_real *x,
+                                  int64_t T) {
+    int64_t n_in = w[0]->n_in, most = 0;
+    int all = 1;
+    for (int i = 0; i < n; i++) {
+        all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+        if (w[i]->n_out > most) most = w[i]->n_out;
+    }
+    if (!all) {
+        for (int i = 0; i < n; i++) {
+            pl_status st = pl_tr_linear_fwd_bf16(y[i], x, T, w[i]);
+            if (st) return st;
+        }
+        return PL_OK;
+    }
+    float *xf = to_f32(x, T * n_in), *yf = malloc((size_t)(T * most) * sizeof *yf);
+    pl_status st = !xf || !yf ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
+                                         (long long)most)
+                              : PL_OK;
+    for (int i = 0; i < n && !st; i++) {
+        const pl_tr_weight *wi = w[i];
+        st = wi->tiles ? pl_matmul_bf16_tiles(wi->tiles, wi->n_out, n_in, 0, xf, T, yf, 0)
+                       : pl_matmul_bf16((pl_dtype)wi->dtype, wi->data, 0, wi->n_out, n_in, xf, T, yf, 0);
+        if (st) break;
+        pl_real *yi = y[i];
+#pragma omp parallel for schedule(static) if (BIG(T * wi->n_out))
+        for (int64_t j = 0; j < T * wi->n_out; j++) yi[j] = (double)yf[j];
+    }
+    free(xf);
+    free(yf);
+    return st;
+}
+
+/* dx += Σ_i dy_i @ W_i for n weights sharing one input: the products sum
+ * into one f32 result (the tiles continue from it), widened once. */
+pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
+                                  int64_t T) {
+    int64_t n_in = w[0]->n_in;
+    int all = 1;
+    for (int i = 0; i < n; i++) all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+    if (!all) {
+        for (int i = 0; i < n; i++) {
+            pl_status st = pl_tr_linear_bwd_bf16(dx, dy[i], T, w[i]);
+            if (st) return st;
+        }
+        return PL_OK;
+    }
+    float *dxf = malloc((size_t)(T * n_in) * sizeof *dxf);
+    pl_status st = !dxf ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
+                                   (long long)n_in)
+                        : PL_OK;
+    for (int i = 0; i < n && !st; i++) {
+        const pl_tr_weight *wi = w[i];
+        float *dyf = to_f32(dy[i], T * wi->n_out);
+        if (!dyf) {
+            st = pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
+                          (long long)wi->n_out);
+            break;
+        }
+        st = wi->tiles_t ? pl_matmul_bf16_tiles(wi->tiles_t, wi->n_out, n_in, 1, dyf, T, dxf, i > 0)
+                         : pl_matmul_bf16_t((pl_dtype)wi->dtype, wi->data, 0, wi->n_out, n_in, dyf, T, dxf, i > 0);
+        free(dyf);
+    }
+    if (!st) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t j = 0; j < T * n_in; j++) dx[j] += (double)dxf[j];
+    }
+    free(dxf);
+    return st;
+}
+
 /* y (+)= x @ W.T  (dgemm) */
 void pl_tr_dense_fwd_blas(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out,
                           int accumulate) {
@@ -235,21 +308,19 @@ void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_
                     n_in);
 }
 
-static void dropout_mask(pl_real *xd, const pl_real *x, int64_t n, uint64_t key, double p) {
-    if (p <= 0.0) {
-        memcpy(xd, x, (size_t)n * sizeof *xd);
-        return;
-    }
+/* dropout(x): x itself without dropout, else the masked copy in xd */
+static const pl_real *dropout_mask(pl_real *xd, const pl_real *x, int64_t n, uint64_t key, double p) {
+    if (p <= 0.0) return x;
     double sc = 1.0 / (1.0 - p);
 #pragma omp parallel for schedule(static) if (BIG(n * 8))
     for (int64_t i = 0; i < n; i++) xd[i] = pl_tr_dropout_keep(key, (uint64_t)i, p) ? x[i] * sc : 0.0;
+    return xd;
 }
 
 /* y += lora_B(lora_A(dropout(x))) * scaling  (dgemm) */
 void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd) {
     if (T <= 0) return;
-    dropout_mask(xd, x, T * L->n_in, L->key, L->p);
-    pl_tr_dense_fwd_blas(u, xd, L->A, T, L->n_in, L->r, 0);
+    pl_tr_dense_fwd_blas(u, dropout_mask(xd, x, T * L->n_in, L->key, L->p), L->A, T, L->n_in, L->r, 0);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, L->n_out, L->r, L->s, u, L->r, L->B, L->r, 1.0, y,
                 L->n_out);
 }
@@ -262,9 +333,9 @@ void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, co
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, r, n_out, L->s, dy, n_out, L->B, r, 0.0, du, r);
     if (L->dB)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, r, (int)T, L->s, dy, n_out, u, r, 1.0, L->dB, r);
-    dropout_mask(xd, x, T * n_in, L->key, L->p);
     if (L->dA)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, n_in, (int)T, 1.0, du, r, xd, n_in, 1.0, L->dA, n_in);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, n_in, (int)T, 1.0, du, r,
+                    dropout_mask(xd, x, T * n_in, L->key, L->p), n_in, 1.0, L->dA, n_in);
     if (!dx) return;
     if (L->p <= 0.0) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n_in, r, 1.0, du, r, L->A, n_in, 1.0, dx, n_in);
@@ -280,18 +351,24 @@ void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, co
 }
 
 /* ---- attention through dgemm ------------------------------------------------
- * Per query head h (KV head h/g): S = scale · q_h k_hᵀ (dgemm over the whole
- * T×T square; the masked half is overwritten), the soft-cap, mask and
- * softmax row by row, z_h = P_h v_h (dgemm; masked entries of P are 0).
- * Backward: dP = dz_h v_hᵀ ; dv_h += P_hᵀ dz_h ; dS = P ∘ (dP - rowsum(dP∘P))
- * (∘ soft-cap derivative, from recomputed scores) · scale ;
- * dq_h += dS k_h ; dk_h += dSᵀ q_h. Heads run in parallel (one per OpenMP
- * thread, single-threaded dgemm); the backward splits over KV heads, each
- * summing its query heads in order, so results do not depend on the
- * thread count. */
+ * Per query head h (KV head h/g), in blocks of ATT_BQ query rows [i0, i1):
+ * only the keys [j0, i1) a row of the block can see are multiplied (j0 = 0,
+ * or the sliding window's first key), so the causal product costs about
+ * half the full square. S = scale · q_h k_hᵀ (dgemm over the block), the
+ * soft-cap, mask and softmax row by row, z_h = P_h v_h (dgemm; masked
+ * entries of P are 0; P is written in full, zeros outside the mask).
+ * Backward per block: dP = dz_h v_hᵀ ; dv_h += P_hᵀ dz_h ;
+ * dS = P ∘ (dP - rowsum(dP∘P)) (∘ soft-cap derivative, from recomputed
+ * scores) · scale ; dq_h += dS k_h ; dk_h += dSᵀ q_h. Heads run in parallel
+ * (one per OpenMP thread, single-threaded dgemm); the backward splits over
+ * KV heads, each summing its query heads and blocks in order, so results
+ * do not depend on the thread count. */
 
-static int masked(const pl_tr_attn *a, int64_t i, int64_t j) {
-    return j > i || (a->window > 0 && i - j >= a->window);
+enum { ATT_BQ = 64 };
+
+/* first key row i may see (the sliding window's start, or 0) */
+static int64_t first_key(const pl_tr_attn *a, int64_t i) {
+    return a->window > 0 && i - a->window + 1 > 0 ? i - a->window + 1 : 0;
 }
 
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
@@ -303,33 +380,34 @@ void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_r
     for (int h = 0; h < H; h++) {
         int kh = h / g;
         pl_real *Ph = P + (int64_t)h * T * T;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, q + (int64_t)h * hd, QD,
-                    k + (int64_t)kh * hd, KVD, 0.0, Ph, (int)T);
-#pragma omp parallel for schedule(static) if (!par && BIG(T * T * 4))
-        for (int64_t i = 0; i < T; i++) {
-            pl_real *row = Ph + i * T;
-            double mx = -INFINITY;
-            for (int64_t j = 0; j < T; j++) {
-                if (masked(a, i, j)) continue;
-                double s = row[j];
-                if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
-                row[j] = s;
-                if (s > mx) mx = s;
-            }
-            double sum = 0.0;
-            for (int64_t j = 0; j < T; j++) {
-                if (masked(a, i, j)) {
-                    row[j] = 0.0;
-                    continue;
+        for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
+            int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
+            int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, a->scale, q + i0 * QD + (int64_t)h * hd,
+                        QD, k + j0 * KVD + (int64_t)kh * hd, KVD, 0.0, Ph + i0 * T + j0, (int)T);
+#pragma omp parallel for schedule(static) if (!par && BIG(ni * nj * 4))
+            for (int64_t i = i0; i < i1; i++) {
+                pl_real *row = Ph + i * T;
+                int64_t lo = first_key(a, i);
+                double mx = -INFINITY;
+                for (int64_t j = lo; j <= i; j++) {
+                    double s = row[j];
+                    if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
+                    row[j] = s;
+                    if (s > mx) mx = s;
                 }
-                row[j] = exp(row[j] - mx);
-                sum += row[j];
+                double sum = 0.0;
+                for (int64_t j = lo; j <= i; j++) row[j] -= mx;
+                pl_tr_exp_arr(row + lo, row + lo, i + 1 - lo);
+                for (int64_t j = lo; j <= i; j++) sum += row[j];
+                double inv = 1.0 / sum;
+                for (int64_t j = lo; j <= i; j++) row[j] *= inv;
+                memset(row, 0, (size_t)lo * sizeof *row);
+                memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
             }
-            double inv = 1.0 / sum;
-            for (int64_t j = 0; j < T; j++) row[j] *= inv;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0, Ph + i0 * T + j0, (int)T,
+                        v + j0 * KVD + (int64_t)kh * hd, KVD, 0.0, z + i0 * QD + (int64_t)h * hd, QD);
         }
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T,
-                    v + (int64_t)kh * hd, KVD, 0.0, z + (int64_t)h * hd, QD);
     }
     heads_end(par);
 }
@@ -351,41 +429,49 @@ pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_
             free(S);
             continue;
         }
+        const pl_real *kk = k + (int64_t)kh * hd, *vk = v + (int64_t)kh * hd;
+        pl_real *dkk = dk + (int64_t)kh * hd, *dvk = dv + (int64_t)kh * hd;
         for (int h = kh * g; h < (kh + 1) * g; h++) {
             const pl_real *Ph = P + (int64_t)h * T * T;
-            const pl_real *qh = q + (int64_t)h * hd, *kk = k + (int64_t)kh * hd, *vk = v + (int64_t)kh * hd;
-            const pl_real *dzh = dz + (int64_t)h * hd;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, 1.0, dzh, QD, vk, KVD, 0.0, dS,
-                        (int)T);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T, dzh, QD, 1.0,
-                        dv + (int64_t)kh * hd, KVD);
-            if (S)
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, qh, QD, kk, KVD,
-                            0.0, S, (int)T);
-#pragma omp parallel for schedule(static) if (!par && BIG(T * T * 4))
-            for (int64_t i = 0; i < T; i++) {
-                const pl_real *pr = Ph + i * T;
-                pl_real *dr = dS + i * T;
-                double dot = 0.0;
-                for (int64_t j = 0; j < T; j++)
-                    if (!masked(a, i, j)) dot += dr[j] * pr[j];
-                for (int64_t j = 0; j < T; j++) {
-                    if (masked(a, i, j)) {
-                        dr[j] = 0.0;
-                        continue;
+            const pl_real *qh = q + (int64_t)h * hd, *dzh = dz + (int64_t)h * hd;
+            pl_real *dqh = dq + (int64_t)h * hd;
+            for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
+                int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
+                int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
+                const pl_real *Pb = Ph + i0 * T + j0;
+                pl_real *dSb = dS + i0 * T + j0;
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0, dzh + i0 * QD, QD,
+                            vk + j0 * KVD, KVD, 0.0, dSb, (int)T);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0, Pb, (int)T, dzh + i0 * QD, QD,
+                            1.0, dvk + j0 * KVD, KVD);
+                if (S)
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, a->scale, qh + i0 * QD, QD,
+                                kk + j0 * KVD, KVD, 0.0, S + i0 * T + j0, (int)T);
+#pragma omp parallel for schedule(static) if (!par && BIG(ni * nj * 4))
+                for (int64_t i = i0; i < i1; i++) {
+                    const pl_real *pr = Ph + i * T;
+                    pl_real *dr = dS + i * T;
+                    int64_t lo = first_key(a, i);
+                    double dot = 0.0;
+                    for (int64_t j = lo; j <= i; j++) dot += dr[j] * pr[j];
+                    for (int64_t j = j0; j < i1; j++) {
+                        if (j < lo || j > i) {
+                            dr[j] = 0.0;
+                            continue;
+                        }
+                        double ds = pr[j] * (dr[j] - dot);
+                        if (S) {
+                            double c = tanh(S[i * T + j] / a->softcap);
+                            ds *= 1.0 - c * c;
+                        }
+                        dr[j] = ds * a->scale;
                     }
-                    double ds = pr[j] * (dr[j] - dot);
-                    if (S) {
-                        double c = tanh(S[i * T + j] / a->softcap);
-                        ds *= 1.0 - c * c;
-                    }
-                    dr[j] = ds * a->scale;
                 }
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0, dSb, (int)T, kk + j0 * KVD,
+                            KVD, 1.0, dqh + i0 * QD, QD);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0, dSb, (int)T, qh + i0 * QD, QD,
+                            1.0, dkk + j0 * KVD, KVD);
             }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, kk, KVD, 1.0,
-                        dq + (int64_t)h * hd, QD);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, qh, QD, 1.0,
-                        dk + (int64_t)kh * hd, KVD);
         }
         free(dS);
         free(S);

@@ -76,11 +76,22 @@ void pl_tr_attn_fwd(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *
 pl_status pl_tr_attn_bwd(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                          const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
 
+/* y[i] = exp(x[i]) (y may equal x): AVX-512 polynomial where the CPU runs
+ * it (within a few ulp of libm's exp; inputs outside [-700, 700] and NaN
+ * go to libm), else libm's exp. */
+void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n);
+
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */
 void pl_tr_glu_fwd(pl_real *h, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
 void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u, int64_t n,
                    pl_act act);
+
+/* The trainer's form: s [n] saves sigmoid(g) (SiLU) or the tanh term (GELU)
+ * in the forward; the backward WRITES dg, du (no accumulation). */
+void pl_tr_glu_fwd_s(pl_real *h, pl_real *s, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
+void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u,
+                     const pl_real *s, int64_t n, pl_act act);
 
 /* y = tanh(x / cap) * cap ; dx += dy * (1 - (y/cap)^2). */
 void pl_tr_softcap_fwd(pl_real *y, const pl_real *x, int64_t n, double cap);
@@ -149,6 +160,13 @@ pl_status pl_tr_linear_bwd_f32(pl_real *dx, const pl_real *dy, int64_t T, const 
  * to the f32 kernels above. */
 pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w);
 pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w);
+/* n weights sharing one input (q,k,v; gate,up): y_i = F.linear(x, W_i) with x
+ * rounded once; dx += Σ_i dy_i·W_i summed in f32 (the bf16 products continue
+ * from the previous sum), then widened. Same bounds as the single forms. */
+pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_real *x,
+                                  int64_t T);
+pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
+                                  int64_t T);
 void pl_tr_dense_fwd_blas(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out,
                           int accumulate);
 void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x, const pl_real *W, int64_t T,
@@ -203,6 +221,8 @@ typedef struct {
     int32_t label_tokens[2];/* token ids of class 0 (legitimate), class 1 (phishing) */
     int n_class;            /* head objective: number of classes (2) */
     int checkpoint;         /* 1: keep only block inputs, recompute in backward */
+    size_t keep_bytes;      /* checkpointing: the top layers' activations are kept (not recomputed) while
+                               they fit in this many bytes; the results are the same bits either way */
     int full;               /* 1: also train every base weight (full fine-tuning; dense double copies) */
     uint64_t seed;          /* initialization and dropout */
     pl_precision precision; /* PL_PREC_F32 (default) or the double reference PL_PREC_F64 */
