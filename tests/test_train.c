@@ -51,6 +51,10 @@
 /* The BLAS kernels on double data (dense, LoRA, attention) against the
  * scalar loops: only the summation order differs. */
 #define TOL_BLAS 1e-12
+/* attention with f32 products (bf16 precision): sums of up to 150 terms in
+ * f32 (<= 150 * 2^-24 ~ 9e-6 of the summed magnitudes), chained through the
+ * softmax and two products in the backward */
+#define TOL_ATT_F32 1e-5
 
 /* Precision of the trainers the fixtures build: the double reference for the
  * finite-difference and PyTorch checks unless a test switches it. */
@@ -1511,6 +1515,17 @@ static void test_fast_kernels(void) {
                  fmax(max_rel(dq[1], dq[0], (int64_t)nq),
                       fmax(max_rel(dk[1], dk[0], (int64_t)nk), max_rel(dv[1], dv[0], (int64_t)nk))));
         CHECK(e <= TOL_BLAS, "attention BLAS vs scalar (variant %d, %d positions): rel err %.3g", var % 3, AT, e);
+        /* the f32 products (bf16 precision) */
+        memset(dq[1], 0, nq * sizeof **dq);
+        memset(dk[1], 0, nk * sizeof **dk);
+        memset(dv[1], 0, nk * sizeof **dv);
+        pl_tr_attn_fwd_f32(&a, z[1], P[1], q, k, v, AT);
+        CHECK_OK(pl_tr_attn_bwd_f32(&a, dq[1], dk[1], dv[1], dz, P[1], q, k, v, AT));
+        e = fmax(fmax(max_rel(z[1], z[0], (int64_t)nq), max_rel(P[1], P[0], (int64_t)np)),
+                 fmax(max_rel(dq[1], dq[0], (int64_t)nq),
+                      fmax(max_rel(dk[1], dk[0], (int64_t)nk), max_rel(dv[1], dv[0], (int64_t)nk))));
+        CHECK(e <= TOL_ATT_F32, "attention f32 vs scalar (variant %d, %d positions): rel err %.3g", var % 3, AT, e);
+        if (var == 5) printf("attn    f32 products vs double: rel err %.2g (150 positions, window)\n", e);
         free(q);
         free(k);
         free(v);
@@ -1750,6 +1765,62 @@ out_recs:
     pl_set_num_threads(threads);
 }
 
+/* The bf16 precision on a whole tiny model with 48-token examples (the bf16
+ * products start at 32 tokens): q,k,v and gate,up sharing their input
+ * conversion, attention with f32 products. Against the double reference:
+ * every product input is rounded to bf16 (2^-9 relative); on these tiny
+ * models (hidden size 32-64) the loss moves by up to ~1e-2 and single
+ * gradient entries by up to ~0.12 of their tensor's largest (the same with
+ * the per-projection bf16 products this path had before sharing inputs and
+ * f32 attention), so the bounds catch a wrong product, not rounding;
+ * checkpointing on and off give the same bits. */
+#define TOL_BF16_LOSS 2e-2
+#define TOL_BF16_GRAD 0.2
+static void test_bf16_model(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 3; obj += 2) {
+        fixture f64, b1, b0;
+        g_prec = PL_PREC_F64;
+        int ok = fixture_open(&f64, arch, ref, (pl_objective)obj, 0.1, 1);
+        g_prec = PL_PREC_BF16;
+        ok = ok && fixture_open(&b1, arch, ref, (pl_objective)obj, 0.1, 1) &&
+             fixture_open(&b0, arch, ref, (pl_objective)obj, 0.1, 0);
+        g_prec = PL_PREC_F64;
+        if (!ok) continue;
+        size_t np;
+        pl_real *p64 = pl_trainer_params(f64.t, &np);
+        int V = pl_model_desc(f64.m)->n_vocab;
+        for (size_t k = 0; k < np; k++) p64[k] += 0.05 * (2 * pl_rng_uniform(&g_rng) - 1);
+        memcpy(pl_trainer_params(b1.t, NULL), p64, np * sizeof *p64);
+        memcpy(pl_trainer_params(b0.t, NULL), p64, np * sizeof *p64);
+        for (int sq = 0; sq < 2; sq++) {
+            for (int i = 0; i < 48; i++) f64.seqs[sq][i] = (int32_t)pl_rng_below(&g_rng, (uint64_t)V);
+            f64.lens[sq] = 48;
+            memcpy(b1.seqs[sq], f64.seqs[sq], sizeof f64.seqs[sq]);
+            memcpy(b0.seqs[sq], f64.seqs[sq], sizeof f64.seqs[sq]);
+            b1.lens[sq] = b0.lens[sq] = 48;
+        }
+        double l64 = batch_loss(&f64, 1), lb = batch_loss(&b1, 1);
+        batch_loss(&b0, 1);
+        double rel = fabs(lb - l64) / fabs(l64);
+        CHECK(rel <= TOL_BF16_LOSS, "%s %s: bf16 loss %.9g vs f64 %.9g (rel %.3g)", arch, OBJ_NAMES[obj], lb, l64, rel);
+        int nt;
+        const pl_tr_tensor *ts = pl_trainer_tensors(f64.t, &nt);
+        double worst = 0.0;
+        for (int i = 0; i < nt; i++)
+            worst = fmax(worst, max_rel(pl_trainer_grads(b1.t) + ts[i].offset, pl_trainer_grads(f64.t) + ts[i].offset,
+                                        ts[i].rows * ts[i].cols));
+        CHECK(worst <= TOL_BF16_GRAD, "%s %s: bf16 gradients off the f64 ones by %.3g relative", arch, OBJ_NAMES[obj],
+              worst);
+        CHECK(memcmp(pl_trainer_grads(b1.t), pl_trainer_grads(b0.t), np * sizeof(pl_real)) == 0,
+              "%s %s: bf16 gradients differ between checkpointed and stored activations", arch, OBJ_NAMES[obj]);
+        printf("bf16    %-7s %-5s 48 tokens: loss %.9g vs f64 %.9g (rel %.2g), grads max rel %.2g%s\n", arch,
+               OBJ_NAMES[obj], lb, l64, rel, worst, pl_bf16_gemm_native() ? "" : " (no AMX: f32 products)");
+        fixture_close(&f64);
+        fixture_close(&b1);
+        fixture_close(&b0);
+    }
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -1765,6 +1836,7 @@ static void test_models(void) {
         test_full_fd(ARCHS[a], ref);
         test_full_vs_pytorch(ARCHS[a], ref);
         test_f32_models(ARCHS[a], ref);
+        test_bf16_model(ARCHS[a], ref);
         cJSON_Delete(ref);
     }
 }

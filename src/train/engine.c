@@ -577,7 +577,7 @@ static pl_status lin_fwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *
         }
         return PL_OK;
     }
-    const pl_tr_weight *ws[3];
+    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
     for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
     pl_status st = pl_tr_linear_fwd_bf16_n(n, ys, ws, x, T);
     if (st) return st;
@@ -600,7 +600,7 @@ static pl_status lin_bwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *
         }
         return PL_OK;
     }
-    const pl_tr_weight *ws[3];
+    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
     for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
     pl_status st = pl_tr_linear_bwd_bf16_n(dx, n, dys, ws, T);
     if (st) return st;
@@ -629,7 +629,8 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     pl_tr_rope_fwd(a->k, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
+    if (t->cfg.precision == PL_PREC_BF16) pl_tr_attn_fwd_f32(&at, a->z, a->P, a->q, a->k, a->v, T);
+    else if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
     else pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
     if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train))) return st;
     const pl_real *ao = a->o;
@@ -691,8 +692,10 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     dzero(t->dv, T * t->KVD);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if ((st = fast(t) ? pl_tr_attn_bwd_blas(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
-                      : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
+    if ((st = t->cfg.precision == PL_PREC_BF16
+                  ? pl_tr_attn_bwd_f32(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
+              : fast(t) ? pl_tr_attn_bwd_blas(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
+                        : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
         return st;
     int neox = d->rope == PL_ROPE_NEOX;
     pl_tr_rope_bwd(t->dq, T, t->H, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
