@@ -629,8 +629,10 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     pl_tr_rope_fwd(a->k, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if (t->cfg.precision == PL_PREC_BF16) pl_tr_attn_fwd_f32(&at, a->z, a->P, a->q, a->k, a->v, T);
-    else if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
+    /* bf16: P is saved in f32 (in the first half of the double buffer) */
+    if (t->cfg.precision == PL_PREC_BF16) {
+        if ((st = pl_tr_attn_fwd_f32(&at, a->z, (float *)(void *)a->P, a->q, a->k, a->v, T))) return st;
+    } else if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
     else pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
     if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train))) return st;
     const pl_real *ao = a->o;
@@ -693,7 +695,8 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
     if ((st = t->cfg.precision == PL_PREC_BF16
-                  ? pl_tr_attn_bwd_f32(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
+                  ? pl_tr_attn_bwd_f32(&at, t->dq, t->dk, t->dv, t->dwide, (const float *)(const void *)a->P, a->q,
+                                       a->k, a->v, T)
               : fast(t) ? pl_tr_attn_bwd_blas(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
                         : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
         return st;

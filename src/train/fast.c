@@ -482,11 +482,11 @@ pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_
 }
 
 /* ---- attention with f32 products (bf16 precision) ---------------------------
- * The same blocks as above with the products in float32 (sgemm): q, k, v,
- * dz of a head are rounded to f32, P and the softmax stay double (P is
- * saved in double as the contract says, and rounded to f32 for the
- * products), the gradients of a head are summed in f32 and added to dq,
- * dk, dv once. PyTorch's bf16 autocast runs these products in bf16. */
+ * The same blocks as above with the products in float32 (sgemm) and the
+ * probabilities P saved in f32: q, k, v, dz of a head are rounded to f32,
+ * the softmax runs in double per row (rounded to f32 once), the gradients
+ * of a head are summed in f32 and added to dq, dk, dv once. PyTorch's bf16
+ * autocast runs these products in bf16. */
 
 /* dst[T x hd] = (float) src rows ld apart */
 static void gather_f32(float *dst, const pl_real *src, int64_t T, int hd, int ld) {
@@ -500,14 +500,15 @@ static void scatter_add(pl_real *dst, const float *src, int64_t T, int hd, int l
         for (int e = 0; e < hd; e++) dst[t * ld + e] += (double)src[t * hd + e];
 }
 
-/* per-thread f32 scratch of the attention kernels */
+/* per-thread scratch of the attention kernels: n_vec [T x hd] and n_sq
+ * [T x T] floats, then T doubles */
 static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
-    size_t n = (size_t)n_vec * (size_t)T * (size_t)hd + (size_t)n_sq * (size_t)T * (size_t)T;
-    return malloc((n ? n : 1) * sizeof(float));
+    size_t n = (size_t)n_vec * (size_t)T * (size_t)hd + (size_t)n_sq * (size_t)T * (size_t)T + 2 * (size_t)T;
+    return malloc(n * sizeof(float));
 }
 
-void pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
-                        const pl_real *v, int64_t T) {
+pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
+                             const pl_real *v, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int par = heads_begin(H, T);
@@ -515,49 +516,41 @@ void pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_re
 #pragma omp parallel for schedule(static) if (par)
     for (int h = 0; h < H; h++) {
         int kh = h / g;
-        float *qf = attn_scratch(T, hd, 4, 1);
+        float *qf = attn_scratch(T, hd, 4, 0);
         if (!qf) {
 #pragma omp atomic write
             fail = 1;
             continue;
         }
-        float *kf = qf + T * hd, *vf = kf + T * hd, *zf = vf + T * hd, *Sf = zf + T * hd;
+        float *kf = qf + T * hd, *vf = kf + T * hd, *zf = vf + T * hd;
+        double *buf = (double *)(void *)(zf + T * hd);
         gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
         gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
         gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
-        pl_real *Ph = P + (int64_t)h * T * T;
+        float *Ph = P + (int64_t)h * T * T;
         for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
             int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
             int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
-            float *Sb = Sf + i0 * T + j0;
+            float *Pb = Ph + i0 * T + j0;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
-                        kf + j0 * hd, hd, 0.0f, Sb, (int)T);
+                        kf + j0 * hd, hd, 0.0f, Pb, (int)T);
             for (int64_t i = i0; i < i1; i++) {
-                pl_real *row = Ph + i * T;
-                float *sr = Sf + i * T;
-                int64_t lo = first_key(a, i);
-                double mx = -INFINITY;
-                for (int64_t j = lo; j <= i; j++) {
-                    double s = sr[j];
-                    if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
-                    row[j] = s;
-                    if (s > mx) mx = s;
-                }
-                double sum = 0.0;
-                for (int64_t j = lo; j <= i; j++) row[j] -= mx;
-                pl_tr_exp_arr(row + lo, row + lo, i + 1 - lo);
-                for (int64_t j = lo; j <= i; j++) sum += row[j];
+                float *row = Ph + i * T;
+                int64_t lo = first_key(a, i), n = i + 1 - lo;
+                for (int64_t j = 0; j < n; j++) buf[j] = row[lo + j];
+                if (a->softcap > 0)
+                    for (int64_t j = 0; j < n; j++) buf[j] = tanh(buf[j] / a->softcap) * a->softcap;
+                double mx = -INFINITY, sum = 0.0;
+                for (int64_t j = 0; j < n; j++) mx = buf[j] > mx ? buf[j] : mx;
+                for (int64_t j = 0; j < n; j++) buf[j] -= mx;
+                pl_tr_exp_arr(buf, buf, n);
+                for (int64_t j = 0; j < n; j++) sum += buf[j];
                 double inv = 1.0 / sum;
-                for (int64_t j = lo; j <= i; j++) {
-                    row[j] *= inv;
-                    sr[j] = (float)row[j];
-                }
+                for (int64_t j = 0; j < n; j++) row[lo + j] = (float)(buf[j] * inv);
                 memset(row, 0, (size_t)lo * sizeof *row);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
-                for (int64_t j = j0; j < lo; j++) sr[j] = 0.0f;
-                for (int64_t j = i + 1; j < i1; j++) sr[j] = 0.0f;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Sb, (int)T, vf + j0 * hd, hd,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * hd, hd,
                         0.0f, zf + i0 * hd, hd);
         }
         for (int64_t t = 0; t < T; t++)
@@ -565,67 +558,67 @@ void pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_re
         free(qf);
     }
     heads_end(par);
-    if (fail) /* no scratch: the double kernel (same contract) */
-        pl_tr_attn_fwd_blas(a, z, P, q, k, v, T);
+    if (fail) return pl_error(PL_ERR_NOMEM, "attention: out of memory (%lld positions)", (long long)T);
+    return PL_OK;
 }
 
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                             const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
+                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int fail = 0;
     int par = heads_begin(Hkv, T);
 #pragma omp parallel for schedule(static) if (par)
     for (int kh = 0; kh < Hkv; kh++) {
-        /* k, v, dk, dv of the KV head; q, dz, dq of a query head; dS, P, (soft-cap) S (f32) */
-        float *kf = attn_scratch(T, hd, 7, a->softcap > 0 ? 3 : 2);
+        /* k, v, dk, dv of the KV head; q, dz, dq of a query head; dS, (soft-cap) S */
+        float *kf = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
         if (!kf) {
 #pragma omp atomic write
             fail = 1;
             continue;
         }
         float *vf = kf + T * hd, *dkf = vf + T * hd, *dvf = dkf + T * hd, *qf = dvf + T * hd, *dzf = qf + T * hd;
-        float *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Pf = dSf + T * T, *Sf = a->softcap > 0 ? Pf + T * T : NULL;
+        float *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
         gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
         gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
         memset(dkf, 0, (size_t)(2 * T * hd) * sizeof *dkf);
         for (int h = kh * g; h < (kh + 1) * g; h++) {
-            const pl_real *Ph = P + (int64_t)h * T * T;
+            const float *Ph = P + (int64_t)h * T * T;
             gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
             gather_f32(dzf, dz + (int64_t)h * hd, T, hd, QD);
             memset(dqf, 0, (size_t)(T * hd) * sizeof *dqf);
             for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
                 int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
                 int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
-                float *dSb = dSf + i0 * T + j0, *Pb = Pf + i0 * T + j0;
-                for (int64_t i = i0; i < i1; i++)
-                    for (int64_t j = j0; j < i1; j++) Pf[i * T + j] = (float)Ph[i * T + j];
+                float *dSb = dSf + i0 * T + j0;
+                /* dP = dz vᵀ ; dv += Pᵀ dz */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * hd, hd,
                             vf + j0 * hd, hd, 0.0f, dSb, (int)T);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Pb, (int)T, dzf + i0 * hd, hd,
-                            1.0f, dvf + j0 * hd, hd);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T,
+                            dzf + i0 * hd, hd, 1.0f, dvf + j0 * hd, hd);
                 if (Sf) /* the pre-cap scores again */
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
                                 kf + j0 * hd, hd, 0.0f, Sf + i0 * T + j0, (int)T);
                 for (int64_t i = i0; i < i1; i++) {
-                    const pl_real *pr = Ph + i * T;
+                    const float *pr = Ph + i * T;
                     float *dr = dSf + i * T;
                     int64_t lo = first_key(a, i);
                     double dot = 0.0;
-                    for (int64_t j = lo; j <= i; j++) dot += (double)dr[j] * pr[j];
-                    for (int64_t j = j0; j < i1; j++) {
-                        if (j < lo || j > i) {
-                            dr[j] = 0.0f;
-                            continue;
-                        }
-                        double ds = pr[j] * ((double)dr[j] - dot);
-                        if (Sf) {
+                    for (int64_t j = lo; j <= i; j++) dot += (double)dr[j] * (double)pr[j];
+                    /* dS = P (dP - dot) scale (· soft-cap derivative); 0 where masked */
+                    for (int64_t j = j0; j < lo; j++) dr[j] = 0.0f;
+                    for (int64_t j = i + 1; j < i1; j++) dr[j] = 0.0f;
+                    if (!Sf) {
+                        for (int64_t j = lo; j <= i; j++)
+                            dr[j] = (float)((double)pr[j] * ((double)dr[j] - dot) * a->scale);
+                    } else {
+                        for (int64_t j = lo; j <= i; j++) {
                             double c = tanh((double)Sf[i * T + j] / a->softcap);
-                            ds *= 1.0 - c * c;
+                            dr[j] = (float)((double)pr[j] * ((double)dr[j] - dot) * (1.0 - c * c) * a->scale);
                         }
-                        dr[j] = (float)(ds * a->scale);
                     }
                 }
+                /* dq += dS k ; dk += dSᵀ q */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * hd, hd,
                             1.0f, dqf + i0 * hd, hd);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * hd, hd,

@@ -179,12 +179,12 @@ void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_r
                          const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                               const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
-/* The same with f32 products (sgemm; P and the softmax in double), for the
- * bf16 precision. */
-void pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
-                        const pl_real *v, int64_t T);
+/* The same with f32 products (sgemm) and P [H, T, T] saved in f32 (the
+ * softmax itself in double), for the bf16 precision. PL_ERR_NOMEM only. */
+pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
+                             const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                             const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
+                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
 /* OpenBLAS's thread count (process-wide); the trainer sets it to
  * pl_num_threads() when it is created. */
 void pl_tr_blas_threads(int n);
