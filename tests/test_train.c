@@ -202,6 +202,12 @@ static double ew_f(void *c_) {
     return dotp(c->y, c->R, c->n);
 }
 
+static uint16_t want_bf16(double d) {
+    float f = (float)d;
+    if (fpclassify(f) == FP_SUBNORMAL && pl_simd_active() == PL_SIMD_AVX512) return signbit(f) ? 0x8000 : 0;
+    return pl_fp32_to_bf16(f);
+}
+
 /* pl_tr_exp_arr against libm's exp: random inputs over the whole range and
  * the edges (over/underflow, infinities, NaN); lengths that leave a tail. */
 static void test_exp_arr(void) {
@@ -229,6 +235,25 @@ static void test_exp_arr(void) {
     CHECK(bad < 0, "exp over arrays: x = %g gives %g, libm %g", bad >= 0 ? x[bad] : 0.0, bad >= 0 ? y[bad] : 0.0,
           bad >= 0 ? exp(x[bad]) : 0.0);
     printf("exp     array exp vs libm: max rel err %.2g\n", worst);
+    /* doubles to bf16: the bits of (float) then pl_fp32_to_bf16, for every
+     * tail length, overflow past f32, subnormals, infinities and NaN; f32
+     * subnormals become signed zeros on the AVX-512 path (the conversion
+     * instruction the AMX products use treats them as zero) */
+    static uint16_t hb[NX];
+    for (int i = 0; i < NX; i++) x[i] = i < ne ? edge[i] : (i % 5 == 0 ? 1e39 : 1e-39) * (pl_rng_uniform(&g_rng) - 0.5) * (i % 2 ? 1 : 1e37);
+    int mism = -1;
+    for (int len = 1; len <= 40 && mism < 0; len++) {
+        memset(hb, 0xff, sizeof hb);
+        pl_tr_to_bf16(hb, x + len, len);
+        for (int i = 0; i < len && mism < 0; i++)
+            if (hb[i] != want_bf16(x[len + i])) mism = len + i;
+        if (hb[len] != 0xffff) mism = -2;
+    }
+    pl_tr_to_bf16(hb, x, NX);
+    for (int i = 0; i < NX && mism == -1; i++)
+        if (hb[i] != want_bf16(x[i])) mism = i;
+    CHECK(mism == -1, "doubles to bf16: element %d differs from (float) + pl_fp32_to_bf16 (-2: wrote past the end)",
+          mism);
 }
 
 static void test_elementwise(void) {

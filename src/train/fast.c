@@ -183,8 +183,40 @@ static int use_bf16(const pl_tr_weight *w, int64_t T) {
     return T >= BF16_MIN_T && pl_dtype_valid(w->dtype) && rows_packed(w) && pl_bf16_gemm_native();
 }
 
+static int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
+
+/* x [T x K] rounded straight from double to bf16 in the layout of
+ * pl_matmul_bf16_tiles_packed ([up32(T) x up32(K)], zero padding): the
+ * bits pl_matmul_bf16_tiles gets from to_f32 and its own rounding, in one
+ * pass. NULL when out of memory. */
+static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) {
+    int64_t Mp = up32(T), Kp = up32(K);
+    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    if (!A) return NULL;
+#pragma omp parallel for schedule(static) if (BIG(T * K))
+    for (int64_t t = 0; t < Mp; t++) {
+        if (t < T) {
+            pl_tr_to_bf16(A + t * Kp, x + t * K, K);
+            memset(A + t * Kp + K, 0, (size_t)(Kp - K) * sizeof *A);
+        } else {
+            memset(A + t * Kp, 0, (size_t)Kp * sizeof *A);
+        }
+    }
+    return A;
+}
+
+/* y = bf16 product through tiles: x packed once (tiles present) */
+static pl_status fwd_tiles(pl_real *y, const uint16_t *A, int64_t T, const pl_tr_weight *w, float *yf) {
+    pl_status st = pl_matmul_bf16_tiles_packed(w->tiles, w->n_out, w->n_in, 0, A, T, yf, 0);
+    if (st) return st;
+#pragma omp parallel for schedule(static) if (BIG(T * w->n_out))
+    for (int64_t i = 0; i < T * w->n_out; i++) y[i] = (double)yf[i];
+    return PL_OK;
+}
+
 pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w) {
     if (!use_bf16(w, T)) return pl_tr_linear_fwd_f32(y, x, T, w);
+    if (w->tiles) return pl_tr_linear_fwd_bf16_n(1, &y, &w, x, T);
     float *xf = to_f32(x, T * w->n_in), *yf = malloc((size_t)(T * w->n_out) * sizeof *yf);
     pl_status st = !xf || !yf ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
                                          (long long)w->n_out)
@@ -201,6 +233,7 @@ pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const p
 
 pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w) {
     if (!use_bf16(w, T)) return pl_tr_linear_bwd_f32(dx, dy, T, w);
+    if (w->tiles_t) return pl_tr_linear_bwd_bf16_n(dx, 1, &dy, &w, T);
     float *dyf = to_f32(dy, T * w->n_out), *dxf = malloc((size_t)(T * w->n_in) * sizeof *dxf);
     pl_status st = !dyf || !dxf ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)",
                                            (long long)T, (long long)w->n_in)
@@ -220,9 +253,10 @@ pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const
 pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_real *x,
                                   int64_t T) {
     int64_t n_in = w[0]->n_in, most = 0;
-    int all = 1;
+    int all = 1, tiles = 1;
     for (int i = 0; i < n; i++) {
         all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+        tiles = tiles && w[i]->tiles;
         if (w[i]->n_out > most) most = w[i]->n_out;
     }
     if (!all) {
@@ -231,6 +265,17 @@ pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *
             if (st) return st;
         }
         return PL_OK;
+    }
+    if (tiles) { /* x rounded to bf16 once, straight from double */
+        uint16_t *A = pack_bf16(x, T, n_in);
+        float *yt = malloc((size_t)(T * most) * sizeof *yt);
+        pl_status st = !A || !yt ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
+                                            (long long)most)
+                                 : PL_OK;
+        for (int i = 0; i < n && !st; i++) st = fwd_tiles(y[i], A, T, w[i], yt);
+        pl_free_aligned(A);
+        free(yt);
+        return st;
     }
     float *xf = to_f32(x, T * n_in), *yf = malloc((size_t)(T * most) * sizeof *yf);
     pl_status st = !xf || !yf ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
@@ -255,8 +300,11 @@ pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *
 pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
                                   int64_t T) {
     int64_t n_in = w[0]->n_in;
-    int all = 1;
-    for (int i = 0; i < n; i++) all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+    int all = 1, tiles = 1;
+    for (int i = 0; i < n; i++) {
+        all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+        tiles = tiles && w[i]->tiles_t;
+    }
     if (!all) {
         for (int i = 0; i < n; i++) {
             pl_status st = pl_tr_linear_bwd_bf16(dx, dy[i], T, w[i]);
@@ -268,7 +316,15 @@ pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, 
     pl_status st = !dxf ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
                                    (long long)n_in)
                         : PL_OK;
-    for (int i = 0; i < n && !st; i++) {
+    for (int i = 0; i < n && !st && tiles; i++) { /* each dy rounded to bf16 straight from double */
+        const pl_tr_weight *wi = w[i];
+        uint16_t *A = pack_bf16(dy[i], T, wi->n_out);
+        st = !A ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
+                           (long long)wi->n_out)
+                : pl_matmul_bf16_tiles_packed(wi->tiles_t, wi->n_out, n_in, 1, A, T, dxf, i > 0);
+        pl_free_aligned(A);
+    }
+    for (int i = 0; i < n && !st && !tiles; i++) {
         const pl_tr_weight *wi = w[i];
         float *dyf = to_f32(dy[i], T * wi->n_out);
         if (!dyf) {

@@ -80,6 +80,10 @@ pl_status pl_tr_attn_bwd(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real 
  * it (within a few ulp of libm's exp; inputs outside [-700, 700] and NaN
  * go to libm), else libm's exp. */
 void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n);
+/* y[i] = bf16((float)x[i]) (nearest even both times; NaN stays NaN). On
+ * the AVX-512 path f32 subnormals become signed zeros, as in the AMX
+ * products' own conversion (pl_matmul_bf16 and friends). */
+void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n);
 
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */

@@ -1,5 +1,7 @@
-/* exp_avx512.c — exp over arrays of doubles with AVX-512 (pl_tr_exp_arr in
- * ops.c dispatches here when the CPU runs AVX-512).
+/* simd_avx512.c — AVX-512 forms of two trainer helpers (ops.c dispatches
+ * here when the CPU runs AVX-512): exp over arrays of doubles, and doubles
+ * rounded to bf16 (through f32, nearest even both times: the bits of
+ * (float) then pl_fp32_to_bf16).
  *
  * exp(x) = 2^n · exp(r), n = round(x·log2 e), r = x - n·ln2 (two-part ln2,
  * FMA), |r| <= ln2/2; exp(r) by its Taylor series to r^13 (truncation
@@ -16,6 +18,7 @@
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 
 void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
+void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 
 static const double C[14] = {1.0,
                              1.0,
@@ -53,6 +56,19 @@ void pl_tr_exp_avx512(double *y, const double *x, int64_t n) {
         if (in != m)
             for (int j = 0; j < 8 && i + j < n; j++)
                 if (!((in >> j) & 1)) y[i + j] = exp(x[i + j]);
+    }
+}
+
+/* y = bf16((float)x), 16 at a time; masked tail */
+void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t m = n - i < 16 ? n - i : 16;
+        __mmask8 m0 = (__mmask8)(m >= 8 ? 0xff : (1u << m) - 1), m1 = (__mmask8)(m >= 16 ? 0xff : m > 8 ? (1u << (m - 8)) - 1 : 0);
+        __m256 lo = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m0, x + i));
+        __m256 hi = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m1, x + i + 8));
+        __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+        __m256bh h = _mm512_cvtneps_pbh(f);
+        _mm256_mask_storeu_epi16(y + i, (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1), (__m256i)h);
     }
 }
 
