@@ -169,6 +169,17 @@ static void test_rope(void) {
         pl_tr_rope_bwd(dx, T, H, HD, HD, pos, inv, neox);
         numgrad(rope_f, &c, x, N, nx);
         grad_close(neox ? "rope neox dx" : "rope adjacent-pair dx", dx, nx, N, FD_TOL);
+        /* the table form (the trainer's): the same rotations both ways */
+        pl_real cs[T * HD], y2[N], dx2[N];
+        rope_f(&c); /* y at x again (numgrad left it at a probe) */
+        pl_tr_rope_table(cs, pos, T, HD, inv);
+        memcpy(y2, x, sizeof y2);
+        pl_tr_rope_apply_table(y2, T, H, HD, HD, cs, neox, 0);
+        memcpy(dx2, R, sizeof dx2);
+        pl_tr_rope_apply_table(dx2, T, H, HD, HD, cs, neox, 1);
+        double md = 0;
+        for (int i = 0; i < N; i++) md = fmax(md, fmax(fabs(y2[i] - y[i]), fabs(dx2[i] - dx[i])));
+        CHECK(md < 1e-15, "rope table (neox %d) differs from the direct rotation by %g", neox, md);
     }
     /* the two layouts are the same rotation on permuted coordinates */
     pl_real a[HD], b[HD];

@@ -155,6 +155,7 @@ void pl_trainer_free(pl_trainer *t) {
     free(t->du);
     free(t->logits);
     free(t->pos);
+    free(t->rope_cs);
     free(t->w);
     free(t->norms);
     free(t->inv_freq);
@@ -445,6 +446,8 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     }
     free(t->pos);
     t->pos = NULL;
+    free(t->rope_cs);
+    t->rope_cs = NULL;
     t->Tcap = 0;
     size_t n = (size_t)cap, D = (size_t)t->D, L = (size_t)t->d.n_layer;
     size_t wide = D > (size_t)t->QD ? D : (size_t)t->QD;
@@ -482,9 +485,13 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     t->du = dalloc(n * (size_t)(t->r > 0 ? t->r : 1));
     t->logits = dalloc((size_t)LM_CHUNK * (size_t)t->V);
     t->pos = malloc(n * sizeof *t->pos);
+    t->rope_cs = dalloc(n * (size_t)(t->d.n_rot / 2) * 2);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (!*bufs[i]) return pl_error(PL_ERR_NOMEM, "trainer: cannot allocate run state for %lld tokens", (long long)T);
-    if (!t->pos) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
+    if (!t->pos || !t->rope_cs) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
+    /* positions are 0..T-1 in every pass: one table for all layers and examples */
+    for (size_t i = 0; i < n; i++) t->pos[i] = (int32_t)i;
+    pl_tr_rope_table(t->rope_cs, t->pos, cap, t->d.n_rot, t->inv_freq);
     t->Tcap = cap;
     return PL_OK;
 }
@@ -625,8 +632,8 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     static const int QKV[3] = {0, 1, 2}, GU[2] = {4, 5};
     if ((st = lin_fwd_n(t, l, 3, QKV, (pl_real *const[]){a->q, a->k, a->v}, a->xn1, T, key, train, a))) return st;
     int neox = d->rope == PL_ROPE_NEOX;
-    pl_tr_rope_fwd(a->q, T, t->H, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
-    pl_tr_rope_fwd(a->k, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
+    pl_tr_rope_apply_table(a->q, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 0);
+    pl_tr_rope_apply_table(a->k, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 0);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
     /* bf16: P is saved in f32 (in the first half of the double buffer) */
@@ -701,8 +708,8 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
                         : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
         return st;
     int neox = d->rope == PL_ROPE_NEOX;
-    pl_tr_rope_bwd(t->dq, T, t->H, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
-    pl_tr_rope_bwd(t->dk, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
+    pl_tr_rope_apply_table(t->dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    pl_tr_rope_apply_table(t->dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
     dzero(t->dtmp, TD);
     if ((st = lin_bwd_n(t, l, 3, QKV, t->dtmp, (const pl_real *const[]){t->dq, t->dk, t->dv}, a->xn1, T, a, key)))
         return st;

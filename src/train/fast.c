@@ -544,6 +544,36 @@ pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_
  * of a head are summed in f32 and added to dq, dk, dv once. PyTorch's bf16
  * autocast runs these products in bf16. */
 
+/* Row reductions of the f32 attention with 8 running partials (fixed
+ * order: lane j % 8, then the lanes in order), so consecutive adds do not
+ * wait on each other. */
+static double sum8(const double *x, int64_t n) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] += x[j + l];
+    for (; j < n; j++) p[j & 7] += x[j];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+static double max8(const double *x, int64_t n) {
+    double p[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] = x[j + l] > p[l] ? x[j + l] : p[l];
+    for (; j < n; j++) p[j & 7] = x[j] > p[j & 7] ? x[j] : p[j & 7];
+    double m = p[0];
+    for (int l = 1; l < 8; l++) m = p[l] > m ? p[l] : m;
+    return m;
+}
+static double dot8(const float *a, const float *b, int64_t n) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] += (double)a[j + l] * (double)b[j + l];
+    for (; j < n; j++) p[j & 7] += (double)a[j] * (double)b[j];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
 /* dst[T x hd] = (float) src rows ld apart */
 static void gather_f32(float *dst, const pl_real *src, int64_t T, int hd, int ld) {
     for (int64_t t = 0; t < T; t++)
@@ -596,12 +626,10 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
                 for (int64_t j = 0; j < n; j++) buf[j] = row[lo + j];
                 if (a->softcap > 0)
                     for (int64_t j = 0; j < n; j++) buf[j] = tanh(buf[j] / a->softcap) * a->softcap;
-                double mx = -INFINITY, sum = 0.0;
-                for (int64_t j = 0; j < n; j++) mx = buf[j] > mx ? buf[j] : mx;
+                double mx = max8(buf, n);
                 for (int64_t j = 0; j < n; j++) buf[j] -= mx;
                 pl_tr_exp_arr(buf, buf, n);
-                for (int64_t j = 0; j < n; j++) sum += buf[j];
-                double inv = 1.0 / sum;
+                double inv = 1.0 / sum8(buf, n);
                 for (int64_t j = 0; j < n; j++) row[lo + j] = (float)(buf[j] * inv);
                 memset(row, 0, (size_t)lo * sizeof *row);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
@@ -659,8 +687,7 @@ pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_r
                     const float *pr = Ph + i * T;
                     float *dr = dSf + i * T;
                     int64_t lo = first_key(a, i);
-                    double dot = 0.0;
-                    for (int64_t j = lo; j <= i; j++) dot += (double)dr[j] * (double)pr[j];
+                    double dot = dot8(dr + lo, pr + lo, i + 1 - lo);
                     /* dS = P (dP - dot) scale (· soft-cap derivative); 0 where masked */
                     for (int64_t j = j0; j < lo; j++) dr[j] = 0.0f;
                     for (int64_t j = i + 1; j < i1; j++) dr[j] = 0.0f;

@@ -114,6 +114,34 @@ static void rope_apply(pl_real *x, int64_t T, int n_head, int hd, int n_rot, con
     }
 }
 
+void pl_tr_rope_table(pl_real *cs, const int32_t *pos, int64_t T, int n_rot, const pl_real *inv_freq) {
+    int half = n_rot / 2;
+    for (int64_t t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            double th = (double)pos[t] * inv_freq[i];
+            cs[(t * half + i) * 2] = cos(th);
+            cs[(t * half + i) * 2 + 1] = sin(th);
+        }
+}
+
+void pl_tr_rope_apply_table(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                            int inverse) {
+    int half = n_rot / 2;
+    double sg = inverse ? -1.0 : 1.0;
+#pragma omp parallel for schedule(static) if (BIG(T * n_head * hd * 8))
+    for (int64_t t = 0; t < T; t++)
+        for (int h = 0; h < n_head; h++) {
+            pl_real *xh = x + (t * n_head + h) * hd;
+            const pl_real *c = cs + t * half * 2;
+            for (int i = 0; i < half; i++) {
+                int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                double co = c[2 * i], s = sg * c[2 * i + 1], x0 = xh[a], x1 = xh[b];
+                xh[a] = x0 * co - x1 * s;
+                xh[b] = x0 * s + x1 * co;
+            }
+        }
+}
+
 void pl_tr_rope_fwd(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
                     const pl_real *inv_freq, int neox) {
     rope_apply(x, T, n_head, hd, n_rot, pos, inv_freq, neox, 1.0);

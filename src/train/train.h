@@ -54,6 +54,11 @@ void pl_tr_rope_fwd(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const 
                     const pl_real *inv_freq, int neox);
 void pl_tr_rope_bwd(pl_real *dx, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
                     const pl_real *inv_freq, int neox);
+/* The same rotations from a table: cs [T, n_rot/2, 2] holds cos, sin of
+ * pos[t]·inv_freq[i] (pl_tr_rope_table); inverse = 1 is the backward. */
+void pl_tr_rope_table(pl_real *cs, const int32_t *pos, int64_t T, int n_rot, const pl_real *inv_freq);
+void pl_tr_rope_apply_table(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                            int inverse);
 /* inv_freq[i] = base^(-2i/n_rot) / (factors ? factors[i] : 1). */
 void pl_tr_rope_inv_freq(pl_real *inv_freq, int n_rot, double base, const float *factors);
 

@@ -55,6 +55,7 @@ struct pl_trainer {
     pl_real *xd, *du;               /* LoRA scratch [T, max(D,F,QD)], [T, r] */
     pl_real *logits;                /* [LM_CHUNK, V] */
     int32_t *pos;                   /* [T] */
+    pl_real *rope_cs;               /* [Tcap, n_rot/2, 2] cos, sin of position t (pl_tr_rope_table) */
 };
 
 /* PEFT module path of target k ("self_attn.q_proj", ...). */
