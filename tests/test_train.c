@@ -1522,6 +1522,57 @@ static void test_fast_kernels(void) {
                  fmax(max_rel(dA[1], dA[0], R * NI), max_rel(dB[1], dB[0], NO * R)));
         CHECK(e <= TOL_BLAS, "LoRA BLAS vs scalar (dropout %g): rel err %.3g", pi ? 0.25 : 0.0, e);
     }
+    /* three targets sharing x (n_out NO, NO + 3, 2): the stacked-A form vs
+     * three single calls */
+    {
+        enum { NT = 3 };
+        int tn_out[NT] = {NO, NO + 3, 2};
+        pl_real *A[NT], *B[NT], *dA[2][NT], *dB[2][NT], *u[2][NT], *y[2][NT], *dy[NT], dxs[2][TD * NI], du[TD * R],
+            xd[TD * NI];
+        fill(dxs[0], TD * NI, 1.0);
+        memcpy(dxs[1], dxs[0], sizeof dxs[0]);
+        pl_tr_lora L[2][NT];
+        const pl_tr_lora *Lp[NT];
+        for (int i = 0; i < NT; i++) {
+            int no = tn_out[i];
+            A[i] = malloc(sizeof(pl_real) * R * NI);
+            B[i] = malloc(sizeof(pl_real) * (size_t)no * R);
+            dy[i] = malloc(sizeof(pl_real) * TD * (size_t)no);
+            fill(A[i], R * NI, 1.0);
+            fill(B[i], (int64_t)no * R, 1.0);
+            fill(dy[i], (int64_t)TD * no, 1.0);
+            for (int v = 0; v < 2; v++) {
+                dA[v][i] = calloc(R * NI, sizeof(pl_real));
+                dB[v][i] = calloc((size_t)no * R, sizeof(pl_real));
+                u[v][i] = malloc(sizeof(pl_real) * TD * R);
+                y[v][i] = malloc(sizeof(pl_real) * TD * (size_t)no);
+                for (int j = 0; j < TD * no; j++) y[v][i][j] = 0.1 * j;
+                L[v][i] = (pl_tr_lora){A[i], B[i], dA[v][i], dB[v][i], R, NI, no, 1.5 + i, 0.0, 7};
+            }
+            Lp[i] = &L[1][i];
+            pl_tr_lora_fwd_blas(&L[0][i], y[0][i], u[0][i], xx, TD, xd);
+            pl_tr_lora_bwd_blas(&L[0][i], dxs[0], dy[i], u[0][i], xx, TD, du, xd);
+        }
+        CHECK_OK(pl_tr_lora_fwd_n(NT, Lp, y[1], u[1], xx, TD));
+        CHECK_OK(pl_tr_lora_bwd_n(NT, Lp, dxs[1], (const pl_real *const *)dy, (const pl_real *const *)u[1], xx, TD));
+        e = max_rel(dxs[1], dxs[0], TD * NI);
+        for (int i = 0; i < NT; i++) {
+            e = fmax(e, fmax(max_rel(y[1][i], y[0][i], (int64_t)TD * tn_out[i]), max_rel(u[1][i], u[0][i], TD * R)));
+            e = fmax(e, fmax(max_rel(dA[1][i], dA[0][i], R * NI), max_rel(dB[1][i], dB[0][i], (int64_t)tn_out[i] * R)));
+        }
+        CHECK(e <= TOL_BLAS, "LoRA of targets sharing x vs single calls: rel err %.3g", e);
+        for (int i = 0; i < NT; i++) {
+            free(A[i]);
+            free(B[i]);
+            free(dy[i]);
+            for (int v = 0; v < 2; v++) {
+                free(dA[v][i]);
+                free(dB[v][i]);
+                free(u[v][i]);
+                free(y[v][i]);
+            }
+        }
+    }
     /* attention: GQA, with soft-cap and sliding window; 9 positions (one
      * block of query rows) and 150 (three blocks, the last partial, with a
      * window reaching across blocks) */
@@ -1808,21 +1859,24 @@ out_recs:
  * products start at 32 tokens): q,k,v and gate,up sharing their input
  * conversion, attention with f32 products. Against the double reference:
  * every product input is rounded to bf16 (2^-9 relative); on these tiny
- * models (hidden size 32-64) the loss moves by up to ~1e-2 and single
- * gradient entries by up to ~0.12 of their tensor's largest (the same with
+ * models (hidden size 32-64) the loss moves by up to ~2e-2 and single
+ * gradient entries by up to ~0.13 of their tensor's largest (the same with
  * the per-projection bf16 products this path had before sharing inputs and
- * f32 attention), so the bounds catch a wrong product, not rounding;
- * checkpointing on and off give the same bits. */
-#define TOL_BF16_LOSS 2e-2
+ * f32 attention), so the bounds catch a wrong product (a missing one shows
+ * as errors of 0.5-1), not rounding; checkpointing on and off give the same
+ * bits. */
+#define TOL_BF16_LOSS 5e-2
 #define TOL_BF16_GRAD 0.2
 static void test_bf16_model(const char *arch, const cJSON *ref) {
+    /* label with dropout 0.1, lm without dropout (LoRA of q,k,v and gate,up in one product each) */
     for (int obj = 0; obj < 3; obj += 2) {
         fixture f64, b1, b0;
+        double drop = obj == 0 ? 0.1 : 0.0;
         g_prec = PL_PREC_F64;
-        int ok = fixture_open(&f64, arch, ref, (pl_objective)obj, 0.1, 1);
+        int ok = fixture_open(&f64, arch, ref, (pl_objective)obj, drop, 1);
         g_prec = PL_PREC_BF16;
-        ok = ok && fixture_open(&b1, arch, ref, (pl_objective)obj, 0.1, 1) &&
-             fixture_open(&b0, arch, ref, (pl_objective)obj, 0.1, 0);
+        ok = ok && fixture_open(&b1, arch, ref, (pl_objective)obj, drop, 1) &&
+             fixture_open(&b0, arch, ref, (pl_objective)obj, drop, 0);
         g_prec = PL_PREC_F64;
         if (!ok) continue;
         size_t np;

@@ -588,11 +588,20 @@ static pl_status lin_fwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *
     for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
     pl_status st = pl_tr_linear_fwd_bf16_n(n, ys, ws, x, T);
     if (st) return st;
+    /* LoRA: without dropout the targets share x (one product for their A's) */
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    pl_real *yl[3], *ul[3];
+    int m = 0;
     for (int i = 0; i < n; i++)
         if (has_lora(t, l, ks[i])) {
-            pl_tr_lora L = lora_of(t, l, ks[i], key, train);
-            pl_tr_lora_fwd_blas(&L, ys[i], a->lu[ks[i]], x, T, t->xd);
+            Ls[m] = lora_of(t, l, ks[i], key, train);
+            Lp[m] = &Ls[m];
+            yl[m] = ys[i];
+            ul[m++] = a->lu[ks[i]];
         }
+    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_fwd_n(m, Lp, yl, ul, x, T);
+    for (int i = 0; i < m; i++) pl_tr_lora_fwd_blas(&Ls[i], yl[i], ul[i], x, T, t->xd);
     return PL_OK;
 }
 
@@ -611,11 +620,19 @@ static pl_status lin_bwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *
     for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
     pl_status st = pl_tr_linear_bwd_bf16_n(dx, n, dys, ws, T);
     if (st) return st;
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    const pl_real *dyl[3], *ul[3];
+    int m = 0;
     for (int i = 0; i < n; i++)
         if (has_lora(t, l, ks[i])) {
-            pl_tr_lora L = lora_of(t, l, ks[i], key, 1);
-            pl_tr_lora_bwd_blas(&L, dx, dys[i], a->lu[ks[i]], x, T, t->du, t->xd);
+            Ls[m] = lora_of(t, l, ks[i], key, 1);
+            Lp[m] = &Ls[m];
+            dyl[m] = dys[i];
+            ul[m++] = a->lu[ks[i]];
         }
+    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_bwd_n(m, Lp, dx, dyl, ul, x, T);
+    for (int i = 0; i < m; i++) pl_tr_lora_bwd_blas(&Ls[i], dx, dyl[i], ul[i], x, T, t->du, t->xd);
     return PL_OK;
 }
 

@@ -406,6 +406,67 @@ void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, co
         if (pl_tr_dropout_keep(L->key, (uint64_t)i, L->p)) dx[i] += xd[i] * sc;
 }
 
+/* n LoRA targets sharing x, no dropout (same r and n_in): u_i = x·A_iᵀ by
+ * one product with the stacked A [n·r, n_in] (x packed once), then
+ * y_i += s_i·u_i·B_iᵀ. */
+pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y, pl_real *const *u, const pl_real *x,
+                           int64_t T) {
+    if (T <= 0 || n <= 0) return PL_OK;
+    int r = L[0]->r, n_in = L[0]->n_in, nr = n * r;
+    pl_real *Aall = malloc((size_t)nr * (size_t)n_in * sizeof *Aall), *uall = malloc((size_t)(T * nr) * sizeof *uall);
+    if (!Aall || !uall) {
+        free(Aall);
+        free(uall);
+        return pl_error(PL_ERR_NOMEM, "LoRA: out of memory (%lld x %d)", (long long)T, nr);
+    }
+    for (int i = 0; i < n; i++) memcpy(Aall + (size_t)i * r * n_in, L[i]->A, (size_t)r * n_in * sizeof *Aall);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, nr, n_in, 1.0, x, n_in, Aall, n_in, 0.0, uall, nr);
+    for (int i = 0; i < n; i++) {
+        for (int64_t t = 0; t < T; t++) memcpy(u[i] + t * r, uall + t * nr + i * r, (size_t)r * sizeof *uall);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, L[i]->n_out, r, L[i]->s, u[i], r, L[i]->B, r, 1.0,
+                    y[i], L[i]->n_out);
+    }
+    free(Aall);
+    free(uall);
+    return PL_OK;
+}
+
+/* The backward of pl_tr_lora_fwd_n: per target du_i = s_i dy_i·B_i and
+ * dB_i += s_i dy_iᵀ·u_i; then dA_all = du_allᵀ·x (one product, added to
+ * each dA_i) and dx += du_all·A_all (the n targets' share in one product). */
+pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
+                           const pl_real *const *u, const pl_real *x, int64_t T) {
+    if (T <= 0 || n <= 0) return PL_OK;
+    int r = L[0]->r, n_in = L[0]->n_in, nr = n * r;
+    size_t na = (size_t)nr * (size_t)n_in;
+    pl_real *Aall = malloc(2 * na * sizeof *Aall), *duall = malloc((size_t)(T * nr) * sizeof *duall);
+    if (!Aall || !duall) {
+        free(Aall);
+        free(duall);
+        return pl_error(PL_ERR_NOMEM, "LoRA backward: out of memory (%lld x %d)", (long long)T, nr);
+    }
+    pl_real *dAall = Aall + na;
+    for (int i = 0; i < n; i++) {
+        int n_out = L[i]->n_out;
+        memcpy(Aall + (size_t)i * r * n_in, L[i]->A, (size_t)r * n_in * sizeof *Aall);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, r, n_out, L[i]->s, dy[i], n_out, L[i]->B, r, 0.0,
+                    duall + i * r, nr);
+        if (L[i]->dB)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, r, (int)T, L[i]->s, dy[i], n_out, u[i], r, 1.0,
+                        L[i]->dB, r);
+    }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nr, n_in, (int)T, 1.0, duall, nr, x, n_in, 0.0, dAall, n_in);
+    for (int i = 0; i < n; i++)
+        if (L[i]->dA)
+            for (size_t j = 0; j < (size_t)r * n_in; j++) L[i]->dA[j] += dAall[(size_t)i * r * n_in + j];
+    if (dx)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n_in, nr, 1.0, duall, nr, Aall, n_in, 1.0, dx,
+                    n_in);
+    free(Aall);
+    free(duall);
+    return PL_OK;
+}
+
 /* ---- attention through dgemm ------------------------------------------------
  * Per query head h (KV head h/g), in blocks of ATT_BQ query rows [i0, i1):
  * only the keys [j0, i1) a row of the block can see are multiplied (j0 = 0,

@@ -183,6 +183,14 @@ void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_
 void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd);
 void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const pl_real *u, const pl_real *x,
                          int64_t T, pl_real *du, pl_real *xd);
+/* n targets sharing the input x without dropout (the same r and n_in): the
+ * A products of all n in one dgemm with the stacked A matrices (the bf16
+ * trainer's q,k,v and gate,up). Same results as n single calls up to the
+ * order of double sums. PL_ERR_NOMEM only. */
+pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y, pl_real *const *u, const pl_real *x,
+                           int64_t T);
+pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
+                           const pl_real *const *u, const pl_real *x, int64_t T);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                          const pl_real *v, int64_t T);
