@@ -2,7 +2,9 @@
  * trainer: batch B random sequences of T tokens, the label objective (label
  * tokens 1000 / 2000), AdamW, gradient checkpointing on (the default), the
  * shape of bench/train_torch.py. Prints one JSON line: tokens/s, seconds per
- * step (after one untimed step), peak RSS (getrusage).
+ * step (after one untimed step), the process's CPU seconds per step (user +
+ * system: on a shared machine less disturbed by other jobs than the wall
+ * clock), peak RSS (getrusage).
  *
  *   train MODEL [targets=q,v|all] [steps=2] [threads=1] [precision=f32|bf16|f64] [batch=8] [seq=256] [rank=16]
  *
@@ -18,6 +20,13 @@
 
 #include "model/model.h"
 #include "train/train.h"
+
+static double cpu_now(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
 
 int main(int argc, char **argv) {
     /* the OpenMP spin setting `phishlens train` runs with (src/cli/main.c) */
@@ -71,9 +80,9 @@ int main(int argc, char **argv) {
     int32_t *tok = malloc((size_t)T * sizeof *tok);
     pl_rng rng;
     pl_rng_seed(&rng, 1);
-    double timed = 0.0, loss_sum = 0.0;
+    double timed = 0.0, cpu = 0.0, loss_sum = 0.0;
     for (int s = 0; s <= steps; s++) {
-        double s0 = pl_time_now();
+        double s0 = pl_time_now(), c0 = cpu_now();
         pl_trainer_zero_grad(t);
         pl_trainer_set_step(t, (uint64_t)s);
         loss_sum = 0.0;
@@ -92,15 +101,18 @@ int main(int argc, char **argv) {
             fprintf(stderr, "train: %s\n", pl_errmsg());
             return 1;
         }
-        if (s > 0) timed += pl_time_now() - s0;
+        if (s > 0) {
+            timed += pl_time_now() - s0;
+            cpu += cpu_now() - c0;
+        }
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double sps = timed / steps;
     printf("{\"system\": \"phishlens\", \"targets\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"steps\": %d, "
-           "\"s_per_step\": %.3f, \"tok_s\": %.1f, \"peak_rss_mb\": %.1f, \"load_s\": %.2f, \"trainable\": %zu, "
+           "\"s_per_step\": %.3f, \"tok_s\": %.1f, \"cpu_s_per_step\": %.3f, \"peak_rss_mb\": %.1f, \"load_s\": %.2f, \"trainable\": %zu, "
            "\"last_loss\": %.5f}\n",
-           targets, prec, threads, steps, sps, (double)B * T / sps, (double)ru.ru_maxrss / 1024.0, load_s, np,
+           targets, prec, threads, steps, sps, (double)B * T / sps, cpu / steps, (double)ru.ru_maxrss / 1024.0, load_s, np,
            loss_sum);
     free(tok);
     pl_adamw_free(&opt);

@@ -233,6 +233,7 @@ int cmd_train(int argc, char **argv) {
         else if (!strcmp(o, "--ckpt-every")) { NEED_INT(0, 1L << 40); a.lo.ckpt_every = (int)n; }
         else if (!strcmp(o, "--patience")) { NEED_INT(0, 1L << 20); a.lo.patience = (int)n; }
         else if (!strcmp(o, "--no-checkpointing")) a.tc.checkpoint = 0;
+        else if (!strcmp(o, "--keep-activations")) { NEED_INT(0, 1L << 24); a.tc.keep_bytes = (size_t)n << 20; }
         else if (!strcmp(o, "--precision")) {
             if (!v) return usage("%s needs f32, bf16 or f64", o);
             pl_precision pr;

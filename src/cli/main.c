@@ -53,7 +53,7 @@ static const command commands[] = {
      "  [--lr LR] [--weight-decay WD] [--clip C] [--schedule cosine|linear|constant] [--warmup STEPS]\n"
      "  [--epochs N] [--batch B] [--accum K] [--max-len T] [--seed S] [--threads N]\n"
      "  [--eval-every N] [--ckpt-every N] [--patience N] [--no-checkpointing] [--resume]\n"
-     "  [--precision f32|bf16|f64] [--text-only]\n"
+     "  [--keep-activations MB] [--precision f32|bf16|f64] [--text-only]\n"
      "  RUNDIR gets adapter.gguf, peft/ (model.safetensors + model.gguf with --full), train_log.jsonl,\n"
      "  config.json, checkpoints/. --text-only (with --objective lm): continued pre-training on the\n"
      "  records' email text, labels ignored.\n"

@@ -450,16 +450,22 @@ pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_i
     return PL_OK;
 }
 
+pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
+                                      const uint16_t *A, int64_t n_tok, float *Y, int accumulate) {
+    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || (n_tok > 0 && (!A || !Y)))
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens", (long long)n_out,
+                        (long long)n_in, (long long)n_tok);
+    if (n_tok == 0) return PL_OK;
+    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    gemm_packed(A, up32(n_tok), up32(K), tiles, up32(N), Y, N, n_tok, N, accumulate, pl_bf16_gemm_native(),
+                pl_num_threads());
+    return PL_OK;
+}
+
 pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
                                     float *Y, int accumulate) {
-    if (!tiles || n_out <= 0 || n_in <= 0)
-        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld", (long long)n_out,
-                        (long long)n_in);
     pl_status st = rows_check(a, n_in, Y, "bf16 tiles matmul");
-    if (st || a->n_tok == 0) return st;
-    gemm_packed(a->data, up32(a->n_tok), up32(n_in), tiles, up32(n_out), Y, n_out, a->n_tok, n_out, accumulate,
-                pl_bf16_gemm_native(), pl_num_threads());
-    return PL_OK;
+    return st ? st : pl_matmul_bf16_tiles_packed(tiles, n_out, n_in, 0, a->data, a->n_tok, Y, accumulate);
 }
 
 pl_status pl_matmul_bf16(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, const float *X,

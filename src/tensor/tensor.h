@@ -246,6 +246,12 @@ pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_ou
                              uint16_t *tiles);
 pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
                                int64_t n_tok, float *Y, int accumulate);
+/* The same with the activations already rounded and laid out by the caller
+ * (one conversion shared by several products): A [up32(n_tok) x up32(K)]
+ * bf16, row-major, zero in the padding, K = n_in (transposed = 0) or n_out
+ * (1). Rounded as above (nearest even), it gives the same bits. */
+pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
+                                      const uint16_t *A, int64_t n_tok, float *Y, int accumulate);
 /* Activation rows rounded to bf16 once, for several products of the same
  * input (q, k and v of one normed stream; a LoRA's A beside its base
  * weight): the same bits as passing X to each product. pl_bf16_rows_set

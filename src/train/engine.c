@@ -83,6 +83,7 @@ pl_tr_config pl_tr_config_default(void) {
     c.label_tokens[0] = c.label_tokens[1] = -1;
     c.n_class = 2;
     c.checkpoint = 1;
+    c.keep_bytes = (size_t)1 << 30;
     c.seed = 1234;
     c.precision = PL_PREC_F32;
     return c;
@@ -154,6 +155,7 @@ void pl_trainer_free(pl_trainer *t) {
     free(t->du);
     free(t->logits);
     free(t->pos);
+    free(t->rope_cs);
     free(t->w);
     free(t->norms);
     free(t->inv_freq);
@@ -397,18 +399,18 @@ void pl_trainer_set_step(pl_trainer *t, uint64_t step) { t->step = step; }
 
 static pl_real *dalloc(size_t n) { return malloc((n ? n : 1) * sizeof(pl_real)); }
 
-static pl_status act_alloc(pl_trainer *t, block_act *a, int64_t T) {
+/* Values of one block's saved activations for T tokens; with a, their layout. */
+static size_t act_layout(const pl_trainer *t, block_act *a, int64_t T) {
     size_t D = (size_t)t->D, QD = (size_t)t->QD, KVD = (size_t)t->KVD, F = (size_t)t->F, n = (size_t)T;
     size_t r = (size_t)(t->r > 0 ? t->r : 1), H = (size_t)t->H;
     size_t sizes[] = {n * D, n, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n, n * D,
-                      n * D, n, n * F, n * F, n * F, n * D, n};
-    pl_real **ptrs[] = {&a->xn1, &a->rs1, &a->q, &a->k, &a->v, &a->P, &a->z, &a->o, &a->rs_po, &a->xmid,
-                        &a->xn2, &a->rs2, &a->g, &a->u, &a->hm, &a->dn, &a->rs_pf};
+                      n * D, n, n * F, n * F, n * F, n * F, n * D, n};
     size_t total = 0, ns = sizeof sizes / sizeof *sizes;
     for (size_t i = 0; i < ns; i++) total += sizes[i];
     total += PL_TGT_COUNT * n * r;
-    a->mem = dalloc(total);
-    if (!a->mem) return pl_error(PL_ERR_NOMEM, "trainer: cannot allocate activations for %lld tokens", (long long)T);
+    if (!a) return total;
+    pl_real **ptrs[] = {&a->xn1, &a->rs1, &a->q, &a->k, &a->v, &a->P, &a->z, &a->o, &a->rs_po, &a->xmid,
+                        &a->xn2, &a->rs2, &a->g, &a->u, &a->hm, &a->gs, &a->dn, &a->rs_pf};
     pl_real *p = a->mem;
     for (size_t i = 0; i < ns; i++) {
         *ptrs[i] = p;
@@ -418,6 +420,13 @@ static pl_status act_alloc(pl_trainer *t, block_act *a, int64_t T) {
         a->lu[k] = p;
         p += n * r;
     }
+    return total;
+}
+
+static pl_status act_alloc(pl_trainer *t, block_act *a, int64_t T) {
+    a->mem = dalloc(act_layout(t, NULL, T));
+    if (!a->mem) return pl_error(PL_ERR_NOMEM, "trainer: cannot allocate activations for %lld tokens", (long long)T);
+    act_layout(t, a, T);
     return PL_OK;
 }
 
@@ -437,11 +446,23 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     }
     free(t->pos);
     t->pos = NULL;
+    free(t->rope_cs);
+    t->rope_cs = NULL;
     t->Tcap = 0;
     size_t n = (size_t)cap, D = (size_t)t->D, L = (size_t)t->d.n_layer;
     size_t wide = D > (size_t)t->QD ? D : (size_t)t->QD;
     if ((size_t)t->F > wide) wide = (size_t)t->F;
-    int na = t->cfg.checkpoint ? 1 : t->d.n_layer;
+    /* checkpointing: one shared block for the recomputed layers, plus the
+     * top n_keep layers' own (kept from the forward, never recomputed) as
+     * far as cfg.keep_bytes allows */
+    int L_ = t->d.n_layer, keep = 0;
+    if (t->cfg.checkpoint) {
+        size_t per = act_layout(t, NULL, cap) * sizeof(pl_real);
+        size_t fit = per ? t->cfg.keep_bytes / per : 0;
+        keep = fit < (size_t)(L_ - 1) ? (int)fit : L_ - 1;
+    }
+    t->n_keep = keep;
+    int na = t->cfg.checkpoint ? 1 + keep : L_;
     t->acts = calloc((size_t)na, sizeof *t->acts);
     if (!t->acts) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
     t->n_acts = na;
@@ -464,9 +485,13 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     t->du = dalloc(n * (size_t)(t->r > 0 ? t->r : 1));
     t->logits = dalloc((size_t)LM_CHUNK * (size_t)t->V);
     t->pos = malloc(n * sizeof *t->pos);
+    t->rope_cs = dalloc(n * (size_t)(t->d.n_rot / 2) * 2);
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         if (!*bufs[i]) return pl_error(PL_ERR_NOMEM, "trainer: cannot allocate run state for %lld tokens", (long long)T);
-    if (!t->pos) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
+    if (!t->pos || !t->rope_cs) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
+    /* positions are 0..T-1 in every pass: one table for all layers and examples */
+    for (size_t i = 0; i < n; i++) t->pos[i] = (int32_t)i;
+    pl_tr_rope_table(t->rope_cs, t->pos, cap, t->d.n_rot, t->inv_freq);
     t->Tcap = cap;
     return PL_OK;
 }
@@ -548,6 +573,69 @@ static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real
     return PL_OK;
 }
 
+/* n projections k[] of layer l sharing the input x (q,k,v or gate,up): as
+ * lin_fwd for each; bf16 precision converts x once for all of them. */
+static pl_status lin_fwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *const *ys, const pl_real *x,
+                           int64_t T, uint64_t key, int train, block_act *a) {
+    if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full) {
+        for (int i = 0; i < n; i++) {
+            pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train);
+            if (st) return st;
+        }
+        return PL_OK;
+    }
+    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
+    pl_status st = pl_tr_linear_fwd_bf16_n(n, ys, ws, x, T);
+    if (st) return st;
+    /* LoRA: without dropout the targets share x (one product for their A's) */
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    pl_real *yl[3], *ul[3];
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (has_lora(t, l, ks[i])) {
+            Ls[m] = lora_of(t, l, ks[i], key, train);
+            Lp[m] = &Ls[m];
+            yl[m] = ys[i];
+            ul[m++] = a->lu[ks[i]];
+        }
+    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_fwd_n(m, Lp, yl, ul, x, T);
+    for (int i = 0; i < m; i++) pl_tr_lora_fwd_blas(&Ls[i], yl[i], ul[i], x, T, t->xd);
+    return PL_OK;
+}
+
+/* dx += the input gradients of n projections sharing the input x (the
+ * frozen parts summed in f32 first under bf16 precision), plus LoRA grads. */
+static pl_status lin_bwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
+                           const pl_real *x, int64_t T, const block_act *a, uint64_t key) {
+    if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full) {
+        for (int i = 0; i < n; i++) {
+            pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key);
+            if (st) return st;
+        }
+        return PL_OK;
+    }
+    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
+    pl_status st = pl_tr_linear_bwd_bf16_n(dx, n, dys, ws, T);
+    if (st) return st;
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    const pl_real *dyl[3], *ul[3];
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (has_lora(t, l, ks[i])) {
+            Ls[m] = lora_of(t, l, ks[i], key, 1);
+            Lp[m] = &Ls[m];
+            dyl[m] = dys[i];
+            ul[m++] = a->lu[ks[i]];
+        }
+    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_bwd_n(m, Lp, dx, dyl, ul, x, T);
+    for (int i = 0; i < m; i++) pl_tr_lora_bwd_blas(&Ls[i], dx, dyl[i], ul[i], x, T, t->du, t->xd);
+    return PL_OK;
+}
+
 /* ---- block ------------------------------------------------------------------- */
 
 static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x, pl_real *xout, int64_t T,
@@ -558,16 +646,17 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     pl_status st;
     /* attention */
     pl_tr_rmsnorm_fwd(a->xn1, a->rs1, x, norm_w(t, l, 0), T, D, d->norm_eps);
-    if ((st = lin_fwd(t, l, 0, a->q, a->xn1, T, a->lu[0], key, train)) ||
-        (st = lin_fwd(t, l, 1, a->k, a->xn1, T, a->lu[1], key, train)) ||
-        (st = lin_fwd(t, l, 2, a->v, a->xn1, T, a->lu[2], key, train)))
-        return st;
+    static const int QKV[3] = {0, 1, 2}, GU[2] = {4, 5};
+    if ((st = lin_fwd_n(t, l, 3, QKV, (pl_real *const[]){a->q, a->k, a->v}, a->xn1, T, key, train, a))) return st;
     int neox = d->rope == PL_ROPE_NEOX;
-    pl_tr_rope_fwd(a->q, T, t->H, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
-    pl_tr_rope_fwd(a->k, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
+    pl_tr_rope_apply_table(a->q, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 0);
+    pl_tr_rope_apply_table(a->k, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 0);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
+    /* bf16: P is saved in f32 (in the first half of the double buffer) */
+    if (t->cfg.precision == PL_PREC_BF16) {
+        if ((st = pl_tr_attn_fwd_f32(&at, a->z, (float *)(void *)a->P, a->q, a->k, a->v, T))) return st;
+    } else if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
     else pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
     if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train))) return st;
     const pl_real *ao = a->o;
@@ -578,10 +667,8 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     for (int64_t i = 0; i < TD; i++) a->xmid[i] = x[i] + ao[i];
     /* MLP */
     pl_tr_rmsnorm_fwd(a->xn2, a->rs2, a->xmid, norm_w(t, l, 1), T, D, d->norm_eps);
-    if ((st = lin_fwd(t, l, 4, a->g, a->xn2, T, a->lu[4], key, train)) ||
-        (st = lin_fwd(t, l, 5, a->u, a->xn2, T, a->lu[5], key, train)))
-        return st;
-    pl_tr_glu_fwd(a->hm, a->g, a->u, T * t->F, d->act);
+    if ((st = lin_fwd_n(t, l, 2, GU, (pl_real *const[]){a->g, a->u}, a->xn2, T, key, train, a))) return st;
+    pl_tr_glu_fwd_s(a->hm, a->gs, a->g, a->u, T * t->F, d->act);
     if ((st = lin_fwd(t, l, 6, a->dn, a->hm, T, a->lu[6], key, train))) return st;
     const pl_real *mo = a->dn;
     if (d->post_norms) {
@@ -610,13 +697,11 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     }
     dzero(t->dff1, T * F);
     if ((st = lin_bwd(t, l, 6, t->dff1, ddn, a->hm, T, a->lu[6], key))) return st;
-    /* dff1 = dhm -> dg (dwide), du (dff2) */
-    dzero(t->dwide, T * F);
-    dzero(t->dff2, T * F);
-    pl_tr_glu_bwd(t->dwide, t->dff2, t->dff1, a->g, a->u, T * F, d->act);
+    /* dff1 = dhm -> dg (dwide), du (dff2), written */
+    pl_tr_glu_bwd_s(t->dwide, t->dff2, t->dff1, a->g, a->u, a->gs, T * F, d->act);
+    static const int QKV[3] = {0, 1, 2}, GU[2] = {4, 5};
     dzero(t->dtmp, TD);
-    if ((st = lin_bwd(t, l, 4, t->dtmp, t->dwide, a->xn2, T, a->lu[4], key)) ||
-        (st = lin_bwd(t, l, 5, t->dtmp, t->dff2, a->xn2, T, a->lu[5], key)))
+    if ((st = lin_bwd_n(t, l, 2, GU, t->dtmp, (const pl_real *const[]){t->dwide, t->dff2}, a->xn2, T, a, key)))
         return st;
     pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
     /* attention branch */
@@ -633,16 +718,17 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     dzero(t->dv, T * t->KVD);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if ((st = fast(t) ? pl_tr_attn_bwd_blas(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
-                      : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
+    if ((st = t->cfg.precision == PL_PREC_BF16
+                  ? pl_tr_attn_bwd_f32(&at, t->dq, t->dk, t->dv, t->dwide, (const float *)(const void *)a->P, a->q,
+                                       a->k, a->v, T)
+              : fast(t) ? pl_tr_attn_bwd_blas(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)
+                        : pl_tr_attn_bwd(&at, t->dq, t->dk, t->dv, t->dwide, a->P, a->q, a->k, a->v, T)))
         return st;
     int neox = d->rope == PL_ROPE_NEOX;
-    pl_tr_rope_bwd(t->dq, T, t->H, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
-    pl_tr_rope_bwd(t->dk, T, t->Hkv, t->hd, d->n_rot, t->pos, t->inv_freq, neox);
+    pl_tr_rope_apply_table(t->dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    pl_tr_rope_apply_table(t->dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
     dzero(t->dtmp, TD);
-    if ((st = lin_bwd(t, l, 0, t->dtmp, t->dq, a->xn1, T, a->lu[0], key)) ||
-        (st = lin_bwd(t, l, 1, t->dtmp, t->dk, a->xn1, T, a->lu[1], key)) ||
-        (st = lin_bwd(t, l, 2, t->dtmp, t->dv, a->xn1, T, a->lu[2], key)))
+    if ((st = lin_bwd_n(t, l, 3, QKV, t->dtmp, (const pl_real *const[]){t->dq, t->dk, t->dv}, a->xn1, T, a, key)))
         return st;
     pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
     return PL_OK;
@@ -659,7 +745,19 @@ static pl_status check_tokens(const pl_trainer *t, const int32_t *tokens, int n)
     return PL_OK;
 }
 
-static block_act *act_for(pl_trainer *t, int l) { return &t->acts[t->cfg.checkpoint ? 0 : l]; }
+/* The activations of layer l: its own (no checkpointing, or one of the top
+ * n_keep layers) or the shared block of the recomputed layers. */
+static block_act *act_for(pl_trainer *t, int l) {
+    if (!t->cfg.checkpoint) return &t->acts[l];
+    int first_kept = t->d.n_layer - t->n_keep;
+    return &t->acts[l >= first_kept ? 1 + l - first_kept : 0];
+}
+
+/* Whether the backward must recompute layer l: checkpointing, not a kept
+ * layer, and not the last layer the forward left in the shared block. */
+static int recompute(const pl_trainer *t, int l) {
+    return t->cfg.checkpoint && l < t->d.n_layer - t->n_keep - 1;
+}
 
 /* Embedding + all blocks + final norm; fills xs and hf. */
 static pl_status forward_all(pl_trainer *t, const int32_t *tokens, int64_t T, uint64_t key, int train) {
@@ -707,7 +805,7 @@ static pl_status backward_all(pl_trainer *t, const int32_t *tokens, int64_t T, u
         const pl_real *x = t->xs + (size_t)l * (size_t)TD;
         block_act *a = act_for(t, l);
         pl_status st;
-        if (t->cfg.checkpoint) {
+        if (recompute(t, l)) {
             /* recompute this block's activations (output goes to scratch: xs[l+1] is kept) */
             pl_real *scratch = malloc((size_t)TD * sizeof *scratch);
             if (!scratch) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");

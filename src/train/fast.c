@@ -183,8 +183,40 @@ static int use_bf16(const pl_tr_weight *w, int64_t T) {
     return T >= BF16_MIN_T && pl_dtype_valid(w->dtype) && rows_packed(w) && pl_bf16_gemm_native();
 }
 
+static int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
+
+/* x [T x K] rounded straight from double to bf16 in the layout of
+ * pl_matmul_bf16_tiles_packed ([up32(T) x up32(K)], zero padding): the
+ * bits pl_matmul_bf16_tiles gets from to_f32 and its own rounding, in one
+ * pass. NULL when out of memory. */
+static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) {
+    int64_t Mp = up32(T), Kp = up32(K);
+    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    if (!A) return NULL;
+#pragma omp parallel for schedule(static) if (BIG(T * K))
+    for (int64_t t = 0; t < Mp; t++) {
+        if (t < T) {
+            pl_tr_to_bf16(A + t * Kp, x + t * K, K);
+            memset(A + t * Kp + K, 0, (size_t)(Kp - K) * sizeof *A);
+        } else {
+            memset(A + t * Kp, 0, (size_t)Kp * sizeof *A);
+        }
+    }
+    return A;
+}
+
+/* y = bf16 product through tiles: x packed once (tiles present) */
+static pl_status fwd_tiles(pl_real *y, const uint16_t *A, int64_t T, const pl_tr_weight *w, float *yf) {
+    pl_status st = pl_matmul_bf16_tiles_packed(w->tiles, w->n_out, w->n_in, 0, A, T, yf, 0);
+    if (st) return st;
+#pragma omp parallel for schedule(static) if (BIG(T * w->n_out))
+    for (int64_t i = 0; i < T * w->n_out; i++) y[i] = (double)yf[i];
+    return PL_OK;
+}
+
 pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w) {
     if (!use_bf16(w, T)) return pl_tr_linear_fwd_f32(y, x, T, w);
+    if (w->tiles) return pl_tr_linear_fwd_bf16_n(1, &y, &w, x, T);
     float *xf = to_f32(x, T * w->n_in), *yf = malloc((size_t)(T * w->n_out) * sizeof *yf);
     pl_status st = !xf || !yf ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
                                          (long long)w->n_out)
@@ -201,6 +233,7 @@ pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const p
 
 pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w) {
     if (!use_bf16(w, T)) return pl_tr_linear_bwd_f32(dx, dy, T, w);
+    if (w->tiles_t) return pl_tr_linear_bwd_bf16_n(dx, 1, &dy, &w, T);
     float *dyf = to_f32(dy, T * w->n_out), *dxf = malloc((size_t)(T * w->n_in) * sizeof *dxf);
     pl_status st = !dyf || !dxf ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)",
                                            (long long)T, (long long)w->n_in)
@@ -211,6 +244,102 @@ pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const
         for (int64_t i = 0; i < T * w->n_in; i++) dx[i] += (double)dxf[i];
     }
     free(dyf);
+    free(dxf);
+    return st;
+}
+
+/* n weights sharing one input (q,k,v or gate,up): the input is rounded to
+ * f32 once for all; each product as in pl_tr_linear_fwd_bf16. */
+pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_real *x,
+                                  int64_t T) {
+    int64_t n_in = w[0]->n_in, most = 0;
+    int all = 1, tiles = 1;
+    for (int i = 0; i < n; i++) {
+        all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+        tiles = tiles && w[i]->tiles;
+        if (w[i]->n_out > most) most = w[i]->n_out;
+    }
+    if (!all) {
+        for (int i = 0; i < n; i++) {
+            pl_status st = pl_tr_linear_fwd_bf16(y[i], x, T, w[i]);
+            if (st) return st;
+        }
+        return PL_OK;
+    }
+    if (tiles) { /* x rounded to bf16 once, straight from double */
+        uint16_t *A = pack_bf16(x, T, n_in);
+        float *yt = malloc((size_t)(T * most) * sizeof *yt);
+        pl_status st = !A || !yt ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
+                                            (long long)most)
+                                 : PL_OK;
+        for (int i = 0; i < n && !st; i++) st = fwd_tiles(y[i], A, T, w[i], yt);
+        pl_free_aligned(A);
+        free(yt);
+        return st;
+    }
+    float *xf = to_f32(x, T * n_in), *yf = malloc((size_t)(T * most) * sizeof *yf);
+    pl_status st = !xf || !yf ? pl_error(PL_ERR_NOMEM, "linear: out of memory (%lld x %lld)", (long long)T,
+                                         (long long)most)
+                              : PL_OK;
+    for (int i = 0; i < n && !st; i++) {
+        const pl_tr_weight *wi = w[i];
+        st = wi->tiles ? pl_matmul_bf16_tiles(wi->tiles, wi->n_out, n_in, 0, xf, T, yf, 0)
+                       : pl_matmul_bf16((pl_dtype)wi->dtype, wi->data, 0, wi->n_out, n_in, xf, T, yf, 0);
+        if (st) break;
+        pl_real *yi = y[i];
+#pragma omp parallel for schedule(static) if (BIG(T * wi->n_out))
+        for (int64_t j = 0; j < T * wi->n_out; j++) yi[j] = (double)yf[j];
+    }
+    free(xf);
+    free(yf);
+    return st;
+}
+
+/* dx += Σ_i dy_i @ W_i for n weights sharing one input: the products sum
+ * into one f32 result (the tiles continue from it), widened once. */
+pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
+                                  int64_t T) {
+    int64_t n_in = w[0]->n_in;
+    int all = 1, tiles = 1;
+    for (int i = 0; i < n; i++) {
+        all = all && use_bf16(w[i], T) && w[i]->n_in == n_in;
+        tiles = tiles && w[i]->tiles_t;
+    }
+    if (!all) {
+        for (int i = 0; i < n; i++) {
+            pl_status st = pl_tr_linear_bwd_bf16(dx, dy[i], T, w[i]);
+            if (st) return st;
+        }
+        return PL_OK;
+    }
+    float *dxf = malloc((size_t)(T * n_in) * sizeof *dxf);
+    pl_status st = !dxf ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
+                                   (long long)n_in)
+                        : PL_OK;
+    for (int i = 0; i < n && !st && tiles; i++) { /* each dy rounded to bf16 straight from double */
+        const pl_tr_weight *wi = w[i];
+        uint16_t *A = pack_bf16(dy[i], T, wi->n_out);
+        st = !A ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
+                           (long long)wi->n_out)
+                : pl_matmul_bf16_tiles_packed(wi->tiles_t, wi->n_out, n_in, 1, A, T, dxf, i > 0);
+        pl_free_aligned(A);
+    }
+    for (int i = 0; i < n && !st && !tiles; i++) {
+        const pl_tr_weight *wi = w[i];
+        float *dyf = to_f32(dy[i], T * wi->n_out);
+        if (!dyf) {
+            st = pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
+                          (long long)wi->n_out);
+            break;
+        }
+        st = wi->tiles_t ? pl_matmul_bf16_tiles(wi->tiles_t, wi->n_out, n_in, 1, dyf, T, dxf, i > 0)
+                         : pl_matmul_bf16_t((pl_dtype)wi->dtype, wi->data, 0, wi->n_out, n_in, dyf, T, dxf, i > 0);
+        free(dyf);
+    }
+    if (!st) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t j = 0; j < T * n_in; j++) dx[j] += (double)dxf[j];
+    }
     free(dxf);
     return st;
 }
@@ -235,21 +364,19 @@ void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_
                     n_in);
 }
 
-static void dropout_mask(pl_real *xd, const pl_real *x, int64_t n, uint64_t key, double p) {
-    if (p <= 0.0) {
-        memcpy(xd, x, (size_t)n * sizeof *xd);
-        return;
-    }
+/* dropout(x): x itself without dropout, else the masked copy in xd */
+static const pl_real *dropout_mask(pl_real *xd, const pl_real *x, int64_t n, uint64_t key, double p) {
+    if (p <= 0.0) return x;
     double sc = 1.0 / (1.0 - p);
 #pragma omp parallel for schedule(static) if (BIG(n * 8))
     for (int64_t i = 0; i < n; i++) xd[i] = pl_tr_dropout_keep(key, (uint64_t)i, p) ? x[i] * sc : 0.0;
+    return xd;
 }
 
 /* y += lora_B(lora_A(dropout(x))) * scaling  (dgemm) */
 void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd) {
     if (T <= 0) return;
-    dropout_mask(xd, x, T * L->n_in, L->key, L->p);
-    pl_tr_dense_fwd_blas(u, xd, L->A, T, L->n_in, L->r, 0);
+    pl_tr_dense_fwd_blas(u, dropout_mask(xd, x, T * L->n_in, L->key, L->p), L->A, T, L->n_in, L->r, 0);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, L->n_out, L->r, L->s, u, L->r, L->B, L->r, 1.0, y,
                 L->n_out);
 }
@@ -262,9 +389,9 @@ void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, co
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, r, n_out, L->s, dy, n_out, L->B, r, 0.0, du, r);
     if (L->dB)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, r, (int)T, L->s, dy, n_out, u, r, 1.0, L->dB, r);
-    dropout_mask(xd, x, T * n_in, L->key, L->p);
     if (L->dA)
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, n_in, (int)T, 1.0, du, r, xd, n_in, 1.0, L->dA, n_in);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, n_in, (int)T, 1.0, du, r,
+                    dropout_mask(xd, x, T * n_in, L->key, L->p), n_in, 1.0, L->dA, n_in);
     if (!dx) return;
     if (L->p <= 0.0) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n_in, r, 1.0, du, r, L->A, n_in, 1.0, dx, n_in);
@@ -279,19 +406,86 @@ void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, co
         if (pl_tr_dropout_keep(L->key, (uint64_t)i, L->p)) dx[i] += xd[i] * sc;
 }
 
-/* ---- attention through dgemm ------------------------------------------------
- * Per query head h (KV head h/g): S = scale · q_h k_hᵀ (dgemm over the whole
- * T×T square; the masked half is overwritten), the soft-cap, mask and
- * softmax row by row, z_h = P_h v_h (dgemm; masked entries of P are 0).
- * Backward: dP = dz_h v_hᵀ ; dv_h += P_hᵀ dz_h ; dS = P ∘ (dP - rowsum(dP∘P))
- * (∘ soft-cap derivative, from recomputed scores) · scale ;
- * dq_h += dS k_h ; dk_h += dSᵀ q_h. Heads run in parallel (one per OpenMP
- * thread, single-threaded dgemm); the backward splits over KV heads, each
- * summing its query heads in order, so results do not depend on the
- * thread count. */
+/* n LoRA targets sharing x, no dropout (same r and n_in): u_i = x·A_iᵀ by
+ * one product with the stacked A [n·r, n_in] (x packed once), then
+ * y_i += s_i·u_i·B_iᵀ. */
+pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y, pl_real *const *u, const pl_real *x,
+                           int64_t T) {
+    if (T <= 0 || n <= 0) return PL_OK;
+    int r = L[0]->r, n_in = L[0]->n_in, nr = n * r;
+    pl_real *Aall = malloc((size_t)nr * (size_t)n_in * sizeof *Aall), *uall = malloc((size_t)(T * nr) * sizeof *uall);
+    if (!Aall || !uall) {
+        free(Aall);
+        free(uall);
+        return pl_error(PL_ERR_NOMEM, "LoRA: out of memory (%lld x %d)", (long long)T, nr);
+    }
+    for (int i = 0; i < n; i++) memcpy(Aall + (size_t)i * r * n_in, L[i]->A, (size_t)r * n_in * sizeof *Aall);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, nr, n_in, 1.0, x, n_in, Aall, n_in, 0.0, uall, nr);
+    for (int i = 0; i < n; i++) {
+        for (int64_t t = 0; t < T; t++) memcpy(u[i] + t * r, uall + t * nr + i * r, (size_t)r * sizeof *uall);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, L[i]->n_out, r, L[i]->s, u[i], r, L[i]->B, r, 1.0,
+                    y[i], L[i]->n_out);
+    }
+    free(Aall);
+    free(uall);
+    return PL_OK;
+}
 
-static int masked(const pl_tr_attn *a, int64_t i, int64_t j) {
-    return j > i || (a->window > 0 && i - j >= a->window);
+/* The backward of pl_tr_lora_fwd_n: per target du_i = s_i dy_i·B_i and
+ * dB_i += s_i dy_iᵀ·u_i; then dA_all = du_allᵀ·x (one product, added to
+ * each dA_i) and dx += du_all·A_all (the n targets' share in one product). */
+pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
+                           const pl_real *const *u, const pl_real *x, int64_t T) {
+    if (T <= 0 || n <= 0) return PL_OK;
+    int r = L[0]->r, n_in = L[0]->n_in, nr = n * r;
+    size_t na = (size_t)nr * (size_t)n_in;
+    pl_real *Aall = malloc(2 * na * sizeof *Aall), *duall = malloc((size_t)(T * nr) * sizeof *duall);
+    if (!Aall || !duall) {
+        free(Aall);
+        free(duall);
+        return pl_error(PL_ERR_NOMEM, "LoRA backward: out of memory (%lld x %d)", (long long)T, nr);
+    }
+    pl_real *dAall = Aall + na;
+    for (int i = 0; i < n; i++) {
+        int n_out = L[i]->n_out;
+        memcpy(Aall + (size_t)i * r * n_in, L[i]->A, (size_t)r * n_in * sizeof *Aall);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, r, n_out, L[i]->s, dy[i], n_out, L[i]->B, r, 0.0,
+                    duall + i * r, nr);
+        if (L[i]->dB)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, r, (int)T, L[i]->s, dy[i], n_out, u[i], r, 1.0,
+                        L[i]->dB, r);
+    }
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nr, n_in, (int)T, 1.0, duall, nr, x, n_in, 0.0, dAall, n_in);
+    for (int i = 0; i < n; i++)
+        if (L[i]->dA)
+            for (size_t j = 0; j < (size_t)r * n_in; j++) L[i]->dA[j] += dAall[(size_t)i * r * n_in + j];
+    if (dx)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n_in, nr, 1.0, duall, nr, Aall, n_in, 1.0, dx,
+                    n_in);
+    free(Aall);
+    free(duall);
+    return PL_OK;
+}
+
+/* ---- attention through dgemm ------------------------------------------------
+ * Per query head h (KV head h/g), in blocks of ATT_BQ query rows [i0, i1):
+ * only the keys [j0, i1) a row of the block can see are multiplied (j0 = 0,
+ * or the sliding window's first key), so the causal product costs about
+ * half the full square. S = scale · q_h k_hᵀ (dgemm over the block), the
+ * soft-cap, mask and softmax row by row, z_h = P_h v_h (dgemm; masked
+ * entries of P are 0; P is written in full, zeros outside the mask).
+ * Backward per block: dP = dz_h v_hᵀ ; dv_h += P_hᵀ dz_h ;
+ * dS = P ∘ (dP - rowsum(dP∘P)) (∘ soft-cap derivative, from recomputed
+ * scores) · scale ; dq_h += dS k_h ; dk_h += dSᵀ q_h. Heads run in parallel
+ * (one per OpenMP thread, single-threaded dgemm); the backward splits over
+ * KV heads, each summing its query heads and blocks in order, so results
+ * do not depend on the thread count. */
+
+enum { ATT_BQ = 64 };
+
+/* first key row i may see (the sliding window's start, or 0) */
+static int64_t first_key(const pl_tr_attn *a, int64_t i) {
+    return a->window > 0 && i - a->window + 1 > 0 ? i - a->window + 1 : 0;
 }
 
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
@@ -303,33 +497,34 @@ void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_r
     for (int h = 0; h < H; h++) {
         int kh = h / g;
         pl_real *Ph = P + (int64_t)h * T * T;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, q + (int64_t)h * hd, QD,
-                    k + (int64_t)kh * hd, KVD, 0.0, Ph, (int)T);
-#pragma omp parallel for schedule(static) if (!par && BIG(T * T * 4))
-        for (int64_t i = 0; i < T; i++) {
-            pl_real *row = Ph + i * T;
-            double mx = -INFINITY;
-            for (int64_t j = 0; j < T; j++) {
-                if (masked(a, i, j)) continue;
-                double s = row[j];
-                if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
-                row[j] = s;
-                if (s > mx) mx = s;
-            }
-            double sum = 0.0;
-            for (int64_t j = 0; j < T; j++) {
-                if (masked(a, i, j)) {
-                    row[j] = 0.0;
-                    continue;
+        for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
+            int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
+            int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, a->scale, q + i0 * QD + (int64_t)h * hd,
+                        QD, k + j0 * KVD + (int64_t)kh * hd, KVD, 0.0, Ph + i0 * T + j0, (int)T);
+#pragma omp parallel for schedule(static) if (!par && BIG(ni * nj * 4))
+            for (int64_t i = i0; i < i1; i++) {
+                pl_real *row = Ph + i * T;
+                int64_t lo = first_key(a, i);
+                double mx = -INFINITY;
+                for (int64_t j = lo; j <= i; j++) {
+                    double s = row[j];
+                    if (a->softcap > 0) s = tanh(s / a->softcap) * a->softcap;
+                    row[j] = s;
+                    if (s > mx) mx = s;
                 }
-                row[j] = exp(row[j] - mx);
-                sum += row[j];
+                double sum = 0.0;
+                for (int64_t j = lo; j <= i; j++) row[j] -= mx;
+                pl_tr_exp_arr(row + lo, row + lo, i + 1 - lo);
+                for (int64_t j = lo; j <= i; j++) sum += row[j];
+                double inv = 1.0 / sum;
+                for (int64_t j = lo; j <= i; j++) row[j] *= inv;
+                memset(row, 0, (size_t)lo * sizeof *row);
+                memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
             }
-            double inv = 1.0 / sum;
-            for (int64_t j = 0; j < T; j++) row[j] *= inv;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0, Ph + i0 * T + j0, (int)T,
+                        v + j0 * KVD + (int64_t)kh * hd, KVD, 0.0, z + i0 * QD + (int64_t)h * hd, QD);
         }
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T,
-                    v + (int64_t)kh * hd, KVD, 0.0, z + (int64_t)h * hd, QD);
     }
     heads_end(par);
 }
@@ -351,44 +546,233 @@ pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_
             free(S);
             continue;
         }
+        const pl_real *kk = k + (int64_t)kh * hd, *vk = v + (int64_t)kh * hd;
+        pl_real *dkk = dk + (int64_t)kh * hd, *dvk = dv + (int64_t)kh * hd;
         for (int h = kh * g; h < (kh + 1) * g; h++) {
             const pl_real *Ph = P + (int64_t)h * T * T;
-            const pl_real *qh = q + (int64_t)h * hd, *kk = k + (int64_t)kh * hd, *vk = v + (int64_t)kh * hd;
-            const pl_real *dzh = dz + (int64_t)h * hd;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, 1.0, dzh, QD, vk, KVD, 0.0, dS,
-                        (int)T);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, Ph, (int)T, dzh, QD, 1.0,
-                        dv + (int64_t)kh * hd, KVD);
-            if (S)
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, hd, a->scale, qh, QD, kk, KVD,
-                            0.0, S, (int)T);
-#pragma omp parallel for schedule(static) if (!par && BIG(T * T * 4))
-            for (int64_t i = 0; i < T; i++) {
-                const pl_real *pr = Ph + i * T;
-                pl_real *dr = dS + i * T;
-                double dot = 0.0;
-                for (int64_t j = 0; j < T; j++)
-                    if (!masked(a, i, j)) dot += dr[j] * pr[j];
-                for (int64_t j = 0; j < T; j++) {
-                    if (masked(a, i, j)) {
-                        dr[j] = 0.0;
-                        continue;
+            const pl_real *qh = q + (int64_t)h * hd, *dzh = dz + (int64_t)h * hd;
+            pl_real *dqh = dq + (int64_t)h * hd;
+            for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
+                int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
+                int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
+                const pl_real *Pb = Ph + i0 * T + j0;
+                pl_real *dSb = dS + i0 * T + j0;
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0, dzh + i0 * QD, QD,
+                            vk + j0 * KVD, KVD, 0.0, dSb, (int)T);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0, Pb, (int)T, dzh + i0 * QD, QD,
+                            1.0, dvk + j0 * KVD, KVD);
+                if (S)
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, a->scale, qh + i0 * QD, QD,
+                                kk + j0 * KVD, KVD, 0.0, S + i0 * T + j0, (int)T);
+#pragma omp parallel for schedule(static) if (!par && BIG(ni * nj * 4))
+                for (int64_t i = i0; i < i1; i++) {
+                    const pl_real *pr = Ph + i * T;
+                    pl_real *dr = dS + i * T;
+                    int64_t lo = first_key(a, i);
+                    double dot = 0.0;
+                    for (int64_t j = lo; j <= i; j++) dot += dr[j] * pr[j];
+                    for (int64_t j = j0; j < i1; j++) {
+                        if (j < lo || j > i) {
+                            dr[j] = 0.0;
+                            continue;
+                        }
+                        double ds = pr[j] * (dr[j] - dot);
+                        if (S) {
+                            double c = tanh(S[i * T + j] / a->softcap);
+                            ds *= 1.0 - c * c;
+                        }
+                        dr[j] = ds * a->scale;
                     }
-                    double ds = pr[j] * (dr[j] - dot);
-                    if (S) {
-                        double c = tanh(S[i * T + j] / a->softcap);
-                        ds *= 1.0 - c * c;
-                    }
-                    dr[j] = ds * a->scale;
                 }
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0, dSb, (int)T, kk + j0 * KVD,
+                            KVD, 1.0, dqh + i0 * QD, QD);
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0, dSb, (int)T, qh + i0 * QD, QD,
+                            1.0, dkk + j0 * KVD, KVD);
             }
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, kk, KVD, 1.0,
-                        dq + (int64_t)h * hd, QD);
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, hd, (int)T, 1.0, dS, (int)T, qh, QD, 1.0,
-                        dk + (int64_t)kh * hd, KVD);
         }
         free(dS);
         free(S);
+    }
+    heads_end(par);
+    if (fail) return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);
+    return PL_OK;
+}
+
+/* ---- attention with f32 products (bf16 precision) ---------------------------
+ * The same blocks as above with the products in float32 (sgemm) and the
+ * probabilities P saved in f32: q, k, v, dz of a head are rounded to f32,
+ * the softmax runs in double per row (rounded to f32 once), the gradients
+ * of a head are summed in f32 and added to dq, dk, dv once. PyTorch's bf16
+ * autocast runs these products in bf16. */
+
+/* Row reductions of the f32 attention with 8 running partials (fixed
+ * order: lane j % 8, then the lanes in order), so consecutive adds do not
+ * wait on each other. */
+static double sum8(const double *x, int64_t n) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] += x[j + l];
+    for (; j < n; j++) p[j & 7] += x[j];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+static double max8(const double *x, int64_t n) {
+    double p[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] = x[j + l] > p[l] ? x[j + l] : p[l];
+    for (; j < n; j++) p[j & 7] = x[j] > p[j & 7] ? x[j] : p[j & 7];
+    double m = p[0];
+    for (int l = 1; l < 8; l++) m = p[l] > m ? p[l] : m;
+    return m;
+}
+static double dot8(const float *a, const float *b, int64_t n) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) p[l] += (double)a[j + l] * (double)b[j + l];
+    for (; j < n; j++) p[j & 7] += (double)a[j] * (double)b[j];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+/* dst[T x hd] = (float) src rows ld apart */
+static void gather_f32(float *dst, const pl_real *src, int64_t T, int hd, int ld) {
+    for (int64_t t = 0; t < T; t++)
+        for (int e = 0; e < hd; e++) dst[t * hd + e] = (float)src[t * ld + e];
+}
+
+/* dst rows ld apart += src[T x hd] */
+static void scatter_add(pl_real *dst, const float *src, int64_t T, int hd, int ld) {
+    for (int64_t t = 0; t < T; t++)
+        for (int e = 0; e < hd; e++) dst[t * ld + e] += (double)src[t * hd + e];
+}
+
+/* per-thread scratch of the attention kernels: n_vec [T x hd] and n_sq
+ * [T x T] floats, then T doubles */
+static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
+    size_t n = (size_t)n_vec * (size_t)T * (size_t)hd + (size_t)n_sq * (size_t)T * (size_t)T + 2 * (size_t)T;
+    return malloc(n * sizeof(float));
+}
+
+pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
+                             const pl_real *v, int64_t T) {
+    int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
+    int QD = H * hd, KVD = Hkv * hd;
+    int par = heads_begin(H, T);
+    int fail = 0;
+#pragma omp parallel for schedule(static) if (par)
+    for (int h = 0; h < H; h++) {
+        int kh = h / g;
+        float *qf = attn_scratch(T, hd, 4, 0);
+        if (!qf) {
+#pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        float *kf = qf + T * hd, *vf = kf + T * hd, *zf = vf + T * hd;
+        double *buf = (double *)(void *)(zf + T * hd);
+        gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
+        gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
+        gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
+        float *Ph = P + (int64_t)h * T * T;
+        for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
+            int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
+            int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
+            float *Pb = Ph + i0 * T + j0;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
+                        kf + j0 * hd, hd, 0.0f, Pb, (int)T);
+            for (int64_t i = i0; i < i1; i++) {
+                float *row = Ph + i * T;
+                int64_t lo = first_key(a, i), n = i + 1 - lo;
+                for (int64_t j = 0; j < n; j++) buf[j] = row[lo + j];
+                if (a->softcap > 0)
+                    for (int64_t j = 0; j < n; j++) buf[j] = tanh(buf[j] / a->softcap) * a->softcap;
+                double mx = max8(buf, n);
+                for (int64_t j = 0; j < n; j++) buf[j] -= mx;
+                pl_tr_exp_arr(buf, buf, n);
+                double inv = 1.0 / sum8(buf, n);
+                for (int64_t j = 0; j < n; j++) row[lo + j] = (float)(buf[j] * inv);
+                memset(row, 0, (size_t)lo * sizeof *row);
+                memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * hd, hd,
+                        0.0f, zf + i0 * hd, hd);
+        }
+        for (int64_t t = 0; t < T; t++)
+            for (int e = 0; e < hd; e++) z[t * QD + (int64_t)h * hd + e] = (double)zf[t * hd + e];
+        free(qf);
+    }
+    heads_end(par);
+    if (fail) return pl_error(PL_ERR_NOMEM, "attention: out of memory (%lld positions)", (long long)T);
+    return PL_OK;
+}
+
+pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
+    int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
+    int QD = H * hd, KVD = Hkv * hd;
+    int fail = 0;
+    int par = heads_begin(Hkv, T);
+#pragma omp parallel for schedule(static) if (par)
+    for (int kh = 0; kh < Hkv; kh++) {
+        /* k, v, dk, dv of the KV head; q, dz, dq of a query head; dS, (soft-cap) S */
+        float *kf = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
+        if (!kf) {
+#pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        float *vf = kf + T * hd, *dkf = vf + T * hd, *dvf = dkf + T * hd, *qf = dvf + T * hd, *dzf = qf + T * hd;
+        float *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
+        gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
+        gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
+        memset(dkf, 0, (size_t)(2 * T * hd) * sizeof *dkf);
+        for (int h = kh * g; h < (kh + 1) * g; h++) {
+            const float *Ph = P + (int64_t)h * T * T;
+            gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
+            gather_f32(dzf, dz + (int64_t)h * hd, T, hd, QD);
+            memset(dqf, 0, (size_t)(T * hd) * sizeof *dqf);
+            for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
+                int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
+                int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
+                float *dSb = dSf + i0 * T + j0;
+                /* dP = dz vᵀ ; dv += Pᵀ dz */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * hd, hd,
+                            vf + j0 * hd, hd, 0.0f, dSb, (int)T);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T,
+                            dzf + i0 * hd, hd, 1.0f, dvf + j0 * hd, hd);
+                if (Sf) /* the pre-cap scores again */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
+                                kf + j0 * hd, hd, 0.0f, Sf + i0 * T + j0, (int)T);
+                for (int64_t i = i0; i < i1; i++) {
+                    const float *pr = Ph + i * T;
+                    float *dr = dSf + i * T;
+                    int64_t lo = first_key(a, i);
+                    double dot = dot8(dr + lo, pr + lo, i + 1 - lo);
+                    /* dS = P (dP - dot) scale (· soft-cap derivative); 0 where masked */
+                    for (int64_t j = j0; j < lo; j++) dr[j] = 0.0f;
+                    for (int64_t j = i + 1; j < i1; j++) dr[j] = 0.0f;
+                    if (!Sf) {
+                        for (int64_t j = lo; j <= i; j++)
+                            dr[j] = (float)((double)pr[j] * ((double)dr[j] - dot) * a->scale);
+                    } else {
+                        for (int64_t j = lo; j <= i; j++) {
+                            double c = tanh((double)Sf[i * T + j] / a->softcap);
+                            dr[j] = (float)((double)pr[j] * ((double)dr[j] - dot) * (1.0 - c * c) * a->scale);
+                        }
+                    }
+                }
+                /* dq += dS k ; dk += dSᵀ q */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * hd, hd,
+                            1.0f, dqf + i0 * hd, hd);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * hd, hd,
+                            1.0f, dkf + j0 * hd, hd);
+            }
+            scatter_add(dq + (int64_t)h * hd, dqf, T, hd, QD);
+        }
+        scatter_add(dk + (int64_t)kh * hd, dkf, T, hd, KVD);
+        scatter_add(dv + (int64_t)kh * hd, dvf, T, hd, KVD);
+        free(kf);
     }
     heads_end(par);
     if (fail) return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);

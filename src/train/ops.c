@@ -21,6 +21,34 @@
  * results do not depend on it: every output is computed the same way). */
 #define BIG(work) ((int64_t)(work) >= (1 << 16))
 
+/* ---- exp over arrays ------------------------------------------------------ */
+
+#if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
+void pl_tr_exp_avx512(double *y, const double *x, int64_t n); /* simd_avx512.c */
+void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
+#define HAVE_EXP_AVX512 1
+#endif
+
+void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_exp_avx512(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = exp(x[i]);
+}
+
+void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_bf16_avx512(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16((float)x[i]);
+}
+
 /* ---- RMSNorm ------------------------------------------------------------- */
 
 /* y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w */
@@ -84,6 +112,34 @@ static void rope_apply(pl_real *x, int64_t T, int n_head, int hd, int n_rot, con
             }
         }
     }
+}
+
+void pl_tr_rope_table(pl_real *cs, const int32_t *pos, int64_t T, int n_rot, const pl_real *inv_freq) {
+    int half = n_rot / 2;
+    for (int64_t t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            double th = (double)pos[t] * inv_freq[i];
+            cs[(t * half + i) * 2] = cos(th);
+            cs[(t * half + i) * 2 + 1] = sin(th);
+        }
+}
+
+void pl_tr_rope_apply_table(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                            int inverse) {
+    int half = n_rot / 2;
+    double sg = inverse ? -1.0 : 1.0;
+#pragma omp parallel for schedule(static) if (BIG(T * n_head * hd * 8))
+    for (int64_t t = 0; t < T; t++)
+        for (int h = 0; h < n_head; h++) {
+            pl_real *xh = x + (t * n_head + h) * hd;
+            const pl_real *c = cs + t * half * 2;
+            for (int i = 0; i < half; i++) {
+                int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                double co = c[2 * i], s = sg * c[2 * i + 1], x0 = xh[a], x1 = xh[b];
+                xh[a] = x0 * co - x1 * s;
+                xh[b] = x0 * s + x1 * co;
+            }
+        }
 }
 
 void pl_tr_rope_fwd(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
@@ -252,6 +308,57 @@ void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g
     for (int64_t i = 0; i < n; i++) {
         dg[i] += dh[i] * u[i] * act_grad(g[i], act);
         du[i] += dh[i] * act_fwd(g[i], act);
+    }
+}
+
+/* The same with the activation's inner term saved for the backward (the
+ * trainer's path: one exp/tanh per element in each direction):
+ *   s = sigmoid(g) (SiLU, act = g·s) or tanh(c·(g + 0.044715 g³)) (GELU,
+ *   act = g/2·(1 + s)); h = act·u. */
+void pl_tr_glu_fwd_s(pl_real *h, pl_real *s, const pl_real *g, const pl_real *u, int64_t n, pl_act act) {
+    if (act == PL_ACT_SILU) {
+        /* in blocks of EXP_BLOCK: e = exp(-g) by pl_tr_exp_arr, s = 1/(1+e) */
+        enum { EXP_BLOCK = 256 };
+#pragma omp parallel for schedule(static) if (BIG(n * 16))
+        for (int64_t b = 0; b < n; b += EXP_BLOCK) {
+            int64_t m = n - b < EXP_BLOCK ? n - b : EXP_BLOCK;
+            pl_real e[EXP_BLOCK];
+            for (int64_t i = 0; i < m; i++) e[i] = -g[b + i];
+            pl_tr_exp_arr(e, e, m);
+            for (int64_t i = 0; i < m; i++) {
+                double si = 1.0 / (1.0 + e[i]);
+                s[b + i] = si;
+                h[b + i] = g[b + i] * si * u[b + i];
+            }
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (BIG(n * 16))
+    for (int64_t i = 0; i < n; i++) {
+        double x = g[i], t = tanh(GELU_C * (x + 0.044715 * x * x * x));
+        s[i] = t;
+        h[i] = 0.5 * x * (1.0 + t) * u[i];
+    }
+}
+
+/* dg = dh·u·act'(g) ; du = dh·act(g) — written, not accumulated. */
+void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u,
+                     const pl_real *s, int64_t n, pl_act act) {
+    if (act == PL_ACT_SILU) {
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+        for (int64_t i = 0; i < n; i++) {
+            double x = g[i], si = s[i];
+            dg[i] = dh[i] * u[i] * (si * (1.0 + x * (1.0 - si)));
+            du[i] = dh[i] * (x * si);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+    for (int64_t i = 0; i < n; i++) {
+        double x = g[i], t = s[i];
+        double d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
+        dg[i] = dh[i] * u[i] * d;
+        du[i] = dh[i] * (0.5 * x * (1.0 + t));
     }
 }
 

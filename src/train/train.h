@@ -54,6 +54,11 @@ void pl_tr_rope_fwd(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const 
                     const pl_real *inv_freq, int neox);
 void pl_tr_rope_bwd(pl_real *dx, int64_t T, int n_head, int hd, int n_rot, const int32_t *pos,
                     const pl_real *inv_freq, int neox);
+/* The same rotations from a table: cs [T, n_rot/2, 2] holds cos, sin of
+ * pos[t]·inv_freq[i] (pl_tr_rope_table); inverse = 1 is the backward. */
+void pl_tr_rope_table(pl_real *cs, const int32_t *pos, int64_t T, int n_rot, const pl_real *inv_freq);
+void pl_tr_rope_apply_table(pl_real *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                            int inverse);
 /* inv_freq[i] = base^(-2i/n_rot) / (factors ? factors[i] : 1). */
 void pl_tr_rope_inv_freq(pl_real *inv_freq, int n_rot, double base, const float *factors);
 
@@ -76,11 +81,26 @@ void pl_tr_attn_fwd(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *
 pl_status pl_tr_attn_bwd(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                          const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
 
+/* y[i] = exp(x[i]) (y may equal x): AVX-512 polynomial where the CPU runs
+ * it (within a few ulp of libm's exp; inputs outside [-700, 700] and NaN
+ * go to libm), else libm's exp. */
+void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n);
+/* y[i] = bf16((float)x[i]) (nearest even both times; NaN stays NaN). On
+ * the AVX-512 path f32 subnormals become signed zeros, as in the AMX
+ * products' own conversion (pl_matmul_bf16 and friends). */
+void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n);
+
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */
 void pl_tr_glu_fwd(pl_real *h, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
 void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u, int64_t n,
                    pl_act act);
+
+/* The trainer's form: s [n] saves sigmoid(g) (SiLU) or the tanh term (GELU)
+ * in the forward; the backward WRITES dg, du (no accumulation). */
+void pl_tr_glu_fwd_s(pl_real *h, pl_real *s, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
+void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u,
+                     const pl_real *s, int64_t n, pl_act act);
 
 /* y = tanh(x / cap) * cap ; dx += dy * (1 - (y/cap)^2). */
 void pl_tr_softcap_fwd(pl_real *y, const pl_real *x, int64_t n, double cap);
@@ -149,6 +169,13 @@ pl_status pl_tr_linear_bwd_f32(pl_real *dx, const pl_real *dy, int64_t T, const 
  * to the f32 kernels above. */
 pl_status pl_tr_linear_fwd_bf16(pl_real *y, const pl_real *x, int64_t T, const pl_tr_weight *w);
 pl_status pl_tr_linear_bwd_bf16(pl_real *dx, const pl_real *dy, int64_t T, const pl_tr_weight *w);
+/* n weights sharing one input (q,k,v; gate,up): y_i = F.linear(x, W_i) with x
+ * rounded once; dx += Σ_i dy_i·W_i summed in f32 (the bf16 products continue
+ * from the previous sum), then widened. Same bounds as the single forms. */
+pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_real *x,
+                                  int64_t T);
+pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
+                                  int64_t T);
 void pl_tr_dense_fwd_blas(pl_real *y, const pl_real *x, const pl_real *W, int64_t T, int n_in, int n_out,
                           int accumulate);
 void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_real *x, const pl_real *W, int64_t T,
@@ -156,11 +183,25 @@ void pl_tr_dense_bwd_blas(pl_real *dx, pl_real *dW, const pl_real *dy, const pl_
 void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_real *x, int64_t T, pl_real *xd);
 void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const pl_real *u, const pl_real *x,
                          int64_t T, pl_real *du, pl_real *xd);
+/* n targets sharing the input x without dropout (the same r and n_in): the
+ * A products of all n in one dgemm with the stacked A matrices (the bf16
+ * trainer's q,k,v and gate,up). Same results as n single calls up to the
+ * order of double sums. PL_ERR_NOMEM only. */
+pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y, pl_real *const *u, const pl_real *x,
+                           int64_t T);
+pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
+                           const pl_real *const *u, const pl_real *x, int64_t T);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                          const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                               const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
+/* The same with f32 products (sgemm) and P [H, T, T] saved in f32 (the
+ * softmax itself in double), for the bf16 precision. PL_ERR_NOMEM only. */
+pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
+                             const pl_real *v, int64_t T);
+pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
 /* OpenBLAS's thread count (process-wide); the trainer sets it to
  * pl_num_threads() when it is created. */
 void pl_tr_blas_threads(int n);
@@ -203,6 +244,8 @@ typedef struct {
     int32_t label_tokens[2];/* token ids of class 0 (legitimate), class 1 (phishing) */
     int n_class;            /* head objective: number of classes (2) */
     int checkpoint;         /* 1: keep only block inputs, recompute in backward */
+    size_t keep_bytes;      /* checkpointing: the top layers' activations are kept (not recomputed) while
+                               they fit in this many bytes; the results are the same bits either way */
     int full;               /* 1: also train every base weight (full fine-tuning; dense double copies) */
     uint64_t seed;          /* initialization and dropout */
     pl_precision precision; /* PL_PREC_F32 (default) or the double reference PL_PREC_F64 */

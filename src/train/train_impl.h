@@ -16,6 +16,7 @@ typedef struct {
     pl_real *xmid;              /* [T,D] residual after attention */
     pl_real *xn2, *rs2;         /* [T,D], [T] */
     pl_real *g, *u, *hm;        /* [T,F] gate, up, act(gate)*up */
+    pl_real *gs;                /* [T,F] sigmoid(gate) / GELU's tanh term (pl_tr_glu_fwd_s) */
     pl_real *dn, *rs_pf;        /* [T,D] down output (before post-norm), [T] */
     pl_real *lu[PL_TGT_COUNT];  /* [T,r] LoRA A·x per target */
     pl_real *mem;
@@ -45,14 +46,16 @@ struct pl_trainer {
     uint64_t step;
     /* run state, grown on demand to Tcap tokens */
     int64_t Tcap;
-    block_act *acts;                /* [n_layer] or [1] with checkpointing */
+    block_act *acts;                /* [n_layer], or [1 + n_keep] with checkpointing */
     int n_acts;
+    int n_keep;                     /* checkpointing: top layers whose activations are kept */
     pl_real *xs;                    /* [n_layer+1][T,D] block inputs (+ final residual) */
     pl_real *hf, *rsf;              /* [T,D], [T] final norm */
     pl_real *dx, *dtmp, *dwide, *dff1, *dff2, *dq, *dk, *dv; /* backward scratch */
     pl_real *xd, *du;               /* LoRA scratch [T, max(D,F,QD)], [T, r] */
     pl_real *logits;                /* [LM_CHUNK, V] */
     int32_t *pos;                   /* [T] */
+    pl_real *rope_cs;               /* [Tcap, n_rot/2, 2] cos, sin of position t (pl_tr_rope_table) */
 };
 
 /* PEFT module path of target k ("self_attn.q_proj", ...). */
