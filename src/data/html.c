@@ -876,14 +876,22 @@ static size_t ws_prefix(const ftok *t) {
     return i;
 }
 
+/* Split the leading whitespace off a character token: it is returned as a
+ * token of its own, t keeps the rest (possibly empty). */
+static ftok split_ws(ftok *t) {
+    ftok w = *t;
+    w.n = ws_prefix(t);
+    t->s += w.n;
+    t->n -= w.n;
+    return w;
+}
+
 /* in head rules; returns 1 to reprocess */
 static int in_head(fparse *f, ftok *t) {
     if (t->kind == K_CHARS) {
-        size_t k = ws_prefix(t);
-        ins_text(f, t->s, k);
-        if (k == t->n) return 0;
-        t->s += k;
-        t->n -= k;
+        const ftok w = split_ws(t);
+        ins_text(f, w.s, w.n);
+        if (!t->n) return 0;
     } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE) {
         return 0;
     } else if (t->kind == K_START) {
@@ -1463,10 +1471,8 @@ static int tree_step(fparse *f, ftok *t) {
     switch (f->mode) {
     case M_INITIAL:
         if (t->kind == K_CHARS) {
-            size_t k = ws_prefix(t);
-            if (k == t->n) return 0;
-            t->s += k;
-            t->n -= k;
+            split_ws(t);
+            if (!t->n) return 0;
         } else if (t->kind == K_COMMENT) {
             return 0;
         } else if (t->kind == K_DOCTYPE) {
@@ -1479,10 +1485,8 @@ static int tree_step(fparse *f, ftok *t) {
         return 1;
     case M_BEFORE_HTML:
         if (t->kind == K_CHARS) {
-            size_t k = ws_prefix(t);
-            if (k == t->n) return 0;
-            t->s += k;
-            t->n -= k;
+            split_ws(t);
+            if (!t->n) return 0;
         } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE) {
             return 0;
         } else if (t->kind == K_START && t->tag == T_HTML) {
@@ -1497,10 +1501,8 @@ static int tree_step(fparse *f, ftok *t) {
         return 1;
     case M_BEFORE_HEAD:
         if (t->kind == K_CHARS) {
-            size_t k = ws_prefix(t);
-            if (k == t->n) return 0;
-            t->s += k;
-            t->n -= k;
+            split_ws(t);
+            if (!t->n) return 0;
         } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE) {
             return 0;
         } else if (t->kind == K_START && t->tag == T_HTML) {
@@ -1521,11 +1523,9 @@ static int tree_step(fparse *f, ftok *t) {
         return in_head(f, t);
     case M_AFTER_HEAD:
         if (t->kind == K_CHARS) {
-            size_t k = ws_prefix(t);
-            ins_text(f, t->s, k);
-            if (k == t->n) return 0;
-            t->s += k;
-            t->n -= k;
+            const ftok w = split_ws(t);
+            ins_text(f, w.s, w.n);
+            if (!t->n) return 0;
         } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE) {
             return 0;
         } else if (t->kind == K_START) {
@@ -1585,15 +1585,9 @@ static int tree_step(fparse *f, ftok *t) {
         return in_cell(f, t);
     case M_AFTER_BODY:
         if (t->kind == K_CHARS) {
-            size_t k = ws_prefix(t);
-            if (k) {
-                ftok w = *t;
-                w.n = k;
-                in_body(f, &w);
-            }
-            if (k == t->n) return 0;
-            t->s += k;
-            t->n -= k;
+            ftok w = split_ws(t);
+            if (w.n) in_body(f, &w);
+            if (!t->n) return 0;
         } else if (t->kind == K_START && t->tag == T_HTML) {
             return 0;
         } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE || t->kind == K_EOF) {
@@ -1610,15 +1604,9 @@ static int tree_step(fparse *f, ftok *t) {
         return in_select_in_table(f, t);
     case M_AFTER_AFTER_BODY:
         if (t->kind == K_CHARS) {
-            size_t k = ws_prefix(t);
-            if (k) {
-                ftok w = *t;
-                w.n = k;
-                in_body(f, &w);
-            }
-            if (k == t->n) return 0;
-            t->s += k;
-            t->n -= k;
+            ftok w = split_ws(t);
+            if (w.n) in_body(f, &w);
+            if (!t->n) return 0;
         } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE || t->kind == K_EOF ||
                    (t->kind == K_START && t->tag == T_HTML)) {
             return 0;
