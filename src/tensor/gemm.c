@@ -437,17 +437,15 @@ pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_i
         return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens", (long long)n_out,
                         (long long)n_in, (long long)n_tok);
     if (n_tok == 0) return PL_OK;
-    const int native = pl_bf16_gemm_native(), nthreads = pl_num_threads();
-    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
-    const int64_t Mp = up32(n_tok), Kp = up32(K);
+    const int64_t K = transposed ? n_out : n_in, Mp = up32(n_tok), Kp = up32(K);
     uint16_t *Ap = aligned_alloc(64, (size_t)(Mp * Kp) * sizeof *Ap);
     if (!Ap)
         return pl_error(PL_ERR_NOMEM, "bf16 tiles matmul: out of memory (%lld tokens x %lld)", (long long)n_tok,
                         (long long)K);
-    pack_a(Ap, X, n_tok, K, Mp, Kp, native, nthreads);
-    gemm_packed(Ap, Mp, Kp, tiles, up32(N), Y, N, n_tok, N, accumulate, native, nthreads);
+    pack_a(Ap, X, n_tok, K, Mp, Kp, pl_bf16_gemm_native(), pl_num_threads());
+    pl_status st = pl_matmul_bf16_tiles_packed(tiles, n_out, n_in, transposed, Ap, n_tok, Y, accumulate);
     free(Ap);
-    return PL_OK;
+    return st;
 }
 
 pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
