@@ -204,6 +204,49 @@ static void invariance(void) {
     free(Yr);
 }
 
+/* tiles from row pointers (rows scattered, e.g. over cache segments) are
+ * the bits pl_bf16_tiles_pack makes of the same rows laid out contiguously,
+ * padding included; on both SIMD paths */
+static void rowptr_pack(void) {
+    const int64_t shapes[][2] = {{1, 64}, {17, 64}, {300, 64}, {45, 40}, {64, 96}, {33, 7}};
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (!pl_bf16_gemm_native()) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        }
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            const int64_t n_out = shapes[si][0], n_in = shapes[si][1];
+            /* rows spread over a larger buffer in reverse, with gaps */
+            float *pool = make_x(3 * n_out * n_in + 5), *W = malloc((size_t)(n_out * n_in) * 4);
+            const float **rows = malloc((size_t)n_out * sizeof *rows);
+            for (int64_t r = 0; r < n_out; r++) {
+                rows[r] = pool + (3 * (n_out - 1 - r) + 1) * n_in + (r % 5);
+                memcpy(W + r * n_in, rows[r], (size_t)n_in * 4);
+            }
+            pool[0] = -0.0f; /* not a row: never read */
+            size_t bytes = pl_bf16_tiles_bytes(n_out, n_in);
+            uint16_t *a = malloc(bytes), *b = malloc(bytes), *scr = malloc(2 * (size_t)(n_in + 32) * 2);
+            for (int tr = 0; tr < 2; tr++) {
+                memset(a, 0xA5, bytes);
+                memset(b, 0x5A, bytes);
+                CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, tr, a));
+                CHECK_OK(pl_bf16_tiles_pack_rowptr(rows, n_out, n_in, tr, b, scr));
+                CHECK(memcmp(a, b, bytes) == 0, "rowptr tiles differ: %lld x %lld, transposed %d, level %d",
+                      (long long)n_out, (long long)n_in, tr, lvl);
+            }
+            free(pool);
+            free(W);
+            free(rows);
+            free(a);
+            free(b);
+            free(scr);
+        }
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+    CHECK(pl_bf16_tiles_pack_rowptr(NULL, 4, 4, 0, (uint16_t[1024]){0}, (uint16_t[64]){0}) == PL_ERR_INVALID,
+          "no rows");
+}
+
 static void errors(void) {
     float x[64] = {0}, y[64];
     uint8_t w[4096] = {0};
@@ -230,6 +273,7 @@ int main(void) {
     case_dtype(PL_DTYPE_Q8_0, 1100, 512, 420);
     case_dtype(PL_DTYPE_Q6_K, 520, 512, 9);
     invariance();
+    rowptr_pack();
     errors();
     return T_END();
 }

@@ -168,6 +168,7 @@ struct pl_runner {
     size_t mm_bytes;
     pl_bf16_rows xa; /* the current product input rounded to bf16 (bf16 tiles) */
     void *att_tiles;       /* per-thread scratch of attention_tiles, made on first use */
+    pl_bf16_rows *att_rows; /* per thread: its queries and probabilities as bf16 rows */
     size_t att_tiles_per;  /* its bytes per thread */
     int32_t *tok_seq, *tok_pos; /* [T] sequence index and absolute position */
     /* hooks: [PL_HOOK_COUNT][n_layer + 1] (slot n_layer for layer -1 points) */
@@ -236,6 +237,8 @@ void pl_runner_free(pl_runner *r) {
     pl_arena_free(&r->arena);
     pl_bf16_rows_free(&r->xa);
     pl_free_aligned(r->att_tiles);
+    for (int i = 0; r->att_rows && i < 2 * r->n_threads; i++) pl_bf16_rows_free(&r->att_rows[i]);
+    free(r->att_rows);
     pl_free_aligned(r->pattern);
     free(r->hooks);
     free(r);
@@ -549,17 +552,26 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
     const size_t qd = (size_t)H * (size_t)hd, kvd = (size_t)Hkv * (size_t)hd;
     const int use_swa = d->swa_window > 0 && d->swa_layer && d->swa_layer[layer];
     const int rows_max = ATT_TC * group;
-    const size_t tiles_b = pl_bf16_tiles_bytes(r->max_ctx, hd);
+    const size_t tiles_b = pl_bf16_tiles_bytes(r->max_ctx, hd), cv_bytes = (4 * ((size_t)hd + 32) + 63) / 64 * 64;
     if (!r->att_tiles) {
-        /* per thread: K and V of one head [max_ctx, hd] as f32 and as tiles,
-         * queries and mix [rows, hd], scores [rows, max_ctx] */
-        const size_t per = fsz((size_t)r->max_ctx, (size_t)hd) * 2 + (tiles_b + 64) * 2 +
-                           fsz((size_t)rows_max, (size_t)hd) * 2 + fsz((size_t)rows_max, (size_t)r->max_ctx);
+        /* per thread: pointers to the keys and values of one head
+         * [max_ctx] each, their tiles, a conversion row, queries and mix
+         * [rows, hd], scores [rows, max_ctx]; and two bf16 row buffers
+         * (queries, probabilities) */
+        const size_t per = 2 * (size_t)r->max_ctx * sizeof(float *) + (tiles_b + 64) * 2 +
+                           cv_bytes + fsz((size_t)rows_max, (size_t)hd) * 2 +
+                           fsz((size_t)rows_max, (size_t)r->max_ctx);
         r->att_tiles_per = (per + 63) / 64 * 64;
         r->att_tiles = pl_alloc_aligned(r->att_tiles_per * (size_t)r->n_threads);
-        if (!r->att_tiles)
+        r->att_rows = calloc(2 * (size_t)r->n_threads, sizeof *r->att_rows);
+        if (!r->att_tiles || !r->att_rows) {
+            pl_free_aligned(r->att_tiles);
+            free(r->att_rows);
+            r->att_tiles = NULL;
+            r->att_rows = NULL;
             return pl_error(PL_ERR_NOMEM, "forward: cannot allocate %zu bytes for attention",
                             r->att_tiles_per * (size_t)r->n_threads);
+        }
     }
     int64_t n_items = 0;
     for (int si = 0; si < n_seq; si++) n_items += (int64_t)Hkv * ((seqs[si].n_tokens + ATT_TG - 1) / ATT_TG);
@@ -585,11 +597,13 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         tid = omp_get_thread_num();
 #endif
         char *mine = (char *)r->att_tiles + r->att_tiles_per * (size_t)tid;
-        float *Kg = (float *)(void *)mine, *Vg = Kg + (size_t)r->max_ctx * (size_t)hd;
-        uint16_t *Kt = (uint16_t *)(void *)(Vg + (size_t)r->max_ctx * (size_t)hd);
+        const float **Kr = (const float **)(void *)mine, **Vr = Kr + r->max_ctx;
+        uint16_t *Kt = (uint16_t *)(void *)(Vr + r->max_ctx);
         uint16_t *Vt = (uint16_t *)(void *)((char *)Kt + (tiles_b + 63) / 64 * 64);
-        float *Q = (float *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
+        uint16_t *cv = (uint16_t *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
+        float *Q = (float *)(void *)((char *)cv + cv_bytes);
         float *Z = Q + (size_t)rows_max * (size_t)hd, *S = Z + (size_t)rows_max * (size_t)hd;
+        pl_bf16_rows *qa = &r->att_rows[2 * tid], *pa = qa + 1;
         const att_item *a = &items[it];
         const pl_seq *s = &seqs[a->seq];
         const int nt = s->n_tokens, n_all = pl_kv_len(s->kv) + nt, pos0 = n_all - nt;
@@ -597,18 +611,19 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         const int n_k = pos0 + g1; /* keys up to the group's last token */
         kv_seg segs[MAX_PREFIX_DEPTH + 1];
         const int nseg = kv_segments(s->kv, n_all, segs);
+        /* the keys and values of this head where the caches hold them,
+         * converted straight into tiles */
         for (int sg = 0; sg < nseg; sg++) {
             const pl_kv *kv = segs[sg].kv;
             const int start = segs[sg].start, len = start + segs[sg].len < n_k ? segs[sg].len : n_k - start;
             const size_t base = ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)a->kvh * (size_t)hd;
             for (int p = 0; p < len; p++) {
                 const size_t off = base + (size_t)(start + p - kv->prefix_len) * kvd;
-                memcpy(Kg + (size_t)(start + p) * (size_t)hd, kv->k + off, (size_t)hd * sizeof(float));
-                memcpy(Vg + (size_t)(start + p) * (size_t)hd, kv->v + off, (size_t)hd * sizeof(float));
+                Kr[start + p] = kv->k + off;
+                Vr[start + p] = kv->v + off;
             }
         }
-        if (pl_bf16_tiles_pack(PL_DTYPE_F32, Kg, 0, n_k, hd, 0, Kt) ||
-            pl_bf16_tiles_pack(PL_DTYPE_F32, Vg, 0, n_k, hd, 1, Vt)) {
+        if (pl_bf16_tiles_pack_rowptr(Kr, n_k, hd, 0, Kt, cv) || pl_bf16_tiles_pack_rowptr(Vr, n_k, hd, 1, Vt, cv)) {
             fail = 1;
             continue;
         }
@@ -621,13 +636,14 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                        r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
                        (size_t)hd * sizeof(float));
             }
-            if (pl_matmul_bf16_tiles(Kt, n_k, hd, 0, Q, rows, S, 0)) {
+            if (pl_bf16_rows_set(qa, Q, rows, hd) || pl_matmul_bf16_tiles_rows(Kt, n_k, hd, qa, S, 0)) {
                 fail = 1;
                 break;
             }
             for (int j = 0; j < rows; j++)
                 attn_probs(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + t0 + j / group, use_swa);
-            if (pl_matmul_bf16_tiles(Vt, n_k, hd, 1, S, rows, Z, 0)) {
+            if (pl_bf16_rows_set(pa, S, rows, n_k) ||
+                pl_matmul_bf16_tiles_packed(Vt, n_k, hd, 1, pa->data, rows, Z, 0)) {
                 fail = 1;
                 break;
             }

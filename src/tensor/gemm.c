@@ -431,6 +431,58 @@ pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_ou
     return st;
 }
 
+pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int64_t n_in, int transposed,
+                                    uint16_t *tiles, uint16_t *scratch) {
+    if (!rows || !tiles || !scratch || n_out <= 0 || n_in <= 0)
+        return pl_error(PL_ERR_INVALID, "bf16 tiles: bad shape %lld x %lld", (long long)n_out, (long long)n_in);
+    const int native = pl_bf16_gemm_native();
+    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    const int64_t Kp = up32(K), Np = up32(N), kt = Kp / PL_GEMM_KT;
+    uint16_t *b0 = scratch, *b1 = scratch + up32(n_in);
+    if (!transposed) {
+        /* weight row n is output column n: tile (n / 16, t), row r, column
+         * n % 16 holds the pair (32t + 2r, 32t + 2r + 1) of that row */
+        for (int64_t n = 0; n < Np; n++) {
+            if (n < n_out) {
+                to_bf16(b0, rows[n], n_in, native);
+                memset(b0 + n_in, 0, (size_t)(Kp - n_in) * sizeof *b0);
+            } else {
+                memset(b0, 0, (size_t)Kp * sizeof *b0);
+            }
+            uint32_t *T = (uint32_t *)(void *)(tiles + (n / 16) * kt * PL_GEMM_TILE) + n % 16;
+            for (int64_t t = 0; t < kt; t++, T += PL_GEMM_TILE / 2)
+                for (int r = 0; r < 16; r++) {
+                    uint32_t pair;
+                    memcpy(&pair, b0 + t * PL_GEMM_KT + 2 * r, sizeof pair);
+                    T[r * 16] = pair;
+                }
+        }
+    } else {
+        /* weight rows k, k + 1 are reduction indices: tile (p, k / 32), row
+         * (k % 32) / 2 interleaves their columns 16p .. 16p + 15 */
+        for (int64_t k = 0; k < Kp; k += 2) {
+            for (int j = 0; j < 2; j++) {
+                uint16_t *b = j ? b1 : b0;
+                if (k + j < n_out) {
+                    to_bf16(b, rows[k + j], n_in, native);
+                    memset(b + n_in, 0, (size_t)(Np - n_in) * sizeof *b);
+                } else {
+                    memset(b, 0, (size_t)Np * sizeof *b);
+                }
+            }
+            const int64_t t = k / PL_GEMM_KT, r = (k % PL_GEMM_KT) / 2;
+            for (int64_t p = 0; p < Np / 16; p++) {
+                uint16_t *T = tiles + (p * kt + t) * PL_GEMM_TILE + r * 32;
+                for (int c = 0; c < 16; c++) {
+                    T[2 * c] = b0[16 * p + c];
+                    T[2 * c + 1] = b1[16 * p + c];
+                }
+            }
+        }
+    }
+    return PL_OK;
+}
+
 pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
                                int64_t n_tok, float *Y, int accumulate) {
     if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || (n_tok > 0 && (!X || !Y)))

@@ -244,6 +244,12 @@ pl_status pl_matmul_bf16_t(pl_dtype t, const void *W, int packed, int64_t n_out,
 size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in);
 pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, int transposed,
                              uint16_t *tiles);
+/* The same tiles from f32 rows given by pointers (rows[i] is row i of the
+ * weight, n_in floats; e.g. a cache's keys scattered over segments), one
+ * pass, single-threaded: the same bits as pl_bf16_tiles_pack(PL_DTYPE_F32)
+ * on those rows laid out contiguously. scratch holds 2 * up32(n_in) bf16. */
+pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int64_t n_in, int transposed,
+                                    uint16_t *tiles, uint16_t *scratch);
 pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
                                int64_t n_tok, float *Y, int accumulate);
 /* The same with the activations already rounded and laid out by the caller
