@@ -247,6 +247,84 @@ static void rowptr_pack(void) {
           "no rows");
 }
 
+/* a simple elementwise act for the gated product: g = (g + 1) * u */
+static void act_affine(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = (g[i] + 1.0f) * u[i];
+}
+
+/* the gated product (gate and up as one, act and the bf16 rounding in the
+ * epilogue) against the two products, act and rounding done apart: same
+ * bits, every padded element of h included; 1 and 2 threads; both paths */
+static void glu_case(int64_t n_ff, int64_t n_in, int64_t T, int threads) {
+    size_t tb = pl_bf16_tiles_bytes(n_ff, n_in);
+    float *Wg = make_x(n_ff * n_in), *Wu = make_x(n_ff * n_in), *X = make_x(T * n_in);
+    uint16_t *tg = malloc(tb), *tu = malloc(tb), *gu = malloc(pl_bf16_glu_tiles_bytes(n_ff, n_in));
+    float *Yg = malloc((size_t)(T * n_ff) * 4), *Yu = malloc((size_t)(T * n_ff) * 4);
+    float *G = malloc((size_t)(T * n_ff) * 4), *U = malloc((size_t)(T * n_ff) * 4);
+    pl_bf16_rows a = {0}, h = {0}, ref = {0};
+    int nt = pl_num_threads();
+    pl_set_num_threads(threads);
+    CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, Wg, 0, n_ff, n_in, 0, tg));
+    CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, Wu, 0, n_ff, n_in, 0, tu));
+    CHECK_OK(pl_bf16_glu_tiles_pack(tg, tu, n_ff, n_in, gu));
+    CHECK_OK(pl_bf16_rows_set(&a, X, T, n_in));
+    CHECK_OK(pl_matmul_bf16_glu(gu, n_ff, n_in, &a, NULL, NULL, G, U));
+    CHECK_OK(pl_matmul_bf16_tiles_rows(tg, n_ff, n_in, &a, Yg, 0));
+    CHECK_OK(pl_matmul_bf16_tiles_rows(tu, n_ff, n_in, &a, Yu, 0));
+    CHECK(memcmp(G, Yg, (size_t)(T * n_ff) * 4) == 0 && memcmp(U, Yu, (size_t)(T * n_ff) * 4) == 0,
+          "gated product without act: G/U differ from the two products (%lld x %lld, %lld rows)", (long long)n_ff,
+          (long long)n_in, (long long)T);
+    const size_t hb = (size_t)((T + 31) / 32 * 32) * (size_t)((n_ff + 31) / 32 * 32) * 2;
+    for (int k = 0; k < 2; k++) {
+        pl_glu_act_fn act = k ? act_affine : pl_f32_silu_mul;
+        memcpy(G, Yg, (size_t)(T * n_ff) * 4);
+        for (int64_t t = 0; t < T; t++) act(G + t * n_ff, Yu + t * n_ff, n_ff);
+        CHECK_OK(pl_bf16_rows_set(&ref, G, T, n_ff));
+        CHECK_OK(pl_matmul_bf16_glu(gu, n_ff, n_in, &a, act, &h, NULL, NULL));
+        CHECK(h.n_tok == T && h.n_in == n_ff, "h shape %lld x %lld", (long long)h.n_tok, (long long)h.n_in);
+        CHECK(memcmp(h.data, ref.data, hb) == 0, "gated product (%s): h differs (%lld x %lld, %lld rows, %d threads)",
+              k ? "affine" : "silu", (long long)n_ff, (long long)n_in, (long long)T, threads);
+    }
+    pl_set_num_threads(nt);
+    pl_bf16_rows_free(&a);
+    pl_bf16_rows_free(&h);
+    pl_bf16_rows_free(&ref);
+    free(Wg);
+    free(Wu);
+    free(X);
+    free(tg);
+    free(tu);
+    free(gu);
+    free(Yg);
+    free(Yu);
+    free(G);
+    free(U);
+}
+
+static void glu(void) {
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (!pl_bf16_gemm_native()) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        }
+        glu_case(40, 64, 1, 1);
+        glu_case(48, 96, 37, 2);
+        glu_case(300, 64, 70, 2);
+        glu_case(96, 40, 33, 1);
+        /* 2 x 1120 x 512 bf16 is over 1 MiB: column chunks */
+        glu_case(1100, 512, 45, 2);
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+    pl_bf16_rows a = {0};
+    uint16_t t[2048] = {0};
+    float x[64] = {0};
+    CHECK_OK(pl_bf16_rows_set(&a, x, 1, 32));
+    CHECK(pl_matmul_bf16_glu(t, 16, 64, &a, NULL, NULL, x, x) == PL_ERR_INVALID, "rows of 32 for a 64-input weight");
+    CHECK(pl_matmul_bf16_glu(t, 16, 32, &a, pl_f32_silu_mul, NULL, NULL, NULL) == PL_ERR_INVALID, "act without h");
+    CHECK(pl_matmul_bf16_glu(t, 16, 32, &a, NULL, NULL, NULL, NULL) == PL_ERR_INVALID, "no act and no G/U");
+    pl_bf16_rows_free(&a);
+}
+
 static void errors(void) {
     float x[64] = {0}, y[64];
     uint8_t w[4096] = {0};
@@ -274,6 +352,7 @@ int main(void) {
     case_dtype(PL_DTYPE_Q6_K, 520, 512, 9);
     invariance();
     rowptr_pack();
+    glu();
     errors();
     return T_END();
 }

@@ -461,6 +461,100 @@ static void test_references(const char *sh) {
     }
 }
 
+/* ---- the gated unit on bf16 tiles ------------------------------------------ */
+
+/* src with its 2-D f32 layer matrices (ffn_*, attn_q/k/v/output) as q8_0 */
+static int requant_q8(const char *src, const char *dst) {
+    pl_gguf *g = NULL;
+    pl_gguf_writer *w = NULL;
+    int ok = pl_gguf_open(src, &g) == PL_OK && pl_gguf_writer_new(&w) == PL_OK;
+    uint8_t *keep[256] = {0}; /* the writer reads tensor data when it writes */
+    int n_keep = 0;
+    for (int64_t i = 0; ok && i < pl_gguf_n_kv(g); i++) {
+        pl_gguf_value v;
+        ok = pl_gguf_kv(g, i, &v) == PL_OK && pl_gguf_writer_add_value(w, pl_gguf_key(g, i), &v) == PL_OK;
+    }
+    for (int64_t i = 0; ok && i < pl_gguf_n_tensors(g); i++) {
+        const pl_gguf_tensor *t = pl_gguf_tensor_at(g, i);
+        const int q = t->type == PL_GGML_F32 && t->n_dims == 2 && t->ne[0] % 32 == 0 && strncmp(t->name, "blk.", 4) == 0;
+        if (!q) {
+            ok = pl_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes) == PL_OK;
+            continue;
+        }
+        size_t rb = 0;
+        ok = pl_dtype_row_bytes(PL_DTYPE_Q8_0, t->ne[0], &rb) == PL_OK;
+        uint8_t *qd = ok ? malloc(rb * (size_t)t->ne[1]) : NULL;
+        for (int64_t r = 0; qd && ok && r < t->ne[1]; r++)
+            ok = pl_quantize_row(PL_DTYPE_Q8_0, (const float *)t->data + r * t->ne[0], qd + rb * (size_t)r, t->ne[0]) ==
+                 PL_OK;
+        ok = ok && qd && n_keep < 256 &&
+             pl_gguf_writer_add_tensor(w, t->name, PL_GGML_Q8_0, 2, t->ne, qd, rb * (size_t)t->ne[1]) == PL_OK;
+        if (n_keep < 256) keep[n_keep++] = qd;
+        else free(qd);
+    }
+    ok = ok && pl_gguf_writer_write(w, dst) == PL_OK;
+    for (int i = 0; i < n_keep; i++) free(keep[i]);
+    pl_gguf_writer_free(w);
+    pl_gguf_close(g);
+    return ok;
+}
+
+static void noop_hook(const pl_hook_info *in, float *data, void *user) {
+    (void)in;
+    (void)data;
+    (void)user;
+}
+
+/* With bf16 tiles the gate and up products run as one, and with nothing
+ * reading the activations act(gate)·up goes straight into the down
+ * product's bf16 rows; a hook on the activations (mlp_post) takes the
+ * unfused path. Both give the same bits: SiLU (mistral q4_0) and GELU
+ * (gemma2, its matrices requantized to q8_0 here). */
+static void test_bf16_glu(const char *sh) {
+    if (!pl_bf16_gemm_native()) {
+        SKIP("no AMX tiles here: the fused gated unit not tested");
+        return;
+    }
+    char p[4096], q8[] = "/tmp/pl_test_glu_XXXXXX";
+    int fd = mkstemp(q8);
+    CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    CHECK(requant_q8(t_path(p, sizeof p, sh, "models/fixtures/tiny-gemma2-random.gguf"), q8), "requantize: %s",
+          pl_errmsg());
+    const char *files[2] = {t_path(p, sizeof p, sh, "models/fixtures/tiny-mistral-random-q4_0.gguf"), q8};
+    for (int f = 0; f < 2; f++) {
+        pl_model_opts o = pl_model_opts_default();
+        o.bf16_tiles = 1;
+        pl_model *m = NULL;
+        CHECK_OK(pl_model_load(files[f], &o, &m));
+        if (!m) continue;
+        const pl_arch_desc *d = pl_model_desc(m);
+        const int n = 37, V = d->n_vocab;
+        int32_t ids[37];
+        for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+        float *a = malloc(sizeof(float) * (size_t)n * (size_t)V), *b = malloc(sizeof(float) * (size_t)n * (size_t)V);
+        for (int k = 0; k < 2; k++) {
+            pl_runner *r = NULL;
+            pl_kv *kv = NULL;
+            CHECK_OK(pl_runner_new(m, n, 64, &r));
+            CHECK_OK(pl_kv_new(m, 64, NULL, &kv));
+            for (int l = 0; k && r && l < d->n_layer; l++)
+                CHECK_OK(pl_runner_set_hook(r, PL_HOOK_MLP_POST, l, noop_hook, NULL));
+            pl_seq sq = {kv, ids, n};
+            if (r && kv) CHECK_OK(pl_forward(r, &sq, 1, PL_LOGITS_ALL, k ? b : a));
+            pl_kv_free(kv);
+            pl_runner_free(r);
+        }
+        CHECK(!memcmp(a, b, sizeof(float) * (size_t)n * (size_t)V), "%s: fused gated unit differs from the unfused",
+              f ? "gemma2 q8_0" : "mistral q4_0");
+        free(a);
+        free(b);
+        pl_model_free(m);
+    }
+    if (getenv("PL_KEEP_Q8")) printf("kept %s\n", q8); else unlink(q8);
+}
+
 /* ---- hooks ------------------------------------------------------------- */
 
 /* A cache of every hook activation of one forward, keyed by (point, layer). */
@@ -1379,6 +1473,7 @@ int main(void) {
         test_packed(sh);
         test_bf16_lora(sh);
         test_bf16_attention(sh);
+        test_bf16_glu(sh);
         test_hooks(sh);
         test_hook_batch(sh);
         test_batch_prefix(sh, "models/stories260K.gguf");

@@ -167,6 +167,7 @@ struct pl_runner {
     void *mm_scratch;
     size_t mm_bytes;
     pl_bf16_rows xa; /* the current product input rounded to bf16 (bf16 tiles) */
+    pl_bf16_rows ha; /* the fused gated unit's output, the down product's input */
     void *att_tiles;       /* per-thread scratch of attention_tiles, made on first use */
     pl_bf16_rows *att_rows; /* per thread: its queries and probabilities as bf16 rows */
     size_t att_tiles_per;  /* its bytes per thread */
@@ -236,6 +237,7 @@ void pl_runner_free(pl_runner *r) {
     if (!r) return;
     pl_arena_free(&r->arena);
     pl_bf16_rows_free(&r->xa);
+    pl_bf16_rows_free(&r->ha);
     pl_free_aligned(r->att_tiles);
     for (int i = 0; r->att_rows && i < 2 * r->n_threads; i++) pl_bf16_rows_free(&r->att_rows[i]);
     free(r->att_rows);
@@ -331,6 +333,15 @@ static float gelu_tanh_fp16(float x) {
     if (x >= 10.0f) return x;
     float xh = pl_model_f16_to_f32(pl_model_f32_to_f16(x));
     return pl_model_f16_to_f32(pl_model_f32_to_f16(gelu_tanh(xh)));
+}
+
+/* the gated activations over n elements: g = gelu(g) * u */
+static void geglu(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = gelu_tanh(g[i]) * u[i];
+}
+
+static void geglu_fp16(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = gelu_tanh_fp16(g[i]) * u[i];
 }
 
 
@@ -763,23 +774,30 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 
         /* feed-forward: act(gate) * up, then down */
         rmsnorm_rows(r->xb, r->x, L->ffn_norm, T, D, d->norm_eps);
-        ROWS(r->xb, D, L->w_gate.tiles || L->w_up.tiles);
-        MMR(&L->w_gate, r->xb, r->hb);
-        MMR(&L->w_up, r->xb, r->hb2);
-        int gelu16 = d->gelu_fp16;
-        if (d->act == PL_ACT_SILU) {
-            /* per token row: tensor's SIMD silu·up (an element's bits do not depend on the batch) */
-#pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
-            for (int64_t t = 0; t < T; t++) pl_f32_silu_mul(r->hb + t * F, r->hb2 + t * F, F);
+        ROWS(r->xb, D, L->w_gate.tiles || L->w_up.tiles || L->gu_tiles);
+        pl_glu_act_fn act = d->act == PL_ACT_SILU ? pl_f32_silu_mul : d->gelu_fp16 ? geglu_fp16 : geglu;
+        int fused = 0;
+        if (L->gu_tiles) {
+            /* gate and up as one product on the tiles; with no adapter on
+             * them and nothing reading the activations, act(gate)·up comes
+             * out as the down product's bf16 rows */
+            const int hooked = r->any_hook && slot(r, PL_HOOK_MLP_POST, l)->fn;
+            if ((st = pl_mm_glu(m, L, xa, hooked || !L->w_down.tiles ? NULL : act, &r->ha, r->hb, r->hb2,
+                                r->mm_scratch, r->mm_bytes, r->lora_tmp, &fused)))
+                return st;
         } else {
-#pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
-            for (int64_t i = 0; i < T * F; i++) {
-                float g = r->hb[i];
-                r->hb[i] = (gelu16 ? gelu_tanh_fp16(g) : gelu_tanh(g)) * r->hb2[i];
-            }
+            MMR(&L->w_gate, r->xb, r->hb);
+            MMR(&L->w_up, r->xb, r->hb2);
         }
-        run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
-        ROWS(r->hb, F, L->w_down.tiles && L->w_down.lora);
+        if (fused) {
+            xa = &r->ha;
+        } else {
+            /* per token row (an element's bits do not depend on the batch) */
+#pragma omp parallel for schedule(static) if (T * F >= PAR_MIN)
+            for (int64_t t = 0; t < T; t++) act(r->hb + t * F, r->hb2 + t * F, F);
+            run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
+            ROWS(r->hb, F, L->w_down.tiles && L->w_down.lora);
+        }
         MMR(&L->w_down, r->hb, r->xb2);
         if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
         run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);

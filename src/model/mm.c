@@ -101,11 +101,12 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, co
     return PL_OK;
 }
 
-pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
-                void *scratch, size_t scratch_bytes, float *lora_tmp) {
-    pl_status st = mm_plain(m, w, x, xa, T, y, scratch, scratch_bytes);
-    if (st) return st;
-    if (w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA) {
+/* The LoRA deltas of w: y += s · (x·Aᵀ)·Bᵀ for each adapter; tiled: w's
+ * products run on bf16 tiles (its own or the gated unit's), the deltas too */
+static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const float *x, const pl_bf16_rows *xa,
+                         int64_t T, float *y, void *scratch, size_t scratch_bytes, float *lora_tmp) {
+    pl_status st = PL_OK;
+    if (tiled) {
         /* with bf16 tiles the deltas run as bf16 products too: u = x·Aᵀ,
          * then y += (s·u)·Bᵀ (row by row independent of the batch, as the rest) */
         for (const pl_lora_pair *p = w->lora; p && !st; p = p->next) {
@@ -136,6 +137,25 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf1
         }
     }
     return PL_OK;
+}
+
+pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
+                void *scratch, size_t scratch_bytes, float *lora_tmp) {
+    pl_status st = mm_plain(m, w, x, xa, T, y, scratch, scratch_bytes);
+    return st ? st : mm_lora(m, w, w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA, x, xa, T, y, scratch,
+                             scratch_bytes, lora_tmp);
+}
+
+pl_status pl_mm_glu(const pl_model *m, const pl_layer *L, const pl_bf16_rows *xa, pl_glu_act_fn act,
+                    pl_bf16_rows *h, float *g, float *u, void *scratch, size_t scratch_bytes, float *lora_tmp,
+                    int *fused) {
+    const int64_t T = xa->n_tok, F = L->w_gate.n_out, D = L->w_gate.n_in;
+    *fused = act && !L->w_gate.lora && !L->w_up.lora;
+    pl_status st = pl_matmul_bf16_glu(L->gu_tiles, F, D, xa, *fused ? act : NULL, h, g, u);
+    if (st) return pl_error_wrap(st, "%s", L->w_gate.name ? L->w_gate.name : "gate/up");
+    if (*fused) return PL_OK;
+    st = mm_lora(m, &L->w_gate, 1, NULL, xa, T, g, scratch, scratch_bytes, lora_tmp);
+    return st ? st : mm_lora(m, &L->w_up, 1, NULL, xa, T, u, scratch, scratch_bytes, lora_tmp);
 }
 
 /* Release the pages of [p, p + n) of a read-only file mapping, the first
@@ -192,6 +212,25 @@ static pl_status tile_mat(pl_mat *w) {
     return PL_OK;
 }
 
+/* gate and up as one (pl_bf16_glu_tiles_pack), their own tiles freed */
+static pl_status glu_tiles(pl_layer *L) {
+    if (!L->w_gate.tiles || !L->w_up.tiles || L->w_gate.n_out != L->w_up.n_out || L->w_gate.n_in != L->w_up.n_in)
+        return PL_OK;
+    size_t bytes = pl_bf16_glu_tiles_bytes(L->w_gate.n_out, L->w_gate.n_in);
+    uint16_t *p = pl_alloc_aligned(bytes);
+    if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for bf16 tiles", L->w_gate.name, bytes);
+    pl_status st = pl_bf16_glu_tiles_pack(L->w_gate.tiles, L->w_up.tiles, L->w_gate.n_out, L->w_gate.n_in, p);
+    if (st) {
+        pl_free_aligned(p);
+        return pl_error_wrap(st, "%s", L->w_gate.name ? L->w_gate.name : "gate/up");
+    }
+    pl_free_aligned(L->w_gate.tiles);
+    pl_free_aligned(L->w_up.tiles);
+    L->w_gate.tiles = L->w_up.tiles = NULL;
+    L->gu_tiles = p;
+    return PL_OK;
+}
+
 pl_status pl_mm_pack_model(pl_model *m) {
     if (!m->opts.quant_act || !m->layers) return PL_OK;
     const int tiles = m->opts.bf16_tiles && pl_bf16_gemm_native();
@@ -203,6 +242,8 @@ pl_status pl_mm_pack_model(pl_model *m) {
             pl_status st = tiles ? tile_mat(ws[i]) : pack_mat(ws[i]);
             if (st) return st;
         }
+        pl_status st = tiles ? glu_tiles(L) : PL_OK;
+        if (st) return st;
     }
     /* the unembedding too; with tied embeddings the embedding lookup keeps
      * reading rows of tok_embd from the mapping */
@@ -224,6 +265,8 @@ void pl_mm_unpack_model(pl_model *m) {
             ws[i]->packed = NULL;
             ws[i]->tiles = NULL;
         }
+        pl_free_aligned(L->gu_tiles);
+        L->gu_tiles = NULL;
     }
 }
 

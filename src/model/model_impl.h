@@ -37,6 +37,8 @@ typedef struct {
     pl_mat wq, wk, wv, wo;  /* [n_head*hd × d], [n_kv*hd × d] ×2, [d × n_head*hd] */
     pl_mat w_gate, w_up;    /* [n_ff × d] */
     pl_mat w_down;          /* [d × n_ff] */
+    uint16_t *gu_tiles;     /* with bf16 tiles: gate and up as one (pl_bf16_glu_tiles_pack;
+                             * their own tiles are then NULL), or NULL */
 } pl_layer;
 
 typedef struct pl_src pl_src; /* a loaded file (GGUF or safetensors) */
@@ -74,6 +76,14 @@ size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
  * products read it instead of rounding x again (the same bits). */
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp);
+/* The gated unit's two products of layer L on bf16 tiles (L->gu_tiles), xa
+ * the normed stream's rows: with act and no adapter on gate or up, h gets
+ * the bf16 rows of act(gate)·up (*fused = 1); else g and u [T × n_ff] get
+ * the two products with their adapters (*fused = 0) and act is the
+ * caller's. */
+pl_status pl_mm_glu(const pl_model *m, const pl_layer *L, const pl_bf16_rows *xa, pl_glu_act_fn act,
+                    pl_bf16_rows *h, float *g, float *u, void *scratch, size_t scratch_bytes, float *lora_tmp,
+                    int *fused);
 /* Repack the quantized layer matrices and the output matrix into tensor's packed layout when
  * opts.pack_weights and opts.quant_act are set and the active SIMD level
  * has a native packed kernel (no-op otherwise). Called once at load. */

@@ -143,9 +143,42 @@ static void block32_ref(const uint16_t *A, int64_t lda, const uint16_t *B0, cons
         }
 }
 
-/* C[M x N] (+)= Ap . Bp (ldc apart) */
-static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
-                        int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads) {
+/* The gated unit's epilogue: column pair i of the product holds the gate
+ * (columns 0-15) and the up projection (16-31) of features 16i .. 16i + 15.
+ * With act, h (ldh apart, every padded row too) gets bf16(act(g) * u); else
+ * G and U (n_ff apart) get g and u of the rows < M and features < n_ff. */
+typedef struct {
+    pl_glu_act_fn act;
+    uint16_t *h;
+    int64_t ldh;
+    float *G, *U;
+    int64_t n_ff;
+} glu_epi;
+
+static void glu_block(const glu_epi *e, const float *out, int64_t m0, int64_t i, int64_t M, int native) {
+    const int64_t f0 = 16 * i;
+    if (e->act) {
+        float g[32 * 16] __attribute__((aligned(64))), u[32 * 16] __attribute__((aligned(64)));
+        for (int r = 0; r < 32; r++) {
+            memcpy(g + r * 16, out + r * 32, 16 * sizeof *g);
+            memcpy(u + r * 16, out + r * 32 + 16, 16 * sizeof *u);
+        }
+        e->act(g, u, 32 * 16);
+        for (int r = 0; r < 32; r++) to_bf16(e->h + (m0 + r) * e->ldh + f0, g + r * 16, 16, native);
+        return;
+    }
+    const int64_t mr = M - m0 < 32 ? M - m0 : 32, nf = e->n_ff - f0 < 16 ? e->n_ff - f0 : 16;
+    for (int64_t r = 0; r < mr && nf > 0; r++) {
+        memcpy(e->G + (m0 + r) * e->n_ff + f0, out + r * 32, (size_t)nf * sizeof *out);
+        memcpy(e->U + (m0 + r) * e->n_ff + f0, out + r * 32 + 16, (size_t)nf * sizeof *out);
+    }
+}
+
+/* C[M x N] (+)= Ap . Bp (ldc apart); with epi, the gated unit's epilogue
+ * takes each block instead (C unused, no accumulation) */
+static void gemm_packed_epi(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
+                            int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
+                            const glu_epi *epi) {
     const int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
     /* A weight larger than about half of L2 does not stay there while the
      * row strips stream past it: then the columns go in chunks of up to
@@ -180,6 +213,16 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
             const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
             int64_t m0 = j * 32, n0 = i * 32;
             int64_t mr = M - m0 < 32 ? M - m0 : 32, nr = N - n0 < 32 ? N - n0 : 32;
+            if (epi) {
+#if defined(PL_HAVE_AMX_KERNEL)
+                if (native)
+                    pl_amx_block32(A, Kp, B0, B1, kt, out, 32, 0, stream);
+                else
+#endif
+                    block32_ref(A, Kp, B0, B1, kt, out, 0);
+                glu_block(epi, out, m0, i, M, native);
+                continue;
+            }
 #if defined(PL_HAVE_AMX_KERNEL)
             if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
                 pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate, stream);
@@ -204,6 +247,11 @@ static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16
         if (native) pl_amx_release();
 #endif
     }
+}
+
+static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
+                        int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads) {
+    gemm_packed_epi(Ap, Mp, Kp, Bp, Np, C, ldc, M, N, accumulate, native, nthreads, NULL);
 }
 
 /* ---- weights of any dtype -------------------------------------------------------- */
@@ -528,4 +576,50 @@ pl_status pl_matmul_bf16_t(pl_dtype t, const void *W, int packed, int64_t n_out,
                            int64_t n_tok, float *Y, int accumulate) {
     weight w = make_weight(t, W, packed, n_out, n_in);
     return matmul(&w, X, n_tok, Y, accumulate, 1);
+}
+
+/* ---- the gated unit ---------------------------------------------------------------- */
+
+size_t pl_bf16_glu_tiles_bytes(int64_t n_ff, int64_t n_in) { return 2 * pl_bf16_tiles_bytes(n_ff, n_in); }
+
+pl_status pl_bf16_glu_tiles_pack(const uint16_t *gate, const uint16_t *up, int64_t n_ff, int64_t n_in,
+                                 uint16_t *out) {
+    if (!gate || !up || !out || n_ff <= 0 || n_in <= 0)
+        return pl_error(PL_ERR_INVALID, "bf16 gated tiles: bad shape %lld x %lld", (long long)n_ff, (long long)n_in);
+    /* panel p of each (16 features, all of the reduction) side by side */
+    const size_t panel = (size_t)(up32(n_in) / PL_GEMM_KT) * PL_GEMM_TILE;
+    for (int64_t p = 0; p < up32(n_ff) / 16; p++) {
+        memcpy(out + (2 * p) * panel, gate + p * panel, panel * sizeof *out);
+        memcpy(out + (2 * p + 1) * panel, up + p * panel, panel * sizeof *out);
+    }
+    return PL_OK;
+}
+
+pl_status pl_matmul_bf16_glu(const uint16_t *gu, int64_t n_ff, int64_t n_in, const pl_bf16_rows *a,
+                             pl_glu_act_fn act, pl_bf16_rows *h, float *G, float *U) {
+    if (!gu || n_ff <= 0 || n_in <= 0 || !a || a->n_in != n_in || (a->n_tok > 0 && !a->data) || (act && !h) ||
+        (!act && (!G || !U)))
+        return pl_error(PL_ERR_INVALID, "bf16 gated product: bad arguments (%lld x %lld, rows of %lld inputs)",
+                        (long long)n_ff, (long long)n_in, a ? (long long)a->n_in : -1LL);
+    const int64_t T = a->n_tok, Mp = up32(T), Fp = up32(n_ff);
+    glu_epi e = {act, NULL, Fp, G, U, n_ff};
+    if (act) {
+        const size_t need = (size_t)(Mp * Fp) * sizeof(uint16_t);
+        if (need > h->cap) {
+            uint16_t *p = aligned_alloc(64, need);
+            if (!p)
+                return pl_error(PL_ERR_NOMEM, "bf16 gated product: out of memory (%lld tokens x %lld)", (long long)T,
+                                (long long)n_ff);
+            free(h->data);
+            h->data = p;
+            h->cap = need;
+        }
+        h->n_tok = T;
+        h->n_in = n_ff;
+        e.h = h->data;
+    }
+    if (T == 0) return PL_OK;
+    gemm_packed_epi(a->data, Mp, up32(n_in), gu, 2 * Fp, NULL, 0, T, 2 * Fp, 0, pl_bf16_gemm_native(),
+                    pl_num_threads(), &e);
+    return PL_OK;
 }

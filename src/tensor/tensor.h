@@ -277,4 +277,20 @@ pl_status pl_matmul_bf16_rows(pl_dtype t, const void *W, int packed, int64_t n_o
 pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
                                     float *Y, int accumulate);
 
+/* The gated unit act(x·Wgᵀ) ⊙ (x·Wuᵀ) on tiles, its two products as one:
+ * pl_bf16_glu_tiles_pack puts the tiles of the gate and of the up
+ * projection (each pl_bf16_tiles_pack'ed, n_ff outputs of n_in, transposed
+ * = 0) side by side, panel by panel (pl_bf16_glu_tiles_bytes). With act
+ * (g[i] = act(g[i]) * u[i] over n elements, elementwise), the product
+ * writes h: bf16 rows of act(g) * u ready for the next product (h->n_in =
+ * n_ff; same bits as rounding the unfused result); without it, G and U
+ * [n_tok x n_ff] get the two products in f32 (the bits of
+ * pl_matmul_bf16_tiles_rows on each weight). */
+typedef void (*pl_glu_act_fn)(float *g, const float *u, int64_t n);
+size_t pl_bf16_glu_tiles_bytes(int64_t n_ff, int64_t n_in);
+pl_status pl_bf16_glu_tiles_pack(const uint16_t *gate, const uint16_t *up, int64_t n_ff, int64_t n_in,
+                                 uint16_t *out);
+pl_status pl_matmul_bf16_glu(const uint16_t *gu, int64_t n_ff, int64_t n_in, const pl_bf16_rows *a,
+                             pl_glu_act_fn act, pl_bf16_rows *h, float *G, float *U);
+
 #endif
