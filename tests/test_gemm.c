@@ -325,6 +325,39 @@ static void glu(void) {
     pl_bf16_rows_free(&a);
 }
 
+/* normed rows rounded in one pass: the bits of pl_f32_rmsnorm then
+ * pl_bf16_rows_set, padding included */
+static void rows_rmsnorm(void) {
+    const int64_t shapes[][2] = {{1, 64}, {37, 576}, {70, 40}, {300, 96}};
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (pl_simd_detected() < PL_SIMD_AVX512) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        }
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            for (int th = 1; th <= 2; th++) {
+                const int64_t T = shapes[si][0], n = shapes[si][1];
+                float *X = make_x(T * n), *w = make_x(n), *N = malloc((size_t)(T * n) * 4);
+                pl_bf16_rows a = {0}, b = {0};
+                int nt = pl_num_threads();
+                pl_set_num_threads(th);
+                for (int64_t t = 0; t < T; t++) pl_f32_rmsnorm(N + t * n, X + t * n, w, n, 1e-5f);
+                CHECK_OK(pl_bf16_rows_set(&a, N, T, n));
+                CHECK_OK(pl_bf16_rows_rmsnorm(&b, X, w, T, n, 1e-5f));
+                const size_t bytes = (size_t)((T + 31) / 32 * 32) * (size_t)((n + 31) / 32 * 32) * 2;
+                CHECK(b.n_tok == T && b.n_in == n && memcmp(a.data, b.data, bytes) == 0,
+                      "normed rows differ (%lld x %lld, %d threads, level %d)", (long long)T, (long long)n, th, lvl);
+                pl_set_num_threads(nt);
+                pl_bf16_rows_free(&a);
+                pl_bf16_rows_free(&b);
+                free(X);
+                free(w);
+                free(N);
+            }
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+}
+
 static void errors(void) {
     float x[64] = {0}, y[64];
     uint8_t w[4096] = {0};
@@ -353,6 +386,7 @@ int main(void) {
     invariance();
     rowptr_pack();
     glu();
+    rows_rmsnorm();
     errors();
     return T_END();
 }

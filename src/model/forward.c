@@ -697,6 +697,9 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
      * (ROWS), then MMR for each weight reading it */
     const pl_bf16_rows *xa = NULL;
 #define ROWS(x, n, tiled) do { xa = NULL; if (tiled) { if ((st = pl_bf16_rows_set(&r->xa, x, T, n))) return st; xa = &r->xa; } } while (0)
+/* ROWS of the normed stream rmsnorm(x)·w without its f32 copy (xb is then
+ * not written: every product reading it runs on tiles) */
+#define NROWS(w) do { if ((st = pl_bf16_rows_rmsnorm(&r->xa, r->x, w, T, D, d->norm_eps))) return st; xa = &r->xa; } while (0)
 #define MMR(w, x, y) do { if ((st = pl_mm(m, w, x, xa, T, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
 
     /* token -> (sequence, absolute position) */
@@ -723,8 +726,12 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         run_hook(r, PL_HOOK_RESID_PRE, l, seqs, n_seq, r->x, D, 2, D, 0);
 
         /* attention: q, k, v projections of the normed stream */
-        rmsnorm_rows(r->xb, r->x, L->attn_norm, T, D, d->norm_eps);
-        ROWS(r->xb, D, L->wq.tiles || L->wk.tiles || L->wv.tiles);
+        if (L->wq.tiles && L->wk.tiles && L->wv.tiles) {
+            NROWS(L->attn_norm); /* only the bf16 rows are read */
+        } else {
+            rmsnorm_rows(r->xb, r->x, L->attn_norm, T, D, d->norm_eps);
+            ROWS(r->xb, D, L->wq.tiles || L->wk.tiles || L->wv.tiles);
+        }
         MMR(&L->wq, r->xb, r->q);
         MMR(&L->wk, r->xb, r->k);
         MMR(&L->wv, r->xb, r->v);
@@ -773,8 +780,12 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         run_hook(r, PL_HOOK_RESID_MID, l, seqs, n_seq, r->x, D, 2, D, 0);
 
         /* feed-forward: act(gate) * up, then down */
-        rmsnorm_rows(r->xb, r->x, L->ffn_norm, T, D, d->norm_eps);
-        ROWS(r->xb, D, L->w_gate.tiles || L->w_up.tiles || L->gu_tiles);
+        if (L->gu_tiles || (L->w_gate.tiles && L->w_up.tiles)) {
+            NROWS(L->ffn_norm);
+        } else {
+            rmsnorm_rows(r->xb, r->x, L->ffn_norm, T, D, d->norm_eps);
+            ROWS(r->xb, D, L->w_gate.tiles || L->w_up.tiles);
+        }
         pl_glu_act_fn act = d->act == PL_ACT_SILU ? pl_f32_silu_mul : d->gelu_fp16 ? geglu_fp16 : geglu;
         int fused = 0;
         if (L->gu_tiles) {
@@ -830,6 +841,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 #undef MM
 #undef MMR
 #undef ROWS
+#undef NROWS
     if (d->final_softcap > 0) {
         int64_t n = rows * d->n_vocab;
         float cap = d->final_softcap;

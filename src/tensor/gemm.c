@@ -416,7 +416,8 @@ static pl_status matmul(const weight *w, const float *X, int64_t n_tok, float *Y
 
 /* ---- activations rounded once ---------------------------------------------------- */
 
-pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in) {
+/* a sized and shaped for n_tok x n_in (its buffer grows as needed) */
+static pl_status rows_reserve(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in) {
     if (!a || n_tok < 0 || n_in <= 0 || (n_tok > 0 && !X))
         return pl_error(PL_ERR_INVALID, "bf16 rows: bad shape %lld x %lld", (long long)n_tok, (long long)n_in);
     const size_t need = (size_t)(up32(n_tok) * up32(n_in)) * sizeof(uint16_t);
@@ -431,8 +432,42 @@ pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64
     }
     a->n_tok = n_tok;
     a->n_in = n_in;
-    if (n_tok > 0) pack_a(a->data, X, n_tok, n_in, up32(n_tok), up32(n_in), pl_bf16_gemm_native(), pl_num_threads());
     return PL_OK;
+}
+
+pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in) {
+    pl_status st = rows_reserve(a, X, n_tok, n_in);
+    if (!st && n_tok > 0)
+        pack_a(a->data, X, n_tok, n_in, up32(n_tok), up32(n_in), pl_bf16_gemm_native(), pl_num_threads());
+    return st;
+}
+
+pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
+                               float eps) {
+    pl_status st = rows_reserve(a, X, n_tok, n_in);
+    if (st || n_tok == 0) return st;
+    if (!w) return pl_error(PL_ERR_INVALID, "bf16 rows: no norm weight");
+    const int64_t Mp = up32(n_tok), Kp = up32(n_in);
+    const int native = pl_bf16_gemm_native();
+    int fail = 0;
+#pragma omp parallel num_threads(pl_num_threads()) if (n_tok * n_in >= (1 << 15))
+    {
+        float *tmp = aligned_alloc(64, (size_t)Kp * sizeof *tmp); /* one normed row, in L1 */
+        if (!tmp) fail = 1;
+#pragma omp for schedule(static)
+        for (int64_t m = 0; m < Mp; m++) {
+            uint16_t *row = a->data + m * Kp;
+            if (m < n_tok && tmp) {
+                pl_f32_rmsnorm(tmp, X + m * n_in, w, n_in, eps);
+                to_bf16(row, tmp, n_in, native);
+                memset(row + n_in, 0, (size_t)(Kp - n_in) * sizeof *row);
+            } else {
+                memset(row, 0, (size_t)Kp * sizeof *row);
+            }
+        }
+        free(tmp);
+    }
+    return fail ? pl_error(PL_ERR_NOMEM, "bf16 rows: out of memory") : PL_OK;
 }
 
 void pl_bf16_rows_free(pl_bf16_rows *a) {

@@ -269,6 +269,11 @@ typedef struct {
     int64_t n_tok, n_in;
 } pl_bf16_rows;
 pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in);
+/* The rows of rmsnorm(X) · w (pl_f32_rmsnorm per row) rounded, without the
+ * f32 result in memory: the same bits as pl_f32_rmsnorm then
+ * pl_bf16_rows_set. */
+pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
+                               float eps);
 void pl_bf16_rows_free(pl_bf16_rows *a);
 /* pl_matmul_bf16 (transposed = 0) and pl_matmul_bf16_tiles (transposed = 0)
  * on rows set before; a->n_in must equal n_in. */
