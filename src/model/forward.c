@@ -700,6 +700,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 /* ROWS of the normed stream rmsnorm(x)·w without its f32 copy (xb is then
  * not written: every product reading it runs on tiles) */
 #define NROWS(w) do { if ((st = pl_bf16_rows_rmsnorm(&r->xa, r->x, w, T, D, d->norm_eps))) return st; xa = &r->xa; } while (0)
+#define MMA(w, x, y) do { if ((st = pl_mm_acc(m, w, x, xa, T, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
 #define MMR(w, x, y) do { if ((st = pl_mm(m, w, x, xa, T, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
 
     /* token -> (sequence, absolute position) */
@@ -773,10 +774,15 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         }
         run_hook(r, PL_HOOK_Z, l, seqs, n_seq, r->z, (int64_t)qd, 3, H, hd);
         ROWS(r->z, (int64_t)qd, L->wo.tiles && L->wo.lora);
-        MMR(&L->wo, r->z, r->xb2);
-        if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
-        run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
-        pl_f32_add(r->x, r->xb2, T * D);
+        if (L->wo.tiles && !d->post_norms && !(r->any_hook && slot(r, PL_HOOK_ATTN_OUT, l)->fn)) {
+            /* the residual stream takes the product on the tiles */
+            MMA(&L->wo, r->z, r->x);
+        } else {
+            MMR(&L->wo, r->z, r->xb2);
+            if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
+            run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
+            pl_f32_add(r->x, r->xb2, T * D);
+        }
         run_hook(r, PL_HOOK_RESID_MID, l, seqs, n_seq, r->x, D, 2, D, 0);
 
         /* feed-forward: act(gate) * up, then down */
@@ -809,10 +815,14 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
             run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
             ROWS(r->hb, F, L->w_down.tiles && L->w_down.lora);
         }
-        MMR(&L->w_down, r->hb, r->xb2);
-        if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
-        run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
-        pl_f32_add(r->x, r->xb2, T * D);
+        if (L->w_down.tiles && !d->post_norms && !(r->any_hook && slot(r, PL_HOOK_MLP_OUT, l)->fn)) {
+            MMA(&L->w_down, r->hb, r->x);
+        } else {
+            MMR(&L->w_down, r->hb, r->xb2);
+            if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
+            run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
+            pl_f32_add(r->x, r->xb2, T * D);
+        }
         run_hook(r, PL_HOOK_RESID_POST, l, seqs, n_seq, r->x, D, 2, D, 0);
     }
 
@@ -840,6 +850,7 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     MM(&m->output, src, rows, logits);
 #undef MM
 #undef MMR
+#undef MMA
 #undef ROWS
 #undef NROWS
     if (d->final_softcap > 0) {

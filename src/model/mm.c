@@ -146,6 +146,16 @@ pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf1
                              scratch_bytes, lora_tmp);
 }
 
+pl_status pl_mm_acc(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
+                    void *scratch, size_t scratch_bytes, float *lora_tmp) {
+    if (!w->tiles || path_for(m, w->dtype) != PL_MATMUL_LLAMA)
+        return pl_error(PL_ERR_INVALID, "%s: accumulating product without bf16 tiles", w->name ? w->name : "matmul");
+    pl_status st = xa ? pl_matmul_bf16_tiles_rows(w->tiles, w->n_out, w->n_in, xa, y, 1)
+                      : pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 1);
+    if (st) return pl_error_wrap(st, "%s", w->name ? w->name : "matmul");
+    return mm_lora(m, w, 1, x, xa, T, y, scratch, scratch_bytes, lora_tmp);
+}
+
 pl_status pl_mm_glu(const pl_model *m, const pl_layer *L, const pl_bf16_rows *xa, pl_glu_act_fn act,
                     pl_bf16_rows *h, float *g, float *u, void *scratch, size_t scratch_bytes, float *lora_tmp,
                     int *fused) {

@@ -76,6 +76,11 @@ size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
  * products read it instead of rounding x again (the same bits). */
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp);
+/* y[T × n_out] += x·Wᵀ (+ adapters), summed into y's values on W's bf16
+ * tiles (the residual stream taking a product's output without a separate
+ * add); PL_ERR_INVALID where W has no tiles. */
+pl_status pl_mm_acc(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
+                    void *scratch, size_t scratch_bytes, float *lora_tmp);
 /* The gated unit's two products of layer L on bf16 tiles (L->gu_tiles), xa
  * the normed stream's rows: with act and no adapter on gate or up, h gets
  * the bf16 rows of act(gate)·up (*fused = 1); else g and u [T × n_ff] get
