@@ -508,8 +508,10 @@ static void noop_hook(const pl_hook_info *in, float *data, void *user) {
 /* With bf16 tiles the gate and up products run as one, and with nothing
  * reading the activations act(gate)·up goes straight into the down
  * product's bf16 rows; a hook on the activations (mlp_post) takes the
- * unfused path. Both give the same bits: SiLU (mistral q4_0) and GELU
- * (gemma2, its matrices requantized to q8_0 here). */
+ * unfused path. Likewise the heads' outputs go straight into the o
+ * product's rows unless a hook reads z. Fused and unfused give the same
+ * bits: SiLU (mistral q4_0) and GELU (gemma2, its matrices requantized to
+ * q8_0 here). */
 static void test_bf16_glu(const char *sh) {
     if (!pl_bf16_gemm_native()) {
         SKIP("no AMX tiles here: the fused gated unit not tested");
@@ -534,20 +536,21 @@ static void test_bf16_glu(const char *sh) {
         int32_t ids[37];
         for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
         float *a = malloc(sizeof(float) * (size_t)n * (size_t)V), *b = malloc(sizeof(float) * (size_t)n * (size_t)V);
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             pl_runner *r = NULL;
             pl_kv *kv = NULL;
             CHECK_OK(pl_runner_new(m, n, 64, &r));
             CHECK_OK(pl_kv_new(m, 64, NULL, &kv));
             for (int l = 0; k && r && l < d->n_layer; l++)
-                CHECK_OK(pl_runner_set_hook(r, PL_HOOK_MLP_POST, l, noop_hook, NULL));
+                CHECK_OK(pl_runner_set_hook(r, k == 1 ? PL_HOOK_MLP_POST : PL_HOOK_Z, l, noop_hook, NULL));
             pl_seq sq = {kv, ids, n};
             if (r && kv) CHECK_OK(pl_forward(r, &sq, 1, PL_LOGITS_ALL, k ? b : a));
             pl_kv_free(kv);
             pl_runner_free(r);
+            if (k)
+                CHECK(!memcmp(a, b, sizeof(float) * (size_t)n * (size_t)V), "%s: fused %s differs from the unfused",
+                      f ? "gemma2 q8_0" : "mistral q4_0", k == 1 ? "gated unit" : "attention output rows");
         }
-        CHECK(!memcmp(a, b, sizeof(float) * (size_t)n * (size_t)V), "%s: fused gated unit differs from the unfused",
-              f ? "gemma2 q8_0" : "mistral q4_0");
         free(a);
         free(b);
         pl_model_free(m);
@@ -764,10 +767,16 @@ static void run_alone(pl_model *m, const int32_t *ids, int n, float *out) {
  * should agree to rounding; allow a little for SIMD tails. */
 #define TOL_REGROUP 1e-5
 
-static void test_batch_prefix(const char *sh, const char *model_rel) {
+static void test_batch_prefix(const char *sh, const char *model_rel, int tiles) {
     char p[4096];
     pl_model *m = NULL;
-    CHECK_OK(pl_model_load(t_path(p, sizeof p, sh, model_rel), NULL, &m));
+    pl_model_opts o = pl_model_opts_default();
+    o.bf16_tiles = tiles;
+    if (tiles && !pl_bf16_gemm_native()) {
+        SKIP("%s: no AMX tiles here, batching on bf16 tiles not tested", model_rel);
+        return;
+    }
+    CHECK_OK(pl_model_load(t_path(p, sizeof p, sh, model_rel), &o, &m));
     if (!m) return;
     int V = pl_model_desc(m)->n_vocab;
     /* a common prefix of 9 tokens and three tails of different lengths */
@@ -1476,9 +1485,12 @@ int main(void) {
         test_bf16_glu(sh);
         test_hooks(sh);
         test_hook_batch(sh);
-        test_batch_prefix(sh, "models/stories260K.gguf");
-        test_batch_prefix(sh, "models/fixtures/tiny-gemma2-random.gguf");
-        test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf");
+        test_batch_prefix(sh, "models/stories260K.gguf", 0);
+        test_batch_prefix(sh, "models/fixtures/tiny-gemma2-random.gguf", 0);
+        test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", 0);
+        /* on bf16 tiles: the fused products, the attention's rows, the
+         * LOGITS_LAST gather of the o product's bf16 rows */
+        test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", 1);
         test_bad_input(sh);
         test_hf(sh);
         test_peft(sh);

@@ -168,6 +168,8 @@ struct pl_runner {
     size_t mm_bytes;
     pl_bf16_rows xa; /* the current product input rounded to bf16 (bf16 tiles) */
     pl_bf16_rows ha; /* the fused gated unit's output, the down product's input */
+    pl_bf16_rows za; /* the heads' outputs as the o product's rows (z_rows) */
+    int z_rows;      /* this layer's attention writes za instead of z */
     void *att_tiles;       /* per-thread scratch of attention_tiles, made on first use */
     pl_bf16_rows *att_rows; /* per thread: its queries and probabilities as bf16 rows */
     size_t att_tiles_per;  /* its bytes per thread */
@@ -238,6 +240,7 @@ void pl_runner_free(pl_runner *r) {
     pl_arena_free(&r->arena);
     pl_bf16_rows_free(&r->xa);
     pl_bf16_rows_free(&r->ha);
+    pl_bf16_rows_free(&r->za);
     pl_free_aligned(r->att_tiles);
     for (int i = 0; r->att_rows && i < 2 * r->n_threads; i++) pl_bf16_rows_free(&r->att_rows[i]);
     free(r->att_rows);
@@ -584,6 +587,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                             r->att_tiles_per * (size_t)r->n_threads);
         }
     }
+    const size_t zld = (qd + 31) / 32 * 32; /* the row stride of za */
     int64_t n_items = 0;
     for (int si = 0; si < n_seq; si++) n_items += (int64_t)Hkv * ((seqs[si].n_tokens + ATT_TG - 1) / ATT_TG);
     att_item *items = malloc((size_t)n_items * sizeof *items);
@@ -660,8 +664,11 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
             }
             for (int j = 0; j < rows; j++) {
                 const int64_t tok = row0[a->seq] + t0 + j / group;
-                memcpy(r->z + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
-                       Z + (size_t)j * (size_t)hd, (size_t)hd * sizeof(float));
+                const size_t col = (size_t)(a->kvh * group + j % group) * (size_t)hd;
+                if (r->z_rows)
+                    pl_bf16_round(r->za.data + (size_t)tok * zld + col, Z + (size_t)j * (size_t)hd, hd);
+                else
+                    memcpy(r->z + (size_t)tok * qd + col, Z + (size_t)j * (size_t)hd, (size_t)hd * sizeof(float));
             }
         }
     }
@@ -754,7 +761,12 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
             memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
         }
 
+        r->z_rows = 0;
         if (m->opts.bf16_tiles && pl_bf16_gemm_native() && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn)) {
+            /* with the o product on tiles and no hook reading z, the heads'
+             * outputs go straight into its bf16 rows */
+            r->z_rows = L->wo.tiles && !(r->any_hook && slot(r, PL_HOOK_Z, l)->fn);
+            if (r->z_rows && (st = pl_bf16_rows_alloc(&r->za, T, (int64_t)qd))) return st;
             if ((st = attention_tiles(r, seqs, n_seq, l))) return st;
         } else {
             attention(r, seqs, n_seq, l, T);
@@ -764,16 +776,29 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
              * layer and the output work on those rows, gathered to the front
              * (a row's result does not depend on the other rows) */
             int64_t t = 0;
+            const size_t zld = (qd + 31) / 32 * 32;
             for (int i = 0; i < n_seq; i++) {
                 t += seqs[i].n_tokens;
-                memmove(r->z + (size_t)i * qd, r->z + (size_t)(t - 1) * qd, qd * sizeof(float));
+                if (r->z_rows)
+                    memmove(r->za.data + (size_t)i * zld, r->za.data + (size_t)(t - 1) * zld, zld * sizeof(uint16_t));
+                else
+                    memmove(r->z + (size_t)i * qd, r->z + (size_t)(t - 1) * qd, qd * sizeof(float));
                 memmove(r->x + (size_t)i * (size_t)D, r->x + (size_t)(t - 1) * (size_t)D, (size_t)D * sizeof(float));
             }
             T = n_seq;
+            if (r->z_rows) {
+                /* the rows past the last sequence are padding again */
+                const size_t Tp = ((size_t)T + 31) / 32 * 32;
+                memset(r->za.data + (size_t)T * zld, 0, (Tp - (size_t)T) * zld * sizeof(uint16_t));
+                r->za.n_tok = T;
+            }
             gathered = 1;
         }
         run_hook(r, PL_HOOK_Z, l, seqs, n_seq, r->z, (int64_t)qd, 3, H, hd);
-        ROWS(r->z, (int64_t)qd, L->wo.tiles && L->wo.lora);
+        if (r->z_rows)
+            xa = &r->za;
+        else
+            ROWS(r->z, (int64_t)qd, L->wo.tiles && L->wo.lora);
         if (L->wo.tiles && !d->post_norms && !(r->any_hook && slot(r, PL_HOOK_ATTN_OUT, l)->fn)) {
             /* the residual stream takes the product on the tiles */
             MMA(&L->wo, r->z, r->x);

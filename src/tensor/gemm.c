@@ -442,6 +442,18 @@ pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64
     return st;
 }
 
+pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in) {
+    static const float none = 0.0f;
+    pl_status st = rows_reserve(a, &none, n_tok, n_in);
+    if (st || n_tok == 0) return st;
+    const int64_t Mp = up32(n_tok), Kp = up32(n_in);
+    for (int64_t m = 0; Kp > n_in && m < n_tok; m++) memset(a->data + m * Kp + n_in, 0, (size_t)(Kp - n_in) * 2);
+    memset(a->data + n_tok * Kp, 0, (size_t)((Mp - n_tok) * Kp) * 2);
+    return PL_OK;
+}
+
+void pl_bf16_round(uint16_t *dst, const float *src, int64_t n) { to_bf16(dst, src, n, pl_bf16_gemm_native()); }
+
 pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
                                float eps) {
     pl_status st = rows_reserve(a, X, n_tok, n_in);

@@ -269,6 +269,12 @@ typedef struct {
     int64_t n_tok, n_in;
 } pl_bf16_rows;
 pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in);
+/* Rows for the caller to fill: a sized for n_tok x n_in with its padding
+ * (columns from n_in, rows from n_tok) zero; the caller writes row t at
+ * a->data + t * up32(n_in) with pl_bf16_round (the rounding of
+ * pl_bf16_rows_set). */
+pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in);
+void pl_bf16_round(uint16_t *dst, const float *src, int64_t n);
 /* The rows of rmsnorm(X) · w (pl_f32_rmsnorm per row) rounded, without the
  * f32 result in memory: the same bits as pl_f32_rmsnorm then
  * pl_bf16_rows_set. */
