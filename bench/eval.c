@@ -55,9 +55,12 @@ int main(int argc, char **argv) {
     pl_prompt p;
     int have_p = 0;
     pl_classifier *c = NULL;
-    /* PL_BF16=1: quantized weights as bf16 tiles (pl_model_opts.bf16_tiles) */
+    /* PL_BF16=1: quantized weights as bf16 tiles (pl_model_opts.bf16_tiles);
+     * PL_EXACT=1: the exact path (dequantized weights, f32 activations), the
+     * reference the faster paths' scores are compared with */
     pl_model_opts mo = pl_model_opts_default();
     mo.bf16_tiles = getenv("PL_BF16") && atoi(getenv("PL_BF16")) == 1;
+    if (getenv("PL_EXACT") && atoi(getenv("PL_EXACT")) == 1) mo.quant_act = 0;
     if (!st) st = pl_model_load(model, &mo, &m);
     if (!st && adapter) st = pl_model_add_lora_spec(m, adapter);
     if (!st) st = pl_tokenizer_load(tokp, &t);

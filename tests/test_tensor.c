@@ -717,6 +717,33 @@ static void test_f32_kernels(void) {
                 free(v0);
             }
         }
+        /* RoPE, both styles: the definition's bits (each product rounded
+         * to float, then the difference / sum) at every level, with and
+         * without a tail, rotating part of the head or all of it */
+        {
+            const int rots[][2] = {{64, 64}, {64, 32}, {16, 16}, {128, 128}, {40, 40}, {18, 18}, {2, 2}};
+            for (size_t ri = 0; ri < sizeof rots / sizeof *rots; ri++)
+                for (int neox = 0; neox < 2; neox++) {
+                    const int hd = rots[ri][0], nr = rots[ri][1];
+                    float hx[128], x0[128], cs[128];
+                    for (int i = 0; i < hd; i++) hx[i] = x0[i] = (float)sin(0.37 * i + nr) * 3.0f;
+                    for (int i = 0; i < nr / 2; i++) {
+                        cs[2 * i] = (float)cos(0.11 * i + 0.5);
+                        cs[2 * i + 1] = (float)sin(0.11 * i + 0.5);
+                    }
+                    pl_f32_rope(hx, cs, nr, neox);
+                    int same = 1;
+                    for (int i = 0; i < nr / 2; i++) {
+                        const int a = neox ? i : 2 * i, b = neox ? i + nr / 2 : 2 * i + 1;
+                        volatile float p0 = x0[a] * cs[2 * i], p1 = x0[b] * cs[2 * i + 1];
+                        volatile float p2 = x0[a] * cs[2 * i + 1], p3 = x0[b] * cs[2 * i];
+                        const float ra = p0 - p1, rb = p2 + p3;
+                        same &= memcmp(&ra, &hx[a], sizeof ra) == 0 && memcmp(&rb, &hx[b], sizeof rb) == 0;
+                    }
+                    for (int i = nr; i < hd; i++) same &= memcmp(&hx[i], &x0[i], sizeof hx[i]) == 0;
+                    CHECK(same, "rope %s %s n_rot %d of %d", pl_simd_name((pl_simd)lvl), neox ? "neox" : "pairs", nr, hd);
+                }
+        }
         /* RMSNorm against the definition computed in long double (the float
          * squares summed exactly enough, then the float mean and scale):
          * lengths with and without a tail, in place and not, and a row whose

@@ -367,23 +367,8 @@ static void rope_table(float *cs, int pos, const pl_arch_desc *d) {
     }
 }
 
-static void rope_head(float *restrict x, const float *restrict cs, const pl_arch_desc *d) {
-    const int half = d->n_rot / 2;
-    /* one loop per style, without a branch inside, so the compiler vectorizes it */
-    if (d->rope == PL_ROPE_NORM) {
-        for (int i = 0; i < half; i++) {
-            const float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[2 * i], x1 = x[2 * i + 1];
-            x[2 * i] = x0 * c - x1 * s;
-            x[2 * i + 1] = x0 * s + x1 * c;
-        }
-    } else {
-        float *restrict lo = x, *restrict hi = x + half;
-        for (int i = 0; i < half; i++) {
-            const float c = cs[2 * i], s = cs[2 * i + 1], x0 = lo[i], x1 = hi[i];
-            lo[i] = x0 * c - x1 * s;
-            hi[i] = x0 * s + x1 * c;
-        }
-    }
+static void rope_head(float *x, const float *cs, const pl_arch_desc *d) {
+    pl_f32_rope(x, cs, d->n_rot, d->rope != PL_ROPE_NORM);
 }
 
 /* row[0..n_k) holds the dot products of one query (at position pos) with

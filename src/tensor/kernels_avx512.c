@@ -1381,6 +1381,38 @@ static void f32_add(float *y, const float *x, int64_t n) {
     }
 }
 
+/* RoPE, 8 pairs (NORM) or 16 of each half (NEOX) a step: the products
+ * rounded, then the difference / sum, as the scalar loop (x0·s + x1·c is
+ * the same sum in either order) */
+static void f32_rope(float *x, const float *cs, int64_t n_rot, int neox) {
+    const int64_t half = n_rot / 2;
+    if (!neox) {
+        for (int64_t i = 0; i < n_rot; i += 16) {
+            const __mmask16 k = n_rot - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_rot - i)) - 1);
+            const __m512 X = _mm512_maskz_loadu_ps(k, x + i), CS = _mm512_maskz_loadu_ps(k, cs + i);
+            const __m512 C = _mm512_moveldup_ps(CS), S = _mm512_movehdup_ps(CS);
+            const __m512 A = _mm512_mul_ps(X, C), B = _mm512_mul_ps(_mm512_permute_ps(X, 0xB1), S);
+            /* even lanes x0·c − x1·s, odd lanes x1·c + x0·s */
+            _mm512_mask_storeu_ps(x + i, k, _mm512_mask_sub_ps(_mm512_add_ps(A, B), 0x5555, A, B));
+        }
+    } else {
+        float *lo = x, *hi = x + half;
+        const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+        for (int64_t i = 0; i < half; i += 16) {
+            const int64_t m = half - i >= 16 ? 16 : half - i;
+            const __mmask16 k = (__mmask16)(m == 16 ? 0xFFFF : (1u << m) - 1);
+            const __mmask16 k0 = (__mmask16)(2 * m >= 16 ? 0xFFFF : (1u << (2 * m)) - 1);
+            const __mmask16 k1 = (__mmask16)(2 * m >= 32 ? 0xFFFF : 2 * m > 16 ? (1u << (2 * m - 16)) - 1 : 0);
+            const __m512 P0 = _mm512_maskz_loadu_ps(k0, cs + 2 * i), P1 = _mm512_maskz_loadu_ps(k1, cs + 2 * i + 16);
+            const __m512 C = _mm512_permutex2var_ps(P0, ev, P1), S = _mm512_permutex2var_ps(P0, od, P1);
+            const __m512 X0 = _mm512_maskz_loadu_ps(k, lo + i), X1 = _mm512_maskz_loadu_ps(k, hi + i);
+            _mm512_mask_storeu_ps(lo + i, k, _mm512_sub_ps(_mm512_mul_ps(X0, C), _mm512_mul_ps(X1, S)));
+            _mm512_mask_storeu_ps(hi + i, k, _mm512_add_ps(_mm512_mul_ps(X0, S), _mm512_mul_ps(X1, C)));
+        }
+    }
+}
+
 /* q8_0 packed: a group block is rows 0-1 in one 64-byte load (row per
  * 256-bit half) and rows 2-3 in the next, then 4 f16 scales. Weights are
  * made unsigned (u = w ^ 0x80 = w + 128) and the activation prep carries
@@ -1494,6 +1526,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_scores = f32_scores;
     k->f32_scale = f32_scale;
     k->f32_add = f32_add;
+    k->f32_rope = f32_rope;
     const pl_packed_kernels p41 = {pk_xbytes_q4_1, pk_xprep_q4_1, pk_kern_q4_1, 16, 8};
     const pl_packed_kernels p40 = {pk_xbytes_q4_0, pk_xprep_q4_0, pk_kern_q4_0, 16, 8};
     k->packed[PL_DTYPE_Q4_1] = p41;

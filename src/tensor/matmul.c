@@ -221,6 +221,28 @@ static void f32_add_scalar(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+/* both styles: one multiply per term, then the difference / sum */
+static void f32_rope_scalar(float *x, const float *cs, int64_t n_rot, int neox) {
+    const int64_t half = n_rot / 2;
+    if (!neox) {
+        for (int64_t i = 0; i < half; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[2 * i], x1 = x[2 * i + 1];
+            const float a = x0 * c, b = x1 * s, e = x0 * s, f = x1 * c;
+            x[2 * i] = a - b;
+            x[2 * i + 1] = e + f;
+        }
+    } else {
+        float *lo = x, *hi = x + half;
+        for (int64_t i = 0; i < half; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1], x0 = lo[i], x1 = hi[i];
+            const float a = x0 * c, b = x1 * s, e = x0 * s, f = x1 * c;
+            lo[i] = a - b;
+            hi[i] = e + f;
+        }
+    }
+}
+
+void pl_f32_rope(float *x, const float *cs, int64_t n_rot, int neox) { pl_kernels_active()->f32_rope(x, cs, n_rot, neox); }
 void pl_f32_silu_mul(float *g, const float *u, int64_t n) { pl_kernels_active()->f32_silu_mul(g, u, n); }
 float pl_f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale) {
     return pl_kernels_active()->f32_scores(x, n, lo, hi, scale);
@@ -249,6 +271,7 @@ void pl_kernels_scalar(pl_kernels *k) {
     k->f32_scores = f32_scores_scalar;
     k->f32_scale = f32_scale_scalar;
     k->f32_add = f32_add_scalar;
+    k->f32_rope = f32_rope_scalar;
     k->dequant[PL_DTYPE_F32] = deq_F32;
     k->dequant[PL_DTYPE_F16] = deq_F16;
     k->dequant[PL_DTYPE_BF16] = deq_BF16;

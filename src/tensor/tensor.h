@@ -181,6 +181,11 @@ float pl_f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale);
 void pl_f32_scale(float *x, int64_t n, float s);
 /* y[i] += x[i] (the same bits at every level; the residual stream). */
 void pl_f32_add(float *y, const float *x, int64_t n);
+/* RoPE on one head's first n_rot elements, cs the (cos, sin) pairs of its
+ * position's n_rot / 2 angles: pairs (2i, 2i + 1), or with neox the halves
+ * (i, i + n_rot / 2); x0·c − x1·s and x0·s + x1·c with each product rounded
+ * (the same bits at every level). */
+void pl_f32_rope(float *x, const float *cs, int64_t n_rot, int neox);
 
 /* ---- packed weights ---------------------------------------------------- */
 

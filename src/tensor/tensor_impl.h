@@ -153,6 +153,7 @@ typedef void (*pl_f32_rmsnorm_fn)(float *out, const float *x, const float *w, in
 typedef float (*pl_f32_scores_fn)(float *x, int64_t n, int64_t lo, int64_t hi, float scale);
 typedef void (*pl_f32_scale_fn)(float *x, int64_t n, float s);
 typedef void (*pl_f32_add_fn)(float *y, const float *x, int64_t n);
+typedef void (*pl_f32_rope_fn)(float *x, const float *cs, int64_t n_rot, int neox);
 
 typedef struct {
     pl_f32_dots_fn f32_dots;
@@ -163,6 +164,7 @@ typedef struct {
     pl_f32_scores_fn f32_scores;
     pl_f32_scale_fn f32_scale;
     pl_f32_add_fn f32_add;
+    pl_f32_rope_fn f32_rope;
     pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
