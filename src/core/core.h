@@ -76,6 +76,8 @@ static inline int pl_add_ok(size_t a, size_t b, size_t *out) {
 
 /* 64-byte aligned, zeroed allocation; n may be 0. Free with pl_free_aligned. */
 void *pl_alloc_aligned(size_t n);
+/* The same, not zeroed (for buffers written before they are read). */
+void *pl_alloc_aligned_raw(size_t n);
 void pl_free_aligned(void *p);
 
 /* Bump arena: one big aligned block handed out in 64-byte-aligned pieces.

@@ -6,14 +6,19 @@
 
 #define ALIGN 64
 
-void *pl_alloc_aligned(size_t n) {
+void *pl_alloc_aligned_raw(size_t n) {
     size_t rounded;
     if (!pl_add_ok(n, ALIGN - 1, &rounded)) return NULL;
     rounded &= ~(size_t)(ALIGN - 1);
     if (rounded == 0) rounded = ALIGN;
     void *p = NULL;
     if (posix_memalign(&p, ALIGN, rounded) != 0) return NULL;
-    memset(p, 0, rounded);
+    return p;
+}
+
+void *pl_alloc_aligned(size_t n) {
+    void *p = pl_alloc_aligned_raw(n);
+    if (p) memset(p, 0, (n + ALIGN - 1) & ~(size_t)(ALIGN - 1));
     return p;
 }
 

@@ -72,8 +72,10 @@ pl_status pl_kv_new_at(const pl_model *m, int capacity, pl_kv *prefix, int at, p
     if (!kv) return pl_error(PL_ERR_NOMEM, "kv cache: out of memory");
     kv->m = m;
     kv->cap = capacity;
-    kv->k = pl_alloc_aligned(n);
-    kv->v = pl_alloc_aligned(n);
+    /* not zeroed: a position is written (for every layer) before anything
+     * reads it, and only positions below the length are read */
+    kv->k = pl_alloc_aligned_raw(n);
+    kv->v = pl_alloc_aligned_raw(n);
     if (!kv->k || !kv->v) {
         pl_free_aligned(kv->k);
         pl_free_aligned(kv->v);
