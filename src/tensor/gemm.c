@@ -164,6 +164,12 @@ static void glu_block(const glu_epi *e, const float *out, int64_t m0, int64_t i,
             memcpy(u + r * 16, out + r * 32 + 16, 16 * sizeof *u);
         }
         e->act(g, u, 32 * 16);
+#if defined(PL_HAVE_AMX_KERNEL)
+        if (native) {
+            pl_amx_to_bf16_16(e->h + m0 * e->ldh + f0, e->ldh, g, 16, 32);
+            return;
+        }
+#endif
         for (int r = 0; r < 32; r++) to_bf16(e->h + (m0 + r) * e->ldh + f0, g + r * 16, 16, native);
         return;
     }

@@ -82,6 +82,14 @@ void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const ui
     _tile_stored(3, out + 16 * ldo + 16, so);
 }
 
+/* rows of 16: dst row r (ldd apart) = bf16(src row r (lds apart)) */
+void pl_amx_to_bf16_16(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int rows) {
+    for (int r = 0; r < rows; r++) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + r * lds));
+        _mm256_storeu_si256((__m256i *)(dst + r * ldd), (__m256i)h);
+    }
+}
+
 /* round to nearest even, 16 at a time (NaN stays NaN) */
 void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n) {
     int64_t i = 0;
