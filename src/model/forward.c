@@ -705,13 +705,14 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
         }
 
     /* x = embed(tokens) · embd_scale */
-    for (int i = 0, t = 0; i < n_seq; i++)
-        for (int j = 0; j < seqs[i].n_tokens; j++, t++) {
-            float *xr = r->x + (size_t)t * (size_t)D;
-            pl_mat_row_f32(&m->tok_embd, seqs[i].tokens[j], xr);
-            if (d->embd_scale != 1.0f)
-                for (int e = 0; e < D; e++) xr[e] *= d->embd_scale;
-        }
+#pragma omp parallel for schedule(static) if (T * D >= PAR_MIN)
+    for (int64_t t = 0; t < T; t++) {
+        const pl_seq *s = &seqs[r->tok_seq[t]];
+        float *xr = r->x + (size_t)t * (size_t)D;
+        pl_mat_row_f32(&m->tok_embd, s->tokens[r->tok_pos[t] - pl_kv_len(s->kv)], xr);
+        if (d->embd_scale != 1.0f)
+            for (int e = 0; e < D; e++) xr[e] *= d->embd_scale;
+    }
     run_hook(r, PL_HOOK_EMBED, -1, seqs, n_seq, r->x, D, 2, D, 0);
 #pragma omp parallel for schedule(static) if (T * (int64_t)d->n_rot >= PAR_MIN)
     for (int64_t t = 0; t < T; t++) rope_table(r->rope_cs + (size_t)t * (size_t)d->n_rot, r->tok_pos[t], d);
@@ -871,7 +872,12 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (int64_t i = 0; i < n; i++) logits[i] = tanhf(logits[i] / cap) * cap;
     }
-    for (int64_t i = 0; i < rows * d->n_vocab; i++)
+    /* any non-finite logit (checked in parallel), then the first one */
+    const int64_t n_logits = rows * d->n_vocab;
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n_logits >= 8 * PAR_MIN)
+    for (int64_t i = 0; i < n_logits; i++) bad |= !isfinite(logits[i]);
+    for (int64_t i = 0; bad && i < n_logits; i++)
         if (!isfinite(logits[i]))
             return pl_error(PL_ERR_NUMERIC, "forward: non-finite logit at row %lld, token %lld",
                             (long long)(i / d->n_vocab), (long long)(i % d->n_vocab));
