@@ -358,6 +358,32 @@ static void rows_rmsnorm(void) {
     CHECK_OK(pl_simd_set(pl_simd_detected()));
 }
 
+/* scaled rounding: the bits of pl_f32_scale then rounding, at both levels */
+static void round_scaled(void) {
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (!pl_bf16_gemm_native()) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        }
+        const int lens[] = {1, 15, 16, 17, 300};
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            const int n = lens[li];
+            float *x = make_x(n), *y = malloc((size_t)n * 4);
+            uint16_t *a = malloc((size_t)n * 2), *b = malloc((size_t)n * 2);
+            memcpy(y, x, (size_t)n * 4);
+            pl_f32_scale(y, n, 0.0371f);
+            pl_bf16_round(a, y, n);
+            pl_bf16_round_scaled(b, x, n, 0.0371f);
+            CHECK(memcmp(a, b, (size_t)n * 2) == 0, "scaled rounding differs (n %d, level %d)", n, lvl);
+            free(x);
+            free(y);
+            free(a);
+            free(b);
+        }
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+}
+
 static void errors(void) {
     float x[64] = {0}, y[64];
     uint8_t w[4096] = {0};
@@ -387,6 +413,7 @@ int main(void) {
     rowptr_pack();
     glu();
     rows_rmsnorm();
+    round_scaled();
     errors();
     return T_END();
 }

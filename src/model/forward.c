@@ -388,11 +388,9 @@ static void rope_head(float *x, const float *cs, const pl_arch_desc *d) {
 /* row[0..n_k) holds the dot products of one query (at position pos) with
  * the keys: scale, soft-cap, mask (keys after pos, outside the sliding
  * window) and softmax in place; masked keys get exactly 0. */
-static void attn_probs(const pl_arch_desc *d, float *row, int n_k, int pos, int use_swa) {
-    /* the unmasked keys are the range [lo, hi]: the work (and the order of
-     * the exponentials' sum) covers only it, whatever n_k is */
-    int lo = use_swa ? pos - d->swa_window + 1 : 0, hi = pos < n_k - 1 ? pos : n_k - 1;
-    if (lo < 0) lo = 0;
+/* The exponentials of one query's unmasked scores row[lo..hi] (scaled,
+ * soft-capped, max subtracted) in place; returns 1 / their sum. */
+static float attn_exp(const pl_arch_desc *d, float *row, int lo, int hi) {
     float *x = row + lo;
     const int n = hi - lo + 1;
     float maxv = -INFINITY;
@@ -405,8 +403,33 @@ static void attn_probs(const pl_arch_desc *d, float *row, int n_k, int pos, int 
     } else {
         maxv = pl_f32_scores(x, n, 0, n - 1, d->q_scale);
     }
-    double sum = pl_f32_exp_sum(x, n, maxv);
-    pl_f32_scale(x, n, (float)(1.0 / sum));
+    return (float)(1.0 / pl_f32_exp_sum(x, n, maxv));
+}
+
+/* the unmasked keys of the query at pos: [lo, hi] */
+static void attn_range(const pl_arch_desc *d, int n_k, int pos, int use_swa, int *lo, int *hi) {
+    *lo = use_swa ? pos - d->swa_window + 1 : 0;
+    *hi = pos < n_k - 1 ? pos : n_k - 1;
+    if (*lo < 0) *lo = 0;
+}
+
+/* The probabilities of attn_probs rounded to bf16 into dst[0..n_k) (the
+ * bits of rounding attn_probs' row), without writing them back in f32. */
+static void attn_probs_bf16(const pl_arch_desc *d, float *row, int n_k, int pos, int use_swa, uint16_t *dst) {
+    int lo, hi;
+    attn_range(d, n_k, pos, use_swa, &lo, &hi);
+    const float inv = attn_exp(d, row, lo, hi);
+    memset(dst, 0, (size_t)lo * sizeof *dst);
+    pl_bf16_round_scaled(dst + lo, row + lo, hi - lo + 1, inv);
+    memset(dst + hi + 1, 0, (size_t)(n_k - hi - 1) * sizeof *dst);
+}
+
+static void attn_probs(const pl_arch_desc *d, float *row, int n_k, int pos, int use_swa) {
+    /* the unmasked keys are the range [lo, hi]: the work (and the order of
+     * the exponentials' sum) covers only it, whatever n_k is */
+    int lo, hi;
+    attn_range(d, n_k, pos, use_swa, &lo, &hi);
+    pl_f32_scale(row + lo, hi - lo + 1, attn_exp(d, row, lo, hi));
     memset(row, 0, (size_t)lo * sizeof *row);
     memset(row + hi + 1, 0, (size_t)(n_k - hi - 1) * sizeof *row);
 }
@@ -654,10 +677,16 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                 fail = 1;
                 break;
             }
+            /* the probabilities straight into P's bf16 rows */
+            if (pl_bf16_rows_alloc(pa, rows, n_k)) {
+                fail = 1;
+                break;
+            }
+            const size_t pld = ((size_t)n_k + 31) / 32 * 32;
             for (int j = 0; j < rows; j++)
-                attn_probs(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + t0 + j / group, use_swa);
-            if (pl_bf16_rows_set(pa, S, rows, n_k) ||
-                pl_matmul_bf16_tiles_packed(Vt, n_k, hd, 1, pa->data, rows, Z, 0)) {
+                attn_probs_bf16(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + t0 + j / group, use_swa,
+                                pa->data + (size_t)j * pld);
+            if (pl_matmul_bf16_tiles_packed(Vt, n_k, hd, 1, pa->data, rows, Z, 0)) {
                 fail = 1;
                 break;
             }

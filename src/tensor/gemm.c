@@ -460,6 +460,19 @@ pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in) {
 
 void pl_bf16_round(uint16_t *dst, const float *src, int64_t n) { to_bf16(dst, src, n, pl_bf16_gemm_native()); }
 
+void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s) {
+#if defined(PL_HAVE_AMX_KERNEL)
+    if (pl_bf16_gemm_native()) {
+        pl_amx_to_bf16_scaled(dst, src, n, s);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        const float v = src[i] * s;
+        dst[i] = pl_fp32_to_bf16(v);
+    }
+}
+
 pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
                                float eps) {
     pl_status st = rows_reserve(a, X, n_tok, n_in);

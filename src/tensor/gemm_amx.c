@@ -82,6 +82,21 @@ void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const ui
     _tile_stored(3, out + 16 * ldo + 16, so);
 }
 
+/* dst[i] = bf16(src[i] * s) (the product rounded to f32 first) */
+void pl_amx_to_bf16_scaled(uint16_t *dst, const float *src, int64_t n, float s) {
+    const __m512 vs = _mm512_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(src + i), vs));
+        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)h);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), vs));
+        _mm256_mask_storeu_epi16(dst + i, m, (__m256i)h);
+    }
+}
+
 /* rows of 16: dst row r (ldd apart) = bf16(src row r (lds apart)) */
 void pl_amx_to_bf16_16(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int rows) {
     for (int r = 0; r < rows; r++) {

@@ -27,6 +27,8 @@ void pl_amx_release(void);
 enum { PL_AMX_STREAM_NONE, PL_AMX_STREAM_A, PL_AMX_STREAM_B };
 void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
                     int64_t ldo, int accumulate, int stream);
+/* dst[i] = bf16(src[i] * s), the product in f32 first */
+void pl_amx_to_bf16_scaled(uint16_t *dst, const float *src, int64_t n, float s);
 /* rows of 16 values (ldd / lds apart) rounded as pl_amx_to_bf16 */
 void pl_amx_to_bf16_16(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int rows);
 /* dst[i] = bf16(src[i]), round to nearest even */

@@ -280,6 +280,8 @@ pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64
  * pl_bf16_rows_set). */
 pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in);
 void pl_bf16_round(uint16_t *dst, const float *src, int64_t n);
+/* dst[i] = bf16(src[i] * s): the f32 product (pl_f32_scale's) rounded */
+void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s);
 /* The rows of rmsnorm(X) · w (pl_f32_rmsnorm per row) rounded, without the
  * f32 result in memory: the same bits as pl_f32_rmsnorm then
  * pl_bf16_rows_set. */
