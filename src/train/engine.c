@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "tensor/tensor.h"
 #include "train/train_impl.h"
@@ -207,6 +210,19 @@ static pl_status init_full(pl_trainer *t) {
     return st;
 }
 
+/* The kernels allocate their scratch per call (a few MB for a 256-token
+ * example). glibc serves blocks of 128 KiB and more from fresh mmap'd pages
+ * and returns freed heap tops to the system, so every call paid page
+ * faults on zeroed pages (about 9% of a bf16 step on SmolLM2-135M). The
+ * trainer keeps blocks below 256 MiB in the heap and freed memory for
+ * reuse (a process-wide setting; the peak RSS is unchanged). */
+static void keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}
+
 pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer **out) {
     *out = NULL;
     const pl_arch_desc *d = pl_model_desc(m);
@@ -230,6 +246,7 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
                                                  d->n_rot, d->head_dim);
     if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64 && cfg->precision != PL_PREC_BF16)
         return pl_error(PL_ERR_INVALID, "trainer: unknown precision %d", (int)cfg->precision);
+    keep_freed_memory();
     pl_trainer *t = calloc(1, sizeof *t);
     if (!t) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
     if (cfg->precision != PL_PREC_F64) pl_tr_blas_threads(pl_num_threads());
@@ -538,9 +555,50 @@ static pl_tr_lora lora_of(pl_trainer *t, int l, int k, uint64_t key, int train) 
     return L;
 }
 
+/* The bf16 precision without full fine-tuning: frozen tiles + f32 LoRA
+ * (pl_tr_proj_*_bf16) for the n projections ks[] of layer l sharing x. */
+static int proj_bf16(const pl_trainer *t) { return t->cfg.precision == PL_PREC_BF16 && !t->cfg.full; }
+
+static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, pl_real *const *ys, const pl_real *x, int64_t T,
+                          uint64_t key, int train, block_act *a) {
+    const pl_tr_weight *ws[3];
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    pl_real *us[3];
+    for (int i = 0; i < n; i++) {
+        ws[i] = &t->w[l][ks[i]];
+        us[i] = a->lu[ks[i]];
+        Lp[i] = NULL;
+        if (has_lora(t, l, ks[i])) {
+            Ls[i] = lora_of(t, l, ks[i], key, train);
+            Lp[i] = &Ls[i];
+        }
+    }
+    return pl_tr_proj_fwd_bf16(n, ys, ws, Lp, us, x, T);
+}
+
+static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
+                          const pl_real *x, int64_t T, const block_act *a, uint64_t key) {
+    const pl_tr_weight *ws[3];
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    const pl_real *us[3];
+    for (int i = 0; i < n; i++) {
+        ws[i] = &t->w[l][ks[i]];
+        us[i] = a->lu[ks[i]];
+        Lp[i] = NULL;
+        if (has_lora(t, l, ks[i])) {
+            Ls[i] = lora_of(t, l, ks[i], key, 1);
+            Lp[i] = &Ls[i];
+        }
+    }
+    return pl_tr_proj_bwd_bf16(dx, n, dys, ws, Lp, us, x, T);
+}
+
 static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real *x, int64_t T, pl_real *u,
-                         uint64_t key, int train) {
+                         uint64_t key, int train, block_act *a) {
     pl_status st = PL_OK;
+    if (proj_bf16(t)) return proj_fwd(t, l, 1, &k, &y, x, T, key, train, a);
     if (t->cfg.full) {
         const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
         dense_fwd(t, y, x, t->params + W->offset, T, (int)W->cols, (int)W->rows, 0);
@@ -557,8 +615,9 @@ static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real 
 
 /* dx += dy·W (+ LoRA: grads of A, B and their share of dx) */
 static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real *dy, const pl_real *x, int64_t T,
-                         const pl_real *u, uint64_t key) {
+                         const pl_real *u, uint64_t key, const block_act *a) {
     pl_status st = PL_OK;
+    if (proj_bf16(t)) return proj_bwd(t, l, 1, &k, dx, &dy, x, T, a, key);
     if (t->cfg.full) {
         const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
         dense_bwd(t, dx, t->grads + W->offset, dy, x, t->params + W->offset, T, (int)W->cols, (int)W->rows);
@@ -574,65 +633,27 @@ static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real
 }
 
 /* n projections k[] of layer l sharing the input x (q,k,v or gate,up): as
- * lin_fwd for each; bf16 precision converts x once for all of them. */
+ * lin_fwd for each; the bf16 precision converts x once for all of them. */
 static pl_status lin_fwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *const *ys, const pl_real *x,
                            int64_t T, uint64_t key, int train, block_act *a) {
-    if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full) {
-        for (int i = 0; i < n; i++) {
-            pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train);
-            if (st) return st;
-        }
-        return PL_OK;
+    if (proj_bf16(t)) return proj_fwd(t, l, n, ks, ys, x, T, key, train, a);
+    for (int i = 0; i < n; i++) {
+        pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train, a);
+        if (st) return st;
     }
-    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
-    pl_status st = pl_tr_linear_fwd_bf16_n(n, ys, ws, x, T);
-    if (st) return st;
-    /* LoRA: without dropout the targets share x (one product for their A's) */
-    pl_tr_lora Ls[3];
-    const pl_tr_lora *Lp[3];
-    pl_real *yl[3], *ul[3];
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (has_lora(t, l, ks[i])) {
-            Ls[m] = lora_of(t, l, ks[i], key, train);
-            Lp[m] = &Ls[m];
-            yl[m] = ys[i];
-            ul[m++] = a->lu[ks[i]];
-        }
-    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_fwd_n(m, Lp, yl, ul, x, T);
-    for (int i = 0; i < m; i++) pl_tr_lora_fwd_blas(&Ls[i], yl[i], ul[i], x, T, t->xd);
     return PL_OK;
 }
 
 /* dx += the input gradients of n projections sharing the input x (the
- * frozen parts summed in f32 first under bf16 precision), plus LoRA grads. */
+ * frozen parts and the LoRA's summed in f32 first under bf16 precision),
+ * plus LoRA grads. */
 static pl_status lin_bwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
                            const pl_real *x, int64_t T, const block_act *a, uint64_t key) {
-    if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full) {
-        for (int i = 0; i < n; i++) {
-            pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key);
-            if (st) return st;
-        }
-        return PL_OK;
+    if (proj_bf16(t)) return proj_bwd(t, l, n, ks, dx, dys, x, T, a, key);
+    for (int i = 0; i < n; i++) {
+        pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key, a);
+        if (st) return st;
     }
-    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
-    pl_status st = pl_tr_linear_bwd_bf16_n(dx, n, dys, ws, T);
-    if (st) return st;
-    pl_tr_lora Ls[3];
-    const pl_tr_lora *Lp[3];
-    const pl_real *dyl[3], *ul[3];
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (has_lora(t, l, ks[i])) {
-            Ls[m] = lora_of(t, l, ks[i], key, 1);
-            Lp[m] = &Ls[m];
-            dyl[m] = dys[i];
-            ul[m++] = a->lu[ks[i]];
-        }
-    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_bwd_n(m, Lp, dx, dyl, ul, x, T);
-    for (int i = 0; i < m; i++) pl_tr_lora_bwd_blas(&Ls[i], dx, dyl[i], ul[i], x, T, t->du, t->xd);
     return PL_OK;
 }
 
@@ -658,7 +679,7 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
         if ((st = pl_tr_attn_fwd_f32(&at, a->z, (float *)(void *)a->P, a->q, a->k, a->v, T))) return st;
     } else if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
     else pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
-    if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train))) return st;
+    if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train, a))) return st;
     const pl_real *ao = a->o;
     if (d->post_norms) {
         pl_tr_rmsnorm_fwd(t->dtmp, a->rs_po, a->o, norm_w(t, l, 2), T, D, d->norm_eps);
@@ -669,7 +690,7 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     pl_tr_rmsnorm_fwd(a->xn2, a->rs2, a->xmid, norm_w(t, l, 1), T, D, d->norm_eps);
     if ((st = lin_fwd_n(t, l, 2, GU, (pl_real *const[]){a->g, a->u}, a->xn2, T, key, train, a))) return st;
     pl_tr_glu_fwd_s(a->hm, a->gs, a->g, a->u, T * t->F, d->act);
-    if ((st = lin_fwd(t, l, 6, a->dn, a->hm, T, a->lu[6], key, train))) return st;
+    if ((st = lin_fwd(t, l, 6, a->dn, a->hm, T, a->lu[6], key, train, a))) return st;
     const pl_real *mo = a->dn;
     if (d->post_norms) {
         pl_tr_rmsnorm_fwd(t->dtmp, a->rs_pf, a->dn, norm_w(t, l, 3), T, D, d->norm_eps);
@@ -696,7 +717,7 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
         ddn = t->dtmp;
     }
     dzero(t->dff1, T * F);
-    if ((st = lin_bwd(t, l, 6, t->dff1, ddn, a->hm, T, a->lu[6], key))) return st;
+    if ((st = lin_bwd(t, l, 6, t->dff1, ddn, a->hm, T, a->lu[6], key, a))) return st;
     /* dff1 = dhm -> dg (dwide), du (dff2), written */
     pl_tr_glu_bwd_s(t->dwide, t->dff2, t->dff1, a->g, a->u, a->gs, T * F, d->act);
     static const int QKV[3] = {0, 1, 2}, GU[2] = {4, 5};
@@ -712,7 +733,7 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
         dao = t->dtmp;
     }
     dzero(t->dwide, T * t->QD);
-    if ((st = lin_bwd(t, l, 3, t->dwide, dao, a->z, T, a->lu[3], key))) return st;
+    if ((st = lin_bwd(t, l, 3, t->dwide, dao, a->z, T, a->lu[3], key, a))) return st;
     dzero(t->dq, T * t->QD);
     dzero(t->dk, T * t->KVD);
     dzero(t->dv, T * t->KVD);

@@ -189,14 +189,15 @@ static int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
  * pl_matmul_bf16_tiles_packed ([up32(T) x up32(K)], zero padding): the
  * bits pl_matmul_bf16_tiles gets from to_f32 and its own rounding, in one
  * pass. NULL when out of memory. */
-static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) {
+static uint16_t *pack_bf16_f(const pl_real *x, int64_t T, int64_t K, float *xf) {
     int64_t Mp = up32(T), Kp = up32(K);
     uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
     if (!A) return NULL;
 #pragma omp parallel for schedule(static) if (BIG(T * K))
     for (int64_t t = 0; t < Mp; t++) {
         if (t < T) {
-            pl_tr_to_bf16(A + t * Kp, x + t * K, K);
+            if (xf) pl_tr_to_bf16_f32(A + t * Kp, xf + t * K, x + t * K, K);
+            else pl_tr_to_bf16(A + t * Kp, x + t * K, K);
             memset(A + t * Kp + K, 0, (size_t)(Kp - K) * sizeof *A);
         } else {
             memset(A + t * Kp, 0, (size_t)Kp * sizeof *A);
@@ -204,6 +205,9 @@ static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) {
     }
     return A;
 }
+
+/* the same without the f32 copy */
+static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) { return pack_bf16_f(x, T, K, NULL); }
 
 /* y = bf16 product through tiles: x packed once (tiles present) */
 static pl_status fwd_tiles(pl_real *y, const uint16_t *A, int64_t T, const pl_tr_weight *w, float *yf) {
@@ -465,6 +469,281 @@ pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const
     free(Aall);
     free(duall);
     return PL_OK;
+}
+
+/* ---- the bf16 precision's projections: frozen tiles + LoRA in f32 ------------
+ * The LoRA products run in float32 (pl_tr_sgemm: an AVX-512 kernel for the
+ * skinny rank-r shapes, else sgemm) on f32 copies of x, dy and the
+ * parameters, made per call (r·(n_in + n_out) values, 1/T of a product's
+ * work). Each output is one fma chain in k order, so a target's results do
+ * not depend on which targets share the call. On the tiles path the LoRA
+ * term is added to the frozen product's f32 result before it is widened
+ * (forward y, backward dx), so there is one pass over the double output. */
+
+#if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
+void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                        int64_t ldb, float *C, int64_t ldc, int accumulate); /* simd_avx512.c */
+#define HAVE_SGEMM_AVX512 1
+#endif
+
+void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float s = accumulate ? C[i * ldc + j] : 0.0f;
+            for (int64_t k = 0; k < K; k++) s = fmaf(trans_a ? A[k * lda + i] : A[i * lda + k], B[k * ldb + j], s);
+            C[i * ldc + j] = s;
+        }
+}
+
+void pl_tr_sgemm(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+#if defined(HAVE_SGEMM_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_sgemm_avx512(trans_a, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+#endif
+    if (K <= 0) {
+        for (int64_t i = 0; i < M && !accumulate; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
+                (int)lda, B, (int)ldb, accumulate ? 1.0f : 0.0f, C, (int)ldc);
+}
+
+/* xf = (float) drop(x) for the LoRA of L (x itself without dropout) */
+static void lora_input_f32(float *xf, const pl_real *x, int64_t n, const pl_tr_lora *L) {
+    if (L->p <= 0.0) {
+#pragma omp parallel for schedule(static) if (BIG(n))
+        for (int64_t i = 0; i < n; i++) xf[i] = (float)x[i];
+        return;
+    }
+    double sc = 1.0 / (1.0 - L->p);
+#pragma omp parallel for schedule(static) if (BIG(n * 8))
+    for (int64_t i = 0; i < n; i++) xf[i] = pl_tr_dropout_keep(L->key, (uint64_t)i, L->p) ? (float)(x[i] * sc) : 0.0f;
+}
+
+/* The LoRA targets of a call: their indices among the n projections, and
+ * whether they share one input (no dropout: one product for all A's). */
+typedef struct {
+    int m, r, shared;
+    int idx[8];
+} lora_set;
+
+static lora_set lora_targets(int n, const pl_tr_lora *const *L) {
+    lora_set s = {0, 0, 1, {0}};
+    for (int i = 0; i < n && i < 8; i++)
+        if (L && L[i]) {
+            s.idx[s.m++] = i;
+            s.r = L[i]->r;
+            if (L[i]->p > 0.0) s.shared = 0;
+        }
+    return s;
+}
+
+static float *falloc(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
+
+pl_status pl_tr_proj_fwd_bf16(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
+                              pl_real *const *u, const pl_real *x, int64_t T) {
+    int64_t n_in = w[0]->n_in, most = 0;
+    int tiles = 1;
+    for (int i = 0; i < n; i++) {
+        tiles = tiles && use_bf16(w[i], T) && w[i]->tiles && w[i]->n_in == n_in;
+        if (w[i]->n_out > most) most = w[i]->n_out;
+    }
+    lora_set ls = lora_targets(n, L);
+    int64_t nr = (int64_t)ls.m * ls.r;
+    pl_status st = PL_OK;
+    float *xf = NULL, *At = NULL, *uf = NULL, *Bt = NULL, *yt = falloc(T * most);
+    uint16_t *xb = NULL;
+    if (!yt) goto nomem;
+    if (ls.m) {
+        xf = falloc(T * n_in);
+        At = falloc(n_in * nr);
+        uf = falloc(T * nr);
+        Bt = falloc(ls.r * most);
+        if (!xf || !At || !uf || !Bt) goto nomem;
+    }
+    /* x rounded to bf16 for the tiles; to f32 for a shared LoRA input in the same pass */
+    if (tiles && !(xb = pack_bf16_f(x, T, n_in, ls.m && ls.shared ? xf : NULL))) goto nomem;
+    if (ls.m) {
+        /* u_j = drop_j(x)·A_jᵀ, all j in one product [T x m·r] when x is shared */
+        for (int j = 0; j < ls.m; j++) {
+            const pl_tr_lora *Lj = L[ls.idx[j]];
+            for (int c = 0; c < ls.r; c++)
+                for (int64_t k = 0; k < n_in; k++) At[k * nr + j * ls.r + c] = (float)Lj->A[c * n_in + k];
+        }
+        if (ls.shared) {
+            if (!tiles) lora_input_f32(xf, x, T * n_in, L[ls.idx[0]]);
+            pl_tr_sgemm(0, T, nr, n_in, xf, n_in, At, nr, uf, nr, 0);
+        } else {
+            for (int j = 0; j < ls.m; j++) {
+                lora_input_f32(xf, x, T * n_in, L[ls.idx[j]]);
+                pl_tr_sgemm(0, T, ls.r, n_in, xf, n_in, At + j * ls.r, nr, uf + j * ls.r, nr, 0);
+            }
+        }
+        for (int j = 0; j < ls.m; j++) {
+            pl_real *uj = u[ls.idx[j]];
+            for (int64_t t = 0; t < T; t++)
+                for (int c = 0; c < ls.r; c++) uj[t * ls.r + c] = (double)uf[t * nr + j * ls.r + c];
+        }
+    }
+    for (int i = 0, j = 0; i < n && !st; i++) {
+        const pl_tr_weight *wi = w[i];
+        int64_t no = wi->n_out;
+        if (tiles) st = pl_matmul_bf16_tiles_packed(wi->tiles, no, n_in, 0, xb, T, yt, 0);
+        else st = pl_tr_linear_fwd_bf16(y[i], x, T, wi);
+        if (st) break;
+        int lora = j < ls.m && ls.idx[j] == i;
+        if (lora) { /* yt (+)= u_j · (s_j·B_jᵀ) */
+            const pl_tr_lora *Lj = L[i];
+            for (int c = 0; c < ls.r; c++)
+                for (int64_t o = 0; o < no; o++) Bt[c * no + o] = (float)(Lj->s * Lj->B[o * ls.r + c]);
+            pl_tr_sgemm(0, T, no, ls.r, uf + j * ls.r, nr, Bt, no, yt, no, tiles);
+            j++;
+        }
+        pl_real *yi = y[i];
+        if (tiles) {
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+            for (int64_t e = 0; e < T * no; e++) yi[e] = (double)yt[e];
+        } else if (lora) {
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+            for (int64_t e = 0; e < T * no; e++) yi[e] += (double)yt[e];
+        }
+    }
+    goto done;
+nomem:
+    st = pl_error(PL_ERR_NOMEM, "projection: out of memory (%lld x %lld)", (long long)T, (long long)most);
+done:
+    pl_free_aligned(xb);
+    free(xf);
+    free(At);
+    free(uf);
+    free(Bt);
+    free(yt);
+    return st;
+}
+
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
+                              const pl_tr_lora *const *L, const pl_real *const *u, const pl_real *x, int64_t T) {
+    int64_t n_in = w[0]->n_in, most = 0;
+    int tiles = 1;
+    for (int i = 0; i < n; i++) {
+        tiles = tiles && use_bf16(w[i], T) && w[i]->tiles_t && w[i]->n_in == n_in;
+        if (w[i]->n_out > most) most = w[i]->n_out;
+    }
+    lora_set ls = lora_targets(n, L);
+    int64_t nr = (int64_t)ls.m * ls.r, big = n_in > most ? n_in : most;
+    pl_status st = PL_OK;
+    float *dxf = NULL, *dyf = NULL, *duf = NULL, *Bs = NULL, *us = NULL, *tmp = NULL, *xf = NULL, *Aall = NULL;
+    if (tiles && !(dxf = falloc(T * n_in))) goto nomem;
+    if (ls.m) {
+        dyf = falloc(T * most);
+        duf = falloc(T * nr);
+        Bs = falloc(most * ls.r);
+        us = falloc(T * ls.r);
+        tmp = falloc(big * nr > T * n_in ? big * nr : T * n_in);
+        xf = falloc(T * n_in);
+        Aall = falloc(nr * n_in);
+        if (!dyf || !duf || !Bs || !us || !tmp || !xf || !Aall) goto nomem;
+    }
+    if (!tiles && (st = pl_tr_linear_bwd_bf16_n(dx, n, dy, w, T))) goto done;
+    for (int i = 0, j = 0; i < n; i++) {
+        int64_t no = w[i]->n_out;
+        int lora = j < ls.m && ls.idx[j] == i;
+        /* frozen: dxf (+)= dy_i·W_i on the tiles, dy_i rounded to bf16 (and to f32 for its LoRA) in one pass */
+        if (tiles) {
+            uint16_t *A = pack_bf16_f(dy[i], T, no, lora ? dyf : NULL);
+            if (!A) goto nomem;
+            st = pl_matmul_bf16_tiles_packed(w[i]->tiles_t, no, n_in, 1, A, T, dxf, i > 0);
+            pl_free_aligned(A);
+            if (st) goto done;
+        } else if (lora) {
+            const pl_real *dyi = dy[i];
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+            for (int64_t e = 0; e < T * no; e++) dyf[e] = (float)dyi[e];
+        }
+        if (!lora) continue;
+        const pl_tr_lora *Lj = L[i];
+        const pl_real *uj = u[i];
+        int r = ls.r;
+        /* du_j = dy_j · (s·B_j) */
+        for (int64_t e = 0; e < no * r; e++) Bs[e] = (float)(Lj->s * Lj->B[e]);
+        pl_tr_sgemm(0, T, r, no, dyf, no, Bs, r, duf + j * r, nr, 0);
+        /* dB_jᵀ = (s·u_j)ᵀ · dy_j  [r x n_out] */
+        if (Lj->dB) {
+            for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * uj[e]);
+            pl_tr_sgemm(1, r, no, T, us, r, dyf, no, tmp, no, 0);
+            for (int64_t o = 0; o < no; o++)
+                for (int c = 0; c < r; c++) Lj->dB[o * r + c] += (double)tmp[c * no + o];
+        }
+        for (int64_t e = 0; e < (int64_t)r * n_in; e++) Aall[j * r * n_in + e] = (float)Lj->A[e];
+        j++;
+    }
+    if (!ls.m) goto widen;
+    /* dA_jᵀ = drop_j(x)ᵀ · du_j (one product for all j when x is shared) */
+    if (ls.shared) {
+        lora_input_f32(xf, x, T * n_in, L[ls.idx[0]]);
+        pl_tr_sgemm(1, n_in, nr, T, xf, n_in, duf, nr, tmp, nr, 0);
+    }
+    for (int j = 0; j < ls.m; j++) {
+        const pl_tr_lora *Lj = L[ls.idx[j]];
+        int r = ls.r;
+        if (!ls.shared) {
+            lora_input_f32(xf, x, T * n_in, Lj);
+            pl_tr_sgemm(1, n_in, r, T, xf, n_in, duf + j * r, nr, tmp + j * r, nr, 0);
+        }
+        if (Lj->dA)
+            for (int64_t k = 0; k < n_in; k++)
+                for (int c = 0; c < r; c++) Lj->dA[c * n_in + k] += (double)tmp[k * nr + j * r + c];
+    }
+    /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to dx */
+    if (ls.shared) {
+        float *dst = tiles ? dxf : tmp;
+        pl_tr_sgemm(0, T, n_in, nr, duf, nr, Aall, n_in, dst, n_in, tiles);
+        if (!tiles) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+            for (int64_t e = 0; e < T * n_in; e++) dx[e] += (double)tmp[e];
+        }
+    } else {
+        for (int j = 0; j < ls.m; j++) {
+            const pl_tr_lora *Lj = L[ls.idx[j]];
+            int r = ls.r;
+            pl_tr_sgemm(0, T, n_in, r, duf + j * r, nr, Aall + (int64_t)j * r * n_in, n_in, tmp, n_in, 0);
+            double sc = Lj->p > 0.0 ? 1.0 / (1.0 - Lj->p) : 1.0;
+            int64_t ne = T * n_in;
+            if (tiles) {
+#pragma omp parallel for schedule(static) if (BIG(ne * 8))
+                for (int64_t e = 0; e < ne; e++)
+                    if (Lj->p <= 0.0 || pl_tr_dropout_keep(Lj->key, (uint64_t)e, Lj->p))
+                        dxf[e] += (float)((double)tmp[e] * sc);
+            } else {
+#pragma omp parallel for schedule(static) if (BIG(ne * 8))
+                for (int64_t e = 0; e < ne; e++)
+                    if (Lj->p <= 0.0 || pl_tr_dropout_keep(Lj->key, (uint64_t)e, Lj->p)) dx[e] += (double)tmp[e] * sc;
+            }
+        }
+    }
+widen:
+    if (tiles) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t e = 0; e < T * n_in; e++) dx[e] += (double)dxf[e];
+    }
+    goto done;
+nomem:
+    st = pl_error(PL_ERR_NOMEM, "projection backward: out of memory (%lld x %lld)", (long long)T, (long long)n_in);
+done:
+    free(dxf);
+    free(dyf);
+    free(duf);
+    free(Bs);
+    free(us);
+    free(tmp);
+    free(xf);
+    free(Aall);
+    return st;
 }
 
 /* ---- attention through dgemm ------------------------------------------------

@@ -26,6 +26,7 @@
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 void pl_tr_exp_avx512(double *y, const double *x, int64_t n); /* simd_avx512.c */
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
+void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
 #define HAVE_EXP_AVX512 1
 #endif
 
@@ -47,6 +48,19 @@ void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n) {
     }
 #endif
     for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16((float)x[i]);
+}
+
+void pl_tr_to_bf16_f32(uint16_t *yb, float *yf, const pl_real *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_bf16_f32_avx512(yb, yf, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        yf[i] = (float)x[i];
+        yb[i] = pl_fp32_to_bf16(yf[i]);
+    }
 }
 
 /* ---- RMSNorm ------------------------------------------------------------- */

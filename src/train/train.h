@@ -89,6 +89,8 @@ void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n);
  * the AVX-512 path f32 subnormals become signed zeros, as in the AMX
  * products' own conversion (pl_matmul_bf16 and friends). */
 void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n);
+/* The same into yb, and yf[i] = (float)x[i] from the same read of x. */
+void pl_tr_to_bf16_f32(uint16_t *yb, float *yf, const pl_real *x, int64_t n);
 
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */
@@ -191,6 +193,29 @@ pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y,
                            int64_t T);
 pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
                            const pl_real *const *u, const pl_real *x, int64_t T);
+/* C[M x N] (+)= op(A)·B in float32, row-major with leading dimensions:
+ * op(A) = A [M x K] (trans_a = 0) or Aᵀ with A [K x M] (1); B [K x N];
+ * accumulate = 1 adds to C. The small products of the bf16 precision's
+ * LoRA (rank-r shapes). With AVX-512 an own kernel whose every output is
+ * one fma chain in k order — the bits of pl_tr_sgemm_ref, the scalar
+ * reference — else OpenBLAS sgemm. Independent of the thread count. */
+void pl_tr_sgemm(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float *C, int64_t ldc, int accumulate);
+void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, float *C, int64_t ldc, int accumulate);
+/* PL_PREC_BF16: n projections sharing the input x [T, n_in] (all the same
+ * n_in), each with a LoRA L[i] or none (L[i] NULL, or L NULL; all the same
+ * rank): y_i = F.linear(x, W_i) + s_i·B_i·(A_i·drop_i(x)), u_i = A_i·drop_i(x)
+ * saved [T, r]. Frozen products as pl_tr_linear_fwd_bf16_n; the LoRA
+ * products in f32 (pl_tr_sgemm, inputs and parameters rounded to f32) and,
+ * on the tiles, added to the frozen f32 result before it is widened. The
+ * backward: dx += Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) and the
+ * LoRA gradients dA_i, dB_i as pl_tr_lora_bwd. PL_ERR_NOMEM, or the frozen
+ * products' errors. */
+pl_status pl_tr_proj_fwd_bf16(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
+                              pl_real *const *u, const pl_real *x, int64_t T);
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
+                              const pl_tr_lora *const *L, const pl_real *const *u, const pl_real *x, int64_t T);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                          const pl_real *v, int64_t T);
