@@ -1642,6 +1642,7 @@ static void test_fast_kernels(void) {
  * dA): (K + 3)·2^-24 each, K <= 80 here */
 #define TOL_LORA_F32 2e-5
 static void test_bf16_lora_kernels(void) {
+    pl_rng saved = g_rng; /* the later tests see the random data they saw before this test existed */
     static const int shapes[][5] = {/* M, N, K, trans_a, accumulate */
                                     {1, 1, 1, 0, 0},     {7, 16, 5, 0, 1},    {13, 17, 33, 0, 0},  {25, 48, 300, 0, 1},
                                     {30, 100, 16, 0, 0}, {50, 131, 20, 1, 1}, {19, 200, 256, 1, 0}, {64, 32, 40, 1, 0},
@@ -1789,9 +1790,47 @@ static void test_bf16_lora_kernels(void) {
             Lp[i] = i == 1 ? NULL : &L[0][i];
         }
         pl_real *xd = malloc(sizeof(pl_real) * (size_t)T * NI), *du = malloc(sizeof(pl_real) * (size_t)T * R);
-        CHECK_OK(pl_tr_proj_fwd_bf16(NT, y[0], wp, Lp, u[0], x[0], T));
-        CHECK_OK(pl_tr_proj_bwd_bf16(dx[0], NT, (const pl_real *const *)dy[0], wp, Lp, (const pl_real *const *)u[0],
-                                     x[0], T));
+        /* activations in f32 (x exactly representable: the reference reads the same values) */
+        float *xs = malloc(sizeof(float) * (size_t)T * NI), *ys[NT], *us[NT];
+        for (int k = 0; k < T * NI; k++) {
+            xs[k] = (float)x[0][k];
+            x[0][k] = (double)xs[k];
+        }
+        for (int i = 0; i < NT; i++) {
+            ys[i] = malloc(sizeof(float) * (size_t)T * nouts[i]);
+            us[i] = malloc(sizeof(float) * (size_t)T * R);
+        }
+        CHECK_OK(pl_tr_proj_fwd_bf16(NT, ys, wp, Lp, us, xs, T));
+        CHECK_OK(pl_tr_proj_bwd_bf16(dx[0], 1, NT, (const pl_real *const *)dy[0], wp, Lp, (const float *const *)us, xs,
+                                     T));
+        {   /* accumulate = 0 writes dx: the bits of adding to zeros (dx[0] started at 0) */
+            pl_real *dxw = malloc(sizeof(pl_real) * (size_t)T * NI), *keep[2][NT];
+            fill(dxw, (int64_t)T * NI, 5.0);
+            for (int i = 0; i < NT; i++) { /* the LoRA gradients as after one call */
+                keep[0][i] = malloc(sizeof(pl_real) * R * NI);
+                keep[1][i] = malloc(sizeof(pl_real) * (size_t)nouts[i] * R);
+                memcpy(keep[0][i], dA[0][i], sizeof(pl_real) * R * NI);
+                memcpy(keep[1][i], dB[0][i], sizeof(pl_real) * (size_t)nouts[i] * R);
+            }
+            CHECK_OK(pl_tr_proj_bwd_bf16(dxw, 0, NT, (const pl_real *const *)dy[0], wp, Lp, (const float *const *)us,
+                                         xs, T));
+            CHECK(memcmp(dxw, dx[0], sizeof(pl_real) * (size_t)T * NI) == 0,
+                  "projection backward (%d tokens, dropout %g): written dx differs from dx added to zeros", T, p);
+            for (int i = 0; i < NT; i++) {
+                memcpy(dA[0][i], keep[0][i], sizeof(pl_real) * R * NI);
+                memcpy(dB[0][i], keep[1][i], sizeof(pl_real) * (size_t)nouts[i] * R);
+                free(keep[0][i]);
+                free(keep[1][i]);
+            }
+            free(dxw);
+        }
+        for (int i = 0; i < NT; i++) {
+            for (int k = 0; k < T * nouts[i]; k++) y[0][i][k] = (double)ys[i][k];
+            for (int k = 0; k < T * R && i != 1; k++) u[0][i][k] = (double)us[i][k];
+            free(ys[i]);
+            free(us[i]);
+        }
+        free(xs);
         for (int c = 1; c < 3; c++)
             for (int i = 0; i < NT; i++) {
                 const pl_tr_weight *wr = c == 1 ? &(pl_tr_weight){data[i], (int)dt, NI, nouts[i], rb, NULL, NULL}
@@ -1848,8 +1887,52 @@ static void test_bf16_lora_kernels(void) {
             }
         }
     }
+    /* attention on float32 storage (read in place) vs the f32-product kernel on
+     * the same values in double; the backward writes dq, dk, dv */
+    for (int var = 0; var < 3; var++) {
+        enum { AH = 4, AKV = 2, AHD = 6, AT = 150 };
+        pl_tr_attn at = {AH, AKV, AHD, 0.4, var == 1 ? 5.0 : 0.0, var == 2 ? 70 : 0};
+        size_t nq = (size_t)AT * AH * AHD, nk = (size_t)AT * AKV * AHD, np = (size_t)AH * AT * AT;
+        pl_real *qd = malloc(nq * sizeof *qd), *kd = malloc(nk * sizeof *kd), *vd = malloc(nk * sizeof *vd);
+        pl_real *dz = malloc(nq * sizeof *dz), *z0 = malloc(nq * sizeof *z0), *z1 = malloc(nq * sizeof *z1);
+        pl_real *g0 = calloc(nq + 2 * nk, sizeof *g0), *g1 = malloc((nq + 2 * nk) * sizeof *g1);
+        float *qf = malloc(nq * sizeof *qf), *kf = malloc(nk * sizeof *kf), *vf = malloc(nk * sizeof *vf);
+        float *zf = malloc(nq * sizeof *zf), *P0 = malloc(np * sizeof *P0), *P1 = malloc(np * sizeof *P1);
+        fill(qd, (int64_t)nq, 1.0);
+        fill(kd, (int64_t)nk, 1.0);
+        fill(vd, (int64_t)nk, 1.0);
+        fill(dz, (int64_t)nq, 1.0);
+        fill(g1, (int64_t)(nq + 2 * nk), 9.0); /* garbage: written, not added to */
+        for (size_t i = 0; i < nq; i++) qd[i] = (double)(qf[i] = (float)qd[i]);
+        for (size_t i = 0; i < nk; i++) kd[i] = (double)(kf[i] = (float)kd[i]);
+        for (size_t i = 0; i < nk; i++) vd[i] = (double)(vf[i] = (float)vd[i]);
+        CHECK_OK(pl_tr_attn_fwd_f32(&at, z0, P0, qd, kd, vd, AT));
+        CHECK_OK(pl_tr_attn_bwd_f32(&at, g0, g0 + nq, g0 + nq + nk, dz, P0, qd, kd, vd, AT));
+        CHECK_OK(pl_tr_attn_fwd_f32s(&at, zf, P1, qf, kf, vf, AT));
+        CHECK_OK(pl_tr_attn_bwd_f32s(&at, g1, g1 + nq, g1 + nq + nk, dz, P1, qf, kf, vf, AT));
+        for (size_t i = 0; i < nq; i++) z1[i] = (double)zf[i];
+        double e = fmax(max_rel(z1, z0, (int64_t)nq), max_rel(g1, g0, (int64_t)(nq + 2 * nk)));
+        for (size_t i = 0; i < np; i++) e = fmax(e, fabs((double)P1[i] - (double)P0[i]));
+        CHECK(e <= TOL_ATT_F32, "attention on f32 storage (variant %d): rel err %.3g vs the double-storage kernel",
+              var, e);
+        free(qd);
+        free(kd);
+        free(vd);
+        free(dz);
+        free(z0);
+        free(z1);
+        free(g0);
+        free(g1);
+        free(qf);
+        free(kf);
+        free(vf);
+        free(zf);
+        free(P0);
+        free(P1);
+    }
     printf("bf16    LoRA f32 products (sgemm kernel %s) and projections agree with the double reference\n",
            simd ? "AVX-512, bits of the scalar reference" : "OpenBLAS");
+    g_rng = saved;
 }
 
 /* The f32 path on the whole tiny models: loss and LoRA/head gradients vs

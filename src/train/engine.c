@@ -416,10 +416,44 @@ void pl_trainer_set_step(pl_trainer *t, uint64_t step) { t->step = step; }
 
 static pl_real *dalloc(size_t n) { return malloc((n ? n : 1) * sizeof(pl_real)); }
 
-/* Values of one block's saved activations for T tokens; with a, their layout. */
+/* The bf16 precision without full fine-tuning: activations in float32
+ * (block_fwd_bf16). */
+static int acts_f32(const pl_trainer *t) { return t->cfg.precision == PL_PREC_BF16 && !t->cfg.full; }
+
+/* Values (doubles) of one block's saved activations for T tokens; with a,
+ * their layout. In float32 storage two floats take one double's place. */
 static size_t act_layout(const pl_trainer *t, block_act *a, int64_t T) {
     size_t D = (size_t)t->D, QD = (size_t)t->QD, KVD = (size_t)t->KVD, F = (size_t)t->F, n = (size_t)T;
     size_t r = (size_t)(t->r > 0 ? t->r : 1), H = (size_t)t->H;
+    if (acts_f32(t)) {
+        /* doubles: rs1, rs_po, xmid, rs2, rs_pf; floats: the rest */
+        size_t dsz[] = {n, n, n * D, n, n};
+        pl_real **dp[] = {&a->rs1, &a->rs_po, &a->xmid, &a->rs2, &a->rs_pf};
+        size_t fsz[] = {n * D, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n * D, n * F, n * F, n * F, n * F, n * D};
+        float **fp[] = {&a->fxn1, &a->fq, &a->fk, &a->fv, &a->fP, &a->fz, &a->fo, &a->fxn2, &a->fg, &a->fu, &a->fhm,
+                        &a->fgs, &a->fdn};
+        size_t total = 0, nf = 0;
+        for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) total += dsz[i];
+        for (size_t i = 0; i < sizeof fsz / sizeof *fsz; i++) nf += (fsz[i] + 15) / 16 * 16;
+        nf += PL_TGT_COUNT * ((n * r + 15) / 16 * 16);
+        total += nf / 2;
+        if (!a) return total;
+        pl_real *p = a->mem;
+        for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) {
+            *dp[i] = p;
+            p += dsz[i];
+        }
+        float *f = (float *)(void *)p;
+        for (size_t i = 0; i < sizeof fsz / sizeof *fsz; i++) {
+            *fp[i] = f;
+            f += (fsz[i] + 15) / 16 * 16;
+        }
+        for (int k = 0; k < PL_TGT_COUNT; k++) {
+            a->flu[k] = f;
+            f += (n * r + 15) / 16 * 16;
+        }
+        return total;
+    }
     size_t sizes[] = {n * D, n, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n, n * D,
                       n * D, n, n * F, n * F, n * F, n * F, n * D, n};
     size_t total = 0, ns = sizeof sizes / sizeof *sizes;
@@ -555,19 +589,18 @@ static pl_tr_lora lora_of(pl_trainer *t, int l, int k, uint64_t key, int train) 
     return L;
 }
 
-/* The bf16 precision without full fine-tuning: frozen tiles + f32 LoRA
- * (pl_tr_proj_*_bf16) for the n projections ks[] of layer l sharing x. */
-static int proj_bf16(const pl_trainer *t) { return t->cfg.precision == PL_PREC_BF16 && !t->cfg.full; }
-
-static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, pl_real *const *ys, const pl_real *x, int64_t T,
+/* The bf16 precision without full fine-tuning (acts_f32): frozen tiles +
+ * f32 LoRA (pl_tr_proj_*_bf16) for the n projections ks[] of layer l
+ * sharing x, activations in float32. */
+static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, float *const *ys, const float *x, int64_t T,
                           uint64_t key, int train, block_act *a) {
     const pl_tr_weight *ws[3];
     pl_tr_lora Ls[3];
     const pl_tr_lora *Lp[3];
-    pl_real *us[3];
+    float *us[3];
     for (int i = 0; i < n; i++) {
         ws[i] = &t->w[l][ks[i]];
-        us[i] = a->lu[ks[i]];
+        us[i] = a->flu[ks[i]];
         Lp[i] = NULL;
         if (has_lora(t, l, ks[i])) {
             Ls[i] = lora_of(t, l, ks[i], key, train);
@@ -577,28 +610,28 @@ static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, pl_real *c
     return pl_tr_proj_fwd_bf16(n, ys, ws, Lp, us, x, T);
 }
 
+/* dx = (written, not added) the input gradient of the n projections */
 static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
-                          const pl_real *x, int64_t T, const block_act *a, uint64_t key) {
+                          const float *x, int64_t T, const block_act *a, uint64_t key) {
     const pl_tr_weight *ws[3];
     pl_tr_lora Ls[3];
     const pl_tr_lora *Lp[3];
-    const pl_real *us[3];
+    const float *us[3];
     for (int i = 0; i < n; i++) {
         ws[i] = &t->w[l][ks[i]];
-        us[i] = a->lu[ks[i]];
+        us[i] = a->flu[ks[i]];
         Lp[i] = NULL;
         if (has_lora(t, l, ks[i])) {
             Ls[i] = lora_of(t, l, ks[i], key, 1);
             Lp[i] = &Ls[i];
         }
     }
-    return pl_tr_proj_bwd_bf16(dx, n, dys, ws, Lp, us, x, T);
+    return pl_tr_proj_bwd_bf16(dx, 0, n, dys, ws, Lp, us, x, T);
 }
 
 static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real *x, int64_t T, pl_real *u,
-                         uint64_t key, int train, block_act *a) {
+                         uint64_t key, int train) {
     pl_status st = PL_OK;
-    if (proj_bf16(t)) return proj_fwd(t, l, 1, &k, &y, x, T, key, train, a);
     if (t->cfg.full) {
         const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
         dense_fwd(t, y, x, t->params + W->offset, T, (int)W->cols, (int)W->rows, 0);
@@ -615,9 +648,8 @@ static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real 
 
 /* dx += dy·W (+ LoRA: grads of A, B and their share of dx) */
 static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real *dy, const pl_real *x, int64_t T,
-                         const pl_real *u, uint64_t key, const block_act *a) {
+                         const pl_real *u, uint64_t key) {
     pl_status st = PL_OK;
-    if (proj_bf16(t)) return proj_bwd(t, l, 1, &k, dx, &dy, x, T, a, key);
     if (t->cfg.full) {
         const pl_tr_tensor *W = &t->tensors[t->full_w[l][k]];
         dense_bwd(t, dx, t->grads + W->offset, dy, x, t->params + W->offset, T, (int)W->cols, (int)W->rows);
@@ -633,25 +665,22 @@ static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real
 }
 
 /* n projections k[] of layer l sharing the input x (q,k,v or gate,up): as
- * lin_fwd for each; the bf16 precision converts x once for all of them. */
+ * lin_fwd for each (the bf16 precision's blocks use proj_fwd instead). */
 static pl_status lin_fwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *const *ys, const pl_real *x,
                            int64_t T, uint64_t key, int train, block_act *a) {
-    if (proj_bf16(t)) return proj_fwd(t, l, n, ks, ys, x, T, key, train, a);
     for (int i = 0; i < n; i++) {
-        pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train, a);
+        pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train);
         if (st) return st;
     }
     return PL_OK;
 }
 
-/* dx += the input gradients of n projections sharing the input x (the
- * frozen parts and the LoRA's summed in f32 first under bf16 precision),
- * plus LoRA grads. */
+/* dx += the input gradients of n projections sharing the input x, plus
+ * LoRA grads (the bf16 precision's blocks use proj_bwd instead). */
 static pl_status lin_bwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
                            const pl_real *x, int64_t T, const block_act *a, uint64_t key) {
-    if (proj_bf16(t)) return proj_bwd(t, l, n, ks, dx, dys, x, T, a, key);
     for (int i = 0; i < n; i++) {
-        pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key, a);
+        pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key);
         if (st) return st;
     }
     return PL_OK;
@@ -679,7 +708,7 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
         if ((st = pl_tr_attn_fwd_f32(&at, a->z, (float *)(void *)a->P, a->q, a->k, a->v, T))) return st;
     } else if (fast(t)) pl_tr_attn_fwd_blas(&at, a->z, a->P, a->q, a->k, a->v, T);
     else pl_tr_attn_fwd(&at, a->z, a->P, a->q, a->k, a->v, T);
-    if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train, a))) return st;
+    if ((st = lin_fwd(t, l, 3, a->o, a->z, T, a->lu[3], key, train))) return st;
     const pl_real *ao = a->o;
     if (d->post_norms) {
         pl_tr_rmsnorm_fwd(t->dtmp, a->rs_po, a->o, norm_w(t, l, 2), T, D, d->norm_eps);
@@ -690,7 +719,7 @@ static pl_status block_fwd(pl_trainer *t, int l, block_act *a, const pl_real *x,
     pl_tr_rmsnorm_fwd(a->xn2, a->rs2, a->xmid, norm_w(t, l, 1), T, D, d->norm_eps);
     if ((st = lin_fwd_n(t, l, 2, GU, (pl_real *const[]){a->g, a->u}, a->xn2, T, key, train, a))) return st;
     pl_tr_glu_fwd_s(a->hm, a->gs, a->g, a->u, T * t->F, d->act);
-    if ((st = lin_fwd(t, l, 6, a->dn, a->hm, T, a->lu[6], key, train, a))) return st;
+    if ((st = lin_fwd(t, l, 6, a->dn, a->hm, T, a->lu[6], key, train))) return st;
     const pl_real *mo = a->dn;
     if (d->post_norms) {
         pl_tr_rmsnorm_fwd(t->dtmp, a->rs_pf, a->dn, norm_w(t, l, 3), T, D, d->norm_eps);
@@ -717,7 +746,7 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
         ddn = t->dtmp;
     }
     dzero(t->dff1, T * F);
-    if ((st = lin_bwd(t, l, 6, t->dff1, ddn, a->hm, T, a->lu[6], key, a))) return st;
+    if ((st = lin_bwd(t, l, 6, t->dff1, ddn, a->hm, T, a->lu[6], key))) return st;
     /* dff1 = dhm -> dg (dwide), du (dff2), written */
     pl_tr_glu_bwd_s(t->dwide, t->dff2, t->dff1, a->g, a->u, a->gs, T * F, d->act);
     static const int QKV[3] = {0, 1, 2}, GU[2] = {4, 5};
@@ -733,7 +762,7 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
         dao = t->dtmp;
     }
     dzero(t->dwide, T * t->QD);
-    if ((st = lin_bwd(t, l, 3, t->dwide, dao, a->z, T, a->lu[3], key, a))) return st;
+    if ((st = lin_bwd(t, l, 3, t->dwide, dao, a->z, T, a->lu[3], key))) return st;
     dzero(t->dq, T * t->QD);
     dzero(t->dk, T * t->KVD);
     dzero(t->dv, T * t->KVD);
@@ -750,6 +779,98 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     pl_tr_rope_apply_table(t->dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
     dzero(t->dtmp, TD);
     if ((st = lin_bwd_n(t, l, 3, QKV, t->dtmp, (const pl_real *const[]){t->dq, t->dk, t->dv}, a->xn1, T, a, key)))
+        return st;
+    pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
+    return PL_OK;
+}
+
+/* ---- block, bf16 precision (activations in float32) -----------------------
+ * The same block as block_fwd / block_bwd with the activations the
+ * products read and write stored in float32: the norms' outputs, q, k, v,
+ * z, the projections' outputs, the gates and the LoRA u (the frozen
+ * products' f32 results are stored as they come, never widened). The
+ * residual stream, the RMSNorm statistics and all gradients stay double. */
+
+static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_real *x, pl_real *xout, int64_t T,
+                                uint64_t key, int train) {
+    const pl_arch_desc *d = &t->d;
+    int D = t->D;
+    int64_t TD = T * D;
+    pl_status st;
+    static const int QKV[3] = {0, 1, 2}, O[1] = {3}, GU[2] = {4, 5}, DN[1] = {6};
+    /* attention */
+    pl_tr_rmsnorm_fwd_f(a->fxn1, a->rs1, x, norm_w(t, l, 0), T, D, d->norm_eps);
+    if ((st = proj_fwd(t, l, 3, QKV, (float *const[]){a->fq, a->fk, a->fv}, a->fxn1, T, key, train, a))) return st;
+    int neox = d->rope == PL_ROPE_NEOX;
+    pl_tr_rope_apply_table_f(a->fq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 0);
+    pl_tr_rope_apply_table_f(a->fk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 0);
+    pl_tr_attn at = t->attn;
+    at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
+    if ((st = pl_tr_attn_fwd_f32s(&at, a->fz, a->fP, a->fq, a->fk, a->fv, T))) return st;
+    if ((st = proj_fwd(t, l, 1, O, (float *const[]){a->fo}, a->fz, T, key, train, a))) return st;
+    if (d->post_norms) {
+        for (int64_t i = 0; i < TD; i++) t->dtmp[i] = (double)a->fo[i];
+        pl_tr_rmsnorm_fwd(t->dtmp, a->rs_po, t->dtmp, norm_w(t, l, 2), T, D, d->norm_eps);
+        for (int64_t i = 0; i < TD; i++) a->xmid[i] = x[i] + t->dtmp[i];
+    } else {
+        for (int64_t i = 0; i < TD; i++) a->xmid[i] = x[i] + (double)a->fo[i];
+    }
+    /* MLP */
+    pl_tr_rmsnorm_fwd_f(a->fxn2, a->rs2, a->xmid, norm_w(t, l, 1), T, D, d->norm_eps);
+    if ((st = proj_fwd(t, l, 2, GU, (float *const[]){a->fg, a->fu}, a->fxn2, T, key, train, a))) return st;
+    pl_tr_glu_fwd_sf(a->fhm, a->fgs, a->fg, a->fu, T * t->F, d->act);
+    if ((st = proj_fwd(t, l, 1, DN, (float *const[]){a->fdn}, a->fhm, T, key, train, a))) return st;
+    if (d->post_norms) {
+        for (int64_t i = 0; i < TD; i++) t->dtmp[i] = (double)a->fdn[i];
+        pl_tr_rmsnorm_fwd(t->dtmp, a->rs_pf, t->dtmp, norm_w(t, l, 3), T, D, d->norm_eps);
+        for (int64_t i = 0; i < TD; i++) xout[i] = a->xmid[i] + t->dtmp[i];
+    } else {
+        for (int64_t i = 0; i < TD; i++) xout[i] = a->xmid[i] + (double)a->fdn[i];
+    }
+    return PL_OK;
+}
+
+/* (double) of a float activation, into the trainer's LoRA scratch xd */
+static const pl_real *widened(pl_trainer *t, const float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++) t->xd[i] = (double)f[i];
+    return t->xd;
+}
+
+static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const pl_real *x, pl_real *dx, int64_t T,
+                                uint64_t key) {
+    const pl_arch_desc *d = &t->d;
+    int D = t->D, F = t->F;
+    int64_t TD = T * D;
+    pl_status st;
+    static const int QKV[3] = {0, 1, 2}, O[1] = {3}, GU[2] = {4, 5}, DN[1] = {6};
+    /* MLP branch: dmid = dx (residual) + through the MLP */
+    const pl_real *ddn = dx;
+    if (d->post_norms) {
+        dzero(t->dtmp, TD);
+        pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 3), dx, widened(t, a->fdn, TD), a->rs_pf, norm_w(t, l, 3), T, D);
+        ddn = t->dtmp;
+    }
+    if ((st = proj_bwd(t, l, 1, DN, t->dff1, &ddn, a->fhm, T, a, key))) return st;
+    /* dff1 = dhm -> dg (dwide), du (dff2), written */
+    pl_tr_glu_bwd_sf(t->dwide, t->dff2, t->dff1, a->fg, a->fu, a->fgs, T * F, d->act);
+    if ((st = proj_bwd(t, l, 2, GU, t->dtmp, (const pl_real *const[]){t->dwide, t->dff2}, a->fxn2, T, a, key)))
+        return st;
+    pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
+    /* attention branch */
+    const pl_real *dao = dx;
+    if (d->post_norms) {
+        dzero(t->dtmp, TD);
+        pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 2), dx, widened(t, a->fo, TD), a->rs_po, norm_w(t, l, 2), T, D);
+        dao = t->dtmp;
+    }
+    if ((st = proj_bwd(t, l, 1, O, t->dwide, &dao, a->fz, T, a, key))) return st;
+    pl_tr_attn at = t->attn;
+    at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
+    if ((st = pl_tr_attn_bwd_f32s(&at, t->dq, t->dk, t->dv, t->dwide, a->fP, a->fq, a->fk, a->fv, T))) return st;
+    int neox = d->rope == PL_ROPE_NEOX;
+    pl_tr_rope_apply_table(t->dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    pl_tr_rope_apply_table(t->dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, (const pl_real *const[]){t->dq, t->dk, t->dv}, a->fxn1, T, a, key)))
         return st;
     pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
     return PL_OK;
@@ -807,7 +928,9 @@ static pl_status forward_all(pl_trainer *t, const int32_t *tokens, int64_t T, ui
     for (int l = 0; l < t->d.n_layer; l++) {
         const pl_real *x = t->xs + (size_t)l * (size_t)(T * D);
         pl_real *xo = t->xs + (size_t)(l + 1) * (size_t)(T * D);
-        if ((st = block_fwd(t, l, act_for(t, l), x, xo, T, key, train))) return st;
+        st = acts_f32(t) ? block_fwd_bf16(t, l, act_for(t, l), x, xo, T, key, train)
+                         : block_fwd(t, l, act_for(t, l), x, xo, T, key, train);
+        if (st) return st;
     }
     const pl_real *xl = t->xs + (size_t)t->d.n_layer * (size_t)(T * D);
     pl_tr_rmsnorm_fwd(t->hf, t->rsf, xl, norm_w(t, t->d.n_layer, 0), T, D, t->d.norm_eps);
@@ -830,11 +953,12 @@ static pl_status backward_all(pl_trainer *t, const int32_t *tokens, int64_t T, u
             /* recompute this block's activations (output goes to scratch: xs[l+1] is kept) */
             pl_real *scratch = malloc((size_t)TD * sizeof *scratch);
             if (!scratch) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
-            st = block_fwd(t, l, a, x, scratch, T, key, 1);
+            st = acts_f32(t) ? block_fwd_bf16(t, l, a, x, scratch, T, key, 1) : block_fwd(t, l, a, x, scratch, T, key, 1);
             free(scratch);
             if (st) return st;
         }
-        if ((st = block_bwd(t, l, a, x, t->dx, T, key))) return st;
+        st = acts_f32(t) ? block_bwd_bf16(t, l, a, x, t->dx, T, key) : block_bwd(t, l, a, x, t->dx, T, key);
+        if (st) return st;
     }
     if (t->cfg.full) {
         /* embedding: dE[tok] += dx0 * embd_scale */

@@ -513,16 +513,12 @@ void pl_tr_sgemm(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, i
                 (int)lda, B, (int)ldb, accumulate ? 1.0f : 0.0f, C, (int)ldc);
 }
 
-/* xf = (float) drop(x) for the LoRA of L (x itself without dropout) */
-static void lora_input_f32(float *xf, const pl_real *x, int64_t n, const pl_tr_lora *L) {
-    if (L->p <= 0.0) {
-#pragma omp parallel for schedule(static) if (BIG(n))
-        for (int64_t i = 0; i < n; i++) xf[i] = (float)x[i];
-        return;
-    }
+/* xf = drop(x) for the LoRA of L (with dropout; x itself is used without) */
+static void lora_drop_f32(float *xf, const float *x, int64_t n, const pl_tr_lora *L) {
     double sc = 1.0 / (1.0 - L->p);
 #pragma omp parallel for schedule(static) if (BIG(n * 8))
-    for (int64_t i = 0; i < n; i++) xf[i] = pl_tr_dropout_keep(L->key, (uint64_t)i, L->p) ? (float)(x[i] * sc) : 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        xf[i] = pl_tr_dropout_keep(L->key, (uint64_t)i, L->p) ? (float)((double)x[i] * sc) : 0.0f;
 }
 
 /* The LoRA targets of a call: their indices among the n projections, and
@@ -545,8 +541,33 @@ static lora_set lora_targets(int n, const pl_tr_lora *const *L) {
 
 static float *falloc(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
 
-pl_status pl_tr_proj_fwd_bf16(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
-                              pl_real *const *u, const pl_real *x, int64_t T) {
+/* x [T x K] f32 rounded to bf16 in the tiles' row layout (see pack_bf16) */
+static uint16_t *pack_bf16_from_f32(const float *x, int64_t T, int64_t K) {
+    int64_t Mp = up32(T), Kp = up32(K);
+    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    if (!A) return NULL;
+#pragma omp parallel for schedule(static) if (BIG(T * K))
+    for (int64_t t = 0; t < Mp; t++) {
+        if (t < T) {
+            pl_tr_f32_to_bf16(A + t * Kp, x + t * K, K);
+            memset(A + t * Kp + K, 0, (size_t)(Kp - K) * sizeof *A);
+        } else {
+            memset(A + t * Kp, 0, (size_t)Kp * sizeof *A);
+        }
+    }
+    return A;
+}
+
+static pl_real *to_f64(const float *x, int64_t n) {
+    pl_real *d = malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
+    if (!d) return NULL;
+#pragma omp parallel for schedule(static) if (BIG(n))
+    for (int64_t i = 0; i < n; i++) d[i] = (double)x[i];
+    return d;
+}
+
+pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
+                              float *const *u, const float *x, int64_t T) {
     int64_t n_in = w[0]->n_in, most = 0;
     int tiles = 1;
     for (int i = 0; i < n; i++) {
@@ -556,18 +577,23 @@ pl_status pl_tr_proj_fwd_bf16(int n, pl_real *const *y, const pl_tr_weight *cons
     lora_set ls = lora_targets(n, L);
     int64_t nr = (int64_t)ls.m * ls.r;
     pl_status st = PL_OK;
-    float *xf = NULL, *At = NULL, *uf = NULL, *Bt = NULL, *yt = falloc(T * most);
+    float *xf = NULL, *At = NULL, *uf = NULL, *Bt = NULL;
+    pl_real *xd = NULL, *yd = NULL;
     uint16_t *xb = NULL;
-    if (!yt) goto nomem;
     if (ls.m) {
-        xf = falloc(T * n_in);
+        xf = ls.shared ? NULL : falloc(T * n_in);
         At = falloc(n_in * nr);
         uf = falloc(T * nr);
         Bt = falloc(ls.r * most);
-        if (!xf || !At || !uf || !Bt) goto nomem;
+        if ((!ls.shared && !xf) || !At || !uf || !Bt) goto nomem;
     }
-    /* x rounded to bf16 for the tiles; to f32 for a shared LoRA input in the same pass */
-    if (tiles && !(xb = pack_bf16_f(x, T, n_in, ls.m && ls.shared ? xf : NULL))) goto nomem;
+    if (tiles) {
+        if (!(xb = pack_bf16_from_f32(x, T, n_in))) goto nomem;
+    } else {
+        xd = to_f64(x, T * n_in);
+        yd = malloc((size_t)(T * most > 0 ? T * most : 1) * sizeof *yd);
+        if (!xd || !yd) goto nomem;
+    }
     if (ls.m) {
         /* u_j = drop_j(x)·A_jᵀ, all j in one product [T x m·r] when x is shared */
         for (int j = 0; j < ls.m; j++) {
@@ -576,41 +602,35 @@ pl_status pl_tr_proj_fwd_bf16(int n, pl_real *const *y, const pl_tr_weight *cons
                 for (int64_t k = 0; k < n_in; k++) At[k * nr + j * ls.r + c] = (float)Lj->A[c * n_in + k];
         }
         if (ls.shared) {
-            if (!tiles) lora_input_f32(xf, x, T * n_in, L[ls.idx[0]]);
-            pl_tr_sgemm(0, T, nr, n_in, xf, n_in, At, nr, uf, nr, 0);
+            pl_tr_sgemm(0, T, nr, n_in, x, n_in, At, nr, uf, nr, 0);
         } else {
             for (int j = 0; j < ls.m; j++) {
-                lora_input_f32(xf, x, T * n_in, L[ls.idx[j]]);
+                lora_drop_f32(xf, x, T * n_in, L[ls.idx[j]]);
                 pl_tr_sgemm(0, T, ls.r, n_in, xf, n_in, At + j * ls.r, nr, uf + j * ls.r, nr, 0);
             }
         }
         for (int j = 0; j < ls.m; j++) {
-            pl_real *uj = u[ls.idx[j]];
-            for (int64_t t = 0; t < T; t++)
-                for (int c = 0; c < ls.r; c++) uj[t * ls.r + c] = (double)uf[t * nr + j * ls.r + c];
+            float *uj = u[ls.idx[j]];
+            for (int64_t t = 0; t < T; t++) memcpy(uj + t * ls.r, uf + t * nr + j * ls.r, (size_t)ls.r * sizeof *uj);
         }
     }
     for (int i = 0, j = 0; i < n && !st; i++) {
         const pl_tr_weight *wi = w[i];
         int64_t no = wi->n_out;
-        if (tiles) st = pl_matmul_bf16_tiles_packed(wi->tiles, no, n_in, 0, xb, T, yt, 0);
-        else st = pl_tr_linear_fwd_bf16(y[i], x, T, wi);
+        float *yi = y[i];
+        if (tiles) {
+            st = pl_matmul_bf16_tiles_packed(wi->tiles, no, n_in, 0, xb, T, yi, 0);
+        } else if (!(st = pl_tr_linear_fwd_bf16(yd, xd, T, wi))) {
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+            for (int64_t e = 0; e < T * no; e++) yi[e] = (float)yd[e];
+        }
         if (st) break;
-        int lora = j < ls.m && ls.idx[j] == i;
-        if (lora) { /* yt (+)= u_j · (s_j·B_jᵀ) */
+        if (j < ls.m && ls.idx[j] == i) { /* y_i += u_j · (s_j·B_jᵀ) */
             const pl_tr_lora *Lj = L[i];
             for (int c = 0; c < ls.r; c++)
                 for (int64_t o = 0; o < no; o++) Bt[c * no + o] = (float)(Lj->s * Lj->B[o * ls.r + c]);
-            pl_tr_sgemm(0, T, no, ls.r, uf + j * ls.r, nr, Bt, no, yt, no, tiles);
+            pl_tr_sgemm(0, T, no, ls.r, uf + j * ls.r, nr, Bt, no, yi, no, 1);
             j++;
-        }
-        pl_real *yi = y[i];
-        if (tiles) {
-#pragma omp parallel for schedule(static) if (BIG(T * no))
-            for (int64_t e = 0; e < T * no; e++) yi[e] = (double)yt[e];
-        } else if (lora) {
-#pragma omp parallel for schedule(static) if (BIG(T * no))
-            for (int64_t e = 0; e < T * no; e++) yi[e] += (double)yt[e];
         }
     }
     goto done;
@@ -622,12 +642,14 @@ done:
     free(At);
     free(uf);
     free(Bt);
-    free(yt);
+    free(xd);
+    free(yd);
     return st;
 }
 
-pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
-                              const pl_tr_lora *const *L, const pl_real *const *u, const pl_real *x, int64_t T) {
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real *const *dy,
+                              const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
+                              const float *x, int64_t T) {
     int64_t n_in = w[0]->n_in, most = 0;
     int tiles = 1;
     for (int i = 0; i < n; i++) {
@@ -645,11 +667,14 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, cons
         Bs = falloc(most * ls.r);
         us = falloc(T * ls.r);
         tmp = falloc(big * nr > T * n_in ? big * nr : T * n_in);
-        xf = falloc(T * n_in);
+        xf = ls.shared ? NULL : falloc(T * n_in);
         Aall = falloc(nr * n_in);
-        if (!dyf || !duf || !Bs || !us || !tmp || !xf || !Aall) goto nomem;
+        if (!dyf || !duf || !Bs || !us || !tmp || (!ls.shared && !xf) || !Aall) goto nomem;
     }
-    if (!tiles && (st = pl_tr_linear_bwd_bf16_n(dx, n, dy, w, T))) goto done;
+    if (!tiles) {
+        if (!accumulate) memset(dx, 0, (size_t)(T * n_in) * sizeof *dx);
+        if ((st = pl_tr_linear_bwd_bf16_n(dx, n, dy, w, T))) goto done;
+    }
     for (int i = 0, j = 0; i < n; i++) {
         int64_t no = w[i]->n_out;
         int lora = j < ls.m && ls.idx[j] == i;
@@ -667,14 +692,14 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, cons
         }
         if (!lora) continue;
         const pl_tr_lora *Lj = L[i];
-        const pl_real *uj = u[i];
+        const float *uj = u[i];
         int r = ls.r;
         /* du_j = dy_j · (s·B_j) */
         for (int64_t e = 0; e < no * r; e++) Bs[e] = (float)(Lj->s * Lj->B[e]);
         pl_tr_sgemm(0, T, r, no, dyf, no, Bs, r, duf + j * r, nr, 0);
         /* dB_jᵀ = (s·u_j)ᵀ · dy_j  [r x n_out] */
         if (Lj->dB) {
-            for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * uj[e]);
+            for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * (double)uj[e]);
             pl_tr_sgemm(1, r, no, T, us, r, dyf, no, tmp, no, 0);
             for (int64_t o = 0; o < no; o++)
                 for (int c = 0; c < r; c++) Lj->dB[o * r + c] += (double)tmp[c * no + o];
@@ -683,21 +708,17 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, cons
         j++;
     }
     if (!ls.m) goto widen;
-    /* dA_jᵀ = drop_j(x)ᵀ · du_j (one product for all j when x is shared) */
-    if (ls.shared) {
-        lora_input_f32(xf, x, T * n_in, L[ls.idx[0]]);
-        pl_tr_sgemm(1, n_in, nr, T, xf, n_in, duf, nr, tmp, nr, 0);
-    }
+    /* dA_j = du_jᵀ · drop_j(x) [r x n_in] (one product for all j when x is shared) */
+    if (ls.shared) pl_tr_sgemm(1, nr, n_in, T, duf, nr, x, n_in, tmp, n_in, 0);
     for (int j = 0; j < ls.m; j++) {
         const pl_tr_lora *Lj = L[ls.idx[j]];
-        int r = ls.r;
+        int64_t rn = (int64_t)ls.r * n_in;
         if (!ls.shared) {
-            lora_input_f32(xf, x, T * n_in, Lj);
-            pl_tr_sgemm(1, n_in, r, T, xf, n_in, duf + j * r, nr, tmp + j * r, nr, 0);
+            lora_drop_f32(xf, x, T * n_in, Lj);
+            pl_tr_sgemm(1, ls.r, n_in, T, duf + j * ls.r, nr, xf, n_in, tmp + j * rn, n_in, 0);
         }
         if (Lj->dA)
-            for (int64_t k = 0; k < n_in; k++)
-                for (int c = 0; c < r; c++) Lj->dA[c * n_in + k] += (double)tmp[k * nr + j * r + c];
+            for (int64_t e = 0; e < rn; e++) Lj->dA[e] += (double)tmp[j * rn + e];
     }
     /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to dx */
     if (ls.shared) {
@@ -727,9 +748,12 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, cons
         }
     }
 widen:
-    if (tiles) {
+    if (tiles && accumulate) {
 #pragma omp parallel for schedule(static) if (BIG(T * n_in))
         for (int64_t e = 0; e < T * n_in; e++) dx[e] += (double)dxf[e];
+    } else if (tiles) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t e = 0; e < T * n_in; e++) dx[e] = (double)dxf[e];
     }
     goto done;
 nomem:
@@ -926,6 +950,16 @@ static void scatter_add(pl_real *dst, const float *src, int64_t T, int hd, int l
         for (int e = 0; e < hd; e++) dst[t * ld + e] += (double)src[t * hd + e];
 }
 
+/* dst rows ld apart (+)= src[T x hd] (written when write is 1) */
+static void scatter(pl_real *dst, const float *src, int64_t T, int hd, int ld, int write) {
+    if (!write) {
+        scatter_add(dst, src, T, hd, ld);
+        return;
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int e = 0; e < hd; e++) dst[t * ld + e] = (double)src[t * hd + e];
+}
+
 /* per-thread scratch of the attention kernels: n_vec [T x hd] and n_sq
  * [T x T] floats, then T doubles */
 static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
@@ -933,8 +967,14 @@ static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
     return malloc(n * sizeof(float));
 }
 
-pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
-                             const pl_real *v, int64_t T) {
+/* q, k, v (and z) either double (gathered per head into f32 scratch) or
+ * float storage read in place through the products' leading dimensions. */
+typedef struct {
+    const pl_real *qd, *kd, *vd;
+    const float *qf, *kf, *vf;
+} attn_in;
+
+static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int par = heads_begin(H, T);
@@ -942,24 +982,43 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
 #pragma omp parallel for schedule(static) if (par)
     for (int h = 0; h < H; h++) {
         int kh = h / g;
-        float *qf = attn_scratch(T, hd, 4, 0);
-        if (!qf) {
+        float *sc = attn_scratch(T, hd, in.qf ? 0 : 4, 0);
+        if (!sc) {
 #pragma omp atomic write
             fail = 1;
             continue;
         }
-        float *kf = qf + T * hd, *vf = kf + T * hd, *zf = vf + T * hd;
-        double *buf = (double *)(void *)(zf + T * hd);
-        gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
-        gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
-        gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
+        const float *qf, *kf, *vf;
+        float *zf;
+        int ldq, ldk, ldz;
+        double *buf;
+        if (in.qf) { /* float storage: in place */
+            qf = in.qf + (int64_t)h * hd;
+            kf = in.kf + (int64_t)kh * hd;
+            vf = in.vf + (int64_t)kh * hd;
+            zf = zs + (int64_t)h * hd;
+            ldq = ldz = QD;
+            ldk = KVD;
+            buf = (double *)(void *)sc;
+        } else {
+            float *g0 = sc, *g1 = g0 + T * hd, *g2 = g1 + T * hd;
+            gather_f32(g0, in.qd + (int64_t)h * hd, T, hd, QD);
+            gather_f32(g1, in.kd + (int64_t)kh * hd, T, hd, KVD);
+            gather_f32(g2, in.vd + (int64_t)kh * hd, T, hd, KVD);
+            qf = g0;
+            kf = g1;
+            vf = g2;
+            zf = g2 + T * hd;
+            ldq = ldk = ldz = hd;
+            buf = (double *)(void *)(zf + T * hd);
+        }
         float *Ph = P + (int64_t)h * T * T;
         for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
             int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
             int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
             float *Pb = Ph + i0 * T + j0;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
-                        kf + j0 * hd, hd, 0.0f, Pb, (int)T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq,
+                        kf + j0 * ldk, ldk, 0.0f, Pb, (int)T);
             for (int64_t i = i0; i < i1; i++) {
                 float *row = Ph + i * T;
                 int64_t lo = first_key(a, i), n = i + 1 - lo;
@@ -974,20 +1033,34 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
                 memset(row, 0, (size_t)lo * sizeof *row);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * hd, hd,
-                        0.0f, zf + i0 * hd, hd);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * ldk, ldk,
+                        0.0f, zf + i0 * ldz, ldz);
         }
-        for (int64_t t = 0; t < T; t++)
-            for (int e = 0; e < hd; e++) z[t * QD + (int64_t)h * hd + e] = (double)zf[t * hd + e];
-        free(qf);
+        if (zd)
+            for (int64_t t = 0; t < T; t++)
+                for (int e = 0; e < hd; e++) zd[t * QD + (int64_t)h * hd + e] = (double)zf[t * hd + e];
+        free(sc);
     }
     heads_end(par);
     if (fail) return pl_error(PL_ERR_NOMEM, "attention: out of memory (%lld positions)", (long long)T);
     return PL_OK;
 }
 
-pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
+pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
+                             const pl_real *v, int64_t T) {
+    attn_in in = {q, k, v, NULL, NULL, NULL};
+    return attn_fwd_core(a, z, NULL, P, in, T);
+}
+
+pl_status pl_tr_attn_fwd_f32s(const pl_tr_attn *a, float *z, float *P, const float *q, const float *k,
+                              const float *v, int64_t T) {
+    attn_in in = {NULL, NULL, NULL, q, k, v};
+    return attn_fwd_core(a, NULL, z, P, in, T);
+}
+
+/* write = 1: dq, dk, dv are written (each element is stored once), else added to */
+static pl_status attn_bwd_core(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                               const float *P, attn_in in, int64_t T, int write) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int fail = 0;
@@ -995,20 +1068,34 @@ pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_r
 #pragma omp parallel for schedule(static) if (par)
     for (int kh = 0; kh < Hkv; kh++) {
         /* k, v, dk, dv of the KV head; q, dz, dq of a query head; dS, (soft-cap) S */
-        float *kf = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
-        if (!kf) {
+        float *sc = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
+        if (!sc) {
 #pragma omp atomic write
             fail = 1;
             continue;
         }
-        float *vf = kf + T * hd, *dkf = vf + T * hd, *dvf = dkf + T * hd, *qf = dvf + T * hd, *dzf = qf + T * hd;
-        float *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
-        gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
-        gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
+        float *kg = sc, *vg = kg + T * hd, *dkf = vg + T * hd, *dvf = dkf + T * hd, *qg = dvf + T * hd;
+        float *dzf = qg + T * hd, *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
+        const float *kf, *vf;
+        int ldq = in.qf ? QD : hd, ldk = in.kf ? KVD : hd;
+        if (in.kf) {
+            kf = in.kf + (int64_t)kh * hd;
+            vf = in.vf + (int64_t)kh * hd;
+        } else {
+            gather_f32(kg, in.kd + (int64_t)kh * hd, T, hd, KVD);
+            gather_f32(vg, in.vd + (int64_t)kh * hd, T, hd, KVD);
+            kf = kg;
+            vf = vg;
+        }
         memset(dkf, 0, (size_t)(2 * T * hd) * sizeof *dkf);
         for (int h = kh * g; h < (kh + 1) * g; h++) {
-            const float *Ph = P + (int64_t)h * T * T;
-            gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
+            const float *Ph = P + (int64_t)h * T * T, *qf;
+            if (in.qf) {
+                qf = in.qf + (int64_t)h * hd;
+            } else {
+                gather_f32(qg, in.qd + (int64_t)h * hd, T, hd, QD);
+                qf = qg;
+            }
             gather_f32(dzf, dz + (int64_t)h * hd, T, hd, QD);
             memset(dqf, 0, (size_t)(T * hd) * sizeof *dqf);
             for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
@@ -1017,12 +1104,12 @@ pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_r
                 float *dSb = dSf + i0 * T + j0;
                 /* dP = dz vᵀ ; dv += Pᵀ dz */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * hd, hd,
-                            vf + j0 * hd, hd, 0.0f, dSb, (int)T);
+                            vf + j0 * ldk, ldk, 0.0f, dSb, (int)T);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T,
                             dzf + i0 * hd, hd, 1.0f, dvf + j0 * hd, hd);
                 if (Sf) /* the pre-cap scores again */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
-                                kf + j0 * hd, hd, 0.0f, Sf + i0 * T + j0, (int)T);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq,
+                                ldq, kf + j0 * ldk, ldk, 0.0f, Sf + i0 * T + j0, (int)T);
                 for (int64_t i = i0; i < i1; i++) {
                     const float *pr = Ph + i * T;
                     float *dr = dSf + i * T;
@@ -1042,18 +1129,30 @@ pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_r
                     }
                 }
                 /* dq += dS k ; dk += dSᵀ q */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * hd, hd,
-                            1.0f, dqf + i0 * hd, hd);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * hd, hd,
-                            1.0f, dkf + j0 * hd, hd);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * ldk,
+                            ldk, 1.0f, dqf + i0 * hd, hd);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * ldq,
+                            ldq, 1.0f, dkf + j0 * hd, hd);
             }
-            scatter_add(dq + (int64_t)h * hd, dqf, T, hd, QD);
+            scatter(dq + (int64_t)h * hd, dqf, T, hd, QD, write);
         }
-        scatter_add(dk + (int64_t)kh * hd, dkf, T, hd, KVD);
-        scatter_add(dv + (int64_t)kh * hd, dvf, T, hd, KVD);
-        free(kf);
+        scatter(dk + (int64_t)kh * hd, dkf, T, hd, KVD, write);
+        scatter(dv + (int64_t)kh * hd, dvf, T, hd, KVD, write);
+        free(sc);
     }
     heads_end(par);
     if (fail) return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);
     return PL_OK;
+}
+
+pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
+    attn_in in = {q, k, v, NULL, NULL, NULL};
+    return attn_bwd_core(a, dq, dk, dv, dz, P, in, T, 0);
+}
+
+pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                              const float *P, const float *q, const float *k, const float *v, int64_t T) {
+    attn_in in = {NULL, NULL, NULL, q, k, v};
+    return attn_bwd_core(a, dq, dk, dv, dz, P, in, T, 1);
 }

@@ -21,6 +21,7 @@
 void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
+void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
 void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                         int64_t ldb, float *C, int64_t ldc, int accumulate);
 
@@ -88,6 +89,15 @@ void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n) 
         _mm512_mask_storeu_ps(yf + i, mm, f);
         __m256bh h = _mm512_cvtneps_pbh(f);
         _mm256_mask_storeu_epi16(yb + i, mm, (__m256i)h);
+    }
+}
+
+/* y = bf16(x) from floats, 16 at a time (the rounding above) */
+void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mm = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mm, x + i));
+        _mm256_mask_storeu_epi16(y + i, mm, (__m256i)h);
     }
 }
 

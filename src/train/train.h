@@ -91,6 +91,8 @@ void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n);
 void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n);
 /* The same into yb, and yf[i] = (float)x[i] from the same read of x. */
 void pl_tr_to_bf16_f32(uint16_t *yb, float *yf, const pl_real *x, int64_t n);
+/* y[i] = bf16(x[i]) from floats: the bits of pl_tr_to_bf16 on (double)x. */
+void pl_tr_f32_to_bf16(uint16_t *y, const float *x, int64_t n);
 
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */
@@ -103,6 +105,17 @@ void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g
 void pl_tr_glu_fwd_s(pl_real *h, pl_real *s, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
 void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u,
                      const pl_real *s, int64_t n, pl_act act);
+
+/* Activations stored in float32 (the bf16 precision): the same math in
+ * double from float inputs, outputs rounded to f32 once (an output is
+ * (float) of the double kernel's on the same inputs); rstd and the
+ * gradients stay double. */
+void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps);
+void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                              int inverse);
+void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_t n, pl_act act);
+void pl_tr_glu_bwd_sf(pl_real *dg, pl_real *du, const pl_real *dh, const float *g, const float *u, const float *s,
+                      int64_t n, pl_act act);
 
 /* y = tanh(x / cap) * cap ; dx += dy * (1 - (y/cap)^2). */
 void pl_tr_softcap_fwd(pl_real *y, const pl_real *x, int64_t n, double cap);
@@ -206,16 +219,20 @@ void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *
 /* PL_PREC_BF16: n projections sharing the input x [T, n_in] (all the same
  * n_in), each with a LoRA L[i] or none (L[i] NULL, or L NULL; all the same
  * rank): y_i = F.linear(x, W_i) + s_i·B_i·(A_i·drop_i(x)), u_i = A_i·drop_i(x)
- * saved [T, r]. Frozen products as pl_tr_linear_fwd_bf16_n; the LoRA
- * products in f32 (pl_tr_sgemm, inputs and parameters rounded to f32) and,
- * on the tiles, added to the frozen f32 result before it is widened. The
- * backward: dx += Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) and the
- * LoRA gradients dA_i, dB_i as pl_tr_lora_bwd. PL_ERR_NOMEM, or the frozen
- * products' errors. */
-pl_status pl_tr_proj_fwd_bf16(int n, pl_real *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
-                              pl_real *const *u, const pl_real *x, int64_t T);
-pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int n, const pl_real *const *dy, const pl_tr_weight *const *w,
-                              const pl_tr_lora *const *L, const pl_real *const *u, const pl_real *x, int64_t T);
+ * saved [T, r]; activations (x, y, u) in float32. Frozen products on the
+ * bf16 tiles (x rounded once for all n; fewer than 32 tokens or no tiles:
+ * pl_tr_linear_fwd_bf16 on x widened), written straight into y_i; the LoRA
+ * products in f32 (pl_tr_sgemm, parameters rounded to f32) added onto it.
+ * The backward: dx (+)= Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) (written
+ * when accumulate is 0), the
+ * frozen and LoRA parts summed in f32 (on the tiles) and widened once, and
+ * the LoRA gradients dA_i, dB_i as pl_tr_lora_bwd. PL_ERR_NOMEM, or the
+ * frozen products' errors. */
+pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
+                              float *const *u, const float *x, int64_t T);
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real *const *dy,
+                              const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
+                              const float *x, int64_t T);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                          const pl_real *v, int64_t T);
@@ -227,6 +244,12 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
                              const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                              const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
+/* The same on activations stored in float32 (q, k, v, z [T, H·hd] floats,
+ * read in place); the backward WRITES dq, dk, dv (no accumulation). */
+pl_status pl_tr_attn_fwd_f32s(const pl_tr_attn *a, float *z, float *P, const float *q, const float *k,
+                              const float *v, int64_t T);
+pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                              const float *P, const float *q, const float *k, const float *v, int64_t T);
 /* OpenBLAS's thread count (process-wide); the trainer sets it to
  * pl_num_threads() when it is created. */
 void pl_tr_blas_threads(int n);
