@@ -1801,28 +1801,37 @@ static void test_bf16_lora_kernels(void) {
             us[i] = malloc(sizeof(float) * (size_t)T * R);
         }
         CHECK_OK(pl_tr_proj_fwd_bf16(NT, ys, wp, Lp, us, xs, T));
-        CHECK_OK(pl_tr_proj_bwd_bf16(dx[0], 1, NT, (const pl_real *const *)dy[0], wp, Lp, (const float *const *)us, xs,
-                                     T));
-        {   /* accumulate = 0 writes dx: the bits of adding to zeros (dx[0] started at 0) */
+        CHECK_OK(pl_tr_proj_bwd_bf16(dx[0], NULL, NT, (const pl_real *const *)dy[0], NULL, wp, Lp,
+                                     (const float *const *)us, xs, T));
+        float *dxs32 = malloc(sizeof(float) * (size_t)T * NI);
+        {   /* dx is written, not added to; float dy and a float dx give the same values within f32 rounding */
             pl_real *dxw = malloc(sizeof(pl_real) * (size_t)T * NI), *keep[2][NT];
+            float *dyf[NT], *dxf = malloc(sizeof(float) * (size_t)T * NI);
             fill(dxw, (int64_t)T * NI, 5.0);
             for (int i = 0; i < NT; i++) { /* the LoRA gradients as after one call */
                 keep[0][i] = malloc(sizeof(pl_real) * R * NI);
                 keep[1][i] = malloc(sizeof(pl_real) * (size_t)nouts[i] * R);
                 memcpy(keep[0][i], dA[0][i], sizeof(pl_real) * R * NI);
                 memcpy(keep[1][i], dB[0][i], sizeof(pl_real) * (size_t)nouts[i] * R);
+                dyf[i] = malloc(sizeof(float) * (size_t)T * nouts[i]);
+                for (int k = 0; k < T * nouts[i]; k++) dyf[i][k] = (float)dy[0][i][k];
             }
-            CHECK_OK(pl_tr_proj_bwd_bf16(dxw, 0, NT, (const pl_real *const *)dy[0], wp, Lp, (const float *const *)us,
-                                         xs, T));
+            CHECK_OK(pl_tr_proj_bwd_bf16(dxw, NULL, NT, (const pl_real *const *)dy[0], NULL, wp, Lp,
+                                         (const float *const *)us, xs, T));
             CHECK(memcmp(dxw, dx[0], sizeof(pl_real) * (size_t)T * NI) == 0,
-                  "projection backward (%d tokens, dropout %g): written dx differs from dx added to zeros", T, p);
+                  "projection backward (%d tokens, dropout %g): a second call into garbage differs", T, p);
+            CHECK_OK(pl_tr_proj_bwd_bf16(NULL, dxf, NT, NULL, (const float *const *)dyf, wp, Lp,
+                                         (const float *const *)us, xs, T));
+            for (int k = 0; k < T * NI; k++) dxs32[k] = dxf[k];
             for (int i = 0; i < NT; i++) {
                 memcpy(dA[0][i], keep[0][i], sizeof(pl_real) * R * NI);
                 memcpy(dB[0][i], keep[1][i], sizeof(pl_real) * (size_t)nouts[i] * R);
                 free(keep[0][i]);
                 free(keep[1][i]);
+                free(dyf[i]);
             }
             free(dxw);
+            free(dxf);
         }
         for (int i = 0; i < NT; i++) {
             for (int k = 0; k < T * nouts[i]; k++) y[0][i][k] = (double)ys[i][k];
@@ -1861,6 +1870,14 @@ static void test_bf16_lora_kernels(void) {
               "of the bound 2^-7 sum|terms|", pl_dtype_name(dt), T, p, use_tiles, ey, edx);
         CHECK(eu <= 1.0 && eg <= 1.0, "projection LoRA f32 (%d tokens, dropout %g): u %.3g, dA/dB %.3g of the bound "
               "%g sum|terms|", T, p, eu, eg, TOL_LORA_F32);
+        double ef = 0.0;
+        for (int k = 0; k < T * NI; k++) {
+            double r = fabs((double)dxs32[k] - dx[0][k]) / (1e-6 * dx[2][k] + 1e-300);
+            if (!(r <= ef)) ef = isnan(r) ? (double)INFINITY : r;
+        }
+        CHECK(ef <= 1.0, "projection backward (%d tokens, dropout %g): float dy -> float dx off the double form by "
+              "%.3g of 1e-6 sum|terms|", T, p, ef);
+        free(dxs32);
         int untouched = 1;
         for (int k = 0; k < R * NI; k++) untouched = untouched && dA[0][1][k] == 0.0;
         CHECK(untouched, "projection: the target without LoRA got gradients");
@@ -1907,9 +1924,18 @@ static void test_bf16_lora_kernels(void) {
         for (size_t i = 0; i < nk; i++) kd[i] = (double)(kf[i] = (float)kd[i]);
         for (size_t i = 0; i < nk; i++) vd[i] = (double)(vf[i] = (float)vd[i]);
         CHECK_OK(pl_tr_attn_fwd_f32(&at, z0, P0, qd, kd, vd, AT));
-        CHECK_OK(pl_tr_attn_bwd_f32(&at, g0, g0 + nq, g0 + nq + nk, dz, P0, qd, kd, vd, AT));
         CHECK_OK(pl_tr_attn_fwd_f32s(&at, zf, P1, qf, kf, vf, AT));
-        CHECK_OK(pl_tr_attn_bwd_f32s(&at, g1, g1 + nq, g1 + nq + nk, dz, P1, qf, kf, vf, AT));
+        {
+            float *dzf = malloc(nq * sizeof *dzf), *gf = malloc((nq + 2 * nk) * sizeof *gf);
+            for (size_t i = 0; i < nq; i++) dz[i] = (double)(dzf[i] = (float)dz[i]);
+            for (size_t i = 0; i < nq + 2 * nk; i++) gf[i] = (float)g1[i]; /* garbage: written, not added to */
+            memset(g0, 0, (nq + 2 * nk) * sizeof *g0);
+            CHECK_OK(pl_tr_attn_bwd_f32(&at, g0, g0 + nq, g0 + nq + nk, dz, P0, qd, kd, vd, AT));
+            CHECK_OK(pl_tr_attn_bwd_f32s(&at, gf, gf + nq, gf + nq + nk, dzf, P1, qf, kf, vf, AT));
+            for (size_t i = 0; i < nq + 2 * nk; i++) g1[i] = (double)gf[i];
+            free(dzf);
+            free(gf);
+        }
         for (size_t i = 0; i < nq; i++) z1[i] = (double)zf[i];
         double e = fmax(max_rel(z1, z0, (int64_t)nq), max_rel(g1, g0, (int64_t)(nq + 2 * nk)));
         for (size_t i = 0; i < np; i++) e = fmax(e, fabs((double)P1[i] - (double)P0[i]));

@@ -610,9 +610,10 @@ static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, float *con
     return pl_tr_proj_fwd_bf16(n, ys, ws, Lp, us, x, T);
 }
 
-/* dx = (written, not added) the input gradient of the n projections */
-static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
-                          const float *x, int64_t T, const block_act *a, uint64_t key) {
+/* The input gradient of the n projections, written (not added) into dx
+ * (double) or dxs (float), from dy (double) or dys (float). */
+static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, float *dxs, const pl_real *const *dy,
+                          const float *const *dys, const float *x, int64_t T, const block_act *a, uint64_t key) {
     const pl_tr_weight *ws[3];
     pl_tr_lora Ls[3];
     const pl_tr_lora *Lp[3];
@@ -626,7 +627,7 @@ static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *d
             Lp[i] = &Ls[i];
         }
     }
-    return pl_tr_proj_bwd_bf16(dx, 0, n, dys, ws, Lp, us, x, T);
+    return pl_tr_proj_bwd_bf16(dx, dxs, n, dy, dys, ws, Lp, us, x, T);
 }
 
 static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real *x, int64_t T, pl_real *u,
@@ -788,8 +789,10 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
  * The same block as block_fwd / block_bwd with the activations the
  * products read and write stored in float32: the norms' outputs, q, k, v,
  * z, the projections' outputs, the gates and the LoRA u (the frozen
- * products' f32 results are stored as they come, never widened). The
- * residual stream, the RMSNorm statistics and all gradients stay double. */
+ * products' f32 results are stored as they come, never widened), and so
+ * are the gradients inside a block (of the gates, z, q, k, v). The residual
+ * stream and its gradient, the RMSNorm statistics and the parameters'
+ * gradients stay double. */
 
 static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_real *x, pl_real *xout, int64_t T,
                                 uint64_t key, int train) {
@@ -843,6 +846,10 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
     int64_t TD = T * D;
     pl_status st;
     static const int QKV[3] = {0, 1, 2}, O[1] = {3}, GU[2] = {4, 5}, DN[1] = {6};
+    /* gradients inside the block in float32, in the (double-sized) scratch */
+    float *dhm = (float *)(void *)t->dff1, *dg = (float *)(void *)t->dwide, *dup = (float *)(void *)t->dff2;
+    float *dz = (float *)(void *)t->dwide, *dq = (float *)(void *)t->dq, *dk = (float *)(void *)t->dk;
+    float *dv = (float *)(void *)t->dv;
     /* MLP branch: dmid = dx (residual) + through the MLP */
     const pl_real *ddn = dx;
     if (d->post_norms) {
@@ -850,10 +857,9 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
         pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 3), dx, widened(t, a->fdn, TD), a->rs_pf, norm_w(t, l, 3), T, D);
         ddn = t->dtmp;
     }
-    if ((st = proj_bwd(t, l, 1, DN, t->dff1, &ddn, a->fhm, T, a, key))) return st;
-    /* dff1 = dhm -> dg (dwide), du (dff2), written */
-    pl_tr_glu_bwd_sf(t->dwide, t->dff2, t->dff1, a->fg, a->fu, a->fgs, T * F, d->act);
-    if ((st = proj_bwd(t, l, 2, GU, t->dtmp, (const pl_real *const[]){t->dwide, t->dff2}, a->fxn2, T, a, key)))
+    if ((st = proj_bwd(t, l, 1, DN, NULL, dhm, &ddn, NULL, a->fhm, T, a, key))) return st;
+    pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg, a->fu, a->fgs, T * F, d->act);
+    if ((st = proj_bwd(t, l, 2, GU, t->dtmp, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2, T, a, key)))
         return st;
     pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
     /* attention branch */
@@ -863,14 +869,14 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
         pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 2), dx, widened(t, a->fo, TD), a->rs_po, norm_w(t, l, 2), T, D);
         dao = t->dtmp;
     }
-    if ((st = proj_bwd(t, l, 1, O, t->dwide, &dao, a->fz, T, a, key))) return st;
+    if ((st = proj_bwd(t, l, 1, O, NULL, dz, &dao, NULL, a->fz, T, a, key))) return st;
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
-    if ((st = pl_tr_attn_bwd_f32s(&at, t->dq, t->dk, t->dv, t->dwide, a->fP, a->fq, a->fk, a->fv, T))) return st;
+    if ((st = pl_tr_attn_bwd_f32s(&at, dq, dk, dv, dz, a->fP, a->fq, a->fk, a->fv, T))) return st;
     int neox = d->rope == PL_ROPE_NEOX;
-    pl_tr_rope_apply_table(t->dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
-    pl_tr_rope_apply_table(t->dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
-    if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, (const pl_real *const[]){t->dq, t->dk, t->dv}, a->fxn1, T, a, key)))
+    pl_tr_rope_apply_table_f(dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    pl_tr_rope_apply_table_f(dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, NULL, NULL, (const float *const[]){dq, dk, dv}, a->fxn1, T, a, key)))
         return st;
     pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
     return PL_OK;

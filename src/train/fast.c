@@ -647,7 +647,7 @@ done:
     return st;
 }
 
-pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real *const *dy,
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T) {
     int64_t n_in = w[0]->n_in, most = 0;
@@ -660,54 +660,70 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real 
     int64_t nr = (int64_t)ls.m * ls.r, big = n_in > most ? n_in : most;
     pl_status st = PL_OK;
     float *dxf = NULL, *dyf = NULL, *duf = NULL, *Bs = NULL, *us = NULL, *tmp = NULL, *xf = NULL, *Aall = NULL;
-    if (tiles && !(dxf = falloc(T * n_in))) goto nomem;
+    pl_real *acc = NULL, *dyd = NULL; /* without tiles: the sum in double, dy_i in double */
+    if (tiles) {
+        dxf = dxs ? dxs : falloc(T * n_in);
+        if (!dxf) goto nomem;
+    } else {
+        acc = dx ? dx : malloc((size_t)(T * n_in > 0 ? T * n_in : 1) * sizeof *acc);
+        dyd = dys ? malloc((size_t)(T * most > 0 ? T * most : 1) * sizeof *dyd) : NULL;
+        if (!acc || (dys && !dyd)) goto nomem;
+        memset(acc, 0, (size_t)(T * n_in) * sizeof *acc);
+    }
     if (ls.m) {
-        dyf = falloc(T * most);
+        dyf = dys ? NULL : falloc(T * most);
         duf = falloc(T * nr);
         Bs = falloc(most * ls.r);
         us = falloc(T * ls.r);
         tmp = falloc(big * nr > T * n_in ? big * nr : T * n_in);
         xf = ls.shared ? NULL : falloc(T * n_in);
         Aall = falloc(nr * n_in);
-        if (!dyf || !duf || !Bs || !us || !tmp || (!ls.shared && !xf) || !Aall) goto nomem;
-    }
-    if (!tiles) {
-        if (!accumulate) memset(dx, 0, (size_t)(T * n_in) * sizeof *dx);
-        if ((st = pl_tr_linear_bwd_bf16_n(dx, n, dy, w, T))) goto done;
+        if ((!dys && !dyf) || !duf || !Bs || !us || !tmp || (!ls.shared && !xf) || !Aall) goto nomem;
     }
     for (int i = 0, j = 0; i < n; i++) {
         int64_t no = w[i]->n_out;
         int lora = j < ls.m && ls.idx[j] == i;
-        /* frozen: dxf (+)= dy_i·W_i on the tiles, dy_i rounded to bf16 (and to f32 for its LoRA) in one pass */
+        const float *dyi; /* dy_i in f32 for the LoRA */
+        /* frozen: dxf (+)= dy_i·W_i on the tiles (dy_i in double: rounded to bf16, and to f32 for its LoRA, in
+         * one pass), else acc += dy_i·W_i in double */
         if (tiles) {
-            uint16_t *A = pack_bf16_f(dy[i], T, no, lora ? dyf : NULL);
+            uint16_t *A = dys ? pack_bf16_from_f32(dys[i], T, no) : pack_bf16_f(dy[i], T, no, lora ? dyf : NULL);
             if (!A) goto nomem;
             st = pl_matmul_bf16_tiles_packed(w[i]->tiles_t, no, n_in, 1, A, T, dxf, i > 0);
             pl_free_aligned(A);
-            if (st) goto done;
-        } else if (lora) {
-            const pl_real *dyi = dy[i];
+        } else {
+            const pl_real *d = dy ? dy[i] : dyd;
+            if (dys) {
+                const float *f = dys[i];
 #pragma omp parallel for schedule(static) if (BIG(T * no))
-            for (int64_t e = 0; e < T * no; e++) dyf[e] = (float)dyi[e];
+                for (int64_t e = 0; e < T * no; e++) dyd[e] = (double)f[e];
+            } else if (lora) {
+                const pl_real *dd = dy[i];
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+                for (int64_t e = 0; e < T * no; e++) dyf[e] = (float)dd[e];
+            }
+            st = pl_tr_linear_bwd_bf16(acc, d, T, w[i]);
         }
+        if (st) goto done;
         if (!lora) continue;
+        dyi = dys ? dys[i] : dyf;
         const pl_tr_lora *Lj = L[i];
         const float *uj = u[i];
         int r = ls.r;
         /* du_j = dy_j · (s·B_j) */
         for (int64_t e = 0; e < no * r; e++) Bs[e] = (float)(Lj->s * Lj->B[e]);
-        pl_tr_sgemm(0, T, r, no, dyf, no, Bs, r, duf + j * r, nr, 0);
+        pl_tr_sgemm(0, T, r, no, dyi, no, Bs, r, duf + j * r, nr, 0);
         /* dB_jᵀ = (s·u_j)ᵀ · dy_j  [r x n_out] */
         if (Lj->dB) {
             for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * (double)uj[e]);
-            pl_tr_sgemm(1, r, no, T, us, r, dyf, no, tmp, no, 0);
+            pl_tr_sgemm(1, r, no, T, us, r, dyi, no, tmp, no, 0);
             for (int64_t o = 0; o < no; o++)
                 for (int c = 0; c < r; c++) Lj->dB[o * r + c] += (double)tmp[c * no + o];
         }
         for (int64_t e = 0; e < (int64_t)r * n_in; e++) Aall[j * r * n_in + e] = (float)Lj->A[e];
         j++;
     }
-    if (!ls.m) goto widen;
+    if (!ls.m) goto out;
     /* dA_j = du_jᵀ · drop_j(x) [r x n_in] (one product for all j when x is shared) */
     if (ls.shared) pl_tr_sgemm(1, nr, n_in, T, duf, nr, x, n_in, tmp, n_in, 0);
     for (int j = 0; j < ls.m; j++) {
@@ -720,13 +736,13 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real 
         if (Lj->dA)
             for (int64_t e = 0; e < rn; e++) Lj->dA[e] += (double)tmp[j * rn + e];
     }
-    /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to dx */
+    /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to acc */
     if (ls.shared) {
         float *dst = tiles ? dxf : tmp;
         pl_tr_sgemm(0, T, n_in, nr, duf, nr, Aall, n_in, dst, n_in, tiles);
         if (!tiles) {
 #pragma omp parallel for schedule(static) if (BIG(T * n_in))
-            for (int64_t e = 0; e < T * n_in; e++) dx[e] += (double)tmp[e];
+            for (int64_t e = 0; e < T * n_in; e++) acc[e] += (double)tmp[e];
         }
     } else {
         for (int j = 0; j < ls.m; j++) {
@@ -743,23 +759,26 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real 
             } else {
 #pragma omp parallel for schedule(static) if (BIG(ne * 8))
                 for (int64_t e = 0; e < ne; e++)
-                    if (Lj->p <= 0.0 || pl_tr_dropout_keep(Lj->key, (uint64_t)e, Lj->p)) dx[e] += (double)tmp[e] * sc;
+                    if (Lj->p <= 0.0 || pl_tr_dropout_keep(Lj->key, (uint64_t)e, Lj->p)) acc[e] += (double)tmp[e] * sc;
             }
         }
     }
-widen:
-    if (tiles && accumulate) {
-#pragma omp parallel for schedule(static) if (BIG(T * n_in))
-        for (int64_t e = 0; e < T * n_in; e++) dx[e] += (double)dxf[e];
-    } else if (tiles) {
+out:
+    /* the result in the caller's type */
+    if (tiles && dx) {
 #pragma omp parallel for schedule(static) if (BIG(T * n_in))
         for (int64_t e = 0; e < T * n_in; e++) dx[e] = (double)dxf[e];
+    } else if (!tiles && dxs) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t e = 0; e < T * n_in; e++) dxs[e] = (float)acc[e];
     }
     goto done;
 nomem:
     st = pl_error(PL_ERR_NOMEM, "projection backward: out of memory (%lld x %lld)", (long long)T, (long long)n_in);
 done:
-    free(dxf);
+    if (dxf != dxs) free(dxf);
+    if (acc != dx) free(acc);
+    free(dyd);
     free(dyf);
     free(duf);
     free(Bs);
@@ -950,16 +969,6 @@ static void scatter_add(pl_real *dst, const float *src, int64_t T, int hd, int l
         for (int e = 0; e < hd; e++) dst[t * ld + e] += (double)src[t * hd + e];
 }
 
-/* dst rows ld apart (+)= src[T x hd] (written when write is 1) */
-static void scatter(pl_real *dst, const float *src, int64_t T, int hd, int ld, int write) {
-    if (!write) {
-        scatter_add(dst, src, T, hd, ld);
-        return;
-    }
-    for (int64_t t = 0; t < T; t++)
-        for (int e = 0; e < hd; e++) dst[t * ld + e] = (double)src[t * hd + e];
-}
-
 /* per-thread scratch of the attention kernels: n_vec [T x hd] and n_sq
  * [T x T] floats, then T doubles */
 static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
@@ -1058,9 +1067,32 @@ pl_status pl_tr_attn_fwd_f32s(const pl_tr_attn *a, float *z, float *P, const flo
     return attn_fwd_core(a, NULL, z, P, in, T);
 }
 
-/* write = 1: dq, dk, dv are written (each element is stored once), else added to */
-static pl_status attn_bwd_core(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                               const float *P, attn_in in, int64_t T, int write) {
+/* The backward's gradients: dq, dk, dv double (added to, or written when
+ * write is 1) or float (written), dz double (gathered) or float (in place). */
+typedef struct {
+    pl_real *dq, *dk, *dv;
+    float *dqs, *dks, *dvs;
+    const pl_real *dz;
+    const float *dzs;
+    int write;
+} attn_grads;
+
+/* dst rows ld apart (+)= src[T x hd] (written when write is 1) */
+static void scatter(pl_real *dst, const float *src, int64_t T, int hd, int ld, int write) {
+    if (!write) {
+        scatter_add(dst, src, T, hd, ld);
+        return;
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int e = 0; e < hd; e++) dst[t * ld + e] = (double)src[t * hd + e];
+}
+
+/* float dst rows ld apart = src[T x hd] */
+static void scatter_f(float *dst, const float *src, int64_t T, int hd, int ld) {
+    for (int64_t t = 0; t < T; t++) memcpy(dst + t * ld, src + t * hd, (size_t)hd * sizeof *dst);
+}
+
+static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int fail = 0;
@@ -1075,9 +1107,9 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl
             continue;
         }
         float *kg = sc, *vg = kg + T * hd, *dkf = vg + T * hd, *dvf = dkf + T * hd, *qg = dvf + T * hd;
-        float *dzf = qg + T * hd, *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
+        float *dzg = qg + T * hd, *dqf = dzg + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
         const float *kf, *vf;
-        int ldq = in.qf ? QD : hd, ldk = in.kf ? KVD : hd;
+        int ldq = in.qf ? QD : hd, ldk = in.kf ? KVD : hd, ldz = gr.dzs ? QD : hd;
         if (in.kf) {
             kf = in.kf + (int64_t)kh * hd;
             vf = in.vf + (int64_t)kh * hd;
@@ -1089,24 +1121,29 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl
         }
         memset(dkf, 0, (size_t)(2 * T * hd) * sizeof *dkf);
         for (int h = kh * g; h < (kh + 1) * g; h++) {
-            const float *Ph = P + (int64_t)h * T * T, *qf;
+            const float *Ph = P + (int64_t)h * T * T, *qf, *dzf;
             if (in.qf) {
                 qf = in.qf + (int64_t)h * hd;
             } else {
                 gather_f32(qg, in.qd + (int64_t)h * hd, T, hd, QD);
                 qf = qg;
             }
-            gather_f32(dzf, dz + (int64_t)h * hd, T, hd, QD);
+            if (gr.dzs) {
+                dzf = gr.dzs + (int64_t)h * hd;
+            } else {
+                gather_f32(dzg, gr.dz + (int64_t)h * hd, T, hd, QD);
+                dzf = dzg;
+            }
             memset(dqf, 0, (size_t)(T * hd) * sizeof *dqf);
             for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
                 int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
                 int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
                 float *dSb = dSf + i0 * T + j0;
                 /* dP = dz vᵀ ; dv += Pᵀ dz */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * hd, hd,
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * ldz, ldz,
                             vf + j0 * ldk, ldk, 0.0f, dSb, (int)T);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T,
-                            dzf + i0 * hd, hd, 1.0f, dvf + j0 * hd, hd);
+                            dzf + i0 * ldz, ldz, 1.0f, dvf + j0 * hd, hd);
                 if (Sf) /* the pre-cap scores again */
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq,
                                 ldq, kf + j0 * ldk, ldk, 0.0f, Sf + i0 * T + j0, (int)T);
@@ -1134,10 +1171,16 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * ldq,
                             ldq, 1.0f, dkf + j0 * hd, hd);
             }
-            scatter(dq + (int64_t)h * hd, dqf, T, hd, QD, write);
+            if (gr.dqs) scatter_f(gr.dqs + (int64_t)h * hd, dqf, T, hd, QD);
+            else scatter(gr.dq + (int64_t)h * hd, dqf, T, hd, QD, gr.write);
         }
-        scatter(dk + (int64_t)kh * hd, dkf, T, hd, KVD, write);
-        scatter(dv + (int64_t)kh * hd, dvf, T, hd, KVD, write);
+        if (gr.dks) {
+            scatter_f(gr.dks + (int64_t)kh * hd, dkf, T, hd, KVD);
+            scatter_f(gr.dvs + (int64_t)kh * hd, dvf, T, hd, KVD);
+        } else {
+            scatter(gr.dk + (int64_t)kh * hd, dkf, T, hd, KVD, gr.write);
+            scatter(gr.dv + (int64_t)kh * hd, dvf, T, hd, KVD, gr.write);
+        }
         free(sc);
     }
     heads_end(par);
@@ -1148,11 +1191,13 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                              const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
     attn_in in = {q, k, v, NULL, NULL, NULL};
-    return attn_bwd_core(a, dq, dk, dv, dz, P, in, T, 0);
+    attn_grads gr = {dq, dk, dv, NULL, NULL, NULL, dz, NULL, 0};
+    return attn_bwd_core(a, gr, P, in, T);
 }
 
-pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                              const float *P, const float *q, const float *k, const float *v, int64_t T) {
+pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, float *dq, float *dk, float *dv, const float *dz, const float *P,
+                              const float *q, const float *k, const float *v, int64_t T) {
     attn_in in = {NULL, NULL, NULL, q, k, v};
-    return attn_bwd_core(a, dq, dk, dv, dz, P, in, T, 1);
+    attn_grads gr = {NULL, NULL, NULL, dq, dk, dv, NULL, dz, 1};
+    return attn_bwd_core(a, gr, P, in, T);
 }

@@ -687,22 +687,22 @@ void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_
     }
 }
 
-void pl_tr_glu_bwd_sf(pl_real *dg, pl_real *du, const pl_real *dh, const float *g, const float *u, const float *s,
+void pl_tr_glu_bwd_sf(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                       int64_t n, pl_act act) {
     if (act == PL_ACT_SILU) {
 #pragma omp parallel for schedule(static) if (BIG(n * 4))
         for (int64_t i = 0; i < n; i++) {
-            double x = g[i], si = s[i];
-            dg[i] = dh[i] * (double)u[i] * (si * (1.0 + x * (1.0 - si)));
-            du[i] = dh[i] * (x * si);
+            double x = g[i], si = s[i], d = dh[i];
+            dg[i] = (float)(d * (double)u[i] * (si * (1.0 + x * (1.0 - si))));
+            du[i] = (float)(d * (x * si));
         }
         return;
     }
 #pragma omp parallel for schedule(static) if (BIG(n * 4))
     for (int64_t i = 0; i < n; i++) {
-        double x = g[i], t = s[i];
+        double x = g[i], t = s[i], dd = dh[i];
         double d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
-        dg[i] = dh[i] * (double)u[i] * d;
-        du[i] = dh[i] * (0.5 * x * (1.0 + t));
+        dg[i] = (float)(dd * (double)u[i] * d);
+        du[i] = (float)(dd * (0.5 * x * (1.0 + t)));
     }
 }

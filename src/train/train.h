@@ -108,13 +108,13 @@ void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real 
 
 /* Activations stored in float32 (the bf16 precision): the same math in
  * double from float inputs, outputs rounded to f32 once (an output is
- * (float) of the double kernel's on the same inputs); rstd and the
- * gradients stay double. */
+ * (float) of the double kernel's on the same inputs); rstd stays double;
+ * pl_tr_glu_bwd_sf reads and writes float gradients. */
 void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps);
 void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
                               int inverse);
 void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_t n, pl_act act);
-void pl_tr_glu_bwd_sf(pl_real *dg, pl_real *du, const pl_real *dh, const float *g, const float *u, const float *s,
+void pl_tr_glu_bwd_sf(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                       int64_t n, pl_act act);
 
 /* y = tanh(x / cap) * cap ; dx += dy * (1 - (y/cap)^2). */
@@ -223,14 +223,15 @@ void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *
  * bf16 tiles (x rounded once for all n; fewer than 32 tokens or no tiles:
  * pl_tr_linear_fwd_bf16 on x widened), written straight into y_i; the LoRA
  * products in f32 (pl_tr_sgemm, parameters rounded to f32) added onto it.
- * The backward: dx (+)= Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) (written
- * when accumulate is 0), the
- * frozen and LoRA parts summed in f32 (on the tiles) and widened once, and
- * the LoRA gradients dA_i, dB_i as pl_tr_lora_bwd. PL_ERR_NOMEM, or the
- * frozen products' errors. */
+ * The backward WRITES dx = Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) into
+ * dx (double) or dxs (float; exactly one of them non-NULL) from dy (double)
+ * or dys (float; one of them non-NULL); on the tiles the frozen and LoRA
+ * parts are summed in f32, else in double. The LoRA gradients dA_i, dB_i
+ * are added to as in pl_tr_lora_bwd. PL_ERR_NOMEM, or the frozen
+ * products' errors. */
 pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
                               float *const *u, const float *x, int64_t T);
-pl_status pl_tr_proj_bwd_bf16(pl_real *dx, int accumulate, int n, const pl_real *const *dy,
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
@@ -244,12 +245,13 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
                              const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                              const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
-/* The same on activations stored in float32 (q, k, v, z [T, H·hd] floats,
- * read in place); the backward WRITES dq, dk, dv (no accumulation). */
+/* The same on activations and their gradients stored in float32 (q, k, v,
+ * z, dz [T, H·hd] floats, read in place); the backward WRITES dq, dk, dv
+ * (float, no accumulation). */
 pl_status pl_tr_attn_fwd_f32s(const pl_tr_attn *a, float *z, float *P, const float *q, const float *k,
                               const float *v, int64_t T);
-pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                              const float *P, const float *q, const float *k, const float *v, int64_t T);
+pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, float *dq, float *dk, float *dv, const float *dz, const float *P,
+                              const float *q, const float *k, const float *v, int64_t T);
 /* OpenBLAS's thread count (process-wide); the trainer sets it to
  * pl_num_threads() when it is created. */
 void pl_tr_blas_threads(int n);
