@@ -28,6 +28,9 @@ void pl_tr_exp_avx512(double *y, const double *x, int64_t n); /* simd_avx512.c *
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
 void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n);
 #define HAVE_EXP_AVX512 1
 #endif
 
@@ -662,7 +665,18 @@ void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot
         }
 }
 
+/* SiLU on AVX-512 in f32 (simd_avx512.c), in blocks of 4096 per thread */
+enum { SILU_BLOCK = 4096 };
+
 void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_t n, pl_act act) {
+#if defined(HAVE_EXP_AVX512)
+    if (act == PL_ACT_SILU && pl_simd_active() == PL_SIMD_AVX512) {
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+        for (int64_t b = 0; b < n; b += SILU_BLOCK)
+            pl_tr_silu_fwd_f_avx512(h + b, s + b, g + b, u + b, n - b < SILU_BLOCK ? n - b : SILU_BLOCK);
+        return;
+    }
+#endif
     if (act == PL_ACT_SILU) {
         enum { EXP_BLOCK = 256 };
 #pragma omp parallel for schedule(static) if (BIG(n * 16))
@@ -689,6 +703,14 @@ void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_
 
 void pl_tr_glu_bwd_sf(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                       int64_t n, pl_act act) {
+#if defined(HAVE_EXP_AVX512)
+    if (act == PL_ACT_SILU && pl_simd_active() == PL_SIMD_AVX512) {
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+        for (int64_t b = 0; b < n; b += SILU_BLOCK)
+            pl_tr_silu_bwd_f_avx512(dg + b, du + b, dh + b, g + b, u + b, s + b, n - b < SILU_BLOCK ? n - b : SILU_BLOCK);
+        return;
+    }
+#endif
     if (act == PL_ACT_SILU) {
 #pragma omp parallel for schedule(static) if (BIG(n * 4))
         for (int64_t i = 0; i < n; i++) {

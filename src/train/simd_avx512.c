@@ -22,6 +22,9 @@ void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
 void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n);
 void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                         int64_t ldb, float *C, int64_t ldc, int accumulate);
 
@@ -98,6 +101,58 @@ void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
         __mmask16 mm = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
         __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mm, x + i));
         _mm256_mask_storeu_epi16(y + i, mm, (__m256i)h);
+    }
+}
+
+/* ---- SwiGLU in float32 (the bf16 precision's activations) -------------------
+ * exp(x) = 2^n · exp(r), n = round(x·log2 e), r = x - n·ln2 (two-part ln2,
+ * FMA), |r| <= ln2/2, exp(r) by its Taylor series to r^7 (truncation below
+ * 6e-9 relative), 2^n by vscalefps; x clamped to [-88, 88] (a gate beyond
+ * that has sigmoid 0 or 1 to f32 precision either way; NaN stays NaN
+ * through g in h). s = 1 / (1 + exp(-g)), h = g·s·u; backward
+ * dg = dh·u·s·(1 + g·(1 - s)), du = dh·g·s, all in f32. */
+static inline __m512 exp16(__m512 v) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504f), ln2_hi = _mm512_set1_ps(0.693145752f),
+                 ln2_lo = _mm512_set1_ps(1.42860677e-6f);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, ln2_hi, v);
+    r = _mm512_fnmadd_ps(k, ln2_lo, r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+        __m512 sv = _mm512_div_ps(one, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(s + i, m, sv);
+        _mm512_mask_storeu_ps(h + i, m, _mm512_mul_ps(_mm512_mul_ps(gv, sv), uv));
+    }
+}
+
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+        __m512 sv = _mm512_maskz_loadu_ps(m, s + i), d = _mm512_maskz_loadu_ps(m, dh + i);
+        __m512 gs = _mm512_mul_ps(gv, sv);
+        /* s·(1 + g·(1 - s)) = s + g·s·(1 - s) */
+        __m512 act = _mm512_fmadd_ps(gs, _mm512_sub_ps(one, sv), sv);
+        _mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(d, uv), act));
+        _mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(d, gs));
     }
 }
 
