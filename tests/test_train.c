@@ -1904,6 +1904,30 @@ static void test_bf16_lora_kernels(void) {
             }
         }
     }
+    /* RMSNorm with 8-partial row sums: the forward's f32 output within one f32
+     * rounding of the double kernel's, the backward within TOL_BLAS (the
+     * same double sums reordered) */
+    {
+        enum { RT = 5, RN = 83 };
+        pl_real x[RT * RN], w[RN], dy[RT * RN], y[RT * RN], rs0[RT], rs1[RT], dx0[RT * RN], dx1[RT * RN];
+        pl_real dw0[RN], dw1[RN];
+        float yf[RT * RN];
+        fill(x, RT * RN, 2.0);
+        fill(w, RN, 1.0);
+        fill(dy, RT * RN, 1.0);
+        fill(dx0, RT * RN, 1.0);
+        memcpy(dx1, dx0, sizeof dx0);
+        fill(dw0, RN, 1.0);
+        memcpy(dw1, dw0, sizeof dw0);
+        pl_tr_rmsnorm_fwd(y, rs0, x, w, RT, RN, 1e-5);
+        pl_tr_rmsnorm_fwd_f(yf, rs1, x, w, RT, RN, 1e-5);
+        double e = max_rel(rs1, rs0, RT);
+        for (int i = 0; i < RT * RN; i++) e = fmax(e, fabs((double)yf[i] - y[i]) / (fabs(y[i]) * 0x1p-23 + 1e-300) * 1e-12);
+        pl_tr_rmsnorm_bwd(dx0, dw0, dy, x, rs0, w, RT, RN);
+        pl_tr_rmsnorm_bwd8(dx1, dw1, dy, x, rs0, w, RT, RN);
+        e = fmax(e, fmax(max_rel(dx1, dx0, RT * RN), max_rel(dw1, dw0, RN)));
+        CHECK(e <= TOL_BLAS, "rmsnorm with 8-partial sums vs the serial kernels: %.3g", e);
+    }
     /* SwiGLU on float32 storage (SiLU: an f32 kernel on AVX-512; GELU: the
      * double math rounded) vs the double kernels on the same values: within
      * 2e-6 of the terms' magnitudes (a few f32 ulp), gates from -100 to 100 */

@@ -854,19 +854,19 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
     const pl_real *ddn = dx;
     if (d->post_norms) {
         dzero(t->dtmp, TD);
-        pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 3), dx, widened(t, a->fdn, TD), a->rs_pf, norm_w(t, l, 3), T, D);
+        pl_tr_rmsnorm_bwd8(t->dtmp, norm_g(t, l, 3), dx, widened(t, a->fdn, TD), a->rs_pf, norm_w(t, l, 3), T, D);
         ddn = t->dtmp;
     }
     if ((st = proj_bwd(t, l, 1, DN, NULL, dhm, &ddn, NULL, a->fhm, T, a, key))) return st;
     pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg, a->fu, a->fgs, T * F, d->act);
     if ((st = proj_bwd(t, l, 2, GU, t->dtmp, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2, T, a, key)))
         return st;
-    pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
+    pl_tr_rmsnorm_bwd8(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
     /* attention branch */
     const pl_real *dao = dx;
     if (d->post_norms) {
         dzero(t->dtmp, TD);
-        pl_tr_rmsnorm_bwd(t->dtmp, norm_g(t, l, 2), dx, widened(t, a->fo, TD), a->rs_po, norm_w(t, l, 2), T, D);
+        pl_tr_rmsnorm_bwd8(t->dtmp, norm_g(t, l, 2), dx, widened(t, a->fo, TD), a->rs_po, norm_w(t, l, 2), T, D);
         dao = t->dtmp;
     }
     if ((st = proj_bwd(t, l, 1, O, NULL, dz, &dao, NULL, a->fz, T, a, key))) return st;
@@ -878,7 +878,7 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
     pl_tr_rope_apply_table_f(dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
     if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, NULL, NULL, (const float *const[]){dq, dk, dv}, a->fxn1, T, a, key)))
         return st;
-    pl_tr_rmsnorm_bwd(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
+    pl_tr_rmsnorm_bwd8(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
     return PL_OK;
 }
 

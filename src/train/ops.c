@@ -634,13 +634,25 @@ void pl_tr_lora_bwd(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const p
  * rounds its outputs to f32 once, so an output is (float) of the double
  * kernel's on the same (float) inputs. */
 
+/* Σ a[i]·b[i] with 8 running partials (lane i % 8, then the lanes in a
+ * fixed tree), so consecutive adds do not wait on each other */
+static double dot8d(const pl_real *a, const pl_real *b, int n) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) p[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) p[i & 7] += a[i] * b[i];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+/* the row sums below run with 8 partials (dot8d): a different order of
+ * the same double sums as pl_tr_rmsnorm_fwd / _bwd */
 void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps) {
 #pragma omp parallel for schedule(static) if (BIG(T * n))
     for (int64_t t = 0; t < T; t++) {
         const pl_real *xr = x + t * n;
         float *yr = y + t * n;
-        double ss = 0.0;
-        for (int i = 0; i < n; i++) ss += xr[i] * xr[i];
+        double ss = dot8d(xr, xr, n);
         double r = 1.0 / sqrt(ss / n + eps);
         rstd[t] = r;
         for (int i = 0; i < n; i++) yr[i] = (float)(xr[i] * r * w[i]);
@@ -726,5 +738,26 @@ void pl_tr_glu_bwd_sf(float *dg, float *du, const float *dh, const float *g, con
         double d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
         dg[i] = (float)(dd * (double)u[i] * d);
         du[i] = (float)(dd * (0.5 * x * (1.0 + t)));
+    }
+}
+
+void pl_tr_rmsnorm_bwd8(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_real *x, const pl_real *rstd,
+                        const pl_real *w, int64_t T, int n) {
+#pragma omp parallel for schedule(static) if (BIG(T * n))
+    for (int64_t t = 0; t < T; t++) {
+        const pl_real *xr = x + t * n, *dyr = dy + t * n;
+        pl_real *dxr = dx + t * n;
+        double r = rstd[t], p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) p[l] += dyr[i + l] * w[i + l] * xr[i + l];
+        for (; i < n; i++) p[i & 7] += dyr[i] * w[i] * xr[i];
+        double dot = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+        double c = r * r * r * dot / n;
+        for (i = 0; i < n; i++) dxr[i] += r * dyr[i] * w[i] - c * xr[i];
+    }
+    if (dw) {
+        for (int64_t t = 0; t < T; t++)
+            for (int j = 0; j < n; j++) dw[j] += dy[t * n + j] * x[t * n + j] * rstd[t];
     }
 }

@@ -108,11 +108,16 @@ void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real 
 
 /* Activations stored in float32 (the bf16 precision): the same math in
  * double from float inputs, outputs rounded to f32 once (an output is
- * (float) of the double kernel's on the same inputs); rstd stays double;
+ * (float) of the double kernel's on the same inputs, up to the order of
+ * RMSNorm's row sum: 8 running partials); rstd stays double;
  * pl_tr_glu_bwd_sf reads and writes float gradients. Exception: SiLU on
  * AVX-512 computes in f32 (an f32 exp, within a few f32 ulp of the double
  * kernel's results). */
 void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps);
+/* pl_tr_rmsnorm_bwd with its row sum in 8 running partials (the order of
+ * pl_tr_rmsnorm_fwd_f's sum of squares): the bf16 precision's blocks. */
+void pl_tr_rmsnorm_bwd8(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_real *x, const pl_real *rstd,
+                        const pl_real *w, int64_t T, int n);
 void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
                               int inverse);
 void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_t n, pl_act act);
