@@ -13,7 +13,10 @@
  * blocks only (never over the reduction), so a result depends on the data
  * and the thread count only; tests/test_train.c checks repeatability and
  * the agreement with the double reference. The bf16 precision sends the
- * frozen products of 32+ tokens to pl_matmul_bf16 (tensor.h) instead.
+ * frozen products of 32+ tokens to pl_matmul_bf16 (tensor.h) instead, and
+ * its blocks (activations in float32) use pl_tr_proj_*_bf16 (frozen tiles
+ * + LoRA: own f32 kernels and tiles, no dgemm) and the f32 attention on
+ * float storage (pl_tr_attn_*_f32s).
  */
 #include <cblas.h>
 #include <math.h>
@@ -471,14 +474,18 @@ pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const
     return PL_OK;
 }
 
-/* ---- the bf16 precision's projections: frozen tiles + LoRA in f32 ------------
- * The LoRA products run in float32 (pl_tr_sgemm: an AVX-512 kernel for the
- * skinny rank-r shapes, else sgemm) on f32 copies of x, dy and the
- * parameters, made per call (r·(n_in + n_out) values, 1/T of a product's
- * work). Each output is one fma chain in k order, so a target's results do
- * not depend on which targets share the call. On the tiles path the LoRA
- * term is added to the frozen product's f32 result before it is widened
- * (forward y, backward dx), so there is one pass over the double output. */
+/* ---- the bf16 precision's projections: frozen tiles + LoRA ---------------------
+ * Activations are float32 (engine.c, block_fwd_bf16). The frozen products
+ * run on the bf16 tiles and write their f32 results straight into the
+ * outputs. The LoRA's products with a long reduction (u = x·Aᵀ over n_in;
+ * dA, dB over the tokens; du = dy·B over n_out) run in float32
+ * (pl_tr_sgemm: an AVX-512 kernel for the skinny rank-r shapes, else
+ * sgemm), each output one fma chain in k order, so a target's results do
+ * not depend on which targets share the call; the two rank-r products
+ * (s·B)·u and du·A go on the tiles after the frozen product, accumulating
+ * into its f32 result (where the frozen products do not use tiles: in
+ * f32). Parameters are converted per call (r·(n_in + n_out) values, 1/T of
+ * a product's work). */
 
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
@@ -558,6 +565,33 @@ static uint16_t *pack_bf16_from_f32(const float *x, int64_t T, int64_t K) {
     return A;
 }
 
+/* columns [c0, c0 + K) of the f32 rows x (ld apart) rounded to bf16 in the
+ * tiles' row layout [up32(T) x up32(K)], zero padding; NULL when out of memory */
+static uint16_t *pack_bf16_cols(const float *x, int64_t ld, int64_t T, int64_t K) {
+    int64_t Mp = up32(T), Kp = up32(K);
+    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    if (!A) return NULL;
+    memset(A, 0, (size_t)(Mp * Kp) * sizeof *A);
+    for (int64_t t = 0; t < T; t++) pl_tr_f32_to_bf16(A + t * Kp, x + t * ld, K);
+    return A;
+}
+
+/* Y (+)= bf16(X) · bf16(W)ᵀ (transposed = 0; W [n_out x n_in] f32 rows) or
+ * bf16(X) · bf16(W) (1) on the tiles, W converted for this call; X is
+ * columns of f32 rows ld apart (see pack_bf16_cols) */
+static pl_status tiles_f32(const float *W, int64_t n_out, int64_t n_in, int transposed, const float *X, int64_t ldx,
+                           int64_t T, float *Y, int accumulate) {
+    uint16_t *tw = pl_alloc_aligned(pl_bf16_tiles_bytes(n_out, n_in));
+    uint16_t *A = pack_bf16_cols(X, ldx, T, transposed ? n_out : n_in);
+    pl_status st = !tw || !A ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld x %lld)", (long long)n_out,
+                                        (long long)n_in)
+                             : pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, transposed, tw);
+    if (!st) st = pl_matmul_bf16_tiles_packed(tw, n_out, n_in, transposed, A, T, Y, accumulate);
+    pl_free_aligned(tw);
+    pl_free_aligned(A);
+    return st;
+}
+
 static pl_real *to_f64(const float *x, int64_t n) {
     pl_real *d = malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
     if (!d) return NULL;
@@ -625,11 +659,16 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
             for (int64_t e = 0; e < T * no; e++) yi[e] = (float)yd[e];
         }
         if (st) break;
-        if (j < ls.m && ls.idx[j] == i) { /* y_i += u_j · (s_j·B_jᵀ) */
+        if (j < ls.m && ls.idx[j] == i) { /* y_i += u_j · (s_j·B_j)ᵀ */
             const pl_tr_lora *Lj = L[i];
-            for (int c = 0; c < ls.r; c++)
-                for (int64_t o = 0; o < no; o++) Bt[c * no + o] = (float)(Lj->s * Lj->B[o * ls.r + c]);
-            pl_tr_sgemm(0, T, no, ls.r, uf + j * ls.r, nr, Bt, no, yi, no, 1);
+            if (tiles) { /* on the tiles, after the frozen product: u_j and s_j·B_j rounded to bf16 */
+                for (int64_t e = 0; e < no * ls.r; e++) Bt[e] = (float)(Lj->s * Lj->B[e]);
+                st = tiles_f32(Bt, no, ls.r, 0, uf + j * ls.r, nr, T, yi, 1);
+            } else {
+                for (int c = 0; c < ls.r; c++)
+                    for (int64_t o = 0; o < no; o++) Bt[c * no + o] = (float)(Lj->s * Lj->B[o * ls.r + c]);
+                pl_tr_sgemm(0, T, no, ls.r, uf + j * ls.r, nr, Bt, no, yi, no, 1);
+            }
             j++;
         }
     }
@@ -737,13 +776,12 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
             for (int64_t e = 0; e < rn; e++) Lj->dA[e] += (double)tmp[j * rn + e];
     }
     /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to acc */
-    if (ls.shared) {
-        float *dst = tiles ? dxf : tmp;
-        pl_tr_sgemm(0, T, n_in, nr, duf, nr, Aall, n_in, dst, n_in, tiles);
-        if (!tiles) {
+    if (ls.shared && tiles) { /* on the tiles, after the frozen products: du and A rounded to bf16 */
+        if ((st = tiles_f32(Aall, nr, n_in, 1, duf, nr, T, dxf, 1))) goto done;
+    } else if (ls.shared) {
+        pl_tr_sgemm(0, T, n_in, nr, duf, nr, Aall, n_in, tmp, n_in, 0);
 #pragma omp parallel for schedule(static) if (BIG(T * n_in))
-            for (int64_t e = 0; e < T * n_in; e++) acc[e] += (double)tmp[e];
-        }
+        for (int64_t e = 0; e < T * n_in; e++) acc[e] += (double)tmp[e];
     } else {
         for (int j = 0; j < ls.m; j++) {
             const pl_tr_lora *Lj = L[ls.idx[j]];
