@@ -477,15 +477,17 @@ pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const
 /* ---- the bf16 precision's projections: frozen tiles + LoRA ---------------------
  * Activations are float32 (engine.c, block_fwd_bf16). The frozen products
  * run on the bf16 tiles and write their f32 results straight into the
- * outputs. The LoRA's products with a long reduction (u = x·Aᵀ over n_in;
- * dA, dB over the tokens; du = dy·B over n_out) run in float32
+ * outputs. With the tiles the LoRA's u = x·Aᵀ (from x as rounded for the
+ * frozen products), du = dy·(s·B) (from dy as rounded for them), (s·B)·u and
+ * du·A run on the tiles too, the last two accumulating into the frozen
+ * product's f32 result; the gradients dA = duᵀ·drop(x) and dB = dyᵀ·(s·u)
+ * (reductions over the tokens, whose operands would need a transposed tile
+ * layout: converting them costs as much as the f32 product) run in float32
  * (pl_tr_sgemm: an AVX-512 kernel for the skinny rank-r shapes, else
- * sgemm), each output one fma chain in k order, so a target's results do
- * not depend on which targets share the call; the two rank-r products
- * (s·B)·u and du·A go on the tiles after the frozen product, accumulating
- * into its f32 result (where the frozen products do not use tiles: in
- * f32). Parameters are converted per call (r·(n_in + n_out) values, 1/T of
- * a product's work). */
+ * sgemm), each output one fma chain in k order. Without tiles (fewer than
+ * 32 tokens, no AMX) and for dropout's per-target inputs the LoRA's
+ * products run in f32. Parameters are converted per call (r·(n_in + n_out)
+ * values, 1/T of a product's work). */
 
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
@@ -576,18 +578,26 @@ static uint16_t *pack_bf16_cols(const float *x, int64_t ld, int64_t T, int64_t K
     return A;
 }
 
-/* Y (+)= bf16(X) · bf16(W)ᵀ (transposed = 0; W [n_out x n_in] f32 rows) or
- * bf16(X) · bf16(W) (1) on the tiles, W converted for this call; X is
- * columns of f32 rows ld apart (see pack_bf16_cols) */
-static pl_status tiles_f32(const float *W, int64_t n_out, int64_t n_in, int transposed, const float *X, int64_t ldx,
-                           int64_t T, float *Y, int accumulate) {
+/* Y (+)= A · bf16(W)ᵀ (transposed = 0; W [n_out x n_in] f32 rows) or
+ * A · bf16(W) (1) on the tiles, W converted for this call; A already in
+ * the tiles' row layout (pack_bf16_*) */
+static pl_status tiles_w(const float *W, int64_t n_out, int64_t n_in, int transposed, const uint16_t *A, int64_t T,
+                         float *Y, int accumulate) {
     uint16_t *tw = pl_alloc_aligned(pl_bf16_tiles_bytes(n_out, n_in));
-    uint16_t *A = pack_bf16_cols(X, ldx, T, transposed ? n_out : n_in);
-    pl_status st = !tw || !A ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld x %lld)", (long long)n_out,
-                                        (long long)n_in)
-                             : pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, transposed, tw);
+    pl_status st = !tw ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld x %lld)", (long long)n_out,
+                                  (long long)n_in)
+                       : pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, transposed, tw);
     if (!st) st = pl_matmul_bf16_tiles_packed(tw, n_out, n_in, transposed, A, T, Y, accumulate);
     pl_free_aligned(tw);
+    return st;
+}
+
+/* the same with A = bf16 of columns of the f32 rows X (ld apart) */
+static pl_status tiles_f32(const float *W, int64_t n_out, int64_t n_in, int transposed, const float *X, int64_t ldx,
+                           int64_t T, float *Y, int accumulate) {
+    uint16_t *A = pack_bf16_cols(X, ldx, T, transposed ? n_out : n_in);
+    pl_status st = !A ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld tokens)", (long long)T)
+                      : tiles_w(W, n_out, n_in, transposed, A, T, Y, accumulate);
     pl_free_aligned(A);
     return st;
 }
@@ -628,8 +638,15 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
         yd = malloc((size_t)(T * most > 0 ? T * most : 1) * sizeof *yd);
         if (!xd || !yd) goto nomem;
     }
-    if (ls.m) {
-        /* u_j = drop_j(x)·A_jᵀ, all j in one product [T x m·r] when x is shared */
+    if (ls.m && ls.shared && tiles) {
+        /* u_all = x·A_allᵀ on the tiles (x as rounded for the frozen products; A_all [m·r x n_in] stacked) */
+        for (int j = 0; j < ls.m; j++) {
+            const double *Aj = L[ls.idx[j]]->A;
+            for (int64_t e = 0; e < (int64_t)ls.r * n_in; e++) At[j * ls.r * n_in + e] = (float)Aj[e];
+        }
+        if ((st = tiles_w(At, nr, n_in, 0, xb, T, uf, 0))) goto done;
+    } else if (ls.m) {
+        /* u_j = drop_j(x)·A_jᵀ in f32, all j in one product [T x m·r] when x is shared */
         for (int j = 0; j < ls.m; j++) {
             const pl_tr_lora *Lj = L[ls.idx[j]];
             for (int c = 0; c < ls.r; c++)
@@ -643,10 +660,10 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
                 pl_tr_sgemm(0, T, ls.r, n_in, xf, n_in, At + j * ls.r, nr, uf + j * ls.r, nr, 0);
             }
         }
-        for (int j = 0; j < ls.m; j++) {
-            float *uj = u[ls.idx[j]];
-            for (int64_t t = 0; t < T; t++) memcpy(uj + t * ls.r, uf + t * nr + j * ls.r, (size_t)ls.r * sizeof *uj);
-        }
+    }
+    for (int j = 0; j < ls.m; j++) {
+        float *uj = u[ls.idx[j]];
+        for (int64_t t = 0; t < T; t++) memcpy(uj + t * ls.r, uf + t * nr + j * ls.r, (size_t)ls.r * sizeof *uj);
     }
     for (int i = 0, j = 0; i < n && !st; i++) {
         const pl_tr_weight *wi = w[i];
@@ -725,11 +742,11 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
         const float *dyi; /* dy_i in f32 for the LoRA */
         /* frozen: dxf (+)= dy_i·W_i on the tiles (dy_i in double: rounded to bf16, and to f32 for its LoRA, in
          * one pass), else acc += dy_i·W_i in double */
+        uint16_t *A = NULL; /* dy_i rounded to bf16 for the tiles */
         if (tiles) {
-            uint16_t *A = dys ? pack_bf16_from_f32(dys[i], T, no) : pack_bf16_f(dy[i], T, no, lora ? dyf : NULL);
+            A = dys ? pack_bf16_from_f32(dys[i], T, no) : pack_bf16_f(dy[i], T, no, lora ? dyf : NULL);
             if (!A) goto nomem;
             st = pl_matmul_bf16_tiles_packed(w[i]->tiles_t, no, n_in, 1, A, T, dxf, i > 0);
-            pl_free_aligned(A);
         } else {
             const pl_real *d = dy ? dy[i] : dyd;
             if (dys) {
@@ -743,15 +760,25 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
             }
             st = pl_tr_linear_bwd_bf16(acc, d, T, w[i]);
         }
-        if (st) goto done;
-        if (!lora) continue;
+        if (st || !lora) {
+            pl_free_aligned(A);
+            if (st) goto done;
+            continue;
+        }
         dyi = dys ? dys[i] : dyf;
         const pl_tr_lora *Lj = L[i];
         const float *uj = u[i];
         int r = ls.r;
-        /* du_j = dy_j · (s·B_j) */
+        /* du_j = dy_j · (s·B_j): on the tiles from dy_j as rounded above, else in f32 */
         for (int64_t e = 0; e < no * r; e++) Bs[e] = (float)(Lj->s * Lj->B[e]);
-        pl_tr_sgemm(0, T, r, no, dyi, no, Bs, r, duf + j * r, nr, 0);
+        if (tiles) {
+            st = tiles_w(Bs, no, r, 1, A, T, us, 0);
+            pl_free_aligned(A);
+            if (st) goto done;
+            for (int64_t t = 0; t < T; t++) memcpy(duf + t * nr + j * r, us + t * r, (size_t)r * sizeof *us);
+        } else {
+            pl_tr_sgemm(0, T, r, no, dyi, no, Bs, r, duf + j * r, nr, 0);
+        }
         /* dB_jᵀ = (s·u_j)ᵀ · dy_j  [r x n_out] */
         if (Lj->dB) {
             for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * (double)uj[e]);

@@ -229,11 +229,12 @@ void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *
  * saved [T, r]; activations (x, y, u) in float32. Frozen products on the
  * bf16 tiles (x rounded once for all n; fewer than 32 tokens or no tiles:
  * pl_tr_linear_fwd_bf16 on x widened), written straight into y_i; the LoRA
- * term added onto it. u = x·Aᵀ and the gradients of A and B run in f32
- * (pl_tr_sgemm, parameters rounded to f32); the two rank-r products
- * (s·B)·u into y and du·A into dx run on the tiles too when the frozen
- * products do (u, du, s·B and A rounded to bf16, as under PyTorch's bf16
- * autocast), else in f32.
+ * term added onto it. When the frozen products run on the tiles, so do
+ * the LoRA's u = x·Aᵀ, (s·B)·u, du = dy·(s·B) and du·A (operands rounded to
+ * bf16, f32 sums, as under PyTorch's bf16 autocast); the gradients dA =
+ * duᵀ·x and dB = dyᵀ·(s·u) run in f32 (pl_tr_sgemm) from the f32 values.
+ * Without tiles every LoRA product runs in f32 (parameters rounded to
+ * f32).
  * The backward WRITES dx = Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) into
  * dx (double) or dxs (float; exactly one of them non-NULL) from dy (double)
  * or dys (float; one of them non-NULL); on the tiles the frozen and LoRA
