@@ -428,16 +428,16 @@ static size_t act_layout(const pl_trainer *t, block_act *a, int64_t T) {
     if (acts_f32(t)) {
         /* doubles: rs1, rs_po, xmid, rs2, rs_pf; floats: the rest */
         size_t dsz[] = {n, n, n * D, n, n};
-        pl_real **dp[] = {&a->rs1, &a->rs_po, &a->xmid, &a->rs2, &a->rs_pf};
         size_t fsz[] = {n * D, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n * D, n * F, n * F, n * F, n * F, n * D};
-        float **fp[] = {&a->fxn1, &a->fq, &a->fk, &a->fv, &a->fP, &a->fz, &a->fo, &a->fxn2, &a->fg, &a->fu, &a->fhm,
-                        &a->fgs, &a->fdn};
         size_t total = 0, nf = 0;
         for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) total += dsz[i];
         for (size_t i = 0; i < sizeof fsz / sizeof *fsz; i++) nf += (fsz[i] + 15) / 16 * 16;
         nf += PL_TGT_COUNT * ((n * r + 15) / 16 * 16);
         total += nf / 2;
         if (!a) return total;
+        pl_real **dp[] = {&a->rs1, &a->rs_po, &a->xmid, &a->rs2, &a->rs_pf};
+        float **fp[] = {&a->fxn1, &a->fq, &a->fk, &a->fv, &a->fP, &a->fz, &a->fo, &a->fxn2, &a->fg, &a->fu, &a->fhm,
+                        &a->fgs, &a->fdn};
         pl_real *p = a->mem;
         for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) {
             *dp[i] = p;
