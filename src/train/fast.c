@@ -188,13 +188,20 @@ static int use_bf16(const pl_tr_weight *w, int64_t T) {
 
 static int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
 
+/* 64-byte aligned, NOT zeroed (the packers below write every element,
+ * padding included; pl_alloc_aligned would clear it first); free() it */
+static uint16_t *alloc_bf16(int64_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, (size_t)(n > 0 ? n : 1) * sizeof(uint16_t)) ? NULL : (uint16_t *)p;
+}
+
 /* x [T x K] rounded straight from double to bf16 in the layout of
  * pl_matmul_bf16_tiles_packed ([up32(T) x up32(K)], zero padding): the
  * bits pl_matmul_bf16_tiles gets from to_f32 and its own rounding, in one
  * pass. NULL when out of memory. */
 static uint16_t *pack_bf16_f(const pl_real *x, int64_t T, int64_t K, float *xf) {
     int64_t Mp = up32(T), Kp = up32(K);
-    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    uint16_t *A = alloc_bf16(Mp * Kp);
     if (!A) return NULL;
 #pragma omp parallel for schedule(static) if (BIG(T * K))
     for (int64_t t = 0; t < Mp; t++) {
@@ -280,7 +287,7 @@ pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *
                                             (long long)most)
                                  : PL_OK;
         for (int i = 0; i < n && !st; i++) st = fwd_tiles(y[i], A, T, w[i], yt);
-        pl_free_aligned(A);
+        free(A);
         free(yt);
         return st;
     }
@@ -329,7 +336,7 @@ pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, 
         st = !A ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
                            (long long)wi->n_out)
                 : pl_matmul_bf16_tiles_packed(wi->tiles_t, wi->n_out, n_in, 1, A, T, dxf, i > 0);
-        pl_free_aligned(A);
+        free(A);
     }
     for (int i = 0; i < n && !st && !tiles; i++) {
         const pl_tr_weight *wi = w[i];
@@ -553,7 +560,7 @@ static float *falloc(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof
 /* x [T x K] f32 rounded to bf16 in the tiles' row layout (see pack_bf16) */
 static uint16_t *pack_bf16_from_f32(const float *x, int64_t T, int64_t K) {
     int64_t Mp = up32(T), Kp = up32(K);
-    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    uint16_t *A = alloc_bf16(Mp * Kp);
     if (!A) return NULL;
 #pragma omp parallel for schedule(static) if (BIG(T * K))
     for (int64_t t = 0; t < Mp; t++) {
@@ -571,7 +578,7 @@ static uint16_t *pack_bf16_from_f32(const float *x, int64_t T, int64_t K) {
  * tiles' row layout [up32(T) x up32(K)], zero padding; NULL when out of memory */
 static uint16_t *pack_bf16_cols(const float *x, int64_t ld, int64_t T, int64_t K) {
     int64_t Mp = up32(T), Kp = up32(K);
-    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    uint16_t *A = alloc_bf16(Mp * Kp);
     if (!A) return NULL;
     memset(A, 0, (size_t)(Mp * Kp) * sizeof *A);
     for (int64_t t = 0; t < T; t++) pl_tr_f32_to_bf16(A + t * Kp, x + t * ld, K);
@@ -598,7 +605,7 @@ static pl_status tiles_f32(const float *W, int64_t n_out, int64_t n_in, int tran
     uint16_t *A = pack_bf16_cols(X, ldx, T, transposed ? n_out : n_in);
     pl_status st = !A ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld tokens)", (long long)T)
                       : tiles_w(W, n_out, n_in, transposed, A, T, Y, accumulate);
-    pl_free_aligned(A);
+    free(A);
     return st;
 }
 
@@ -693,7 +700,7 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
 nomem:
     st = pl_error(PL_ERR_NOMEM, "projection: out of memory (%lld x %lld)", (long long)T, (long long)most);
 done:
-    pl_free_aligned(xb);
+    free(xb);
     free(xf);
     free(At);
     free(uf);
@@ -761,7 +768,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
             st = pl_tr_linear_bwd_bf16(acc, d, T, w[i]);
         }
         if (st || !lora) {
-            pl_free_aligned(A);
+            free(A);
             if (st) goto done;
             continue;
         }
@@ -773,7 +780,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
         for (int64_t e = 0; e < no * r; e++) Bs[e] = (float)(Lj->s * Lj->B[e]);
         if (tiles) {
             st = tiles_w(Bs, no, r, 1, A, T, us, 0);
-            pl_free_aligned(A);
+            free(A);
             if (st) goto done;
             for (int64_t t = 0; t < T; t++) memcpy(duf + t * nr + j * r, us + t * r, (size_t)r * sizeof *us);
         } else {
