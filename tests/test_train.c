@@ -1715,6 +1715,32 @@ static void test_bf16_lora_kernels(void) {
         }
         CHECK(bad == -1, "doubles to bf16 + f32: element %d differs (-2: wrote past the end)", bad);
     }
+    /* scaled doubles to f32 and f32 added to doubles: the bits of the scalar loops */
+    {
+        enum { NX = 37 };
+        pl_real x[NX], y0[NX], y1[NX];
+        float f[NX + 1], g[NX];
+        fill(x, NX, 4.0);
+        fill(y0, NX, 4.0);
+        memcpy(y1, y0, sizeof y0);
+        int bad = -1;
+        for (int len = 0; len <= NX; len++) {
+            f[len] = 7.0f;
+            pl_tr_scale_f32(f, x, 0.3, len);
+            for (int i = 0; i < len; i++) {
+                float want = (float)(x[i] * 0.3);
+                if (memcmp(&f[i], &want, sizeof want) != 0) bad = i;
+            }
+            if (f[len] != 7.0f) bad = -2;
+        }
+        for (int i = 0; i < NX; i++) g[i] = (float)x[NX - 1 - i];
+        pl_tr_add_f32(y1, g, NX);
+        for (int i = 0; i < NX; i++) {
+            double want = y0[i] + (double)g[i];
+            if (memcmp(&y1[i], &want, sizeof want) != 0) bad = 100 + i;
+        }
+        CHECK(bad == -1, "scale to f32 / add f32: element %d differs from the scalar loop (-2: wrote past the end)", bad);
+    }
     /* projections: three weights sharing x (n_out 48, 80, 40), LoRA of rank
      * 5 on the first and third; vs the double linear + LoRA kernels */
     enum { NI = 64, NT = 3, R = 5 };

@@ -649,7 +649,7 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
         /* u_all = x·A_allᵀ on the tiles (x as rounded for the frozen products; A_all [m·r x n_in] stacked) */
         for (int j = 0; j < ls.m; j++) {
             const double *Aj = L[ls.idx[j]]->A;
-            for (int64_t e = 0; e < (int64_t)ls.r * n_in; e++) At[j * ls.r * n_in + e] = (float)Aj[e];
+            pl_tr_scale_f32(At + (int64_t)j * ls.r * n_in, Aj, 1.0, (int64_t)ls.r * n_in);
         }
         if ((st = tiles_w(At, nr, n_in, 0, xb, T, uf, 0))) goto done;
     } else if (ls.m) {
@@ -686,7 +686,7 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
         if (j < ls.m && ls.idx[j] == i) { /* y_i += u_j · (s_j·B_j)ᵀ */
             const pl_tr_lora *Lj = L[i];
             if (tiles) { /* on the tiles, after the frozen product: u_j and s_j·B_j rounded to bf16 */
-                for (int64_t e = 0; e < no * ls.r; e++) Bt[e] = (float)(Lj->s * Lj->B[e]);
+                pl_tr_scale_f32(Bt, Lj->B, Lj->s, no * ls.r);
                 st = tiles_f32(Bt, no, ls.r, 0, uf + j * ls.r, nr, T, yi, 1);
             } else {
                 for (int c = 0; c < ls.r; c++)
@@ -777,7 +777,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
         const float *uj = u[i];
         int r = ls.r;
         /* du_j = dy_j · (s·B_j): on the tiles from dy_j as rounded above, else in f32 */
-        for (int64_t e = 0; e < no * r; e++) Bs[e] = (float)(Lj->s * Lj->B[e]);
+        pl_tr_scale_f32(Bs, Lj->B, Lj->s, no * r);
         if (tiles) {
             st = tiles_w(Bs, no, r, 1, A, T, us, 0);
             free(A);
@@ -793,7 +793,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
             for (int64_t o = 0; o < no; o++)
                 for (int c = 0; c < r; c++) Lj->dB[o * r + c] += (double)tmp[c * no + o];
         }
-        for (int64_t e = 0; e < (int64_t)r * n_in; e++) Aall[j * r * n_in + e] = (float)Lj->A[e];
+        pl_tr_scale_f32(Aall + (int64_t)j * r * n_in, Lj->A, 1.0, (int64_t)r * n_in);
         j++;
     }
     if (!ls.m) goto out;
@@ -807,7 +807,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
             pl_tr_sgemm(1, ls.r, n_in, T, duf + j * ls.r, nr, xf, n_in, tmp + j * rn, n_in, 0);
         }
         if (Lj->dA)
-            for (int64_t e = 0; e < rn; e++) Lj->dA[e] += (double)tmp[j * rn + e];
+            pl_tr_add_f32(Lj->dA, tmp + j * rn, rn);
     }
     /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to acc */
     if (ls.shared && tiles) { /* on the tiles, after the frozen products: du and A rounded to bf16 */

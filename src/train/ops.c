@@ -28,6 +28,8 @@ void pl_tr_exp_avx512(double *y, const double *x, int64_t n); /* simd_avx512.c *
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
 void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
 void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
 void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                              int64_t n);
@@ -75,6 +77,26 @@ void pl_tr_f32_to_bf16(uint16_t *y, const float *x, int64_t n) {
     }
 #endif
     for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16(x[i]);
+}
+
+void pl_tr_scale_f32(float *y, const pl_real *x, double s, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_scale_f32_avx512(y, x, s, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(x[i] * s);
+}
+
+void pl_tr_add_f32(pl_real *y, const float *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_add_f32_avx512(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] += (double)x[i];
 }
 
 /* ---- RMSNorm ------------------------------------------------------------- */

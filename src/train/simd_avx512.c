@@ -22,6 +22,8 @@ void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
 void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
 void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
 void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                              int64_t n);
@@ -101,6 +103,23 @@ void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
         __mmask16 mm = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
         __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mm, x + i));
         _mm256_mask_storeu_epi16(y + i, mm, (__m256i)h);
+    }
+}
+
+/* y = (float)(s·x) and y += (double)x, 8 at a time (the scalar loops' bits) */
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n) {
+    const __m512d sv = _mm512_set1_pd(s);
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        _mm256_mask_storeu_ps(y + i, m, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_maskz_loadu_pd(m, x + i), sv)));
+    }
+}
+
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        __m512d a = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + i));
+        _mm512_mask_storeu_pd(y + i, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, y + i), a));
     }
 }
 

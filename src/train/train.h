@@ -93,6 +93,10 @@ void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n);
 void pl_tr_to_bf16_f32(uint16_t *yb, float *yf, const pl_real *x, int64_t n);
 /* y[i] = bf16(x[i]) from floats: the bits of pl_tr_to_bf16 on (double)x. */
 void pl_tr_f32_to_bf16(uint16_t *y, const float *x, int64_t n);
+/* y[i] = (float)(x[i]·s) ; y[i] += (double)x[i]  (AVX-512 where the CPU
+ * runs it; the same bits as the scalar loops) */
+void pl_tr_scale_f32(float *y, const pl_real *x, double s, int64_t n);
+void pl_tr_add_f32(pl_real *y, const float *x, int64_t n);
 
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */
