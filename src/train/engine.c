@@ -2,7 +2,8 @@
  *
  * The block follows the same descriptor as src/model/forward.c (read that
  * file for the inference pass); here every activation the backward needs is
- * saved, in double:
+ * saved, in double (in float32 inside a block on the bf16 path:
+ * block_fwd_bf16 / block_bwd_bf16):
  *
  *   x0 = embed(tokens) * embd_scale
  *   per layer:  h = rmsnorm(x)·w_attn ; q,k,v = lin(h) ; rope(q,k)

@@ -210,9 +210,9 @@ void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_r
 void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const pl_real *u, const pl_real *x,
                          int64_t T, pl_real *du, pl_real *xd);
 /* n targets sharing the input x without dropout (the same r and n_in): the
- * A products of all n in one dgemm with the stacked A matrices (the bf16
- * trainer's q,k,v and gate,up). Same results as n single calls up to the
- * order of double sums. PL_ERR_NOMEM only. */
+ * A products of all n in one dgemm with the stacked A matrices. Same
+ * results as n single calls up to the order of double sums. (The trainer's
+ * bf16 path now uses pl_tr_proj_*_bf16 instead.) PL_ERR_NOMEM only. */
 pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y, pl_real *const *u, const pl_real *x,
                            int64_t T);
 pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
