@@ -1631,6 +1631,438 @@ static void test_fast_kernels(void) {
     printf("fast    f32 linear (8 dtypes) and BLAS dense/LoRA/attention agree with the double reference\n");
 }
 
+/* The bf16 precision's kernels: pl_tr_sgemm (the AVX-512 kernel: the bits
+ * of the scalar fma-chain reference; both within the float32 bound of the
+ * exact sum), the fused bf16 + f32 conversion, the projections (frozen bf16
+ * products + LoRA, shared input, dropout, with and without tiles) against
+ * the double kernels, and the float-storage RMSNorm, SwiGLU and attention. */
+/* an fma chain of K terms onto C: |err| <= (K + 1)·2^-24·Σ|terms| (first order) */
+#define SGEMM_ULPS(K) ((double)((K) + 1) * 0x1p-24)
+/* LoRA products in f32 of f32-rounded inputs, two chained (u then y; du then
+ * dA): (K + 3)·2^-24 each, K <= 80 here */
+#define TOL_LORA_F32 2e-5
+static void test_bf16_lora_kernels(void) {
+    pl_rng saved = g_rng; /* the later tests see the random data they saw before this test existed */
+    static const int shapes[][5] = {/* M, N, K, trans_a, accumulate */
+                                    {1, 1, 1, 0, 0},     {7, 16, 5, 0, 1},    {13, 17, 33, 0, 0},  {25, 48, 300, 0, 1},
+                                    {30, 100, 16, 0, 0}, {50, 131, 20, 1, 1}, {19, 200, 256, 1, 0}, {64, 32, 40, 1, 0},
+                                    {12, 64, 7, 0, 1},   {37, 80, 3, 1, 1},   {5, 16, 0, 0, 0}};
+    int simd = pl_simd_active() == PL_SIMD_AVX512;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int M = shapes[si][0], N = shapes[si][1], K = shapes[si][2], ta = shapes[si][3], acc = shapes[si][4];
+        int lda = (ta ? M : K) + 3, ldb = N + 2, ldc = N + 5;
+        size_t na = (size_t)(ta ? K : M) * lda + 1, nb = (size_t)K * ldb + 1, nc = (size_t)M * ldc;
+        float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C0 = malloc(nc * sizeof *C0);
+        float *C1 = malloc(nc * sizeof *C1), *C2 = malloc(nc * sizeof *C2);
+        for (size_t i = 0; i < na; i++) A[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+        for (size_t i = 0; i < nb; i++) B[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+        for (size_t i = 0; i < nc; i++) C0[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+        memcpy(C1, C0, nc * sizeof *C0);
+        memcpy(C2, C0, nc * sizeof *C0);
+        pl_tr_sgemm_ref(ta, M, N, K, A, lda, B, ldb, C1, ldc, acc);
+        pl_tr_sgemm(ta, M, N, K, A, lda, B, ldb, C2, ldc, acc);
+        double worst = 0.0;
+        int pad_ok = 1;
+        for (int i = 0; i < M; i++) {
+            for (int j = N; j < ldc; j++) pad_ok = pad_ok && C2[i * ldc + j] == C0[i * ldc + j];
+            for (int j = 0; j < N; j++) {
+                double s = acc ? (double)C0[i * ldc + j] : 0.0, a = fabs(s);
+                for (int k = 0; k < K; k++) {
+                    double p = (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (double)B[k * ldb + j];
+                    s += p;
+                    a += fabs(p);
+                }
+                for (int v = 0; v < 2; v++) {
+                    double r = fabs((double)(v ? C2 : C1)[i * ldc + j] - s) / (SGEMM_ULPS(K) * a + 1e-300);
+                    if (!(r <= worst)) worst = isnan(r) ? (double)INFINITY : r;
+                }
+            }
+        }
+        CHECK(worst <= 1.0, "sgemm %dx%dx%d trans %d acc %d: error %.3g of the bound (K+1)·2^-24·sum|terms|", M, N,
+              K, ta, acc, worst);
+        CHECK(pad_ok, "sgemm %dx%dx%d trans %d: wrote past the N columns of a row", M, N, K, ta);
+        if (simd)
+            CHECK(memcmp(C1, C2, nc * sizeof *C1) == 0, "sgemm %dx%dx%d trans %d acc %d: AVX-512 bits differ from the "
+                  "scalar fma-chain reference", M, N, K, ta, acc);
+        free(A);
+        free(B);
+        free(C0);
+        free(C1);
+        free(C2);
+    }
+    /* doubles to bf16 and f32 in one pass: the bits of pl_tr_to_bf16 and (float) */
+    {
+        enum { NX = 45 };
+        pl_real x[NX];
+        fill(x, NX, 3.0);
+        x[3] = 1e-40;
+        x[4] = -0.0;
+        x[5] = 1e39;
+        x[6] = NAN;
+        int bad = -1;
+        for (int len = 0; len <= NX; len++) {
+            uint16_t hb[NX + 1], want[NX + 1];
+            float hf[NX + 1];
+            hb[len] = 0xABCD;
+            hf[len] = 7.0f;
+            pl_tr_to_bf16_f32(hb, hf, x, len);
+            pl_tr_to_bf16(want, x, len);
+            for (int i = 0; i < len; i++) {
+                float f = (float)x[i];
+                if (hb[i] != want[i] || (memcmp(&hf[i], &f, sizeof f) != 0)) bad = i;
+            }
+            if (hb[len] != 0xABCD || hf[len] != 7.0f) bad = -2;
+        }
+        CHECK(bad == -1, "doubles to bf16 + f32: element %d differs (-2: wrote past the end)", bad);
+    }
+    /* scaled doubles to f32 and f32 added to doubles: the bits of the scalar loops */
+    {
+        enum { NX = 37 };
+        pl_real x[NX], y0[NX], y1[NX];
+        float f[NX + 1], g[NX];
+        fill(x, NX, 4.0);
+        fill(y0, NX, 4.0);
+        memcpy(y1, y0, sizeof y0);
+        int bad = -1;
+        for (int len = 0; len <= NX; len++) {
+            f[len] = 7.0f;
+            pl_tr_scale_f32(f, x, 0.3, len);
+            for (int i = 0; i < len; i++) {
+                float want = (float)(x[i] * 0.3);
+                if (memcmp(&f[i], &want, sizeof want) != 0) bad = i;
+            }
+            if (f[len] != 7.0f) bad = -2;
+        }
+        for (int i = 0; i < NX; i++) g[i] = (float)x[NX - 1 - i];
+        pl_tr_add_f32(y1, g, NX);
+        for (int i = 0; i < NX; i++) {
+            double want = y0[i] + (double)g[i];
+            if (memcmp(&y1[i], &want, sizeof want) != 0) bad = 100 + i;
+        }
+        CHECK(bad == -1, "scale to f32 / add f32: element %d differs from the scalar loop (-2: wrote past the end)", bad);
+    }
+    /* projections: three weights sharing x (n_out 48, 80, 40), LoRA of rank
+     * 5 on the first and third; vs the double linear + LoRA kernels */
+    enum { NI = 64, NT = 3, R = 5 };
+    const int nouts[NT] = {48, 80, 40};
+    for (int var = 0; var < 6; var++) {
+        int T = var % 3 == 2 ? 7 : 40, use_tiles = var % 3 == 0 && pl_bf16_gemm_native();
+        double p = var < 3 ? 0.0 : 0.2;
+        pl_dtype dt = var % 2 ? PL_DTYPE_Q8_0 : PL_DTYPE_F32;
+        size_t rb;
+        CHECK_OK(pl_dtype_row_bytes(dt, NI, &rb));
+        pl_tr_weight w[NT], wa[NT];
+        const pl_tr_weight *wp[NT];
+        uint8_t *data[NT], *adata[NT];
+        uint16_t *tl[NT][2];
+        pl_real *A[NT], *B[NT], *aA[NT], *aB[NT], *dA[3][NT], *dB[3][NT], *y[3][NT], *u[3][NT], *dy[2][NT];
+        pl_tr_lora L[3][NT];
+        const pl_tr_lora *Lp[NT];
+        pl_real *x[2], *dx[3];
+        x[0] = malloc(sizeof(pl_real) * (size_t)T * NI);
+        x[1] = malloc(sizeof(pl_real) * (size_t)T * NI);
+        fill(x[0], (int64_t)T * NI, 1.0);
+        for (int i = 0; i < T * NI; i++) x[1][i] = fabs(x[0][i]);
+        for (int c = 0; c < 3; c++) dx[c] = calloc((size_t)T * NI, sizeof(pl_real));
+        for (int i = 0; i < NT; i++) {
+            int no = nouts[i];
+            float *src = malloc(sizeof(float) * NI), *wf = malloc(sizeof(float) * NI);
+            data[i] = malloc(rb * (size_t)no);
+            adata[i] = malloc(sizeof(float) * (size_t)no * NI);
+            for (int o = 0; o < no; o++) {
+                for (int k = 0; k < NI; k++) src[k] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0);
+                CHECK_OK(pl_quantize_row(dt, src, data[i] + rb * (size_t)o, NI));
+                CHECK_OK(pl_dequantize_row(dt, data[i] + rb * (size_t)o, wf, NI));
+                for (int k = 0; k < NI; k++) ((float *)(void *)adata[i])[(size_t)o * NI + k] = fabsf(wf[k]);
+            }
+            free(src);
+            free(wf);
+            w[i] = (pl_tr_weight){data[i], (int)dt, NI, no, rb, NULL, NULL};
+            wa[i] = (pl_tr_weight){adata[i], PL_DTYPE_F32, NI, no, sizeof(float) * NI, NULL, NULL};
+            tl[i][0] = tl[i][1] = NULL;
+            if (use_tiles) {
+                size_t bytes = pl_bf16_tiles_bytes(no, NI);
+                tl[i][0] = pl_alloc_aligned(bytes);
+                tl[i][1] = pl_alloc_aligned(bytes);
+                CHECK_OK(pl_bf16_tiles_pack(dt, data[i], 0, no, NI, 0, tl[i][0]));
+                CHECK_OK(pl_bf16_tiles_pack(dt, data[i], 0, no, NI, 1, tl[i][1]));
+                w[i].tiles = tl[i][0];
+                w[i].tiles_t = tl[i][1];
+            }
+            wp[i] = &w[i];
+            A[i] = malloc(sizeof(pl_real) * R * NI);
+            B[i] = malloc(sizeof(pl_real) * (size_t)no * R);
+            aA[i] = malloc(sizeof(pl_real) * R * NI);
+            aB[i] = malloc(sizeof(pl_real) * (size_t)no * R);
+            fill(A[i], R * NI, 0.5);
+            fill(B[i], (int64_t)no * R, 0.5);
+            for (int k = 0; k < R * NI; k++) aA[i][k] = fabs(A[i][k]);
+            for (int k = 0; k < no * R; k++) aB[i][k] = fabs(B[i][k]);
+            for (int c = 0; c < 2; c++) {
+                dy[c][i] = malloc(sizeof(pl_real) * (size_t)T * no);
+                if (c == 0) fill(dy[0][i], (int64_t)T * no, 1.0);
+                else
+                    for (int k = 0; k < T * no; k++) dy[1][i][k] = fabs(dy[0][i][k]);
+            }
+            for (int c = 0; c < 3; c++) {
+                dA[c][i] = calloc(R * NI, sizeof(pl_real));
+                dB[c][i] = calloc((size_t)no * R, sizeof(pl_real));
+                y[c][i] = calloc((size_t)T * no, sizeof(pl_real));
+                u[c][i] = calloc((size_t)T * R, sizeof(pl_real));
+                /* c: 0 the code under test, 1 the double reference, 2 the reference on |values| */
+                L[c][i] = (pl_tr_lora){c == 2 ? aA[i] : A[i], c == 2 ? aB[i] : B[i], dA[c][i], dB[c][i], R, NI, no,
+                                       2.0, p, 99 + (uint64_t)i};
+            }
+            Lp[i] = i == 1 ? NULL : &L[0][i];
+        }
+        pl_real *xd = malloc(sizeof(pl_real) * (size_t)T * NI), *du = malloc(sizeof(pl_real) * (size_t)T * R);
+        /* activations in f32 (x exactly representable: the reference reads the same values) */
+        float *xs = malloc(sizeof(float) * (size_t)T * NI), *ys[NT], *us[NT];
+        for (int k = 0; k < T * NI; k++) {
+            xs[k] = (float)x[0][k];
+            x[0][k] = (double)xs[k];
+        }
+        for (int i = 0; i < NT; i++) {
+            ys[i] = malloc(sizeof(float) * (size_t)T * nouts[i]);
+            us[i] = malloc(sizeof(float) * (size_t)T * R);
+        }
+        CHECK_OK(pl_tr_proj_fwd_bf16(NT, ys, wp, Lp, us, xs, T));
+        CHECK_OK(pl_tr_proj_bwd_bf16(dx[0], NULL, NT, (const pl_real *const *)dy[0], NULL, wp, Lp,
+                                     (const float *const *)us, xs, T));
+        float *dxs32 = malloc(sizeof(float) * (size_t)T * NI);
+        {   /* dx is written, not added to; float dy and a float dx give the same values within f32 rounding */
+            pl_real *dxw = malloc(sizeof(pl_real) * (size_t)T * NI), *keep[2][NT];
+            float *dyf[NT], *dxf = malloc(sizeof(float) * (size_t)T * NI);
+            fill(dxw, (int64_t)T * NI, 5.0);
+            for (int i = 0; i < NT; i++) { /* the LoRA gradients as after one call */
+                keep[0][i] = malloc(sizeof(pl_real) * R * NI);
+                keep[1][i] = malloc(sizeof(pl_real) * (size_t)nouts[i] * R);
+                memcpy(keep[0][i], dA[0][i], sizeof(pl_real) * R * NI);
+                memcpy(keep[1][i], dB[0][i], sizeof(pl_real) * (size_t)nouts[i] * R);
+                dyf[i] = malloc(sizeof(float) * (size_t)T * nouts[i]);
+                for (int k = 0; k < T * nouts[i]; k++) dyf[i][k] = (float)dy[0][i][k];
+            }
+            CHECK_OK(pl_tr_proj_bwd_bf16(dxw, NULL, NT, (const pl_real *const *)dy[0], NULL, wp, Lp,
+                                         (const float *const *)us, xs, T));
+            CHECK(memcmp(dxw, dx[0], sizeof(pl_real) * (size_t)T * NI) == 0,
+                  "projection backward (%d tokens, dropout %g): a second call into garbage differs", T, p);
+            CHECK_OK(pl_tr_proj_bwd_bf16(NULL, dxf, NT, NULL, (const float *const *)dyf, wp, Lp,
+                                         (const float *const *)us, xs, T));
+            for (int k = 0; k < T * NI; k++) dxs32[k] = dxf[k];
+            for (int i = 0; i < NT; i++) {
+                memcpy(dA[0][i], keep[0][i], sizeof(pl_real) * R * NI);
+                memcpy(dB[0][i], keep[1][i], sizeof(pl_real) * (size_t)nouts[i] * R);
+                free(keep[0][i]);
+                free(keep[1][i]);
+                free(dyf[i]);
+            }
+            free(dxw);
+            free(dxf);
+        }
+        for (int i = 0; i < NT; i++) {
+            for (int k = 0; k < T * nouts[i]; k++) y[0][i][k] = (double)ys[i][k];
+            for (int k = 0; k < T * R && i != 1; k++) u[0][i][k] = (double)us[i][k];
+            free(ys[i]);
+            free(us[i]);
+        }
+        free(xs);
+        for (int c = 1; c < 3; c++)
+            for (int i = 0; i < NT; i++) {
+                const pl_tr_weight *wr = c == 1 ? &(pl_tr_weight){data[i], (int)dt, NI, nouts[i], rb, NULL, NULL}
+                                                : &wa[i];
+                CHECK_OK(pl_tr_linear_fwd(y[c][i], x[c - 1], T, wr));
+                CHECK_OK(pl_tr_linear_bwd(dx[c], dy[c - 1][i], T, wr));
+                if (i == 1) continue;
+                pl_tr_lora_fwd(&L[c][i], y[c][i], u[c][i], x[c - 1], T, xd);
+                pl_tr_lora_bwd(&L[c][i], dx[c], dy[c - 1][i], u[c][i], x[c - 1], T, du, xd);
+            }
+        /* ratio of |got - want| to the bound tol·(reference on |values|) */
+        double ey = 0, edx = 0, eu = 0, eg = 0;
+        /* on the tiles u = x·Aᵀ and du = dy·(s·B) are bf16 products (as the frozen ones), else f32 */
+        double tol_lora = use_tiles ? 1.0 / 128 : TOL_LORA_F32;
+#define WORST(e, got, want, mag, n, tol)                                                                               \
+    for (int64_t k_ = 0; k_ < (n); k_++) {                                                                             \
+        double r_ = fabs((got)[k_] - (want)[k_]) / ((tol) * (mag)[k_] + 1e-300);                                       \
+        if (!(r_ <= (e))) (e) = isnan(r_) ? (double)INFINITY : r_;                                                     \
+    }
+        for (int i = 0; i < NT; i++) {
+            WORST(ey, y[0][i], y[1][i], y[2][i], (int64_t)T * nouts[i], 1.0 / 128);
+            if (i == 1) continue;
+            WORST(eu, u[0][i], u[1][i], u[2][i], (int64_t)T * R, tol_lora);
+            WORST(eg, dA[0][i], dA[1][i], dA[2][i], (int64_t)R * NI, tol_lora);
+            WORST(eg, dB[0][i], dB[1][i], dB[2][i], (int64_t)nouts[i] * R, tol_lora);
+        }
+        WORST(edx, dx[0], dx[1], dx[2], (int64_t)T * NI, 1.0 / 128);
+#undef WORST
+        CHECK(ey <= 1.0 && edx <= 1.0, "projection bf16+LoRA (%s, %d tokens, dropout %g, tiles %d): y %.3g, dx %.3g "
+              "of the bound 2^-7 sum|terms|", pl_dtype_name(dt), T, p, use_tiles, ey, edx);
+        CHECK(eu <= 1.0 && eg <= 1.0, "projection LoRA (%d tokens, dropout %g, tiles %d): u %.3g, dA/dB %.3g of the "
+              "bound %g sum|terms|", T, p, use_tiles, eu, eg, tol_lora);
+        double ef = 0.0;
+        for (int k = 0; k < T * NI; k++) {
+            double r = fabs((double)dxs32[k] - dx[0][k]) / (1e-6 * dx[2][k] + 1e-300);
+            if (!(r <= ef)) ef = isnan(r) ? (double)INFINITY : r;
+        }
+        CHECK(ef <= 1.0, "projection backward (%d tokens, dropout %g): float dy -> float dx off the double form by "
+              "%.3g of 1e-6 sum|terms|", T, p, ef);
+        free(dxs32);
+        int untouched = 1;
+        for (int k = 0; k < R * NI; k++) untouched = untouched && dA[0][1][k] == 0.0;
+        CHECK(untouched, "projection: the target without LoRA got gradients");
+        free(xd);
+        free(du);
+        free(x[0]);
+        free(x[1]);
+        for (int c = 0; c < 3; c++) free(dx[c]);
+        for (int i = 0; i < NT; i++) {
+            free(data[i]);
+            free(adata[i]);
+            pl_free_aligned(tl[i][0]);
+            pl_free_aligned(tl[i][1]);
+            free(A[i]);
+            free(B[i]);
+            free(aA[i]);
+            free(aB[i]);
+            for (int c = 0; c < 2; c++) free(dy[c][i]);
+            for (int c = 0; c < 3; c++) {
+                free(dA[c][i]);
+                free(dB[c][i]);
+                free(y[c][i]);
+                free(u[c][i]);
+            }
+        }
+    }
+    /* RMSNorm with 8-partial row sums: the forward's f32 output within one f32
+     * rounding of the double kernel's, the backward within TOL_BLAS (the
+     * same double sums reordered) */
+    {
+        enum { RT = 5, RN = 83 };
+        pl_real x[RT * RN], w[RN], dy[RT * RN], y[RT * RN], rs0[RT], rs1[RT], dx0[RT * RN], dx1[RT * RN];
+        pl_real dw0[RN], dw1[RN];
+        float yf[RT * RN];
+        fill(x, RT * RN, 2.0);
+        fill(w, RN, 1.0);
+        fill(dy, RT * RN, 1.0);
+        fill(dx0, RT * RN, 1.0);
+        memcpy(dx1, dx0, sizeof dx0);
+        fill(dw0, RN, 1.0);
+        memcpy(dw1, dw0, sizeof dw0);
+        pl_tr_rmsnorm_fwd(y, rs0, x, w, RT, RN, 1e-5);
+        pl_tr_rmsnorm_fwd_f(yf, rs1, x, w, RT, RN, 1e-5);
+        double e = max_rel(rs1, rs0, RT);
+        for (int i = 0; i < RT * RN; i++) e = fmax(e, fabs((double)yf[i] - y[i]) / (fabs(y[i]) * 0x1p-23 + 1e-300) * 1e-12);
+        pl_tr_rmsnorm_bwd(dx0, dw0, dy, x, rs0, w, RT, RN);
+        pl_tr_rmsnorm_bwd8(dx1, dw1, dy, x, rs0, w, RT, RN);
+        e = fmax(e, fmax(max_rel(dx1, dx0, RT * RN), max_rel(dw1, dw0, RN)));
+        CHECK(e <= TOL_BLAS, "rmsnorm with 8-partial sums vs the serial kernels: %.3g", e);
+    }
+    /* SwiGLU on float32 storage (SiLU: an f32 kernel on AVX-512; GELU: the
+     * double math rounded) vs the double kernels on the same values: within
+     * 2e-6 of the terms' magnitudes (a few f32 ulp), gates from -100 to 100 */
+    for (int act = 0; act < 2; act++) {
+        enum { NG = 1000 };
+        pl_act pa = act ? PL_ACT_GELU_TANH : PL_ACT_SILU;
+        float *g = malloc(NG * sizeof *g), *u = malloc(NG * sizeof *u), *dh = malloc(NG * sizeof *dh);
+        float *h = malloc(NG * sizeof *h), *sv = malloc(NG * sizeof *sv), *dg = malloc(NG * sizeof *dg);
+        float *du = malloc(NG * sizeof *du);
+        pl_real *gd = malloc(NG * sizeof *gd), *ud = malloc(NG * sizeof *ud), *dhd = malloc(NG * sizeof *dhd);
+        pl_real *hd = malloc(NG * sizeof *hd), *sd = malloc(NG * sizeof *sd), *dgd = malloc(NG * sizeof *dgd);
+        pl_real *dud = malloc(NG * sizeof *dud);
+        for (int i = 0; i < NG; i++) {
+            double gi = i < 10 ? (double[]){-100, -90, -88.5, -87, -20, 0, 1e-30, 20, 90, 100}[i]
+                               : 12.0 * (2.0 * pl_rng_uniform(&g_rng) - 1.0);
+            gd[i] = (double)(g[i] = (float)gi);
+            ud[i] = (double)(u[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0));
+            dhd[i] = (double)(dh[i] = (float)(2.0 * pl_rng_uniform(&g_rng) - 1.0));
+        }
+        pl_tr_glu_fwd_sf(h, sv, g, u, NG, pa);
+        pl_tr_glu_fwd_s(hd, sd, gd, ud, NG, pa);
+        for (int i = 0; i < NG; i++) sd[i] = (double)sv[i]; /* the backward reads the saved f32 term */
+        pl_tr_glu_bwd_sf(dg, du, dh, g, u, sv, NG, pa);
+        pl_tr_glu_bwd_s(dgd, dud, dhd, gd, ud, sd, NG, pa);
+        double worst = 0.0;
+        for (int i = 0; i < NG; i++) {
+            double ag = fabs(gd[i]), au = fabs(ud[i]), ad = fabs(dhd[i]);
+            double r[3] = {fabs((double)h[i] - hd[i]) / (2e-6 * ag * au + 1e-35),
+                           fabs((double)dg[i] - dgd[i]) / (2e-6 * ad * au * (1.0 + ag) + 1e-35),
+                           fabs((double)du[i] - dud[i]) / (2e-6 * ad * (1.0 + ag) + 1e-35)};
+            for (int c = 0; c < 3; c++)
+                if (!(r[c] <= worst)) worst = isnan(r[c]) ? (double)INFINITY : r[c];
+        }
+        CHECK(worst <= 1.0, "glu %s on f32 storage: error %.3g of 2e-6 of the terms' magnitude", act ? "gelu" : "silu",
+              worst);
+        free(g);
+        free(u);
+        free(dh);
+        free(h);
+        free(sv);
+        free(dg);
+        free(du);
+        free(gd);
+        free(ud);
+        free(dhd);
+        free(hd);
+        free(sd);
+        free(dgd);
+        free(dud);
+    }
+    /* attention on float32 storage (read in place) vs the f32-product kernel on
+     * the same values in double; the backward writes dq, dk, dv */
+    for (int var = 0; var < 3; var++) {
+        enum { AH = 4, AKV = 2, AHD = 6, AT = 150 };
+        pl_tr_attn at = {AH, AKV, AHD, 0.4, var == 1 ? 5.0 : 0.0, var == 2 ? 70 : 0};
+        size_t nq = (size_t)AT * AH * AHD, nk = (size_t)AT * AKV * AHD, np = (size_t)AH * AT * AT;
+        pl_real *qd = malloc(nq * sizeof *qd), *kd = malloc(nk * sizeof *kd), *vd = malloc(nk * sizeof *vd);
+        pl_real *dz = malloc(nq * sizeof *dz), *z0 = malloc(nq * sizeof *z0), *z1 = malloc(nq * sizeof *z1);
+        pl_real *g0 = calloc(nq + 2 * nk, sizeof *g0), *g1 = malloc((nq + 2 * nk) * sizeof *g1);
+        float *qf = malloc(nq * sizeof *qf), *kf = malloc(nk * sizeof *kf), *vf = malloc(nk * sizeof *vf);
+        float *zf = malloc(nq * sizeof *zf), *P0 = malloc(np * sizeof *P0), *P1 = malloc(np * sizeof *P1);
+        fill(qd, (int64_t)nq, 1.0);
+        fill(kd, (int64_t)nk, 1.0);
+        fill(vd, (int64_t)nk, 1.0);
+        fill(dz, (int64_t)nq, 1.0);
+        fill(g1, (int64_t)(nq + 2 * nk), 9.0); /* garbage: written, not added to */
+        for (size_t i = 0; i < nq; i++) qd[i] = (double)(qf[i] = (float)qd[i]);
+        for (size_t i = 0; i < nk; i++) kd[i] = (double)(kf[i] = (float)kd[i]);
+        for (size_t i = 0; i < nk; i++) vd[i] = (double)(vf[i] = (float)vd[i]);
+        CHECK_OK(pl_tr_attn_fwd_f32(&at, z0, P0, qd, kd, vd, AT));
+        CHECK_OK(pl_tr_attn_fwd_f32s(&at, zf, P1, qf, kf, vf, AT));
+        {
+            float *dzf = malloc(nq * sizeof *dzf), *gf = malloc((nq + 2 * nk) * sizeof *gf);
+            for (size_t i = 0; i < nq; i++) dz[i] = (double)(dzf[i] = (float)dz[i]);
+            for (size_t i = 0; i < nq + 2 * nk; i++) gf[i] = (float)g1[i]; /* garbage: written, not added to */
+            memset(g0, 0, (nq + 2 * nk) * sizeof *g0);
+            CHECK_OK(pl_tr_attn_bwd_f32(&at, g0, g0 + nq, g0 + nq + nk, dz, P0, qd, kd, vd, AT));
+            CHECK_OK(pl_tr_attn_bwd_f32s(&at, gf, gf + nq, gf + nq + nk, dzf, P1, qf, kf, vf, AT));
+            for (size_t i = 0; i < nq + 2 * nk; i++) g1[i] = (double)gf[i];
+            free(dzf);
+            free(gf);
+        }
+        for (size_t i = 0; i < nq; i++) z1[i] = (double)zf[i];
+        double e = fmax(max_rel(z1, z0, (int64_t)nq), max_rel(g1, g0, (int64_t)(nq + 2 * nk)));
+        for (size_t i = 0; i < np; i++) e = fmax(e, fabs((double)P1[i] - (double)P0[i]));
+        CHECK(e <= TOL_ATT_F32, "attention on f32 storage (variant %d): rel err %.3g vs the double-storage kernel",
+              var, e);
+        free(qd);
+        free(kd);
+        free(vd);
+        free(dz);
+        free(z0);
+        free(z1);
+        free(g0);
+        free(g1);
+        free(qf);
+        free(kf);
+        free(vf);
+        free(zf);
+        free(P0);
+        free(P1);
+    }
+    printf("bf16    small f32 products (sgemm kernel %s), projections, float-storage kernels agree with the double ones\n",
+           simd ? "AVX-512, bits of the scalar reference" : "OpenBLAS");
+    g_rng = saved;
+}
+
 /* The f32 path on the whole tiny models: loss and LoRA/head gradients vs
  * the double reference, repeatability for a thread count, and vs PyTorch. */
 static void test_f32_models(const char *arch, const cJSON *ref) {
@@ -1953,6 +2385,7 @@ int main(int argc, char **argv) {
     test_lora();
     test_dense();
     test_fast_kernels();
+    test_bf16_lora_kernels();
     test_adamw();
     test_models();
     test_loop();

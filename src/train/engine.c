@@ -2,7 +2,8 @@
  *
  * The block follows the same descriptor as src/model/forward.c (read that
  * file for the inference pass); here every activation the backward needs is
- * saved, in double:
+ * saved, in double (in float32 inside a block on the bf16 path:
+ * block_fwd_bf16 / block_bwd_bf16):
  *
  *   x0 = embed(tokens) * embd_scale
  *   per layer:  h = rmsnorm(x)·w_attn ; q,k,v = lin(h) ; rope(q,k)
@@ -23,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "tensor/tensor.h"
 #include "train/train_impl.h"
@@ -207,6 +211,19 @@ static pl_status init_full(pl_trainer *t) {
     return st;
 }
 
+/* The kernels allocate their scratch per call (a few MB for a 256-token
+ * example). glibc serves blocks of 128 KiB and more from fresh mmap'd pages
+ * and returns freed heap tops to the system, so every call paid page
+ * faults on zeroed pages (about 9% of a bf16 step on SmolLM2-135M). The
+ * trainer keeps blocks below 256 MiB in the heap and freed memory for
+ * reuse (a process-wide setting; the peak RSS is unchanged). */
+static void keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}
+
 pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer **out) {
     *out = NULL;
     const pl_arch_desc *d = pl_model_desc(m);
@@ -230,6 +247,7 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
                                                  d->n_rot, d->head_dim);
     if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64 && cfg->precision != PL_PREC_BF16)
         return pl_error(PL_ERR_INVALID, "trainer: unknown precision %d", (int)cfg->precision);
+    keep_freed_memory();
     pl_trainer *t = calloc(1, sizeof *t);
     if (!t) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
     if (cfg->precision != PL_PREC_F64) pl_tr_blas_threads(pl_num_threads());
@@ -399,10 +417,44 @@ void pl_trainer_set_step(pl_trainer *t, uint64_t step) { t->step = step; }
 
 static pl_real *dalloc(size_t n) { return malloc((n ? n : 1) * sizeof(pl_real)); }
 
-/* Values of one block's saved activations for T tokens; with a, their layout. */
+/* The bf16 precision without full fine-tuning: activations in float32
+ * (block_fwd_bf16). */
+static int acts_f32(const pl_trainer *t) { return t->cfg.precision == PL_PREC_BF16 && !t->cfg.full; }
+
+/* Values (doubles) of one block's saved activations for T tokens; with a,
+ * their layout. In float32 storage two floats take one double's place. */
 static size_t act_layout(const pl_trainer *t, block_act *a, int64_t T) {
     size_t D = (size_t)t->D, QD = (size_t)t->QD, KVD = (size_t)t->KVD, F = (size_t)t->F, n = (size_t)T;
     size_t r = (size_t)(t->r > 0 ? t->r : 1), H = (size_t)t->H;
+    if (acts_f32(t)) {
+        /* doubles: rs1, rs_po, xmid, rs2, rs_pf; floats: the rest */
+        size_t dsz[] = {n, n, n * D, n, n};
+        size_t fsz[] = {n * D, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n * D, n * F, n * F, n * F, n * F, n * D};
+        size_t total = 0, nf = 0;
+        for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) total += dsz[i];
+        for (size_t i = 0; i < sizeof fsz / sizeof *fsz; i++) nf += (fsz[i] + 15) / 16 * 16;
+        nf += PL_TGT_COUNT * ((n * r + 15) / 16 * 16);
+        total += nf / 2;
+        if (!a) return total;
+        pl_real **dp[] = {&a->rs1, &a->rs_po, &a->xmid, &a->rs2, &a->rs_pf};
+        float **fp[] = {&a->fxn1, &a->fq, &a->fk, &a->fv, &a->fP, &a->fz, &a->fo, &a->fxn2, &a->fg, &a->fu, &a->fhm,
+                        &a->fgs, &a->fdn};
+        pl_real *p = a->mem;
+        for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) {
+            *dp[i] = p;
+            p += dsz[i];
+        }
+        float *f = (float *)(void *)p;
+        for (size_t i = 0; i < sizeof fsz / sizeof *fsz; i++) {
+            *fp[i] = f;
+            f += (fsz[i] + 15) / 16 * 16;
+        }
+        for (int k = 0; k < PL_TGT_COUNT; k++) {
+            a->flu[k] = f;
+            f += (n * r + 15) / 16 * 16;
+        }
+        return total;
+    }
     size_t sizes[] = {n * D, n, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n, n * D,
                       n * D, n, n * F, n * F, n * F, n * F, n * D, n};
     size_t total = 0, ns = sizeof sizes / sizeof *sizes;
@@ -538,6 +590,47 @@ static pl_tr_lora lora_of(pl_trainer *t, int l, int k, uint64_t key, int train) 
     return L;
 }
 
+/* The bf16 precision without full fine-tuning (acts_f32): frozen tiles +
+ * f32 LoRA (pl_tr_proj_*_bf16) for the n projections ks[] of layer l
+ * sharing x, activations in float32. */
+static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, float *const *ys, const float *x, int64_t T,
+                          uint64_t key, int train, block_act *a) {
+    const pl_tr_weight *ws[3];
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    float *us[3];
+    for (int i = 0; i < n; i++) {
+        ws[i] = &t->w[l][ks[i]];
+        us[i] = a->flu[ks[i]];
+        Lp[i] = NULL;
+        if (has_lora(t, l, ks[i])) {
+            Ls[i] = lora_of(t, l, ks[i], key, train);
+            Lp[i] = &Ls[i];
+        }
+    }
+    return pl_tr_proj_fwd_bf16(n, ys, ws, Lp, us, x, T);
+}
+
+/* The input gradient of the n projections, written (not added) into dx
+ * (double) or dxs (float), from dy (double) or dys (float). */
+static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, float *dxs, const pl_real *const *dy,
+                          const float *const *dys, const float *x, int64_t T, const block_act *a, uint64_t key) {
+    const pl_tr_weight *ws[3];
+    pl_tr_lora Ls[3];
+    const pl_tr_lora *Lp[3];
+    const float *us[3];
+    for (int i = 0; i < n; i++) {
+        ws[i] = &t->w[l][ks[i]];
+        us[i] = a->flu[ks[i]];
+        Lp[i] = NULL;
+        if (has_lora(t, l, ks[i])) {
+            Ls[i] = lora_of(t, l, ks[i], key, 1);
+            Lp[i] = &Ls[i];
+        }
+    }
+    return pl_tr_proj_bwd_bf16(dx, dxs, n, dy, dys, ws, Lp, us, x, T);
+}
+
 static pl_status lin_fwd(pl_trainer *t, int l, int k, pl_real *y, const pl_real *x, int64_t T, pl_real *u,
                          uint64_t key, int train) {
     pl_status st = PL_OK;
@@ -574,65 +667,24 @@ static pl_status lin_bwd(pl_trainer *t, int l, int k, pl_real *dx, const pl_real
 }
 
 /* n projections k[] of layer l sharing the input x (q,k,v or gate,up): as
- * lin_fwd for each; bf16 precision converts x once for all of them. */
+ * lin_fwd for each (the bf16 precision's blocks use proj_fwd instead). */
 static pl_status lin_fwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *const *ys, const pl_real *x,
                            int64_t T, uint64_t key, int train, block_act *a) {
-    if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full) {
-        for (int i = 0; i < n; i++) {
-            pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train);
-            if (st) return st;
-        }
-        return PL_OK;
+    for (int i = 0; i < n; i++) {
+        pl_status st = lin_fwd(t, l, ks[i], ys[i], x, T, a->lu[ks[i]], key, train);
+        if (st) return st;
     }
-    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
-    pl_status st = pl_tr_linear_fwd_bf16_n(n, ys, ws, x, T);
-    if (st) return st;
-    /* LoRA: without dropout the targets share x (one product for their A's) */
-    pl_tr_lora Ls[3];
-    const pl_tr_lora *Lp[3];
-    pl_real *yl[3], *ul[3];
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (has_lora(t, l, ks[i])) {
-            Ls[m] = lora_of(t, l, ks[i], key, train);
-            Lp[m] = &Ls[m];
-            yl[m] = ys[i];
-            ul[m++] = a->lu[ks[i]];
-        }
-    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_fwd_n(m, Lp, yl, ul, x, T);
-    for (int i = 0; i < m; i++) pl_tr_lora_fwd_blas(&Ls[i], yl[i], ul[i], x, T, t->xd);
     return PL_OK;
 }
 
-/* dx += the input gradients of n projections sharing the input x (the
- * frozen parts summed in f32 first under bf16 precision), plus LoRA grads. */
+/* dx += the input gradients of n projections sharing the input x, plus
+ * LoRA grads (the bf16 precision's blocks use proj_bwd instead). */
 static pl_status lin_bwd_n(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, const pl_real *const *dys,
                            const pl_real *x, int64_t T, const block_act *a, uint64_t key) {
-    if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full) {
-        for (int i = 0; i < n; i++) {
-            pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key);
-            if (st) return st;
-        }
-        return PL_OK;
+    for (int i = 0; i < n; i++) {
+        pl_status st = lin_bwd(t, l, ks[i], dx, dys[i], x, T, a->lu[ks[i]], key);
+        if (st) return st;
     }
-    const pl_tr_weight *ws[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < n; i++) ws[i] = &t->w[l][ks[i]];
-    pl_status st = pl_tr_linear_bwd_bf16_n(dx, n, dys, ws, T);
-    if (st) return st;
-    pl_tr_lora Ls[3];
-    const pl_tr_lora *Lp[3];
-    const pl_real *dyl[3], *ul[3];
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (has_lora(t, l, ks[i])) {
-            Ls[m] = lora_of(t, l, ks[i], key, 1);
-            Lp[m] = &Ls[m];
-            dyl[m] = dys[i];
-            ul[m++] = a->lu[ks[i]];
-        }
-    if (m > 1 && Ls[0].p <= 0.0) return pl_tr_lora_bwd_n(m, Lp, dx, dyl, ul, x, T);
-    for (int i = 0; i < m; i++) pl_tr_lora_bwd_blas(&Ls[i], dx, dyl[i], ul[i], x, T, t->du, t->xd);
     return PL_OK;
 }
 
@@ -734,6 +786,103 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
     return PL_OK;
 }
 
+/* ---- block, bf16 precision (activations in float32) -----------------------
+ * The same block as block_fwd / block_bwd with the activations the
+ * products read and write stored in float32: the norms' outputs, q, k, v,
+ * z, the projections' outputs, the gates and the LoRA u (the frozen
+ * products' f32 results are stored as they come, never widened), and so
+ * are the gradients inside a block (of the gates, z, q, k, v). The residual
+ * stream and its gradient, the RMSNorm statistics and the parameters'
+ * gradients stay double. */
+
+static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_real *x, pl_real *xout, int64_t T,
+                                uint64_t key, int train) {
+    const pl_arch_desc *d = &t->d;
+    int D = t->D;
+    int64_t TD = T * D;
+    pl_status st;
+    static const int QKV[3] = {0, 1, 2}, O[1] = {3}, GU[2] = {4, 5}, DN[1] = {6};
+    /* attention */
+    pl_tr_rmsnorm_fwd_f(a->fxn1, a->rs1, x, norm_w(t, l, 0), T, D, d->norm_eps);
+    if ((st = proj_fwd(t, l, 3, QKV, (float *const[]){a->fq, a->fk, a->fv}, a->fxn1, T, key, train, a))) return st;
+    int neox = d->rope == PL_ROPE_NEOX;
+    pl_tr_rope_apply_table_f(a->fq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 0);
+    pl_tr_rope_apply_table_f(a->fk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 0);
+    pl_tr_attn at = t->attn;
+    at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
+    if ((st = pl_tr_attn_fwd_f32s(&at, a->fz, a->fP, a->fq, a->fk, a->fv, T))) return st;
+    if ((st = proj_fwd(t, l, 1, O, (float *const[]){a->fo}, a->fz, T, key, train, a))) return st;
+    if (d->post_norms) {
+        for (int64_t i = 0; i < TD; i++) t->dtmp[i] = (double)a->fo[i];
+        pl_tr_rmsnorm_fwd(t->dtmp, a->rs_po, t->dtmp, norm_w(t, l, 2), T, D, d->norm_eps);
+        for (int64_t i = 0; i < TD; i++) a->xmid[i] = x[i] + t->dtmp[i];
+    } else {
+        for (int64_t i = 0; i < TD; i++) a->xmid[i] = x[i] + (double)a->fo[i];
+    }
+    /* MLP */
+    pl_tr_rmsnorm_fwd_f(a->fxn2, a->rs2, a->xmid, norm_w(t, l, 1), T, D, d->norm_eps);
+    if ((st = proj_fwd(t, l, 2, GU, (float *const[]){a->fg, a->fu}, a->fxn2, T, key, train, a))) return st;
+    pl_tr_glu_fwd_sf(a->fhm, a->fgs, a->fg, a->fu, T * t->F, d->act);
+    if ((st = proj_fwd(t, l, 1, DN, (float *const[]){a->fdn}, a->fhm, T, key, train, a))) return st;
+    if (d->post_norms) {
+        for (int64_t i = 0; i < TD; i++) t->dtmp[i] = (double)a->fdn[i];
+        pl_tr_rmsnorm_fwd(t->dtmp, a->rs_pf, t->dtmp, norm_w(t, l, 3), T, D, d->norm_eps);
+        for (int64_t i = 0; i < TD; i++) xout[i] = a->xmid[i] + t->dtmp[i];
+    } else {
+        for (int64_t i = 0; i < TD; i++) xout[i] = a->xmid[i] + (double)a->fdn[i];
+    }
+    return PL_OK;
+}
+
+/* (double) of a float activation, into the trainer's LoRA scratch xd */
+static const pl_real *widened(pl_trainer *t, const float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++) t->xd[i] = (double)f[i];
+    return t->xd;
+}
+
+static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const pl_real *x, pl_real *dx, int64_t T,
+                                uint64_t key) {
+    const pl_arch_desc *d = &t->d;
+    int D = t->D, F = t->F;
+    int64_t TD = T * D;
+    pl_status st;
+    static const int QKV[3] = {0, 1, 2}, O[1] = {3}, GU[2] = {4, 5}, DN[1] = {6};
+    /* gradients inside the block in float32, in the (double-sized) scratch */
+    float *dhm = (float *)(void *)t->dff1, *dg = (float *)(void *)t->dwide, *dup = (float *)(void *)t->dff2;
+    float *dz = (float *)(void *)t->dwide, *dq = (float *)(void *)t->dq, *dk = (float *)(void *)t->dk;
+    float *dv = (float *)(void *)t->dv;
+    /* MLP branch: dmid = dx (residual) + through the MLP */
+    const pl_real *ddn = dx;
+    if (d->post_norms) {
+        dzero(t->dtmp, TD);
+        pl_tr_rmsnorm_bwd8(t->dtmp, norm_g(t, l, 3), dx, widened(t, a->fdn, TD), a->rs_pf, norm_w(t, l, 3), T, D);
+        ddn = t->dtmp;
+    }
+    if ((st = proj_bwd(t, l, 1, DN, NULL, dhm, &ddn, NULL, a->fhm, T, a, key))) return st;
+    pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg, a->fu, a->fgs, T * F, d->act);
+    if ((st = proj_bwd(t, l, 2, GU, t->dtmp, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2, T, a, key)))
+        return st;
+    pl_tr_rmsnorm_bwd8(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
+    /* attention branch */
+    const pl_real *dao = dx;
+    if (d->post_norms) {
+        dzero(t->dtmp, TD);
+        pl_tr_rmsnorm_bwd8(t->dtmp, norm_g(t, l, 2), dx, widened(t, a->fo, TD), a->rs_po, norm_w(t, l, 2), T, D);
+        dao = t->dtmp;
+    }
+    if ((st = proj_bwd(t, l, 1, O, NULL, dz, &dao, NULL, a->fz, T, a, key))) return st;
+    pl_tr_attn at = t->attn;
+    at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
+    if ((st = pl_tr_attn_bwd_f32s(&at, dq, dk, dv, dz, a->fP, a->fq, a->fk, a->fv, T))) return st;
+    int neox = d->rope == PL_ROPE_NEOX;
+    pl_tr_rope_apply_table_f(dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    pl_tr_rope_apply_table_f(dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
+    if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, NULL, NULL, (const float *const[]){dq, dk, dv}, a->fxn1, T, a, key)))
+        return st;
+    pl_tr_rmsnorm_bwd8(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
+    return PL_OK;
+}
+
 /* ---- whole model ---------------------------------------------------------------- */
 
 static pl_status check_tokens(const pl_trainer *t, const int32_t *tokens, int n) {
@@ -786,7 +935,9 @@ static pl_status forward_all(pl_trainer *t, const int32_t *tokens, int64_t T, ui
     for (int l = 0; l < t->d.n_layer; l++) {
         const pl_real *x = t->xs + (size_t)l * (size_t)(T * D);
         pl_real *xo = t->xs + (size_t)(l + 1) * (size_t)(T * D);
-        if ((st = block_fwd(t, l, act_for(t, l), x, xo, T, key, train))) return st;
+        st = acts_f32(t) ? block_fwd_bf16(t, l, act_for(t, l), x, xo, T, key, train)
+                         : block_fwd(t, l, act_for(t, l), x, xo, T, key, train);
+        if (st) return st;
     }
     const pl_real *xl = t->xs + (size_t)t->d.n_layer * (size_t)(T * D);
     pl_tr_rmsnorm_fwd(t->hf, t->rsf, xl, norm_w(t, t->d.n_layer, 0), T, D, t->d.norm_eps);
@@ -809,11 +960,12 @@ static pl_status backward_all(pl_trainer *t, const int32_t *tokens, int64_t T, u
             /* recompute this block's activations (output goes to scratch: xs[l+1] is kept) */
             pl_real *scratch = malloc((size_t)TD * sizeof *scratch);
             if (!scratch) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
-            st = block_fwd(t, l, a, x, scratch, T, key, 1);
+            st = acts_f32(t) ? block_fwd_bf16(t, l, a, x, scratch, T, key, 1) : block_fwd(t, l, a, x, scratch, T, key, 1);
             free(scratch);
             if (st) return st;
         }
-        if ((st = block_bwd(t, l, a, x, t->dx, T, key))) return st;
+        st = acts_f32(t) ? block_bwd_bf16(t, l, a, x, t->dx, T, key) : block_bwd(t, l, a, x, t->dx, T, key);
+        if (st) return st;
     }
     if (t->cfg.full) {
         /* embedding: dE[tok] += dx0 * embd_scale */

@@ -13,7 +13,10 @@
  * blocks only (never over the reduction), so a result depends on the data
  * and the thread count only; tests/test_train.c checks repeatability and
  * the agreement with the double reference. The bf16 precision sends the
- * frozen products of 32+ tokens to pl_matmul_bf16 (tensor.h) instead.
+ * frozen products of 32+ tokens to pl_matmul_bf16 (tensor.h) instead, and
+ * its blocks (activations in float32) use pl_tr_proj_*_bf16 (frozen tiles
+ * + LoRA: own f32 kernels and tiles, no dgemm) and the f32 attention on
+ * float storage (pl_tr_attn_*_f32s).
  */
 #include <cblas.h>
 #include <math.h>
@@ -185,18 +188,26 @@ static int use_bf16(const pl_tr_weight *w, int64_t T) {
 
 static int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
 
+/* 64-byte aligned, NOT zeroed (the packers below write every element,
+ * padding included; pl_alloc_aligned would clear it first); free() it */
+static uint16_t *alloc_bf16(int64_t n) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, (size_t)(n > 0 ? n : 1) * sizeof(uint16_t)) ? NULL : (uint16_t *)p;
+}
+
 /* x [T x K] rounded straight from double to bf16 in the layout of
  * pl_matmul_bf16_tiles_packed ([up32(T) x up32(K)], zero padding): the
  * bits pl_matmul_bf16_tiles gets from to_f32 and its own rounding, in one
  * pass. NULL when out of memory. */
-static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) {
+static uint16_t *pack_bf16_f(const pl_real *x, int64_t T, int64_t K, float *xf) {
     int64_t Mp = up32(T), Kp = up32(K);
-    uint16_t *A = pl_alloc_aligned((size_t)(Mp * Kp) * sizeof *A);
+    uint16_t *A = alloc_bf16(Mp * Kp);
     if (!A) return NULL;
 #pragma omp parallel for schedule(static) if (BIG(T * K))
     for (int64_t t = 0; t < Mp; t++) {
         if (t < T) {
-            pl_tr_to_bf16(A + t * Kp, x + t * K, K);
+            if (xf) pl_tr_to_bf16_f32(A + t * Kp, xf + t * K, x + t * K, K);
+            else pl_tr_to_bf16(A + t * Kp, x + t * K, K);
             memset(A + t * Kp + K, 0, (size_t)(Kp - K) * sizeof *A);
         } else {
             memset(A + t * Kp, 0, (size_t)Kp * sizeof *A);
@@ -204,6 +215,9 @@ static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) {
     }
     return A;
 }
+
+/* the same without the f32 copy */
+static uint16_t *pack_bf16(const pl_real *x, int64_t T, int64_t K) { return pack_bf16_f(x, T, K, NULL); }
 
 /* y = bf16 product through tiles: x packed once (tiles present) */
 static pl_status fwd_tiles(pl_real *y, const uint16_t *A, int64_t T, const pl_tr_weight *w, float *yf) {
@@ -273,7 +287,7 @@ pl_status pl_tr_linear_fwd_bf16_n(int n, pl_real *const *y, const pl_tr_weight *
                                             (long long)most)
                                  : PL_OK;
         for (int i = 0; i < n && !st; i++) st = fwd_tiles(y[i], A, T, w[i], yt);
-        pl_free_aligned(A);
+        free(A);
         free(yt);
         return st;
     }
@@ -322,7 +336,7 @@ pl_status pl_tr_linear_bwd_bf16_n(pl_real *dx, int n, const pl_real *const *dy, 
         st = !A ? pl_error(PL_ERR_NOMEM, "linear backward: out of memory (%lld x %lld)", (long long)T,
                            (long long)wi->n_out)
                 : pl_matmul_bf16_tiles_packed(wi->tiles_t, wi->n_out, n_in, 1, A, T, dxf, i > 0);
-        pl_free_aligned(A);
+        free(A);
     }
     for (int i = 0; i < n && !st && !tiles; i++) {
         const pl_tr_weight *wi = w[i];
@@ -465,6 +479,386 @@ pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const
     free(Aall);
     free(duall);
     return PL_OK;
+}
+
+/* ---- the bf16 precision's projections: frozen tiles + LoRA ---------------------
+ * Activations are float32 (engine.c, block_fwd_bf16). The frozen products
+ * run on the bf16 tiles and write their f32 results straight into the
+ * outputs. With the tiles the LoRA's u = x·Aᵀ (from x as rounded for the
+ * frozen products), du = dy·(s·B) (from dy as rounded for them), (s·B)·u and
+ * du·A run on the tiles too, the last two accumulating into the frozen
+ * product's f32 result; the gradients dA = duᵀ·drop(x) and dB = dyᵀ·(s·u)
+ * (reductions over the tokens, whose operands would need a transposed tile
+ * layout: converting them costs as much as the f32 product) run in float32
+ * (pl_tr_sgemm: an AVX-512 kernel for the skinny rank-r shapes, else
+ * sgemm), each output one fma chain in k order. Without tiles (fewer than
+ * 32 tokens, no AMX) and for dropout's per-target inputs the LoRA's
+ * products run in f32. Parameters are converted per call (r·(n_in + n_out)
+ * values, 1/T of a product's work). */
+
+#if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
+void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                        int64_t ldb, float *C, int64_t ldc, int accumulate); /* simd_avx512.c */
+#define HAVE_SGEMM_AVX512 1
+#endif
+
+void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float s = accumulate ? C[i * ldc + j] : 0.0f;
+            for (int64_t k = 0; k < K; k++) s = fmaf(trans_a ? A[k * lda + i] : A[i * lda + k], B[k * ldb + j], s);
+            C[i * ldc + j] = s;
+        }
+}
+
+void pl_tr_sgemm(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+#if defined(HAVE_SGEMM_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_sgemm_avx512(trans_a, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+        return;
+    }
+#endif
+    if (K <= 0) {
+        for (int64_t i = 0; i < M && !accumulate; i++) memset(C + i * ldc, 0, (size_t)N * sizeof *C);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
+                (int)lda, B, (int)ldb, accumulate ? 1.0f : 0.0f, C, (int)ldc);
+}
+
+/* xf = drop(x) for the LoRA of L (with dropout; x itself is used without) */
+static void lora_drop_f32(float *xf, const float *x, int64_t n, const pl_tr_lora *L) {
+    double sc = 1.0 / (1.0 - L->p);
+#pragma omp parallel for schedule(static) if (BIG(n * 8))
+    for (int64_t i = 0; i < n; i++)
+        xf[i] = pl_tr_dropout_keep(L->key, (uint64_t)i, L->p) ? (float)((double)x[i] * sc) : 0.0f;
+}
+
+/* The LoRA targets of a call: their indices among the n projections, and
+ * whether they share one input (no dropout: one product for all A's). */
+typedef struct {
+    int m, r, shared;
+    int idx[8];
+} lora_set;
+
+static lora_set lora_targets(int n, const pl_tr_lora *const *L) {
+    lora_set s = {0, 0, 1, {0}};
+    for (int i = 0; i < n && i < 8; i++)
+        if (L && L[i]) {
+            s.idx[s.m++] = i;
+            s.r = L[i]->r;
+            if (L[i]->p > 0.0) s.shared = 0;
+        }
+    return s;
+}
+
+static float *falloc(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
+
+/* x [T x K] f32 rounded to bf16 in the tiles' row layout (see pack_bf16) */
+static uint16_t *pack_bf16_from_f32(const float *x, int64_t T, int64_t K) {
+    int64_t Mp = up32(T), Kp = up32(K);
+    uint16_t *A = alloc_bf16(Mp * Kp);
+    if (!A) return NULL;
+#pragma omp parallel for schedule(static) if (BIG(T * K))
+    for (int64_t t = 0; t < Mp; t++) {
+        if (t < T) {
+            pl_tr_f32_to_bf16(A + t * Kp, x + t * K, K);
+            memset(A + t * Kp + K, 0, (size_t)(Kp - K) * sizeof *A);
+        } else {
+            memset(A + t * Kp, 0, (size_t)Kp * sizeof *A);
+        }
+    }
+    return A;
+}
+
+/* columns [c0, c0 + K) of the f32 rows x (ld apart) rounded to bf16 in the
+ * tiles' row layout [up32(T) x up32(K)], zero padding; NULL when out of memory */
+static uint16_t *pack_bf16_cols(const float *x, int64_t ld, int64_t T, int64_t K) {
+    int64_t Mp = up32(T), Kp = up32(K);
+    uint16_t *A = alloc_bf16(Mp * Kp);
+    if (!A) return NULL;
+    memset(A, 0, (size_t)(Mp * Kp) * sizeof *A);
+    for (int64_t t = 0; t < T; t++) pl_tr_f32_to_bf16(A + t * Kp, x + t * ld, K);
+    return A;
+}
+
+/* Y (+)= A · bf16(W)ᵀ (transposed = 0; W [n_out x n_in] f32 rows) or
+ * A · bf16(W) (1) on the tiles, W converted for this call; A already in
+ * the tiles' row layout (pack_bf16_*) */
+static pl_status tiles_w(const float *W, int64_t n_out, int64_t n_in, int transposed, const uint16_t *A, int64_t T,
+                         float *Y, int accumulate) {
+    uint16_t *tw = pl_alloc_aligned(pl_bf16_tiles_bytes(n_out, n_in));
+    pl_status st = !tw ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld x %lld)", (long long)n_out,
+                                  (long long)n_in)
+                       : pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, transposed, tw);
+    if (!st) st = pl_matmul_bf16_tiles_packed(tw, n_out, n_in, transposed, A, T, Y, accumulate);
+    pl_free_aligned(tw);
+    return st;
+}
+
+/* the same with A = bf16 of columns of the f32 rows X (ld apart) */
+static pl_status tiles_f32(const float *W, int64_t n_out, int64_t n_in, int transposed, const float *X, int64_t ldx,
+                           int64_t T, float *Y, int accumulate) {
+    uint16_t *A = pack_bf16_cols(X, ldx, T, transposed ? n_out : n_in);
+    pl_status st = !A ? pl_error(PL_ERR_NOMEM, "LoRA tiles: out of memory (%lld tokens)", (long long)T)
+                      : tiles_w(W, n_out, n_in, transposed, A, T, Y, accumulate);
+    free(A);
+    return st;
+}
+
+static pl_real *to_f64(const float *x, int64_t n) {
+    pl_real *d = malloc((size_t)(n > 0 ? n : 1) * sizeof *d);
+    if (!d) return NULL;
+#pragma omp parallel for schedule(static) if (BIG(n))
+    for (int64_t i = 0; i < n; i++) d[i] = (double)x[i];
+    return d;
+}
+
+pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
+                              float *const *u, const float *x, int64_t T) {
+    int64_t n_in = w[0]->n_in, most = 0;
+    int tiles = 1;
+    for (int i = 0; i < n; i++) {
+        tiles = tiles && use_bf16(w[i], T) && w[i]->tiles && w[i]->n_in == n_in;
+        if (w[i]->n_out > most) most = w[i]->n_out;
+    }
+    lora_set ls = lora_targets(n, L);
+    int64_t nr = (int64_t)ls.m * ls.r;
+    pl_status st = PL_OK;
+    float *xf = NULL, *At = NULL, *uf = NULL, *Bt = NULL;
+    pl_real *xd = NULL, *yd = NULL;
+    uint16_t *xb = NULL;
+    if (ls.m) {
+        xf = ls.shared ? NULL : falloc(T * n_in);
+        At = falloc(n_in * nr);
+        uf = falloc(T * nr);
+        Bt = falloc(ls.r * most);
+        if ((!ls.shared && !xf) || !At || !uf || !Bt) goto nomem;
+    }
+    if (tiles) {
+        if (!(xb = pack_bf16_from_f32(x, T, n_in))) goto nomem;
+    } else {
+        xd = to_f64(x, T * n_in);
+        yd = malloc((size_t)(T * most > 0 ? T * most : 1) * sizeof *yd);
+        if (!xd || !yd) goto nomem;
+    }
+    if (ls.m && ls.shared && tiles) {
+        /* u_all = x·A_allᵀ on the tiles (x as rounded for the frozen products; A_all [m·r x n_in] stacked) */
+        for (int j = 0; j < ls.m; j++) {
+            const double *Aj = L[ls.idx[j]]->A;
+            pl_tr_scale_f32(At + (int64_t)j * ls.r * n_in, Aj, 1.0, (int64_t)ls.r * n_in);
+        }
+        if ((st = tiles_w(At, nr, n_in, 0, xb, T, uf, 0))) goto done;
+    } else if (ls.m) {
+        /* u_j = drop_j(x)·A_jᵀ in f32, all j in one product [T x m·r] when x is shared */
+        for (int j = 0; j < ls.m; j++) {
+            const pl_tr_lora *Lj = L[ls.idx[j]];
+            for (int c = 0; c < ls.r; c++)
+                for (int64_t k = 0; k < n_in; k++) At[k * nr + j * ls.r + c] = (float)Lj->A[c * n_in + k];
+        }
+        if (ls.shared) {
+            pl_tr_sgemm(0, T, nr, n_in, x, n_in, At, nr, uf, nr, 0);
+        } else {
+            for (int j = 0; j < ls.m; j++) {
+                lora_drop_f32(xf, x, T * n_in, L[ls.idx[j]]);
+                pl_tr_sgemm(0, T, ls.r, n_in, xf, n_in, At + j * ls.r, nr, uf + j * ls.r, nr, 0);
+            }
+        }
+    }
+    for (int j = 0; j < ls.m; j++) {
+        float *uj = u[ls.idx[j]];
+        for (int64_t t = 0; t < T; t++) memcpy(uj + t * ls.r, uf + t * nr + j * ls.r, (size_t)ls.r * sizeof *uj);
+    }
+    for (int i = 0, j = 0; i < n && !st; i++) {
+        const pl_tr_weight *wi = w[i];
+        int64_t no = wi->n_out;
+        float *yi = y[i];
+        if (tiles) {
+            st = pl_matmul_bf16_tiles_packed(wi->tiles, no, n_in, 0, xb, T, yi, 0);
+        } else if (!(st = pl_tr_linear_fwd_bf16(yd, xd, T, wi))) {
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+            for (int64_t e = 0; e < T * no; e++) yi[e] = (float)yd[e];
+        }
+        if (st) break;
+        if (j < ls.m && ls.idx[j] == i) { /* y_i += u_j · (s_j·B_j)ᵀ */
+            const pl_tr_lora *Lj = L[i];
+            if (tiles) { /* on the tiles, after the frozen product: u_j and s_j·B_j rounded to bf16 */
+                pl_tr_scale_f32(Bt, Lj->B, Lj->s, no * ls.r);
+                st = tiles_f32(Bt, no, ls.r, 0, uf + j * ls.r, nr, T, yi, 1);
+            } else {
+                for (int c = 0; c < ls.r; c++)
+                    for (int64_t o = 0; o < no; o++) Bt[c * no + o] = (float)(Lj->s * Lj->B[o * ls.r + c]);
+                pl_tr_sgemm(0, T, no, ls.r, uf + j * ls.r, nr, Bt, no, yi, no, 1);
+            }
+            j++;
+        }
+    }
+    goto done;
+nomem:
+    st = pl_error(PL_ERR_NOMEM, "projection: out of memory (%lld x %lld)", (long long)T, (long long)most);
+done:
+    free(xb);
+    free(xf);
+    free(At);
+    free(uf);
+    free(Bt);
+    free(xd);
+    free(yd);
+    return st;
+}
+
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
+                              const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
+                              const float *x, int64_t T) {
+    int64_t n_in = w[0]->n_in, most = 0;
+    int tiles = 1;
+    for (int i = 0; i < n; i++) {
+        tiles = tiles && use_bf16(w[i], T) && w[i]->tiles_t && w[i]->n_in == n_in;
+        if (w[i]->n_out > most) most = w[i]->n_out;
+    }
+    lora_set ls = lora_targets(n, L);
+    int64_t nr = (int64_t)ls.m * ls.r, big = n_in > most ? n_in : most;
+    pl_status st = PL_OK;
+    float *dxf = NULL, *dyf = NULL, *duf = NULL, *Bs = NULL, *us = NULL, *tmp = NULL, *xf = NULL, *Aall = NULL;
+    pl_real *acc = NULL, *dyd = NULL; /* without tiles: the sum in double, dy_i in double */
+    if (tiles) {
+        dxf = dxs ? dxs : falloc(T * n_in);
+        if (!dxf) goto nomem;
+    } else {
+        acc = dx ? dx : malloc((size_t)(T * n_in > 0 ? T * n_in : 1) * sizeof *acc);
+        dyd = dys ? malloc((size_t)(T * most > 0 ? T * most : 1) * sizeof *dyd) : NULL;
+        if (!acc || (dys && !dyd)) goto nomem;
+        memset(acc, 0, (size_t)(T * n_in) * sizeof *acc);
+    }
+    if (ls.m) {
+        dyf = dys ? NULL : falloc(T * most);
+        duf = falloc(T * nr);
+        Bs = falloc(most * ls.r);
+        us = falloc(T * ls.r);
+        tmp = falloc(big * nr > T * n_in ? big * nr : T * n_in);
+        xf = ls.shared ? NULL : falloc(T * n_in);
+        Aall = falloc(nr * n_in);
+        if ((!dys && !dyf) || !duf || !Bs || !us || !tmp || (!ls.shared && !xf) || !Aall) goto nomem;
+    }
+    for (int i = 0, j = 0; i < n; i++) {
+        int64_t no = w[i]->n_out;
+        int lora = j < ls.m && ls.idx[j] == i;
+        const float *dyi; /* dy_i in f32 for the LoRA */
+        /* frozen: dxf (+)= dy_i·W_i on the tiles (dy_i in double: rounded to bf16, and to f32 for its LoRA, in
+         * one pass), else acc += dy_i·W_i in double */
+        uint16_t *A = NULL; /* dy_i rounded to bf16 for the tiles */
+        if (tiles) {
+            A = dys ? pack_bf16_from_f32(dys[i], T, no) : pack_bf16_f(dy[i], T, no, lora ? dyf : NULL);
+            if (!A) goto nomem;
+            st = pl_matmul_bf16_tiles_packed(w[i]->tiles_t, no, n_in, 1, A, T, dxf, i > 0);
+        } else {
+            const pl_real *d = dy ? dy[i] : dyd;
+            if (dys) {
+                const float *f = dys[i];
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+                for (int64_t e = 0; e < T * no; e++) dyd[e] = (double)f[e];
+            } else if (lora) {
+                const pl_real *dd = dy[i];
+#pragma omp parallel for schedule(static) if (BIG(T * no))
+                for (int64_t e = 0; e < T * no; e++) dyf[e] = (float)dd[e];
+            }
+            st = pl_tr_linear_bwd_bf16(acc, d, T, w[i]);
+        }
+        if (st || !lora) {
+            free(A);
+            if (st) goto done;
+            continue;
+        }
+        dyi = dys ? dys[i] : dyf;
+        const pl_tr_lora *Lj = L[i];
+        const float *uj = u[i];
+        int r = ls.r;
+        /* du_j = dy_j · (s·B_j): on the tiles from dy_j as rounded above, else in f32 */
+        pl_tr_scale_f32(Bs, Lj->B, Lj->s, no * r);
+        if (tiles) {
+            st = tiles_w(Bs, no, r, 1, A, T, us, 0);
+            free(A);
+            if (st) goto done;
+            for (int64_t t = 0; t < T; t++) memcpy(duf + t * nr + j * r, us + t * r, (size_t)r * sizeof *us);
+        } else {
+            pl_tr_sgemm(0, T, r, no, dyi, no, Bs, r, duf + j * r, nr, 0);
+        }
+        /* dB_jᵀ = (s·u_j)ᵀ · dy_j  [r x n_out] */
+        if (Lj->dB) {
+            for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * (double)uj[e]);
+            pl_tr_sgemm(1, r, no, T, us, r, dyi, no, tmp, no, 0);
+            for (int64_t o = 0; o < no; o++)
+                for (int c = 0; c < r; c++) Lj->dB[o * r + c] += (double)tmp[c * no + o];
+        }
+        pl_tr_scale_f32(Aall + (int64_t)j * r * n_in, Lj->A, 1.0, (int64_t)r * n_in);
+        j++;
+    }
+    if (!ls.m) goto out;
+    /* dA_j = du_jᵀ · drop_j(x) [r x n_in] (one product for all j when x is shared) */
+    if (ls.shared) pl_tr_sgemm(1, nr, n_in, T, duf, nr, x, n_in, tmp, n_in, 0);
+    for (int j = 0; j < ls.m; j++) {
+        const pl_tr_lora *Lj = L[ls.idx[j]];
+        int64_t rn = (int64_t)ls.r * n_in;
+        if (!ls.shared) {
+            lora_drop_f32(xf, x, T * n_in, Lj);
+            pl_tr_sgemm(1, ls.r, n_in, T, duf + j * ls.r, nr, xf, n_in, tmp + j * rn, n_in, 0);
+        }
+        if (Lj->dA)
+            pl_tr_add_f32(Lj->dA, tmp + j * rn, rn);
+    }
+    /* dx += drop_bwd(du · A): into dxf (tiles) or a scratch added to acc */
+    if (ls.shared && tiles) { /* on the tiles, after the frozen products: du and A rounded to bf16 */
+        if ((st = tiles_f32(Aall, nr, n_in, 1, duf, nr, T, dxf, 1))) goto done;
+    } else if (ls.shared) {
+        pl_tr_sgemm(0, T, n_in, nr, duf, nr, Aall, n_in, tmp, n_in, 0);
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t e = 0; e < T * n_in; e++) acc[e] += (double)tmp[e];
+    } else {
+        for (int j = 0; j < ls.m; j++) {
+            const pl_tr_lora *Lj = L[ls.idx[j]];
+            int r = ls.r;
+            pl_tr_sgemm(0, T, n_in, r, duf + j * r, nr, Aall + (int64_t)j * r * n_in, n_in, tmp, n_in, 0);
+            double sc = Lj->p > 0.0 ? 1.0 / (1.0 - Lj->p) : 1.0;
+            int64_t ne = T * n_in;
+            if (tiles) {
+#pragma omp parallel for schedule(static) if (BIG(ne * 8))
+                for (int64_t e = 0; e < ne; e++)
+                    if (Lj->p <= 0.0 || pl_tr_dropout_keep(Lj->key, (uint64_t)e, Lj->p))
+                        dxf[e] += (float)((double)tmp[e] * sc);
+            } else {
+#pragma omp parallel for schedule(static) if (BIG(ne * 8))
+                for (int64_t e = 0; e < ne; e++)
+                    if (Lj->p <= 0.0 || pl_tr_dropout_keep(Lj->key, (uint64_t)e, Lj->p)) acc[e] += (double)tmp[e] * sc;
+            }
+        }
+    }
+out:
+    /* the result in the caller's type */
+    if (tiles && dx) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t e = 0; e < T * n_in; e++) dx[e] = (double)dxf[e];
+    } else if (!tiles && dxs) {
+#pragma omp parallel for schedule(static) if (BIG(T * n_in))
+        for (int64_t e = 0; e < T * n_in; e++) dxs[e] = (float)acc[e];
+    }
+    goto done;
+nomem:
+    st = pl_error(PL_ERR_NOMEM, "projection backward: out of memory (%lld x %lld)", (long long)T, (long long)n_in);
+done:
+    if (dxf != dxs) free(dxf);
+    if (acc != dx) free(acc);
+    free(dyd);
+    free(dyf);
+    free(duf);
+    free(Bs);
+    free(us);
+    free(tmp);
+    free(xf);
+    free(Aall);
+    return st;
 }
 
 /* ---- attention through dgemm ------------------------------------------------
@@ -654,8 +1048,14 @@ static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
     return malloc(n * sizeof(float));
 }
 
-pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
-                             const pl_real *v, int64_t T) {
+/* q, k, v (and z) either double (gathered per head into f32 scratch) or
+ * float storage read in place through the products' leading dimensions. */
+typedef struct {
+    const pl_real *qd, *kd, *vd;
+    const float *qf, *kf, *vf;
+} attn_in;
+
+static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int par = heads_begin(H, T);
@@ -663,24 +1063,43 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
 #pragma omp parallel for schedule(static) if (par)
     for (int h = 0; h < H; h++) {
         int kh = h / g;
-        float *qf = attn_scratch(T, hd, 4, 0);
-        if (!qf) {
+        float *sc = attn_scratch(T, hd, in.qf ? 0 : 4, 0);
+        if (!sc) {
 #pragma omp atomic write
             fail = 1;
             continue;
         }
-        float *kf = qf + T * hd, *vf = kf + T * hd, *zf = vf + T * hd;
-        double *buf = (double *)(void *)(zf + T * hd);
-        gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
-        gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
-        gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
+        const float *qf, *kf, *vf;
+        float *zf;
+        int ldq, ldk, ldz;
+        double *buf;
+        if (in.qf) { /* float storage: in place */
+            qf = in.qf + (int64_t)h * hd;
+            kf = in.kf + (int64_t)kh * hd;
+            vf = in.vf + (int64_t)kh * hd;
+            zf = zs + (int64_t)h * hd;
+            ldq = ldz = QD;
+            ldk = KVD;
+            buf = (double *)(void *)sc;
+        } else {
+            float *g0 = sc, *g1 = g0 + T * hd, *g2 = g1 + T * hd;
+            gather_f32(g0, in.qd + (int64_t)h * hd, T, hd, QD);
+            gather_f32(g1, in.kd + (int64_t)kh * hd, T, hd, KVD);
+            gather_f32(g2, in.vd + (int64_t)kh * hd, T, hd, KVD);
+            qf = g0;
+            kf = g1;
+            vf = g2;
+            zf = g2 + T * hd;
+            ldq = ldk = ldz = hd;
+            buf = (double *)(void *)(zf + T * hd);
+        }
         float *Ph = P + (int64_t)h * T * T;
         for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
             int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
             int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
             float *Pb = Ph + i0 * T + j0;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
-                        kf + j0 * hd, hd, 0.0f, Pb, (int)T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq,
+                        kf + j0 * ldk, ldk, 0.0f, Pb, (int)T);
             for (int64_t i = i0; i < i1; i++) {
                 float *row = Ph + i * T;
                 int64_t lo = first_key(a, i), n = i + 1 - lo;
@@ -695,20 +1114,57 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
                 memset(row, 0, (size_t)lo * sizeof *row);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * hd, hd,
-                        0.0f, zf + i0 * hd, hd);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * ldk, ldk,
+                        0.0f, zf + i0 * ldz, ldz);
         }
-        for (int64_t t = 0; t < T; t++)
-            for (int e = 0; e < hd; e++) z[t * QD + (int64_t)h * hd + e] = (double)zf[t * hd + e];
-        free(qf);
+        if (zd)
+            for (int64_t t = 0; t < T; t++)
+                for (int e = 0; e < hd; e++) zd[t * QD + (int64_t)h * hd + e] = (double)zf[t * hd + e];
+        free(sc);
     }
     heads_end(par);
     if (fail) return pl_error(PL_ERR_NOMEM, "attention: out of memory (%lld positions)", (long long)T);
     return PL_OK;
 }
 
-pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
-                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
+pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
+                             const pl_real *v, int64_t T) {
+    attn_in in = {q, k, v, NULL, NULL, NULL};
+    return attn_fwd_core(a, z, NULL, P, in, T);
+}
+
+pl_status pl_tr_attn_fwd_f32s(const pl_tr_attn *a, float *z, float *P, const float *q, const float *k,
+                              const float *v, int64_t T) {
+    attn_in in = {NULL, NULL, NULL, q, k, v};
+    return attn_fwd_core(a, NULL, z, P, in, T);
+}
+
+/* The backward's gradients: dq, dk, dv double (added to, or written when
+ * write is 1) or float (written), dz double (gathered) or float (in place). */
+typedef struct {
+    pl_real *dq, *dk, *dv;
+    float *dqs, *dks, *dvs;
+    const pl_real *dz;
+    const float *dzs;
+    int write;
+} attn_grads;
+
+/* dst rows ld apart (+)= src[T x hd] (written when write is 1) */
+static void scatter(pl_real *dst, const float *src, int64_t T, int hd, int ld, int write) {
+    if (!write) {
+        scatter_add(dst, src, T, hd, ld);
+        return;
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int e = 0; e < hd; e++) dst[t * ld + e] = (double)src[t * hd + e];
+}
+
+/* float dst rows ld apart = src[T x hd] */
+static void scatter_f(float *dst, const float *src, int64_t T, int hd, int ld) {
+    for (int64_t t = 0; t < T; t++) memcpy(dst + t * ld, src + t * hd, (size_t)hd * sizeof *dst);
+}
+
+static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
     int fail = 0;
@@ -716,34 +1172,53 @@ pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_r
 #pragma omp parallel for schedule(static) if (par)
     for (int kh = 0; kh < Hkv; kh++) {
         /* k, v, dk, dv of the KV head; q, dz, dq of a query head; dS, (soft-cap) S */
-        float *kf = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
-        if (!kf) {
+        float *sc = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
+        if (!sc) {
 #pragma omp atomic write
             fail = 1;
             continue;
         }
-        float *vf = kf + T * hd, *dkf = vf + T * hd, *dvf = dkf + T * hd, *qf = dvf + T * hd, *dzf = qf + T * hd;
-        float *dqf = dzf + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
-        gather_f32(kf, k + (int64_t)kh * hd, T, hd, KVD);
-        gather_f32(vf, v + (int64_t)kh * hd, T, hd, KVD);
+        float *kg = sc, *vg = kg + T * hd, *dkf = vg + T * hd, *dvf = dkf + T * hd, *qg = dvf + T * hd;
+        float *dzg = qg + T * hd, *dqf = dzg + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
+        const float *kf, *vf;
+        int ldq = in.qf ? QD : hd, ldk = in.kf ? KVD : hd, ldz = gr.dzs ? QD : hd;
+        if (in.kf) {
+            kf = in.kf + (int64_t)kh * hd;
+            vf = in.vf + (int64_t)kh * hd;
+        } else {
+            gather_f32(kg, in.kd + (int64_t)kh * hd, T, hd, KVD);
+            gather_f32(vg, in.vd + (int64_t)kh * hd, T, hd, KVD);
+            kf = kg;
+            vf = vg;
+        }
         memset(dkf, 0, (size_t)(2 * T * hd) * sizeof *dkf);
         for (int h = kh * g; h < (kh + 1) * g; h++) {
-            const float *Ph = P + (int64_t)h * T * T;
-            gather_f32(qf, q + (int64_t)h * hd, T, hd, QD);
-            gather_f32(dzf, dz + (int64_t)h * hd, T, hd, QD);
+            const float *Ph = P + (int64_t)h * T * T, *qf, *dzf;
+            if (in.qf) {
+                qf = in.qf + (int64_t)h * hd;
+            } else {
+                gather_f32(qg, in.qd + (int64_t)h * hd, T, hd, QD);
+                qf = qg;
+            }
+            if (gr.dzs) {
+                dzf = gr.dzs + (int64_t)h * hd;
+            } else {
+                gather_f32(dzg, gr.dz + (int64_t)h * hd, T, hd, QD);
+                dzf = dzg;
+            }
             memset(dqf, 0, (size_t)(T * hd) * sizeof *dqf);
             for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
                 int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
                 int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
                 float *dSb = dSf + i0 * T + j0;
                 /* dP = dz vᵀ ; dv += Pᵀ dz */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * hd, hd,
-                            vf + j0 * hd, hd, 0.0f, dSb, (int)T);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * ldz, ldz,
+                            vf + j0 * ldk, ldk, 0.0f, dSb, (int)T);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T,
-                            dzf + i0 * hd, hd, 1.0f, dvf + j0 * hd, hd);
+                            dzf + i0 * ldz, ldz, 1.0f, dvf + j0 * hd, hd);
                 if (Sf) /* the pre-cap scores again */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * hd, hd,
-                                kf + j0 * hd, hd, 0.0f, Sf + i0 * T + j0, (int)T);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq,
+                                ldq, kf + j0 * ldk, ldk, 0.0f, Sf + i0 * T + j0, (int)T);
                 for (int64_t i = i0; i < i1; i++) {
                     const float *pr = Ph + i * T;
                     float *dr = dSf + i * T;
@@ -763,18 +1238,38 @@ pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_r
                     }
                 }
                 /* dq += dS k ; dk += dSᵀ q */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * hd, hd,
-                            1.0f, dqf + i0 * hd, hd);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * hd, hd,
-                            1.0f, dkf + j0 * hd, hd);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * ldk,
+                            ldk, 1.0f, dqf + i0 * hd, hd);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * ldq,
+                            ldq, 1.0f, dkf + j0 * hd, hd);
             }
-            scatter_add(dq + (int64_t)h * hd, dqf, T, hd, QD);
+            if (gr.dqs) scatter_f(gr.dqs + (int64_t)h * hd, dqf, T, hd, QD);
+            else scatter(gr.dq + (int64_t)h * hd, dqf, T, hd, QD, gr.write);
         }
-        scatter_add(dk + (int64_t)kh * hd, dkf, T, hd, KVD);
-        scatter_add(dv + (int64_t)kh * hd, dvf, T, hd, KVD);
-        free(kf);
+        if (gr.dks) {
+            scatter_f(gr.dks + (int64_t)kh * hd, dkf, T, hd, KVD);
+            scatter_f(gr.dvs + (int64_t)kh * hd, dvf, T, hd, KVD);
+        } else {
+            scatter(gr.dk + (int64_t)kh * hd, dkf, T, hd, KVD, gr.write);
+            scatter(gr.dv + (int64_t)kh * hd, dvf, T, hd, KVD, gr.write);
+        }
+        free(sc);
     }
     heads_end(par);
     if (fail) return pl_error(PL_ERR_NOMEM, "attention backward: out of memory (%lld positions)", (long long)T);
     return PL_OK;
+}
+
+pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
+                             const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T) {
+    attn_in in = {q, k, v, NULL, NULL, NULL};
+    attn_grads gr = {dq, dk, dv, NULL, NULL, NULL, dz, NULL, 0};
+    return attn_bwd_core(a, gr, P, in, T);
+}
+
+pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, float *dq, float *dk, float *dv, const float *dz, const float *P,
+                              const float *q, const float *k, const float *v, int64_t T) {
+    attn_in in = {NULL, NULL, NULL, q, k, v};
+    attn_grads gr = {NULL, NULL, NULL, dq, dk, dv, NULL, dz, 1};
+    return attn_bwd_core(a, gr, P, in, T);
 }

@@ -26,6 +26,13 @@
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 void pl_tr_exp_avx512(double *y, const double *x, int64_t n); /* simd_avx512.c */
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
+void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
+void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n);
 #define HAVE_EXP_AVX512 1
 #endif
 
@@ -47,6 +54,49 @@ void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n) {
     }
 #endif
     for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16((float)x[i]);
+}
+
+void pl_tr_to_bf16_f32(uint16_t *yb, float *yf, const pl_real *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_bf16_f32_avx512(yb, yf, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        yf[i] = (float)x[i];
+        yb[i] = pl_fp32_to_bf16(yf[i]);
+    }
+}
+
+void pl_tr_f32_to_bf16(uint16_t *y, const float *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_f32_bf16_avx512(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = pl_fp32_to_bf16(x[i]);
+}
+
+void pl_tr_scale_f32(float *y, const pl_real *x, double s, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_scale_f32_avx512(y, x, s, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(x[i] * s);
+}
+
+void pl_tr_add_f32(pl_real *y, const float *x, int64_t n) {
+#if defined(HAVE_EXP_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_add_f32_avx512(y, x, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] += (double)x[i];
 }
 
 /* ---- RMSNorm ------------------------------------------------------------- */
@@ -597,5 +647,139 @@ void pl_tr_lora_bwd(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const p
                 for (int k = 0; k < L->r; k++) acc += du[t * L->r + k] * L->A[(int64_t)k * L->n_in + i];
                 dx[t * L->n_in + i] += acc * sc;
             }
+    }
+}
+
+/* ---- f32 storage (the bf16 precision) ---------------------------------------
+ * The same kernels with activations stored in float32: each computes in
+ * double from its float inputs exactly as the double kernel above and
+ * rounds its outputs to f32 once, so an output is (float) of the double
+ * kernel's on the same (float) inputs. */
+
+/* Σ a[i]·b[i] with 8 running partials (lane i % 8, then the lanes in a
+ * fixed tree), so consecutive adds do not wait on each other */
+static double dot8d(const pl_real *a, const pl_real *b, int n) {
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) p[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) p[i & 7] += a[i] * b[i];
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+/* the row sums below run with 8 partials (dot8d): a different order of
+ * the same double sums as pl_tr_rmsnorm_fwd / _bwd */
+void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps) {
+#pragma omp parallel for schedule(static) if (BIG(T * n))
+    for (int64_t t = 0; t < T; t++) {
+        const pl_real *xr = x + t * n;
+        float *yr = y + t * n;
+        double ss = dot8d(xr, xr, n);
+        double r = 1.0 / sqrt(ss / n + eps);
+        rstd[t] = r;
+        for (int i = 0; i < n; i++) yr[i] = (float)(xr[i] * r * w[i]);
+    }
+}
+
+void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                              int inverse) {
+    int half = n_rot / 2;
+    double sg = inverse ? -1.0 : 1.0;
+#pragma omp parallel for schedule(static) if (BIG(T * n_head * hd * 8))
+    for (int64_t t = 0; t < T; t++)
+        for (int h = 0; h < n_head; h++) {
+            float *xh = x + (t * n_head + h) * hd;
+            const pl_real *c = cs + t * half * 2;
+            for (int i = 0; i < half; i++) {
+                int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+                double co = c[2 * i], s = sg * c[2 * i + 1], x0 = xh[a], x1 = xh[b];
+                xh[a] = (float)(x0 * co - x1 * s);
+                xh[b] = (float)(x0 * s + x1 * co);
+            }
+        }
+}
+
+/* SiLU on AVX-512 in f32 (simd_avx512.c), in blocks of 4096 per thread */
+enum { SILU_BLOCK = 4096 };
+
+void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_t n, pl_act act) {
+#if defined(HAVE_EXP_AVX512)
+    if (act == PL_ACT_SILU && pl_simd_active() == PL_SIMD_AVX512) {
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+        for (int64_t b = 0; b < n; b += SILU_BLOCK)
+            pl_tr_silu_fwd_f_avx512(h + b, s + b, g + b, u + b, n - b < SILU_BLOCK ? n - b : SILU_BLOCK);
+        return;
+    }
+#endif
+    if (act == PL_ACT_SILU) {
+        enum { EXP_BLOCK = 256 };
+#pragma omp parallel for schedule(static) if (BIG(n * 16))
+        for (int64_t b = 0; b < n; b += EXP_BLOCK) {
+            int64_t m = n - b < EXP_BLOCK ? n - b : EXP_BLOCK;
+            pl_real e[EXP_BLOCK];
+            for (int64_t i = 0; i < m; i++) e[i] = -(double)g[b + i];
+            pl_tr_exp_arr(e, e, m);
+            for (int64_t i = 0; i < m; i++) {
+                double si = 1.0 / (1.0 + e[i]);
+                s[b + i] = (float)si;
+                h[b + i] = (float)((double)g[b + i] * si * (double)u[b + i]);
+            }
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (BIG(n * 16))
+    for (int64_t i = 0; i < n; i++) {
+        double x = g[i], t = tanh(GELU_C * (x + 0.044715 * x * x * x));
+        s[i] = (float)t;
+        h[i] = (float)(0.5 * x * (1.0 + t) * (double)u[i]);
+    }
+}
+
+void pl_tr_glu_bwd_sf(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                      int64_t n, pl_act act) {
+#if defined(HAVE_EXP_AVX512)
+    if (act == PL_ACT_SILU && pl_simd_active() == PL_SIMD_AVX512) {
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+        for (int64_t b = 0; b < n; b += SILU_BLOCK)
+            pl_tr_silu_bwd_f_avx512(dg + b, du + b, dh + b, g + b, u + b, s + b, n - b < SILU_BLOCK ? n - b : SILU_BLOCK);
+        return;
+    }
+#endif
+    if (act == PL_ACT_SILU) {
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+        for (int64_t i = 0; i < n; i++) {
+            double x = g[i], si = s[i], d = dh[i];
+            dg[i] = (float)(d * (double)u[i] * (si * (1.0 + x * (1.0 - si))));
+            du[i] = (float)(d * (x * si));
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (BIG(n * 4))
+    for (int64_t i = 0; i < n; i++) {
+        double x = g[i], t = s[i], dd = dh[i];
+        double d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
+        dg[i] = (float)(dd * (double)u[i] * d);
+        du[i] = (float)(dd * (0.5 * x * (1.0 + t)));
+    }
+}
+
+void pl_tr_rmsnorm_bwd8(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_real *x, const pl_real *rstd,
+                        const pl_real *w, int64_t T, int n) {
+#pragma omp parallel for schedule(static) if (BIG(T * n))
+    for (int64_t t = 0; t < T; t++) {
+        const pl_real *xr = x + t * n, *dyr = dy + t * n;
+        pl_real *dxr = dx + t * n;
+        double r = rstd[t], p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) p[l] += dyr[i + l] * w[i + l] * xr[i + l];
+        for (; i < n; i++) p[i & 7] += dyr[i] * w[i] * xr[i];
+        double dot = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+        double c = r * r * r * dot / n;
+        for (i = 0; i < n; i++) dxr[i] += r * dyr[i] * w[i] - c * xr[i];
+    }
+    if (dw) {
+        for (int64_t t = 0; t < T; t++)
+            for (int j = 0; j < n; j++) dw[j] += dy[t * n + j] * x[t * n + j] * rstd[t];
     }
 }

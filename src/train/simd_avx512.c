@@ -1,7 +1,8 @@
-/* simd_avx512.c — AVX-512 forms of two trainer helpers (ops.c dispatches
- * here when the CPU runs AVX-512): exp over arrays of doubles, and doubles
- * rounded to bf16 (through f32, nearest even both times: the bits of
- * (float) then pl_fp32_to_bf16).
+/* simd_avx512.c — AVX-512 forms of trainer helpers (ops.c and fast.c
+ * dispatch here when the CPU runs AVX-512): exp over arrays of doubles,
+ * doubles rounded to bf16 (through f32, nearest even both times: the bits
+ * of (float) then pl_fp32_to_bf16), and the small f32 products of the bf16
+ * precision's LoRA (pl_tr_sgemm: the bits of pl_tr_sgemm_ref).
  *
  * exp(x) = 2^n · exp(r), n = round(x·log2 e), r = x - n·ln2 (two-part ln2,
  * FMA), |r| <= ln2/2; exp(r) by its Taylor series to r^13 (truncation
@@ -19,8 +20,17 @@
 
 void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
+void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
+void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n);
+void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                        int64_t ldb, float *C, int64_t ldc, int accumulate);
 
-static const double C[14] = {1.0,
+static const double EXPC[14] = {1.0,
                              1.0,
                              1.0 / 2,
                              1.0 / 6,
@@ -41,8 +51,8 @@ static inline __m512d exp8(__m512d v) {
     __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512d r = _mm512_fnmadd_pd(k, ln2_hi, v);
     r = _mm512_fnmadd_pd(k, ln2_lo, r);
-    __m512d p = _mm512_set1_pd(C[13]);
-    for (int i = 12; i >= 0; i--) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(C[i]));
+    __m512d p = _mm512_set1_pd(EXPC[13]);
+    for (int i = 12; i >= 0; i--) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(EXPC[i]));
     return _mm512_scalef_pd(p, k);
 }
 
@@ -69,6 +79,176 @@ void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n) {
         __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
         __m256bh h = _mm512_cvtneps_pbh(f);
         _mm256_mask_storeu_epi16(y + i, (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1), (__m256i)h);
+    }
+}
+
+/* the same, and yf = (float)x on the way (one read of x for both) */
+void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t m = n - i < 16 ? n - i : 16;
+        __mmask8 m0 = (__mmask8)(m >= 8 ? 0xff : (1u << m) - 1), m1 = (__mmask8)(m >= 16 ? 0xff : m > 8 ? (1u << (m - 8)) - 1 : 0);
+        __mmask16 mm = (__mmask16)(m >= 16 ? 0xffff : (1u << m) - 1);
+        __m256 lo = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m0, x + i));
+        __m256 hi = _mm512_cvtpd_ps(_mm512_maskz_loadu_pd(m1, x + i + 8));
+        __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+        _mm512_mask_storeu_ps(yf + i, mm, f);
+        __m256bh h = _mm512_cvtneps_pbh(f);
+        _mm256_mask_storeu_epi16(yb + i, mm, (__m256i)h);
+    }
+}
+
+/* y = bf16(x) from floats, 16 at a time (the rounding above) */
+void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 mm = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mm, x + i));
+        _mm256_mask_storeu_epi16(y + i, mm, (__m256i)h);
+    }
+}
+
+/* y = (float)(s·x) and y += (double)x, 8 at a time (the scalar loops' bits) */
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n) {
+    const __m512d sv = _mm512_set1_pd(s);
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        _mm256_mask_storeu_ps(y + i, m, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_maskz_loadu_pd(m, x + i), sv)));
+    }
+}
+
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        __m512d a = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + i));
+        _mm512_mask_storeu_pd(y + i, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, y + i), a));
+    }
+}
+
+/* ---- SwiGLU in float32 (the bf16 precision's activations) -------------------
+ * exp(x) = 2^n · exp(r), n = round(x·log2 e), r = x - n·ln2 (two-part ln2,
+ * FMA), |r| <= ln2/2, exp(r) by its Taylor series to r^7 (truncation below
+ * 6e-9 relative), 2^n by vscalefps; x clamped to [-88, 88] (a gate beyond
+ * that has sigmoid 0 or 1 to f32 precision either way; NaN stays NaN
+ * through g in h). s = 1 / (1 + exp(-g)), h = g·s·u; backward
+ * dg = dh·u·s·(1 + g·(1 - s)), du = dh·g·s, all in f32. */
+static inline __m512 exp16(__m512 v) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504f), ln2_hi = _mm512_set1_ps(0.693145752f),
+                 ln2_lo = _mm512_set1_ps(1.42860677e-6f);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-88.0f)), _mm512_set1_ps(88.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(v, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, ln2_hi, v);
+    r = _mm512_fnmadd_ps(k, ln2_lo, r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+        __m512 sv = _mm512_div_ps(one, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(s + i, m, sv);
+        _mm512_mask_storeu_ps(h + i, m, _mm512_mul_ps(_mm512_mul_ps(gv, sv), uv));
+    }
+}
+
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+        __m512 sv = _mm512_maskz_loadu_ps(m, s + i), d = _mm512_maskz_loadu_ps(m, dh + i);
+        __m512 gs = _mm512_mul_ps(gv, sv);
+        /* s·(1 + g·(1 - s)) = s + g·s·(1 - s) */
+        __m512 act = _mm512_fmadd_ps(gs, _mm512_sub_ps(one, sv), sv);
+        _mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(d, uv), act));
+        _mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(d, gs));
+    }
+}
+
+/* ---- small f32 products (LoRA of the bf16 precision) ----------------------
+ * C[M x N] (+)= op(A)·B with op(A)[i][k] = A[i*lda + k] or (trans_a)
+ * A[k*lda + i]. A block of MR rows × NV·16 columns of C lives in registers;
+ * per k, NV vectors of B's row k are loaded and each row's A element is
+ * broadcast: C[i][j] = fma(a[i][k], b[k][j], ...) in k order from 0 (or
+ * from C), the order of pl_tr_sgemm_ref, so the bits are the same. Rows
+ * past M in the last block repeat row M-1 (computed, not stored); columns
+ * past N are masked. Blocks are independent (one OpenMP work item each). */
+
+#define UNROLL _Pragma("GCC unroll 16")
+
+static inline __mmask16 colmask(int64_t rem) { return rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1); }
+
+#define SG_KERNEL(NV, MR)                                                                                              \
+    static void sg_block_##NV(int trans_a, int64_t i0, int64_t M, int64_t j0, int64_t N, int64_t K, const float *A,   \
+                              int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {      \
+        __m512 c[MR][NV];                                                                                              \
+        __mmask16 mk[NV];                                                                                              \
+        const float *ar[MR];                                                                                           \
+        int64_t as = trans_a ? lda : 1;                                                                                \
+        UNROLL for (int v = 0; v < NV; v++) mk[v] = colmask(N - j0 - 16 * v > 0 ? N - j0 - 16 * v : 0);                      \
+        UNROLL for (int i = 0; i < MR; i++) {                                                                          \
+            int64_t row = i0 + i < M ? i0 + i : M - 1;                                                                 \
+            ar[i] = trans_a ? A + row : A + row * lda;                                                                 \
+            UNROLL for (int v = 0; v < NV; v++)                                                                        \
+                c[i][v] = accumulate && i0 + i < M ? _mm512_maskz_loadu_ps(mk[v], C + row * ldc + j0 + 16 * v)         \
+                                                   : _mm512_setzero_ps();                                              \
+        }                                                                                                              \
+        for (int64_t k = 0; k < K; k++) {                                                                              \
+            __m512 b[NV];                                                                                              \
+            UNROLL for (int v = 0; v < NV; v++) b[v] = _mm512_maskz_loadu_ps(mk[v], B + k * ldb + j0 + 16 * v);              \
+            UNROLL for (int i = 0; i < MR; i++) {                                                                      \
+                __m512 a = _mm512_set1_ps(ar[i][k * as]);                                                              \
+                UNROLL for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(a, b[v], c[i][v]);                              \
+            }                                                                                                          \
+        }                                                                                                              \
+        UNROLL for (int i = 0; i < MR; i++)                                                                            \
+            UNROLL for (int v = 0; v < NV; v++)                                                                        \
+                if (i0 + i < M) _mm512_mask_storeu_ps(C + (i0 + i) * ldc + j0 + 16 * v, mk[v], c[i][v]);     \
+    }
+
+SG_KERNEL(1, 12)
+SG_KERNEL(2, 12)
+SG_KERNEL(3, 8)
+SG_KERNEL(4, 6)
+
+void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                        int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    /* column blocks of 64 (the last one 16-64 wide), row blocks of MR for its width */
+    int64_t nbj = (N + 63) / 64;
+    int nv_last = (int)((N - (nbj - 1) * 64 + 15) / 16);
+    static const int MRS[5] = {0, 12, 12, 8, 6};
+    int64_t mr_full = MRS[4], mr_last = MRS[nv_last];
+    int64_t nbi_full = (M + mr_full - 1) / mr_full, nbi_last = (M + mr_last - 1) / mr_last;
+    int64_t n_items = (nbj - 1) * nbi_full + nbi_last;
+#pragma omp parallel for schedule(static) if (M * N * K >= (1 << 20))
+    for (int64_t it = 0; it < n_items; it++) {
+        int64_t jb = it / nbi_full, ib = it % nbi_full;
+        int nv = 4;
+        int64_t mr = mr_full;
+        if (jb >= nbj - 1) { /* the last column block */
+            jb = nbj - 1;
+            ib = it - (nbj - 1) * nbi_full;
+            nv = nv_last;
+            mr = mr_last;
+        }
+        int64_t i0 = ib * mr, j0 = jb * 64;
+        switch (nv) {
+        case 1: sg_block_1(trans_a, i0, M, j0, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        case 2: sg_block_2(trans_a, i0, M, j0, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        case 3: sg_block_3(trans_a, i0, M, j0, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        default: sg_block_4(trans_a, i0, M, j0, N, K, A, lda, B, ldb, C, ldc, accumulate); break;
+        }
     }
 }
 

@@ -89,6 +89,14 @@ void pl_tr_exp_arr(pl_real *y, const pl_real *x, int64_t n);
  * the AVX-512 path f32 subnormals become signed zeros, as in the AMX
  * products' own conversion (pl_matmul_bf16 and friends). */
 void pl_tr_to_bf16(uint16_t *y, const pl_real *x, int64_t n);
+/* The same into yb, and yf[i] = (float)x[i] from the same read of x. */
+void pl_tr_to_bf16_f32(uint16_t *yb, float *yf, const pl_real *x, int64_t n);
+/* y[i] = bf16(x[i]) from floats: the bits of pl_tr_to_bf16 on (double)x. */
+void pl_tr_f32_to_bf16(uint16_t *y, const float *x, int64_t n);
+/* y[i] = (float)(x[i]·s) ; y[i] += (double)x[i]  (AVX-512 where the CPU
+ * runs it; the same bits as the scalar loops) */
+void pl_tr_scale_f32(float *y, const pl_real *x, double s, int64_t n);
+void pl_tr_add_f32(pl_real *y, const float *x, int64_t n);
 
 /* Gated MLP activation: h = act(g) * u, act = SiLU or GELU(tanh).
  * dg += dh * u * act'(g) ; du += dh * act(g). */
@@ -101,6 +109,24 @@ void pl_tr_glu_bwd(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g
 void pl_tr_glu_fwd_s(pl_real *h, pl_real *s, const pl_real *g, const pl_real *u, int64_t n, pl_act act);
 void pl_tr_glu_bwd_s(pl_real *dg, pl_real *du, const pl_real *dh, const pl_real *g, const pl_real *u,
                      const pl_real *s, int64_t n, pl_act act);
+
+/* Activations stored in float32 (the bf16 precision): the same math in
+ * double from float inputs, outputs rounded to f32 once (an output is
+ * (float) of the double kernel's on the same inputs, up to the order of
+ * RMSNorm's row sum: 8 running partials); rstd stays double;
+ * pl_tr_glu_bwd_sf reads and writes float gradients. Exception: SiLU on
+ * AVX-512 computes in f32 (an f32 exp, within a few f32 ulp of the double
+ * kernel's results). */
+void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_real *w, int64_t T, int n, double eps);
+/* pl_tr_rmsnorm_bwd with its row sum in 8 running partials (the order of
+ * pl_tr_rmsnorm_fwd_f's sum of squares): the bf16 precision's blocks. */
+void pl_tr_rmsnorm_bwd8(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_real *x, const pl_real *rstd,
+                        const pl_real *w, int64_t T, int n);
+void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot, const pl_real *cs, int neox,
+                              int inverse);
+void pl_tr_glu_fwd_sf(float *h, float *s, const float *g, const float *u, int64_t n, pl_act act);
+void pl_tr_glu_bwd_sf(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                      int64_t n, pl_act act);
 
 /* y = tanh(x / cap) * cap ; dx += dy * (1 - (y/cap)^2). */
 void pl_tr_softcap_fwd(pl_real *y, const pl_real *x, int64_t n, double cap);
@@ -184,13 +210,46 @@ void pl_tr_lora_fwd_blas(const pl_tr_lora *L, pl_real *y, pl_real *u, const pl_r
 void pl_tr_lora_bwd_blas(const pl_tr_lora *L, pl_real *dx, const pl_real *dy, const pl_real *u, const pl_real *x,
                          int64_t T, pl_real *du, pl_real *xd);
 /* n targets sharing the input x without dropout (the same r and n_in): the
- * A products of all n in one dgemm with the stacked A matrices (the bf16
- * trainer's q,k,v and gate,up). Same results as n single calls up to the
- * order of double sums. PL_ERR_NOMEM only. */
+ * A products of all n in one dgemm with the stacked A matrices. Same
+ * results as n single calls up to the order of double sums. (The trainer's
+ * bf16 path now uses pl_tr_proj_*_bf16 instead.) PL_ERR_NOMEM only. */
 pl_status pl_tr_lora_fwd_n(int n, const pl_tr_lora *const *L, pl_real *const *y, pl_real *const *u, const pl_real *x,
                            int64_t T);
 pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const pl_real *const *dy,
                            const pl_real *const *u, const pl_real *x, int64_t T);
+/* C[M x N] (+)= op(A)·B in float32, row-major with leading dimensions:
+ * op(A) = A [M x K] (trans_a = 0) or Aᵀ with A [K x M] (1); B [K x N];
+ * accumulate = 1 adds to C. The small products of the bf16 precision's
+ * LoRA (rank-r shapes). With AVX-512 an own kernel whose every output is
+ * one fma chain in k order — the bits of pl_tr_sgemm_ref, the scalar
+ * reference — else OpenBLAS sgemm. Independent of the thread count. */
+void pl_tr_sgemm(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float *C, int64_t ldc, int accumulate);
+void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, float *C, int64_t ldc, int accumulate);
+/* PL_PREC_BF16: n projections sharing the input x [T, n_in] (all the same
+ * n_in), each with a LoRA L[i] or none (L[i] NULL, or L NULL; all the same
+ * rank): y_i = F.linear(x, W_i) + s_i·B_i·(A_i·drop_i(x)), u_i = A_i·drop_i(x)
+ * saved [T, r]; activations (x, y, u) in float32. Frozen products on the
+ * bf16 tiles (x rounded once for all n; fewer than 32 tokens or no tiles:
+ * pl_tr_linear_fwd_bf16 on x widened), written straight into y_i; the LoRA
+ * term added onto it. When the frozen products run on the tiles, so do
+ * the LoRA's u = x·Aᵀ, (s·B)·u, du = dy·(s·B) and du·A (operands rounded to
+ * bf16, f32 sums, as under PyTorch's bf16 autocast); the gradients dA =
+ * duᵀ·x and dB = dyᵀ·(s·u) run in f32 (pl_tr_sgemm) from the f32 values.
+ * Without tiles every LoRA product runs in f32 (parameters rounded to
+ * f32).
+ * The backward WRITES dx = Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) into
+ * dx (double) or dxs (float; exactly one of them non-NULL) from dy (double)
+ * or dys (float; one of them non-NULL); on the tiles the frozen and LoRA
+ * parts are summed in f32, else in double. The LoRA gradients dA_i, dB_i
+ * are added to as in pl_tr_lora_bwd. PL_ERR_NOMEM, or the frozen
+ * products' errors. */
+pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
+                              float *const *u, const float *x, int64_t T);
+pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
+                              const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
+                              const float *x, int64_t T);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                          const pl_real *v, int64_t T);
@@ -202,6 +261,13 @@ pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl
                              const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                              const float *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
+/* The same on activations and their gradients stored in float32 (q, k, v,
+ * z, dz [T, H·hd] floats, read in place); the backward WRITES dq, dk, dv
+ * (float, no accumulation). */
+pl_status pl_tr_attn_fwd_f32s(const pl_tr_attn *a, float *z, float *P, const float *q, const float *k,
+                              const float *v, int64_t T);
+pl_status pl_tr_attn_bwd_f32s(const pl_tr_attn *a, float *dq, float *dk, float *dv, const float *dz, const float *P,
+                              const float *q, const float *k, const float *v, int64_t T);
 /* OpenBLAS's thread count (process-wide); the trainer sets it to
  * pl_num_threads() when it is created. */
 void pl_tr_blas_threads(int n);

@@ -19,6 +19,11 @@ typedef struct {
     pl_real *gs;                /* [T,F] sigmoid(gate) / GELU's tanh term (pl_tr_glu_fwd_s) */
     pl_real *dn, *rs_pf;        /* [T,D] down output (before post-norm), [T] */
     pl_real *lu[PL_TGT_COUNT];  /* [T,r] LoRA A·x per target */
+    /* The bf16 precision without full fine-tuning stores the same
+     * activations in float32 (then the double fields other than rs1, rs_po,
+     * xmid, rs2, rs_pf are NULL): */
+    float *fxn1, *fq, *fk, *fv, *fP, *fz, *fo, *fxn2, *fg, *fu, *fhm, *fgs, *fdn;
+    float *flu[PL_TGT_COUNT];
     pl_real *mem;
 } block_act;
 
