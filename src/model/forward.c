@@ -736,6 +736,17 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
  * not written: every product reading it runs on tiles) */
 #define NROWS(w) do { if ((st = pl_bf16_rows_rmsnorm(&r->xa, r->x, w, T, D, d->norm_eps))) return st; xa = &r->xa; } while (0)
 #define MMA(w, x, y) do { if ((st = pl_mm_acc(m, w, x, xa, T, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
+/* x += the product of w (post-normed, hooked): on the tiles the residual
+ * stream takes it in the product when nothing reads it apart */
+#define RESIDUAL(w, in, post_norm, hook) do { \
+        if ((w)->tiles && !d->post_norms && !(r->any_hook && slot(r, hook, l)->fn)) { \
+            MMA(w, in, r->x); \
+        } else { \
+            MMR(w, in, r->xb2); \
+            if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, post_norm, T, D, d->norm_eps); \
+            run_hook(r, hook, l, seqs, n_seq, r->xb2, D, 2, D, 0); \
+            pl_f32_add(r->x, r->xb2, T * D); \
+        } } while (0)
 #define MMR(w, x, y) do { if ((st = pl_mm(m, w, x, xa, T, y, r->mm_scratch, r->mm_bytes, r->lora_tmp))) return st; } while (0)
 
     /* token -> (sequence, absolute position) */
@@ -828,15 +839,7 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
             xa = &r->za;
         else
             ROWS(r->z, (int64_t)qd, L->wo.tiles && L->wo.lora);
-        if (L->wo.tiles && !d->post_norms && !(r->any_hook && slot(r, PL_HOOK_ATTN_OUT, l)->fn)) {
-            /* the residual stream takes the product on the tiles */
-            MMA(&L->wo, r->z, r->x);
-        } else {
-            MMR(&L->wo, r->z, r->xb2);
-            if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_attn_norm, T, D, d->norm_eps);
-            run_hook(r, PL_HOOK_ATTN_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
-            pl_f32_add(r->x, r->xb2, T * D);
-        }
+        RESIDUAL(&L->wo, r->z, L->post_attn_norm, PL_HOOK_ATTN_OUT);
         run_hook(r, PL_HOOK_RESID_MID, l, seqs, n_seq, r->x, D, 2, D, 0);
 
         /* feed-forward: act(gate) * up, then down */
@@ -869,14 +872,7 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
             run_hook(r, PL_HOOK_MLP_POST, l, seqs, n_seq, r->hb, F, 2, F, 0);
             ROWS(r->hb, F, L->w_down.tiles && L->w_down.lora);
         }
-        if (L->w_down.tiles && !d->post_norms && !(r->any_hook && slot(r, PL_HOOK_MLP_OUT, l)->fn)) {
-            MMA(&L->w_down, r->hb, r->x);
-        } else {
-            MMR(&L->w_down, r->hb, r->xb2);
-            if (d->post_norms) rmsnorm_rows(r->xb2, r->xb2, L->post_ffn_norm, T, D, d->norm_eps);
-            run_hook(r, PL_HOOK_MLP_OUT, l, seqs, n_seq, r->xb2, D, 2, D, 0);
-            pl_f32_add(r->x, r->xb2, T * D);
-        }
+        RESIDUAL(&L->w_down, r->hb, L->post_ffn_norm, PL_HOOK_MLP_OUT);
         run_hook(r, PL_HOOK_RESID_POST, l, seqs, n_seq, r->x, D, 2, D, 0);
     }
 
@@ -905,6 +901,7 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
 #undef MM
 #undef MMR
 #undef MMA
+#undef RESIDUAL
 #undef ROWS
 #undef NROWS
     if (d->final_softcap > 0) {

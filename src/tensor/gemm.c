@@ -423,8 +423,8 @@ static pl_status matmul(const weight *w, const float *X, int64_t n_tok, float *Y
 /* ---- activations rounded once ---------------------------------------------------- */
 
 /* a sized and shaped for n_tok x n_in (its buffer grows as needed) */
-static pl_status rows_reserve(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in) {
-    if (!a || n_tok < 0 || n_in <= 0 || (n_tok > 0 && !X))
+static pl_status rows_reserve(pl_bf16_rows *a, int64_t n_tok, int64_t n_in) {
+    if (!a || n_tok < 0 || n_in <= 0)
         return pl_error(PL_ERR_INVALID, "bf16 rows: bad shape %lld x %lld", (long long)n_tok, (long long)n_in);
     const size_t need = (size_t)(up32(n_tok) * up32(n_in)) * sizeof(uint16_t);
     if (need > a->cap) {
@@ -442,15 +442,15 @@ static pl_status rows_reserve(pl_bf16_rows *a, const float *X, int64_t n_tok, in
 }
 
 pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64_t n_in) {
-    pl_status st = rows_reserve(a, X, n_tok, n_in);
+    if (n_tok > 0 && !X) return pl_error(PL_ERR_INVALID, "bf16 rows: no input for %lld rows", (long long)n_tok);
+    pl_status st = rows_reserve(a, n_tok, n_in);
     if (!st && n_tok > 0)
         pack_a(a->data, X, n_tok, n_in, up32(n_tok), up32(n_in), pl_bf16_gemm_native(), pl_num_threads());
     return st;
 }
 
 pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in) {
-    static const float none = 0.0f;
-    pl_status st = rows_reserve(a, &none, n_tok, n_in);
+    pl_status st = rows_reserve(a, n_tok, n_in);
     if (st || n_tok == 0) return st;
     const int64_t Mp = up32(n_tok), Kp = up32(n_in);
     for (int64_t m = 0; Kp > n_in && m < n_tok; m++) memset(a->data + m * Kp + n_in, 0, (size_t)(Kp - n_in) * 2);
@@ -475,7 +475,8 @@ void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s) {
 
 pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
                                float eps) {
-    pl_status st = rows_reserve(a, X, n_tok, n_in);
+    if (n_tok > 0 && !X) return pl_error(PL_ERR_INVALID, "bf16 rows: no input for %lld rows", (long long)n_tok);
+    pl_status st = rows_reserve(a, n_tok, n_in);
     if (st || n_tok == 0) return st;
     if (!w) return pl_error(PL_ERR_INVALID, "bf16 rows: no norm weight");
     const int64_t Mp = up32(n_tok), Kp = up32(n_in);
@@ -670,18 +671,8 @@ pl_status pl_matmul_bf16_glu(const uint16_t *gu, int64_t n_ff, int64_t n_in, con
     const int64_t T = a->n_tok, Mp = up32(T), Fp = up32(n_ff);
     glu_epi e = {act, NULL, Fp, G, U, n_ff};
     if (act) {
-        const size_t need = (size_t)(Mp * Fp) * sizeof(uint16_t);
-        if (need > h->cap) {
-            uint16_t *p = aligned_alloc(64, need);
-            if (!p)
-                return pl_error(PL_ERR_NOMEM, "bf16 gated product: out of memory (%lld tokens x %lld)", (long long)T,
-                                (long long)n_ff);
-            free(h->data);
-            h->data = p;
-            h->cap = need;
-        }
-        h->n_tok = T;
-        h->n_in = n_ff;
+        pl_status st = rows_reserve(h, T, n_ff);
+        if (st) return st;
         e.h = h->data;
     }
     if (T == 0) return PL_OK;

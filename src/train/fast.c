@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "tensor/tensor.h"
-#include "train/train.h"
+#include "train/train_impl.h"
 
 #define BIG(work) ((int64_t)(work) >= (1 << 16))
 
@@ -497,8 +497,7 @@ pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const
  * values, 1/T of a product's work). */
 
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
-void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
-                        int64_t ldb, float *C, int64_t ldc, int accumulate); /* simd_avx512.c */
+/* pl_tr_sgemm_avx512 (simd_avx512.c) */
 #define HAVE_SGEMM_AVX512 1
 #endif
 

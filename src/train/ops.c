@@ -15,7 +15,7 @@
 #endif
 
 #include "tensor/tensor.h"
-#include "train/train.h"
+#include "train/train_impl.h"
 
 /* Split work over threads only when it is worth a parallel region (the
  * results do not depend on it: every output is computed the same way). */
@@ -24,15 +24,6 @@
 /* ---- exp over arrays ------------------------------------------------------ */
 
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
-void pl_tr_exp_avx512(double *y, const double *x, int64_t n); /* simd_avx512.c */
-void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
-void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
-void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
-void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
-void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
-void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
-void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
-                             int64_t n);
 #define HAVE_EXP_AVX512 1
 #endif
 

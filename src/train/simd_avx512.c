@@ -14,21 +14,10 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "train/train.h"
+#include "train/train_impl.h"
 
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 
-void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
-void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
-void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
-void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
-void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
-void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
-void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
-void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
-                             int64_t n);
-void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
-                        int64_t ldb, float *C, int64_t ldc, int accumulate);
 
 static const double EXPC[14] = {1.0,
                              1.0,

@@ -66,4 +66,20 @@ struct pl_trainer {
 /* PEFT module path of target k ("self_attn.q_proj", ...). */
 const char *pl_tr_target_hf(int k);
 
+/* AVX-512 kernels (simd_avx512.c; only where that file is built with its
+ * flags: x86-64 outside the fuzz builds) */
+#if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
+void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
+void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
+void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
+void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
+void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
+void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
+                             int64_t n);
+void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                        int64_t ldb, float *C, int64_t ldc, int accumulate);
+#endif
+
 #endif
