@@ -886,15 +886,22 @@ static ftok split_ws(ftok *t) {
     return w;
 }
 
-/* in head rules; returns 1 to reprocess */
-static int in_head(fparse *f, ftok *t) {
+/* what "in head" and "after head" do first: leading whitespace of a
+ * character token is inserted (the rest, if any, goes on), comments and
+ * doctypes are dropped; 1 when the token is used up */
+static int head_lead(fparse *f, ftok *t) {
     if (t->kind == K_CHARS) {
         const ftok w = split_ws(t);
         ins_text(f, w.s, w.n);
-        if (!t->n) return 0;
-    } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE) {
-        return 0;
-    } else if (t->kind == K_START) {
+        return !t->n;
+    }
+    return t->kind == K_COMMENT || t->kind == K_DOCTYPE;
+}
+
+/* in head rules; returns 1 to reprocess */
+static int in_head(fparse *f, ftok *t) {
+    if (head_lead(f, t)) return 0;
+    if (t->kind == K_START) {
         switch (t->tag) {
         case T_HTML: return 0;
         case T_BASE: case T_BASEFONT: case T_BGSOUND: case T_MENUITEM: case T_LINK: case T_META:
@@ -1522,13 +1529,8 @@ static int tree_step(fparse *f, ftok *t) {
     case M_IN_HEAD:
         return in_head(f, t);
     case M_AFTER_HEAD:
-        if (t->kind == K_CHARS) {
-            const ftok w = split_ws(t);
-            ins_text(f, w.s, w.n);
-            if (!t->n) return 0;
-        } else if (t->kind == K_COMMENT || t->kind == K_DOCTYPE) {
-            return 0;
-        } else if (t->kind == K_START) {
+        if (head_lead(f, t)) return 0;
+        if (t->kind == K_START) {
             switch (t->tag) {
             case T_HTML: return 0;
             case T_BODY:
