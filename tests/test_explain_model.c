@@ -121,6 +121,17 @@ static void check_reuse(pl_xmodel *x, const pl_record *r, const pl_record *base,
     pl_xemail_free(e);
 }
 
+/* A value function for r under options o (checked); 0 when it could not
+ * be made (x freed). */
+static int open_email(const pl_record *r, const pl_xmodel_opts *o, pl_xmodel **x, pl_xemail **e) {
+    CHECK_OK(pl_xmodel_new(M, T, &P, o, x));
+    if (*x) CHECK_OK(pl_xemail_new(*x, r, NULL, e));
+    if (*e) return 1;
+    pl_xmodel_free(*x);
+    *x = NULL;
+    return 0;
+}
+
 /* Variants that agree beyond their chain breakpoint share their common
  * prefix: the same bits as without sharing, fewer tokens run. The masks
  * mask the same early features and differ only in the last quarter. */
@@ -134,12 +145,7 @@ static void test_shared_prefixes(const pl_record *r) {
         o.no_shared = ns;
         pl_xmodel *x = NULL;
         pl_xemail *e = NULL;
-        CHECK_OK(pl_xmodel_new(M, T, &P, &o, &x));
-        if (x) CHECK_OK(pl_xemail_new(x, r, NULL, &e));
-        if (!e) {
-            pl_xmodel_free(x);
-            return;
-        }
+        if (!open_email(r, &o, &x, &e)) return;
         Mf = pl_xemail_features(e)->n_features;
         uint8_t *masks = malloc(N * Mf);
         pl_rng rng;
@@ -180,12 +186,7 @@ static void test_pool(const pl_record *r) {
         o.pool_kib = c == 1 ? (int)((pl_kv_position_bytes(M) * 150 + 1023) / 1024) : 0; /* ~150 positions */
         pl_xmodel *x = NULL;
         pl_xemail *e = NULL;
-        CHECK_OK(pl_xmodel_new(M, T, &P, &o, &x));
-        if (x) CHECK_OK(pl_xemail_new(x, r, NULL, &e));
-        if (!e) {
-            pl_xmodel_free(x);
-            return;
-        }
+        if (!open_email(r, &o, &x, &e)) return;
         Mf = pl_xemail_features(e)->n_features;
         uint8_t *masks = malloc(N * Mf);
         pl_rng rng;
