@@ -99,6 +99,18 @@ static void test_mbox(void) {
     }
 }
 
+/* r's URLs are want[0..n) in order; got gets "count (url | url ...)" */
+static int urls_are(const pl_record *r, const char *const *want, size_t n, char *got, size_t cap) {
+    int ok = r->n_urls == n;
+    size_t len = (size_t)snprintf(got, cap, "%zu (", r->n_urls);
+    for (size_t i = 0; i < r->n_urls; i++) {
+        if (i < n) ok = ok && !strcmp(r->urls[i], want[i]);
+        if (len < cap) len += (size_t)snprintf(got + len, cap - len, "%s%s", i ? " | " : "", r->urls[i]);
+    }
+    if (len < cap) snprintf(got + len, cap - len, ")");
+    return ok;
+}
+
 static void test_utf8_urls(void) {
     pl_buf b = {0};
     size_t bad = 0, nul = 0;
@@ -133,11 +145,8 @@ static void test_utf8_urls(void) {
                             "http://paypal.example/z", "http://plain.example/", "phish.example/x?y=1"};
     pl_record_init(&r);
     CHECK_OK(pl_record_set_text(&r, d, strlen(d), NULL));
-    ok = r.n_urls == 6;
-    for (size_t i = 0; ok && i < 6; i++) ok = !strcmp(r.urls[i], want_d[i]);
-    CHECK(ok, "defanged urls: got %zu (%s, %s, %s, %s, %s, %s)", r.n_urls, r.n_urls > 0 ? r.urls[0] : "",
-          r.n_urls > 1 ? r.urls[1] : "", r.n_urls > 2 ? r.urls[2] : "", r.n_urls > 3 ? r.urls[3] : "",
-          r.n_urls > 4 ? r.urls[4] : "", r.n_urls > 5 ? r.urls[5] : "");
+    char got[400];
+    CHECK(urls_are(&r, want_d, 6, got, sizeof got), "defanged urls: got %s", got);
     cJSON *ob = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscated_urls") : NULL;
     CHECK(cJSON_IsNumber(ob) && ob->valueint == 5, "5 obfuscated URLs (the zero width before a URL is outside it)");
     cJSON *kinds = r.meta ? cJSON_GetObjectItem(r.meta, "obfuscation") : NULL;
@@ -184,11 +193,7 @@ static void test_utf8_urls(void) {
                             "ftp://x.org:8080/a?id=5&b=2"};
     pl_record_init(&r);
     CHECK_OK(pl_record_set_text(&r, tk, strlen(tk), NULL));
-    ok = r.n_urls == 6;
-    for (size_t i = 0; ok && i < 6; i++) ok = !strcmp(r.urls[i], want_t[i]);
-    CHECK(ok, "tokenized urls: got %zu (%s | %s | %s | %s | %s | %s)", r.n_urls, r.n_urls > 0 ? r.urls[0] : "",
-          r.n_urls > 1 ? r.urls[1] : "", r.n_urls > 2 ? r.urls[2] : "", r.n_urls > 3 ? r.urls[3] : "",
-          r.n_urls > 4 ? r.urls[4] : "", r.n_urls > 5 ? r.urls[5] : "");
+    CHECK(urls_are(&r, want_t, 6, got, sizeof got), "tokenized urls: got %s", got);
     cJSON *tku = r.meta ? cJSON_GetObjectItem(r.meta, "tokenized_urls") : NULL;
     CHECK(cJSON_IsNumber(tku) && tku->valueint == 6, "6 tokenized URLs counted");
     CHECK(!cJSON_GetObjectItem(r.meta, "obfuscated_urls"), "tokenized URLs are not counted as obfuscated");
