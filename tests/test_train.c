@@ -1321,6 +1321,17 @@ static double max_rel(const pl_real *got, const pl_real *want, int64_t n) {
     return e / sc;
 }
 
+/* the largest max_rel over the trainable tensors: got's gradients against want's */
+static double grads_max_rel(pl_trainer *got, pl_trainer *want) {
+    int nt;
+    const pl_tr_tensor *ts = pl_trainer_tensors(want, &nt);
+    double worst = 0.0;
+    for (int i = 0; i < nt; i++)
+        worst = fmax(worst, max_rel(pl_trainer_grads(got) + ts[i].offset, pl_trainer_grads(want) + ts[i].offset,
+                                    ts[i].rows * ts[i].cols));
+    return worst;
+}
+
 static void test_fast_kernels(void) {
     /* frozen linear in f32 vs the double reference: forward and dx, every
      * storage dtype; 5 tokens take pl_matmul's path, 9 the sgemm path, and
@@ -2081,12 +2092,7 @@ static void test_f32_models(const char *arch, const cJSON *ref) {
         batch_loss(&f32b, 1);
         double rel = fabs(l32 - l64) / fabs(l64);
         CHECK(rel <= TOL_F32_LOSS, "%s %s: f32 loss %.9g vs f64 %.9g (rel %.3g)", arch, OBJ_NAMES[obj], l32, l64, rel);
-        int nt;
-        const pl_tr_tensor *ts = pl_trainer_tensors(f64.t, &nt);
-        double worst = 0.0;
-        for (int i = 0; i < nt; i++)
-            worst = fmax(worst, max_rel(pl_trainer_grads(f32a.t) + ts[i].offset, pl_trainer_grads(f64.t) + ts[i].offset,
-                                        ts[i].rows * ts[i].cols));
+        const double worst = grads_max_rel(f32a.t, f64.t);
         CHECK(worst <= TOL_F32_GRAD, "%s %s: f32 gradients off the f64 ones by %.3g relative", arch, OBJ_NAMES[obj],
               worst);
         /* same data, same thread count: the same bits (checkpointing on and off) */
@@ -2328,12 +2334,7 @@ static void test_bf16_model(const char *arch, const cJSON *ref) {
         batch_loss(&b0, 1);
         double rel = fabs(lb - l64) / fabs(l64);
         CHECK(rel <= TOL_BF16_LOSS, "%s %s: bf16 loss %.9g vs f64 %.9g (rel %.3g)", arch, OBJ_NAMES[obj], lb, l64, rel);
-        int nt;
-        const pl_tr_tensor *ts = pl_trainer_tensors(f64.t, &nt);
-        double worst = 0.0;
-        for (int i = 0; i < nt; i++)
-            worst = fmax(worst, max_rel(pl_trainer_grads(b1.t) + ts[i].offset, pl_trainer_grads(f64.t) + ts[i].offset,
-                                        ts[i].rows * ts[i].cols));
+        const double worst = grads_max_rel(b1.t, f64.t);
         CHECK(worst <= TOL_BF16_GRAD, "%s %s: bf16 gradients off the f64 ones by %.3g relative", arch, OBJ_NAMES[obj],
               worst);
         CHECK(memcmp(pl_trainer_grads(b1.t), pl_trainer_grads(b0.t), np * sizeof(pl_real)) == 0,
