@@ -189,6 +189,9 @@ struct pl_runner {
 
 static size_t fsz(size_t a, size_t b) { return a * b * sizeof(float); }
 
+/* rows and columns of bf16 rows are padded to multiples of 32 (tensor.h) */
+static size_t up32(size_t n) { return (n + 31) / 32 * 32; }
+
 /* the threads a parallel region of this runner may use: the calling
  * thread's setting, at most the count its scratch was made for */
 static int team(const pl_runner *r) {
@@ -609,7 +612,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                             r->att_tiles_per * (size_t)r->n_threads);
         }
     }
-    const size_t zld = (qd + 31) / 32 * 32; /* the row stride of za */
+    const size_t zld = up32(qd); /* the row stride of za */
     int64_t n_items = 0;
     for (int si = 0; si < n_seq; si++) n_items += (int64_t)Hkv * ((seqs[si].n_tokens + ATT_TG - 1) / ATT_TG);
     att_item *items = malloc((size_t)n_items * sizeof *items);
@@ -682,7 +685,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                 fail = 1;
                 break;
             }
-            const size_t pld = ((size_t)n_k + 31) / 32 * 32;
+            const size_t pld = up32((size_t)n_k);
             for (int j = 0; j < rows; j++)
                 attn_probs_bf16(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + t0 + j / group, use_swa,
                                 pa->data + (size_t)j * pld);
@@ -816,7 +819,7 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
              * layer and the output work on those rows, gathered to the front
              * (a row's result does not depend on the other rows) */
             int64_t t = 0;
-            const size_t zld = (qd + 31) / 32 * 32;
+            const size_t zld = up32(qd);
             for (int i = 0; i < n_seq; i++) {
                 t += seqs[i].n_tokens;
                 if (r->z_rows)
@@ -828,7 +831,7 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
             T = n_seq;
             if (r->z_rows) {
                 /* the rows past the last sequence are padding again */
-                const size_t Tp = ((size_t)T + 31) / 32 * 32;
+                const size_t Tp = up32((size_t)T);
                 memset(r->za.data + (size_t)T * zld, 0, (Tp - (size_t)T) * zld * sizeof(uint16_t));
                 r->za.n_tok = T;
             }
@@ -981,8 +984,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
     double w0 = 0, d0 = 0, w1, d1;
     const int measure = tokens >= SHARE_MIN_TOKENS && !one && read_run_delay(&w0, &d0);
     pl_status st = forward_run(r, seqs, n_seq, mode, logits);
-    if (one) {
-        pl_set_num_threads(full);
+    if (one) pl_set_num_threads(full);
+    if (one && tokens >= SHARE_MIN_TOKENS) {
         const int o = others_running();
         r->share_room = o >= 0 && o + full <= (int)sysconf(_SC_NPROCESSORS_ONLN) ? r->share_room + 1 : 0;
         if (r->share_room >= 3) r->share_one = r->share_count = r->share_room = 0;
