@@ -64,8 +64,9 @@ size_t pl_mm_row_bytes(int dtype, int64_t n) {
     return rb;
 }
 
+/* accumulate (y += instead of y =) only on the bf16 tiles */
 static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T,
-                          float *y, void *scratch, size_t scratch_bytes) {
+                          float *y, int accumulate, void *scratch, size_t scratch_bytes) {
     pl_matmul_path path = path_for(m, w->dtype);
 #ifdef _OPENMP
     /* A small product is done faster by this thread alone than by waking a
@@ -77,8 +78,8 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, co
     if (small && saved > 1) omp_set_num_threads(1);
 #endif
     if (w->tiles && path == PL_MATMUL_LLAMA) {
-        pl_status st = xa ? pl_matmul_bf16_tiles_rows(w->tiles, w->n_out, w->n_in, xa, y, 0)
-                          : pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 0);
+        pl_status st = xa ? pl_matmul_bf16_tiles_rows(w->tiles, w->n_out, w->n_in, xa, y, accumulate)
+                          : pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, accumulate);
 #ifdef _OPENMP
         if (small && saved > 1) omp_set_num_threads(saved);
 #endif
@@ -122,7 +123,7 @@ static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const fl
         /* Adapters are small and held as f32 (converted at load):
          * u[T × r] = x · Aᵀ, then y += s · u · Bᵀ. */
         int64_t r = p->a.n_out, n_out = w->n_out;
-        if ((st = mm_plain(m, &p->a, x, NULL, T, lora_tmp, scratch, scratch_bytes))) return st;
+        if ((st = mm_plain(m, &p->a, x, NULL, T, lora_tmp, 0, scratch, scratch_bytes))) return st;
         const float *B = p->b.data; /* [n_out × r] */
         float s = p->s;
 #pragma omp parallel for schedule(static) if (n_out * T * r >= 32768)
@@ -141,7 +142,7 @@ static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const fl
 
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp) {
-    pl_status st = mm_plain(m, w, x, xa, T, y, scratch, scratch_bytes);
+    pl_status st = mm_plain(m, w, x, xa, T, y, 0, scratch, scratch_bytes);
     return st ? st : mm_lora(m, w, w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA, x, xa, T, y, scratch,
                              scratch_bytes, lora_tmp);
 }
@@ -150,10 +151,8 @@ pl_status pl_mm_acc(const pl_model *m, const pl_mat *w, const float *x, const pl
                     void *scratch, size_t scratch_bytes, float *lora_tmp) {
     if (!w->tiles || path_for(m, w->dtype) != PL_MATMUL_LLAMA)
         return pl_error(PL_ERR_INVALID, "%s: accumulating product without bf16 tiles", w->name ? w->name : "matmul");
-    pl_status st = xa ? pl_matmul_bf16_tiles_rows(w->tiles, w->n_out, w->n_in, xa, y, 1)
-                      : pl_matmul_bf16_tiles(w->tiles, w->n_out, w->n_in, 0, x, T, y, 1);
-    if (st) return pl_error_wrap(st, "%s", w->name ? w->name : "matmul");
-    return mm_lora(m, w, 1, x, xa, T, y, scratch, scratch_bytes, lora_tmp);
+    pl_status st = mm_plain(m, w, x, xa, T, y, 1, scratch, scratch_bytes);
+    return st ? st : mm_lora(m, w, 1, x, xa, T, y, scratch, scratch_bytes, lora_tmp);
 }
 
 pl_status pl_mm_glu(const pl_model *m, const pl_layer *L, const pl_bf16_rows *xa, pl_glu_act_fn act,
