@@ -26,6 +26,7 @@
 
 #include "tensor/gemm_impl.h"
 #include "tensor/tensor.h"
+#include "tensor/tensor_impl.h"
 
 enum { NC = 256 }; /* output columns per dequantized chunk (a multiple of every block size) */
 
@@ -153,10 +154,18 @@ typedef struct {
     int64_t ldh;
     float *G, *U;
     int64_t n_ff;
+    pl_silu_glu32_fn silu32; /* the active kernels' fused SiLU epilogue (or NULL) */
 } glu_epi;
 
 static void glu_block(const glu_epi *e, const float *out, int64_t m0, int64_t i, int64_t M, int native) {
     const int64_t f0 = 16 * i;
+#if defined(PL_HAVE_AMX_KERNEL)
+    /* SiLU on the tiles' machine: straight from the block's rows */
+    if (e->act == pl_f32_silu_mul && native && e->silu32) {
+        e->silu32(out, e->h + m0 * e->ldh + f0, e->ldh);
+        return;
+    }
+#endif
     if (e->act) {
         float g[32 * 16] __attribute__((aligned(64))), u[32 * 16] __attribute__((aligned(64)));
         for (int r = 0; r < 32; r++) {
@@ -669,7 +678,7 @@ pl_status pl_matmul_bf16_glu(const uint16_t *gu, int64_t n_ff, int64_t n_in, con
         return pl_error(PL_ERR_INVALID, "bf16 gated product: bad arguments (%lld x %lld, rows of %lld inputs)",
                         (long long)n_ff, (long long)n_in, a ? (long long)a->n_in : -1LL);
     const int64_t T = a->n_tok, Mp = up32(T), Fp = up32(n_ff);
-    glu_epi e = {act, NULL, Fp, G, U, n_ff};
+    glu_epi e = {act, NULL, Fp, G, U, n_ff, pl_kernels_active()->silu_glu32};
     if (act) {
         pl_status st = rows_reserve(h, T, n_ff);
         if (st) return st;

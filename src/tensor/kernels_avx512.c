@@ -1327,6 +1327,18 @@ static void f32_silu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+/* f32_silu_mul's lanes on a product block's rows (gate | up, 32 floats a
+ * row), rounded into h; called only where AMX (hence AVX-512 BF16) runs */
+static void silu_glu32(const float *blk, uint16_t *h, int64_t ldh) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int r = 0; r < 32; r++) {
+        const __m512 x = _mm512_loadu_ps(blk + r * 32), y = _mm512_loadu_ps(blk + r * 32 + 16);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        const __m256bh b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), y));
+        _mm256_storeu_si256((__m256i *)(h + r * ldh), (__m256i)b);
+    }
+}
+
 /* RMSNorm: float squares summed in double, 16 lanes in two accumulators
  * (masked tail), then out = (x * scale) * w */
 static void f32_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
@@ -1522,6 +1534,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_wsum = f32_wsum;
     k->f32_expsum = f32_expsum;
     k->f32_silu_mul = f32_silu_mul;
+    k->silu_glu32 = silu_glu32;
     k->f32_rmsnorm = f32_rmsnorm;
     k->f32_scores = f32_scores;
     k->f32_scale = f32_scale;

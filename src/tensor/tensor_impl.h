@@ -154,6 +154,10 @@ typedef float (*pl_f32_scores_fn)(float *x, int64_t n, int64_t lo, int64_t hi, f
 typedef void (*pl_f32_scale_fn)(float *x, int64_t n, float s);
 typedef void (*pl_f32_add_fn)(float *y, const float *x, int64_t n);
 typedef void (*pl_f32_rope_fn)(float *x, const float *cs, int64_t n_rot, int neox);
+/* the gated unit's epilogue on one 32 x 32 product block (row r: gate of 16
+ * features, then their up): h row r (ldh apart) = bf16(silu(gate) * up),
+ * the bits of f32_silu_mul on the 16 lanes then round to nearest even */
+typedef void (*pl_silu_glu32_fn)(const float *blk, uint16_t *h, int64_t ldh);
 
 typedef struct {
     pl_f32_dots_fn f32_dots;
@@ -165,6 +169,7 @@ typedef struct {
     pl_f32_scale_fn f32_scale;
     pl_f32_add_fn f32_add;
     pl_f32_rope_fn f32_rope;
+    pl_silu_glu32_fn silu_glu32; /* NULL: copy out, f32_silu_mul, round */
     pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
