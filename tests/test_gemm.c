@@ -153,9 +153,9 @@ static void case_dtype(pl_dtype t, int64_t n_out, int64_t n_in, int64_t M) {
     free(Ya);
 }
 
-/* bitwise: 1 thread vs 2, and each row alone vs in the batch */
-static void invariance(void) {
-    const int64_t n_out = 300, n_in = 320, M = 45;
+/* bitwise: 1 thread vs 2, and each row alone vs in the batch (n_in over
+ * 640 takes the reduction in slices on the tiles) */
+static void invariance(int64_t n_out, int64_t n_in, int64_t M) {
     size_t rb;
     uint8_t *W = make_weight(PL_DTYPE_Q4_1, n_out, n_in, &rb);
     float *X = make_x(M * n_in), *Y1 = malloc((size_t)(M * n_out) * 4), *Y2 = malloc((size_t)(M * n_out) * 4);
@@ -409,7 +409,10 @@ int main(void) {
      * here: 32 and 3), both orientations */
     case_dtype(PL_DTYPE_Q8_0, 1100, 512, 420);
     case_dtype(PL_DTYPE_Q6_K, 520, 512, 9);
-    invariance();
+    case_dtype(PL_DTYPE_Q4_1, 96, 1536, 70); /* the reduction in slices */
+    case_dtype(PL_DTYPE_F16, 64, 1000, 40);
+    invariance(300, 320, 45);
+    invariance(100, 1536, 70);
     rowptr_pack();
     glu();
     rows_rmsnorm();
