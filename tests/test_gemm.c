@@ -384,6 +384,38 @@ static void round_scaled(void) {
     CHECK_OK(pl_simd_set(pl_simd_detected()));
 }
 
+/* pl_bf16_softmax: the bits of scores, exponential sum and scaled rounding
+ * called apart (both levels), and probabilities that sum to 1 */
+static void softmax(void) {
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (!pl_bf16_gemm_native()) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        }
+        const int lens[] = {1, 5, 16, 17, 91, 157, 300};
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            const int n = lens[li];
+            float *x = make_x(n), *y = malloc((size_t)n * 4);
+            for (int i = 0; i < n; i++) x[i] *= 40.0f; /* scores over a wide range */
+            uint16_t *a = malloc((size_t)n * 2), *b = malloc((size_t)n * 2);
+            memcpy(y, x, (size_t)n * 4);
+            pl_bf16_softmax(x, n, 0.125f, a);
+            const float mx = pl_f32_scores(y, n, 0, n - 1, 0.125f);
+            pl_bf16_round_scaled(b, y, n, (float)(1.0 / pl_f32_exp_sum(y, n, mx)));
+            CHECK(memcmp(a, b, (size_t)n * 2) == 0, "softmax differs from its steps (n %d, level %d)", n, lvl);
+            CHECK(memcmp(x, y, (size_t)n * 4) == 0, "softmax leaves other exponentials (n %d, level %d)", n, lvl);
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += (double)pl_bf16_to_fp32(a[i]);
+            CHECK(fabs(sum - 1.0) < 0.01, "softmax sums to %.6f (n %d, level %d)", sum, n, lvl);
+            free(x);
+            free(y);
+            free(a);
+            free(b);
+        }
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+}
+
 static void errors(void) {
     float x[64] = {0}, y[64];
     uint8_t w[4096] = {0};
@@ -417,6 +449,7 @@ int main(void) {
     glu();
     rows_rmsnorm();
     round_scaled();
+    softmax();
     errors();
     return T_END();
 }

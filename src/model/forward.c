@@ -421,9 +421,11 @@ static void attn_range(const pl_arch_desc *d, int n_k, int pos, int use_swa, int
 static void attn_probs_bf16(const pl_arch_desc *d, float *row, int n_k, int pos, int use_swa, uint16_t *dst) {
     int lo, hi;
     attn_range(d, n_k, pos, use_swa, &lo, &hi);
-    const float inv = attn_exp(d, row, lo, hi);
     memset(dst, 0, (size_t)lo * sizeof *dst);
-    pl_bf16_round_scaled(dst + lo, row + lo, hi - lo + 1, inv);
+    if (d->attn_softcap > 0)
+        pl_bf16_round_scaled(dst + lo, row + lo, hi - lo + 1, attn_exp(d, row, lo, hi));
+    else /* attn_exp's steps and the rounding in one call */
+        pl_bf16_softmax(row + lo, hi - lo + 1, d->q_scale, dst + lo);
     memset(dst + hi + 1, 0, (size_t)(n_k - hi - 1) * sizeof *dst);
 }
 

@@ -189,78 +189,105 @@ static void glu_block(const glu_epi *e, const float *out, int64_t m0, int64_t i,
     }
 }
 
+/* One product's blocks: work item w is one 32 x 32 block of C. */
+typedef struct {
+    const uint16_t *Ap, *Bp;
+    int64_t Kp, kt, mb, nb, cp, ncc, M, N, ldc;
+    float *C;
+    int accumulate, native, morder, stream;
+    const glu_epi *epi;
+} gemm_job;
+
+static void gemm_block(const gemm_job *g, int64_t w, float *out) {
+    const int64_t mb = g->mb, nb = g->nb, kt = g->kt, Kp = g->Kp, ldc = g->ldc, cp = g->cp;
+    /* the operand with fewer blocks stays hot: with more row blocks than
+     * column pairs a thread walks the columns of one row strip (its A in
+     * L1, the B panels streamed), else the rows of one column pair */
+    int64_t i = g->morder ? w % nb : w / mb, j = g->morder ? w / nb : w % mb;
+    if (g->ncc > 1) { /* column chunk c = w / (cp mb): each strip walks the chunk's pairs */
+        const int64_t c = w / (cp * mb), in = w % (cp * mb), cols = (c + 1) * cp < nb ? cp : nb - c * cp;
+        j = in / cols;
+        i = c * cp + in % cols;
+    }
+    const uint16_t *A = g->Ap + j * 32 * Kp;
+    const uint16_t *B0 = g->Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
+    const int64_t m0 = j * 32, n0 = i * 32;
+    const int64_t mr = g->M - m0 < 32 ? g->M - m0 : 32, nr = g->N - n0 < 32 ? g->N - n0 : 32;
+    float *C = g->C;
+    const int accumulate = g->accumulate, native = g->native, stream = g->stream;
+    if (g->epi) {
+#if defined(PL_HAVE_AMX_KERNEL)
+        if (native)
+            pl_amx_block32(A, Kp, B0, B1, kt, out, 32, 0, stream);
+        else
+#endif
+            block32_ref(A, Kp, B0, B1, kt, out, 0);
+        glu_block(g->epi, out, m0, i, g->M, native);
+        return;
+    }
+#if defined(PL_HAVE_AMX_KERNEL)
+    if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
+        pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate, stream);
+        return;
+    }
+#endif
+    /* an edge block (or the portable loop) through out[32][32]; with
+     * accumulate the sums start from C's values as on the tiles */
+    if (accumulate) {
+        memset(out, 0, 32 * 32 * sizeof *out);
+        for (int64_t r = 0; r < mr; r++) memcpy(out + r * 32, C + (m0 + r) * ldc + n0, (size_t)nr * sizeof *out);
+    }
+#if defined(PL_HAVE_AMX_KERNEL)
+    if (native)
+        pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate, stream);
+    else
+#endif
+        block32_ref(A, Kp, B0, B1, kt, out, accumulate);
+    for (int64_t r = 0; r < mr; r++) memcpy(C + (m0 + r) * ldc + n0, out + r * 32, (size_t)nr * sizeof *out);
+}
+
 /* C[M x N] (+)= Ap . Bp (ldc apart); with epi, the gated unit's epilogue
- * takes each block instead (C unused, no accumulation) */
+ * takes each block instead (C unused, no accumulation). Small products, and
+ * products asked for inside a parallel region (one thread's share of a
+ * larger job, e.g. an attention head), run on the calling thread, which
+ * keeps its tile configuration for the next one. */
 static void gemm_packed_epi(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
                             int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
                             const glu_epi *epi) {
-    const int64_t mb = Mp / 32, nb = Np / 32, kt = Kp / PL_GEMM_KT;
+    gemm_job g = {Ap, Bp, Kp, Kp / PL_GEMM_KT, Mp / 32, Np / 32, 0, 0, M, N, ldc, C, accumulate, native, 0, 0, epi};
     /* A weight larger than about half of L2 does not stay there while the
      * row strips stream past it: then the columns go in chunks of up to
      * 1 MiB of weight (a chunk stays in L2), and each row strip (in L1)
      * walks the chunk's column pairs */
     const size_t bbytes = (size_t)Np * (size_t)Kp * sizeof(uint16_t), lim = (size_t)1 << 20;
-    int64_t cp = bbytes > lim ? (int64_t)(lim / ((size_t)Kp * sizeof(uint16_t) * 32)) : nb;
-    if (cp < 1) cp = 1;
-    const int64_t ncc = (nb + cp - 1) / cp, work = mb * nb;
-    const int morder = mb > nb;
+    g.cp = bbytes > lim ? (int64_t)(lim / ((size_t)Kp * sizeof(uint16_t) * 32)) : g.nb;
+    if (g.cp < 1) g.cp = 1;
+    g.ncc = (g.nb + g.cp - 1) / g.cp;
+    g.morder = g.mb > g.nb;
     /* the operand walked past: B along a row strip (also within a column
      * chunk), A down a column pair */
-    const int stream = morder || ncc > 1 ? PL_AMX_STREAM_B : PL_AMX_STREAM_A;
-#pragma omp parallel num_threads(nthreads) if (work > 1 && Mp * Np * Kp >= (1 << 18))
+    g.stream = g.morder || g.ncc > 1 ? PL_AMX_STREAM_B : PL_AMX_STREAM_A;
+    const int64_t work = g.mb * g.nb;
+    int par = nthreads > 1 && work > 1 && Mp * Np * Kp >= (1 << 18);
+#ifdef _OPENMP
+    if (par && omp_in_parallel()) par = 0;
+#endif
+    if (!par) {
+        float out[32 * 32] __attribute__((aligned(64)));
+#if defined(PL_HAVE_AMX_KERNEL)
+        if (native) pl_amx_ensure();
+#endif
+        for (int64_t w = 0; w < work; w++) gemm_block(&g, w, out);
+        return;
+    }
+#pragma omp parallel num_threads(nthreads)
     {
         float out[32 * 32] __attribute__((aligned(64)));
 #if defined(PL_HAVE_AMX_KERNEL)
-        if (native) pl_amx_configure();
+        if (native) pl_amx_ensure();
 #endif
 #pragma omp for schedule(static)
-        for (int64_t w = 0; w < work; w++) {
-            /* the operand with fewer blocks stays hot: with more row blocks than
-             * column pairs a thread walks the columns of one row strip (its A in
-             * L1, the B panels streamed), else the rows of one column pair */
-            int64_t i = morder ? w % nb : w / mb, j = morder ? w / nb : w % mb;
-            if (ncc > 1) { /* column chunk c = w / (cp mb): each strip walks the chunk's pairs */
-                const int64_t c = w / (cp * mb), in = w % (cp * mb), cols = (c + 1) * cp < nb ? cp : nb - c * cp;
-                j = in / cols;
-                i = c * cp + in % cols;
-            }
-            const uint16_t *A = Ap + j * 32 * Kp;
-            const uint16_t *B0 = Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
-            int64_t m0 = j * 32, n0 = i * 32;
-            int64_t mr = M - m0 < 32 ? M - m0 : 32, nr = N - n0 < 32 ? N - n0 : 32;
-            if (epi) {
-#if defined(PL_HAVE_AMX_KERNEL)
-                if (native)
-                    pl_amx_block32(A, Kp, B0, B1, kt, out, 32, 0, stream);
-                else
-#endif
-                    block32_ref(A, Kp, B0, B1, kt, out, 0);
-                glu_block(epi, out, m0, i, M, native);
-                continue;
-            }
-#if defined(PL_HAVE_AMX_KERNEL)
-            if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
-                pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate, stream);
-                continue;
-            }
-#endif
-            /* an edge block (or the portable loop) through out[32][32]; with
-             * accumulate the sums start from C's values as on the tiles */
-            if (accumulate) {
-                memset(out, 0, sizeof out);
-                for (int64_t r = 0; r < mr; r++) memcpy(out + r * 32, C + (m0 + r) * ldc + n0, (size_t)nr * sizeof *out);
-            }
-#if defined(PL_HAVE_AMX_KERNEL)
-            if (native)
-                pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate, stream);
-            else
-#endif
-                block32_ref(A, Kp, B0, B1, kt, out, accumulate);
-            for (int64_t r = 0; r < mr; r++) memcpy(C + (m0 + r) * ldc + n0, out + r * 32, (size_t)nr * sizeof *out);
-        }
-#if defined(PL_HAVE_AMX_KERNEL)
-        if (native) pl_amx_release();
-#endif
+        for (int64_t w = 0; w < work; w++) gemm_block(&g, w, out);
     }
 }
 
@@ -482,6 +509,17 @@ void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s) {
     }
 }
 
+void pl_bf16_softmax(float *x, int64_t n, float scale, uint16_t *dst) {
+    const pl_kernels *k = pl_kernels_active();
+    if (n <= 0) return;
+    if (k->softmax_bf16 && pl_bf16_gemm_native()) {
+        k->softmax_bf16(x, n, scale, dst);
+        return;
+    }
+    const float mx = pl_f32_scores(x, n, 0, n - 1, scale);
+    pl_bf16_round_scaled(dst, x, n, (float)(1.0 / pl_f32_exp_sum(x, n, mx)));
+}
+
 pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
                                float eps) {
     if (n_tok > 0 && !X) return pl_error(PL_ERR_INVALID, "bf16 rows: no input for %lld rows", (long long)n_tok);
@@ -563,6 +601,22 @@ pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int
     const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
     const int64_t Kp = up32(K), Np = up32(N), kt = Kp / PL_GEMM_KT;
     uint16_t *b0 = scratch, *b1 = scratch + up32(n_in);
+#if defined(PL_HAVE_AMX_KERNEL)
+    if (native && !transposed) { /* a panel of 16 rows at a time */
+        for (int64_t p = 0; p < Np / 16; p++) {
+            const float *pr[16];
+            for (int c = 0; c < 16; c++) pr[c] = 16 * p + c < n_out ? rows[16 * p + c] : NULL;
+            pl_amx_pack_panel16(pr, n_in, kt, tiles + p * kt * PL_GEMM_TILE);
+        }
+        return PL_OK;
+    }
+    if (native) { /* a pair of reduction rows at a time */
+        for (int64_t k = 0; k < Kp; k += 2)
+            pl_amx_pack_pair(k < n_out ? rows[k] : NULL, k + 1 < n_out ? rows[k + 1] : NULL, n_in, Np / 16, kt,
+                             tiles + (k / PL_GEMM_KT) * PL_GEMM_TILE + ((k % PL_GEMM_KT) / 2) * 32);
+        return PL_OK;
+    }
+#endif
     if (!transposed) {
         /* weight row n is output column n: tile (n / 16, t), row r, column
          * n % 16 holds the pair (32t + 2r, 32t + 2r + 1) of that row */

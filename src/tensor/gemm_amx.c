@@ -24,6 +24,9 @@ typedef struct {
     uint8_t rows[16];
 } tile_config;
 
+/* whether this thread's tiles are configured (pl_amx_release clears it) */
+static _Thread_local int configured;
+
 void pl_amx_configure(void) {
     tile_config c;
     memset(&c, 0, sizeof c);
@@ -35,9 +38,17 @@ void pl_amx_configure(void) {
     /* gcc 12 does not see ldtilecfg read the struct and drops the stores */
     __asm__ volatile("" : : "m"(c) : "memory");
     _tile_loadconfig(&c);
+    configured = 1;
 }
 
-void pl_amx_release(void) { _tile_release(); }
+void pl_amx_ensure(void) {
+    if (!configured) pl_amx_configure();
+}
+
+void pl_amx_release(void) {
+    _tile_release();
+    configured = 0;
+}
 
 /* The k loop; the operand a thread walks past (the other stays for its
  * next blocks) is loaded with the streaming hint, so it does not push the
@@ -116,5 +127,44 @@ void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
         __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
         _mm256_mask_storeu_epi16(dst + i, m, (__m256i)h);
+    }
+}
+
+/* One panel of 16 weight rows (output columns; rows[c] NULL: a zero
+ * column) into its kt tiles: tile t, row r, column c holds the pair
+ * (32t + 2r, 32t + 2r + 1) of row c, padding zero. */
+void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uint16_t *panel) {
+    uint16_t buf[16 * PL_GEMM_KT] __attribute__((aligned(64)));
+    /* lane c of tile row r is dword r of row c's 32 values */
+    const __m512i idx = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
+    for (int64_t t = 0; t < kt; t++) {
+        const int64_t k0 = t * PL_GEMM_KT, left = n_in - k0;
+        const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        const __mmask16 m1 = left >= 32 ? (__mmask16)0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+        for (int c = 0; c < 16; c++) {
+            const float *src = rows[c];
+            const __m512 a = src ? _mm512_maskz_loadu_ps(m0, src + k0) : _mm512_setzero_ps();
+            const __m512 b = src ? _mm512_maskz_loadu_ps(m1, src + k0 + 16) : _mm512_setzero_ps();
+            _mm256_store_si256((__m256i *)(buf + c * 32), (__m256i)_mm512_cvtneps_pbh(a));
+            _mm256_store_si256((__m256i *)(buf + c * 32 + 16), (__m256i)_mm512_cvtneps_pbh(b));
+        }
+        for (int r = 0; r < 16; r++)
+            _mm512_storeu_si512(panel + t * PL_GEMM_TILE + r * 32,
+                                _mm512_i32gather_epi32(idx, (const int *)(const void *)buf + r, 4));
+    }
+}
+
+/* Two reduction rows (r0 at an even index k, r1 at k + 1; NULL: zeros) of a
+ * transposed weight with n_in columns into their tile row of every panel:
+ * tiles + (p kt) * 512 + row offset, columns 16p .. 16p + 15 interleaved. */
+void pl_amx_pack_pair(const float *r0, const float *r1, int64_t n_in, int64_t np, int64_t kt, uint16_t *row0) {
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t c0 = 16 * p, left = n_in - c0;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        const __m512 a = r0 ? _mm512_maskz_loadu_ps(m, r0 + c0) : _mm512_setzero_ps();
+        const __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1 + c0) : _mm512_setzero_ps();
+        const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+        const __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b)), 16);
+        _mm512_storeu_si512(row0 + p * kt * PL_GEMM_TILE, _mm512_or_si512(lo, hi));
     }
 }

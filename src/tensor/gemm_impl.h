@@ -19,6 +19,9 @@
 #define PL_HAVE_AMX_KERNEL 1
 /* Load the tile configuration on the calling thread (8 tiles of 16 x 64 B). */
 void pl_amx_configure(void);
+/* Configure unless this thread already is (the products keep the
+ * configuration between calls; pl_amx_release drops it). */
+void pl_amx_ensure(void);
 void pl_amx_release(void);
 /* out[32 rows, ldo apart][32] (+)= A[32 rows, lda apart] . B panels B0 | B1,
  * over kt tiles. stream: which operand is loaded with the streaming hint
@@ -33,6 +36,10 @@ void pl_amx_to_bf16_scaled(uint16_t *dst, const float *src, int64_t n, float s);
 void pl_amx_to_bf16_16(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int rows);
 /* dst[i] = bf16(src[i]), round to nearest even */
 void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n);
+/* pl_bf16_tiles_pack_rowptr's layouts, 16 rows (one panel) or two
+ * reduction rows (one tile row of every panel) at a time */
+void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uint16_t *panel);
+void pl_amx_pack_pair(const float *r0, const float *r1, int64_t n_in, int64_t np, int64_t kt, uint16_t *row0);
 #endif
 
 #endif

@@ -1376,6 +1376,18 @@ static float f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale
     return _mm512_reduce_max_ps(mx);
 }
 
+/* pl_bf16_softmax: scores, exponentials summed, then each rounded as
+ * pl_amx_to_bf16_scaled does (called only where AMX runs) */
+static void softmax_bf16(float *x, int64_t n, float scale, uint16_t *dst) {
+    const float mx = f32_scores(x, n, 0, n - 1, scale);
+    const __m512 vs = _mm512_set1_ps((float)(1.0 / f32_expsum(x, n, mx)));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
+        _mm256_mask_storeu_epi16(dst + i, k, (__m256i)h);
+    }
+}
+
 static void f32_scale(float *x, int64_t n, float s) {
     const __m512 sv = _mm512_set1_ps(s);
     for (int64_t i = 0; i < n; i += 16) {
@@ -1535,6 +1547,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_expsum = f32_expsum;
     k->f32_silu_mul = f32_silu_mul;
     k->silu_glu32 = silu_glu32;
+    k->softmax_bf16 = softmax_bf16;
     k->f32_rmsnorm = f32_rmsnorm;
     k->f32_scores = f32_scores;
     k->f32_scale = f32_scale;

@@ -158,6 +158,9 @@ typedef void (*pl_f32_rope_fn)(float *x, const float *cs, int64_t n_rot, int neo
  * features, then their up): h row r (ldh apart) = bf16(silu(gate) * up),
  * the bits of f32_silu_mul on the 16 lanes then round to nearest even */
 typedef void (*pl_silu_glu32_fn)(const float *blk, uint16_t *h, int64_t ldh);
+/* pl_bf16_softmax on the tiles' machine (f32_scores, f32_expsum, then the
+ * scaled rounding, in one call) */
+typedef void (*pl_softmax_bf16_fn)(float *x, int64_t n, float scale, uint16_t *dst);
 
 typedef struct {
     pl_f32_dots_fn f32_dots;
@@ -170,6 +173,7 @@ typedef struct {
     pl_f32_add_fn f32_add;
     pl_f32_rope_fn f32_rope;
     pl_silu_glu32_fn silu_glu32; /* NULL: copy out, f32_silu_mul, round */
+    pl_softmax_bf16_fn softmax_bf16; /* NULL: the three steps */
     pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
