@@ -213,7 +213,7 @@ pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runne
     int64_t nin = m->max_n_in;
     size_t mmb = pl_mm_scratch_bytes((int64_t)T, nin);
     size_t parts[] = {fsz(T, D), fsz(T, wide), fsz(T, D), fsz(T, qd), fsz(T, kvd), fsz(T, kvd), fsz(T, qd),
-                      fsz(T, ff), fsz(T, ff), fsz((size_t)nt, (size_t)max_ctx), fsz(T, rank), mmb,
+                      fsz(T, ff), fsz(T, ff), fsz((size_t)nt, (size_t)max_ctx), pl_mm_lora_tmp_bytes((int64_t)T, (int)rank), mmb,
                       T * sizeof(int32_t), T * sizeof(int32_t), fsz(T, (size_t)(d->n_rot > 0 ? d->n_rot : 1))};
     size_t total = 0;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)

@@ -115,12 +115,27 @@ static pl_status attach(pl_model *m, pending *pp, int n, const float *s) {
         lp->a = (pl_mat){lp->fa, PL_DTYPE_F32, w->n_in, p->r, (size_t)w->n_in * sizeof(float), w->name, NULL, NULL, NULL};
         lp->b = (pl_mat){lp->fb, PL_DTYPE_F32, p->r, w->n_out, (size_t)p->r * sizeof(float), w->name, NULL, NULL, NULL};
         lp->s = s[i];
+        /* on a matrix with bf16 tiles the deltas' products run on tiles of
+         * their own, made once here */
+        if (w->tiles) {
+            lp->a.tiles = malloc(pl_bf16_tiles_bytes(p->r, w->n_in));
+            lp->b.tiles = malloc(pl_bf16_tiles_bytes(w->n_out, p->r));
+            if (!lp->a.tiles || !lp->b.tiles) {
+                st = pl_error(PL_ERR_NOMEM, "out of memory (LoRA tiles of %s)", w->name);
+                break;
+            }
+            if ((st = pl_bf16_tiles_pack(PL_DTYPE_F32, lp->fa, 0, p->r, w->n_in, 0, lp->a.tiles)) ||
+                (st = pl_bf16_tiles_pack(PL_DTYPE_F32, lp->fb, 0, w->n_out, p->r, 0, lp->b.tiles)))
+                break;
+        }
     }
     if (st) {
         for (int i = 0; i < n; i++)
             if (made[i]) {
                 free(made[i]->fa);
                 free(made[i]->fb);
+                free(made[i]->a.tiles);
+                free(made[i]->b.tiles);
                 free(made[i]);
             }
         free(made);

@@ -111,7 +111,21 @@ static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const fl
         /* with bf16 tiles the deltas run as bf16 products too: u = x·Aᵀ,
          * then y += (s·u)·Bᵀ (row by row independent of the batch, as the rest) */
         for (const pl_lora_pair *p = w->lora; p && !st; p = p->next) {
-            int64_t r = p->a.n_out;
+            const int64_t r = p->a.n_out, rp = (r + 31) / 32 * 32;
+            if (p->a.tiles && p->b.tiles) {
+                /* on the pair's own tiles (lora.c), s·u rounded straight into
+                 * bf16 rows after u: the bits of the products below */
+                st = xa ? pl_matmul_bf16_tiles_rows(p->a.tiles, r, w->n_in, xa, lora_tmp, 0)
+                        : pl_matmul_bf16_tiles(p->a.tiles, r, w->n_in, 0, x, T, lora_tmp, 0);
+                uint16_t *ub = (uint16_t *)(void *)(lora_tmp + T * r);
+                for (int64_t t = 0; !st && t < (T + 31) / 32 * 32; t++) {
+                    uint16_t *row = ub + t * rp;
+                    memset(row, 0, (size_t)rp * sizeof *row);
+                    if (t < T) pl_bf16_round_scaled(row, lora_tmp + t * r, r, p->s);
+                }
+                if (!st) st = pl_matmul_bf16_tiles_packed(p->b.tiles, w->n_out, r, 0, ub, T, y, 1);
+                continue;
+            }
             st = xa ? pl_matmul_bf16_rows(PL_DTYPE_F32, p->a.data, 0, r, w->n_in, xa, lora_tmp, 0)
                     : pl_matmul_bf16(PL_DTYPE_F32, p->a.data, 0, r, w->n_in, x, T, lora_tmp, 0);
             for (int64_t i = 0; !st && i < T * r; i++) lora_tmp[i] *= p->s;
@@ -138,6 +152,11 @@ static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const fl
         }
     }
     return PL_OK;
+}
+
+size_t pl_mm_lora_tmp_bytes(int64_t T, int max_rank) {
+    const size_t r = max_rank > 0 ? (size_t)max_rank : 1, Tp = ((size_t)T + 31) / 32 * 32, rp = (r + 31) / 32 * 32;
+    return (size_t)T * r * sizeof(float) + Tp * rp * sizeof(uint16_t);
 }
 
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,

@@ -70,8 +70,12 @@ struct pl_model {
 
 /* Scratch bytes mm_rows needs for T rows of width n_in. */
 size_t pl_mm_scratch_bytes(int64_t T, int64_t n_in);
+/* Bytes of the lora_tmp the products below take for T rows and adapters of
+ * rank up to max_rank: T × max_rank floats, then room for those rows in
+ * bf16 (the deltas' second product on tiles). */
+size_t pl_mm_lora_tmp_bytes(int64_t T, int max_rank);
 /* y[T × n_out] = x[T × n_in] · Wᵀ (+ adapters), using scratch (64-byte
- * aligned, scratch_bytes long). lora_tmp is [T × max_rank] floats. xa, when
+ * aligned, scratch_bytes long) and lora_tmp (pl_mm_lora_tmp_bytes). xa, when
  * not NULL, is x already rounded to bf16 (pl_bf16_rows_set): the bf16 tile
  * products read it instead of rounding x again (the same bits). */
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
