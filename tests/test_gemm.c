@@ -384,31 +384,46 @@ static void round_scaled(void) {
     CHECK_OK(pl_simd_set(pl_simd_detected()));
 }
 
-/* pl_bf16_softmax: the bits of scores, exponential sum and scaled rounding
- * called apart (both levels), and probabilities that sum to 1 */
+/* pl_bf16_softmax: within bf16 rounding of the double softmax at both
+ * levels, summing to 1; below the AMX machine, the bits of scores,
+ * exponential sum and scaled rounding called apart */
 static void softmax(void) {
+    const int native = pl_bf16_gemm_native();
     for (int lvl = 0; lvl < 2; lvl++) {
         if (lvl == 1) {
-            if (!pl_bf16_gemm_native()) break;
+            if (!native) break;
             CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
         }
-        const int lens[] = {1, 5, 16, 17, 91, 157, 300};
+        const int lens[] = {1, 5, 16, 17, 91, 157, 300, 2000};
         for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
             const int n = lens[li];
             float *x = make_x(n), *y = malloc((size_t)n * 4);
-            for (int i = 0; i < n; i++) x[i] *= 40.0f; /* scores over a wide range */
+            double *ex = malloc((size_t)n * sizeof *ex);
+            for (int i = 0; i < n; i++) x[i] *= 40.0f; /* scores over a wide range (e down to ~1e-30) */
             uint16_t *a = malloc((size_t)n * 2), *b = malloc((size_t)n * 2);
             memcpy(y, x, (size_t)n * 4);
+            double mx = -INFINITY, se = 0;
+            for (int i = 0; i < n; i++) mx = fmax(mx, (double)x[i] * 0.125);
+            for (int i = 0; i < n; i++) se += (ex[i] = exp((double)x[i] * 0.125 - mx));
             pl_bf16_softmax(x, n, 0.125f, a);
-            const float mx = pl_f32_scores(y, n, 0, n - 1, 0.125f);
-            pl_bf16_round_scaled(b, y, n, (float)(1.0 / pl_f32_exp_sum(y, n, mx)));
-            CHECK(memcmp(a, b, (size_t)n * 2) == 0, "softmax differs from its steps (n %d, level %d)", n, lvl);
-            CHECK(memcmp(x, y, (size_t)n * 4) == 0, "softmax leaves other exponentials (n %d, level %d)", n, lvl);
-            double sum = 0;
-            for (int i = 0; i < n; i++) sum += (double)pl_bf16_to_fp32(a[i]);
+            double worst = 0, sum = 0;
+            for (int i = 0; i < n; i++) {
+                const double p = (double)pl_bf16_to_fp32(a[i]), want = ex[i] / se;
+                worst = fmax(worst, fabs(p - want) / (want + 1e-38));
+                sum += p;
+            }
+            CHECK(worst <= 1.0 / 256 + 1e-5, "softmax: relative error %.3g (n %d, level %d)", worst, n, lvl);
             CHECK(fabs(sum - 1.0) < 0.01, "softmax sums to %.6f (n %d, level %d)", sum, n, lvl);
+            if (!native || lvl == 1) {
+                const float m = pl_f32_scores(y, n, 0, n - 1, 0.125f);
+                pl_bf16_round_scaled(b, y, n, (float)(1.0 / pl_f32_exp_sum(y, n, m)));
+                CHECK(memcmp(a, b, (size_t)n * 2) == 0, "softmax differs from its steps (n %d, level %d)", n, lvl);
+                CHECK(memcmp(x, y, (size_t)n * 4) == 0, "softmax leaves other exponentials (n %d, level %d)", n,
+                      lvl);
+            }
             free(x);
             free(y);
+            free(ex);
             free(a);
             free(b);
         }

@@ -1376,11 +1376,41 @@ static float f32_scores(float *x, int64_t n, int64_t lo, int64_t hi, float scale
     return _mm512_reduce_max_ps(mx);
 }
 
-/* pl_bf16_softmax: scores, exponentials summed, then each rounded as
- * pl_amx_to_bf16_scaled does (called only where AMX runs) */
+/* pl_bf16_softmax on the tiles' machine (its own bits): the largest score
+ * first (scaling by s > 0 keeps the order, so max(x)·s is the largest
+ * scaled score exactly), then e = exp(x·s - max) with the polynomial of
+ * exp512 but 2^k applied by vscalefps (inputs are <= 0: no overflow, and
+ * underflow goes to 0 as it should; NaN stays NaN), summed in float over
+ * 16 lanes, then each e times 1/sum rounded to bf16. */
 static void softmax_bf16(float *x, int64_t n, float scale, uint16_t *dst) {
-    const float mx = f32_scores(x, n, 0, n - 1, scale);
-    const __m512 vs = _mm512_set1_ps((float)(1.0 / f32_expsum(x, n, mx)));
+    const __m512 sc = _mm512_set1_ps(scale), lo = _mm512_set1_ps(-104.0f);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        mx = _mm512_mask_max_ps(mx, k, mx, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * scale);
+    __m512 s0 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 t = _mm512_max_ps(lo, _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), sc), m));
+        const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), t);
+        r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
+        __m512 p = _mm512_set1_ps(1.0f / 5040);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        const __m512 e = _mm512_maskz_scalef_ps(k, p, kf);
+        _mm512_mask_storeu_ps(x + i, k, e);
+        s0 = _mm512_add_ps(s0, e);
+    }
+    const __m512 vs = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s0));
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m256bh h = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));

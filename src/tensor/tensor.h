@@ -282,10 +282,12 @@ pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in);
 void pl_bf16_round(uint16_t *dst, const float *src, int64_t n);
 /* dst[i] = bf16(src[i] * s): the f32 product (pl_f32_scale's) rounded */
 void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s);
-/* One query's attention probabilities in bf16: with e[i] = exp(x[i]*scale
- * - max) (pl_f32_scores over all of x, then pl_f32_exp_sum, which leaves e
- * in x), dst[i] = bf16(e[i] * (float)(1 / sum e)) as pl_bf16_round_scaled
- * rounds: the bits of those three calls, in one (n >= 1). */
+/* One query's attention probabilities in bf16 (n >= 1, scale > 0): with
+ * e[i] = exp(x[i]*scale - max), dst[i] = bf16(e[i] / sum e), and e left in
+ * x. Where the bf16 products run on AMX, one AVX-512 kernel (float sum,
+ * within 2 ulp of expf before rounding; tested against double); elsewhere
+ * the bits of pl_f32_scores, pl_f32_exp_sum and pl_bf16_round_scaled with
+ * (float)(1 / sum). Per row: a row's bits do not depend on other rows. */
 void pl_bf16_softmax(float *x, int64_t n, float scale, uint16_t *dst);
 /* The rows of rmsnorm(X) · w (pl_f32_rmsnorm per row) rounded, without the
  * f32 result in memory: the same bits as pl_f32_rmsnorm then
