@@ -431,6 +431,43 @@ static void softmax(void) {
     CHECK_OK(pl_simd_set(pl_simd_detected()));
 }
 
+/* the first k_use reduction indices of tiles made for all K: the bits of
+ * the full product with A zero past k_use (transposed tiles, as attention's
+ * values, and plain ones) */
+static void part_reduction(void) {
+    const int64_t n_out = 150, n_in = 64, M = 40;
+    for (int tr = 0; tr < 2; tr++) {
+        const int64_t K = tr ? n_out : n_in, N = tr ? n_in : n_out;
+        float *W = make_x(n_out * n_in), *Y = malloc((size_t)(M * N) * 4), *Yp = malloc((size_t)(M * N) * 4);
+        uint16_t *tiles = malloc(pl_bf16_tiles_bytes(n_out, n_in));
+        CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, tr, tiles));
+        const int64_t uses[] = {1, 31, 32, 33, 97, K};
+        for (size_t ui = 0; ui < sizeof uses / sizeof *uses; ui++) {
+            const int64_t ku = uses[ui], Kp = (K + 31) / 32 * 32, Ku = (ku + 31) / 32 * 32;
+            if (ku > K) continue;
+            uint16_t *Af = calloc((size_t)(((M + 31) / 32 * 32) * Kp), 2), *Au = calloc((size_t)(((M + 31) / 32 * 32) * Ku), 2);
+            float *x = make_x(M * ku);
+            for (int64_t m = 0; m < M; m++) {
+                pl_bf16_round(Af + m * Kp, x + m * ku, ku);
+                pl_bf16_round(Au + m * Ku, x + m * ku, ku);
+            }
+            CHECK_OK(pl_matmul_bf16_tiles_packed(tiles, n_out, n_in, tr, Af, M, Y, 0));
+            CHECK_OK(pl_matmul_bf16_tiles_packed_part(tiles, n_out, n_in, tr, ku, Au, M, Yp, 0));
+            CHECK(memcmp(Y, Yp, (size_t)(M * N) * 4) == 0, "part of the reduction (%lld of %lld, transposed %d) differs",
+                  (long long)ku, (long long)K, tr);
+            free(Af);
+            free(Au);
+            free(x);
+        }
+        CHECK(pl_matmul_bf16_tiles_packed_part(tiles, n_out, n_in, tr, K + 1, (uint16_t[64]){0}, 1, Y, 0) ==
+                  PL_ERR_INVALID, "a reduction past K accepted");
+        free(W);
+        free(Y);
+        free(Yp);
+        free(tiles);
+    }
+}
+
 static void errors(void) {
     float x[64] = {0}, y[64];
     uint8_t w[4096] = {0};
@@ -465,6 +502,7 @@ int main(void) {
     rows_rmsnorm();
     round_scaled();
     softmax();
+    part_reduction();
     errors();
     return T_END();
 }

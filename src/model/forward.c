@@ -671,27 +671,34 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         }
         for (int t0 = a->t0; t0 < g1; t0 += ATT_TC) {
             const int tc = t0 + ATT_TC < g1 ? ATT_TC : g1 - t0, rows = tc * group;
-            /* query row j: token t0 + j / group, head kvh * group + j % group */
+            /* the chunk's queries see keys up to its last token only: the
+             * products run over those (the rest would be probability 0) */
+            const int n_kc = pos0 + t0 + tc;
+            /* query row j: token t0 + j / group, head kvh * group + j % group,
+             * rounded straight into the product's bf16 rows */
+            if (pl_bf16_rows_alloc(qa, rows, hd)) {
+                fail = 1;
+                break;
+            }
             for (int j = 0; j < rows; j++) {
                 const int64_t tok = row0[a->seq] + t0 + j / group;
-                memcpy(Q + (size_t)j * (size_t)hd,
-                       r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd,
-                       (size_t)hd * sizeof(float));
+                pl_bf16_round(qa->data + (size_t)j * up32((size_t)hd),
+                              r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd, hd);
             }
-            if (pl_bf16_rows_set(qa, Q, rows, hd) || pl_matmul_bf16_tiles_rows(Kt, n_k, hd, qa, S, 0)) {
+            if (pl_matmul_bf16_tiles_rows(Kt, n_kc, hd, qa, S, 0)) {
                 fail = 1;
                 break;
             }
             /* the probabilities straight into P's bf16 rows */
-            if (pl_bf16_rows_alloc(pa, rows, n_k)) {
+            if (pl_bf16_rows_alloc(pa, rows, n_kc)) {
                 fail = 1;
                 break;
             }
-            const size_t pld = up32((size_t)n_k);
+            const size_t pld = up32((size_t)n_kc);
             for (int j = 0; j < rows; j++)
-                attn_probs_bf16(d, S + (size_t)j * (size_t)n_k, n_k, pos0 + t0 + j / group, use_swa,
+                attn_probs_bf16(d, S + (size_t)j * (size_t)n_kc, n_kc, pos0 + t0 + j / group, use_swa,
                                 pa->data + (size_t)j * pld);
-            if (pl_matmul_bf16_tiles_packed(Vt, n_k, hd, 1, pa->data, rows, Z, 0)) {
+            if (pl_matmul_bf16_tiles_packed_part(Vt, n_k, hd, 1, n_kc, pa->data, rows, Z, 0)) {
                 fail = 1;
                 break;
             }

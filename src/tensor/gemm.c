@@ -192,7 +192,7 @@ static void glu_block(const glu_epi *e, const float *out, int64_t m0, int64_t i,
 /* One product's blocks: work item w is one 32 x 32 block of C. */
 typedef struct {
     const uint16_t *Ap, *Bp;
-    int64_t Kp, kt, mb, nb, cp, ncc, M, N, ldc;
+    int64_t Kp, kt, bkt, mb, nb, cp, ncc, M, N, ldc; /* bkt: B's tiles per panel (>= kt) */
     float *C;
     int accumulate, native, morder, stream;
     const glu_epi *epi;
@@ -210,7 +210,7 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
         i = c * cp + in % cols;
     }
     const uint16_t *A = g->Ap + j * 32 * Kp;
-    const uint16_t *B0 = g->Bp + (2 * i) * kt * PL_GEMM_TILE, *B1 = B0 + kt * PL_GEMM_TILE;
+    const uint16_t *B0 = g->Bp + (2 * i) * g->bkt * PL_GEMM_TILE, *B1 = B0 + g->bkt * PL_GEMM_TILE;
     const int64_t m0 = j * 32, n0 = i * 32;
     const int64_t mr = g->M - m0 < 32 ? g->M - m0 : 32, nr = g->N - n0 < 32 ? g->N - n0 : 32;
     float *C = g->C;
@@ -251,10 +251,11 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
  * products asked for inside a parallel region (one thread's share of a
  * larger job, e.g. an attention head), run on the calling thread, which
  * keeps its tile configuration for the next one. */
-static void gemm_packed_epi(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
-                            int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
-                            const glu_epi *epi) {
-    gemm_job g = {Ap, Bp, Kp, Kp / PL_GEMM_KT, Mp / 32, Np / 32, 0, 0, M, N, ldc, C, accumulate, native, 0, 0, epi};
+static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Kb, int64_t Np,
+                           float *C, int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
+                           const glu_epi *epi) {
+    gemm_job g = {Ap,     Bp, Kp, Kp / PL_GEMM_KT, Kb / PL_GEMM_KT, Mp / 32, Np / 32, 0, 0, M, N, ldc, C, accumulate,
+                  native, 0,  0,  epi};
     /* A weight larger than about half of L2 does not stay there while the
      * row strips stream past it: then the columns go in chunks of up to
      * 1 MiB of weight (a chunk stays in L2), and each row strip (in L1)
@@ -289,6 +290,13 @@ static void gemm_packed_epi(const uint16_t *Ap, int64_t Mp, int64_t Kp, const ui
 #pragma omp for schedule(static)
         for (int64_t w = 0; w < work; w++) gemm_block(&g, w, out);
     }
+}
+
+/* B's panels made for this reduction length (Kp), with or without epi */
+static void gemm_packed_epi(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
+                            int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
+                            const glu_epi *epi) {
+    gemm_packed_kb(Ap, Mp, Kp, Bp, Kp, Np, C, ldc, M, N, accumulate, native, nthreads, epi);
 }
 
 static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
@@ -687,6 +695,18 @@ pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int6
     const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
     gemm_packed(A, up32(n_tok), up32(K), tiles, up32(N), Y, N, n_tok, N, accumulate, pl_bf16_gemm_native(),
                 pl_num_threads());
+    return PL_OK;
+}
+
+pl_status pl_matmul_bf16_tiles_packed_part(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
+                                           int64_t k_use, const uint16_t *A, int64_t n_tok, float *Y, int accumulate) {
+    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || k_use <= 0 || k_use > K || (n_tok > 0 && (!A || !Y)))
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld of the reduction, %lld tokens",
+                        (long long)n_out, (long long)n_in, (long long)k_use, (long long)n_tok);
+    if (n_tok == 0) return PL_OK;
+    gemm_packed_kb(A, up32(n_tok), up32(k_use), tiles, up32(K), up32(N), Y, N, n_tok, N, accumulate,
+                   pl_bf16_gemm_native(), pl_num_threads(), NULL);
     return PL_OK;
 }
 

@@ -263,6 +263,13 @@ pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_i
  * (1). Rounded as above (nearest even), it gives the same bits. */
 pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
                                       const uint16_t *A, int64_t n_tok, float *Y, int accumulate);
+/* pl_matmul_bf16_tiles_packed over the first k_use (1..K) reduction indices
+ * of tiles made for all K: A's rows hold up32(k_use) bf16 (zero padding).
+ * Each output sums the same terms in the same order as the full product
+ * with A zero past k_use, less those zero products (e.g. attention
+ * probabilities of keys past a chunk's last query). */
+pl_status pl_matmul_bf16_tiles_packed_part(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
+                                           int64_t k_use, const uint16_t *A, int64_t n_tok, float *Y, int accumulate);
 /* Activation rows rounded to bf16 once, for several products of the same
  * input (q, k and v of one normed stream; a LoRA's A beside its base
  * weight): the same bits as passing X to each product. pl_bf16_rows_set
