@@ -455,6 +455,18 @@ static void part_reduction(void) {
             CHECK_OK(pl_matmul_bf16_tiles_packed_part(tiles, n_out, n_in, tr, ku, Au, M, Yp, 0));
             CHECK(memcmp(Y, Yp, (size_t)(M * N) * 4) == 0, "part of the reduction (%lld of %lld, transposed %d) differs",
                   (long long)ku, (long long)K, tr);
+            /* rows ldy apart: the same rows, the gaps untouched; accumulate adds */
+            const int64_t ldy = N + 7;
+            float *Yl = malloc((size_t)(M * ldy) * 4);
+            for (int64_t i = 0; i < M * ldy; i++) Yl[i] = 0.5f;
+            CHECK_OK(pl_matmul_bf16_tiles_packed_ld(tiles, n_out, n_in, tr, Af, M, Yl, ldy, 1));
+            int same = 1;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t j = 0; j < ldy; j++)
+                    same &= j < N ? fabsf(Yl[m * ldy + j] - (Y[m * N + j] + 0.5f)) <= 1e-5f * (1.0f + fabsf(Y[m * N + j]))
+                                  : Yl[m * ldy + j] == 0.5f;
+            CHECK(same, "product into rows %lld apart (transposed %d) differs", (long long)ldy, tr);
+            free(Yl);
             free(Af);
             free(Au);
             free(x);

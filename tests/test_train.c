@@ -55,6 +55,7 @@
  * f32 (<= 150 * 2^-24 ~ 9e-6 of the summed magnitudes), chained through the
  * softmax and two products in the backward */
 #define TOL_ATT_F32 1e-5
+#define TOL_ATT_BF16 1e-2 /* the same on bf16 tiles (operands rounded to 8 bits) */
 
 /* Precision of the trainers the fixtures build: the double reference for the
  * finite-difference and PyTorch checks unless a test switches it. */
@@ -2052,8 +2053,12 @@ static void test_bf16_lora_kernels(void) {
         for (size_t i = 0; i < nq; i++) z1[i] = (double)zf[i];
         double e = fmax(max_rel(z1, z0, (int64_t)nq), max_rel(g1, g0, (int64_t)(nq + 2 * nk)));
         for (size_t i = 0; i < np; i++) e = fmax(e, fabs((double)P1[i] - (double)P0[i]));
-        CHECK(e <= TOL_ATT_F32, "attention on f32 storage (variant %d): rel err %.3g vs the double-storage kernel",
-              var, e);
+        /* on the AMX machine the float-storage kernel (the bf16 precision's)
+         * runs its products on bf16 tiles: bf16 rounding of the operands
+         * (2^-8 relative) bounds it instead */
+        const double tol = pl_bf16_gemm_native() ? TOL_ATT_BF16 : TOL_ATT_F32;
+        CHECK(e <= tol, "attention on f32 storage (variant %d): rel err %.3g vs the double-storage kernel (bound %.3g)",
+              var, e, tol);
         free(qd);
         free(kd);
         free(vd);

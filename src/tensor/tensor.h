@@ -263,6 +263,9 @@ pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_i
  * (1). Rounded as above (nearest even), it gives the same bits. */
 pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
                                       const uint16_t *A, int64_t n_tok, float *Y, int accumulate);
+/* pl_matmul_bf16_tiles_packed with Y's rows ldy (>= N) apart. */
+pl_status pl_matmul_bf16_tiles_packed_ld(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
+                                         const uint16_t *A, int64_t n_tok, float *Y, int64_t ldy, int accumulate);
 /* pl_matmul_bf16_tiles_packed over the first k_use (1..K) reduction indices
  * of tiles made for all K: A's rows hold up32(k_use) bf16 (zero padding).
  * Each output sums the same terms in the same order as the full product

@@ -1047,6 +1047,83 @@ static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
     return malloc(n * sizeof(float));
 }
 
+/* The bf16 precision's attention products on the AMX tiles: the sgemm
+ * C[M x N] = op(alpha A) op(B) + beta C (row-major; op transposes when t*
+ * is set; beta 0 or 1) with alpha A and B rounded to bf16 and f32 sums
+ * (PyTorch's bf16 autocast runs these products in bf16 too). op(alpha A)
+ * goes into bf16 rows, op(B) into tiles (pl_bf16_tiles_pack_rowptr: B's
+ * rows are the product's outputs when tb, its reduction indices
+ * otherwise), and the product writes or adds into C. Scratch per thread,
+ * grown as needed. */
+typedef struct {
+    uint16_t *Ab, *Bt, *cv;
+    const float **rows;
+    size_t cap_ab, cap_bt, cap_cv, cap_rows;
+} mm16;
+
+static int grow(void **p, size_t *cap, size_t bytes) {
+    if (bytes <= *cap) return 0;
+    void *n = realloc(*p, bytes);
+    if (!n) return -1;
+    *p = n;
+    *cap = bytes;
+    return 0;
+}
+
+static void mm16_free(mm16 *s) {
+    free(s->Ab);
+    free(s->Bt);
+    free(s->cv);
+    free(s->rows);
+}
+
+static int64_t r32(int64_t n) { return (n + 31) / 32 * 32; }
+
+static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
+    const int64_t Mp = r32(M), Kp = r32(K), nr = tb ? N : K;
+    if ((beta != 0.0f && beta != 1.0f) || grow((void **)&s->Ab, &s->cap_ab, (size_t)(Mp * Kp) * sizeof(uint16_t)) ||
+        grow((void **)&s->Bt, &s->cap_bt, pl_bf16_tiles_bytes(tb ? N : K, tb ? K : N)) ||
+        grow((void **)&s->cv, &s->cap_cv, 2 * (size_t)r32(tb ? K : N) * sizeof(uint16_t)) ||
+        grow((void **)&s->rows, &s->cap_rows, (size_t)nr * sizeof(float *)))
+        return -1;
+    if (ta) { /* op(A)[i][k] = A[k][i] */
+#if defined(HAVE_SGEMM_AVX512)
+        pl_tr_bf16_t_avx512(s->Ab, Kp, A, lda, M, K, alpha);
+#else
+        for (int64_t i = 0; i < M; i++) {
+            uint16_t *row = s->Ab + i * Kp;
+            for (int64_t k = 0; k < Kp; k++) row[k] = k < K ? pl_fp32_to_bf16(alpha * A[k * lda + i]) : 0;
+        }
+#endif
+    } else {
+        for (int64_t i = 0; i < M; i++) {
+            uint16_t *row = s->Ab + i * Kp;
+            pl_bf16_round_scaled(row, A + i * lda, K, alpha);
+            memset(row + K, 0, (size_t)(Kp - K) * sizeof *row);
+        }
+    }
+    memset(s->Ab + M * Kp, 0, (size_t)((Mp - M) * Kp) * sizeof(uint16_t));
+    for (int64_t r = 0; r < nr; r++) s->rows[r] = B + r * ldb;
+    if (pl_bf16_tiles_pack_rowptr(s->rows, nr, tb ? K : N, !tb, s->Bt, s->cv) ||
+        pl_matmul_bf16_tiles_packed_ld(s->Bt, nr, tb ? K : N, !tb, s->Ab, M, C, ldc, beta != 0.0f))
+        return -1;
+    return 0;
+}
+
+/* the attention's product: on the tiles (s not NULL) or sgemm */
+#define ATT_GEMM(s, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)                                           \
+    do {                                                                                                             \
+        if (s) {                                                                                                     \
+            if (mm16_run(s, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) {                                 \
+                _Pragma("omp atomic write") fail = 1;                                                                \
+            }                                                                                                        \
+        } else {                                                                                                     \
+            cblas_sgemm(CblasRowMajor, (ta) ? CblasTrans : CblasNoTrans, (tb) ? CblasTrans : CblasNoTrans, M, N, K, \
+                        alpha, A, lda, B, ldb, beta, C, ldc);                                                        \
+        }                                                                                                            \
+    } while (0)
+
 /* q, k, v (and z) either double (gathered per head into f32 scratch) or
  * float storage read in place through the products' leading dimensions. */
 typedef struct {
@@ -1062,6 +1139,8 @@ static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, floa
 #pragma omp parallel for schedule(static) if (par)
     for (int h = 0; h < H; h++) {
         int kh = h / g;
+        /* float storage is the bf16 precision: its products on the tiles */
+        mm16 m16s = {0}, *m16 = in.qf && pl_bf16_gemm_native() ? &m16s : NULL;
         float *sc = attn_scratch(T, hd, in.qf ? 0 : 4, 0);
         if (!sc) {
 #pragma omp atomic write
@@ -1097,8 +1176,7 @@ static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, floa
             int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
             int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
             float *Pb = Ph + i0 * T + j0;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq,
-                        kf + j0 * ldk, ldk, 0.0f, Pb, (int)T);
+            ATT_GEMM(m16, 0, 1, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq, kf + j0 * ldk, ldk, 0.0f, Pb, (int)T);
             for (int64_t i = i0; i < i1; i++) {
                 float *row = Ph + i * T;
                 int64_t lo = first_key(a, i), n = i + 1 - lo;
@@ -1113,12 +1191,12 @@ static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, floa
                 memset(row, 0, (size_t)lo * sizeof *row);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * ldk, ldk,
-                        0.0f, zf + i0 * ldz, ldz);
+            ATT_GEMM(m16, 0, 0, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * ldk, ldk, 0.0f, zf + i0 * ldz, ldz);
         }
         if (zd)
             for (int64_t t = 0; t < T; t++)
                 for (int e = 0; e < hd; e++) zd[t * QD + (int64_t)h * hd + e] = (double)zf[t * hd + e];
+        mm16_free(&m16s);
         free(sc);
     }
     heads_end(par);
@@ -1170,6 +1248,7 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
     int par = heads_begin(Hkv, T);
 #pragma omp parallel for schedule(static) if (par)
     for (int kh = 0; kh < Hkv; kh++) {
+        mm16 m16s = {0}, *m16 = in.qf && pl_bf16_gemm_native() ? &m16s : NULL;
         /* k, v, dk, dv of the KV head; q, dz, dq of a query head; dS, (soft-cap) S */
         float *sc = attn_scratch(T, hd, 7, a->softcap > 0 ? 2 : 1);
         if (!sc) {
@@ -1211,13 +1290,12 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
                 int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
                 float *dSb = dSf + i0 * T + j0;
                 /* dP = dz vᵀ ; dv += Pᵀ dz */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, 1.0f, dzf + i0 * ldz, ldz,
-                            vf + j0 * ldk, ldk, 0.0f, dSb, (int)T);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T,
-                            dzf + i0 * ldz, ldz, 1.0f, dvf + j0 * hd, hd);
+                ATT_GEMM(m16, 0, 1, ni, nj, hd, 1.0f, dzf + i0 * ldz, ldz, vf + j0 * ldk, ldk, 0.0f, dSb, (int)T);
+                ATT_GEMM(m16, 1, 0, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T, dzf + i0 * ldz, ldz, 1.0f,
+                         dvf + j0 * hd, hd);
                 if (Sf) /* the pre-cap scores again */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, nj, hd, (float)a->scale, qf + i0 * ldq,
-                                ldq, kf + j0 * ldk, ldk, 0.0f, Sf + i0 * T + j0, (int)T);
+                    ATT_GEMM(m16, 0, 1, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq, kf + j0 * ldk, ldk, 0.0f,
+                             Sf + i0 * T + j0, (int)T);
                 for (int64_t i = i0; i < i1; i++) {
                     const float *pr = Ph + i * T;
                     float *dr = dSf + i * T;
@@ -1237,10 +1315,8 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
                     }
                 }
                 /* dq += dS k ; dk += dSᵀ q */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * ldk,
-                            ldk, 1.0f, dqf + i0 * hd, hd);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * ldq,
-                            ldq, 1.0f, dkf + j0 * hd, hd);
+                ATT_GEMM(m16, 0, 0, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * ldk, ldk, 1.0f, dqf + i0 * hd, hd);
+                ATT_GEMM(m16, 1, 0, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * ldq, ldq, 1.0f, dkf + j0 * hd, hd);
             }
             if (gr.dqs) scatter_f(gr.dqs + (int64_t)h * hd, dqf, T, hd, QD);
             else scatter(gr.dq + (int64_t)h * hd, dqf, T, hd, QD, gr.write);
@@ -1252,6 +1328,7 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
             scatter(gr.dk + (int64_t)kh * hd, dkf, T, hd, KVD, gr.write);
             scatter(gr.dv + (int64_t)kh * hd, dvf, T, hd, KVD, gr.write);
         }
+        mm16_free(&m16s);
         free(sc);
     }
     heads_end(par);

@@ -95,6 +95,23 @@ void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
     }
 }
 
+/* rows i < M of Ab (Kp apart) = bf16(alpha · column i of A), A[k][i] at
+ * A + k·lda for k < K, zero from K to Kp (a transposed operand of the
+ * attention's tile products; the bits of the scalar rounding) */
+void pl_tr_bf16_t_avx512(uint16_t *Ab, int64_t Kp, const float *A, int64_t lda, int64_t M, int64_t K, float alpha) {
+    const __m512i step = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)lda));
+    const __m512 av = _mm512_set1_ps(alpha);
+    for (int64_t i = 0; i < M; i++) {
+        uint16_t *row = Ab + i * Kp;
+        for (int64_t k = 0; k < Kp; k += 16) {
+            const __mmask16 mm = (__mmask16)(K - k >= 16 ? 0xffff : K - k > 0 ? (1u << (K - k)) - 1 : 0);
+            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mm, step, A + k * lda + i, 4);
+            _mm256_storeu_si256((__m256i *)(row + k), (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(v, av)));
+        }
+    }
+}
+
 /* y = (float)(s·x) and y += (double)x, 8 at a time (the scalar loops' bits) */
 void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n) {
     const __m512d sv = _mm512_set1_pd(s);
