@@ -182,6 +182,32 @@ static void test_rope(void) {
         for (int i = 0; i < N; i++) md = fmax(md, fmax(fabs(y2[i] - y[i]), fabs(dx2[i] - dx[i])));
         CHECK(md < 1e-15, "rope table (neox %d) differs from the direct rotation by %g", neox, md);
     }
+    /* float storage (pl_tr_rope_apply_table_f): the AVX-512 rows give the
+     * scalar loop's bits (both layouts, both directions, partial rotary
+     * dims with a half not a multiple of 8) */
+    {
+        enum { T2 = 7, H2 = 3, HD2 = 40, N2 = T2 * H2 * HD2 };
+        const int rots[2] = {HD2, 12};
+        int32_t pos2[T2] = {0, 1, 5, 9, 300, 4096, 17};
+        pl_real inv2[HD2 / 2], cs2[T2 * HD2];
+        static float xa[N2], xb[N2];
+        for (int ri = 0; ri < 2; ri++) {
+            const int nr = rots[ri];
+            pl_tr_rope_inv_freq(inv2, nr, 10000.0, NULL);
+            pl_tr_rope_table(cs2, pos2, T2, nr, inv2);
+            for (int neox = 0; neox < 2; neox++)
+                for (int inverse = 0; inverse < 2; inverse++) {
+                    for (int i = 0; i < N2; i++) xa[i] = xb[i] = (float)sin(0.37 * i + ri) * 3.0f;
+                    pl_tr_rope_apply_table_f(xa, T2, H2, HD2, nr, cs2, neox, inverse);
+                    const pl_simd lvl = pl_simd_active();
+                    CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
+                    pl_tr_rope_apply_table_f(xb, T2, H2, HD2, nr, cs2, neox, inverse);
+                    CHECK_OK(pl_simd_set(lvl));
+                    CHECK(memcmp(xa, xb, sizeof xa) == 0, "rope on float storage (rot %d, neox %d, inverse %d): %s "
+                          "differs from the scalar loop", nr, neox, inverse, pl_simd_name(lvl));
+                }
+        }
+    }
     /* the two layouts are the same rotation on permuted coordinates */
     pl_real a[HD], b[HD];
     fill(a, HD, 1.0);

@@ -1180,6 +1180,15 @@ static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, floa
             for (int64_t i = i0; i < i1; i++) {
                 float *row = Ph + i * T;
                 int64_t lo = first_key(a, i), n = i + 1 - lo;
+                if (in.qf && !(a->softcap > 0)) {
+                    /* float storage (the bf16 precision): the softmax in float
+                     * (tensor's exponentials, their sum in double) */
+                    const float mx = pl_f32_scores(row + lo, n, 0, n - 1, 1.0f);
+                    pl_f32_scale(row + lo, n, (float)(1.0 / pl_f32_exp_sum(row + lo, n, mx)));
+                    memset(row, 0, (size_t)lo * sizeof *row);
+                    memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
+                    continue;
+                }
                 for (int64_t j = 0; j < n; j++) buf[j] = row[lo + j];
                 if (a->softcap > 0)
                     for (int64_t j = 0; j < n; j++) buf[j] = tanh(buf[j] / a->softcap) * a->softcap;

@@ -676,11 +676,20 @@ void pl_tr_rope_apply_table_f(float *x, int64_t T, int n_head, int hd, int n_rot
                               int inverse) {
     int half = n_rot / 2;
     double sg = inverse ? -1.0 : 1.0;
+#if defined(HAVE_EXP_AVX512)
+    const int avx512 = pl_simd_active() == PL_SIMD_AVX512;
+#endif
 #pragma omp parallel for schedule(static) if (BIG(T * n_head * hd * 8))
     for (int64_t t = 0; t < T; t++)
         for (int h = 0; h < n_head; h++) {
             float *xh = x + (t * n_head + h) * hd;
             const pl_real *c = cs + t * half * 2;
+#if defined(HAVE_EXP_AVX512)
+            if (avx512) {
+                pl_tr_rope_row_f_avx512(xh, c, half, neox, sg);
+                continue;
+            }
+#endif
             for (int i = 0; i < half; i++) {
                 int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
                 double co = c[2 * i], s = sg * c[2 * i + 1], x0 = xh[a], x1 = xh[b];

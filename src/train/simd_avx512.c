@@ -95,6 +95,46 @@ void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
     }
 }
 
+/* RoPE on one head of float storage with the double table c ((cos, sin)
+ * pairs of the half angles) and sign sg on the sines: the scalar loop's
+ * double products, differences and roundings, 8 pairs at a time. neox:
+ * pairs (i, i + half), else (2i, 2i + 1). */
+void pl_tr_rope_row_f_avx512(float *x, const double *c, int half, int neox, double sg) {
+    const __m512i ev = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), od = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+    const __m512i lo4 = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), hi4 = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    const __m512d sgv = _mm512_set1_pd(sg);
+    for (int i = 0; i < half; i += 8) {
+        const int m = half - i >= 8 ? 8 : half - i;
+        const __mmask8 k = (__mmask8)((1u << m) - 1);
+        const __mmask8 ka = (__mmask8)(2 * m >= 8 ? 0xff : (1u << (2 * m)) - 1);
+        const __mmask8 kb = (__mmask8)(2 * m > 8 ? (1u << (2 * m - 8)) - 1 : 0);
+        const __m512d p0 = _mm512_maskz_loadu_pd(ka, c + 2 * i), p1 = _mm512_maskz_loadu_pd(kb, c + 2 * i + 8);
+        const __m512d co = _mm512_permutex2var_pd(p0, ev, p1);
+        const __m512d s = _mm512_mul_pd(sgv, _mm512_permutex2var_pd(p0, od, p1));
+        __m512d x0, x1;
+        if (neox) {
+            x0 = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, x + i));
+            x1 = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, x + half + i));
+        } else {
+            const __m512 v = _mm512_maskz_loadu_ps((__mmask16)(m == 8 ? 0xffff : (1u << (2 * m)) - 1), x + 2 * i);
+            const __m512d l = _mm512_cvtps_pd(_mm512_castps512_ps256(v)), h = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+            x0 = _mm512_permutex2var_pd(l, ev, h);
+            x1 = _mm512_permutex2var_pd(l, od, h);
+        }
+        const __m512d ya = _mm512_sub_pd(_mm512_mul_pd(x0, co), _mm512_mul_pd(x1, s));
+        const __m512d yb = _mm512_add_pd(_mm512_mul_pd(x0, s), _mm512_mul_pd(x1, co));
+        if (neox) {
+            _mm256_mask_storeu_ps(x + i, k, _mm512_cvtpd_ps(ya));
+            _mm256_mask_storeu_ps(x + half + i, k, _mm512_cvtpd_ps(yb));
+        } else {
+            const __m256 l = _mm512_cvtpd_ps(_mm512_permutex2var_pd(ya, lo4, yb));
+            const __m256 h = _mm512_cvtpd_ps(_mm512_permutex2var_pd(ya, hi4, yb));
+            _mm512_mask_storeu_ps(x + 2 * i, (__mmask16)(m == 8 ? 0xffff : (1u << (2 * m)) - 1),
+                                  _mm512_insertf32x8(_mm512_castps256_ps512(l), h, 1));
+        }
+    }
+}
+
 /* rows i < M of Ab (Kp apart) = bf16(alpha · column i of A), A[k][i] at
  * A + k·lda for k < K, zero from K to Kp (a transposed operand of the
  * attention's tile products; the bits of the scalar rounding) */
