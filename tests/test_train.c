@@ -208,6 +208,30 @@ static void test_rope(void) {
                 }
         }
     }
+    /* the attention backward's dS row (pl_tr_attn_ds_row) at the detected
+     * level and on scalar: the bits of the formula (8 partials by lane j % 8,
+     * fixed reduction) */
+    for (int lvl = 0; lvl < 2; lvl++) {
+        const pl_simd was = pl_simd_active();
+        if (lvl) CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
+        const int lens[] = {1, 7, 8, 9, 64, 150};
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            const int n = lens[li];
+            float d[150], p[150], want[150];
+            for (int j = 0; j < n; j++) {
+                d[j] = (float)sin(1.3 * j + n);
+                p[j] = (float)(0.5 + 0.5 * cos(0.7 * j));
+            }
+            double q[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int j = 0; j < n; j++) q[j & 7] += (double)d[j] * (double)p[j];
+            const double dot = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+            for (int j = 0; j < n; j++) want[j] = (float)((double)p[j] * ((double)d[j] - dot) * 0.125);
+            pl_tr_attn_ds_row(d, p, n, 0.125);
+            CHECK(memcmp(d, want, (size_t)n * sizeof *d) == 0, "attention dS row (n %d, %s) differs from the formula", n,
+                  pl_simd_name(pl_simd_active()));
+        }
+        CHECK_OK(pl_simd_set(was));
+    }
     /* the two layouts are the same rotation on permuted coordinates */
     pl_real a[HD], b[HD];
     fill(a, HD, 1.0);

@@ -1250,6 +1250,17 @@ static void scatter_f(float *dst, const float *src, int64_t T, int hd, int ld) {
     for (int64_t t = 0; t < T; t++) memcpy(dst + t * ld, src + t * hd, (size_t)hd * sizeof *dst);
 }
 
+void pl_tr_attn_ds_row(float *d, const float *p, int64_t n, double s) {
+#if defined(HAVE_SGEMM_AVX512)
+    if (pl_simd_active() == PL_SIMD_AVX512) {
+        pl_tr_ds_row_avx512(d, p, n, s);
+        return;
+    }
+#endif
+    const double dot = dot8(d, p, n);
+    for (int64_t j = 0; j < n; j++) d[j] = (float)((double)p[j] * ((double)d[j] - dot) * s);
+}
+
 static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
     int QD = H * hd, KVD = Hkv * hd;
@@ -1309,6 +1320,12 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
                     const float *pr = Ph + i * T;
                     float *dr = dSf + i * T;
                     int64_t lo = first_key(a, i);
+                    if (!Sf) {
+                        for (int64_t j = j0; j < lo; j++) dr[j] = 0.0f;
+                        for (int64_t j = i + 1; j < i1; j++) dr[j] = 0.0f;
+                        pl_tr_attn_ds_row(dr + lo, pr + lo, i + 1 - lo, a->scale);
+                        continue;
+                    }
                     double dot = dot8(dr + lo, pr + lo, i + 1 - lo);
                     /* dS = P (dP - dot) scale (· soft-cap derivative); 0 where masked */
                     for (int64_t j = j0; j < lo; j++) dr[j] = 0.0f;

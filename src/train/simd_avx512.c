@@ -95,6 +95,31 @@ void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n) {
     }
 }
 
+/* The attention backward's row on float storage: dot = sum (double)a·b
+ * with 8 running partials (lane j % 8; tail lanes masked) reduced
+ * ((0+1)+(2+3))+((4+5)+(6+7)), then d[j] = (float)(p[j]·(d[j] - dot)·s)
+ * in double: pl_tr_attn_ds_row's scalar bits. */
+void pl_tr_ds_row_avx512(float *d, const float *p, int64_t n, double s) {
+    __m512d acc = _mm512_setzero_pd();
+    for (int64_t j = 0; j < n; j += 8) {
+        const __mmask8 m = (__mmask8)(n - j >= 8 ? 0xff : (1u << (n - j)) - 1);
+        const __m512d dv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, d + j));
+        const __m512d pv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, p + j));
+        acc = _mm512_mask_add_pd(acc, m, acc, _mm512_mul_pd(dv, pv));
+    }
+    double q[8];
+    _mm512_storeu_pd(q, acc);
+    const double dot = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+    const __m512d dt = _mm512_set1_pd(dot), sv = _mm512_set1_pd(s);
+    for (int64_t j = 0; j < n; j += 8) {
+        const __mmask8 m = (__mmask8)(n - j >= 8 ? 0xff : (1u << (n - j)) - 1);
+        const __m512d dv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, d + j));
+        const __m512d pv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, p + j));
+        const __m512d r = _mm512_mul_pd(_mm512_mul_pd(pv, _mm512_sub_pd(dv, dt)), sv);
+        _mm256_mask_storeu_ps(d + j, m, _mm512_cvtpd_ps(r));
+    }
+}
+
 /* RoPE on one head of float storage with the double table c ((cos, sin)
  * pairs of the half angles) and sign sg on the sines: the scalar loop's
  * double products, differences and roundings, 8 pairs at a time. neox:

@@ -223,6 +223,10 @@ pl_status pl_tr_lora_bwd_n(int n, const pl_tr_lora *const *L, pl_real *dx, const
  * LoRA (rank-r shapes). With AVX-512 an own kernel whose every output is
  * one fma chain in k order — the bits of pl_tr_sgemm_ref, the scalar
  * reference — else OpenBLAS sgemm. Independent of the thread count. */
+/* One row of the attention backward (no soft-cap): dot = sum p·d in double
+ * (8 partials by lane j % 8, reduced ((0+1)+(2+3))+((4+5)+(6+7))), then
+ * d[j] = (float)(p[j]·(d[j] - dot)·s) in double; every level the same bits. */
+void pl_tr_attn_ds_row(float *d, const float *p, int64_t n, double s);
 void pl_tr_sgemm(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                  int64_t ldb, float *C, int64_t ldc, int accumulate);
 void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,

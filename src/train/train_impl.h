@@ -73,6 +73,7 @@ void pl_tr_exp_avx512(double *y, const double *x, int64_t n);
 void pl_tr_bf16_avx512(uint16_t *y, const double *x, int64_t n);
 void pl_tr_bf16_f32_avx512(uint16_t *yb, float *yf, const double *x, int64_t n);
 void pl_tr_f32_bf16_avx512(uint16_t *y, const float *x, int64_t n);
+void pl_tr_ds_row_avx512(float *d, const float *p, int64_t n, double s);
 void pl_tr_rope_row_f_avx512(float *x, const double *c, int half, int neox, double sg);
 void pl_tr_bf16_t_avx512(uint16_t *Ab, int64_t Kp, const float *A, int64_t lda, int64_t M, int64_t K, float alpha);
 void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
