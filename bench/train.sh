@@ -17,7 +17,7 @@ MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 VENV=${VENV:-/work/venv-trainperf}
 THREADS=${THREADS:-1}
 PREC=${PREC:-bf16}
-STEPS=${STEPS:-1}
+STEPS=${STEPS:-3}
 TARGETS=${TARGETS:-"q,v all"}
 OUT=${OUT:-build/bench_train}
 [ -f "$MODEL" ] || { echo "train.sh: $MODEL missing (make models)"; exit 1; }
