@@ -79,6 +79,13 @@ void *pl_alloc_aligned(size_t n);
 /* The same, not zeroed (for buffers written before they are read). */
 void *pl_alloc_aligned_raw(size_t n);
 void pl_free_aligned(void *p);
+/* Keep freed memory for reuse (glibc: blocks below 256 MiB from the heap,
+ * no trimming below 512 MiB free): the runners and the trainer allocate
+ * scratch and caches of a few MB per call, which glibc would otherwise
+ * serve from fresh mmap'd (zeroed, faulted-in) pages each time. A
+ * process-wide setting, made by pl_runner_new and pl_trainer_new; the
+ * peak RSS is unchanged. */
+void pl_keep_freed_memory(void);
 
 /* Bump arena: one big aligned block handed out in 64-byte-aligned pieces.
  * pl_arena_alloc returns NULL (and sets PL_ERR_NOMEM) when full. */

@@ -220,6 +220,10 @@ pl_status pl_runner_new(const pl_model *m, int max_tokens, int max_ctx, pl_runne
         if (!pl_add_ok(total, parts[i] + 64, &total)) return pl_error(PL_ERR_NOMEM, "runner: size overflow");
     pl_runner *r = calloc(1, sizeof *r);
     if (!r) return pl_error(PL_ERR_NOMEM, "runner: out of memory");
+    /* caches and scratch come and go per call (explain's variants): reuse
+     * freed memory instead of faulting in fresh pages (explain, 2 threads:
+     * 360k -> 270k faults, 7-10% of the wall time) */
+    pl_keep_freed_memory();
     r->m = m;
     r->max_tokens = max_tokens;
     r->max_ctx = max_ctx;

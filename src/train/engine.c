@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__GLIBC__)
-#include <malloc.h>
 #endif
 
 #include "tensor/tensor.h"
@@ -212,18 +211,8 @@ static pl_status init_full(pl_trainer *t) {
 }
 
 /* The kernels allocate their scratch per call (a few MB for a 256-token
- * example). glibc serves blocks of 128 KiB and more from fresh mmap'd pages
- * and returns freed heap tops to the system, so every call paid page
- * faults on zeroed pages (about 9% of a bf16 step on SmolLM2-135M). The
- * trainer keeps blocks below 256 MiB in the heap and freed memory for
- * reuse (a process-wide setting; the peak RSS is unchanged). */
-static void keep_freed_memory(void) {
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
-#endif
-}
-
+ * example): without pl_keep_freed_memory every call paid page faults on
+ * fresh zeroed pages (about 9% of a bf16 step on SmolLM2-135M). */
 pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer **out) {
     *out = NULL;
     const pl_arch_desc *d = pl_model_desc(m);
@@ -247,7 +236,7 @@ pl_status pl_trainer_new(const pl_model *m, const pl_tr_config *cfg, pl_trainer 
                                                  d->n_rot, d->head_dim);
     if (cfg->precision != PL_PREC_F32 && cfg->precision != PL_PREC_F64 && cfg->precision != PL_PREC_BF16)
         return pl_error(PL_ERR_INVALID, "trainer: unknown precision %d", (int)cfg->precision);
-    keep_freed_memory();
+    pl_keep_freed_memory();
     pl_trainer *t = calloc(1, sizeof *t);
     if (!t) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
     if (cfg->precision != PL_PREC_F64) pl_tr_blas_threads(pl_num_threads());
