@@ -1268,13 +1268,9 @@ static void f32_wsum(const float *w, const float *m, int64_t ld, int64_t rows, i
     }
 }
 
-static inline __m512 exp512(__m512 t) {
-    const __m512 lo = _mm512_set1_ps(-103.972f), hi = _mm512_set1_ps(88.7228f);
-    const __m512 t0 = t;
-    const __mmask16 nan = _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
-    const __mmask16 zero = _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ);
-    const __mmask16 inf = _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ);
-    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+/* exp(t) = p · 2^kf: kf = round(t·log2 e), r = t - kf·ln2 (two-part ln2),
+ * p = the degree-7 Taylor polynomial of exp(r) (Horner, FMA) */
+static inline __m512 exp512_poly(__m512 t, __m512 *kf_out) {
     const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), t);
@@ -1286,7 +1282,19 @@ static inline __m512 exp512(__m512 t) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    *kf_out = kf;
+    return _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+}
+
+static inline __m512 exp512(__m512 t) {
+    const __m512 lo = _mm512_set1_ps(-103.972f), hi = _mm512_set1_ps(88.7228f);
+    const __m512 t0 = t;
+    const __mmask16 nan = _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
+    const __mmask16 zero = _mm512_cmp_ps_mask(t, lo, _CMP_LT_OQ);
+    const __mmask16 inf = _mm512_cmp_ps_mask(t, hi, _CMP_GT_OQ);
+    t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+    __m512 kf;
+    const __m512 p = exp512_poly(t, &kf);
     /* 2^k = 2^k1 * 2^k2 with both in the normal range (k >= -150) */
     const __m512i k = _mm512_cvtps_epi32(kf);
     const __m512i k1 = _mm512_srai_epi32(k, 1), k2 = _mm512_sub_epi32(k, k1);
@@ -1394,18 +1402,8 @@ static void softmax_bf16(float *x, int64_t n, float scale, uint16_t *dst) {
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m512 t = _mm512_max_ps(lo, _mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), sc), m));
-        const __m512 kf = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(0.693359375f), t);
-        r = _mm512_fnmadd_ps(kf, _mm512_set1_ps(-2.12194440e-4f), r);
-        __m512 p = _mm512_set1_ps(1.0f / 5040);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+        __m512 kf;
+        const __m512 p = exp512_poly(t, &kf);
         const __m512 e = _mm512_maskz_scalef_ps(k, p, kf);
         _mm512_mask_storeu_ps(x + i, k, e);
         s0 = _mm512_add_ps(s0, e);
