@@ -767,6 +767,51 @@ static void run_alone(pl_model *m, const int32_t *ids, int n, float *out) {
  * should agree to rounding; allow a little for SIMD tails. */
 #define TOL_REGROUP 1e-5
 
+/* pl_runner_set_logit_ids: LOGITS_LAST with ids gives exactly those columns
+ * of the full rows (on tiles: from the unembedding's own columns), for a
+ * batch of two sequences; bad ids are refused; n = 0 restores full rows */
+static void test_logit_ids(const char *sh, const char *model_rel, int tiles) {
+    char p[4096];
+    pl_model *m = NULL;
+    pl_model_opts o = pl_model_opts_default();
+    o.bf16_tiles = tiles;
+    if (tiles && !pl_bf16_gemm_native()) {
+        SKIP("%s: no AMX tiles here, logit ids on tiles not tested", model_rel);
+        return;
+    }
+    CHECK_OK(pl_model_load(t_path(p, sizeof p, sh, model_rel), &o, &m));
+    if (!m) return;
+    const int V = pl_model_desc(m)->n_vocab;
+    int32_t a[6] = {1, 403, 407, 261, 378, 432}, b[3] = {1, 383, 286};
+    const int32_t ids[5] = {V - 1, 0, 17, 18, 17}; /* the last, the first, neighbours, a repeat */
+    float *full = malloc((size_t)2 * V * 4), *again = malloc((size_t)2 * V * 4), part[10];
+    pl_runner *r = NULL;
+    CHECK_OK(pl_runner_new(m, 16, 16, &r));
+    for (int pass = 0; r && pass < 3; pass++) {
+        pl_kv *k0 = NULL, *k1 = NULL;
+        CHECK_OK(pl_kv_new(m, 8, NULL, &k0));
+        CHECK_OK(pl_kv_new(m, 8, NULL, &k1));
+        pl_seq seqs[2] = {{k0, a, 6}, {k1, b, 3}};
+        if (pass == 1) CHECK_OK(pl_runner_set_logit_ids(r, ids, 5));
+        if (pass == 2) CHECK_OK(pl_runner_set_logit_ids(r, NULL, 0));
+        CHECK_OK(pl_forward(r, seqs, 2, PL_LOGITS_LAST, pass == 0 ? full : pass == 1 ? part : again));
+        pl_kv_free(k0);
+        pl_kv_free(k1);
+    }
+    int same = 1;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 5; j++) same &= memcmp(&part[i * 5 + j], &full[(size_t)i * V + ids[j]], 4) == 0;
+    CHECK(same, "%s (tiles %d): logit ids differ from the full rows' columns", model_rel, tiles);
+    CHECK(memcmp(again, full, (size_t)2 * V * 4) == 0, "%s: full rows not back after clearing the ids", model_rel);
+    const int32_t bad[2] = {0, V};
+    CHECK(pl_runner_set_logit_ids(r, bad, 2) == PL_ERR_RANGE, "a logit id past the vocabulary accepted");
+    CHECK(pl_runner_set_logit_ids(r, ids, 65) == PL_ERR_INVALID, "65 logit ids accepted");
+    pl_runner_free(r);
+    free(full);
+    free(again);
+    pl_model_free(m);
+}
+
 static void test_batch_prefix(const char *sh, const char *model_rel, int tiles) {
     char p[4096];
     pl_model *m = NULL;
@@ -1491,6 +1536,9 @@ int main(void) {
         /* on bf16 tiles: the fused products, the attention's rows, the
          * LOGITS_LAST gather of the o product's bf16 rows */
         test_batch_prefix(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", 1);
+        test_logit_ids(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", 1);
+        test_logit_ids(sh, "models/fixtures/tiny-mistral-random-q4_0.gguf", 0);
+        test_logit_ids(sh, "models/fixtures/tiny-gemma2-random.gguf", 0);
         test_bad_input(sh);
         test_hf(sh);
         test_peft(sh);

@@ -46,8 +46,8 @@ struct pl_xmodel {
     pl_xmodel_opts o;
     pl_runner *run;
     pl_kv *prefix;      /* the template prefix, run once */
-    int max_batch, max_ctx, n_vocab;
-    float *logits;      /* [MAX_SEQS, n_vocab] */
+    int max_batch, max_ctx;
+    float *logits;      /* [MAX_SEQS, 2]: the label logits */
     int32_t *ids;       /* [max_batch] packed new tokens */
 };
 
@@ -64,7 +64,6 @@ pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, 
     if (x->o.max_segments <= 0) x->o.max_segments = DEFAULT_SEGMENTS;
     if (x->o.max_segments > MAX_SEGMENTS) x->o.max_segments = MAX_SEGMENTS;
     const pl_arch_desc *d = pl_model_desc(m);
-    x->n_vocab = d->n_vocab;
     int email_cap = p->max_email_tokens + (int)p->suffix.n;
     x->max_batch = x->o.max_batch_tokens > 0 ? x->o.max_batch_tokens : DEFAULT_BATCH_TOKENS;
     if (x->max_batch < email_cap) x->max_batch = email_cap;
@@ -86,8 +85,10 @@ pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, 
         st = pl_error(PL_ERR_RANGE, "explain: mask id %d outside the vocabulary of %d", x->o.mask_id, d->n_vocab);
     if (!st) st = pl_runner_new(m, x->max_batch, x->max_ctx, &x->run);
     if (!st) st = pl_prompt_prefix_cache(m, x->run, p, &x->prefix);
+    /* only the two label logits of each variant are read */
+    if (!st) st = pl_runner_set_logit_ids(x->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
     if (!st) {
-        x->logits = malloc((size_t)MAX_SEQS * (size_t)x->n_vocab * sizeof(float));
+        x->logits = malloc((size_t)MAX_SEQS * 2 * sizeof(float));
         x->ids = malloc((size_t)x->max_batch * sizeof(int32_t));
         if (!x->logits || !x->ids) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
     }
@@ -571,8 +572,8 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         }
         if (!st && nseq > 0) st = pl_forward(x->run, seqs, nseq, PL_LOGITS_LAST, x->logits);
         for (int k = 0; !st && k < nseq; k++) {
-            const float *l = x->logits + (size_t)k * (size_t)x->n_vocab;
-            double s = (double)l[x->p->label_pos_id] - (double)l[x->p->label_neg_id];
+            const float *l = x->logits + (size_t)k * 2;
+            double s = (double)l[0] - (double)l[1];
             if (x->o.prob) s = pl_sigmoid(s);
             if (!isfinite(s)) st = pl_error(PL_ERR_NUMERIC, "explain: non-finite score for mask %zu", first + (size_t)k);
             out[v[first + (size_t)k].row] = s;

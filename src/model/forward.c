@@ -185,6 +185,11 @@ struct pl_runner {
     hook_slot *hooks;
     int any_hook;
     float *pattern; /* [n_head, max_tokens, max_ctx] when a pattern hook is set */
+    /* pl_runner_set_logit_ids: the vocabulary entries LOGITS_LAST writes
+     * and their columns of the unembedding's tiles (when it has tiles) */
+    int32_t logit_ids[64];
+    int n_logit_ids;
+    uint16_t *logit_tiles;
 };
 
 static size_t fsz(size_t a, size_t b) { return a * b * sizeof(float); }
@@ -266,6 +271,7 @@ void pl_runner_free(pl_runner *r) {
     for (int i = 0; r->att_rows && i < 2 * r->n_threads; i++) pl_bf16_rows_free(&r->att_rows[i]);
     free(r->att_rows);
     pl_free_aligned(r->pattern);
+    free(r->logit_tiles);
     free(r->hooks);
     free(r);
 }
@@ -913,7 +919,24 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
         rows = n_seq;
         src = r->xb2;
     }
-    MM(&m->output, src, rows, logits);
+    int64_t n_col = d->n_vocab; /* logits per row */
+    if (mode == PL_LOGITS_LAST && r->n_logit_ids && r->logit_tiles) {
+        /* only the ids' columns, on their tiles */
+        n_col = r->n_logit_ids;
+        if ((st = pl_matmul_bf16_tiles(r->logit_tiles, n_col, D, 0, src, rows, logits, 0))) return st;
+    } else if (mode == PL_LOGITS_LAST && r->n_logit_ids) {
+        /* full rows, then the ids' entries */
+        float *full = malloc((size_t)rows * (size_t)d->n_vocab * sizeof *full);
+        if (!full) return pl_error(PL_ERR_NOMEM, "forward: out of memory (%lld logit rows)", (long long)rows);
+        st = pl_mm(m, &m->output, src, NULL, rows, full, r->mm_scratch, r->mm_bytes, r->lora_tmp);
+        n_col = r->n_logit_ids;
+        for (int64_t i = 0; !st && i < rows; i++)
+            for (int64_t j = 0; j < n_col; j++) logits[i * n_col + j] = full[i * (int64_t)d->n_vocab + r->logit_ids[j]];
+        free(full);
+        if (st) return st;
+    } else {
+        MM(&m->output, src, rows, logits);
+    }
 #undef MM
 #undef MMR
 #undef MMA
@@ -921,20 +944,21 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
 #undef ROWS
 #undef NROWS
     if (d->final_softcap > 0) {
-        int64_t n = rows * d->n_vocab;
+        int64_t n = rows * n_col;
         float cap = d->final_softcap;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (int64_t i = 0; i < n; i++) logits[i] = tanhf(logits[i] / cap) * cap;
     }
     /* any non-finite logit (checked in parallel), then the first one */
-    const int64_t n_logits = rows * d->n_vocab;
+    const int64_t n_logits = rows * n_col;
     int bad = 0;
 #pragma omp parallel for schedule(static) reduction(| : bad) if (n_logits >= 8 * PAR_MIN)
     for (int64_t i = 0; i < n_logits; i++) bad |= !isfinite(logits[i]);
     for (int64_t i = 0; bad && i < n_logits; i++)
         if (!isfinite(logits[i]))
             return pl_error(PL_ERR_NUMERIC, "forward: non-finite logit at row %lld, token %lld",
-                            (long long)(i / d->n_vocab), (long long)(i % d->n_vocab));
+                            (long long)(i / n_col),
+                            (long long)(n_col == d->n_vocab ? i % n_col : r->logit_ids[i % n_col]));
     commit(seqs, n_seq);
     return PL_OK;
 }
@@ -952,6 +976,37 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
  * whole host's tasks). Results do not depend on the thread count (tested
  * bit for bit), so only the speed changes. PL_SHARE=0 turns it off. */
 enum { SHARE_MIN_TOKENS = 64, SHARE_PROBE = 32 };
+
+pl_status pl_runner_set_logit_ids(pl_runner *r, const int32_t *ids, int n) {
+    const pl_model *m = r->m;
+    const int64_t V = m->d.n_vocab, D = m->d.n_embd;
+    if (n < 0 || n > 64 || (n > 0 && !ids))
+        return pl_error(PL_ERR_INVALID, "runner: %d logit ids (1 to 64, or 0 to clear)", n);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return pl_error(PL_ERR_RANGE, "runner: logit id %d outside the vocabulary of %lld", ids[i], (long long)V);
+    free(r->logit_tiles);
+    r->logit_tiles = NULL;
+    r->n_logit_ids = 0;
+    if (n == 0) return PL_OK;
+    if (m->output.tiles) {
+        /* column c of panel p (the pairs of each tile row) for each id, into
+         * column i of a small tile matrix: the same bf16 values */
+        const int64_t kt = (D + 31) / 32, np = ((int64_t)n + 31) / 32 * 2;
+        r->logit_tiles = calloc((size_t)(np * kt) * 512, sizeof(uint16_t));
+        if (!r->logit_tiles) return pl_error(PL_ERR_NOMEM, "runner: out of memory (logit tiles)");
+        for (int i = 0; i < n; i++) {
+            const uint32_t *src = (const uint32_t *)(const void *)(m->output.tiles + (size_t)(ids[i] / 16) * kt * 512);
+            uint32_t *dst = (uint32_t *)(void *)(r->logit_tiles + (size_t)(i / 16) * kt * 512);
+            for (int64_t t = 0; t < kt; t++)
+                for (int row = 0; row < 16; row++)
+                    dst[t * 256 + row * 16 + i % 16] = src[t * 256 + row * 16 + ids[i] % 16];
+        }
+    }
+    memcpy(r->logit_ids, ids, (size_t)n * sizeof *ids);
+    r->n_logit_ids = n;
+    return PL_OK;
+}
 
 static int read_run_delay(double *wall, double *delay) {
     struct timespec ts;

@@ -198,6 +198,12 @@ void pl_runner_free(pl_runner *r);
 pl_status pl_runner_set_hook(pl_runner *r, pl_hook_point p, int layer, pl_hook_fn fn, void *user);
 void pl_runner_clear_hooks(pl_runner *r);
 
+/* With ids set (1 <= n <= 64), PL_LOGITS_LAST writes only those vocabulary
+ * entries: logits [n_seq, n], the same values as those columns of the full
+ * rows (a classifier reads two label logits; on bf16 tiles only their
+ * columns of the unembedding are computed). n = 0 goes back to full rows. */
+pl_status pl_runner_set_logit_ids(pl_runner *r, const int32_t *ids, int n);
+
 /* One sequence's part of a batch: its cache and its new tokens. */
 typedef struct {
     pl_kv *kv;

@@ -221,8 +221,8 @@ struct pl_classifier {
     const pl_prompt *p;
     pl_runner *run;
     pl_kv *prefix;
-    int max_batch, max_ctx, n_vocab, n_embd;
-    float *logits;   /* [max_seqs, n_vocab] */
+    int max_batch, max_ctx, n_embd;
+    float *logits;   /* [max_seqs, 2]: the label logits */
     int max_seqs;
     float *head_w;   /* [n_embd] or NULL */
     float head_b;
@@ -261,7 +261,6 @@ pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_token
     if (!c) return pl_error(PL_ERR_NOMEM, "out of memory");
     c->m = m;
     c->p = p;
-    c->n_vocab = d->n_vocab;
     c->n_embd = d->n_embd;
     int email_cap = p->max_email_tokens + (int)p->suffix.n;
     c->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 2048;
@@ -269,7 +268,7 @@ pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_token
     c->max_ctx = (int)p->prefix.n + email_cap;
     /* Every sequence carries at least the suffix, so at most max_batch /
      * suffix sequences share a forward: that bounds the logits buffer
-     * ([max_seqs, n_vocab]) instead of one row per token. */
+     * ([max_seqs, 2]) and the hidden rows. */
     c->max_seqs = c->max_batch / (int)(p->suffix.n > 0 ? p->suffix.n : 1);
     if (c->max_seqs < 1) c->max_seqs = 1;
     pl_status st = PL_OK;
@@ -281,8 +280,10 @@ pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_token
                c->max_ctx, d->n_ctx_train);
     if (!st) st = pl_runner_new(m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, c->max_ctx, &c->run);
     if (!st) st = pl_prompt_prefix_cache(m, c->run, p, &c->prefix);
+    /* only the two label logits of each sequence's last token are read */
+    if (!st) st = pl_runner_set_logit_ids(c->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
     if (!st) {
-        c->logits = malloc((size_t)c->max_seqs * (size_t)c->n_vocab * sizeof(float));
+        c->logits = malloc((size_t)c->max_seqs * 2 * sizeof(float));
         c->hidden = malloc((size_t)c->max_seqs * (size_t)c->n_embd * sizeof(float));
         c->ids = malloc((size_t)c->max_batch * sizeof(int32_t));
         if (!c->logits || !c->hidden || !c->ids) st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
@@ -324,8 +325,8 @@ static double score_of(const pl_classifier *c, int i) {
         for (int k = 0; k < c->n_embd; k++) s += (double)c->head_w[k] * (double)h[k];
         return s;
     }
-    const float *l = c->logits + (size_t)i * (size_t)c->n_vocab;
-    return (double)l[c->p->label_pos_id] - (double)l[c->p->label_neg_id];
+    const float *l = c->logits + (size_t)i * 2; /* the label logits (pl_runner_set_logit_ids) */
+    return (double)l[0] - (double)l[1];
 }
 
 pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,
