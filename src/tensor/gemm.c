@@ -198,17 +198,50 @@ typedef struct {
     const glu_epi *epi;
 } gemm_job;
 
-static void gemm_block(const gemm_job *g, int64_t w, float *out) {
-    const int64_t mb = g->mb, nb = g->nb, kt = g->kt, Kp = g->Kp, ldc = g->ldc, cp = g->cp;
-    /* the operand with fewer blocks stays hot: with more row blocks than
-     * column pairs a thread walks the columns of one row strip (its A in
-     * L1, the B panels streamed), else the rows of one column pair */
+/* work item w -> column pair i, row strip j: the operand with fewer blocks
+ * stays hot (with more row blocks than column pairs a thread walks the
+ * columns of one row strip, its A in L1 and the B panels streamed, else
+ * the rows of one column pair) */
+static void block_of(const gemm_job *g, int64_t w, int64_t *i_out, int64_t *j_out) {
+    const int64_t mb = g->mb, nb = g->nb, cp = g->cp;
     int64_t i = g->morder ? w % nb : w / mb, j = g->morder ? w / nb : w % mb;
     if (g->ncc > 1) { /* column chunk c = w / (cp mb): each strip walks the chunk's pairs */
         const int64_t c = w / (cp * mb), in = w % (cp * mb), cols = (c + 1) * cp < nb ? cp : nb - c * cp;
         j = in / cols;
         i = c * cp + in % cols;
     }
+    *i_out = i;
+    *j_out = j;
+}
+
+#if defined(PL_HAVE_AMX_KERNEL)
+/* The gated unit with SiLU on the tiles, work items [w0, w1) in order on
+ * this thread: each block's k loop also does the previous block's
+ * epilogue (pl_amx_block32_silu), the last one's after the loop. The same
+ * bits as gemm_block then glu_block per item. */
+static void glu_silu_range(const gemm_job *g, int64_t w0, int64_t w1) {
+    float buf[2][32 * 32] __attribute__((aligned(64)));
+    const glu_epi *e = g->epi;
+    const int64_t kt = g->kt, Kp = g->Kp;
+    uint16_t *hp = NULL;
+    int cur = 0;
+    for (int64_t w = w0; w < w1; w++) {
+        int64_t i, j;
+        block_of(g, w, &i, &j);
+        const uint16_t *B0 = g->Bp + (2 * i) * g->bkt * PL_GEMM_TILE;
+        pl_amx_block32_silu(g->Ap + j * 32 * Kp, Kp, B0, B0 + g->bkt * PL_GEMM_TILE, kt, buf[cur], hp ? buf[1 - cur] : NULL,
+                            hp, e->ldh, g->stream);
+        hp = e->h + j * 32 * e->ldh + 16 * i;
+        cur = 1 - cur;
+    }
+    if (hp) e->silu32(buf[1 - cur], hp, e->ldh);
+}
+#endif
+
+static void gemm_block(const gemm_job *g, int64_t w, float *out) {
+    const int64_t kt = g->kt, Kp = g->Kp, ldc = g->ldc;
+    int64_t i, j;
+    block_of(g, w, &i, &j);
     const uint16_t *A = g->Ap + j * 32 * Kp;
     const uint16_t *B0 = g->Bp + (2 * i) * g->bkt * PL_GEMM_TILE, *B1 = B0 + g->bkt * PL_GEMM_TILE;
     const int64_t m0 = j * 32, n0 = i * 32;
@@ -273,10 +306,16 @@ static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uin
 #ifdef _OPENMP
     if (par && omp_in_parallel()) par = 0;
 #endif
+    /* SiLU's epilogue overlapped with the next block's products */
+    const int silu_pipe = native && g.epi && g.epi->act == pl_f32_silu_mul && g.epi->silu32;
     if (!par) {
         float out[32 * 32] __attribute__((aligned(64)));
 #if defined(PL_HAVE_AMX_KERNEL)
         if (native) pl_amx_ensure();
+        if (silu_pipe) {
+            glu_silu_range(&g, 0, work);
+            return;
+        }
 #endif
         for (int64_t w = 0; w < work; w++) gemm_block(&g, w, out);
         return;
@@ -286,9 +325,15 @@ static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uin
         float out[32 * 32] __attribute__((aligned(64)));
 #if defined(PL_HAVE_AMX_KERNEL)
         if (native) pl_amx_ensure();
+        if (silu_pipe) { /* a contiguous range per thread (the blocks do not depend on who runs them) */
+            const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+            glu_silu_range(&g, work * id / nt, work * (id + 1) / nt);
+        }
 #endif
+        if (!silu_pipe) {
 #pragma omp for schedule(static)
-        for (int64_t w = 0; w < work; w++) gemm_block(&g, w, out);
+            for (int64_t w = 0; w < work; w++) gemm_block(&g, w, out);
+        }
     }
 }
 

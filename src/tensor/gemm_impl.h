@@ -30,6 +30,12 @@ void pl_amx_release(void);
 enum { PL_AMX_STREAM_NONE, PL_AMX_STREAM_A, PL_AMX_STREAM_B };
 void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
                     int64_t ldo, int accumulate, int stream);
+/* pl_amx_block32 from zero into out (32 floats a row) that also does the
+ * previous gated block's SiLU epilogue (prev, 32 x 32: row r's 16 gates
+ * and 16 ups -> 16 bf16 at hprev + r·ldh) between its k steps; prev NULL:
+ * none. The bits of pl_amx_block32 and pl_silu_row16 called apart. */
+void pl_amx_block32_silu(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
+                         float *out, const float *prev, uint16_t *hprev, int64_t ldh, int stream);
 /* dst[i] = bf16(src[i] * s), the product in f32 first */
 void pl_amx_to_bf16_scaled(uint16_t *dst, const float *src, int64_t n, float s);
 /* rows of 16 values (ldd / lds apart) rounded as pl_amx_to_bf16 */
