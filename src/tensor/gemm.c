@@ -248,6 +248,7 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
     const int64_t mr = g->M - m0 < 32 ? g->M - m0 : 32, nr = g->N - n0 < 32 ? g->N - n0 : 32;
     float *C = g->C;
     const int accumulate = g->accumulate, native = g->native, stream = g->stream;
+    (void)stream; /* the tiles' streaming hint: unused by the portable loop */
     if (g->epi) {
 #if defined(PL_HAVE_AMX_KERNEL)
         if (native)

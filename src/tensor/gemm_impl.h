@@ -15,6 +15,10 @@
 #define PL_GEMM_KT 32    /* reduction elements per tile */
 #define PL_GEMM_TILE 512 /* bf16 per B tile (16 x 32) */
 
+/* which operand a block loads with the streaming hint (the one the caller
+ * walks past): none, A, B */
+enum { PL_AMX_STREAM_NONE, PL_AMX_STREAM_A, PL_AMX_STREAM_B };
+
 #if defined(__x86_64__) && !defined(PL_FUZZ_NO_SIMD)
 #define PL_HAVE_AMX_KERNEL 1
 /* Load the tile configuration on the calling thread (8 tiles of 16 x 64 B). */
@@ -27,7 +31,6 @@ void pl_amx_release(void);
  * over kt tiles. stream: which operand is loaded with the streaming hint
  * (the one the caller walks past; the other stays in L1 for its next
  * blocks), PL_AMX_STREAM_NONE / _A / _B. */
-enum { PL_AMX_STREAM_NONE, PL_AMX_STREAM_A, PL_AMX_STREAM_B };
 void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
                     int64_t ldo, int accumulate, int stream);
 /* pl_amx_block32 from zero into out (32 floats a row) that also does the
