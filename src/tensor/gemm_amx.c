@@ -53,23 +53,32 @@ void pl_amx_release(void) {
 
 /* The k loop; the operand a thread walks past (the other stays for its
  * next blocks) is loaded with the streaming hint, so it does not push the
- * staying one out of L1. */
-#define BLOCK32_LOOP(LOADA, LOADB)                              \
-    for (int64_t t = 0; t < kt; t++) {                          \
-        LOADA(4, A + t * PL_GEMM_KT, sa);                       \
-        LOADB(6, B0 + t * PL_GEMM_TILE, 64);                    \
-        LOADB(7, B1 + t * PL_GEMM_TILE, 64);                    \
-        _tile_dpbf16ps(0, 4, 6);                                \
-        _tile_dpbf16ps(1, 4, 7);                                \
-        LOADA(5, A1 + t * PL_GEMM_KT, sa);                      \
-        _tile_dpbf16ps(2, 5, 6);                                \
-        _tile_dpbf16ps(3, 5, 7);                                \
+ * staying one out of L1. After each step's products, up to per rows of a
+ * previous gated block's SiLU epilogue (none when per is 0), so that
+ * vector work runs while the tile unit multiplies. */
+#define BLOCK32_LOOP(LOADA, LOADB)                                                                      \
+    for (int64_t t = 0; t < kt; t++) {                                                                  \
+        LOADA(4, A + t * PL_GEMM_KT, sa);                                                               \
+        LOADB(6, B0 + t * PL_GEMM_TILE, 64);                                                            \
+        LOADB(7, B1 + t * PL_GEMM_TILE, 64);                                                            \
+        _tile_dpbf16ps(0, 4, 6);                                                                        \
+        _tile_dpbf16ps(1, 4, 7);                                                                        \
+        LOADA(5, A1 + t * PL_GEMM_KT, sa);                                                              \
+        _tile_dpbf16ps(2, 5, 6);                                                                        \
+        _tile_dpbf16ps(3, 5, 7);                                                                        \
+        for (int q = 0; q < per && r < 32; q++, r++) pl_silu_row16(prev + r * 32, hprev + r * ldh); \
     }
 
-void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
-                    int64_t ldo, int accumulate, int stream) {
+/* One 32 x 32 block, and (prev not NULL) the previous gated block's 32
+ * SiLU rows spread over its k steps. */
+static inline __attribute__((always_inline)) void block32(const uint16_t *A, int64_t lda, const uint16_t *B0,
+                                                          const uint16_t *B1, int64_t kt, float *out, int64_t ldo,
+                                                          int accumulate, int stream, const float *prev,
+                                                          uint16_t *hprev, int64_t ldh) {
     const size_t sa = (size_t)lda * sizeof(uint16_t), so = (size_t)ldo * sizeof(float);
     const uint16_t *A1 = A + 16 * lda;
+    const int per = prev ? (int)((32 + kt - 1) / kt) : 0;
+    int r = prev ? 0 : 32;
     if (accumulate) {
         _tile_loadd(0, out, so);
         _tile_loadd(1, out + 16, so);
@@ -88,51 +97,21 @@ void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const ui
     } else {
         BLOCK32_LOOP(_tile_loadd, _tile_loadd)
     }
+    for (; r < 32; r++) pl_silu_row16(prev + r * 32, hprev + r * ldh);
     _tile_stored(0, out, so);
     _tile_stored(1, out + 16, so);
     _tile_stored(2, out + 16 * ldo, so);
     _tile_stored(3, out + 16 * ldo + 16, so);
 }
 
-/* pl_amx_block32 from zero whose k loop also finishes the previous block
- * of the gated unit: its 32 rows' SiLU epilogue (pl_silu_row16, row r of
- * prev into hprev + r·ldh), a few rows after each k step, so the vector
- * work runs while the tile unit multiplies (the same bits as after). */
-#define BLOCK32_SILU_LOOP(LOADA, LOADB)                                         \
-    for (int64_t t = 0; t < kt; t++) {                                          \
-        LOADA(4, A + t * PL_GEMM_KT, sa);                                       \
-        LOADB(6, B0 + t * PL_GEMM_TILE, 64);                                    \
-        LOADB(7, B1 + t * PL_GEMM_TILE, 64);                                    \
-        _tile_dpbf16ps(0, 4, 6);                                                \
-        _tile_dpbf16ps(1, 4, 7);                                                \
-        LOADA(5, A1 + t * PL_GEMM_KT, sa);                                      \
-        _tile_dpbf16ps(2, 5, 6);                                                \
-        _tile_dpbf16ps(3, 5, 7);                                                \
-        for (int q = 0; q < per && r < 32; q++, r++) pl_silu_row16(prev + r * 32, hprev + r * ldh); \
-    }
+void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
+                    int64_t ldo, int accumulate, int stream) {
+    block32(A, lda, B0, B1, kt, out, ldo, accumulate, stream, NULL, NULL, 0);
+}
 
 void pl_amx_block32_silu(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
                          float *out, const float *prev, uint16_t *hprev, int64_t ldh, int stream) {
-    const size_t sa = (size_t)lda * sizeof(uint16_t);
-    const uint16_t *A1 = A + 16 * lda;
-    const int per = prev ? (int)((32 + kt - 1) / kt) : 0;
-    int r = prev ? 0 : 32;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    if (stream == PL_AMX_STREAM_B) {
-        BLOCK32_SILU_LOOP(_tile_loadd, _tile_stream_loadd)
-    } else if (stream == PL_AMX_STREAM_A) {
-        BLOCK32_SILU_LOOP(_tile_stream_loadd, _tile_loadd)
-    } else {
-        BLOCK32_SILU_LOOP(_tile_loadd, _tile_loadd)
-    }
-    for (; r < 32; r++) pl_silu_row16(prev + r * 32, hprev + r * ldh);
-    _tile_stored(0, out, 32 * sizeof(float));
-    _tile_stored(1, out + 16, 32 * sizeof(float));
-    _tile_stored(2, out + 16 * 32, 32 * sizeof(float));
-    _tile_stored(3, out + 16 * 32 + 16, 32 * sizeof(float));
+    block32(A, lda, B0, B1, kt, out, 32, 0, stream, prev, hprev, ldh);
 }
 
 /* dst[i] = bf16(src[i] * s) (the product rounded to f32 first) */
