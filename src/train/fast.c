@@ -1056,57 +1056,41 @@ static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
  * otherwise), and the product writes or adds into C. Scratch per thread,
  * grown as needed. */
 typedef struct {
-    uint16_t *Ab, *Bt, *cv;
-    const float **rows;
-    size_t cap_ab, cap_bt, cap_cv, cap_rows;
+    pl_bf16_rows a; /* op(alpha A) */
+    pl_buf bt, cv, rows; /* B's tiles, the packer's scratch, B's row pointers (grown, len 0) */
 } mm16;
 
-static int grow(void **p, size_t *cap, size_t bytes) {
-    if (bytes <= *cap) return 0;
-    void *n = realloc(*p, bytes);
-    if (!n) return -1;
-    *p = n;
-    *cap = bytes;
-    return 0;
-}
-
 static void mm16_free(mm16 *s) {
-    free(s->Ab);
-    free(s->Bt);
-    free(s->cv);
-    free(s->rows);
+    pl_bf16_rows_free(&s->a);
+    pl_buf_free(&s->bt);
+    pl_buf_free(&s->cv);
+    pl_buf_free(&s->rows);
 }
-
-static int64_t r32(int64_t n) { return (n + 31) / 32 * 32; }
 
 static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc) {
-    const int64_t Mp = r32(M), Kp = r32(K), nr = tb ? N : K;
-    if ((beta != 0.0f && beta != 1.0f) || grow((void **)&s->Ab, &s->cap_ab, (size_t)(Mp * Kp) * sizeof(uint16_t)) ||
-        grow((void **)&s->Bt, &s->cap_bt, pl_bf16_tiles_bytes(tb ? N : K, tb ? K : N)) ||
-        grow((void **)&s->cv, &s->cap_cv, 2 * (size_t)r32(tb ? K : N) * sizeof(uint16_t)) ||
-        grow((void **)&s->rows, &s->cap_rows, (size_t)nr * sizeof(float *)))
+    const int64_t nr = tb ? N : K, nc = tb ? K : N; /* B as tiles: nr rows of nc */
+    if ((beta != 0.0f && beta != 1.0f) || pl_bf16_rows_alloc(&s->a, M, K) ||
+        pl_buf_reserve(&s->bt, pl_bf16_tiles_bytes(nr, nc)) ||
+        pl_buf_reserve(&s->cv, 2 * (size_t)((nc + 31) / 32 * 32) * sizeof(uint16_t)) ||
+        pl_buf_reserve(&s->rows, (size_t)nr * sizeof(float *)))
         return -1;
+    const int64_t Kp = (K + 31) / 32 * 32; /* the rows' stride (padding zeroed by the alloc) */
     if (ta) { /* op(A)[i][k] = A[k][i] */
 #if defined(HAVE_SGEMM_AVX512)
-        pl_tr_bf16_t_avx512(s->Ab, Kp, A, lda, M, K, alpha);
+        pl_tr_bf16_t_avx512(s->a.data, Kp, A, lda, M, K, alpha);
 #else
-        for (int64_t i = 0; i < M; i++) {
-            uint16_t *row = s->Ab + i * Kp;
-            for (int64_t k = 0; k < Kp; k++) row[k] = k < K ? pl_fp32_to_bf16(alpha * A[k * lda + i]) : 0;
-        }
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t k = 0; k < K; k++) s->a.data[i * Kp + k] = pl_fp32_to_bf16(alpha * A[k * lda + i]);
 #endif
     } else {
-        for (int64_t i = 0; i < M; i++) {
-            uint16_t *row = s->Ab + i * Kp;
-            pl_bf16_round_scaled(row, A + i * lda, K, alpha);
-            memset(row + K, 0, (size_t)(Kp - K) * sizeof *row);
-        }
+        for (int64_t i = 0; i < M; i++) pl_bf16_round_scaled(s->a.data + i * Kp, A + i * lda, K, alpha);
     }
-    memset(s->Ab + M * Kp, 0, (size_t)((Mp - M) * Kp) * sizeof(uint16_t));
-    for (int64_t r = 0; r < nr; r++) s->rows[r] = B + r * ldb;
-    if (pl_bf16_tiles_pack_rowptr(s->rows, nr, tb ? K : N, !tb, s->Bt, s->cv) ||
-        pl_matmul_bf16_tiles_packed_ld(s->Bt, nr, tb ? K : N, !tb, s->Ab, M, C, ldc, beta != 0.0f))
+    const float **rows = (const float **)(void *)s->rows.data;
+    uint16_t *bt = (uint16_t *)(void *)s->bt.data;
+    for (int64_t r = 0; r < nr; r++) rows[r] = B + r * ldb;
+    if (pl_bf16_tiles_pack_rowptr(rows, nr, nc, !tb, bt, (uint16_t *)(void *)s->cv.data) ||
+        pl_matmul_bf16_tiles_packed_ld(bt, nr, nc, !tb, s->a.data, M, C, ldc, beta != 0.0f))
         return -1;
     return 0;
 }
