@@ -606,11 +606,11 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
     const size_t tiles_b = pl_bf16_tiles_bytes(r->max_ctx, hd), cv_bytes = (4 * ((size_t)hd + 32) + 63) / 64 * 64;
     if (!r->att_tiles) {
         /* per thread: pointers to the keys and values of one head
-         * [max_ctx] each, their tiles, a conversion row, queries and mix
-         * [rows, hd], scores [rows, max_ctx]; and two bf16 row buffers
-         * (queries, probabilities) */
+         * [max_ctx] each, their tiles, a conversion row, the mix [rows, hd],
+         * scores [rows, max_ctx]; and two bf16 row buffers (queries,
+         * probabilities) */
         const size_t per = 2 * (size_t)r->max_ctx * sizeof(float *) + (tiles_b + 64) * 2 +
-                           cv_bytes + fsz((size_t)rows_max, (size_t)hd) * 2 +
+                           cv_bytes + fsz((size_t)rows_max, (size_t)hd) +
                            fsz((size_t)rows_max, (size_t)r->max_ctx);
         r->att_tiles_per = (per + 63) / 64 * 64;
         r->att_tiles = pl_alloc_aligned(r->att_tiles_per * (size_t)r->n_threads);
@@ -653,8 +653,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         uint16_t *Kt = (uint16_t *)(void *)(Vr + r->max_ctx);
         uint16_t *Vt = (uint16_t *)(void *)((char *)Kt + (tiles_b + 63) / 64 * 64);
         uint16_t *cv = (uint16_t *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
-        float *Q = (float *)(void *)((char *)cv + cv_bytes);
-        float *Z = Q + (size_t)rows_max * (size_t)hd, *S = Z + (size_t)rows_max * (size_t)hd;
+        float *Z = (float *)(void *)((char *)cv + cv_bytes), *S = Z + (size_t)rows_max * (size_t)hd;
         pl_bf16_rows *qa = &r->att_rows[2 * tid], *pa = qa + 1;
         const att_item *a = &items[it];
         const pl_seq *s = &seqs[a->seq];
