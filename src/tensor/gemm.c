@@ -732,40 +732,36 @@ pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_i
     return st;
 }
 
+/* The three forms below: Y (rows ldy apart) (+)= A · tiles over the first
+ * k_use of the K reduction indices the tiles were made for */
+static pl_status tiles_product(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, int64_t k_use,
+                               const uint16_t *A, int64_t n_tok, float *Y, int64_t ldy, int accumulate) {
+    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
+    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || k_use <= 0 || k_use > K || ldy < N ||
+        (n_tok > 0 && (!A || !Y)))
+        return pl_error(PL_ERR_INVALID,
+                        "bf16 tiles matmul: bad shape %lld x %lld (%lld of the reduction), %lld tokens, rows %lld apart",
+                        (long long)n_out, (long long)n_in, (long long)k_use, (long long)n_tok, (long long)ldy);
+    if (n_tok == 0) return PL_OK;
+    gemm_packed_kb(A, up32(n_tok), up32(k_use), tiles, up32(K), up32(N), Y, ldy, n_tok, N, accumulate,
+                   pl_bf16_gemm_native(), pl_num_threads(), NULL);
+    return PL_OK;
+}
+
 pl_status pl_matmul_bf16_tiles_packed(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
                                       const uint16_t *A, int64_t n_tok, float *Y, int accumulate) {
-    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || (n_tok > 0 && (!A || !Y)))
-        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens", (long long)n_out,
-                        (long long)n_in, (long long)n_tok);
-    if (n_tok == 0) return PL_OK;
     const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
-    gemm_packed(A, up32(n_tok), up32(K), tiles, up32(N), Y, N, n_tok, N, accumulate, pl_bf16_gemm_native(),
-                pl_num_threads());
-    return PL_OK;
+    return tiles_product(tiles, n_out, n_in, transposed, K, A, n_tok, Y, N, accumulate);
 }
 
 pl_status pl_matmul_bf16_tiles_packed_ld(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
                                          const uint16_t *A, int64_t n_tok, float *Y, int64_t ldy, int accumulate) {
-    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
-    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || ldy < N || (n_tok > 0 && (!A || !Y)))
-        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld tokens, rows %lld apart",
-                        (long long)n_out, (long long)n_in, (long long)n_tok, (long long)ldy);
-    if (n_tok == 0) return PL_OK;
-    gemm_packed(A, up32(n_tok), up32(K), tiles, up32(N), Y, ldy, n_tok, N, accumulate, pl_bf16_gemm_native(),
-                pl_num_threads());
-    return PL_OK;
+    return tiles_product(tiles, n_out, n_in, transposed, transposed ? n_out : n_in, A, n_tok, Y, ldy, accumulate);
 }
 
 pl_status pl_matmul_bf16_tiles_packed_part(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed,
                                            int64_t k_use, const uint16_t *A, int64_t n_tok, float *Y, int accumulate) {
-    const int64_t K = transposed ? n_out : n_in, N = transposed ? n_in : n_out;
-    if (!tiles || n_out <= 0 || n_in <= 0 || n_tok < 0 || k_use <= 0 || k_use > K || (n_tok > 0 && (!A || !Y)))
-        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad shape %lld x %lld, %lld of the reduction, %lld tokens",
-                        (long long)n_out, (long long)n_in, (long long)k_use, (long long)n_tok);
-    if (n_tok == 0) return PL_OK;
-    gemm_packed_kb(A, up32(n_tok), up32(k_use), tiles, up32(K), up32(N), Y, N, n_tok, N, accumulate,
-                   pl_bf16_gemm_native(), pl_num_threads(), NULL);
-    return PL_OK;
+    return tiles_product(tiles, n_out, n_in, transposed, k_use, A, n_tok, Y, transposed ? n_in : n_out, accumulate);
 }
 
 pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
