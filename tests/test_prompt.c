@@ -186,6 +186,96 @@ static void test_mismatched_tokenizer(const char *shared) {
     pl_model_free(m);
 }
 
+static void count_hook(const pl_hook_info *info, float *data, void *user) {
+    (void)info;
+    (void)data;
+    ++*(int *)user;
+}
+
+/* Lanes (batches side by side, one runner per thread) give the scores of
+ * one thread bit for bit, with and without a head; a foreign hook on the
+ * classifier's runner turns them off (it sees every sequence); a failing
+ * batch inside a lane reports its own error. */
+static void test_lanes(const char *shared, const char *rel, int bf16) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", shared, rel);
+    pl_model_opts o = pl_model_opts_default();
+    o.bf16_tiles = bf16;
+    pl_model *m = NULL;
+    pl_tokenizer *t = NULL;
+    CHECK_OK(pl_model_load(path, &o, &m));
+    CHECK_OK(pl_tokenizer_load(path, &t));
+    pl_prompt p;
+    pl_prompt_spec spec = pl_prompt_spec_default();
+    spec.max_email_tokens = 60;
+    if (!m || !t || pl_prompt_init(&p, t, &spec) != PL_OK) {
+        CHECK(0, "%s: model, tokenizer and prompt", rel);
+        pl_model_free(m);
+        pl_tokenizer_free(t);
+        return;
+    }
+    enum { NE = 41 };
+    const int nv = pl_model_desc(m)->n_vocab;
+    int32_t ids[NE][60];
+    const int32_t *ptrs[NE];
+    size_t lens[NE];
+    uint64_t x = 12345;
+    for (int i = 0; i < NE; i++) {
+        lens[i] = (size_t)((i * 37) % 61);
+        for (size_t k = 0; k < lens[i]; k++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            ids[i][k] = 3 + (int32_t)((x >> 33) % (uint64_t)(nv - 3));
+        }
+        ptrs[i] = ids[i];
+    }
+    const int nt0 = pl_num_threads();
+    pl_classifier *c = NULL;
+    CHECK_OK(pl_classifier_new(m, &p, 160, &c));
+    if (c) {
+        double one[NE], many[NE], h1[NE], h3[NE];
+        pl_set_num_threads(1);
+        CHECK_OK(pl_classifier_score(c, ptrs, lens, NE, one));
+        int same = 1;
+        for (int nt = 2; nt <= 3; nt++) {
+            pl_set_num_threads(nt);
+            CHECK_OK(pl_classifier_score(c, ptrs, lens, NE, many));
+            same &= memcmp(one, many, sizeof one) == 0;
+        }
+        CHECK(same, "%s%s: scores with 2 and 3 lanes are one thread's bits", rel, bf16 ? " (bf16 tiles)" : "");
+        int d = pl_model_desc(m)->n_embd;
+        float *w = calloc((size_t)d, sizeof(float));
+        for (int k = 0; w && k < d; k++) w[k] = (float)((k % 5) - 2) / 8.0f;
+        CHECK_OK(pl_classifier_set_head(c, w, -0.5f));
+        pl_set_num_threads(1);
+        CHECK_OK(pl_classifier_score(c, ptrs, lens, NE, h1));
+        pl_set_num_threads(3);
+        CHECK_OK(pl_classifier_score(c, ptrs, lens, NE, h3));
+        CHECK(memcmp(h1, h3, sizeof h1) == 0 && memcmp(h1, one, sizeof h1) != 0,
+              "%s: head scores with 3 lanes are one thread's bits (and not the label scores)", rel);
+        CHECK_OK(pl_classifier_set_head(c, NULL, 0));
+        free(w);
+        /* a hook of the caller's: every sequence passes it */
+        int calls = 0;
+        CHECK_OK(pl_runner_set_hook(pl_classifier_runner(c), PL_HOOK_RESID_POST, 0, count_hook, &calls));
+        CHECK_OK(pl_classifier_score(c, ptrs, lens, NE, many));
+        CHECK(calls == NE && memcmp(one, many, sizeof one) == 0, "%s: with a caller's hook, %d of %d sequences seen",
+              rel, calls, NE);
+        pl_runner_clear_hooks(pl_classifier_runner(c));
+        /* a token id out of the vocabulary in a late batch */
+        ids[35][2] = nv; /* email 35 has 14 ids */
+        pl_status st = pl_classifier_score(c, ptrs, lens, NE, many);
+        CHECK(st == PL_ERR_RANGE && strstr(pl_errmsg(), "out of range"), "%s: a lane's error comes back (%d: %s)",
+              rel, (int)st, pl_errmsg());
+        ids[35][2] = 5;
+        CHECK_OK(pl_classifier_score(c, ptrs, lens, NE, many));
+        pl_classifier_free(c);
+    }
+    pl_set_num_threads(nt0);
+    pl_prompt_free(&p);
+    pl_tokenizer_free(t);
+    pl_model_free(m);
+}
+
 int main(void) {
     T_BEGIN();
     const char *shared = pl_test_shared();
@@ -194,6 +284,10 @@ int main(void) {
         test_model_file(shared, "models/fixtures/tiny-gemma2-random.gguf");
         test_model_file(shared, "models/fixtures/tiny-mistral-random-q4_0.gguf");
         test_mismatched_tokenizer(shared);
+        test_lanes(shared, "models/stories260K.gguf", 0);
+        test_lanes(shared, "models/fixtures/tiny-mistral-random-q4_0.gguf", 0);
+        test_lanes(shared, "models/fixtures/tiny-gemma2-random.gguf", 1);
+        test_lanes(shared, "models/fixtures/tiny-llama31-random.gguf", 1);
     }
     return T_END();
 }

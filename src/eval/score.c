@@ -103,12 +103,14 @@ static pl_status score_records(pl_classifier *cls, pl_cot *cot, const pl_prompt 
         s.n_tokens += (int64_t)(em[i].n + p->suffix.n);
     }
 
-    /* Score in chunks of about four batches (pl_classifier_new's default
-     * batch is 2048 tokens; a smaller one only makes chunks finer). */
+    /* Score in chunks of about four batches per thread (pl_classifier_new's
+     * default batch is 2048 tokens; a smaller one only makes chunks finer;
+     * with several threads the classifier runs a chunk's batches side by
+     * side). */
     pl_progress bar;
     int began = !st && progress_label;
     if (began) pl_progress_begin(&bar, progress_label, (int64_t)n, "emails");
-    const size_t chunk_tokens = 4 * 2048;
+    const size_t chunk_tokens = 4 * 2048 * (size_t)(pl_num_threads() > 1 ? pl_num_threads() : 1);
     size_t i = 0;
     while (!st && i < n) {
         size_t j = i, tok = 0;

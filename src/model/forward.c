@@ -46,7 +46,7 @@ struct pl_kv {
     pl_kv *prefix;      /* attended in place, frozen while we live */
     int prefix_len;     /* positions taken from the prefix chain */
     int cap, n;         /* own capacity and own positions filled */
-    int n_forks;        /* caches forked from this one */
+    int n_forks;        /* caches forked from this one (atomic: threads fork one prefix at once) */
     float *k, *v;       /* [n_layer][cap][n_head_kv*head_dim] */
 };
 
@@ -89,7 +89,7 @@ pl_status pl_kv_new_at(const pl_model *m, int capacity, pl_kv *prefix, int at, p
     if (prefix && at > 0) {
         kv->prefix = prefix;
         kv->prefix_len = at;
-        prefix->n_forks++;
+        __atomic_fetch_add(&prefix->n_forks, 1, __ATOMIC_RELAXED);
     }
     *out = kv;
     return PL_OK;
@@ -97,14 +97,14 @@ pl_status pl_kv_new_at(const pl_model *m, int capacity, pl_kv *prefix, int at, p
 
 void pl_kv_free(pl_kv *kv) {
     if (!kv) return;
-    if (kv->prefix) kv->prefix->n_forks--;
+    if (kv->prefix) __atomic_fetch_sub(&kv->prefix->n_forks, 1, __ATOMIC_RELAXED);
     pl_free_aligned(kv->k);
     pl_free_aligned(kv->v);
     free(kv);
 }
 
 int pl_kv_len(const pl_kv *kv) { return kv->prefix_len + kv->n; }
-int pl_kv_forks(const pl_kv *kv) { return kv->n_forks; }
+int pl_kv_forks(const pl_kv *kv) { return __atomic_load_n(&kv->n_forks, __ATOMIC_RELAXED); }
 int pl_kv_depth(const pl_kv *kv) {
     int d = 0;
     for (const pl_kv *p = kv; p; p = p->prefix) d++;
@@ -118,7 +118,7 @@ pl_status pl_kv_truncate(pl_kv *kv, int n) {
     if (n < kv->prefix_len || n > pl_kv_len(kv))
         return pl_error(PL_ERR_RANGE, "kv cache: cannot truncate to %d (prefix %d, length %d)", n,
                         kv->prefix_len, pl_kv_len(kv));
-    if (kv->n_forks && n != pl_kv_len(kv)) return pl_error(PL_ERR_INVALID, "kv cache: truncating a cache that has forks");
+    if (pl_kv_forks(kv) && n != pl_kv_len(kv)) return pl_error(PL_ERR_INVALID, "kv cache: truncating a cache that has forks");
     kv->n = n - kv->prefix_len;
     return PL_OK;
 }
@@ -312,6 +312,13 @@ pl_status pl_runner_set_hook(pl_runner *r, pl_hook_point p, int layer, pl_hook_f
     return PL_OK;
 }
 
+int pl_runner_hook_count(const pl_runner *r) {
+    size_t n = (size_t)PL_HOOK_COUNT * (size_t)(r->m->d.n_layer + 1);
+    int c = 0;
+    for (size_t i = 0; i < n; i++) c += r->hooks[i].fn != NULL;
+    return c;
+}
+
 void pl_runner_clear_hooks(pl_runner *r) {
     memset(r->hooks, 0, (size_t)PL_HOOK_COUNT * (size_t)(r->m->d.n_layer + 1) * sizeof *r->hooks);
     r->any_hook = 0;
@@ -496,9 +503,9 @@ static pl_status check_batch(const pl_runner *r, const pl_seq *seqs, int n_seq, 
             return pl_error(PL_ERR_INVALID, "forward: sequence %d: missing cache or tokens", i);
         if (s->kv->m != m) return pl_error(PL_ERR_INVALID, "forward: sequence %d: cache of another model", i);
         if (s->n_tokens == 0) return pl_error(PL_ERR_INVALID, "forward: sequence %d has no tokens", i);
-        if (s->kv->n_forks)
+        if (pl_kv_forks(s->kv))
             return pl_error(PL_ERR_INVALID, "forward: sequence %d: its cache is a shared prefix (%d forks) and is frozen",
-                            i, s->kv->n_forks);
+                            i, pl_kv_forks(s->kv));
         for (int j = 0; j < i; j++)
             if (seqs[j].kv == s->kv) return pl_error(PL_ERR_INVALID, "forward: sequences %d and %d share a cache", j, i);
         for (int t = 0; t < s->n_tokens; t++)

@@ -122,7 +122,9 @@ pl_status pl_model_add_lora_spec(pl_model *m, const char *spec);
  * be forked from a prefix cache: it then attends to the prefix's first
  * prefix_len positions in place (no copy) and stores only its own
  * positions. While a cache has forks it is frozen (appending to it is an
- * error); it must outlive them. */
+ * error); it must outlive them. Threads may fork and free forks of one
+ * prefix at the same time (the count of forks is atomic) and run forwards
+ * on their own forks, each with its own runner. */
 typedef struct pl_kv pl_kv;
 
 /* New empty cache for up to capacity own positions (prefix excluded).
@@ -197,6 +199,8 @@ void pl_runner_free(pl_runner *r);
  * removes it. A pattern hook allocates its buffer here. */
 pl_status pl_runner_set_hook(pl_runner *r, pl_hook_point p, int layer, pl_hook_fn fn, void *user);
 void pl_runner_clear_hooks(pl_runner *r);
+/* The registered hooks, one per (point, layer) slot that has a function. */
+int pl_runner_hook_count(const pl_runner *r);
 
 /* With ids set (1 <= n <= 64), PL_LOGITS_LAST writes only those vocabulary
  * entries: logits [n_seq, n], the same values as those columns of the full

@@ -1,8 +1,7 @@
-/* prompt.c — the classifier prompt layout and the batched scorer with a
- * shared prefix cache (see prompt.h for the layout and the score). */
+/* prompt.c — the classifier prompt layout and the shared prefix's cache (the
+ * batched scorer is classifier.c; see prompt.h for the layout and the score). */
 #include "prompt/prompt.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,29 +213,7 @@ pl_status pl_prompt_full(const pl_prompt *p, const int32_t *email, size_t n_emai
     return st;
 }
 
-/* ---- scoring ------------------------------------------------------------ */
-
-struct pl_classifier {
-    pl_model *m;
-    const pl_prompt *p;
-    pl_runner *run;
-    pl_kv *prefix;
-    int max_batch, max_ctx, n_embd;
-    float *logits;   /* [max_seqs, 2]: the label logits */
-    int max_seqs;
-    float *head_w;   /* [n_embd] or NULL */
-    float head_b;
-    float *hidden;   /* [max_seqs, n_embd]: ln_final at each sequence's last token */
-    int32_t *ids;    /* [max_batch] packed email + suffix ids */
-};
-
-static void grab_last(const pl_hook_info *info, float *data, void *user) {
-    pl_classifier *c = user;
-    if (info->seq >= c->max_seqs) return;
-    int64_t n_tok = info->shape[0], d = info->shape[1];
-    memcpy(c->hidden + (size_t)info->seq * (size_t)c->n_embd, data + (size_t)(n_tok - 1) * (size_t)d,
-           (size_t)d * sizeof(float));
-}
+/* ---- the prefix cache (the classifier: classifier.c) ------------------------ */
 
 pl_status pl_prompt_prefix_cache(pl_model *m, pl_runner *run, const pl_prompt *p, pl_kv **out) {
     *out = NULL;
@@ -254,146 +231,3 @@ pl_status pl_prompt_prefix_cache(pl_model *m, pl_runner *run, const pl_prompt *p
     return PL_OK;
 }
 
-pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_tokens, pl_classifier **out) {
-    *out = NULL;
-    const pl_arch_desc *d = pl_model_desc(m);
-    pl_classifier *c = calloc(1, sizeof *c);
-    if (!c) return pl_error(PL_ERR_NOMEM, "out of memory");
-    c->m = m;
-    c->p = p;
-    c->n_embd = d->n_embd;
-    int email_cap = p->max_email_tokens + (int)p->suffix.n;
-    c->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 2048;
-    if (c->max_batch < email_cap) c->max_batch = email_cap;
-    c->max_ctx = (int)p->prefix.n + email_cap;
-    /* Every sequence carries at least the suffix, so at most max_batch /
-     * suffix sequences share a forward: that bounds the logits buffer
-     * ([max_seqs, 2]) and the hidden rows. */
-    c->max_seqs = c->max_batch / (int)(p->suffix.n > 0 ? p->suffix.n : 1);
-    if (c->max_seqs < 1) c->max_seqs = 1;
-    pl_status st = PL_OK;
-    if (p->label_pos_id >= d->n_vocab || p->label_neg_id >= d->n_vocab)
-        st = pl_error(PL_ERR_RANGE, "classifier: label token ids %d/%d outside the model's vocabulary of %d "
-                      "(a tokenizer that does not belong to the model?)", p->label_pos_id, p->label_neg_id, d->n_vocab);
-    if (!st && d->n_ctx_train > 0 && c->max_ctx > d->n_ctx_train)
-        pl_log(PL_LOG_WARN, "classifier: prompt of up to %d tokens exceeds the model's training context %d",
-               c->max_ctx, d->n_ctx_train);
-    if (!st) st = pl_runner_new(m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, c->max_ctx, &c->run);
-    if (!st) st = pl_prompt_prefix_cache(m, c->run, p, &c->prefix);
-    /* only the two label logits of each sequence's last token are read */
-    if (!st) st = pl_runner_set_logit_ids(c->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
-    if (!st) {
-        c->logits = malloc((size_t)c->max_seqs * 2 * sizeof(float));
-        c->hidden = malloc((size_t)c->max_seqs * (size_t)c->n_embd * sizeof(float));
-        c->ids = malloc((size_t)c->max_batch * sizeof(int32_t));
-        if (!c->logits || !c->hidden || !c->ids) st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
-    }
-    if (st) {
-        pl_classifier_free(c);
-        return st;
-    }
-    *out = c;
-    return PL_OK;
-}
-
-void pl_classifier_free(pl_classifier *c) {
-    if (!c) return;
-    pl_runner_free(c->run);
-    pl_kv_free(c->prefix);
-    free(c->logits);
-    free(c->hidden);
-    free(c->ids);
-    free(c->head_w);
-    free(c);
-}
-
-pl_status pl_classifier_set_head(pl_classifier *c, const float *w, float b) {
-    free(c->head_w);
-    c->head_w = NULL;
-    if (!w) return pl_runner_set_hook(c->run, PL_HOOK_LN_FINAL, -1, NULL, NULL);
-    c->head_w = malloc((size_t)c->n_embd * sizeof(float));
-    if (!c->head_w) return pl_error(PL_ERR_NOMEM, "out of memory");
-    memcpy(c->head_w, w, (size_t)c->n_embd * sizeof(float));
-    c->head_b = b;
-    return pl_runner_set_hook(c->run, PL_HOOK_LN_FINAL, -1, grab_last, c);
-}
-
-static double score_of(const pl_classifier *c, int i) {
-    if (c->head_w) {
-        const float *h = c->hidden + (size_t)i * (size_t)c->n_embd;
-        double s = c->head_b;
-        for (int k = 0; k < c->n_embd; k++) s += (double)c->head_w[k] * (double)h[k];
-        return s;
-    }
-    const float *l = c->logits + (size_t)i * 2; /* the label logits (pl_runner_set_logit_ids) */
-    return (double)l[0] - (double)l[1];
-}
-
-pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,
-                              double *scores) {
-    const pl_prompt *p = c->p;
-    size_t ns = p->suffix.n;
-    pl_seq *seqs = calloc((size_t)c->max_seqs, sizeof *seqs);
-    pl_kv **kvs = calloc((size_t)c->max_seqs, sizeof *kvs);
-    pl_status st = seqs && kvs ? PL_OK : pl_error(PL_ERR_NOMEM, "out of memory");
-    size_t i = 0;
-    while (!st && i < n) {
-        /* Pack emails into one batch of at most max_batch new tokens. */
-        int nseq = 0, used = 0;
-        size_t first = i;
-        while (i < n && nseq < c->max_seqs) {
-            if (lens[i] > (size_t)p->max_email_tokens) {
-                st = pl_error(PL_ERR_RANGE, "classifier: email %zu has %zu tokens, more than the prompt's %d", i,
-                              lens[i], p->max_email_tokens);
-                break;
-            }
-            int need = (int)(lens[i] + ns);
-            if (nseq > 0 && used + need > c->max_batch) break;
-            st = pl_kv_new(c->m, need, c->prefix, &kvs[nseq]);
-            if (st) break;
-            int32_t *dst = c->ids + used;
-            if (lens[i]) memcpy(dst, emails[i], lens[i] * sizeof(int32_t));
-            memcpy(dst + lens[i], p->suffix.ids, ns * sizeof(int32_t));
-            seqs[nseq] = (pl_seq){kvs[nseq], dst, need};
-            used += need;
-            nseq++;
-            i++;
-        }
-        if (!st && nseq > 0) st = pl_forward(c->run, seqs, nseq, PL_LOGITS_LAST, c->logits);
-        for (int k = 0; !st && k < nseq; k++) {
-            scores[first + (size_t)k] = score_of(c, k);
-            if (!isfinite(scores[first + (size_t)k]))
-                st = pl_error(PL_ERR_NUMERIC, "classifier: non-finite score for email %zu", first + (size_t)k);
-        }
-        for (int k = 0; k < nseq; k++) {
-            pl_kv_free(kvs[k]);
-            kvs[k] = NULL;
-        }
-    }
-    free(seqs);
-    free(kvs);
-    return st;
-}
-
-pl_status pl_classifier_score_full(pl_classifier *c, const int32_t *ids, size_t n, double *score) {
-    if (n == 0 || n > (size_t)c->max_ctx || n > (size_t)c->max_batch + c->p->prefix.n)
-        return pl_error(PL_ERR_RANGE, "classifier: prompt of %zu tokens outside [1, %d]", n, c->max_ctx);
-    pl_kv *kv = NULL;
-    pl_status st = pl_kv_new(c->m, (int)n, NULL, &kv);
-    /* Run in chunks that fit the runner. */
-    size_t done = 0;
-    while (!st && done < n) {
-        size_t chunk = n - done;
-        if (chunk > (size_t)c->max_batch) chunk = (size_t)c->max_batch;
-        pl_seq s = {kv, ids + done, (int)chunk};
-        st = pl_forward(c->run, &s, 1, done + chunk == n ? PL_LOGITS_LAST : PL_LOGITS_NONE, c->logits);
-        done += chunk;
-    }
-    if (!st) *score = score_of(c, 0);
-    pl_kv_free(kv);
-    return st;
-}
-
-pl_runner *pl_classifier_runner(pl_classifier *c) { return c->run; }
-const pl_prompt *pl_classifier_prompt(const pl_classifier *c) { return c->p; }
-const pl_model *pl_classifier_model(const pl_classifier *c) { return c->m; }

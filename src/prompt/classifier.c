@@ -1,0 +1,312 @@
+/* classifier.c — the batched scorer over one shared prefix cache (prompt.h).
+ *
+ * Emails are packed into batches of at most max_batch new tokens (email +
+ * suffix), each email a fork of the prefix cache. With more than one
+ * thread and more than one batch, batches run side by side in lanes: one
+ * runner per thread, each forward on its thread alone (its products and
+ * attention see that they run inside a parallel region and stay on the
+ * calling thread). A lane needs no barrier with the others, where a forward
+ * split over threads waits at every product and leaves a thread idle in
+ * each serial step. A sequence's score does not depend on its batch or on
+ * the thread count (the model's products and attention keep a row's bits
+ * whatever its neighbours), so lanes change only the time; tests check the
+ * scores bit for bit. Lanes are not used while the first runner carries
+ * hooks other than the classifier's own (pl_classifier_runner lets callers
+ * add them, and they would see only part of the batches). */
+#include "prompt/prompt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define MAX_LANES 64
+
+typedef struct pl_classifier pl_classifier;
+
+/* One thread's run state: its runner and what a forward writes. */
+typedef struct {
+    pl_classifier *c;
+    pl_runner *run;
+    float *logits; /* [max_seqs, 2]: the label logits */
+    float *hidden; /* [max_seqs, n_embd]: ln_final at each sequence's last token */
+    int32_t *ids;  /* [max_batch] packed email + suffix ids */
+    pl_seq *seqs;  /* [max_seqs] */
+    pl_kv **kvs;   /* [max_seqs] */
+} lane;
+
+struct pl_classifier {
+    pl_model *m;
+    const pl_prompt *p;
+    pl_kv *prefix;
+    int max_batch, max_ctx, n_embd, max_seqs;
+    float *head_w; /* [n_embd] or NULL */
+    float head_b;
+    lane *lanes;   /* [MAX_LANES]; lanes[0] is made with the classifier, the others on first use */
+    int n_lanes;
+};
+
+static void grab_last(const pl_hook_info *info, float *data, void *user) {
+    lane *ln = user;
+    const pl_classifier *c = ln->c;
+    if (info->seq >= c->max_seqs) return;
+    int64_t n_tok = info->shape[0], d = info->shape[1];
+    memcpy(ln->hidden + (size_t)info->seq * (size_t)c->n_embd, data + (size_t)(n_tok - 1) * (size_t)d,
+           (size_t)d * sizeof(float));
+}
+
+static void lane_free(lane *ln) {
+    pl_runner_free(ln->run);
+    free(ln->logits);
+    free(ln->hidden);
+    free(ln->ids);
+    free(ln->seqs);
+    free(ln->kvs);
+    memset(ln, 0, sizeof *ln);
+}
+
+/* lanes[i]'s runner and buffers (lane 0 also computes the prefix cache) */
+static pl_status lane_init(pl_classifier *c, int i) {
+    lane *ln = &c->lanes[i];
+    const pl_prompt *p = c->p;
+    ln->c = c;
+    pl_status st = pl_runner_new(c->m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, c->max_ctx,
+                                 &ln->run);
+    if (!st && i == 0) st = pl_prompt_prefix_cache(c->m, ln->run, p, &c->prefix);
+    /* only the two label logits of each sequence's last token are read */
+    if (!st) st = pl_runner_set_logit_ids(ln->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
+    if (!st && c->head_w) st = pl_runner_set_hook(ln->run, PL_HOOK_LN_FINAL, -1, grab_last, ln);
+    if (!st) {
+        ln->logits = malloc((size_t)c->max_seqs * 2 * sizeof(float));
+        ln->hidden = malloc((size_t)c->max_seqs * (size_t)c->n_embd * sizeof(float));
+        ln->ids = malloc((size_t)c->max_batch * sizeof(int32_t));
+        ln->seqs = calloc((size_t)c->max_seqs, sizeof *ln->seqs);
+        ln->kvs = calloc((size_t)c->max_seqs, sizeof *ln->kvs);
+        if (!ln->logits || !ln->hidden || !ln->ids || !ln->seqs || !ln->kvs)
+            st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
+    }
+    if (st) lane_free(ln);
+    return st;
+}
+
+pl_status pl_classifier_new(pl_model *m, const pl_prompt *p, int max_batch_tokens, pl_classifier **out) {
+    *out = NULL;
+    const pl_arch_desc *d = pl_model_desc(m);
+    pl_classifier *c = calloc(1, sizeof *c);
+    if (!c) return pl_error(PL_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->p = p;
+    c->n_embd = d->n_embd;
+    int email_cap = p->max_email_tokens + (int)p->suffix.n;
+    c->max_batch = max_batch_tokens > 0 ? max_batch_tokens : 2048;
+    if (c->max_batch < email_cap) c->max_batch = email_cap;
+    c->max_ctx = (int)p->prefix.n + email_cap;
+    /* Every sequence carries at least the suffix, so at most max_batch /
+     * suffix sequences share a forward: that bounds the logits buffer
+     * ([max_seqs, 2]) and the hidden rows. */
+    c->max_seqs = c->max_batch / (int)(p->suffix.n > 0 ? p->suffix.n : 1);
+    if (c->max_seqs < 1) c->max_seqs = 1;
+    pl_status st = PL_OK;
+    if (p->label_pos_id >= d->n_vocab || p->label_neg_id >= d->n_vocab)
+        st = pl_error(PL_ERR_RANGE, "classifier: label token ids %d/%d outside the model's vocabulary of %d "
+                      "(a tokenizer that does not belong to the model?)", p->label_pos_id, p->label_neg_id, d->n_vocab);
+    if (!st && d->n_ctx_train > 0 && c->max_ctx > d->n_ctx_train)
+        pl_log(PL_LOG_WARN, "classifier: prompt of up to %d tokens exceeds the model's training context %d",
+               c->max_ctx, d->n_ctx_train);
+    if (!st) {
+        c->lanes = calloc(MAX_LANES, sizeof *c->lanes);
+        if (!c->lanes) st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
+    }
+    if (!st) st = lane_init(c, 0);
+    if (!st) c->n_lanes = 1;
+    if (st) {
+        pl_classifier_free(c);
+        return st;
+    }
+    *out = c;
+    return PL_OK;
+}
+
+void pl_classifier_free(pl_classifier *c) {
+    if (!c) return;
+    for (int i = 0; c->lanes && i < c->n_lanes; i++) lane_free(&c->lanes[i]);
+    free(c->lanes);
+    pl_kv_free(c->prefix);
+    free(c->head_w);
+    free(c);
+}
+
+pl_status pl_classifier_set_head(pl_classifier *c, const float *w, float b) {
+    free(c->head_w);
+    c->head_w = NULL;
+    pl_status st = PL_OK;
+    if (w) {
+        c->head_w = malloc((size_t)c->n_embd * sizeof(float));
+        if (!c->head_w) return pl_error(PL_ERR_NOMEM, "out of memory");
+        memcpy(c->head_w, w, (size_t)c->n_embd * sizeof(float));
+        c->head_b = b;
+    }
+    for (int i = 0; !st && i < c->n_lanes; i++)
+        st = pl_runner_set_hook(c->lanes[i].run, PL_HOOK_LN_FINAL, -1, w ? grab_last : NULL, w ? &c->lanes[i] : NULL);
+    return st;
+}
+
+static double score_of(const pl_classifier *c, const lane *ln, int i) {
+    if (c->head_w) {
+        const float *h = ln->hidden + (size_t)i * (size_t)c->n_embd;
+        double s = c->head_b;
+        for (int k = 0; k < c->n_embd; k++) s += (double)c->head_w[k] * (double)h[k];
+        return s;
+    }
+    const float *l = ln->logits + (size_t)i * 2; /* the label logits (pl_runner_set_logit_ids) */
+    return (double)l[0] - (double)l[1];
+}
+
+/* Emails [first, first + count) as one forward on ln: forks of the prefix,
+ * scores into scores[first ...], the forks freed again. */
+static pl_status run_batch(pl_classifier *c, lane *ln, const int32_t *const *emails, const size_t *lens, size_t first,
+                           int count, double *scores) {
+    const pl_prompt *p = c->p;
+    const size_t ns = p->suffix.n;
+    pl_status st = PL_OK;
+    int nseq = 0, used = 0;
+    for (; !st && nseq < count; nseq++) {
+        const size_t e = first + (size_t)nseq;
+        const int need = (int)(lens[e] + ns);
+        st = pl_kv_new(c->m, need, c->prefix, &ln->kvs[nseq]);
+        if (st) break;
+        int32_t *dst = ln->ids + used;
+        if (lens[e]) memcpy(dst, emails[e], lens[e] * sizeof(int32_t));
+        memcpy(dst + lens[e], p->suffix.ids, ns * sizeof(int32_t));
+        ln->seqs[nseq] = (pl_seq){ln->kvs[nseq], dst, need};
+        used += need;
+    }
+    if (!st) st = pl_forward(ln->run, ln->seqs, nseq, PL_LOGITS_LAST, ln->logits);
+    for (int k = 0; !st && k < nseq; k++) {
+        scores[first + (size_t)k] = score_of(c, ln, k);
+        if (!isfinite(scores[first + (size_t)k]))
+            st = pl_error(PL_ERR_NUMERIC, "classifier: non-finite score for email %zu", first + (size_t)k);
+    }
+    for (int k = 0; k < nseq; k++) {
+        pl_kv_free(ln->kvs[k]);
+        ln->kvs[k] = NULL;
+    }
+    return st;
+}
+
+/* The threads that may run lanes now: one per batch up to the thread
+ * count, none inside another parallel region or while foreign hooks are
+ * set. */
+static int lanes_wanted(const pl_classifier *c, int n_batch) {
+    int n = pl_num_threads();
+#ifdef _OPENMP
+    if (omp_in_parallel()) n = 1;
+#else
+    n = 1;
+#endif
+    if (pl_runner_hook_count(c->lanes[0].run) != (c->head_w ? 1 : 0)) n = 1;
+    if (n > n_batch) n = n_batch;
+    if (n > MAX_LANES) n = MAX_LANES;
+    return n < 1 ? 1 : n;
+}
+
+pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,
+                              double *scores) {
+    const pl_prompt *p = c->p;
+    const size_t ns = p->suffix.n;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] > (size_t)p->max_email_tokens)
+            return pl_error(PL_ERR_RANGE, "classifier: email %zu has %zu tokens, more than the prompt's %d", i, lens[i],
+                            p->max_email_tokens);
+        total += lens[i] + ns;
+    }
+    if (n == 0) return PL_OK;
+    /* The batches: greedy packing up to max_batch tokens and max_seqs
+     * emails. With lanes the batches are evened out: their count is made a
+     * multiple of the lanes (a batch closes once it holds total / count
+     * tokens), so that no lane is left alone with one short batch. */
+    const size_t n_greedy = (total + (size_t)c->max_batch - 1) / (size_t)c->max_batch;
+    const int lanes = lanes_wanted(c, (int)(n < (size_t)MAX_LANES ? n : MAX_LANES));
+    size_t budget = (size_t)c->max_batch;
+    if (lanes > 1) {
+        const size_t nb = (n_greedy + (size_t)lanes - 1) / (size_t)lanes * (size_t)lanes;
+        budget = (total + nb - 1) / nb;
+    }
+    size_t *first = malloc((n + 1) * sizeof *first);
+    if (!first) return pl_error(PL_ERR_NOMEM, "out of memory");
+    size_t n_batch = 0;
+    for (size_t i = 0; i < n;) {
+        size_t used = 0, k = 0;
+        first[n_batch++] = i;
+        while (i < n && k < (size_t)c->max_seqs &&
+               (k == 0 || (used < budget && used + lens[i] + ns <= (size_t)c->max_batch))) {
+            used += lens[i] + ns;
+            k++;
+            i++;
+        }
+    }
+    first[n_batch] = n;
+    int n_lanes = lanes_wanted(c, (int)(n_batch < (size_t)MAX_LANES ? n_batch : MAX_LANES));
+    pl_status st = PL_OK;
+    for (; !st && c->n_lanes < n_lanes; c->n_lanes++) st = lane_init(c, c->n_lanes);
+    if (st || n_lanes == 1) {
+        for (size_t b = 0; !st && b < n_batch; b++)
+            st = run_batch(c, &c->lanes[0], emails, lens, first[b], (int)(first[b + 1] - first[b]), scores);
+        free(first);
+        return st;
+    }
+    /* lanes: batches handed out in order; the first failure (lowest batch)
+     * is the one reported, with its message */
+    size_t bad = n_batch;
+    char msg[512] = "";
+#pragma omp parallel num_threads(n_lanes)
+    {
+        int id = 0;
+#ifdef _OPENMP
+        id = omp_get_thread_num();
+#endif
+        lane *ln = &c->lanes[id];
+#pragma omp for schedule(dynamic, 1)
+        for (size_t b = 0; b < n_batch; b++) {
+            pl_status sb = run_batch(c, ln, emails, lens, first[b], (int)(first[b + 1] - first[b]), scores);
+            if (sb) {
+#pragma omp critical(pl_classifier_fail)
+                if (b < bad) {
+                    bad = b;
+                    st = sb;
+                    snprintf(msg, sizeof msg, "%s", pl_errmsg());
+                }
+            }
+        }
+    }
+    free(first);
+    return st ? pl_error(st, "%s", msg) : PL_OK;
+}
+
+pl_status pl_classifier_score_full(pl_classifier *c, const int32_t *ids, size_t n, double *score) {
+    if (n == 0 || n > (size_t)c->max_ctx || n > (size_t)c->max_batch + c->p->prefix.n)
+        return pl_error(PL_ERR_RANGE, "classifier: prompt of %zu tokens outside [1, %d]", n, c->max_ctx);
+    lane *ln = &c->lanes[0];
+    pl_kv *kv = NULL;
+    pl_status st = pl_kv_new(c->m, (int)n, NULL, &kv);
+    /* Run in chunks that fit the runner. */
+    size_t done = 0;
+    while (!st && done < n) {
+        size_t chunk = n - done;
+        if (chunk > (size_t)c->max_batch) chunk = (size_t)c->max_batch;
+        pl_seq s = {kv, ids + done, (int)chunk};
+        st = pl_forward(ln->run, &s, 1, done + chunk == n ? PL_LOGITS_LAST : PL_LOGITS_NONE, ln->logits);
+        done += chunk;
+    }
+    if (!st) *score = score_of(c, ln, 0);
+    pl_kv_free(kv);
+    return st;
+}
+
+pl_runner *pl_classifier_runner(pl_classifier *c) { return c->lanes[0].run; }
+const pl_prompt *pl_classifier_prompt(const pl_classifier *c) { return c->p; }
+const pl_model *pl_classifier_model(const pl_classifier *c) { return c->m; }
