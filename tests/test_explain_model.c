@@ -213,6 +213,46 @@ static void test_pool(const pl_record *r) {
     for (int c = 0; c < 3; c++) free(got[c]);
 }
 
+/* Lanes (a call's batches side by side, one runner per thread) give one
+ * thread's bits: small batches (one email per forward), shared prefixes and
+ * kept caches across two calls, 1 and 3 threads. */
+static void test_lanes(const pl_record *r) {
+    const size_t N = 24;
+    double *got[2] = {NULL, NULL};
+    pl_xemail_stats st[2];
+    for (int c = 0; c < 2; c++) {
+        pl_set_num_threads(c ? 3 : 1);
+        pl_xmodel_opts o;
+        pl_xmodel_opts_init(&o);
+        o.max_batch_tokens = 1; /* the minimum: one email per forward */
+        pl_xmodel *x = NULL;
+        pl_xemail *e = NULL;
+        if (!open_email(r, &o, &x, &e)) break;
+        const size_t Mf = pl_xemail_features(e)->n_features;
+        uint8_t *masks = malloc(N * Mf);
+        pl_rng rng;
+        pl_rng_seed(&rng, 3);
+        for (size_t i = 0; i < N; i++)
+            for (size_t k = 0; k < Mf; k++)
+                masks[i * Mf + k] = k < 2 ? 0 : k < Mf / 2 ? (k % 3 != 0) : pl_rng_below(&rng, 2) != 0;
+        got[c] = malloc(N * sizeof(double));
+        CHECK_OK(pl_xemail_value(e, masks, N / 2, Mf, got[c]));
+        CHECK_OK(pl_xemail_value(e, masks + N / 2 * Mf, N / 2, Mf, got[c] + N / 2));
+        st[c] = pl_xemail_get_stats(e);
+        free(masks);
+        pl_xemail_free(e);
+        pl_xmodel_free(x);
+    }
+    pl_set_num_threads(1);
+    CHECK(got[0] && got[1] && !memcmp(got[0], got[1], N * sizeof(double)), "3 lanes change the scores");
+    CHECK(got[1] && st[0].tokens_run == st[1].tokens_run && st[0].shared_groups == st[1].shared_groups &&
+              st[1].forwards > 2,
+          "lanes: %zu/%zu tokens run, %zu/%zu groups, %zu forwards", st[0].tokens_run, st[1].tokens_run,
+          st[0].shared_groups, st[1].shared_groups, st[1].forwards);
+    free(got[0]);
+    free(got[1]);
+}
+
 static void test_reuse(const pl_record *r, const pl_record *base) {
     double md = 0;
     struct {
@@ -418,6 +458,7 @@ int main(void) {
         if (x) test_mapping(x, &r);
         pl_xmodel_free(x);
         test_reuse(&r, &base);
+        test_lanes(&r);
         test_shared_prefixes(&r);
         test_pool(&r);
         test_efficiency(&r);

@@ -39,17 +39,53 @@ void pl_xmodel_opts_init(pl_xmodel_opts *o) {
     o->max_segments = DEFAULT_SEGMENTS;
 }
 
+#define MAX_LANES 64
+
+/* One thread's run state (the batches of a call run side by side in lanes,
+ * model.h): its runner and what a forward reads and writes. */
+typedef struct {
+    pl_runner *run;
+    float *logits;      /* [MAX_SEQS, 2]: the label logits */
+    int32_t *ids;       /* [max_batch] packed new tokens */
+    pl_seq *seqs;       /* [MAX_SEQS] */
+} xlane;
+
 struct pl_xmodel {
     pl_model *m;
     const pl_tokenizer *t;
     const pl_prompt *p;
     pl_xmodel_opts o;
-    pl_runner *run;
     pl_kv *prefix;      /* the template prefix, run once */
     int max_batch, max_ctx;
-    float *logits;      /* [MAX_SEQS, 2]: the label logits */
-    int32_t *ids;       /* [max_batch] packed new tokens */
+    xlane lanes[MAX_LANES]; /* lanes[0] made with the value function, the others on first use */
+    int n_lanes;
 };
+
+static void xlane_free(xlane *ln) {
+    pl_runner_free(ln->run);
+    free(ln->logits);
+    free(ln->ids);
+    free(ln->seqs);
+    memset(ln, 0, sizeof *ln);
+}
+
+/* lanes[i]'s runner and buffers (lane 0 also runs the template prefix) */
+static pl_status xlane_init(pl_xmodel *x, int i) {
+    xlane *ln = &x->lanes[i];
+    const pl_prompt *p = x->p;
+    pl_status st = pl_runner_new(x->m, x->max_batch, x->max_ctx, &ln->run);
+    if (!st && i == 0) st = pl_prompt_prefix_cache(x->m, ln->run, p, &x->prefix);
+    /* only the two label logits of each variant are read */
+    if (!st) st = pl_runner_set_logit_ids(ln->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
+    if (!st) {
+        ln->logits = malloc((size_t)MAX_SEQS * 2 * sizeof(float));
+        ln->ids = malloc((size_t)x->max_batch * sizeof(int32_t));
+        ln->seqs = calloc(MAX_SEQS, sizeof *ln->seqs);
+        if (!ln->logits || !ln->ids || !ln->seqs) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    }
+    if (st) xlane_free(ln);
+    return st;
+}
 
 pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, const pl_xmodel_opts *o,
                         pl_xmodel **out) {
@@ -83,15 +119,8 @@ pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, 
     }
     if (!st && x->o.mask_id >= d->n_vocab)
         st = pl_error(PL_ERR_RANGE, "explain: mask id %d outside the vocabulary of %d", x->o.mask_id, d->n_vocab);
-    if (!st) st = pl_runner_new(m, x->max_batch, x->max_ctx, &x->run);
-    if (!st) st = pl_prompt_prefix_cache(m, x->run, p, &x->prefix);
-    /* only the two label logits of each variant are read */
-    if (!st) st = pl_runner_set_logit_ids(x->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
-    if (!st) {
-        x->logits = malloc((size_t)MAX_SEQS * 2 * sizeof(float));
-        x->ids = malloc((size_t)x->max_batch * sizeof(int32_t));
-        if (!x->logits || !x->ids) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
-    }
+    if (!st) st = xlane_init(x, 0);
+    if (!st) x->n_lanes = 1;
     if (st) {
         pl_xmodel_free(x);
         return st;
@@ -103,9 +132,7 @@ pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, 
 void pl_xmodel_free(pl_xmodel *x) {
     if (!x) return;
     pl_kv_free(x->prefix);
-    pl_runner_free(x->run);
-    free(x->logits);
-    free(x->ids);
+    for (int i = 0; i < x->n_lanes; i++) xlane_free(&x->lanes[i]);
     free(x);
 }
 
@@ -368,7 +395,7 @@ static pl_status build_chain(pl_xemail *e) {
         st = pl_kv_new(x->m, ends[k] - start, parent, &kv);
         if (st) break;
         pl_seq s = {kv, e->ids.ids + start, ends[k] - start};
-        st = pl_forward(x->run, &s, 1, PL_LOGITS_NONE, NULL);
+        st = pl_forward(x->lanes[0].run, &s, 1, PL_LOGITS_NONE, NULL);
         if (st) {
             pl_kv_free(kv);
             break;
@@ -479,6 +506,72 @@ static int keep(pl_xemail *e, pl_kv *kv, const int32_t *ids, int n_ids, int own)
     return 1;
 }
 
+static pl_status ensure_lanes(pl_xmodel *x, int n) {
+    pl_status st = PL_OK;
+    for (; !st && x->n_lanes < n; x->n_lanes++) st = xlane_init(x, x->n_lanes);
+    return st;
+}
+
+/* One call's batches, run in lanes: the shared prefixes' caches (group_batch)
+ * and the variants' (variant_batch: kept in kvs_all[i], scored into out). */
+typedef struct {
+    pl_xmodel *x;
+    const variant *v;
+    shared *g;
+    pl_kv **kvs_all;
+    const size_t *first;
+    double *out;
+    int ns, P;
+} run_job;
+
+static pl_status group_batch(void *ctx, int lane, size_t b) {
+    const run_job *j = ctx;
+    xlane *ln = &j->x->lanes[lane];
+    pl_status st = PL_OK;
+    int nseq = 0, used = 0;
+    for (size_t gi = j->first[b]; !st && gi < j->first[b + 1]; gi++) {
+        shared *g = &j->g[gi];
+        const int need = g->to - g->from;
+        st = pl_kv_new_at(j->x->m, need, g->src, j->P + g->from, &g->kv);
+        if (st) break;
+        memcpy(ln->ids + used, g->ids + g->from, (size_t)need * sizeof(int32_t));
+        ln->seqs[nseq++] = (pl_seq){g->kv, ln->ids + used, need};
+        used += need;
+    }
+    if (!st) st = pl_forward(ln->run, ln->seqs, nseq, PL_LOGITS_NONE, NULL);
+    return st;
+}
+
+static pl_status variant_batch(void *ctx, int lane, size_t b) {
+    const run_job *j = ctx;
+    const pl_xmodel *x = j->x;
+    xlane *ln = &j->x->lanes[lane];
+    pl_status st = PL_OK;
+    int nseq = 0, used = 0;
+    const size_t i0 = j->first[b], i1 = j->first[b + 1];
+    for (size_t i = i0; !st && i < i1; i++) {
+        const variant *vi = &j->v[i];
+        const int need = vi->n - vi->from + j->ns;
+        st = vi->group >= 0 ? pl_kv_new(x->m, need, j->g[vi->group].kv, &j->kvs_all[i])
+                            : pl_kv_new_at(x->m, need, vi->src, j->P + vi->from, &j->kvs_all[i]);
+        if (st) break;
+        int32_t *dst = ln->ids + used;
+        memcpy(dst, vi->ids + vi->from, (size_t)(vi->n - vi->from) * sizeof(int32_t));
+        memcpy(dst + (vi->n - vi->from), x->p->suffix.ids, (size_t)j->ns * sizeof(int32_t));
+        ln->seqs[nseq++] = (pl_seq){j->kvs_all[i], dst, need};
+        used += need;
+    }
+    if (!st) st = pl_forward(ln->run, ln->seqs, nseq, PL_LOGITS_LAST, ln->logits);
+    for (int k = 0; !st && k < nseq; k++) {
+        const float *l = ln->logits + (size_t)k * 2;
+        double s = (double)l[0] - (double)l[1];
+        if (x->o.prob) s = pl_sigmoid(s);
+        if (!isfinite(s)) st = pl_error(PL_ERR_NUMERIC, "explain: non-finite score for mask %zu", i0 + (size_t)k);
+        j->out[j->v[i0 + (size_t)k].row] = s;
+    }
+    return st;
+}
+
 pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
     pl_xemail *e = ctx;
     pl_xmodel *x = e->x;
@@ -492,9 +585,7 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     const int P = pl_kv_len(x->prefix);
     variant *v = calloc(n_masks, sizeof *v);
     int32_t *store = malloc(n_masks * (n ? n : 1) * sizeof(int32_t));
-    pl_seq *seqs = calloc(MAX_SEQS, sizeof *seqs);
-    pl_kv **kvs = calloc(MAX_SEQS, sizeof *kvs);
-    if (!v || !store || !seqs || !kvs) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    if (!v || !store) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
     for (size_t i = 0; !st && i < n_masks; i++) {
         size_t no = 0;
         int32_t *dst = store + i * n;
@@ -533,58 +624,44 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
         else ng = make_groups(v, n_masks, g, ord);
         free(ord);
     }
-    for (size_t gi = 0; !st && gi < ng;) {
-        int nseq = 0, used = 0;
-        while (gi < ng && nseq < MAX_SEQS) {
-            int need = g[gi].to - g[gi].from;
-            if (nseq > 0 && used + need > x->max_batch) break;
-            st = pl_kv_new_at(x->m, need, g[gi].src, P + g[gi].from, &g[gi].kv);
-            if (st) break;
-            memcpy(x->ids + used, g[gi].ids + g[gi].from, (size_t)need * sizeof(int32_t));
-            seqs[nseq++] = (pl_seq){g[gi].kv, x->ids + used, need};
-            used += need;
-            e->stats.tokens_run += (size_t)need;
-            gi++;
-        }
-        if (!st && nseq > 0) st = pl_forward(x->run, seqs, nseq, PL_LOGITS_NONE, NULL);
-    }
     e->stats.shared_groups += ng;
-    /* run the variants in batches */
-    size_t i = 0;
-    while (!st && i < n_masks) {
-        int nseq = 0, used = 0;
-        size_t first = i;
-        while (i < n_masks && nseq < MAX_SEQS) {
-            int need = v[i].n - v[i].from + (int)ns;
-            if (nseq > 0 && used + need > x->max_batch) break;
-            st = v[i].group >= 0 ? pl_kv_new(x->m, need, g[v[i].group].kv, &kvs[nseq])
-                                 : pl_kv_new_at(x->m, need, v[i].src, P + v[i].from, &kvs[nseq]);
-            if (st) break;
-            int32_t *dst = x->ids + used;
-            memcpy(dst, v[i].ids + v[i].from, (size_t)(v[i].n - v[i].from) * sizeof(int32_t));
-            memcpy(dst + (v[i].n - v[i].from), x->p->suffix.ids, ns * sizeof(int32_t));
-            seqs[nseq] = (pl_seq){kvs[nseq], dst, need};
-            used += need;
-            nseq++;
-            e->stats.tokens_run += (size_t)need;
-            e->stats.tokens_full += (size_t)(v[i].n + (int)ns);
-            i++;
+    /* the shared prefixes first (no logits), then the variants, each set
+     * in batches evened out for the lanes that run them side by side */
+    int *need = !st ? malloc((n_masks + 1) * sizeof *need) : NULL;
+    size_t *first = !st ? malloc((n_masks + 1) * sizeof *first) : NULL;
+    pl_kv **kvs_all = !st ? calloc(n_masks, sizeof *kvs_all) : NULL;
+    if (!st && (!need || !first || !kvs_all)) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
+    int lanes = !st ? pl_lanes_available(n_masks) : 1;
+    if (lanes > MAX_LANES) lanes = MAX_LANES;
+    run_job job = {x, v, g, kvs_all, first, out, (int)ns, P};
+    if (!st && ng > 0) {
+        for (size_t gi = 0; gi < ng; gi++) {
+            need[gi] = g[gi].to - g[gi].from;
+            e->stats.tokens_run += (size_t)need[gi];
         }
-        if (!st && nseq > 0) st = pl_forward(x->run, seqs, nseq, PL_LOGITS_LAST, x->logits);
-        for (int k = 0; !st && k < nseq; k++) {
-            const float *l = x->logits + (size_t)k * 2;
-            double s = (double)l[0] - (double)l[1];
-            if (x->o.prob) s = pl_sigmoid(s);
-            if (!isfinite(s)) st = pl_error(PL_ERR_NUMERIC, "explain: non-finite score for mask %zu", first + (size_t)k);
-            out[v[first + (size_t)k].row] = s;
-        }
-        for (int k = 0; k < nseq; k++) {
-            const variant *vk = &v[first + (size_t)k];
-            if (st || !keep(e, kvs[k], vk->ids, vk->n, vk->n - vk->from + (int)ns)) pl_kv_free(kvs[k]);
-            kvs[k] = NULL;
-        }
-        if (!st) e->stats.forwards++;
+        int nl = lanes;
+        const size_t nb = pl_batch_plan(need, ng, x->max_batch, MAX_SEQS, &nl, first);
+        st = ensure_lanes(x, nl);
+        if (!st) st = pl_lanes_run(nl, nb, group_batch, &job);
     }
+    if (!st) {
+        for (size_t i = 0; i < n_masks; i++) {
+            need[i] = v[i].n - v[i].from + (int)ns;
+            e->stats.tokens_run += (size_t)need[i];
+            e->stats.tokens_full += (size_t)(v[i].n + (int)ns);
+        }
+        int nl = lanes;
+        const size_t nb = pl_batch_plan(need, n_masks, x->max_batch, MAX_SEQS, &nl, first);
+        st = ensure_lanes(x, nl);
+        if (!st) st = pl_lanes_run(nl, nb, variant_batch, &job);
+        if (!st) e->stats.forwards += nb;
+    }
+    /* the variants' caches go to the pool in order (or are freed) */
+    for (size_t i = 0; kvs_all && i < n_masks; i++)
+        if (st || !keep(e, kvs_all[i], v[i].ids, v[i].n, v[i].n - v[i].from + (int)ns)) pl_kv_free(kvs_all[i]);
+    free(need);
+    free(first);
+    free(kvs_all);
     e->stats.calls++;
     e->stats.variants += n_masks;
     for (size_t gi = 0; g && gi < ng; gi++)
@@ -593,8 +670,6 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     free(g);
     free(v);
     free(store);
-    free(seqs);
-    free(kvs);
     return st;
 }
 

@@ -228,6 +228,37 @@ typedef enum {
  * PL_ERR_NUMERIC (a non-finite logit). On error no cache changes length. */
 pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode mode, float *logits);
 
+/* ---- batches and lanes (batch.c) ------------------------------------------ */
+
+/* Pack n sequences (need[i] > 0 new tokens each, in order) into batches of
+ * at most max_tokens tokens (a longer sequence goes alone) and max_seqs
+ * sequences (<= 0: no limit). first[b] gets batch b's first index and
+ * first[count] = n (first holds n + 1 entries); returns the count. *lanes
+ * holds the lanes available (pl_lanes_available) and gets those to use:
+ * lanes only where the tokens fill two batches or more, at most one per
+ * such batch. With lanes the batches are evened out for running side by
+ * side: their number is rounded up to a multiple of the lanes and each
+ * closes once it holds total / number tokens, so no lane is left alone with
+ * a short last batch. With one lane it is the greedy packing up to
+ * max_tokens. */
+size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, int *lanes, size_t *first);
+
+/* Lanes: batches run side by side, one runner per thread, each forward on
+ * its thread alone (its products and attention stay on the calling thread
+ * inside a parallel region). A row's bits depend neither on its batch nor
+ * on the thread count, so lanes change only the time. The lanes a caller
+ * may use now for n batches: the thread count (pl_num_threads), 1 inside a
+ * parallel region, at most n. */
+int pl_lanes_available(size_t n);
+
+/* Run fn(ctx, lane, b) for every batch b in [0, n_batch), handed out in
+ * order to n_lanes threads (lane = the thread's index, 0 .. n_lanes - 1;
+ * with one lane: in order on the calling thread, stopping at the first
+ * failure). After a failure, batches not yet started are skipped; the
+ * failure of the lowest batch is returned with its message. */
+typedef pl_status (*pl_lane_fn)(void *ctx, int lane, size_t batch);
+pl_status pl_lanes_run(int n_lanes, size_t n_batch, pl_lane_fn fn, void *ctx);
+
 /* ---- model init (init.c) -------------------------------------------------- */
 
 /* A small random model written as a self-contained GGUF (weights + the

@@ -16,12 +16,8 @@
 #include "prompt/prompt.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define MAX_LANES 64
 
@@ -197,94 +193,54 @@ static pl_status run_batch(pl_classifier *c, lane *ln, const int32_t *const *ema
     return st;
 }
 
-/* The threads that may run lanes now: one per batch up to the thread
- * count, none inside another parallel region or while foreign hooks are
- * set. */
-static int lanes_wanted(const pl_classifier *c, int n_batch) {
-    int n = pl_num_threads();
-#ifdef _OPENMP
-    if (omp_in_parallel()) n = 1;
-#else
-    n = 1;
-#endif
-    if (pl_runner_hook_count(c->lanes[0].run) != (c->head_w ? 1 : 0)) n = 1;
-    if (n > n_batch) n = n_batch;
-    if (n > MAX_LANES) n = MAX_LANES;
-    return n < 1 ? 1 : n;
+typedef struct {
+    pl_classifier *c;
+    const int32_t *const *emails;
+    const size_t *lens, *first;
+    double *scores;
+} batch_job;
+
+static pl_status batch_in_lane(void *ctx, int lane_id, size_t b) {
+    const batch_job *j = ctx;
+    return run_batch(j->c, &j->c->lanes[lane_id], j->emails, j->lens, j->first[b], (int)(j->first[b + 1] - j->first[b]),
+                     j->scores);
+}
+
+/* The lanes for n_batch batches: as many as pl_lanes_available allows,
+ * none while foreign hooks are set. */
+static int lanes_wanted(const pl_classifier *c, size_t n_batch) {
+    if (pl_runner_hook_count(c->lanes[0].run) != (c->head_w ? 1 : 0)) return 1;
+    const int n = pl_lanes_available(n_batch);
+    return n > MAX_LANES ? MAX_LANES : n;
 }
 
 pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,
                               double *scores) {
     const pl_prompt *p = c->p;
     const size_t ns = p->suffix.n;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         if (lens[i] > (size_t)p->max_email_tokens)
             return pl_error(PL_ERR_RANGE, "classifier: email %zu has %zu tokens, more than the prompt's %d", i, lens[i],
                             p->max_email_tokens);
-        total += lens[i] + ns;
-    }
     if (n == 0) return PL_OK;
-    /* The batches: greedy packing up to max_batch tokens and max_seqs
-     * emails. With lanes the batches are evened out: their count is made a
-     * multiple of the lanes (a batch closes once it holds total / count
-     * tokens), so that no lane is left alone with one short batch. */
-    const size_t n_greedy = (total + (size_t)c->max_batch - 1) / (size_t)c->max_batch;
-    const int lanes = lanes_wanted(c, (int)(n < (size_t)MAX_LANES ? n : MAX_LANES));
-    size_t budget = (size_t)c->max_batch;
-    if (lanes > 1) {
-        const size_t nb = (n_greedy + (size_t)lanes - 1) / (size_t)lanes * (size_t)lanes;
-        budget = (total + nb - 1) / nb;
-    }
+    int *need = malloc(n * sizeof *need);
     size_t *first = malloc((n + 1) * sizeof *first);
-    if (!first) return pl_error(PL_ERR_NOMEM, "out of memory");
-    size_t n_batch = 0;
-    for (size_t i = 0; i < n;) {
-        size_t used = 0, k = 0;
-        first[n_batch++] = i;
-        while (i < n && k < (size_t)c->max_seqs &&
-               (k == 0 || (used < budget && used + lens[i] + ns <= (size_t)c->max_batch))) {
-            used += lens[i] + ns;
-            k++;
-            i++;
-        }
+    if (!need || !first) {
+        free(need);
+        free(first);
+        return pl_error(PL_ERR_NOMEM, "out of memory");
     }
-    first[n_batch] = n;
-    int n_lanes = lanes_wanted(c, (int)(n_batch < (size_t)MAX_LANES ? n_batch : MAX_LANES));
+    for (size_t i = 0; i < n; i++) need[i] = (int)(lens[i] + ns);
+    /* batches evened out for the lanes that run them */
+    int n_lanes = lanes_wanted(c, n);
+    const size_t n_batch = pl_batch_plan(need, n, c->max_batch, c->max_seqs, &n_lanes, first);
+    free(need);
     pl_status st = PL_OK;
     for (; !st && c->n_lanes < n_lanes; c->n_lanes++) st = lane_init(c, c->n_lanes);
-    if (st || n_lanes == 1) {
-        for (size_t b = 0; !st && b < n_batch; b++)
-            st = run_batch(c, &c->lanes[0], emails, lens, first[b], (int)(first[b + 1] - first[b]), scores);
-        free(first);
-        return st;
-    }
-    /* lanes: batches handed out in order; the first failure (lowest batch)
-     * is the one reported, with its message */
-    size_t bad = n_batch;
-    char msg[512] = "";
-#pragma omp parallel num_threads(n_lanes)
-    {
-        int id = 0;
-#ifdef _OPENMP
-        id = omp_get_thread_num();
-#endif
-        lane *ln = &c->lanes[id];
-#pragma omp for schedule(dynamic, 1)
-        for (size_t b = 0; b < n_batch; b++) {
-            pl_status sb = run_batch(c, ln, emails, lens, first[b], (int)(first[b + 1] - first[b]), scores);
-            if (sb) {
-#pragma omp critical(pl_classifier_fail)
-                if (b < bad) {
-                    bad = b;
-                    st = sb;
-                    snprintf(msg, sizeof msg, "%s", pl_errmsg());
-                }
-            }
-        }
-    }
+    batch_job job = {c, emails, lens, first, scores};
+    if (!st) st = pl_lanes_run(n_lanes, n_batch, batch_in_lane, &job);
     free(first);
-    return st ? pl_error(st, "%s", msg) : PL_OK;
+    return st;
 }
 
 pl_status pl_classifier_score_full(pl_classifier *c, const int32_t *ids, size_t n, double *score) {
