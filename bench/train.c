@@ -77,7 +77,14 @@ int main(int argc, char **argv) {
     pl_adamw opt;
     if (pl_adamw_init(&opt, &oc, np) != PL_OK) return 1;
     int V = pl_model_desc(m)->n_vocab;
-    int32_t *tok = malloc((size_t)T * sizeof *tok);
+    int32_t *tok = malloc((size_t)B * (size_t)T * sizeof *tok);
+    pl_tr_example *exs = malloc((size_t)B * sizeof *exs);
+    const pl_tr_example **exp_ = malloc((size_t)B * sizeof *exp_);
+    double *losses = malloc((size_t)B * sizeof *losses);
+    if (!tok || !exs || !exp_ || !losses) {
+        fprintf(stderr, "train: out of memory\n");
+        return 1;
+    }
     pl_rng rng;
     pl_rng_seed(&rng, 1);
     double timed = 0.0, cpu = 0.0, loss_sum = 0.0;
@@ -87,16 +94,15 @@ int main(int argc, char **argv) {
         pl_trainer_set_step(t, (uint64_t)s);
         loss_sum = 0.0;
         for (int b = 0; b < B; b++) {
-            for (int i = 0; i < T; i++) tok[i] = 3 + (int32_t)pl_rng_below(&rng, (uint64_t)(V - 3));
-            pl_tr_example ex = {tok, T, (int)pl_rng_below(&rng, 2), 0};
-            double l;
-            int n;
-            if (pl_trainer_example(t, &ex, (uint64_t)b, 1.0 / B, 1, &l, &n) != PL_OK) {
-                fprintf(stderr, "train: %s\n", pl_errmsg());
-                return 1;
-            }
-            loss_sum += l / B;
+            for (int i = 0; i < T; i++) tok[(size_t)b * T + i] = 3 + (int32_t)pl_rng_below(&rng, (uint64_t)(V - 3));
+            exs[b] = (pl_tr_example){tok + (size_t)b * T, T, (int)pl_rng_below(&rng, 2), 0};
+            exp_[b] = &exs[b];
         }
+        if (pl_trainer_examples(t, exp_, (size_t)B, 1.0 / B, 1, losses, NULL, NULL) != PL_OK) {
+            fprintf(stderr, "train: %s\n", pl_errmsg());
+            return 1;
+        }
+        for (int b = 0; b < B; b++) loss_sum += losses[b] / B;
         if (pl_adamw_step(&opt, params, pl_trainer_grads(t), NULL) != PL_OK) {
             fprintf(stderr, "train: %s\n", pl_errmsg());
             return 1;
@@ -115,6 +121,9 @@ int main(int argc, char **argv) {
            targets, prec, threads, steps, sps, (double)B * T / sps, cpu / steps, (double)ru.ru_maxrss / 1024.0, load_s, np,
            loss_sum);
     free(tok);
+    free(exs);
+    free(exp_);
+    free(losses);
     pl_adamw_free(&opt);
     pl_trainer_free(t);
     pl_model_free(m);

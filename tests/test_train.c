@@ -1098,8 +1098,11 @@ static void toy_make(toy_data *d, int n, uint64_t seed) {
     }
 }
 
+static pl_precision g_toy_prec = PL_PREC_F32;
+
 static pl_trainer *toy_trainer(pl_model *m, double dropout) {
     pl_tr_config c = pl_tr_config_default();
+    c.precision = g_toy_prec;
     c.lora_rank = 4;
     c.lora_alpha = 8;
     c.lora_dropout = dropout;
@@ -1230,6 +1233,36 @@ static void test_loop(void) {
     CHECK(files_equal("build/test_train_run_a/adapter.gguf", "build/test_train_run_c/adapter.gguf"),
           "adapter after kill -9 + resume differs from the uninterrupted run's");
     pl_trainer_free(t);
+
+    /* the bf16 precision with two threads (the step's examples in two
+     * lanes): stop after step 5, resume, the same adapter bits as the
+     * uninterrupted run with two threads */
+    {
+        const int nt0 = pl_num_threads();
+        pl_set_num_threads(2);
+        g_toy_prec = PL_PREC_BF16;
+        pl_loop_result re, rf;
+        t = toy_trainer(m, 0.1);
+        o = toy_opts("build/test_train_run_e");
+        CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &re));
+        pl_trainer_free(t);
+        t = toy_trainer(m, 0.1);
+        o = toy_opts("build/test_train_run_f");
+        o.stop_at_step = 5;
+        CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rf));
+        pl_trainer_free(t);
+        t = toy_trainer(m, 0.1);
+        o.stop_at_step = 0;
+        o.resume = 1;
+        CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rf));
+        CHECK(rf.resumed_from == 4 && files_equal("build/test_train_run_e/adapter.gguf", "build/test_train_run_f/adapter.gguf"),
+              "bf16, two lanes: resumed run (from step %d) differs from the uninterrupted one", rf.resumed_from);
+        printf("loop    bf16 two lanes: last loss %.4g, resumed from step %d, same adapter bits\n", re.last_loss,
+               rf.resumed_from);
+        pl_trainer_free(t);
+        g_toy_prec = PL_PREC_F32;
+        pl_set_num_threads(nt0);
+    }
 
     /* bad input: single class, empty, a checkpoint of another configuration, NaN */
     t = toy_trainer(m, 0.0);
@@ -2360,6 +2393,78 @@ out_recs:
  * bits. */
 #define TOL_BF16_LOSS 5e-2
 #define TOL_BF16_GRAD 0.2
+/* pl_trainer_examples: one thread gives the bits of pl_trainer_example in
+ * a loop (batch_loss); two lanes the same losses, gradients within the
+ * summation order of the loop's, the same bits run after run; a bad label
+ * in the second example is reported with its index. */
+static void test_lanes(fixture *f, const char *arch, const char *obj) {
+    const pl_tr_config *c = pl_trainer_config(f->t);
+    size_t np;
+    pl_trainer_params(f->t, &np);
+    const int nt0 = pl_num_threads();
+    pl_real *seq = malloc(np * sizeof *seq), *two = malloc(np * sizeof *two);
+    if (!seq || !two) {
+        free(seq);
+        free(two);
+        CHECK(0, "out of memory");
+        return;
+    }
+    /* the two sequences twice: lanes 0 and 1 take two examples each */
+    pl_tr_example ex[2];
+    const pl_tr_example *exp_[4] = {&ex[0], &ex[1], &ex[0], &ex[1]};
+    int total_scored = 0;
+    for (int s = 0; s < 2; s++) {
+        ex[s] = (pl_tr_example){f->seqs[s], f->lens[s], f->labels[s], 0};
+        total_scored += 2 * (f->lens[s] - 1);
+    }
+    const double w = c->objective == PL_OBJ_LM ? 1.0 / total_scored : 0.25;
+    double lseq[4];
+    pl_trainer_zero_grad(f->t);
+    for (int i = 0; i < 4; i++) CHECK_OK(pl_trainer_example(f->t, exp_[i], (uint64_t)i, w, 1, &lseq[i], NULL));
+    memcpy(seq, pl_trainer_grads(f->t), np * sizeof *seq);
+    double loss[3][4];
+    int same_bits = 1, same_loss = 1;
+    double worst = 0;
+    for (int run = 0; run < 3; run++) {
+        pl_set_num_threads(run == 0 ? 1 : 2);
+        pl_trainer_zero_grad(f->t);
+        size_t bad = 99;
+        CHECK_OK(pl_trainer_examples(f->t, exp_, 4, w, 1, loss[run], NULL, &bad));
+        CHECK(bad == 4, "%s %s: no failing example (got %zu)", arch, obj, bad);
+        const pl_real *g = pl_trainer_grads(f->t);
+        if (run == 0) {
+            CHECK(memcmp(g, seq, np * sizeof *g) == 0 && memcmp(loss[0], lseq, sizeof lseq) == 0,
+                  "%s %s: one thread is the loop's bits", arch, obj);
+            continue;
+        }
+        if (run == 1) memcpy(two, g, np * sizeof *g);
+        else same_bits &= memcmp(two, g, np * sizeof *g) == 0;
+        same_loss &= memcmp(loss[run], loss[0], sizeof loss[0]) == 0;
+        double scale = 0;
+        for (size_t k = 0; k < np; k++) scale = fabs(seq[k]) > scale ? fabs(seq[k]) : scale;
+        for (size_t k = 0; k < np; k++) worst = fabs(g[k] - seq[k]) > worst ? fabs(g[k] - seq[k]) : worst;
+        worst /= scale > 0 ? scale : 1;
+    }
+    CHECK(same_loss, "%s %s: two lanes give each example's loss bits", arch, obj);
+    CHECK(same_bits, "%s %s: two lanes give the same gradient bits run after run", arch, obj);
+    CHECK(worst <= 1e-12, "%s %s: two lanes' gradients vs the loop's: %.3g of the largest", arch, obj, worst);
+    if (c->objective != PL_OBJ_LM) {
+        pl_tr_example badex = ex[1];
+        badex.label = 7;
+        exp_[3] = &badex;
+        pl_set_num_threads(2);
+        size_t bad = 99;
+        pl_status st = pl_trainer_examples(f->t, exp_, 4, w, 1, loss[0], NULL, &bad);
+        CHECK(st == PL_ERR_RANGE && bad == 3 && strstr(pl_errmsg(), "label"), "%s %s: a bad label in example 3 (%d, %zu: %s)",
+              arch, obj, (int)st, bad, pl_errmsg());
+    }
+    printf("lanes   %-7s %-5s two lanes vs the loop: gradients %.2g of the largest apart, losses the same bits\n", arch,
+           obj, worst);
+    pl_set_num_threads(nt0);
+    free(seq);
+    free(two);
+}
+
 static void test_bf16_model(const char *arch, const cJSON *ref) {
     /* label with dropout 0.1, lm without dropout (LoRA of q,k,v and gate,up in one product each) */
     for (int obj = 0; obj < 3; obj += 2) {
@@ -2396,6 +2501,7 @@ static void test_bf16_model(const char *arch, const cJSON *ref) {
               "%s %s: bf16 gradients differ between checkpointed and stored activations", arch, OBJ_NAMES[obj]);
         printf("bf16    %-7s %-5s 48 tokens: loss %.9g vs f64 %.9g (rel %.2g), grads max rel %.2g%s\n", arch,
                OBJ_NAMES[obj], lb, l64, rel, worst, pl_bf16_gemm_native() ? "" : " (no AMX: f32 products)");
+        test_lanes(&b1, arch, OBJ_NAMES[obj]);
         fixture_close(&f64);
         fixture_close(&b1);
         fixture_close(&b0);

@@ -134,31 +134,33 @@ static pl_status add_tensor(pl_trainer *t, const char *name, int layer, int targ
     return PL_OK;
 }
 
+/* The run state (activations and scratch, grown to Tcap tokens) freed;
+ * Tcap 0. */
+void pl_tr_run_state_free(pl_trainer *t) {
+    for (int i = 0; i < t->n_acts; i++) free(t->acts[i].mem);
+    free(t->acts);
+    t->acts = NULL;
+    t->n_acts = 0;
+    pl_real **bufs[] = {&t->xs, &t->hf, &t->rsf, &t->dx, &t->dtmp, &t->dwide, &t->dff1, &t->dff2,
+                        &t->dq, &t->dk, &t->dv, &t->xd, &t->du, &t->logits, &t->rope_cs};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    free(t->pos);
+    t->pos = NULL;
+    t->Tcap = 0;
+}
+
 void pl_trainer_free(pl_trainer *t) {
     if (!t) return;
+    pl_tr_lanes_free(t);
     for (int l = 0; t->w && l < t->d.n_layer; l++)
         for (int k = 0; k < PL_TGT_COUNT; k++) {
             pl_free_aligned((void *)(uintptr_t)t->w[l][k].tiles);
             pl_free_aligned((void *)(uintptr_t)t->w[l][k].tiles_t);
         }
-    for (int i = 0; i < t->n_acts; i++) free(t->acts[i].mem);
-    free(t->acts);
-    free(t->xs);
-    free(t->hf);
-    free(t->rsf);
-    free(t->dx);
-    free(t->dtmp);
-    free(t->dwide);
-    free(t->dff1);
-    free(t->dff2);
-    free(t->dq);
-    free(t->dk);
-    free(t->dv);
-    free(t->xd);
-    free(t->du);
-    free(t->logits);
-    free(t->pos);
-    free(t->rope_cs);
+    pl_tr_run_state_free(t);
     free(t->w);
     free(t->norms);
     free(t->inv_freq);
@@ -474,22 +476,9 @@ static pl_status act_alloc(pl_trainer *t, block_act *a, int64_t T) {
 static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     if (T <= t->Tcap) return PL_OK;
     int64_t cap = T;
-    /* free the old state */
-    for (int i = 0; i < t->n_acts; i++) free(t->acts[i].mem);
-    free(t->acts);
-    t->acts = NULL;
-    t->n_acts = 0;
+    pl_tr_run_state_free(t); /* the old state */
     pl_real **bufs[] = {&t->xs, &t->hf, &t->rsf, &t->dx, &t->dtmp, &t->dwide, &t->dff1, &t->dff2,
                         &t->dq, &t->dk, &t->dv, &t->xd, &t->du, &t->logits};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
-        free(*bufs[i]);
-        *bufs[i] = NULL;
-    }
-    free(t->pos);
-    t->pos = NULL;
-    free(t->rope_cs);
-    t->rope_cs = NULL;
-    t->Tcap = 0;
     size_t n = (size_t)cap, D = (size_t)t->D, L = (size_t)t->d.n_layer;
     size_t wide = D > (size_t)t->QD ? D : (size_t)t->QD;
     if ((size_t)t->F > wide) wide = (size_t)t->F;

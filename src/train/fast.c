@@ -22,6 +22,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "tensor/tensor.h"
 #include "train/train_impl.h"
@@ -55,6 +58,9 @@ void pl_tr_blas_threads(int n) {
  * count is restored after. */
 static int heads_begin(int n_units, int64_t T) {
     int par = n_units > 1 && pl_num_threads() > 1 && T >= 16;
+#ifdef _OPENMP
+    if (omp_in_parallel()) par = 0; /* a lane (lanes.c): the heads stay on its thread, BLAS as it is */
+#endif
     if (par) openblas_set_num_threads(1);
     return par;
 }

@@ -205,9 +205,14 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
     pl_status st = pl_adamw_init(&opt, &o.opt, np);
     if (st) return st;
     size_t *order = malloc(train->n * sizeof *order);
+    const pl_tr_example **step_ex = malloc(per_step * sizeof *step_ex);
+    double *step_loss = malloc(per_step * sizeof *step_loss);
     char path[4096], logpath[4096], ckpath[4096];
     FILE *log = NULL;
-    if (!order) {
+    if (!order || !step_ex || !step_loss) {
+        free(order);
+        free(step_ex);
+        free(step_loss);
         pl_adamw_free(&opt);
         return pl_error(PL_ERR_NOMEM, "out of memory");
     }
@@ -265,21 +270,22 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
         if (denom <= 0) denom = 1;
         pl_trainer_zero_grad(t);
         pl_trainer_set_step(t, (uint64_t)h.step);
-        double loss_sum = 0;
-        for (size_t i = b0; i < b1; i++) {
-            double l;
-            int n;
-            st = pl_trainer_example(t, &train->ex[order[i]], (uint64_t)(i - b0), 1.0 / denom, 1, &l, &n);
-            if (st == PL_ERR_NUMERIC || (!st && !isfinite(l))) {
-                st = pl_error(PL_ERR_NUMERIC,
-                              "train: non-finite loss at step %lld (epoch %lld, example %zu); stopped, the last good "
-                              "checkpoint is %s",
-                              (long long)h.step, (long long)h.epoch, order[i], ckpath);
-                goto done;
-            }
-            if (st) goto done;
-            loss_sum += l;
+        /* the step's examples (side by side in lanes with several threads) */
+        for (size_t i = b0; i < b1; i++) step_ex[i - b0] = &train->ex[order[i]];
+        size_t bad = b1 - b0;
+        st = pl_trainer_examples(t, step_ex, b1 - b0, 1.0 / denom, 1, step_loss, NULL, &bad);
+        for (size_t i = 0; !st && i < b1 - b0 && bad == b1 - b0; i++)
+            if (!isfinite(step_loss[i])) bad = i;
+        if (st == PL_ERR_NUMERIC || (!st && bad < b1 - b0)) {
+            st = pl_error(PL_ERR_NUMERIC,
+                          "train: non-finite loss at step %lld (epoch %lld, example %zu); stopped, the last good "
+                          "checkpoint is %s",
+                          (long long)h.step, (long long)h.epoch, order[b0 + bad], ckpath);
+            goto done;
         }
+        if (st) goto done;
+        double loss_sum = 0;
+        for (size_t i = 0; i < b1 - b0; i++) loss_sum += step_loss[i];
         double gnorm, lr = pl_adamw_lr(&o.opt, opt.step);
         st = pl_adamw_step(&opt, params, grads, &gnorm);
         if (st == PL_ERR_NUMERIC) {
@@ -353,6 +359,8 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
 done:
     if (log) fclose(log);
     free(order);
+    free(step_ex);
+    free(step_loss);
     pl_adamw_free(&opt);
     return st;
 }

@@ -368,6 +368,20 @@ void pl_trainer_set_step(pl_trainer *t, uint64_t step);
 pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t example_index, double weight,
                              int backward, double *loss, int *n_scored);
 
+/* The n examples of one step: pl_trainer_example on each (ex[i] with
+ * example_index i), losses[i] and n_scored[i] per example (either may be
+ * NULL). With several threads, the bf16 precision and no full fine-tuning,
+ * the examples run side by side in lanes (lanes.c): worker trainers with
+ * their own activations and gradient buffers, lane l taking examples l,
+ * l + L, ...; their gradients are added into the trainer's in lane order,
+ * so the result is the same bits for a given thread count (one thread: the
+ * loop's bits). Workers are kept for later steps (with half the
+ * checkpointing budget each for two lanes, and so on). On error the lowest
+ * failing example's status and message, its index in *failed (n when none;
+ * failed may be NULL). */
+pl_status pl_trainer_examples(pl_trainer *t, const pl_tr_example *const *ex, size_t n, double weight, int backward,
+                              double *losses, int *n_scored, size_t *failed);
+
 /* Logits of every position [n_tokens, n_vocab] from the training forward
  * (no dropout), to compare with the model module's pl_forward. */
 pl_status pl_trainer_logits(pl_trainer *t, const int32_t *tokens, int n_tokens, pl_real *logits);

@@ -61,7 +61,19 @@ struct pl_trainer {
     pl_real *logits;                /* [LM_CHUNK, V] */
     int32_t *pos;                   /* [T] */
     pl_real *rope_cs;               /* [Tcap, n_rot/2, 2] cos, sin of position t (pl_tr_rope_table) */
+    /* lanes (lanes.c): workers that share everything above the run state
+     * (weights, parameters, tensors) with their own run state and gradient
+     * buffer; lane_of is the trainer a worker belongs to (NULL for a
+     * trainer made by pl_trainer_new) */
+    struct pl_trainer **lanes;
+    int n_lanes;
+    const struct pl_trainer *lane_of;
 };
+
+/* The run state (activations, scratch) freed; Tcap 0 (engine.c). */
+void pl_tr_run_state_free(pl_trainer *t);
+/* The workers of pl_trainer_examples freed (lanes.c). */
+void pl_tr_lanes_free(pl_trainer *t);
 
 /* PEFT module path of target k ("self_attn.q_proj", ...). */
 const char *pl_tr_target_hf(int k);
