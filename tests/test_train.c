@@ -1736,6 +1736,51 @@ static void test_fast_kernels(void) {
 /* LoRA products in f32 of f32-rounded inputs, two chained (u then y; du then
  * dA): (K + 3)·2^-24 each, K <= 80 here */
 #define TOL_LORA_F32 2e-5
+/* The LoRA weight gradients' product C = Aᵀ·B over K tokens
+ * (pl_tr_lora_grad): on the tiles against the double sum of the
+ * bf16-rounded operands (bound 4e-5 · Σ|terms|: float sums of up to 256
+ * terms), without tiles against the double sum of the floats (2e-5). */
+static void test_lora_grad(void) {
+    const int Ms[] = {5, 16, 48}, Ns[] = {40, 576}, Ks[] = {7, 40, 256};
+    mm16 *s = NULL;
+    double worst[2] = {0, 0};
+    for (int tiles = 0; tiles < 2; tiles++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 2; b++)
+                for (int c = 0; c < 3; c++) {
+                    const int M = Ms[a], N = Ns[b], K = Ks[c], lda = M + 3, ldb = N + 5;
+                    float *A = malloc(sizeof(float) * (size_t)K * lda), *B = malloc(sizeof(float) * (size_t)K * ldb);
+                    float *C = malloc(sizeof(float) * (size_t)M * N);
+                    for (int i = 0; i < K * lda; i++) A[i] = (float)(2 * pl_rng_uniform(&g_rng) - 1);
+                    for (int i = 0; i < K * ldb; i++) B[i] = (float)(2 * pl_rng_uniform(&g_rng) - 1) * 3.0f;
+                    CHECK_OK(pl_tr_lora_grad(&s, tiles, M, N, K, A, lda, B, ldb, C));
+                    const int bf = tiles && pl_bf16_gemm_native();
+                    for (int i = 0; i < M; i++)
+                        for (int j = 0; j < N; j++) {
+                            double sum = 0, mag = 0;
+                            for (int k = 0; k < K; k++) {
+                                double x = A[(size_t)k * lda + i], y = B[(size_t)k * ldb + j];
+                                if (bf) {
+                                    x = pl_bf16_to_fp32(pl_fp32_to_bf16((float)x));
+                                    y = pl_bf16_to_fp32(pl_fp32_to_bf16((float)y));
+                                }
+                                sum += x * y;
+                                mag += fabs(x * y);
+                            }
+                            double r = fabs((double)C[(size_t)i * N + j] - sum) / ((bf ? 4e-5 : 2e-5) * mag + 1e-300);
+                            if (!(r <= worst[tiles])) worst[tiles] = isnan(r) ? (double)INFINITY : r;
+                        }
+                    free(A);
+                    free(B);
+                    free(C);
+                }
+    pl_tr_mm16_free(s);
+    CHECK(worst[0] <= 1.0 && worst[1] <= 1.0, "LoRA gradient products: %.3g (float) and %.3g (%s) of their bounds",
+          worst[0], worst[1], pl_bf16_gemm_native() ? "tiles" : "no AMX: float");
+    printf("lora    gradient products Aᵀ·B: float %.2g, %s %.2g of their bounds\n", worst[0],
+           pl_bf16_gemm_native() ? "tiles" : "float (no AMX)", worst[1]);
+}
+
 static void test_bf16_lora_kernels(void) {
     pl_rng saved = g_rng; /* the later tests see the random data they saw before this test existed */
     static const int shapes[][5] = {/* M, N, K, trans_a, accumulate */
@@ -2548,6 +2593,7 @@ int main(int argc, char **argv) {
     test_dense();
     test_fast_kernels();
     test_bf16_lora_kernels();
+    test_lora_grad();
     test_adamw();
     test_models();
     test_loop();

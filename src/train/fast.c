@@ -715,6 +715,10 @@ done:
     return st;
 }
 
+static void mm16_free(mm16 *s);
+static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
+
 pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T) {
@@ -728,6 +732,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
     int64_t nr = (int64_t)ls.m * ls.r, big = n_in > most ? n_in : most;
     pl_status st = PL_OK;
     float *dxf = NULL, *dyf = NULL, *duf = NULL, *Bs = NULL, *us = NULL, *tmp = NULL, *xf = NULL, *Aall = NULL;
+    mm16 *g16 = NULL; /* the LoRA gradients' tile products (pl_tr_lora_grad) */
     pl_real *acc = NULL, *dyd = NULL; /* without tiles: the sum in double, dy_i in double */
     if (tiles) {
         dxf = dxs ? dxs : falloc(T * n_in);
@@ -794,7 +799,7 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
         /* dB_jᵀ = (s·u_j)ᵀ · dy_j  [r x n_out] */
         if (Lj->dB) {
             for (int64_t e = 0; e < T * r; e++) us[e] = (float)(Lj->s * (double)uj[e]);
-            pl_tr_sgemm(1, r, no, T, us, r, dyi, no, tmp, no, 0);
+            if ((st = pl_tr_lora_grad(&g16, tiles, r, no, T, us, r, dyi, no, tmp))) goto done;
             for (int64_t o = 0; o < no; o++)
                 for (int c = 0; c < r; c++) Lj->dB[o * r + c] += (double)tmp[c * no + o];
         }
@@ -803,13 +808,13 @@ pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *con
     }
     if (!ls.m) goto out;
     /* dA_j = du_jᵀ · drop_j(x) [r x n_in] (one product for all j when x is shared) */
-    if (ls.shared) pl_tr_sgemm(1, nr, n_in, T, duf, nr, x, n_in, tmp, n_in, 0);
+    if (ls.shared && (st = pl_tr_lora_grad(&g16, tiles, nr, n_in, T, duf, nr, x, n_in, tmp))) goto done;
     for (int j = 0; j < ls.m; j++) {
         const pl_tr_lora *Lj = L[ls.idx[j]];
         int64_t rn = (int64_t)ls.r * n_in;
         if (!ls.shared) {
             lora_drop_f32(xf, x, T * n_in, Lj);
-            pl_tr_sgemm(1, ls.r, n_in, T, duf + j * ls.r, nr, xf, n_in, tmp + j * rn, n_in, 0);
+            if ((st = pl_tr_lora_grad(&g16, tiles, ls.r, n_in, T, duf + j * ls.r, nr, xf, n_in, tmp + j * rn))) goto done;
         }
         if (Lj->dA)
             pl_tr_add_f32(Lj->dA, tmp + j * rn, rn);
@@ -863,6 +868,7 @@ done:
     free(tmp);
     free(xf);
     free(Aall);
+    pl_tr_mm16_free(g16);
     return st;
 }
 
@@ -1061,10 +1067,16 @@ static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
  * rows are the product's outputs when tb, its reduction indices
  * otherwise), and the product writes or adds into C. Scratch per thread,
  * grown as needed. */
-typedef struct {
+struct mm16 {
     pl_bf16_rows a; /* op(alpha A) */
     pl_buf bt, cv, rows; /* B's tiles, the packer's scratch, B's row pointers (grown, len 0) */
-} mm16;
+};
+
+void pl_tr_mm16_free(mm16 *s) {
+    if (!s) return;
+    mm16_free(s);
+    free(s);
+}
 
 static void mm16_free(mm16 *s) {
     pl_bf16_rows_free(&s->a);
@@ -1099,6 +1111,23 @@ static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, c
         pl_matmul_bf16_tiles_packed_ld(bt, nr, nc, !tb, s->a.data, M, C, ldc, beta != 0.0f))
         return -1;
     return 0;
+}
+
+/* C [M x N] = Aᵀ·B summed over K tokens (A [K x lda], B [K x ldb], C
+ * dense): the LoRA weight gradients dA = duᵀ·x and dBᵀ = (s·u)ᵀ·dy. With
+ * the projection on the tiles (AMX), on the tiles too, A and B rounded to
+ * bf16 with float sums, as PyTorch's bf16 autocast runs these products;
+ * otherwise pl_tr_sgemm in float. */
+pl_status pl_tr_lora_grad(mm16 **s, int tiles, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                          float *C) {
+    if (!tiles || !pl_bf16_gemm_native()) {
+        pl_tr_sgemm(1, M, N, K, A, lda, B, ldb, C, N, 0);
+        return PL_OK;
+    }
+    if (!*s && !(*s = calloc(1, sizeof **s))) return pl_error(PL_ERR_NOMEM, "LoRA gradients: out of memory");
+    if (mm16_run(*s, 1, 0, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N))
+        return pl_error(PL_ERR_NOMEM, "LoRA gradients: out of memory (%d x %d over %d tokens)", M, N, K);
+    return PL_OK;
 }
 
 /* the attention's product: on the tiles (s not NULL) or sgemm */

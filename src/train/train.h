@@ -239,8 +239,8 @@ void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *
  * pl_tr_linear_fwd_bf16 on x widened), written straight into y_i; the LoRA
  * term added onto it. When the frozen products run on the tiles, so do
  * the LoRA's u = x·Aᵀ, (s·B)·u, du = dy·(s·B) and du·A (operands rounded to
- * bf16, f32 sums, as under PyTorch's bf16 autocast); the gradients dA =
- * duᵀ·x and dB = dyᵀ·(s·u) run in f32 (pl_tr_sgemm) from the f32 values.
+ * bf16, f32 sums, as under PyTorch's bf16 autocast), the gradients dA =
+ * duᵀ·x and dB = dyᵀ·(s·u) too (pl_tr_lora_grad, from the f32 values).
  * Without tiles every LoRA product runs in f32 (parameters rounded to
  * f32).
  * The backward WRITES dx = Σ_i (dy_i·W_i + drop_bwd(s_i·dy_i·B_i·A_i)) into
@@ -254,6 +254,16 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
 pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T);
+/* C [M x N] = Aᵀ·B over K tokens (A [K x lda], B [K x ldb] row-major, C
+ * dense): the LoRA weight gradients dA = duᵀ·x, dBᵀ = (s·u)ᵀ·dy. With tiles
+ * (the projection on the tiles) on an AMX machine: on the tiles, A and B
+ * rounded to bf16 with float sums, as PyTorch's bf16 autocast runs them
+ * (the scratch *s made on first use, freed by pl_tr_mm16_free); otherwise
+ * pl_tr_sgemm in float. */
+typedef struct mm16 mm16;
+pl_status pl_tr_lora_grad(mm16 **s, int tiles, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                          float *C);
+void pl_tr_mm16_free(mm16 *s);
 /* Attention with its products through dgemm (same contract as pl_tr_attn_*). */
 void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_real *q, const pl_real *k,
                          const pl_real *v, int64_t T);
