@@ -2510,6 +2510,51 @@ static void test_lanes(fixture *f, const char *arch, const char *obj) {
     free(two);
 }
 
+/* The label and head objectives read only the top layer's last row: the
+ * bf16 precision runs the top layer's MLP for the last 32 rows of 64
+ * (pl_trainer_set_pruning). Loss and gradients are the same bits as over
+ * all rows. */
+static void test_pruning(const char *arch, const cJSON *ref) {
+    for (int obj = 0; obj < 2; obj++) {
+        fixture f;
+        g_prec = PL_PREC_BF16;
+        int ok = fixture_open(&f, arch, ref, (pl_objective)obj, 0.0, 1);
+        g_prec = PL_PREC_F64;
+        if (!ok) {
+            fixture_close(&f);
+            continue;
+        }
+        size_t np;
+        pl_real *pp = pl_trainer_params(f.t, &np);
+        int V = pl_model_desc(f.m)->n_vocab;
+        pl_rng rng; /* its own: the later tests' draws stay as they were */
+        pl_rng_seed(&rng, 1234 + (uint64_t)obj);
+        for (size_t k = 0; k < np; k++) pp[k] += 0.05 * (2 * pl_rng_uniform(&rng) - 1);
+        for (int sq = 0; sq < 2; sq++) {
+            for (int i = 0; i < 64; i++) f.seqs[sq][i] = (int32_t)pl_rng_below(&rng, (uint64_t)V);
+            f.lens[sq] = 64;
+        }
+        pl_real *g[2];
+        double l[2];
+        for (int on = 0; on < 2; on++) {
+            pl_trainer_set_pruning(f.t, on);
+            l[on] = batch_loss(&f, 1);
+            g[on] = malloc(np * sizeof(pl_real));
+            memcpy(g[on], pl_trainer_grads(f.t), np * sizeof(pl_real));
+        }
+        double norm = 0;
+        for (size_t k = 0; k < np; k++) norm += g[1][k] * g[1][k];
+        CHECK(l[0] == l[1] && memcmp(g[0], g[1], np * sizeof(pl_real)) == 0 && norm > 0,
+              "%s %s: the top layer's MLP over the last rows changes the loss (%.17g vs %.17g) or gradients", arch,
+              OBJ_NAMES[obj], l[1], l[0]);
+        printf("prune   %-7s %-5s 64 tokens: top MLP over rows 32..63, loss and gradients the same bits\n", arch,
+               OBJ_NAMES[obj]);
+        free(g[0]);
+        free(g[1]);
+        fixture_close(&f);
+    }
+}
+
 static void test_bf16_model(const char *arch, const cJSON *ref) {
     /* label with dropout 0.1, lm without dropout (LoRA of q,k,v and gate,up in one product each) */
     for (int obj = 0; obj < 3; obj += 2) {
@@ -2569,6 +2614,7 @@ static void test_models(void) {
         test_full_vs_pytorch(ARCHS[a], ref);
         test_f32_models(ARCHS[a], ref);
         test_bf16_model(ARCHS[a], ref);
+        test_pruning(ARCHS[a], ref);
         cJSON_Delete(ref);
     }
 }

@@ -401,6 +401,10 @@ const pl_tr_tensor *pl_trainer_find(const pl_trainer *t, const char *name) {
         if (strcmp(t->tensors[i].name, name) == 0) return &t->tensors[i];
     return NULL;
 }
+void pl_trainer_set_pruning(pl_trainer *t, int on) {
+    t->no_pruning = !on;
+    for (int i = 0; t->lanes && i < t->n_lanes; i++) t->lanes[i]->no_pruning = !on;
+}
 void pl_trainer_zero_grad(pl_trainer *t) { memset(t->grads, 0, t->n_params * sizeof *t->grads); }
 void pl_trainer_set_step(pl_trainer *t, uint64_t step) { t->step = step; }
 
@@ -572,14 +576,14 @@ static pl_tr_lora lora_of(pl_trainer *t, int l, int k, uint64_t key, int train) 
  * f32 LoRA (pl_tr_proj_*_bf16) for the n projections ks[] of layer l
  * sharing x, activations in float32. */
 static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, float *const *ys, const float *x, int64_t T,
-                          uint64_t key, int train, block_act *a) {
+                          uint64_t key, int train, block_act *a, int64_t r0) {
     const pl_tr_weight *ws[3];
     pl_tr_lora Ls[3];
     const pl_tr_lora *Lp[3];
     float *us[3];
     for (int i = 0; i < n; i++) {
         ws[i] = &t->w[l][ks[i]];
-        us[i] = a->flu[ks[i]];
+        us[i] = a->flu[ks[i]] + r0 * t->r; /* the LoRA's rows from r0 */
         Lp[i] = NULL;
         if (has_lora(t, l, ks[i])) {
             Ls[i] = lora_of(t, l, ks[i], key, train);
@@ -592,14 +596,15 @@ static pl_status proj_fwd(pl_trainer *t, int l, int n, const int *ks, float *con
 /* The input gradient of the n projections, written (not added) into dx
  * (double) or dxs (float), from dy (double) or dys (float). */
 static pl_status proj_bwd(pl_trainer *t, int l, int n, const int *ks, pl_real *dx, float *dxs, const pl_real *const *dy,
-                          const float *const *dys, const float *x, int64_t T, const block_act *a, uint64_t key) {
+                          const float *const *dys, const float *x, int64_t T, const block_act *a, uint64_t key,
+                          int64_t r0) {
     const pl_tr_weight *ws[3];
     pl_tr_lora Ls[3];
     const pl_tr_lora *Lp[3];
     const float *us[3];
     for (int i = 0; i < n; i++) {
         ws[i] = &t->w[l][ks[i]];
-        us[i] = a->flu[ks[i]];
+        us[i] = a->flu[ks[i]] + r0 * t->r;
         Lp[i] = NULL;
         if (has_lora(t, l, ks[i])) {
             Ls[i] = lora_of(t, l, ks[i], key, 1);
@@ -773,6 +778,20 @@ static pl_status block_bwd(pl_trainer *t, int l, const block_act *a, const pl_re
  * stream and its gradient, the RMSNorm statistics and the parameters'
  * gradients stay double. */
 
+/* The first row the MLP runs for in layer l: 0, except in the top layer
+ * while only the last row's output is read (t->last_row_only: the label and
+ * head objectives). There the MLP runs for the last 32-row block that keeps
+ * at least 32 rows (a multiple of 32: the tile products group the sums of
+ * the LoRA gradients over tokens exactly as over all rows, whose other
+ * rows add exact zeros), so the results are the same bits as over all rows
+ * (tested). Not with dropout on an MLP LoRA (its masks index all rows) or
+ * under full fine-tuning (norm weight gradients). */
+static int64_t mlp_from(const pl_trainer *t, int l, int64_t T) {
+    if (!t->last_row_only || t->no_pruning || l != t->d.n_layer - 1 || T < 64 || t->cfg.full) return 0;
+    if (t->cfg.lora_dropout > 0 && (t->cfg.targets & (PL_TGT_GATE | PL_TGT_UP | PL_TGT_DOWN))) return 0;
+    return (T - 32) / 32 * 32;
+}
+
 static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_real *x, pl_real *xout, int64_t T,
                                 uint64_t key, int train) {
     const pl_arch_desc *d = &t->d;
@@ -782,14 +801,14 @@ static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_rea
     static const int QKV[3] = {0, 1, 2}, O[1] = {3}, GU[2] = {4, 5}, DN[1] = {6};
     /* attention */
     pl_tr_rmsnorm_fwd_f(a->fxn1, a->rs1, x, norm_w(t, l, 0), T, D, d->norm_eps);
-    if ((st = proj_fwd(t, l, 3, QKV, (float *const[]){a->fq, a->fk, a->fv}, a->fxn1, T, key, train, a))) return st;
+    if ((st = proj_fwd(t, l, 3, QKV, (float *const[]){a->fq, a->fk, a->fv}, a->fxn1, T, key, train, a, 0))) return st;
     int neox = d->rope == PL_ROPE_NEOX;
     pl_tr_rope_apply_table_f(a->fq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 0);
     pl_tr_rope_apply_table_f(a->fk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 0);
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
     if ((st = pl_tr_attn_fwd_f32s(&at, a->fz, a->fP, a->fq, a->fk, a->fv, T))) return st;
-    if ((st = proj_fwd(t, l, 1, O, (float *const[]){a->fo}, a->fz, T, key, train, a))) return st;
+    if ((st = proj_fwd(t, l, 1, O, (float *const[]){a->fo}, a->fz, T, key, train, a, 0))) return st;
     if (d->post_norms) {
         for (int64_t i = 0; i < TD; i++) t->dtmp[i] = (double)a->fo[i];
         pl_tr_rmsnorm_fwd(t->dtmp, a->rs_po, t->dtmp, norm_w(t, l, 2), T, D, d->norm_eps);
@@ -797,17 +816,23 @@ static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_rea
     } else {
         for (int64_t i = 0; i < TD; i++) a->xmid[i] = x[i] + (double)a->fo[i];
     }
-    /* MLP */
-    pl_tr_rmsnorm_fwd_f(a->fxn2, a->rs2, a->xmid, norm_w(t, l, 1), T, D, d->norm_eps);
-    if ((st = proj_fwd(t, l, 2, GU, (float *const[]){a->fg, a->fu}, a->fxn2, T, key, train, a))) return st;
-    pl_tr_glu_fwd_sf(a->fhm, a->fgs, a->fg, a->fu, T * t->F, d->act);
-    if ((st = proj_fwd(t, l, 1, DN, (float *const[]){a->fdn}, a->fhm, T, key, train, a))) return st;
+    /* MLP, over rows [m0, T) (mlp_from: the top layer when only the last
+     * row's output is read; the rows before keep xout = xmid, unused) */
+    const int64_t m0 = mlp_from(t, l, T), Tm = T - m0, F = t->F;
+    for (int64_t i = 0; i < m0 * D; i++) xout[i] = a->xmid[i];
+    pl_tr_rmsnorm_fwd_f(a->fxn2 + m0 * D, a->rs2 + m0, a->xmid + m0 * D, norm_w(t, l, 1), Tm, D, d->norm_eps);
+    if ((st = proj_fwd(t, l, 2, GU, (float *const[]){a->fg + m0 * F, a->fu + m0 * F}, a->fxn2 + m0 * D, Tm, key, train,
+                       a, m0)))
+        return st;
+    pl_tr_glu_fwd_sf(a->fhm + m0 * F, a->fgs + m0 * F, a->fg + m0 * F, a->fu + m0 * F, Tm * F, d->act);
+    if ((st = proj_fwd(t, l, 1, DN, (float *const[]){a->fdn + m0 * D}, a->fhm + m0 * F, Tm, key, train, a, m0)))
+        return st;
     if (d->post_norms) {
-        for (int64_t i = 0; i < TD; i++) t->dtmp[i] = (double)a->fdn[i];
-        pl_tr_rmsnorm_fwd(t->dtmp, a->rs_pf, t->dtmp, norm_w(t, l, 3), T, D, d->norm_eps);
-        for (int64_t i = 0; i < TD; i++) xout[i] = a->xmid[i] + t->dtmp[i];
+        for (int64_t i = m0 * D; i < TD; i++) t->dtmp[i] = (double)a->fdn[i];
+        pl_tr_rmsnorm_fwd(t->dtmp + m0 * D, a->rs_pf + m0, t->dtmp + m0 * D, norm_w(t, l, 3), Tm, D, d->norm_eps);
+        for (int64_t i = m0 * D; i < TD; i++) xout[i] = a->xmid[i] + t->dtmp[i];
     } else {
-        for (int64_t i = 0; i < TD; i++) xout[i] = a->xmid[i] + (double)a->fdn[i];
+        for (int64_t i = m0 * D; i < TD; i++) xout[i] = a->xmid[i] + (double)a->fdn[i];
     }
     return PL_OK;
 }
@@ -829,18 +854,25 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
     float *dhm = (float *)(void *)t->dff1, *dg = (float *)(void *)t->dwide, *dup = (float *)(void *)t->dff2;
     float *dz = (float *)(void *)t->dwide, *dq = (float *)(void *)t->dq, *dk = (float *)(void *)t->dk;
     float *dv = (float *)(void *)t->dv;
-    /* MLP branch: dmid = dx (residual) + through the MLP */
-    const pl_real *ddn = dx;
+    /* MLP branch: dmid = dx (residual) + through the MLP, over the rows
+     * [m0, T) the forward ran (the rows before have dx = 0 there: nothing
+     * reads their output) */
+    const int64_t m0 = mlp_from(t, l, T), Tm = T - m0;
+    const pl_real *ddn = dx + m0 * D;
     if (d->post_norms) {
-        dzero(t->dtmp, TD);
-        pl_tr_rmsnorm_bwd8(t->dtmp, norm_g(t, l, 3), dx, widened(t, a->fdn, TD), a->rs_pf, norm_w(t, l, 3), T, D);
-        ddn = t->dtmp;
+        dzero(t->dtmp + m0 * D, Tm * D);
+        pl_tr_rmsnorm_bwd8(t->dtmp + m0 * D, norm_g(t, l, 3), dx + m0 * D, widened(t, a->fdn + m0 * D, Tm * D),
+                           a->rs_pf + m0, norm_w(t, l, 3), Tm, D);
+        ddn = t->dtmp + m0 * D;
     }
-    if ((st = proj_bwd(t, l, 1, DN, NULL, dhm, &ddn, NULL, a->fhm, T, a, key))) return st;
-    pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg, a->fu, a->fgs, T * F, d->act);
-    if ((st = proj_bwd(t, l, 2, GU, t->dtmp, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2, T, a, key)))
+    if ((st = proj_bwd(t, l, 1, DN, NULL, dhm, &ddn, NULL, a->fhm + m0 * F, Tm, a, key, m0))) return st;
+    pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg + m0 * F, a->fu + m0 * F, a->fgs + m0 * F, Tm * F, d->act);
+    if ((st = proj_bwd(t, l, 2, GU, t->dtmp + m0 * D, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2 + m0 * D, Tm,
+                       a, key, m0)))
         return st;
-    pl_tr_rmsnorm_bwd8(dx, norm_g(t, l, 1), t->dtmp, a->xmid, a->rs2, norm_w(t, l, 1), T, D); /* dx is now dL/dxmid */
+    /* dx is now dL/dxmid */
+    pl_tr_rmsnorm_bwd8(dx + m0 * D, norm_g(t, l, 1), t->dtmp + m0 * D, a->xmid + m0 * D, a->rs2 + m0,
+                       norm_w(t, l, 1), Tm, D);
     /* attention branch */
     const pl_real *dao = dx;
     if (d->post_norms) {
@@ -848,14 +880,14 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
         pl_tr_rmsnorm_bwd8(t->dtmp, norm_g(t, l, 2), dx, widened(t, a->fo, TD), a->rs_po, norm_w(t, l, 2), T, D);
         dao = t->dtmp;
     }
-    if ((st = proj_bwd(t, l, 1, O, NULL, dz, &dao, NULL, a->fz, T, a, key))) return st;
+    if ((st = proj_bwd(t, l, 1, O, NULL, dz, &dao, NULL, a->fz, T, a, key, 0))) return st;
     pl_tr_attn at = t->attn;
     at.window = (d->swa_window > 0 && d->swa_layer && d->swa_layer[l]) ? d->swa_window : 0;
     if ((st = pl_tr_attn_bwd_f32s(&at, dq, dk, dv, dz, a->fP, a->fq, a->fk, a->fv, T))) return st;
     int neox = d->rope == PL_ROPE_NEOX;
     pl_tr_rope_apply_table_f(dq, T, t->H, t->hd, d->n_rot, t->rope_cs, neox, 1);
     pl_tr_rope_apply_table_f(dk, T, t->Hkv, t->hd, d->n_rot, t->rope_cs, neox, 1);
-    if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, NULL, NULL, (const float *const[]){dq, dk, dv}, a->fxn1, T, a, key)))
+    if ((st = proj_bwd(t, l, 3, QKV, t->dtmp, NULL, NULL, (const float *const[]){dq, dk, dv}, a->fxn1, T, a, key, 0)))
         return st;
     pl_tr_rmsnorm_bwd8(dx, norm_g(t, l, 0), t->dtmp, x, a->rs1, norm_w(t, l, 0), T, D);
     return PL_OK;
@@ -1010,7 +1042,11 @@ pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t ex
     if (c->objective != PL_OBJ_LM && (ex->label < 0 || ex->label >= (c->objective == PL_OBJ_HEAD ? c->n_class : 2)))
         return pl_error(PL_ERR_RANGE, "trainer: label %d out of range", ex->label);
     uint64_t key = pl_tr_mix(pl_tr_mix(c->seed, t->step), example_index);
-    if ((st = forward_all(t, ex->tokens, T, key, 1))) return st;
+    const int last_only = c->objective != PL_OBJ_LM;
+    t->last_row_only = last_only; /* only inside this example's forward and backward */
+    st = forward_all(t, ex->tokens, T, key, 1);
+    t->last_row_only = 0;
+    if (st) return st;
     double total = 0.0;
     int scored = 0;
     if (backward) dzero(t->dx, T * D);
@@ -1083,8 +1119,11 @@ pl_status pl_trainer_example(pl_trainer *t, const pl_tr_example *ex, uint64_t ex
                                           (unsigned long long)example_index);
     if (loss) *loss = total;
     if (n_scored) *n_scored = scored;
-    if (backward) return backward_all(t, ex->tokens, T, key);
-    return PL_OK;
+    if (!backward) return PL_OK;
+    t->last_row_only = last_only;
+    st = backward_all(t, ex->tokens, T, key);
+    t->last_row_only = 0;
+    return st;
 }
 
 pl_status pl_trainer_logits(pl_trainer *t, const int32_t *tokens, int n_tokens, pl_real *logits) {

@@ -365,6 +365,11 @@ pl_real *pl_trainer_grads(pl_trainer *t);
 const pl_tr_tensor *pl_trainer_tensors(const pl_trainer *t, int *n);
 const pl_tr_tensor *pl_trainer_find(const pl_trainer *t, const char *name);
 void pl_trainer_zero_grad(pl_trainer *t);
+/* With the label and head objectives only the top layer's last row reaches
+ * the loss, so the bf16 precision runs the top layer's MLP for the last
+ * rows only (forward and backward; the same bits, see mlp_from in
+ * engine.c). on = 0 runs it over all rows (tests). Default on. */
+void pl_trainer_set_pruning(pl_trainer *t, int on);
 /* The dropout stream: masks depend on (seed, step, example index). */
 void pl_trainer_set_step(pl_trainer *t, uint64_t step);
 

@@ -61,6 +61,9 @@ struct pl_trainer {
     pl_real *logits;                /* [LM_CHUNK, V] */
     int32_t *pos;                   /* [T] */
     pl_real *rope_cs;               /* [Tcap, n_rot/2, 2] cos, sin of position t (pl_tr_rope_table) */
+    int last_row_only;              /* within pl_trainer_example for the label / head objectives: only the
+                                       top layer's last row is read (mlp_from, engine.c) */
+    int no_pruning;                 /* pl_trainer_set_pruning(t, 0) */
     /* lanes (lanes.c): workers that share everything above the run state
      * (weights, parameters, tensors) with their own run state and gradient
      * buffer; lane_of is the trainer a worker belongs to (NULL for a
