@@ -1781,6 +1781,55 @@ static void test_lora_grad(void) {
            pl_bf16_gemm_native() ? "tiles" : "float (no AMX)", worst[1]);
 }
 
+/* The fused SwiGLU + down projection (pl_tr_swiglu_down_bf16) gives the
+ * bits of the SiLU then the projection: y and s compared bit for bit. */
+static void test_swiglu_down(void) {
+    enum { F = 96, NO = 40 };
+    const int Ts[] = {32, 45, 64};
+    for (int c = 0; c < 3; c++) {
+        const int T = Ts[c];
+        size_t rb;
+        CHECK_OK(pl_dtype_row_bytes(PL_DTYPE_Q8_0, F, &rb));
+        uint8_t *wd = malloc(rb * NO);
+        float *src = malloc(sizeof(float) * F);
+        for (int o = 0; o < NO; o++) {
+            for (int k = 0; k < F; k++) src[k] = (float)(2 * pl_rng_uniform(&g_rng) - 1);
+            CHECK_OK(pl_quantize_row(PL_DTYPE_Q8_0, src, wd + rb * (size_t)o, F));
+        }
+        uint16_t *tl = pl_alloc_aligned(pl_bf16_tiles_bytes(NO, F));
+        CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_Q8_0, wd, 0, NO, F, 0, tl));
+        pl_tr_weight w = {wd, (int)PL_DTYPE_Q8_0, F, NO, rb, tl, NULL};
+        const pl_tr_weight *wp[1] = {&w};
+        float *g = malloc(sizeof(float) * T * F), *u = malloc(sizeof(float) * T * F), *h = malloc(sizeof(float) * T * F);
+        float *s1 = malloc(sizeof(float) * T * F), *s2 = malloc(sizeof(float) * T * F);
+        float *y1 = malloc(sizeof(float) * T * NO), *y2 = malloc(sizeof(float) * T * NO);
+        for (int i = 0; i < T * F; i++) {
+            g[i] = (float)(6 * pl_rng_uniform(&g_rng) - 3);
+            u[i] = (float)(2 * pl_rng_uniform(&g_rng) - 1);
+        }
+        int done = 0;
+        CHECK_OK(pl_tr_swiglu_down_bf16(y2, s2, g, u, &w, T, &done));
+        pl_tr_glu_fwd_sf(h, s1, g, u, (int64_t)T * F, PL_ACT_SILU);
+        CHECK_OK(pl_tr_proj_fwd_bf16(1, (float *const[]){y1}, wp, (const pl_tr_lora *const[]){NULL},
+                                     (float *const[]){NULL}, h, T));
+        const int amx = pl_bf16_gemm_native() && pl_simd_active() == PL_SIMD_AVX512;
+        CHECK(done == amx, "SwiGLU + down, %d tokens: fused %d where the tiles and AVX-512 are %d", T, done, amx);
+        if (done)
+            CHECK(memcmp(y1, y2, sizeof(float) * T * NO) == 0 && memcmp(s1, s2, sizeof(float) * T * F) == 0,
+                  "SwiGLU + down, %d tokens: the fused kernel's bits differ from SiLU then the projection", T);
+        free(wd);
+        free(src);
+        pl_free_aligned(tl);
+        free(g);
+        free(u);
+        free(h);
+        free(s1);
+        free(s2);
+        free(y1);
+        free(y2);
+    }
+}
+
 static void test_bf16_lora_kernels(void) {
     pl_rng saved = g_rng; /* the later tests see the random data they saw before this test existed */
     static const int shapes[][5] = {/* M, N, K, trans_a, accumulate */
@@ -2640,6 +2689,7 @@ int main(int argc, char **argv) {
     test_fast_kernels();
     test_bf16_lora_kernels();
     test_lora_grad();
+    test_swiglu_down();
     test_adamw();
     test_models();
     test_loop();

@@ -824,9 +824,18 @@ static pl_status block_fwd_bf16(pl_trainer *t, int l, block_act *a, const pl_rea
     if ((st = proj_fwd(t, l, 2, GU, (float *const[]){a->fg + m0 * F, a->fu + m0 * F}, a->fxn2 + m0 * D, Tm, key, train,
                        a, m0)))
         return st;
-    pl_tr_glu_fwd_sf(a->fhm + m0 * F, a->fgs + m0 * F, a->fg + m0 * F, a->fu + m0 * F, Tm * F, d->act);
-    if ((st = proj_fwd(t, l, 1, DN, (float *const[]){a->fdn + m0 * D}, a->fhm + m0 * F, Tm, key, train, a, m0)))
+    /* SwiGLU and down: fused on the tiles when down has no LoRA (its h is
+     * then read by nothing else: fhm stays unwritten) */
+    int fused = 0;
+    if (d->act == PL_ACT_SILU && !has_lora(t, l, 6) &&
+        (st = pl_tr_swiglu_down_bf16(a->fdn + m0 * D, a->fgs + m0 * F, a->fg + m0 * F, a->fu + m0 * F, &t->w[l][6], Tm,
+                                     &fused)))
         return st;
+    if (!fused) {
+        pl_tr_glu_fwd_sf(a->fhm + m0 * F, a->fgs + m0 * F, a->fg + m0 * F, a->fu + m0 * F, Tm * F, d->act);
+        if ((st = proj_fwd(t, l, 1, DN, (float *const[]){a->fdn + m0 * D}, a->fhm + m0 * F, Tm, key, train, a, m0)))
+            return st;
+    }
     if (d->post_norms) {
         for (int64_t i = m0 * D; i < TD; i++) t->dtmp[i] = (double)a->fdn[i];
         pl_tr_rmsnorm_fwd(t->dtmp + m0 * D, a->rs_pf + m0, t->dtmp + m0 * D, norm_w(t, l, 3), Tm, D, d->norm_eps);

@@ -719,6 +719,41 @@ static void mm16_free(mm16 *s);
 static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 
+pl_status pl_tr_swiglu_down_bf16(float *y, float *s, const float *g, const float *u, const pl_tr_weight *w, int64_t T,
+                                 int *done) {
+    *done = 0;
+    const int64_t F = w->n_in;
+#if defined(HAVE_SGEMM_AVX512)
+    if (!use_bf16(w, T) || !w->tiles || pl_simd_active() != PL_SIMD_AVX512) return PL_OK;
+    const int64_t Mp = up32(T), Fp = up32(F);
+    uint16_t *A = alloc_bf16(Mp * Fp);
+    if (!A) return pl_error(PL_ERR_NOMEM, "SwiGLU: out of memory (%lld x %lld)", (long long)T, (long long)F);
+    /* h = silu(g)·u straight into the product's bf16 rows (zero padding) */
+#pragma omp parallel for schedule(static) if (BIG(T * F * 4))
+    for (int64_t t = 0; t < Mp; t++) {
+        uint16_t *row = A + t * Fp;
+        if (t < T) {
+            pl_tr_silu_fwd_bf16_avx512(row, s + t * F, g + t * F, u + t * F, F);
+            memset(row + F, 0, (size_t)(Fp - F) * sizeof *row);
+        } else {
+            memset(row, 0, (size_t)Fp * sizeof *row);
+        }
+    }
+    pl_status st = pl_matmul_bf16_tiles_packed(w->tiles, w->n_out, F, 0, A, T, y, 0);
+    free(A);
+    if (!st) *done = 1;
+    return st;
+#else
+    (void)y;
+    (void)s;
+    (void)g;
+    (void)u;
+    (void)T;
+    (void)F;
+    return PL_OK;
+#endif
+}
+
 pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T) {

@@ -231,6 +231,20 @@ void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u,
     }
 }
 
+/* pl_tr_silu_fwd_f_avx512 with h rounded to bf16 (round to nearest even,
+ * the bits of h then pl_tr_f32_bf16_avx512) instead of stored in f32 */
+void pl_tr_silu_fwd_bf16_avx512(uint16_t *hb, float *s, const float *g, const float *u, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+        __m512 sv = _mm512_div_ps(one, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(s + i, m, sv);
+        _mm256_mask_storeu_epi16(hb + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_mul_ps(gv, sv), uv)));
+    }
+}
+
 void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                              int64_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);

@@ -251,6 +251,14 @@ void pl_tr_sgemm_ref(int trans_a, int64_t M, int64_t N, int64_t K, const float *
  * products' errors. */
 pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const *w, const pl_tr_lora *const *L,
                               float *const *u, const float *x, int64_t T);
+/* The SwiGLU and the down projection without a LoRA, on the tiles: h =
+ * silu(g)·u rounded to bf16 straight into the product's rows (no f32 h),
+ * s = sigmoid(g) [T x F] stored for the backward, y [T x n_out] = h·Wᵀ.
+ * The bits of pl_tr_glu_fwd_sf then pl_tr_proj_fwd_bf16 on the tiles. Runs
+ * only where those would use the tiles and the AVX-512 SiLU (*done = 1);
+ * otherwise *done = 0 and nothing is written. */
+pl_status pl_tr_swiglu_down_bf16(float *y, float *s, const float *g, const float *u, const pl_tr_weight *w, int64_t T,
+                                 int *done);
 pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T);
