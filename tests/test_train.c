@@ -1817,6 +1817,45 @@ static void test_swiglu_down(void) {
         if (done)
             CHECK(memcmp(y1, y2, sizeof(float) * T * NO) == 0 && memcmp(s1, s2, sizeof(float) * T * F) == 0,
                   "SwiGLU + down, %d tokens: the fused kernel's bits differ from SiLU then the projection", T);
+        /* backward: gate and up weights [F x 64] (n_in 64), their transposed
+         * tiles; the arrays above reused (dh = u, g, u = h, s = s1) */
+        {
+            enum { DB = 64 };
+            size_t rb2;
+            CHECK_OK(pl_dtype_row_bytes(PL_DTYPE_Q8_0, DB, &rb2));
+            uint8_t *wgd = malloc(rb2 * F), *wud = malloc(rb2 * F);
+            float *srow = malloc(sizeof(float) * DB);
+            for (int which = 0; which < 2; which++)
+                for (int o = 0; o < F; o++) {
+                    for (int k = 0; k < DB; k++) srow[k] = (float)(2 * pl_rng_uniform(&g_rng) - 1);
+                    CHECK_OK(pl_quantize_row(PL_DTYPE_Q8_0, srow, (which ? wud : wgd) + rb2 * (size_t)o, DB));
+                }
+            uint16_t *tg = pl_alloc_aligned(pl_bf16_tiles_bytes(F, DB)), *tu = pl_alloc_aligned(pl_bf16_tiles_bytes(F, DB));
+            CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_Q8_0, wgd, 0, F, DB, 1, tg));
+            CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_Q8_0, wud, 0, F, DB, 1, tu));
+            pl_tr_weight wg = {wgd, (int)PL_DTYPE_Q8_0, DB, F, rb2, NULL, tg}, wu = {wud, (int)PL_DTYPE_Q8_0, DB, F, rb2, NULL, tu};
+            const pl_tr_weight *wgu[2] = {&wg, &wu};
+            float *dg = malloc(sizeof(float) * T * F), *du = malloc(sizeof(float) * T * F);
+            pl_real *dx1 = malloc(sizeof(pl_real) * T * DB), *dx2 = malloc(sizeof(pl_real) * T * DB);
+            int bdone = 0;
+            CHECK_OK(pl_tr_swiglu_bwd_bf16(dx2, u, g, h, s1, &wg, &wu, T, &bdone));
+            pl_tr_glu_bwd_sf(dg, du, u, g, h, s1, (int64_t)T * F, PL_ACT_SILU);
+            CHECK_OK(pl_tr_proj_bwd_bf16(dx1, NULL, 2, NULL, (const float *const[]){dg, du}, wgu,
+                                         (const pl_tr_lora *const[]){NULL, NULL}, (const float *const[]){NULL, NULL}, g, T));
+            CHECK(bdone == amx, "SwiGLU backward, %d tokens: fused %d where the tiles and AVX-512 are %d", T, bdone, amx);
+            if (bdone)
+                CHECK(memcmp(dx1, dx2, sizeof(pl_real) * T * DB) == 0,
+                      "SwiGLU backward, %d tokens: the fused kernel's bits differ from SiLU's backward then the projections", T);
+            free(wgd);
+            free(wud);
+            free(srow);
+            pl_free_aligned(tg);
+            pl_free_aligned(tu);
+            free(dg);
+            free(du);
+            free(dx1);
+            free(dx2);
+        }
         free(wd);
         free(src);
         pl_free_aligned(tl);

@@ -875,10 +875,19 @@ static pl_status block_bwd_bf16(pl_trainer *t, int l, const block_act *a, const 
         ddn = t->dtmp + m0 * D;
     }
     if ((st = proj_bwd(t, l, 1, DN, NULL, dhm, &ddn, NULL, a->fhm + m0 * F, Tm, a, key, m0))) return st;
-    pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg + m0 * F, a->fu + m0 * F, a->fgs + m0 * F, Tm * F, d->act);
-    if ((st = proj_bwd(t, l, 2, GU, t->dtmp + m0 * D, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2 + m0 * D, Tm,
-                       a, key, m0)))
+    /* the SwiGLU's backward and gate/up's input gradient: fused on the
+     * tiles when neither has a LoRA (dg, du read by nothing else) */
+    int fused = 0;
+    if (d->act == PL_ACT_SILU && !has_lora(t, l, 4) && !has_lora(t, l, 5) &&
+        (st = pl_tr_swiglu_bwd_bf16(t->dtmp + m0 * D, dhm, a->fg + m0 * F, a->fu + m0 * F, a->fgs + m0 * F, &t->w[l][4],
+                                    &t->w[l][5], Tm, &fused)))
         return st;
+    if (!fused) {
+        pl_tr_glu_bwd_sf(dg, dup, dhm, a->fg + m0 * F, a->fu + m0 * F, a->fgs + m0 * F, Tm * F, d->act);
+        if ((st = proj_bwd(t, l, 2, GU, t->dtmp + m0 * D, NULL, NULL, (const float *const[]){dg, dup}, a->fxn2 + m0 * D,
+                           Tm, a, key, m0)))
+            return st;
+    }
     /* dx is now dL/dxmid */
     pl_tr_rmsnorm_bwd8(dx + m0 * D, norm_g(t, l, 1), t->dtmp + m0 * D, a->xmid + m0 * D, a->rs2 + m0,
                        norm_w(t, l, 1), Tm, D);

@@ -754,6 +754,59 @@ pl_status pl_tr_swiglu_down_bf16(float *y, float *s, const float *g, const float
 #endif
 }
 
+pl_status pl_tr_swiglu_bwd_bf16(pl_real *dx, const float *dh, const float *g, const float *u, const float *s,
+                                const pl_tr_weight *wg, const pl_tr_weight *wu, int64_t T, int *done) {
+    *done = 0;
+#if defined(HAVE_SGEMM_AVX512)
+    const int64_t F = wg->n_out, D = wg->n_in;
+    if (!use_bf16(wg, T) || !use_bf16(wu, T) || !wg->tiles_t || !wu->tiles_t || wu->n_out != F || wu->n_in != D ||
+        pl_simd_active() != PL_SIMD_AVX512)
+        return PL_OK;
+    const int64_t Mp = up32(T), Fp = up32(F);
+    uint16_t *Ag = alloc_bf16(Mp * Fp), *Au = alloc_bf16(Mp * Fp);
+    float *dxf = falloc(T * D);
+    pl_status st = Ag && Au && dxf ? PL_OK
+                                   : pl_error(PL_ERR_NOMEM, "SwiGLU backward: out of memory (%lld x %lld)", (long long)T,
+                                              (long long)F);
+    if (!st) {
+        /* dg, du straight into the products' bf16 rows (zero padding) */
+#pragma omp parallel for schedule(static) if (BIG(T * F * 4))
+        for (int64_t t = 0; t < Mp; t++) {
+            uint16_t *rg = Ag + t * Fp, *ru = Au + t * Fp;
+            if (t < T) {
+                pl_tr_silu_bwd_bf16_avx512(rg, ru, dh + t * F, g + t * F, u + t * F, s + t * F, F);
+                memset(rg + F, 0, (size_t)(Fp - F) * sizeof *rg);
+                memset(ru + F, 0, (size_t)(Fp - F) * sizeof *ru);
+            } else {
+                memset(rg, 0, (size_t)Fp * sizeof *rg);
+                memset(ru, 0, (size_t)Fp * sizeof *ru);
+            }
+        }
+        st = pl_matmul_bf16_tiles_packed(wg->tiles_t, F, D, 1, Ag, T, dxf, 0);
+        if (!st) st = pl_matmul_bf16_tiles_packed(wu->tiles_t, F, D, 1, Au, T, dxf, 1);
+    }
+    if (!st) {
+#pragma omp parallel for schedule(static) if (BIG(T * D))
+        for (int64_t e = 0; e < T * D; e++) dx[e] = (double)dxf[e];
+        *done = 1;
+    }
+    free(Ag);
+    free(Au);
+    free(dxf);
+    return st;
+#else
+    (void)dx;
+    (void)dh;
+    (void)g;
+    (void)u;
+    (void)s;
+    (void)wg;
+    (void)wu;
+    (void)T;
+    return PL_OK;
+#endif
+}
+
 pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T) {

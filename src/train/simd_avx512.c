@@ -260,6 +260,22 @@ void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float 
     }
 }
 
+/* pl_tr_silu_bwd_f_avx512 with dg and du rounded to bf16 (round to nearest
+ * even: the bits of the float results then pl_tr_f32_bf16_avx512) */
+void pl_tr_silu_bwd_bf16_avx512(uint16_t *dg, uint16_t *du, const float *dh, const float *g, const float *u,
+                                const float *s, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+        __m512 sv = _mm512_maskz_loadu_ps(m, s + i), d = _mm512_maskz_loadu_ps(m, dh + i);
+        __m512 gs = _mm512_mul_ps(gv, sv);
+        __m512 act = _mm512_fmadd_ps(gs, _mm512_sub_ps(one, sv), sv);
+        _mm256_mask_storeu_epi16(dg + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_mul_ps(d, uv), act)));
+        _mm256_mask_storeu_epi16(du + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(d, gs)));
+    }
+}
+
 /* ---- small f32 products (LoRA of the bf16 precision) ----------------------
  * C[M x N] (+)= op(A)·B with op(A)[i][k] = A[i*lda + k] or (trans_a)
  * A[k*lda + i]. A block of MR rows × NV·16 columns of C lives in registers;

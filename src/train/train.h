@@ -259,6 +259,15 @@ pl_status pl_tr_proj_fwd_bf16(int n, float *const *y, const pl_tr_weight *const 
  * otherwise *done = 0 and nothing is written. */
 pl_status pl_tr_swiglu_down_bf16(float *y, float *s, const float *g, const float *u, const pl_tr_weight *w, int64_t T,
                                  int *done);
+/* The SwiGLU's backward and the gate and up projections' input gradient
+ * without LoRA, on the tiles: dg, du from dh (and g, u, s = sigmoid(g))
+ * rounded to bf16 straight into the products' rows, dx [T x n_in] (double)
+ * WRITTEN = dg·W_gate + du·W_up (float sums). The bits of
+ * pl_tr_glu_bwd_sf then pl_tr_proj_bwd_bf16 with dys = {dg, du}. Runs only
+ * where those would use the tiles and the AVX-512 SiLU (*done = 1);
+ * otherwise *done = 0 and nothing is written. */
+pl_status pl_tr_swiglu_bwd_bf16(pl_real *dx, const float *dh, const float *g, const float *u, const float *s,
+                                const pl_tr_weight *wg, const pl_tr_weight *wu, int64_t T, int *done);
 pl_status pl_tr_proj_bwd_bf16(pl_real *dx, float *dxs, int n, const pl_real *const *dy, const float *const *dys,
                               const pl_tr_weight *const *w, const pl_tr_lora *const *L, const float *const *u,
                               const float *x, int64_t T);

@@ -95,6 +95,8 @@ void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
 void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
 void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
 void pl_tr_silu_fwd_bf16_avx512(uint16_t *hb, float *s, const float *g, const float *u, int64_t n);
+void pl_tr_silu_bwd_bf16_avx512(uint16_t *dg, uint16_t *du, const float *dh, const float *g, const float *u,
+                                const float *s, int64_t n);
 void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                              int64_t n);
 void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
