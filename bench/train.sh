@@ -4,8 +4,9 @@
 # SmolLM2-135M-Instruct (make models), sequence length 256, batch 8, rank 16
 # (alpha 32), on q,v and on all seven projections; label objective (CE over
 # two label tokens at the last position); AdamW; random token sequences; the
-# same thread count for both (THREADS, default 1: the machine is small and
-# shared). phishlens: build/bench/train (PREC, default bf16: frozen products
+# same thread count for both (THREADS, default 2, the cores of the machine
+# the numbers in docs/training.md come from, as bench/eval.sh and
+# bench/explain.sh; both tools run faster on 2 than on 1). phishlens: build/bench/train (PREC, default bf16: frozen products
 # on AMX tiles where the CPU has them, else f32; gradient checkpointing on,
 # the defaults); PyTorch: bench/train_torch.py (bf16 autocast, fp32 weights
 # from the same GGUF via transformers' gguf_file=, no checkpointing) in the
@@ -15,7 +16,7 @@ set -e
 BUILD=${BUILD:-build}
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 VENV=${VENV:-/work/venv-trainperf}
-THREADS=${THREADS:-1}
+THREADS=${THREADS:-2}
 PREC=${PREC:-bf16}
 STEPS=${STEPS:-3}
 TARGETS=${TARGETS:-"q,v all"}

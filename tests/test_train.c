@@ -208,6 +208,41 @@ static void test_rope(void) {
                 }
         }
     }
+    /* the bf16 precision's RMSNorm rows (float output; the backward with 8
+     * partials) at the detected level and on scalar: the same bits, rows of
+     * 576 and 100 (a masked tail) */
+    for (int ni = 0; ni < 2; ni++) {
+        enum { RT3 = 5 };
+        const int n = ni ? 100 : 576;
+        pl_real *xs3 = malloc(sizeof(pl_real) * RT3 * n), *w = malloc(sizeof(pl_real) * n),
+                *dy = malloc(sizeof(pl_real) * RT3 * n), *dx3[2], rs[2][RT3];
+        float *y3[2];
+        for (int i = 0; i < RT3 * n; i++) {
+            xs3[i] = sin(0.11 * i) * 2.5;
+            dy[i] = cos(0.07 * i + 1);
+        }
+        for (int i = 0; i < n; i++) w[i] = 0.5 + 0.01 * (i % 37);
+        const pl_simd lvl = pl_simd_active();
+        for (int c = 0; c < 2; c++) {
+            y3[c] = malloc(sizeof(float) * RT3 * n);
+            dx3[c] = malloc(sizeof(pl_real) * RT3 * n);
+            for (int i = 0; i < RT3 * n; i++) dx3[c][i] = 0.25 * sin(0.5 * i);
+            if (c) CHECK_OK(pl_simd_set(PL_SIMD_SCALAR));
+            pl_tr_rmsnorm_fwd_f(y3[c], rs[c], xs3, w, RT3, n, 1e-5);
+            pl_tr_rmsnorm_bwd8(dx3[c], NULL, dy, xs3, rs[c], w, RT3, n);
+            CHECK_OK(pl_simd_set(lvl));
+        }
+        CHECK(memcmp(y3[0], y3[1], sizeof(float) * RT3 * n) == 0 && memcmp(rs[0], rs[1], sizeof rs[0]) == 0 &&
+                  memcmp(dx3[0], dx3[1], sizeof(pl_real) * RT3 * n) == 0,
+              "RMSNorm rows (n %d): %s differs from the scalar loops", n, pl_simd_name(lvl));
+        for (int c = 0; c < 2; c++) {
+            free(y3[c]);
+            free(dx3[c]);
+        }
+        free(xs3);
+        free(w);
+        free(dy);
+    }
     /* the attention backward's dS row (pl_tr_attn_ds_row) at the detected
      * level and on scalar: the bits of the formula (8 partials by lane j % 8,
      * fixed reduction) */

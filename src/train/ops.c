@@ -665,6 +665,12 @@ void pl_tr_rmsnorm_fwd_f(float *y, pl_real *rstd, const pl_real *x, const pl_rea
     for (int64_t t = 0; t < T; t++) {
         const pl_real *xr = x + t * n;
         float *yr = y + t * n;
+#if defined(HAVE_EXP_AVX512)
+        if (pl_simd_active() == PL_SIMD_AVX512) { /* the same bits */
+            rstd[t] = pl_tr_rmsnorm_row_f_avx512(yr, xr, w, n, eps);
+            continue;
+        }
+#endif
         double ss = dot8d(xr, xr, n);
         double r = 1.0 / sqrt(ss / n + eps);
         rstd[t] = r;
@@ -769,6 +775,12 @@ void pl_tr_rmsnorm_bwd8(pl_real *dx, pl_real *dw, const pl_real *dy, const pl_re
     for (int64_t t = 0; t < T; t++) {
         const pl_real *xr = x + t * n, *dyr = dy + t * n;
         pl_real *dxr = dx + t * n;
+#if defined(HAVE_EXP_AVX512)
+        if (pl_simd_active() == PL_SIMD_AVX512) { /* the same bits */
+            pl_tr_rmsnorm_bwd_row_avx512(dxr, dyr, xr, w, rstd[t], n);
+            continue;
+        }
+#endif
         double r = rstd[t], p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         int i = 0;
         for (; i + 8 <= n; i += 8)

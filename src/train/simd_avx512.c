@@ -354,3 +354,49 @@ void pl_tr_sgemm_avx512(int trans_a, int64_t M, int64_t N, int64_t K, const floa
 }
 
 #endif
+
+/* ---- RMSNorm rows in double (the bf16 precision's, ops.c) -------------------
+ * The bits of the scalar loops: 8 partial sums (lane i % 8; the tail's
+ * lanes masked) reduced ((0+1)+(2+3))+((4+5)+(6+7)), products evaluated
+ * left to right without fused multiply-adds. */
+static inline double sum8(__m512d p) {
+    double q[8];
+    _mm512_storeu_pd(q, p);
+    return ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+}
+
+/* y = (float)(x·r·w) for one row, r = 1/sqrt(Σx²/n + eps) (returned) */
+double pl_tr_rmsnorm_row_f_avx512(float *y, const double *x, const double *w, int n, double eps) {
+    __m512d p = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 8) {
+        const __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        const __m512d v = _mm512_maskz_loadu_pd(m, x + i);
+        p = _mm512_add_pd(p, _mm512_mul_pd(v, v));
+    }
+    const double r = 1.0 / sqrt(sum8(p) / n + eps);
+    const __m512d rv = _mm512_set1_pd(r);
+    for (int i = 0; i < n; i += 8) {
+        const __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        const __m512d v = _mm512_mul_pd(_mm512_mul_pd(_mm512_maskz_loadu_pd(m, x + i), rv), _mm512_maskz_loadu_pd(m, w + i));
+        _mm256_mask_storeu_ps(y + i, m, _mm512_cvtpd_ps(v));
+    }
+    return r;
+}
+
+/* dx += r·dy·w - (r³·Σ(dy·w·x)/n)·x for one row */
+void pl_tr_rmsnorm_bwd_row_avx512(double *dx, const double *dy, const double *x, const double *w, double r, int n) {
+    __m512d p = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 8) {
+        const __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        const __m512d t = _mm512_mul_pd(_mm512_maskz_loadu_pd(m, dy + i), _mm512_maskz_loadu_pd(m, w + i));
+        p = _mm512_add_pd(p, _mm512_mul_pd(t, _mm512_maskz_loadu_pd(m, x + i)));
+    }
+    const double c = r * r * r * sum8(p) / n;
+    const __m512d rv = _mm512_set1_pd(r), cv = _mm512_set1_pd(c);
+    for (int i = 0; i < n; i += 8) {
+        const __mmask8 m = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        const __m512d a = _mm512_mul_pd(_mm512_mul_pd(rv, _mm512_maskz_loadu_pd(m, dy + i)), _mm512_maskz_loadu_pd(m, w + i));
+        const __m512d b = _mm512_mul_pd(cv, _mm512_maskz_loadu_pd(m, x + i));
+        _mm512_mask_storeu_pd(dx + i, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, dx + i), _mm512_sub_pd(a, b)));
+    }
+}

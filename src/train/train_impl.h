@@ -94,6 +94,8 @@ void pl_tr_bf16_t_avx512(uint16_t *Ab, int64_t Kp, const float *A, int64_t lda, 
 void pl_tr_scale_f32_avx512(float *y, const double *x, double s, int64_t n);
 void pl_tr_add_f32_avx512(double *y, const float *x, int64_t n);
 void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n);
+double pl_tr_rmsnorm_row_f_avx512(float *y, const double *x, const double *w, int n, double eps);
+void pl_tr_rmsnorm_bwd_row_avx512(double *dx, const double *dy, const double *x, const double *w, double r, int n);
 void pl_tr_silu_fwd_bf16_avx512(uint16_t *hb, float *s, const float *g, const float *u, int64_t n);
 void pl_tr_silu_bwd_bf16_avx512(uint16_t *dg, uint16_t *du, const float *dh, const float *g, const float *u,
                                 const float *s, int64_t n);
