@@ -41,14 +41,9 @@ void pl_xmodel_opts_init(pl_xmodel_opts *o) {
 
 #define MAX_LANES 64
 
-/* One thread's run state (the batches of a call run side by side in lanes,
- * model.h): its runner and what a forward reads and writes. */
-typedef struct {
-    pl_runner *run;
-    float *logits;      /* [MAX_SEQS, 2]: the label logits */
-    int32_t *ids;       /* [max_batch] packed new tokens */
-    pl_seq *seqs;       /* [MAX_SEQS] */
-} xlane;
+/* one thread's run state: the batches of a call run side by side in lanes
+ * (model.h) */
+typedef pl_prompt_lane xlane;
 
 struct pl_xmodel {
     pl_model *m;
@@ -61,30 +56,9 @@ struct pl_xmodel {
     int n_lanes;
 };
 
-static void xlane_free(xlane *ln) {
-    pl_runner_free(ln->run);
-    free(ln->logits);
-    free(ln->ids);
-    free(ln->seqs);
-    memset(ln, 0, sizeof *ln);
-}
-
-/* lanes[i]'s runner and buffers (lane 0 also runs the template prefix) */
+/* lanes[i] (lane 0 also runs the template prefix) */
 static pl_status xlane_init(pl_xmodel *x, int i) {
-    xlane *ln = &x->lanes[i];
-    const pl_prompt *p = x->p;
-    pl_status st = pl_runner_new(x->m, x->max_batch, x->max_ctx, &ln->run);
-    if (!st && i == 0) st = pl_prompt_prefix_cache(x->m, ln->run, p, &x->prefix);
-    /* only the two label logits of each variant are read */
-    if (!st) st = pl_runner_set_logit_ids(ln->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
-    if (!st) {
-        ln->logits = malloc((size_t)MAX_SEQS * 2 * sizeof(float));
-        ln->ids = malloc((size_t)x->max_batch * sizeof(int32_t));
-        ln->seqs = calloc(MAX_SEQS, sizeof *ln->seqs);
-        if (!ln->logits || !ln->ids || !ln->seqs) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
-    }
-    if (st) xlane_free(ln);
-    return st;
+    return pl_prompt_lane_init(&x->lanes[i], x->m, x->p, x->max_batch, x->max_ctx, MAX_SEQS, i == 0 ? &x->prefix : NULL);
 }
 
 pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, const pl_xmodel_opts *o,
@@ -132,7 +106,7 @@ pl_status pl_xmodel_new(pl_model *m, const pl_tokenizer *t, const pl_prompt *p, 
 void pl_xmodel_free(pl_xmodel *x) {
     if (!x) return;
     pl_kv_free(x->prefix);
-    for (int i = 0; i < x->n_lanes; i++) xlane_free(&x->lanes[i]);
+    for (int i = 0; i < x->n_lanes; i++) pl_prompt_lane_free(&x->lanes[i]);
     free(x);
 }
 

@@ -23,14 +23,12 @@
 
 typedef struct pl_classifier pl_classifier;
 
-/* One thread's run state: its runner and what a forward writes. */
+/* One thread's run state: the scoring lane (prompt.h), the hidden rows a
+ * head reads and the batch's caches. */
 typedef struct {
+    pl_prompt_lane s;
     pl_classifier *c;
-    pl_runner *run;
-    float *logits; /* [max_seqs, 2]: the label logits */
     float *hidden; /* [max_seqs, n_embd]: ln_final at each sequence's last token */
-    int32_t *ids;  /* [max_batch] packed email + suffix ids */
-    pl_seq *seqs;  /* [max_seqs] */
     pl_kv **kvs;   /* [max_seqs] */
 } lane;
 
@@ -55,11 +53,8 @@ static void grab_last(const pl_hook_info *info, float *data, void *user) {
 }
 
 static void lane_free(lane *ln) {
-    pl_runner_free(ln->run);
-    free(ln->logits);
+    pl_prompt_lane_free(&ln->s);
     free(ln->hidden);
-    free(ln->ids);
-    free(ln->seqs);
     free(ln->kvs);
     memset(ln, 0, sizeof *ln);
 }
@@ -69,20 +64,13 @@ static pl_status lane_init(pl_classifier *c, int i) {
     lane *ln = &c->lanes[i];
     const pl_prompt *p = c->p;
     ln->c = c;
-    pl_status st = pl_runner_new(c->m, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n, c->max_ctx,
-                                 &ln->run);
-    if (!st && i == 0) st = pl_prompt_prefix_cache(c->m, ln->run, p, &c->prefix);
-    /* only the two label logits of each sequence's last token are read */
-    if (!st) st = pl_runner_set_logit_ids(ln->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
-    if (!st && c->head_w) st = pl_runner_set_hook(ln->run, PL_HOOK_LN_FINAL, -1, grab_last, ln);
+    pl_status st = pl_prompt_lane_init(&ln->s, c->m, p, c->max_batch > (int)p->prefix.n ? c->max_batch : (int)p->prefix.n,
+                                       c->max_ctx, c->max_seqs, i == 0 ? &c->prefix : NULL);
+    if (!st && c->head_w) st = pl_runner_set_hook(ln->s.run, PL_HOOK_LN_FINAL, -1, grab_last, ln);
     if (!st) {
-        ln->logits = malloc((size_t)c->max_seqs * 2 * sizeof(float));
         ln->hidden = malloc((size_t)c->max_seqs * (size_t)c->n_embd * sizeof(float));
-        ln->ids = malloc((size_t)c->max_batch * sizeof(int32_t));
-        ln->seqs = calloc((size_t)c->max_seqs, sizeof *ln->seqs);
         ln->kvs = calloc((size_t)c->max_seqs, sizeof *ln->kvs);
-        if (!ln->logits || !ln->hidden || !ln->ids || !ln->seqs || !ln->kvs)
-            st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
+        if (!ln->hidden || !ln->kvs) st = pl_error(PL_ERR_NOMEM, "classifier: out of memory");
     }
     if (st) lane_free(ln);
     return st;
@@ -146,7 +134,7 @@ pl_status pl_classifier_set_head(pl_classifier *c, const float *w, float b) {
         c->head_b = b;
     }
     for (int i = 0; !st && i < c->n_lanes; i++)
-        st = pl_runner_set_hook(c->lanes[i].run, PL_HOOK_LN_FINAL, -1, w ? grab_last : NULL, w ? &c->lanes[i] : NULL);
+        st = pl_runner_set_hook(c->lanes[i].s.run, PL_HOOK_LN_FINAL, -1, w ? grab_last : NULL, w ? &c->lanes[i] : NULL);
     return st;
 }
 
@@ -157,7 +145,7 @@ static double score_of(const pl_classifier *c, const lane *ln, int i) {
         for (int k = 0; k < c->n_embd; k++) s += (double)c->head_w[k] * (double)h[k];
         return s;
     }
-    const float *l = ln->logits + (size_t)i * 2; /* the label logits (pl_runner_set_logit_ids) */
+    const float *l = ln->s.logits + (size_t)i * 2; /* the label logits (pl_runner_set_logit_ids) */
     return (double)l[0] - (double)l[1];
 }
 
@@ -174,13 +162,13 @@ static pl_status run_batch(pl_classifier *c, lane *ln, const int32_t *const *ema
         const int need = (int)(lens[e] + ns);
         st = pl_kv_new(c->m, need, c->prefix, &ln->kvs[nseq]);
         if (st) break;
-        int32_t *dst = ln->ids + used;
+        int32_t *dst = ln->s.ids + used;
         if (lens[e]) memcpy(dst, emails[e], lens[e] * sizeof(int32_t));
         memcpy(dst + lens[e], p->suffix.ids, ns * sizeof(int32_t));
-        ln->seqs[nseq] = (pl_seq){ln->kvs[nseq], dst, need};
+        ln->s.seqs[nseq] = (pl_seq){ln->kvs[nseq], dst, need};
         used += need;
     }
-    if (!st) st = pl_forward(ln->run, ln->seqs, nseq, PL_LOGITS_LAST, ln->logits);
+    if (!st) st = pl_forward(ln->s.run, ln->s.seqs, nseq, PL_LOGITS_LAST, ln->s.logits);
     for (int k = 0; !st && k < nseq; k++) {
         scores[first + (size_t)k] = score_of(c, ln, k);
         if (!isfinite(scores[first + (size_t)k]))
@@ -209,7 +197,7 @@ static pl_status batch_in_lane(void *ctx, int lane_id, size_t b) {
 /* The lanes for n_batch batches: as many as pl_lanes_available allows,
  * none while foreign hooks are set. */
 static int lanes_wanted(const pl_classifier *c, size_t n_batch) {
-    if (pl_runner_hook_count(c->lanes[0].run) != (c->head_w ? 1 : 0)) return 1;
+    if (pl_runner_hook_count(c->lanes[0].s.run) != (c->head_w ? 1 : 0)) return 1;
     const int n = pl_lanes_available(n_batch);
     return n > MAX_LANES ? MAX_LANES : n;
 }
@@ -255,7 +243,7 @@ pl_status pl_classifier_score_full(pl_classifier *c, const int32_t *ids, size_t 
         size_t chunk = n - done;
         if (chunk > (size_t)c->max_batch) chunk = (size_t)c->max_batch;
         pl_seq s = {kv, ids + done, (int)chunk};
-        st = pl_forward(ln->run, &s, 1, done + chunk == n ? PL_LOGITS_LAST : PL_LOGITS_NONE, ln->logits);
+        st = pl_forward(ln->s.run, &s, 1, done + chunk == n ? PL_LOGITS_LAST : PL_LOGITS_NONE, ln->s.logits);
         done += chunk;
     }
     if (!st) *score = score_of(c, ln, 0);
@@ -263,6 +251,6 @@ pl_status pl_classifier_score_full(pl_classifier *c, const int32_t *ids, size_t 
     return st;
 }
 
-pl_runner *pl_classifier_runner(pl_classifier *c) { return c->lanes[0].run; }
+pl_runner *pl_classifier_runner(pl_classifier *c) { return c->lanes[0].s.run; }
 const pl_prompt *pl_classifier_prompt(const pl_classifier *c) { return c->p; }
 const pl_model *pl_classifier_model(const pl_classifier *c) { return c->m; }

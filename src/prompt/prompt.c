@@ -231,3 +231,27 @@ pl_status pl_prompt_prefix_cache(pl_model *m, pl_runner *run, const pl_prompt *p
     return PL_OK;
 }
 
+pl_status pl_prompt_lane_init(pl_prompt_lane *ln, pl_model *m, const pl_prompt *p, int max_tokens, int max_ctx,
+                              int max_seqs, pl_kv **prefix) {
+    memset(ln, 0, sizeof *ln);
+    pl_status st = pl_runner_new(m, max_tokens, max_ctx, &ln->run);
+    if (!st && prefix) st = pl_prompt_prefix_cache(m, ln->run, p, prefix);
+    /* only the two label logits of each sequence's last token are read */
+    if (!st) st = pl_runner_set_logit_ids(ln->run, (const int32_t[]){p->label_pos_id, p->label_neg_id}, 2);
+    if (!st) {
+        ln->logits = malloc((size_t)max_seqs * 2 * sizeof(float));
+        ln->ids = malloc((size_t)max_tokens * sizeof(int32_t));
+        ln->seqs = calloc((size_t)max_seqs, sizeof *ln->seqs);
+        if (!ln->logits || !ln->ids || !ln->seqs) st = pl_error(PL_ERR_NOMEM, "scoring lane: out of memory");
+    }
+    if (st) pl_prompt_lane_free(ln);
+    return st;
+}
+
+void pl_prompt_lane_free(pl_prompt_lane *ln) {
+    pl_runner_free(ln->run);
+    free(ln->logits);
+    free(ln->ids);
+    free(ln->seqs);
+    memset(ln, 0, sizeof *ln);
+}

@@ -103,6 +103,21 @@ pl_status pl_prompt_newline_ids(const pl_tokenizer *t, pl_tokens *out);
  * every scorer: classifier, chain-of-thought, SHAP value function). */
 pl_status pl_prompt_prefix_cache(pl_model *m, pl_runner *run, const pl_prompt *p, pl_kv **out);
 
+/* One thread's scoring state (the classifier's and explain's lanes): a
+ * runner for max_tokens new tokens and max_ctx positions that computes only
+ * the two label logits, their buffer [max_seqs, 2], the packed ids
+ * [max_tokens] and a batch's sequences [max_seqs]. With prefix not NULL the
+ * template prefix is run on it and its cache stored there. */
+typedef struct {
+    pl_runner *run;
+    float *logits;
+    int32_t *ids;
+    pl_seq *seqs;
+} pl_prompt_lane;
+pl_status pl_prompt_lane_init(pl_prompt_lane *ln, pl_model *m, const pl_prompt *p, int max_tokens, int max_ctx,
+                              int max_seqs, pl_kv **prefix);
+void pl_prompt_lane_free(pl_prompt_lane *ln);
+
 /* A scorer: model + prompt + run state + the prefix's KV cache (computed at
  * creation). One thread at a time. The model must outlive it. */
 typedef struct pl_classifier pl_classifier;

@@ -219,44 +219,53 @@ static inline __m512 exp16(__m512 v) {
     return _mm512_scalef_ps(p, k);
 }
 
-void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n) {
+/* 16 lanes of the forward at i (mask m): s stored, h = g·s·u returned */
+static inline __m512 silu16(float *s, const float *g, const float *u, int64_t i, __mmask16 m) {
     const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+    __m512 sv = _mm512_div_ps(one, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(s + i, m, sv);
+    return _mm512_mul_ps(_mm512_mul_ps(gv, sv), uv);
+}
+
+void pl_tr_silu_fwd_f_avx512(float *h, float *s, const float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
-        __m512 sv = _mm512_div_ps(one, _mm512_add_ps(one, e));
-        _mm512_mask_storeu_ps(s + i, m, sv);
-        _mm512_mask_storeu_ps(h + i, m, _mm512_mul_ps(_mm512_mul_ps(gv, sv), uv));
+        _mm512_mask_storeu_ps(h + i, m, silu16(s, g, u, i, m));
     }
 }
 
 /* pl_tr_silu_fwd_f_avx512 with h rounded to bf16 (round to nearest even,
  * the bits of h then pl_tr_f32_bf16_avx512) instead of stored in f32 */
 void pl_tr_silu_fwd_bf16_avx512(uint16_t *hb, float *s, const float *g, const float *u, int64_t n) {
-    const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv));
-        __m512 sv = _mm512_div_ps(one, _mm512_add_ps(one, e));
-        _mm512_mask_storeu_ps(s + i, m, sv);
-        _mm256_mask_storeu_epi16(hb + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_mul_ps(gv, sv), uv)));
+        _mm256_mask_storeu_epi16(hb + i, m, (__m256i)_mm512_cvtneps_pbh(silu16(s, g, u, i, m)));
     }
+}
+
+/* 16 lanes of the backward at i (mask m): *dgv and *duv */
+static inline void silu_bwd16(__m512 *dgv, __m512 *duv, const float *dh, const float *g, const float *u, const float *s,
+                              int64_t i, __mmask16 m) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+    __m512 sv = _mm512_maskz_loadu_ps(m, s + i), d = _mm512_maskz_loadu_ps(m, dh + i);
+    __m512 gs = _mm512_mul_ps(gv, sv);
+    /* s·(1 + g·(1 - s)) = s + g·s·(1 - s) */
+    __m512 act = _mm512_fmadd_ps(gs, _mm512_sub_ps(one, sv), sv);
+    *dgv = _mm512_mul_ps(_mm512_mul_ps(d, uv), act);
+    *duv = _mm512_mul_ps(d, gs);
 }
 
 void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float *g, const float *u, const float *s,
                              int64_t n) {
-    const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
-        __m512 sv = _mm512_maskz_loadu_ps(m, s + i), d = _mm512_maskz_loadu_ps(m, dh + i);
-        __m512 gs = _mm512_mul_ps(gv, sv);
-        /* s·(1 + g·(1 - s)) = s + g·s·(1 - s) */
-        __m512 act = _mm512_fmadd_ps(gs, _mm512_sub_ps(one, sv), sv);
-        _mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(d, uv), act));
-        _mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(d, gs));
+        __m512 a, b;
+        silu_bwd16(&a, &b, dh, g, u, s, i, m);
+        _mm512_mask_storeu_ps(dg + i, m, a);
+        _mm512_mask_storeu_ps(du + i, m, b);
     }
 }
 
@@ -264,15 +273,12 @@ void pl_tr_silu_bwd_f_avx512(float *dg, float *du, const float *dh, const float 
  * even: the bits of the float results then pl_tr_f32_bf16_avx512) */
 void pl_tr_silu_bwd_bf16_avx512(uint16_t *dg, uint16_t *du, const float *dh, const float *g, const float *u,
                                 const float *s, int64_t n) {
-    const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-        __m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
-        __m512 sv = _mm512_maskz_loadu_ps(m, s + i), d = _mm512_maskz_loadu_ps(m, dh + i);
-        __m512 gs = _mm512_mul_ps(gv, sv);
-        __m512 act = _mm512_fmadd_ps(gs, _mm512_sub_ps(one, sv), sv);
-        _mm256_mask_storeu_epi16(dg + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_mul_ps(d, uv), act)));
-        _mm256_mask_storeu_epi16(du + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(d, gs)));
+        __m512 a, b;
+        silu_bwd16(&a, &b, dh, g, u, s, i, m);
+        _mm256_mask_storeu_epi16(dg + i, m, (__m256i)_mm512_cvtneps_pbh(a));
+        _mm256_mask_storeu_epi16(du + i, m, (__m256i)_mm512_cvtneps_pbh(b));
     }
 }
 
