@@ -477,6 +477,26 @@ static pl_status act_alloc(pl_trainer *t, block_act *a, int64_t T) {
     return PL_OK;
 }
 
+/* The activations kept for T tokens with this configuration's
+ * checkpointing budget (how many blocks: as ensure_cap decides). */
+static int acts_count(const pl_trainer *t, int64_t T) {
+    const int L_ = t->d.n_layer;
+    if (!t->cfg.checkpoint) return L_;
+    size_t per = act_layout(t, NULL, T) * sizeof(pl_real);
+    size_t fit = per ? t->cfg.keep_bytes / per : 0;
+    return 1 + (fit < (size_t)(L_ - 1) ? (int)fit : L_ - 1);
+}
+
+size_t pl_tr_run_state_bytes(const pl_trainer *t, int64_t T) {
+    const size_t n = (size_t)T, D = (size_t)t->D, L = (size_t)t->d.n_layer, F = (size_t)t->F;
+    size_t wide = D > (size_t)t->QD ? D : (size_t)t->QD;
+    if (F > wide) wide = F;
+    size_t reals = (size_t)acts_count(t, T) * act_layout(t, NULL, T) + (L + 1) * n * D + 3 * n * D + 2 * n * wide +
+                   2 * n * F + n * ((size_t)t->QD + 2 * (size_t)t->KVD) + (size_t)LM_CHUNK * (size_t)t->V +
+                   n * (size_t)t->d.n_rot;
+    return reals * sizeof(pl_real);
+}
+
 static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     if (T <= t->Tcap) return PL_OK;
     int64_t cap = T;
@@ -489,14 +509,8 @@ static pl_status ensure_cap(pl_trainer *t, int64_t T) {
     /* checkpointing: one shared block for the recomputed layers, plus the
      * top n_keep layers' own (kept from the forward, never recomputed) as
      * far as cfg.keep_bytes allows */
-    int L_ = t->d.n_layer, keep = 0;
-    if (t->cfg.checkpoint) {
-        size_t per = act_layout(t, NULL, cap) * sizeof(pl_real);
-        size_t fit = per ? t->cfg.keep_bytes / per : 0;
-        keep = fit < (size_t)(L_ - 1) ? (int)fit : L_ - 1;
-    }
-    t->n_keep = keep;
-    int na = t->cfg.checkpoint ? 1 + keep : L_;
+    const int na = acts_count(t, cap);
+    t->n_keep = t->cfg.checkpoint ? na - 1 : 0;
     t->acts = calloc((size_t)na, sizeof *t->acts);
     if (!t->acts) return pl_error(PL_ERR_NOMEM, "trainer: out of memory");
     t->n_acts = na;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -72,10 +73,21 @@ static pl_status worker_new(const pl_trainer *t, int n, pl_trainer **out) {
  * products and attention are the project's own kernels; the f32 precision
  * calls OpenBLAS, whose thread count is process-wide), and a worker's
  * gradient buffer no larger than the LoRA and head parameters. */
-static int lanes_for(const pl_trainer *t, size_t n) {
+static int lanes_for(const pl_trainer *t, const pl_tr_example *const *ex, size_t n) {
     if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full || t->lane_of) return 1;
     int l = pl_lanes_available(n);
-    return l > MAX_TRAIN_LANES ? MAX_TRAIN_LANES : l;
+    if (l > MAX_TRAIN_LANES) l = MAX_TRAIN_LANES;
+    /* each worker holds one example's run state: as many as fit in a
+     * quarter of the machine's memory (a large model keeps one lane) */
+    int64_t T = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ex[i]->n_tokens > T) T = ex[i]->n_tokens;
+    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0 && l > 1) {
+        const double room = (double)pages * (double)psz / 4, per = (double)pl_tr_run_state_bytes(t, T);
+        while (l > 1 && per * (l - 1) > room) l--;
+    }
+    return l;
 }
 
 typedef struct {
@@ -114,7 +126,7 @@ static void run_lane(step_job *j, int lane) {
 pl_status pl_trainer_examples(pl_trainer *t, const pl_tr_example *const *ex, size_t n, double weight, int backward,
                               double *losses, int *n_scored, size_t *failed) {
     if (failed) *failed = n;
-    const int L = lanes_for(t, n);
+    const int L = lanes_for(t, ex, n);
     if (L <= 1) {
         for (size_t i = 0; i < n; i++) {
             double l = 0;

@@ -73,6 +73,9 @@ struct pl_trainer {
     const struct pl_trainer *lane_of;
 };
 
+/* About the bytes of run state (activations, scratch) for T tokens
+ * (engine.c; what ensure_cap allocates). */
+size_t pl_tr_run_state_bytes(const pl_trainer *t, int64_t T);
 /* The run state (activations, scratch) freed; Tcap 0 (engine.c). */
 void pl_tr_run_state_free(pl_trainer *t);
 /* The workers of pl_trainer_examples freed (lanes.c). */
