@@ -2,6 +2,8 @@
  * lanes (model/batch.c). */
 #include "harness.h"
 
+#include <unistd.h>
+
 #include "model/model.h"
 
 /* every index once, in order; each batch within its limits (a sequence
@@ -85,9 +87,22 @@ static void test_run(void) {
     }
 }
 
+/* lanes bounded by memory: each lane beyond the first within a quarter of
+ * physical memory */
+static void test_fit(void) {
+    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    CHECK(pl_lanes_fit(4, 0) == 4 && pl_lanes_fit(1, (size_t)1 << 40) == 1, "lanes without memory limits");
+    CHECK(pl_lanes_fit(8, (size_t)-1 / 2) == 1, "lanes that cannot fit: one");
+    if (pages > 0 && psz > 0) {
+        const size_t phys = (size_t)pages * (size_t)psz;
+        CHECK(pl_lanes_fit(8, phys / 8) == 3, "lanes of an eighth of memory each: %d (want 3)", pl_lanes_fit(8, phys / 8));
+    }
+}
+
 int main(void) {
     T_BEGIN();
     test_plan();
     test_run();
+    test_fit();
     return T_END();
 }

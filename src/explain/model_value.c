@@ -607,6 +607,8 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     if (!st && (!need || !first || !kvs_all)) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
     int lanes = !st ? pl_lanes_available(n_masks) : 1;
     if (lanes > MAX_LANES) lanes = MAX_LANES;
+    /* a lane: a runner and a batch's caches */
+    lanes = pl_lanes_fit(lanes, pl_runner_bytes(x->lanes[0].run) + pl_kv_position_bytes(x->m) * (size_t)x->max_batch);
     run_job job = {x, v, g, kvs_all, first, out, (int)ns, P};
     if (!st && ng > 0) {
         for (size_t gi = 0; gi < ng; gi++) {

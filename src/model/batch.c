@@ -2,6 +2,7 @@
 #include "model/model.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -46,6 +47,14 @@ int pl_lanes_available(size_t n) {
 #endif
     if ((size_t)t > n) t = (int)n;
     return t < 1 ? 1 : t;
+}
+
+int pl_lanes_fit(int lanes, size_t per_lane) {
+    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return lanes;
+    const double room = (double)pages * (double)psz / 4;
+    while (lanes > 1 && (double)per_lane * (lanes - 1) > room) lanes--;
+    return lanes;
 }
 
 pl_status pl_lanes_run(int n_lanes, size_t n_batch, pl_lane_fn fn, void *ctx) {

@@ -312,6 +312,8 @@ pl_status pl_runner_set_hook(pl_runner *r, pl_hook_point p, int layer, pl_hook_f
     return PL_OK;
 }
 
+size_t pl_runner_bytes(const pl_runner *r) { return r->arena.cap; }
+
 int pl_runner_hook_count(const pl_runner *r) {
     size_t n = (size_t)PL_HOOK_COUNT * (size_t)(r->m->d.n_layer + 1);
     int c = 0;

@@ -251,6 +251,13 @@ size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, in
  * parallel region, at most n. */
 int pl_lanes_available(size_t n);
 
+/* At most lanes, as many as fit when each lane beyond the first holds
+ * per_lane bytes (its runner, caches, activations) in a quarter of the
+ * machine's physical memory; at least 1. */
+int pl_lanes_fit(int lanes, size_t per_lane);
+/* The bytes of a runner's scratch (its arena; allocated by pl_runner_new). */
+size_t pl_runner_bytes(const pl_runner *r);
+
 /* Run fn(ctx, lane, b) for every batch b in [0, n_batch), handed out in
  * order to n_lanes threads (lane = the thread's index, 0 .. n_lanes - 1;
  * with one lane: in order on the calling thread, stopping at the first

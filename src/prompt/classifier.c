@@ -199,7 +199,9 @@ static pl_status batch_in_lane(void *ctx, int lane_id, size_t b) {
 static int lanes_wanted(const pl_classifier *c, size_t n_batch) {
     if (pl_runner_hook_count(c->lanes[0].s.run) != (c->head_w ? 1 : 0)) return 1;
     const int n = pl_lanes_available(n_batch);
-    return n > MAX_LANES ? MAX_LANES : n;
+    /* a lane: a runner and a batch's caches */
+    const size_t per = pl_runner_bytes(c->lanes[0].s.run) + pl_kv_position_bytes(c->m) * (size_t)c->max_batch;
+    return pl_lanes_fit(n > MAX_LANES ? MAX_LANES : n, per);
 }
 
 pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,

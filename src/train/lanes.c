@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -82,12 +81,7 @@ static int lanes_for(const pl_trainer *t, const pl_tr_example *const *ex, size_t
     int64_t T = 0;
     for (size_t i = 0; i < n; i++)
         if (ex[i]->n_tokens > T) T = ex[i]->n_tokens;
-    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && psz > 0 && l > 1) {
-        const double room = (double)pages * (double)psz / 4, per = (double)pl_tr_run_state_bytes(t, T);
-        while (l > 1 && per * (l - 1) > room) l--;
-    }
-    return l;
+    return pl_lanes_fit(l, pl_tr_run_state_bytes(t, T));
 }
 
 typedef struct {
