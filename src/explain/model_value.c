@@ -480,11 +480,6 @@ static int keep(pl_xemail *e, pl_kv *kv, const int32_t *ids, int n_ids, int own)
     return 1;
 }
 
-static pl_status ensure_lanes(pl_xmodel *x, int n) {
-    pl_status st = PL_OK;
-    for (; !st && x->n_lanes < n; x->n_lanes++) st = xlane_init(x, x->n_lanes);
-    return st;
-}
 
 /* One call's batches, run in lanes: the shared prefixes' caches (group_batch)
  * and the variants' (variant_batch: kept in kvs_all[i], scored into out). */
@@ -546,6 +541,18 @@ static pl_status variant_batch(void *ctx, int lane, size_t b) {
     return st;
 }
 
+/* n sequences of need[i] tokens in batches (first: job->first's array) run
+ * in up to `lanes` lanes; *nb gets the batch count. A lane that fails to be
+ * made is not counted. */
+static pl_status run_set(pl_xmodel *x, const int *need, size_t n, int lanes, size_t *first, pl_lane_fn fn, run_job *job,
+                         size_t *nb) {
+    *nb = pl_batch_plan(need, n, x->max_batch, MAX_SEQS, &lanes, first);
+    pl_status st = PL_OK;
+    while (!st && x->n_lanes < lanes)
+        if (!(st = xlane_init(x, x->n_lanes))) x->n_lanes++;
+    return st ? st : pl_lanes_run(lanes, *nb, fn, job);
+}
+
 pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_t n_features, double *out) {
     pl_xemail *e = ctx;
     pl_xmodel *x = e->x;
@@ -605,20 +612,17 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
     size_t *first = !st ? malloc((n_masks + 1) * sizeof *first) : NULL;
     pl_kv **kvs_all = !st ? calloc(n_masks, sizeof *kvs_all) : NULL;
     if (!st && (!need || !first || !kvs_all)) st = pl_error(PL_ERR_NOMEM, "explain: out of memory");
-    int lanes = !st ? pl_lanes_available(n_masks) : 1;
-    if (lanes > MAX_LANES) lanes = MAX_LANES;
     /* a lane: a runner and a batch's caches */
-    lanes = pl_lanes_fit(lanes, pl_runner_bytes(x->lanes[0].run) + pl_kv_position_bytes(x->m) * (size_t)x->max_batch);
+    const int lanes = pl_lanes_available(n_masks, MAX_LANES,
+                                         pl_runner_bytes(x->lanes[0].run) + pl_kv_position_bytes(x->m) * (size_t)x->max_batch);
     run_job job = {x, v, g, kvs_all, first, out, (int)ns, P};
+    size_t nb = 0;
     if (!st && ng > 0) {
         for (size_t gi = 0; gi < ng; gi++) {
             need[gi] = g[gi].to - g[gi].from;
             e->stats.tokens_run += (size_t)need[gi];
         }
-        int nl = lanes;
-        const size_t nb = pl_batch_plan(need, ng, x->max_batch, MAX_SEQS, &nl, first);
-        st = ensure_lanes(x, nl);
-        if (!st) st = pl_lanes_run(nl, nb, group_batch, &job);
+        st = run_set(x, need, ng, lanes, first, group_batch, &job, &nb);
     }
     if (!st) {
         for (size_t i = 0; i < n_masks; i++) {
@@ -626,10 +630,7 @@ pl_status pl_xemail_value(void *ctx, const uint8_t *masks, size_t n_masks, size_
             e->stats.tokens_run += (size_t)need[i];
             e->stats.tokens_full += (size_t)(v[i].n + (int)ns);
         }
-        int nl = lanes;
-        const size_t nb = pl_batch_plan(need, n_masks, x->max_batch, MAX_SEQS, &nl, first);
-        st = ensure_lanes(x, nl);
-        if (!st) st = pl_lanes_run(nl, nb, variant_batch, &job);
+        st = run_set(x, need, n_masks, lanes, first, variant_batch, &job, &nb);
         if (!st) e->stats.forwards += nb;
     }
     /* the variants' caches go to the pool in order (or are freed) */

@@ -38,7 +38,15 @@ size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, in
     return n_batch;
 }
 
-int pl_lanes_available(size_t n) {
+int pl_lanes_fit(int lanes, size_t per_lane) {
+    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return lanes;
+    const double room = (double)pages * (double)psz / 4;
+    while (lanes > 1 && (double)per_lane * (lanes - 1) > room) lanes--;
+    return lanes;
+}
+
+int pl_lanes_available(size_t n, int max, size_t per_lane) {
     int t = pl_num_threads();
 #ifdef _OPENMP
     if (omp_in_parallel()) t = 1;
@@ -46,15 +54,8 @@ int pl_lanes_available(size_t n) {
     t = 1;
 #endif
     if ((size_t)t > n) t = (int)n;
-    return t < 1 ? 1 : t;
-}
-
-int pl_lanes_fit(int lanes, size_t per_lane) {
-    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || psz <= 0) return lanes;
-    const double room = (double)pages * (double)psz / 4;
-    while (lanes > 1 && (double)per_lane * (lanes - 1) > room) lanes--;
-    return lanes;
+    if (t > max) t = max;
+    return pl_lanes_fit(t < 1 ? 1 : t, per_lane);
 }
 
 pl_status pl_lanes_run(int n_lanes, size_t n_batch, pl_lane_fn fn, void *ctx) {

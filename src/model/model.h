@@ -248,8 +248,9 @@ size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, in
  * inside a parallel region). A row's bits depend neither on its batch nor
  * on the thread count, so lanes change only the time. The lanes a caller
  * may use now for n batches: the thread count (pl_num_threads), 1 inside a
- * parallel region, at most n. */
-int pl_lanes_available(size_t n);
+ * parallel region, at most n and max, and as many as pl_lanes_fit allows
+ * when each lane holds per_lane bytes. */
+int pl_lanes_available(size_t n, int max, size_t per_lane);
 
 /* At most lanes, as many as fit when each lane beyond the first holds
  * per_lane bytes (its runner, caches, activations) in a quarter of the

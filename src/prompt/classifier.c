@@ -194,14 +194,13 @@ static pl_status batch_in_lane(void *ctx, int lane_id, size_t b) {
                      j->scores);
 }
 
-/* The lanes for n_batch batches: as many as pl_lanes_available allows,
- * none while foreign hooks are set. */
+/* The lanes for n_batch batches: as many as pl_lanes_available allows
+ * (a lane: a runner and a batch's caches), none while foreign hooks are
+ * set. */
 static int lanes_wanted(const pl_classifier *c, size_t n_batch) {
     if (pl_runner_hook_count(c->lanes[0].s.run) != (c->head_w ? 1 : 0)) return 1;
-    const int n = pl_lanes_available(n_batch);
-    /* a lane: a runner and a batch's caches */
-    const size_t per = pl_runner_bytes(c->lanes[0].s.run) + pl_kv_position_bytes(c->m) * (size_t)c->max_batch;
-    return pl_lanes_fit(n > MAX_LANES ? MAX_LANES : n, per);
+    return pl_lanes_available(n_batch, MAX_LANES,
+                              pl_runner_bytes(c->lanes[0].s.run) + pl_kv_position_bytes(c->m) * (size_t)c->max_batch);
 }
 
 pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, const size_t *lens, size_t n,
@@ -226,7 +225,8 @@ pl_status pl_classifier_score(pl_classifier *c, const int32_t *const *emails, co
     const size_t n_batch = pl_batch_plan(need, n, c->max_batch, c->max_seqs, &n_lanes, first);
     free(need);
     pl_status st = PL_OK;
-    for (; !st && c->n_lanes < n_lanes; c->n_lanes++) st = lane_init(c, c->n_lanes);
+    while (!st && c->n_lanes < n_lanes)
+        if (!(st = lane_init(c, c->n_lanes))) c->n_lanes++; /* a lane that failed is not counted */
     batch_job job = {c, emails, lens, first, scores};
     if (!st) st = pl_lanes_run(n_lanes, n_batch, batch_in_lane, &job);
     free(first);

@@ -74,14 +74,12 @@ static pl_status worker_new(const pl_trainer *t, int n, pl_trainer **out) {
  * gradient buffer no larger than the LoRA and head parameters. */
 static int lanes_for(const pl_trainer *t, const pl_tr_example *const *ex, size_t n) {
     if (t->cfg.precision != PL_PREC_BF16 || t->cfg.full || t->lane_of) return 1;
-    int l = pl_lanes_available(n);
-    if (l > MAX_TRAIN_LANES) l = MAX_TRAIN_LANES;
     /* each worker holds one example's run state: as many as fit in a
      * quarter of the machine's memory (a large model keeps one lane) */
     int64_t T = 0;
     for (size_t i = 0; i < n; i++)
         if (ex[i]->n_tokens > T) T = ex[i]->n_tokens;
-    return pl_lanes_fit(l, pl_tr_run_state_bytes(t, T));
+    return pl_lanes_available(n, MAX_TRAIN_LANES, pl_tr_run_state_bytes(t, T));
 }
 
 typedef struct {
@@ -121,19 +119,12 @@ pl_status pl_trainer_examples(pl_trainer *t, const pl_tr_example *const *ex, siz
                               double *losses, int *n_scored, size_t *failed) {
     if (failed) *failed = n;
     const int L = lanes_for(t, ex, n);
-    if (L <= 1) {
-        for (size_t i = 0; i < n; i++) {
-            double l = 0;
-            int sc = 0;
-            const pl_status st = pl_trainer_example(t, ex[i], (uint64_t)i, weight, backward, &l, &sc);
-            if (losses) losses[i] = l;
-            if (n_scored) n_scored[i] = sc;
-            if (st) {
-                if (failed) *failed = i;
-                return st;
-            }
-        }
-        return PL_OK;
+    if (L <= 1) { /* in order on the trainer, stopping at the first failure */
+        pl_trainer *self[1] = {t};
+        step_job j = {self, ex, n, weight, backward, 1, losses, n_scored, n, PL_OK, ""};
+        run_lane(&j, 0);
+        if (j.st && failed) *failed = j.bad;
+        return j.st ? pl_error(j.st, "%s", j.msg) : PL_OK;
     }
     /* workers 1 .. L-1 (kept for later steps; remade when the lane count
      * changes) */
