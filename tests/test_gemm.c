@@ -384,6 +384,26 @@ static void round_scaled(void) {
     CHECK_OK(pl_simd_set(pl_simd_detected()));
 }
 
+/* pl_bf16_round_rows: strided rows, each the bits of pl_bf16_round on it,
+ * nothing written between the rows */
+static void round_rows(void) {
+    const int rows = 5, n = 37, lds = 50, ldd = 45;
+    float *x = make_x(rows * lds);
+    uint16_t *a = malloc((size_t)(rows * ldd) * 2), *b = malloc((size_t)n * 2);
+    for (int i = 0; i < rows * ldd; i++) a[i] = 0xBEEF;
+    pl_bf16_round_rows(a, ldd, x, lds, rows, n);
+    for (int r = 0; r < rows; r++) {
+        pl_bf16_round(b, x + r * lds, n);
+        CHECK(memcmp(a + r * ldd, b, (size_t)n * 2) == 0, "row %d differs from pl_bf16_round", r);
+        int kept = 1;
+        for (int i = n; i < ldd; i++) kept &= a[r * ldd + i] == 0xBEEF;
+        CHECK(kept, "row %d: values written past its n", r);
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* pl_bf16_softmax: within bf16 rounding of the double softmax at both
  * levels, summing to 1; below the AMX machine, the bits of scores,
  * exponential sum and scaled rounding called apart */
@@ -513,6 +533,7 @@ int main(void) {
     glu();
     rows_rmsnorm();
     round_scaled();
+    round_rows();
     softmax();
     part_reduction();
     errors();

@@ -698,11 +698,15 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                 fail = 1;
                 break;
             }
-            for (int j = 0; j < rows; j++) {
-                const int64_t tok = row0[a->seq] + t0 + j / group;
-                pl_bf16_round(qa->data + (size_t)j * up32((size_t)hd),
-                              r->q + (size_t)tok * qd + (size_t)(a->kvh * group + j % group) * (size_t)hd, hd);
-            }
+            /* a token's group of heads: group * hd values */
+            const int64_t gw = (int64_t)group * hd, tq0 = row0[a->seq] + t0;
+            const float *qsrc = r->q + (size_t)tq0 * qd + (size_t)(a->kvh * group) * (size_t)hd;
+            if ((size_t)hd == up32((size_t)hd)) /* one row on both sides */
+                pl_bf16_round_rows(qa->data, gw, qsrc, (int64_t)qd, tc, gw);
+            else
+                for (int j = 0; j < tc; j++)
+                    pl_bf16_round_rows(qa->data + (size_t)j * (size_t)group * up32((size_t)hd), (int64_t)up32((size_t)hd),
+                                       qsrc + (size_t)j * qd, hd, group, hd);
             if (pl_matmul_bf16_tiles_rows(Kt, n_kc, hd, qa, S, 0)) {
                 fail = 1;
                 break;
@@ -720,14 +724,13 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                 fail = 1;
                 break;
             }
-            for (int j = 0; j < rows; j++) {
-                const int64_t tok = row0[a->seq] + t0 + j / group;
-                const size_t col = (size_t)(a->kvh * group + j % group) * (size_t)hd;
-                if (r->z_rows)
-                    pl_bf16_round(r->za.data + (size_t)tok * zld + col, Z + (size_t)j * (size_t)hd, hd);
-                else
-                    memcpy(r->z + (size_t)tok * qd + col, Z + (size_t)j * (size_t)hd, (size_t)hd * sizeof(float));
-            }
+            /* a token's group of heads: group * hd values on both sides */
+            const size_t col = (size_t)(a->kvh * group) * (size_t)hd;
+            if (r->z_rows)
+                pl_bf16_round_rows(r->za.data + (size_t)tq0 * zld + col, (int64_t)zld, Z, gw, tc, gw);
+            else
+                for (int j = 0; j < tc; j++)
+                    memcpy(r->z + (size_t)(tq0 + j) * qd + col, Z + (size_t)j * (size_t)gw, (size_t)gw * sizeof(float));
         }
     }
     free(items);

@@ -61,8 +61,8 @@ void pl_model_free(pl_model *m) {
     for (int i = 0; i < m->n_loras; i++) {
         free(m->loras[i]->fa);
         free(m->loras[i]->fb);
-        free(m->loras[i]->a.tiles);
-        free(m->loras[i]->b.tiles);
+        pl_free_aligned(m->loras[i]->a.tiles);
+        pl_free_aligned(m->loras[i]->b.tiles);
         free(m->loras[i]);
     }
     free(m->loras);

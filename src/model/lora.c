@@ -118,8 +118,8 @@ static pl_status attach(pl_model *m, pending *pp, int n, const float *s) {
         /* on a matrix with bf16 tiles the deltas' products run on tiles of
          * their own, made once here */
         if (w->tiles) {
-            lp->a.tiles = malloc(pl_bf16_tiles_bytes(p->r, w->n_in));
-            lp->b.tiles = malloc(pl_bf16_tiles_bytes(w->n_out, p->r));
+            lp->a.tiles = pl_alloc_aligned_raw(pl_bf16_tiles_bytes(p->r, w->n_in));
+            lp->b.tiles = pl_alloc_aligned_raw(pl_bf16_tiles_bytes(w->n_out, p->r));
             if (!lp->a.tiles || !lp->b.tiles) {
                 st = pl_error(PL_ERR_NOMEM, "out of memory (LoRA tiles of %s)", w->name);
                 break;
@@ -134,8 +134,8 @@ static pl_status attach(pl_model *m, pending *pp, int n, const float *s) {
             if (made[i]) {
                 free(made[i]->fa);
                 free(made[i]->fb);
-                free(made[i]->a.tiles);
-                free(made[i]->b.tiles);
+                pl_free_aligned(made[i]->a.tiles);
+                pl_free_aligned(made[i]->b.tiles);
                 free(made[i]);
             }
         free(made);

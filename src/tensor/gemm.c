@@ -550,6 +550,11 @@ pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in) {
 
 void pl_bf16_round(uint16_t *dst, const float *src, int64_t n) { to_bf16(dst, src, n, pl_bf16_gemm_native()); }
 
+void pl_bf16_round_rows(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n) {
+    const int native = pl_bf16_gemm_native();
+    for (int64_t r = 0; r < rows; r++) to_bf16(dst + r * ldd, src + r * lds, n, native);
+}
+
 void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s) {
 #if defined(PL_HAVE_AMX_KERNEL)
     if (pl_bf16_gemm_native()) {

@@ -290,6 +290,9 @@ pl_status pl_bf16_rows_set(pl_bf16_rows *a, const float *X, int64_t n_tok, int64
  * pl_bf16_rows_set). */
 pl_status pl_bf16_rows_alloc(pl_bf16_rows *a, int64_t n_tok, int64_t n_in);
 void pl_bf16_round(uint16_t *dst, const float *src, int64_t n);
+/* pl_bf16_round on rows: dst row r (ldd apart) = bf16(src row r (lds
+ * apart)), n values each (one call for many short rows) */
+void pl_bf16_round_rows(uint16_t *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows, int64_t n);
 /* dst[i] = bf16(src[i] * s): the f32 product (pl_f32_scale's) rounded */
 void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s);
 /* One query's attention probabilities in bf16 (n >= 1, scale > 0): with
