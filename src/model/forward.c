@@ -613,14 +613,16 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
     const int use_swa = d->swa_window > 0 && d->swa_layer && d->swa_layer[layer];
     const int rows_max = ATT_TC * group;
     const size_t tiles_b = pl_bf16_tiles_bytes(r->max_ctx, hd), cv_bytes = (4 * ((size_t)hd + 32) + 63) / 64 * 64;
+    /* every part of a thread's scratch starts on a 64-byte line (a tile
+     * row split over two lines costs the products twice the loads) */
+    const size_t ptr_bytes = (2 * (size_t)r->max_ctx * sizeof(float *) + 63) / 64 * 64;
     if (!r->att_tiles) {
         /* per thread: pointers to the keys and values of one head
          * [max_ctx] each, their tiles, a conversion row, the mix [rows, hd],
          * scores [rows, max_ctx]; and two bf16 row buffers (queries,
          * probabilities) */
-        const size_t per = 2 * (size_t)r->max_ctx * sizeof(float *) + (tiles_b + 64) * 2 +
-                           cv_bytes + fsz((size_t)rows_max, (size_t)hd) +
-                           fsz((size_t)rows_max, (size_t)r->max_ctx);
+        const size_t per = ptr_bytes + (tiles_b + 64) * 2 + cv_bytes + fsz((size_t)rows_max, (size_t)hd) +
+                           fsz((size_t)rows_max, ((size_t)r->max_ctx + 15) / 16 * 16);
         r->att_tiles_per = (per + 63) / 64 * 64;
         r->att_tiles = pl_alloc_aligned(r->att_tiles_per * (size_t)r->n_threads);
         r->att_rows = calloc(2 * (size_t)r->n_threads, sizeof *r->att_rows);
@@ -659,7 +661,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
 #endif
         char *mine = (char *)r->att_tiles + r->att_tiles_per * (size_t)tid;
         const float **Kr = (const float **)(void *)mine, **Vr = Kr + r->max_ctx;
-        uint16_t *Kt = (uint16_t *)(void *)(Vr + r->max_ctx);
+        uint16_t *Kt = (uint16_t *)(void *)(mine + ptr_bytes);
         uint16_t *Vt = (uint16_t *)(void *)((char *)Kt + (tiles_b + 63) / 64 * 64);
         uint16_t *cv = (uint16_t *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
         float *Z = (float *)(void *)((char *)cv + cv_bytes), *S = Z + (size_t)rows_max * (size_t)hd;
@@ -707,7 +709,8 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
                 for (int j = 0; j < tc; j++)
                     pl_bf16_round_rows(qa->data + (size_t)j * (size_t)group * up32((size_t)hd), (int64_t)up32((size_t)hd),
                                        qsrc + (size_t)j * qd, hd, group, hd);
-            if (pl_matmul_bf16_tiles_rows(Kt, n_kc, hd, qa, S, 0)) {
+            const size_t sld = ((size_t)n_kc + 15) / 16 * 16; /* S's rows on 64-byte lines */
+            if (pl_matmul_bf16_tiles_packed_ld(Kt, n_kc, hd, 0, qa->data, rows, S, (int64_t)sld, 0)) {
                 fail = 1;
                 break;
             }
@@ -718,7 +721,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
             }
             const size_t pld = up32((size_t)n_kc);
             for (int j = 0; j < rows; j++)
-                attn_probs_bf16(d, S + (size_t)j * (size_t)n_kc, n_kc, pos0 + t0 + j / group, use_swa,
+                attn_probs_bf16(d, S + (size_t)j * sld, n_kc, pos0 + t0 + j / group, use_swa,
                                 pa->data + (size_t)j * pld);
             if (pl_matmul_bf16_tiles_packed_part(Vt, n_k, hd, 1, n_kc, pa->data, rows, Z, 0)) {
                 fail = 1;
@@ -1004,7 +1007,7 @@ pl_status pl_runner_set_logit_ids(pl_runner *r, const int32_t *ids, int n) {
         /* column c of panel p (the pairs of each tile row) for each id, into
          * column i of a small tile matrix: the same bf16 values */
         const int64_t kt = (D + 31) / 32, np = ((int64_t)n + 31) / 32 * 2;
-        r->logit_tiles = calloc((size_t)(np * kt) * 512, sizeof(uint16_t));
+        r->logit_tiles = pl_alloc_aligned((size_t)(np * kt) * 512 * sizeof(uint16_t));
         if (!r->logit_tiles) return pl_error(PL_ERR_NOMEM, "runner: out of memory (logit tiles)");
         for (int i = 0; i < n; i++) {
             const uint32_t *src = (const uint32_t *)(const void *)(m->output.tiles + (size_t)(ids[i] / 16) * kt * 512);

@@ -560,7 +560,8 @@ static lora_set lora_targets(int n, const pl_tr_lora *const *L) {
     return s;
 }
 
-static float *falloc(int64_t n) { return malloc((size_t)(n > 0 ? n : 1) * sizeof(float)); }
+/* 64-byte aligned (tile rows in one cache line); free() releases it */
+static float *falloc(int64_t n) { return pl_alloc_aligned_raw((size_t)(n > 0 ? n : 1) * sizeof(float)); }
 
 /* x [T x K] f32 rounded to bf16 in the tiles' row layout (see pack_bf16) */
 static uint16_t *pack_bf16_from_f32(const float *x, int64_t T, int64_t K) {
@@ -1144,7 +1145,7 @@ static void scatter_add(pl_real *dst, const float *src, int64_t T, int hd, int l
  * [T x T] floats, then T doubles */
 static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
     size_t n = (size_t)n_vec * (size_t)T * (size_t)hd + (size_t)n_sq * (size_t)T * (size_t)T + 2 * (size_t)T;
-    return malloc(n * sizeof(float));
+    return pl_alloc_aligned_raw(n * sizeof(float));
 }
 
 /* The bf16 precision's attention products on the AMX tiles: the sgemm
@@ -1157,7 +1158,9 @@ static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
  * grown as needed. */
 struct mm16 {
     pl_bf16_rows a; /* op(alpha A) */
-    pl_buf bt, cv, rows; /* B's tiles, the packer's scratch, B's row pointers (grown, len 0) */
+    uint16_t *bt;   /* B's tiles (64-byte aligned, grown) */
+    size_t bt_cap;
+    pl_buf cv, rows; /* the packer's scratch, B's row pointers (grown, len 0) */
 };
 
 void pl_tr_mm16_free(mm16 *s) {
@@ -1168,7 +1171,7 @@ void pl_tr_mm16_free(mm16 *s) {
 
 static void mm16_free(mm16 *s) {
     pl_bf16_rows_free(&s->a);
-    pl_buf_free(&s->bt);
+    free(s->bt);
     pl_buf_free(&s->cv);
     pl_buf_free(&s->rows);
 }
@@ -1176,8 +1179,14 @@ static void mm16_free(mm16 *s) {
 static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc) {
     const int64_t nr = tb ? N : K, nc = tb ? K : N; /* B as tiles: nr rows of nc */
+    const size_t bt_need = pl_bf16_tiles_bytes(nr, nc);
+    if (bt_need > s->bt_cap) {
+        free(s->bt);
+        s->bt_cap = 0;
+        if (!(s->bt = pl_alloc_aligned_raw(bt_need))) return -1;
+        s->bt_cap = bt_need;
+    }
     if ((beta != 0.0f && beta != 1.0f) || pl_bf16_rows_alloc(&s->a, M, K) ||
-        pl_buf_reserve(&s->bt, pl_bf16_tiles_bytes(nr, nc)) ||
         pl_buf_reserve(&s->cv, 2 * (size_t)((nc + 31) / 32 * 32) * sizeof(uint16_t)) ||
         pl_buf_reserve(&s->rows, (size_t)nr * sizeof(float *)))
         return -1;
@@ -1193,7 +1202,7 @@ static int mm16_run(mm16 *s, int ta, int tb, int M, int N, int K, float alpha, c
         for (int64_t i = 0; i < M; i++) pl_bf16_round_scaled(s->a.data + i * Kp, A + i * lda, K, alpha);
     }
     const float **rows = (const float **)(void *)s->rows.data;
-    uint16_t *bt = (uint16_t *)(void *)s->bt.data;
+    uint16_t *bt = s->bt;
     for (int64_t r = 0; r < nr; r++) rows[r] = B + r * ldb;
     if (pl_bf16_tiles_pack_rowptr(rows, nr, nc, !tb, bt, (uint16_t *)(void *)s->cv.data) ||
         pl_matmul_bf16_tiles_packed_ld(bt, nr, nc, !tb, s->a.data, M, C, ldc, beta != 0.0f))
