@@ -325,6 +325,65 @@ static void glu(void) {
     pl_bf16_rows_free(&a);
 }
 
+/* a product and a low-rank delta in one pass (pl_matmul_bf16_tiles_rows_delta):
+ * the bits of the product then the accumulating delta product, from zero
+ * and onto Y's values, whole and edge blocks, one and several tiles of the
+ * delta's reduction */
+static void delta_case(int64_t n_out, int64_t n_in, int64_t r, int64_t M, int accumulate) {
+    float *W = make_x(n_out * n_in), *D = make_x(n_out * r), *X = make_x(M * n_in), *Uf = make_x(M * r);
+    float *Y0 = make_x(M * n_out), *Y1 = malloc((size_t)(M * n_out) * sizeof *Y1),
+          *Y2 = malloc((size_t)(M * n_out) * sizeof *Y2);
+    uint16_t *Wt = pl_alloc_aligned(pl_bf16_tiles_bytes(n_out, n_in)), *Dt = pl_alloc_aligned(pl_bf16_tiles_bytes(n_out, r));
+    const int64_t rp = (r + 31) / 32 * 32, Mp = (M + 31) / 32 * 32;
+    uint16_t *U = pl_alloc_aligned((size_t)(Mp * rp) * sizeof *U);
+    for (int64_t m = 0; m < M; m++) pl_bf16_round(U + m * rp, Uf + m * r, r);
+    pl_bf16_rows a = {0};
+    CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, n_out, n_in, 0, Wt));
+    CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, D, 0, n_out, r, 0, Dt));
+    CHECK_OK(pl_bf16_rows_set(&a, X, M, n_in));
+    memcpy(Y1, Y0, (size_t)(M * n_out) * sizeof *Y1);
+    memcpy(Y2, Y0, (size_t)(M * n_out) * sizeof *Y2);
+    CHECK_OK(pl_matmul_bf16_tiles_rows(Wt, n_out, n_in, &a, Y1, accumulate));
+    CHECK_OK(pl_matmul_bf16_tiles_packed(Dt, n_out, r, 0, U, M, Y1, 1));
+    CHECK_OK(pl_matmul_bf16_tiles_rows_delta(Wt, n_out, n_in, &a, Dt, r, U, Y2, accumulate));
+    CHECK(memcmp(Y1, Y2, (size_t)(M * n_out) * sizeof *Y1) == 0,
+          "product + delta in one pass differs (%lld x %lld, rank %lld, %lld rows, accumulate %d)", (long long)n_out,
+          (long long)n_in, (long long)r, (long long)M, accumulate);
+    pl_bf16_rows_free(&a);
+    free(W);
+    free(D);
+    free(X);
+    free(Uf);
+    free(Y0);
+    free(Y1);
+    free(Y2);
+    pl_free_aligned(Wt);
+    pl_free_aligned(Dt);
+    pl_free_aligned(U);
+}
+
+static void delta(void) {
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (!pl_bf16_gemm_native()) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2)); /* the portable loop: the two products apart */
+        }
+        delta_case(64, 96, 16, 64, 0);
+        delta_case(70, 40, 8, 37, 1);
+        delta_case(576, 576, 16, 100, 0);
+        delta_case(96, 1536, 40, 33, 1); /* two tiles of the delta's reduction */
+        delta_case(1100, 512, 16, 45, 0); /* column chunks */
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+    pl_bf16_rows a = {0};
+    float x[64] = {0}, y[64];
+    uint16_t t[4096] = {0};
+    CHECK_OK(pl_bf16_rows_set(&a, x, 1, 32));
+    CHECK(pl_matmul_bf16_tiles_rows_delta(t, 16, 32, &a, NULL, 16, t, y, 0) == PL_ERR_INVALID, "no delta tiles");
+    CHECK(pl_matmul_bf16_tiles_rows_delta(t, 16, 32, &a, t, 0, t, y, 0) == PL_ERR_INVALID, "rank 0");
+    pl_bf16_rows_free(&a);
+}
+
 /* normed rows rounded in one pass: the bits of pl_f32_rmsnorm then
  * pl_bf16_rows_set, padding included */
 static void rows_rmsnorm(void) {
@@ -531,6 +590,7 @@ int main(void) {
     invariance(100, 1536, 70);
     rowptr_pack();
     glu();
+    delta();
     rows_rmsnorm();
     round_scaled();
     round_rows();

@@ -102,6 +102,23 @@ static pl_status mm_plain(const pl_model *m, const pl_mat *w, const float *x, co
     return PL_OK;
 }
 
+/* A pair's s·u = s·x·Aᵀ on its own tiles (lora.c), rounded straight into
+ * bf16 rows (*ub, in lora_tmp after u: [up32(T) x up32(r)], zero padding) */
+static pl_status lora_u_rows(const pl_lora_pair *p, const pl_mat *w, const float *x, const pl_bf16_rows *xa,
+                             int64_t T, float *lora_tmp, uint16_t **ub_out) {
+    const int64_t r = p->a.n_out, rp = (r + 31) / 32 * 32;
+    pl_status st = xa ? pl_matmul_bf16_tiles_rows(p->a.tiles, r, w->n_in, xa, lora_tmp, 0)
+                      : pl_matmul_bf16_tiles(p->a.tiles, r, w->n_in, 0, x, T, lora_tmp, 0);
+    uint16_t *ub = (uint16_t *)(void *)(lora_tmp + T * r);
+    for (int64_t t = 0; !st && t < (T + 31) / 32 * 32; t++) {
+        uint16_t *row = ub + t * rp;
+        memset(row, 0, (size_t)rp * sizeof *row);
+        if (t < T) pl_bf16_round_scaled(row, lora_tmp + t * r, r, p->s);
+    }
+    *ub_out = ub;
+    return st;
+}
+
 /* The LoRA deltas of w: y += s · (x·Aᵀ)·Bᵀ for each adapter; tiled: w's
  * products run on bf16 tiles (its own or the gated unit's), the deltas too */
 static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const float *x, const pl_bf16_rows *xa,
@@ -111,18 +128,10 @@ static pl_status mm_lora(const pl_model *m, const pl_mat *w, int tiled, const fl
         /* with bf16 tiles the deltas run as bf16 products too: u = x·Aᵀ,
          * then y += (s·u)·Bᵀ (row by row independent of the batch, as the rest) */
         for (const pl_lora_pair *p = w->lora; p && !st; p = p->next) {
-            const int64_t r = p->a.n_out, rp = (r + 31) / 32 * 32;
+            const int64_t r = p->a.n_out;
             if (p->a.tiles && p->b.tiles) {
-                /* on the pair's own tiles (lora.c), s·u rounded straight into
-                 * bf16 rows after u: the bits of the products below */
-                st = xa ? pl_matmul_bf16_tiles_rows(p->a.tiles, r, w->n_in, xa, lora_tmp, 0)
-                        : pl_matmul_bf16_tiles(p->a.tiles, r, w->n_in, 0, x, T, lora_tmp, 0);
-                uint16_t *ub = (uint16_t *)(void *)(lora_tmp + T * r);
-                for (int64_t t = 0; !st && t < (T + 31) / 32 * 32; t++) {
-                    uint16_t *row = ub + t * rp;
-                    memset(row, 0, (size_t)rp * sizeof *row);
-                    if (t < T) pl_bf16_round_scaled(row, lora_tmp + t * r, r, p->s);
-                }
+                uint16_t *ub;
+                st = lora_u_rows(p, w, x, xa, T, lora_tmp, &ub);
                 if (!st) st = pl_matmul_bf16_tiles_packed(p->b.tiles, w->n_out, r, 0, ub, T, y, 1);
                 continue;
             }
@@ -159,8 +168,29 @@ size_t pl_mm_lora_tmp_bytes(int64_t T, int max_rank) {
     return (size_t)T * r * sizeof(float) + Tp * rp * sizeof(uint16_t);
 }
 
+/* One adapter on a matrix on tiles, x already in bf16 rows: u first, then
+ * the frozen product and the delta in one pass over y (the bits of the
+ * product then the delta added) */
+static int lora_fused(const pl_model *m, const pl_mat *w, const pl_bf16_rows *xa) {
+    const pl_lora_pair *p = w->lora;
+    return xa && p && !p->next && p->a.tiles && p->b.tiles && w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA &&
+           pl_bf16_gemm_native();
+}
+
+static pl_status mm_fused(const pl_mat *w, const pl_bf16_rows *xa, int64_t T, float *y, int accumulate,
+                          float *lora_tmp) {
+    const pl_lora_pair *p = w->lora;
+    uint16_t *ub;
+    pl_status st = lora_u_rows(p, w, NULL, xa, T, lora_tmp, &ub);
+    if (!st)
+        st = pl_matmul_bf16_tiles_rows_delta(w->tiles, w->n_out, w->n_in, xa, p->b.tiles, p->a.n_out, ub, y,
+                                             accumulate);
+    return st ? pl_error_wrap(st, "%s (with its LoRA)", w->name ? w->name : "matmul") : PL_OK;
+}
+
 pl_status pl_mm(const pl_model *m, const pl_mat *w, const float *x, const pl_bf16_rows *xa, int64_t T, float *y,
                 void *scratch, size_t scratch_bytes, float *lora_tmp) {
+    if (lora_fused(m, w, xa)) return mm_fused(w, xa, T, y, 0, lora_tmp);
     pl_status st = mm_plain(m, w, x, xa, T, y, 0, scratch, scratch_bytes);
     return st ? st : mm_lora(m, w, w->tiles && path_for(m, w->dtype) == PL_MATMUL_LLAMA, x, xa, T, y, scratch,
                              scratch_bytes, lora_tmp);
@@ -170,6 +200,7 @@ pl_status pl_mm_acc(const pl_model *m, const pl_mat *w, const float *x, const pl
                     void *scratch, size_t scratch_bytes, float *lora_tmp) {
     if (!w->tiles || path_for(m, w->dtype) != PL_MATMUL_LLAMA)
         return pl_error(PL_ERR_INVALID, "%s: accumulating product without bf16 tiles", w->name ? w->name : "matmul");
+    if (lora_fused(m, w, xa)) return mm_fused(w, xa, T, y, 1, lora_tmp);
     pl_status st = mm_plain(m, w, x, xa, T, y, 1, scratch, scratch_bytes);
     return st ? st : mm_lora(m, w, 1, x, xa, T, y, scratch, scratch_bytes, lora_tmp);
 }

@@ -196,6 +196,10 @@ typedef struct {
     float *C;
     int accumulate, native, morder, stream;
     const glu_epi *epi;
+    /* a second reduction on the tiles (AMX only): + U·D, U's rows ldu
+     * apart, D's panels of kt2 tiles in B's column order */
+    const uint16_t *Up, *Dp;
+    int64_t ldu, kt2;
 } gemm_job;
 
 /* work item w -> column pair i, row strip j: the operand with fewer blocks
@@ -238,6 +242,20 @@ static void glu_silu_range(const gemm_job *g, int64_t w0, int64_t w1) {
 }
 #endif
 
+#if defined(PL_HAVE_AMX_KERNEL)
+/* one 32 x 32 block on the tiles: A·B, then + U·D where the job has it */
+static void amx_block(const gemm_job *g, const uint16_t *A, const uint16_t *B0, const uint16_t *B1, int64_t i, int64_t j,
+                      float *out, int64_t ldo, int accumulate) {
+    if (g->Up) {
+        const uint16_t *D0 = g->Dp + (2 * i) * g->kt2 * PL_GEMM_TILE;
+        pl_amx_block32_seg2(A, g->Kp, B0, B1, g->kt, g->Up + j * 32 * g->ldu, g->ldu, D0, D0 + g->kt2 * PL_GEMM_TILE,
+                            g->kt2, out, ldo, accumulate, g->stream);
+    } else {
+        pl_amx_block32(A, g->Kp, B0, B1, g->kt, out, ldo, accumulate, g->stream);
+    }
+}
+#endif
+
 static void gemm_block(const gemm_job *g, int64_t w, float *out) {
     const int64_t kt = g->kt, Kp = g->Kp, ldc = g->ldc;
     int64_t i, j;
@@ -261,7 +279,7 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
     }
 #if defined(PL_HAVE_AMX_KERNEL)
     if (native && mr == 32 && nr == 32) { /* a whole block: the tiles go to C directly */
-        pl_amx_block32(A, Kp, B0, B1, kt, C + m0 * ldc + n0, ldc, accumulate, stream);
+        amx_block(g, A, B0, B1, i, j, C + m0 * ldc + n0, ldc, accumulate);
         return;
     }
 #endif
@@ -273,7 +291,7 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
     }
 #if defined(PL_HAVE_AMX_KERNEL)
     if (native)
-        pl_amx_block32(A, Kp, B0, B1, kt, out, 32, accumulate, stream);
+        amx_block(g, A, B0, B1, i, j, out, 32, accumulate);
     else
 #endif
         block32_ref(A, Kp, B0, B1, kt, out, accumulate);
@@ -287,9 +305,9 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
  * keeps its tile configuration for the next one. */
 static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Kb, int64_t Np,
                            float *C, int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
-                           const glu_epi *epi) {
-    gemm_job g = {Ap,     Bp, Kp, Kp / PL_GEMM_KT, Kb / PL_GEMM_KT, Mp / 32, Np / 32, 0, 0, M, N, ldc, C, accumulate,
-                  native, 0,  0,  epi};
+                           const glu_epi *epi, const uint16_t *Up, int64_t ldu, const uint16_t *Dp) {
+    gemm_job g = {Ap, Bp, Kp, Kp / PL_GEMM_KT, Kb / PL_GEMM_KT, Mp / 32, Np / 32, 0, 0, M, N, ldc, C, accumulate,
+                  native, 0, 0, epi, Up, Dp, ldu, ldu / PL_GEMM_KT};
     /* A weight larger than about half of L2 does not stay there while the
      * row strips stream past it: then the columns go in chunks of up to
      * 1 MiB of weight (a chunk stays in L2), and each row strip (in L1)
@@ -342,7 +360,7 @@ static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uin
 static void gemm_packed_epi(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
                             int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
                             const glu_epi *epi) {
-    gemm_packed_kb(Ap, Mp, Kp, Bp, Kp, Np, C, ldc, M, N, accumulate, native, nthreads, epi);
+    gemm_packed_kb(Ap, Mp, Kp, Bp, Kp, Np, C, ldc, M, N, accumulate, native, nthreads, epi, NULL, 0, NULL);
 }
 
 static void gemm_packed(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Np, float *C,
@@ -749,7 +767,24 @@ static pl_status tiles_product(const uint16_t *tiles, int64_t n_out, int64_t n_i
                         (long long)n_out, (long long)n_in, (long long)k_use, (long long)n_tok, (long long)ldy);
     if (n_tok == 0) return PL_OK;
     gemm_packed_kb(A, up32(n_tok), up32(k_use), tiles, up32(K), up32(N), Y, ldy, n_tok, N, accumulate,
-                   pl_bf16_gemm_native(), pl_num_threads(), NULL);
+                   pl_bf16_gemm_native(), pl_num_threads(), NULL, NULL, 0, NULL);
+    return PL_OK;
+}
+
+pl_status pl_matmul_bf16_tiles_rows_delta(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
+                                          const uint16_t *d_tiles, int64_t r, const uint16_t *U, float *Y,
+                                          int accumulate) {
+    pl_status st = rows_check(a, n_in, Y, "bf16 tiles matmul");
+    if (st) return st;
+    if (!d_tiles || !U || r <= 0)
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad low-rank delta (rank %lld)", (long long)r);
+    if (a->n_tok == 0) return PL_OK;
+    if (!pl_bf16_gemm_native()) { /* the two products apart: the same bits */
+        st = pl_matmul_bf16_tiles_packed(tiles, n_out, n_in, 0, a->data, a->n_tok, Y, accumulate);
+        return st ? st : pl_matmul_bf16_tiles_packed(d_tiles, n_out, r, 0, U, a->n_tok, Y, 1);
+    }
+    gemm_packed_kb(a->data, up32(a->n_tok), up32(n_in), tiles, up32(n_in), up32(n_out), Y, n_out, a->n_tok, n_out,
+                   accumulate, 1, pl_num_threads(), NULL, U, up32(r), d_tiles);
     return PL_OK;
 }
 

@@ -39,6 +39,12 @@ void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const ui
  * none. The bits of pl_amx_block32 and pl_silu_row16 called apart. */
 void pl_amx_block32_silu(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
                          float *out, const float *prev, uint16_t *hprev, int64_t ldh, int stream);
+/* pl_amx_block32 of A·B (kt steps) and then U·(D0 | D1) (kt2 steps, U's
+ * rows ldu apart) on the same tiles: the bits of the first product then an
+ * accumulating second (a matrix and its low-rank delta in one pass). */
+void pl_amx_block32_seg2(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
+                         const uint16_t *U, int64_t ldu, const uint16_t *D0, const uint16_t *D1, int64_t kt2,
+                         float *out, int64_t ldo, int accumulate, int stream);
 /* dst[i] = bf16(src[i] * s), the product in f32 first */
 void pl_amx_to_bf16_scaled(uint16_t *dst, const float *src, int64_t n, float s);
 /* rows of 16 values (ldd / lds apart) rounded as pl_amx_to_bf16 */

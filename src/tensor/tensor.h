@@ -314,6 +314,15 @@ pl_status pl_matmul_bf16_rows(pl_dtype t, const void *W, int packed, int64_t n_o
                               const pl_bf16_rows *a, float *Y, int accumulate);
 pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
                                     float *Y, int accumulate);
+/* Y (+)= a·W + U·D in one pass on the tiles: W's tiles (n_out x n_in) and a
+ * low-rank delta, D's tiles (pl_bf16_tiles_pack of n_out x r) and U
+ * [up32(n_tok) x up32(r)] bf16 rows (zero padding; a LoRA's s·x·Aᵀ
+ * rounded). The bits of pl_matmul_bf16_tiles_rows then an accumulating
+ * pl_matmul_bf16_tiles_packed of D on U: W's reduction first, D's after it
+ * on the same f32 sums. */
+pl_status pl_matmul_bf16_tiles_rows_delta(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
+                                          const uint16_t *d_tiles, int64_t r, const uint16_t *U, float *Y,
+                                          int accumulate);
 
 /* The gated unit act(x·Wgᵀ) ⊙ (x·Wuᵀ) on tiles, its two products as one:
  * pl_bf16_glu_tiles_pack puts the tiles of the gate and of the up
