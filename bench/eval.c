@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "eval/eval.h"
+#include "tensor/tensor.h"
 
 static cJSON *ids_json(const int32_t *ids, size_t n) {
     cJSON *a = cJSON_CreateArray();
@@ -88,8 +89,8 @@ int main(int argc, char **argv) {
     }
     printf("phishlens eval: %zu emails, %lld tokens (email+suffix; prefix %zu shared), threads %d, adapter %s\n",
            ss.n_records, (long long)ss.n_tokens, p.prefix.n, pl_num_threads(), adapter ? adapter : "none");
-    printf("phishlens eval: prefix cache %.3f s; scoring %.3f s = %.2f emails/s (%.1f tokens/s)\n", t_init, ss.seconds,
-           (double)ss.n_records / ss.seconds, (double)ss.n_tokens / ss.seconds);
+    printf("phishlens eval: prefix cache %.3f s; scoring %.3f s = %.2f emails/s (%.1f tokens/s); tile products off 64-byte lines: %zu\n", t_init, ss.seconds,
+           (double)ss.n_records / ss.seconds, (double)ss.n_tokens / ss.seconds, pl_bf16_tiles_misaligned());
     if (ids_out) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddItemToObject(j, "prefix", ids_json(p.prefix.ids, p.prefix.n));

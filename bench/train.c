@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "tensor/tensor.h"
 #include "model/model.h"
 #include "train/train.h"
 
@@ -117,9 +118,9 @@ int main(int argc, char **argv) {
     double sps = timed / steps;
     printf("{\"system\": \"phishlens\", \"targets\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"steps\": %d, "
            "\"s_per_step\": %.3f, \"tok_s\": %.1f, \"cpu_s_per_step\": %.3f, \"peak_rss_mb\": %.1f, \"load_s\": %.2f, \"trainable\": %zu, "
-           "\"last_loss\": %.5f}\n",
+           "\"last_loss\": %.5f, \"tiles_misaligned\": %zu}\n",
            targets, prec, threads, steps, sps, (double)B * T / sps, cpu / steps, (double)ru.ru_maxrss / 1024.0, load_s, np,
-           loss_sum);
+           loss_sum, pl_bf16_tiles_misaligned());
     free(tok);
     free(exs);
     free(exp_);

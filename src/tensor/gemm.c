@@ -23,6 +23,7 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "tensor/gemm_impl.h"
 #include "tensor/tensor.h"
@@ -303,9 +304,17 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
  * products asked for inside a parallel region (one thread's share of a
  * larger job, e.g. an attention head), run on the calling thread, which
  * keeps its tile configuration for the next one. */
+/* tile products whose operands, or output rows where whole 32 x 32 blocks
+ * are stored straight to C, were off 64-byte lines */
+static atomic_size_t g_misaligned;
+size_t pl_bf16_tiles_misaligned(void) { return atomic_load_explicit(&g_misaligned, memory_order_relaxed); }
+
 static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Kb, int64_t Np,
                            float *C, int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
                            const glu_epi *epi, const uint16_t *Up, int64_t ldu, const uint16_t *Dp) {
+    if ((((uintptr_t)Ap | (uintptr_t)Bp | (uintptr_t)Up | (uintptr_t)Dp) & 63) ||
+        (C && M >= 32 && N >= 32 && ((ldc % 16) || ((uintptr_t)C & 63))))
+        atomic_fetch_add_explicit(&g_misaligned, 1, memory_order_relaxed);
     gemm_job g = {Ap, Bp, Kp, Kp / PL_GEMM_KT, Kb / PL_GEMM_KT, Mp / 32, Np / 32, 0, 0, M, N, ldc, C, accumulate,
                   native, 0, 0, epi, Up, Dp, ldu, ldu / PL_GEMM_KT};
     /* A weight larger than about half of L2 does not stay there while the

@@ -247,6 +247,11 @@ pl_status pl_matmul_bf16_t(pl_dtype t, const void *W, int packed, int64_t n_out,
  * same bits as that function on the weight the tiles were packed from.
  * tiles must hold pl_bf16_tiles_bytes(n_out, n_in). */
 size_t pl_bf16_tiles_bytes(int64_t n_out, int64_t n_in);
+/* How many bf16 tile products so far had an operand (tiles, rows) or an
+ * output (with whole 32 x 32 blocks: its rows) off a 64-byte line. Their
+ * results are the same, but a tile row over two cache lines costs twice
+ * the loads (about 2x slower): a diagnostic for the callers' buffers. */
+size_t pl_bf16_tiles_misaligned(void);
 pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_out, int64_t n_in, int transposed,
                              uint16_t *tiles);
 /* The same tiles from f32 rows given by pointers (rows[i] is row i of the
