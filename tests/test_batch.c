@@ -53,6 +53,18 @@ static void test_plan(void) {
                 CHECK(nb <= target && (used == 1 || nb > greedy - 1), "lanes %d, max %d: %zu batches, at most %zu", lanes,
                       cap, nb, target);
             if (used == 1 && cap >= 256) CHECK(nb == greedy, "one lane, max %d: %zu greedy batches (want %zu)", cap, nb, greedy);
+            if (used > 1 && cap >= 256) {
+                /* even batches: each end within half a sequence of its ideal,
+                 * so two batches differ by less than two of the longest (20) */
+                size_t lo = (size_t)-1, hi = 0;
+                for (size_t b = 0; b < nb; b++) {
+                    size_t tok = 0;
+                    for (size_t i = f[b]; i < f[b + 1]; i++) tok += (size_t)many[i];
+                    if (tok < lo) lo = tok;
+                    if (tok > hi) hi = tok;
+                }
+                CHECK(hi - lo < 40, "lanes %d, max %d: batches of %zu to %zu tokens", lanes, cap, lo, hi);
+            }
         }
 }
 

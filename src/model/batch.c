@@ -18,21 +18,24 @@ size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, in
     const size_t n_greedy = (total + cap - 1) / cap;
     if (*lanes < 1 || n_greedy < 2) *lanes = 1;
     if ((size_t)*lanes > n_greedy) *lanes = (int)n_greedy;
-    size_t budget = cap;
-    if (*lanes > 1) {
-        const size_t nb = (n_greedy + (size_t)*lanes - 1) / (size_t)*lanes * (size_t)*lanes;
-        budget = (total + nb - 1) / nb;
-    }
-    size_t n_batch = 0;
+    /* with lanes, nb batches (a multiple of the lanes): batch j (1-based)
+     * ends near j·total/nb of the running total, a sequence going to the
+     * batch its midpoint falls in, so the batches differ by less than a
+     * sequence (closing a batch once it held total/nb left the last one
+     * short by up to a sequence per batch, and its lane idle) */
+    const size_t nb = *lanes > 1 ? (n_greedy + (size_t)*lanes - 1) / (size_t)*lanes * (size_t)*lanes : 0;
+    size_t n_batch = 0, done = 0;
     for (size_t i = 0; i < n;) {
         size_t used = 0, k = 0;
         first[n_batch++] = i;
+        const size_t end2 = nb ? 2 * (total * n_batch / nb) : 0; /* twice the batch's ideal end */
         while (i < n && (max_seqs <= 0 || k < (size_t)max_seqs) &&
-               (k == 0 || (used < budget && used + (size_t)need[i] <= cap))) {
+               (k == 0 || (used + (size_t)need[i] <= cap && (!nb || 2 * (done + used) + (size_t)need[i] <= end2)))) {
             used += (size_t)need[i];
             k++;
             i++;
         }
+        done += used;
     }
     first[n_batch] = n;
     return n_batch;
