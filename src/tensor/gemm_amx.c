@@ -70,11 +70,14 @@ void pl_amx_release(void) {
     }
 
 /* One 32 x 32 block, and (prev not NULL) the previous gated block's 32
- * SiLU rows spread over its k steps. */
+ * SiLU rows spread over its k steps; then (kt2 > 0) U·(D0 | D1) on the same
+ * tiles, U's rows ldu apart (a low-rank delta after the matrix). */
 static inline __attribute__((always_inline)) void block32(const uint16_t *A, int64_t lda, const uint16_t *B0,
                                                           const uint16_t *B1, int64_t kt, float *out, int64_t ldo,
                                                           int accumulate, int stream, const float *prev,
-                                                          uint16_t *hprev, int64_t ldh) {
+                                                          uint16_t *hprev, int64_t ldh, const uint16_t *U,
+                                                          int64_t ldu, const uint16_t *D0, const uint16_t *D1,
+                                                          int64_t kt2) {
     const size_t sa = (size_t)lda * sizeof(uint16_t), so = (size_t)ldo * sizeof(float);
     const uint16_t *A1 = A + 16 * lda;
     const int per = prev ? (int)((32 + kt - 1) / kt) : 0;
@@ -98,6 +101,17 @@ static inline __attribute__((always_inline)) void block32(const uint16_t *A, int
         BLOCK32_LOOP(_tile_loadd, _tile_loadd)
     }
     for (; r < 32; r++) pl_silu_row16(prev + r * 32, hprev + r * ldh);
+    for (int64_t t = 0; t < kt2; t++) {
+        const size_t su = (size_t)ldu * sizeof(uint16_t);
+        _tile_loadd(4, U + t * PL_GEMM_KT, su);
+        _tile_loadd(6, D0 + t * PL_GEMM_TILE, 64);
+        _tile_loadd(7, D1 + t * PL_GEMM_TILE, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, U + 16 * ldu + t * PL_GEMM_KT, su);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
     _tile_stored(0, out, so);
     _tile_stored(1, out + 16, so);
     _tile_stored(2, out + 16 * ldo, so);
@@ -106,61 +120,18 @@ static inline __attribute__((always_inline)) void block32(const uint16_t *A, int
 
 void pl_amx_block32(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt, float *out,
                     int64_t ldo, int accumulate, int stream) {
-    block32(A, lda, B0, B1, kt, out, ldo, accumulate, stream, NULL, NULL, 0);
+    block32(A, lda, B0, B1, kt, out, ldo, accumulate, stream, NULL, NULL, 0, NULL, 0, NULL, NULL, 0);
 }
 
 void pl_amx_block32_silu(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
                          float *out, const float *prev, uint16_t *hprev, int64_t ldh, int stream) {
-    block32(A, lda, B0, B1, kt, out, 32, 0, stream, prev, hprev, ldh);
+    block32(A, lda, B0, B1, kt, out, 32, 0, stream, prev, hprev, ldh, NULL, 0, NULL, NULL, 0);
 }
 
-/* block32 over A·B (kt steps) and then, on the same tiles, U·(D0 | D1)
- * (kt2 steps, U's rows ldu apart): the sums of the two products in one
- * pass (the second adds onto the first's values as it would from out) */
 void pl_amx_block32_seg2(const uint16_t *A, int64_t lda, const uint16_t *B0, const uint16_t *B1, int64_t kt,
                          const uint16_t *U, int64_t ldu, const uint16_t *D0, const uint16_t *D1, int64_t kt2,
                          float *out, int64_t ldo, int accumulate, int stream) {
-    const size_t sa = (size_t)lda * sizeof(uint16_t), su = (size_t)ldu * sizeof(uint16_t),
-                 so = (size_t)ldo * sizeof(float);
-    const uint16_t *A1 = A + 16 * lda, *U1 = U + 16 * ldu;
-    const int per = 0; /* no SiLU epilogue: BLOCK32_LOOP's row loop does nothing */
-    int r = 32;
-    const float *prev = NULL;
-    uint16_t *hprev = NULL;
-    const int64_t ldh = 0;
-    if (accumulate) {
-        _tile_loadd(0, out, so);
-        _tile_loadd(1, out + 16, so);
-        _tile_loadd(2, out + 16 * ldo, so);
-        _tile_loadd(3, out + 16 * ldo + 16, so);
-    } else {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-    }
-    if (stream == PL_AMX_STREAM_B) {
-        BLOCK32_LOOP(_tile_loadd, _tile_stream_loadd)
-    } else if (stream == PL_AMX_STREAM_A) {
-        BLOCK32_LOOP(_tile_stream_loadd, _tile_loadd)
-    } else {
-        BLOCK32_LOOP(_tile_loadd, _tile_loadd)
-    }
-    (void)r;
-    for (int64_t t = 0; t < kt2; t++) {
-        _tile_loadd(4, U + t * PL_GEMM_KT, su);
-        _tile_loadd(6, D0 + t * PL_GEMM_TILE, 64);
-        _tile_loadd(7, D1 + t * PL_GEMM_TILE, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, U1 + t * PL_GEMM_KT, su);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, out, so);
-    _tile_stored(1, out + 16, so);
-    _tile_stored(2, out + 16 * ldo, so);
-    _tile_stored(3, out + 16 * ldo + 16, so);
+    block32(A, lda, B0, B1, kt, out, ldo, accumulate, stream, NULL, NULL, 0, U, ldu, D0, D1, kt2);
 }
 
 /* dst[i] = bf16(src[i] * s) (the product rounded to f32 first) */
