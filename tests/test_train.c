@@ -2721,6 +2721,32 @@ static void test_bf16_model(const char *arch, const cJSON *ref) {
     }
 }
 
+/* the data order: equal lengths keep the shuffle (64 examples of one
+ * length, sorted by class as an imported file may be: the steps mix the
+ * classes; ordered by index they would switch class once) */
+static void test_epoch_order(void) {
+    pl_tr_example ex[64];
+    int32_t tok[4] = {1, 2, 3, 4};
+    for (int i = 0; i < 64; i++) ex[i] = (pl_tr_example){.tokens = tok, .n_tokens = 4, .label = i >= 32};
+    pl_tr_dataset d = {ex, 64};
+    size_t order[64];
+    CHECK_OK(pl_train_epoch_order(&d, 7, 0, 8, order));
+    int seen[64] = {0}, switches = 0, ok = 1;
+    for (int i = 0; i < 64; i++) {
+        ok &= order[i] < 64 && !seen[order[i]];
+        if (order[i] < 64) seen[order[i]] = 1;
+        if (i > 0) switches += ex[order[i]].label != ex[order[i - 1]].label;
+    }
+    CHECK(ok, "the epoch order is not a permutation");
+    CHECK(switches >= 16, "classes in one-length steps: %d switches along the order (random about 32)", switches);
+    /* lengths still bucket inside the window */
+    for (int i = 0; i < 64; i++) ex[i].n_tokens = 1 + (i * 37) % 4;
+    CHECK_OK(pl_train_epoch_order(&d, 7, 0, 8, order));
+    int sorted = 1;
+    for (int i = 1; i < 64; i++) sorted &= ex[order[i]].n_tokens >= ex[order[i - 1]].n_tokens;
+    CHECK(sorted, "lengths not sorted inside the window");
+}
+
 static void test_models(void) {
     for (int a = 0; a < 3; a++) {
         cJSON *ref = load_ref(ARCHS[a]);
@@ -2765,6 +2791,7 @@ int main(int argc, char **argv) {
     test_lora_grad();
     test_swiglu_down();
     test_adamw();
+    test_epoch_order();
     test_models();
     test_loop();
     test_synth_f1();

@@ -11,7 +11,7 @@
 #define PL_STUDY_MAX_OUT 4
 /* Part of every cache key besides the version: bump it when a stage's
  * output format or algorithm changes, so old caches recompute. */
-#define PL_STUDY_CACHE_REV "study-12"
+#define PL_STUDY_CACHE_REV "study-13"
 /* distinctive tokens kept per source in the study's data profile */
 #define PL_STUDY_PROFILE_TOP 50
 

@@ -117,26 +117,39 @@ static pl_status ckpt_read(const char *path, uint64_t want_hash, size_t n, ckpt_
 
 /* ---- data order ------------------------------------------------------------------ */
 
-static const pl_tr_dataset *g_sort_data; /* qsort context (single-threaded use) */
+/* a step slot: an example's length, its place in the shuffled order, its index */
+typedef struct {
+    int len;
+    size_t pos, idx;
+} slot;
 
 static int by_length(const void *a, const void *b) {
-    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-    int la = g_sort_data->ex[ia].n_tokens, lb = g_sort_data->ex[ib].n_tokens;
-    if (la != lb) return la < lb ? -1 : 1;
-    return ia < ib ? -1 : ia > ib;
+    const slot *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos; /* ties keep the shuffled order */
 }
 
-static void epoch_order(const pl_tr_dataset *d, uint64_t seed, int64_t epoch, size_t per_step, size_t *order) {
+pl_status pl_train_epoch_order(const pl_tr_dataset *d, uint64_t seed, int64_t epoch, size_t per_step, size_t *order) {
     pl_rng master, r;
     pl_rng_seed(&master, seed ^ 0x5eedull);
     r = pl_rng_split(&master, (uint64_t)epoch);
     for (size_t i = 0; i < d->n; i++) order[i] = i;
     pl_rng_shuffle(&r, order, d->n, sizeof *order);
-    /* bucket by length within windows of 8 steps: similar lengths share a step */
-    size_t win = per_step * 8;
-    g_sort_data = d;
-    for (size_t s = 0; s < d->n; s += win) qsort(order + s, (d->n - s < win ? d->n - s : win), sizeof *order, by_length);
-    g_sort_data = NULL;
+    /* bucket by length within windows of 8 steps: similar lengths share a
+     * step. Equal lengths (common where emails are cut to max_len) keep
+     * their shuffled order: ordered by index they would follow the input
+     * file, and a file sorted by class would give one-class steps. */
+    const size_t win = per_step * 8;
+    slot *w = malloc((win ? win : 1) * sizeof *w);
+    if (!w) return pl_error(PL_ERR_NOMEM, "training: out of memory (data order)");
+    for (size_t s = 0; s < d->n; s += win) {
+        const size_t m = d->n - s < win ? d->n - s : win;
+        for (size_t k = 0; k < m; k++) w[k] = (slot){d->ex[order[s + k]].n_tokens, k, order[s + k]};
+        qsort(w, m, sizeof *w, by_length);
+        for (size_t k = 0; k < m; k++) order[s + k] = w[k].idx;
+    }
+    free(w);
+    return PL_OK;
 }
 
 /* ---- validation ---------------------------------------------------------------------- */
@@ -246,7 +259,7 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
     int64_t tokens_done = 0;
     /* tokens already done before the resume point, for the progress bar */
     for (int64_t e = 0; e < h.epoch; e++) tokens_done += total_tokens / o.epochs;
-    epoch_order(train, c->seed, h.epoch, per_step, order);
+    if ((st = pl_train_epoch_order(train, c->seed, h.epoch, per_step, order))) goto done;
     for (int64_t i = 0; i < h.cursor && (size_t)i < train->n; i++) tokens_done += train->ex[order[i]].n_tokens;
     double t0 = pl_time_now();
     int stop = 0;
@@ -255,7 +268,7 @@ pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_d
             h.epoch++;
             h.cursor = 0;
             if (h.epoch >= o.epochs) break;
-            epoch_order(train, c->seed, h.epoch, per_step, order);
+            if ((st = pl_train_epoch_order(train, c->seed, h.epoch, per_step, order))) goto done;
         }
         size_t b0 = (size_t)h.cursor, b1 = b0 + per_step < train->n ? b0 + per_step : train->n;
         /* the step's normalizer: examples, or scored tokens for LM */

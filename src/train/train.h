@@ -523,4 +523,10 @@ typedef struct {
 pl_status pl_train_loop(pl_trainer *t, const pl_tr_dataset *train, const pl_tr_dataset *val, const pl_loop_opts *o,
                         pl_loop_result *res);
 
+/* Epoch `epoch`'s order of d's examples (order gets d->n indices): a
+ * permutation seeded by (seed, epoch), then sorted by length inside windows
+ * of 8 steps of per_step examples, equal lengths keeping the permutation's
+ * order (so a file sorted by class never gives one-class steps). */
+pl_status pl_train_epoch_order(const pl_tr_dataset *d, uint64_t seed, int64_t epoch, size_t per_step, size_t *order);
+
 #endif
