@@ -791,7 +791,8 @@ static void test_gemma2_interp(void) {
 
 /* The study configs shipped in studies/ parse and hold what the README says. */
 static void test_shipped_configs(void) {
-    static const char *const files[] = {"studies/demo.json", "studies/real.json", "studies/real-small.json"};
+    static const char *const files[] = {"studies/demo.json", "studies/real.json", "studies/real-small.json",
+                                        "studies/real-medium.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         pl_study_config c;
         memset(&c, 0, sizeof c);
