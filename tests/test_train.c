@@ -1736,10 +1736,14 @@ static void test_fast_kernels(void) {
         memset(dq[1], 0, nq * sizeof **dq);
         memset(dk[1], 0, nk * sizeof **dk);
         memset(dv[1], 0, nk * sizeof **dv);
-        float *Pf = malloc(np * sizeof *Pf);
+        /* P in f32: [AH, AT, pl_tr_attn_ld(AT)] (rows on 64-byte lines) */
+        const int64_t ldp = pl_tr_attn_ld(AT);
+        CHECK(ldp >= AT && ldp % 16 == 0 && ldp < AT + 16, "P's row stride %lld for %d positions", (long long)ldp, AT);
+        float *Pf = malloc((size_t)(AH * AT * ldp) * sizeof *Pf);
         CHECK_OK(pl_tr_attn_fwd_f32(&a, z[1], Pf, q, k, v, AT));
         CHECK_OK(pl_tr_attn_bwd_f32(&a, dq[1], dk[1], dv[1], dz, Pf, q, k, v, AT));
-        for (size_t i = 0; i < np; i++) P[1][i] = (double)Pf[i];
+        for (int64_t r = 0; r < (int64_t)AH * AT; r++)
+            for (int j = 0; j < AT; j++) P[1][r * AT + j] = (double)Pf[r * ldp + j];
         free(Pf);
         e = fmax(fmax(max_rel(z[1], z[0], (int64_t)nq), max_rel(P[1], P[0], (int64_t)np)),
                  fmax(max_rel(dq[1], dq[0], (int64_t)nq),
@@ -2279,7 +2283,9 @@ static void test_bf16_lora_kernels(void) {
         pl_real *dz = malloc(nq * sizeof *dz), *z0 = malloc(nq * sizeof *z0), *z1 = malloc(nq * sizeof *z1);
         pl_real *g0 = calloc(nq + 2 * nk, sizeof *g0), *g1 = malloc((nq + 2 * nk) * sizeof *g1);
         float *qf = malloc(nq * sizeof *qf), *kf = malloc(nk * sizeof *kf), *vf = malloc(nk * sizeof *vf);
-        float *zf = malloc(nq * sizeof *zf), *P0 = malloc(np * sizeof *P0), *P1 = malloc(np * sizeof *P1);
+        const size_t ldp = (size_t)pl_tr_attn_ld(AT); /* P's rows in f32 */
+        float *zf = malloc(nq * sizeof *zf), *P0 = malloc(np / AT * ldp * sizeof *P0),
+              *P1 = malloc(np / AT * ldp * sizeof *P1);
         fill(qd, (int64_t)nq, 1.0);
         fill(kd, (int64_t)nk, 1.0);
         fill(vd, (int64_t)nk, 1.0);
@@ -2303,7 +2309,8 @@ static void test_bf16_lora_kernels(void) {
         }
         for (size_t i = 0; i < nq; i++) z1[i] = (double)zf[i];
         double e = fmax(max_rel(z1, z0, (int64_t)nq), max_rel(g1, g0, (int64_t)(nq + 2 * nk)));
-        for (size_t i = 0; i < np; i++) e = fmax(e, fabs((double)P1[i] - (double)P0[i]));
+        for (size_t r = 0; r < np / AT; r++)
+            for (size_t j = 0; j < AT; j++) e = fmax(e, fabs((double)P1[r * ldp + j] - (double)P0[r * ldp + j]));
         /* on the AMX machine the float-storage kernel (the bf16 precision's)
          * runs its products on bf16 tiles: bf16 rounding of the operands
          * (2^-8 relative) bounds it instead */

@@ -427,7 +427,9 @@ static size_t act_layout(const pl_trainer *t, block_act *a, int64_t T) {
         /* doubles: rs1, rs_po, xmid, rs2, rs_pf; floats: the rest (each
          * part a whole number of 64-byte lines) */
         size_t dsz[] = {(n + 7) / 8 * 8, (n + 7) / 8 * 8, (n * D + 7) / 8 * 8, (n + 7) / 8 * 8, (n + 7) / 8 * 8};
-        size_t fsz[] = {n * D, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n * D, n * F, n * F, n * F, n * F, n * D};
+        /* P's rows pl_tr_attn_ld(T) floats apart (64-byte lines) */
+        const size_t ldp = (size_t)pl_tr_attn_ld(T);
+        size_t fsz[] = {n * D, n * QD, n * KVD, n * KVD, H * n * ldp, n * QD, n * D, n * D, n * F, n * F, n * F, n * F, n * D};
         size_t total = 0, nf = 0;
         for (size_t i = 0; i < sizeof dsz / sizeof *dsz; i++) total += dsz[i];
         for (size_t i = 0; i < sizeof fsz / sizeof *fsz; i++) nf += (fsz[i] + 15) / 16 * 16;
@@ -453,7 +455,9 @@ static size_t act_layout(const pl_trainer *t, block_act *a, int64_t T) {
         }
         return total;
     }
-    size_t sizes[] = {n * D, n, n * QD, n * KVD, n * KVD, H * n * n, n * QD, n * D, n, n * D,
+    /* P: [H, T, T] doubles, or (the f32 products) [H, T, pl_tr_attn_ld(T)] floats in the same place */
+    const size_t ldp = (size_t)pl_tr_attn_ld(T), pw = (ldp + 1) / 2 > n ? (ldp + 1) / 2 : n;
+    size_t sizes[] = {n * D, n, n * QD, n * KVD, n * KVD, H * n * pw, n * QD, n * D, n, n * D,
                       n * D, n, n * F, n * F, n * F, n * F, n * D, n};
     size_t total = 0, ns = sizeof sizes / sizeof *sizes;
     for (size_t i = 0; i < ns; i++) total += sizes[i];

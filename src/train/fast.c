@@ -1142,9 +1142,10 @@ static void scatter_add(pl_real *dst, const float *src, int64_t T, int hd, int l
 }
 
 /* per-thread scratch of the attention kernels: n_vec [T x hd] and n_sq
- * [T x T] floats, then T doubles */
+ * [T x pl_tr_attn_ld(T)] floats, then T doubles */
 static float *attn_scratch(int64_t T, int hd, int n_vec, int n_sq) {
-    size_t n = (size_t)n_vec * (size_t)T * (size_t)hd + (size_t)n_sq * (size_t)T * (size_t)T + 2 * (size_t)T;
+    size_t n = (size_t)n_vec * (size_t)T * (size_t)hd + (size_t)n_sq * (size_t)T * (size_t)pl_tr_attn_ld(T) +
+               2 * (size_t)T;
     return pl_alloc_aligned_raw(n * sizeof(float));
 }
 
@@ -1247,8 +1248,11 @@ typedef struct {
     const float *qf, *kf, *vf;
 } attn_in;
 
+int64_t pl_tr_attn_ld(int64_t T) { return (T + 15) / 16 * 16; }
+
 static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
+    const int64_t ldp = pl_tr_attn_ld(T); /* P's rows on 64-byte lines */
     int QD = H * hd, KVD = Hkv * hd;
     int par = heads_begin(H, T);
     int fail = 0;
@@ -1287,14 +1291,14 @@ static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, floa
             ldq = ldk = ldz = hd;
             buf = (double *)(void *)(zf + T * hd);
         }
-        float *Ph = P + (int64_t)h * T * T;
+        float *Ph = P + (int64_t)h * T * ldp;
         for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
             int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
             int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
-            float *Pb = Ph + i0 * T + j0;
-            ATT_GEMM(m16, 0, 1, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq, kf + j0 * ldk, ldk, 0.0f, Pb, (int)T);
+            float *Pb = Ph + i0 * ldp + j0;
+            ATT_GEMM(m16, 0, 1, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq, kf + j0 * ldk, ldk, 0.0f, Pb, (int)ldp);
             for (int64_t i = i0; i < i1; i++) {
-                float *row = Ph + i * T;
+                float *row = Ph + i * ldp;
                 int64_t lo = first_key(a, i), n = i + 1 - lo;
                 if (in.qf && !(a->softcap > 0)) {
                     /* float storage (the bf16 precision): the softmax in float
@@ -1316,7 +1320,7 @@ static pl_status attn_fwd_core(const pl_tr_attn *a, pl_real *zd, float *zs, floa
                 memset(row, 0, (size_t)lo * sizeof *row);
                 memset(row + i + 1, 0, (size_t)(T - i - 1) * sizeof *row);
             }
-            ATT_GEMM(m16, 0, 0, ni, hd, nj, 1.0f, Pb, (int)T, vf + j0 * ldk, ldk, 0.0f, zf + i0 * ldz, ldz);
+            ATT_GEMM(m16, 0, 0, ni, hd, nj, 1.0f, Pb, (int)ldp, vf + j0 * ldk, ldk, 0.0f, zf + i0 * ldz, ldz);
         }
         if (zd)
             for (int64_t t = 0; t < T; t++)
@@ -1379,6 +1383,7 @@ void pl_tr_attn_ds_row(float *d, const float *p, int64_t n, double s) {
 
 static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *P, attn_in in, int64_t T) {
     int H = a->n_head, hd = a->head_dim, Hkv = a->n_head_kv, g = H / Hkv;
+    const int64_t ldp = pl_tr_attn_ld(T); /* P's, dS's and S's rows */
     int QD = H * hd, KVD = Hkv * hd;
     int fail = 0;
     int par = heads_begin(Hkv, T);
@@ -1393,7 +1398,7 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
             continue;
         }
         float *kg = sc, *vg = kg + T * hd, *dkf = vg + T * hd, *dvf = dkf + T * hd, *qg = dvf + T * hd;
-        float *dzg = qg + T * hd, *dqf = dzg + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * T : NULL;
+        float *dzg = qg + T * hd, *dqf = dzg + T * hd, *dSf = dqf + T * hd, *Sf = a->softcap > 0 ? dSf + T * ldp : NULL;
         const float *kf, *vf;
         int ldq = in.qf ? QD : hd, ldk = in.kf ? KVD : hd, ldz = gr.dzs ? QD : hd;
         if (in.kf) {
@@ -1407,7 +1412,7 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
         }
         memset(dkf, 0, (size_t)(2 * T * hd) * sizeof *dkf);
         for (int h = kh * g; h < (kh + 1) * g; h++) {
-            const float *Ph = P + (int64_t)h * T * T, *qf, *dzf;
+            const float *Ph = P + (int64_t)h * T * ldp, *qf, *dzf;
             if (in.qf) {
                 qf = in.qf + (int64_t)h * hd;
             } else {
@@ -1424,17 +1429,17 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
             for (int64_t i0 = 0; i0 < T; i0 += ATT_BQ) {
                 int64_t i1 = i0 + ATT_BQ < T ? i0 + ATT_BQ : T, j0 = first_key(a, i0);
                 int ni = (int)(i1 - i0), nj = (int)(i1 - j0);
-                float *dSb = dSf + i0 * T + j0;
+                float *dSb = dSf + i0 * ldp + j0;
                 /* dP = dz vᵀ ; dv += Pᵀ dz */
-                ATT_GEMM(m16, 0, 1, ni, nj, hd, 1.0f, dzf + i0 * ldz, ldz, vf + j0 * ldk, ldk, 0.0f, dSb, (int)T);
-                ATT_GEMM(m16, 1, 0, nj, hd, ni, 1.0f, Ph + i0 * T + j0, (int)T, dzf + i0 * ldz, ldz, 1.0f,
+                ATT_GEMM(m16, 0, 1, ni, nj, hd, 1.0f, dzf + i0 * ldz, ldz, vf + j0 * ldk, ldk, 0.0f, dSb, (int)ldp);
+                ATT_GEMM(m16, 1, 0, nj, hd, ni, 1.0f, Ph + i0 * ldp + j0, (int)ldp, dzf + i0 * ldz, ldz, 1.0f,
                          dvf + j0 * hd, hd);
                 if (Sf) /* the pre-cap scores again */
                     ATT_GEMM(m16, 0, 1, ni, nj, hd, (float)a->scale, qf + i0 * ldq, ldq, kf + j0 * ldk, ldk, 0.0f,
-                             Sf + i0 * T + j0, (int)T);
+                             Sf + i0 * ldp + j0, (int)ldp);
                 for (int64_t i = i0; i < i1; i++) {
-                    const float *pr = Ph + i * T;
-                    float *dr = dSf + i * T;
+                    const float *pr = Ph + i * ldp;
+                    float *dr = dSf + i * ldp;
                     int64_t lo = first_key(a, i);
                     if (!Sf) {
                         for (int64_t j = j0; j < lo; j++) dr[j] = 0.0f;
@@ -1451,14 +1456,14 @@ static pl_status attn_bwd_core(const pl_tr_attn *a, attn_grads gr, const float *
                             dr[j] = (float)((double)pr[j] * ((double)dr[j] - dot) * a->scale);
                     } else {
                         for (int64_t j = lo; j <= i; j++) {
-                            double c = tanh((double)Sf[i * T + j] / a->softcap);
+                            double c = tanh((double)Sf[i * ldp + j] / a->softcap);
                             dr[j] = (float)((double)pr[j] * ((double)dr[j] - dot) * (1.0 - c * c) * a->scale);
                         }
                     }
                 }
                 /* dq += dS k ; dk += dSᵀ q */
-                ATT_GEMM(m16, 0, 0, ni, hd, nj, 1.0f, dSb, (int)T, kf + j0 * ldk, ldk, 1.0f, dqf + i0 * hd, hd);
-                ATT_GEMM(m16, 1, 0, nj, hd, ni, 1.0f, dSb, (int)T, qf + i0 * ldq, ldq, 1.0f, dkf + j0 * hd, hd);
+                ATT_GEMM(m16, 0, 0, ni, hd, nj, 1.0f, dSb, (int)ldp, kf + j0 * ldk, ldk, 1.0f, dqf + i0 * hd, hd);
+                ATT_GEMM(m16, 1, 0, nj, hd, ni, 1.0f, dSb, (int)ldp, qf + i0 * ldq, ldq, 1.0f, dkf + j0 * hd, hd);
             }
             if (gr.dqs) scatter_f(gr.dqs + (int64_t)h * hd, dqf, T, hd, QD);
             else scatter(gr.dq + (int64_t)h * hd, dqf, T, hd, QD, gr.write);

@@ -286,8 +286,11 @@ void pl_tr_attn_fwd_blas(const pl_tr_attn *a, pl_real *z, pl_real *P, const pl_r
                          const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_blas(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
                               const pl_real *P, const pl_real *q, const pl_real *k, const pl_real *v, int64_t T);
-/* The same with f32 products (sgemm) and P [H, T, T] saved in f32 (the
- * softmax itself in double), for the bf16 precision. PL_ERR_NOMEM only. */
+/* The same with f32 products (sgemm) and P saved in f32 (the softmax itself
+ * in double), for the bf16 precision: P is [H, T, pl_tr_attn_ld(T)], each
+ * query's row of T probabilities pl_tr_attn_ld(T) floats apart (a multiple
+ * of 16: the products' rows on 64-byte lines). PL_ERR_NOMEM only. */
+int64_t pl_tr_attn_ld(int64_t T);
 pl_status pl_tr_attn_fwd_f32(const pl_tr_attn *a, pl_real *z, float *P, const pl_real *q, const pl_real *k,
                              const pl_real *v, int64_t T);
 pl_status pl_tr_attn_bwd_f32(const pl_tr_attn *a, pl_real *dq, pl_real *dk, pl_real *dv, const pl_real *dz,
