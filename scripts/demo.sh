@@ -39,9 +39,10 @@ $PL data split "$OUT/synth/records.jsonl" --out "$OUT/splits" --seed 1 --test-fr
 
 echo "== 3. tokenizer (byte-level BPE, 2000 tokens, learned on the training split)"
 $PL tokenizer train --vocab-size 2000 --input "$OUT/splits/generalist/train.jsonl" -o "$OUT/tokenizer.json"
-# the models below depend on the tokenizer and the training emails: a stamp
-# of their content decides whether a second run can keep them
-stamp=$(cat "$OUT/tokenizer.json" "$OUT/tokenizer_config.json" "$OUT/splits/generalist/train.jsonl" | cksum)
+# the models below depend on the tokenizer, the training emails and the
+# trainer: a stamp of their content (and of the binary) decides whether a
+# second run can keep them
+stamp=$(cat "$OUT/tokenizer.json" "$OUT/tokenizer_config.json" "$OUT/splits/generalist/train.jsonl" "$PL" | cksum)
 
 echo "== 4. small llama, mistral and gemma2 models, pre-trained as language models on the training emails"
 mkdir -p "$OUT/models"
