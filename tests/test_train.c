@@ -1178,6 +1178,22 @@ static pl_loop_opts toy_opts(const char *dir) {
     return o;
 }
 
+/* A toy run stopped after step 5 (as if killed: its checkpoint is step 4's),
+ * then resumed by a fresh trainer to the end; *res gets the resumed run's
+ * result */
+static void stopped_and_resumed(pl_model *m, const pl_tr_dataset *tr, const pl_tr_dataset *va, pl_loop_opts o,
+                                pl_loop_result *res) {
+    pl_trainer *t = toy_trainer(m, 0.1);
+    o.stop_at_step = 5;
+    CHECK_OK(pl_train_loop(t, tr, va, &o, res));
+    pl_trainer_free(t);
+    t = toy_trainer(m, 0.1);
+    o.stop_at_step = 0;
+    o.resume = 1;
+    CHECK_OK(pl_train_loop(t, tr, va, &o, res));
+    pl_trainer_free(t);
+}
+
 /* The run that test_loop kills (run in a child process). */
 static int loop_child(void) {
     pl_model *m = NULL;
@@ -1222,23 +1238,15 @@ static void test_loop(void) {
     pl_trainer_free(t);
 
     /* stop after step 5 (checkpoint at 4), resume: bitwise identical adapter */
-    t = toy_trainer(m, 0.1);
     o.run_dir = "build/test_train_run_b";
-    o.stop_at_step = 5;
     pl_loop_result rb;
-    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rb));
-    pl_trainer_free(t);
-    t = toy_trainer(m, 0.1);
-    o.stop_at_step = 0;
-    o.resume = 1;
-    CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rb));
+    stopped_and_resumed(m, &dtr, &dva, o, &rb);
     CHECK(rb.resumed_from == 4, "resumed from step %d, want 4", rb.resumed_from);
     CHECK(files_equal("build/test_train_run_a/adapter.gguf", "build/test_train_run_b/adapter.gguf"),
           "resumed run's adapter.gguf differs from the uninterrupted run's");
     CHECK(files_equal("build/test_train_run_a/peft/adapter_model.safetensors",
                       "build/test_train_run_b/peft/adapter_model.safetensors"),
           "resumed run's PEFT adapter differs");
-    pl_trainer_free(t);
 
     /* kill -9 at a random moment of a run, then resume */
     pl_rng kr;
@@ -1281,20 +1289,11 @@ static void test_loop(void) {
         o = toy_opts("build/test_train_run_e");
         CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &re));
         pl_trainer_free(t);
-        t = toy_trainer(m, 0.1);
-        o = toy_opts("build/test_train_run_f");
-        o.stop_at_step = 5;
-        CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rf));
-        pl_trainer_free(t);
-        t = toy_trainer(m, 0.1);
-        o.stop_at_step = 0;
-        o.resume = 1;
-        CHECK_OK(pl_train_loop(t, &dtr, &dva, &o, &rf));
+        stopped_and_resumed(m, &dtr, &dva, toy_opts("build/test_train_run_f"), &rf);
         CHECK(rf.resumed_from == 4 && files_equal("build/test_train_run_e/adapter.gguf", "build/test_train_run_f/adapter.gguf"),
               "bf16, two lanes: resumed run (from step %d) differs from the uninterrupted one", rf.resumed_from);
         printf("loop    bf16 two lanes: last loss %.4g, resumed from step %d, same adapter bits\n", re.last_loss,
                rf.resumed_from);
-        pl_trainer_free(t);
         g_toy_prec = PL_PREC_F32;
         pl_set_num_threads(nt0);
     }

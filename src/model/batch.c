@@ -20,8 +20,8 @@ size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, in
     if ((size_t)*lanes > n_greedy) *lanes = (int)n_greedy;
     /* with lanes, nb batches (a multiple of the lanes): batch j (1-based)
      * ends near j·total/nb of the running total, a sequence going to the
-     * batch its midpoint falls in, so the batches differ by less than a
-     * sequence (closing a batch once it held total/nb left the last one
+     * batch its midpoint falls in, so the batches differ by less than two
+     * sequences (closing a batch once it held total/nb left the last one
      * short by up to a sequence per batch, and its lane idle) */
     const size_t nb = *lanes > 1 ? (n_greedy + (size_t)*lanes - 1) / (size_t)*lanes * (size_t)*lanes : 0;
     size_t n_batch = 0, done = 0;

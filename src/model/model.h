@@ -239,8 +239,8 @@ pl_status pl_forward(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode
  * such batch. With lanes the batches are evened out for running side by
  * side: their number is rounded up to a multiple of the lanes and batch j
  * ends near j·total/number of the running total (each sequence goes to the
- * batch its midpoint falls in), so batches differ by less than a sequence
- * and no lane is left alone with a short last batch. With one lane it is
+ * batch its midpoint falls in), so batches differ by less than two
+ * sequences and no lane is left alone with a short last batch. With one lane it is
  * the greedy packing up to max_tokens. */
 size_t pl_batch_plan(const int *need, size_t n, int max_tokens, int max_seqs, int *lanes, size_t *first);
 

@@ -299,16 +299,18 @@ static void gemm_block(const gemm_job *g, int64_t w, float *out) {
     for (int64_t r = 0; r < mr; r++) memcpy(C + (m0 + r) * ldc + n0, out + r * 32, (size_t)nr * sizeof *out);
 }
 
-/* C[M x N] (+)= Ap . Bp (ldc apart); with epi, the gated unit's epilogue
- * takes each block instead (C unused, no accumulation). Small products, and
- * products asked for inside a parallel region (one thread's share of a
- * larger job, e.g. an attention head), run on the calling thread, which
- * keeps its tile configuration for the next one. */
 /* tile products whose operands, or output rows where whole 32 x 32 blocks
  * are stored straight to C, were off 64-byte lines */
 static atomic_size_t g_misaligned;
 size_t pl_bf16_tiles_misaligned(void) { return atomic_load_explicit(&g_misaligned, memory_order_relaxed); }
 
+/* C[M x N] (+)= Ap . Bp (ldc apart), then + Up . Dp on the same tiles where
+ * Up is set (AMX only; Up's rows ldu apart, ldu / 32 tiles of Dp a panel);
+ * with epi, the gated unit's epilogue takes each block instead (C unused,
+ * no accumulation). Small products, and
+ * products asked for inside a parallel region (one thread's share of a
+ * larger job, e.g. an attention head), run on the calling thread, which
+ * keeps its tile configuration for the next one. */
 static void gemm_packed_kb(const uint16_t *Ap, int64_t Mp, int64_t Kp, const uint16_t *Bp, int64_t Kb, int64_t Np,
                            float *C, int64_t ldc, int64_t M, int64_t N, int accumulate, int native, int nthreads,
                            const glu_epi *epi, const uint16_t *Up, int64_t ldu, const uint16_t *Dp) {
