@@ -224,6 +224,9 @@ static void rowptr_pack(void) {
                 memcpy(W + r * n_in, rows[r], (size_t)n_in * 4);
             }
             pool[0] = -0.0f; /* not a row: never read */
+            uint16_t *hpool = calloc((size_t)(3 * n_out * n_in + 5), 2);
+            const uint16_t **hrows = malloc((size_t)n_out * sizeof *hrows);
+            for (int64_t r = 0; r < n_out; r++) hrows[r] = hpool + (rows[r] - pool);
             size_t bytes = pl_bf16_tiles_bytes(n_out, n_in);
             uint16_t *a = malloc(bytes), *b = malloc(bytes), *scr = malloc(2 * (size_t)(n_in + 32) * 2);
             for (int tr = 0; tr < 2; tr++) {
@@ -233,7 +236,16 @@ static void rowptr_pack(void) {
                 CHECK_OK(pl_bf16_tiles_pack_rowptr(rows, n_out, n_in, tr, b, scr));
                 CHECK(memcmp(a, b, bytes) == 0, "rowptr tiles differ: %lld x %lld, transposed %d, level %d",
                       (long long)n_out, (long long)n_in, tr, lvl);
+                /* the same rows held as bf16 (a cache's storage), scattered
+                 * the same way: the same tiles, copied instead of rounded */
+                memset(b, 0x5A, bytes);
+                for (int64_t r = 0; r < n_out; r++) pl_bf16_round(hpool + (rows[r] - pool), rows[r], n_in);
+                CHECK_OK(pl_bf16_tiles_pack_rowptr_bf16(hrows, n_out, n_in, tr, b, scr));
+                CHECK(memcmp(a, b, bytes) == 0, "bf16 rowptr tiles differ: %lld x %lld, transposed %d, level %d",
+                      (long long)n_out, (long long)n_in, tr, lvl);
             }
+            free(hpool);
+            free(hrows);
             free(pool);
             free(W);
             free(rows);

@@ -38,6 +38,7 @@
 #include "tensor/tensor.h"
 
 #define MAX_PREFIX_DEPTH 16
+#define KV_WIDE 4096 /* floats of bf16 cache rows widened at a time (at least one head) */
 
 /* ---- KV cache ------------------------------------------------------------ */
 
@@ -47,8 +48,21 @@ struct pl_kv {
     int prefix_len;     /* positions taken from the prefix chain */
     int cap, n;         /* own capacity and own positions filled */
     int n_forks;        /* caches forked from this one (atomic: threads fork one prefix at once) */
-    float *k, *v;       /* [n_layer][cap][n_head_kv*head_dim] */
+    /* [n_layer][cap][n_head_kv*head_dim]: f32 (k, v), or bf16 (kb, vb) where
+     * the model runs attention on bf16 tiles, which round k and v to bf16
+     * anyway (the same bits, half the memory, no conversion per read) */
+    float *k, *v;
+    uint16_t *kb, *vb;
 };
+
+/* n bf16 values to f32 (exact) */
+static void kv_widen(float *dst, const uint16_t *src, int n) {
+    for (int i = 0; i < n; i++) dst[i] = pl_bf16_to_fp32(src[i]);
+}
+
+/* whether a model's caches hold bf16 */
+static int kv_bf16(const pl_model *m) { return m->opts.bf16_tiles && pl_bf16_gemm_native(); }
+
 
 pl_status pl_kv_new(const pl_model *m, int capacity, pl_kv *prefix, pl_kv **out) {
     return pl_kv_new_at(m, capacity, prefix, prefix ? pl_kv_len(prefix) : 0, out);
@@ -70,19 +84,27 @@ pl_status pl_kv_new_at(const pl_model *m, int capacity, pl_kv *prefix, int at, p
     const pl_arch_desc *d = &m->d;
     size_t kv_dim = (size_t)d->n_head_kv * (size_t)d->head_dim, n;
     if (!pl_mul_ok(kv_dim, (size_t)d->n_layer, &n) || !pl_mul_ok(n, (size_t)capacity, &n) ||
-        !pl_mul_ok(n, sizeof(float), &n))
+        !pl_mul_ok(n, kv_bf16(m) ? sizeof(uint16_t) : sizeof(float), &n))
         return pl_error(PL_ERR_NOMEM, "kv cache: size overflow for capacity %d", capacity);
+    if (kv_bf16(m) && d->head_dim > KV_WIDE)
+        return pl_error(PL_ERR_UNSUPPORTED, "kv cache: head size %d above %d on bf16 caches", d->head_dim, KV_WIDE);
     pl_kv *kv = calloc(1, sizeof *kv);
     if (!kv) return pl_error(PL_ERR_NOMEM, "kv cache: out of memory");
     kv->m = m;
     kv->cap = capacity;
     /* not zeroed: a position is written (for every layer) before anything
      * reads it, and only positions below the length are read */
-    kv->k = pl_alloc_aligned_raw(n);
-    kv->v = pl_alloc_aligned_raw(n);
-    if (!kv->k || !kv->v) {
-        pl_free_aligned(kv->k);
-        pl_free_aligned(kv->v);
+    void *kp = pl_alloc_aligned_raw(n), *vp = pl_alloc_aligned_raw(n);
+    if (kv_bf16(m)) {
+        kv->kb = kp;
+        kv->vb = vp;
+    } else {
+        kv->k = kp;
+        kv->v = vp;
+    }
+    if (!kp || !vp) {
+        pl_free_aligned(kp);
+        pl_free_aligned(vp);
         free(kv);
         return pl_error(PL_ERR_NOMEM, "kv cache: cannot allocate %zu bytes", 2 * n);
     }
@@ -100,6 +122,8 @@ void pl_kv_free(pl_kv *kv) {
     if (kv->prefix) __atomic_fetch_sub(&kv->prefix->n_forks, 1, __ATOMIC_RELAXED);
     pl_free_aligned(kv->k);
     pl_free_aligned(kv->v);
+    pl_free_aligned(kv->kb);
+    pl_free_aligned(kv->vb);
     free(kv);
 }
 
@@ -111,7 +135,8 @@ int pl_kv_depth(const pl_kv *kv) {
     return d;
 }
 size_t pl_kv_position_bytes(const pl_model *m) {
-    return (size_t)m->d.n_layer * (size_t)m->d.n_head_kv * (size_t)m->d.head_dim * 2 * sizeof(float);
+    return (size_t)m->d.n_layer * (size_t)m->d.n_head_kv * (size_t)m->d.head_dim * 2 *
+           (kv_bf16(m) ? sizeof(uint16_t) : sizeof(float));
 }
 
 pl_status pl_kv_truncate(pl_kv *kv, int n) {
@@ -472,8 +497,21 @@ static void attn_row(const pl_runner *r, const kv_seg *segs, int nseg, int layer
         const pl_kv *kv = segs[s].kv;
         const int start = segs[s].start, len = start + segs[s].len < lim ? segs[s].len : lim - start;
         if (len <= 0) continue;
-        const float *kbase = kv->k + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
-        pl_f32_dots(q, kbase + (size_t)(start - kv->prefix_len) * kvd, (int64_t)kvd, len, hd, row + start);
+        const size_t off = ((size_t)layer * (size_t)kv->cap + (size_t)(start - kv->prefix_len)) * kvd +
+                           (size_t)kvh * (size_t)hd;
+        if (kv->k) {
+            pl_f32_dots(q, kv->k + off, (int64_t)kvd, len, hd, row + start);
+            continue;
+        }
+        /* bf16 rows widened (exactly) a chunk at a time: each dot is its
+         * own row's, so the bits are those of f32 rows holding the values */
+        float wide[KV_WIDE];
+        const int per = KV_WIDE / hd;
+        for (int p = 0; p < len; p += per) {
+            const int c = len - p < per ? len - p : per;
+            for (int j = 0; j < c; j++) kv_widen(wide + (size_t)j * (size_t)hd, kv->kb + off + (size_t)(p + j) * kvd, hd);
+            pl_f32_dots(q, wide, hd, c, hd, row + start + p);
+        }
     }
     attn_probs(d, row, n_k, pos, use_swa);
 }
@@ -488,8 +526,20 @@ static void attn_mix(const kv_seg *segs, int nseg, int layer, const pl_arch_desc
         const pl_kv *kv = segs[s].kv;
         const int start = segs[s].start, len = start + segs[s].len < n_k ? segs[s].len : n_k - start;
         if (len <= 0) continue;
-        const float *vbase = kv->v + ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)kvh * (size_t)hd;
-        pl_f32_wsum(row + start, vbase + (size_t)(start - kv->prefix_len) * kvd, (int64_t)kvd, len, hd, out);
+        const size_t off = ((size_t)layer * (size_t)kv->cap + (size_t)(start - kv->prefix_len)) * kvd +
+                           (size_t)kvh * (size_t)hd;
+        if (kv->v) {
+            pl_f32_wsum(row + start, kv->v + off, (int64_t)kvd, len, hd, out);
+            continue;
+        }
+        /* the weighted sum runs row after row: chunks give the same bits */
+        float wide[KV_WIDE];
+        const int per = KV_WIDE / hd;
+        for (int p = 0; p < len; p += per) {
+            const int c = len - p < per ? len - p : per;
+            for (int j = 0; j < c; j++) kv_widen(wide + (size_t)j * (size_t)hd, kv->vb + off + (size_t)(p + j) * kvd, hd);
+            pl_f32_wsum(row + start + p, wide, hd, c, hd, out);
+        }
     }
 }
 
@@ -660,7 +710,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         tid = omp_get_thread_num();
 #endif
         char *mine = (char *)r->att_tiles + r->att_tiles_per * (size_t)tid;
-        const float **Kr = (const float **)(void *)mine, **Vr = Kr + r->max_ctx;
+        const void **Kr = (const void **)(void *)mine, **Vr = Kr + r->max_ctx;
         uint16_t *Kt = (uint16_t *)(void *)(mine + ptr_bytes);
         uint16_t *Vt = (uint16_t *)(void *)((char *)Kt + (tiles_b + 63) / 64 * 64);
         uint16_t *cv = (uint16_t *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
@@ -674,18 +724,22 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         kv_seg segs[MAX_PREFIX_DEPTH + 1];
         const int nseg = kv_segments(s->kv, n_all, segs);
         /* the keys and values of this head where the caches hold them,
-         * converted straight into tiles */
+         * straight into tiles (bf16 caches: copied; f32: rounded) */
         for (int sg = 0; sg < nseg; sg++) {
             const pl_kv *kv = segs[sg].kv;
             const int start = segs[sg].start, len = start + segs[sg].len < n_k ? segs[sg].len : n_k - start;
             const size_t base = ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)a->kvh * (size_t)hd;
             for (int p = 0; p < len; p++) {
                 const size_t off = base + (size_t)(start + p - kv->prefix_len) * kvd;
-                Kr[start + p] = kv->k + off;
-                Vr[start + p] = kv->v + off;
+                Kr[start + p] = kv->kb ? (const void *)(kv->kb + off) : (const void *)(kv->k + off);
+                Vr[start + p] = kv->vb ? (const void *)(kv->vb + off) : (const void *)(kv->v + off);
             }
         }
-        if (pl_bf16_tiles_pack_rowptr(Kr, n_k, hd, 0, Kt, cv) || pl_bf16_tiles_pack_rowptr(Vr, n_k, hd, 1, Vt, cv)) {
+        const int b16 = kv_bf16(r->m);
+        if (b16 ? pl_bf16_tiles_pack_rowptr_bf16((const uint16_t *const *)Kr, n_k, hd, 0, Kt, cv) ||
+                      pl_bf16_tiles_pack_rowptr_bf16((const uint16_t *const *)Vr, n_k, hd, 1, Vt, cv)
+                : pl_bf16_tiles_pack_rowptr((const float *const *)Kr, n_k, hd, 0, Kt, cv) ||
+                      pl_bf16_tiles_pack_rowptr((const float *const *)Vr, n_k, hd, 1, Vt, cv)) {
             fail = 1;
             continue;
         }
@@ -833,8 +887,13 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
             pl_kv *kv = seqs[r->tok_seq[t]].kv;
             size_t own = (size_t)(pos - kv->prefix_len);
             size_t off = ((size_t)l * (size_t)kv->cap + own) * kvd;
-            memcpy(kv->k + off, r->k + (size_t)t * kvd, kvd * sizeof(float));
-            memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
+            if (kv->k) {
+                memcpy(kv->k + off, r->k + (size_t)t * kvd, kvd * sizeof(float));
+                memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
+            } else { /* the rounding the tiles' packing would do */
+                pl_bf16_round(kv->kb + off, r->k + (size_t)t * kvd, (int64_t)kvd);
+                pl_bf16_round(kv->vb + off, r->v + (size_t)t * kvd, (int64_t)kvd);
+            }
         }
 
         r->z_rows = 0;

@@ -681,8 +681,15 @@ pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_ou
     return st;
 }
 
-pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int64_t n_in, int transposed,
-                                    uint16_t *tiles, uint16_t *scratch) {
+/* row i of a row-pointer set rounded to bf16 (f32 rows) or copied (bf16) */
+static void rowptr_bf16(uint16_t *dst, const void *const *rows, int bf16, int64_t i, int64_t n, int native) {
+    if (bf16) memcpy(dst, rows[i], (size_t)n * sizeof *dst);
+    else to_bf16(dst, rows[i], n, native);
+}
+
+/* pl_bf16_tiles_pack_rowptr on f32 rows, or (bf16) on rows of bf16 */
+static pl_status pack_rowptr(const void *const *rows, int bf16, int64_t n_out, int64_t n_in, int transposed,
+                             uint16_t *tiles, uint16_t *scratch) {
     if (!rows || !tiles || !scratch || n_out <= 0 || n_in <= 0)
         return pl_error(PL_ERR_INVALID, "bf16 tiles: bad shape %lld x %lld", (long long)n_out, (long long)n_in);
     const int native = pl_bf16_gemm_native();
@@ -692,16 +699,20 @@ pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int
 #if defined(PL_HAVE_AMX_KERNEL)
     if (native && !transposed) { /* a panel of 16 rows at a time */
         for (int64_t p = 0; p < Np / 16; p++) {
-            const float *pr[16];
+            const void *pr[16];
             for (int c = 0; c < 16; c++) pr[c] = 16 * p + c < n_out ? rows[16 * p + c] : NULL;
-            pl_amx_pack_panel16(pr, n_in, kt, tiles + p * kt * PL_GEMM_TILE);
+            if (bf16) pl_amx_pack_panel16_bf16((const uint16_t *const *)pr, n_in, kt, tiles + p * kt * PL_GEMM_TILE);
+            else pl_amx_pack_panel16((const float *const *)pr, n_in, kt, tiles + p * kt * PL_GEMM_TILE);
         }
         return PL_OK;
     }
     if (native) { /* a pair of reduction rows at a time */
-        for (int64_t k = 0; k < Kp; k += 2)
-            pl_amx_pack_pair(k < n_out ? rows[k] : NULL, k + 1 < n_out ? rows[k + 1] : NULL, n_in, Np / 16, kt,
-                             tiles + (k / PL_GEMM_KT) * PL_GEMM_TILE + ((k % PL_GEMM_KT) / 2) * 32);
+        for (int64_t k = 0; k < Kp; k += 2) {
+            const void *r0 = k < n_out ? rows[k] : NULL, *r1 = k + 1 < n_out ? rows[k + 1] : NULL;
+            uint16_t *dst = tiles + (k / PL_GEMM_KT) * PL_GEMM_TILE + ((k % PL_GEMM_KT) / 2) * 32;
+            if (bf16) pl_amx_pack_pair_bf16(r0, r1, n_in, Np / 16, kt, dst);
+            else pl_amx_pack_pair(r0, r1, n_in, Np / 16, kt, dst);
+        }
         return PL_OK;
     }
 #endif
@@ -710,7 +721,7 @@ pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int
          * n % 16 holds the pair (32t + 2r, 32t + 2r + 1) of that row */
         for (int64_t n = 0; n < Np; n++) {
             if (n < n_out) {
-                to_bf16(b0, rows[n], n_in, native);
+                rowptr_bf16(b0, rows, bf16, n, n_in, native);
                 memset(b0 + n_in, 0, (size_t)(Kp - n_in) * sizeof *b0);
             } else {
                 memset(b0, 0, (size_t)Kp * sizeof *b0);
@@ -730,7 +741,7 @@ pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int
             for (int j = 0; j < 2; j++) {
                 uint16_t *b = j ? b1 : b0;
                 if (k + j < n_out) {
-                    to_bf16(b, rows[k + j], n_in, native);
+                    rowptr_bf16(b, rows, bf16, k + j, n_in, native);
                     memset(b + n_in, 0, (size_t)(Np - n_in) * sizeof *b);
                 } else {
                     memset(b, 0, (size_t)Np * sizeof *b);
@@ -747,6 +758,16 @@ pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int
         }
     }
     return PL_OK;
+}
+
+pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int64_t n_in, int transposed,
+                                    uint16_t *tiles, uint16_t *scratch) {
+    return pack_rowptr((const void *const *)rows, 0, n_out, n_in, transposed, tiles, scratch);
+}
+
+pl_status pl_bf16_tiles_pack_rowptr_bf16(const uint16_t *const *rows, int64_t n_out, int64_t n_in, int transposed,
+                                         uint16_t *tiles, uint16_t *scratch) {
+    return pack_rowptr((const void *const *)rows, 1, n_out, n_in, transposed, tiles, scratch);
 }
 
 pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,

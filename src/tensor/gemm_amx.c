@@ -195,6 +195,34 @@ void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uin
     }
 }
 
+/* pl_amx_pack_panel16 from bf16 rows: a row's 32 values of tile t are one
+ * 64-byte load (masked at the end) */
+void pl_amx_pack_panel16_bf16(const uint16_t *const *rows, int64_t n_in, int64_t kt, uint16_t *panel) {
+    uint16_t buf[16 * PL_GEMM_KT] __attribute__((aligned(64)));
+    const __m512i idx = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
+    for (int64_t t = 0; t < kt; t++) {
+        const int64_t k0 = t * PL_GEMM_KT, left = n_in - k0;
+        const __mmask32 m = left >= 32 ? (__mmask32)0xFFFFFFFFu : left > 0 ? (__mmask32)((1u << left) - 1) : 0;
+        for (int c = 0; c < 16; c++)
+            _mm512_store_si512(buf + c * 32, rows[c] ? _mm512_maskz_loadu_epi16(m, rows[c] + k0) : _mm512_setzero_si512());
+        for (int r = 0; r < 16; r++)
+            _mm512_storeu_si512(panel + t * PL_GEMM_TILE + r * 32,
+                                _mm512_i32gather_epi32(idx, (const int *)(const void *)buf + r, 4));
+    }
+}
+
+/* pl_amx_pack_pair from bf16 rows */
+void pl_amx_pack_pair_bf16(const uint16_t *r0, const uint16_t *r1, int64_t n_in, int64_t np, int64_t kt, uint16_t *row0) {
+    for (int64_t p = 0; p < np; p++) {
+        const int64_t c0 = 16 * p, left = n_in - c0;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+        const __m256i a = r0 ? _mm256_maskz_loadu_epi16(m, r0 + c0) : _mm256_setzero_si256();
+        const __m256i b = r1 ? _mm256_maskz_loadu_epi16(m, r1 + c0) : _mm256_setzero_si256();
+        const __m512i lo = _mm512_cvtepu16_epi32(a), hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16);
+        _mm512_storeu_si512(row0 + p * kt * PL_GEMM_TILE, _mm512_or_si512(lo, hi));
+    }
+}
+
 /* Two reduction rows (r0 at an even index k, r1 at k + 1; NULL: zeros) of a
  * transposed weight with n_in columns into their tile row of every panel:
  * tiles + (p kt) * 512 + row offset, columns 16p .. 16p + 15 interleaved. */

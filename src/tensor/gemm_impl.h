@@ -55,6 +55,9 @@ void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n);
  * reduction rows (one tile row of every panel) at a time */
 void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uint16_t *panel);
 void pl_amx_pack_pair(const float *r0, const float *r1, int64_t n_in, int64_t np, int64_t kt, uint16_t *row0);
+/* the same from rows already in bf16 (copied, not rounded) */
+void pl_amx_pack_panel16_bf16(const uint16_t *const *rows, int64_t n_in, int64_t kt, uint16_t *panel);
+void pl_amx_pack_pair_bf16(const uint16_t *r0, const uint16_t *r1, int64_t n_in, int64_t np, int64_t kt, uint16_t *row0);
 #endif
 
 #endif

@@ -260,6 +260,10 @@ pl_status pl_bf16_tiles_pack(pl_dtype t, const void *W, int packed, int64_t n_ou
  * on those rows laid out contiguously. scratch holds 2 * up32(n_in) bf16. */
 pl_status pl_bf16_tiles_pack_rowptr(const float *const *rows, int64_t n_out, int64_t n_in, int transposed,
                                     uint16_t *tiles, uint16_t *scratch);
+/* pl_bf16_tiles_pack_rowptr from rows of bf16 values: the same tiles as
+ * from f32 rows holding those values */
+pl_status pl_bf16_tiles_pack_rowptr_bf16(const uint16_t *const *rows, int64_t n_out, int64_t n_in, int transposed,
+                                         uint16_t *tiles, uint16_t *scratch);
 pl_status pl_matmul_bf16_tiles(const uint16_t *tiles, int64_t n_out, int64_t n_in, int transposed, const float *X,
                                int64_t n_tok, float *Y, int accumulate);
 /* The same with the activations already rounded and laid out by the caller
