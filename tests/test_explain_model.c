@@ -263,7 +263,7 @@ static void test_reuse(const pl_record *r, const pl_record *base) {
     } cases[] = {
         {"replace/word", PL_MASK_REPLACE, PL_FEAT_WORD, 0, 0, 0},
         {"replace/token/1 segment", PL_MASK_REPLACE, PL_FEAT_TOKEN, 1, 0, 0},
-        {"delete/word", PL_MASK_DELETE, PL_FEAT_WORD, 0, 0, 0},
+        {"delete/word/12 segments", PL_MASK_DELETE, PL_FEAT_WORD, 12, 0, 0},
         {"baseline/word", PL_MASK_BASELINE, PL_FEAT_WORD, 0, 0, 0},
         {"collapse/sentence/prob", PL_MASK_COLLAPSE, PL_FEAT_SENTENCE, 0, 1, 0},
         {"replace/word/small batches", PL_MASK_REPLACE, PL_FEAT_WORD, 4, 0, 1},

@@ -367,8 +367,8 @@ typedef struct {
     int use_fields;          /* 1: features only inside the subject/from/body values */
     int prob;                /* 1: score = sigmoid(logit difference) */
     int max_batch_tokens;    /* new tokens per forward (0: 2048) */
-    int max_segments;        /* prefix-chain breakpoints per email (0: 12, at most 13);
-                                1 reuses only the whole unmasked email */
+    int max_segments;        /* caches the unmasked email is run into, a chain ending at
+                                breakpoints (0: 1, at most 13); the same bits for any */
     int no_shared;           /* 1: variants of a call do not share their common prefixes, and
                                 no caches are kept across calls */
     int pool_kib;            /* caches of earlier calls kept per email as fork sources,
