@@ -4,7 +4,7 @@
       write the benchmark email (one long phishing-style record) as JSONL
   tok GGUF OUT_DIR
       save the GGUF's tokenizer as HF tokenizer.json (phishlens -t reads it)
-  run GGUF EMAIL.jsonl PL.json THREADS EVALS TOKENS
+  run GGUF EMAIL.jsonl PL.json THREADS EVALS TOKENS [PL_DEFAULT.json]
       shap.PartitionExplainer (Text masker over the GGUF's tokenizer, shap's
       default clustering and mask token) over a classifier f(texts) = the
       logit difference logit[" phishing"] - logit[" legitimate"] at the last
@@ -12,7 +12,8 @@
       transformers with the GGUF dequantized to f32 and bf16 autocast on
       THREADS threads. The email is the record's email text cut to TOKENS
       tokens (as phishlens cuts it). Prints seconds per email for both sides
-      (phishlens' from PL.json) and the ratio.
+      (phishlens' from PL.json) and the ratio; PL_DEFAULT.json, phishlens
+      run with its own defaults, is reported on an extra line.
 """
 import json
 import os
@@ -60,7 +61,7 @@ def email_text(r):
     return s + r.get("body", "")
 
 
-def run(gguf, email_path, pl_path, threads, evals, tokens):
+def run(gguf, email_path, pl_path, threads, evals, tokens, pl_default=None):
     import numpy as np
     import shap
     import torch
@@ -115,6 +116,14 @@ def run(gguf, email_path, pl_path, threads, evals, tokens):
           "efficiency error %.2g, tokens run %d (without prefix reuse %d)" %
           (ex["n_tokens"], len(e["features"]), e["evals"], e["calls"], ex["seconds"], e["fx"], e["base_value"],
            e["efficiency_error"], ex["tokens_run"], ex["tokens_without_reuse"]))
+    if pl_default:
+        with open(pl_default) as fp:
+            d = json.load(fp)
+        dx = d["examples"][0]
+        print("phishlens with its defaults (%s features, %s tree, mask policy %s): %.2f s, tokens run %d "
+              "(without prefix reuse %d), %.1fx shap+HF" %
+              (d.get("features"), d.get("tree"), d.get("mask_policy"), dx["seconds"], dx["tokens_run"],
+               dx["tokens_without_reuse"], dt / dx["seconds"]))
     print("RESULT explain partition max_evals %d, %d-token email, %d threads: phishlens %.2f s/email, "
           "shap+HF %.2f s/email, ratio %.1fx" % (evals, tokens, threads, ex["seconds"], dt, dt / ex["seconds"]))
 
@@ -127,7 +136,8 @@ if __name__ == "__main__":
 
         d, f = os.path.split(os.path.abspath(sys.argv[2]))
         AutoTokenizer.from_pretrained(d, gguf_file=f).save_pretrained(sys.argv[3])
-    elif len(sys.argv) == 8 and sys.argv[1] == "run":
-        run(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]))
+    elif len(sys.argv) in (8, 9) and sys.argv[1] == "run":
+        run(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]),
+            sys.argv[8] if len(sys.argv) == 9 else None)
     else:
         sys.exit(__doc__)
