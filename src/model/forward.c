@@ -55,9 +55,14 @@ struct pl_kv {
     uint16_t *kb, *vb;
 };
 
-/* n bf16 values to f32 (exact) */
-static void kv_widen(float *dst, const uint16_t *src, int n) {
-    for (int i = 0; i < n; i++) dst[i] = pl_bf16_to_fp32(src[i]);
+/* Rows p, p + 1, ... of a bf16 cache's head (src's rows kvd apart, hd
+ * values each) widened (exactly) into wide, as many as fit in KV_WIDE
+ * floats and at most len - p; returns how many */
+static int kv_widen_rows(float *wide, const uint16_t *src, size_t kvd, int hd, int p, int len) {
+    const int per = KV_WIDE / hd, c = len - p < per ? len - p : per;
+    for (int j = 0; j < c; j++)
+        for (int i = 0; i < hd; i++) wide[(size_t)j * (size_t)hd + (size_t)i] = pl_bf16_to_fp32(src[(size_t)(p + j) * kvd + (size_t)i]);
+    return c;
 }
 
 /* whether a model's caches hold bf16 */
@@ -506,10 +511,8 @@ static void attn_row(const pl_runner *r, const kv_seg *segs, int nseg, int layer
         /* bf16 rows widened (exactly) a chunk at a time: each dot is its
          * own row's, so the bits are those of f32 rows holding the values */
         float wide[KV_WIDE];
-        const int per = KV_WIDE / hd;
-        for (int p = 0; p < len; p += per) {
-            const int c = len - p < per ? len - p : per;
-            for (int j = 0; j < c; j++) kv_widen(wide + (size_t)j * (size_t)hd, kv->kb + off + (size_t)(p + j) * kvd, hd);
+        for (int p = 0, c; p < len; p += c) {
+            c = kv_widen_rows(wide, kv->kb + off, kvd, hd, p, len);
             pl_f32_dots(q, wide, hd, c, hd, row + start + p);
         }
     }
@@ -534,10 +537,8 @@ static void attn_mix(const kv_seg *segs, int nseg, int layer, const pl_arch_desc
         }
         /* the weighted sum runs row after row: chunks give the same bits */
         float wide[KV_WIDE];
-        const int per = KV_WIDE / hd;
-        for (int p = 0; p < len; p += per) {
-            const int c = len - p < per ? len - p : per;
-            for (int j = 0; j < c; j++) kv_widen(wide + (size_t)j * (size_t)hd, kv->vb + off + (size_t)(p + j) * kvd, hd);
+        for (int p = 0, c; p < len; p += c) {
+            c = kv_widen_rows(wide, kv->vb + off, kvd, hd, p, len);
             pl_f32_wsum(row + start + p, wide, hd, c, hd, out);
         }
     }

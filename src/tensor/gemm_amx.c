@@ -171,13 +171,26 @@ void pl_amx_to_bf16(uint16_t *dst, const float *src, int64_t n) {
     }
 }
 
+/* A tile from 16 rows of 32 bf16 (buf, row c at c * 32): lane c of tile
+ * row r is dword r of row c */
+static inline void tile_from_rows16(const uint16_t *buf, uint16_t *tile) {
+    const __m512i idx = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
+    for (int r = 0; r < 16; r++)
+        _mm512_storeu_si512(tile + r * 32, _mm512_i32gather_epi32(idx, (const int *)(const void *)buf + r, 4));
+}
+
+/* A tile row from two reduction rows' 16 bf16 each: their values
+ * interleaved (a's at even, b's at odd positions) */
+static inline void pair_row16(__m256i a, __m256i b, uint16_t *dst) {
+    const __m512i lo = _mm512_cvtepu16_epi32(a), hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16);
+    _mm512_storeu_si512(dst, _mm512_or_si512(lo, hi));
+}
+
 /* One panel of 16 weight rows (output columns; rows[c] NULL: a zero
  * column) into its kt tiles: tile t, row r, column c holds the pair
  * (32t + 2r, 32t + 2r + 1) of row c, padding zero. */
 void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uint16_t *panel) {
     uint16_t buf[16 * PL_GEMM_KT] __attribute__((aligned(64)));
-    /* lane c of tile row r is dword r of row c's 32 values */
-    const __m512i idx = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
     for (int64_t t = 0; t < kt; t++) {
         const int64_t k0 = t * PL_GEMM_KT, left = n_in - k0;
         const __mmask16 m0 = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
@@ -189,9 +202,7 @@ void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uin
             _mm256_store_si256((__m256i *)(buf + c * 32), (__m256i)_mm512_cvtneps_pbh(a));
             _mm256_store_si256((__m256i *)(buf + c * 32 + 16), (__m256i)_mm512_cvtneps_pbh(b));
         }
-        for (int r = 0; r < 16; r++)
-            _mm512_storeu_si512(panel + t * PL_GEMM_TILE + r * 32,
-                                _mm512_i32gather_epi32(idx, (const int *)(const void *)buf + r, 4));
+        tile_from_rows16(buf, panel + t * PL_GEMM_TILE);
     }
 }
 
@@ -199,15 +210,12 @@ void pl_amx_pack_panel16(const float *const *rows, int64_t n_in, int64_t kt, uin
  * 64-byte load (masked at the end) */
 void pl_amx_pack_panel16_bf16(const uint16_t *const *rows, int64_t n_in, int64_t kt, uint16_t *panel) {
     uint16_t buf[16 * PL_GEMM_KT] __attribute__((aligned(64)));
-    const __m512i idx = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
     for (int64_t t = 0; t < kt; t++) {
         const int64_t k0 = t * PL_GEMM_KT, left = n_in - k0;
         const __mmask32 m = left >= 32 ? (__mmask32)0xFFFFFFFFu : left > 0 ? (__mmask32)((1u << left) - 1) : 0;
         for (int c = 0; c < 16; c++)
             _mm512_store_si512(buf + c * 32, rows[c] ? _mm512_maskz_loadu_epi16(m, rows[c] + k0) : _mm512_setzero_si512());
-        for (int r = 0; r < 16; r++)
-            _mm512_storeu_si512(panel + t * PL_GEMM_TILE + r * 32,
-                                _mm512_i32gather_epi32(idx, (const int *)(const void *)buf + r, 4));
+        tile_from_rows16(buf, panel + t * PL_GEMM_TILE);
     }
 }
 
@@ -218,8 +226,7 @@ void pl_amx_pack_pair_bf16(const uint16_t *r0, const uint16_t *r1, int64_t n_in,
         const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
         const __m256i a = r0 ? _mm256_maskz_loadu_epi16(m, r0 + c0) : _mm256_setzero_si256();
         const __m256i b = r1 ? _mm256_maskz_loadu_epi16(m, r1 + c0) : _mm256_setzero_si256();
-        const __m512i lo = _mm512_cvtepu16_epi32(a), hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16);
-        _mm512_storeu_si512(row0 + p * kt * PL_GEMM_TILE, _mm512_or_si512(lo, hi));
+        pair_row16(a, b, row0 + p * kt * PL_GEMM_TILE);
     }
 }
 
@@ -232,8 +239,6 @@ void pl_amx_pack_pair(const float *r0, const float *r1, int64_t n_in, int64_t np
         const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
         const __m512 a = r0 ? _mm512_maskz_loadu_ps(m, r0 + c0) : _mm512_setzero_ps();
         const __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1 + c0) : _mm512_setzero_ps();
-        const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
-        const __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b)), 16);
-        _mm512_storeu_si512(row0 + p * kt * PL_GEMM_TILE, _mm512_or_si512(lo, hi));
+        pair_row16((__m256i)_mm512_cvtneps_pbh(a), (__m256i)_mm512_cvtneps_pbh(b), row0 + p * kt * PL_GEMM_TILE);
     }
 }
