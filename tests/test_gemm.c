@@ -259,6 +259,86 @@ static void rowptr_pack(void) {
           "no rows");
 }
 
+/* pl_bf16_rope_round_rows: each row's bits are pl_f32_rope (adjacent pairs)
+ * then pl_bf16_round, on both SIMD levels; nothing written past n */
+static void rope_round_rows(void) {
+    const int cases[][2] = {{32, 32}, {32, 16}, {32, 0}, {20, 20}, {20, 8}, {7, 6}, {1, 0}};
+    for (int lvl = 0; lvl < 2; lvl++) {
+        if (lvl == 1) {
+            if (!pl_bf16_gemm_native()) break;
+            CHECK_OK(pl_simd_set(PL_SIMD_AVX2));
+        }
+        for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+            const int n = cases[ci][0], rot = cases[ci][1], rows = 13;
+            float *src = make_x(rows * 40), *cs = make_x(rows * 48);
+            uint16_t got[13][40], want[13][40];
+            uint16_t *dst[13];
+            for (int r = 0; r < rows; r++) {
+                dst[r] = got[r];
+                for (int i = 0; i < 40; i++) got[r][i] = want[r][i] = 0xBEEF;
+                float row[40];
+                memcpy(row, src + r * 40, (size_t)n * sizeof *row);
+                if (rot) pl_f32_rope(row, cs + r * 48, rot, 0);
+                pl_bf16_round(want[r], row, n);
+            }
+            pl_bf16_rope_round_rows(src, 40, rows, n, rot, cs, 48, dst);
+            CHECK(!memcmp(got, want, sizeof got), "rope round rows differ: n %d, rot %d, level %d", n, rot, lvl);
+            free(src);
+            free(cs);
+        }
+    }
+    CHECK_OK(pl_simd_set(pl_simd_detected()));
+}
+
+/* pl_matmul_bf16_tiles_rows_blocks: the blocks handed out put together are
+ * Y of pl_matmul_bf16_tiles_rows, each element once (edges included) */
+typedef struct {
+    float *Y;
+    int64_t N;
+    int *seen;
+} blocks_ctx;
+
+static void collect_block(void *vctx, const float *blk, int64_t m0, int64_t n0, int64_t mr, int64_t nr) {
+    blocks_ctx *c = vctx;
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) {
+            c->Y[(m0 + i) * c->N + n0 + j] = blk[i * 32 + j];
+#pragma omp atomic
+            c->seen[(m0 + i) * c->N + n0 + j]++;
+        }
+}
+
+static void tiles_blocks(void) {
+    const int64_t shapes[][3] = {{45, 70, 64}, {64, 96, 40}, {3, 32, 576}, {100, 33, 32}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+        float *W = make_x(N * K), *X = make_x(M * K), *Y = malloc((size_t)(M * N) * 4), *Yb = malloc((size_t)(M * N) * 4);
+        int *seen = calloc((size_t)(M * N), sizeof *seen);
+        uint16_t *T = malloc(pl_bf16_tiles_bytes(N, K));
+        pl_bf16_rows a = {0};
+        CHECK_OK(pl_bf16_tiles_pack(PL_DTYPE_F32, W, 0, N, K, 0, T));
+        CHECK_OK(pl_bf16_rows_set(&a, X, M, K));
+        CHECK_OK(pl_matmul_bf16_tiles_rows(T, N, K, &a, Y, 0));
+        blocks_ctx c = {Yb, N, seen};
+        CHECK_OK(pl_matmul_bf16_tiles_rows_blocks(T, N, K, &a, collect_block, &c));
+        int once = 1;
+        for (int64_t i = 0; i < M * N; i++) once &= seen[i] == 1;
+        CHECK(once, "blocks: an element handed out not exactly once (%lld x %lld x %lld)", (long long)M, (long long)N,
+              (long long)K);
+        CHECK(!memcmp(Y, Yb, (size_t)(M * N) * 4), "blocks differ from the product (%lld x %lld x %lld)", (long long)M,
+              (long long)N, (long long)K);
+        pl_bf16_rows_free(&a);
+        free(W);
+        free(X);
+        free(Y);
+        free(Yb);
+        free(seen);
+        free(T);
+    }
+    pl_bf16_rows a = {0};
+    CHECK(pl_matmul_bf16_tiles_rows_blocks(NULL, 4, 4, &a, collect_block, NULL) == PL_ERR_INVALID, "no tiles");
+}
+
 /* a simple elementwise act for the gated product: g = (g + 1) * u */
 static void act_affine(float *g, const float *u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = (g[i] + 1.0f) * u[i];
@@ -601,6 +681,8 @@ int main(void) {
     invariance(300, 320, 45);
     invariance(100, 1536, 70);
     rowptr_pack();
+    rope_round_rows();
+    tiles_blocks();
     glu();
     delta();
     rows_rmsnorm();

@@ -571,6 +571,79 @@ static void test_bf16_glu(const char *sh) {
     if (getenv("PL_KEEP_Q8")) printf("kept %s\n", q8); else unlink(q8);
 }
 
+/* The q, k, v product with its epilogue (rotated, rounded rows straight to
+ * the attention and the bf16 caches) against the three products and the
+ * RoPE pass apart (a noop q hook takes that path): the same logits, bit
+ * for bit, over a prefix and its continuation and a batch of two
+ * sequences. A llama with 64-dimensional heads (the epilogue wants heads
+ * of whole 32-column blocks and adjacent-pair RoPE), made with model init
+ * and requantized to q8_0 (tiles are made of quantized weights). */
+static void test_bf16_qkv_epilogue(const char *sh) {
+    if (!pl_bf16_gemm_native()) {
+        SKIP("no AMX tiles here: the q, k, v epilogue not tested");
+        return;
+    }
+    char p[4096], f32[] = "/tmp/pl_test_qkv_XXXXXX", q8[] = "/tmp/pl_test_qkv8_XXXXXX";
+    int fd = mkstemp(f32), fd8 = mkstemp(q8);
+    CHECK(fd >= 0 && fd8 >= 0, "mkstemp");
+    if (fd < 0 || fd8 < 0) return;
+    close(fd);
+    close(fd8);
+    pl_model_init_opts io = pl_model_init_defaults(PL_ARCH_LLAMA);
+    io.tokenizer = t_path(p, sizeof p, sh, "models/fixtures/tiny-llama31-random.gguf");
+    io.n_layer = 2;
+    io.d_model = 128;
+    io.n_head = 4;
+    io.n_kv_head = 2;
+    io.head_dim = 64; /* q 256 columns, k and v 128: whole 32-column blocks */
+    io.n_ff = 256;
+    io.n_ctx = 128;
+    io.seed = 7;
+    CHECK_OK(pl_model_init_write(&io, f32));
+    CHECK(requant_q8(f32, q8), "requantize: %s", pl_errmsg());
+    pl_model_opts o = pl_model_opts_default();
+    o.bf16_tiles = 1;
+    pl_model *m = NULL;
+    CHECK_OK(pl_model_load(q8, &o, &m));
+    if (m) {
+        const pl_arch_desc *d = pl_model_desc(m);
+        CHECK(d->head_dim == 64 && d->rope == PL_ROPE_NORM, "test model: head dim %d, rope %d", d->head_dim, d->rope);
+        const int V = d->n_vocab, n0 = 37, n1 = 21, n2 = 50;
+        int32_t a[58], b[50];
+        for (int i = 0; i < n0 + n1; i++) a[i] = (int32_t)((i * 7919 + 13) % V);
+        for (int i = 0; i < n2; i++) b[i] = (int32_t)((i * 104729 + 5) % V);
+        float *out[2];
+        for (int k = 0; k < 2; k++) {
+            out[k] = calloc((size_t)(n0 + n1 + n2) * (size_t)V, sizeof(float));
+            pl_runner *r = NULL;
+            pl_kv *ka = NULL, *kb = NULL;
+            CHECK_OK(pl_runner_new(m, 96, 128, &r));
+            CHECK_OK(pl_kv_new(m, 128, NULL, &ka));
+            CHECK_OK(pl_kv_new(m, 128, NULL, &kb));
+            for (int l = 0; k && r && l < d->n_layer; l++) CHECK_OK(pl_runner_set_hook(r, PL_HOOK_Q, l, noop_hook, NULL));
+            if (r && ka && kb) {
+                pl_seq s0 = {ka, a, n0};
+                CHECK_OK(pl_forward(r, &s0, 1, PL_LOGITS_ALL, out[k]));
+                pl_seq two[2] = {{ka, a + n0, n1}, {kb, b, n2}}; /* a continuation beside a new sequence */
+                CHECK_OK(pl_forward(r, two, 2, PL_LOGITS_ALL, out[k] + (size_t)n0 * (size_t)V));
+            }
+            pl_kv_free(ka);
+            pl_kv_free(kb);
+            pl_runner_free(r);
+        }
+        CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)(n0 + n1 + n2) * (size_t)V),
+              "q, k, v epilogue: logits differ from the products and RoPE pass apart");
+        double mx = 0;
+        for (size_t i = 0; i < (size_t)(n0 + n1 + n2) * (size_t)V; i++) mx = fmax(mx, fabs((double)out[0][i]));
+        CHECK(mx > 0 && isfinite(mx), "q, k, v epilogue: logits all zero or not finite (largest %g)", mx);
+        free(out[0]);
+        free(out[1]);
+        pl_model_free(m);
+    }
+    unlink(f32);
+    unlink(q8);
+}
+
 /* ---- hooks ------------------------------------------------------------- */
 
 /* A cache of every hook activation of one forward, keyed by (point, layer). */
@@ -1541,6 +1614,7 @@ int main(void) {
         test_bf16_lora(sh);
         test_bf16_attention(sh);
         test_bf16_glu(sh);
+        test_bf16_qkv_epilogue(sh);
         test_hooks(sh);
         test_hook_batch(sh);
         test_batch_prefix(sh, "models/stories260K.gguf", 0);

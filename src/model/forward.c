@@ -206,6 +206,14 @@ struct pl_runner {
     pl_bf16_rows ha; /* the fused gated unit's output, the down product's input */
     pl_bf16_rows za; /* the heads' outputs as the o product's rows (z_rows) */
     int z_rows;      /* this layer's attention writes za instead of z */
+    /* q_rows: this layer's queries came rotated and rounded to bf16 from the
+     * q, k, v product's epilogue (qkv_block) into qh, per KV head its group's
+     * heads of every token: [n_head_kv][T group + 32][head_dim], qh_ld
+     * elements from one KV head's rows to the next (32 rows of slack, zero:
+     * a product reads its rows rounded up to 32 and stores only its own) */
+    uint16_t *qh;
+    size_t qh_cap, qh_ld;
+    int q_rows;
     void *att_tiles;       /* per-thread scratch of attention_tiles, made on first use */
     pl_bf16_rows *att_rows; /* per thread: its queries and probabilities as bf16 rows */
     int share_one, share_count, share_room; /* sharing the cores (pl_forward) */
@@ -297,6 +305,7 @@ void pl_runner_free(pl_runner *r) {
     pl_bf16_rows_free(&r->xa);
     pl_bf16_rows_free(&r->ha);
     pl_bf16_rows_free(&r->za);
+    pl_free_aligned(r->qh);
     pl_free_aligned(r->att_tiles);
     for (int i = 0; r->att_rows && i < 2 * r->n_threads; i++) pl_bf16_rows_free(&r->att_rows[i]);
     free(r->att_rows);
@@ -749,23 +758,28 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
             /* the chunk's queries see keys up to its last token only: the
              * products run over those (the rest would be probability 0) */
             const int n_kc = pos0 + t0 + tc;
-            /* query row j: token t0 + j / group, head kvh * group + j % group,
-             * rounded straight into the product's bf16 rows */
-            if (pl_bf16_rows_alloc(qa, rows, hd)) {
-                fail = 1;
-                break;
-            }
-            /* a token's group of heads: group * hd values */
+            /* query row j: token t0 + j / group, head kvh * group + j % group;
+             * a token's group of heads: group * hd values */
             const int64_t gw = (int64_t)group * hd, tq0 = row0[a->seq] + t0;
-            const float *qsrc = r->q + (size_t)tq0 * qd + (size_t)(a->kvh * group) * (size_t)hd;
-            if ((size_t)hd == up32((size_t)hd)) /* one row on both sides */
-                pl_bf16_round_rows(qa->data, gw, qsrc, (int64_t)qd, tc, gw);
-            else
-                for (int j = 0; j < tc; j++)
-                    pl_bf16_round_rows(qa->data + (size_t)j * (size_t)group * up32((size_t)hd), (int64_t)up32((size_t)hd),
-                                       qsrc + (size_t)j * qd, hd, group, hd);
+            const uint16_t *qrows;
+            if (r->q_rows) { /* rounded by the q, k, v product's epilogue, the rows one after another */
+                qrows = r->qh + (size_t)a->kvh * r->qh_ld + (size_t)tq0 * (size_t)gw;
+            } else { /* rounded straight into the product's bf16 rows */
+                if (pl_bf16_rows_alloc(qa, rows, hd)) {
+                    fail = 1;
+                    break;
+                }
+                const float *qsrc = r->q + (size_t)tq0 * qd + (size_t)(a->kvh * group) * (size_t)hd;
+                if ((size_t)hd == up32((size_t)hd)) /* one row on both sides */
+                    pl_bf16_round_rows(qa->data, gw, qsrc, (int64_t)qd, tc, gw);
+                else
+                    for (int j = 0; j < tc; j++)
+                        pl_bf16_round_rows(qa->data + (size_t)j * (size_t)group * up32((size_t)hd),
+                                           (int64_t)up32((size_t)hd), qsrc + (size_t)j * qd, hd, group, hd);
+                qrows = qa->data;
+            }
             const size_t sld = ((size_t)n_kc + 15) / 16 * 16; /* S's rows on 64-byte lines */
-            if (pl_matmul_bf16_tiles_packed_ld(Kt, n_kc, hd, 0, qa->data, rows, S, (int64_t)sld, 0)) {
+            if (pl_matmul_bf16_tiles_packed_ld(Kt, n_kc, hd, 0, qrows, rows, S, (int64_t)sld, 0)) {
                 fail = 1;
                 break;
             }
@@ -801,6 +815,61 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
  * every cache as it was). */
 static void commit(const pl_seq *seqs, int n_seq) {
     for (int i = 0; i < n_seq; i++) seqs[i].kv->n += seqs[i].n_tokens;
+}
+
+/* r->qh for T tokens (grown as needed; the slack zeroed) */
+static pl_status q_rows_reserve(pl_runner *r, int64_t T) {
+    const pl_arch_desc *d = &r->m->d;
+    const size_t hd = (size_t)d->head_dim, ld = (size_t)T * (size_t)(d->n_head / d->n_head_kv) * hd + 32 * hd;
+    const size_t need = ld * (size_t)d->n_head_kv;
+    if (need > r->qh_cap) {
+        uint16_t *p = pl_alloc_aligned_raw(need * sizeof *p);
+        if (!p) return pl_error(PL_ERR_NOMEM, "forward: cannot allocate %zu bytes of query rows", need * sizeof *p);
+        pl_free_aligned(r->qh);
+        r->qh = p;
+        r->qh_cap = need;
+    }
+    r->qh_ld = ld;
+    for (int g = 0; g < d->n_head_kv; g++) memset(r->qh + (size_t)g * ld + ld - 32 * hd, 0, 32 * hd * sizeof *r->qh);
+    return PL_OK;
+}
+
+/* The epilogue of a layer's stacked q | k | v product (L->qkv_tiles) on
+ * each 32 x 32 block while it is in L1: RoPE (NORM pairs: a block's
+ * columns rotate on their own), then q rounded into the attention's rows
+ * (r->qh) and k, v into the sequences' bf16 caches. The bits of the three
+ * products, the RoPE pass and the roundings done apart, without the f32
+ * q, k, v ever written (a product storing f32 rows to memory that is not
+ * in cache ran at half the speed: bench explain). */
+typedef struct {
+    const pl_runner *r;
+    const pl_seq *seqs;
+    int layer;
+} qkv_ctx;
+
+static void qkv_block(void *vctx, const float *blk, int64_t m0, int64_t n0, int64_t mr, int64_t nr) {
+    const qkv_ctx *c = vctx;
+    const pl_runner *r = c->r;
+    const pl_arch_desc *d = &r->m->d;
+    const int64_t hd = d->head_dim, group = d->n_head / d->n_head_kv;
+    const int64_t qd = (int64_t)d->n_head * hd, kvd = (int64_t)d->n_head_kv * hd;
+    const int part = n0 < qd ? 0 : n0 < qd + kvd ? 1 : 2; /* q, k or v */
+    const int64_t c0 = part == 0 ? n0 : part == 1 ? n0 - qd : n0 - qd - kvd, d0 = c0 % hd;
+    const int64_t rot = part < 2 && d0 < d->n_rot ? (d->n_rot - d0 < nr ? d->n_rot - d0 : nr) : 0;
+    uint16_t *dst[32];
+    for (int64_t i = 0; i < mr; i++) {
+        const int64_t t = m0 + i;
+        if (part == 0) {
+            const int64_t h = c0 / hd;
+            dst[i] = r->qh + (size_t)(h / group) * r->qh_ld + (size_t)((t * group + h % group) * hd + d0);
+        } else {
+            pl_kv *kv = c->seqs[r->tok_seq[t]].kv;
+            const size_t off = ((size_t)c->layer * (size_t)kv->cap + (size_t)(r->tok_pos[t] - kv->prefix_len)) * (size_t)kvd +
+                               (size_t)c0;
+            dst[i] = (part == 1 ? kv->kb : kv->vb) + off;
+        }
+    }
+    pl_bf16_rope_round_rows(blk, 32, mr, nr, rot, r->rope_cs + (size_t)m0 * (size_t)d->n_rot + (size_t)d0, d->n_rot, dst);
 }
 
 static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_logits_mode mode, float *logits) {
@@ -871,6 +940,21 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
             rmsnorm_rows(r->xb, r->x, L->attn_norm, T, D, d->norm_eps);
             ROWS(r->xb, D, L->wq.tiles || L->wk.tiles || L->wv.tiles);
         }
+        /* the tiles' attention this layer (not when a pattern hook wants the
+         * probabilities materialized) */
+        const int att_tiles = m->opts.bf16_tiles && pl_bf16_gemm_native() && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn);
+        /* q, k and v as one product whose epilogue rotates and rounds them
+         * into the attention's rows and the caches, where no adapter and no
+         * hook takes them apart */
+        r->q_rows = att_tiles && xa && L->qkv_tiles && hd % 32 == 0 && d->rope == PL_ROPE_NORM && kv_bf16(m) &&
+                    !L->wq.lora && !L->wk.lora && !L->wv.lora &&
+                    !(r->any_hook && (slot(r, PL_HOOK_Q, l)->fn || slot(r, PL_HOOK_K, l)->fn || slot(r, PL_HOOK_V, l)->fn));
+        if (r->q_rows) {
+            if ((st = q_rows_reserve(r, T))) return st;
+            qkv_ctx qc = {r, seqs, l};
+            if ((st = pl_matmul_bf16_tiles_rows_blocks(L->qkv_tiles, (int64_t)(qd + 2 * kvd), D, xa, qkv_block, &qc)))
+                return pl_error_wrap(st, "%s", L->wq.name ? L->wq.name : "q/k/v");
+        } else {
         MMR(&L->wq, r->xb, r->q);
         MMR(&L->wk, r->xb, r->k);
         MMR(&L->wv, r->xb, r->v);
@@ -896,9 +980,10 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
                 pl_bf16_round(kv->vb + off, r->v + (size_t)t * kvd, (int64_t)kvd);
             }
         }
+        }
 
         r->z_rows = 0;
-        if (m->opts.bf16_tiles && pl_bf16_gemm_native() && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn)) {
+        if (att_tiles) {
             /* with the o product on tiles and no hook reading z, the heads'
              * outputs go straight into its bf16 rows */
             r->z_rows = L->wo.tiles && !(r->any_hook && slot(r, PL_HOOK_Z, l)->fn);

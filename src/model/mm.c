@@ -271,6 +271,37 @@ static pl_status tile_mat(pl_mat *w) {
     return PL_OK;
 }
 
+/* q, k and v's tiles packed one after another in one buffer (L->qkv_tiles)
+ * where their rows are whole 32-column panels; nothing when they are not */
+static pl_status qkv_tiles(pl_layer *L) {
+    pl_mat *ws[3] = {&L->wq, &L->wk, &L->wv};
+    size_t bytes[3], total = 0;
+    for (int i = 0; i < 3; i++) {
+        const pl_mat *w = ws[i];
+        if (w->tiles || w->dtype == PL_DTYPE_F32 || w->dtype == PL_DTYPE_F16 || w->dtype == PL_DTYPE_BF16 ||
+            w->n_in != L->wq.n_in || w->n_out % 32)
+            return PL_OK;
+        total += bytes[i] = pl_bf16_tiles_bytes(w->n_out, w->n_in);
+    }
+    uint16_t *p = pl_alloc_aligned(total);
+    if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for bf16 tiles", L->wq.name, total);
+    size_t off = 0;
+    for (int i = 0; i < 3; i++) {
+        pl_mat *w = ws[i];
+        pl_status st = pl_bf16_tiles_pack((pl_dtype)w->dtype, w->data, 0, w->n_out, w->n_in, 0, p + off / 2);
+        if (st) {
+            for (int j = 0; j < i; j++) ws[j]->tiles = NULL;
+            pl_free_aligned(p);
+            return pl_error_wrap(st, "%s", w->name ? w->name : "tiles");
+        }
+        release_pages(w->data, w->row_bytes * (size_t)w->n_out);
+        w->tiles = p + off / 2;
+        off += bytes[i];
+    }
+    L->qkv_tiles = p;
+    return PL_OK;
+}
+
 /* gate and up as one (pl_bf16_glu_tiles_pack), their own tiles freed */
 static pl_status glu_tiles(pl_layer *L) {
     if (!L->w_gate.tiles || !L->w_up.tiles || L->w_gate.n_out != L->w_up.n_out || L->w_gate.n_in != L->w_up.n_in)
@@ -296,6 +327,8 @@ pl_status pl_mm_pack_model(pl_model *m) {
     if (!tiles && !m->opts.pack_weights) return PL_OK;
     for (int l = 0; l < m->d.n_layer; l++) {
         pl_layer *L = &m->layers[l];
+        pl_status sq = tiles ? qkv_tiles(L) : PL_OK;
+        if (sq) return sq;
         pl_mat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
             pl_status st = tiles ? tile_mat(ws[i]) : pack_mat(ws[i]);
@@ -320,10 +353,12 @@ void pl_mm_unpack_model(pl_model *m) {
         pl_mat *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
             pl_free_aligned(ws[i]->packed);
-            pl_free_aligned(ws[i]->tiles);
+            if (!L->qkv_tiles || i >= 3) pl_free_aligned(ws[i]->tiles); /* q, k, v's are in qkv_tiles */
             ws[i]->packed = NULL;
             ws[i]->tiles = NULL;
         }
+        pl_free_aligned(L->qkv_tiles);
+        L->qkv_tiles = NULL;
         pl_free_aligned(L->gu_tiles);
         L->gu_tiles = NULL;
     }

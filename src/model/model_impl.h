@@ -18,7 +18,8 @@ typedef struct {
     pl_lora_pair *lora;     /* adapters on this matrix (linked list) */
     void *packed;           /* owned copy in tensor's packed layout (mm.c), or NULL;
                              * data stays valid (the mapping), its pages released */
-    uint16_t *tiles;        /* owned bf16 tiles (opts.bf16_tiles), or NULL; used for every product */
+    uint16_t *tiles;        /* owned bf16 tiles (opts.bf16_tiles), or NULL; used for every product
+                             * (q, k, v: inside their layer's qkv_tiles, not owned) */
 } pl_mat;
 
 /* y += s · B (A x): A [r × n_in], B [n_out × r]. */
@@ -39,6 +40,10 @@ typedef struct {
     pl_mat w_down;          /* [d × n_ff] */
     uint16_t *gu_tiles;     /* with bf16 tiles: gate and up as one (pl_bf16_glu_tiles_pack;
                              * their own tiles are then NULL), or NULL */
+    uint16_t *qkv_tiles;    /* with bf16 tiles: q, k and v's tiles one after another (each
+                             * matrix's tiles point into it), which are the tiles of the three
+                             * stacked into one [n_q + 2 n_kv × d] (n_q, n_kv multiples of
+                             * 32): one product for the three; or NULL */
 } pl_layer;
 
 typedef struct pl_src pl_src; /* a loaded file (GGUF or safetensors) */

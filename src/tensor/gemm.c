@@ -156,9 +156,18 @@ typedef struct {
     float *G, *U;
     int64_t n_ff;
     pl_silu_glu32_fn silu32; /* the active kernels' fused SiLU epilogue (or NULL) */
+    /* or (blk set) each block to blk (pl_matmul_bf16_tiles_rows_blocks;
+     * n_ff: the product's columns) */
+    pl_block_fn blk;
+    void *ctx;
 } glu_epi;
 
 static void glu_block(const glu_epi *e, const float *out, int64_t m0, int64_t i, int64_t M, int native) {
+    if (e->blk) {
+        const int64_t n0 = 32 * i;
+        e->blk(e->ctx, out, m0, n0, M - m0 < 32 ? M - m0 : 32, e->n_ff - n0 < 32 ? e->n_ff - n0 : 32);
+        return;
+    }
     const int64_t f0 = 16 * i;
 #if defined(PL_HAVE_AMX_KERNEL)
     /* SiLU on the tiles' machine: straight from the block's rows */
@@ -608,6 +617,21 @@ void pl_bf16_softmax(float *x, int64_t n, float scale, uint16_t *dst) {
     pl_bf16_round_scaled(dst, x, n, (float)(1.0 / pl_f32_exp_sum(x, n, mx)));
 }
 
+void pl_bf16_rope_round_rows(const float *src, int64_t lds, int64_t rows, int64_t n, int64_t rot, const float *cs,
+                             int64_t ldcs, uint16_t *const *dst) {
+    const pl_kernels *k = pl_kernels_active();
+    if (k->rope_round && pl_bf16_gemm_native()) {
+        k->rope_round(src, lds, rows, n, rot, cs, ldcs, dst);
+        return;
+    }
+    float row[32];
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(row, src + r * lds, (size_t)n * sizeof *row);
+        if (rot > 0) pl_f32_rope(row, cs + r * ldcs, rot, 0);
+        to_bf16(dst[r], row, n, pl_bf16_gemm_native());
+    }
+}
+
 pl_status pl_bf16_rows_rmsnorm(pl_bf16_rows *a, const float *X, const float *w, int64_t n_tok, int64_t n_in,
                                float eps) {
     if (n_tok > 0 && !X) return pl_error(PL_ERR_INVALID, "bf16 rows: no input for %lld rows", (long long)n_tok);
@@ -871,6 +895,19 @@ pl_status pl_bf16_glu_tiles_pack(const uint16_t *gate, const uint16_t *up, int64
     return PL_OK;
 }
 
+pl_status pl_matmul_bf16_tiles_rows_blocks(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
+                                           pl_block_fn fn, void *ctx) {
+    if (!tiles || n_out <= 0 || n_in <= 0 || !a || a->n_in != n_in || (a->n_tok > 0 && !a->data) || !fn)
+        return pl_error(PL_ERR_INVALID, "bf16 tiles matmul: bad arguments (%lld x %lld, rows of %lld inputs)",
+                        (long long)n_out, (long long)n_in, a ? (long long)a->n_in : -1LL);
+    const int64_t T = a->n_tok;
+    if (T == 0) return PL_OK;
+    glu_epi e = {NULL, NULL, 0, NULL, NULL, n_out, NULL, fn, ctx};
+    gemm_packed_epi(a->data, up32(T), up32(n_in), tiles, up32(n_out), NULL, 0, T, n_out, 0, pl_bf16_gemm_native(),
+                    pl_num_threads(), &e);
+    return PL_OK;
+}
+
 pl_status pl_matmul_bf16_glu(const uint16_t *gu, int64_t n_ff, int64_t n_in, const pl_bf16_rows *a,
                              pl_glu_act_fn act, pl_bf16_rows *h, float *G, float *U) {
     if (!gu || n_ff <= 0 || n_in <= 0 || !a || a->n_in != n_in || (a->n_tok > 0 && !a->data) || (act && !h) ||
@@ -878,7 +915,7 @@ pl_status pl_matmul_bf16_glu(const uint16_t *gu, int64_t n_ff, int64_t n_in, con
         return pl_error(PL_ERR_INVALID, "bf16 gated product: bad arguments (%lld x %lld, rows of %lld inputs)",
                         (long long)n_ff, (long long)n_in, a ? (long long)a->n_in : -1LL);
     const int64_t T = a->n_tok, Mp = up32(T), Fp = up32(n_ff);
-    glu_epi e = {act, NULL, Fp, G, U, n_ff, pl_kernels_active()->silu_glu32};
+    glu_epi e = {act, NULL, Fp, G, U, n_ff, pl_kernels_active()->silu_glu32, NULL, NULL};
     if (act) {
         pl_status st = rows_reserve(h, T, n_ff);
         if (st) return st;

@@ -1373,6 +1373,33 @@ static void softmax_bf16(float *x, int64_t n, float scale, uint16_t *dst) {
     }
 }
 
+/* rows of up to 32 values: the first rot (even) rotated as f32_rope's NORM
+ * lanes do, all rounded to bf16 into dst[r] */
+static void rope_round(const float *src, int64_t lds, int64_t rows, int64_t n, int64_t rot, const float *cs,
+                       int64_t ldcs, uint16_t *const *dst) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = src + r * lds, *c = cs + r * ldcs;
+        __m512 v[2];
+        for (int h = 0; h < 2; h++) {
+            const int64_t i = 16 * h, left = n - i, lr = rot - i;
+            const __mmask16 k = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            const __mmask16 kr = lr >= 16 ? (__mmask16)0xFFFF : lr > 0 ? (__mmask16)((1u << lr) - 1) : 0;
+            const __m512 X = _mm512_maskz_loadu_ps(k, x + i);
+            if (kr) {
+                const __m512 CS = _mm512_maskz_loadu_ps(kr, c + i);
+                const __m512 C = _mm512_moveldup_ps(CS), S = _mm512_movehdup_ps(CS);
+                const __m512 A = _mm512_mul_ps(X, C), B = _mm512_mul_ps(_mm512_permute_ps(X, 0xB1), S);
+                const __m512 R = _mm512_mask_sub_ps(_mm512_add_ps(A, B), 0x5555, A, B);
+                v[h] = _mm512_mask_mov_ps(X, kr, R);
+            } else {
+                v[h] = X;
+            }
+        }
+        const __mmask32 m = n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
+        _mm512_mask_storeu_epi16(dst[r], m, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
+    }
+}
+
 static void f32_scale(float *x, int64_t n, float s) {
     const __m512 sv = _mm512_set1_ps(s);
     for (int64_t i = 0; i < n; i += 16) {
@@ -1533,6 +1560,7 @@ void pl_kernels_avx512(pl_kernels *k) {
     k->f32_silu_mul = f32_silu_mul;
     k->silu_glu32 = silu_glu32;
     k->softmax_bf16 = softmax_bf16;
+    k->rope_round = rope_round;
     k->f32_rmsnorm = f32_rmsnorm;
     k->f32_scores = f32_scores;
     k->f32_scale = f32_scale;

@@ -311,6 +311,13 @@ void pl_bf16_round_scaled(uint16_t *dst, const float *src, int64_t n, float s);
  * the bits of pl_f32_scores, pl_f32_exp_sum and pl_bf16_round_scaled with
  * (float)(1 / sum). Per row: a row's bits do not depend on other rows. */
 void pl_bf16_softmax(float *x, int64_t n, float scale, uint16_t *dst);
+/* Rows of n <= 32 values (src's rows lds apart): the first rot (even,
+ * <= n) rotated by RoPE's adjacent pairs (pl_f32_rope, NORM) with row r's
+ * cos/sin at cs + r ldcs, then every value rounded to bf16 into dst[r]
+ * (an epilogue of a product block; the bits of pl_f32_rope then
+ * pl_bf16_round on each row). */
+void pl_bf16_rope_round_rows(const float *src, int64_t lds, int64_t rows, int64_t n, int64_t rot, const float *cs,
+                             int64_t ldcs, uint16_t *const *dst);
 /* The rows of rmsnorm(X) · w (pl_f32_rmsnorm per row) rounded, without the
  * f32 result in memory: the same bits as pl_f32_rmsnorm then
  * pl_bf16_rows_set. */
@@ -323,6 +330,15 @@ pl_status pl_matmul_bf16_rows(pl_dtype t, const void *W, int packed, int64_t n_o
                               const pl_bf16_rows *a, float *Y, int accumulate);
 pl_status pl_matmul_bf16_tiles_rows(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
                                     float *Y, int accumulate);
+/* Y = a·W on the tiles (transposed = 0), each 32 x 32 block of results
+ * handed to fn instead of stored: fn(ctx, blk, m0, n0, mr, nr) with blk's
+ * rows 32 floats apart, of which rows m0 .. m0 + mr - 1 and columns n0 ..
+ * n0 + nr - 1 of Y are valid (the bits Y would hold). fn runs on the
+ * product's threads, once a block (an epilogue while the block is in L1:
+ * e.g. rotating and rounding rows straight to where they go). */
+typedef void (*pl_block_fn)(void *ctx, const float *blk, int64_t m0, int64_t n0, int64_t mr, int64_t nr);
+pl_status pl_matmul_bf16_tiles_rows_blocks(const uint16_t *tiles, int64_t n_out, int64_t n_in, const pl_bf16_rows *a,
+                                           pl_block_fn fn, void *ctx);
 /* Y (+)= a·W + U·D in one pass on the tiles: W's tiles (n_out x n_in) and a
  * low-rank delta, D's tiles (pl_bf16_tiles_pack of n_out x r) and U
  * [up32(n_tok) x up32(r)] bf16 rows (zero padding; a LoRA's s·x·Aᵀ

@@ -161,6 +161,10 @@ typedef void (*pl_silu_glu32_fn)(const float *blk, uint16_t *h, int64_t ldh);
 /* pl_bf16_softmax on the tiles' machine (f32_scores, f32_expsum, then the
  * scaled rounding, in one call) */
 typedef void (*pl_softmax_bf16_fn)(float *x, int64_t n, float scale, uint16_t *dst);
+/* pl_bf16_rope_round_rows on the tiles' machine (f32_rope's NORM lanes,
+ * then the rounding) */
+typedef void (*pl_rope_round_fn)(const float *src, int64_t lds, int64_t rows, int64_t n, int64_t rot,
+                                 const float *cs, int64_t ldcs, uint16_t *const *dst);
 
 typedef struct {
     pl_f32_dots_fn f32_dots;
@@ -174,6 +178,7 @@ typedef struct {
     pl_f32_rope_fn f32_rope;
     pl_silu_glu32_fn silu_glu32; /* NULL: copy out, f32_silu_mul, round */
     pl_softmax_bf16_fn softmax_bf16; /* NULL: the three steps */
+    pl_rope_round_fn rope_round; /* NULL: copy, f32_rope, round per row */
     pl_packed_kernels packed[PL_DTYPE_COUNT]; /* kern NULL: unpack + dotq */
     pl_tiled_kernels tiled[PL_DTYPE_COUNT]; /* indexed by weight dtype */
     pl_gemm_f32k_fn gemm_f32k;              /* NULL: no k-sliced kernel */
