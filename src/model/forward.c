@@ -839,8 +839,9 @@ static pl_status q_rows_reserve(pl_runner *r, int64_t T) {
  * columns rotate on their own), then q rounded into the attention's rows
  * (r->qh) and k, v into the sequences' bf16 caches. The bits of the three
  * products, the RoPE pass and the roundings done apart, without the f32
- * q, k, v ever written (a product storing f32 rows to memory that is not
- * in cache ran at half the speed: bench explain). */
+ * q, k, v ever written (a product storing f32 rows to memory not in cache
+ * took 1.8 times as long as one with the gated unit's bf16 epilogue:
+ * docs/kernels.md). */
 typedef struct {
     const pl_runner *r;
     const pl_seq *seqs;
@@ -955,31 +956,31 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
             if ((st = pl_matmul_bf16_tiles_rows_blocks(L->qkv_tiles, (int64_t)(qd + 2 * kvd), D, xa, qkv_block, &qc)))
                 return pl_error_wrap(st, "%s", L->wq.name ? L->wq.name : "q/k/v");
         } else {
-        MMR(&L->wq, r->xb, r->q);
-        MMR(&L->wk, r->xb, r->k);
-        MMR(&L->wv, r->xb, r->v);
-        run_hook(r, PL_HOOK_Q, l, seqs, n_seq, r->q, (int64_t)qd, 3, H, hd);
-        run_hook(r, PL_HOOK_K, l, seqs, n_seq, r->k, (int64_t)kvd, 3, Hkv, hd);
-        run_hook(r, PL_HOOK_V, l, seqs, n_seq, r->v, (int64_t)kvd, 3, Hkv, hd);
+            MMR(&L->wq, r->xb, r->q);
+            MMR(&L->wk, r->xb, r->k);
+            MMR(&L->wv, r->xb, r->v);
+            run_hook(r, PL_HOOK_Q, l, seqs, n_seq, r->q, (int64_t)qd, 3, H, hd);
+            run_hook(r, PL_HOOK_K, l, seqs, n_seq, r->k, (int64_t)kvd, 3, Hkv, hd);
+            run_hook(r, PL_HOOK_V, l, seqs, n_seq, r->v, (int64_t)kvd, 3, Hkv, hd);
 
-        /* RoPE, then append k, v to each sequence's cache */
+            /* RoPE, then append k, v to each sequence's cache */
 #pragma omp parallel for schedule(static) if (T * (int64_t)qd >= PAR_MIN)
-        for (int64_t t = 0; t < T; t++) {
-            int pos = r->tok_pos[t];
-            const float *cs = r->rope_cs + (size_t)t * (size_t)d->n_rot;
-            for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, cs, d);
-            for (int h = 0; h < Hkv; h++) rope_head(r->k + (size_t)t * kvd + (size_t)h * (size_t)hd, cs, d);
-            pl_kv *kv = seqs[r->tok_seq[t]].kv;
-            size_t own = (size_t)(pos - kv->prefix_len);
-            size_t off = ((size_t)l * (size_t)kv->cap + own) * kvd;
-            if (kv->k) {
-                memcpy(kv->k + off, r->k + (size_t)t * kvd, kvd * sizeof(float));
-                memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
-            } else { /* the rounding the tiles' packing would do */
-                pl_bf16_round(kv->kb + off, r->k + (size_t)t * kvd, (int64_t)kvd);
-                pl_bf16_round(kv->vb + off, r->v + (size_t)t * kvd, (int64_t)kvd);
+            for (int64_t t = 0; t < T; t++) {
+                int pos = r->tok_pos[t];
+                const float *cs = r->rope_cs + (size_t)t * (size_t)d->n_rot;
+                for (int h = 0; h < H; h++) rope_head(r->q + (size_t)t * qd + (size_t)h * (size_t)hd, cs, d);
+                for (int h = 0; h < Hkv; h++) rope_head(r->k + (size_t)t * kvd + (size_t)h * (size_t)hd, cs, d);
+                pl_kv *kv = seqs[r->tok_seq[t]].kv;
+                size_t own = (size_t)(pos - kv->prefix_len);
+                size_t off = ((size_t)l * (size_t)kv->cap + own) * kvd;
+                if (kv->k) {
+                    memcpy(kv->k + off, r->k + (size_t)t * kvd, kvd * sizeof(float));
+                    memcpy(kv->v + off, r->v + (size_t)t * kvd, kvd * sizeof(float));
+                } else { /* the rounding the tiles' packing would do */
+                    pl_bf16_round(kv->kb + off, r->k + (size_t)t * kvd, (int64_t)kvd);
+                    pl_bf16_round(kv->vb + off, r->v + (size_t)t * kvd, (int64_t)kvd);
+                }
             }
-        }
         }
 
         r->z_rows = 0;
