@@ -65,7 +65,8 @@ static int kv_widen_rows(float *wide, const uint16_t *src, size_t kvd, int hd, i
     return c;
 }
 
-/* whether a model's caches hold bf16 */
+/* whether a model's caches hold bf16: where its attention runs on bf16
+ * tiles (bf16_tiles on a CPU with them), which read only bf16 caches */
 static int kv_bf16(const pl_model *m) { return m->opts.bf16_tiles && pl_bf16_gemm_native(); }
 
 
@@ -720,7 +721,7 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         tid = omp_get_thread_num();
 #endif
         char *mine = (char *)r->att_tiles + r->att_tiles_per * (size_t)tid;
-        const void **Kr = (const void **)(void *)mine, **Vr = Kr + r->max_ctx;
+        const uint16_t **Kr = (const uint16_t **)(void *)mine, **Vr = Kr + r->max_ctx;
         uint16_t *Kt = (uint16_t *)(void *)(mine + ptr_bytes);
         uint16_t *Vt = (uint16_t *)(void *)((char *)Kt + (tiles_b + 63) / 64 * 64);
         uint16_t *cv = (uint16_t *)(void *)((char *)Vt + (tiles_b + 63) / 64 * 64);
@@ -733,23 +734,20 @@ static pl_status attention_tiles(pl_runner *r, const pl_seq *seqs, int n_seq, in
         const int n_k = pos0 + g1; /* keys up to the group's last token */
         kv_seg segs[MAX_PREFIX_DEPTH + 1];
         const int nseg = kv_segments(s->kv, n_all, segs);
-        /* the keys and values of this head where the caches hold them,
-         * straight into tiles (bf16 caches: copied; f32: rounded) */
+        /* the keys and values of this head where the caches hold them (bf16:
+         * the tiles' attention runs only where caches are bf16), copied
+         * straight into tiles */
         for (int sg = 0; sg < nseg; sg++) {
             const pl_kv *kv = segs[sg].kv;
             const int start = segs[sg].start, len = start + segs[sg].len < n_k ? segs[sg].len : n_k - start;
             const size_t base = ((size_t)layer * (size_t)kv->cap) * kvd + (size_t)a->kvh * (size_t)hd;
             for (int p = 0; p < len; p++) {
                 const size_t off = base + (size_t)(start + p - kv->prefix_len) * kvd;
-                Kr[start + p] = kv->kb ? (const void *)(kv->kb + off) : (const void *)(kv->k + off);
-                Vr[start + p] = kv->vb ? (const void *)(kv->vb + off) : (const void *)(kv->v + off);
+                Kr[start + p] = kv->kb + off;
+                Vr[start + p] = kv->vb + off;
             }
         }
-        const int b16 = kv_bf16(r->m);
-        if (b16 ? pl_bf16_tiles_pack_rowptr_bf16((const uint16_t *const *)Kr, n_k, hd, 0, Kt, cv) ||
-                      pl_bf16_tiles_pack_rowptr_bf16((const uint16_t *const *)Vr, n_k, hd, 1, Vt, cv)
-                : pl_bf16_tiles_pack_rowptr((const float *const *)Kr, n_k, hd, 0, Kt, cv) ||
-                      pl_bf16_tiles_pack_rowptr((const float *const *)Vr, n_k, hd, 1, Vt, cv)) {
+        if (pl_bf16_tiles_pack_rowptr_bf16(Kr, n_k, hd, 0, Kt, cv) || pl_bf16_tiles_pack_rowptr_bf16(Vr, n_k, hd, 1, Vt, cv)) {
             fail = 1;
             continue;
         }
@@ -943,12 +941,12 @@ static pl_status forward_run(pl_runner *r, const pl_seq *seqs, int n_seq, pl_log
         }
         /* the tiles' attention this layer (not when a pattern hook wants the
          * probabilities materialized) */
-        const int att_tiles = m->opts.bf16_tiles && pl_bf16_gemm_native() && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn);
+        const int att_tiles = kv_bf16(m) && !(r->any_hook && slot(r, PL_HOOK_PATTERN, l)->fn);
         /* q, k and v as one product whose epilogue rotates and rounds them
          * into the attention's rows and the caches, where no adapter and no
          * hook takes them apart */
-        r->q_rows = att_tiles && xa && L->qkv_tiles && hd % 32 == 0 && d->rope == PL_ROPE_NORM && kv_bf16(m) &&
-                    !L->wq.lora && !L->wk.lora && !L->wv.lora &&
+        r->q_rows = att_tiles && xa && L->qkv_tiles && hd % 32 == 0 && d->rope == PL_ROPE_NORM && !L->wq.lora &&
+                    !L->wk.lora && !L->wv.lora &&
                     !(r->any_hook && (slot(r, PL_HOOK_Q, l)->fn || slot(r, PL_HOOK_K, l)->fn || slot(r, PL_HOOK_V, l)->fn));
         if (r->q_rows) {
             if ((st = q_rows_reserve(r, T))) return st;

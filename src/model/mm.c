@@ -256,8 +256,13 @@ static pl_status pack_mat(pl_mat *w) {
 }
 
 /* bf16 tiles of a quantized matrix, the mapped pages released behind it */
+/* whether a matrix is made into bf16 tiles (quantized weights, not yet) */
+static int wants_tiles(const pl_mat *w) {
+    return !w->tiles && w->dtype != PL_DTYPE_F32 && w->dtype != PL_DTYPE_F16 && w->dtype != PL_DTYPE_BF16;
+}
+
 static pl_status tile_mat(pl_mat *w) {
-    if (w->tiles || w->dtype == PL_DTYPE_F32 || w->dtype == PL_DTYPE_F16 || w->dtype == PL_DTYPE_BF16) return PL_OK;
+    if (!wants_tiles(w)) return PL_OK;
     size_t bytes = pl_bf16_tiles_bytes(w->n_out, w->n_in);
     uint16_t *p = bytes ? pl_alloc_aligned(bytes) : NULL;
     if (!p) return pl_error(PL_ERR_NOMEM, "%s: cannot allocate %zu bytes for bf16 tiles", w->name, bytes);
@@ -278,9 +283,7 @@ static pl_status qkv_tiles(pl_layer *L) {
     size_t bytes[3], total = 0;
     for (int i = 0; i < 3; i++) {
         const pl_mat *w = ws[i];
-        if (w->tiles || w->dtype == PL_DTYPE_F32 || w->dtype == PL_DTYPE_F16 || w->dtype == PL_DTYPE_BF16 ||
-            w->n_in != L->wq.n_in || w->n_out % 32)
-            return PL_OK;
+        if (!wants_tiles(w) || w->n_in != L->wq.n_in || w->n_out % 32) return PL_OK;
         total += bytes[i] = pl_bf16_tiles_bytes(w->n_out, w->n_in);
     }
     uint16_t *p = pl_alloc_aligned(total);

@@ -624,11 +624,12 @@ void pl_bf16_rope_round_rows(const float *src, int64_t lds, int64_t rows, int64_
         k->rope_round(src, lds, rows, n, rot, cs, ldcs, dst);
         return;
     }
+    const int native = pl_bf16_gemm_native();
     float row[32];
     for (int64_t r = 0; r < rows; r++) {
         memcpy(row, src + r * lds, (size_t)n * sizeof *row);
         if (rot > 0) pl_f32_rope(row, cs + r * ldcs, rot, 0);
-        to_bf16(dst[r], row, n, pl_bf16_gemm_native());
+        to_bf16(dst[r], row, n, native);
     }
 }
 

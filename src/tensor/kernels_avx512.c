@@ -1373,8 +1373,17 @@ static void softmax_bf16(float *x, int64_t n, float scale, uint16_t *dst) {
     }
 }
 
+/* 8 adjacent pairs of x rotated by their (cos, sin) in cs: the products
+ * rounded, then the difference / sum; even lanes x0·c − x1·s, odd lanes
+ * x1·c + x0·s */
+static inline __m512 rope_pairs16(__m512 X, __m512 CS) {
+    const __m512 C = _mm512_moveldup_ps(CS), S = _mm512_movehdup_ps(CS);
+    const __m512 A = _mm512_mul_ps(X, C), B = _mm512_mul_ps(_mm512_permute_ps(X, 0xB1), S);
+    return _mm512_mask_sub_ps(_mm512_add_ps(A, B), 0x5555, A, B);
+}
+
 /* rows of up to 32 values: the first rot (even) rotated as f32_rope's NORM
- * lanes do, all rounded to bf16 into dst[r] */
+ * lanes (rope_pairs16), all rounded to bf16 into dst[r] */
 static void rope_round(const float *src, int64_t lds, int64_t rows, int64_t n, int64_t rot, const float *cs,
                        int64_t ldcs, uint16_t *const *dst) {
     for (int64_t r = 0; r < rows; r++) {
@@ -1385,15 +1394,7 @@ static void rope_round(const float *src, int64_t lds, int64_t rows, int64_t n, i
             const __mmask16 k = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
             const __mmask16 kr = lr >= 16 ? (__mmask16)0xFFFF : lr > 0 ? (__mmask16)((1u << lr) - 1) : 0;
             const __m512 X = _mm512_maskz_loadu_ps(k, x + i);
-            if (kr) {
-                const __m512 CS = _mm512_maskz_loadu_ps(kr, c + i);
-                const __m512 C = _mm512_moveldup_ps(CS), S = _mm512_movehdup_ps(CS);
-                const __m512 A = _mm512_mul_ps(X, C), B = _mm512_mul_ps(_mm512_permute_ps(X, 0xB1), S);
-                const __m512 R = _mm512_mask_sub_ps(_mm512_add_ps(A, B), 0x5555, A, B);
-                v[h] = _mm512_mask_mov_ps(X, kr, R);
-            } else {
-                v[h] = X;
-            }
+            v[h] = kr ? _mm512_mask_mov_ps(X, kr, rope_pairs16(X, _mm512_maskz_loadu_ps(kr, c + i))) : X;
         }
         const __mmask32 m = n >= 32 ? (__mmask32)0xFFFFFFFFu : (__mmask32)((1u << n) - 1);
         _mm512_mask_storeu_epi16(dst[r], m, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
@@ -1426,10 +1427,7 @@ static void f32_rope(float *x, const float *cs, int64_t n_rot, int neox) {
         for (int64_t i = 0; i < n_rot; i += 16) {
             const __mmask16 k = n_rot - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_rot - i)) - 1);
             const __m512 X = _mm512_maskz_loadu_ps(k, x + i), CS = _mm512_maskz_loadu_ps(k, cs + i);
-            const __m512 C = _mm512_moveldup_ps(CS), S = _mm512_movehdup_ps(CS);
-            const __m512 A = _mm512_mul_ps(X, C), B = _mm512_mul_ps(_mm512_permute_ps(X, 0xB1), S);
-            /* even lanes x0·c − x1·s, odd lanes x1·c + x0·s */
-            _mm512_mask_storeu_ps(x + i, k, _mm512_mask_sub_ps(_mm512_add_ps(A, B), 0x5555, A, B));
+            _mm512_mask_storeu_ps(x + i, k, rope_pairs16(X, CS));
         }
     } else {
         float *lo = x, *hi = x + half;
